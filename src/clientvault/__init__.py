@@ -1,0 +1,1 @@
+"""clientvault: a privacy-first customer data platform."""

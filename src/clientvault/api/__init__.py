@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, request dependencies, error mapping, and thin routes per domain."""

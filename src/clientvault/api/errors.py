@@ -1,0 +1,70 @@
+"""The one mapping from clientvault's error tree to HTTP responses.
+
+Bodies are ``{"error": {"code", "message", "details"}}``; messages carry no personal data
+(services guarantee it), so they are safe to return and to log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from clientvault.errors import (
+    ClientVaultError,
+    ConfigurationError,
+    Conflict,
+    ConsentRequired,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: tuple[tuple[type[ClientVaultError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (PermissionDenied, 403),
+    (ConsentRequired, 451),
+    (InvalidInput, 422),
+    (ConfigurationError, 500),
+)
+
+
+def status_for(error: ClientVaultError) -> int:
+    """The HTTP status of a clientvault error (500 for an unexpected kind)."""
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(error, error_type):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
+    """The JSON shape of every error response."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the mapping on an app."""
+
+    @app.exception_handler(ClientVaultError)
+    async def _clientvault_error(_request: Request, exc: ClientVaultError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            logger.error("service error %s: %s", exc.code, exc.message)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Only locations and messages go back: the offending input may be personal data.
+        problems = [
+            {"loc": list(error.get("loc", ())), "msg": error.get("msg", "")}
+            for error in exc.errors()
+        ]
+        return JSONResponse(
+            error_body("invalid_input", "the request is not valid", {"problems": problems}),
+            status_code=422,
+        )

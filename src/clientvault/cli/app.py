@@ -1,0 +1,143 @@
+"""``clientvault``: set up, migrate, serve, and fill an installation with demo data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import uvicorn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from clientvault.cli.common import DataDirOption, console, load_settings, reported_errors
+from clientvault.cli.keys import keys_app
+from clientvault.migrations.install import initialise, migrate
+from clientvault.settings import Settings
+from clientvault.store.context import open_store
+
+app = typer.Typer(
+    name="clientvault",
+    help="A privacy-first customer data platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(keys_app, name="keys")
+
+
+@app.command("init")
+def init_command(data_dir: Path | None = DataDirOption) -> None:
+    """Create a new installation: data directory, key file (mode 0600) and both databases."""
+    settings = load_settings(data_dir)
+    with reported_errors():
+        initialise(settings).close()
+    console.print(f"Initialised clientvault in [bold]{settings.data_dir}[/bold].")
+    if settings.keystore.key_material is None:
+        console.print(
+            f"Key file: [bold]{settings.key_file}[/bold] — back it up apart from the data; "
+            "without it the data cannot be read."
+        )
+
+
+@app.command("migrate")
+def migrate_command(data_dir: Path | None = DataDirOption) -> None:
+    """Bring the database and keystore to the newest schema."""
+    settings = load_settings(data_dir)
+    with reported_errors():
+        store = open_store(settings)
+        try:
+            migrate(store)
+        finally:
+            store.close()
+    console.print("Database and keystore are at the newest schema.")
+
+
+@app.command("serve")
+def serve_command(
+    data_dir: Path | None = DataDirOption,
+    host: str | None = typer.Option(None, help="Address to listen on."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port to listen on."),
+    tls_cert: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM cert."),
+    tls_key: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM key."),
+) -> None:
+    """Serve the API and the console with uvicorn."""
+    settings = load_settings(data_dir)
+    server = settings.server.model_copy(
+        update={
+            key: value
+            for key, value in {
+                "host": host,
+                "port": port,
+                "tls_cert": tls_cert,
+                "tls_key": tls_key,
+            }.items()
+            if value is not None
+        }
+    )
+    _serve(settings.model_copy(update={"server": server}))
+
+
+def _serve(settings: Settings) -> None:
+    from clientvault.api.app import create_app
+
+    server = settings.server
+    if (server.tls_cert is None) != (server.tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    with reported_errors():
+        open_store(settings).close()  # fail fast, with a clear message, before binding
+    scheme = "https" if server.tls_cert else "http"
+    console.print(f"Console: {scheme}://{server.host}:{server.port}/console")
+    console.print(f"API docs: {scheme}://{server.host}:{server.port}/api/docs")
+    uvicorn.run(
+        create_app(settings),
+        host=server.host,
+        port=server.port,
+        ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
+        ssl_keyfile=str(server.tls_key) if server.tls_key else None,
+        log_level="info",
+    )
+
+
+@app.command("demo")
+def demo_command(
+    data_dir: Path | None = DataDirOption,
+    customers: int = typer.Option(2000, min=1, max=10_000_000, help="How many customers."),
+    seed: int = typer.Option(42, help="Random seed: the same seed gives the same data."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve once generated."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port to serve on."),
+) -> None:
+    """Initialise if needed, generate demo data with a progress bar, then serve."""
+    from clientvault.demo.generator import generate_demo
+
+    settings = load_settings(data_dir)
+    with reported_errors():
+        store = open_store(settings) if settings.key_file.exists() else initialise(settings)
+        try:
+            migrate(store)
+            with Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("Generating customers", total=customers)
+                summary = generate_demo(
+                    store,
+                    customers=customers,
+                    seed=seed,
+                    default_region=settings.default_phone_region,
+                    progress=lambda n: progress.advance(task, n),
+                )
+        finally:
+            store.close()
+    console.print(summary.describe())
+    if serve:
+        if port is not None:
+            settings = settings.model_copy(
+                update={"server": settings.server.model_copy(update={"port": port})}
+            )
+        _serve(settings)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

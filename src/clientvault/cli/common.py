@@ -1,0 +1,57 @@
+"""What every command shares: settings from options, the console, and error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from clientvault.errors import ClientVaultError, ConfigurationError
+from clientvault.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+#: Exit codes: 1 for a refused or failed operation, 2 for a configuration problem.
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def load_settings(data_dir: Path | None) -> Settings:
+    """Settings from the environment, with ``--data-dir`` taking precedence."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        err_console.print(f"[red]error:[/red] invalid settings: {exc.error_count()} problem(s)")
+        for problem in exc.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "settings"
+            err_console.print(f"  {where}: {problem['msg']}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    return settings
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn clientvault errors into a one-line message and an exit code, not a traceback."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    except ClientVaultError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+DataDirOption = typer.Option(
+    None,
+    "--data-dir",
+    help="Data directory (default: CLIENTVAULT_DATA_DIR or var/clientvault).",
+    file_okay=False,
+)

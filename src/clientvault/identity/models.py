@@ -1,0 +1,76 @@
+"""Customer profiles and the identifiers that point at them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clientvault.store.base import Base, BigIntId, BlindIndex, JsonDocument, Sealed, new_id, utcnow
+
+#: Direct identifiers: stored only sealed with the customer's data key.
+SEALED_FIELDS = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "street_address",
+    "postal_code",
+    "birth_date",
+)
+
+
+class Customer(Base):
+    """One person. Clear columns are coarse (for segmentation); identifiers are sealed."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    source: Mapped[str | None] = mapped_column(String(64))
+
+    # Coarse attributes, in the clear for segmentation.
+    country: Mapped[str | None] = mapped_column(String(2), index=True)
+    city: Mapped[str | None] = mapped_column(String(100))
+    postal_prefix: Mapped[str | None] = mapped_column(String(3))
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday: Mapped[str | None] = mapped_column(String(5), index=True)  # "MM-DD"
+    gender: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(8))
+    traits: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+
+    # Direct identifiers, sealed (store.envelope format).
+    email_sealed: Mapped[bytes | None] = mapped_column(Sealed)
+    phone_sealed: Mapped[bytes | None] = mapped_column(Sealed)
+    first_name_sealed: Mapped[bytes | None] = mapped_column(Sealed)
+    last_name_sealed: Mapped[bytes | None] = mapped_column(Sealed)
+    street_address_sealed: Mapped[bytes | None] = mapped_column(Sealed)
+    postal_code_sealed: Mapped[bytes | None] = mapped_column(Sealed)
+    birth_date_sealed: Mapped[bytes | None] = mapped_column(Sealed)
+
+    # Blind indexes for exact lookup of the normalised e-mail and phone.
+    email_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
+    phone_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
+
+
+class CustomerIdentity(Base):
+    """An identifier (user id, anonymous id, e-mail, phone, device, external id) seen for a
+    customer, stored as its blind index only."""
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (Index("ix_customer_identities_lookup", "kind", "value_index"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    value_index: Mapped[bytes] = mapped_column(BlindIndex)
+    source: Mapped[str | None] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

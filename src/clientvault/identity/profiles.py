@@ -1,0 +1,168 @@
+"""Creating and reading customer profiles: identifiers are normalised, sealed with the
+customer's data key and blind-indexed; coarse attributes are derived for segmentation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from clientvault.errors import NotFound
+from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
+from clientvault.identity.normalise import normalise_country, normalise_email, normalise_phone
+from clientvault.identity.schemas import CustomerCreate, CustomerIdentifiers, CustomerRead
+from clientvault.security.pii import reveal
+from clientvault.security.principal import Principal
+from clientvault.store.base import new_id, utcnow
+from clientvault.store.context import Store
+from clientvault.store.keystore import DataKey
+from clientvault.store.sealing import seal_fields
+
+
+def normalised_identifiers(
+    profile: CustomerCreate, *, default_region: str
+) -> dict[str, str | None]:
+    """The profile's direct identifiers in canonical form (raises ``InvalidInput``)."""
+    return {
+        "email": normalise_email(profile.email) if profile.email else None,
+        "phone": normalise_phone(profile.phone, default_region=default_region)
+        if profile.phone
+        else None,
+        "first_name": profile.first_name or None,
+        "last_name": profile.last_name or None,
+        "street_address": profile.street_address or None,
+        "postal_code": profile.postal_code or None,
+        "birth_date": profile.birth_date.isoformat() if profile.birth_date else None,
+    }
+
+
+def customer_row(
+    store: Store, key: DataKey, profile: CustomerCreate, identifiers: dict[str, str | None]
+) -> dict[str, Any]:
+    """The ``customers`` row for a profile: sealed identifiers, blind indexes, coarse data."""
+    sealed = seal_fields(key, identifiers)
+    email, phone = identifiers["email"], identifiers["phone"]
+    birth = profile.birth_date
+    now = utcnow()
+    return {
+        "id": key.customer_id,
+        "status": "active",
+        "created_at": now,
+        "updated_at": now,
+        "country": normalise_country(profile.country) if profile.country else None,
+        "city": profile.city,
+        "postal_prefix": (profile.postal_code or "")[:2].upper() or None,
+        "birth_year": birth.year if birth else None,
+        "birthday": birth.strftime("%m-%d") if birth else None,
+        "gender": profile.gender,
+        "language": profile.language,
+        "traits": profile.traits,
+        **{f"{column}_sealed": sealed[column] for column in SEALED_FIELDS},
+        "email_index": store.index("email", email) if email else None,
+        "phone_index": store.index("phone", phone) if phone else None,
+    }
+
+
+def create_customers(
+    session: Session,
+    store: Store,
+    *,
+    profiles: Sequence[CustomerCreate],
+    source: str,
+    default_region: str,
+) -> list[uuid.UUID]:
+    """Create customer profiles in the caller's transaction and return their ids.
+
+    All profiles are validated before anything is written, so one bad profile writes nothing.
+    Data keys are created (and committed in the keystore) first: a key without a customer is
+    harmless, a customer without a key would be unreadable.
+    """
+    identifiers = [normalised_identifiers(p, default_region=default_region) for p in profiles]
+    ids = [new_id() for _ in profiles]
+    keys = store.keystore.create_keys(ids)
+    rows = []
+    identities = []
+    for customer_id, profile, values in zip(ids, profiles, identifiers, strict=True):
+        row = customer_row(store, keys[customer_id], profile, values)
+        row["source"] = source
+        rows.append(row)
+        for kind in ("email", "phone"):
+            if row[f"{kind}_index"] is not None:
+                identities.append(
+                    {
+                        "customer_id": customer_id,
+                        "kind": kind,
+                        "value_index": row[f"{kind}_index"],
+                        "source": source,
+                        "first_seen_at": row["created_at"],
+                        "last_seen_at": row["created_at"],
+                    }
+                )
+    if rows:
+        session.execute(insert(Customer), rows)
+    if identities:
+        session.execute(insert(CustomerIdentity), identities)
+    return ids
+
+
+def get_customer(session: Session, *, customer_id: uuid.UUID) -> CustomerRead:
+    """A profile without personal identifiers (what any reader of profiles may see)."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.status == "erased":
+        raise NotFound("no such customer")
+    return CustomerRead(
+        id=customer.id,
+        status=customer.status,
+        created_at=customer.created_at,
+        country=customer.country,
+        city=customer.city,
+        postal_prefix=customer.postal_prefix,
+        birth_year=customer.birth_year,
+        birthday=customer.birthday,
+        gender=customer.gender,
+        language=customer.language,
+        traits=customer.traits,
+        has_email=customer.email_sealed is not None,
+        has_phone=customer.phone_sealed is not None,
+    )
+
+
+def reveal_identifiers(
+    session: Session,
+    store: Store,
+    *,
+    principal: Principal,
+    customer_ids: Iterable[uuid.UUID],
+    fields: Sequence[str] = SEALED_FIELDS,
+    reason: str,
+) -> dict[uuid.UUID, CustomerIdentifiers]:
+    """Decrypted identifiers of customers, through the audited reveal path."""
+    unknown = set(fields) - set(SEALED_FIELDS)
+    if unknown:
+        raise NotFound(f"no such personal-data field: {', '.join(sorted(unknown))}")
+    wanted = list(dict.fromkeys(customer_ids))
+    columns = [getattr(Customer, f"{field}_sealed") for field in fields]
+    found = session.execute(
+        select(Customer.id, *columns).where(Customer.id.in_(wanted), Customer.status != "erased")
+    ).all()
+    if len(found) != len(wanted):
+        raise NotFound("no such customer")
+    rows = {row[0]: dict(zip(fields, row[1:], strict=True)) for row in found}
+    opened = reveal(
+        session,
+        store.keystore,
+        principal=principal,
+        subject_type="customer",
+        rows=rows,
+        reason=reason,
+    )
+    return {customer_id: CustomerIdentifiers(**values) for customer_id, values in opened.items()}
+
+
+def find_by_email(session: Session, store: Store, *, email: str) -> list[uuid.UUID]:
+    """Customers whose normalised e-mail equals this one, found through the blind index."""
+    index = store.index("email", normalise_email(email))
+    return list(session.scalars(select(Customer.id).where(Customer.email_index == index)))

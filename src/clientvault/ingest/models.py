@@ -1,0 +1,84 @@
+"""The event log and the commerce tables fed from it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clientvault.store.base import Base, BigIntId, BlindIndex, JsonDocument, utcnow
+
+Money = Numeric(12, 2)
+
+
+class Event(Base):
+    """One tracking call (identify, track, page, screen, group, alias). Its id is the log
+    position consumers keep their cursor on; ``message_id`` makes ingestion idempotent."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_customer_time", "customer_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(128), unique=True)
+    type: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200), index=True)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    anonymous_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
+    user_index: Mapped[bytes | None] = mapped_column(BlindIndex)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str | None] = mapped_column(String(64))
+    properties: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    context: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+
+
+class Product(Base):
+    """An item of the catalogue, as seen in e-commerce events."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+
+
+class Order(Base):
+    """A completed order (``Order Completed``), later possibly refunded or returned."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_customer_time", "customer_id", "placed_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(16), default="completed")
+    placed_at: Mapped[datetime]
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    total: Mapped[Decimal] = mapped_column(Money)
+    refunded_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+
+
+class OrderItem(Base):
+    """One line of an order."""
+
+    __tablename__ = "order_items"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    product_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("products.id"), index=True)
+    quantity: Mapped[int]
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    returned_quantity: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,43 @@
+"""Setting up an installation: data directory, key file, both databases at the newest schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect
+
+from clientvault.errors import Conflict
+from clientvault.migrations.runner import upgrade
+from clientvault.settings import Settings
+from clientvault.store import keyfile
+from clientvault.store.context import Store, open_store
+from clientvault.store.engine import make_engine
+
+
+def initialise(settings: Settings) -> Store:
+    """Create a new installation and return it opened; refuses to touch an existing one.
+
+    An existing key file or an already-migrated database means an installation is there:
+    overwriting either would make its data unreadable, so both are refused before anything
+    is written.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys_from_file = settings.keystore.key_material is None
+    if keys_from_file and settings.key_file.exists():
+        raise Conflict(f"an installation exists already (key file {settings.key_file})")
+    probe = make_engine(settings.database_url)
+    try:
+        if "alembic_version" in inspect(probe).get_table_names():
+            raise Conflict("an installation exists already (the database has a schema)")
+    finally:
+        probe.dispose()
+    if keys_from_file:
+        settings.key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keyfile.write(settings.key_file, keyfile.generate())
+    store = open_store(settings)
+    migrate(store)
+    return store
+
+
+def migrate(store: Store) -> None:
+    """Bring the main database and the keystore to the newest schema."""
+    upgrade("data", store.engine)
+    upgrade("keystore", store.keystore.engine)

@@ -1,0 +1,113 @@
+"""Settings: one nested pydantic-settings object, read from ``CLIENTVAULT_*`` variables.
+
+Nested sections use ``__`` as the delimiter (``CLIENTVAULT_DATABASE__URL``). Defaults are meant
+for a developer's machine: outside ``env=dev`` the settings refuse to start on a default that
+would be unsafe in production (an implicit SQLite file, a key file in the working directory).
+``get_settings()`` is cached and injected; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["dev", "test", "prod"]
+
+
+class DatabaseSettings(BaseModel):
+    """Where the customer data lives."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file clientvault.db in the data directory.",
+    )
+    echo: bool = False
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description=(
+            "FULL makes every commit durable before it returns, which is what lets ingestion "
+            "acknowledge an event only once it is stored; NORMAL trades that for speed."
+        ),
+    )
+
+
+class KeystoreSettings(BaseModel):
+    """Where the per-customer data keys and the key-encryption key live."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the keystore; default: keystore.db beside the database.",
+    )
+    key_file: Path | None = Field(
+        default=None,
+        description="Key file written by `clientvault init`; default: master.key in the data dir.",
+    )
+    key_material: SecretStr | None = Field(
+        default=None,
+        description="The key file's content, for deployments that inject secrets by variable.",
+    )
+
+
+class ServerSettings(BaseModel):
+    """How `clientvault serve` listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    run_consumers: bool = True
+
+
+class Settings(BaseSettings):
+    """All of clientvault's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLIENTVAULT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    env: Environment = "dev"
+    data_dir: Path = Path("var/clientvault")
+    default_phone_region: str = Field(default="FR", min_length=2, max_length=2)
+    database: DatabaseSettings = DatabaseSettings()
+    keystore: KeystoreSettings = KeystoreSettings()
+    server: ServerSettings = ServerSettings()
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_outside_dev(self) -> Settings:
+        if self.env == "dev":
+            return self
+        missing = []
+        if self.database.url is None:
+            missing.append("CLIENTVAULT_DATABASE__URL")
+        if self.keystore.key_file is None and self.keystore.key_material is None:
+            missing.append("CLIENTVAULT_KEYSTORE__KEY_FILE or CLIENTVAULT_KEYSTORE__KEY_MATERIAL")
+        if missing and self.env == "prod":
+            raise ValueError(f"env=prod refuses development defaults; set {', '.join(missing)}")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The main database URL, defaulting to a SQLite file in the data directory."""
+        return self.database.url or f"sqlite:///{self.data_dir / 'clientvault.db'}"
+
+    @property
+    def keystore_url(self) -> str:
+        """The keystore URL, defaulting to its own SQLite file beside the main database."""
+        return self.keystore.url or f"sqlite:///{self.data_dir / 'keystore.db'}"
+
+    @property
+    def key_file(self) -> Path:
+        """Path of the key file holding the key-encryption and blind-index keys."""
+        return self.keystore.key_file or self.data_dir / "master.key"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

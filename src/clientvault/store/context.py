@@ -1,0 +1,57 @@
+"""The opened store: main database, keystore and key material, built once from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from clientvault.settings import Settings
+from clientvault.store import keyfile
+from clientvault.store.engine import make_engine, make_session_factory
+from clientvault.store.keyfile import KeyMaterial
+from clientvault.store.keystore import Keystore
+from clientvault.store.sealing import blind_index
+
+
+@dataclass
+class Store:
+    """Everything a service needs to read and write customer data."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keystore: Keystore
+
+    def index(self, kind: str, value: str) -> bytes:
+        """The blind index of a normalised identifier under this installation's index key."""
+        return blind_index(self.keystore.material.index_key, kind, value)
+
+    def close(self) -> None:
+        """Release both databases' connections."""
+        self.engine.dispose()
+        self.keystore.engine.dispose()
+
+
+def load_key_material(settings: Settings) -> KeyMaterial:
+    """The key material from the secret variable if set, else from the key file."""
+    secret = settings.keystore.key_material
+    if secret is not None:
+        return keyfile.parse(secret.get_secret_value(), origin="CLIENTVAULT_KEYSTORE__KEY_MATERIAL")
+    return keyfile.read(settings.key_file)
+
+
+def open_store(settings: Settings) -> Store:
+    """Open an initialised installation's databases with its key material."""
+    material = load_key_material(settings)
+    engine = make_engine(
+        settings.database_url,
+        synchronous=settings.database.sqlite_synchronous,
+        echo=settings.database.echo,
+    )
+    keystore_engine = make_engine(settings.keystore_url, synchronous="FULL")
+    return Store(
+        engine=engine,
+        sessions=make_session_factory(engine),
+        keystore=Keystore(keystore_engine, material),
+    )

@@ -1,0 +1,202 @@
+"""The keystore: one 256-bit data key per customer, wrapped by the key-encryption key (KEK).
+
+It lives in its own database (its own SQLite file by default), apart from the data, so that it
+can be backed up separately with a short retention. Destroying a customer's data key makes
+every copy of their sealed fields unreadable at once, in the live database and in every
+backup: this is how erasure reaches backups (crypto-shredding).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Engine, LargeBinary, MetaData, delete, func, insert, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from clientvault.errors import ConfigurationError
+from clientvault.store.base import NAMING_CONVENTION, Timestamp, new_id, utcnow
+from clientvault.store.envelope import UnreadableField
+from clientvault.store.keyfile import KEY_BYTES, KeyMaterial
+
+_WRAP_NONCE = 12
+_BATCH = 900  # stays under SQLite's bound-parameter limit in IN (...) lists
+
+
+class KeystoreBase(DeclarativeBase):
+    """Base of the keystore's own tables (a separate database from the customer data)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: Timestamp}
+
+
+class DataKeyRecord(KeystoreBase):
+    """A customer's data key, wrapped (AES-256-GCM) under one version of the KEK."""
+
+    __tablename__ = "data_keys"
+
+    key_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    customer_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    key_version: Mapped[int] = mapped_column(default=1)
+    kek_version: Mapped[int] = mapped_column(index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """An unwrapped data key, held in memory only for the duration of one operation."""
+
+    key_id: uuid.UUID
+    key_version: int
+    customer_id: uuid.UUID
+    key: bytes
+
+
+class Keystore:
+    """Creates, unwraps, rotates and destroys customers' data keys."""
+
+    def __init__(self, engine: Engine, material: KeyMaterial) -> None:
+        self.engine = engine
+        self.material = material
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def create_keys(self, customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, DataKey]:
+        """Create and durably store a new data key for each customer, in one transaction.
+
+        Called before the customer rows are written, so data never refers to a missing key;
+        a key whose customer row then fails to commit is an orphan that unlocks nothing.
+        """
+        kek_version = self.material.current_kek
+        kek = AESGCM(self.material.kek(kek_version))
+        created: dict[uuid.UUID, DataKey] = {}
+        rows = []
+        for customer_id in customer_ids:
+            key = DataKey(
+                key_id=new_id(), key_version=1, customer_id=customer_id, key=os.urandom(KEY_BYTES)
+            )
+            created[customer_id] = key
+            rows.append(
+                {
+                    "key_id": key.key_id,
+                    "customer_id": customer_id,
+                    "key_version": 1,
+                    "kek_version": kek_version,
+                    "wrapped_key": _wrap(kek, key),
+                    "created_at": utcnow(),
+                }
+            )
+        if rows:
+            with self._sessions.begin() as session:
+                session.execute(insert(DataKeyRecord), rows)
+        return created
+
+    def keys_for(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DataKey]:
+        """The unwrapped data keys of these customers; destroyed keys are simply absent."""
+        wanted = list(dict.fromkeys(customer_ids))
+        found: dict[uuid.UUID, DataKey] = {}
+        with self._sessions() as session:
+            for start in range(0, len(wanted), _BATCH):
+                chunk = wanted[start : start + _BATCH]
+                records = session.scalars(
+                    select(DataKeyRecord).where(DataKeyRecord.customer_id.in_(chunk))
+                )
+                for record in records:
+                    found[record.customer_id] = self._unwrap(record)
+        return found
+
+    def key_for(self, customer_id: uuid.UUID) -> DataKey:
+        """One customer's data key, or ``UnreadableField`` if it was destroyed."""
+        key = self.keys_for([customer_id]).get(customer_id)
+        if key is None:
+            raise UnreadableField("this customer's data key does not exist (erased?)")
+        return key
+
+    def destroy(self, customer_id: uuid.UUID) -> bool:
+        """Delete a customer's data key for good; returns whether there was one."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                delete(DataKeyRecord).where(DataKeyRecord.customer_id == customer_id)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def count_by_kek_version(self) -> dict[int, int]:
+        """How many data keys each KEK version wraps (rotation leaves only the current one)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(DataKeyRecord.kek_version, func.count()).group_by(DataKeyRecord.kek_version)
+            )
+            return {version: count for version, count in rows.tuples()}
+
+    def rewrap_all(
+        self, new_material: KeyMaterial, *, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Re-wrap every data key under ``new_material``'s current KEK, in one transaction.
+
+        The data keys themselves do not change, so no sealed field is touched. Afterwards
+        this keystore uses the new material.
+        """
+        new_version = new_material.current_kek
+        new_kek = AESGCM(new_material.kek(new_version))
+        count = 0
+        with self._sessions.begin() as session:
+            stale = session.scalars(
+                select(DataKeyRecord).where(DataKeyRecord.kek_version != new_version)
+            ).all()
+            for record in stale:
+                key = self._unwrap(record)
+                session.execute(
+                    update(DataKeyRecord)
+                    .where(DataKeyRecord.key_id == record.key_id)
+                    .values(wrapped_key=_wrap(new_kek, key), kek_version=new_version)
+                )
+                count += 1
+                if progress is not None:
+                    progress(1)
+        self.material = new_material
+        return count
+
+    def total_keys(self) -> int:
+        """How many data keys exist (one per customer not erased)."""
+        with self._sessions() as session:
+            return session.scalar(select(func.count()).select_from(DataKeyRecord)) or 0
+
+    def session(self) -> Session:
+        """A session on the keystore database (for maintenance and tests)."""
+        return self._sessions()
+
+    def _unwrap(self, record: DataKeyRecord) -> DataKey:
+        kek = AESGCM(self.material.kek(record.kek_version))
+        aad = _wrap_aad(record.key_id, record.key_version, record.customer_id)
+        try:
+            raw = kek.decrypt(
+                record.wrapped_key[:_WRAP_NONCE], record.wrapped_key[_WRAP_NONCE:], aad
+            )
+        except InvalidTag:
+            raise ConfigurationError(
+                "a data key does not unwrap under the key file's KEK (wrong key file?)"
+            ) from None
+        return DataKey(
+            key_id=record.key_id,
+            key_version=record.key_version,
+            customer_id=record.customer_id,
+            key=raw,
+        )
+
+
+def _wrap_aad(key_id: uuid.UUID, key_version: int, customer_id: uuid.UUID) -> bytes:
+    return (
+        b"clientvault-data-key|" + key_id.bytes + key_version.to_bytes(4, "big") + customer_id.bytes
+    )
+
+
+def _wrap(kek: AESGCM, key: DataKey) -> bytes:
+    nonce = os.urandom(_WRAP_NONCE)
+    return nonce + kek.encrypt(
+        nonce, key.key, _wrap_aad(key.key_id, key.key_version, key.customer_id)
+    )

@@ -1,0 +1,41 @@
+"""Opening sealed fields. Only ``clientvault.security.pii`` may import this module (an
+import-linter contract says so): that is where the permission check and the audit entry are.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from clientvault.store.envelope import UnreadableField, open_sealed, read_header
+from clientvault.store.keystore import Keystore
+
+SealedRow = Mapping[str, bytes | None]
+
+
+def open_rows(
+    keystore: Keystore, rows: Mapping[uuid.UUID, SealedRow]
+) -> dict[uuid.UUID, dict[str, str | None]]:
+    """Decrypt the sealed fields of several customers, fetching their keys in batches.
+
+    A customer whose data key was destroyed raises ``UnreadableField``: their data is gone.
+    """
+    keys = keystore.keys_for(rows)
+    opened: dict[uuid.UUID, dict[str, str | None]] = {}
+    for customer_id, sealed in rows.items():
+        key = keys.get(customer_id)
+        if key is None:
+            raise UnreadableField("a customer's data key does not exist (erased?)")
+        values: dict[str, str | None] = {}
+        for column, blob in sealed.items():
+            if blob is None:
+                values[column] = None
+                continue
+            header = read_header(blob)
+            if header.key_id != key.key_id or header.key_version != key.key_version:
+                raise UnreadableField(f"sealed {column} was not sealed with this customer's key")
+            values[column] = open_sealed(
+                key=key.key, sealed=blob, customer_id=customer_id, column=column
+            )
+        opened[customer_id] = values
+    return opened

@@ -1,0 +1,1 @@
+"""The console (staff) and, later, the preference centre (customers): server-rendered pages."""

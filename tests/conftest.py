@@ -1,0 +1,119 @@
+"""Shared fixtures. ``db`` runs a test on SQLite and, when ``CLIENTVAULT_TEST_PG_URL`` is set,
+on PostgreSQL too, each time on a freshly initialised installation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from clientvault.migrations.install import initialise
+from clientvault.migrations.schema import DATA_METADATA, KEYSTORE_METADATA
+from clientvault.settings import DatabaseSettings, KeystoreSettings, Settings
+from clientvault.store.context import Store, open_store
+
+PG_URL = os.environ.get("CLIENTVAULT_TEST_PG_URL")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@dataclass
+class Installation:
+    """A migrated installation kept for the whole test session, cloned or reset per test."""
+
+    settings: Settings
+    created_databases: list[str]
+
+
+def _admin_engine():  # type: ignore[no-untyped-def]
+    assert PG_URL is not None
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+def _create_pg_database(name: str) -> str:
+    engine = _admin_engine()
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(PG_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(
+        hide_password=False
+    )
+
+
+def _drop_pg_database(name: str) -> None:
+    engine = _admin_engine()
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def installations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Installation]]:
+    """One initialised installation per available backend, made once per test session."""
+    made: dict[str, Installation] = {}
+    sqlite_dir = tmp_path_factory.mktemp("template-sqlite")
+    sqlite_settings = Settings(env="test", data_dir=sqlite_dir)
+    initialise(sqlite_settings).close()
+    made["sqlite"] = Installation(sqlite_settings, [])
+    if PG_URL:
+        suffix = uuid.uuid4().hex[:10]
+        names = [f"cv_test_{suffix}", f"cv_test_{suffix}_keys"]
+        urls = [_create_pg_database(name) for name in names]
+        pg_dir = tmp_path_factory.mktemp("template-pg")
+        pg_settings = Settings(
+            env="test",
+            data_dir=pg_dir,
+            database=DatabaseSettings(url=urls[0]),
+            keystore=KeystoreSettings(url=urls[1]),
+        )
+        initialise(pg_settings).close()
+        made["postgresql"] = Installation(pg_settings, names)
+    yield made
+    for installation in made.values():
+        for name in installation.created_databases:
+            _drop_pg_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def db_settings(
+    request: pytest.FixtureRequest, installations: dict[str, Installation], tmp_path: Path
+) -> Iterator[Settings]:
+    """Settings of a fresh, migrated installation on each backend."""
+    backend: str = request.param
+    if backend not in installations:
+        pytest.skip("CLIENTVAULT_TEST_PG_URL is not set")
+    template = installations[backend].settings
+    if backend == "sqlite":
+        for name in ("clientvault.db", "keystore.db", "master.key"):
+            shutil.copy2(template.data_dir / name, tmp_path / name)
+        yield template.model_copy(update={"data_dir": tmp_path})
+        return
+    yield template
+    _truncate_all(template)
+
+
+def _truncate_all(settings: Settings) -> None:
+    for url, metadata in (
+        (settings.database_url, DATA_METADATA),
+        (settings.keystore_url, KEYSTORE_METADATA),
+    ):
+        engine = create_engine(url)
+        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+
+
+@pytest.fixture
+def db(db_settings: Settings) -> Iterator[Store]:
+    """An opened store on a fresh installation (SQLite, and PostgreSQL when configured)."""
+    store = open_store(db_settings)
+    yield store
+    store.close()

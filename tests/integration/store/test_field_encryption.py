@@ -1,0 +1,126 @@
+"""Field encryption end to end: sealing on write, audited reveal, tamper and key destruction."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select, update
+
+from clientvault.errors import NotFound, PermissionDenied
+from clientvault.identity.models import Customer
+from clientvault.identity.profiles import create_customers, find_by_email, reveal_identifiers
+from clientvault.identity.schemas import CustomerCreate
+from clientvault.security.models import AuditEntry
+from clientvault.security.principal import PII_REVEAL, Principal
+from clientvault.store.context import Store
+from clientvault.store.envelope import UnreadableField
+
+JOB = Principal.system("test-job", PII_REVEAL)
+
+
+def _make(db: Store, *profiles: CustomerCreate) -> list[uuid.UUID]:
+    with db.sessions.begin() as session:
+        return create_customers(session, db, profiles=profiles, source="test", default_region="FR")
+
+
+def _alice() -> CustomerCreate:
+    return CustomerCreate(
+        email="Alice.Martin@Example.com",
+        phone="06 12 34 56 78",
+        first_name="Alice",
+        last_name="Martin",
+        city="Lyon",
+        country="France",
+        postal_code="69003",
+    )
+
+
+def test_identifiers_are_sealed_and_revealed_through_the_audited_path(db: Store) -> None:
+    [customer_id] = _make(db, _alice())
+    with db.sessions.begin() as session:
+        row = session.get(Customer, customer_id)
+        assert row is not None
+        assert row.country == "FR" and row.postal_prefix == "69"
+        assert row.email_sealed is not None and b"alice" not in row.email_sealed.lower()
+        revealed = reveal_identifiers(
+            session, db, principal=JOB, customer_ids=[customer_id], reason="test"
+        )
+    person = revealed[customer_id]
+    assert person.email == "alice.martin@example.com"
+    assert person.phone == "+33612345678"
+    assert person.first_name == "Alice"
+    with db.sessions() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "pii.reveal")).all()
+    assert [(e.actor_id, e.target_id) for e in entries] == [("test-job", str(customer_id))]
+    assert "alice" not in repr(entries[0].details).lower()
+
+
+def test_a_principal_without_permission_cannot_reveal(db: Store) -> None:
+    [customer_id] = _make(db, _alice())
+    nosy = Principal(kind="user", id="nosy", permissions=frozenset())
+    with db.sessions.begin() as session, pytest.raises(PermissionDenied):
+        reveal_identifiers(session, db, principal=nosy, customer_ids=[customer_id], reason="x")
+
+
+def test_same_plaintext_seals_differently(db: Store) -> None:
+    first, second = _make(db, _alice(), _alice())
+    with db.sessions() as session:
+        a, b = (session.get(Customer, i) for i in (first, second))
+        assert a is not None and b is not None
+        assert a.email_sealed != b.email_sealed
+        assert a.email_index == b.email_index  # the blind index is deterministic by design
+    with db.sessions() as session:
+        assert set(find_by_email(session, db, email="ALICE.martin@example.com")) == {first, second}
+
+
+def test_flipped_bit_fails_to_open(db: Store) -> None:
+    [customer_id] = _make(db, _alice())
+    with db.sessions.begin() as session:
+        sealed = session.scalar(select(Customer.email_sealed).where(Customer.id == customer_id))
+        assert sealed is not None
+        tampered = bytearray(sealed)
+        tampered[-1] ^= 0x01
+        session.execute(
+            update(Customer).where(Customer.id == customer_id).values(email_sealed=bytes(tampered))
+        )
+    with db.sessions() as session, pytest.raises(UnreadableField):
+        reveal_identifiers(session, db, principal=JOB, customer_ids=[customer_id], reason="t")
+
+
+@pytest.mark.parametrize("move", ["other_row", "other_column"])
+def test_sealed_value_moved_elsewhere_fails_to_open(db: Store, move: str) -> None:
+    first, second = _make(db, _alice(), _alice())
+    with db.sessions.begin() as session:
+        sealed = session.scalar(select(Customer.email_sealed).where(Customer.id == first))
+        if move == "other_row":
+            target, column = second, "email_sealed"
+        else:
+            target, column = first, "last_name_sealed"
+        session.execute(update(Customer).where(Customer.id == target).values({column: sealed}))
+    field = "email" if move == "other_row" else "last_name"
+    with db.sessions() as session, pytest.raises(UnreadableField):
+        reveal_identifiers(
+            session, db, principal=JOB, customer_ids=[target], fields=[field], reason="t"
+        )
+
+
+def test_destroyed_key_makes_fields_unreadable(db: Store) -> None:
+    keep, erase = _make(db, _alice(), _alice())
+    assert db.keystore.destroy(erase) is True
+    with db.sessions() as session:
+        with pytest.raises(UnreadableField):
+            reveal_identifiers(session, db, principal=JOB, customer_ids=[erase], reason="t")
+        assert reveal_identifiers(session, db, principal=JOB, customer_ids=[keep], reason="t")
+    assert db.keystore.destroy(erase) is False
+
+
+def test_unknown_customer_or_field_is_not_found(db: Store) -> None:
+    [customer_id] = _make(db, _alice())
+    with db.sessions() as session:
+        with pytest.raises(NotFound):
+            reveal_identifiers(session, db, principal=JOB, customer_ids=[uuid.uuid4()], reason="t")
+        with pytest.raises(NotFound):
+            reveal_identifiers(
+                session, db, principal=JOB, customer_ids=[customer_id], fields=["iban"], reason="t"
+            )
