@@ -32,8 +32,9 @@ def initialise(settings: Settings) -> Store:
     if keys_from_file:
         settings.key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         keyfile.write(settings.key_file, keyfile.generate())
-    store = open_store(settings)
+    store = open_store(settings, verify_keys=False)
     migrate(store)
+    store.keystore.record_key_checks()
     return store
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from clientvault.errors import ConfigurationError
 from clientvault.settings import Settings
 from clientvault.store import keyfile
 from clientvault.store.engine import make_engine, make_session_factory
@@ -41,8 +43,12 @@ def load_key_material(settings: Settings) -> KeyMaterial:
     return keyfile.read(settings.key_file)
 
 
-def open_store(settings: Settings) -> Store:
-    """Open an initialised installation's databases with its key material."""
+def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
+    """Open an initialised installation's databases with its key material.
+
+    With ``verify_keys`` (always, except while ``init`` creates the keystore) a key file that
+    does not belong to this keystore is refused with a clear error.
+    """
     material = load_key_material(settings)
     engine = make_engine(
         settings.database_url,
@@ -50,8 +56,20 @@ def open_store(settings: Settings) -> Store:
         echo=settings.database.echo,
     )
     keystore_engine = make_engine(settings.keystore_url, synchronous="FULL")
-    return Store(
+    store = Store(
         engine=engine,
         sessions=make_session_factory(engine),
         keystore=Keystore(keystore_engine, material),
     )
+    if verify_keys:
+        try:
+            store.keystore.verify_key_material()
+        except (OperationalError, ProgrammingError) as exc:
+            store.close()
+            raise ConfigurationError(
+                "the keystore is not initialised; run `clientvault init` or `clientvault migrate`"
+            ) from exc
+        except ConfigurationError:
+            store.close()
+            raise
+    return store

@@ -8,6 +8,8 @@ backup: this is how erasure reaches backups (crypto-shredding).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -16,7 +18,7 @@ from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Engine, LargeBinary, MetaData, delete, func, insert, select, update
+from sqlalchemy import Engine, LargeBinary, MetaData, String, delete, func, insert, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from clientvault.errors import ConfigurationError
@@ -46,6 +48,16 @@ class DataKeyRecord(KeystoreBase):
     kek_version: Mapped[int] = mapped_column(index=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KeyCheck(KeystoreBase):
+    """A keyed digest proving which key file belongs to this keystore, so a wrong or
+    swapped key file is refused at start-up instead of failing later on some customer."""
+
+    __tablename__ = "key_checks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # "index" or "kek:<v>"
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 @dataclass(frozen=True)
@@ -131,7 +143,7 @@ class Keystore:
             rows = session.execute(
                 select(DataKeyRecord.kek_version, func.count()).group_by(DataKeyRecord.kek_version)
             )
-            return {version: count for version, count in rows.tuples()}
+            return {version: count for version, count in rows}
 
     def rewrap_all(
         self, new_material: KeyMaterial, *, progress: Callable[[int], None] | None = None
@@ -158,6 +170,8 @@ class Keystore:
                 count += 1
                 if progress is not None:
                     progress(1)
+            session.execute(delete(KeyCheck))
+            session.execute(insert(KeyCheck), _key_check_rows(new_material))
         self.material = new_material
         return count
 
@@ -165,6 +179,23 @@ class Keystore:
         """How many data keys exist (one per customer not erased)."""
         with self._sessions() as session:
             return session.scalar(select(func.count()).select_from(DataKeyRecord)) or 0
+
+    def record_key_checks(self) -> None:
+        """Store the digests of the current key material (at init and after rotation)."""
+        with self._sessions.begin() as session:
+            session.execute(delete(KeyCheck))
+            session.execute(insert(KeyCheck), _key_check_rows(self.material))
+
+    def verify_key_material(self) -> None:
+        """Refuse key material that is not this keystore's (wrong or swapped key file)."""
+        with self._sessions() as session:
+            stored = {check.name: check.digest for check in session.scalars(select(KeyCheck))}
+        expected = _key_checks(self.material)
+        for name in ("index", f"kek:{self.material.current_kek}"):
+            if name not in stored or not hmac.compare_digest(stored[name], expected[name]):
+                raise ConfigurationError(
+                    "the key file does not belong to this installation's keystore"
+                )
 
     def session(self) -> Session:
         """A session on the keystore database (for maintenance and tests)."""
@@ -187,6 +218,18 @@ class Keystore:
             customer_id=record.customer_id,
             key=raw,
         )
+
+
+def _key_checks(material: KeyMaterial) -> dict[str, bytes]:
+    label = b"clientvault-key-check"
+    checks = {"index": hmac.new(material.index_key, label, hashlib.sha256).digest()}
+    for version, kek in material.keks.items():
+        checks[f"kek:{version}"] = hmac.new(kek, label, hashlib.sha256).digest()
+    return checks
+
+
+def _key_check_rows(material: KeyMaterial) -> list[dict[str, object]]:
+    return [{"name": name, "digest": digest} for name, digest in _key_checks(material).items()]
 
 
 def _wrap_aad(key_id: uuid.UUID, key_version: int, customer_id: uuid.UUID) -> bytes:

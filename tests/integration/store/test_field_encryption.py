@@ -41,8 +41,10 @@ def test_identifiers_are_sealed_and_revealed_through_the_audited_path(db: Store)
     with db.sessions.begin() as session:
         row = session.get(Customer, customer_id)
         assert row is not None
-        assert row.country == "FR" and row.postal_prefix == "69"
-        assert row.email_sealed is not None and b"alice" not in row.email_sealed.lower()
+        assert row.country == "FR"
+        assert row.postal_prefix == "69"
+        assert row.email_sealed is not None
+        assert b"alice" not in row.email_sealed.lower()
         revealed = reveal_identifiers(
             session, db, principal=JOB, customer_ids=[customer_id], reason="test"
         )
@@ -67,7 +69,8 @@ def test_same_plaintext_seals_differently(db: Store) -> None:
     first, second = _make(db, _alice(), _alice())
     with db.sessions() as session:
         a, b = (session.get(Customer, i) for i in (first, second))
-        assert a is not None and b is not None
+        assert a is not None
+        assert b is not None
         assert a.email_sealed != b.email_sealed
         assert a.email_index == b.email_index  # the blind index is deterministic by design
     with db.sessions() as session:

@@ -1,8 +1,8 @@
-"""data keys
+"""data keys and key checks
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 06:21:01.031322
+Create Date: 2026-11-29 06:23:25.834792
 """
 
 from collections.abc import Sequence
@@ -31,8 +31,16 @@ def upgrade() -> None:
     with op.batch_alter_table("data_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_data_keys_kek_version"), ["kek_version"], unique=False)
 
+    op.create_table(
+        "key_checks",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("digest", sa.LargeBinary(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_key_checks")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("key_checks")
     with op.batch_alter_table("data_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_data_keys_kek_version"))
 

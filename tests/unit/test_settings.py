@@ -1,0 +1,40 @@
+"""Settings: nested environment variables, derived paths, refusal of dev defaults in prod."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from clientvault.settings import Settings
+
+
+def test_nested_variables_use_the_prefix_and_double_underscore(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CLIENTVAULT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CLIENTVAULT_SERVER__PORT", "8443")
+    monkeypatch.setenv("CLIENTVAULT_KEYSTORE__KEY_MATERIAL", "s3cret-material")
+    settings = Settings()
+    assert settings.server.port == 8443
+    assert settings.database_url == f"sqlite:///{tmp_path / 'clientvault.db'}"
+    assert settings.keystore_url == f"sqlite:///{tmp_path / 'keystore.db'}"
+    assert settings.key_file == tmp_path / "master.key"
+    assert settings.keystore.key_material is not None
+    assert "s3cret" not in repr(settings)
+
+
+def test_prod_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIENTVAULT_ENV", "prod")
+    with pytest.raises(ValidationError, match="CLIENTVAULT_DATABASE__URL"):
+        Settings()
+    monkeypatch.setenv("CLIENTVAULT_DATABASE__URL", "postgresql://db.invalid/cv")
+    monkeypatch.setenv("CLIENTVAULT_KEYSTORE__KEY_FILE", "/etc/clientvault/master.key")
+    assert Settings().env == "prod"
+
+
+def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIENTVAULT_SERVER__PORT", "70000")
+    with pytest.raises(ValidationError):
+        Settings()
