@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from clientvault.api.docs import OPENAPI_PATH, install_docs
 from clientvault.api.errors import install_error_handlers
-from clientvault.api.routes import health
+from clientvault.api.routes import health, tracking
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
 from clientvault.web.console import install_console
@@ -42,5 +42,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router)
+    app.include_router(tracking.router)
     install_console(app)
     return app

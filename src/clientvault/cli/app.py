@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from clientvault.cli.common import DataDirOption, console, load_settings, reported_errors
 from clientvault.cli.keys import keys_app
+from clientvault.cli.sources import sources_app
 from clientvault.migrations.install import initialise, migrate
 from clientvault.settings import Settings
 from clientvault.store.context import open_store
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(keys_app, name="keys")
+app.add_typer(sources_app, name="sources")
 
 
 @app.command("init")

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from clientvault.errors import ClientVaultError, ConfigurationError
 from clientvault.settings import Settings
+from clientvault.store.context import Store, open_store
 
 console = Console()
 err_console = Console(stderr=True)
@@ -47,6 +48,17 @@ def reported_errors() -> Iterator[None]:
     except ClientVaultError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(EXIT_FAILED) from None
+
+
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[Store]:
+    """The installation's store for one command, errors reported, always closed."""
+    with reported_errors():
+        store = open_store(settings)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 DataDirOption = typer.Option(

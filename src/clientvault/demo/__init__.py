@@ -1,1 +1,15 @@
-"""demo"""
+"""Demo data: a seeded generator of synthetic customers with two years of realistic behaviour.
+
+``generator.generate_demo`` fills an installation through the real write paths (profiles are
+sealed and blind-indexed by ``identity.profiles.create_customers``) with European customers
+(mostly French), their sessions, page views, carts, orders, refunds, support tickets, survey
+answers and consent decisions, plus planted duplicate people whose ground truth is kept for
+scoring identity resolution. Everything is synthetic: e-mails are on ``example.*`` domains only.
+The same seed gives the same data.
+
+Modules: ``locales`` (countries, cities), ``pools`` (Faker name and street pools), ``phones``,
+``people`` (one synthetic person), ``duplicates`` (planted second profiles), ``catalogue``,
+``behaviour`` (a customer's timeline), ``consents``, ``codec`` (rows ready for the driver),
+``planner`` (batches of everything), ``worker`` (planning in a second process), ``writer``,
+``truth`` (the duplicates file), ``summary`` and ``generator``.
+"""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -22,11 +23,18 @@ from clientvault.store.keystore import DataKey
 from clientvault.store.sealing import seal_fields
 
 
-def normalised_identifiers(
-    profile: CustomerCreate, *, default_region: str
-) -> dict[str, str | None]:
-    """The profile's direct identifiers in canonical form (raises ``InvalidInput``)."""
-    return {
+@dataclass(frozen=True)
+class PreparedProfile:
+    """A profile whose identifiers are validated and in canonical form, ready to seal."""
+
+    profile: CustomerCreate
+    identifiers: dict[str, str | None]
+    country: str | None
+
+
+def prepare_profile(profile: CustomerCreate, *, default_region: str) -> PreparedProfile:
+    """Validate and normalise a profile's identifiers and country (raises ``InvalidInput``)."""
+    identifiers = {
         "email": normalise_email(profile.email) if profile.email else None,
         "phone": normalise_phone(profile.phone, default_region=default_region)
         if profile.phone
@@ -37,33 +45,67 @@ def normalised_identifiers(
         "postal_code": profile.postal_code or None,
         "birth_date": profile.birth_date.isoformat() if profile.birth_date else None,
     }
+    country = normalise_country(profile.country) if profile.country else None
+    return PreparedProfile(profile=profile, identifiers=identifiers, country=country)
 
 
-def customer_row(
-    store: Store, key: DataKey, profile: CustomerCreate, identifiers: dict[str, str | None]
-) -> dict[str, Any]:
-    """The ``customers`` row for a profile: sealed identifiers, blind indexes, coarse data."""
-    sealed = seal_fields(key, identifiers)
-    email, phone = identifiers["email"], identifiers["phone"]
+def coarse_attributes(prepared: PreparedProfile) -> dict[str, Any]:
+    """The clear, coarse columns derived from a profile (for segmentation without PII)."""
+    profile = prepared.profile
     birth = profile.birth_date
-    now = utcnow()
     return {
-        "id": key.customer_id,
-        "status": "active",
-        "created_at": now,
-        "updated_at": now,
-        "country": normalise_country(profile.country) if profile.country else None,
+        "country": prepared.country,
         "city": profile.city,
         "postal_prefix": (profile.postal_code or "")[:2].upper() or None,
         "birth_year": birth.year if birth else None,
         "birthday": birth.strftime("%m-%d") if birth else None,
         "gender": profile.gender,
         "language": profile.language,
-        "traits": profile.traits,
+    }
+
+
+def sealed_columns(store: Store, key: DataKey, prepared: PreparedProfile) -> dict[str, Any]:
+    """The sealed identifier columns and blind indexes of a profile, under its data key."""
+    sealed = seal_fields(key, prepared.identifiers)
+    email, phone = prepared.identifiers["email"], prepared.identifiers["phone"]
+    return {
         **{f"{column}_sealed": sealed[column] for column in SEALED_FIELDS},
         "email_index": store.index("email", email) if email else None,
         "phone_index": store.index("phone", phone) if phone else None,
     }
+
+
+def customer_row(
+    store: Store, key: DataKey, prepared: PreparedProfile, *, source: str
+) -> dict[str, Any]:
+    """The ``customers`` row for a new profile: sealed identifiers, blind indexes, coarse data."""
+    now = utcnow()
+    return {
+        "id": key.customer_id,
+        "status": "active",
+        "created_at": now,
+        "updated_at": now,
+        "source": source,
+        **coarse_attributes(prepared),
+        "traits": prepared.profile.traits,
+        **sealed_columns(store, key, prepared),
+    }
+
+
+def identity_rows(row: dict[str, Any], *, source: str) -> list[dict[str, Any]]:
+    """The e-mail and phone identity rows of a new customer row."""
+    return [
+        {
+            "customer_id": row["id"],
+            "kind": kind,
+            "value_index": row[f"{kind}_index"],
+            "source": source,
+            "first_seen_at": row["created_at"],
+            "last_seen_at": row["created_at"],
+        }
+        for kind in ("email", "phone")
+        if row[f"{kind}_index"] is not None
+    ]
 
 
 def create_customers(
@@ -80,27 +122,14 @@ def create_customers(
     Data keys are created (and committed in the keystore) first: a key without a customer is
     harmless, a customer without a key would be unreadable.
     """
-    identifiers = [normalised_identifiers(p, default_region=default_region) for p in profiles]
+    prepared = [prepare_profile(p, default_region=default_region) for p in profiles]
     ids = [new_id() for _ in profiles]
     keys = store.keystore.create_keys(ids)
-    rows = []
-    identities = []
-    for customer_id, profile, values in zip(ids, profiles, identifiers, strict=True):
-        row = customer_row(store, keys[customer_id], profile, values)
-        row["source"] = source
-        rows.append(row)
-        for kind in ("email", "phone"):
-            if row[f"{kind}_index"] is not None:
-                identities.append(
-                    {
-                        "customer_id": customer_id,
-                        "kind": kind,
-                        "value_index": row[f"{kind}_index"],
-                        "source": source,
-                        "first_seen_at": row["created_at"],
-                        "last_seen_at": row["created_at"],
-                    }
-                )
+    rows = [
+        customer_row(store, keys[customer_id], item, source=source)
+        for customer_id, item in zip(ids, prepared, strict=True)
+    ]
+    identities = [identity for row in rows for identity in identity_rows(row, source=source)]
     if rows:
         session.execute(insert(Customer), rows)
     if identities:

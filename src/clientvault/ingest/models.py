@@ -82,3 +82,40 @@ class OrderItem(Base):
     quantity: Mapped[int]
     unit_price: Mapped[Decimal] = mapped_column(Money)
     returned_quantity: Mapped[int] = mapped_column(default=0)
+
+
+class TrackingSource(Base):
+    """A source of tracking calls (a website, an app, a server) and its write key's hash.
+
+    Write keys are 32 random bytes, so a plain SHA-256 is enough to store them: unlike
+    passwords they cannot be guessed, and the lookup must stay cheap on every request.
+    """
+
+    __tablename__ = "tracking_sources"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    write_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class ConsumerCursor(Base):
+    """How far a consumer of the event log has read (the id of the last event handled)."""
+
+    __tablename__ = "consumer_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigIntId, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ScrubCount(Base):
+    """How many values of each kind of personal data were scrubbed from a source's events."""
+
+    __tablename__ = "scrub_counts"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigIntId, default=0)

@@ -9,10 +9,10 @@ here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match
 
 CONSOLE_PREFIX = "/console"
 
@@ -77,22 +77,19 @@ NAVIGATION: tuple[NavEntry, ...] = (
 )
 
 
-def page_paths(routes: Iterable[BaseRoute]) -> frozenset[str]:
-    """The paths of the plain (parameter-free) GET routes among ``routes``.
+def page_exists(routes: Iterable[BaseRoute], path: str) -> bool:
+    """Whether a GET of ``path`` would reach one of ``routes`` (rather than a 404).
 
-    Only such routes can back a navigation entry; they are what decides whether an entry is
-    available.
+    Asks each route the same question Starlette's router does, so included routers, mounts
+    and path parameters are all taken into account.
     """
-    return frozenset(
-        route.path
-        for route in routes
-        if isinstance(route, Route) and "{" not in route.path and "GET" in (route.methods or ())
-    )
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
 
 
 def build_navigation(
     current_path: str,
-    available_paths: frozenset[str],
+    exists: Callable[[str], bool],
     entries: tuple[NavEntry, ...] = NAVIGATION,
 ) -> tuple[NavLink, ...]:
     """Resolve the navigation for one request: which entries exist and which one is shown.
@@ -102,13 +99,13 @@ def build_navigation(
     """
     links = []
     for entry in entries:
-        children = build_navigation(current_path, available_paths, entry.children)
+        children = build_navigation(current_path, exists, entry.children)
         links.append(
             NavLink(
                 label=entry.label,
                 path=entry.path,
                 icon=entry.icon,
-                available=entry.path in available_paths,
+                available=exists(entry.path),
                 current=current_path.rstrip("/") == entry.path,
                 children=children,
             )

@@ -14,7 +14,7 @@ import jinja2
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from clientvault.web.navigation import build_navigation, page_paths
+from clientvault.web.navigation import build_navigation, page_exists
 
 _HERE = Path(__file__).parent
 TEMPLATES_DIR = _HERE / "templates"
@@ -31,7 +31,9 @@ def layout_context(request: Request) -> dict[str, Any]:
     environment = getattr(request.app.state, "settings", None)
     return {
         "product_name": PRODUCT_NAME,
-        "nav": build_navigation(request.url.path, page_paths(request.app.routes)),
+        "nav": build_navigation(
+            request.url.path, lambda path: page_exists(request.app.routes, path)
+        ),
         "user": getattr(request.state, "user", None),
         "environment": environment.env if environment is not None else None,
     }

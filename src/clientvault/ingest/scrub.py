@@ -1,0 +1,126 @@
+"""Scrubbing personal data out of free-form event properties and context.
+
+Events keep behaviour, not identities: e-mail addresses, phone numbers, payment card numbers
+(Luhn-checked) and IBANs (mod-97-checked) found in any string are replaced by a keyed hash
+(``[email:3f9a…]``), so analyses can still count distinct values but nobody can read them back.
+Every replacement is counted. The client IP is truncated (IPv4 to /24, IPv6 to /48).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import phonenumbers
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+_CARD = re.compile(r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_PHONE = re.compile(r"(?<![\w])(?:\+|00)?\d[\d .\-()]{6,18}\d(?![\w])")
+# Cheap first look: most strings have neither '@' nor a run of digits and skip every regex.
+_MAYBE = re.compile(r"@|\d{2}")
+
+Hasher = Callable[[str, str], str]
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a digit string passes the Luhn check used by payment card numbers."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def iban_valid(candidate: str) -> bool:
+    """Whether a string is a structurally valid IBAN (ISO 13616 mod-97 check)."""
+    text = candidate.replace(" ", "")
+    if not 15 <= len(text) <= 34:
+        return False
+    rearranged = text[4:] + text[:4]
+    number = "".join(str(int(c, 36)) for c in rearranged)
+    return int(number) % 97 == 1
+
+
+def keyed_hasher(key: bytes) -> Hasher:
+    """A function that replaces a value of some kind by a short keyed hash of it."""
+
+    def replace(kind: str, value: str) -> str:
+        digest = hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
+        return f"[{kind}:{digest[:16]}]"
+
+    return replace
+
+
+class Scrubber:
+    """Replaces personal data in nested JSON values and counts what it replaced."""
+
+    def __init__(self, hasher: Hasher, *, default_region: str) -> None:
+        self._hash = hasher
+        self._region = default_region.upper()
+        self.counts: Counter[str] = Counter()
+
+    def scrub(self, value: Any) -> Any:
+        """A copy of ``value`` with personal data replaced in every string inside it."""
+        if isinstance(value, str):
+            return self._scrub_text(value) if _MAYBE.search(value) else value
+        if isinstance(value, dict):
+            return {key: self.scrub(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.scrub(item) for item in value]
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
+            text = str(value)  # a card number sent as a JSON number
+            scrubbed = self._scrub_text(text)
+            return value if scrubbed == text else scrubbed
+        return value
+
+    def _scrub_text(self, text: str) -> str:
+        text = _EMAIL.sub(lambda m: self._replace("email", m.group(0).lower()), text)
+        text = _IBAN.sub(self._iban, text)
+        text = _CARD.sub(self._card, text)
+        return _PHONE.sub(self._phone, text)
+
+    def _replace(self, kind: str, value: str) -> str:
+        self.counts[kind] += 1
+        return self._hash(kind, value)
+
+    def _iban(self, match: re.Match[str]) -> str:
+        value = match.group(0)
+        return self._replace("iban", value.replace(" ", "")) if iban_valid(value) else value
+
+    def _card(self, match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return self._replace("card", digits)
+        return match.group(0)
+
+    def _phone(self, match: re.Match[str]) -> str:
+        value = match.group(0)
+        try:
+            number = phonenumbers.parse(value, self._region)
+        except phonenumbers.NumberParseException:
+            return value
+        if not phonenumbers.is_valid_number(number):
+            return value
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return self._replace("phone", e164)
+
+
+def truncate_ip(value: str) -> str | None:
+    """The network part of an IP address (IPv4 /24, IPv6 /48); ``None`` if not an address."""
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
+    return str(network.network_address)

@@ -1,0 +1,25 @@
+"""An HTTP client on the real app over a fresh installation, and a write key for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from clientvault.api.app import create_app
+from clientvault.ingest.sources import create_source
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+
+
+@pytest.fixture
+def client(db: Store, db_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(db_settings, store=db)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def write_key(db: Store) -> str:
+    with db.sessions.begin() as session:
+        return create_source(session, name="website").write_key

@@ -1,0 +1,269 @@
+"""Browser tests: Debian's chromium driven by Playwright against a real uvicorn server.
+
+Playwright cannot download its own browsers here, so it launches the system chromium
+(``/usr/bin/chromium``, or ``CLIENTVAULT_TEST_CHROMIUM``). Without it the browser tests are
+skipped, unless ``CLIENTVAULT_TEST_REQUIRE_CHROMIUM=1`` (for CI) turns the skip into a failure.
+
+Fixtures:
+
+``browser`` (session)
+    One headless chromium for the whole session.
+``serve_app`` (function)
+    ``serve_app(asgi_app) -> base_url``: serves any ASGI app with uvicorn on a free loopback
+    port in a background thread, stopped at teardown.
+``live_server`` (function)
+    A ``LiveServer`` (``url``, ``settings``, ``store``, ``app``): ``create_app`` on a freshly
+    initialised installation (``db_settings``: SQLite, and PostgreSQL when configured). Seed
+    data through ``live_server.store``; the server reads the same store.
+``page_problems`` (function)
+    What the page saw go wrong; ``expect_status(404, "/console/nope")`` allows one.
+``page`` (function)
+    A Playwright page in a fresh context whose ``base_url`` is the live server
+    (``page.goto("/console")``). Every console error, uncaught page error, failed request and
+    response with status >= 400 fails the test at teardown, unless the test expected it.
+
+Mark browser tests with ``pytestmark = pytest.mark.web``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+
+from clientvault.api.app import create_app
+from clientvault.settings import Settings
+from clientvault.store.context import Store, open_store
+
+CHROMIUM = Path(os.environ.get("CLIENTVAULT_TEST_CHROMIUM", "/usr/bin/chromium"))
+REQUIRE_CHROMIUM = os.environ.get("CLIENTVAULT_TEST_REQUIRE_CHROMIUM", "") not in ("", "0")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: Playwright's default of 30 s only makes a broken test slow to report.
+DEFAULT_TIMEOUT_MS = 10_000
+SERVER_START_TIMEOUT_S = 15.0
+#: Chromium's console line for any sub-resource or document answered with an error status.
+_FAILED_LOAD = re.compile(r"^Failed to load resource: the server responded with a status of (\d+)")
+
+
+# ---- browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian chromium for the session (skips the test if it is not installed)."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is not installed (apt-get install chromium); browser tests skipped"
+        if REQUIRE_CHROMIUM:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+# ---- server ----------------------------------------------------------------------------------
+
+
+class _ThreadedServer:
+    """uvicorn serving one app from a background thread, on a socket bound before it starts."""
+
+    def __init__(self, app: Any) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        host, port = self._socket.getsockname()
+        self.url = f"http://{host}:{port}"
+        config = uvicorn.Config(
+            app,
+            loop="asyncio",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"uvicorn-{port}",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive():
+                self._socket.close()
+                pytest.fail("the test server did not start: see the captured log above")
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"the test server did not start within {SERVER_START_TIMEOUT_S} s")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=SERVER_START_TIMEOUT_S)
+        self._socket.close()
+        if self._thread.is_alive():
+            pytest.fail("the test server did not stop")
+
+
+@contextmanager
+def _serving(app: Any) -> Iterator[str]:
+    server = _ThreadedServer(app)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[Any], str]]:
+    """Serve an ASGI app for real (uvicorn, loopback, free port); returns its base URL.
+
+    Lifespan events run, so ``create_app``'s store is opened and closed as in production.
+    Every server started through this fixture is stopped at teardown.
+    """
+    with ExitStack() as stack:
+        yield lambda app: stack.enter_context(_serving(app))
+
+
+@dataclass
+class LiveServer:
+    """A running clientvault server and what it was built from."""
+
+    url: str
+    settings: Settings
+    store: Store
+    app: Any
+
+
+@pytest.fixture
+def live_server(db_settings: Settings) -> Iterator[LiveServer]:
+    """``create_app`` on a fresh installation, served by uvicorn in a background thread.
+
+    The app is given an opened store, shared with the test through ``live_server.store`` so
+    that a test can seed data the server then reads; it is closed after the server stops.
+    """
+    store = open_store(db_settings)
+    try:
+        app = create_app(db_settings, store=store)
+        with _serving(app) as url:
+            yield LiveServer(url=url, settings=db_settings, store=store, app=app)
+    finally:
+        store.close()
+
+
+# ---- page ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Expected:
+    status: int
+    path: str
+
+
+@dataclass
+class PageProblems:
+    """Everything a page reported going wrong, minus what the test said to expect."""
+
+    seen: list[str] = field(default_factory=list)
+    expected: list[_Expected] = field(default_factory=list)
+
+    def expect_status(self, status: int, path: str) -> None:
+        """Allow responses with ``status`` for URLs whose path is ``path`` (and the console
+        line chromium logs for them)."""
+        self.expected.append(_Expected(status, path))
+
+    def _is_expected(self, status: int, url: str) -> bool:
+        path = urlsplit(url).path
+        return any(e.status == status and e.path == path for e in self.expected)
+
+    def on_console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        location = message.location or {}
+        url = location.get("url", "")
+        failed = _FAILED_LOAD.match(message.text)
+        if failed and self._is_expected(int(failed.group(1)), url):
+            return
+        self.seen.append(f"console error: {message.text} (at {url or 'unknown location'})")
+
+    def on_page_error(self, error: Any) -> None:
+        self.seen.append(f"uncaught page error: {error}")
+
+    def on_request_failed(self, request: Any) -> None:
+        self.seen.append(f"request failed: {request.method} {request.url}: {request.failure}")
+
+    def on_response(self, response: Any) -> None:
+        if response.status >= 400 and not self._is_expected(response.status, response.url):
+            self.seen.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+
+@pytest.fixture
+def page_problems() -> PageProblems:
+    """The problems the ``page`` fixture records; call ``expect_status`` to allow one."""
+    return PageProblems()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: LiveServer, page_problems: PageProblems) -> Iterator[Any]:
+    """A fresh browser page on the live server that fails the test on any page problem."""
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 1280, "height": 800},
+        locale="en-GB",
+        timezone_id="UTC",
+    )
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    new_page = context.new_page()
+    new_page.on("console", page_problems.on_console)
+    new_page.on("pageerror", page_problems.on_page_error)
+    new_page.on("requestfailed", page_problems.on_request_failed)
+    new_page.on("response", page_problems.on_response)
+    try:
+        yield new_page
+        # Late requests (icons, deferred scripts) must finish, and their events be delivered,
+        # before the verdict.
+        _settle(new_page)
+        problems = list(page_problems.seen)
+    finally:
+        context.close()
+    if problems:
+        pytest.fail("the page reported problems:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+def _settle(page: Any) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
+    if page.is_closed() or page.url == "about:blank":
+        return
+    try:
+        page.wait_for_load_state("networkidle", timeout=5_000)
+    except PlaywrightError:
+        # A page that never goes idle (polling) is judged on what it reported so far.
+        return

@@ -1,0 +1,26 @@
+"""The OpenAPI docs page renders offline in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.web
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "swagger-ui-bundle 1.1.0 ships Swagger UI 4.15.5, which cannot render the OpenAPI 3.1 "
+        "document FastAPI emits ('does not specify a valid version field'); api/docs.py needs "
+        "Swagger UI 5 assets (swagger-ui-py or fastapi-offline). Remove this mark once fixed."
+    ),
+)
+def test_api_docs_render_and_list_the_health_operation(page):
+    response = page.goto("/api/docs")
+
+    assert response is not None
+    assert response.status == 200
+    operation = page.locator('.opblock-summary-path[data-path="/healthz"]')
+    expect(operation).to_be_visible()
+    expect(page.locator(".opblock-get", has=operation)).to_be_visible()
