@@ -61,6 +61,8 @@ CHROMIUM_ARGS = [
 #: Playwright's default of 30 s only makes a broken test slow to report.
 DEFAULT_TIMEOUT_MS = 10_000
 SERVER_START_TIMEOUT_S = 15.0
+#: How long teardown waits for the page's requests in flight before reporting them.
+SETTLE_TIMEOUT_S = 5.0
 #: Chromium's console line for any sub-resource or document answered with an error status.
 _FAILED_LOAD = re.compile(r"^Failed to load resource: the server responded with a status of (\d+)")
 
@@ -193,6 +195,7 @@ class PageProblems:
 
     seen: list[str] = field(default_factory=list)
     expected: list[_Expected] = field(default_factory=list)
+    in_flight: set[Any] = field(default_factory=set)
 
     def expect_status(self, status: int, path: str) -> None:
         """Allow responses with ``status`` for URLs whose path is ``path`` (and the console
@@ -216,7 +219,14 @@ class PageProblems:
     def on_page_error(self, error: Any) -> None:
         self.seen.append(f"uncaught page error: {error}")
 
+    def on_request(self, request: Any) -> None:
+        self.in_flight.add(request)
+
+    def on_request_finished(self, request: Any) -> None:
+        self.in_flight.discard(request)
+
     def on_request_failed(self, request: Any) -> None:
+        self.in_flight.discard(request)
         self.seen.append(f"request failed: {request.method} {request.url}: {request.failure}")
 
     def on_response(self, response: Any) -> None:
@@ -243,13 +253,15 @@ def page(browser: Any, live_server: LiveServer, page_problems: PageProblems) -> 
     new_page = context.new_page()
     new_page.on("console", page_problems.on_console)
     new_page.on("pageerror", page_problems.on_page_error)
+    new_page.on("request", page_problems.on_request)
+    new_page.on("requestfinished", page_problems.on_request_finished)
     new_page.on("requestfailed", page_problems.on_request_failed)
     new_page.on("response", page_problems.on_response)
     try:
         yield new_page
-        # Late requests (icons, deferred scripts) must finish, and their events be delivered,
-        # before the verdict.
-        _settle(new_page)
+        # Requests still in flight (icons, deferred scripts, fetches) must end, and their
+        # events be delivered, before the verdict.
+        _settle(new_page, page_problems)
         problems = list(page_problems.seen)
     finally:
         context.close()
@@ -257,13 +269,12 @@ def page(browser: Any, live_server: LiveServer, page_problems: PageProblems) -> 
         pytest.fail("the page reported problems:\n  " + "\n  ".join(problems), pytrace=False)
 
 
-def _settle(page: Any) -> None:
-    from playwright.sync_api import Error as PlaywrightError
-
-    if page.is_closed() or page.url == "about:blank":
+def _settle(page: Any, problems: PageProblems) -> None:
+    if page.is_closed():
         return
-    try:
-        page.wait_for_load_state("networkidle", timeout=5_000)
-    except PlaywrightError:
-        # A page that never goes idle (polling) is judged on what it reported so far.
-        return
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    page.wait_for_timeout(0)  # deliver the events Playwright has already received
+    while problems.in_flight and time.monotonic() < deadline:
+        page.wait_for_timeout(20)
+    for request in problems.in_flight:
+        problems.seen.append(f"request still pending at the end: {request.method} {request.url}")

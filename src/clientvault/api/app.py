@@ -10,22 +10,39 @@ from fastapi import FastAPI
 from clientvault.api.docs import OPENAPI_PATH, install_docs
 from clientvault.api.errors import install_error_handlers
 from clientvault.api.routes import health, tracking
+from clientvault.automation.worker import Worker
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
 from clientvault.web.console import install_console
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
-    """Build the app for these settings; with ``store`` given, use it and leave it open."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    run_consumers: bool | None = None,
+) -> FastAPI:
+    """Build the app for these settings; with ``store`` given, use it and leave it open.
+
+    The event-log consumers run in-process unless ``run_consumers`` (default: the
+    ``server.run_consumers`` setting, and off when a store is handed in) says otherwise.
+    """
     settings = settings or get_settings()
+    if run_consumers is None:
+        run_consumers = store is None and settings.server.run_consumers
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = store if store is not None else open_store(settings)
+        worker = Worker(app.state.store) if run_consumers else None
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             if owned:
                 app.state.store.close()
 

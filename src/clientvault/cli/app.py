@@ -8,7 +8,13 @@ import typer
 import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from clientvault.cli.common import DataDirOption, console, load_settings, reported_errors
+from clientvault.cli.common import (
+    DataDirOption,
+    console,
+    load_settings,
+    opened_store,
+    reported_errors,
+)
 from clientvault.cli.keys import keys_app
 from clientvault.cli.sources import sources_app
 from clientvault.migrations.install import initialise, migrate
@@ -96,6 +102,22 @@ def _serve(settings: Settings) -> None:
         ssl_keyfile=str(server.tls_key) if server.tls_key else None,
         log_level="info",
     )
+
+
+@app.command("worker")
+def worker_command(
+    data_dir: Path | None = DataDirOption,
+    poll: float = typer.Option(0.5, min=0.05, max=60, help="Seconds to wait when idle."),
+) -> None:
+    """Run the event-log consumers in the foreground until Ctrl-C."""
+    from clientvault.automation.worker import Worker
+
+    with opened_store(load_settings(data_dir)) as store:
+        console.print("Worker running; Ctrl-C to stop.")
+        try:
+            Worker(store, poll_seconds=poll).run_forever()
+        except KeyboardInterrupt:
+            console.print("Worker stopped.")
 
 
 @app.command("demo")

@@ -62,7 +62,7 @@ class Order(Base):
     customer_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL")
     )
-    status: Mapped[str] = mapped_column(String(16), default="completed")
+    status: Mapped[str] = mapped_column(String(24), default="completed")
     placed_at: Mapped[datetime]
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     total: Mapped[Decimal] = mapped_column(Money)
@@ -119,3 +119,17 @@ class ScrubCount(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(BigIntId, default=0)
+
+
+class OrderRefund(Base):
+    """One refund of an order (``Order Refunded``), once per event so replays change nothing."""
+
+    __tablename__ = "order_refunds"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int] = mapped_column(BigIntId, unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    refunded_at: Mapped[datetime]

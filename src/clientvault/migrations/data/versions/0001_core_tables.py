@@ -235,7 +235,7 @@ def upgrade() -> None:
         ),
         sa.Column("external_id", sa.String(length=64), nullable=False),
         sa.Column("customer_id", sa.Uuid(), nullable=True),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
         sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("total", sa.Numeric(precision=12, scale=2), nullable=False),

@@ -1,0 +1,66 @@
+"""The worker: runs every consumer of the event log until stopped.
+
+``clientvault worker`` runs it in the foreground; ``clientvault serve`` runs one in a
+background thread by default, so the embedded installation needs no second process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from clientvault.ingest import commerce
+from clientvault.ingest.consumers import Consumer, process_batch
+from clientvault.store.context import Store
+
+logger = logging.getLogger(__name__)
+
+#: Every consumer of the event log; domains add theirs here as they arrive.
+CONSUMERS: tuple[Consumer, ...] = (commerce.CONSUMER,)
+
+
+def run_once(store: Store, consumers: tuple[Consumer, ...] = CONSUMERS) -> int:
+    """Give every consumer one batch; returns how many events were read in all."""
+    return sum(process_batch(store, consumer) for consumer in consumers)
+
+
+def run_until_idle(store: Store, consumers: tuple[Consumer, ...] = CONSUMERS) -> int:
+    """Run consumers until none has anything left to read (tests, demo, one-shot jobs)."""
+    total = 0
+    while count := run_once(store, consumers):
+        total += count
+    return total
+
+
+class Worker:
+    """Runs the consumers in a background thread, polling when the log is idle."""
+
+    def __init__(self, store: Store, *, poll_seconds: float = 0.5) -> None:
+        self._store = store
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="clientvault-worker", daemon=True)
+
+    def start(self) -> None:
+        """Start consuming in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current batch and wait for it."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def run_forever(self) -> None:
+        """Consume in the calling thread until ``stop`` (or Ctrl-C)."""
+        self._loop()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = run_once(self._store)
+            except Exception:
+                # A failing consumer must not kill the worker: log (no event content) and retry.
+                logger.exception("a consumer failed; retrying after a pause")
+                busy = 0
+            if not busy:
+                self._stop.wait(self._poll)
