@@ -35,7 +35,7 @@ def test_overview_renders_with_navigation(page):
     expect(page.locator("header .user")).to_contain_text("Not signed in")
     # The stylesheet and the script (a static file, never inline) both took effect.
     expect(page.locator("html")).to_have_class("js")
-    assert page.locator(".sidebar").evaluate("e => getComputedStyle(e).width") == "256px"
+    assert page.locator(".sidebar").evaluate("e => getComputedStyle(e).width") == "288px"
 
 
 def test_pages_not_built_yet_are_marked_and_not_followable(page):

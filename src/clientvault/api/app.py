@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from clientvault.api.docs import OPENAPI_PATH, install_docs
 from clientvault.api.errors import install_error_handlers
-from clientvault.api.routes import health, tracking
+from clientvault.api.routes import health, snippet, tracking
 from clientvault.automation.worker import Worker
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
@@ -60,5 +60,6 @@ def create_app(
     install_docs(app)
     app.include_router(health.router)
     app.include_router(tracking.router)
+    app.include_router(snippet.router)
     install_console(app)
     return app

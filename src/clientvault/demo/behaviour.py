@@ -208,7 +208,7 @@ class _Customer:
             at = self.step(at)
             self.emit("identify", None, at, device, {}, context)
 
-        cart: list[tuple[Product, int]] = []
+        cart: dict[str, tuple[Product, int]] = {}
         cart_id: str | None = None
         for _ in range(min(12, int(rng.expovariate(0.55)) + (0 if landing < 0.45 else 1))):
             product = self.pick_product()
@@ -220,14 +220,15 @@ class _Customer:
             if rng.random() < 0.08 + 0.35 * self.propensity:
                 quantity = rng.choices((1, 2, 3), (80, 15, 5))[0]
                 cart_id = cart_id or self.ids.cart()
-                cart.append((product, quantity))
+                already = cart.get(product.sku, (product, 0))[1]
+                cart[product.sku] = (product, already + quantity)
                 at = self.step(at)
                 added = {**_product_line(product, quantity), "cart_id": cart_id}
                 added["currency"] = CURRENCY
                 self.emit("track", "Product Added", at, device, added, context)
 
         if cart and cart_id is not None:
-            self.checkout(at, device, context, url, cart, cart_id)
+            self.checkout(at, device, context, url, list(cart.values()), cart_id)
         elif rng.random() < 0.04:
             at = self.step(at)
             self.page(at, device, context, "Help", "/help", "Help centre — Demo Shop", url)

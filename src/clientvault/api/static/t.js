@@ -1,0 +1,127 @@
+/*
+ * clientvault website snippet: page views, clicks (for heatmaps), track and identify.
+ *
+ * <script src="https://YOUR-CLIENTVAULT/t.js" data-write-key="cvwk_..."
+ *         data-require-consent="true" data-respect-gpc="true" data-respect-dnt="true" async></script>
+ *
+ * Calls go to the server the script was loaded from, in batches, by navigator.sendBeacon
+ * (a "simple" text/plain request: no CORS preflight, and it survives page unload).
+ * Nothing is sent while consent is required and not given, nor when the browser signals
+ * Global Privacy Control or Do-Not-Track and the site chose to honour them.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.clientvault) { return; }
+  var cfg = script.dataset;
+  var endpoint = new URL("/v1/batch", script.src).href;
+  var writeKey = cfg.writeKey || "";
+  var COOKIE = "cv_aid", CONSENT = "cv_consent", FLUSH_MS = 2000, MAX_QUEUE = 50;
+  var queue = [];
+  var timer = null;
+
+  function readCookie(name) {
+    var match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return match ? decodeURIComponent(match[1]) : null;
+  }
+  function writeCookie(name, value, days) {
+    var secure = location.protocol === "https:" ? "; Secure" : "";
+    document.cookie = name + "=" + encodeURIComponent(value) + "; Max-Age=" + days * 86400 +
+      "; Path=/; SameSite=Lax" + secure;
+  }
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+  function signalled() {
+    var gpc = cfg.respectGpc === "true" && navigator.globalPrivacyControl === true;
+    var dnt = cfg.respectDnt === "true" && (navigator.doNotTrack === "1" || window.doNotTrack === "1");
+    return gpc || dnt;
+  }
+  function consented() {
+    return cfg.requireConsent !== "true" || readCookie(CONSENT) === "granted";
+  }
+  function allowed() { return !signalled() && consented(); }
+
+  function anonymousId() {
+    var id = readCookie(COOKIE);
+    if (!id) { id = uuid(); }
+    if (allowed()) { writeCookie(COOKIE, id, 365); }
+    return id;
+  }
+  var userId = null;
+
+  function context() {
+    return {
+      page: { url: location.href, path: location.pathname, title: document.title, referrer: document.referrer },
+      screen: { width: window.innerWidth, height: window.innerHeight },
+      userAgent: navigator.userAgent,
+      locale: navigator.language,
+      library: { name: "clientvault-snippet", version: "1" }
+    };
+  }
+  function enqueue(message) {
+    if (!allowed()) { return; }
+    message.messageId = uuid();
+    message.anonymousId = anonymousId();
+    if (userId) { message.userId = userId; }
+    message.timestamp = new Date().toISOString();
+    message.context = context();
+    queue.push(message);
+    if (queue.length >= MAX_QUEUE) { flush(); } else if (!timer) { timer = setTimeout(flush, FLUSH_MS); }
+  }
+  function flush() {
+    if (timer) { clearTimeout(timer); timer = null; }
+    if (!queue.length || !allowed()) { queue = []; return; }
+    var body = JSON.stringify({ writeKey: writeKey, sentAt: new Date().toISOString(), batch: queue });
+    queue = [];
+    var blob = new Blob([body], { type: "text/plain;charset=UTF-8" });
+    if (!(navigator.sendBeacon && navigator.sendBeacon(endpoint, blob))) {
+      fetch(endpoint, { method: "POST", body: blob, keepalive: true, mode: "no-cors" });
+    }
+  }
+
+  var api = {
+    page: function (name, properties) {
+      enqueue({ type: "page", name: name || document.title, properties: properties || {} });
+    },
+    track: function (event, properties) {
+      enqueue({ type: "track", event: event, properties: properties || {} });
+    },
+    identify: function (id, traits) {
+      userId = id ? String(id) : userId;
+      enqueue({ type: "identify", traits: traits || {} });
+    },
+    consent: function (granted) {
+      writeCookie(CONSENT, granted ? "granted" : "denied", 365);
+      if (!granted) { queue = []; }
+    },
+    flush: flush
+  };
+  window.clientvault = api;
+
+  document.addEventListener("click", function (event) {
+    var doc = document.documentElement;
+    var width = Math.max(doc.scrollWidth, 1), height = Math.max(doc.scrollHeight, 1);
+    var target = event.target && event.target.closest ? event.target.closest("a,button,[id]") : null;
+    enqueue({
+      type: "track",
+      event: "Element Clicked",
+      properties: {
+        x: Math.round((event.pageX / width) * 10000) / 10000,
+        y: Math.round((event.pageY / height) * 10000) / 10000,
+        viewport: { width: window.innerWidth, height: window.innerHeight },
+        path: location.pathname,
+        element: target ? (target.id ? "#" + target.id : target.tagName.toLowerCase()) : null
+      }
+    });
+  }, true);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") { flush(); }
+  });
+  window.addEventListener("pagehide", flush);
+  api.page();
+})();

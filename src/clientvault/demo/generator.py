@@ -1,0 +1,138 @@
+"""``generate_demo``: fill an installation with a seeded, realistic synthetic customer base."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from clientvault.demo.catalogue import build_catalogue
+from clientvault.demo.codec import DialectRef
+from clientvault.demo.planner import Codecs, DemoPlanner, PlanConfig, PlannedBatch, message_id
+from clientvault.demo.summary import DemoSummary, DuplicatePair
+from clientvault.demo.truth import write_truth
+from clientvault.demo.worker import planned_elsewhere
+from clientvault.demo.writer import BatchWriter, ensure_products, next_order_id
+from clientvault.errors import Conflict, InvalidInput
+from clientvault.ingest.models import Event
+from clientvault.store.base import utcnow
+from clientvault.store.context import Store
+
+#: Customers per transaction.
+BATCH_SIZE = 2000
+#: From this many customers on, planning runs in a second process (when there is a second
+#: core): below it, starting the process costs more than it saves.
+PARALLEL_FROM = 10_000
+
+
+def generate_demo(
+    store: Store,
+    *,
+    customers: int,
+    seed: int,
+    default_region: str = "FR",
+    progress: Callable[[int], None] | None = None,
+    truth_path: Path | None = None,
+    now: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    parallel: bool | None = None,
+) -> DemoSummary:
+    """Generate ``customers`` synthetic customers with two years of behaviour up to ``now``.
+
+    Why: a new installation, a demo, a benchmark or an identity-resolution evaluation needs
+    a realistic customer base that contains nobody real. Profiles go through the real
+    ``create_customers`` path (sealed and blind-indexed) in transactions of ``batch_size``;
+    each batch's events, orders, consent decisions and identifiers are written in the same
+    transaction, and ``progress(n)`` is called as each batch of ``n`` customers commits.
+
+    About 5 % of the profiles are planted duplicates of earlier ones; their ground truth is
+    returned in the summary and, when ``truth_path`` is given, written there as CSV. The same
+    seed (and ``now``) gives the same data; ``parallel`` plans rows in a second process
+    (default: for large runs on a machine with more than one core). Raises ``Conflict`` if
+    this seed's demo data is already in the database.
+    """
+    if customers < 1:
+        raise InvalidInput("the demo needs at least one customer", details={"field": "customers"})
+    if batch_size < 1:
+        raise InvalidInput("batch size must be positive", details={"field": "batch_size"})
+    started = time.perf_counter()
+    moment = (now or utcnow()).replace(microsecond=0)
+    if moment.tzinfo is None:
+        raise InvalidInput("now must be timezone-aware", details={"field": "now"})
+    catalogue = build_catalogue()
+    with store.sessions.begin() as session:
+        first_event = session.scalar(
+            select(Event.id).where(Event.message_id == message_id(seed, 1))
+        )
+        if first_event is not None:
+            raise Conflict(f"demo data of seed {seed} is in this database already")
+        connection = session.connection()
+        product_ids = ensure_products(connection, catalogue)
+        first_order_id = next_order_id(connection)
+    config = PlanConfig(
+        seed=seed,
+        customers=customers,
+        batch_size=batch_size,
+        now=moment,
+        default_region=default_region.upper(),
+        dialect=DialectRef.of(store.engine),
+        product_ids=product_ids,
+        first_order_id=first_order_id,
+    )
+    if parallel is None:
+        parallel = customers >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+    writer = BatchWriter(store, Codecs.load(config.dialect), default_region=config.default_region)
+    summary = DemoSummary(seed=seed, products=len(product_ids))
+    ids: list[uuid.UUID] = []
+    with _batches(config, parallel=parallel) as batches:
+        for batch in batches:
+            written = writer.write(batch)
+            ids.extend(written)
+            _count(summary, batch)
+            summary.duplicates.extend(
+                DuplicatePair(
+                    customer_id=written[index - batch.start],
+                    duplicate_of_customer_id=ids[original],
+                    kind_of_change=kinds,
+                )
+                for index, original, kinds in batch.duplicates
+            )
+            if progress is not None:
+                progress(len(written))
+    if truth_path is not None:
+        write_truth(truth_path, summary.duplicates)
+        summary.truth_path = truth_path
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+@contextmanager
+def _batches(config: PlanConfig, *, parallel: bool) -> Iterator[Iterator[PlannedBatch]]:
+    if parallel:
+        with planned_elsewhere(config) as batches:
+            yield batches
+    else:
+        yield DemoPlanner(config).batches()
+
+
+def _count(summary: DemoSummary, batch: PlannedBatch) -> None:
+    stats = batch.stats
+    summary.customers += len(batch.profiles)
+    summary.events += len(batch.events)
+    summary.orders += len(batch.orders)
+    summary.order_items += len(batch.items)
+    summary.refunded_orders += stats["refunds"]
+    summary.abandoned_carts += stats["abandoned_carts"]
+    summary.support_tickets += stats["support_tickets"]
+    summary.consent_grants += stats["consent:granted"]
+    summary.consent_withdrawals += stats["consent:withdrawn"]
+    for key, count in stats.items():
+        if key.startswith("event:"):
+            name = key.removeprefix("event:")
+            summary.events_by_name[name] = summary.events_by_name.get(name, 0) + count
