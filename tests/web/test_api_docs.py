@@ -8,14 +8,6 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.web
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "swagger-ui-bundle 1.1.0 ships Swagger UI 4.15.5, which cannot render the OpenAPI 3.1 "
-        "document FastAPI emits ('does not specify a valid version field'); api/docs.py needs "
-        "Swagger UI 5 assets (swagger-ui-py or fastapi-offline). Remove this mark once fixed."
-    ),
-)
 def test_api_docs_render_and_list_the_health_operation(page):
     response = page.goto("/api/docs")
 

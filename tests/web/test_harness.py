@@ -1,9 +1,11 @@
-"""The browser harness itself: the page fixture records what goes wrong, and honours what a
-test says to expect."""
+"""The browser harness itself: the page fixture records what goes wrong and honours what a
+test says to expect; serve_app serves any ASGI app."""
 
 from __future__ import annotations
 
+import httpx2
 import pytest
+from fastapi import FastAPI
 
 pytestmark = pytest.mark.web
 
@@ -39,3 +41,15 @@ def test_expected_statuses_are_not_problems(page, page_problems):
 
     assert status == 404
     assert page_problems.seen == []
+
+
+def test_serve_app_serves_any_asgi_app(serve_app):
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    url = serve_app(app)
+
+    assert httpx2.get(f"{url}/ping").json() == {"pong": "yes"}

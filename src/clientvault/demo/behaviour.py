@@ -16,43 +16,48 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import accumulate
 from typing import Any, Protocol
 
 from clientvault.demo.catalogue import CATEGORIES, CURRENCY, Catalogue, Product
+from clientvault.demo.draw import Weighted
 
 SHOP_URL = "https://shop.example.com"
 MAX_SESSIONS = 150
 #: Events never come closer to "now" than this (a session lasts at most about an hour).
 QUIET_BEFORE_NOW = timedelta(hours=2)
 
-_DEVICE_TYPES = ("mobile", "desktop", "tablet")
-_DEVICE_WEIGHTS = (55, 35, 10)
-_REFERRERS = (
-    "https://www.google.com/",
-    "https://www.bing.com/",
-    "https://duckduckgo.com/",
-    "https://www.instagram.com/",
-    "https://www.pinterest.com/",
-    "",
+_DEVICE_TYPES = Weighted(("mobile", "desktop", "tablet"), (55, 35, 10))
+_DEVICE_COUNT = Weighted((1, 2, 3), (60, 30, 10))
+_REFERRERS = Weighted(
+    (
+        "https://www.google.com/",
+        "https://www.bing.com/",
+        "https://duckduckgo.com/",
+        "https://www.instagram.com/",
+        "https://www.pinterest.com/",
+        "",
+    ),
+    (45, 6, 4, 8, 4, 33),
 )
-_REFERRER_WEIGHTS = (45, 6, 4, 8, 4, 33)
 _CAMPAIGNS = (
     {"source": "newsletter", "medium": "email", "name": "weekly-picks"},
     {"source": "google", "medium": "cpc", "name": "brand-search"},
     {"source": "instagram", "medium": "social", "name": "new-season"},
     {"source": "partner-blog", "medium": "referral", "name": "gift-guide"},
 )
-#: Hour-of-day weights of session starts (UTC, close enough to central European time).
-_HOUR_CUMULATIVE = tuple(
-    accumulate(
-        (1, 0.5, 0.3, 0.2, 0.2, 0.4, 1, 2, 3, 3.5, 4, 4.5, 5, 5, 4.5, 4.5, 5, 6, 7.5, 8.5, 8, 6.5, 4, 2)
-    )
+#: Hour of day of session starts (UTC, close enough to central European time).
+_HOURS = Weighted(
+    range(24),
+    (1, 0.5, 0.3, 0.2, 0.2, 0.4, 1, 2, 3, 3.5, 4, 4.5, 5, 5, 4.5, 4.5, 5, 6, 7.5, 8.5, 8, 6.5, 4, 2),
 )
-_TICKET_CATEGORIES = ("delivery", "product", "billing", "returns")
-_TICKET_WEIGHTS = (45, 25, 15, 15)
-_TICKET_CHANNELS = ("email", "chat", "phone", "web_form")
-_TICKET_CHANNEL_WEIGHTS = (40, 30, 15, 15)
+_QUANTITY = Weighted((1, 2, 3), (80, 15, 5))
+_TICKET_CATEGORIES = Weighted(("delivery", "product", "billing", "returns"), (45, 25, 15, 15))
+_TICKET_CHANNELS = Weighted(("email", "chat", "phone", "web_form"), (40, 30, 15, 15))
+_PRIORITY = Weighted(("low", "normal", "high"), (25, 60, 15))
+_SCORES = (1, 2, 3, 4, 5)
+_CSAT_FAST = Weighted(_SCORES, (2, 3, 10, 35, 50))
+_CSAT_DAY = Weighted(_SCORES, (5, 10, 25, 35, 25))
+_CSAT_SLOW = Weighted(_SCORES, (20, 25, 25, 20, 10))
 _RESOLUTIONS = {
     "delivery": ("resolved", "reshipped", "refunded"),
     "product": ("resolved", "replaced", "refunded"),
@@ -60,6 +65,9 @@ _RESOLUTIONS = {
     "returns": ("resolved", "refunded"),
     "account": ("resolved", "no_action"),
 }
+_CATEGORY_TITLES = {category.key: f"{category.title} — Demo Shop" for category in CATEGORIES}
+_BACK_OFFICE = {"app": {"name": "back-office"}}
+_HELPDESK = {"app": {"name": "helpdesk"}}
 
 
 class IdSource(Protocol):
@@ -73,8 +81,8 @@ class IdSource(Protocol):
         """A new cart id (also the checkout id)."""
         ...
 
-    def order(self) -> tuple[int, str]:
-        """A new order's database id and public order id."""
+    def order(self) -> str:
+        """A new public order id."""
         ...
 
     def ticket(self) -> str:
@@ -86,18 +94,22 @@ class IdSource(Protocol):
 class PlannedOrder:
     """An order as the commerce tables will hold it."""
 
-    id: int
     external_id: str
     placed_at: datetime
     lines: list[tuple[Product, int]]
     total: Decimal
     returned: dict[str, int] = field(default_factory=dict)  # sku → units
     refunded_amount: Decimal = Decimal("0.00")
+    #: The ``Order Refunded`` event (its position in the customer's events) and its time.
+    refund_event: int | None = None
+    refunded_at: datetime | None = None
 
     @property
     def status(self) -> str:
-        """``completed``, or ``refunded`` once any of it was refunded."""
-        return "refunded" if self.refunded_amount > 0 else "completed"
+        """As the commerce consumer names it: completed, partially_refunded or refunded."""
+        if self.refunded_amount <= 0:
+            return "completed"
+        return "refunded" if self.refunded_amount >= self.total else "partially_refunded"
 
 
 #: (type, name, occurred_at, device number or -1, properties, context)
@@ -106,7 +118,7 @@ TimelineEvent = tuple[str, str | None, datetime, int, dict[str, Any], dict[str, 
 
 @dataclass(slots=True)
 class Activity:
-    """Everything one customer did."""
+    """Everything one customer did (events in time order once ``simulate`` returns)."""
 
     devices: list[str]  # anonymous ids
     events: list[TimelineEvent] = field(default_factory=list)
@@ -126,6 +138,17 @@ def _product_line(product: Product, quantity: int) -> dict[str, Any]:
     }
 
 
+def _viewed(product: Product) -> dict[str, Any]:
+    return {
+        "product_id": product.sku,
+        "sku": product.sku,
+        "name": product.name,
+        "price": float(product.price),
+        "category": product.category,
+        "currency": CURRENCY,
+    }
+
+
 class _Customer:
     """The simulation of one customer (state shared by the session and order steps)."""
 
@@ -142,20 +165,17 @@ class _Customer:
         self.rng = rng
         self.catalogue = catalogue
         self.ids = ids
-        self.now = now
         self.horizon = now - QUIET_BEFORE_NOW
         self.web_locale = web_locale
         categories = [c for i in interests for c in catalogue.categories_for_interest.get(i, ())]
         self.favourite_categories = categories or [CATEGORIES[0].key]
         self.propensity = rng.betavariate(2, 5)
-        count = rng.choices((1, 2, 3), (60, 30, 10))[0]
-        self.device_types = rng.choices(_DEVICE_TYPES, _DEVICE_WEIGHTS, k=count)
+        count = _DEVICE_COUNT.pick(rng)
+        self.device_types = [_DEVICE_TYPES.pick(rng) for _ in range(count)]
         self.activity = Activity(
             devices=[str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count)]
         )
         self.identified: set[int] = set()
-
-    # -- events -------------------------------------------------------------------------
 
     def emit(
         self,
@@ -167,9 +187,6 @@ class _Customer:
         context: dict[str, Any],
     ) -> None:
         self.activity.events.append((kind, name, at, device, properties, context))
-        last = self.activity.last_seen
-        if last is None or at > last:
-            self.activity.last_seen = at
 
     def step(self, at: datetime) -> datetime:
         """The time of the next action in a session (seconds to a couple of minutes later)."""
@@ -179,59 +196,6 @@ class _Customer:
         if self.rng.random() < 0.7:
             return self.catalogue.draw(self.rng, self.rng.choice(self.favourite_categories))
         return self.catalogue.draw(self.rng)
-
-    # -- a visit ------------------------------------------------------------------------
-
-    def session(self, start: datetime, *, first: bool) -> None:
-        rng = self.rng
-        device = 0 if first else rng.randrange(len(self.activity.devices))
-        context: dict[str, Any] = {
-            "session_id": self.ids.session(),
-            "device": {"type": self.device_types[device]},
-            "locale": self.web_locale,
-        }
-        if rng.random() < 0.25:
-            context["campaign"] = rng.choice(_CAMPAIGNS)
-        referrer = rng.choices(_REFERRERS, _REFERRER_WEIGHTS)[0]
-        at = start
-        landing = rng.random()
-        if landing < 0.45:
-            url = self.page(at, device, context, "Home", "/", "Demo Shop", referrer)
-        else:
-            category = rng.choice(self.favourite_categories)
-            title = next(c.title for c in CATEGORIES if c.key == category)
-            url = self.page(
-                at, device, context, "Category", f"/c/{category}", f"{title} — Demo Shop", referrer
-            )
-        if device not in self.identified:
-            self.identified.add(device)
-            at = self.step(at)
-            self.emit("identify", None, at, device, {}, context)
-
-        cart: dict[str, tuple[Product, int]] = {}
-        cart_id: str | None = None
-        for _ in range(min(12, int(rng.expovariate(0.55)) + (0 if landing < 0.45 else 1))):
-            product = self.pick_product()
-            at = self.step(at)
-            url = self.page(
-                at, device, context, "Product", product.path, f"{product.name} — Demo Shop", url
-            )
-            self.emit("track", "Product Viewed", at, device, self.viewed(product), context)
-            if rng.random() < 0.08 + 0.35 * self.propensity:
-                quantity = rng.choices((1, 2, 3), (80, 15, 5))[0]
-                cart_id = cart_id or self.ids.cart()
-                already = cart.get(product.sku, (product, 0))[1]
-                cart[product.sku] = (product, already + quantity)
-                at = self.step(at)
-                added = {**_product_line(product, quantity), "cart_id": cart_id}
-                added["currency"] = CURRENCY
-                self.emit("track", "Product Added", at, device, added, context)
-
-        if cart and cart_id is not None:
-            self.checkout(at, device, context, url, list(cart.values()), cart_id)
-        elif rng.random() < 0.04:
-            at = self.step(at)
-            self.page(at, device, context, "Help", "/help", "Help centre — Demo Shop", url)
 
     def page(
         self,
@@ -248,16 +212,57 @@ class _Customer:
         self.emit("page", name, at, device, properties, context)
         return url
 
-    @staticmethod
-    def viewed(product: Product) -> dict[str, Any]:
-        return {
-            "product_id": product.sku,
-            "sku": product.sku,
-            "name": product.name,
-            "price": float(product.price),
-            "category": product.category,
-            "currency": CURRENCY,
+    def session(self, start: datetime, *, first: bool) -> None:
+        """One visit: landing page, some product pages, maybe a cart and a checkout (more
+        likely on the first visit: many customers sign up to buy)."""
+        rng = self.rng
+        keen = 0.25 if first else 0.0
+        device = 0 if first else rng.randrange(len(self.activity.devices))
+        context: dict[str, Any] = {
+            "session_id": self.ids.session(),
+            "device": {"type": self.device_types[device]},
+            "locale": self.web_locale,
         }
+        if rng.random() < 0.25:
+            context["campaign"] = rng.choice(_CAMPAIGNS)
+        referrer = _REFERRERS.pick(rng)
+        at = start
+        on_home = rng.random() < 0.45
+        if on_home:
+            url = self.page(at, device, context, "Home", "/", "Demo Shop", referrer)
+        else:
+            category = rng.choice(self.favourite_categories)
+            title = _CATEGORY_TITLES[category]
+            url = self.page(at, device, context, "Category", f"/c/{category}", title, referrer)
+        if device not in self.identified:
+            self.identified.add(device)
+            at = self.step(at)
+            self.emit("identify", None, at, device, {}, context)
+
+        cart: dict[str, tuple[Product, int]] = {}
+        cart_id: str | None = None
+        for _ in range(min(12, int(rng.expovariate(0.7)) + (0 if on_home else 1))):
+            product = self.pick_product()
+            at = self.step(at)
+            title = f"{product.name} — Demo Shop"
+            url = self.page(at, device, context, "Product", product.path, title, url)
+            self.emit("track", "Product Viewed", at, device, _viewed(product), context)
+            if rng.random() < 0.1 + keen + 0.4 * self.propensity:
+                quantity = _QUANTITY.pick(rng)
+                cart_id = cart_id or self.ids.cart()
+                in_cart = cart.get(product.sku, (product, 0))[1]
+                cart[product.sku] = (product, in_cart + quantity)
+                at = self.step(at)
+                added = _product_line(product, quantity)
+                added["cart_id"] = cart_id
+                added["currency"] = CURRENCY
+                self.emit("track", "Product Added", at, device, added, context)
+
+        if cart and cart_id is not None:
+            self.checkout(at, device, context, url, list(cart.values()), cart_id, keen=keen)
+        elif rng.random() < 0.04:
+            at = self.step(at)
+            self.page(at, device, context, "Help", "/help", "Help centre — Demo Shop", url)
 
     def checkout(
         self,
@@ -267,7 +272,10 @@ class _Customer:
         url: str,
         cart: list[tuple[Product, int]],
         cart_id: str,
+        *,
+        keen: float,
     ) -> None:
+        """The cart, maybe the checkout, maybe the order (else an abandoned cart)."""
         rng = self.rng
         lines = [_product_line(product, quantity) for product, quantity in cart]
         total = sum((product.price * quantity for product, quantity in cart), Decimal("0.00"))
@@ -276,7 +284,7 @@ class _Customer:
             url = self.page(at, device, context, "Cart", "/cart", "Your cart — Demo Shop", url)
             viewed = {"cart_id": cart_id, "products": lines}
             self.emit("track", "Cart Viewed", at, device, viewed, context)
-        if rng.random() >= 0.35 + 0.5 * self.propensity:
+        if rng.random() >= 0.45 + keen + 0.5 * self.propensity:
             self.activity.stats["abandoned_carts"] += 1
             return
         at = self.step(at)
@@ -288,11 +296,11 @@ class _Customer:
             "products": lines,
         }
         self.emit("track", "Checkout Started", at, device, started, context)
-        if rng.random() >= 0.55 + 0.4 * self.propensity:
+        if rng.random() >= 0.65 + 0.35 * self.propensity:
             self.activity.stats["abandoned_carts"] += 1
             return
         at = self.step(at)
-        order_id, external_id = self.ids.order()
+        external_id = self.ids.order()
         completed = {
             "order_id": external_id,
             "checkout_id": cart_id,
@@ -302,42 +310,34 @@ class _Customer:
             "products": lines,
         }
         self.emit("track", "Order Completed", at, device, completed, context)
-        self.page(
-            at,
-            device,
-            context,
-            "Order Confirmation",
-            "/checkout/confirmation",
-            "Thank you — Demo Shop",
-            url,
-        )
-        order = PlannedOrder(
-            id=order_id, external_id=external_id, placed_at=at, lines=cart, total=total
-        )
+        path, title = "/checkout/confirmation", "Thank you — Demo Shop"
+        self.page(at, device, context, "Order Confirmation", path, title, url)
+        order = PlannedOrder(external_id=external_id, placed_at=at, lines=cart, total=total)
         self.activity.orders.append(order)
         self.after_order(order)
 
-    # -- after an order -----------------------------------------------------------------
-
     def after_order(self, order: PlannedOrder) -> None:
+        """Sometimes a refund, sometimes a support ticket about the order."""
         rng = self.rng
         refund_at: datetime | None = None
         if rng.random() < 0.08:
-            refund_at = order.placed_at + timedelta(days=rng.randint(3, 30), hours=rng.randint(0, 23))
+            delay = timedelta(days=rng.randint(3, 30), hours=rng.randint(0, 23))
+            refund_at = order.placed_at + delay
             if refund_at >= self.horizon:
                 refund_at = None
         if refund_at is not None and rng.random() < 0.4:
             self.ticket(refund_at - timedelta(days=rng.randint(1, 2)), "returns", order)
         elif rng.random() < 0.08:
-            category = rng.choices(_TICKET_CATEGORIES, _TICKET_WEIGHTS)[0]
-            opened = order.placed_at + timedelta(days=rng.randint(1, 10), hours=rng.randint(0, 12))
-            self.ticket(opened, category, order)
+            delay = timedelta(days=rng.randint(1, 10), hours=rng.randint(0, 12))
+            self.ticket(order.placed_at + delay, _TICKET_CATEGORIES.pick(rng), order)
         if refund_at is not None:
             self.refund(order, refund_at)
 
     def refund(self, order: PlannedOrder, at: datetime) -> None:
+        """The whole order or part of one line comes back and is refunded."""
         rng = self.rng
-        if len(order.lines) == 1 and order.lines[0][1] == 1 or rng.random() < 0.5:
+        single_unit = len(order.lines) == 1 and order.lines[0][1] == 1
+        if single_unit or rng.random() < 0.5:
             returned = list(order.lines)
         else:
             product, quantity = rng.choice(order.lines)
@@ -346,31 +346,33 @@ class _Customer:
             order.returned[product.sku] = order.returned.get(product.sku, 0) + units
         amount = sum((product.price * units for product, units in returned), Decimal("0.00"))
         order.refunded_amount = amount
+        order.refunded_at = at
+        order.refund_event = len(self.activity.events)
         properties = {
             "order_id": order.external_id,
             "total": float(amount),
             "currency": CURRENCY,
             "products": [_product_line(product, units) for product, units in returned],
         }
-        self.emit("track", "Order Refunded", at, -1, properties, {"app": {"name": "back-office"}})
+        self.emit("track", "Order Refunded", at, -1, properties, _BACK_OFFICE)
         self.activity.stats["refunds"] += 1
 
     def ticket(self, opened: datetime, category: str, order: PlannedOrder | None) -> None:
+        """A support ticket: opened, closed some hours later, sometimes rated."""
         rng = self.rng
         if opened >= self.horizon:
             return
         ticket_id = self.ids.ticket()
-        channel = rng.choices(_TICKET_CHANNELS, _TICKET_CHANNEL_WEIGHTS)[0]
-        context = {"app": {"name": "helpdesk"}}
+        channel = _TICKET_CHANNELS.pick(rng)
         properties: dict[str, Any] = {
             "ticket_id": ticket_id,
             "category": category,
             "channel": channel,
-            "priority": rng.choices(("low", "normal", "high"), (25, 60, 15))[0],
+            "priority": _PRIORITY.pick(rng),
         }
         if order is not None:
             properties["order_id"] = order.external_id
-        self.emit("track", "Support Ticket Opened", opened, -1, properties, context)
+        self.emit("track", "Support Ticket Opened", opened, -1, properties, _HELPDESK)
         self.activity.stats["support_tickets"] += 1
         hours = min(24 * 14, rng.lognormvariate(2.6, 1.1))
         closed = opened + timedelta(hours=hours)
@@ -383,20 +385,20 @@ class _Customer:
             "resolution": rng.choice(_RESOLUTIONS[category]),
             "duration_hours": round(hours, 1),
         }
-        self.emit("track", "Support Ticket Closed", closed, -1, closing, context)
+        self.emit("track", "Support Ticket Closed", closed, -1, closing, _HELPDESK)
         if rng.random() >= 0.45:
             return
-        weights = (2, 3, 10, 35, 50) if hours < 8 else (5, 10, 25, 35, 25) if hours < 48 else (20, 25, 25, 20, 10)
+        scores = _CSAT_FAST if hours < 8 else _CSAT_DAY if hours < 48 else _CSAT_SLOW
         answered = closed + timedelta(hours=rng.randint(1, 48))
         if answered >= self.horizon:
             return
         survey = {
             "ticket_id": ticket_id,
-            "score": rng.choices((1, 2, 3, 4, 5), weights)[0],
+            "score": scores.pick(rng),
             "survey": "csat",
             "channel": channel,
         }
-        self.emit("track", "CSAT Survey Answered", answered, -1, survey, context)
+        self.emit("track", "CSAT Survey Answered", answered, -1, survey, _HELPDESK)
 
 
 def session_starts(
@@ -407,13 +409,14 @@ def session_starts(
     horizon = now - QUIET_BEFORE_NOW
     lifetime = timedelta(days=rng.expovariate(1 / 300))
     until = min(horizon, signup_at + lifetime)
-    count = max(1, min(MAX_SESSIONS, int(rng.paretovariate(1.7) * scale)))
+    count = max(1, min(MAX_SESSIONS, int(rng.paretovariate(1.75) * scale)))
     span = max(0.0, (until - signup_at).total_seconds())
     starts = [signup_at]
     for _ in range(count - 1):
         moment = signup_at + timedelta(seconds=rng.random() * span)
-        hour = rng.choices(range(24), cum_weights=_HOUR_CUMULATIVE)[0]
-        moment = moment.replace(hour=hour, minute=rng.randrange(60), second=rng.randrange(60))
+        moment = moment.replace(
+            hour=_HOURS.pick(rng), minute=rng.randrange(60), second=rng.randrange(60)
+        )
         starts.append(min(max(moment, signup_at), horizon))
     starts.sort()
     return starts
@@ -439,11 +442,14 @@ def simulate(
         customer.session(start, first=number == 0)
     if rng.random() < 0.04:
         span = max(0.0, (customer.horizon - signup_at).total_seconds())
-        opened = signup_at + timedelta(seconds=rng.random() * span)
-        customer.ticket(opened, "account", None)
-    customer.activity.events.sort(key=_occurred_at)
-    return customer.activity
-
-
-def _occurred_at(event: TimelineEvent) -> datetime:
-    return event[2]
+        customer.ticket(signup_at + timedelta(seconds=rng.random() * span), "account", None)
+    activity = customer.activity
+    order = sorted(range(len(activity.events)), key=lambda n: activity.events[n][2])
+    moved = {old: new for new, old in enumerate(order)}
+    activity.events = [activity.events[n] for n in order]
+    for planned in activity.orders:
+        if planned.refund_event is not None:
+            planned.refund_event = moved[planned.refund_event]
+    if activity.events:
+        activity.last_seen = activity.events[-1][2]
+    return activity

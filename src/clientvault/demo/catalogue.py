@@ -7,7 +7,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import accumulate
+
+from clientvault.demo.draw import Weighted
 
 CURRENCY = "EUR"
 
@@ -214,17 +215,16 @@ class Catalogue:
     """The products, grouped by category, with cumulative popularity weights for drawing."""
 
     products: tuple[Product, ...]
-    by_category: dict[str, tuple[Product, ...]]
-    cumulative: dict[str, tuple[float, ...]]
-    all_cumulative: tuple[float, ...]
+    by_category: dict[str, Weighted[Product]]
+    popular: Weighted[Product]
     #: interest → categories that appeal to it
     categories_for_interest: dict[str, tuple[str, ...]]
 
     def draw(self, rng: random.Random, category: str | None = None) -> Product:
         """A product, popular ones more often; from one category if given."""
         if category is None:
-            return rng.choices(self.products, cum_weights=self.all_cumulative)[0]
-        return rng.choices(self.by_category[category], cum_weights=self.cumulative[category])[0]
+            return self.popular.pick(rng)
+        return self.by_category[category].pick(rng)
 
 
 def build_catalogue() -> Catalogue:
@@ -232,8 +232,7 @@ def build_catalogue() -> Catalogue:
     rng = random.Random("clientvault-demo-catalogue-v1")
     products: list[Product] = []
     weights: list[float] = []
-    by_category: dict[str, tuple[Product, ...]] = {}
-    cumulative: dict[str, tuple[float, ...]] = {}
+    by_category: dict[str, Weighted[Product]] = {}
     for category in CATEGORIES:
         items: list[Product] = []
         for number, noun in enumerate(category.nouns, start=1):
@@ -250,8 +249,7 @@ def build_catalogue() -> Catalogue:
             )
         popularity = [1.0 / (rank**0.9) for rank in range(1, len(items) + 1)]
         rng.shuffle(popularity)
-        by_category[category.key] = tuple(items)
-        cumulative[category.key] = tuple(accumulate(popularity))
+        by_category[category.key] = Weighted(items, popularity)
         products.extend(items)
         weights.extend(popularity)
     interests: dict[str, list[str]] = {}
@@ -261,7 +259,6 @@ def build_catalogue() -> Catalogue:
     return Catalogue(
         products=tuple(products),
         by_category=by_category,
-        cumulative=cumulative,
-        all_cumulative=tuple(accumulate(weights)),
+        popular=Weighted(products, weights),
         categories_for_interest={k: tuple(v) for k, v in interests.items()},
     )

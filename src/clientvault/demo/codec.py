@@ -50,11 +50,25 @@ class DialectRef:
 
 class TableCodec:
     """The INSERT statement of some of a table's columns, and the conversion of one row of
-    Python values (in ``columns`` order) into the driver values that statement takes."""
+    Python values (in ``columns`` order) into the driver values that statement takes.
 
-    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
+    Columns named in ``deferred`` are left as given by ``encode``: they hold placeholders
+    that the writer replaces (and converts with ``convert``) once the real value is known.
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        dialect: Dialect,
+        *,
+        deferred: Sequence[str] = (),
+    ) -> None:
         self.table = table
         self.columns = tuple(columns)
+        unknown = set(deferred) - set(self.columns)
+        if unknown:
+            raise ValueError(f"deferred columns not in the row: {sorted(unknown)}")
         compiled = insert(table).compile(dialect=dialect, column_keys=list(self.columns))
         if compiled.positiontup is None or tuple(compiled.positiontup) != self.columns:
             raise ValueError(f"columns of {table.name} must be listed in table order")
@@ -62,6 +76,10 @@ class TableCodec:
         self._processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
             table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self.columns
+        )
+        self._encoders = tuple(
+            None if name in deferred else process
+            for name, process in zip(self.columns, self._processors, strict=True)
         )
 
     def slot(self, column: str) -> int:
@@ -72,8 +90,12 @@ class TableCodec:
         """One row's driver values (a list, so a writer can still fill placeholders in)."""
         return [
             value if process is None or value is None else process(value)
-            for process, value in zip(self._processors, values, strict=True)
+            for process, value in zip(self._encoders, values, strict=True)
         ]
+
+    def processor(self, column: str) -> Callable[[Any], Any] | None:
+        """The conversion of ``column``'s values, or ``None`` if they go to the driver as is."""
+        return self._processors[self.columns.index(column)]
 
     def convert(self, column: str, value: Any) -> Any:
         """One value of ``column`` as the driver takes it."""

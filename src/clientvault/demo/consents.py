@@ -8,6 +8,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from clientvault.demo.draw import Weighted
+
 PURPOSES = (
     "marketing_email",
     "marketing_sms",
@@ -24,6 +26,8 @@ _GRANT_RATE = {
     "profiling": 0.33,
     "sale_share": 0.08,
 }
+_SIGNUP_CHANNELS = Weighted(("web", "checkout", "mobile_app"), (60, 30, 10))
+_WITHDRAW_CHANNELS = Weighted(("preference_centre", "support", "web"), (70, 10, 20))
 _WITHDRAW_RATE = {
     "marketing_email": 0.2,
     "marketing_sms": 0.22,
@@ -77,7 +81,7 @@ def consent_history(
     number or an address.
     """
     decisions: list[Decision] = []
-    signup_channel = rng.choices(("web", "checkout", "mobile_app"), (60, 30, 10))[0]
+    signup_channel = _SIGNUP_CHANNELS.pick(rng)
     remaining = max(1.0, (horizon - signup_at).total_seconds())
     for purpose in PURPOSES:
         if (purpose == "marketing_sms" and not has_phone) or (
@@ -107,7 +111,7 @@ def consent_history(
                 if purpose == "marketing_email" and rng.random() < 0.6:
                     channel = "email"
                 else:
-                    channel = rng.choices(("preference_centre", "support", "web"), (70, 10, 20))[0]
+                    channel = _WITHDRAW_CHANNELS.pick(rng)
                 version = version_at(versions, withdrawn)
                 decisions.append((purpose, "withdrawn", withdrawn, version, channel))
     decisions.sort(key=_recorded_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 import uuid
@@ -18,7 +19,7 @@ from clientvault.demo.planner import Codecs, DemoPlanner, PlanConfig, PlannedBat
 from clientvault.demo.summary import DemoSummary, DuplicatePair
 from clientvault.demo.truth import write_truth
 from clientvault.demo.worker import planned_elsewhere
-from clientvault.demo.writer import BatchWriter, ensure_products, next_order_id
+from clientvault.demo.writer import BatchWriter, ensure_products
 from clientvault.errors import Conflict, InvalidInput
 from clientvault.ingest.models import Event
 from clientvault.store.base import utcnow
@@ -74,7 +75,6 @@ def generate_demo(
             raise Conflict(f"demo data of seed {seed} is in this database already")
         connection = session.connection()
         product_ids = ensure_products(connection, catalogue)
-        first_order_id = next_order_id(connection)
     config = PlanConfig(
         seed=seed,
         customers=customers,
@@ -83,14 +83,13 @@ def generate_demo(
         default_region=default_region.upper(),
         dialect=DialectRef.of(store.engine),
         product_ids=product_ids,
-        first_order_id=first_order_id,
     )
     if parallel is None:
         parallel = customers >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
     writer = BatchWriter(store, Codecs.load(config.dialect), default_region=config.default_region)
     summary = DemoSummary(seed=seed, products=len(product_ids))
     ids: list[uuid.UUID] = []
-    with _batches(config, parallel=parallel) as batches:
+    with _gc_paused(), _batches(config, parallel=parallel) as batches:
         for batch in batches:
             written = writer.write(batch)
             ids.extend(written)
@@ -110,6 +109,23 @@ def generate_demo(
         summary.truth_path = truth_path
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while generating.
+
+    The run allocates millions of short-lived containers while batches of rows stay alive,
+    so the collector keeps traversing them for nothing (a third of the writer's time). The
+    rows are freed by reference counting; anything cyclic is collected once we are done.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager

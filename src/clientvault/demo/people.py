@@ -14,14 +14,15 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from clientvault.demo.locales import COUNTRIES, Country, fill_postcode
+from clientvault.demo.draw import Weighted
+from clientvault.demo.locales import COUNTRIES, City, Country, fill_postcode
 from clientvault.demo.phones import format_phone, random_mobile, styles_for
 from clientvault.demo.pools import LocalePool
 from clientvault.identity.schemas import CustomerCreate
 
 #: Only reserved example domains ever appear in generated e-mails.
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
-_DOMAIN_WEIGHTS = (45, 25, 30)
+_DOMAINS = Weighted(EMAIL_DOMAINS, (45, 25, 30))
 
 INTERESTS = (
     "fashion",
@@ -63,7 +64,20 @@ CHANNELS = ("email", "sms", "push", "phone", "none")
 HOUSEHOLDS = ("single", "couple", "family", "shared")
 GENDERS = ("female", "male", "non_binary", None)
 
-_AGE_BANDS = ((18, 24, 12), (25, 34, 24), (35, 44, 22), (45, 54, 18), (55, 64, 14), (65, 85, 10))
+_AGE_BANDS = Weighted(
+    ((18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 85)), (12, 24, 22, 18, 14, 10)
+)
+_COUNTRIES = Weighted(COUNTRIES, [country.weight for country in COUNTRIES])
+_CITIES: dict[str, Weighted[City]] = {
+    country.code: Weighted(country.cities, [city.weight for city in country.cities])
+    for country in COUNTRIES
+}
+_GENDERS = Weighted(GENDERS, (50, 47, 1.5, 1.5))
+_INTEREST_COUNT = Weighted((1, 2, 3, 4), (20, 40, 28, 12))
+_VALUE_COUNT = Weighted((1, 2, 3), (45, 40, 15))
+_SENSITIVITY = Weighted(PRICE_SENSITIVITY, (25, 45, 30))
+_STUDENT_SENSITIVITY = Weighted(PRICE_SENSITIVITY, (10, 40, 50))
+_CHANNELS = Weighted(CHANNELS, (45, 14, 18, 5, 18))
 
 
 @dataclass(slots=True)
@@ -93,7 +107,9 @@ class Person:
         """The ``CustomerCreate`` a shop would send for this person."""
         return CustomerCreate(
             email=self.email,
-            phone=format_phone(self.phone, self.phone_style) if self.phone else None,
+            phone=format_phone(self.phone, self.country.code, self.phone_style)
+            if self.phone
+            else None,
             first_name=self.first_name,
             last_name=self.last_name,
             street_address=self.street_address,
@@ -139,7 +155,7 @@ def email_local_part(rng: random.Random, first: str, last: str, birth: date | No
 
 def random_domain(rng: random.Random) -> str:
     """One of the reserved example domains."""
-    return rng.choices(EMAIL_DOMAINS, _DOMAIN_WEIGHTS)[0]
+    return _DOMAINS.pick(rng)
 
 
 def unique_email(rng: random.Random, local: str, domain: str, taken: set[str]) -> str:
@@ -157,12 +173,12 @@ def unique_email(rng: random.Random, local: str, domain: str, taken: set[str]) -
 
 def pick_country(rng: random.Random) -> Country:
     """A country, weighted by each country's share of customers."""
-    return rng.choices(COUNTRIES, [c.weight for c in COUNTRIES])[0]
+    return _COUNTRIES.pick(rng)
 
 
 def birth_date_for(rng: random.Random, today: date) -> date:
     """A birth date of an adult, with the age spread of an online shop's customers."""
-    low, high, _ = rng.choices(_AGE_BANDS, [band[2] for band in _AGE_BANDS])[0]
+    low, high = _AGE_BANDS.pick(rng)
     age = rng.randint(low, high)
     return today - timedelta(days=int(age * 365.25) + rng.randrange(365))
 
@@ -177,18 +193,18 @@ def traits_for(rng: random.Random, age: int | None) -> dict[str, Any]:
         lifestyle = "young_family"
     else:
         lifestyle = rng.choice(LIFESTYLES[4:] + LIFESTYLES[:1])
-    interests = rng.sample(INTERESTS[:-1], rng.choices((1, 2, 3, 4), (20, 40, 28, 12))[0])
+    interests = rng.sample(INTERESTS[:-1], _INTEREST_COUNT.pick(rng))
     if lifestyle == "young_family":
         interests.append("kids")
     if lifestyle == "outdoor_enthusiast" and "outdoor" not in interests:
         interests.insert(0, "outdoor")
-    sensitivity_weights = (10, 40, 50) if lifestyle == "student" else (25, 45, 30)
+    sensitivity = _STUDENT_SENSITIVITY if lifestyle == "student" else _SENSITIVITY
     return {
         "interests": interests,
         "lifestyle": lifestyle,
-        "price_sensitivity": rng.choices(PRICE_SENSITIVITY, sensitivity_weights)[0],
-        "preferred_channel": rng.choices(CHANNELS, (45, 14, 18, 5, 18))[0],
-        "values": rng.sample(VALUES, rng.choices((1, 2, 3), (45, 40, 15))[0]),
+        "price_sensitivity": sensitivity.pick(rng),
+        "preferred_channel": _CHANNELS.pick(rng),
+        "values": rng.sample(VALUES, _VALUE_COUNT.pick(rng)),
         "household": "family"
         if lifestyle == "young_family"
         else rng.choice(("single", "couple", "shared")),
@@ -207,7 +223,7 @@ def make_person(
     """A new synthetic person; ``emails`` and ``phones`` (already used) keep them unique."""
     country = pick_country(rng)
     pool = pools[country.locale]
-    gender = rng.choices(GENDERS, (50, 47, 1.5, 1.5))[0]
+    gender = _GENDERS.pick(rng)
     either = gender in (None, "non_binary") and rng.random() < 0.5
     if gender == "female" or either:
         first = rng.choice(pool.female_first)
@@ -217,7 +233,7 @@ def make_person(
     if rng.random() < country.elsewhere:
         city, postal_code = rng.choice(pool.towns)
     else:
-        place = rng.choices(country.cities, [c.weight for c in country.cities])[0]
+        place = _CITIES[country.code].pick(rng)
         city = place.name
         postal_code = fill_postcode(country.postcode_format, rng.choice(place.prefixes), rng)
     birth = birth_date_for(rng, today) if rng.random() < 0.85 else None
@@ -238,7 +254,7 @@ def make_person(
         first_name=first,
         last_name=last,
         street=rng.choice(pool.streets),
-        number=str(rng.choices((rng.randint(1, 40), rng.randint(41, 250)), (75, 25))[0]),
+        number=str(rng.randint(1, 40) if rng.random() < 0.75 else rng.randint(41, 250)),
         postal_code=postal_code,
         city=city,
         email=email,

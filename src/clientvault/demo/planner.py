@@ -1,23 +1,30 @@
 """Planning the demo data batch by batch: people (original or planted duplicates), what each
 of them did, their consent decisions, and every row to write, already in driver form.
 
-The planner needs no database and no key: rows that need the customer's id (only known once
-``create_customers`` has run) or a blind index (which needs the index key) carry a
-placeholder that the writer fills in. That is what lets planning run in a second process.
+The planner needs no database and no key. Values only known when the batch is written carry
+a placeholder that the writer fills in:
 
-Determinism: each customer draws from a ``random.Random`` seeded with the run's seed and the
-customer's position, and positions are planned in order, so a seed always gives the same
-data whatever the batch size or the process the planner runs in.
+- ``customer_id``: the customer's position in the batch (ids come from ``create_customers``);
+- ``events.id``, ``orders.id`` (and the order and event ids pointing at them): positions in
+  the batch, replaced by ids the writer reserves (refunds must name their event's id);
+- ``anonymous_index``, ``user_index`` and identities' ``value_index``: the raw identifier,
+  blind-indexed by the writer (the index key never leaves the writing process).
+
+That is what lets planning run in a second process. Determinism: each customer draws from a
+``random.Random`` seeded with the run's seed and the customer's position, and positions are
+planned in order, so a seed gives the same data whatever the batch size or process.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import Table
 
 from clientvault.demo.behaviour import QUIET_BEFORE_NOW, Activity, simulate
 from clientvault.demo.catalogue import CURRENCY, build_catalogue
@@ -28,16 +35,19 @@ from clientvault.demo.people import Person, make_person, signup_time
 from clientvault.demo.pools import build_pools
 from clientvault.identity.models import CustomerIdentity
 from clientvault.identity.schemas import CustomerCreate
-from clientvault.ingest.models import Event, Order, OrderItem
+from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
 from clientvault.privacy.models import ConsentRecord
+from clientvault.store.base import Base
 
 #: The demo covers this much history, ending now.
 HISTORY = timedelta(days=730)
 SOURCE = "demo"
 #: Planted duplicate profiles come back less often than the person's main profile.
 DUPLICATE_ACTIVITY = 0.5
+_SEED_MASK = (1 << 64) - 1
 
 EVENT_COLUMNS = (
+    "id",
     "message_id",
     "type",
     "name",
@@ -61,6 +71,7 @@ ORDER_COLUMNS = (
     "refunded_amount",
 )
 ITEM_COLUMNS = ("order_id", "product_id", "quantity", "unit_price", "returned_quantity")
+REFUND_COLUMNS = ("order_id", "event_id", "amount", "refunded_at")
 CONSENT_COLUMNS = (
     "customer_id",
     "purpose",
@@ -98,16 +109,23 @@ class PlanConfig:
     dialect: DialectRef
     #: SKU → ``products.id`` in the target database.
     product_ids: dict[str, int]
-    first_order_id: int
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    if not isinstance(table, Table):  # pragma: no cover - declarative models have tables
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
 
 
 @dataclass(frozen=True)
 class Codecs:
-    """The row codecs of every table the planner fills."""
+    """The row codecs of every table the demo fills besides ``customers``."""
 
     events: TableCodec
     orders: TableCodec
     items: TableCodec
+    refunds: TableCodec
     consents: TableCodec
     identities: TableCodec
 
@@ -115,32 +133,45 @@ class Codecs:
     def load(cls, ref: DialectRef) -> Codecs:
         """Codecs for the dialect ``ref`` names."""
         dialect = ref.load()
+        customer = ("customer_id",)
         return cls(
-            events=TableCodec(Event.__table__, EVENT_COLUMNS, dialect),  # type: ignore[arg-type]
-            orders=TableCodec(Order.__table__, ORDER_COLUMNS, dialect),  # type: ignore[arg-type]
-            items=TableCodec(OrderItem.__table__, ITEM_COLUMNS, dialect),  # type: ignore[arg-type]
-            consents=TableCodec(ConsentRecord.__table__, CONSENT_COLUMNS, dialect),  # type: ignore[arg-type]
-            identities=TableCodec(CustomerIdentity.__table__, IDENTITY_COLUMNS, dialect),  # type: ignore[arg-type]
+            events=TableCodec(
+                _table(Event),
+                EVENT_COLUMNS,
+                dialect,
+                deferred=("id", "customer_id", "anonymous_index", "user_index"),
+            ),
+            orders=TableCodec(_table(Order), ORDER_COLUMNS, dialect, deferred=("id", *customer)),
+            items=TableCodec(_table(OrderItem), ITEM_COLUMNS, dialect, deferred=("order_id",)),
+            refunds=TableCodec(
+                _table(OrderRefund), REFUND_COLUMNS, dialect, deferred=("order_id", "event_id")
+            ),
+            consents=TableCodec(
+                _table(ConsentRecord), CONSENT_COLUMNS, dialect, deferred=customer
+            ),
+            identities=TableCodec(
+                _table(CustomerIdentity),
+                IDENTITY_COLUMNS,
+                dialect,
+                deferred=("customer_id", "value_index"),
+            ),
         )
 
 
 @dataclass
 class PlannedBatch:
-    """One transaction's worth of demo data.
-
-    Placeholders left for the writer: ``customer_id`` holds the customer's position in this
-    batch; ``anonymous_index`` and ``user_index`` of events and ``value_index`` of identities
-    hold the raw identifier to blind-index.
-    """
+    """One transaction's worth of demo data, rows in driver form with placeholders (see the
+    module's docstring) for the writer to fill in."""
 
     start: int
-    profiles: list[CustomerCreate]
-    signups: list[datetime]
+    profiles: list[CustomerCreate] = field(default_factory=list)
+    signups: list[datetime] = field(default_factory=list)
     #: (duplicate's position in the run, original's position, what changed)
-    duplicates: list[tuple[int, int, str]]
+    duplicates: list[tuple[int, int, str]] = field(default_factory=list)
     events: list[list[Any]] = field(default_factory=list)
     orders: list[list[Any]] = field(default_factory=list)
     items: list[list[Any]] = field(default_factory=list)
+    refunds: list[list[Any]] = field(default_factory=list)
     consents: list[list[Any]] = field(default_factory=list)
     identities: list[list[Any]] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
@@ -149,9 +180,8 @@ class PlannedBatch:
 class _Ids:
     """The shop's own identifiers, unique in a run (and across seeds)."""
 
-    def __init__(self, seed: int, first_order_id: int) -> None:
+    def __init__(self, seed: int) -> None:
         self.prefix = f"demo-{seed}"
-        self.next_order_id = first_order_id
         self.counts: Counter[str] = Counter()
 
     def _next(self, kind: str) -> str:
@@ -164,13 +194,18 @@ class _Ids:
     def cart(self) -> str:
         return self._next("cart")
 
-    def order(self) -> tuple[int, str]:
-        order_id = self.next_order_id
-        self.next_order_id += 1
-        return order_id, self._next("o")
+    def order(self) -> str:
+        return self._next("o")
 
     def ticket(self) -> str:
         return self._next("t")
+
+
+def _converter(codec: TableCodec, column: str) -> Callable[[Any], Any]:
+    def same(value: Any) -> Any:
+        return value
+
+    return codec.processor(column) or same
 
 
 class DemoPlanner:
@@ -186,24 +221,15 @@ class DemoPlanner:
         self.start = config.now - HISTORY
         self.horizon = config.now - QUIET_BEFORE_NOW
         self.versions = policies(self.start)
-        self.ids = _Ids(config.seed, config.first_order_id)
+        self.ids = _Ids(config.seed)
+        self.rng = random.Random()
         self.emails: set[str] = set()
         self.phones: set[str] = set()
         self.kept: dict[int, tuple[Person, datetime]] = {}
         self.events = 0
         self.decisions = 0
-        codecs = self.codecs
-        self._event_slots = (
-            codecs.events.slot("customer_id"),
-            codecs.events.slot("anonymous_index"),
-            codecs.events.slot("user_index"),
-        )
-        self._order_slot = codecs.orders.slot("customer_id")
-        self._consent_slot = codecs.consents.slot("customer_id")
-        self._identity_slots = (
-            codecs.identities.slot("customer_id"),
-            codecs.identities.slot("value_index"),
-        )
+        self._time = _converter(self.codecs.events, "occurred_at")
+        self._json = _converter(self.codecs.events, "properties")
 
     def batches(self) -> Iterator[PlannedBatch]:
         """Every batch of the run, in order."""
@@ -213,14 +239,15 @@ class DemoPlanner:
 
     def batch(self, start: int, count: int) -> PlannedBatch:
         """The batch of customers ``start`` to ``start + count - 1`` (call in order)."""
-        batch = PlannedBatch(start=start, profiles=[], signups=[], duplicates=[])
+        batch = PlannedBatch(start=start)
         for local in range(count):
             self._customer(batch, start + local, local)
         return batch
 
     def _customer(self, batch: PlannedBatch, index: int, local: int) -> None:
         config = self.config
-        rng = random.Random(f"clientvault-demo:{config.seed}:{index}")
+        rng = self.rng
+        rng.seed(((config.seed & _SEED_MASK) << 32) | index)
         original = self.duplicates.originals.get(index)
         scale = 1.0
         if original is None:
@@ -260,101 +287,99 @@ class DemoPlanner:
             interests=list(person.traits.get("interests", ())),
             scale=scale,
         )
-        user_id = f"demo-{config.seed}-u{index}"
-        self._events(batch, activity, local, user_id, rng)
-        self._orders(batch, activity, local)
-        self._consents(batch, person, signup, local, rng)
+        first_event = len(batch.events)
+        self._events(batch, activity, local, f"demo-{config.seed}-u{index}", signup)
+        self._orders(batch, activity, local, first_event)
+        self._consents(batch, person, signup, local)
         batch.stats.update(activity.stats)
 
     def _events(
-        self,
-        batch: PlannedBatch,
-        activity: Activity,
-        local: int,
-        user_id: str,
-        rng: random.Random,
+        self, batch: PlannedBatch, activity: Activity, local: int, user_id: str, signup: datetime
     ) -> None:
-        encode = self.codecs.events.encode
-        customer_slot, anonymous_slot, user_slot = self._event_slots
-        lag = timedelta(milliseconds=rng.randint(30, 2500))
+        """Event rows (in ``EVENT_COLUMNS`` order) and the identifiers the events show."""
+        convert_time, convert_json = self._time, self._json
+        contexts: dict[int, Any] = {}  # a session's context is shared by its events
         devices = activity.devices
         seen: dict[int, tuple[datetime, datetime]] = {}
         seed = self.config.seed
+        rows = batch.events
+        stats = batch.stats
         for kind, name, at, device, properties, context in activity.events:
             self.events += 1
-            row = encode(
-                (
+            encoded_context = contexts.get(id(context))
+            if encoded_context is None:
+                encoded_context = contexts[id(context)] = convert_json(context)
+            when = convert_time(at)  # received when it occurred: the demo is a backfill
+            anonymous = None
+            if device >= 0:
+                anonymous = devices[device]
+                seen[device] = (seen.get(device, (at, at))[0], at)
+            rows.append(
+                [
+                    len(rows),
                     message_id(seed, self.events),
                     kind,
                     name,
-                    None,
-                    None,
-                    None,
-                    at,
-                    at + lag,
+                    local,
+                    anonymous,
+                    user_id,
+                    when,
+                    when,
                     SOURCE,
-                    properties,
-                    context,
-                )
+                    convert_json(properties),
+                    encoded_context,
+                ]
             )
-            row[customer_slot] = local
-            row[user_slot] = user_id
-            if device >= 0:
-                row[anonymous_slot] = devices[device]
-                first, _ = seen.get(device, (at, at))
-                seen[device] = (first, at)
-            batch.events.append(row)
-            batch.stats[f"event:{name or kind}"] += 1
-        identity = self.codecs.identities.encode
-        customer_slot, value_slot = self._identity_slots
-        first_seen = batch.signups[local]
-        last_seen = activity.last_seen or first_seen
-        rows = [("user_id", user_id, first_seen, last_seen)]
-        rows += [("anonymous_id", devices[d], first, last) for d, (first, last) in seen.items()]
-        for kind, value, first, last in rows:
-            row = identity((None, kind, None, SOURCE, first, last))
-            row[customer_slot] = local
-            row[value_slot] = value
-            batch.identities.append(row)
+            stats[f"event:{name or kind}"] += 1
+        encode = self.codecs.identities.encode
+        last_seen = activity.last_seen or signup
+        identities = [("user_id", user_id, signup, last_seen)]
+        identities += [("anonymous_id", devices[d], first, last) for d, (first, last) in seen.items()]
+        for kind, value, first, last in identities:
+            batch.identities.append(encode((local, kind, value, SOURCE, first, last)))
 
-    def _orders(self, batch: PlannedBatch, activity: Activity, local: int) -> None:
-        encode_order, encode_item = self.codecs.orders.encode, self.codecs.items.encode
+    def _orders(
+        self, batch: PlannedBatch, activity: Activity, local: int, first_event: int
+    ) -> None:
+        """Order, order line and refund rows, consistent with the customer's events."""
+        codecs = self.codecs
         product_ids = self.config.product_ids
         for order in activity.orders:
-            row = encode_order(
-                (
-                    order.id,
-                    order.external_id,
-                    None,
-                    order.status,
-                    order.placed_at,
-                    CURRENCY,
-                    order.total,
-                    order.refunded_amount,
+            number = len(batch.orders)
+            batch.orders.append(
+                codecs.orders.encode(
+                    (
+                        number,
+                        order.external_id,
+                        local,
+                        order.status,
+                        order.placed_at,
+                        CURRENCY,
+                        order.total,
+                        order.refunded_amount,
+                    )
                 )
             )
-            row[self._order_slot] = local
-            batch.orders.append(row)
             for product, quantity in order.lines:
                 returned = order.returned.get(product.sku, 0)
                 batch.items.append(
-                    encode_item(
-                        (order.id, product_ids[product.sku], quantity, product.price, returned)
+                    codecs.items.encode(
+                        (number, product_ids[product.sku], quantity, product.price, returned)
+                    )
+                )
+            if order.refund_event is not None and order.refunded_at is not None:
+                event = first_event + order.refund_event
+                batch.refunds.append(
+                    codecs.refunds.encode(
+                        (number, event, order.refunded_amount, order.refunded_at)
                     )
                 )
 
-    def _consents(
-        self,
-        batch: PlannedBatch,
-        person: Person,
-        signup: datetime,
-        local: int,
-        rng: random.Random,
-    ) -> None:
+    def _consents(self, batch: PlannedBatch, person: Person, signup: datetime, local: int) -> None:
+        """The customer's consent ledger rows."""
         encode = self.codecs.consents.encode
-        slot = self._consent_slot
         decisions = consent_history(
-            rng,
+            self.rng,
             signup_at=signup,
             horizon=self.horizon,
             has_email=person.email is not None,
@@ -364,7 +389,7 @@ class DemoPlanner:
         for purpose, decision, at, version, channel in decisions:
             self.decisions += 1
             proof = f"demo-{self.config.seed}-consent{self.decisions}"
-            row = encode((None, purpose, decision, at, version, channel, SOURCE, proof))
-            row[slot] = local
-            batch.consents.append(row)
+            batch.consents.append(
+                encode((local, purpose, decision, at, version, channel, SOURCE, proof))
+            )
             batch.stats[f"consent:{decision}"] += 1

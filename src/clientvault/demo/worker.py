@@ -8,6 +8,7 @@ key material), and forking a process that may run threads (Rich's progress bar) 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import queue as queue_module
 import traceback
@@ -34,6 +35,7 @@ def plan_into(config: PlanConfig, outbox: Any) -> None:
 
     A failure is reported as ``("error", traceback)`` (the traceback names code, not data).
     """
+    gc.disable()  # see generator._gc_paused: the planner only makes short-lived rows
     try:
         for batch in DemoPlanner(config).batches():
             outbox.put(("batch", batch))

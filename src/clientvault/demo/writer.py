@@ -1,21 +1,21 @@
 """Writing planned batches: profiles through the real ``create_customers`` path (sealed,
-blind-indexed), then the batch's events, orders, order lines, consent decisions and extra
-identifiers in the same transaction, with the driver's ``executemany``."""
+blind-indexed), then the batch's events, orders, order lines, refunds, consent decisions and
+extra identifiers in the same transaction, each table with one driver ``executemany``."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
 
 from clientvault.demo.catalogue import CURRENCY, Catalogue
 from clientvault.demo.planner import SOURCE, Codecs, PlannedBatch
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_customers
-from clientvault.ingest.models import Order, Product
+from clientvault.ingest.models import Product
 from clientvault.store.context import Store
 
 _customers = Customer.__table__
@@ -30,6 +30,7 @@ _BACKDATE_IDENTITIES = (
     .where(_identities.c.customer_id == bindparam("customer"))
     .values(first_seen_at=bindparam("signed_up"), last_seen_at=bindparam("signed_up"))
 )
+_NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
 
 def ensure_products(connection: Connection, catalogue: Catalogue) -> dict[str, int]:
@@ -57,10 +58,19 @@ def ensure_products(connection: Connection, catalogue: Catalogue) -> dict[str, i
     return existing
 
 
-def next_order_id(connection: Connection) -> int:
-    """The first free ``orders.id`` (demo orders get explicit ids so their lines can point at
-    them without a round trip per order)."""
-    return int(connection.execute(select(func.coalesce(func.max(Order.id), 0))).scalar_one()) + 1
+def reserve_ids(connection: Connection, table: Table, count: int) -> Sequence[int]:
+    """``count`` new primary-key values for ``table``, reserved for this transaction.
+
+    PostgreSQL: drawn from the column's sequence, so concurrent writers never get them.
+    SQLite: the ids after the largest, which is safe because the caller's transaction holds
+    the database's write lock (it has written already: ``BEGIN IMMEDIATE``).
+    """
+    if count == 0:
+        return ()
+    if connection.dialect.name == "postgresql":
+        return list(connection.execute(_NEXTVAL, {"table": table.name, "n": count}).scalars())
+    largest = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    return range(int(largest) + 1, int(largest) + 1 + count)
 
 
 class BatchWriter:
@@ -70,10 +80,10 @@ class BatchWriter:
         self.store = store
         self.codecs = codecs
         self.default_region = default_region
-        self.postgresql = store.engine.dialect.name == "postgresql"
 
     def write(self, batch: PlannedBatch) -> list[uuid.UUID]:
         """Write one batch atomically; return the new customers' ids in batch order."""
+        codecs = self.codecs
         with self.store.sessions.begin() as session:
             ids = create_customers(
                 session,
@@ -84,78 +94,82 @@ class BatchWriter:
             )
             connection = session.connection()
             self._backdate(connection, ids, batch.signups)
-            customer = [self.codecs.events.convert("customer_id", i) for i in ids]
-            self._events(connection, batch.events, customer)
-            self._identities(connection, batch.identities, customer)
-            codecs = self.codecs
-            _fill(batch.orders, codecs.orders.slot("customer_id"), customer)
-            _fill(batch.consents, codecs.consents.slot("customer_id"), customer)
-            _executemany(connection, codecs.orders.sql, batch.orders)
-            _executemany(connection, codecs.items.sql, batch.items)
-            _executemany(connection, codecs.consents.sql, batch.consents)
-            if self.postgresql and batch.orders:
-                connection.execute(
-                    text("SELECT setval(pg_get_serial_sequence('orders', 'id'), max(id)) FROM orders")
-                )
+            customers = [codecs.events.convert("customer_id", i) for i in ids]
+            event_ids = reserve_ids(connection, codecs.events.table, len(batch.events))
+            order_ids = reserve_ids(connection, codecs.orders.table, len(batch.orders))
+
+            self._events(batch.events, customers, event_ids)
+            _fill(batch.orders, codecs.orders.slot("id"), order_ids)
+            _fill(batch.orders, codecs.orders.slot("customer_id"), customers)
+            _fill(batch.items, codecs.items.slot("order_id"), order_ids)
+            _fill(batch.refunds, codecs.refunds.slot("order_id"), order_ids)
+            _fill(batch.refunds, codecs.refunds.slot("event_id"), event_ids)
+            _fill(batch.consents, codecs.consents.slot("customer_id"), customers)
+            self._identities(batch.identities, customers)
+
+            for codec, rows in (
+                (codecs.events, batch.events),
+                (codecs.orders, batch.orders),
+                (codecs.items, batch.items),
+                (codecs.refunds, batch.refunds),
+                (codecs.consents, batch.consents),
+                (codecs.identities, batch.identities),
+            ):
+                if rows:
+                    connection.exec_driver_sql(codec.sql, [tuple(row) for row in rows])
         return ids
 
     def _backdate(
         self, connection: Connection, ids: Sequence[uuid.UUID], signups: Sequence[datetime]
     ) -> None:
-        """Profiles date from the customer's sign-up, not from the demo run."""
+        """Profiles (and their e-mail and phone identities) date from the customer's sign-up,
+        not from the demo run."""
         rows = [{"customer": i, "signed_up": at} for i, at in zip(ids, signups, strict=True)]
         connection.execute(_BACKDATE_CUSTOMERS, rows)
         connection.execute(_BACKDATE_IDENTITIES, rows)
 
-    def _events(self, connection: Connection, rows: list[list[Any]], customer: list[Any]) -> None:
+    def _events(
+        self, rows: list[list[Any]], customers: list[Any], event_ids: Sequence[int]
+    ) -> None:
         codec = self.codecs.events
-        customer_slot = codec.slot("customer_id")
-        anonymous_slot = codec.slot("anonymous_index")
-        user_slot = codec.slot("user_index")
-        anonymous = self._indexer("anonymous_id", codec.convert, "anonymous_index")
-        users = self._indexer("user_id", codec.convert, "user_index")
+        id_slot, customer_slot = codec.slot("id"), codec.slot("customer_id")
+        anonymous_slot, user_slot = codec.slot("anonymous_index"), codec.slot("user_index")
+        anonymous = self._indexer("anonymous_id", codec.processor("anonymous_index"))
+        users = self._indexer("user_id", codec.processor("user_index"))
         for row in rows:
-            row[customer_slot] = customer[row[customer_slot]]
+            row[id_slot] = event_ids[row[id_slot]]
+            row[customer_slot] = customers[row[customer_slot]]
             value = row[anonymous_slot]
             if value is not None:
                 row[anonymous_slot] = anonymous(value)
             row[user_slot] = users(row[user_slot])
-        _executemany(connection, codec.sql, rows)
 
-    def _identities(
-        self, connection: Connection, rows: list[list[Any]], customer: list[Any]
-    ) -> None:
+    def _identities(self, rows: list[list[Any]], customers: list[Any]) -> None:
         codec = self.codecs.identities
-        customer_slot, kind_slot, value_slot = (
-            codec.slot("customer_id"),
-            codec.slot("kind"),
-            codec.slot("value_index"),
-        )
+        customer_slot, kind_slot = codec.slot("customer_id"), codec.slot("kind")
+        value_slot = codec.slot("value_index")
         for row in rows:
-            row[customer_slot] = customer[row[customer_slot]]
+            row[customer_slot] = customers[row[customer_slot]]
             index = self.store.index(row[kind_slot], row[value_slot])
             row[value_slot] = codec.convert("value_index", index)
-        _executemany(connection, codec.sql, rows)
 
-    def _indexer(self, kind: str, convert: Any, column: str) -> Any:
-        """A cached ``raw identifier → converted blind index`` function for one batch."""
+    def _indexer(
+        self, kind: str, convert: Callable[[Any], Any] | None
+    ) -> Callable[[str], Any]:
+        """``raw identifier → blind index in driver form``, cached for one batch."""
         cache: dict[str, Any] = {}
         index = self.store.index
 
         def lookup(value: str) -> Any:
             found = cache.get(value)
             if found is None:
-                found = cache[value] = convert(column, index(kind, value))
+                found = index(kind, value)
+                found = cache[value] = convert(found) if convert is not None else found
             return found
 
         return lookup
 
 
-def _fill(rows: list[list[Any]], slot: int, customer: list[Any]) -> None:
+def _fill(rows: list[list[Any]], slot: int, values: Sequence[Any]) -> None:
     for row in rows:
-        row[slot] = customer[row[slot]]
-
-
-def _executemany(connection: Connection, sql: str, rows: list[list[Any]]) -> None:
-    if rows:
-        connection.exec_driver_sql(sql, [tuple(row) for row in rows])
+        row[slot] = values[row[slot]]

@@ -175,9 +175,9 @@ def resolve_mapping(header: Sequence[str], explicit: Mapping[str, str] | None) -
     used = set(chosen.values())
     defaults: dict[str, list[int]] = {}
     for index, name in enumerate(names):
-        target = _BY_KEY.get(_key(name))
-        if target is not None and target not in chosen and index not in used:
-            defaults.setdefault(target, []).append(index)
+        spelt = _BY_KEY.get(_key(name))
+        if spelt is not None and spelt not in chosen and index not in used:
+            defaults.setdefault(spelt, []).append(index)
     for target, found in defaults.items():
         if len(found) > 1:
             both = " and ".join(repr(names[i]) for i in found)
@@ -227,7 +227,9 @@ def row_message(
         message.get(target) or message["traits"].get(target) for target in IDENTIFYING_TARGETS
     ):
         present = [t for t in IDENTIFYING_TARGETS if t in mapping.targets]
-        cells = " and ".join(present)
+        cells = " and ".join(
+            [", ".join(present[:-1]), present[-1]] if len(present) > 1 else present
+        )
         raise RowProblem(f"no identifier: {cells} {'is' if len(present) == 1 else 'are'} empty")
     message["messageId"] = message_id(orjson.dumps(message, option=orjson.OPT_SORT_KEYS))
     if "userId" not in message and "anonymousId" not in message:

@@ -109,7 +109,10 @@ class Scrubber:
             number = phonenumbers.parse(value, self._region)
         except phonenumbers.NumberParseException:
             return value
-        if not phonenumbers.is_valid_number(number):
+        # "Possible" (right length for its country), not "valid": a number from a range not yet
+        # allocated is still someone's phone number in the making, and privacy errs on the
+        # side of scrubbing.
+        if not phonenumbers.is_possible_number(number):
             return value
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         return self._replace("phone", e164)

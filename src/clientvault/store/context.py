@@ -23,6 +23,7 @@ class Store:
 
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
     keystore: Keystore
 
     def index(self, kind: str, value: str) -> bytes:
@@ -59,6 +60,7 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
     store = Store(
         engine=engine,
         sessions=make_session_factory(engine),
+        read_sessions=make_session_factory(engine, read_only=True),
         keystore=Keystore(keystore_engine, material),
     )
     if verify_keys:

@@ -14,6 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from clientvault.errors import ConfigurationError
 
 
+#: Execution option marking a connection whose transactions only read.
+READ_ONLY_OPTION = "clientvault_read_only"
+
+
 def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> Engine:
     """Create an engine configured for clientvault's durability and integrity needs.
 
@@ -60,13 +64,23 @@ def _configure_sqlite(engine: Engine, *, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock at BEGIN, so two writers queue on the busy timeout
-        # instead of one failing later with SQLITE_BUSY on lock upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writing transaction takes the write lock at BEGIN (IMMEDIATE), so two writers queue
+        # on the busy timeout instead of one failing later with SQLITE_BUSY on lock upgrade.
+        # A read-only one (see ``read_only``) begins deferred and, under WAL, never waits.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session factory whose objects stay readable after commit."""
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """A session factory whose objects stay readable after commit.
+
+    ``read_only`` sessions are for work that never writes: on SQLite they do not take the
+    write lock, so readers (console pages, reports) never queue behind ingestion.
+    """
+    if read_only:
+        engine = engine.execution_options(**{READ_ONLY_OPTION: True})
     return sessionmaker(engine, expire_on_commit=False)
 
 

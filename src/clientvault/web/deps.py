@@ -1,7 +1,5 @@
-"""Request dependencies of the console's routes: the opened store and a per-request session.
-
-The console mirrors ``api/deps.py`` instead of importing it: ``api`` and ``web`` are sibling
-layers that must not depend on each other.
+"""Request dependencies shared by the console and the API (which sits above the console):
+the opened store, the settings, and per-request sessions for writing or only reading.
 """
 
 from __future__ import annotations
@@ -34,6 +32,13 @@ def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session
         yield session
 
 
+def get_read_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
+    """A session for pages and endpoints that only read (never blocks behind the writer)."""
+    with store.read_sessions() as session, session.begin():
+        yield session
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

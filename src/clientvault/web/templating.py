@@ -28,14 +28,14 @@ def layout_context(request: Request) -> dict[str, Any]:
     ``user`` is whatever the authentication layer puts on ``request.state.user`` (nothing
     yet: the layout then shows a "not signed in" placeholder).
     """
-    environment = getattr(request.app.state, "settings", None)
+    settings = getattr(request.app.state, "settings", None)
     return {
         "product_name": PRODUCT_NAME,
         "nav": build_navigation(
             request.url.path, lambda path: page_exists(request.app.routes, path)
         ),
         "user": getattr(request.state, "user", None),
-        "environment": environment.env if environment is not None else None,
+        "environment": settings.env if settings is not None else None,
     }
 
 

@@ -72,7 +72,9 @@ def test_orders_products_and_refunds_are_derived_from_events(db: Store) -> None:
     assert refunds == 1
     with db.sessions() as session:
         order = session.scalar(select(Order))
-        assert order is not None and order.customer_id is not None and order.currency == "EUR"
+        assert order is not None
+        assert order.customer_id is not None
+        assert order.currency == "EUR"
 
 
 def test_replaying_the_log_changes_nothing(db: Store) -> None:
@@ -100,7 +102,8 @@ def test_cursor_advances_batch_by_batch_and_resumes(db: Store) -> None:
     )
     assert process_batch(db, commerce.CONSUMER, batch_size=2) == 2
     first = position(db, "commerce")
-    assert _snapshot(db)[1] and len(_snapshot(db)[1]) == 2
+    assert _snapshot(db)[1]
+    assert len(_snapshot(db)[1]) == 2
     assert process_batch(db, commerce.CONSUMER, batch_size=2) == 2
     assert position(db, "commerce") > first
     assert run_until_idle(db) == 1

@@ -2,12 +2,16 @@
 
 Fixtures:
 
-``live_server`` (function)
-    A ``ServerProcess`` (``url``, ``write_key``, ``settings``) running ``clientvault serve`` as a
-    subprocess on a freshly initialised installation (``db_settings``: SQLite, and PostgreSQL
-    when ``CLIENTVAULT_TEST_PG_URL`` is set), with one tracking source created through the
-    service. The server is answered on ``/healthz`` before the test starts and is stopped at
-    teardown; its output is shown if it fails to start.
+``sdk_server`` (module, per backend)
+    A ``ServerProcess`` running ``clientvault serve`` as a subprocess on an installation made
+    for this module: SQLite, and PostgreSQL (its own two databases, dropped afterwards) when
+    ``CLIENTVAULT_TEST_PG_URL`` is set. ``/healthz`` answers before any test runs; the server
+    is stopped after the module, and its output is shown if it fails to start.
+``sdk_store`` (module)
+    The same installation opened in the test process, to look at what the server stored.
+``source`` (function)
+    A ``Source`` (``name``, ``write_key``, ``url``) created through the service for one test:
+    tests share the server and tell their rows apart by source name.
 """
 
 from __future__ import annotations
@@ -18,17 +22,22 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from clientvault.ingest.sources import create_source
-from clientvault.settings import Settings
-from clientvault.store.context import Store
+from clientvault.migrations.install import initialise
+from clientvault.settings import DatabaseSettings, KeystoreSettings, Settings
+from clientvault.store.context import Store, open_store
 
+PG_URL = os.environ.get("CLIENTVAULT_TEST_PG_URL")
 CLIENTVAULT = Path(sys.executable).parent / "clientvault"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -58,7 +67,6 @@ class ServerProcess:
 
     settings: Settings
     log_path: Path
-    write_key: str = ""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -118,14 +126,86 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-@pytest.fixture
-def live_server(db: Store, db_settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
-    """``clientvault serve`` on a fresh installation, with a write key for a source."""
-    with db.sessions.begin() as session:
-        write_key = create_source(session, name="sdk-tests").write_key
-    server = ServerProcess(db_settings, tmp_path / "server.log", write_key=write_key)
+@dataclass(frozen=True)
+class Source:
+    """A tracking source of one test, on the module's server."""
+
+    name: str
+    write_key: str
+    url: str
+
+
+def _pg_admin():  # type: ignore[no-untyped-def]
+    assert PG_URL is not None
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def sdk_installation(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """A new installation for this module's server, on each available backend."""
+    backend: str = request.param
+    if backend == "postgresql" and not PG_URL:
+        pytest.skip("CLIENTVAULT_TEST_PG_URL is not set")
+    data_dir = tmp_path_factory.mktemp(f"sdk-{backend}")
+    if backend == "sqlite":
+        settings = Settings(env="test", data_dir=data_dir)
+        initialise(settings).close()
+        yield settings
+        return
+    suffix = uuid.uuid4().hex[:10]
+    names = [f"cv_sdk_{suffix}", f"cv_sdk_{suffix}_keys"]
+    admin = _pg_admin()
+    with admin.connect() as connection:
+        for name in names:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    urls = [
+        make_url(PG_URL)
+        .set(drivername="postgresql+psycopg", database=name)
+        .render_as_string(hide_password=False)
+        for name in names
+    ]
+    settings = Settings(
+        env="test",
+        data_dir=data_dir,
+        database=DatabaseSettings(url=urls[0]),
+        keystore=KeystoreSettings(url=urls[1]),
+    )
+    try:
+        initialise(settings).close()
+        yield settings
+    finally:
+        with admin.connect() as connection:
+            for name in names:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def sdk_server(sdk_installation: Settings) -> Iterator[ServerProcess]:
+    """``clientvault serve`` on the module's installation, answering before tests run."""
+    server = ServerProcess(sdk_installation, sdk_installation.data_dir / "server.log")
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def sdk_store(sdk_installation: Settings) -> Iterator[Store]:
+    """The module's installation, opened here to read what the server stored."""
+    store = open_store(sdk_installation)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def source(sdk_server: ServerProcess, sdk_store: Store) -> Source:
+    """A new tracking source (and its write key) for one test."""
+    name = f"sdk-{uuid.uuid4().hex[:12]}"
+    with sdk_store.sessions.begin() as session:
+        write_key = create_source(session, name=name).write_key
+    return Source(name=name, write_key=write_key, url=sdk_server.url)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event, Order
 from clientvault.store.base import Base
-from clientvault.web.deps import SessionDep
+from clientvault.web.deps import ReadSessionDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import templates
 
@@ -46,7 +46,7 @@ _BACKEND_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 @router.get("", response_class=HTMLResponse, name="console_overview")
-def overview(request: Request, session: SessionDep) -> HTMLResponse:
+def overview(request: Request, session: ReadSessionDep) -> HTMLResponse:
     """Render the Overview: record counts and where to go next."""
     counts = count_records(session)
     dialect = session.get_bind().dialect.name

@@ -1,0 +1,202 @@
+"""Bulk import over HTTP: ``POST /api/v1/imports/customers`` (CSV) and ``/events`` (JSON lines).
+
+The upload (``multipart/form-data``: ``file``, optional ``mapping`` JSON, ``source``,
+``delimiter``) is streamed to a temporary file — never held in memory — and refused with 413
+past ``MAX_UPLOAD_BYTES``. The import then runs in a worker thread with the same service as
+the CLI; the answer comes once it is done and carries the summary and the rejected rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any, BinaryIO
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from clientvault.api.errors import error_body
+from clientvault.ingest.bulk_import import ImportSummary, import_customers, import_events
+from clientvault.ingest.import_mapping import parse_mapping_json
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+
+router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+_FIELDS = ("file", "mapping", "source", "delimiter")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.response = JSONResponse(error_body(code, message), status_code=status)
+
+
+def _too_large() -> _Refused:
+    return _Refused(
+        413, "payload_too_large", f"uploads are limited to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
+    )
+
+
+async def _limited(request: Request) -> AsyncGenerator[bytes, None]:
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > MAX_UPLOAD_BYTES:
+            raise _too_large()
+        yield chunk
+
+
+async def _form(request: Request) -> FormData:
+    """The multipart form, its file spooled to a temporary file as it arrives."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise _Refused(415, "unsupported_media_type", "send the file as multipart/form-data")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise _too_large()
+    parser = MultiPartParser(request.headers, _limited(request), max_files=1, max_fields=3)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise _Refused(400, "malformed_upload", exc.message) from None
+    unknown = sorted(set(form.keys()) - set(_FIELDS))
+    if unknown:
+        await form.close()
+        raise _Refused(400, "invalid_input", f"unknown form field(s): {', '.join(unknown)}")
+    if not isinstance(form.get("file"), UploadFile):
+        await form.close()
+        raise _Refused(400, "invalid_input", "the form needs a `file` part holding the file")
+    return form
+
+
+def _text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _body(summary: ImportSummary) -> dict[str, Any]:
+    return {
+        "rows": summary.rows,
+        "accepted": summary.accepted,
+        "duplicates": summary.duplicates,
+        "rejected": summary.rejected,
+        "customers_created": summary.customers_created,
+        "seconds": round(summary.seconds, 3),
+        "ignored_columns": list(summary.ignored_columns),
+        "rejections": [
+            {"row": r.row, "line": r.line, "reason": r.reason} for r in summary.rejections
+        ],
+        "rejections_truncated": len(summary.rejections) < summary.rejected,
+    }
+
+
+def _answer(summary: ImportSummary) -> JSONResponse:
+    if summary.imported_nothing:
+        body = error_body(
+            "nothing_imported", "no row of the file could be imported", _body(summary)
+        )
+        return JSONResponse(body, status_code=422)
+    return JSONResponse(_body(summary))
+
+
+async def _import(request: Request, kind: str) -> JSONResponse:
+    try:
+        form = await _form(request)
+    except _Refused as refused:
+        return refused.response
+    store: Store = request.app.state.store
+    settings: Settings = request.app.state.settings
+    upload = form["file"]
+    assert isinstance(upload, UploadFile)
+    try:
+        source = _text(form, "source") or "import"
+        if kind == "customers":
+            mapping_text = _text(form, "mapping")
+            summary = await run_in_threadpool(
+                _customers,
+                store,
+                upload.file,
+                default_region=settings.default_phone_region,
+                source=source,
+                mapping=parse_mapping_json(mapping_text.encode()) if mapping_text else None,
+                delimiter=_text(form, "delimiter"),
+            )
+        else:
+            summary = await run_in_threadpool(
+                _events,
+                store,
+                upload.file,
+                default_region=settings.default_phone_region,
+                source=source,
+            )
+    finally:
+        await form.close()
+    return _answer(summary)
+
+
+def _customers(
+    store: Store,
+    stream: BinaryIO,
+    *,
+    default_region: str,
+    source: str,
+    mapping: dict[str, str] | None,
+    delimiter: str | None,
+) -> ImportSummary:
+    stream.seek(0)
+    return import_customers(
+        store,
+        stream=stream,
+        default_region=default_region,
+        source=source,
+        mapping=mapping,
+        delimiter=delimiter,
+    )
+
+
+def _events(store: Store, stream: BinaryIO, *, default_region: str, source: str) -> ImportSummary:
+    stream.seek(0)
+    return import_events(store, stream=stream, default_region=default_region, source=source)
+
+
+def _upload_schema(*extra: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "file": {"type": "string", "format": "binary"},
+        "source": {"type": "string", "maxLength": 64},
+    }
+    if "mapping" in extra:
+        properties["mapping"] = {
+            "type": "string",
+            "description": 'JSON object {"target": "CSV header"} completing the default mapping',
+        }
+    if "delimiter" in extra:
+        properties["delimiter"] = {"type": "string", "maxLength": 1}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file"], "properties": properties}
+                }
+            },
+        }
+    }
+
+
+@router.post("/customers", openapi_extra=_upload_schema("mapping", "delimiter"))
+async def upload_customers(request: Request) -> JSONResponse:
+    """Import customers from an uploaded CSV file (UTF-8, header first) as identify calls.
+
+    Rows that cannot be imported are listed with their row, line and reason (never their
+    values); the others are stored. Uploading the same file again stores nothing twice.
+    """
+    return await _import(request, "customers")
+
+
+@router.post("/events", openapi_extra=_upload_schema())
+async def upload_events(request: Request) -> JSONResponse:
+    """Import events from an uploaded JSON-lines file (one tracking-spec message a line)."""
+    return await _import(request, "events")

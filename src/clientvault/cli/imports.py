@@ -1,0 +1,204 @@
+"""``clientvault import``: bulk import of customers (CSV) and events (JSON lines).
+
+Exit codes: 0 when the import ran (rejected rows are listed in the error report), 1 when
+nothing could be imported, 2 when the options (mapping, delimiter, paths) are unusable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from clientvault.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    DataDirOption,
+    console,
+    err_console,
+    load_settings,
+    opened_store,
+    reported_errors,
+)
+from clientvault.ingest.bulk_import import (
+    ImportOptionsError,
+    ImportSummary,
+    error_report_path,
+    import_customers,
+    import_events,
+)
+from clientvault.ingest.import_mapping import parse_mapping_json, parse_pairs
+
+imports_app = typer.Typer(
+    help="Bulk import of customers (CSV) and events (JSON lines).", no_args_is_help=True
+)
+
+FileArgument = typer.Argument(
+    ..., exists=True, dir_okay=False, readable=True, help="The file to import (UTF-8)."
+)
+SourceOption = typer.Option(
+    "import", "--source", help="Source name recorded on the customers and events."
+)
+ErrorsOption = typer.Option(
+    None,
+    "--errors",
+    dir_okay=False,
+    help="Where the per-row error report (CSV: row, line, reason) goes (default: FILE.errors.csv).",
+)
+
+
+@imports_app.command("customers")
+def customers_command(
+    file: Path = FileArgument,
+    map_: list[str] | None = typer.Option(
+        None, "--map", help="TARGET=HEADER, e.g. --map firstName=Prénom (repeatable)."
+    ),
+    mapping_file: Path | None = typer.Option(
+        None,
+        "--mapping",
+        exists=True,
+        dir_okay=False,
+        help='A JSON mapping file: {"TARGET": "HEADER", ...}.',
+    ),
+    source: str = SourceOption,
+    errors: Path | None = ErrorsOption,
+    delimiter: str | None = typer.Option(
+        None, "--delimiter", help="Field delimiter (default: guessed from the header)."
+    ),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Import customers from a CSV file (header first) as identify calls.
+
+    Headers that spell a target (email, phone, firstName, lastName, name, birthday, gender,
+    language, street, city, postalCode, country, userId, anonymousId, timestamp) map to it;
+    map others with --map TARGET=HEADER or --mapping FILE, and custom traits with
+    --map traits.NAME=HEADER. Running the same file again stores nothing twice.
+    """
+    report = _report_path(file, errors)
+    settings = load_settings(data_dir)
+    with _options_errors():
+        mapping = parse_pairs(map_ or [])
+        if mapping_file is not None:
+            mapping = {**parse_mapping_json(mapping_file.read_bytes()), **mapping}
+    with (
+        opened_store(settings) as store,
+        _options_errors(),
+        file.open("rb") as stream,
+        _progress_bar(file) as advance,
+    ):
+        summary = import_customers(
+            store,
+            stream=stream,
+            default_region=settings.default_phone_region,
+            source=source,
+            mapping=mapping,
+            delimiter=delimiter.replace("\\t", "\t") if delimiter else None,
+            error_report=report,
+            progress=advance,
+        )
+    _print_summary(file, summary, report)
+
+
+@imports_app.command("events")
+def events_command(
+    file: Path = FileArgument,
+    source: str = SourceOption,
+    errors: Path | None = ErrorsOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Import events from a JSON-lines file: one tracking-spec message (with "type") a line.
+
+    Messages without a messageId get one derived from their content, so running the same
+    file again stores nothing twice.
+    """
+    report = _report_path(file, errors)
+    settings = load_settings(data_dir)
+    with (
+        opened_store(settings) as store,
+        _options_errors(),
+        file.open("rb") as stream,
+        _progress_bar(file) as advance,
+    ):
+        summary = import_events(
+            store,
+            stream=stream,
+            default_region=settings.default_phone_region,
+            source=source,
+            error_report=report,
+            progress=advance,
+        )
+    _print_summary(file, summary, report)
+
+
+def _report_path(file: Path, errors: Path | None) -> Path:
+    report = errors or error_report_path(file)
+    if report.resolve() == file.resolve():
+        err_console.print("[red]error:[/red] the error report would overwrite the input file")
+        raise typer.Exit(EXIT_CONFIG)
+    return report
+
+
+@contextmanager
+def _options_errors() -> Iterator[None]:
+    """Unusable options exit with 2; other clientvault errors as every command maps them."""
+    with reported_errors():
+        try:
+            yield
+        except ImportOptionsError as exc:
+            err_console.print(f"[red]error:[/red] {escape(exc.message)}")
+            raise typer.Exit(EXIT_CONFIG) from None
+
+
+@contextmanager
+def _progress_bar(file: Path) -> Iterator[Callable[[int], None]]:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"Importing {file.name}", total=file.stat().st_size)
+        yield lambda consumed: progress.advance(task, consumed)
+
+
+def _print_summary(file: Path, summary: ImportSummary, report: Path) -> None:
+    console.print(
+        f"{file.name}: {summary.rows:,} rows read, {summary.accepted:,} accepted, "
+        f"{summary.duplicates:,} duplicates, {summary.rejected:,} rejected, "
+        f"{summary.customers_created:,} customers created in {summary.seconds:.1f} s.",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    if summary.ignored_columns:
+        console.print(
+            f"Columns not imported: {', '.join(summary.ignored_columns)} "
+            "(map them with --map TARGET=HEADER).",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if summary.rejected:
+        console.print(
+            f"{summary.rejected:,} rows rejected: see {report} (row, line, reason).",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if summary.imported_nothing:
+        err_console.print("[red]error:[/red] nothing could be imported")
+        raise typer.Exit(EXIT_FAILED)

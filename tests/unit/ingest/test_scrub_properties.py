@@ -1,0 +1,83 @@
+"""Property tests of the scrubber: planted personal data never survives, other text does."""
+
+from __future__ import annotations
+
+import random
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clientvault.ingest.scrub import Scrubber, iban_valid, keyed_hasher, luhn_valid, truncate_ip
+
+KEY = b"k" * 32
+WORDS = st.text(alphabet=string.ascii_letters + " ,.;:!?-", max_size=40)
+
+
+def _card(rng: random.Random) -> str:
+    digits = [rng.randint(0, 9) for _ in range(15)]
+    for check in range(10):
+        if luhn_valid("".join(map(str, [*digits, check]))):
+            return "".join(map(str, [*digits, check]))
+    raise AssertionError("a Luhn check digit always exists")
+
+
+def _scrubber() -> Scrubber:
+    return Scrubber(keyed_hasher(KEY), default_region="FR")
+
+
+@given(WORDS, WORDS, st.integers(min_value=0, max_value=10**8 - 1), st.randoms())
+@settings(max_examples=200)
+def test_planted_identifiers_never_survive(
+    before: str, after: str, number: int, rng: random.Random
+) -> None:
+    email = f"user{number}@example.org"
+    phone = f"+33 6 {number:08d}"[:17]
+    card = _card(rng)
+    text = f"{before} {email} {after} {phone} {card} {before}"
+    scrubber = _scrubber()
+    scrubbed = scrubber.scrub({"note": text, "nested": [{"again": email}]})
+    flat = repr(scrubbed)
+    assert email not in flat
+    assert card not in flat
+    assert phone not in flat
+    assert scrubber.counts["email"] == 2
+    assert scrubber.counts["card"] == 1
+    assert scrubber.counts["phone"] == 1
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.floats(allow_nan=False) | WORDS,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(WORDS, inner, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_values_without_personal_data_are_untouched(value: object) -> None:
+    scrubber = _scrubber()
+    assert scrubber.scrub(value) == value
+    assert not scrubber.counts
+
+
+@given(st.text(max_size=60))
+def test_scrubbing_never_raises_and_is_idempotent(text: str) -> None:
+    once = _scrubber().scrub(text)
+    assert _scrubber().scrub(once) == once
+
+
+def test_same_value_gets_the_same_keyed_hash_and_another_key_another() -> None:
+    a = _scrubber().scrub("mail bob@example.org")
+    assert a == _scrubber().scrub("mail BOB@example.org")
+    other = Scrubber(keyed_hasher(b"x" * 32), default_region="FR").scrub("mail bob@example.org")
+    assert a != other
+    assert "bob" not in a
+
+
+def test_checksums_and_ip_truncation() -> None:
+    assert luhn_valid("4111111111111111")
+    assert not luhn_valid("4111111111111112")
+    assert iban_valid("FR1420041010050500013M02606")
+    assert not iban_valid("FR1420041010050500013M02607")
+    assert truncate_ip("203.0.113.77") == "203.0.113.0"
+    assert truncate_ip("2001:db8:abcd:12::1") == "2001:db8:abcd::"
+    assert truncate_ip("not an ip") is None
