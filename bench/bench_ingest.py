@@ -42,7 +42,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import PG_URL, backends, report
-from clientvault.ingest.models import Event
+from clientvault.ingest.models import ConsumerCursor, Event
 from clientvault.ingest.sources import create_source
 from clientvault.migrations.install import initialise
 from clientvault.settings import DatabaseSettings, KeystoreSettings, Settings
@@ -158,11 +158,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(settings: Settings, log: Path) -> Iterator[str]:
+def server(settings: Settings, log: Path, *, consumers: bool) -> Iterator[str]:
     """``clientvault serve`` on a loopback port, answered on /healthz; its base URL."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTVAULT_")}
     env["CLIENTVAULT_ENV"] = "test"
+    env["CLIENTVAULT_SERVER__RUN_CONSUMERS"] = "true" if consumers else "false"
     if settings.database.url:
         env["CLIENTVAULT_DATABASE__URL"] = settings.database.url
     if settings.keystore.url:
@@ -297,36 +298,54 @@ def rekeyed(rows: list[tuple[Any, ...]], tag: str) -> list[tuple[Any, ...]]:
 # ---- the benchmark ------------------------------------------------------------------------------
 
 
-def run(backend: str, *, events: int, singles: int, connections: int) -> None:
+def consumers_caught_up(store: Store, *, timeout: float = 900.0) -> None:
+    """Wait until every event-log consumer has read the whole log (the server is quiet)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with store.sessions() as session:
+            last = session.scalar(select(func.max(Event.id))) or 0
+            positions = list(session.scalars(select(ConsumerCursor.position)))
+        if positions and min(positions) >= last:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the server's consumers did not catch up with the log")
+
+
+def run(backend: str, *, events: int, singles: int, connections: int, consumers: bool) -> None:
     """Measure ours and the raw baseline on one backend and print the ratios."""
     calls = events // BATCH
+    quiet = (lambda: consumers_caught_up(store)) if consumers else (lambda: None)
     with installation(backend) as settings:
         store = open_store(settings)
         with store.sessions.begin() as session:
             write_key = create_source(session, name="bench").write_key
         insert = raw_insert(store)
         with (
-            server(settings, settings.data_dir / "server.log") as url,
+            server(settings, settings.data_dir / "server.log", consumers=consumers) as url,
             load_generator(url, write_key, connections) as pipe,
         ):
             # Warm-up: every user's customer exists, caches and connections are warm.
             warm = max(USERS // BATCH * 2, calls // 4)
             run_load(pipe, path="/v1/batch", tag="warmbatch", calls=warm, per_call=BATCH)
             rows = rekeyed(stored_rows(store, "warmbatch")[:events], "warmraw")
+            quiet()
             insert(rows)
             run_load(pipe, path="/v1/track", tag="warmsingle", calls=singles // 4, per_call=1)
             expected = warm * BATCH + len(rows) + singles // 4
 
             ours, baseline, single = [], [], []
             for round_ in range(ROUNDS):
+                quiet()
                 seconds = run_load(
                     pipe, path="/v1/batch", tag=f"batch{round_}", calls=calls, per_call=BATCH
                 )
                 ours.append(calls * BATCH / seconds)
                 rows = rekeyed(stored_rows(store, f"batch{round_}"), f"raw{round_}")
+                quiet()
                 start = time.perf_counter()
                 insert(rows)
                 baseline.append(len(rows) / (time.perf_counter() - start))
+                quiet()
                 seconds = run_load(
                     pipe, path="/v1/track", tag=f"single{round_}", calls=singles, per_call=1
                 )
@@ -346,14 +365,15 @@ def run(backend: str, *, events: int, singles: int, connections: int) -> None:
     if stored != expected or duplicates:
         raise RuntimeError(f"{stored} events stored, {expected} expected, {duplicates} dups")
     raw_rate = statistics.median(baseline)
+    suffix = "+consumers" if consumers else ""
     report(
-        f"ingest_batch[{backend}]",
+        f"ingest_batch{suffix}[{backend}]",
         ours=statistics.median(ours),
         baseline=raw_rate,
         unit="events/s",
     )
     report(
-        f"ingest_single[{backend}]",
+        f"ingest_single{suffix}[{backend}]",
         ours=statistics.median(single),
         baseline=raw_rate,
         unit="requests/s vs raw rows/s",
@@ -367,9 +387,20 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=1_000, help="requests per single round")
     parser.add_argument("--connections", type=int, default=4, help="concurrent connections")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default=None)
+    parser.add_argument(
+        "--consumers",
+        action="store_true",
+        help="keep the server's in-process event-log consumers on (`serve`'s default)",
+    )
     args = parser.parse_args()
     for backend in [args.backend] if args.backend else backends():
-        run(backend, events=args.events, singles=args.singles, connections=args.connections)
+        run(
+            backend,
+            events=args.events,
+            singles=args.singles,
+            connections=args.connections,
+            consumers=args.consumers,
+        )
 
 
 if __name__ == "__main__":

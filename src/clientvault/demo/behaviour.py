@@ -48,7 +48,32 @@ _CAMPAIGNS = (
 #: Hour of day of session starts (UTC, close enough to central European time).
 _HOURS = Weighted(
     range(24),
-    (1, 0.5, 0.3, 0.2, 0.2, 0.4, 1, 2, 3, 3.5, 4, 4.5, 5, 5, 4.5, 4.5, 5, 6, 7.5, 8.5, 8, 6.5, 4, 2),
+    (
+        1,
+        0.5,
+        0.3,
+        0.2,
+        0.2,
+        0.4,
+        1,
+        2,
+        3,
+        3.5,
+        4,
+        4.5,
+        5,
+        5,
+        4.5,
+        4.5,
+        5,
+        6,
+        7.5,
+        8.5,
+        8,
+        6.5,
+        4,
+        2,
+    ),
 )
 _QUANTITY = Weighted((1, 2, 3), (80, 15, 5))
 _TICKET_CATEGORIES = Weighted(("delivery", "product", "billing", "returns"), (45, 25, 15, 15))

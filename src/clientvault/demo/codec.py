@@ -41,11 +41,19 @@ class DialectRef:
         """
         if self.name not in _POSITIONAL:
             raise ValueError(f"unsupported backend {self.name!r}")
-        dialect_class = make_url(f"{self.name}+{self.driver}://").get_dialect()
+        dialect_class: Any = make_url(f"{self.name}+{self.driver}://").get_dialect()
         dialect: Dialect = dialect_class(
             dbapi=dialect_class.import_dbapi(), paramstyle=_POSITIONAL[self.name]
         )
         return dialect
+
+
+def table_of(model: type[Any]) -> Table:
+    """The table a declarative model is mapped to."""
+    table = model.__table__
+    if not isinstance(table, Table):  # pragma: no cover - declarative models have tables
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
 
 
 class TableCodec:

@@ -135,22 +135,22 @@ def ascii_slug(text: str) -> str:
 
 def email_local_part(rng: random.Random, first: str, last: str, birth: date | None) -> str:
     """The part before the @ that a person with these names would plausibly pick."""
-    f, l = ascii_slug(first) or "client", ascii_slug(last) or "client"
+    given, family = ascii_slug(first) or "client", ascii_slug(last) or "client"
     year = f"{birth.year % 100:02d}" if birth else str(rng.randint(1, 99))
     style = rng.random()
     if style < 0.34:
-        return f"{f}.{l}"
+        return f"{given}.{family}"
     if style < 0.46:
-        return f"{f}{l}"
+        return f"{given}{family}"
     if style < 0.58:
-        return f"{f[0]}{l}"
+        return f"{given[0]}{family}"
     if style < 0.64:
-        return f"{f}_{l}"
+        return f"{given}_{family}"
     if style < 0.69:
-        return f"{l}.{f}"
+        return f"{family}.{given}"
     if style < 0.85:
-        return f"{f}.{l}{year}"
-    return f"{f}{rng.randint(1, 999)}"
+        return f"{given}.{family}{year}"
+    return f"{given}{rng.randint(1, 999)}"
 
 
 def random_domain(rng: random.Random) -> str:

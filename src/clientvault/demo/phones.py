@@ -70,9 +70,12 @@ _MOBILE: dict[str, Callable[[random.Random], str]] = {
 @cache
 def _mobile_pattern(country: str) -> tuple[int, re.Pattern[str]]:
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(country)
-    if metadata is None or metadata.mobile is None:  # pragma: no cover - our countries have one
+    mobile = metadata.mobile if metadata is not None else None
+    if metadata is None or metadata.country_code is None or mobile is None:  # pragma: no cover
         raise ValueError(f"no mobile numbering plan for {country}")
-    pattern = metadata.mobile.national_number_pattern
+    pattern = mobile.national_number_pattern
+    if pattern is None:  # pragma: no cover - every mobile plan has a pattern
+        raise ValueError(f"no mobile number pattern for {country}")
     return int(metadata.country_code), re.compile(pattern)
 
 
@@ -101,9 +104,7 @@ def format_phone(e164: str, country: str, style: str) -> str:
         country_code=code, national_number=int(e164[len(str(code)) + 1 :])
     )
     if style == "international":
-        return str(
-            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-        )
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
     national = str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
     if style == "national":
         return national

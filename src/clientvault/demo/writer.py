@@ -12,14 +12,15 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
 
 from clientvault.demo.catalogue import CURRENCY, Catalogue
+from clientvault.demo.codec import table_of
 from clientvault.demo.planner import SOURCE, Codecs, PlannedBatch
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_customers
 from clientvault.ingest.models import Product
 from clientvault.store.context import Store
 
-_customers = Customer.__table__
-_identities = CustomerIdentity.__table__
+_customers = table_of(Customer)
+_identities = table_of(CustomerIdentity)
 _BACKDATE_CUSTOMERS = (
     update(_customers)
     .where(_customers.c.id == bindparam("customer"))
@@ -40,7 +41,7 @@ def ensure_products(connection: Connection, catalogue: Catalogue) -> dict[str, i
     """
     skus = [product.sku for product in catalogue.products]
     query = select(Product.sku, Product.id).where(Product.sku.in_(skus))
-    existing = {sku: product_id for sku, product_id in connection.execute(query).tuples()}
+    existing = {sku: product_id for sku, product_id in connection.execute(query)}
     missing = [
         {
             "sku": product.sku,
@@ -54,7 +55,7 @@ def ensure_products(connection: Connection, catalogue: Catalogue) -> dict[str, i
     ]
     if missing:
         connection.execute(insert(Product), missing)
-        existing = {sku: product_id for sku, product_id in connection.execute(query).tuples()}
+        existing = {sku: product_id for sku, product_id in connection.execute(query)}
     return existing
 
 
@@ -153,9 +154,7 @@ class BatchWriter:
             index = self.store.index(row[kind_slot], row[value_slot])
             row[value_slot] = codec.convert("value_index", index)
 
-    def _indexer(
-        self, kind: str, convert: Callable[[Any], Any] | None
-    ) -> Callable[[str], Any]:
+    def _indexer(self, kind: str, convert: Callable[[Any], Any] | None) -> Callable[[str], Any]:
         """``raw identifier → blind index in driver form``, cached for one batch."""
         cache: dict[str, Any] = {}
         index = self.store.index

@@ -178,9 +178,14 @@ def _prepare(
     profile = None
     if isinstance(message, Identify):
         try:
-            profile = prepare_profile(
-                profile_from_traits(message.traits), default_region=default_region
-            )
+            # Segment allows identify traits in context.traits too (RudderStack's SDK puts
+            # them only there); top-level traits win where both name the same trait.
+            context_traits = message.context.get("traits")
+            traits = {
+                **(context_traits if isinstance(context_traits, dict) else {}),
+                **message.traits,
+            }
+            profile = prepare_profile(profile_from_traits(traits), default_region=default_region)
         except InvalidTraits as exc:
             raise InvalidMessage(str(exc)) from None
         except InvalidInput as exc:
@@ -206,6 +211,13 @@ def _prepare(
         identifiers=identifiers,
         profile=profile,
     )
+
+
+def _identify_traits(message: Identify) -> dict[str, Any]:
+    """An identify's traits: Segment allows them in ``context.traits`` too (RudderStack's SDK
+    puts them only there); top-level traits win where both name the same trait."""
+    context_traits = message.context.get("traits")
+    return {**(context_traits if isinstance(context_traits, dict) else {}), **message.traits}
 
 
 def _occurred_at(
@@ -428,7 +440,8 @@ def _event_row(
         if isinstance(message, Page) and message.category:
             properties["category"] = message.category
     elif isinstance(message, Identify):
-        properties = {"traits": sorted(message.traits)}  # which traits changed, not their values
+        # Which traits changed, not their values.
+        properties = {"traits": sorted(_identify_traits(message))}
     context = dict(message.context)
     if isinstance(context.get("traits"), dict):
         context["traits"] = without_identifiers(context["traits"])

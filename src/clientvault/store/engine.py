@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clientvault.errors import ConfigurationError
 
-
 #: Execution option marking a connection whose transactions only read.
 READ_ONLY_OPTION = "clientvault_read_only"
 

@@ -30,9 +30,15 @@ _SENT_AT: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
 _MESSAGE_SCHEMA = TypeAdapter(Message).json_schema(by_alias=True)
 
 
+def _tracking_error(code: str, message: str, details: object = None) -> dict[str, object]:
+    """Our error envelope plus Segment's top-level ``code``/``message``, which the official
+    SDKs read to report a refused call."""
+    return {"code": code, "message": message, **error_body(code, message, details)}
+
+
 class _Refused(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
-        self.response = JSONResponse(error_body(code, message), status_code=status)
+        self.response = JSONResponse(_tracking_error(code, message), status_code=status)
         if status == 401:
             self.response.headers["WWW-Authenticate"] = 'Basic realm="clientvault tracking"'
 
@@ -154,10 +160,14 @@ def _store_messages(
 
 def _response(result: BatchResult, *, single: bool) -> JSONResponse:
     if single and result.rejected:
-        return JSONResponse(error_body("invalid_event", result.rejected[0].reason), status_code=400)
+        return JSONResponse(
+            _tracking_error("invalid_event", result.rejected[0].reason), status_code=400
+        )
     rejected = [{"index": r.index, "reason": r.reason} for r in result.rejected]
     if rejected and not result.accepted and not result.duplicates:
-        body = error_body("invalid_batch", "no event in the batch is valid", {"rejected": rejected})
+        body = _tracking_error(
+            "invalid_batch", "no event in the batch is valid", {"rejected": rejected}
+        )
         return JSONResponse(body, status_code=400)
     return JSONResponse(
         {
