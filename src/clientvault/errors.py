@@ -10,6 +10,8 @@ fields and reasons, not values::
     ├── PermissionDenied    the principal may not do this                          → 403
     ├── ConsentRequired     no legal basis for this purpose                        → 451
     ├── InvalidInput        the input breaks a rule; ``details`` says which field  → 422
+    ├── Unauthenticated     no valid credentials (same answer whatever was wrong)  → 401
+    ├── RateLimited         too many failures; ``details["retry_after"]`` seconds  → 429
     └── ConfigurationError  the installation is not set up (missing key file…)     → 500 / exit 2
 """
 
@@ -68,6 +70,18 @@ class InvalidInput(ClientVaultError):
     """The input breaks a validation rule; ``details`` names the offending fields."""
 
     default_code = "invalid_input"
+
+
+class Unauthenticated(ClientVaultError):
+    """No valid credentials; deliberately says nothing about which part was wrong."""
+
+    default_code = "unauthenticated"
+
+
+class RateLimited(ClientVaultError):
+    """Too many recent failures from this account or network; try again later."""
+
+    default_code = "rate_limited"
 
 
 class ConfigurationError(ClientVaultError):

@@ -62,6 +62,22 @@ class ServerSettings(BaseModel):
     run_consumers: bool = True
 
 
+class SecuritySettings(BaseModel):
+    """Authentication, sessions, lock-out and MFA policy."""
+
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8192)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    mfa_required_for_all: bool = False
+    account_failures_before_lockout: int = Field(default=5, ge=1)
+    network_failures_before_block: int = Field(default=20, ge=1)
+    failure_window_minutes: int = Field(default=15, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    api_token_max_days: int = Field(default=90, ge=1)
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -77,6 +93,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     keystore: KeystoreSettings = KeystoreSettings()
     server: ServerSettings = ServerSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_outside_dev(self) -> Settings:

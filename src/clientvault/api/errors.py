@@ -20,6 +20,8 @@ from clientvault.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    RateLimited,
+    Unauthenticated,
 )
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ STATUS_BY_ERROR: tuple[tuple[type[ClientVaultError], int], ...] = (
     (PermissionDenied, 403),
     (ConsentRequired, 451),
     (InvalidInput, 422),
+    (Unauthenticated, 401),
+    (RateLimited, 429),
     (ConfigurationError, 500),
 )
 
@@ -55,7 +59,10 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             logger.error("service error %s: %s", exc.code, exc.message)
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status)
+        response = JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status)
+        if isinstance(exc, RateLimited) and "retry_after" in exc.details:
+            response.headers["Retry-After"] = str(int(exc.details["retry_after"]))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -18,8 +18,10 @@ from clientvault.cli.common import (
 from clientvault.cli.keys import keys_app
 from clientvault.cli.sources import sources_app
 from clientvault.migrations.install import initialise, migrate
+from clientvault.security.accounts import create_first_admin
+from clientvault.security.passwords import hasher_for
 from clientvault.settings import Settings
-from clientvault.store.context import open_store
+from clientvault.store.context import Store, open_store
 
 app = typer.Typer(
     name="clientvault",
@@ -31,17 +33,39 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(sources_app, name="sources")
 
 
+AdminEmailOption = typer.Option(
+    "admin@clientvault.invalid", "--admin-email", help="Sign-in e-mail of the first admin."
+)
+
+
 @app.command("init")
-def init_command(data_dir: Path | None = DataDirOption) -> None:
-    """Create a new installation: data directory, key file (mode 0600) and both databases."""
+def init_command(
+    data_dir: Path | None = DataDirOption, admin_email: str = AdminEmailOption
+) -> None:
+    """Create a new installation: data directory, key file (mode 0600), both databases and
+    the first administrator, whose one-time password is printed once."""
     settings = load_settings(data_dir)
     with reported_errors():
-        initialise(settings).close()
+        store = initialise(settings)
+        try:
+            _create_first_admin(store, settings, admin_email)
+        finally:
+            store.close()
     console.print(f"Initialised clientvault in [bold]{settings.data_dir}[/bold].")
     if settings.keystore.key_material is None:
         console.print(
             f"Key file: [bold]{settings.key_file}[/bold] — back it up apart from the data; "
             "without it the data cannot be read."
+        )
+
+
+def _create_first_admin(store: Store, settings: Settings, email: str) -> None:
+    with store.sessions.begin() as session:
+        admin = create_first_admin(session, email=email, ph=hasher_for(settings.security))
+    if admin is not None:
+        console.print(
+            f"First administrator: [bold]{admin.user.email}[/bold], one-time password "
+            f"[bold]{admin.one_time_password}[/bold] (to be changed at first sign-in)."
         )
 
 
@@ -133,9 +157,12 @@ def demo_command(
 
     settings = load_settings(data_dir)
     with reported_errors():
-        store = open_store(settings) if settings.key_file.exists() else initialise(settings)
+        fresh = not settings.key_file.exists()
+        store = initialise(settings) if fresh else open_store(settings)
         try:
             migrate(store)
+            if fresh:
+                _create_first_admin(store, settings, "admin@example.com")
             with Progress(
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),

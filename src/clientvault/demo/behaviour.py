@@ -23,7 +23,8 @@ from clientvault.demo.draw import Weighted
 
 SHOP_URL = "https://shop.example.com"
 MAX_SESSIONS = 150
-#: Events never come closer to "now" than this (a session lasts at most about an hour).
+#: Visits start, and tickets and refunds happen, at least this long before "now" (a visit
+#: then ends before now: its steps are capped there anyway).
 QUIET_BEFORE_NOW = timedelta(hours=2)
 
 _DEVICE_TYPES = Weighted(("mobile", "desktop", "tablet"), (55, 35, 10))
@@ -191,6 +192,7 @@ class _Customer:
         self.catalogue = catalogue
         self.ids = ids
         self.horizon = now - QUIET_BEFORE_NOW
+        self.latest = now - timedelta(seconds=1)
         self.web_locale = web_locale
         categories = [c for i in interests for c in catalogue.categories_for_interest.get(i, ())]
         self.favourite_categories = categories or [CATEGORIES[0].key]
@@ -215,7 +217,7 @@ class _Customer:
 
     def step(self, at: datetime) -> datetime:
         """The time of the next action in a session (seconds to a couple of minutes later)."""
-        return at + timedelta(seconds=int(self.rng.lognormvariate(3.2, 0.8)) + 2)
+        return min(self.latest, at + timedelta(seconds=int(self.rng.lognormvariate(3.2, 0.8)) + 2))
 
     def pick_product(self) -> Product:
         if self.rng.random() < 0.7:
@@ -439,10 +441,12 @@ def session_starts(
     starts = [signup_at]
     for _ in range(count - 1):
         moment = signup_at + timedelta(seconds=rng.random() * span)
-        moment = moment.replace(
+        at_hour = moment.replace(
             hour=_HOURS.pick(rng), minute=rng.randrange(60), second=rng.randrange(60)
         )
-        starts.append(min(max(moment, signup_at), horizon))
+        if signup_at < at_hour <= horizon:
+            moment = at_hour
+        starts.append(min(moment, horizon))
     starts.sort()
     return starts
 

@@ -66,15 +66,10 @@ def generate_demo(
     moment = (now or utcnow()).replace(microsecond=0)
     if moment.tzinfo is None:
         raise InvalidInput("now must be timezone-aware", details={"field": "now"})
-    catalogue = build_catalogue()
+    if has_demo_data(store, seed=seed):
+        raise Conflict(f"demo data of seed {seed} is in this database already")
     with store.sessions.begin() as session:
-        first_event = session.scalar(
-            select(Event.id).where(Event.message_id == message_id(seed, 1))
-        )
-        if first_event is not None:
-            raise Conflict(f"demo data of seed {seed} is in this database already")
-        connection = session.connection()
-        product_ids = ensure_products(connection, catalogue)
+        product_ids = ensure_products(session.connection(), build_catalogue())
     config = PlanConfig(
         seed=seed,
         customers=customers,
@@ -109,6 +104,14 @@ def generate_demo(
         summary.truth_path = truth_path
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def has_demo_data(store: Store, *, seed: int) -> bool:
+    """Whether a demo run with this seed has written to the database already (so that a
+    caller can skip generating again instead of meeting ``Conflict``)."""
+    with store.sessions() as session:
+        query = select(Event.id).where(Event.message_id == message_id(seed, 1))
+        return session.scalar(query) is not None
 
 
 @contextmanager

@@ -1,15 +1,58 @@
-"""Writing the audit log. Entries name ids and reasons, never personal values."""
+"""The audit log: append-only and hash-chained, with ids and reasons only, never PII.
+
+Each entry's hash covers the previous entry's hash and a canonical form of the entry, so
+editing, deleting or reordering any entry breaks the chain from that point; ``verify`` names
+the first broken link. Deleting entries at the end leaves a valid but shorter chain, which is
+why the head hash can be exported and kept elsewhere, and checked with ``expected_head``.
+On PostgreSQL a trigger also refuses UPDATE and DELETE on the table.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from clientvault.security.models import AuditEntry
 from clientvault.security.principal import Principal
 from clientvault.store.base import utcnow
+
+GENESIS = "0" * 64
+#: Serialises appends on PostgreSQL (SQLite's single writer already does).
+_AUDIT_LOCK = 7_242_002
+
+
+def canonical(entry: AuditEntry) -> bytes:
+    """The bytes an entry's hash covers: every field but the hashes, in a fixed form."""
+    occurred = entry.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+    document = {
+        "occurred_at": occurred,
+        "actor_kind": entry.actor_kind,
+        "actor_id": entry.actor_id,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "reason": entry.reason,
+        "details": entry.details,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(previous_hash: str, entry: AuditEntry) -> str:
+    """The hash of an entry given the hash of the one before it."""
+    return hashlib.sha256(previous_hash.encode("ascii") + b"\n" + canonical(entry)).hexdigest()
+
+
+def head(session: Session) -> str:
+    """The hash of the newest entry (the genesis value for an empty log)."""
+    newest = session.scalar(select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1))
+    return newest or GENESIS
 
 
 def record(
@@ -23,10 +66,14 @@ def record(
     details: Mapping[str, Any] | None = None,
 ) -> None:
     """Append one entry per target (or one without a target) in the caller's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK})
+    session.flush()
+    previous = head(session)
     now = utcnow()
     targets: list[str | None] = [*target_ids] or [None]
-    session.add_all(
-        AuditEntry(
+    for target in targets:
+        entry = AuditEntry(
             occurred_at=now,
             actor_kind=principal.kind,
             actor_id=principal.id,
@@ -36,5 +83,56 @@ def record(
             reason=reason,
             details=dict(details or {}),
         )
-        for target in targets
-    )
+        entry.previous_hash = previous
+        entry.entry_hash = previous = chain_hash(previous, entry)
+        session.add(entry)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of checking the chain: how many entries, and the first broken one."""
+
+    entries: int
+    head: str
+    broken_at: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the whole chain is intact."""
+        return self.broken_at is None and self.problem is None
+
+
+def verify(
+    session: Session, *, expected_head: str | None = None, batch: int = 5000
+) -> Verification:
+    """Walk the chain in id order; report the first entry whose link or hash is wrong.
+
+    ``expected_head``, a head exported earlier, must still be in the chain: if it is not,
+    entries up to it were removed or rewritten.
+    """
+    previous = GENESIS
+    found_expected = expected_head in (None, GENESIS)
+    count = 0
+    last_id = 0
+    while True:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+        ).all()
+        if not entries:
+            break
+        for entry in entries:
+            count += 1
+            if entry.previous_hash != previous:
+                return Verification(
+                    count, previous, entry.id, "does not follow the entry before it"
+                )
+            if chain_hash(previous, entry) != entry.entry_hash:
+                return Verification(count, previous, entry.id, "its content was changed")
+            previous = entry.entry_hash
+            found_expected = found_expected or previous == expected_head
+            last_id = entry.id
+    if not found_expected:
+        return Verification(count, previous, None, "the exported head is no longer in the chain")
+    return Verification(count, previous)

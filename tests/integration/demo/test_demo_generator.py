@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from clientvault.demo.generator import has_demo_data
 from clientvault.demo.summary import DemoSummary
 from clientvault.demo.truth import read_truth
 from clientvault.errors import Conflict
@@ -53,15 +54,15 @@ def test_a_seed_gives_the_same_data_anywhere_and_another_seed_other_data(
     digest: Callable[[Store], str],
     content: Callable[[Store], dict[str, Any]],
 ) -> None:
-    generate(db, seed=11)
+    generate(db, seed=11, customers=120)
     ours = digest(db)
     twin = initialise(Settings(env="test", data_dir=tmp_path / "twin"))
     other = initialise(Settings(env="test", data_dir=tmp_path / "other"))
     try:
         # Planned in a second process, on SQLite, with other batch boundaries: same content.
-        generate(twin, seed=11, parallel=True, batch_size=70)
+        generate(twin, seed=11, customers=120, parallel=True, batch_size=50)
         assert digest(twin) == ours
-        generate(other, seed=12)
+        generate(other, seed=12, customers=120)
         assert digest(other) != ours
         assert content(other)["customers"] != content(db)["customers"]
     finally:
@@ -286,7 +287,10 @@ def test_planted_duplicates_are_real_profiles_and_written_down(
 def test_the_same_seed_twice_is_refused_and_another_seed_adds_to_it(
     db: Store, generate: Generate
 ) -> None:
+    assert not has_demo_data(db, seed=91)
     first = generate(db, seed=91, customers=30)
+    assert has_demo_data(db, seed=91)
+    assert not has_demo_data(db, seed=92)
     with pytest.raises(Conflict):
         generate(db, seed=91, customers=30)
     second = generate(db, seed=92, customers=30)

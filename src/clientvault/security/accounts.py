@@ -1,0 +1,268 @@
+"""Staff accounts: roles, creation, sign-in with throttling, password changes, disabling.
+
+Sign-in answers the same way, after the same work, whether the account is unknown, disabled
+or the password wrong, so that nobody can find out which accounts exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from clientvault.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from clientvault.security import audit, throttle
+from clientvault.security.models import ApiToken, Role, StaffSession, User
+from clientvault.security.passwords import check_policy, hash_password, verify_password
+from clientvault.security.permissions import BUILTIN_ROLES, PERMISSIONS, unknown_permissions
+from clientvault.security.principal import Principal
+from clientvault.settings import SecuritySettings
+from clientvault.store.base import utcnow
+
+SIGN_IN_FAILED = "the e-mail or password is not right"
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A created account and, when none was chosen, its one-time password (shown once)."""
+
+    user: User
+    one_time_password: str | None
+
+
+def ensure_builtin_roles(session: Session) -> None:
+    """Create or refresh the built-in roles (run at init and after every migration)."""
+    for name, permissions in BUILTIN_ROLES.items():
+        role = session.get(Role, name)
+        if role is None:
+            role = Role(name=name, builtin=True)
+            session.add(role)
+        role.permissions = sorted(permissions)
+        role.description = f"built-in {name} role"
+    session.flush()
+
+
+def define_role(
+    session: Session, *, name: str, permissions: set[str], description: str, by: Principal
+) -> Role:
+    """Create or change a custom role (built-in roles are fixed)."""
+    unknown = unknown_permissions(permissions)
+    if unknown:
+        raise InvalidInput(f"unknown permissions: {', '.join(sorted(unknown))}")
+    role = session.get(Role, name)
+    if role is not None and role.builtin:
+        raise Conflict(f"{name!r} is a built-in role and cannot be changed")
+    if role is None:
+        role = Role(name=name, builtin=False)
+        session.add(role)
+    role.permissions, role.description = sorted(permissions), description
+    audit.record(
+        session,
+        principal=by,
+        action="role.defined",
+        target_type="role",
+        target_ids=[name],
+        details={"permissions": sorted(permissions)},
+    )
+    return role
+
+
+def permissions_of(session: Session, role_name: str) -> frozenset[str]:
+    """The permissions a role grants (none for an unknown role)."""
+    role = session.get(Role, role_name)
+    return frozenset(role.permissions) & frozenset(PERMISSIONS) if role else frozenset()
+
+
+def principal_for(session: Session, user: User) -> Principal:
+    """The principal acting for a signed-in user."""
+    return Principal.user(user.id, role=user.role, permissions=permissions_of(session, user.role))
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    display_name: str,
+    role: str,
+    ph: PasswordHasher,
+    by: Principal,
+    password: str | None = None,
+) -> NewUser:
+    """Create an account; without a password, a one-time one that must be changed at once."""
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise InvalidInput("an e-mail address is required", details={"field": "email"})
+    if session.get(Role, role) is None:
+        raise InvalidInput(f"unknown role {role!r}", details={"field": "role"})
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict("an account with this e-mail exists already")
+    one_time = None
+    if password is None:
+        password = one_time = secrets.token_urlsafe(18)
+    else:
+        check_policy(password, user_inputs=[email, display_name])
+    user = User(
+        email=email,
+        display_name=display_name.strip() or email,
+        role=role,
+        password_hash=hash_password(password, ph),
+        must_change_password=one_time is not None,
+        is_active=True,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        principal=by,
+        action="user.created",
+        target_type="user",
+        target_ids=[str(user.id)],
+        details={"role": role},
+    )
+    return NewUser(user=user, one_time_password=one_time)
+
+
+def create_first_admin(session: Session, *, email: str, ph: PasswordHasher) -> NewUser | None:
+    """The installation's first administrator, with a one-time password to change at first
+    sign-in; ``None`` if accounts exist already."""
+    if session.scalar(select(func.count()).select_from(User)):
+        return None
+    return create_user(
+        session,
+        email=email,
+        display_name="Administrator",
+        role="admin",
+        ph=ph,
+        by=Principal.system("init"),
+    )
+
+
+def sign_in(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    client: str | None,
+    ph: PasswordHasher,
+    policy: SecuritySettings,
+) -> User:
+    """Check a password sign-in; failures are throttled per account and per network.
+
+    The caller must commit even when this raises ``Unauthenticated``: the failure count and
+    the audit entry are part of the answer.
+    """
+    keys = [throttle.account_key(email), throttle.network_key(client)]
+    throttle.ensure_allowed(session, keys)
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    valid = verify_password(user.password_hash if user else None, password, ph)
+    if user is None or not valid or not user.is_active:
+        throttle.record_failure(
+            session, keys[0], limit=policy.account_failures_before_lockout, policy=policy
+        )
+        throttle.record_failure(
+            session, keys[1], limit=policy.network_failures_before_block, policy=policy
+        )
+        audit.record(
+            session,
+            principal=Principal(kind="user", id=str(user.id) if user else "unknown"),
+            action="login.failed",
+            details={"network": client or "unknown"},
+        )
+        raise Unauthenticated(SIGN_IN_FAILED)
+    throttle.clear(session, keys[0])
+    if ph.check_needs_rehash(user.password_hash or ""):
+        user.password_hash = hash_password(password, ph)
+    return user
+
+
+def change_password(
+    session: Session, *, user: User, current: str, new: str, ph: PasswordHasher
+) -> None:
+    """Change a password after checking the current one; ends every session of the user."""
+    if not verify_password(user.password_hash, current, ph):
+        raise Unauthenticated("the current password is not right")
+    if verify_password(user.password_hash, new, ph):
+        raise InvalidInput(
+            "the new password must differ from the current one", details={"field": "password"}
+        )
+    check_policy(new, user_inputs=[user.email, user.display_name])
+    user.password_hash = hash_password(new, ph)
+    user.must_change_password = False
+    user.password_changed_at = utcnow()
+    end_all_sessions(session, user)
+    audit.record(
+        session,
+        principal=Principal(kind="user", id=str(user.id)),
+        action="password.changed",
+        target_type="user",
+        target_ids=[str(user.id)],
+    )
+
+
+def set_active(session: Session, *, user_id: str, active: bool, by: Principal) -> User:
+    """Disable (ending sessions and tokens) or re-enable an account."""
+    user = get_user(session, user_id)
+    user.is_active = active
+    if not active:
+        end_all_sessions(session, user)
+        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
+            token.revoked_at = token.revoked_at or utcnow()
+    audit.record(
+        session,
+        principal=by,
+        action="user.enabled" if active else "user.disabled",
+        target_type="user",
+        target_ids=[str(user.id)],
+    )
+    return user
+
+
+def assign_role(session: Session, *, user_id: str, role: str, by: Principal) -> User:
+    """Give an account another role; its sessions end so the change applies at once."""
+    user = get_user(session, user_id)
+    if session.get(Role, role) is None:
+        raise InvalidInput(f"unknown role {role!r}", details={"field": "role"})
+    previous, user.role = user.role, role
+    end_all_sessions(session, user)
+    audit.record(
+        session,
+        principal=by,
+        action="user.role_changed",
+        target_type="user",
+        target_ids=[str(user.id)],
+        details={"from": previous, "to": role},
+    )
+    return user
+
+
+def get_user(session: Session, user_id: str) -> User:
+    """An account by id, or ``NotFound``."""
+    try:
+        user = session.scalar(select(User).where(User.id == _uuid(user_id)))
+    except ValueError:
+        user = None
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    """Every account, oldest first."""
+    return list(session.scalars(select(User).order_by(User.created_at)))
+
+
+def end_all_sessions(session: Session, user: User) -> None:
+    """End every session of a user (logout everywhere, password change, disable, MFA reset)."""
+    for staff_session in session.scalars(
+        select(StaffSession).where(StaffSession.user_id == user.id)
+    ):
+        session.delete(staff_session)
+    session.flush()
+
+
+def _uuid(value: str) -> uuid.UUID:
+    return uuid.UUID(value)
