@@ -13,14 +13,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from clientvault.migrations.install import initialise
 from clientvault.migrations.schema import DATA_METADATA, KEYSTORE_METADATA
-from clientvault.settings import DatabaseSettings, KeystoreSettings, Settings
+from clientvault.security.accounts import ensure_builtin_roles
+from clientvault.settings import DatabaseSettings, KeystoreSettings, SecuritySettings, Settings
 from clientvault.store.context import Store, open_store
 
 PG_URL = os.environ.get("CLIENTVAULT_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgresql"]
+#: Argon2 at its cheapest: the tests check behaviour, not the hash's cost.
+FAST_HASHING = SecuritySettings(argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1)
 #: Tables that describe the installation rather than its data: kept between tests.
 KEPT_TABLES = {"key_checks"}
 
@@ -63,7 +67,7 @@ def installations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     """One initialised installation per available backend, made once per test session."""
     made: dict[str, Installation] = {}
     sqlite_dir = tmp_path_factory.mktemp("template-sqlite")
-    sqlite_settings = Settings(env="test", data_dir=sqlite_dir)
+    sqlite_settings = Settings(env="test", data_dir=sqlite_dir, security=FAST_HASHING)
     initialise(sqlite_settings).close()
     made["sqlite"] = Installation(sqlite_settings, [])
     if PG_URL:
@@ -76,6 +80,7 @@ def installations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             data_dir=pg_dir,
             database=DatabaseSettings(url=urls[0]),
             keystore=KeystoreSettings(url=urls[1]),
+            security=FAST_HASHING,
         )
         initialise(pg_settings).close()
         made["postgresql"] = Installation(pg_settings, names)
@@ -114,6 +119,9 @@ def _truncate_all(settings: Settings) -> None:
         )
         with engine.begin() as connection:
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            if metadata is DATA_METADATA:
+                with Session(bind=connection) as session:
+                    ensure_builtin_roles(session)
         engine.dispose()
 
 

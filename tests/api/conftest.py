@@ -15,7 +15,10 @@ from clientvault.store.context import Store
 
 @pytest.fixture
 def client(db: Store, db_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(db_settings, store=db)) as test_client:
+    # https: the session cookie is Secure (and __Host-), so a client only sends it over TLS.
+    with TestClient(
+        create_app(db_settings, store=db), base_url="https://testserver"
+    ) as test_client:
         yield test_client
 
 

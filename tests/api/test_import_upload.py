@@ -183,6 +183,12 @@ def test_malformed_uploads_are_client_errors(
     assert response.json()["error"]["code"] == code
 
 
+def test_events_uploads_take_no_mapping(uploads: TestClient) -> None:
+    response = _upload(uploads, "events", '{"type": "page", "anonymousId": "a"}\n', mapping="{}")
+    assert response.status_code == 400
+    assert "unknown form field(s): mapping" in response.json()["error"]["message"]
+
+
 def test_the_upload_routes_are_documented(uploads: TestClient) -> None:
     spec = uploads.get("/api/openapi.json")
     if spec.status_code == 404:

@@ -30,6 +30,11 @@ class OpenedSession:
     csrf_token: str
 
 
+def token_hash(token: str) -> str:
+    """The stored form of a session token."""
+    return _hash(token)
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -99,6 +104,20 @@ def csrf_valid(staff_session: StaffSession, submitted: str | None) -> bool:
 def end_session(session: Session, *, token: str) -> None:
     """End one session (logout)."""
     session.execute(delete(StaffSession).where(StaffSession.token_hash == _hash(token)))
+
+
+def end_all_sessions_and_reopen(
+    session: Session, *, user: User, mfa_passed: bool, policy: SecuritySettings
+) -> OpenedSession:
+    """End all of a user's sessions and open a fresh one for the browser that asked."""
+    for staff_session in session.scalars(
+        select(StaffSession).where(StaffSession.user_id == user.id)
+    ):
+        session.delete(staff_session)
+    session.flush()
+    return start_session(
+        session, user=user, mfa_passed=mfa_passed, client_network=None, policy=policy
+    )
 
 
 def active_sessions(session: Session, user: User) -> list[StaffSession]:

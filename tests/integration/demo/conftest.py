@@ -24,7 +24,7 @@ from clientvault.security.principal import PII_REVEAL, Principal
 from clientvault.store.context import Store
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-CUSTOMERS = 200
+CUSTOMERS = 150
 READER = Principal.system("demo-test", PII_REVEAL)
 
 

@@ -30,7 +30,7 @@ from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 
-CUSTOMERS = 200  # the ``generate`` fixture's default
+CUSTOMERS = 150  # the ``generate`` fixture's default
 Generate = Callable[..., DemoSummary]
 PURPOSES = {
     "marketing_email",
@@ -88,7 +88,7 @@ def test_counts_match_the_summary_and_the_volumes_are_plausible(
     assert sum(summary.events_by_name.values()) == summary.events
     for name in ("Product Viewed", "Order Completed", "CSAT Survey Answered", "identify", "Home"):
         assert summary.events_by_name.get(name, 0) > 0, name
-    assert "200 customers" in summary.describe()
+    assert "150 customers" in summary.describe()
     with db.sessions() as session:
         per_customer = sorted(Counter(session.scalars(select(Event.customer_id))).values())
     assert len(per_customer) == CUSTOMERS
@@ -247,7 +247,7 @@ def test_planted_duplicates_are_real_profiles_and_written_down(
     pairs = read_truth(truth)
     assert pairs == summary.duplicates
     assert summary.truth_path == truth
-    assert 3 <= len(pairs) <= 25  # about 5 % of 200
+    assert 2 <= len(pairs) <= 20  # about 5 % of 150
     header = truth.read_text(encoding="utf-8").splitlines()[0]
     assert header == "customer_id,duplicate_of_customer_id,kind_of_change"
     with db.sessions() as session:

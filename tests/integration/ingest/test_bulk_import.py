@@ -147,6 +147,23 @@ def test_mapping_names_targets_for_other_headers_and_fills_the_address(db: Store
         assert customer.email_index == db.index("email", "zoe@example.com")
 
 
+def test_timestamp_and_full_name_columns(db: Store) -> None:
+    data = (
+        "user_id,name,timestamp\n"
+        "u-1,Ann Lee,2021-03-04T05:06:07+01:00\n"
+        "u-2,Bob Ray,2021-03-04 05:06:07\n"  # no time zone
+    )
+    summary = _customers(db, data)
+    assert (summary.accepted, _rejections(summary)) == (1, [(2, 3)])
+    assert "time zone" in summary.rejections[0].reason
+    with db.sessions() as session:
+        event = session.scalars(select(Event)).one()
+        customer = session.scalars(select(Customer)).one()
+    assert event.occurred_at.replace(tzinfo=None).isoformat().startswith("2021-03-04T0")
+    assert customer.first_name_sealed is not None
+    assert customer.last_name_sealed is not None
+
+
 @pytest.mark.parametrize(
     ("header", "mapping", "message"),
     [

@@ -26,7 +26,7 @@ from clientvault.store.context import Store
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-_FIELDS = ("file", "mapping", "source", "delimiter")
+_FIELDS = {"customers": ("file", "mapping", "source", "delimiter"), "events": ("file", "source")}
 
 
 class _Refused(Exception):
@@ -50,7 +50,7 @@ async def _limited(request: Request) -> AsyncGenerator[bytes, None]:
         yield chunk
 
 
-async def _form(request: Request) -> FormData:
+async def _form(request: Request, kind: str) -> FormData:
     """The multipart form, its file spooled to a temporary file as it arrives."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise _Refused(415, "unsupported_media_type", "send the file as multipart/form-data")
@@ -62,7 +62,7 @@ async def _form(request: Request) -> FormData:
         form = await parser.parse()
     except MultiPartException as exc:
         raise _Refused(400, "malformed_upload", exc.message) from None
-    unknown = sorted(set(form.keys()) - set(_FIELDS))
+    unknown = sorted(set(form.keys()) - set(_FIELDS[kind]))
     if unknown:
         await form.close()
         raise _Refused(400, "invalid_input", f"unknown form field(s): {', '.join(unknown)}")
@@ -104,7 +104,7 @@ def _answer(summary: ImportSummary) -> JSONResponse:
 
 async def _import(request: Request, kind: str) -> JSONResponse:
     try:
-        form = await _form(request)
+        form = await _form(request, kind)
     except _Refused as refused:
         return refused.response
     store: Store = request.app.state.store
