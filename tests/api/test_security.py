@@ -130,11 +130,13 @@ def test_one_time_password_must_be_changed_first_and_policy_applies(
     weak = client.post(
         "/api/v1/auth/password", json={"current": otp, "new": "password1234"}, headers=csrf
     )
-    assert weak.status_code == 422 and "easy to guess" in weak.json()["error"]["message"]
+    assert weak.status_code == 422
+    assert "easy to guess" in weak.json()["error"]["message"]
     changed = client.post(
         "/api/v1/auth/password", json={"current": otp, "new": STRONG}, headers=csrf
     )
-    assert changed.status_code == 200 and changed.json()["must_change_password"] is False
+    assert changed.status_code == 200
+    assert changed.json()["must_change_password"] is False
     assert client.get("/api/v1/me").json()["email"] == "new@example.com"
 
 
@@ -218,7 +220,8 @@ def test_admin_must_enrol_mfa_then_totp_is_single_use(
 ) -> None:
     _user(db, db_settings, "boss@example.com", "admin")
     state = _login(client, "boss@example.com").json()
-    assert state["mfa_required"] and not state["mfa_enrolled"]
+    assert state["mfa_required"]
+    assert not state["mfa_enrolled"]
     csrf = {"x-csrf-token": state["csrf_token"]}
     assert client.get("/api/v1/users").status_code == 401  # not usable before the 2nd factor
     enrolment = client.post("/api/v1/auth/mfa/enrol", headers=csrf).json()
