@@ -10,12 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.orm import Session
 
 from clientvault.demo.catalogue import CURRENCY, Catalogue
 from clientvault.demo.codec import table_of
 from clientvault.demo.planner import SOURCE, Codecs, PlannedBatch
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_customers
+from clientvault.identity.schemas import CustomerCreate
 from clientvault.ingest.models import Product
 from clientvault.store.context import Store
 
@@ -30,6 +32,9 @@ _BACKDATE_IDENTITIES = (
     update(_identities)
     .where(_identities.c.customer_id == bindparam("customer"))
     .values(first_seen_at=bindparam("signed_up"), last_seen_at=bindparam("signed_up"))
+)
+_NULLABLE_PROFILE_FIELDS = tuple(
+    name for name, spec in CustomerCreate.model_fields.items() if not spec.is_required()
 )
 _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
@@ -86,13 +91,7 @@ class BatchWriter:
         """Write one batch atomically; return the new customers' ids in batch order."""
         codecs = self.codecs
         with self.store.sessions.begin() as session:
-            ids = create_customers(
-                session,
-                self.store,
-                profiles=batch.profiles,
-                source=SOURCE,
-                default_region=self.default_region,
-            )
+            ids = self._create_customers(session, batch.profiles)
             connection = session.connection()
             self._backdate(connection, ids, batch.signups)
             customers = [codecs.events.convert("customer_id", i) for i in ids]
@@ -119,6 +118,26 @@ class BatchWriter:
                 if rows:
                     connection.exec_driver_sql(codec.sql, [tuple(row) for row in rows])
         return ids
+
+    def _create_customers(
+        self, session: Session, profiles: Sequence[CustomerCreate]
+    ) -> list[uuid.UUID]:
+        """``create_customers``, fed profiles grouped by which fields they leave empty.
+
+        SQLAlchemy's bulk insert starts a new INSERT statement whenever the set of columns
+        left NULL changes from one row to the next; in planned order that is every other
+        row, so the profiles go in grouped (a stable sort) and ids come back in batch order.
+        """
+        order = sorted(range(len(profiles)), key=lambda n: _empty_fields(profiles[n]))
+        created = create_customers(
+            session,
+            self.store,
+            profiles=[profiles[n] for n in order],
+            source=SOURCE,
+            default_region=self.default_region,
+        )
+        by_position = dict(zip(order, created, strict=True))
+        return [by_position[n] for n in range(len(profiles))]
 
     def _backdate(
         self, connection: Connection, ids: Sequence[uuid.UUID], signups: Sequence[datetime]
@@ -167,6 +186,10 @@ class BatchWriter:
             return found
 
         return lookup
+
+
+def _empty_fields(profile: CustomerCreate) -> tuple[bool, ...]:
+    return tuple(getattr(profile, name) is None for name in _NULLABLE_PROFILE_FIELDS)
 
 
 def _fill(rows: list[list[Any]], slot: int, values: Sequence[Any]) -> None:

@@ -1,0 +1,156 @@
+"""Every route x every role (and anonymous): zero unauthorised successes.
+
+The route table is read from the app itself, so a route added without a permission — no
+``Authorize`` dependency and not on the short public list below — fails this test.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.routing import BaseRoute
+
+from clientvault.api.app import create_app
+from clientvault.security.accounts import create_user
+from clientvault.security.passwords import hasher_for
+from clientvault.security.permissions import BUILTIN_ROLES, PERMISSIONS
+from clientvault.security.principal import Principal
+from clientvault.security.tokens import issue_token
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+from clientvault.web.auth import Authorize
+
+#: Routes anyone may call, each with the reason it needs no permission.
+PUBLIC = {
+    "/healthz": "liveness probe",
+    "/api/openapi.json": "the API's description",
+    "/api/docs": "the API's documentation page",
+    "/t.js": "the website snippet",
+    "/": "redirects to the console",
+    "/favicon.ico": "an icon",
+    "/api/v1/auth/login": "signing in",
+    "/api/v1/auth/mfa": "second factor of a pending sign-in (checks the session itself)",
+    "/api/v1/auth/mfa/enrol": "MFA enrolment of a pending sign-in (checks the session itself)",
+    "/api/v1/auth/mfa/confirm": "MFA enrolment of a pending sign-in (checks the session itself)",
+}
+#: Route prefixes authenticated otherwise: the tracking API by write key, the sign-in pages.
+PUBLIC_PREFIXES = ("/v1/", "/console/login")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    permission: str | None
+
+
+def _routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        # FastAPI >= 0.160 keeps included routers as one entry; their own routes are inside.
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+
+
+def _permission(route: APIRoute) -> str | None:
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, Authorize):
+            return dependant.call.permission
+        pending.extend(dependant.dependencies)
+    return None
+
+
+def _endpoints() -> list[Endpoint]:
+    app = create_app(Settings(env="test"))
+    found = []
+    for route in _routes(app.routes):
+        for method in sorted(route.methods - {"HEAD"}):
+            found.append(Endpoint(method, route.path, _permission(route)))
+    return found
+
+
+ENDPOINTS = _endpoints()
+
+
+def _is_public(path: str) -> bool:
+    return path in PUBLIC or path.startswith(PUBLIC_PREFIXES)
+
+
+def test_every_route_is_public_by_decision_or_needs_a_permission() -> None:
+    unguarded = [
+        f"{e.method} {e.path}" for e in ENDPOINTS if e.permission is None and not _is_public(e.path)
+    ]
+    assert unguarded == [], "routes without a permission (add Authorize or justify in PUBLIC)"
+    assert [e for e in ENDPOINTS if e.permission and _is_public(e.path)] == []
+    unknown = (
+        {e.permission for e in ENDPOINTS if e.permission} - set(PERMISSIONS) - {"authenticated"}
+    )
+    assert unknown == set()
+    assert len([e for e in ENDPOINTS if e.permission]) >= 10  # the walk really found routes
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+
+
+@pytest.fixture
+def role_tokens(db: Store, db_settings: Settings) -> dict[str, str]:
+    tokens = {}
+    with db.sessions.begin() as session:
+        for role in BUILTIN_ROLES:
+            user = create_user(
+                session,
+                email=f"{role}@example.com",
+                display_name=role,
+                role=role,
+                password="matrix-violet-harbour-47",
+                ph=hasher_for(db_settings.security),
+                by=Principal.system("test"),
+            ).user
+            user.must_change_password = False
+            tokens[role] = issue_token(
+                session,
+                user=user,
+                name="matrix",
+                scopes=set(PERMISSIONS),
+                days=1,
+                policy=db_settings.security,
+            ).secret
+    return tokens
+
+
+def test_no_role_reaches_a_route_it_lacks_the_permission_for(
+    db: Store, db_settings: Settings, role_tokens: dict[str, str]
+) -> None:
+    guarded = [e for e in ENDPOINTS if e.permission]
+    unauthorised_successes = []
+    checked = 0
+    with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as client:
+        for endpoint in guarded:
+            path = _concrete(endpoint.path)
+            for role in [None, *BUILTIN_ROLES]:
+                headers = {"authorization": f"Bearer {role_tokens[role]}"} if role else {}
+                response = client.request(endpoint.method, path, headers=headers, json={})
+                allowed = role is not None and (
+                    endpoint.permission == "authenticated"
+                    or endpoint.permission in BUILTIN_ROLES[role]
+                )
+                checked += 1
+                if allowed:
+                    assert response.status_code not in (401, 403), (endpoint, role, response.text)
+                elif response.status_code < 400 or response.status_code not in (401, 403):
+                    unauthorised_successes.append(
+                        (endpoint.method, endpoint.path, role, response.status_code)
+                    )
+    assert unauthorised_successes == []
+    assert checked == len(guarded) * (len(BUILTIN_ROLES) + 1)
