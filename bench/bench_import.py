@@ -6,24 +6,24 @@ as ``clientvault import customers`` runs it (every row an identify call through 
 pipeline: validate, normalise, create and wrap a data key, seal, blind-index, stitch, event
 log), in chunks of 1,000 rows, one transaction each. Baseline: the same file read with the csv
 module and inserted as nine text columns with one ``executemany`` per 1,000 rows, one
-transaction each, into a scratch table of the same database. Both are measured in this run,
-with the peak resident memory of each (sampled from /proc), which shows the import streams:
-it stays flat whatever the file size.
+transaction each, into a scratch table of the same kind of database. Both are measured in this
+run, each in its own fresh process on its own fresh installation, with the peak resident memory
+of that process (``ru_maxrss``): the import streams, so its peak stays flat whatever the file
+size.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import multiprocessing
 import random
 import resource
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from faker import Faker
 from sqlalchemy import Column, MetaData, Table, Text
@@ -77,37 +77,6 @@ def write_csv(path: Path, rows: int, *, seed: int = 7) -> None:
             )
 
 
-def _rss_kib() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-@contextmanager
-def peak_rss() -> Iterator[Callable[[], float]]:
-    """The peak resident memory (MiB) while the block runs, sampled every 20 ms."""
-    peak = _rss_kib()
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.wait(0.02):
-            peak = max(peak, _rss_kib())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield lambda: peak / 1024
-    finally:
-        done.set()
-        sampler.join()
-        peak = max(peak, _rss_kib())
-
-
 def raw_insert(store: Store, path: Path) -> int:
     """The baseline: the CSV's rows into a nine-text-column table, executemany per chunk."""
     table = Table("bench_raw_import", MetaData(), *(Column(name, Text) for name in HEADER))
@@ -128,30 +97,48 @@ def raw_insert(store: Store, path: Path) -> int:
     return count
 
 
+def _measure(side: str, backend: str, path: Path, rows: int, results: Any) -> None:
+    """One side in its own process, on a fresh installation: wall time and peak memory."""
+    with fresh_installation(backend) as store:
+        started = time.perf_counter()
+        if side == "ours":
+            with path.open("rb") as stream:
+                summary = import_customers(
+                    store,
+                    stream=stream,
+                    default_region="FR",
+                    source="bench",
+                    error_report=path.with_suffix(".errors.csv"),
+                )
+            count = summary.accepted
+        else:
+            count = raw_insert(store, path)
+        seconds = time.perf_counter() - started
+    if count != rows:
+        raise SystemExit(f"{side}: expected {rows} rows stored, got {count}")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    results.put((seconds, peak_mib))
+
+
+def _in_child(side: str, backend: str, path: Path, rows: int) -> tuple[float, float]:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    child = context.Process(target=_measure, args=(side, backend, path, rows, results))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"the {side} run failed on {backend}")
+    seconds, peak = results.get()
+    return float(seconds), float(peak)
+
+
 def run(backend: str, rows: int, workdir: Path) -> None:
-    """Measure both sides on one backend and print throughput and memory."""
+    """Measure both sides on one backend, each in a fresh process, and print the results."""
     path = workdir / "customers.csv"
     if not path.exists():
         write_csv(path, rows)
-    with fresh_installation(backend) as store:
-        with peak_rss() as ours_peak, path.open("rb") as stream:
-            started = time.perf_counter()
-            summary = import_customers(
-                store,
-                stream=stream,
-                default_region="FR",
-                source="bench",
-                error_report=workdir / "errors.csv",
-            )
-            ours_seconds = time.perf_counter() - started
-        if summary.accepted != rows:
-            raise SystemExit(f"expected {rows} rows imported, got {summary}")
-        with peak_rss() as baseline_peak:
-            started = time.perf_counter()
-            inserted = raw_insert(store, path)
-            baseline_seconds = time.perf_counter() - started
-        if inserted != rows:
-            raise SystemExit(f"expected {rows} rows inserted, got {inserted}")
+    ours_seconds, ours_peak = _in_child("ours", backend, path, rows)
+    baseline_seconds, baseline_peak = _in_child("baseline", backend, path, rows)
     report(
         f"import_customers[{backend}, {rows:,} rows]",
         ours=rows / ours_seconds,
@@ -159,8 +146,8 @@ def run(backend: str, rows: int, workdir: Path) -> None:
         unit="rows/s",
     )
     print(
-        f"import_customers_memory[{backend}, {rows:,} rows]: ours {ours_peak():,.0f} MiB peak "
-        f"RSS, baseline {baseline_peak():,.0f} MiB, ratio {ours_peak() / baseline_peak():.3f} "
+        f"import_customers_memory[{backend}, {rows:,} rows]: ours {ours_peak:,.0f} MiB peak "
+        f"RSS, baseline {baseline_peak:,.0f} MiB, ratio {ours_peak / baseline_peak:.3f} "
         f"(import took {ours_seconds:,.1f} s, file {path.stat().st_size / 2**20:,.0f} MiB)",
         flush=True,
     )

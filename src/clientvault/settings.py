@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "prod"]
@@ -76,6 +76,54 @@ class SecuritySettings(BaseModel):
     failure_window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     api_token_max_days: int = Field(default=90, ge=1)
+    # Access alerts: the rules of the audit-log consumer (security.alerts).
+    alert_read_floor_per_hour: int = Field(
+        default=150,
+        ge=1,
+        description=(
+            "Distinct customer profiles one user may read within an hour before an alert, "
+            "whatever their history: a new account has no baseline to compare with."
+        ),
+    )
+    alert_read_baseline_factor: float = Field(
+        default=4.0,
+        ge=1.0,
+        description=(
+            "An alert needs more reads in an hour than this many times the user's median "
+            "busy hour over the baseline period (and at least the floor)."
+        ),
+    )
+    alert_baseline_days: int = Field(default=14, ge=1, le=90)
+    alert_min_history_days: int = Field(
+        default=5,
+        ge=1,
+        description="Days of activity needed before a user's own usual hours replace the "
+        "working hours.",
+    )
+    alert_working_hours: tuple[
+        Annotated[int, Field(ge=0, le=23)], Annotated[int, Field(ge=0, le=24)]
+    ] = Field(
+        default=(6, 22),
+        description="Start and end hour (local, end excluded; may wrap past midnight) of "
+        "ordinary access when a user has too little history.",
+    )
+    alert_timezone: str = Field(default="UTC", description="IANA zone the hours are read in.")
+    alert_denials_threshold: int = Field(default=20, ge=1)
+    alert_denials_window_minutes: int = Field(default=10, ge=1)
+    alert_export_high_rows: int = Field(default=1000, ge=1)
+    alert_network_lookback_days: int = Field(default=90, ge=1)
+    # Intrusion prevention at the application edge (web.intrusion), per process.
+    intrusion_prevention: bool = True
+    intrusion_window_seconds: int = Field(default=300, ge=1)
+    intrusion_auth_failures: int = Field(default=30, ge=1)
+    intrusion_denials: int = Field(default=30, ge=1)
+    intrusion_not_found: int = Field(default=40, ge=1)
+    intrusion_block_seconds: int = Field(default=900, ge=1)
+    intrusion_max_tracked: int = Field(default=10_000, ge=100)
+    admin_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Networks (CIDR) allowed to reach the admin routes; empty: no limit.",
+    )
 
 
 class Settings(BaseSettings):

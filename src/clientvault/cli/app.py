@@ -152,35 +152,49 @@ def demo_command(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve once generated."),
     port: int | None = typer.Option(None, min=1, max=65535, help="Port to serve on."),
 ) -> None:
-    """Initialise if needed, generate demo data with a progress bar, then serve."""
-    from clientvault.demo.generator import generate_demo
+    """Initialise if needed, generate demo data with a progress bar, then serve.
+
+    Generating is skipped when this seed's data is there already, so ``make demo`` can be
+    run again. The generation writes with SQLite's ``synchronous=NORMAL``: it acknowledges
+    nothing to anybody, and a crash would only mean generating again.
+    """
+    from clientvault.demo.generator import generate_demo, has_demo_data
 
     settings = load_settings(data_dir)
+    writing = settings.model_copy(
+        update={"database": settings.database.model_copy(update={"sqlite_synchronous": "NORMAL"})}
+    )
     with reported_errors():
         fresh = not settings.key_file.exists()
-        store = initialise(settings) if fresh else open_store(settings)
+        store = initialise(writing) if fresh else open_store(writing)
         try:
             migrate(store)
             if fresh:
                 _create_first_admin(store, settings, "admin@example.com")
-            with Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as progress:
-                task = progress.add_task("Generating customers", total=customers)
-                summary = generate_demo(
-                    store,
-                    customers=customers,
-                    seed=seed,
-                    default_region=settings.default_phone_region,
-                    progress=lambda n: progress.advance(task, n),
-                )
+            if has_demo_data(store, seed=seed):
+                console.print(f"Demo data for seed {seed} is there already.")
+                summary = None
+            else:
+                with Progress(
+                    TextColumn("[progress.description]{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                ) as progress:
+                    task = progress.add_task("Generating customers", total=customers)
+                    summary = generate_demo(
+                        store,
+                        customers=customers,
+                        seed=seed,
+                        default_region=settings.default_phone_region,
+                        progress=lambda n: progress.advance(task, n),
+                        truth_path=settings.data_dir / "demo" / "duplicates.csv",
+                    )
         finally:
             store.close()
-    console.print(summary.describe())
+    if summary is not None:
+        console.print(summary.describe())
     if serve:
         if port is not None:
             settings = settings.model_copy(

@@ -7,9 +7,10 @@ answers and consent decisions, plus planted duplicate people whose ground truth 
 scoring identity resolution. Everything is synthetic: e-mails are on ``example.*`` domains only.
 The same seed gives the same data.
 
-Modules: ``locales`` (countries, cities), ``pools`` (Faker name and street pools), ``phones``,
-``people`` (one synthetic person), ``duplicates`` (planted second profiles), ``catalogue``,
-``behaviour`` (a customer's timeline), ``consents``, ``codec`` (rows ready for the driver),
-``planner`` (batches of everything), ``worker`` (planning in a second process), ``writer``,
-``truth`` (the duplicates file), ``summary`` and ``generator``.
+Modules: ``locales`` (countries, cities), ``pools`` (Faker name and street pools), ``draw``
+(weighted choices), ``phones``, ``people`` (one synthetic person), ``duplicates`` (planted
+second profiles), ``catalogue``, ``behaviour`` (a customer's timeline), ``consents``,
+``codec`` (rows ready for the driver), ``planner`` (batches of everything), ``worker``
+(planning in a second process), ``writer``, ``truth`` (the duplicates file), ``summary`` and
+``generator`` (``generate_demo``, ``has_demo_data``).
 """

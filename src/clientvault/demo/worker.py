@@ -24,10 +24,8 @@ AHEAD = 3
 _POLL_SECONDS = 1.0
 
 
-class PlannerFailed(ClientVaultError):
-    """The planning process failed or died; the demo run stops."""
-
-    default_code = "demo_planner_failed"
+#: The code of the ``ClientVaultError`` raised when the planning process fails or dies.
+PLANNER_FAILED = "demo_planner_failed"
 
 
 def plan_into(config: PlanConfig, outbox: Any) -> None:
@@ -69,12 +67,15 @@ def _receive(outbox: Any, child: Any) -> Iterator[PlannedBatch]:
             kind, payload = outbox.get(timeout=_POLL_SECONDS)
         except queue_module.Empty:
             if not child.is_alive():
-                raise PlannerFailed(
-                    f"the demo planning process exited unexpectedly (code {child.exitcode})"
+                raise ClientVaultError(
+                    f"the demo planning process exited unexpectedly (code {child.exitcode})",
+                    code=PLANNER_FAILED,
                 ) from None
             continue
         if kind == "done":
             return
         if kind == "error":
-            raise PlannerFailed("the demo planning process failed", details={"trace": payload})
+            raise ClientVaultError(
+                "the demo planning process failed", code=PLANNER_FAILED, details={"trace": payload}
+            )
         yield payload

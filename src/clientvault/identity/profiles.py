@@ -17,7 +17,7 @@ from clientvault.identity.normalise import normalise_country, normalise_email, n
 from clientvault.identity.schemas import CustomerCreate, CustomerIdentifiers, CustomerRead
 from clientvault.security.pii import reveal
 from clientvault.security.principal import Principal
-from clientvault.store.base import new_id, utcnow
+from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
 from clientvault.store.keystore import DataKey
 from clientvault.store.sealing import seal_fields
@@ -131,9 +131,9 @@ def create_customers(
     ]
     identities = [identity for row in rows for identity in identity_rows(row, source=source)]
     if rows:
-        session.execute(insert(Customer), rows)
+        session.execute(insert(table_of(Customer)), rows)
     if identities:
-        session.execute(insert(CustomerIdentity), identities)
+        session.execute(insert(table_of(CustomerIdentity)), identities)
     return ids
 
 

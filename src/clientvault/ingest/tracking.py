@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Engine, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -44,10 +44,10 @@ from clientvault.ingest.spec import (
     parse_message,
 )
 from clientvault.ingest.traits import InvalidTraits, profile_from_traits, without_identifiers
-from clientvault.store.base import new_id, utcnow
+from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
 
-_CUSTOMERS = cast(Table, Customer.__table__)
+_CUSTOMERS = table_of(Customer)
 #: Priority of identifiers when one call names several customers (most specific first).
 _PRIORITY = ("user_id", "email", "phone", "anonymous_id")
 #: Serialises event inserts on PostgreSQL so ids become visible in commit order; consumers
@@ -371,13 +371,13 @@ def _write_customers(
             customer_row(store, keys[cid], resolution.new_customers[cid] or empty, source=source)
             for cid in new_ids
         ]
-        session.execute(insert(Customer), rows)
+        session.execute(insert(table_of(Customer)), rows)
     if resolution.updates:
         _update_customers(session, store, resolution.updates)
     if resolution.new_identities:
         for identity in resolution.new_identities:
             identity["source"] = source
-        session.execute(insert(CustomerIdentity), resolution.new_identities)
+        session.execute(insert(table_of(CustomerIdentity)), resolution.new_identities)
     return len(new_ids)
 
 
@@ -472,7 +472,7 @@ def _lock_event_log(session: Session) -> None:
 def _insert_ignoring_duplicates(bind: Engine | Any) -> Any:
     """INSERT … ON CONFLICT (message_id) DO NOTHING: a concurrent duplicate is not an error."""
     dialect_insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-    return dialect_insert(Event).on_conflict_do_nothing(index_elements=["message_id"])
+    return dialect_insert(table_of(Event)).on_conflict_do_nothing(index_elements=["message_id"])
 
 
 def _count_scrubbed(session: Session, source: str, counts: dict[str, int]) -> None:

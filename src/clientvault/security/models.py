@@ -120,3 +120,47 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     previous_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditCursor(Base):
+    """How far a consumer of the audit log has read (the id of the last entry handled).
+
+    The audit log's own counterpart of the event log's consumer cursors: ``security`` sits
+    below ``ingest`` and cannot share that table.
+    """
+
+    __tablename__ = "audit_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigIntId, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Alert(Base):
+    """A suspicious pattern found in the audit log, with its evidence (ids and counts only).
+
+    ``dedup_key`` is derived from the entries that raised it, so replaying the audit log
+    finds the alert again instead of creating another; a later burst of the same episode
+    widens ``window_start``/``window_end`` and adds to the evidence.
+    """
+
+    __tablename__ = "access_alerts"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    dedup_key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    # Who the alert is about: a staff account ("user"), or a hashed client network when
+    # nobody was signed in ("network").
+    subject: Mapped[str] = mapped_column(String(80), index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    summary: Mapped[str] = mapped_column(String(200))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))

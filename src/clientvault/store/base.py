@@ -6,9 +6,9 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, LargeBinary, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, LargeBinary, MetaData, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -64,6 +64,16 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {datetime: Timestamp}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, for bulk ``executemany`` inserts.
+
+    ORM bulk inserts start a new statement whenever the set of None-valued keys changes from
+    one row to the next (they leave those columns to server defaults); Core inserts keep one
+    statement for the whole batch.
+    """
+    return cast(Table, model.__table__)
 
 
 def utcnow() -> datetime:

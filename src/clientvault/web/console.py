@@ -1,19 +1,36 @@
-"""Mounting the console: static assets, the favicon, its pages and its "not found" page."""
+"""Mounting the console: static assets, the favicon, its pages, and its error pages.
+
+The console answers a refused or failed request with a page, not JSON: ``console_error_page``
+is what the app's one error mapping (``api/errors.py``) calls for every path under
+``/console``, and the "not found" handler below does the same for unknown console paths.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from clientvault.errors import (
+    ClientVaultError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+from clientvault.web.auth import SAFE_METHODS, Caller, identify_caller, session_token
 from clientvault.web.navigation import CONSOLE_PREFIX
-from clientvault.web.routes import overview
-from clientvault.web.templating import STATIC_DIR, templates
+from clientvault.web.routes import account, audit, overview, signin, staff
+from clientvault.web.signin_flow import PASSWORD_PATH, login_url, retry_minutes, with_next
+from clientvault.web.templating import STATIC_DIR, render, templates
 
 #: Each domain's console pages; a new ``web/routes/<domain>.py`` adds its router here.
-ROUTERS = (overview.router,)
+ROUTERS = (overview.router, signin.router, account.router, staff.router, audit.router)
 
 
 def is_console_path(path: str) -> bool:
@@ -48,9 +65,94 @@ def install_console(app: FastAPI) -> None:
             raise exc
         if not is_console_path(request.url.path):
             return await http_exception_handler(request, exc)
+        await _show_signed_in_user(request)
         return templates.TemplateResponse(
             request,
             "not_found.html",
             {"title": "Page not found", "path": request.url.path},
             status_code=404,
         )
+
+
+async def console_error_page(request: Request, error: ClientVaultError, status: int) -> Response:
+    """The console's answer to a clientvault error raised while serving a console path.
+
+    - not signed in (or the session expired, or its second factor is pending): a 303 to the
+      sign-in page, which brings the user back to the page they asked for (``next``; a page
+      load only, and only a local console path: see ``signin_flow.safe_next``);
+    - signed in with a one-time password still to change: a 303 to the password page;
+    - anything else: a styled page with the status the API's mapping gives the error (403
+      "not allowed", 404, 429 "try again in N minutes"...), with the navigation, so the user
+      can carry on. Messages come from the services, which never put personal data in them.
+    """
+    if isinstance(error, Unauthenticated):
+        return RedirectResponse(login_url(_page_asked_for(request)), status_code=303)
+    caller = await _show_signed_in_user(request)
+    user = caller.user if caller is not None else None
+    if (
+        isinstance(error, PermissionDenied)
+        and request.method in SAFE_METHODS
+        and user is not None
+        and user.must_change_password
+    ):
+        return RedirectResponse(with_next(PASSWORD_PATH, _page_asked_for(request)), status_code=303)
+    if isinstance(error, NotFound):
+        return render(
+            request,
+            "not_found.html",
+            {"title": "Page not found", "path": request.url.path},
+            status_code=404,
+        )
+    if isinstance(error, PermissionDenied):
+        title, heading = "Not allowed", "You cannot do this here"
+    elif isinstance(error, RateLimited):
+        title = heading = "Too many attempts"
+    else:
+        title = heading = "Something went wrong" if status >= 500 else "This did not work"
+    response = render(
+        request,
+        "error.html",
+        {
+            "title": title,
+            "heading": heading,
+            "status": status,
+            "message": error.message,
+            "retry_minutes": retry_minutes(error) if isinstance(error, RateLimited) else None,
+            "path": request.url.path,
+        },
+        status_code=status,
+    )
+    if isinstance(error, RateLimited) and "retry_after" in error.details:
+        response.headers["Retry-After"] = str(int(error.details["retry_after"]))
+    return response
+
+
+def _page_asked_for(request: Request) -> str | None:
+    """The page to come back to after signing in: the one a GET asked for (with its query)."""
+    if request.method not in SAFE_METHODS:
+        return None
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+async def _show_signed_in_user(request: Request) -> Caller | None:
+    """Identify the caller of an error page, so the layout shows who is signed in.
+
+    ``Authorize`` puts the caller on ``request.state`` only when it lets a request through;
+    an error page identifies it again (read-only use: nothing is allowed on this basis).
+    """
+    caller: Caller | None = getattr(request.state, "caller", None)
+    if caller is None:
+        caller = await run_in_threadpool(_identify, request)
+        if caller is not None:
+            request.state.caller = caller
+    return caller
+
+
+def _identify(request: Request) -> Caller | None:
+    store: Store | None = getattr(request.app.state, "store", None)
+    settings: Settings = request.app.state.settings
+    if store is None or not (session_token(request) or "authorization" in request.headers):
+        return None  # nobody to look up: no transaction for anonymous visitors
+    with store.sessions.begin() as session:
+        return identify_caller(request, session, settings)

@@ -4,7 +4,8 @@ Entries are declared once here with the path their page will have. An entry whos
 not exist yet is rendered *unavailable* (greyed, ``aria-disabled``, not focusable, not
 clickable) rather than linking to a stub: availability is read from the app's own routes, so a
 page becomes reachable from the navigation the moment its route is registered, with no change
-here.
+here. Likewise a signed-in user is not offered pages their role may not open: the permission a
+page needs is read off its ``Authorize`` dependency, the same one that refuses the request.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
+
+from clientvault.web.auth import Authorize
 
 CONSOLE_PREFIX = "/console"
 
@@ -87,25 +92,55 @@ def page_exists(routes: Iterable[BaseRoute], path: str) -> bool:
     return any(route.matches(scope)[0] is Match.FULL for route in routes)
 
 
+def page_permission(routes: Iterable[BaseRoute], path: str) -> str | None:
+    """The permission the page at ``path`` needs (its ``Authorize`` dependency's), if any.
+
+    ``None`` when no route serves a GET of ``path`` or the route declares no ``Authorize``.
+    """
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
+    for route in routes:
+        if isinstance(route, APIRoute) and route.matches(scope)[0] is Match.FULL:
+            return _authorize_permission(route.dependant)
+    return None
+
+
+def _authorize_permission(dependant: Dependant) -> str | None:
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, Authorize):
+            return dependency.call.permission
+        found = _authorize_permission(dependency)
+        if found is not None:
+            return found
+    return None
+
+
 def build_navigation(
     current_path: str,
     exists: Callable[[str], bool],
     entries: tuple[NavEntry, ...] = NAVIGATION,
+    allowed: Callable[[str], bool] | None = None,
 ) -> tuple[NavLink, ...]:
     """Resolve the navigation for one request: which entries exist and which one is shown.
 
     Each entry, group or child, is available only when its own page exists, so a domain can
     ship its sub-pages before its landing page (the DPO dashboard, say) without a dead link.
+    With ``allowed`` (for a signed-in user), an existing page the user may not open is left
+    out, and so is a group left with nothing to show.
     """
     links = []
     for entry in entries:
-        children = build_navigation(current_path, exists, entry.children)
+        children = build_navigation(current_path, exists, entry.children, allowed)
+        available = exists(entry.path)
+        if available and allowed is not None and not allowed(entry.path):
+            if not children:
+                continue
+            available = False
         links.append(
             NavLink(
                 label=entry.label,
                 path=entry.path,
                 icon=entry.icon,
-                available=exists(entry.path),
+                available=available,
                 current=current_path.rstrip("/") == entry.path,
                 children=children,
             )

@@ -1,20 +1,25 @@
 """The console's Jinja2 environment and the context every page shares.
 
-Routes render with ``templates.TemplateResponse(request, "page.html", {...})``; the layout's
-own variables (navigation, signed-in user, environment) are added here, so a route passes
-only what its page shows.
+Routes render with ``render(request, "page.html", {...})`` (or
+``templates.TemplateResponse``); the layout's own variables (navigation, signed-in user, the
+sign-out form's CSRF token, environment) are added here, so a route passes only what its page
+shows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from fastapi import Request
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from clientvault.web.navigation import build_navigation, page_exists
+from clientvault.web.auth import Caller
+from clientvault.web.navigation import build_navigation, page_exists, page_permission
 
 _HERE = Path(__file__).parent
 TEMPLATES_DIR = _HERE / "templates"
@@ -25,16 +30,32 @@ PRODUCT_NAME = "clientvault"
 def layout_context(request: Request) -> dict[str, Any]:
     """Variables the base layout needs on every page.
 
-    ``user`` is whatever the authentication layer puts on ``request.state.user`` (nothing
-    yet: the layout then shows a "not signed in" placeholder).
+    The signed-in user is the caller ``web.auth.Authorize`` let through (``request.state.
+    caller``); without one the layout shows a "not signed in" placeholder and no sign-out
+    button. A signed-in user's navigation leaves out the pages their role may not open.
     """
     settings = getattr(request.app.state, "settings", None)
+    caller: Caller | None = getattr(request.state, "caller", None)
+    routes = request.app.routes
+    allowed = None
+    if caller is not None:
+        principal = caller.principal
+
+        def allowed(path: str) -> bool:
+            needed = page_permission(routes, path)
+            return needed in (None, "authenticated") or principal.can(needed)
+
     return {
         "product_name": PRODUCT_NAME,
         "nav": build_navigation(
-            request.url.path, lambda path: page_exists(request.app.routes, path)
+            request.url.path, lambda path: page_exists(routes, path), allowed=allowed
         ),
-        "user": getattr(request.state, "user", None),
+        "user": caller.user if caller is not None else None,
+        "session_csrf": (
+            caller.staff_session.csrf_token
+            if caller is not None and caller.staff_session is not None
+            else None
+        ),
         "environment": settings.env if settings is not None else None,
     }
 
@@ -42,6 +63,20 @@ def layout_context(request: Request) -> dict[str, Any]:
 def _thousands(value: int) -> str:
     """Format a count with comma-grouped thousands (``12,345``), easier to read at a glance."""
     return f"{value:,}"
+
+
+def _when(value: datetime | None) -> str:
+    """A timestamp as ``2025-01-31 14:05 UTC`` (the console shows every time in UTC)."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _sentence(message: str) -> str:
+    """A service's message ("the code is not right") as a sentence on a page."""
+    message = message.strip()
+    end = "" if message.endswith((".", "!", "?")) else "."
+    return message[:1].upper() + message[1:] + end
 
 
 def _make_environment() -> jinja2.Environment:
@@ -53,8 +88,27 @@ def _make_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["thousands"] = _thousands
+    environment.filters["when"] = _when
+    environment.filters["sentence"] = _sentence
     return environment
 
 
 #: The console's templates; StrictUndefined turns a misspelt variable into an error, not a blank.
 templates = Jinja2Templates(env=_make_environment(), context_processors=[layout_context])
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a console page; never cached, since console pages show people's data.
+
+    ``Cache-Control: no-store`` keeps one-time secrets (recovery codes, one-time passwords,
+    token secrets) and personal data out of the browser's and any proxy's cache.
+    """
+    response = templates.TemplateResponse(request, name, dict(context), status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -19,7 +19,8 @@ from clientvault.demo.codec import DialectRef, TableCodec, table_of
 from clientvault.demo.planner import EVENT_COLUMNS, DemoPlanner, PlanConfig, PlannedBatch
 from clientvault.demo.summary import DuplicatePair
 from clientvault.demo.truth import COLUMNS, read_truth, write_truth
-from clientvault.demo.worker import PlannerFailed, planned_elsewhere
+from clientvault.demo.worker import PLANNER_FAILED, planned_elsewhere
+from clientvault.errors import ClientVaultError
 from clientvault.ingest.models import Event, Order
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -141,6 +142,7 @@ def test_the_truth_file_round_trips_ids_only(tmp_path: Path) -> None:
 
 def test_a_planner_failing_in_its_process_is_reported_not_hung() -> None:
     config = replace(_config(seed=7, batch_size=50), product_ids={})  # every order fails
-    with pytest.raises(PlannerFailed) as failure, planned_elsewhere(config) as batches:
+    with pytest.raises(ClientVaultError) as failure, planned_elsewhere(config) as batches:
         list(batches)
+    assert failure.value.code == PLANNER_FAILED
     assert "KeyError" in failure.value.details["trace"]

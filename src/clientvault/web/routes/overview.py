@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event, Order
 from clientvault.store.base import Base
+from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import ReadSessionDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import templates
@@ -46,8 +48,12 @@ _BACKEND_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 @router.get("", response_class=HTMLResponse, name="console_overview")
-def overview(request: Request, session: ReadSessionDep) -> HTMLResponse:
-    """Render the Overview: record counts and where to go next."""
+def overview(
+    request: Request,
+    caller: Annotated[Caller, Depends(Authorize("customers:read"))],
+    session: ReadSessionDep,
+) -> HTMLResponse:
+    """Render the Overview: record counts and where to go next (counts only, no PII)."""
     counts = count_records(session)
     dialect = session.get_bind().dialect.name
     return templates.TemplateResponse(

@@ -1,0 +1,388 @@
+"""Access alerts: a consumer of the audit log that flags suspicious internal access.
+
+It reads audit entries past its own cursor (``audit_cursors``), in batches, the way the
+event-log consumers read events: the cursor moves in the same transaction as the alerts it
+raised, so a crash replays the last batch at most, and on PostgreSQL the cursor row is locked
+with ``SKIP LOCKED`` so that several workers never handle a batch twice at the same time.
+Replays change nothing: each alert has a ``dedup_key`` derived from the entries that raised
+it, and a later finding of the same alert only adds entries it had not counted yet.
+
+The rules themselves are in ``alert_rules``; this module loads, for each subject that appears
+in a batch, the recent history the rules need (one query per subject), and stores what they
+find. Alerts hold ids, counts and times, never personal data, and are listed for whoever holds
+``alerts:read`` (admins and the DPO).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from clientvault.errors import ConfigurationError, InvalidInput, NotFound
+from clientvault.security import alert_rules as rules
+from clientvault.security import audit
+from clientvault.security.alert_rules import Entry, EntryTest, Finding
+from clientvault.security.models import Alert, AuditCursor, AuditEntry
+from clientvault.security.principal import Principal
+from clientvault.settings import SecuritySettings
+from clientvault.store.base import utcnow
+from clientvault.store.context import Store
+
+#: The cursor name of this consumer of the audit log.
+CONSUMER_NAME = "access-alerts"
+STATUSES = ("open", "acknowledged")
+KINDS = (
+    "bulk_read",
+    "bulk_export",
+    "unusual_hours",
+    "denials",
+    "new_network",
+    "mfa_replay",
+    "client_blocked",
+)
+
+
+def process_batch(store: Store, *, policy: SecuritySettings, batch_size: int = 1000) -> int:
+    """Run the rules over the next batch of audit entries; returns how many were read.
+
+    Returns 0 when the log has nothing new, or when another worker holds the cursor. The
+    "anything new?" test runs in a read-only session first, so an idle worker never takes
+    SQLite's write lock.
+    """
+    with store.read_sessions() as session:
+        newest = session.scalar(select(func.max(AuditEntry.id))) or 0
+        cursor = session.get(AuditCursor, CONSUMER_NAME)
+        if newest <= (cursor.position if cursor else 0):
+            return 0
+    zone = _zone(policy)
+    with store.sessions.begin() as session:
+        locked = _locked_cursor(session)
+        if locked is None:
+            return 0
+        entries = list(
+            session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.id > locked.position)
+                .order_by(AuditEntry.id)
+                .limit(batch_size)
+            )
+        )
+        if not entries:
+            return 0
+        detect(session, [_slim(entry) for entry in entries], policy=policy, zone=zone)
+        locked.position = entries[-1].id
+        return len(entries)
+
+
+def drain(store: Store, *, policy: SecuritySettings, batch_size: int = 1000) -> int:
+    """Process batches until the consumer has caught up with the audit log."""
+    total = 0
+    while count := process_batch(store, policy=policy, batch_size=batch_size):
+        total += count
+    return total
+
+
+def position(store: Store) -> int:
+    """The id of the last audit entry the consumer handled (0 if it never ran)."""
+    with store.read_sessions() as session:
+        cursor = session.get(AuditCursor, CONSUMER_NAME)
+        return cursor.position if cursor else 0
+
+
+def rewind(session: Session, *, to: int = 0) -> None:
+    """Move the cursor back so the next runs read the log again from entry ``to`` + 1.
+
+    Safe at any time: what was found before is found again and merged, not duplicated.
+    """
+    cursor = session.get(AuditCursor, CONSUMER_NAME)
+    if cursor is not None:
+        cursor.position = to
+        session.flush()
+
+
+def detect(
+    session: Session, batch: Sequence[Entry], *, policy: SecuritySettings, zone: ZoneInfo
+) -> list[Alert]:
+    """Apply every rule to one batch of entries (in id order); returns the alerts touched."""
+    if not batch:
+        return []
+    first_id, last_id = batch[0].id, batch[-1].id
+    earliest = min(entry.at for entry in batch)
+
+    def in_batch(entry: Entry) -> bool:
+        return first_id <= entry.id <= last_id
+
+    findings: list[Finding] = []
+    readers = {e.actor_id for e in batch if rules.is_signed_in(e) and rules.is_access(e.action)}
+    history_start = earliest - timedelta(days=policy.alert_baseline_days + 1)
+    for actor_id in sorted(readers):
+        timeline = _timeline(
+            session,
+            actor_id=actor_id,
+            actions=None,
+            since=history_start,
+            last_id=last_id,
+        )
+        findings += rules.bulk_reads(timeline, in_batch=in_batch, policy=policy)
+        findings += rules.unusual_hours(timeline, in_batch=in_batch, policy=policy, zone=zone)
+    findings += rules.bulk_exports(e for e in batch if rules.is_export(e.action))
+    findings += _denial_findings(session, batch, in_batch, earliest, last_id, policy)
+    findings += _network_findings(session, batch, policy)
+    findings += rules.single_entry_findings(batch)
+    return [_store_finding(session, finding, policy) for finding in findings]
+
+
+def list_alerts(
+    session: Session,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[Alert]:
+    """The newest alerts first, optionally of one status or kind, before an id (paging)."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown status {status!r}", details={"field": "status"})
+    query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Alert.status == status)
+    if kind is not None:
+        query = query.where(Alert.kind == kind)
+    if before is not None:
+        query = query.where(Alert.id < before)
+    return list(session.scalars(query))
+
+
+def get_alert(session: Session, alert_id: int) -> Alert:
+    """One alert by id, or ``NotFound``."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound("no such alert")
+    return alert
+
+
+def acknowledge(session: Session, *, alert_id: int, by: Principal) -> Alert:
+    """Mark an alert as looked at (idempotent), in the audit log too."""
+    alert = get_alert(session, alert_id)
+    if alert.status != "acknowledged":
+        alert.status = "acknowledged"
+        alert.acknowledged_at = utcnow()
+        alert.acknowledged_by = by.id
+        audit.record(
+            session,
+            principal=by,
+            action="alert.acknowledged",
+            target_type="alert",
+            target_ids=[str(alert.id)],
+            details={"kind": alert.kind},
+        )
+    return alert
+
+
+def count_open(session: Session) -> int:
+    """How many alerts nobody has acknowledged yet."""
+    return session.scalar(select(func.count()).where(Alert.status == "open")) or 0
+
+
+# ---- Loading what the rules need --------------------------------------------------------
+
+
+def _slim(entry: AuditEntry) -> Entry:
+    return Entry(
+        id=entry.id,
+        at=entry.occurred_at,
+        actor_kind=entry.actor_kind,
+        actor_id=entry.actor_id,
+        action=entry.action,
+        target_id=entry.target_id,
+        details=entry.details or {},
+    )
+
+
+def _timeline(
+    session: Session,
+    *,
+    actor_id: str,
+    actions: Sequence[str] | None,
+    since: datetime,
+    last_id: int,
+) -> list[Entry]:
+    """One account's entries since a time and up to the batch end, in time order: of the
+    given actions, or (``None``) every action that reads customer data."""
+    query = select(
+        AuditEntry.id,
+        AuditEntry.occurred_at,
+        AuditEntry.actor_kind,
+        AuditEntry.actor_id,
+        AuditEntry.action,
+        AuditEntry.target_id,
+    ).where(
+        AuditEntry.actor_kind == "user",
+        AuditEntry.actor_id == actor_id,
+        AuditEntry.occurred_at >= since,
+        AuditEntry.id <= last_id,
+    )
+    if actions is not None:
+        query = query.where(AuditEntry.action.in_(actions))
+    else:
+        query = query.where(
+            or_(
+                AuditEntry.action.in_(sorted(rules.READ_ACTIONS)),
+                AuditEntry.action == "pii.export",
+                AuditEntry.action.startswith("export.", autoescape=True),
+            )
+        )
+    rows = session.execute(query.order_by(AuditEntry.occurred_at, AuditEntry.id))
+    return [Entry(*row) for row in rows]
+
+
+def _denial_findings(
+    session: Session,
+    batch: Sequence[Entry],
+    in_batch: EntryTest,
+    earliest: datetime,
+    last_id: int,
+    policy: SecuritySettings,
+) -> list[Finding]:
+    denied = [entry for entry in batch if entry.action == "access.denied"]
+    if not denied:
+        return []
+    since = earliest - timedelta(minutes=policy.alert_denials_window_minutes)
+    findings: list[Finding] = []
+    for actor_id in sorted({e.actor_id for e in denied if rules.is_signed_in(e)}):
+        timeline = _timeline(
+            session, actor_id=actor_id, actions=["access.denied"], since=since, last_id=last_id
+        )
+        findings += rules.denials(
+            timeline, subject=rules.user_subject(actor_id), in_batch=in_batch, policy=policy
+        )
+    if any(not rules.is_signed_in(entry) for entry in denied):
+        # Nobody signed in: group by the client network the entry records.
+        rows = session.scalars(
+            select(AuditEntry)
+            .where(
+                AuditEntry.action == "access.denied",
+                AuditEntry.actor_id.in_(("anonymous", "unknown")),
+                AuditEntry.occurred_at >= since,
+                AuditEntry.id <= last_id,
+            )
+            .order_by(AuditEntry.occurred_at, AuditEntry.id)
+        )
+        by_network: dict[str, list[Entry]] = defaultdict(list)
+        for row in rows:
+            entry = _slim(row)
+            by_network[rules.network_subject(str(entry.details.get("network", "")))].append(entry)
+        batch_networks = {
+            rules.network_subject(str(e.details.get("network", "")))
+            for e in denied
+            if not rules.is_signed_in(e)
+        }
+        for subject in sorted(batch_networks):
+            findings += rules.denials(
+                by_network[subject], subject=subject, in_batch=in_batch, policy=policy
+            )
+    return findings
+
+
+def _network_findings(
+    session: Session, batch: Sequence[Entry], policy: SecuritySettings
+) -> list[Finding]:
+    logins: dict[str, list[Entry]] = defaultdict(list)
+    for entry in batch:
+        if entry.action == "login.succeeded" and rules.is_signed_in(entry):
+            logins[entry.actor_id].append(entry)
+    findings: list[Finding] = []
+    for actor_id, mine in sorted(logins.items()):
+        since = mine[0].at - timedelta(days=policy.alert_network_lookback_days)
+        earlier = session.scalars(
+            select(AuditEntry.details).where(
+                AuditEntry.action == "login.succeeded",
+                AuditEntry.actor_kind == "user",
+                AuditEntry.actor_id == actor_id,
+                AuditEntry.occurred_at >= since,
+                AuditEntry.id < mine[0].id,
+            )
+        )
+        known = [str((details or {}).get("network", "unknown")) for details in earlier]
+        findings += rules.new_networks(mine, known=known)
+    return findings
+
+
+# ---- Storing findings -------------------------------------------------------------------
+
+
+def _store_finding(session: Session, finding: Finding, policy: SecuritySettings) -> Alert:
+    """Create the finding's alert, or merge it into the one it continues (idempotent)."""
+    alert = session.scalar(select(Alert).where(Alert.dedup_key == finding.dedup_key))
+    if alert is None and finding.merge_gap is not None:
+        gap = finding.merge_gap
+        alert = session.scalar(
+            select(Alert)
+            .where(
+                Alert.kind == finding.kind,
+                Alert.subject == finding.subject,
+                Alert.window_end >= finding.window_start - gap,
+                Alert.window_start <= finding.window_end + gap,
+            )
+            .order_by(Alert.id.desc())
+            .limit(1)
+        )
+    if alert is None:
+        evidence = rules.new_evidence(finding)
+        alert = Alert(
+            dedup_key=finding.dedup_key,
+            kind=finding.kind,
+            status="open",
+            subject=finding.subject,
+            actor_kind=finding.actor_kind,
+            actor_id=finding.actor_id,
+            window_start=finding.window_start,
+            window_end=finding.window_end,
+            evidence=evidence,
+            severity=rules.severity(finding.kind, evidence, policy),
+            summary=rules.summarise(finding.kind, evidence)[:200],
+        )
+        session.add(alert)
+        session.flush()
+        return alert
+    evidence = rules.merged_evidence(alert.evidence, finding)
+    if evidence != alert.evidence:
+        alert.evidence = evidence
+        alert.summary = rules.summarise(finding.kind, evidence)[:200]
+        graded = rules.severity(finding.kind, evidence, policy)
+        if rules.SEVERITY_RANK[graded] > rules.SEVERITY_RANK[alert.severity]:
+            alert.severity = graded
+    alert.window_start = min(alert.window_start, finding.window_start)
+    alert.window_end = max(alert.window_end, finding.window_end)
+    session.flush()
+    return alert
+
+
+def _zone(policy: SecuritySettings) -> ZoneInfo:
+    try:
+        return ZoneInfo(policy.alert_timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigurationError(
+            f"unknown time zone {policy.alert_timezone!r} in security.alert_timezone"
+        ) from exc
+
+
+def _locked_cursor(session: Session) -> AuditCursor | None:
+    dialect = session.get_bind().dialect.name
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        dialect_insert(AuditCursor)
+        .values(name=CONSUMER_NAME, position=0)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    query = select(AuditCursor).where(AuditCursor.name == CONSUMER_NAME)
+    if dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalar(query)

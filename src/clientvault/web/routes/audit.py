@@ -1,0 +1,131 @@
+"""The audit log viewer (``/console/security/audit``): newest entries first, paged, filtered by
+action, with a "Verify chain" button and the head hash to keep somewhere else.
+
+Entries hold ids only; the page puts staff display names beside user ids (staff, not
+customers) so that a reader can tell who acted. Verifying walks the whole chain, a read-only
+GET, and reports the first broken entry exactly as ``clientvault audit verify`` does.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clientvault.security import audit
+from clientvault.security.models import AuditEntry, User
+from clientvault.web.auth import Authorize, Caller
+from clientvault.web.deps import StoreDep
+from clientvault.web.navigation import CONSOLE_PREFIX
+from clientvault.web.templating import render
+
+router = APIRouter(prefix=f"{CONSOLE_PREFIX}/security", include_in_schema=False)
+ReadAudit = Annotated[Caller, Depends(Authorize("audit:read"))]
+
+AUDIT_PATH = f"{CONSOLE_PREFIX}/security/audit"
+PAGE_SIZE = 50
+_HEAD = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """One entry as the table shows it."""
+
+    entry: AuditEntry
+    actor_name: str | None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of entries, newest first, and the ids to page from."""
+
+    rows: list[EntryRow]
+    newer_than: int | None  # the "newer" link's ``after``, when newer entries exist
+    older_than: int | None  # the "older" link's ``before``, when older entries exist
+
+
+def read_page(
+    session: Session, *, before: int | None, after: int | None, action: str | None
+) -> AuditPage:
+    """The page of entries before (older than) or after (newer than) an id, newest first."""
+    query = select(AuditEntry)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if after is not None and before is None:
+        ascending = query.where(AuditEntry.id > after).order_by(AuditEntry.id).limit(PAGE_SIZE)
+        entries = list(session.scalars(ascending))[::-1]
+    else:
+        if before is not None:
+            query = query.where(AuditEntry.id < before)
+        entries = list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(PAGE_SIZE)))
+    names = _staff_names(session, {e.actor_id for e in entries if e.actor_kind == "user"})
+    rows = [EntryRow(entry, names.get(entry.actor_id)) for entry in entries]
+    newer = older = None
+    if entries:
+        base = select(AuditEntry.id).limit(1)
+        if action:
+            base = base.where(AuditEntry.action == action)
+        if session.scalar(base.where(AuditEntry.id > entries[0].id)) is not None:
+            newer = entries[0].id
+        if session.scalar(base.where(AuditEntry.id < entries[-1].id)) is not None:
+            older = entries[-1].id
+    return AuditPage(rows=rows, newer_than=newer, older_than=older)
+
+
+def _staff_names(session: Session, actor_ids: set[str]) -> dict[str, str]:
+    ids = []
+    for actor_id in actor_ids:
+        try:
+            ids.append(uuid.UUID(actor_id))
+        except ValueError:
+            continue  # "unknown", "anonymous"
+    if not ids:
+        return {}
+    found = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    return {str(user_id): name for user_id, name in found}
+
+
+@router.get("/audit", response_class=HTMLResponse, name="console_audit")
+def audit_log(
+    request: Request,
+    caller: ReadAudit,
+    store: StoreDep,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    verify: Annotated[bool, Query()] = False,
+    expected_head: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The newest entries (or a page of older ones), and the chain's verification on request."""
+    action = action or None
+    expected = (expected_head or "").strip().lower() or None
+    head_error = None
+    if expected is not None and not _HEAD.match(expected):
+        head_error, verify = "a head hash is 64 hexadecimal characters", False
+    with store.read_sessions() as session, session.begin():
+        page = read_page(session, before=before, after=after, action=action)
+        actions = list(
+            session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
+        )
+        head = audit.head(session)
+        verification = audit.verify(session, expected_head=expected) if verify else None
+    return render(
+        request,
+        "security/audit.html",
+        {
+            "title": "Audit log",
+            "page": page,
+            "actions": actions,
+            "action": action or "",
+            "head": head,
+            "verification": verification,
+            "expected_head": expected or "",
+            "head_error": head_error,
+        },
+    )

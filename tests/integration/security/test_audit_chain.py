@@ -1,0 +1,404 @@
+"""The audit chain catches tampering at the right entry, and every PII decrypt is audited.
+
+Tampering is done the way an insider with database access would do it, never through the
+application:
+
+* on SQLite, on a *copy* of the database file (taken with SQLite's backup API, which copies
+  the WAL's committed pages too), edited with the ``sqlite3`` module directly;
+* on PostgreSQL, where the append-only trigger refuses UPDATE and DELETE outright (tested
+  first), by the table's owner switching the trigger off inside a transaction that is rolled
+  back afterwards: the chain must still expose what a DBA could do.
+
+Each case checks that ``verify`` names exactly the first broken entry.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, create_engine, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from clientvault.errors import PermissionDenied
+from clientvault.identity.profiles import create_customers, reveal_identifiers
+from clientvault.identity.schemas import CustomerCreate
+from clientvault.security import audit
+from clientvault.security.models import AuditEntry
+from clientvault.security.principal import PII_REVEAL, Principal
+from clientvault.store.context import Store
+
+ENTRIES = 12
+CHANGED = "its content was changed"
+OUT_OF_PLACE = "does not follow the entry before it"
+
+
+def _fill(db: Store) -> list[int]:
+    """``ENTRIES`` entries, one transaction each as real actions are, from two actors."""
+    staff = Principal.user(uuid.uuid4(), role="support", permissions=frozenset({PII_REVEAL}))
+    job = Principal.system("retention")
+    for i in range(ENTRIES):
+        with db.sessions.begin() as session:
+            audit.record(
+                session,
+                principal=staff if i % 2 else job,
+                action=("pii.reveal", "export.created", "role.changed")[i % 3],
+                target_type="customer",
+                target_ids=[str(uuid.uuid4())],
+                reason=f"case {i}",
+                details={"fields": ["email", "phone"][: 1 + i % 2]},
+            )
+    with db.sessions() as session:
+        ids = list(session.scalars(select(AuditEntry.id).order_by(AuditEntry.id)))
+        assert audit.verify(session).ok
+    assert len(ids) >= ENTRIES
+    return ids
+
+
+class Tamperer:
+    """Runs SQL against a database the application is not using, then verifies it."""
+
+    dialect: str
+
+    def execute(self, sql: str, **params: Any) -> None:
+        raise NotImplementedError
+
+    def session(self) -> Session:
+        raise NotImplementedError
+
+    def verify(self, expected_head: str | None = None) -> audit.Verification:
+        with self.session() as session:
+            return audit.verify(session, expected_head=expected_head)
+
+
+class SqliteCopy(Tamperer):
+    """A copy of the SQLite database file, edited with the sqlite3 module."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.engine = create_engine(f"sqlite:///{path}")
+
+    def execute(self, sql: str, **params: Any) -> None:
+        with closing(sqlite3.connect(self.path)) as connection:
+            connection.execute(sql, params)
+            connection.commit()
+
+    def session(self) -> Session:
+        return Session(self.engine)
+
+
+class PostgresOwner(Tamperer):
+    """The table owner on PostgreSQL with the trigger disabled, in one open transaction."""
+
+    dialect = "postgresql"
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, **params: Any) -> None:
+        self.connection.execute(text(sql), params)
+
+    def session(self) -> Session:
+        return Session(bind=self.connection, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+def tamper(db: Store, tmp_path: Path) -> Iterator[Tamperer]:
+    if db.engine.dialect.name == "sqlite":
+        source = db.engine.url.database
+        assert source
+        copy = tmp_path / "copy-of-clientvault.db"
+        with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(copy)) as target:
+            live.backup(target)
+        tamperer = SqliteCopy(copy)
+        yield tamperer
+        tamperer.engine.dispose()
+        return
+    with db.engine.connect() as connection:
+        transaction = connection.begin()
+        connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        try:
+            yield PostgresOwner(connection)
+        finally:
+            transaction.rollback()  # the trigger, and the real log, are as they were
+
+
+@dataclass(frozen=True)
+class Case:
+    """One tampering: SQL (per dialect when they differ) on chosen entries, and where
+    ``verify`` must report the break."""
+
+    sql: str | dict[str, str]
+    pick: Callable[[list[int]], dict[str, int]]
+    broken_at: Callable[[list[int]], int]
+    problem: str
+
+
+def _first(ids: list[int]) -> int:
+    return ids[0]
+
+
+def _middle(ids: list[int]) -> int:
+    return ids[len(ids) // 2]
+
+
+def _last(ids: list[int]) -> int:
+    return ids[-1]
+
+
+def _edit(sql: str | dict[str, str], where: Callable[[list[int]], int]) -> Case:
+    return Case(sql, lambda ids: {"a": where(ids)}, where, CHANGED)
+
+
+def _after(where: Callable[[list[int]], int]) -> Callable[[list[int]], int]:
+    return lambda ids: ids[ids.index(where(ids)) + 1]
+
+
+_SWAP = [
+    "UPDATE audit_log SET id = -1 WHERE id = :a",
+    "UPDATE audit_log SET id = :a WHERE id = :b",
+    "UPDATE audit_log SET id = :b WHERE id = -1",
+]
+_SHIFT_TIME = {
+    "sqlite": "UPDATE audit_log SET occurred_at = datetime(occurred_at, '+1 second') WHERE id = :a",
+    "postgresql": "UPDATE audit_log SET occurred_at = occurred_at + interval '1 second' "
+    "WHERE id = :a",
+}
+_DROP_FIELD = {
+    "sqlite": "UPDATE audit_log SET details = json_set(details, '$.fields', json('[]')) "
+    "WHERE id = :a",
+    "postgresql": "UPDATE audit_log SET details = jsonb_set(details, '{fields}', '[]'::jsonb) "
+    "WHERE id = :a",
+}
+
+CASES = {
+    "edit reason of the first": _edit("UPDATE audit_log SET reason = 'x' WHERE id = :a", _first),
+    "edit actor of a middle one": _edit(
+        "UPDATE audit_log SET actor_id = 'someone-else' WHERE id = :a", _middle
+    ),
+    "edit action of the last": _edit(
+        "UPDATE audit_log SET action = 'login.succeeded' WHERE id = :a", _last
+    ),
+    "edit target of a middle one": _edit(
+        "UPDATE audit_log SET target_id = 'another-customer' WHERE id = :a", _middle
+    ),
+    "hide the fields revealed": _edit(_DROP_FIELD, _middle),
+    "shift the time by a second": _edit(_SHIFT_TIME, _middle),
+    "blank the reason": _edit("UPDATE audit_log SET reason = NULL WHERE id = :a", _first),
+    "delete the first": Case(
+        "DELETE FROM audit_log WHERE id = :a",
+        lambda ids: {"a": ids[0]},
+        _after(_first),
+        OUT_OF_PLACE,
+    ),
+    "delete a middle one": Case(
+        "DELETE FROM audit_log WHERE id = :a",
+        lambda ids: {"a": _middle(ids)},
+        _after(_middle),
+        OUT_OF_PLACE,
+    ),
+    "delete three in the middle": Case(
+        "DELETE FROM audit_log WHERE id BETWEEN :a AND :b",
+        lambda ids: {"a": ids[3], "b": ids[5]},
+        lambda ids: ids[6],
+        OUT_OF_PLACE,
+    ),
+    "swap two neighbours": Case(
+        _SWAP, lambda ids: {"a": ids[4], "b": ids[5]}, lambda ids: ids[4], OUT_OF_PLACE
+    ),
+    "swap two far apart": Case(
+        _SWAP, lambda ids: {"a": ids[1], "b": ids[-2]}, lambda ids: ids[1], OUT_OF_PLACE
+    ),
+    "swap the last two": Case(
+        _SWAP, lambda ids: {"a": ids[-2], "b": ids[-1]}, lambda ids: ids[-2], OUT_OF_PLACE
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_tampering_is_reported_at_the_first_broken_entry(
+    db: Store, tamper: Tamperer, name: str
+) -> None:
+    ids = _fill(db)
+    case = CASES[name]
+    statements = case.sql[tamper.dialect] if isinstance(case.sql, dict) else case.sql
+    for statement in [statements] if isinstance(statements, str) else statements:
+        tamper.execute(statement, **case.pick(ids))
+
+    result = tamper.verify()
+
+    assert not result.ok
+    assert (result.broken_at, result.problem) == (case.broken_at(ids), case.problem)
+    assert result.entries == ids.index(case.broken_at(ids)) + 1 - _removed_before(name)
+
+
+def _removed_before(name: str) -> int:
+    """Entries deleted before the broken one (``entries`` counts what is left)."""
+    return {"delete the first": 1, "delete a middle one": 1, "delete three in the middle": 3}.get(
+        name, 0
+    )
+
+
+def test_the_untouched_copy_verifies(db: Store, tamper: Tamperer) -> None:
+    ids = _fill(db)
+    with db.sessions() as session:
+        head = audit.head(session)
+    result = tamper.verify(expected_head=head)
+    assert result.ok
+    assert (result.entries, result.head) == (len(ids), head)
+
+
+@pytest.mark.parametrize("cut", [1, 3])
+def test_deleting_the_newest_entries_is_caught_by_the_exported_head(
+    db: Store, tamper: Tamperer, cut: int
+) -> None:
+    ids = _fill(db)
+    with db.sessions() as session:
+        exported = audit.head(session)
+    tamper.execute("DELETE FROM audit_log WHERE id >= :a", a=ids[-cut])
+
+    assert tamper.verify().ok  # a shorter chain is valid on its own...
+    result = tamper.verify(expected_head=exported)  # ...but no longer holds the exported head
+    assert not result.ok
+    assert result.broken_at is None
+    assert result.entries == len(ids) - cut
+    assert "no longer in the chain" in (result.problem or "")
+
+
+def test_a_forger_who_rehashes_one_entry_breaks_the_next_link(db: Store, tamper: Tamperer) -> None:
+    ids = _fill(db)
+    target = _middle(ids)
+    with tamper.session() as session, session.begin():
+        entry = session.get(AuditEntry, target)
+        assert entry is not None
+        entry.reason = "routine check"
+        entry.entry_hash = audit.chain_hash(entry.previous_hash, entry)
+
+    result = tamper.verify()
+    assert (result.broken_at, result.problem) == (ids[ids.index(target) + 1], OUT_OF_PLACE)
+
+
+def test_a_forger_who_rehashes_the_whole_tail_needs_the_exported_head_to_be_caught(
+    db: Store, tamper: Tamperer
+) -> None:
+    ids = _fill(db)
+    with db.sessions() as session:
+        exported = audit.head(session)
+    with tamper.session() as session, session.begin():
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.id >= _middle(ids)).order_by(AuditEntry.id)
+        ).all()
+        previous = entries[0].previous_hash
+        entries[0].reason = "routine check"
+        for entry in entries:  # recompute every hash from there on
+            entry.previous_hash = previous
+            entry.entry_hash = previous = audit.chain_hash(previous, entry)
+
+    assert tamper.verify().ok
+    result = tamper.verify(expected_head=exported)
+    assert not result.ok
+    assert "no longer in the chain" in (result.problem or "")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_log SET reason = 'x' WHERE id = :a", "DELETE FROM audit_log WHERE id = :a"],
+)
+def test_postgresql_refuses_to_change_the_audit_log(db: Store, statement: str) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the append-only trigger exists on PostgreSQL only")
+    ids = _fill(db)
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as connection:
+        connection.execute(text(statement), {"a": ids[0]})
+    with db.sessions() as session:
+        result = audit.verify(session)
+    assert result.ok
+    assert result.entries == len(ids)
+
+
+# ---- every decrypt of PII leaves an entry ----------------------------------------------------
+
+PEOPLE = [
+    CustomerCreate(
+        email=f"audit.canary.{i}@example.com",
+        phone=f"+33 6 12 34 56 {i:02d}",
+        first_name=f"Zephyrine{i}",
+        last_name=f"Quaglietti{i}",
+        city="Lyon",
+    )
+    for i in range(6)
+]
+
+
+def test_every_reveal_leaves_one_entry_per_customer_with_fields_and_reason_and_no_values(
+    db: Store,
+) -> None:
+    with db.sessions.begin() as session:
+        ids = create_customers(session, db, profiles=PEOPLE, source="test", default_region="FR")
+    agent = Principal.user(uuid.uuid4(), role="support", permissions=frozenset({PII_REVEAL}))
+    job = Principal.system("dsr-export", PII_REVEAL)
+    with db.sessions() as session:
+        start = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()).limit(1)) or 0
+
+    reveals = [
+        (agent, ids[:4], ["email", "phone"], "ticket 4711: customer asked to update phone"),
+        (job, ids[2:], ["first_name", "last_name", "email"], "access request DSR-12"),
+        (agent, ids[:1], ["email"], "ticket 4712"),  # the same customer again: logged again
+    ]
+    for principal, customer_ids, fields, reason in reveals:
+        with db.sessions.begin() as session:
+            opened = reveal_identifiers(
+                session,
+                db,
+                principal=principal,
+                customer_ids=customer_ids,
+                fields=fields,
+                reason=reason,
+            )
+        assert set(opened) == set(customer_ids)
+
+    with db.sessions() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.id > start).order_by(AuditEntry.id)
+        ).all()
+        assert audit.verify(session).ok
+    expected = [
+        (principal.kind, principal.id, str(customer_id), sorted(fields), reason)
+        for principal, customer_ids, fields, reason in reveals
+        for customer_id in customer_ids
+    ]
+    assert [
+        (e.actor_kind, e.actor_id, e.target_id, e.details["fields"], e.reason) for e in entries
+    ] == expected
+    assert {(e.action, e.target_type) for e in entries} == {("pii.reveal", "customer")}
+
+    written = b"\n".join(audit.canonical(entry) for entry in entries).lower()
+    for person in PEOPLE:
+        assert person.phone is not None
+        digits = "".join(c for c in person.phone if c.isdigit())  # 33612345600
+        values = (person.email, person.first_name, person.last_name, digits, "0" + digits[2:])
+        for value in values:
+            assert value is not None
+            assert value.lower().encode() not in written, value
+
+
+def test_a_refused_reveal_decrypts_nothing(db: Store) -> None:
+    with db.sessions.begin() as session:
+        ids = create_customers(session, db, profiles=PEOPLE[:2], source="test", default_region="FR")
+    analyst = Principal.user(uuid.uuid4(), role="analyst", permissions=frozenset())
+    with pytest.raises(PermissionDenied), db.sessions.begin() as session:
+        reveal_identifiers(
+            session, db, principal=analyst, customer_ids=ids, fields=["email"], reason="t"
+        )
+    with db.sessions() as session:
+        reveals = session.scalars(select(AuditEntry).where(AuditEntry.action == "pii.reveal"))
+        assert list(reveals) == []
