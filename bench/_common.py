@@ -46,11 +46,12 @@ def backends() -> list[str]:
 
 
 @contextmanager
-def fresh_installation(backend: str) -> Iterator[Store]:
+def fresh_installation(backend: str, *, sqlite_synchronous: str = "FULL") -> Iterator[Store]:
     """A new, migrated installation on ``backend``, deleted afterwards."""
     with tempfile.TemporaryDirectory(prefix="cv-bench-") as tmp:
         if backend == "sqlite":
-            store = initialise(Settings(env="test", data_dir=Path(tmp)))
+            database = DatabaseSettings(sqlite_synchronous=sqlite_synchronous)  # type: ignore[arg-type]
+            store = initialise(Settings(env="test", data_dir=Path(tmp), database=database))
             try:
                 yield store
             finally:

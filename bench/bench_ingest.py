@@ -11,6 +11,15 @@ table, round after round; medians of 3 rounds after a warm-up. Target: ours >= 0
 
 Also reported: the single-event endpoint (``POST /v1/track``), as requests/s against the same
 raw rate of rows.
+
+The server's in-process event-log consumers are off by default here, so the figure is the
+tracking API's own; ``--consumers`` keeps them on (``serve``'s default) and then waits for
+them to catch up before each measurement, so neither side runs against their backlog. On
+PostgreSQL the events table is ANALYZEd after the warm-up, as autovacuum would.
+
+Usage: ``python bench/bench_ingest.py [--backend sqlite|postgresql] [--events N]
+[--singles N] [--connections N] [--consumers]`` (PostgreSQL when CLIENTVAULT_BENCH_PG_URL or
+CLIENTVAULT_TEST_PG_URL is set).
 """
 
 from __future__ import annotations

@@ -420,6 +420,7 @@ def test_recovery_code_passes_the_challenge_once(
         )
 
     def use(code: str) -> int:
+        client.cookies.clear()
         _login(client, "dpo@example.com")
         page = client.get("/console/login/mfa")
         assert "Use a recovery code instead" in page.text

@@ -82,8 +82,9 @@ def customers_command(
 
     Headers that spell a target (email, phone, firstName, lastName, name, birthday, gender,
     language, street, city, postalCode, country, userId, anonymousId, timestamp) map to it;
-    map others with --map TARGET=HEADER or --mapping FILE, and custom traits with
-    --map traits.NAME=HEADER. Running the same file again stores nothing twice.
+    map others with --map TARGET=HEADER or --mapping FILE, and custom traits (kept in the
+    clear, for segmentation) with --map traits.NAME=HEADER. Unmapped columns are not imported.
+    Running the same file again stores nothing twice.
     """
     report = _report_path(file, errors)
     settings = load_settings(data_dir)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -76,10 +77,15 @@ def sealed_columns(store: Store, key: DataKey, prepared: PreparedProfile) -> dic
 
 
 def customer_row(
-    store: Store, key: DataKey, prepared: PreparedProfile, *, source: str
+    store: Store,
+    key: DataKey,
+    prepared: PreparedProfile,
+    *,
+    source: str,
+    created_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The ``customers`` row for a new profile: sealed identifiers, blind indexes, coarse data."""
-    now = utcnow()
+    now = created_at or utcnow()
     return {
         "id": key.customer_id,
         "status": "active",
@@ -119,15 +125,31 @@ def create_customers(
     """Create customer profiles in the caller's transaction and return their ids.
 
     All profiles are validated before anything is written, so one bad profile writes nothing.
+    """
+    prepared = [prepare_profile(p, default_region=default_region) for p in profiles]
+    return create_prepared_customers(session, store, prepared=prepared, source=source)
+
+
+def create_prepared_customers(
+    session: Session,
+    store: Store,
+    *,
+    prepared: Sequence[PreparedProfile],
+    source: str,
+    created_at: Sequence[datetime] | None = None,
+) -> list[uuid.UUID]:
+    """Create already-validated profiles (``prepare_profile``), e.g. prepared in another
+    process; ``created_at`` backdates them (imports and demo data keep their history).
+
     Data keys are created (and committed in the keystore) first: a key without a customer is
     harmless, a customer without a key would be unreadable.
     """
-    prepared = [prepare_profile(p, default_region=default_region) for p in profiles]
-    ids = [new_id() for _ in profiles]
+    ids = [new_id() for _ in prepared]
     keys = store.keystore.create_keys(ids)
+    moments = list(created_at) if created_at is not None else [None] * len(prepared)
     rows = [
-        customer_row(store, keys[customer_id], item, source=source)
-        for customer_id, item in zip(ids, prepared, strict=True)
+        customer_row(store, keys[customer_id], item, source=source, created_at=moment)
+        for customer_id, item, moment in zip(ids, prepared, moments, strict=True)
     ]
     identities = [identity for row in rows for identity in identity_rows(row, source=source)]
     if rows:

@@ -10,7 +10,7 @@ page needs is read off its ``Authorize`` dependency, the same one that refuses t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from fastapi.dependencies.models import Dependant
@@ -98,10 +98,21 @@ def page_permission(routes: Iterable[BaseRoute], path: str) -> str | None:
     ``None`` when no route serves a GET of ``path`` or the route declares no ``Authorize``.
     """
     scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
-    for route in routes:
-        if isinstance(route, APIRoute) and route.matches(scope)[0] is Match.FULL:
+    for route in _api_routes(routes):
+        if route.matches(scope)[0] is Match.FULL:
             return _authorize_permission(route.dependant)
     return None
+
+
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every FastAPI route, including those of included routers (which FastAPI >= 0.160
+    keeps as one entry holding the router, rather than copying its routes)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _api_routes(inner.routes)
 
 
 def _authorize_permission(dependant: Dependant) -> str | None:

@@ -25,11 +25,11 @@ from clientvault.ingest.models import Event
 from clientvault.store.context import Store
 
 SEED = 20_260_529
-KILLS = 4
+KILLS = 3
 SENDERS = 3
 BATCH_SIZE = 25
 #: How long the server runs under load before each kill (seconds, drawn from the seed).
-UPTIME_S = (0.3, 1.2)
+UPTIME_S = (0.3, 1.0)
 #: After the last restart: keep loading, then stop creating batches and drain the resends.
 FINAL_UPTIME_S = 0.5
 DRAIN_TIMEOUT_S = 20.0

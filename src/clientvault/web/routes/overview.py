@@ -16,7 +16,7 @@ from clientvault.store.base import Base
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import ReadSessionDep
 from clientvault.web.navigation import CONSOLE_PREFIX
-from clientvault.web.templating import templates
+from clientvault.web.templating import render
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
 
@@ -56,7 +56,7 @@ def overview(
     """Render the Overview: record counts and where to go next (counts only, no PII)."""
     counts = count_records(session)
     dialect = session.get_bind().dialect.name
-    return templates.TemplateResponse(
+    return render(
         request,
         "overview.html",
         {
