@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -15,6 +14,10 @@ from clientvault.api.app import create_app
 from clientvault.api.routes import imports
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
+from clientvault.security.accounts import create_user
+from clientvault.security.passwords import hasher_for
+from clientvault.security.principal import Principal
+from clientvault.security.tokens import issue_token
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 
@@ -26,20 +29,43 @@ CUSTOMERS = (
 )
 
 
-def _app(db: Store, db_settings: Settings) -> FastAPI:
-    """The real app; the import routes are added if ``api/app.py`` does not include them yet."""
-    app = create_app(db_settings, store=db)
-    if not any(
-        getattr(route, "path", "").startswith(imports.router.prefix) for route in app.routes
-    ):
-        app.include_router(imports.router)
-    return app
+def _token(db: Store, db_settings: Settings) -> str:
+    """A bearer token allowed to import customers and events."""
+    with db.sessions.begin() as session:
+        user = create_user(
+            session,
+            email="importer@example.com",
+            display_name="Importer",
+            role="admin",
+            password="importer-violet-harbour-47",
+            ph=hasher_for(db_settings.security),
+            by=Principal.system("test"),
+        ).user
+        return issue_token(
+            session,
+            user=user,
+            name="imports",
+            scopes={"customers:write", "sources:manage"},
+            days=1,
+            policy=db_settings.security,
+        ).secret
 
 
 @pytest.fixture
 def uploads(db: Store, db_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(_app(db, db_settings)) as test_client:
+    headers = {"authorization": f"Bearer {_token(db, db_settings)}"}
+    app = create_app(db_settings, store=db)
+    with TestClient(app, base_url="https://testserver", headers=headers) as test_client:
         yield test_client
+
+
+def test_uploads_need_the_import_permissions(db: Store, db_settings: Settings) -> None:
+    with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as anonymous:
+        response = anonymous.post(
+            "/api/v1/imports/customers", files={"file": ("c.csv", CUSTOMERS.encode(), "text/csv")}
+        )
+    assert response.status_code == 401
+    assert _count(db, Customer) == 0
 
 
 def _upload(client: TestClient, kind: str, content: str | bytes, **fields: str) -> Any:

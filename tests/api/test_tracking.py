@@ -286,3 +286,17 @@ def test_gzip_bodies_are_accepted_and_bombs_refused(
     response = client.post("/v1/batch", content=b"not gzip", headers=headers, auth=(write_key, ""))
     assert response.status_code == 400
     assert [e.name for e in _events(db)] == ["Zipped"]
+
+
+def test_custom_traits_are_scrubbed_before_landing_on_the_profile(
+    client: TestClient, write_key: str, db: Store
+) -> None:
+    traits = {"email": "keep@example.com", "note": "call me at zed@example.com", "tier": "gold"}
+    assert (
+        _post(client, "identify", write_key, {"userId": "t1", "traits": traits}).status_code == 200
+    )
+    with db.sessions() as session:
+        [customer] = session.scalars(select(Customer)).all()
+    assert customer.traits["tier"] == "gold"
+    assert "zed@example.com" not in repr(customer.traits)
+    assert customer.traits["note"].startswith("call me at [email:")

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from clientvault.api.docs import OPENAPI_PATH, install_docs
 from clientvault.api.errors import install_error_handlers
-from clientvault.api.routes import audit_log, auth, health, snippet, staff, tracking
+from clientvault.api.routes import audit_log, auth, health, imports, snippet, staff, tracking
 from clientvault.automation.worker import Worker
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
@@ -60,6 +60,7 @@ def create_app(
     install_docs(app)
     app.include_router(health.router)
     app.include_router(tracking.router)
+    app.include_router(imports.router)
     app.include_router(snippet.router)
     app.include_router(auth.router)
     app.include_router(staff.router)

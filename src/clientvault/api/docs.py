@@ -56,9 +56,7 @@ def docs_page() -> str:
 
 def install_docs(app: FastAPI) -> None:
     """Mount Swagger UI's assets (plus our start-up script) and the docs page."""
-    assets = StaticFiles(
-        directory=_swagger_assets(), packages=[("clientvault.api", "static/docs")]
-    )
+    assets = StaticFiles(directory=_swagger_assets(), packages=[("clientvault.api", "static/docs")])
     app.mount(ASSETS_PATH, assets, name="swagger-assets")
 
     @app.get(DOCS_PATH, include_in_schema=False)

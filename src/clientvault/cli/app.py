@@ -15,6 +15,7 @@ from clientvault.cli.common import (
     opened_store,
     reported_errors,
 )
+from clientvault.cli.imports import imports_app
 from clientvault.cli.keys import keys_app
 from clientvault.cli.sources import sources_app
 from clientvault.migrations.install import initialise, migrate
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(keys_app, name="keys")
+app.add_typer(imports_app, name="import")
 app.add_typer(sources_app, name="sources")
 
 

@@ -81,7 +81,7 @@ def generate_demo(
     )
     if parallel is None:
         parallel = customers >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
-    writer = BatchWriter(store, Codecs.load(config.dialect), default_region=config.default_region)
+    writer = BatchWriter(store, Codecs.load(config.dialect))
     summary = DemoSummary(seed=seed, products=len(product_ids))
     ids: list[uuid.UUID] = []
     with _gc_paused(), _batches(config, parallel=parallel) as batches:

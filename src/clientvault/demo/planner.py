@@ -33,7 +33,7 @@ from clientvault.demo.duplicates import make_duplicate, plan_duplicates
 from clientvault.demo.people import Person, make_person, signup_time
 from clientvault.demo.pools import build_pools
 from clientvault.identity.models import CustomerIdentity
-from clientvault.identity.schemas import CustomerCreate
+from clientvault.identity.profiles import PreparedProfile, prepare_profile
 from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
 from clientvault.privacy.models import ConsentRecord
 
@@ -155,7 +155,8 @@ class PlannedBatch:
     module's docstring) for the writer to fill in."""
 
     start: int
-    profiles: list[CustomerCreate] = field(default_factory=list)
+    #: Validated and normalised here, in the planning process (``prepare_profile``).
+    profiles: list[PreparedProfile] = field(default_factory=list)
     signups: list[datetime] = field(default_factory=list)
     #: (duplicate's position in the run, original's position, what changed)
     duplicates: list[tuple[int, int, str]] = field(default_factory=list)
@@ -283,7 +284,9 @@ class DemoPlanner:
             batch.duplicates.append((index, original, "+".join(kinds)))
         if index in self.duplicates.copied:
             self.kept[index] = (person, signup)
-        batch.profiles.append(person.profile())
+        batch.profiles.append(
+            prepare_profile(person.profile(), default_region=config.default_region)
+        )
         batch.signups.append(signup)
 
         activity = simulate(

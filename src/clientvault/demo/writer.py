@@ -1,41 +1,21 @@
-"""Writing planned batches: profiles through the real ``create_customers`` path (sealed,
-blind-indexed), then the batch's events, orders, order lines, refunds, consent decisions and
+"""Writing planned batches: profiles (validated by the planner) through the real
+``create_prepared_customers`` path (data keys created, fields sealed, blind-indexed), then the batch's events, orders, order lines, refunds, consent decisions and
 extra identifiers in the same transaction, each table with one driver ``executemany``."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, func, insert, select, text
 
 from clientvault.demo.catalogue import CURRENCY, Catalogue
-from clientvault.demo.codec import table_of
 from clientvault.demo.planner import SOURCE, Codecs, PlannedBatch
-from clientvault.identity.models import Customer, CustomerIdentity
-from clientvault.identity.profiles import create_customers
-from clientvault.identity.schemas import CustomerCreate
+from clientvault.identity.profiles import create_prepared_customers
 from clientvault.ingest.models import Product
 from clientvault.store.context import Store
 
-_customers = table_of(Customer)
-_identities = table_of(CustomerIdentity)
-_BACKDATE_CUSTOMERS = (
-    update(_customers)
-    .where(_customers.c.id == bindparam("customer"))
-    .values(created_at=bindparam("signed_up"), updated_at=bindparam("signed_up"))
-)
-_BACKDATE_IDENTITIES = (
-    update(_identities)
-    .where(_identities.c.customer_id == bindparam("customer"))
-    .values(first_seen_at=bindparam("signed_up"), last_seen_at=bindparam("signed_up"))
-)
-_NULLABLE_PROFILE_FIELDS = tuple(
-    name for name, spec in CustomerCreate.model_fields.items() if not spec.is_required()
-)
 _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
 
@@ -82,18 +62,24 @@ def reserve_ids(connection: Connection, table: Table, count: int) -> Sequence[in
 class BatchWriter:
     """Writes planned batches into a store, one transaction per batch."""
 
-    def __init__(self, store: Store, codecs: Codecs, *, default_region: str) -> None:
+    def __init__(self, store: Store, codecs: Codecs) -> None:
         self.store = store
         self.codecs = codecs
-        self.default_region = default_region
 
     def write(self, batch: PlannedBatch) -> list[uuid.UUID]:
         """Write one batch atomically; return the new customers' ids in batch order."""
         codecs = self.codecs
         with self.store.sessions.begin() as session:
-            ids = self._create_customers(session, batch.profiles)
+            # Sealed and blind-indexed here (the keys never leave this process), dated from
+            # the customer's sign-up: their e-mail and phone identities are dated alike.
+            ids = create_prepared_customers(
+                session,
+                self.store,
+                prepared=batch.profiles,
+                source=SOURCE,
+                created_at=batch.signups,
+            )
             connection = session.connection()
-            self._backdate(connection, ids, batch.signups)
             customers = [codecs.events.convert("customer_id", i) for i in ids]
             event_ids = reserve_ids(connection, codecs.events.table, len(batch.events))
             order_ids = reserve_ids(connection, codecs.orders.table, len(batch.orders))
@@ -118,35 +104,6 @@ class BatchWriter:
                 if rows:
                     connection.exec_driver_sql(codec.sql, [tuple(row) for row in rows])
         return ids
-
-    def _create_customers(
-        self, session: Session, profiles: Sequence[CustomerCreate]
-    ) -> list[uuid.UUID]:
-        """``create_customers``, fed profiles grouped by which fields they leave empty.
-
-        SQLAlchemy's bulk insert starts a new INSERT statement whenever the set of columns
-        left NULL changes from one row to the next; in planned order that is every other
-        row, so the profiles go in grouped (a stable sort) and ids come back in batch order.
-        """
-        order = sorted(range(len(profiles)), key=lambda n: _empty_fields(profiles[n]))
-        created = create_customers(
-            session,
-            self.store,
-            profiles=[profiles[n] for n in order],
-            source=SOURCE,
-            default_region=self.default_region,
-        )
-        by_position = dict(zip(order, created, strict=True))
-        return [by_position[n] for n in range(len(profiles))]
-
-    def _backdate(
-        self, connection: Connection, ids: Sequence[uuid.UUID], signups: Sequence[datetime]
-    ) -> None:
-        """Profiles (and their e-mail and phone identities) date from the customer's sign-up,
-        not from the demo run."""
-        rows = [{"customer": i, "signed_up": at} for i, at in zip(ids, signups, strict=True)]
-        connection.execute(_BACKDATE_CUSTOMERS, rows)
-        connection.execute(_BACKDATE_IDENTITIES, rows)
 
     def _events(
         self, rows: list[list[Any]], customers: list[Any], event_ids: Sequence[int]
@@ -186,10 +143,6 @@ class BatchWriter:
             return found
 
         return lookup
-
-
-def _empty_fields(profile: CustomerCreate) -> tuple[bool, ...]:
-    return tuple(getattr(profile, name) is None for name in _NULLABLE_PROFILE_FIELDS)
 
 
 def _fill(rows: list[list[Any]], slot: int, values: Sequence[Any]) -> None:

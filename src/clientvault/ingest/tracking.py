@@ -53,6 +53,8 @@ _PRIORITY = ("user_id", "email", "phone", "anonymous_id")
 #: Serialises event inserts on PostgreSQL so ids become visible in commit order; consumers
 #: can then read "past their cursor" without ever skipping a late-committing event.
 _EVENT_LOG_LOCK = 7_242_001
+#: The identity kind an alias's previous id is looked up as.
+_LOOKUP_KIND = {"previous_id": "user_id", "previous_anonymous_id": "anonymous_id"}
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ def ingest(
                 default_region=default_region,
                 batch_sent_at=batch_sent_at,
                 received=received,
+                scrubber=scrubber,
             )
         except InvalidMessage as exc:
             result.rejected.append(Rejection(index=index, reason=exc.reason))
@@ -150,16 +153,43 @@ def ingest(
     ]
     _lock_event_log(session)
     session.execute(_insert_ignoring_duplicates(session.get_bind()), rows)
-    for anonymous_index, customer_id in resolution.attach_anonymous.items():
-        session.execute(
-            update(Event)
-            .where(Event.anonymous_index == anonymous_index, Event.customer_id.is_(None))
-            .values(customer_id=customer_id)
-        )
+    _attach_anonymous_events(session, resolution.attach_anonymous)
     _count_scrubbed(session, source, scrubber.counts)
     result.accepted = len(fresh)
     result.scrubbed = dict(scrubber.counts)
     return result
+
+
+def _attach_anonymous_events(session: Session, attach: dict[bytes, uuid.UUID]) -> None:
+    """Give a visitor's earlier anonymous events to the customer they turned out to be.
+
+    One query finds which of the newly linked anonymous ids have unattached events at all
+    (usually none: most are first seen in this very batch), then one executemany updates those.
+    """
+    if not attach:
+        return
+    wanted = list(attach)
+    pending: set[bytes] = set()
+    for start in range(0, len(wanted), 900):
+        pending.update(
+            session.scalars(
+                select(Event.anonymous_index)
+                .where(
+                    Event.anonymous_index.in_(wanted[start : start + 900]),
+                    Event.customer_id.is_(None),
+                )
+                .distinct()
+            )
+        )
+    if not pending:
+        return
+    events = table_of(Event)
+    session.execute(
+        update(events)
+        .where(events.c.anonymous_index == bindparam("anonymous"), events.c.customer_id.is_(None))
+        .values(customer_id=bindparam("customer")),
+        [{"anonymous": index, "customer": attach[index]} for index in pending],
+    )
 
 
 def _prepare(
@@ -171,6 +201,7 @@ def _prepare(
     default_region: str,
     batch_sent_at: datetime | None,
     received: datetime,
+    scrubber: Scrubber,
 ) -> _Prepared:
     if implied_type is None and len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
         raise InvalidMessage("event larger than 32 KB")
@@ -178,14 +209,10 @@ def _prepare(
     profile = None
     if isinstance(message, Identify):
         try:
-            # Segment allows identify traits in context.traits too (RudderStack's SDK puts
-            # them only there); top-level traits win where both name the same trait.
-            context_traits = message.context.get("traits")
-            traits = {
-                **(context_traits if isinstance(context_traits, dict) else {}),
-                **message.traits,
-            }
-            profile = prepare_profile(profile_from_traits(traits), default_region=default_region)
+            update = profile_from_traits(_identify_traits(message))
+            # Custom traits are kept on the profile in the clear: scrub them like properties.
+            update.traits = scrubber.scrub(update.traits)
+            profile = prepare_profile(update, default_region=default_region)
         except InvalidTraits as exc:
             raise InvalidMessage(str(exc)) from None
         except InvalidInput as exc:
@@ -257,19 +284,24 @@ def _resolve(session: Session, batch: list[_Prepared]) -> _Resolution:
     left alone (merging two known people is the identity-resolution job's decision, not this
     path's).
     """
-    wanted = {value for p in batch for value in p.identifiers.values()}
+    wanted: dict[str, set[bytes]] = {}
+    for p in batch:
+        for kind, value in p.identifiers.items():
+            wanted.setdefault(_LOOKUP_KIND.get(kind, kind), set()).add(value)
     owners: dict[tuple[str, bytes], uuid.UUID] = {}
-    values = list(wanted)
-    for start in range(0, len(values), 900):
-        rows = session.execute(
-            select(
-                CustomerIdentity.kind, CustomerIdentity.value_index, CustomerIdentity.customer_id
+    for lookup_kind, found in wanted.items():
+        values = list(found)
+        for start in range(0, len(values), 900):
+            rows = session.execute(
+                select(CustomerIdentity.value_index, CustomerIdentity.customer_id)
+                .where(
+                    CustomerIdentity.kind == lookup_kind,  # the lookup index leads with kind
+                    CustomerIdentity.value_index.in_(values[start : start + 900]),
+                )
+                .order_by(CustomerIdentity.id)
             )
-            .where(CustomerIdentity.value_index.in_(values[start : start + 900]))
-            .order_by(CustomerIdentity.id)
-        )
-        for kind, value_index, customer_id in rows:
-            owners.setdefault((kind, value_index), customer_id)
+            for value_index, customer_id in rows:
+                owners.setdefault((lookup_kind, value_index), customer_id)
     resolution = _Resolution(owners=owners)
     for item in batch:
         _resolve_one(item, resolution)

@@ -88,9 +88,9 @@ class Authorize:
         submitted = request.headers.get(CSRF_HEADER)
         if submitted is None and request.method not in SAFE_METHODS:
             content_type = request.headers.get("content-type", "")
-            if content_type.startswith(
-                ("application/x-www-form-urlencoded", "multipart/form-data")
-            ):
+            # Only URL-encoded console forms are read here; a multipart upload streams to its
+            # route untouched, so cookie-authenticated uploads send the X-CSRF-Token header.
+            if content_type.startswith("application/x-www-form-urlencoded"):
                 value = (await request.form()).get(CSRF_FIELD)  # cached for the route too
                 submitted = value if isinstance(value, str) else None
         return await run_in_threadpool(self._check, request, submitted)

@@ -79,6 +79,26 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + end
 
 
+def _short_id(value: str | None) -> str:
+    """An id short enough for a table cell; the full id goes in the cell's ``title``.
+
+    Keeps the *end* of a UUID: clientvault's ids are UUIDv7, whose first characters are the
+    creation time and so look alike for everything made the same day.
+    """
+    if not value:
+        return ""
+    return f"…{value[-8:]}" if len(value) == 36 and value.count("-") == 4 else value[:24]
+
+
+def _detail(value: Any) -> str:
+    """An audit entry's detail value as text: lists joined, booleans as yes / no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
 def _make_environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -90,6 +110,8 @@ def _make_environment() -> jinja2.Environment:
     environment.filters["thousands"] = _thousands
     environment.filters["when"] = _when
     environment.filters["sentence"] = _sentence
+    environment.filters["short_id"] = _short_id
+    environment.filters["detail"] = _detail
     return environment
 
 

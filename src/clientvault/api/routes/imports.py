@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, BinaryIO
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
@@ -22,6 +22,7 @@ from clientvault.ingest.bulk_import import ImportSummary, import_customers, impo
 from clientvault.ingest.import_mapping import parse_mapping_json
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from clientvault.web.auth import Authorize
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
 
@@ -186,7 +187,11 @@ def _upload_schema(*extra: str) -> dict[str, Any]:
     }
 
 
-@router.post("/customers", openapi_extra=_upload_schema("mapping", "delimiter"))
+@router.post(
+    "/customers",
+    openapi_extra=_upload_schema("mapping", "delimiter"),
+    dependencies=[Depends(Authorize("customers:write"))],
+)
 async def upload_customers(request: Request) -> JSONResponse:
     """Import customers from an uploaded CSV file (UTF-8, header first) as identify calls.
 
@@ -196,7 +201,11 @@ async def upload_customers(request: Request) -> JSONResponse:
     return await _import(request, "customers")
 
 
-@router.post("/events", openapi_extra=_upload_schema())
+@router.post(
+    "/events",
+    openapi_extra=_upload_schema(),
+    dependencies=[Depends(Authorize("sources:manage"))],
+)
 async def upload_events(request: Request) -> JSONResponse:
     """Import events from an uploaded JSON-lines file (one tracking-spec message a line)."""
     return await _import(request, "events")
