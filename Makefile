@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TOOLS := $(VENV)/tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
+LOCK := requirements.lock
 BENCH ?=
 DEMO_DIR ?= var/demo
 DEMO_CUSTOMERS ?= 2000
 
-.PHONY: install demo test lint format bench audit clean
+.PHONY: install demo test lint format bench lock audit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +38,31 @@ format: install
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH)
+
+# pip-tools and pip-audit get a venv of their own (inside .venv, so `make clean` removes it):
+# their dependencies stay out of the project's venv and out of the lock.
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip pip-tools pip-audit
+	touch $(TOOLS_STAMP)
+
+# requirements.lock: everything the project and its dev extra need, resolved by pip-compile
+# from pyproject.toml (not `pip freeze`, which would also pin whatever was installed by hand),
+# at the versions `make install` put in .venv (given to pip-compile as the existing pins),
+# with hashes. `make install` still installs from pyproject.toml; to upgrade, `make clean
+# install lock`.
+lock: install $(TOOLS_STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable > $(LOCK).new
+	CUSTOM_COMPILE_COMMAND="make lock" $(TOOLS)/bin/pip-compile --quiet --extra dev \
+		--generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --no-emit-trusted-host --output-file $(LOCK).new pyproject.toml
+	mv $(LOCK).new $(LOCK)
+
+# Known vulnerabilities in the locked versions. It asks PyPI's advisory service, so it is kept
+# out of `make test` and CI; --strict fails the audit when a package could not be checked.
+audit: $(TOOLS_STAMP)
+	$(TOOLS)/bin/pip-audit --disable-pip --require-hashes --strict --progress-spinner off \
+		-r $(LOCK)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

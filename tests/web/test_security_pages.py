@@ -27,6 +27,15 @@ pytestmark = pytest.mark.web
 STRONG = "violet-harbour-tangent-quarry-47"
 
 
+def _idle(page: Any) -> None:
+    """Let the page finish loading (icons, favicon) before leaving it.
+
+    A request still in flight when the page navigates is aborted, and the ``page`` fixture
+    reports every aborted request as a problem.
+    """
+    page.wait_for_load_state("networkidle")
+
+
 def _sign_in(page: Any, live_server: Any, email: str, role: str) -> None:
     """Create a user of ``role`` (with TOTP set up) and sign them in through the pages."""
     with live_server.store.sessions.begin() as session:
@@ -42,17 +51,21 @@ def _sign_in(page: Any, live_server: Any, email: str, role: str) -> None:
         secret = mfa.begin_enrolment(session, live_server.store.keystore, user=user).secret
         code = pyotp.TOTP(secret).at(time.time() - 30)  # the previous step: "now" stays unused
         mfa.confirm_enrolment(session, live_server.store.keystore, user=user, code=code)
+    _idle(page)
     page.goto("/console/login")
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(STRONG)
+    _idle(page)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_label("Code", exact=True).fill(pyotp.TOTP(secret).now())
+    _idle(page)
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
 
 
 def test_admin_creates_disables_and_re_roles_a_user(page: Any, live_server: Any) -> None:
     _sign_in(page, live_server, "admin@example.com", "admin")
+    _idle(page)
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Users & roles").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Users & roles")
 
@@ -60,6 +73,7 @@ def test_admin_creates_disables_and_re_roles_a_user(page: Any, live_server: Any)
     new_user.get_by_label("E-mail").fill("jo@example.com")
     new_user.get_by_label("Name").fill("Jo Example")
     new_user.get_by_label("Role").select_option("support")
+    _idle(page)
     new_user.get_by_role("button", name="Create account").click()
 
     created = page.locator("[data-one-time-password]")
@@ -75,9 +89,11 @@ def test_admin_creates_disables_and_re_roles_a_user(page: Any, live_server: Any)
         dialog.dismiss()
 
     page.once("dialog", dismiss)
+    _idle(page)
     row.get_by_role("button", name="Disable").click()
     expect(row).to_contain_text("password to set")  # dismissed: nothing happened
     page.once("dialog", lambda dialog: dialog.accept())
+    _idle(page)
     row.get_by_role("button", name="Disable").click()
     expect(page.get_by_role("status").first).to_contain_text("The account was disabled")
     expect(page.locator('tr[data-user="jo@example.com"]')).to_contain_text("disabled")
@@ -87,6 +103,7 @@ def test_admin_creates_disables_and_re_roles_a_user(page: Any, live_server: Any)
 
     row = page.locator('tr[data-user="jo@example.com"]')
     row.get_by_label("Role of Jo Example").select_option("analyst")
+    _idle(page)
     row.get_by_role("button", name="Change").click()
     expect(page.get_by_role("status").first).to_contain_text("The role was changed")
     expect(page.locator('tr[data-user="jo@example.com"] select')).to_have_value("analyst")
@@ -96,12 +113,14 @@ def test_admin_creates_disables_and_re_roles_a_user(page: Any, live_server: Any)
     new_role.get_by_label("Name").fill("auditor")
     new_role.get_by_label("Description").fill("reads the audit log")
     new_role.get_by_role("checkbox", name=re.compile(r"^audit:read")).check()
+    _idle(page)
     new_role.get_by_role("button", name="Save role").click()
     expect(page.locator('tr[data-role="auditor"]')).to_contain_text("audit:read")
 
 
 def test_my_account_issues_a_token_once_and_revokes_it(page: Any, live_server: Any) -> None:
     _sign_in(page, live_server, "dpo@example.com", "dpo")
+    _idle(page)
     page.locator("header .user-name").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My account")
     expect(page.locator('[data-field="email"]')).to_have_text("dpo@example.com")
@@ -110,12 +129,14 @@ def test_my_account_issues_a_token_once_and_revokes_it(page: Any, live_server: A
 
     page.get_by_label("Name", exact=True).fill("nightly export")
     page.get_by_role("checkbox", name=re.compile(r"^audit:read")).check()
+    _idle(page)
     page.get_by_role("button", name="Create token").click()
 
     secret = page.locator("[data-new-token]").inner_text()
     assert secret.startswith("cvat_")
     row = page.locator('tr[data-token="nightly export"]')
     expect(row).to_contain_text("active")
+    _idle(page)
     page.goto("/console/account")
     expect(page.locator("[data-new-token]")).to_have_count(0)  # shown once
     with live_server.store.sessions() as session:
@@ -123,6 +144,7 @@ def test_my_account_issues_a_token_once_and_revokes_it(page: Any, live_server: A
         assert session.scalars(select(User.email)).all() == ["dpo@example.com"]
 
     page.once("dialog", lambda dialog: dialog.accept())
+    _idle(page)
     page.locator('tr[data-token="nightly export"]').get_by_role("button", name="Revoke").click()
     expect(page.get_by_role("status").first).to_contain_text("The token was revoked.")
     expect(page.locator('tr[data-token="nightly export"]')).to_contain_text("revoked")

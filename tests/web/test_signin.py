@@ -23,6 +23,15 @@ pytestmark = pytest.mark.web
 STRONG = "violet-harbour-tangent-quarry-47"
 
 
+def _idle(page: Any) -> None:
+    """Let the page finish loading (icons, favicon) before leaving it.
+
+    A request still in flight when the page navigates is aborted, and the ``page`` fixture
+    reports every aborted request as a problem.
+    """
+    page.wait_for_load_state("networkidle")
+
+
 def _user(live_server: Any, email: str, role: str, password: str | None = STRONG) -> str | None:
     """Create an account in the server's store; returns its one-time password, if any."""
     with live_server.store.sessions.begin() as session:
@@ -50,6 +59,7 @@ def _enrolled(live_server: Any, email: str) -> str:
 def _submit_password(page: Any, email: str, password: str = STRONG) -> None:
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(password)
+    _idle(page)
     page.get_by_role("button", name="Sign in").click()
 
 
@@ -60,6 +70,7 @@ def test_admin_signs_in_with_mfa_reads_the_audit_log_and_a_marketer_is_refused(
     _user(live_server, "marketer@example.com", "marketer")
 
     # Not signed in: the audit log sends the browser to the sign-in page, and back afterwards.
+    _idle(page)
     page.goto("/console/security/audit")
     expect(page).to_have_url(re.compile(r"/console/login\?next=/console/security/audit$"))
     expect(page).to_have_title("Sign in · clientvault")
@@ -68,6 +79,7 @@ def test_admin_signs_in_with_mfa_reads_the_audit_log_and_a_marketer_is_refused(
     # An administrator must use MFA and has none yet: enrolment comes first.
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up two-factor authentication")
     expect(page.locator(".lead")).to_contain_text("Your role (admin) must use a second factor")
+    _idle(page)
     page.get_by_role("button", name="Start").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Scan the QR code")
     expect(page.locator("figure.qr svg")).to_be_visible()
@@ -75,6 +87,7 @@ def test_admin_signs_in_with_mfa_reads_the_audit_log_and_a_marketer_is_refused(
     page.get_by_text("Show the setup link").click()
     expect(page.locator("#otpauth-uri")).to_contain_text(f"secret={secret}")
     page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    _idle(page)
     page.get_by_role("button", name="Turn on two-factor authentication").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Two-factor authentication is on")
@@ -82,6 +95,7 @@ def test_admin_signs_in_with_mfa_reads_the_audit_log_and_a_marketer_is_refused(
     expect(codes).to_have_count(10)
     expect(codes.first).to_have_text(re.compile(r"^[0-9a-f]{6}-[0-9a-f]{6}$"))
     expect(page.get_by_role("button", name="Copy codes")).to_be_visible()  # console.js ran
+    _idle(page)
     page.get_by_role("link", name="I have saved them, continue").click()
 
     # Back where the admin was going: the audit log, with the sign-in just made.
@@ -92,12 +106,15 @@ def test_admin_signs_in_with_mfa_reads_the_audit_log_and_a_marketer_is_refused(
         expect(page.locator(f'tbody tr[data-action="{action}"]')).to_have_count(1)
     expect(page.locator('tbody tr[data-action="access.denied"]')).to_have_count(1)
     page.get_by_label("Action").select_option("login.succeeded")
+    _idle(page)
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("tbody tr")).to_have_count(1)
+    _idle(page)
     page.get_by_role("button", name="Verify chain").click()
     expect(page.locator('[data-verify="ok"]')).to_contain_text("The chain is intact.")
     expect(page.locator("[data-head]")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
 
+    _idle(page)
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/console/login$"))
 
@@ -107,6 +124,7 @@ def test_admin_signs_in_with_mfa_reads_the_audit_log_and_a_marketer_is_refused(
     nav = page.get_by_role("navigation", name="Console")
     expect(nav.get_by_role("link", name="Audit log")).to_have_count(0)  # not offered
     page_problems.expect_status(403, "/console/security/audit")
+    _idle(page)
     response = page.goto("/console/security/audit")
 
     assert response is not None
@@ -115,6 +133,7 @@ def test_admin_signs_in_with_mfa_reads_the_audit_log_and_a_marketer_is_refused(
     expect(page.get_by_role("heading", level=1)).to_have_text("You cannot do this here")
     expect(page.locator(".empty-state")).to_contain_text("This needs the audit:read permission.")
     expect(page.locator("header .user")).to_contain_text("Marketer")
+    _idle(page)
     page.get_by_role("link", name="Back to the Overview").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
 
@@ -123,11 +142,13 @@ def test_enrolled_user_types_a_code_at_the_challenge(page: Any, live_server: Any
     _user(live_server, "dpo@example.com", "dpo")
     secret = _enrolled(live_server, "dpo@example.com")
 
+    _idle(page)
     page.goto("/console/login")
     _submit_password(page, "dpo@example.com")
     expect(page).to_have_url(re.compile(r"/console/login/mfa$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Two-factor authentication")
     page.get_by_label("Code", exact=True).fill(pyotp.TOTP(secret).now())
+    _idle(page)
     page.get_by_role("button", name="Verify").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
@@ -142,15 +163,18 @@ def test_wrong_password_and_wrong_code_are_explained(
     page_problems.expect_status(401, "/console/login")
     page_problems.expect_status(401, "/console/login/mfa")
 
+    _idle(page)
     page.goto("/console/login")
     _submit_password(page, "dpo@example.com", "not-the-password")
     expect(page.get_by_role("alert")).to_have_text("The e-mail or password is not right.")
     expect(page.get_by_label("E-mail")).to_have_value("dpo@example.com")
     _submit_password(page, "dpo@example.com")
     page.get_by_label("Code", exact=True).fill("000000")
+    _idle(page)
     page.get_by_role("button", name="Verify").click()
 
     expect(page.get_by_role("alert")).to_contain_text("That code is not right.")
+    _idle(page)
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
 
@@ -159,14 +183,17 @@ def test_one_time_password_must_be_replaced_at_first_sign_in(page: Any, live_ser
     one_time = _user(live_server, "new@example.com", "analyst", password=None)
     assert one_time
 
+    _idle(page)
     page.goto("/console/login")
     _submit_password(page, "new@example.com", one_time)
     expect(page.get_by_role("heading", level=1)).to_have_text("Choose your password")
+    _idle(page)
     page.goto("/console")  # nothing else opens until the password is changed
     expect(page).to_have_url(re.compile(r"/console/account/password\?next=/console$"))
     page.get_by_label("One-time password").fill(one_time)
     page.get_by_label("New password", exact=True).fill(STRONG)
     page.get_by_label("New password again").fill(STRONG)
+    _idle(page)
     page.get_by_role("button", name="Change password").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")

@@ -127,6 +127,7 @@ def _serve(settings: Settings) -> None:
         ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
         ssl_keyfile=str(server.tls_key) if server.tls_key else None,
         log_level="info",
+        access_log=False,  # access lines carry client addresses and paths: no PII in logs
     )
 
 

@@ -57,7 +57,7 @@ def verify_command(
         if result.ok:
             checked = " and contains the expected head" if expected_head else ""
             console.print(
-                f"Audit log intact{checked}: {result.entries} entries, head {result.head}."
+                f"Audit log intact{checked}: {_entries(result.entries)}, head {result.head}."
             )
             return
         err_console.print(f"[red]Audit log broken:[/red] {_explain(session, result)}")
@@ -79,22 +79,26 @@ def head_command(data_dir: Path | None = DataDirOption) -> None:
     if newest is None:
         err_console.print("The audit log is empty; this is the genesis value.")
     else:
+        when = f"{newest.occurred_at:%Y-%m-%d %H:%M:%S} UTC"
         err_console.print(
-            f"Head of {count} entries (newest #{newest.id}, {newest.occurred_at:%Y-%m-%d %H:%M:%S}"
-            f" UTC). Check it later with `clientvault audit verify --expected-head HEAD`."
+            f"Head of {_entries(count)} (newest #{newest.id}, {when}). Check it later with "
+            "`clientvault audit verify --expected-head HEAD`."
         )
     typer.echo(head)
+
+
+def _entries(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
 def _explain(session: Session, result: audit.Verification) -> str:
     """Say which entry breaks the chain and what most likely happened to it."""
     if result.broken_at is None:
         return (
-            f"the exported head is no longer in the chain of {result.entries} entries (now "
+            f"the exported head is no longer in the chain of {_entries(result.entries)} (now "
             f"ending at {result.head}): the newest entries were deleted or rewritten."
         )
-    intact = result.entries - 1
-    where = f"entry #{result.broken_at} (after {intact} intact entries)"
+    where = f"entry #{result.broken_at} (after {_entries(result.entries - 1)} intact)"
     if result.problem == "its content was changed":
         return f"{where}: its content no longer matches its hash; it was edited."
     entry = session.get(AuditEntry, result.broken_at)

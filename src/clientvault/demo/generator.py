@@ -84,7 +84,7 @@ def generate_demo(
     writer = BatchWriter(store, Codecs.load(config.dialect))
     summary = DemoSummary(seed=seed, products=len(product_ids))
     ids: list[uuid.UUID] = []
-    with _gc_paused(), _batches(config, parallel=parallel) as batches:
+    with _gc_paused(), writer.open(), _batches(config, parallel=parallel) as batches:
         for batch in batches:
             written = writer.write(batch)
             ids.extend(written)

@@ -34,17 +34,41 @@ class _Unusable(ValueError):
 
 
 def handle(session: Session, events: Sequence[Event]) -> None:
-    """Apply a batch of e-commerce events to the commerce tables."""
+    """Apply a batch of e-commerce events to the commerce tables.
+
+    The batch's products are loaded in one query first; each event then works from memory.
+    """
+    catalogue = _known_products(session, events)
     for event in events:
         try:
             if event.name in PRODUCT_EVENTS:
-                _product(session, event.properties)
+                _product(session, event.properties, catalogue)
             elif event.name == ORDER_COMPLETED:
-                _order_completed(session, event)
+                _order_completed(session, event, catalogue)
             elif event.name == ORDER_REFUNDED:
                 _order_refunded(session, event)
         except _Unusable as exc:
             logger.warning("commerce: skipped event %s: %s", event.id, exc)
+
+
+def _known_products(session: Session, events: Sequence[Event]) -> dict[str, Product]:
+    skus: set[str] = set()
+    for event in events:
+        lines = event.properties.get("products")
+        for line in [event.properties, *(lines if isinstance(lines, list) else [])]:
+            if isinstance(line, dict):
+                try:
+                    skus.add(_sku(line))
+                except _Unusable:
+                    continue
+    wanted = list(skus)
+    catalogue: dict[str, Product] = {}
+    for start in range(0, len(wanted), 900):
+        for product in session.scalars(
+            select(Product).where(Product.sku.in_(wanted[start : start + 900]))
+        ):
+            catalogue[product.sku] = product
+    return catalogue
 
 
 CONSUMER = Consumer(
@@ -71,9 +95,11 @@ def _sku(properties: dict[str, Any]) -> str:
     return str(sku).strip()[:64]
 
 
-def _product(session: Session, properties: dict[str, Any]) -> Product:
+def _product(
+    session: Session, properties: dict[str, Any], catalogue: dict[str, Product]
+) -> Product:
     sku = _sku(properties)
-    product = session.scalar(select(Product).where(Product.sku == sku))
+    product = catalogue.get(sku)
     name = str(properties.get("name") or sku)[:200]
     category = properties.get("category")
     price = _money(properties["price"], "price") if properties.get("price") is not None else None
@@ -87,6 +113,7 @@ def _product(session: Session, properties: dict[str, Any]) -> Product:
         )
         session.add(product)
         session.flush()
+        catalogue[sku] = product
         return product
     product.name = name if properties.get("name") else product.name
     product.category = str(category)[:100] if category else product.category
@@ -94,7 +121,7 @@ def _product(session: Session, properties: dict[str, Any]) -> Product:
     return product
 
 
-def _order_completed(session: Session, event: Event) -> None:
+def _order_completed(session: Session, event: Event, catalogue: dict[str, Product]) -> None:
     properties = event.properties
     external_id = properties.get("order_id")
     if not isinstance(external_id, str | int) or not str(external_id).strip():
@@ -109,7 +136,7 @@ def _order_completed(session: Session, event: Event) -> None:
     for line in lines:
         if not isinstance(line, dict):
             raise _Unusable("each product must be an object")
-        product = _product(session, line)
+        product = _product(session, line, catalogue)
         quantity = line.get("quantity", 1)
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
             raise _Unusable("quantity must be a positive integer")

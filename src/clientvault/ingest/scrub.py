@@ -22,8 +22,9 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 _CARD = re.compile(r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _PHONE = re.compile(r"(?<![\w])(?:\+|00)?\d[\d .\-()]{6,18}\d(?![\w])")
-# Cheap first look: most strings have neither '@' nor a run of digits and skip every regex.
-_MAYBE = re.compile(r"@|\d{2}")
+# Cheap first look, matching everything the patterns below can: most strings have no '@', no
+# digit run long enough for a phone or card, no IBAN start, and skip every other regex.
+_MAYBE = re.compile(r"@|\d[\d .\-()]{6,}\d|[A-Z]{2}\d{2}")
 
 Hasher = Callable[[str, str], str]
 

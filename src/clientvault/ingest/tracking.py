@@ -8,6 +8,7 @@ its index and reason while the good ones land.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
 
 _CUSTOMERS = table_of(Customer)
+#: A batch's events mostly share their client's address: truncate each address once.
+_network_of = functools.lru_cache(maxsize=4096)(truncate_ip)
 #: Priority of identifiers when one call names several customers (most specific first).
 _PRIORITY = ("user_id", "email", "phone", "anonymous_id")
 #: Serialises event inserts on PostgreSQL so ids become visible in commit order; consumers
@@ -478,7 +481,9 @@ def _event_row(
     if isinstance(context.get("traits"), dict):
         context["traits"] = without_identifiers(context["traits"])
     ip = context.pop("ip", None) or client_ip
-    if isinstance(ip, str) and (network := truncate_ip(ip)) is not None:
+    # Scrub before adding the network: a truncated IPv4 address looks like a phone number.
+    context = scrubber.scrub(context)
+    if isinstance(ip, str) and (network := _network_of(ip)) is not None:
         context["ip_network"] = network
     anonymous = item.identifiers.get("anonymous_id")
     return {
@@ -492,7 +497,7 @@ def _event_row(
         "received_at": received,
         "source": source,
         "properties": scrubber.scrub(properties),
-        "context": scrubber.scrub(context),
+        "context": context,
     }
 
 

@@ -189,6 +189,31 @@ def hour_bucket(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+@dataclass
+class History:
+    """One user's earlier access, summarised by hour (UTC) so that it is cheap to load.
+
+    ``reads_per_hour``: distinct profiles read in each hour that had reads; ``active_hours``:
+    every hour with any access to personal data (reads or exports).
+    """
+
+    reads_per_hour: dict[datetime, int] = field(default_factory=dict)
+    active_hours: set[datetime] = field(default_factory=set)
+
+    def including(self, recent: Sequence[Entry]) -> History:
+        """This history with the hours of ``recent`` entries (which it must not overlap)."""
+        reads: dict[datetime, set[str]] = defaultdict(set)
+        active = set(self.active_hours)
+        for entry in recent:
+            bucket = hour_bucket(entry.at)
+            active.add(bucket)
+            if entry.action in READ_ACTIONS:
+                reads[bucket].add(entry.target_id or f"#{entry.id}")
+        counts = dict(self.reads_per_hour)
+        counts.update((bucket, len(targets)) for bucket, targets in reads.items())
+        return History(counts, active)
+
+
 class ReadBaseline:
     """A user's median busy hour (distinct profiles read) over the baseline period.
 
@@ -196,11 +221,8 @@ class ReadBaseline:
     a median of zeros would make every user look new.
     """
 
-    def __init__(self, reads: Sequence[Entry], days: int) -> None:
-        per_hour: dict[datetime, set[str]] = defaultdict(set)
-        for read in reads:
-            per_hour[hour_bucket(read.at)].add(read.target_id or f"#{read.id}")
-        self._counts = sorted((bucket, len(targets)) for bucket, targets in per_hour.items())
+    def __init__(self, reads_per_hour: Mapping[datetime, int], days: int) -> None:
+        self._counts = sorted(reads_per_hour.items())
         self._period = timedelta(days=days)
         self._cache: dict[datetime, float] = {}
 
@@ -215,13 +237,21 @@ class ReadBaseline:
 
 
 def bulk_reads(
-    timeline: Sequence[Entry], *, in_batch: Callable[[Entry], bool], policy: SecuritySettings
+    recent: Sequence[Entry],
+    *,
+    history: History,
+    in_batch: EntryTest,
+    policy: SecuritySettings,
 ) -> list[Finding]:
-    """Hours in which one user read many more distinct profiles than they usually do."""
-    reads = [entry for entry in timeline if entry.action in READ_ACTIONS]
-    if not reads or not any(in_batch(read) for read in reads):
+    """Hours in which one user read many more distinct profiles than they usually do.
+
+    ``recent``: the user's entries from at least an hour before the batch to its end, in time
+    order; ``history``: their hours before that.
+    """
+    reads = [entry for entry in recent if entry.action in READ_ACTIONS]
+    if not any(in_batch(read) for read in reads):
         return []
-    baseline = ReadBaseline(reads, policy.alert_baseline_days)
+    baseline = ReadBaseline(history.including(reads).reads_per_hour, policy.alert_baseline_days)
 
     def threshold_for(entry: Entry) -> int:
         median = baseline.median_before(entry.at)
@@ -229,6 +259,7 @@ def bulk_reads(
         return max(floor, int(policy.alert_read_baseline_factor * median) + 1)
 
     first = reads[0]
+    subject = user_subject(first.actor_id)
     findings = []
     for episode in episodes(
         reads,
@@ -237,7 +268,6 @@ def bulk_reads(
         threshold_for=threshold_for,
         distinct=lambda entry: entry.target_id or f"#{entry.id}",
     ):
-        subject = user_subject(first.actor_id)
         findings.append(
             Finding(
                 kind="bulk_read",
@@ -260,8 +290,9 @@ def bulk_reads(
 
 
 def unusual_hours(
-    timeline: Sequence[Entry],
+    recent: Sequence[Entry],
     *,
+    history: History,
     in_batch: EntryTest,
     policy: SecuritySettings,
     zone: tzinfo,
@@ -270,33 +301,34 @@ def unusual_hours(
 
     With at least ``alert_min_history_days`` active days in the baseline period, the usual
     hours are those the user was active in (widened by an hour either side); before that,
-    the configured working hours stand in.
+    the configured working hours stand in. Hours are local to ``zone``.
     """
-    accesses = [entry for entry in timeline if is_access(entry.action)]
+    accesses = [entry for entry in recent if is_access(entry.action)]
     if not any(in_batch(entry) for entry in accesses):
         return []
-    local = [(entry, entry.at.astimezone(zone)) for entry in accesses]
-    history: dict[date, set[int]] = defaultdict(set)
-    for _, moment in local:
-        history[moment.date()].add(moment.hour)
+    active: dict[date, set[int]] = defaultdict(set)
+    for bucket in history.including(accesses).active_hours:
+        moment = bucket.astimezone(zone)
+        active[moment.date()].add(moment.hour)
     period = timedelta(days=policy.alert_baseline_days)
     start, end = policy.alert_working_hours
 
     def usual_hours(day: date) -> tuple[set[int], str]:
-        days = [d for d in history if day - period <= d < day]
+        days = [d for d in active if day - period <= d < day]
         if len(days) < policy.alert_min_history_days:
             if start == end:  # no working hours configured: around the clock
                 return set(range(24)), "working_hours"
             hours = range(start, end) if start < end else [*range(start, 24), *range(0, end)]
             return set(hours), "working_hours"
-        seen = set().union(*(history[d] for d in days))
+        seen = set().union(*(active[d] for d in days))
         return {(hour + shift) % 24 for hour in seen for shift in (-1, 0, 1)}, "own_history"
 
     by_day: dict[date, list[tuple[Entry, datetime, str]]] = defaultdict(list)
     cache: dict[date, tuple[set[int], str]] = {}
-    for entry, moment in local:
+    for entry in accesses:
         if not in_batch(entry):
             continue
+        moment = entry.at.astimezone(zone)
         day = moment.date()
         if day not in cache:
             cache[day] = usual_hours(day)

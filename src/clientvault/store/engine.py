@@ -40,7 +40,14 @@ def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> E
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        # Custom plans: a generic plan cached while a table was empty (or before statistics)
+        # keeps scanning it whole; ingestion's look-ups then grow with the table.
+        return create_engine(
+            parsed,
+            echo=echo,
+            pool_pre_ping=True,
+            connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+        )
     raise ConfigurationError(f"unsupported database backend {parsed.get_backend_name()!r}")
 
 

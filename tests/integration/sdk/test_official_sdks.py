@@ -36,6 +36,8 @@ from clientvault.store.context import Store
 
 ORDER = {"order_id": "o-1001", "total": 42.5, "currency": "EUR", "items": 2}
 PAGE = {"path": "/pricing", "title": "Pricing"}
+#: A server-side SDK forwarding its end user's address (RFC 5737 documentation range).
+CLIENT = {"ip": "198.51.100.23"}
 
 
 @contextmanager
@@ -100,7 +102,9 @@ def test_sdk_calls_land_as_events_of_one_sealed_customer(
     with SDKS[sdk](source.url, source.write_key, gzip) as client:
         for call in (
             lambda: client.identify(user_id=user_id, anonymous_id=anonymous_id, traits=traits),
-            lambda: client.track(user_id=user_id, event="Order Completed", properties=ORDER),
+            lambda: client.track(
+                user_id=user_id, event="Order Completed", properties=ORDER, context=CLIENT
+            ),
             lambda: client.page(
                 anonymous_id=anonymous_id, category="Docs", name="Pricing", properties=PAGE
             ),
@@ -152,9 +156,15 @@ def test_sdk_calls_land_as_events_of_one_sealed_customer(
     assert events[0].properties == {"traits": ["email", "name", "phone", "plan"]}
     assert events[1].properties == ORDER
     assert events[2].properties == {**PAGE, "category": "Docs"}
+    # The address is kept as its /24 network only: the caller's, or the one sent in context.ip.
+    assert [e.context.get("ip_network") for e in events] == [
+        "127.0.0.0",
+        "198.51.100.0",
+        "127.0.0.0",
+    ]
     for event in events:
         assert "ip" not in event.context
-        assert event.context.get("ip_network") == "127.0.0.0"
+        assert "198.51.100.23" not in orjson.dumps(event.context).decode()
         stored = orjson.dumps([event.properties, event.context]).decode().lower()
         for needle in pii_needles:
             assert needle not in stored, f"PII in the stored {event.type} event"

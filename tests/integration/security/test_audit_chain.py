@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,8 +111,8 @@ class PostgresOwner(Tamperer):
         return Session(bind=self.connection, join_transaction_mode="create_savepoint")
 
 
-@pytest.fixture
-def tamper(db: Store, tmp_path: Path) -> Iterator[Tamperer]:
+@contextmanager
+def _tamperer(db: Store, tmp_path: Path) -> Iterator[Tamperer]:
     if db.engine.dialect.name == "sqlite":
         source = db.engine.url.database
         assert source
@@ -120,16 +120,27 @@ def tamper(db: Store, tmp_path: Path) -> Iterator[Tamperer]:
         with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(copy)) as target:
             live.backup(target)
         tamperer = SqliteCopy(copy)
-        yield tamperer
-        tamperer.engine.dispose()
+        try:
+            yield tamperer
+        finally:
+            tamperer.engine.dispose()
         return
     with db.engine.connect() as connection:
         transaction = connection.begin()
+        # Locks the table until the rollback: the application must be done writing by now.
         connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
         try:
             yield PostgresOwner(connection)
         finally:
             transaction.rollback()  # the trigger, and the real log, are as they were
+
+
+@pytest.fixture
+def tamper(db: Store, tmp_path: Path) -> Iterator[Callable[[], Tamperer]]:
+    """``tamper()``, called once the entries are written, gives a ``Tamperer``: a copy of the
+    SQLite file, or PostgreSQL's owner in a transaction rolled back at teardown."""
+    with ExitStack() as stack:
+        yield lambda: stack.enter_context(_tamperer(db, tmp_path))
 
 
 @dataclass(frozen=True)
@@ -226,15 +237,16 @@ CASES = {
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_tampering_is_reported_at_the_first_broken_entry(
-    db: Store, tamper: Tamperer, name: str
+    db: Store, tamper: Callable[[], Tamperer], name: str
 ) -> None:
     ids = _fill(db)
+    copy = tamper()
     case = CASES[name]
-    statements = case.sql[tamper.dialect] if isinstance(case.sql, dict) else case.sql
+    statements = case.sql[copy.dialect] if isinstance(case.sql, dict) else case.sql
     for statement in [statements] if isinstance(statements, str) else statements:
-        tamper.execute(statement, **case.pick(ids))
+        copy.execute(statement, **case.pick(ids))
 
-    result = tamper.verify()
+    result = copy.verify()
 
     assert not result.ok
     assert (result.broken_at, result.problem) == (case.broken_at(ids), case.problem)
@@ -248,52 +260,58 @@ def _removed_before(name: str) -> int:
     )
 
 
-def test_the_untouched_copy_verifies(db: Store, tamper: Tamperer) -> None:
+def test_the_untouched_copy_verifies(db: Store, tamper: Callable[[], Tamperer]) -> None:
     ids = _fill(db)
     with db.sessions() as session:
         head = audit.head(session)
-    result = tamper.verify(expected_head=head)
+    copy = tamper()
+    result = copy.verify(expected_head=head)
     assert result.ok
     assert (result.entries, result.head) == (len(ids), head)
 
 
 @pytest.mark.parametrize("cut", [1, 3])
 def test_deleting_the_newest_entries_is_caught_by_the_exported_head(
-    db: Store, tamper: Tamperer, cut: int
+    db: Store, tamper: Callable[[], Tamperer], cut: int
 ) -> None:
     ids = _fill(db)
     with db.sessions() as session:
         exported = audit.head(session)
-    tamper.execute("DELETE FROM audit_log WHERE id >= :a", a=ids[-cut])
+    copy = tamper()
+    copy.execute("DELETE FROM audit_log WHERE id >= :a", a=ids[-cut])
 
-    assert tamper.verify().ok  # a shorter chain is valid on its own...
-    result = tamper.verify(expected_head=exported)  # ...but no longer holds the exported head
+    assert copy.verify().ok  # a shorter chain is valid on its own...
+    result = copy.verify(expected_head=exported)  # ...but no longer holds the exported head
     assert not result.ok
     assert result.broken_at is None
     assert result.entries == len(ids) - cut
     assert "no longer in the chain" in (result.problem or "")
 
 
-def test_a_forger_who_rehashes_one_entry_breaks_the_next_link(db: Store, tamper: Tamperer) -> None:
+def test_a_forger_who_rehashes_one_entry_breaks_the_next_link(
+    db: Store, tamper: Callable[[], Tamperer]
+) -> None:
     ids = _fill(db)
     target = _middle(ids)
-    with tamper.session() as session, session.begin():
+    copy = tamper()
+    with copy.session() as session, session.begin():
         entry = session.get(AuditEntry, target)
         assert entry is not None
         entry.reason = "routine check"
         entry.entry_hash = audit.chain_hash(entry.previous_hash, entry)
 
-    result = tamper.verify()
+    result = copy.verify()
     assert (result.broken_at, result.problem) == (ids[ids.index(target) + 1], OUT_OF_PLACE)
 
 
 def test_a_forger_who_rehashes_the_whole_tail_needs_the_exported_head_to_be_caught(
-    db: Store, tamper: Tamperer
+    db: Store, tamper: Callable[[], Tamperer]
 ) -> None:
     ids = _fill(db)
     with db.sessions() as session:
         exported = audit.head(session)
-    with tamper.session() as session, session.begin():
+    copy = tamper()
+    with copy.session() as session, session.begin():
         entries = session.scalars(
             select(AuditEntry).where(AuditEntry.id >= _middle(ids)).order_by(AuditEntry.id)
         ).all()
@@ -303,8 +321,8 @@ def test_a_forger_who_rehashes_the_whole_tail_needs_the_exported_head_to_be_caug
             entry.previous_hash = previous
             entry.entry_hash = previous = audit.chain_hash(previous, entry)
 
-    assert tamper.verify().ok
-    result = tamper.verify(expected_head=exported)
+    assert copy.verify().ok
+    result = copy.verify(expected_head=exported)
     assert not result.ok
     assert "no longer in the chain" in (result.problem or "")
 

@@ -141,10 +141,11 @@ def _store_messages(
     client_ip: str | None,
     default_region: str,
 ) -> BatchResult | None:
-    with store.sessions.begin() as session:
+    with store.read_sessions() as session:  # outside the write lock: most calls are valid
         source = authenticate(session, write_key=write_key)
-        if source is None:
-            return None
+    if source is None:
+        return None
+    with store.sessions.begin() as session:
         return ingest(
             session,
             store,
