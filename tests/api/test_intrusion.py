@@ -13,7 +13,10 @@ from sqlalchemy import select
 
 from clientvault.api.app import create_app
 from clientvault.security import alerts
+from clientvault.security.accounts import create_user, define_role
 from clientvault.security.models import Alert, AuditEntry
+from clientvault.security.passwords import hasher_for
+from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.intrusion import IntrusionGuard, client_key, is_admin_path
@@ -91,7 +94,9 @@ def test_probing_404s_block_the_address_until_the_time_is_up(
     assert client.get("/healthz").status_code == 200
 
     with db.sessions() as session:
-        [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "intrusion.blocked"))
+        [entry] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "intrusion.blocked")
+        )
     assert entry.details == {
         "network": "127.0.0.2",
         "reason": "not_found",
@@ -111,9 +116,7 @@ def test_authentication_failures_block(client: TestClient) -> None:
     assert client.get("/api/v1/me").status_code == 429
 
 
-def test_failures_spread_beyond_the_window_do_not_block(
-    client: TestClient, clock: Clock
-) -> None:
+def test_failures_spread_beyond_the_window_do_not_block(client: TestClient, clock: Clock) -> None:
     for _ in range(3 * LIMIT):
         assert client.get("/api/v1/me").status_code == 401
         clock.now += 60 / (LIMIT - 1) + 0.1
@@ -123,10 +126,6 @@ def test_failures_spread_beyond_the_window_do_not_block(
 def test_a_404_from_a_route_is_an_answer_not_a_probe(
     app: FastAPI, client: TestClient, db: Store, db_settings: Settings
 ) -> None:
-    from clientvault.security.accounts import create_user, define_role
-    from clientvault.security.passwords import hasher_for
-    from clientvault.security.principal import Principal
-
     with db.sessions.begin() as session:
         define_role(
             session,
@@ -192,6 +191,12 @@ def test_admin_routes_only_from_admin_networks(make_app: Callable[..., FastAPI])
         assert outside.get("/api/v1/usersx").status_code == 404  # nor is this one
         assert outside.get("/api/v1/users").status_code == 403  # the refusals add up...
         assert outside.get("/api/v1/me").status_code == 429  # ...to a block
+    below_a_prefix = TestClient(
+        app, base_url="https://testserver", root_path="/cv", client=("127.0.0.3", 50000)
+    )
+    with below_a_prefix:
+        # As uvicorn serves it with --root-path: the path includes the prefix.
+        assert below_a_prefix.get("/cv/api/v1/roles").status_code == 403
     for host in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
         with _client(app, host) as inside:
             for path in admin_paths:  # through to authentication

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import groupby
 from pathlib import Path
 
 from sqlalchemy import select
@@ -85,20 +86,25 @@ def generate_demo(
     summary = DemoSummary(seed=seed, products=len(product_ids))
     ids: list[uuid.UUID] = []
     with _gc_paused(), writer.open(), _batches(config, parallel=parallel) as batches:
-        for batch in batches:
-            written = writer.write(batch)
-            ids.extend(written)
-            _count(summary, batch)
-            summary.duplicates.extend(
-                DuplicatePair(
-                    customer_id=written[index - batch.start],
-                    duplicate_of_customer_id=ids[original],
-                    kind_of_change=kinds,
-                )
-                for index, original, kinds in batch.duplicates
-            )
+        # Planned batches arrive as they are made; a transaction's batches are written as
+        # they come and committed together.
+        for _, transaction in groupby(batches, key=lambda b: b.start // batch_size):
+            committed = len(ids)
+            with writer.transaction():
+                for batch in transaction:
+                    written = writer.write(batch)
+                    ids.extend(written)
+                    _count(summary, batch)
+                    summary.duplicates.extend(
+                        DuplicatePair(
+                            customer_id=written[index - batch.start],
+                            duplicate_of_customer_id=ids[original],
+                            kind_of_change=kinds,
+                        )
+                        for index, original, kinds in batch.duplicates
+                    )
             if progress is not None:
-                progress(len(written))
+                progress(len(ids) - committed)
     if truth_path is not None:
         write_truth(truth_path, summary.duplicates)
         summary.truth_path = truth_path

@@ -43,6 +43,8 @@ SOURCE = "demo"
 #: Planted duplicate profiles come back less often than the person's main profile.
 DUPLICATE_ACTIVITY = 0.5
 _SEED_MASK = (1 << 64) - 1
+#: The default ``PlanConfig.chunk_size``.
+CHUNK_SIZE = 2000
 
 EVENT_COLUMNS = (
     "id",
@@ -101,12 +103,16 @@ class PlanConfig:
 
     seed: int
     customers: int
+    #: Customers per transaction: no planned batch straddles two transactions.
     batch_size: int
     now: datetime
     default_region: str
     dialect: DialectRef
     #: SKU → ``products.id`` in the target database.
     product_ids: dict[str, int]
+    #: Customers per planned batch at most (a transaction's customers arrive in batches this
+    #: big, so that writing starts early and follows planning closely).
+    chunk_size: int = CHUNK_SIZE
 
 
 @dataclass(frozen=True)
@@ -239,18 +245,27 @@ class DemoPlanner:
         self.decisions = 0
         self._time = _converter(self.codecs.events, "occurred_at")
         self._json = _converter(self.codecs.events, "properties")
+        self._contexts: dict[int, Any] = {}
+        #: Events per name in the batch being planned (``event:<name>`` in its stats).
+        self._names: Counter[str] = Counter()
 
     def batches(self) -> Iterator[PlannedBatch]:
-        """Every batch of the run, in order."""
-        size = self.config.batch_size
-        for start in range(0, self.config.customers, size):
-            yield self.batch(start, min(size, self.config.customers - start))
+        """Every batch of the run, in order: each transaction's customers (``batch_size``) in
+        batches of ``chunk_size`` at most."""
+        customers, size = self.config.customers, self.config.batch_size
+        chunk = max(1, self.config.chunk_size)
+        for start in range(0, customers, size):
+            end = min(start + size, customers)
+            for first in range(start, end, chunk):
+                yield self.batch(first, min(chunk, end - first))
 
     def batch(self, start: int, count: int) -> PlannedBatch:
         """The batch of customers ``start`` to ``start + count - 1`` (call in order)."""
         batch = PlannedBatch(start=start)
+        self._names.clear()
         for local in range(count):
             self._customer(batch, start + local, local)
+        batch.stats.update({f"event:{name}": n for name, n in self._names.items()})
         _in_time_order(batch)
         return batch
 
@@ -310,14 +325,17 @@ class DemoPlanner:
     ) -> None:
         """Event rows (in ``EVENT_COLUMNS`` order) and the identifiers the events show."""
         convert_time, convert_json = self._time, self._json
-        contexts: dict[int, Any] = {}  # a session's context is shared by its events
+        contexts = self._contexts  # a session's context is shared by its events
+        contexts.clear()
         devices = activity.devices
         seen: dict[int, tuple[datetime, datetime]] = {}
-        seed = self.config.seed
+        prefix = f"demo-{self.config.seed}-"  # message_id(seed, number), inlined
+        number = self.events
         rows = batch.events
-        stats = batch.stats
+        append = rows.append
+        names = self._names
         for kind, name, at, device, properties, context in activity.events:
-            self.events += 1
+            number += 1
             encoded_context = contexts.get(id(context))
             if encoded_context is None:
                 encoded_context = contexts[id(context)] = convert_json(context)
@@ -325,11 +343,12 @@ class DemoPlanner:
             anonymous = None
             if device >= 0:
                 anonymous = devices[device]
-                seen[device] = (seen.get(device, (at, at))[0], at)
-            rows.append(
+                earlier = seen.get(device)
+                seen[device] = (at, at) if earlier is None else (earlier[0], at)
+            append(
                 [
                     len(rows),
-                    message_id(seed, self.events),
+                    f"{prefix}{number}",
                     kind,
                     name,
                     local,
@@ -342,7 +361,8 @@ class DemoPlanner:
                     encoded_context,
                 ]
             )
-            stats[f"event:{name or kind}"] += 1
+            names[name or kind] += 1
+        self.events = number
         encode = self.codecs.identities.encode
         last_seen = activity.last_seen or signup
         identities = [("user_id", user_id, signup, last_seen)]
@@ -398,10 +418,11 @@ class DemoPlanner:
             has_phone=person.phone is not None,
             versions=self.versions,
         )
+        prefix = f"demo-{self.config.seed}-consent"
+        rows = batch.consents
+        stats = batch.stats
         for purpose, decision, at, version, channel in decisions:
             self.decisions += 1
-            proof = f"demo-{self.config.seed}-consent{self.decisions}"
-            batch.consents.append(
-                encode((local, purpose, decision, at, version, channel, SOURCE, proof))
-            )
-            batch.stats[f"consent:{decision}"] += 1
+            proof = f"{prefix}{self.decisions}"
+            rows.append(encode((local, purpose, decision, at, version, channel, SOURCE, proof)))
+            stats[f"consent:{decision}"] += 1

@@ -5,6 +5,7 @@ same transaction, each table with one driver ``executemany``."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,10 +20,10 @@ from clientvault.identity.profiles import create_prepared_customers
 from clientvault.ingest.models import Product
 from clientvault.store.context import Store
 
-#: The writer's SQLite page cache (KiB) during a run: the default 2 MiB holds a small part of
-#: the indexes that random values (times, device ids, blind indexes) spread every batch over.
-import os
-WRITER_PRAGMAS = {"cache_size": -int(os.environ.get("CK", 256*1024)), "wal_autocheckpoint": int(os.environ.get("WC", 1000))}
+#: The writer connection's SQLite settings during a run. The page cache (KiB; the default is
+#: 2 MiB) must hold the indexes that random values (times, device ids, blind indexes) spread
+#: every batch all over.
+WRITER_PRAGMAS = {"cache_size": -int(os.environ.get("CK", 256 * 1024))}
 _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
 
@@ -67,20 +68,21 @@ def reserve_ids(connection: Connection, table: Table, count: int) -> Sequence[in
 
 
 class BatchWriter:
-    """Writes planned batches into a store, one transaction per batch, all on one database
-    connection (``open``) that keeps its page cache from one batch to the next."""
+    """Writes planned batches into a store, in transactions of one or more batches, all on
+    one database connection (``open``) that keeps its page cache from one to the next."""
 
     def __init__(self, store: Store, codecs: Codecs) -> None:
         self.store = store
         self.codecs = codecs
         self._connection: Connection | None = None
+        self._session: Session | None = None
 
     @contextmanager
     def open(self) -> Iterator[BatchWriter]:
         """Hold a connection for the run; on SQLite, with a page cache large enough for the
         indexes that every batch touches all over (event times, device ids, blind indexes),
-        so that their pages are read once and written once per batch instead of being
-        evicted and read again row after row. The connection's cache size is restored."""
+        so that their pages are read once and written once per transaction instead of being
+        evicted and read again row after row. The connection's settings are restored."""
         with self.store.engine.connect() as connection, _pragmas(connection, WRITER_PRAGMAS):
             self._connection = connection
             try:
@@ -88,45 +90,58 @@ class BatchWriter:
             finally:
                 self._connection = None
 
-    def write(self, batch: PlannedBatch) -> list[uuid.UUID]:
-        """Write one batch atomically; return the new customers' ids in batch order."""
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A transaction for ``write``: committed on exit, rolled back on an exception."""
         if self._connection is None:
-            raise RuntimeError("BatchWriter.write outside BatchWriter.open()")
-        codecs = self.codecs
+            raise RuntimeError("BatchWriter.transaction outside BatchWriter.open()")
         with Session(bind=self._connection) as session, session.begin():
-            # Sealed and blind-indexed here (the keys never leave this process), dated from
-            # the customer's sign-up: their e-mail and phone identities are dated alike.
-            ids = create_prepared_customers(
-                session,
-                self.store,
-                prepared=batch.profiles,
-                source=SOURCE,
-                created_at=batch.signups,
-            )
-            connection = session.connection()
-            customers = [codecs.events.convert("customer_id", i) for i in ids]
-            event_ids = reserve_ids(connection, codecs.events.table, len(batch.events))
-            order_ids = reserve_ids(connection, codecs.orders.table, len(batch.orders))
+            self._session = session
+            try:
+                yield
+            finally:
+                self._session = None
 
-            self._events(batch.events, customers, event_ids)
-            _fill(batch.orders, codecs.orders.slot("id"), order_ids)
-            _fill(batch.orders, codecs.orders.slot("customer_id"), customers)
-            _fill(batch.items, codecs.items.slot("order_id"), order_ids)
-            _fill(batch.refunds, codecs.refunds.slot("order_id"), order_ids)
-            _fill(batch.refunds, codecs.refunds.slot("event_id"), event_ids)
-            _fill(batch.consents, codecs.consents.slot("customer_id"), customers)
-            self._identities(batch.identities, customers)
+    def write(self, batch: PlannedBatch) -> list[uuid.UUID]:
+        """Write one batch in the current ``transaction``; return the new customers' ids in
+        batch order."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("BatchWriter.write outside BatchWriter.transaction()")
+        codecs = self.codecs
+        # Sealed and blind-indexed here (the keys never leave this process), dated from
+        # the customer's sign-up: their e-mail and phone identities are dated alike.
+        ids = create_prepared_customers(
+            session,
+            self.store,
+            prepared=batch.profiles,
+            source=SOURCE,
+            created_at=batch.signups,
+        )
+        connection = session.connection()
+        customers = [codecs.events.convert("customer_id", i) for i in ids]
+        event_ids = reserve_ids(connection, codecs.events.table, len(batch.events))
+        order_ids = reserve_ids(connection, codecs.orders.table, len(batch.orders))
 
-            for codec, rows in (
-                (codecs.events, batch.events),
-                (codecs.orders, batch.orders),
-                (codecs.items, batch.items),
-                (codecs.refunds, batch.refunds),
-                (codecs.consents, batch.consents),
-                (codecs.identities, batch.identities),
-            ):
-                if rows:
-                    connection.exec_driver_sql(codec.sql, [tuple(row) for row in rows])
+        self._events(batch.events, customers, event_ids)
+        _fill(batch.orders, codecs.orders.slot("id"), order_ids)
+        _fill(batch.orders, codecs.orders.slot("customer_id"), customers)
+        _fill(batch.items, codecs.items.slot("order_id"), order_ids)
+        _fill(batch.refunds, codecs.refunds.slot("order_id"), order_ids)
+        _fill(batch.refunds, codecs.refunds.slot("event_id"), event_ids)
+        _fill(batch.consents, codecs.consents.slot("customer_id"), customers)
+        self._identities(batch.identities, customers)
+
+        for codec, rows in (
+            (codecs.events, batch.events),
+            (codecs.orders, batch.orders),
+            (codecs.items, batch.items),
+            (codecs.refunds, batch.refunds),
+            (codecs.consents, batch.consents),
+            (codecs.identities, batch.identities),
+        ):
+            if rows:
+                connection.exec_driver_sql(codec.sql, [tuple(row) for row in rows])
         return ids
 
     def _events(

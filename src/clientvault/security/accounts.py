@@ -6,6 +6,7 @@ or the password wrong, so that nobody can find out which accounts exist.
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from clientvault.settings import SecuritySettings
 from clientvault.store.base import utcnow
 
 SIGN_IN_FAILED = "the e-mail or password is not right"
+_ROLE_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ def define_role(
     session: Session, *, name: str, permissions: set[str], description: str, by: Principal
 ) -> Role:
     """Create or change a custom role (built-in roles are fixed)."""
+    if not _ROLE_NAME.fullmatch(name):
+        raise InvalidInput(
+            "a role name is 1 to 32 lower-case letters, digits, '-' or '_'",
+            details={"field": "name"},
+        )
     unknown = unknown_permissions(permissions)
     if unknown:
         raise InvalidInput(f"unknown permissions: {', '.join(sorted(unknown))}")

@@ -381,7 +381,7 @@ def bulk_exports(entries: Iterable[Entry]) -> list[Finding]:
                 window_start=at,
                 window_end=at,
                 entry_ids=[entry.id for entry in group],
-                facts={"action": action, "declared_rows": declared},
+                facts={"action": action, **({"declared_rows": declared} if declared else {})},
             )
         )
     return findings

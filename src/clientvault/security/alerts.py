@@ -3,14 +3,15 @@
 It reads audit entries past its own cursor (``audit_cursors``), in batches, the way the
 event-log consumers read events: the cursor moves in the same transaction as the alerts it
 raised, so a crash replays the last batch at most, and on PostgreSQL the cursor row is locked
-with ``SKIP LOCKED`` so that several workers never handle a batch twice at the same time.
-Replays change nothing: each alert has a ``dedup_key`` derived from the entries that raised
-it, and a later finding of the same alert only adds entries it had not counted yet.
+with ``SKIP LOCKED`` so that several workers never store a batch twice. Replays change
+nothing: each alert has a ``dedup_key`` derived from the entries that raised it, and a later
+finding of the same alert only adds entries it had not counted yet. ``rewind`` replays the
+log on purpose (after a change of thresholds, say).
 
-The rules themselves are in ``alert_rules``; this module loads, for each subject that appears
-in a batch, the recent history the rules need (one query per subject), and stores what they
-find. Alerts hold ids, counts and times, never personal data, and are listed for whoever holds
-``alerts:read`` (admins and the DPO).
+The rules themselves are in ``alert_rules``; this module loads what they need for a batch (a
+few queries per batch, whatever its size) in a read-only session, then stores their findings
+in a short writing transaction. Alerts hold ids, counts and times, never personal data, and
+are listed for whoever holds ``alerts:read`` (admins and the DPO).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, String, case, distinct, func, or_, select
+from sqlalchemy import ColumnElement, String, case, cast, distinct, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -39,15 +40,7 @@ from clientvault.store.context import Store
 #: The cursor name of this consumer of the audit log.
 CONSUMER_NAME = "access-alerts"
 STATUSES = ("open", "acknowledged")
-#: The columns the rules read, in ``alert_rules.Entry``'s order (``details`` may follow).
-_ENTRY_COLUMNS = (
-    AuditEntry.id,
-    AuditEntry.occurred_at,
-    AuditEntry.actor_kind,
-    AuditEntry.actor_id,
-    AuditEntry.action,
-    AuditEntry.target_id,
-)
+#: Every kind of alert the rules raise.
 KINDS = (
     "bulk_read",
     "bulk_export",
@@ -56,6 +49,15 @@ KINDS = (
     "new_network",
     "mfa_replay",
     "client_blocked",
+)
+#: The columns the rules read, in ``alert_rules.Entry``'s order (``details`` may follow).
+_ENTRY_COLUMNS = (
+    AuditEntry.id,
+    AuditEntry.occurred_at,
+    AuditEntry.actor_kind,
+    AuditEntry.actor_id,
+    AuditEntry.action,
+    AuditEntry.target_id,
 )
 
 
@@ -160,16 +162,6 @@ def find(
     return findings
 
 
-def detect(
-    session: Session, batch: Sequence[Entry], *, policy: SecuritySettings, zone: ZoneInfo
-) -> list[Alert]:
-    """Find and store in one session (the cursor aside); returns the alerts touched."""
-    return [
-        _store_finding(session, finding, policy)
-        for finding in find(session, batch, policy=policy, zone=zone)
-    ]
-
-
 def list_alerts(
     session: Session,
     *,
@@ -181,6 +173,8 @@ def list_alerts(
     """The newest alerts first, optionally of one status or kind, before an id (paging)."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}", details={"field": "status"})
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput(f"unknown kind {kind!r}", details={"field": "kind"})
     query = select(Alert).order_by(Alert.id.desc()).limit(limit)
     if status is not None:
         query = query.where(Alert.status == status)
@@ -280,7 +274,7 @@ def _access_history(
     read_target = case(
         (
             AuditEntry.action.in_(sorted(rules.READ_ACTIONS)),
-            func.coalesce(AuditEntry.target_id, func.cast(AuditEntry.id, String)),
+            func.coalesce(AuditEntry.target_id, cast(AuditEntry.id, String)),
         ),
         else_=None,
     )

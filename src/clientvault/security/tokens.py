@@ -109,3 +109,10 @@ def revoke_token(session: Session, *, user: User, token_id: str) -> None:
     if token is None:
         raise NotFound("no such token")
     token.revoked_at = token.revoked_at or utcnow()
+    audit.record(
+        session,
+        principal=Principal(kind="user", id=str(user.id)),
+        action="token.revoked",
+        target_type="token",
+        target_ids=[str(token.id)],
+    )

@@ -42,8 +42,14 @@ class Caller:
 
 
 def mfa_required(user: User, settings: Settings) -> bool:
-    """Whether this user must pass a second factor to use their session."""
-    return settings.security.mfa_required_for_all or user.role in MFA_REQUIRED_ROLES
+    """Whether this user must pass a second factor to use their session: always once they
+    have enrolled (optional MFA that is never asked for protects nothing), and before that
+    when their role or the installation requires it."""
+    return (
+        user.totp_confirmed
+        or settings.security.mfa_required_for_all
+        or user.role in MFA_REQUIRED_ROLES
+    )
 
 
 def session_token(request: Request) -> str | None:

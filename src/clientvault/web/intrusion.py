@@ -37,7 +37,8 @@ import ipaddress
 import logging
 import math
 import time
-from collections import OrderedDict, deque
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -77,12 +78,12 @@ def client_key(host: str) -> str:
     if ":" not in host:
         return host
     try:
-        ip = ipaddress.IPv6Address(host)
+        ip = ipaddress.IPv6Address(host.split("%", 1)[0])  # without a zone id ("%eth0")
     except ValueError:
         return host[:64]
     if ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
-    return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 def is_admin_path(path: str) -> bool:
@@ -91,6 +92,28 @@ def is_admin_path(path: str) -> bool:
         if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
             return True
     return False
+
+
+class _Recent:
+    """The times of one client's last ``limit`` failures of one kind, in a ring of doubles.
+
+    A deque of float objects costs three times as much: with every tracked address one
+    failure short of every limit, the guard holds about 1.6 KB per address (16 MB at the
+    default ``intrusion_max_tracked`` of 10,000), against 54 MB with deques.
+    """
+
+    __slots__ = ("count", "times")
+
+    def __init__(self, limit: int) -> None:
+        self.times = array("d", bytes(8 * limit))
+        self.count = 0
+
+    def add(self, now: float, window: float) -> bool:
+        """Record a failure; whether the last ``limit`` of them all fall within ``window``."""
+        limit = len(self.times)
+        self.times[self.count % limit] = now
+        self.count += 1
+        return self.count >= limit and now - self.times[self.count % limit] <= window
 
 
 @dataclass(frozen=True)
@@ -124,7 +147,7 @@ class IntrusionGuard:
             "not_found": policy.intrusion_not_found,
         }
         self.admin_networks: tuple[IPNetwork, ...] = tuple(policy.admin_networks)
-        self._failures: OrderedDict[str, dict[FailureKind, deque[float]]] = OrderedDict()
+        self._failures: OrderedDict[str, dict[FailureKind, _Recent]] = OrderedDict()
         self._blocked: OrderedDict[str, Block] = OrderedDict()
 
     def blocked(self, key: str) -> Block | None:
@@ -149,15 +172,13 @@ class IntrusionGuard:
             per_kind = self._failures[key] = {}
         else:
             self._failures.move_to_end(key)
-        limit = self.limits[kind]
-        times = per_kind.get(kind)
-        if times is None:
-            times = per_kind[kind] = deque(maxlen=limit)
-        times.append(now)
-        if len(times) < limit or now - times[0] > self.window:
+        recent = per_kind.get(kind)
+        if recent is None:
+            recent = per_kind[kind] = _Recent(self.limits[kind])
+        if not recent.add(now, self.window):
             return None
         del self._failures[key]
-        block = Block(key, now + self.block_seconds, kind, limit, self.block_seconds)
+        block = Block(key, now + self.block_seconds, kind, self.limits[kind], self.block_seconds)
         self._remember(block)
         return block
 
@@ -214,6 +235,9 @@ class IntrusionPrevention:
             )
             return
         path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):  # served below a prefix: match routes as Starlette
+            path = path[len(root) :]
         if guard.admin_networks and is_admin_path(path) and not guard.admin_allowed(host):
             await _refuse(
                 send,

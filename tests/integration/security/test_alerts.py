@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,10 +31,10 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(audit, "utcnow", fake)
-    yield fake
+    return fake
 
 
 @pytest.fixture
@@ -142,6 +141,19 @@ def test_normal_use_raises_nothing(db: Store, clock: Clock, policy: SecuritySett
     _write(db, clock, newcomer, "pii.reveal", _spread(MONDAY, 20, timedelta(hours=8)))
     busy = _staff()  # a busy hour, but under the floor
     _write(db, clock, busy, "pii.reveal", _spread(MONDAY, 120, timedelta(minutes=55)))
+
+    alerts.drain(db, policy=policy)
+
+    assert _alerts(db) == []
+
+
+def test_profiles_are_counted_once_however_often_they_are_opened(
+    db: Store, clock: Clock, policy: SecuritySettings
+) -> None:
+    agent = _staff()
+    ten = [str(uuid.uuid4()) for _ in range(10)]
+    times = _spread(MONDAY, 500, timedelta(minutes=50))
+    _write(db, clock, agent, "pii.reveal", times, targets=ten * 50)
 
     alerts.drain(db, policy=policy)
 

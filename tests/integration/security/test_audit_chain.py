@@ -394,19 +394,20 @@ def test_every_reveal_leaves_one_entry_per_customer_with_fields_and_reason_and_n
         for principal, customer_ids, fields, reason in reveals
         for customer_id in customer_ids
     ]
-    assert [
+    written = [
         (e.actor_kind, e.actor_id, e.target_id, e.details["fields"], e.reason) for e in entries
-    ] == expected
+    ]
+    assert sorted(written) == sorted(expected)  # one each, in whatever order rows came back
     assert {(e.action, e.target_type) for e in entries} == {("pii.reveal", "customer")}
 
-    written = b"\n".join(audit.canonical(entry) for entry in entries).lower()
+    stored = b"\n".join(audit.canonical(entry) for entry in entries).lower()
     for person in PEOPLE:
         assert person.phone is not None
         digits = "".join(c for c in person.phone if c.isdigit())  # 33612345600
         values = (person.email, person.first_name, person.last_name, digits, "0" + digits[2:])
         for value in values:
             assert value is not None
-            assert value.lower().encode() not in written, value
+            assert value.lower().encode() not in stored, value
 
 
 def test_a_refused_reveal_decrypts_nothing(db: Store) -> None:

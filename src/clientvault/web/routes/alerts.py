@@ -29,6 +29,8 @@ ReadAlerts = Annotated[Caller, Depends(Authorize("alerts:read"))]
 
 ALERTS_PATH = f"{CONSOLE_PREFIX}/security/alerts"
 PAGE_SIZE = 50
+#: How many items of a list in the evidence the page shows (the API has them all).
+SAMPLE_SHOWN = 10
 StatusFilter = Literal["open", "acknowledged", "all"]
 #: How each kind of alert is named on the page.
 KIND_LABELS = {
@@ -87,7 +89,8 @@ def evidence_lines(evidence: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _show(value: Any) -> str:
     if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
+        shown = ", ".join(str(item) for item in value[:SAMPLE_SHOWN])
+        return shown + (", …" if len(value) > SAMPLE_SHOWN else "")
     if isinstance(value, float):
         return f"{value:g}"
     if value == "own_history":
