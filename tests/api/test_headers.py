@@ -18,6 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clientvault.api.app import create_app
+from clientvault.api.routes.imports import MAX_UPLOAD_BYTES
+from clientvault.ingest.spec import MAX_BATCH_BYTES
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.headers import (
@@ -317,6 +319,8 @@ def test_an_app_that_swallows_the_error_still_answers_413() -> None:
 
 
 def test_upload_routes_get_the_larger_limit_and_tracking_keeps_its_own() -> None:
+    assert UPLOAD_MAX_BODY_BYTES == MAX_UPLOAD_BYTES  # the route's own limit: one number
+    assert MAX_BATCH_BYTES < DEFAULT_MAX_BODY_BYTES
     middleware = SecurityHeaders(_echo_length)
     assert middleware.limit_for("/api/v1/imports/customers") == UPLOAD_MAX_BODY_BYTES
     assert middleware.limit_for("/api/v1/users") == DEFAULT_MAX_BODY_BYTES

@@ -9,11 +9,21 @@ from fastapi import FastAPI
 
 from clientvault.api.docs import OPENAPI_PATH, install_docs
 from clientvault.api.errors import install_error_handlers
-from clientvault.api.routes import audit_log, auth, health, imports, snippet, staff, tracking
+from clientvault.api.routes import (
+    alerts,
+    audit_log,
+    auth,
+    health,
+    imports,
+    snippet,
+    staff,
+    tracking,
+)
 from clientvault.automation.worker import Worker
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
 from clientvault.web.console import install_console
+from clientvault.web.intrusion import install_intrusion_prevention
 
 
 def create_app(
@@ -35,7 +45,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = store if store is not None else open_store(settings)
-        worker = Worker(app.state.store) if run_consumers else None
+        worker = Worker(app.state.store, security=settings.security) if run_consumers else None
         if worker is not None:
             worker.start()
         try:
@@ -65,5 +75,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(staff.router)
     app.include_router(audit_log.router)
+    app.include_router(alerts.router)
     install_console(app)
+    install_intrusion_prevention(app, settings.security)
     return app

@@ -11,6 +11,8 @@ import threading
 
 from clientvault.ingest import commerce
 from clientvault.ingest.consumers import Consumer, process_batch
+from clientvault.security import alerts
+from clientvault.settings import SecuritySettings
 from clientvault.store.context import Store
 
 logger = logging.getLogger(__name__)
@@ -19,15 +21,27 @@ logger = logging.getLogger(__name__)
 CONSUMERS: tuple[Consumer, ...] = (commerce.CONSUMER,)
 
 
-def run_once(store: Store, consumers: tuple[Consumer, ...] = CONSUMERS) -> int:
-    """Give every consumer one batch; returns how many events were read in all."""
-    return sum(process_batch(store, consumer) for consumer in consumers)
+def run_once(
+    store: Store,
+    consumers: tuple[Consumer, ...] = CONSUMERS,
+    *,
+    security: SecuritySettings | None = None,
+) -> int:
+    """Give every consumer one batch, and the access alerts one batch of the audit log;
+    returns how many events and audit entries were read in all."""
+    read = sum(process_batch(store, consumer) for consumer in consumers)
+    return read + alerts.process_batch(store, policy=security or SecuritySettings())
 
 
-def run_until_idle(store: Store, consumers: tuple[Consumer, ...] = CONSUMERS) -> int:
+def run_until_idle(
+    store: Store,
+    consumers: tuple[Consumer, ...] = CONSUMERS,
+    *,
+    security: SecuritySettings | None = None,
+) -> int:
     """Run consumers until none has anything left to read (tests, demo, one-shot jobs)."""
     total = 0
-    while count := run_once(store, consumers):
+    while count := run_once(store, consumers, security=security):
         total += count
     return total
 
@@ -35,8 +49,15 @@ def run_until_idle(store: Store, consumers: tuple[Consumer, ...] = CONSUMERS) ->
 class Worker:
     """Runs the consumers in a background thread, polling when the log is idle."""
 
-    def __init__(self, store: Store, *, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        poll_seconds: float = 0.5,
+        security: SecuritySettings | None = None,
+    ) -> None:
         self._store = store
+        self._security = security
         self._poll = poll_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="clientvault-worker", daemon=True)
@@ -57,7 +78,7 @@ class Worker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = run_once(self._store)
+                busy = run_once(self._store, security=self._security)
             except Exception:
                 # A failing consumer must not kill the worker: log (no event content) and retry.
                 logger.exception("a consumer failed; retrying after a pause")

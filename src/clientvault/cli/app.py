@@ -139,10 +139,11 @@ def worker_command(
     """Run the event-log consumers in the foreground until Ctrl-C."""
     from clientvault.automation.worker import Worker
 
-    with opened_store(load_settings(data_dir)) as store:
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store:
         console.print("Worker running; Ctrl-C to stop.")
         try:
-            Worker(store, poll_seconds=poll).run_forever()
+            Worker(store, poll_seconds=poll, security=settings.security).run_forever()
         except KeyboardInterrupt:
             console.print("Worker stopped.")
 

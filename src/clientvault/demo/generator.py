@@ -26,8 +26,11 @@ from clientvault.ingest.models import Event
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 
-#: Customers per transaction.
-BATCH_SIZE = 2000
+#: Customers per transaction. Each transaction rewrites most pages of the indexes that
+#: random values spread rows over (event times, device ids, blind indexes), so fewer, larger
+#: transactions write less; planning still hands them over in smaller batches
+#: (``planner.CHUNK_SIZE``) so that writing starts early and keeps up.
+BATCH_SIZE = 10_000
 #: From this many customers on, planning runs in a second process (when there is a second
 #: core): below it, starting the process costs more than it saves.
 PARALLEL_FROM = 10_000
@@ -48,10 +51,12 @@ def generate_demo(
     """Generate ``customers`` synthetic customers with two years of behaviour up to ``now``.
 
     Why: a new installation, a demo, a benchmark or an identity-resolution evaluation needs
-    a realistic customer base that contains nobody real. Profiles go through the real
-    ``create_customers`` path (sealed and blind-indexed) in transactions of ``batch_size``;
-    each batch's events, orders, consent decisions and identifiers are written in the same
-    transaction, and ``progress(n)`` is called as each batch of ``n`` customers commits.
+    a realistic customer base that contains nobody real. Profiles are validated and
+    normalised like any other (``prepare_profile``, in the planning process), then go through
+    the real ``create_prepared_customers`` path (data keys, sealed fields, blind indexes) in
+    transactions of ``batch_size`` customers; their events, orders, consent decisions and
+    identifiers are written in the same transaction, and ``progress(n)`` is called as each
+    transaction of ``n`` customers commits.
 
     About 5 % of the profiles are planted duplicates of earlier ones; their ground truth is
     returned in the summary and, when ``truth_path`` is given, written there as CSV. The same

@@ -23,7 +23,7 @@ from clientvault.store.context import Store
 #: The writer connection's SQLite settings during a run. The page cache (KiB; the default is
 #: 2 MiB) must hold the indexes that random values (times, device ids, blind indexes) spread
 #: every batch all over.
-WRITER_PRAGMAS = {"cache_size": -int(os.environ.get("CK", 256 * 1024))}
+WRITER_PRAGMAS = {"cache_size": -int(os.environ.get("CK", 256 * 1024)), "wal_autocheckpoint": int(os.environ.get("WC", 1000))}
 _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
 

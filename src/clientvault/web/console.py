@@ -25,12 +25,19 @@ from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.auth import SAFE_METHODS, Caller, identify_caller, session_token
 from clientvault.web.navigation import CONSOLE_PREFIX
-from clientvault.web.routes import account, audit, overview, signin, staff
+from clientvault.web.routes import account, alerts, audit, overview, signin, staff
 from clientvault.web.signin_flow import PASSWORD_PATH, login_url, retry_minutes, with_next
 from clientvault.web.templating import STATIC_DIR, render, templates
 
 #: Each domain's console pages; a new ``web/routes/<domain>.py`` adds its router here.
-ROUTERS = (overview.router, signin.router, account.router, staff.router, audit.router)
+ROUTERS = (
+    overview.router,
+    signin.router,
+    account.router,
+    staff.router,
+    audit.router,
+    alerts.router,
+)
 
 
 def is_console_path(path: str) -> bool:

@@ -181,7 +181,7 @@ class SecurityHeaders:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            await self.app(scope, receive if limit is None else limited_receive, send_with_headers)
         except Exception:
             # _BodyTooLarge itself, or whatever the app turned it into on its way out.
             if not too_large:
