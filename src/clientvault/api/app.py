@@ -23,6 +23,7 @@ from clientvault.automation.worker import Worker
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
 from clientvault.web.console import install_console
+from clientvault.web.headers import SecurityHeaders
 from clientvault.web.intrusion import install_intrusion_prevention
 
 
@@ -78,4 +79,7 @@ def create_app(
     app.include_router(alerts.router)
     install_console(app)
     install_intrusion_prevention(app, settings.security)
+    # Added last, so outermost: every answer (the intrusion guard's refusals too) gets the
+    # headers, and bodies are limited before any other middleware reads them.
+    app.add_middleware(SecurityHeaders)
     return app

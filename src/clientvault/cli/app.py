@@ -8,6 +8,7 @@ import typer
 import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from clientvault.cli.audit import audit_app
 from clientvault.cli.common import (
     DataDirOption,
     console,
@@ -20,6 +21,7 @@ from clientvault.cli.keys import keys_app
 from clientvault.cli.sources import sources_app
 from clientvault.migrations.install import initialise, migrate
 from clientvault.security.accounts import create_first_admin
+from clientvault.security.certificates import DevCertificate, create_self_signed
 from clientvault.security.passwords import hasher_for
 from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
@@ -30,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(imports_app, name="import")
 app.add_typer(sources_app, name="sources")
@@ -38,14 +41,22 @@ app.add_typer(sources_app, name="sources")
 AdminEmailOption = typer.Option(
     "admin@clientvault.invalid", "--admin-email", help="Sign-in e-mail of the first admin."
 )
+SelfSignedOption = typer.Option(
+    False,
+    "--self-signed",
+    help="Also create a development TLS certificate and key (tls-cert.pem, tls-key.pem).",
+)
 
 
 @app.command("init")
 def init_command(
-    data_dir: Path | None = DataDirOption, admin_email: str = AdminEmailOption
+    data_dir: Path | None = DataDirOption,
+    admin_email: str = AdminEmailOption,
+    self_signed: bool = SelfSignedOption,
 ) -> None:
     """Create a new installation: data directory, key file (mode 0600), both databases and
-    the first administrator, whose one-time password is printed once."""
+    the first administrator, whose one-time password is printed once; with ``--self-signed``
+    also a development TLS certificate, since the console's cookie is only sent over HTTPS."""
     settings = load_settings(data_dir)
     with reported_errors():
         store = initialise(settings)
@@ -53,12 +64,30 @@ def init_command(
             _create_first_admin(store, settings, admin_email)
         finally:
             store.close()
+        certificate = create_self_signed(settings.data_dir) if self_signed else None
     console.print(f"Initialised clientvault in [bold]{settings.data_dir}[/bold].")
     if settings.keystore.key_material is None:
         console.print(
             f"Key file: [bold]{settings.key_file}[/bold] — back it up apart from the data; "
             "without it the data cannot be read."
         )
+    if certificate is not None:
+        _describe_certificate(certificate)
+
+
+def _describe_certificate(certificate: DevCertificate) -> None:
+    console.print(
+        f"Development TLS certificate: [bold]{certificate.cert_path}[/bold], key "
+        f"[bold]{certificate.key_path}[/bold] (mode 0600), valid until "
+        f"{certificate.not_after:%Y-%m-%d}; browsers will warn about it."
+    )
+    console.print(f"  SHA-256 fingerprint {certificate.sha256_fingerprint}", soft_wrap=True)
+    console.print(
+        f"  Serve over HTTPS: clientvault serve --tls-cert {certificate.cert_path} "
+        f"--tls-key {certificate.key_path}",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 def _create_first_admin(store: Store, settings: Settings, email: str) -> None:
@@ -126,6 +155,7 @@ def _serve(settings: Settings) -> None:
         port=server.port,
         ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
         ssl_keyfile=str(server.tls_key) if server.tls_key else None,
+        server_header=False,  # no "server: uvicorn" banner (ASVS 14.3.3)
         log_level="info",
         access_log=False,  # access lines carry client addresses and paths: no PII in logs
     )

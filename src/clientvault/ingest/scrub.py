@@ -27,6 +27,7 @@ _PHONE = re.compile(r"(?<![\w])(?:\+|00)?\d[\d .\-()]{6,18}\d(?![\w])")
 _MAYBE = re.compile(r"@|\d[\d .\-()]{6,}\d|[A-Z]{2}\d{2}")
 
 Hasher = Callable[[str, str], str]
+_HEX_AS_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -57,7 +58,8 @@ def keyed_hasher(key: bytes) -> Hasher:
 
     def replace(kind: str, value: str) -> str:
         digest = hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
-        return f"[{kind}:{digest[:16]}]"
+        # Letters only: a replacement must never look like a card or phone number itself.
+        return f"[{kind}:{digest[:16].translate(_HEX_AS_LETTERS)}]"
 
     return replace
 

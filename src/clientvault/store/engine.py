@@ -24,6 +24,10 @@ def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> E
     ``synchronous`` as chosen (FULL: a committed transaction survives power loss, which
     event acknowledgement relies on), ``secure_delete`` so erased rows do not linger in free
     pages, and a busy timeout instead of immediate "database is locked" errors.
+
+    ``hide_parameters``: bound values never appear in SQL logs (``echo``) nor in the text of
+    database errors, which get logged; they can be personal data or secrets (the e-mail
+    typed at sign-in, a session's CSRF token).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -34,7 +38,7 @@ def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> E
                 raise ConfigurationError(
                     f"database directory {directory} does not exist; run `clientvault init`"
                 )
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
         _configure_sqlite(engine, synchronous=synchronous)
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -45,6 +49,7 @@ def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> E
         return create_engine(
             parsed,
             echo=echo,
+            hide_parameters=True,
             pool_pre_ping=True,
             connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
         )
