@@ -13,6 +13,7 @@ from clientvault.api.routes import (
     alerts,
     audit_log,
     auth,
+    customers,
     health,
     imports,
     snippet,
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(staff.router)
     app.include_router(audit_log.router)
     app.include_router(alerts.router)
+    app.include_router(customers.router)
     install_console(app)
     install_intrusion_prevention(app, settings.security)
     # Added last, so outermost: every answer (the intrusion guard's refusals too) gets the

@@ -9,6 +9,8 @@ from rich.progress import Progress
 
 from clientvault.cli.common import DataDirOption, console, load_settings, reported_errors
 from clientvault.errors import ConfigurationError
+from clientvault.security import audit
+from clientvault.security.principal import Principal
 from clientvault.store import keyfile
 from clientvault.store.context import open_store
 
@@ -43,6 +45,13 @@ def rotate_command(data_dir: Path | None = DataDirOption) -> None:
                 if version != rotated.current_kek:
                     rotated = rotated.without_kek(version)
             keyfile.write(settings.key_file, rotated, overwrite=True)
+            with store.sessions.begin() as session:
+                audit.record(
+                    session,
+                    principal=Principal.system("cli"),
+                    action="keys.rotated",
+                    details={"kek_version": rotated.current_kek, "data_keys": count},
+                )
         finally:
             store.close()
     console.print(f"Re-wrapped {count} data keys under KEK version {rotated.current_kek}.")

@@ -1,0 +1,68 @@
+"""Customer profiles over the API, with personal data shown according to the caller's role.
+
+Reading a profile (``customers:read``: analysts, marketers, support, DPO) gives the
+pseudonymised view: coarse attributes and whether identifiers exist, never their values.
+Opening a customer's identifiers needs ``pii:reveal`` (support, DPO) and a reason, and goes
+through the one audited reveal path; every profile view is audited too, which is what the
+access alerts count.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from clientvault.identity.models import SEALED_FIELDS
+from clientvault.identity.profiles import get_customer, reveal_identifiers
+from clientvault.identity.schemas import CustomerIdentifiers, CustomerRead
+from clientvault.security import audit
+from clientvault.store.context import Store
+from clientvault.web.auth import Authorize, Caller
+
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+ReadCustomers = Annotated[Caller, Depends(Authorize("customers:read"))]
+RevealIdentifiers = Annotated[Caller, Depends(Authorize("pii:reveal"))]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+@router.get("/{customer_id}", response_model=CustomerRead)
+def read_customer(customer_id: uuid.UUID, request: Request, caller: ReadCustomers) -> CustomerRead:
+    """One customer's pseudonymised profile (no identifier values)."""
+    with _store(request).sessions.begin() as session:
+        profile = get_customer(session, customer_id=customer_id)
+        audit.record(
+            session,
+            principal=caller.principal,
+            action="customer.viewed",
+            target_type="customer",
+            target_ids=[str(customer_id)],
+        )
+    return profile
+
+
+@router.get("/{customer_id}/identifiers", response_model=CustomerIdentifiers)
+def open_identifiers(
+    customer_id: uuid.UUID,
+    request: Request,
+    caller: RevealIdentifiers,
+    reason: Annotated[str, Query(min_length=3, max_length=200)],
+    fields: Annotated[list[str] | None, Query(max_length=len(SEALED_FIELDS))] = None,
+) -> CustomerIdentifiers:
+    """One customer's decrypted identifiers, for a stated reason (audited per field)."""
+    store = _store(request)
+    with store.sessions.begin() as session:
+        revealed = reveal_identifiers(
+            session,
+            store,
+            principal=caller.principal,
+            customer_ids=[customer_id],
+            fields=fields or SEALED_FIELDS,
+            reason=reason,
+        )
+    return revealed[customer_id]

@@ -1,0 +1,97 @@
+"""Customer profiles over the API: pseudonymised for readers, identifiers only for pii:reveal,
+with a reason, and every view and reveal audited."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from clientvault.identity.profiles import create_customers
+from clientvault.identity.schemas import CustomerCreate
+from clientvault.security.accounts import create_user
+from clientvault.security.models import AuditEntry
+from clientvault.security.passwords import hasher_for
+from clientvault.security.permissions import PERMISSIONS
+from clientvault.security.principal import Principal
+from clientvault.security.tokens import issue_token
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+
+
+def _bearer(db: Store, settings: Settings, role: str) -> dict[str, str]:
+    with db.sessions.begin() as session:
+        user = create_user(
+            session,
+            email=f"{role}@example.com",
+            display_name=role,
+            role=role,
+            password="customers-violet-harbour-47",
+            ph=hasher_for(settings.security),
+            by=Principal.system("test"),
+        ).user
+        secret = issue_token(
+            session, user=user, name="t", scopes=set(PERMISSIONS), days=1, policy=settings.security
+        ).secret
+    return {"authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def customer(db: Store) -> str:
+    profile = CustomerCreate(
+        email="Zoe.Canary@example.com",
+        phone="0612345678",
+        first_name="Zoe",
+        city="Lyon",
+        country="FR",
+    )
+    with db.sessions.begin() as session:
+        [customer_id] = create_customers(
+            session, db, profiles=[profile], source="t", default_region="FR"
+        )
+    return str(customer_id)
+
+
+def _actions(db: Store) -> list[tuple[str, str | None]]:
+    with db.sessions() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action.in_(["customer.viewed", "pii.reveal"]))
+        ).all()
+    return [(entry.action, entry.reason) for entry in entries]
+
+
+def test_an_analyst_sees_the_pseudonymised_profile_only(
+    client: TestClient, db: Store, db_settings: Settings, customer: str
+) -> None:
+    headers = _bearer(db, db_settings, "analyst")
+    response = client.get(f"/api/v1/customers/{customer}", headers=headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["city"] == "Lyon"
+    assert body["has_email"] is True
+    assert "zoe" not in response.text.lower()
+    assert "612345678" not in response.text
+    assert response.headers["cache-control"] == "no-store"
+    refused = client.get(
+        f"/api/v1/customers/{customer}/identifiers?reason=curious", headers=headers
+    )
+    assert refused.status_code == 403
+    assert _actions(db) == [("customer.viewed", None)]
+
+
+def test_support_opens_identifiers_with_a_reason(
+    client: TestClient, db: Store, db_settings: Settings, customer: str
+) -> None:
+    headers = _bearer(db, db_settings, "support")
+    no_reason = client.get(f"/api/v1/customers/{customer}/identifiers", headers=headers)
+    assert no_reason.status_code == 422
+    response = client.get(
+        f"/api/v1/customers/{customer}/identifiers",
+        params={"reason": "ticket 42: customer asked", "fields": ["email", "phone"]},
+        headers=headers,
+    )
+    assert response.status_code == 200
+    assert response.json()["email"] == "zoe.canary@example.com"
+    assert response.json()["phone"] == "+33612345678"
+    assert response.json()["first_name"] is None  # only the fields asked for
+    assert _actions(db) == [("pii.reveal", "ticket 42: customer asked")]
