@@ -23,7 +23,7 @@ from clientvault.store.context import Store
 #: The writer connection's SQLite settings during a run. The page cache (KiB; the default is
 #: 2 MiB) must hold the indexes that random values (times, device ids, blind indexes) spread
 #: every batch all over.
-WRITER_PRAGMAS = {"cache_size": -int(os.environ.get("CK", 256 * 1024)), "wal_autocheckpoint": int(os.environ.get("WC", 1000))}
+WRITER_PRAGMAS = {"cache_size": -int(os.environ.get("CK", 256 * 1024))}
 _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
 
@@ -123,14 +123,15 @@ class BatchWriter:
         event_ids = reserve_ids(connection, codecs.events.table, len(batch.events))
         order_ids = reserve_ids(connection, codecs.orders.table, len(batch.orders))
 
-        self._events(batch.events, customers, event_ids)
+        blind = self._blind_indexes()
+        self._events(batch.events, customers, event_ids, blind)
         _fill(batch.orders, codecs.orders.slot("id"), order_ids)
         _fill(batch.orders, codecs.orders.slot("customer_id"), customers)
         _fill(batch.items, codecs.items.slot("order_id"), order_ids)
         _fill(batch.refunds, codecs.refunds.slot("order_id"), order_ids)
         _fill(batch.refunds, codecs.refunds.slot("event_id"), event_ids)
         _fill(batch.consents, codecs.consents.slot("customer_id"), customers)
-        self._identities(batch.identities, customers)
+        self._identities(batch.identities, customers, blind)
 
         for codec, rows in (
             (codecs.events, batch.events),
@@ -145,13 +146,17 @@ class BatchWriter:
         return ids
 
     def _events(
-        self, rows: list[list[Any]], customers: list[Any], event_ids: Sequence[int]
+        self,
+        rows: list[list[Any]],
+        customers: list[Any],
+        event_ids: Sequence[int],
+        blind: Callable[[str, str], bytes],
     ) -> None:
         codec = self.codecs.events
         id_slot, customer_slot = codec.slot("id"), codec.slot("customer_id")
         anonymous_slot, user_slot = codec.slot("anonymous_index"), codec.slot("user_index")
-        anonymous = self._indexer("anonymous_id", codec.processor("anonymous_index"))
-        users = self._indexer("user_id", codec.processor("user_index"))
+        anonymous = _indexer(blind, "anonymous_id", codec.processor("anonymous_index"))
+        users = _indexer(blind, "user_id", codec.processor("user_index"))
         for row in rows:
             row[id_slot] = event_ids[row[id_slot]]
             row[customer_slot] = customers[row[customer_slot]]
@@ -160,28 +165,51 @@ class BatchWriter:
                 row[anonymous_slot] = anonymous(value)
             row[user_slot] = users(row[user_slot])
 
-    def _identities(self, rows: list[list[Any]], customers: list[Any]) -> None:
+    def _identities(
+        self, rows: list[list[Any]], customers: list[Any], blind: Callable[[str, str], bytes]
+    ) -> None:
         codec = self.codecs.identities
         customer_slot, kind_slot = codec.slot("customer_id"), codec.slot("kind")
         value_slot = codec.slot("value_index")
+        convert = codec.processor("value_index") or _same
         for row in rows:
             row[customer_slot] = customers[row[customer_slot]]
-            index = self.store.index(row[kind_slot], row[value_slot])
-            row[value_slot] = codec.convert("value_index", index)
+            row[value_slot] = convert(blind(row[kind_slot], row[value_slot]))
 
-    def _indexer(self, kind: str, convert: Callable[[Any], Any] | None) -> Callable[[str], Any]:
-        """``raw identifier → blind index in driver form``, cached for one batch."""
-        cache: dict[str, Any] = {}
+    def _blind_indexes(self) -> Callable[[str, str], bytes]:
+        """``(kind, raw identifier) → blind index``, cached for one batch (events and
+        identities show the same user and device ids)."""
+        cache: dict[tuple[str, str], bytes] = {}
         index = self.store.index
 
-        def lookup(value: str) -> Any:
-            found = cache.get(value)
+        def lookup(kind: str, value: str) -> bytes:
+            key = (kind, value)
+            found = cache.get(key)
             if found is None:
-                found = index(kind, value)
-                found = cache[value] = convert(found) if convert is not None else found
+                found = cache[key] = index(kind, value)
             return found
 
         return lookup
+
+
+def _indexer(
+    blind: Callable[[str, str], bytes], kind: str, convert: Callable[[Any], Any] | None
+) -> Callable[[str], Any]:
+    """``raw identifier → blind index in a column's driver form``, cached for one batch."""
+    cache: dict[str, Any] = {}
+    convert = convert or _same
+
+    def lookup(value: str) -> Any:
+        found = cache.get(value)
+        if found is None:
+            found = cache[value] = convert(blind(kind, value))
+        return found
+
+    return lookup
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _fill(rows: list[list[Any]], slot: int, values: Sequence[Any]) -> None:

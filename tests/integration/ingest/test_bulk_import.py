@@ -457,10 +457,11 @@ def test_arbitrary_bytes_never_crash_the_readers(data: bytes) -> None:
         records = list(csv_records)
     except InvalidInput:
         records = []
-    for records_read in (
-        records,
-        list(read_jsonl(LineReader(io.BytesIO(data), max_line_bytes=64))),
-    ):
+    try:  # a UTF-16 file is refused whole, with a clear error, by either reader
+        lines_read = list(read_jsonl(LineReader(io.BytesIO(data), max_line_bytes=64)))
+    except InvalidInput:
+        lines_read = []
+    for records_read in (records, lines_read):
         assert [r.row for r in records_read] == list(range(1, len(records_read) + 1))
         lines = [r.line for r in records_read]
         assert lines == sorted(set(lines))

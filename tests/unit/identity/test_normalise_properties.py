@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,9 +32,16 @@ def test_email_is_lower_cased_and_idempotent(local: str, domain: str) -> None:
 
 
 @given(st.integers(min_value=0, max_value=10**8 - 1), st.sampled_from(["06", "+336", "0033 6"]))
-def test_french_mobiles_in_any_format_give_one_e164(number: int, prefix: str) -> None:
+def test_french_mobiles_in_any_format_give_one_e164_or_one_clear_refusal(
+    number: int, prefix: str
+) -> None:
     digits = f"{number:08d}"
     spaced = " ".join(digits[i : i + 2] for i in range(0, 8, 2))
+    allocated = phonenumbers.is_valid_number(phonenumbers.parse(f"+336{digits}"))
+    if not allocated:  # a range not allocated: every spelling is refused the same way
+        with pytest.raises(InvalidInput, match="not a valid number"):
+            normalise_phone(f"{prefix}{spaced}", default_region="FR")
+        return
     canonical = normalise_phone(f"{prefix}{spaced}", default_region="FR")
     assert canonical == f"+336{digits}"
     assert normalise_phone(canonical, default_region="DE") == canonical
