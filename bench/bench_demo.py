@@ -1,9 +1,10 @@
 """Generating demo data vs a raw ``executemany`` of the same customer and event rows.
 
 Ours: ``generate_demo`` for N customers (default 100,000) into a fresh SQLite installation:
-people and behaviour planned (in a second process when there is a second core), profiles
-sealed and blind-indexed through ``create_customers``, events, orders, refunds, consents
-and identifiers written, one transaction per 2,000 customers.
+people and behaviour planned and profiles validated (in a second process when there is a
+second core), profiles sealed and blind-indexed through ``create_prepared_customers``,
+events, orders, refunds, consents and identifiers written, one transaction per 10,000
+customers (handed over in batches of 2,000). Both processes' CPU seconds are reported.
 Baseline: the very rows ours wrote to ``customers`` and ``events``, read back beforehand,
 inserted into another fresh installation of the same kind with the driver's
 ``executemany`` (2,000 customers or 25,000 events per transaction); only the inserts and

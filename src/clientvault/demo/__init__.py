@@ -1,9 +1,10 @@
 """Demo data: a seeded generator of synthetic customers with two years of realistic behaviour.
 
 ``generator.generate_demo`` fills an installation through the real write paths (profiles are
-sealed and blind-indexed by ``identity.profiles.create_customers``) with European customers
-(mostly French), their sessions, page views, carts, orders, refunds, support tickets, survey
-answers and consent decisions, plus planted duplicate people whose ground truth is kept for
+validated by ``identity.profiles.prepare_profile``, then sealed and blind-indexed by
+``identity.profiles.create_prepared_customers``) with European customers (mostly French),
+their sessions, page views, carts, orders, refunds, support tickets, survey answers and
+consent decisions, plus planted duplicate people whose ground truth is kept for
 scoring identity resolution. Everything is synthetic: e-mails are on ``example.*`` domains only.
 The same seed gives the same data.
 

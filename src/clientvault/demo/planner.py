@@ -4,7 +4,8 @@ of them did, their consent decisions, and every row to write, already in driver 
 The planner needs no database and no key. Values only known when the batch is written carry
 a placeholder that the writer fills in:
 
-- ``customer_id``: the customer's position in the batch (ids come from ``create_customers``);
+- ``customer_id``: the customer's position in the batch (ids come from
+  ``create_prepared_customers``);
 - ``events.id``, ``orders.id`` (and the order and event ids pointing at them): positions in
   the batch, replaced by ids the writer reserves (refunds must name their event's id);
 - ``anonymous_index``, ``user_index`` and identities' ``value_index``: the raw identifier,
@@ -157,8 +158,9 @@ class Codecs:
 
 @dataclass
 class PlannedBatch:
-    """One transaction's worth of demo data, rows in driver form with placeholders (see the
-    module's docstring) for the writer to fill in."""
+    """Demo data for consecutive customers, all of them written in one transaction (which may
+    hold several batches), rows in driver form with placeholders (see the module's docstring)
+    for the writer to fill in."""
 
     start: int
     #: Validated and normalised here, in the planning process (``prepare_profile``).

@@ -5,7 +5,6 @@ same transaction, each table with one driver ``executemany``."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,15 +14,15 @@ from sqlalchemy import Connection, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from clientvault.demo.catalogue import CURRENCY, Catalogue
-from clientvault.demo.planner import SOURCE, Codecs, PlannedBatch
+from clientvault.demo.planner import EVENT_COLUMNS, SOURCE, Codecs, PlannedBatch
 from clientvault.identity.profiles import create_prepared_customers
 from clientvault.ingest.models import Product
 from clientvault.store.context import Store
 
-#: The writer connection's SQLite settings during a run. The page cache (KiB; the default is
-#: 2 MiB) must hold the indexes that random values (times, device ids, blind indexes) spread
-#: every batch all over.
-WRITER_PRAGMAS = {"cache_size": -int(os.environ.get("CK", 256 * 1024))}
+#: The writing connection's SQLite settings during a run: a page cache (negative: in KiB;
+#: SQLite's default is 2 MiB) that holds a transaction's dirty pages and the indexes that
+#: random values (event times, device ids, blind indexes) spread every transaction over.
+WRITER_PRAGMAS = {"cache_size": -256 * 1024}
 _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
 
@@ -72,6 +71,8 @@ class BatchWriter:
     one database connection (``open``) that keeps its page cache from one to the next."""
 
     def __init__(self, store: Store, codecs: Codecs) -> None:
+        if codecs.events.columns != EVENT_COLUMNS:  # ``_events`` unpacks rows in this order
+            raise ValueError("the events codec must have the planner's EVENT_COLUMNS")
         self.store = store
         self.codecs = codecs
         self._connection: Connection | None = None
@@ -124,7 +125,7 @@ class BatchWriter:
         order_ids = reserve_ids(connection, codecs.orders.table, len(batch.orders))
 
         blind = self._blind_indexes()
-        self._events(batch.events, customers, event_ids, blind)
+        events = self._events(batch.events, customers, event_ids, blind)
         _fill(batch.orders, codecs.orders.slot("id"), order_ids)
         _fill(batch.orders, codecs.orders.slot("customer_id"), customers)
         _fill(batch.items, codecs.items.slot("order_id"), order_ids)
@@ -133,8 +134,9 @@ class BatchWriter:
         _fill(batch.consents, codecs.consents.slot("customer_id"), customers)
         self._identities(batch.identities, customers, blind)
 
+        if events:
+            connection.exec_driver_sql(codecs.events.sql, events)
         for codec, rows in (
-            (codecs.events, batch.events),
             (codecs.orders, batch.orders),
             (codecs.items, batch.items),
             (codecs.refunds, batch.refunds),
@@ -151,19 +153,42 @@ class BatchWriter:
         customers: list[Any],
         event_ids: Sequence[int],
         blind: Callable[[str, str], bytes],
-    ) -> None:
+    ) -> list[tuple[Any, ...]]:
+        """The batch's event rows for the driver, placeholders replaced (one pass: there are
+        a dozen events per customer)."""
         codec = self.codecs.events
-        id_slot, customer_slot = codec.slot("id"), codec.slot("customer_id")
-        anonymous_slot, user_slot = codec.slot("anonymous_index"), codec.slot("user_index")
         anonymous = _indexer(blind, "anonymous_id", codec.processor("anonymous_index"))
         users = _indexer(blind, "user_id", codec.processor("user_index"))
-        for row in rows:
-            row[id_slot] = event_ids[row[id_slot]]
-            row[customer_slot] = customers[row[customer_slot]]
-            value = row[anonymous_slot]
-            if value is not None:
-                row[anonymous_slot] = anonymous(value)
-            row[user_slot] = users(row[user_slot])
+        return [
+            (
+                event_ids[position],
+                message,
+                kind,
+                name,
+                customers[customer],
+                None if device is None else anonymous(device),
+                users(user),
+                occurred,
+                received,
+                source,
+                properties,
+                context,
+            )
+            for (
+                position,
+                message,
+                kind,
+                name,
+                customer,
+                device,
+                user,
+                occurred,
+                received,
+                source,
+                properties,
+                context,
+            ) in rows
+        ]
 
     def _identities(
         self, rows: list[list[Any]], customers: list[Any], blind: Callable[[str, str], bytes]

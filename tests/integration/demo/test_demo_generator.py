@@ -196,6 +196,40 @@ def test_events_are_linked_timed_and_free_of_personal_data(
         assert not any(value in text for value in personal), event.name
 
 
+def test_identifiers_date_from_sign_up_and_match_the_events(db: Store, generate: Generate) -> None:
+    generate(db, seed=55, batch_size=64)  # transactions of several planned batches
+    with db.sessions() as session:
+        customers = {c.id: c for c in session.scalars(select(Customer))}
+        events: dict[uuid.UUID, list[Event]] = defaultdict(list)
+        for event in session.scalars(select(Event)):
+            assert event.customer_id is not None
+            events[event.customer_id].append(event)
+        identities: dict[uuid.UUID, list[CustomerIdentity]] = defaultdict(list)
+        for identity in session.scalars(select(CustomerIdentity)):
+            identities[identity.customer_id].append(identity)
+    assert set(events) == set(identities) == set(customers)
+    for customer_id, customer in customers.items():
+        times = [e.occurred_at for e in events[customer_id]]
+        assert customer.created_at == customer.updated_at <= min(times)
+        by_kind: dict[str, list[CustomerIdentity]] = defaultdict(list)
+        for identity in identities[customer_id]:
+            assert identity.source == "demo"
+            by_kind[identity.kind].append(identity)
+        for kind, index in (("email", customer.email_index), ("phone", customer.phone_index)):
+            found = [(i.value_index, i.first_seen_at, i.last_seen_at) for i in by_kind[kind]]
+            created = customer.created_at
+            assert found == ([] if index is None else [(index, created, created)]), kind
+        [user] = by_kind["user_id"]
+        assert {e.user_index for e in events[customer_id]} == {user.value_index}
+        assert (user.first_seen_at, user.last_seen_at) == (customer.created_at, max(times))
+        devices: dict[bytes, list[datetime]] = defaultdict(list)
+        for event in events[customer_id]:
+            if event.anonymous_index is not None:
+                devices[event.anonymous_index].append(event.occurred_at)
+        seen = {i.value_index: (i.first_seen_at, i.last_seen_at) for i in by_kind["anonymous_id"]}
+        assert seen == {device: (min(at), max(at)) for device, at in devices.items()}
+
+
 def test_carts_tickets_and_surveys_behave_like_a_shop(db: Store, generate: Generate) -> None:
     generate(db, seed=61)
     by_name: dict[str, list[Event]] = defaultdict(list)

@@ -122,7 +122,7 @@ def test_consent_decisions_withdraw_only_what_was_granted() -> None:
     start = NOW - timedelta(days=730)
     versions = policies(start)
     horizon = NOW - QUIET_BEFORE_NOW
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for number in range(2000):
         rng = random.Random(number)
         signup = start + timedelta(days=rng.uniform(0, 700))

@@ -4,6 +4,7 @@ driver form SQLAlchemy itself would produce, placeholders left for the writer.""
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -112,6 +113,34 @@ def test_codecs_convert_like_sqlalchemy_does(name: str, driver: str, url: str) -
         or (lambda v: v)
     )(values[2])
     assert "INSERT INTO orders" in codec.sql
+    engine.dispose()
+
+
+def test_transactions_are_planned_in_chunks_that_never_straddle_two() -> None:
+    config = replace(_config(seed=7, batch_size=100, customers=250), chunk_size=40)
+    batches = list(DemoPlanner(config).batches())
+    assert [(b.start, len(b.profiles)) for b in batches] == [
+        (0, 40),
+        (40, 40),
+        (80, 20),
+        (100, 40),
+        (140, 40),
+        (180, 20),
+        (200, 40),
+        (240, 10),
+    ]
+    assert _events(batches) == _events(list(DemoPlanner(_config(7, 250, 250)).batches()))
+
+
+def test_json_columns_hold_the_same_documents_as_sqlalchemy_writes() -> None:
+    engine = create_engine("sqlite://")  # never connected
+    column = table_of(Event).c.properties
+    theirs = column.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+    ours = TableCodec(table_of(Event), EVENT_COLUMNS, DialectRef("sqlite", "pysqlite").load())
+    document = {"title": "Pull en laine — Demo Shop", "price": 59.9, "tags": [1, None, True]}
+    assert theirs is not None
+    encoded = ours.encode([document if c == "properties" else None for c in EVENT_COLUMNS])
+    assert json.loads(encoded[EVENT_COLUMNS.index("properties")]) == json.loads(theirs(document))
     engine.dispose()
 
 
