@@ -46,43 +46,60 @@ def backends() -> list[str]:
 
 
 @contextmanager
-def fresh_installation(backend: str, *, sqlite_synchronous: str = "FULL") -> Iterator[Store]:
-    """A new, migrated installation on ``backend``, deleted afterwards."""
-    with tempfile.TemporaryDirectory(prefix="cv-bench-") as tmp:
-        if backend == "sqlite":
-            database = DatabaseSettings(sqlite_synchronous=sqlite_synchronous)  # type: ignore[arg-type]
-            store = initialise(Settings(env="test", data_dir=Path(tmp), database=database))
-            try:
-                yield store
-            finally:
-                store.close()
-            return
-        assert PG_URL is not None
-        admin = create_engine(
-            make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-        )
-        names = [f"cv_bench_{uuid.uuid4().hex[:8]}", f"cv_bench_{uuid.uuid4().hex[:8]}_keys"]
-        with admin.connect() as connection:
-            for name in names:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        urls = [
+def pg_databases(prefix: str = "cv_bench") -> Iterator[list[str]]:
+    """The URLs of two new PostgreSQL databases (data, keystore), dropped afterwards."""
+    assert PG_URL is not None
+    admin = create_engine(
+        make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    names = [f"{prefix}_{uuid.uuid4().hex[:8]}", f"{prefix}_{uuid.uuid4().hex[:8]}_keys"]
+    with admin.connect() as connection:
+        for name in names:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield [
             make_url(PG_URL)
             .set(drivername="postgresql+psycopg", database=name)
             .render_as_string(hide_password=False)
             for name in names
         ]
-        settings = Settings(
-            env="test",
-            data_dir=Path(tmp),
-            database=DatabaseSettings(url=urls[0]),
-            keystore=KeystoreSettings(url=urls[1]),
-        )
+    finally:
+        with admin.connect() as connection:
+            for name in names:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def blank_settings(
+    backend: str, *, database: DatabaseSettings | None = None, tmp_prefix: str = "cv-bench-"
+) -> Iterator[Settings]:
+    """Settings of a new, not yet migrated installation on ``backend``, deleted afterwards.
+
+    ``database`` is used as given on SQLite (on PostgreSQL the URLs of new databases are)."""
+    with tempfile.TemporaryDirectory(prefix=tmp_prefix) as tmp:
+        if backend == "sqlite":
+            if database is None:
+                yield Settings(env="test", data_dir=Path(tmp))
+            else:
+                yield Settings(env="test", data_dir=Path(tmp), database=database)
+            return
+        with pg_databases() as urls:
+            yield Settings(
+                env="test",
+                data_dir=Path(tmp),
+                database=DatabaseSettings(url=urls[0]),
+                keystore=KeystoreSettings(url=urls[1]),
+            )
+
+
+@contextmanager
+def fresh_installation(backend: str, *, sqlite_synchronous: str = "FULL") -> Iterator[Store]:
+    """A new, migrated installation on ``backend``, deleted afterwards."""
+    database = DatabaseSettings(sqlite_synchronous=sqlite_synchronous)  # type: ignore[arg-type]
+    with blank_settings(backend, database=database) as settings:
         store = initialise(settings)
         try:
             yield store
         finally:
             store.close()
-            with admin.connect() as connection:
-                for name in names:
-                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()

@@ -32,10 +32,8 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -45,16 +43,15 @@ from typing import Any
 
 import httpx2
 import orjson
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import PG_URL, backends, report
+from _common import backends, blank_settings, report
 from clientvault.ingest.models import ConsumerCursor, Event
 from clientvault.ingest.sources import create_source
 from clientvault.migrations.install import initialise
-from clientvault.settings import DatabaseSettings, KeystoreSettings, Settings
+from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
 
 BATCH = 100
@@ -208,40 +205,9 @@ def server(settings: Settings, log: Path, *, consumers: bool) -> Iterator[str]:
 @contextmanager
 def installation(backend: str) -> Iterator[Settings]:
     """Settings of a new, migrated installation on ``backend``, deleted afterwards."""
-    with tempfile.TemporaryDirectory(prefix="cv-bench-ingest-") as tmp:
-        if backend == "sqlite":
-            settings = Settings(env="test", data_dir=Path(tmp))
-            initialise(settings).close()
-            yield settings
-            return
-        assert PG_URL is not None
-        admin = create_engine(
-            make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-        )
-        names = [f"cv_bench_{uuid.uuid4().hex[:8]}", f"cv_bench_{uuid.uuid4().hex[:8]}_keys"]
-        with admin.connect() as connection:
-            for name in names:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        urls = [
-            make_url(PG_URL)
-            .set(drivername="postgresql+psycopg", database=name)
-            .render_as_string(hide_password=False)
-            for name in names
-        ]
-        settings = Settings(
-            env="test",
-            data_dir=Path(tmp),
-            database=DatabaseSettings(url=urls[0]),
-            keystore=KeystoreSettings(url=urls[1]),
-        )
-        try:
-            initialise(settings).close()
-            yield settings
-        finally:
-            with admin.connect() as connection:
-                for name in names:
-                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    with blank_settings(backend, tmp_prefix="cv-bench-ingest-") as settings:
+        initialise(settings).close()
+        yield settings
 
 
 def stored_rows(store: Store, tag: str) -> list[tuple[Any, ...]]:

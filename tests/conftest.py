@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from clientvault.migrations.install import initialise
@@ -21,6 +20,7 @@ from clientvault.migrations.schema import DATA_METADATA, KEYSTORE_METADATA
 from clientvault.security.accounts import ensure_builtin_roles
 from clientvault.settings import DatabaseSettings, KeystoreSettings, SecuritySettings, Settings
 from clientvault.store.context import Store, open_store
+from support.postgres import PG_URL, create_pg_database, drop_pg_database
 
 # Shared, loaded machines make per-example deadlines flaky; CI runs a fixed example sequence
 # so that a red build is reproducible (exploration with fresh seeds happens on developers' runs).
@@ -28,7 +28,6 @@ hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-PG_URL = os.environ.get("CLIENTVAULT_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgresql"]
 #: Argon2 at its cheapest: the tests check behaviour, not the hash's cost.
 FAST_HASHING = SecuritySettings(argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1)
@@ -44,31 +43,6 @@ class Installation:
     created_databases: list[str]
 
 
-def _admin_engine():  # type: ignore[no-untyped-def]
-    assert PG_URL is not None
-    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    return create_engine(url, isolation_level="AUTOCOMMIT")
-
-
-def _create_pg_database(name: str) -> str:
-    engine = _admin_engine()
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return (
-        make_url(PG_URL)
-        .set(drivername="postgresql+psycopg", database=name)
-        .render_as_string(hide_password=False)
-    )
-
-
-def _drop_pg_database(name: str) -> None:
-    engine = _admin_engine()
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def installations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Installation]]:
     """One initialised installation per available backend, made once per test session."""
@@ -80,7 +54,7 @@ def installations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     if PG_URL:
         suffix = uuid.uuid4().hex[:10]
         names = [f"cv_test_{suffix}", f"cv_test_{suffix}_keys"]
-        urls = [_create_pg_database(name) for name in names]
+        urls = [create_pg_database(name) for name in names]
         pg_dir = tmp_path_factory.mktemp("template-pg")
         pg_settings = Settings(
             env="test",
@@ -94,7 +68,7 @@ def installations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     yield made
     for installation in made.values():
         for name in installation.created_databases:
-            _drop_pg_database(name)
+            drop_pg_database(name)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -8,13 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clientvault.security import alerts, audit
-from clientvault.security.accounts import create_user, define_role
-from clientvault.security.passwords import hasher_for
-from clientvault.security.permissions import PERMISSIONS
+from clientvault.security.accounts import define_role
 from clientvault.security.principal import Principal
-from clientvault.security.tokens import issue_token
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.staff import api_sign_in, bearer_token, create_staff
 
 PASSWORD = "violet-harbour-tangent-quarry-47"
 
@@ -48,20 +46,15 @@ def _sign_in(client: TestClient, db: Store, settings: Settings, role: str) -> di
                 description="reads alerts",
                 by=Principal.system("test"),
             )
-        create_user(
+        create_staff(
             session,
+            settings,
             email=f"{role}@example.com",
-            display_name=f"{role.title()} Person",
             role=role,
             password=PASSWORD,
-            ph=hasher_for(settings.security),
-            by=Principal.system("test"),
+            display_name=f"{role.title()} Person",
         ).user.must_change_password = False
-    response = client.post(
-        "/api/v1/auth/login", json={"email": f"{role}@example.com", "password": PASSWORD}
-    )
-    assert response.status_code == 200, response.text
-    return {"x-csrf-token": response.json()["csrf_token"]}
+    return api_sign_in(client, f"{role}@example.com", PASSWORD)
 
 
 def test_alerts_are_listed_and_acknowledged(
@@ -95,24 +88,16 @@ def test_only_alerts_read_may_see_them(
     assert client.get("/api/v1/alerts").status_code == 403
     client.cookies.clear()
     with db.sessions.begin() as session:  # the DPO's role holds alerts:read
-        dpo = create_user(
+        dpo = create_staff(
             session,
+            db_settings,
             email="dpo@example.com",
-            display_name="DPO",
             role="dpo",
             password=PASSWORD,
-            ph=hasher_for(db_settings.security),
-            by=Principal.system("test"),
+            display_name="DPO",
         ).user
         dpo.must_change_password = False
-        secret = issue_token(
-            session,
-            user=dpo,
-            name="t",
-            scopes=set(PERMISSIONS),
-            days=1,
-            policy=db_settings.security,
-        ).secret
+        secret = bearer_token(session, db_settings, dpo)
     answer = client.get("/api/v1/alerts", headers={"authorization": f"Bearer {secret}"})
     assert answer.status_code == 200
     assert len(answer.json()) == len(raised)

@@ -18,14 +18,11 @@ from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
 from clientvault.api.app import create_app
-from clientvault.security.accounts import create_user
-from clientvault.security.passwords import hasher_for
 from clientvault.security.permissions import BUILTIN_ROLES, PERMISSIONS
-from clientvault.security.principal import Principal
-from clientvault.security.tokens import issue_token
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.auth import Authorize
+from support.staff import bearer_token, create_staff
 
 #: Routes anyone may call, each with the reason it needs no permission.
 PUBLIC = {
@@ -118,24 +115,16 @@ def role_tokens(db: Store, db_settings: Settings) -> dict[str, str]:
     tokens = {}
     with db.sessions.begin() as session:
         for role in BUILTIN_ROLES:
-            user = create_user(
+            user = create_staff(
                 session,
+                db_settings,
                 email=f"{role}@example.com",
-                display_name=role,
                 role=role,
                 password="matrix-violet-harbour-47",
-                ph=hasher_for(db_settings.security),
-                by=Principal.system("test"),
+                display_name=role,
             ).user
             user.must_change_password = False
-            tokens[role] = issue_token(
-                session,
-                user=user,
-                name="matrix",
-                scopes=set(PERMISSIONS),
-                days=1,
-                policy=db_settings.security,
-            ).secret
+            tokens[role] = bearer_token(session, db_settings, user, name="matrix")
     return tokens
 
 

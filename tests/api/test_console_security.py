@@ -17,13 +17,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from clientvault.security import mfa
-from clientvault.security.accounts import create_user, set_active
+from clientvault.security.accounts import set_active
 from clientvault.security.models import ApiToken, AuditEntry, User
-from clientvault.security.passwords import hasher_for
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.signin_flow import safe_next
+from support.staff import add_staff
 
 STRONG = "violet-harbour-tangent-quarry-47"
 OTHER_STRONG = "amber-lantern-glacier-minnow-93"
@@ -34,16 +34,9 @@ def _user(
     db: Store, settings: Settings, email: str, role: str, password: str | None = STRONG
 ) -> str | None:
     """Create an account; returns its one-time password when none was given."""
-    with db.sessions.begin() as session:
-        return create_user(
-            session,
-            email=email,
-            display_name="Test Person",
-            role=role,
-            password=password,
-            ph=hasher_for(settings.security),
-            by=Principal.system("test"),
-        ).one_time_password
+    return add_staff(
+        db, settings, email=email, role=role, password=password, display_name="Test Person"
+    ).one_time_password
 
 
 def _csrf(html: str) -> str:

@@ -9,30 +9,23 @@ from sqlalchemy import select
 
 from clientvault.identity.profiles import create_customers
 from clientvault.identity.schemas import CustomerCreate
-from clientvault.security.accounts import create_user
 from clientvault.security.models import AuditEntry
-from clientvault.security.passwords import hasher_for
-from clientvault.security.permissions import PERMISSIONS
-from clientvault.security.principal import Principal
-from clientvault.security.tokens import issue_token
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.staff import bearer_token, create_staff
 
 
 def _bearer(db: Store, settings: Settings, role: str) -> dict[str, str]:
     with db.sessions.begin() as session:
-        user = create_user(
+        user = create_staff(
             session,
+            settings,
             email=f"{role}@example.com",
-            display_name=role,
             role=role,
             password="customers-violet-harbour-47",
-            ph=hasher_for(settings.security),
-            by=Principal.system("test"),
+            display_name=role,
         ).user
-        secret = issue_token(
-            session, user=user, name="t", scopes=set(PERMISSIONS), days=1, policy=settings.security
-        ).secret
+        secret = bearer_token(session, settings, user)
     return {"authorization": f"Bearer {secret}"}
 
 

@@ -14,12 +14,9 @@ from clientvault.api.app import create_app
 from clientvault.api.routes import imports
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
-from clientvault.security.accounts import create_user
-from clientvault.security.passwords import hasher_for
-from clientvault.security.principal import Principal
-from clientvault.security.tokens import issue_token
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.staff import bearer_token, create_staff
 
 CUSTOMERS = (
     "Ref,E-mail,Prénom,Ville\n"
@@ -32,23 +29,21 @@ CUSTOMERS = (
 def _token(db: Store, db_settings: Settings) -> str:
     """A bearer token allowed to import customers and events."""
     with db.sessions.begin() as session:
-        user = create_user(
+        user = create_staff(
             session,
+            db_settings,
             email="importer@example.com",
-            display_name="Importer",
             role="admin",
             password="importer-violet-harbour-47",
-            ph=hasher_for(db_settings.security),
-            by=Principal.system("test"),
+            display_name="Importer",
         ).user
-        return issue_token(
+        return bearer_token(
             session,
-            user=user,
+            db_settings,
+            user,
             name="imports",
             scopes={"customers:write", "sources:manage"},
-            days=1,
-            policy=db_settings.security,
-        ).secret
+        )
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ from sqlalchemy import select
 
 from clientvault.api.app import create_app
 from clientvault.security import alerts
-from clientvault.security.accounts import create_user, define_role
+from clientvault.security.accounts import define_role
 from clientvault.security.models import Alert, AuditEntry
-from clientvault.security.passwords import hasher_for
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.intrusion import IntrusionGuard, client_key, is_admin_path
+from support.staff import api_sign_in, create_staff
 
 LIMIT = 5
 BLOCK_SECONDS = 600
@@ -134,20 +134,15 @@ def test_a_404_from_a_route_is_an_answer_not_a_probe(
             description="reads alerts",
             by=Principal.system("test"),
         )
-        create_user(
+        create_staff(
             session,
+            db_settings,
             email="triage@example.com",
-            display_name="Triage",
             role="triage",
             password="violet-harbour-tangent-quarry-47",
-            ph=hasher_for(db_settings.security),
-            by=Principal.system("test"),
+            display_name="Triage",
         ).user.must_change_password = False
-    signed_in = client.post(
-        "/api/v1/auth/login",
-        json={"email": "triage@example.com", "password": "violet-harbour-tangent-quarry-47"},
-    )
-    assert signed_in.status_code == 200
+    api_sign_in(client, "triage@example.com", "violet-harbour-tangent-quarry-47")
     for alert_id in range(1, 3 * LIMIT):
         assert client.get(f"/api/v1/alerts/{alert_id}").status_code == 404
     assert client.get("/api/v1/alerts").status_code == 200

@@ -11,29 +11,22 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from clientvault.security.accounts import create_user, define_role
+from clientvault.security.accounts import define_role
 from clientvault.security.models import ApiToken, AuditEntry, User
-from clientvault.security.passwords import hasher_for
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
+from support.staff import add_staff, api_sign_in, create_staff
 
 STRONG = "violet-harbour-tangent-quarry-47"
 OTHER_STRONG = "amber-lantern-glacier-minnow-93"
 
 
 def _user(db: Store, settings: Settings, email: str, role: str, password: str = STRONG) -> User:
-    with db.sessions.begin() as session:
-        return create_user(
-            session,
-            email=email,
-            display_name="Test Person",
-            role=role,
-            password=password,
-            ph=hasher_for(settings.security),
-            by=Principal.system("test"),
-        ).user
+    return add_staff(
+        db, settings, email=email, role=role, password=password, display_name="Test Person"
+    ).user
 
 
 def _login(client: TestClient, email: str, password: str = STRONG) -> Any:
@@ -44,9 +37,7 @@ def _signed_in(
     client: TestClient, db: Store, settings: Settings, role: str = "analyst"
 ) -> dict[str, str]:
     _user(db, settings, f"{role}@example.com", role)
-    response = _login(client, f"{role}@example.com")
-    assert response.status_code == 200, response.text
-    return {"x-csrf-token": response.json()["csrf_token"]}
+    return api_sign_in(client, f"{role}@example.com")
 
 
 def test_cookie_is_host_prefixed_secure_httponly_strict(
@@ -113,13 +104,13 @@ def test_one_time_password_must_be_changed_first_and_policy_applies(
     client: TestClient, db: Store, db_settings: Settings
 ) -> None:
     with db.sessions.begin() as session:
-        created = create_user(
+        created = create_staff(
             session,
+            db_settings,
             email="new@example.com",
-            display_name="New",
             role="analyst",
-            ph=hasher_for(db_settings.security),
-            by=Principal.system("test"),
+            password=None,
+            display_name="New",
         )
     otp = created.one_time_password
     assert otp

@@ -47,12 +47,11 @@ from clientvault.api.app import create_app
 from clientvault.automation.worker import run_until_idle
 from clientvault.identity.profiles import find_by_email, reveal_identifiers
 from clientvault.ingest.sources import create_source
-from clientvault.security.accounts import create_user
 from clientvault.security.certificates import create_self_signed
-from clientvault.security.passwords import hasher_for
 from clientvault.security.principal import PII_REVEAL, Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.staff import create_staff
 
 #: In no code, fixture or generated value, and long enough (8 characters, not hexadecimal) that
 #: random ciphertexts, hashes and tokens in SQL logs cannot match it by chance.
@@ -174,14 +173,13 @@ def _leaks(records: list[logging.LogRecord], secrets: list[str]) -> list[str]:
 
 def _user(db: Store, settings: Settings, email: str, role: str, password: str) -> None:
     with db.sessions.begin() as session:
-        create_user(
+        create_staff(
             session,
+            settings,
             email=email,
-            display_name=f"Canary {TAG}",
             role=role,
             password=password,
-            ph=hasher_for(settings.security),
-            by=Principal.system("test"),
+            display_name=f"Canary {TAG}",
         )
 
 

@@ -7,7 +7,6 @@ its form works in a real browser.
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -15,10 +14,9 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from clientvault.security import alerts, audit, mfa
-from clientvault.security.accounts import create_user
-from clientvault.security.passwords import hasher_for
+from clientvault.security import alerts, audit
 from clientvault.security.principal import Principal
+from support.staff import create_staff, enrol_totp
 
 pytestmark = pytest.mark.web
 
@@ -27,19 +25,16 @@ STRONG = "violet-harbour-tangent-quarry-47"
 
 def _sign_in_as_dpo(page: Any, live_server: Any) -> None:
     with live_server.store.sessions.begin() as session:
-        user = create_user(
+        user = create_staff(
             session,
+            live_server.settings,
             email="dpo@example.com",
-            display_name="Dana Dpo",
             role="dpo",
             password=STRONG,
-            ph=hasher_for(live_server.settings.security),
-            by=Principal.system("test"),
+            display_name="Dana Dpo",
         ).user
         user.must_change_password = False
-        secret = mfa.begin_enrolment(session, live_server.store.keystore, user=user).secret
-        code = pyotp.TOTP(secret).at(time.time() - 30)  # the previous step: "now" stays unused
-        mfa.confirm_enrolment(session, live_server.store.keystore, user=user, code=code)
+        secret = enrol_totp(session, live_server.store.keystore, user)
     page.goto("/console/login")
     page.get_by_label("E-mail").fill("dpo@example.com")
     page.get_by_label("Password").fill(STRONG)

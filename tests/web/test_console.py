@@ -13,10 +13,8 @@ from sqlalchemy import insert
 
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event, Order
-from clientvault.security.accounts import create_user
-from clientvault.security.passwords import hasher_for
-from clientvault.security.principal import Principal
 from clientvault.web.navigation import NAVIGATION
+from support.staff import create_staff
 
 pytestmark = pytest.mark.web
 
@@ -31,14 +29,13 @@ PASSWORD = "violet-harbour-tangent-quarry-47"
 def page(page, live_server):
     """The harness's page, signed in as a marketer (the Overview needs customers:read)."""
     with live_server.store.sessions.begin() as session:
-        create_user(
+        create_staff(
             session,
+            live_server.settings,
             email="marketer@example.com",
-            display_name="Mia Marketer",
             role="marketer",
             password=PASSWORD,
-            ph=hasher_for(live_server.settings.security),
-            by=Principal.system("test"),
+            display_name="Mia Marketer",
         )
     page.goto("/console/login")
     page.get_by_label("E-mail").fill("marketer@example.com")

@@ -8,7 +8,6 @@ here; the pages' rules (CSRF, refusals, redirects) are checked over HTTP in
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pyotp
@@ -16,11 +15,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from clientvault.security import mfa
-from clientvault.security.accounts import create_user
 from clientvault.security.models import ApiToken, User
-from clientvault.security.passwords import hasher_for
-from clientvault.security.principal import Principal
+from support.staff import create_staff, enrol_totp
 
 pytestmark = pytest.mark.web
 
@@ -39,18 +35,10 @@ def _idle(page: Any) -> None:
 def _sign_in(page: Any, live_server: Any, email: str, role: str) -> None:
     """Create a user of ``role`` (with TOTP set up) and sign them in through the pages."""
     with live_server.store.sessions.begin() as session:
-        user = create_user(
-            session,
-            email=email,
-            display_name=email.split("@")[0].title(),
-            role=role,
-            password=STRONG,
-            ph=hasher_for(live_server.settings.security),
-            by=Principal.system("test"),
+        user = create_staff(
+            session, live_server.settings, email=email, role=role, password=STRONG
         ).user
-        secret = mfa.begin_enrolment(session, live_server.store.keystore, user=user).secret
-        code = pyotp.TOTP(secret).at(time.time() - 30)  # the previous step: "now" stays unused
-        mfa.confirm_enrolment(session, live_server.store.keystore, user=user, code=code)
+        secret = enrol_totp(session, live_server.store.keystore, user)
     _idle(page)
     page.goto("/console/login")
     page.get_by_label("E-mail").fill(email)

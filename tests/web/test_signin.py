@@ -4,7 +4,6 @@ audit log, and a page the role may not see."""
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pyotp
@@ -12,11 +11,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from clientvault.security import mfa
-from clientvault.security.accounts import create_user
 from clientvault.security.models import User
-from clientvault.security.passwords import hasher_for
-from clientvault.security.principal import Principal
+from support.staff import create_staff, enrol_totp
 
 pytestmark = pytest.mark.web
 
@@ -35,14 +31,8 @@ def _idle(page: Any) -> None:
 def _user(live_server: Any, email: str, role: str, password: str | None = STRONG) -> str | None:
     """Create an account in the server's store; returns its one-time password, if any."""
     with live_server.store.sessions.begin() as session:
-        return create_user(
-            session,
-            email=email,
-            display_name=email.split("@")[0].title(),
-            role=role,
-            password=password,
-            ph=hasher_for(live_server.settings.security),
-            by=Principal.system("test"),
+        return create_staff(
+            session, live_server.settings, email=email, role=role, password=password
         ).one_time_password
 
 
@@ -50,10 +40,7 @@ def _enrolled(live_server: Any, email: str) -> str:
     """Set up a user's TOTP through the services; returns the secret (no code used yet)."""
     with live_server.store.sessions.begin() as session:
         user = session.scalars(select(User).where(User.email == email)).one()
-        secret = mfa.begin_enrolment(session, live_server.store.keystore, user=user).secret
-        code = pyotp.TOTP(secret).at(time.time() - 30)  # the previous step: "now" stays unused
-        mfa.confirm_enrolment(session, live_server.store.keystore, user=user, code=code)
-    return secret
+        return enrol_totp(session, live_server.store.keystore, user)
 
 
 def _submit_password(page: Any, email: str, password: str = STRONG) -> None:

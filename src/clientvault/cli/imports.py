@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import typer
 from rich.markup import escape
@@ -39,6 +40,8 @@ from clientvault.ingest.bulk_import import (
     import_events,
 )
 from clientvault.ingest.import_mapping import parse_mapping_json, parse_pairs
+from clientvault.settings import Settings
+from clientvault.store.context import Store
 
 imports_app = typer.Typer(
     help="Bulk import of customers (CSV) and events (JSON lines).", no_args_is_help=True
@@ -92,12 +95,7 @@ def customers_command(
         mapping = parse_pairs(map_ or [])
         if mapping_file is not None:
             mapping = {**parse_mapping_json(mapping_file.read_bytes()), **mapping}
-    with (
-        opened_store(settings) as store,
-        _options_errors(),
-        file.open("rb") as stream,
-        _progress_bar(file) as advance,
-    ):
+    with _opened_for_import(settings, file) as (store, stream, advance):
         summary = import_customers(
             store,
             stream=stream,
@@ -125,12 +123,7 @@ def events_command(
     """
     report = _report_path(file, errors)
     settings = load_settings(data_dir)
-    with (
-        opened_store(settings) as store,
-        _options_errors(),
-        file.open("rb") as stream,
-        _progress_bar(file) as advance,
-    ):
+    with _opened_for_import(settings, file) as (store, stream, advance):
         summary = import_events(
             store,
             stream=stream,
@@ -159,6 +152,20 @@ def _options_errors() -> Iterator[None]:
         except ImportOptionsError as exc:
             err_console.print(f"[red]error:[/red] {escape(exc.message)}")
             raise typer.Exit(EXIT_CONFIG) from None
+
+
+@contextmanager
+def _opened_for_import(
+    settings: Settings, file: Path
+) -> Iterator[tuple[Store, BinaryIO, Callable[[int], None]]]:
+    """The store, the file to import and a progress bar's callback; unusable options exit 2."""
+    with (
+        opened_store(settings) as store,
+        _options_errors(),
+        file.open("rb") as stream,
+        _progress_bar(file) as advance,
+    ):
+        yield store, stream, advance
 
 
 @contextmanager

@@ -140,9 +140,8 @@ def import_customers(
         error_report=error_report,
         progress=progress,
         chunk_rows=chunk_rows,
+        empty="the file has a header but no data rows",
     )
-    if summary.rows == 0:
-        raise InvalidInput("the file has a header but no data rows")
     return summary
 
 
@@ -186,9 +185,8 @@ def import_events(
         error_report=error_report,
         progress=progress,
         chunk_rows=chunk_rows,
+        empty="the file has no events",
     )
-    if summary.rows == 0:
-        raise InvalidInput("the file has no events")
     return summary
 
 
@@ -264,10 +262,12 @@ def _run(
     error_report: Path | None,
     progress: Progress | None,
     chunk_rows: int,
+    empty: str,
 ) -> None:
     """Store the messages chunk by chunk, one transaction each, and account for every row.
 
     ``items`` pairs each record with its message; a record with a ``problem`` is refused.
+    Raises ``InvalidInput`` with the message ``empty`` if there was no row at all.
     """
     started = time.perf_counter()
     reported_bytes = 0
@@ -291,6 +291,8 @@ def _run(
         progress(lines.bytes_read - reported_bytes)
     summary.bytes_read = lines.bytes_read
     summary.seconds = time.perf_counter() - started
+    if summary.rows == 0:
+        raise InvalidInput(empty)
 
 
 def _store_chunk(

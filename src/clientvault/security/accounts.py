@@ -262,6 +262,22 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.created_at)))
 
 
+def display_names(session: Session, actor_ids: set[str]) -> dict[str, str]:
+    """The display names of the staff accounts among ``actor_ids``, by id as a string.
+
+    Ids that are not account ids (``anonymous``, ``unknown``, a job's name) are passed over."""
+    ids = []
+    for actor_id in actor_ids:
+        try:
+            ids.append(uuid.UUID(actor_id))
+        except ValueError:
+            continue  # "anonymous", "unknown", a job's name
+    if not ids:
+        return {}
+    found = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    return {str(user_id): name for user_id, name in found}
+
+
 def end_all_sessions(session: Session, user: User) -> None:
     """End every session of a user (logout everywhere, password change, disable, MFA reset)."""
     for staff_session in session.scalars(

@@ -181,6 +181,32 @@ def episodes(
     return found
 
 
+def episode_finding(
+    kind: str,
+    subject: str,
+    actor: Entry,
+    episode: Episode,
+    *,
+    facts: dict[str, Any],
+    merge_gap: timedelta,
+) -> Finding:
+    """The finding for one episode of ``kind`` by ``actor``'s account or network.
+
+    Its dedup key is the kind, the subject and the episode's first entry."""
+    return Finding(
+        kind=kind,
+        dedup_key=f"{kind}:{subject}:{episode.entry_ids[0]}",
+        subject=subject,
+        actor_kind=actor.actor_kind,
+        actor_id=actor.actor_id,
+        window_start=episode.start,
+        window_end=episode.end,
+        entry_ids=episode.entry_ids,
+        facts=facts,
+        merge_gap=merge_gap,
+    )
+
+
 # ---- Rules ------------------------------------------------------------------------------
 
 
@@ -269,15 +295,11 @@ def bulk_reads(
         distinct=lambda entry: entry.target_id or f"#{entry.id}",
     ):
         findings.append(
-            Finding(
-                kind="bulk_read",
-                dedup_key=f"bulk_read:{subject}:{episode.entry_ids[0]}",
-                subject=subject,
-                actor_kind=first.actor_kind,
-                actor_id=first.actor_id,
-                window_start=episode.start,
-                window_end=episode.end,
-                entry_ids=episode.entry_ids,
+            episode_finding(
+                "bulk_read",
+                subject,
+                first,
+                episode,
                 facts={
                     "peak_profiles_per_hour": episode.peak,
                     "threshold": episode.threshold,
@@ -404,15 +426,11 @@ def denials(
     ):
         assert first is not None
         findings.append(
-            Finding(
-                kind="denials",
-                dedup_key=f"denials:{subject}:{episode.entry_ids[0]}",
-                subject=subject,
-                actor_kind=first.actor_kind,
-                actor_id=first.actor_id,
-                window_start=episode.start,
-                window_end=episode.end,
-                entry_ids=episode.entry_ids,
+            episode_finding(
+                "denials",
+                subject,
+                first,
+                episode,
                 facts={
                     "peak_in_window": episode.peak,
                     "threshold": threshold,

@@ -43,8 +43,15 @@ class Enrolment:
     qr_svg: str
 
 
-def _actor(user: User) -> Principal:
-    return Principal(kind="user", id=str(user.id))
+def _record(session: Session, user: User, action: str) -> None:
+    """Audit ``action`` on ``user``'s account, done by the user themselves."""
+    audit.record(
+        session,
+        principal=Principal(kind="user", id=str(user.id)),
+        action=action,
+        target_type="user",
+        target_ids=[str(user.id)],
+    )
 
 
 def begin_enrolment(session: Session, keystore: Keystore, *, user: User) -> Enrolment:
@@ -57,13 +64,7 @@ def begin_enrolment(session: Session, keystore: Keystore, *, user: User) -> Enro
     user.totp_last_step = None
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
     qr_svg = segno.make(uri, error="m").svg_inline(scale=4, dark="#111827")
-    audit.record(
-        session,
-        principal=_actor(user),
-        action="mfa.enrolment_started",
-        target_type="user",
-        target_ids=[str(user.id)],
-    )
+    _record(session, user, "mfa.enrolment_started")
     return Enrolment(secret=secret, uri=uri, qr_svg=qr_svg)
 
 
@@ -82,13 +83,7 @@ def confirm_enrolment(
     for old in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
         session.delete(old)
     session.add_all(RecoveryCode(user_id=user.id, code_hash=_hash_code(code_)) for code_ in codes)
-    audit.record(
-        session,
-        principal=_actor(user),
-        action="mfa.enrolled",
-        target_type="user",
-        target_ids=[str(user.id)],
-    )
+    _record(session, user, "mfa.enrolled")
     return codes
 
 
@@ -106,23 +101,11 @@ def verify_totp(
     for step in (current, current - 1, current + 1):  # one step of clock drift either way
         if hmac.compare_digest(totp.at(step * _STEP), code.strip()):
             if user.totp_last_step is not None and step <= user.totp_last_step:
-                audit.record(
-                    session,
-                    principal=_actor(user),
-                    action="mfa.replay_refused",
-                    target_type="user",
-                    target_ids=[str(user.id)],
-                )
+                _record(session, user, "mfa.replay_refused")
                 return False
             user.totp_last_step = step
             return True
-    audit.record(
-        session,
-        principal=_actor(user),
-        action="mfa.failed",
-        target_type="user",
-        target_ids=[str(user.id)],
-    )
+    _record(session, user, "mfa.failed")
     return False
 
 
@@ -134,13 +117,7 @@ def use_recovery_code(session: Session, *, user: User, code: str) -> bool:
     ):
         if hmac.compare_digest(stored.code_hash, wanted):
             stored.used_at = utcnow()
-            audit.record(
-                session,
-                principal=_actor(user),
-                action="mfa.recovery_code_used",
-                target_type="user",
-                target_ids=[str(user.id)],
-            )
+            _record(session, user, "mfa.recovery_code_used")
             return True
     return False
 

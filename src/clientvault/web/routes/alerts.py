@@ -8,17 +8,15 @@ audit log, never personal data. An alert is acknowledged with its own POST (CSRF
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from clientvault.security import alerts
-from clientvault.security.models import Alert, User
+from clientvault.security.accounts import display_names
+from clientvault.security.models import Alert
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
@@ -100,19 +98,6 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _staff_names(session: Session, actor_ids: set[str]) -> dict[str, str]:
-    ids = []
-    for actor_id in actor_ids:
-        try:
-            ids.append(uuid.UUID(actor_id))
-        except ValueError:
-            continue  # "anonymous", a job's name
-    if not ids:
-        return {}
-    found = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
-    return {str(user_id): name for user_id, name in found}
-
-
 @router.get("/alerts", response_class=HTMLResponse, name="console_alerts")
 def alerts_page(
     request: Request,
@@ -131,7 +116,7 @@ def alerts_page(
             limit=PAGE_SIZE + 1,
         )
         page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
-        names = _staff_names(session, {a.actor_id for a in page if a.actor_kind == "user"})
+        names = display_names(session, {a.actor_id for a in page if a.actor_kind == "user"})
         open_count = alerts.count_open(session)
         rows = [
             AlertRow(

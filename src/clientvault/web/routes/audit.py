@@ -9,7 +9,6 @@ GET, and reports the first broken entry exactly as ``clientvault audit verify`` 
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -19,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.security import audit
-from clientvault.security.models import AuditEntry, User
+from clientvault.security.accounts import display_names
+from clientvault.security.models import AuditEntry
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
@@ -64,7 +64,7 @@ def read_page(
         if before is not None:
             query = query.where(AuditEntry.id < before)
         entries = list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(PAGE_SIZE)))
-    names = _staff_names(session, {e.actor_id for e in entries if e.actor_kind == "user"})
+    names = display_names(session, {e.actor_id for e in entries if e.actor_kind == "user"})
     rows = [EntryRow(entry, names.get(entry.actor_id)) for entry in entries]
     newer = older = None
     if entries:
@@ -76,19 +76,6 @@ def read_page(
         if session.scalar(base.where(AuditEntry.id < entries[-1].id)) is not None:
             older = entries[-1].id
     return AuditPage(rows=rows, newer_than=newer, older_than=older)
-
-
-def _staff_names(session: Session, actor_ids: set[str]) -> dict[str, str]:
-    ids = []
-    for actor_id in actor_ids:
-        try:
-            ids.append(uuid.UUID(actor_id))
-        except ValueError:
-            continue  # "unknown", "anonymous"
-    if not ids:
-        return {}
-    found = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
-    return {str(user_id): name for user_id, name in found}
 
 
 @router.get("/audit", response_class=HTMLResponse, name="console_audit")

@@ -1,0 +1,1 @@
+"""Helpers the test suite shares across conftest modules and tests (``pythonpath = ["tests"]``)."""
