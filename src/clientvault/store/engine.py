@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from clientvault.errors import ConfigurationError
+
+
+def json_serializer(value: Any) -> str:
+    """JSON for JSON columns: orjson (several times faster than the standard library on the
+    ingestion path), falling back to ``json`` for what orjson refuses (integers over 64 bits)."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        return json.dumps(value)
+
 
 #: Execution option marking a connection whose transactions only read.
 READ_ONLY_OPTION = "clientvault_read_only"
@@ -38,7 +50,13 @@ def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> E
                 raise ConfigurationError(
                     f"database directory {directory} does not exist; run `clientvault init`"
                 )
-        engine = create_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
+        engine = create_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            json_serializer=json_serializer,
+            connect_args={"timeout": 30},
+        )
         _configure_sqlite(engine, synchronous=synchronous)
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -50,6 +68,7 @@ def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> E
             parsed,
             echo=echo,
             hide_parameters=True,
+            json_serializer=json_serializer,
             pool_pre_ping=True,
             connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
         )
