@@ -191,11 +191,3 @@ def fill_postcode(template: str, prefix: str, rng: random.Random) -> str:
         else:
             out.append(char)
     return "".join(out)
-
-
-def country_by_code(code: str) -> Country:
-    """The demo country with this ISO code (``KeyError`` if it is not one of ours)."""
-    for country in COUNTRIES:
-        if country.code == code:
-            return country
-    raise KeyError(code)

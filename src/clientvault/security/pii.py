@@ -38,15 +38,18 @@ def reveal(
     if not principal.can(PII_REVEAL):
         raise PermissionDenied("this principal may not see decrypted personal data")
     opened = open_rows(keystore, rows)
+    # One entry per customer, written in one append per set of fields (one chain-head read).
+    by_fields: dict[tuple[str, ...], list[str]] = {}
     for customer_id, sealed in rows.items():
+        by_fields.setdefault(tuple(sorted(sealed)), []).append(str(customer_id))
+    for fields, customer_ids in by_fields.items():
         audit.record(
             session,
             principal=principal,
             action="pii.reveal",
             target_type=subject_type,
-            target_ids=[str(customer_id)],
+            target_ids=customer_ids,
             reason=reason,
-            details={"fields": sorted(sealed)},
+            details={"fields": list(fields)},
         )
-    session.flush()
     return opened

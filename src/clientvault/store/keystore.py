@@ -19,11 +19,10 @@ from datetime import datetime
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, LargeBinary, MetaData, String, delete, func, insert, select, update
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from clientvault.errors import ConfigurationError
 from clientvault.store.base import NAMING_CONVENTION, Timestamp, new_id, utcnow
-from clientvault.store.envelope import UnreadableField
 from clientvault.store.keyfile import KEY_BYTES, KeyMaterial
 
 _WRAP_NONCE = 12
@@ -122,13 +121,6 @@ class Keystore:
                     found[record.customer_id] = self._unwrap(record)
         return found
 
-    def key_for(self, customer_id: uuid.UUID) -> DataKey:
-        """One customer's data key, or ``UnreadableField`` if it was destroyed."""
-        key = self.keys_for([customer_id]).get(customer_id)
-        if key is None:
-            raise UnreadableField("this customer's data key does not exist (erased?)")
-        return key
-
     def destroy(self, customer_id: uuid.UUID) -> bool:
         """Delete a customer's data key for good; returns whether there was one."""
         with self._sessions.begin() as session:
@@ -196,10 +188,6 @@ class Keystore:
                 raise ConfigurationError(
                     "the key file does not belong to this installation's keystore"
                 )
-
-    def session(self) -> Session:
-        """A session on the keystore database (for maintenance and tests)."""
-        return self._sessions()
 
     def _unwrap(self, record: DataKeyRecord) -> DataKey:
         kek = AESGCM(self.material.kek(record.kek_version))
