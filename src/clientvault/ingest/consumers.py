@@ -12,12 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from clientvault.ingest.models import ConsumerCursor, Event
 from clientvault.store.context import Store
+from clientvault.store.cursors import locked_cursor
 
 EventHandler = Callable[[Session, Sequence[Event]], None]
 
@@ -38,7 +37,7 @@ def process_batch(store: Store, consumer: Consumer, *, batch_size: int = 500) ->
     Only the events the consumer subscribes to are loaded, filtered in SQL.
     """
     with store.sessions.begin() as session:
-        cursor = _locked_cursor(session, consumer.name)
+        cursor = locked_cursor(session, ConsumerCursor, consumer.name)
         if cursor is None:
             return 0
         query = select(Event).where(Event.id > cursor.position).order_by(Event.id).limit(batch_size)
@@ -71,17 +70,3 @@ def position(store: Store, name: str) -> int:
     with store.sessions() as session:
         cursor = session.get(ConsumerCursor, name)
         return cursor.position if cursor else 0
-
-
-def _locked_cursor(session: Session, name: str) -> ConsumerCursor | None:
-    dialect = session.get_bind().dialect.name
-    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        dialect_insert(ConsumerCursor)
-        .values(name=name, position=0)
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    query = select(ConsumerCursor).where(ConsumerCursor.name == name)
-    if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.scalar(query)

@@ -23,8 +23,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, String, case, cast, distinct, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from clientvault.errors import ConfigurationError, InvalidInput, NotFound
@@ -36,6 +34,7 @@ from clientvault.security.principal import Principal
 from clientvault.settings import SecuritySettings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
+from clientvault.store.cursors import locked_cursor
 
 #: The cursor name of this consumer of the audit log.
 CONSUMER_NAME = "access-alerts"
@@ -87,7 +86,7 @@ def process_batch(store: Store, *, policy: SecuritySettings, batch_size: int = 1
             return 0
         findings = find(session, batch, policy=policy, zone=zone)
     with store.sessions.begin() as session:
-        locked = _locked_cursor(session)
+        locked = locked_cursor(session, AuditCursor, CONSUMER_NAME)
         if locked is None or locked.position != start:
             return 0
         for finding in findings:
@@ -446,17 +445,3 @@ def _zone(policy: SecuritySettings) -> ZoneInfo:
         raise ConfigurationError(
             f"unknown time zone {policy.alert_timezone!r} in security.alert_timezone"
         ) from exc
-
-
-def _locked_cursor(session: Session) -> AuditCursor | None:
-    dialect = session.get_bind().dialect.name
-    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        dialect_insert(AuditCursor)
-        .values(name=CONSUMER_NAME, position=0)
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    query = select(AuditCursor).where(AuditCursor.name == CONSUMER_NAME)
-    if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.scalar(query)
