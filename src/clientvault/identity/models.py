@@ -33,6 +33,11 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     source: Mapped[str | None] = mapped_column(String(64))
+    #: Set on a profile absorbed by a merge (status "merged"): the profile it now lives in, always
+    #: the root of its merge tree, so consent and audience filters need one hop, never a walk.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
 
     # Coarse attributes, in the clear for segmentation.
     country: Mapped[str | None] = mapped_column(String(2), index=True)
