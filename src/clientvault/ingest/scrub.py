@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import phonenumbers
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
@@ -25,6 +26,28 @@ _PHONE = re.compile(r"(?<![\w])(?:\+|00)?\d[\d .\-()]{6,18}\d(?![\w])")
 # Cheap first look, matching everything the patterns below can: most strings have no '@', no
 # digit run long enough for a phone or card, no IBAN start, and skip every other regex.
 _MAYBE = re.compile(r"@|\d[\d .\-()]{6,}\d|[A-Z]{2}\d{2}")
+# The same look over a whole serialised document, without a regular expression: ``re`` tries
+# its alternatives at every position (~40 ns a byte), while two ``bytes.translate`` into
+# character classes and a few substring tests run at C speed. Equivalent to ``_MAYBE``
+# (property-tested): "AA00" is ``[A-Z]{2}\d{2}``; a run of digits and separators whose
+# digit-to-digit span has 8+ characters is ``\d[\d .\-()]{6,}\d``. Sound as a filter: JSON
+# writes every string value verbatim except escaped quotes, backslashes and control characters,
+# which no pattern can match, and a large integer as its digits; keys may match too (then the
+# document is walked, as if there were no filter).
+_LETTERS_DIGITS = bytes(
+    ord("0") if 48 <= c <= 57 else ord("A") if 65 <= c <= 90 else ord(" ") for c in range(256)
+)
+_DIGIT_RUNS = bytes(
+    ord("0") if 48 <= c <= 57 else ord(".") if chr(c) in " .-()" else ord(" ") for c in range(256)
+)
+
+
+def might_hold_pii(document: bytes) -> bool:
+    """Whether any string in a serialised JSON document may hold something to scrub."""
+    if b"@" in document or b"AA00" in document.translate(_LETTERS_DIGITS):
+        return True
+    return any(len(run.strip(b".")) >= 8 for run in document.translate(_DIGIT_RUNS).split())
+
 
 Hasher = Callable[[str, str], str]
 _HEX_AS_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
@@ -73,13 +96,25 @@ class Scrubber:
         self.counts: Counter[str] = Counter()
 
     def scrub(self, value: Any) -> Any:
-        """A copy of ``value`` with personal data replaced in every string inside it."""
+        """``value`` with personal data replaced in every string inside it (a copy if any).
+
+        Most events hold none: one look at the serialised document spares walking it.
+        """
+        if isinstance(value, dict | list):
+            try:
+                if not might_hold_pii(orjson.dumps(value)):
+                    return value
+            except orjson.JSONEncodeError:  # beyond JSON's types (e.g. 64-bit): walk it
+                pass
+        return self._walk(value)
+
+    def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
             return self._scrub_text(value) if _MAYBE.search(value) else value
         if isinstance(value, dict):
-            return {key: self.scrub(item) for key, item in value.items()}
+            return {key: self._walk(item) for key, item in value.items()}
         if isinstance(value, list):
-            return [self.scrub(item) for item in value]
+            return [self._walk(item) for item in value]
         if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
             text = str(value)  # a card number sent as a JSON number
             scrubbed = self._scrub_text(text)

@@ -49,6 +49,7 @@ from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
 
 _CUSTOMERS = table_of(Customer)
+_EVENTS = table_of(Event)
 #: A batch's events mostly share their client's address: truncate each address once.
 _network_of = functools.lru_cache(maxsize=4096)(truncate_ip)
 #: Priority of identifiers when one call names several customers (most specific first).
@@ -271,10 +272,12 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _existing_message_ids(session: Session, message_ids: list[str]) -> set[str]:
+    # Core on the session's connection: the ORM layer adds nothing here but time.
+    connection, column = session.connection(), _EVENTS.c.message_id
     found: set[str] = set()
     for start in range(0, len(message_ids), 900):
         chunk = message_ids[start : start + 900]
-        found.update(session.scalars(select(Event.message_id).where(Event.message_id.in_(chunk))))
+        found.update(connection.scalars(select(column).where(column.in_(chunk))))
     return found
 
 
@@ -509,7 +512,7 @@ def _lock_event_log(session: Session) -> None:
 def _insert_ignoring_duplicates(bind: Engine | Any) -> Any:
     """INSERT … ON CONFLICT (message_id) DO NOTHING: a concurrent duplicate is not an error."""
     dialect_insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-    return dialect_insert(table_of(Event)).on_conflict_do_nothing(index_elements=["message_id"])
+    return dialect_insert(_EVENTS).on_conflict_do_nothing(index_elements=["message_id"])
 
 
 def _count_scrubbed(session: Session, source: str, counts: dict[str, int]) -> None:

@@ -12,6 +12,7 @@ from clientvault.errors import ConfigurationError
 from clientvault.settings import Settings
 from clientvault.store import keyfile
 from clientvault.store.engine import make_engine, make_session_factory
+from clientvault.store.group_commit import GroupCommitter
 from clientvault.store.keyfile import KeyMaterial
 from clientvault.store.keystore import Keystore
 from clientvault.store.sealing import blind_index
@@ -25,6 +26,9 @@ class Store:
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
     keystore: Keystore
+    #: Shares transactions between concurrent short writes that must each be durable before
+    #: they are acknowledged (tracking calls): one commit for all that overlap.
+    group_commit: GroupCommitter
 
     def index(self, kind: str, value: str) -> bytes:
         """The blind index of a normalised identifier under this installation's index key."""
@@ -57,11 +61,13 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
         echo=settings.database.echo,
     )
     keystore_engine = make_engine(settings.keystore_url, synchronous="FULL")
+    sessions = make_session_factory(engine)
     store = Store(
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         read_sessions=make_session_factory(engine, read_only=True),
         keystore=Keystore(keystore_engine, material),
+        group_commit=GroupCommitter(sessions),
     )
     if verify_keys:
         try:

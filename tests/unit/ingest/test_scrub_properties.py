@@ -5,10 +5,19 @@ from __future__ import annotations
 import random
 import string
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clientvault.ingest.scrub import Scrubber, iban_valid, keyed_hasher, luhn_valid, truncate_ip
+from clientvault.ingest.scrub import (
+    _MAYBE,
+    Scrubber,
+    iban_valid,
+    keyed_hasher,
+    luhn_valid,
+    might_hold_pii,
+    truncate_ip,
+)
 
 KEY = b"k" * 32
 WORDS = st.text(alphabet=string.ascii_letters + " ,.;:!?-", max_size=40)
@@ -20,6 +29,12 @@ def _card(rng: random.Random) -> str:
         if luhn_valid("".join(map(str, [*digits, check]))):
             return "".join(map(str, [*digits, check]))
     raise AssertionError("a Luhn check digit always exists")
+
+
+def _json_containers(children: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.lists(children, max_size=4) | st.dictionaries(
+        st.text(max_size=6), children, max_size=4
+    )
 
 
 def _scrubber() -> Scrubber:
@@ -88,3 +103,27 @@ def test_replacement_tokens_hold_no_digits_so_they_are_never_rescrubbed(number: 
     scrubbed = _scrubber().scrub(f"user{number}@example.org and 4111 1111 1111 1111")
     assert scrubbed.count("[") == 2
     assert not any(char.isdigit() for char in scrubbed)
+
+
+#: The characters the scrubber's patterns care about, and a few they don't.
+_PATTERN_TEXT = st.text(alphabet='ab@AZ0159 .-()x",\\\n{}', max_size=40)
+
+
+@given(_PATTERN_TEXT)
+@settings(max_examples=500)
+def test_the_document_filter_agrees_with_the_per_string_pattern(text: str) -> None:
+    assert might_hold_pii(text.encode()) == bool(_MAYBE.search(text))
+
+
+#: What JSON (and so orjson) can hold: integers up to 64 bits.
+_JSON_INTEGERS = st.integers(min_value=-(2**63), max_value=2**64 - 1)
+
+
+@given(st.recursive(st.none() | _JSON_INTEGERS | _PATTERN_TEXT, _json_containers, max_leaves=12))
+@settings(max_examples=300)
+def test_a_document_the_filter_passes_needs_no_scrubbing(document: object) -> None:
+    # The filter sees the serialised document; walking it string by string must agree.
+    walked = _scrubber()._walk(document)
+    assert _scrubber().scrub(document) == walked
+    if walked != document:
+        assert might_hold_pii(orjson.dumps(document))

@@ -145,8 +145,9 @@ def _store_messages(
         source = authenticate(session, write_key=write_key)
     if source is None:
         return None
-    with store.sessions.begin() as session:
-        return ingest(
+    # Answers only once the transaction holding these events has committed.
+    return store.group_commit.run(
+        lambda session: ingest(
             session,
             store,
             source=source.name,
@@ -156,7 +157,7 @@ def _store_messages(
             client_ip=client_ip,
             default_region=default_region,
         )
-    # Leaving the block committed the transaction: only now may the caller be answered.
+    )
 
 
 def _response(result: BatchResult, *, single: bool) -> JSONResponse:

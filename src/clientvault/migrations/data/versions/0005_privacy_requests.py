@@ -1,4 +1,4 @@
-"""privacy: data-subject requests, verification, records of processing, breach register (filled by issue 5)
+"""privacy: data-subject requests, verification, records of processing, breaches (issue 5)
 
 Revision ID: 0005
 Revises: 0004
