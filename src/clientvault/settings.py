@@ -126,6 +126,45 @@ class SecuritySettings(BaseModel):
     )
 
 
+class SmtpSettings(BaseModel):
+    """Outgoing e-mail (the outbox's delivery job in ``automation.mail``); off by default."""
+
+    enabled: bool = Field(
+        default=False, description="Deliver queued e-mail; off in dev (messages stay queued)."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    from_address: str = Field(default="privacy@clientvault.invalid", min_length=3)
+    starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+
+
+class PrivacySettings(BaseModel):
+    """Data-subject requests, signed links and the public privacy pages."""
+
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the links put in e-mails (preference centre, verification).",
+    )
+    link_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of link tokens; default: derived from the key file's index key.",
+    )
+    verification_link_hours: int = Field(default=24, ge=1, le=168)
+    preference_link_hours: int = Field(default=72, ge=1, le=720)
+    due_soon_days: int = Field(default=7, ge=1, le=30)
+    deadline_check_minutes: int = Field(default=15, ge=1)
+    policy_version: str = Field(
+        default="1", max_length=32, description="Privacy policy version consents refer to."
+    )
+    controller_name: str = "clientvault"
+    dpo_contact: str = "dpo@clientvault.invalid"
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -142,6 +181,8 @@ class Settings(BaseSettings):
     keystore: KeystoreSettings = KeystoreSettings()
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()
+    smtp: SmtpSettings = SmtpSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_outside_dev(self) -> Settings:

@@ -16,6 +16,7 @@ from clientvault.api.routes import (
     customers,
     health,
     imports,
+    privacy_requests,
     snippet,
     staff,
     tracking,
@@ -47,7 +48,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = store if store is not None else open_store(settings)
-        worker = Worker(app.state.store, security=settings.security) if run_consumers else None
+        worker = (
+            Worker(
+                app.state.store,
+                security=settings.security,
+                smtp=settings.smtp,
+                privacy=settings.privacy,
+            )
+            if run_consumers
+            else None
+        )
         if worker is not None:
             worker.start()
         try:
@@ -79,6 +89,7 @@ def create_app(
     app.include_router(audit_log.router)
     app.include_router(alerts.router)
     app.include_router(customers.router)
+    app.include_router(privacy_requests.router)
     install_console(app)
     install_intrusion_prevention(app, settings.security)
     # Added last, so outermost: every answer (the intrusion guard's refusals too) gets the

@@ -173,7 +173,13 @@ def worker_command(
     with opened_store(settings) as store:
         console.print("Worker running; Ctrl-C to stop.")
         try:
-            Worker(store, poll_seconds=poll, security=settings.security).run_forever()
+            Worker(
+                store,
+                poll_seconds=poll,
+                security=settings.security,
+                smtp=settings.smtp,
+                privacy=settings.privacy,
+            ).run_forever()
         except KeyboardInterrupt:
             console.print("Worker stopped.")
 
