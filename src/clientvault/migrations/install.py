@@ -6,6 +6,7 @@ from sqlalchemy import inspect
 
 from clientvault.errors import Conflict
 from clientvault.migrations.runner import upgrade
+from clientvault.privacy.purposes import ensure_default_purposes
 from clientvault.privacy.records import ensure_default_records
 from clientvault.security.accounts import ensure_builtin_roles
 from clientvault.settings import Settings
@@ -42,9 +43,11 @@ def initialise(settings: Settings) -> Store:
 
 def migrate(store: Store) -> None:
     """Bring the main database and the keystore to the newest schema, refresh the built-in
-    roles to this version's definitions and add missing default records of processing."""
+    roles to this version's definitions and add missing default records of processing and
+    default purposes."""
     upgrade("data", store.engine)
     upgrade("keystore", store.keystore.engine)
     with store.sessions.begin() as session:
         ensure_builtin_roles(session)
         ensure_default_records(session)
+        ensure_default_purposes(session)
