@@ -66,6 +66,8 @@ def register(session: Session, *, report: BreachReport, principal: Principal) ->
     """Record a breach; one unlikely to be a risk needs its reason in ``measures``."""
     if report.risk not in BREACH_RISKS:
         raise InvalidInput("unknown risk level", details={"field": "risk"})
+    if report.risk == "unlikely" and not (report.measures and report.measures.strip()):
+        raise InvalidInput("say why it needs no notification", details={"field": "measures"})
     if report.detected_at > utcnow() + timedelta(minutes=5):
         raise InvalidInput("detection cannot be in the future", details={"field": "detected_at"})
     if report.occurred_at is not None and report.occurred_at > report.detected_at:

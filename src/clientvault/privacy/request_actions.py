@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from clientvault.privacy import consent
+from clientvault.privacy.erasure import erase_customer
+from clientvault.privacy.export import export_archive
 from clientvault.privacy.request_models import DataSubjectRequest
 from clientvault.security.principal import Principal
 from clientvault.store.context import Store
@@ -32,8 +34,6 @@ def execute(
         size = len(archive(session, store, request=request, principal=principal))
         return f"archive of {size} bytes made available to the subject"
     if request.kind == "erasure":
-        from clientvault.privacy.erasure import erase_customer
-
         report = erase_customer(
             session,
             store,
@@ -70,8 +70,6 @@ def archive(
     session: Session, store: Store, *, request: DataSubjectRequest, principal: Principal
 ) -> bytes:
     """The customer's export archive (zip of JSON and CSV) made by the privacy core."""
-    from clientvault.privacy.export import export_archive
-
     return export_archive(
         session,
         store,

@@ -106,6 +106,7 @@ def create_request(
     intake: Intake,
     principal: Principal,
     verified_by_link: bool = False,
+    notify: bool = True,
 ) -> DataSubjectRequest:
     """Take in a request; e-mail the receipt (and, unless ``verified_by_link``, a single-use
     verification link) to the address on the customer's profile.
@@ -113,6 +114,7 @@ def create_request(
     ``verified_by_link`` is for the preference centre only, whose signed link already proves
     the subject. A customer without an e-mail on file cannot be verified by link: the
     request is recorded (the clock runs) and the DPO must answer it by other means.
+    ``notify=False`` (a download answered at once) sends no receipt.
     """
     if intake.kind not in REQUEST_KINDS:
         raise InvalidInput("unknown kind of request", details={"field": "kind"})
@@ -142,7 +144,7 @@ def create_request(
     _audit(session, principal, "dsr.received", request, channel=intake.channel)
     if verified_by_link:
         _audit(session, DATA_SUBJECT, "dsr.verified", request, method="preference_link")
-    if customer.email_sealed is None:
+    if customer.email_sealed is None or not notify:
         return request
     text = (
         f"We received your request for {KIND_LABELS[request.kind]} on "
@@ -322,11 +324,7 @@ def complete(
         note=note,
         policy_version=policy.policy_version,
     )
-    request.status = "completed"
-    request.closed_at = utcnow()
-    request.started_at = request.started_at or request.closed_at
-    request.outcome = outcome[:500]
-    _audit(session, principal, "dsr.completed", request)
+    mark_completed(session, request, outcome=outcome, principal=principal)
     if request.kind != "erasure":
         _tell(
             session,
@@ -338,6 +336,17 @@ def complete(
             text=_completion_text(request),
         )
     return request
+
+
+def mark_completed(
+    session: Session, request: DataSubjectRequest, *, outcome: str, principal: Principal
+) -> None:
+    """Close a request that was carried out (audited); ``outcome`` holds no personal data."""
+    request.status = "completed"
+    request.closed_at = utcnow()
+    request.started_at = request.started_at or request.closed_at
+    request.outcome = outcome[:500]
+    _audit(session, principal, "dsr.completed", request)
 
 
 def _completion_text(request: DataSubjectRequest) -> str:

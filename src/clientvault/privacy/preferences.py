@@ -1,0 +1,176 @@
+"""The preference centre's services: what a data subject may do with a signed link.
+
+The link (``links``, purpose ``preferences``) is the subject's verification: it was sent to
+the address on their profile, is short-lived and opens only their own preferences. With it
+they see and change their consents, unsubscribe in one click, download their data (recorded
+as an access request, completed at once) and ask for erasure (a request verified by the link,
+which the DPO carries out within its deadline). Every change is audited as the data subject.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from clientvault.errors import InvalidInput, Unauthenticated
+from clientvault.identity.models import Customer
+from clientvault.privacy import consent, links, purposes, request_actions, requests
+from clientvault.privacy.request_models import DataSubjectRequest
+from clientvault.security import audit
+from clientvault.security.principal import Principal
+from clientvault.settings import PrivacySettings
+from clientvault.store.base import utcnow
+from clientvault.store.context import Store
+
+#: The consent ledger's channel for decisions taken here.
+CHANNEL = "preference_centre"
+#: Acts for the data subject when the export needs the privacy core's permissions.
+SELF_SERVICE = Principal.system("preference-centre", "privacy:manage", "pii:reveal", "pii:export")
+#: What a one-click unsubscribe withdraws unless the link names another purpose.
+UNSUBSCRIBE_PURPOSE = "marketing_email"
+
+
+@dataclass(frozen=True)
+class PurposeChoice:
+    """One purpose as the subject sees it: whether it needs their consent, and theirs."""
+
+    code: str
+    title: str
+    description: str
+    legal_basis: str
+    needs_consent: bool
+    granted: bool
+
+
+@dataclass(frozen=True)
+class CentreView:
+    """Everything the preference centre page shows (no identifiers)."""
+
+    customer_id: uuid.UUID
+    choices: list[PurposeChoice]
+    requests: list[DataSubjectRequest]
+
+
+def open_centre(
+    session: Session, store: Store, *, policy: PrivacySettings, token: str
+) -> uuid.UUID:
+    """The customer a preference link opens; ``Unauthenticated`` if it opens nothing."""
+    grant = links.check(
+        session, key=links.link_key(store, policy), purpose="preferences", token=token
+    )
+    customer = session.get(Customer, grant.customer_id)
+    if customer is None or customer.status == "erased":
+        raise Unauthenticated(links.INVALID_LINK)
+    return grant.customer_id
+
+
+def view(session: Session, *, customer_id: uuid.UUID) -> CentreView:
+    """The subject's purposes with their current decisions, and their requests."""
+    states = consent.current_consents(session, customer_id=customer_id)
+    choices = [
+        PurposeChoice(
+            code=p.code,
+            title=p.title,
+            description=p.description,
+            legal_basis=p.legal_basis,
+            needs_consent=p.needs_consent,
+            granted=p.code in states and states[p.code].granted,
+        )
+        for p in purposes.list_purposes(session)
+    ]
+    choices.sort(key=lambda c: (not c.needs_consent, c.title))
+    return CentreView(
+        customer_id=customer_id,
+        choices=choices,
+        requests=requests.list_requests(session, customer_id=customer_id, limit=20),
+    )
+
+
+def set_consent(
+    session: Session,
+    store: Store,
+    *,
+    policy: PrivacySettings,
+    token: str,
+    purpose: str,
+    granted: bool,
+) -> uuid.UUID:
+    """Give or withdraw consent to one purpose, as easily one way as the other."""
+    customer_id = open_centre(session, store, policy=policy, token=token)
+    if not purposes.get_purpose(session, purpose).needs_consent:
+        raise InvalidInput("this purpose does not rest on consent", details={"field": "purpose"})
+    decision: consent.Decision = "granted" if granted else "withdrawn"
+    consent.record_decision(
+        session,
+        customer_id=customer_id,
+        purpose=purpose,
+        decision=decision,
+        policy_version=policy.policy_version,
+        channel=CHANNEL,
+        source="signed-link",
+        proof_ref=f"preferences:{utcnow().isoformat(timespec='seconds')}",
+    )
+    _audit(session, f"consent.{decision}", customer_id, purpose=purpose)
+    return customer_id
+
+
+def unsubscribe(
+    session: Session,
+    store: Store,
+    *,
+    policy: PrivacySettings,
+    token: str,
+    purpose: str = UNSUBSCRIBE_PURPOSE,
+) -> uuid.UUID:
+    """One-click unsubscribe (RFC 8058): withdraw consent to ``purpose``."""
+    return set_consent(session, store, policy=policy, token=token, purpose=purpose, granted=False)
+
+
+def download(session: Session, store: Store, *, policy: PrivacySettings, token: str) -> bytes:
+    """The subject's export archive; recorded as an access request completed at once."""
+    customer_id = open_centre(session, store, policy=policy, token=token)
+    request = requests.create_request(
+        session,
+        store,
+        policy=policy,
+        intake=requests.Intake(customer_id=customer_id, kind="access", channel="preferences"),
+        principal=requests.DATA_SUBJECT,
+        verified_by_link=True,
+        notify=False,
+    )
+    data = request_actions.archive(session, store, request=request, principal=SELF_SERVICE)
+    requests.mark_completed(
+        session,
+        request,
+        outcome=f"archive of {len(data)} bytes downloaded by the subject",
+        principal=requests.DATA_SUBJECT,
+    )
+    return data
+
+
+def request_erasure(
+    session: Session, store: Store, *, policy: PrivacySettings, token: str
+) -> DataSubjectRequest:
+    """Ask for erasure: a request verified by the link, carried out by the DPO in time."""
+    customer_id = open_centre(session, store, policy=policy, token=token)
+    return requests.create_request(
+        session,
+        store,
+        policy=policy,
+        intake=requests.Intake(customer_id=customer_id, kind="erasure", channel="preferences"),
+        principal=requests.DATA_SUBJECT,
+        verified_by_link=True,
+    )
+
+
+def _audit(session: Session, action: str, customer_id: uuid.UUID, **details: str) -> None:
+    audit.record(
+        session,
+        principal=requests.DATA_SUBJECT,
+        action=action,
+        target_type="customer",
+        target_ids=[str(customer_id)],
+        details={"channel": CHANNEL, **details},
+    )
