@@ -25,7 +25,11 @@ DOMAIN_MODELS = (
 )
 
 #: Every module registering personal-data holders (``privacy.holders``) on import.
-HOLDER_MODULES = ("clientvault.privacy.core_holders", "clientvault.ingest.holders")
+HOLDER_MODULES = (
+    "clientvault.privacy.core_holders",
+    "clientvault.privacy.request_holders",
+    "clientvault.ingest.holders",
+)
 
 
 def load_holders() -> list[Holder]:
