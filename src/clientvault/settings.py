@@ -165,6 +165,28 @@ class PrivacySettings(BaseModel):
     dpo_contact: str = "dpo@clientvault.invalid"
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (``privacy.retention``) and how erasure treats events."""
+
+    enabled: bool = Field(default=True, description="Run the retention purge in the worker.")
+    inactive_customer_months: int | None = Field(
+        default=36,
+        ge=1,
+        description="Erase customers with no activity for this many months (None: never).",
+    )
+    holder_months: dict[str, int] = Field(
+        default_factory=lambda: {"ingest.events": 25, "ingest.orders": 120},
+        description="Months each personal-data holder keeps its rows (by holder name).",
+    )
+    max_customers_per_run: int = Field(default=500, ge=1, le=100_000)
+    interval_minutes: int = Field(default=60, ge=1, description="Minutes between purges.")
+    erasure_mode: Literal["anonymise", "delete"] = Field(
+        default="anonymise",
+        description="On erasure, anonymise events and orders (aggregates kept, no link to the "
+        "person) or delete them.",
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -183,6 +205,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     smtp: SmtpSettings = SmtpSettings()
     privacy: PrivacySettings = PrivacySettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_outside_dev(self) -> Settings:

@@ -16,12 +16,14 @@ from clientvault.api.routes import (
     customers,
     health,
     imports,
+    privacy_core,
     privacy_requests,
     snippet,
     staff,
     tracking,
 )
 from clientvault.automation.worker import Worker
+from clientvault.migrations.schema import load_holders
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
 from clientvault.web.console import install_console
@@ -41,6 +43,7 @@ def create_app(
     ``server.run_consumers`` setting, and off when a store is handed in) says otherwise.
     """
     settings = settings or get_settings()
+    load_holders()  # every domain's personal-data holders, for export, erasure and retention
     if run_consumers is None:
         run_consumers = store is None and settings.server.run_consumers
 
@@ -54,6 +57,7 @@ def create_app(
                 security=settings.security,
                 smtp=settings.smtp,
                 privacy=settings.privacy,
+                retention=settings.retention,
             )
             if run_consumers
             else None
@@ -90,6 +94,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(customers.router)
     app.include_router(privacy_requests.router)
+    app.include_router(privacy_core.router)
     install_console(app)
     install_intrusion_prevention(app, settings.security)
     # Added last, so outermost: every answer (the intrusion guard's refusals too) gets the

@@ -13,8 +13,9 @@ import time
 from clientvault.automation import mail, privacy_jobs
 from clientvault.ingest import commerce
 from clientvault.ingest.consumers import Consumer, process_batch
+from clientvault.privacy.retention import run_retention
 from clientvault.security import alerts
-from clientvault.settings import PrivacySettings, SecuritySettings, SmtpSettings
+from clientvault.settings import PrivacySettings, RetentionSettings, SecuritySettings, SmtpSettings
 from clientvault.store.context import Store
 
 logger = logging.getLogger(__name__)
@@ -63,12 +64,15 @@ class Worker:
         security: SecuritySettings | None = None,
         smtp: SmtpSettings | None = None,
         privacy: PrivacySettings | None = None,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self._store = store
         self._security = security
         self._smtp = smtp
         self._privacy = privacy or PrivacySettings()
         self._next_deadline_check = 0.0
+        self._retention = retention or RetentionSettings()
+        self._next_retention_purge = 0.0
         self._poll = poll_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="clientvault-worker", daemon=True)
@@ -99,8 +103,12 @@ class Worker:
                 self._stop.wait(self._poll)
 
     def _scheduled(self) -> None:
-        """Jobs run on a timer rather than on new input: the DSR deadline check."""
+        """Jobs run on a timer rather than on new input: the DSR deadline check and the
+        retention purge."""
         now = time.monotonic()
         if now >= self._next_deadline_check:
             privacy_jobs.check_request_deadlines(self._store, self._privacy)
             self._next_deadline_check = now + self._privacy.deadline_check_minutes * 60
+        if self._retention.enabled and now >= self._next_retention_purge:
+            self._next_retention_purge = now + self._retention.interval_minutes * 60
+            run_retention(self._store, self._retention)

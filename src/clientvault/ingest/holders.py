@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
 from clientvault.identity.models import CustomerIdentity
 from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
+from clientvault.ingest.scrub import SCRUB_TOKEN
 from clientvault.privacy.holders import (
     Holder,
     HolderContext,
@@ -25,6 +26,7 @@ from clientvault.privacy.holders import (
     register_holder,
     rows_of,
 )
+from clientvault.store.base import table_of
 
 
 def _person_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Any:
@@ -51,6 +53,7 @@ def _erase_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Hold
     if ctx.mode == "delete":
         result = ctx.session.execute(delete(Event).where(where))
         return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
+    _drop_scrub_tokens(ctx, where)
     result = ctx.session.execute(
         update(Event)
         .where(where)
@@ -58,6 +61,35 @@ def _erase_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Hold
         .execution_options(synchronize_session=False)
     )
     return HolderErasure("anonymised", int(result.rowcount))  # type: ignore[attr-defined]
+
+
+def _drop_scrub_tokens(ctx: HolderContext, where: Any) -> None:
+    """Scrubbing left keyed hashes (``[email:…]``) of identifiers in some properties: they
+    would still link an anonymised event to the person, so they lose their hash."""
+    events = table_of(Event)
+    rows = ctx.session.execute(select(Event.id, Event.properties).where(where))
+    changed = [
+        {"event": event_id, "clean": cleaned}
+        for event_id, properties in rows
+        if (cleaned := _without_tokens(properties)) != properties
+    ]
+    if changed:
+        ctx.session.execute(
+            update(events)
+            .where(events.c.id == bindparam("event"))
+            .values(properties=bindparam("clean", type_=events.c.properties.type)),
+            changed,
+        )
+
+
+def _without_tokens(value: Any) -> Any:
+    if isinstance(value, str):
+        return SCRUB_TOKEN.sub(r"[\1]", value) if "[" in value else value
+    if isinstance(value, dict):
+        return {key: _without_tokens(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_tokens(item) for item in value]
+    return value
 
 
 def _purge_events(ctx: HolderContext, cutoff: datetime) -> int:

@@ -27,6 +27,8 @@ _PHONE = re.compile(r"(?<![\w])(?:\+|00)?\d[\d .\-()]{6,18}\d(?![\w])")
 _MAYBE = re.compile(r"@|\d[\d .\-()]{6,}\d|[A-Z]{2}\d{2}")
 
 Hasher = Callable[[str, str], str]
+#: A replacement left by scrubbing (kind and keyed hash), e.g. ``[email:dkfjbopnmaiecghl]``.
+SCRUB_TOKEN = re.compile(r"\[(email|phone|card|iban):[a-p]{16}\]")
 _HEX_AS_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 
 

@@ -70,7 +70,8 @@ def _check_text(value: str | None, *, field: str, limit: int, required: bool) ->
         raise InvalidInput(f"{field} is longer than {limit} characters", details={"field": field})
 
 
-def _live_customer(session: Session, customer_id: uuid.UUID) -> Customer:
+def live_customer(session: Session, customer_id: uuid.UUID) -> Customer:
+    """The customer, or ``NotFound`` when there is none (or it was erased)."""
     customer = session.get(Customer, customer_id)
     if customer is None or customer.status == "erased":
         raise NotFound("no such customer")
@@ -100,7 +101,7 @@ def record_decision(
     _check_text(source, field="source", limit=64, required=False)
     _check_text(proof_ref, field="proof_ref", limit=200, required=False)
     get_purpose(session, purpose)
-    _live_customer(session, customer_id)
+    live_customer(session, customer_id)
     record = ConsentRecord(
         customer_id=customer_id,
         purpose=purpose,
@@ -189,7 +190,7 @@ def _record_limit(
     _check_text(channel, field="channel", limit=32, required=True)
     _check_text(source, field="source", limit=64, required=False)
     _check_text(proof_ref, field="proof_ref", limit=200, required=False)
-    _live_customer(session, customer_id)
+    live_customer(session, customer_id)
     row = ProcessingLimit(
         customer_id=customer_id,
         kind=kind,

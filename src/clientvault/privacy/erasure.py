@@ -8,7 +8,9 @@
 2. asks every registered personal-data holder to delete or anonymise its rows (``holders``);
 3. keeps tombstones — keyed hashes of their blind indexes, never the indexes — so late events
    are suppressed (``tombstones.suppress_erased``), and their ids in ``erased_customers``;
-4. signs a certificate (Ed25519, ``signing``) saying what was done, and audits the erasure.
+4. signs a certificate (Ed25519, ``signing``) saying what was done, and audits the erasure;
+5. once the caller commits, empties SQLite's write-ahead logs (``scrub_journals``), which
+   still hold the page images of the erased rows (the files themselves use secure_delete).
 
 After a restore, ``reapply_tombstones`` erases again whatever the backup brought back, from
 the live register or from a ``tombstone_snapshot`` taken before restoring.
@@ -23,12 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput, NotFound, PermissionDenied
 from clientvault.identity.models import Customer
-from clientvault.privacy import signing, tombstones
+from clientvault.privacy import signing
+from clientvault.privacy import tombstones as tombstone_digests
 from clientvault.privacy.holders import (
     ErasureMode,
     HolderContext,
@@ -112,8 +115,38 @@ def _destroy_keys(store: Store, ids: Sequence[uuid.UUID]) -> int:
     return sum(store.keystore.destroy(customer_id) for customer_id in ids)
 
 
+def scrub_journals(store: Store) -> bool:
+    """On SQLite, checkpoint and truncate the write-ahead logs of the data and the keystore.
+
+    ``secure_delete`` zeroes erased rows in the database files, but the WAL still holds the
+    page images written when those rows were created, until it is checkpointed and truncated.
+    Returns whether both logs could be emptied (a long-running reader can prevent it; the
+    next erasure or checkpoint finishes the job). A no-op on PostgreSQL.
+    """
+    emptied = True
+    for engine in (store.engine, store.keystore.engine):
+        if engine.dialect.name != "sqlite":
+            continue
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            emptied = emptied and not busy
+            cursor.close()
+        finally:
+            connection.close()
+    return emptied
+
+
+def _scrub_journals_after_commit(session: Session, store: Store) -> None:
+    def scrub(_session: Session) -> None:
+        scrub_journals(store)
+
+    event.listen(session, "after_commit", scrub, once=True)
+
+
 def _insert_missing_tombstones(session: Session, erasure_id: uuid.UUID, digests: set[bytes]) -> int:
-    known = tombstones.matching(session, sorted(digests))
+    known = tombstone_digests.matching(session, sorted(digests))
     fresh = sorted(digests - known)
     if fresh:
         session.execute(
@@ -131,11 +164,14 @@ def erase_customer(
     principal: Principal,
     reason: str,
     mode: ErasureMode = "anonymise",
+    tombstones: bool = True,
 ) -> ErasureReport:
     """Erase a person everywhere, in the caller's transaction (keys are destroyed at once).
 
     ``mode`` says what holders that can keep aggregates do with events and orders: delete
-    them, or anonymise them (no link to the person is left either way). Raises ``NotFound``
+    them, or anonymise them (no link to the person is left either way). Without
+    ``tombstones`` (retention of inactive customers) later data about them is not suppressed
+    (they may come back as new customers). Raises ``NotFound``
     for an unknown (or already erased) customer, ``PermissionDenied`` without
     ``privacy:manage``, ``ConfigurationError`` when a table naming customers has no holder.
     """
@@ -143,7 +179,8 @@ def erase_customer(
     check_coverage()
     ids = person_ids(session, customer_id)
     ctx = HolderContext(session=session, store=store, principal=principal, reason=reason, mode=mode)
-    indexes = _blind_indexes(ctx, ids)
+    _scrub_journals_after_commit(session, store)
+    indexes = _blind_indexes(ctx, ids) if tombstones else set()
     keys_destroyed = _destroy_keys(store, ids)
     done = _erase_everywhere(ctx, ids)
     erasure_id = new_id()
@@ -169,7 +206,9 @@ def erase_customer(
     session.execute(
         insert(ErasedCustomer), [{"customer_id": c, "erasure_id": erasure_id} for c in ids]
     )
-    _insert_missing_tombstones(session, erasure_id, tombstones.digests(store, indexes))
+    if tombstones:
+        digests = tombstone_digests.digests(store, indexes)
+        _insert_missing_tombstones(session, erasure_id, digests)
     audit.record(
         session,
         principal=principal,

@@ -5,7 +5,7 @@
 the categories, purposes, retention, sources and recipients it declares. Identifiers are
 decrypted only through ``security.pii.reveal`` (the principal needs ``pii:reveal`` as well as
 ``privacy:manage``), and the document is validated against the versioned JSON Schema shipped
-in ``clientvault/privacy/schemas/`` before it leaves. ``export_archive`` packs the same
+in ``clientvault/privacy/json_schemas/`` before it leaves. ``export_archive`` packs the same
 document as a zip: the JSON, one CSV per holder, and the schema.
 """
 
@@ -41,7 +41,7 @@ SCHEMA_VERSION = 1
 @cache
 def export_schema() -> dict[str, Any]:
     """The JSON Schema every export validates against (shipped with the package)."""
-    text = resources.files("clientvault.privacy").joinpath("schemas", SCHEMA_FILE).read_text()
+    text = resources.files("clientvault.privacy").joinpath("json_schemas", SCHEMA_FILE).read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
 

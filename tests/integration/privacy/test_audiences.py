@@ -85,7 +85,8 @@ def test_every_activation_path_drops_withdrawn_objecting_and_restricted_customer
         consent.record_objection(session, customer_id=b, channel="support")
         consent.record_restriction(session, customer_id=c, channel="dpo")
     paths = _every_path(db, "marketing_email")
-    assert paths and all(found == {d, e} for found in paths.values()), paths
+    assert paths
+    assert all(found == {d, e} for found in paths.values()), paths
 
     # Lifting the objection brings b back; the restriction keeps c out of every purpose.
     with db.sessions.begin() as session:
@@ -123,8 +124,9 @@ def test_gpc_opts_out_of_sale_share_once(db: Store, three: list[uuid.UUID]) -> N
         first = consent.record_gpc_opt_out(session, customer_id=a, policy_version="2026-01")
         again = consent.record_gpc_opt_out(session, customer_id=a, policy_version="2026-01")
         state = consent.current_consents(session, customer_id=a)["sale_share"]
-    assert first is not None and again is None
-    assert state.decision == "withdrawn" and state.channel == "gpc"
+    assert first is not None
+    assert again is None
+    assert (state.decision, state.channel) == ("withdrawn", "gpc")
     assert _members(db, "sale_share") == {b}
 
 
