@@ -1,4 +1,4 @@
-"""privacy: data-subject requests, verification, records of processing, breach register (filled by issue 5)
+"""privacy: data-subject requests, signed links, mail outbox, records of processing, breaches
 
 Revision ID: 0005
 Revises: 0004
@@ -6,6 +6,7 @@ Create Date: 2026-11-29 09:00:00
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,7 +18,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _json() -> sa.types.TypeEngine[object]:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
