@@ -143,11 +143,15 @@ class SmtpSettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1, le=100)
 
 
+#: Where links in e-mails point on a developer's machine (refused in production).
+DEV_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
 class PrivacySettings(BaseModel):
     """Data-subject requests, signed links and the public privacy pages."""
 
     public_url: str = Field(
-        default="http://127.0.0.1:8000",
+        default=DEV_PUBLIC_URL,
         description="Base URL of the links put in e-mails (preference centre, verification).",
     )
     link_secret: SecretStr | None = Field(
@@ -216,6 +220,8 @@ class Settings(BaseSettings):
             missing.append("CLIENTVAULT_DATABASE__URL")
         if self.keystore.key_file is None and self.keystore.key_material is None:
             missing.append("CLIENTVAULT_KEYSTORE__KEY_FILE or CLIENTVAULT_KEYSTORE__KEY_MATERIAL")
+        if self.privacy.public_url == DEV_PUBLIC_URL:
+            missing.append("CLIENTVAULT_PRIVACY__PUBLIC_URL")  # e-mailed links would be local
         if missing and self.env == "prod":
             raise ValueError(f"env=prod refuses development defaults; set {', '.join(missing)}")
         return self

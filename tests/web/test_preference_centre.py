@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 import zipfile
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +21,9 @@ from clientvault.automation import mail
 from clientvault.migrations.schema import load_holders
 from clientvault.privacy import consent, requests
 from clientvault.privacy.deadlines import due_on
+from clientvault.privacy.records import ensure_default_records
 from clientvault.security.principal import Principal
+from clientvault.store.base import utcnow
 from support.browser import sign_in_as_dpo
 from support.mailbox import link_in, smtp_server
 from support.privacy import add_customer, smtp_to
@@ -91,4 +94,42 @@ def test_subject_manages_preferences_and_dpo_sees_the_request(page: Any, live_se
     erasure.get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Erasure")
     expect(page.locator("dl.facts")).to_contain_text("verified")
+    page.wait_for_load_state("networkidle")
+
+
+def test_dpo_records_a_breach_and_reads_consents_and_records(page: Any, live_server: Any) -> None:
+    customer_id = add_customer(live_server.store, email="ken@example.com")
+    with live_server.store.sessions.begin() as session:
+        ensure_default_records(session)
+        consent.record_decision(
+            session,
+            customer_id=customer_id,
+            purpose="marketing_email",
+            decision="granted",
+            policy_version="1",
+            channel="web",
+        )
+    sign_in_as_dpo(page, live_server)
+
+    page.get_by_role("link", name="Consents").click()
+    expect(page.locator("tr[data-purpose='marketing_email']")).to_contain_text("100 %")
+
+    page.get_by_role("link", name="Records of processing").click()
+    expect(page.locator("tr[data-record='marketing']")).to_contain_text("consent")
+
+    page.get_by_role("link", name="Breaches").click()
+    page.get_by_label("Title").fill("Misdirected export")
+    page.get_by_label("What happened").fill("A CSV went to the wrong agency.")
+    detected = (utcnow() - timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M")
+    page.get_by_label("Detected at (UTC)").fill(detected)
+    page.get_by_role("button", name="Record breach").click()
+    expect(page.get_by_role("status")).to_contain_text("72-hour clock is running")
+    row = page.locator("tr[data-clock='open']")
+    expect(row).to_contain_text("h left")
+    row.get_by_label("Authority reference").fill("CNIL-42")
+    row.get_by_role("button", name="Notified").click()
+    expect(page.locator("tr[data-clock='notified']")).to_contain_text("CNIL-42")
+
+    page.goto("/privacy-notice")
+    expect(page.get_by_role("heading", name="Direct marketing")).to_be_visible()
     page.wait_for_load_state("networkidle")

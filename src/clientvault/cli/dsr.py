@@ -114,8 +114,10 @@ def create_command(
 def verify_link_command(
     request_id: uuid.UUID = RequestArgument, data_dir: Path | None = DataDirOption
 ) -> None:
-    """E-mail the requester a new single-use verification link (the link is never shown
-    here: only the requester's mailbox proves who they are)."""
+    """E-mail the requester a new single-use verification link.
+
+    The link is never shown here: only the requester's mailbox proves who they are.
+    """
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.sessions.begin() as session:
         dsr = requests.resend_verification(
