@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import MetaData, Select, delete, select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import ConfigurationError
@@ -140,19 +140,18 @@ def registered_holders() -> list[Holder]:
     return sorted(_HOLDERS.values(), key=lambda h: (h.erase_order, h.name))
 
 
-def uncovered_tables(metadata_tables: Sequence[str] | None = None) -> list[str]:
-    """Tables of the main database that name customers (a ``customer_id`` column or a foreign
-    key to ``customers``) but that no registered holder declares."""
+def uncovered_tables(metadata: MetaData | None = None) -> list[str]:
+    """Tables of the main database (``metadata``, default: every model's) that name customers
+    (a ``customer_id`` column or a foreign key to ``customers``) but no registered holder
+    declares."""
     covered = {table for holder in _HOLDERS.values() for table in holder.tables}
-    names = []
-    for table in Base.metadata.sorted_tables:
-        if metadata_tables is not None and table.name not in metadata_tables:
-            continue
-        names_customers = "customer_id" in table.c or any(
-            fk.column.table.name == "customers" for fk in table.foreign_keys
-        )
-        if table.name == "customers" or names_customers:
-            names.append(table.name)
+    names = [
+        table.name
+        for table in (metadata or Base.metadata).sorted_tables
+        if table.name == "customers"
+        or "customer_id" in table.c
+        or any(fk.column.table.name == "customers" for fk in table.foreign_keys)
+    ]
     return sorted(n for n in names if n not in covered and n not in REGISTER_TABLES)
 
 
