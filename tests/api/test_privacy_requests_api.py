@@ -143,6 +143,8 @@ def test_records_of_processing_export_and_public_notice(
     assert exported.status_code == 200
     document = exported.json()
     keys = {r["key"] for r in document["records"]}
+    holders = {h["name"] for h in document["personal_data_holders"]}
+    assert {"identity.customers", "privacy.requests"} <= holders
     assert {"customer_management", "marketing"} <= keys
     assert all(r["security_measures"] and r["retention"] for r in document["records"])
     record = {**document["records"][0]}
@@ -201,3 +203,22 @@ def test_breach_register_runs_the_72_hour_clock(client: TestClient, dpo: dict[st
         headers=dpo,
     )
     assert unlikely.status_code == 422  # says why it is not notified
+
+
+def test_site_visitor_gets_a_link_only_in_their_own_mailbox(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    add_customer(db, email="barbara@example.com")
+    assert "Send me a link" in client.get("/preferences/start").text
+    answers = [
+        client.post("/preferences/start", data={"email": email}).text
+        for email in ("barbara@example.com", "nobody@example.com", "barbara@example.com")
+    ]
+    assert answers[0] == answers[1] == answers[2]  # nothing learnt about the address
+    assert "token=" not in answers[0]
+    mailbox = _deliver(db, db_settings)
+    [message] = mailbox.to("barbara@example.com")  # the repeat was within the cool-down
+    assert len(mailbox.messages) == 1
+    page = client.get(_local(link_in(message, "/preferences")))
+    assert page.status_code == 200
+    assert "Your privacy preferences" in page.text

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput, Unauthenticated
 from clientvault.identity.models import Customer
-from clientvault.privacy import consent, links, purposes, request_actions, requests
-from clientvault.privacy.request_models import DataSubjectRequest
+from clientvault.identity.profiles import find_by_email
+from clientvault.privacy import consent, links, outbox, purposes, request_actions, requests
+from clientvault.privacy.request_models import DataSubjectRequest, OutboxMessage
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.settings import PrivacySettings
@@ -30,6 +33,10 @@ CHANNEL = "preference_centre"
 SELF_SERVICE = Principal.system("preference-centre", "privacy:manage", "pii:reveal", "pii:export")
 #: What a one-click unsubscribe withdraws unless the link names another purpose.
 UNSUBSCRIBE_PURPOSE = "marketing_email"
+#: At most one link e-mail per profile in this time (the form can be sent by anyone).
+LINK_COOLDOWN = timedelta(minutes=10)
+#: Profiles sharing one address (duplicates not merged yet) each get their own link, up to this.
+MAX_PROFILES_PER_ADDRESS = 3
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,47 @@ def request_erasure(
         principal=requests.DATA_SUBJECT,
         verified_by_link=True,
     )
+
+
+def send_link(session: Session, store: Store, *, policy: PrivacySettings, email: str) -> int:
+    """E-mail a preference-centre link to the address on file, if a customer has it.
+
+    The answer to the visitor is the same whether or not the address is known (the count
+    returned is for tests and logs only), and the link goes to the address on the profile,
+    never to a page: asking for it proves nothing, opening it does.
+    """
+    try:
+        found = find_by_email(session, store, email=email)
+    except InvalidInput:
+        return 0
+    since = utcnow() - LINK_COOLDOWN
+    sent = 0
+    for customer_id in found[:MAX_PROFILES_PER_ADDRESS]:
+        recent = session.scalar(
+            select(func.count()).where(
+                OutboxMessage.customer_id == customer_id,
+                OutboxMessage.template == "preferences_link",
+                OutboxMessage.created_at >= since,
+            )
+        )
+        customer = session.get(Customer, customer_id)
+        if recent or customer is None or customer.status == "erased":
+            continue
+        outbox.enqueue(
+            session,
+            store,
+            policy=policy,
+            customer_id=customer_id,
+            template="preferences_link",
+            subject="Your privacy preferences",
+            text=(
+                "You asked for a link to your privacy preferences. It works for "
+                f"{policy.preference_link_hours} hours. If you did not ask, ignore this message."
+            ),
+        )
+        _audit(session, "preferences.link_sent", customer_id)
+        sent += 1
+    return sent
 
 
 def _audit(session: Session, action: str, customer_id: uuid.UUID, **details: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
+from clientvault.privacy.holders import registered_holders
 from clientvault.privacy.request_models import ProcessingRecord
 from clientvault.security import audit
 from clientvault.security.principal import Principal
@@ -111,11 +112,13 @@ def record_document(record: ProcessingRecord) -> dict[str, Any]:
 
 
 def export_records(session: Session, *, controller: str, dpo_contact: str) -> dict[str, Any]:
-    """The whole register as one JSON document, as handed to a supervisory authority."""
+    """The whole register as one JSON document, as handed to a supervisory authority, with
+    the personal-data holders each domain declared (which tables hold what, kept how long)."""
     return {
         "controller": controller,
         "dpo_contact": dpo_contact,
         "records": [record_document(record) for record in list_records(session)],
+        "personal_data_holders": [holder.describe() for holder in registered_holders()],
     }
 
 

@@ -185,6 +185,33 @@ def ask_erasure(request: Request, store: StoreDep, token: FormToken) -> Response
     return _in_transaction(request, store, ask)
 
 
+@router.get(f"{PREFERENCES}/start", response_class=HTMLResponse, name="preferences_start")
+def start_page(request: Request) -> Response:
+    """The site's entry to the preference centre: ask for a link by e-mail."""
+    return render(
+        request,
+        "preferences/start.html",
+        {"title": "Your privacy preferences", "policy": _policy(request), "sent": False},
+    )
+
+
+@router.post(f"{PREFERENCES}/start", response_class=HTMLResponse)
+def send_link(
+    request: Request,
+    store: StoreDep,
+    email: Annotated[str, Form(min_length=3, max_length=254)],
+) -> Response:
+    """E-mail a link to the address if it is known; the page says the same either way."""
+    policy = _policy(request)
+    with store.sessions.begin() as session:
+        preferences.send_link(session, store, policy=policy, email=email)
+    return render(
+        request,
+        "preferences/start.html",
+        {"title": "Your privacy preferences", "policy": policy, "sent": True},
+    )
+
+
 @router.get(f"{PREFERENCES}/verify", response_class=HTMLResponse)
 def verify_page(request: Request, store: StoreDep, token: Token) -> Response:
     """What the verification link confirms, with a button (opening the link verifies
