@@ -67,9 +67,9 @@ def _export_customers(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> 
 
 
 def _erase_customers(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    ids = list(customer_ids)
-    # Profiles merged into these point at them: detach first (they are erased in the same call).
-    result = ctx.session.execute(delete(Customer).where(Customer.id.in_(ids)))
+    # One statement for the survivor and the profiles merged into it, so their references
+    # to each other (merged_into_id) never point at a missing row in between.
+    result = ctx.session.execute(delete(Customer).where(Customer.id.in_(list(customer_ids))))
     return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
 
 
