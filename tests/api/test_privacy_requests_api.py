@@ -186,6 +186,12 @@ def test_breach_register_runs_the_72_hour_clock(client: TestClient, dpo: dict[st
     ).json()
     assert fresh["clock"] == "open"
     assert fresh["hours_left"] == pytest.approx(70, abs=0.1)
+    future = client.post(
+        f"/api/v1/privacy/breaches/{fresh['id']}/notify",
+        json={"reference": "CNIL-2026-001", "at": (utcnow() + timedelta(days=1)).isoformat()},
+        headers=dpo,
+    )
+    assert future.status_code == 422
     notified = client.post(
         f"/api/v1/privacy/breaches/{fresh['id']}/notify",
         json={"reference": "CNIL-2026-001"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +21,9 @@ from clientvault.privacy.request_models import BREACH_RISKS, Breach
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.store.base import utcnow
+
+#: Breach times before this are typing mistakes (and far-off years overflow time zones).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,10 @@ def register(session: Session, *, report: BreachReport, principal: Principal) ->
         raise InvalidInput("unknown risk level", details={"field": "risk"})
     if report.risk == "unlikely" and not (report.measures and report.measures.strip()):
         raise InvalidInput("say why it needs no notification", details={"field": "measures"})
-    if report.detected_at > utcnow() + timedelta(minutes=5):
-        raise InvalidInput("detection cannot be in the future", details={"field": "detected_at"})
+    if not EARLIEST <= report.detected_at <= utcnow() + timedelta(minutes=5):
+        raise InvalidInput(
+            "detection is after 2000 and not in the future", details={"field": "detected_at"}
+        )
     if report.occurred_at is not None and report.occurred_at > report.detected_at:
         raise InvalidInput(
             "a breach occurs before it is detected", details={"field": "occurred_at"}
@@ -104,9 +109,10 @@ def notify_authority(
     breach = get_breach(session, breach_id)
     if breach.authority_notified_at is not None:
         raise Conflict("the authority was notified already")
-    when = at or utcnow()
-    if when < breach.detected_at:
-        raise InvalidInput("notification before detection", details={"field": "at"})
+    now = utcnow()
+    when = at or now
+    if when < breach.detected_at or when > now + timedelta(minutes=5):
+        raise InvalidInput("notified between detection and now", details={"field": "at"})
     breach.authority_notified_at = when
     breach.authority_reference = reference
     _audit(session, principal, "breach.authority_notified", breach)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from clientvault.privacy.breaches import Clock
+from clientvault.privacy.breaches import EARLIEST, Clock
 from clientvault.privacy.deadlines import days_left
 from clientvault.privacy.request_models import Breach, DataSubjectRequest
 from clientvault.privacy.requests import deadline_state
@@ -125,13 +125,16 @@ class BreachCreate(_Input):
     occurred_at: AwareDatetime | None = None
     risk: Risk
     data_categories: list[str] = Field(default_factory=list, max_length=50)
-    approx_subjects: int | None = Field(default=None, ge=0)
+    approx_subjects: int | None = Field(default=None, ge=0, le=2_000_000_000)
     measures: str | None = Field(default=None, max_length=5000)
 
     @model_validator(mode="after")
     def _unlikely_says_why(self) -> BreachCreate:
         if self.risk == "unlikely" and not self.measures:
             raise ValueError("a breach not notified needs its reason in measures")
+        for moment in (self.detected_at, self.occurred_at):
+            if moment is not None and moment < EARLIEST:
+                raise ValueError("breach times start in 2000")
         return self
 
 
@@ -139,7 +142,7 @@ class NotifyInput(_Input):
     """The supervisory authority was notified."""
 
     reference: str = Field(min_length=1, max_length=100)
-    at: AwareDatetime | None = None
+    at: AwareDatetime | None = Field(default=None, ge=EARLIEST)
 
 
 class BreachRead(BaseModel):
