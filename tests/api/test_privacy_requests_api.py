@@ -133,6 +133,18 @@ def test_preference_centre_changes_consent_and_unsubscribes_in_one_click(
     assert states["marketing_email"].channel == "preference_centre"
     assert client.get("/preferences?token=forged-token").status_code == 403
 
+    asked = client.post(
+        "/preferences/requests",
+        data={"token": token, "kind": "portability"},
+        follow_redirects=False,
+    )
+    assert asked.status_code == 303
+    assert "done=request" in asked.headers["location"]
+    listed = client.get("/api/v1/privacy/requests?status=verified", headers=dpo).json()
+    assert [(r["kind"], r["channel"]) for r in listed] == [("portability", "preferences")]
+    refused = client.post("/preferences/requests", data={"token": token, "kind": "rectification"})
+    assert refused.status_code == 422
+
 
 def test_records_of_processing_export_and_public_notice(
     client: TestClient, db: Store, dpo: dict[str, str]

@@ -81,7 +81,7 @@ def test_subject_manages_preferences_and_dpo_sees_the_request(page: Any, live_se
     assert {holder["name"] for holder in document["holders"]} >= {"privacy.consents"}
 
     page.get_by_role("button", name="Ask for erasure of my data").click()
-    expect(page.get_by_role("status")).to_contain_text("Your erasure request was received")
+    expect(page.get_by_role("status")).to_contain_text("Your request was received")
     expect(page.locator("tr[data-kind='erasure']")).to_contain_text("verified")
 
     sign_in_as_dpo(page, live_server)

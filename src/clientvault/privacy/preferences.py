@@ -33,6 +33,8 @@ CHANNEL = "preference_centre"
 SELF_SERVICE = Principal.system("preference-centre", "privacy:manage", "pii:reveal", "pii:export")
 #: What a one-click unsubscribe withdraws unless the link names another purpose.
 UNSUBSCRIBE_PURPOSE = "marketing_email"
+#: Requests a subject may make from the preference centre.
+SELF_SERVICE_KINDS = ("erasure", "portability", "restriction", "objection", "opt_out")
 #: At most one link e-mail per profile in this time (the form can be sent by anyone).
 LINK_COOLDOWN = timedelta(minutes=10)
 #: Profiles sharing one address (duplicates not merged yet) each get their own link, up to this.
@@ -157,16 +159,20 @@ def download(session: Session, store: Store, *, policy: PrivacySettings, token: 
     return data
 
 
-def request_erasure(
-    session: Session, store: Store, *, policy: PrivacySettings, token: str
+def make_request(
+    session: Session, store: Store, *, policy: PrivacySettings, token: str, kind: str
 ) -> DataSubjectRequest:
-    """Ask for erasure: a request verified by the link, carried out by the DPO in time."""
+    """Ask for erasure, portability, restriction, objection or opt-out: a request verified by
+    the link, which the DPO carries out within its deadline. (Rectification needs the new
+    values, which are better given to staff than typed into a form kept in the clear.)"""
+    if kind not in SELF_SERVICE_KINDS:
+        raise InvalidInput("this request cannot be made here", details={"field": "kind"})
     customer_id = open_centre(session, store, policy=policy, token=token)
     return requests.create_request(
         session,
         store,
         policy=policy,
-        intake=requests.Intake(customer_id=customer_id, kind="erasure", channel="preferences"),
+        intake=requests.Intake(customer_id=customer_id, kind=kind, channel="preferences"),
         principal=requests.DATA_SUBJECT,
         verified_by_link=True,
     )

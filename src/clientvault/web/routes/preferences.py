@@ -38,7 +38,7 @@ _STATUSES: tuple[tuple[type[ClientVaultError], int], ...] = (
 NOTICES = {
     "saved": "Your choice was saved.",
     "unsubscribed": "You are unsubscribed.",
-    "erasure": "Your erasure request was received. We will answer by the date shown below.",
+    "request": "Your request was received. We will answer by the date shown below.",
 }
 
 
@@ -100,6 +100,7 @@ def preferences_page(
                     r, today=today, due_soon_days=policy.due_soon_days
                 ),
                 "kind_labels": requests.KIND_LABELS,
+                "self_service_kinds": preferences.SELF_SERVICE_KINDS,
                 "policy": policy,
             },
         )
@@ -174,13 +175,19 @@ def download(request: Request, store: StoreDep, token: Token) -> Response:
     return _in_transaction(request, store, export)
 
 
-@router.post(f"{PREFERENCES}/erasure", name="preferences_erasure")
-def ask_erasure(request: Request, store: StoreDep, token: FormToken) -> Response:
-    """Ask for erasure (a request the DPO carries out within its deadline)."""
+@router.post(f"{PREFERENCES}/requests", name="preferences_request")
+def make_request(
+    request: Request,
+    store: StoreDep,
+    token: FormToken,
+    kind: Annotated[str, Form(max_length=16)],
+) -> Response:
+    """Ask for erasure, portability, restriction, objection or opt-out (a request the DPO
+    carries out within its deadline)."""
 
     def ask(session: Session) -> Response:
-        preferences.request_erasure(session, store, policy=_policy(request), token=token)
-        return _back(token, "erasure")
+        preferences.make_request(session, store, policy=_policy(request), token=token, kind=kind)
+        return _back(token, "request")
 
     return _in_transaction(request, store, ask)
 
