@@ -136,6 +136,10 @@ class SmtpSettings(BaseModel):
     port: int = Field(default=25, ge=1, le=65535)
     from_address: str = Field(default="privacy@clientvault.invalid", min_length=3)
     starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) to verify the relay with; default: the system's.",
+    )
     username: str | None = None
     password: SecretStr | None = None
     timeout_seconds: float = Field(default=10.0, gt=0)

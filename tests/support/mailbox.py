@@ -6,11 +6,13 @@ import email
 import email.policy
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -49,10 +51,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """An aiosmtpd server on a free loopback port for the duration of the block."""
+def smtp_server(tls: tuple[Path, Path] | None = None) -> Iterator[Mailbox]:
+    """An aiosmtpd server on a free loopback port for the duration of the block; with
+    ``tls`` (certificate, key) it offers STARTTLS and refuses mail before it."""
     mailbox = Mailbox(port=_free_port())
-    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
+    options: dict[str, Any] = {}
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        options = {"tls_context": context, "require_starttls": True}
+    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port, **options)
     controller.start()
     try:
         yield mailbox

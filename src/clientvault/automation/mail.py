@@ -142,7 +142,8 @@ def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
     try:
         client.ehlo()
         if smtp.starttls:
-            client.starttls(context=ssl.create_default_context())
+            cafile = str(smtp.ca_file) if smtp.ca_file is not None else None
+            client.starttls(context=ssl.create_default_context(cafile=cafile))
             client.ehlo()
         if smtp.username and smtp.password is not None:
             client.login(smtp.username, smtp.password.get_secret_value())
