@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Unauthenticated
@@ -100,6 +100,13 @@ def consume(session: Session, *, key: bytes, purpose: str, token: str) -> LinkGr
     if getattr(used, "rowcount", 0) != 1:
         raise Unauthenticated(INVALID_LINK)
     return LinkGrant(found.customer_id, found.request_id, found.expires_at)
+
+
+def purge_expired(session: Session, *, before: datetime) -> int:
+    """Delete links that expired before ``before``; returns how many. (An expired link and
+    an unknown one get the same answer, so nothing is lost by forgetting it.)"""
+    result = session.execute(delete(LinkToken).where(LinkToken.expires_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _find(session: Session, *, key: bytes, purpose: str, token: str) -> LinkToken:

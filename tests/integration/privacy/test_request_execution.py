@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import socket
 import uuid
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from clientvault.automation import mail, privacy_jobs
 from clientvault.errors import Unauthenticated
 from clientvault.identity.models import Customer
 from clientvault.migrations.schema import load_holders
-from clientvault.privacy import consent, outbox, preferences, requests
-from clientvault.privacy.request_models import DataSubjectRequest, OutboxMessage
+from clientvault.privacy import consent, links, outbox, preferences, requests
+from clientvault.privacy.request_models import DataSubjectRequest, LinkToken, OutboxMessage
 from clientvault.security.models import Alert
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -122,8 +123,20 @@ def test_mail_to_an_erased_customer_is_dropped_unread(db: Store, db_settings: Se
         assert message.body is None
 
 
-def test_worker_job_raises_deadline_alerts(db: Store, db_settings: Settings) -> None:
+def test_worker_job_raises_deadline_alerts_and_forgets_expired_links(
+    db: Store, db_settings: Settings
+) -> None:
     request_id, _ = _verified_request(db, db_settings, "access")
+    with db.sessions.begin() as session:
+        customer_id = requests.get_request(session, request_id).customer_id
+        links.issue(
+            session,
+            key=links.link_key(db, db_settings.privacy),
+            purpose="preferences",
+            customer_id=customer_id,
+            lifetime=timedelta(days=-2),
+        )
+        before = session.scalar(select(func.count()).select_from(LinkToken))
     with db.sessions.begin() as session:
         dsr = requests.get_request(session, request_id)
         dsr.due_on = requests.today_utc()
@@ -133,3 +146,5 @@ def test_worker_job_raises_deadline_alerts(db: Store, db_settings: Settings) -> 
         alert = session.scalars(select(Alert)).one()
     assert alert.kind == "dsr_due_soon"
     assert alert.evidence["request_id"] == str(request_id)
+    with db.read_sessions() as session:
+        assert session.scalar(select(func.count()).select_from(LinkToken)) == (before or 0) - 1
