@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from clientvault.identity.models import CustomerIdentity
 from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
@@ -28,46 +28,72 @@ from clientvault.privacy.holders import (
 )
 from clientvault.store.base import table_of
 
+_CHUNK = 900  # ids per IN (...) list, under SQLite's bound-parameter limit
 
-def _person_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Any:
-    """Events of the person: theirs, and anonymous ones from their devices never attached."""
-    anonymous = select(CustomerIdentity.value_index).where(
-        CustomerIdentity.customer_id.in_(list(customer_ids)),
-        CustomerIdentity.kind == "anonymous_id",
-    )
-    return or_(Event.customer_id.in_(list(customer_ids)), Event.anonymous_index.in_(anonymous))
+
+def _person_event_ids(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[int]:
+    """Events of the person: theirs, and anonymous ones from their devices never attached.
+
+    Two indexed look-ups (by customer, by anonymous id) rather than one ``OR``, which
+    SQLite would answer by scanning the whole event log.
+    """
+    ids = list(customer_ids)
+    # The kind is filtered here, not in SQL: with it, SQLite picks the (kind, value) index and
+    # walks every anonymous id instead of this customer's few identifiers.
+    anonymous = [
+        value
+        for kind, value in ctx.session.execute(
+            select(CustomerIdentity.kind, CustomerIdentity.value_index).where(
+                CustomerIdentity.customer_id.in_(ids)
+            )
+        )
+        if kind == "anonymous_id"
+    ]
+    found = set(ctx.session.scalars(select(Event.id).where(Event.customer_id.in_(ids))))
+    for start in range(0, len(anonymous), _CHUNK):
+        chunk = anonymous[start : start + _CHUNK]
+        found.update(ctx.session.scalars(select(Event.id).where(Event.anonymous_index.in_(chunk))))
+    return sorted(found)
+
+
+def _chunks(event_ids: list[int]) -> list[list[int]]:
+    return [event_ids[start : start + _CHUNK] for start in range(0, len(event_ids), _CHUNK)]
 
 
 def _export_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
     columns = [
         c for c in Event.__table__.columns if c.name not in ("anonymous_index", "user_index")
     ]
-    rows = ctx.session.execute(
-        select(*columns).where(_person_events(ctx, customer_ids)).order_by(Event.id)
-    )
-    return [dict(row._mapping) for row in rows]
+    return [
+        dict(row._mapping)
+        for chunk in _chunks(_person_event_ids(ctx, customer_ids))
+        for row in ctx.session.execute(
+            select(*columns).where(Event.id.in_(chunk)).order_by(Event.id)
+        )
+    ]
 
 
 def _erase_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    where = _person_events(ctx, customer_ids)
-    if ctx.mode == "delete":
-        result = ctx.session.execute(delete(Event).where(where))
-        return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
-    _drop_scrub_tokens(ctx, where)
-    result = ctx.session.execute(
-        update(Event)
-        .where(where)
-        .values(customer_id=None, anonymous_index=None, user_index=None, context={})
-        .execution_options(synchronize_session=False)
-    )
-    return HolderErasure("anonymised", int(result.rowcount))  # type: ignore[attr-defined]
+    event_ids = _person_event_ids(ctx, customer_ids)
+    for chunk in _chunks(event_ids):
+        if ctx.mode == "delete":
+            ctx.session.execute(delete(Event).where(Event.id.in_(chunk)))
+            continue
+        _drop_scrub_tokens(ctx, chunk)
+        ctx.session.execute(
+            update(Event)
+            .where(Event.id.in_(chunk))
+            .values(customer_id=None, anonymous_index=None, user_index=None, context={})
+            .execution_options(synchronize_session=False)
+        )
+    return HolderErasure("deleted" if ctx.mode == "delete" else "anonymised", len(event_ids))
 
 
-def _drop_scrub_tokens(ctx: HolderContext, where: Any) -> None:
+def _drop_scrub_tokens(ctx: HolderContext, event_ids: list[int]) -> None:
     """Scrubbing left keyed hashes (``[email:…]``) of identifiers in some properties: they
     would still link an anonymised event to the person, so they lose their hash."""
     events = table_of(Event)
-    rows = ctx.session.execute(select(Event.id, Event.properties).where(where))
+    rows = ctx.session.execute(select(Event.id, Event.properties).where(Event.id.in_(event_ids)))
     changed = [
         {"event": event_id, "clean": cleaned}
         for event_id, properties in rows
