@@ -25,6 +25,7 @@ NOT_FOR_MARKETERS = [
     "Users & roles",
     "Audit log",
     "Alerts",
+    "Privacy",
     "Consents",
     "Data-subject requests",
     "Records of processing",

@@ -111,7 +111,9 @@ def test_dpo_records_a_breach_and_reads_consents_and_records(page: Any, live_ser
         )
     sign_in_as_dpo(page, live_server)
 
-    page.get_by_role("link", name="Consents").click()
+    page.get_by_role("link", name="Privacy", exact=True).click()
+    expect(page.locator("[data-stat='consents'] .stat-value")).to_have_text("1")
+    page.get_by_role("link", name="Consents").first.click()
     expect(page.locator("tr[data-purpose='marketing_email']")).to_contain_text("100 %")
 
     page.get_by_role("link", name="Records of processing").click()
@@ -129,6 +131,8 @@ def test_dpo_records_a_breach_and_reads_consents_and_records(page: Any, live_ser
     row.get_by_label("Authority reference").fill("CNIL-42")
     row.get_by_role("button", name="Notified").click()
     expect(page.locator("tr[data-clock='notified']")).to_contain_text("CNIL-42")
+    page.get_by_role("link", name="Privacy", exact=True).click()
+    expect(page.locator("[data-stat='breaches'] .stat-value")).to_have_text("0")
 
     page.goto("/privacy-notice")
     expect(page.get_by_role("heading", name="Direct marketing")).to_be_visible()

@@ -9,6 +9,7 @@ carried out from here any more than from the API.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -57,6 +58,35 @@ def _csrf(caller: Caller) -> str:
 
 def _notice(done: str | None) -> str | None:
     return NOTICES.get(done or "")
+
+
+@router.get("", response_class=HTMLResponse, name="console_privacy")
+def dashboard(request: Request, caller: ManagePrivacy, store: StoreDep) -> Response:
+    """The DPO's dashboard: requests by deadline state, breach clocks, consent totals."""
+    policy, now = _policy(request), utcnow()
+    today = requests.today_utc()
+    with store.read_sessions() as session, session.begin():
+        states = Counter(
+            requests.deadline_state(r, today=today, due_soon_days=policy.due_soon_days)
+            for r in requests.list_requests(session, open_only=True, limit=10_000)
+        )
+        unverified = len(requests.list_requests(session, status="received", limit=10_000))
+        clocks = Counter(breaches.clock(b, now=now).state for b in breaches.list_breaches(session))
+        stats = consent_stats.consent_stats(session)
+    return render(
+        request,
+        "privacy/dashboard.html",
+        {
+            "title": "Privacy",
+            "states": states,
+            "open_requests": sum(states.values()),
+            "unverified": unverified,
+            "clocks": clocks,
+            "granted": sum(s.granted for s in stats),
+            "withdrawn": sum(s.withdrawn for s in stats),
+            "due_soon_days": policy.due_soon_days,
+        },
+    )
 
 
 @router.get("/requests", response_class=HTMLResponse, name="console_privacy_requests")
