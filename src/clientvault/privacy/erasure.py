@@ -315,6 +315,7 @@ def reapply_tombstones(
     """
     require_privacy_principal(principal, reason)
     check_coverage()
+    _scrub_journals_after_commit(session, store)
     report = ReapplyReport()
     if snapshot is not None:
         report.register_rows_restored = _restore_register(session, snapshot)
