@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 
+from clientvault.automation.worker import Worker
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_prepared_customers, prepare_profile
 from clientvault.ingest.models import Event
@@ -147,3 +149,36 @@ def test_a_restore_brings_nothing_back_once_tombstones_are_reapplied(db: Store) 
     # Re-applying again finds nothing more to do.
     with db.sessions.begin() as session:
         assert reapply_tombstones(session, db, principal=DPO, reason="again").customers_erased == 0
+
+
+def test_the_worker_runs_the_purge_on_its_timer(db: Store) -> None:
+    prepare(db)
+    [customer_id] = make_customers(db, person(1))
+    with db.sessions.begin() as session:
+        session.execute(
+            insert(CustomerIdentity).values(
+                customer_id=customer_id, kind="user_id", value_index=db.index("user_id", "w")
+            )
+        )
+    _track(db, "w", utcnow() - timedelta(days=800), "ancient")
+    worker = Worker(
+        db, poll_seconds=0.05, retention=RetentionSettings(holder_months={"ingest.events": 24})
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with db.sessions() as session:
+                if not session.scalar(select(func.count()).select_from(Event)):
+                    break
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 0
+        assert (
+            session.scalar(
+                select(func.count()).where(AuditEntry.action == "privacy.retention.purged")
+            )
+            == 1
+        )
