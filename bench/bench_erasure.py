@@ -7,6 +7,8 @@ Ours: ``erase_customer`` — data key destroyed (crypto-shredding), every regist
 erased (events anonymised, the ``retention.erasure_mode`` default, or deleted), tombstones,
 signed certificate, audit entry — then commit and, on SQLite, the WAL checkpoint and truncate
 that follow an erasure. Median over several customers who have events.
+With ``--copies K`` (SQLite) the generated base is cloned to K times its size first
+(``_replicate.py``): 100,000 generated x 10 gives the 1M-customer figure in minutes.
 Baseline: in the same installation, one transaction of plain Core ``DELETE`` statements of
 another customer's events, orders, consents, identifiers and profile (what a naive "delete
 the customer" does: no key destruction, tombstones, certificate, audit or WAL scrub).
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from sqlalchemy import delete, func, select
 
 from _common import backends, fresh_installation
+from _replicate import replicate
 from clientvault.demo.generator import generate_demo
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.ingest.models import Event, Order
@@ -87,13 +90,21 @@ def _median(run: Callable[[uuid.UUID], None], customers: Iterator[uuid.UUID]) ->
     return statistics.median(times)
 
 
-def run(backend: str, customers: int, seed: int) -> None:
+def run(backend: str, customers: int, seed: int, copies: int) -> None:
     """Generate, measure both sides in the same installation and print the result lines."""
     load_holders()
     with fresh_installation(backend, sqlite_synchronous="FULL") as store:
         began = time.perf_counter()
         generate_demo(store, customers=customers, seed=seed, default_region="FR")
         print(f"  generated {customers:,} customers in {time.perf_counter() - began:.0f} s")
+        if copies > 1:
+            began = time.perf_counter()
+            replicate(store, copies)
+            print(f"  cloned them {copies - 1} times in {time.perf_counter() - began:.0f} s")
+        with store.read_sessions() as session:
+            customers = session.scalar(select(func.count()).select_from(Customer)) or 0
+            events = session.scalar(select(func.count()).select_from(Event)) or 0
+        print(f"  {customers:,} customers, {events:,} events")
         pool = _customers_with_events(store, 4 * RUNS + 1)
         _ours(store, "anonymise")(next(pool))  # warm-up: creates the signing key
         anonymise = _median(_ours(store, "anonymise"), pool)
@@ -113,9 +124,15 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default=None)
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="SQLite: grow the generated base this many times by cloning (_replicate.py)",
+    )
     args = parser.parse_args()
     for backend in [args.backend] if args.backend else backends():
-        run(backend, args.customers, args.seed)
+        run(backend, args.customers, args.seed, args.copies if backend == "sqlite" else 1)
 
 
 if __name__ == "__main__":
