@@ -99,7 +99,7 @@ def person_ids(session: Session, customer_id: uuid.UUID) -> list[uuid.UUID]:
 
 
 def _erase_everywhere(ctx: HolderContext, ids: Sequence[uuid.UUID]) -> dict[str, HolderErasure]:
-    """Destroy keys is the caller's; this runs every holder in order on ``ids``."""
+    """Every registered holder's erase, in order, on ``ids`` (keys are destroyed apart)."""
     return {holder.name: holder.erase(ctx, ids) for holder in registered_holders()}
 
 
