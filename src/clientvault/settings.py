@@ -126,6 +126,75 @@ class SecuritySettings(BaseModel):
     )
 
 
+class SmtpSettings(BaseModel):
+    """Outgoing e-mail (the outbox's delivery job in ``automation.mail``); off by default."""
+
+    enabled: bool = Field(
+        default=False, description="Deliver queued e-mail; off in dev (messages stay queued)."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    from_address: str = Field(default="privacy@clientvault.invalid", min_length=3)
+    starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) to verify the relay with; default: the system's.",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+
+
+#: Where links in e-mails point on a developer's machine (refused in production).
+DEV_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+class PrivacySettings(BaseModel):
+    """Data-subject requests, signed links and the public privacy pages."""
+
+    public_url: str = Field(
+        default=DEV_PUBLIC_URL,
+        description="Base URL of the links put in e-mails (preference centre, verification).",
+    )
+    link_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of link tokens; default: derived from the key file's index key.",
+    )
+    verification_link_hours: int = Field(default=24, ge=1, le=168)
+    preference_link_hours: int = Field(default=72, ge=1, le=720)
+    due_soon_days: int = Field(default=7, ge=1, le=30)
+    deadline_check_minutes: int = Field(default=15, ge=1)
+    policy_version: str = Field(
+        default="1", max_length=32, description="Privacy policy version consents refer to."
+    )
+    controller_name: str = "clientvault"
+    dpo_contact: str = "dpo@clientvault.invalid"
+
+
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (``privacy.retention``) and how erasure treats events."""
+
+    enabled: bool = Field(default=True, description="Run the retention purge in the worker.")
+    inactive_customer_months: int | None = Field(
+        default=36,
+        ge=1,
+        description="Erase customers with no activity for this many months (None: never).",
+    )
+    holder_months: dict[str, int] = Field(
+        default_factory=lambda: {"ingest.events": 25, "ingest.orders": 120},
+        description="Months each personal-data holder keeps its rows (by holder name).",
+    )
+    max_customers_per_run: int = Field(default=500, ge=1, le=100_000)
+    interval_minutes: int = Field(default=60, ge=1, description="Minutes between purges.")
+    erasure_mode: Literal["anonymise", "delete"] = Field(
+        default="anonymise",
+        description="On erasure, anonymise events and orders (aggregates kept, no link to the "
+        "person) or delete them.",
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -142,6 +211,9 @@ class Settings(BaseSettings):
     keystore: KeystoreSettings = KeystoreSettings()
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()
+    smtp: SmtpSettings = SmtpSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_outside_dev(self) -> Settings:
@@ -152,6 +224,8 @@ class Settings(BaseSettings):
             missing.append("CLIENTVAULT_DATABASE__URL")
         if self.keystore.key_file is None and self.keystore.key_material is None:
             missing.append("CLIENTVAULT_KEYSTORE__KEY_FILE or CLIENTVAULT_KEYSTORE__KEY_MATERIAL")
+        if self.privacy.public_url == DEV_PUBLIC_URL:
+            missing.append("CLIENTVAULT_PRIVACY__PUBLIC_URL")  # e-mailed links would be local
         if missing and self.env == "prod":
             raise ValueError(f"env=prod refuses development defaults; set {', '.join(missing)}")
         return self

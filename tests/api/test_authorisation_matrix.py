@@ -40,9 +40,13 @@ PUBLIC = {
     "/console/account/mfa/start": "MFA enrolment of a pending sign-in (checks the session itself)",
     "/console/account/mfa/confirm": "MFA enrolment of a pending sign-in (checks the session)",
     "/console/logout": "ends whatever session the cookie holds (checks its CSRF token itself)",
+    "/api/v1/privacy/erasure-certificates/public-key": "the public key verifying erasure "
+    "certificates, published so anyone can check one",
+    "/privacy-notice": "the public privacy notice (records of processing, no personal data)",
 }
-#: Route prefixes authenticated otherwise: the tracking API by write key, the sign-in pages.
-PUBLIC_PREFIXES = ("/v1/", "/console/login")
+#: Route prefixes authenticated otherwise: the tracking API by write key, the sign-in pages,
+#: the data subject's preference centre by the signed link e-mailed to them (privacy.links).
+PUBLIC_PREFIXES = ("/v1/", "/console/login", "/preferences")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ def test_prod_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch) -> N
         Settings()
     monkeypatch.setenv("CLIENTVAULT_DATABASE__URL", "postgresql://db.invalid/cv")
     monkeypatch.setenv("CLIENTVAULT_KEYSTORE__KEY_FILE", "/etc/clientvault/master.key")
+    with pytest.raises(ValidationError, match="CLIENTVAULT_PRIVACY__PUBLIC_URL"):
+        Settings()  # links e-mailed to customers would point at localhost
+    monkeypatch.setenv("CLIENTVAULT_PRIVACY__PUBLIC_URL", "https://shop.example.com")
     assert Settings().env == "prod"
 
 

@@ -16,11 +16,14 @@ from clientvault.api.routes import (
     customers,
     health,
     imports,
+    privacy_core,
+    privacy_requests,
     snippet,
     staff,
     tracking,
 )
 from clientvault.automation.worker import Worker
+from clientvault.migrations.schema import load_holders
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
 from clientvault.web.console import install_console
@@ -40,6 +43,7 @@ def create_app(
     ``server.run_consumers`` setting, and off when a store is handed in) says otherwise.
     """
     settings = settings or get_settings()
+    load_holders()  # every domain's personal-data holders, for export, erasure and retention
     if run_consumers is None:
         run_consumers = store is None and settings.server.run_consumers
 
@@ -47,7 +51,17 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = store if store is not None else open_store(settings)
-        worker = Worker(app.state.store, security=settings.security) if run_consumers else None
+        worker = (
+            Worker(
+                app.state.store,
+                security=settings.security,
+                smtp=settings.smtp,
+                privacy=settings.privacy,
+                retention=settings.retention,
+            )
+            if run_consumers
+            else None
+        )
         if worker is not None:
             worker.start()
         try:
@@ -79,6 +93,8 @@ def create_app(
     app.include_router(audit_log.router)
     app.include_router(alerts.router)
     app.include_router(customers.router)
+    app.include_router(privacy_requests.router)
+    app.include_router(privacy_core.router)
     install_console(app)
     install_intrusion_prevention(app, settings.security)
     # Added last, so outermost: every answer (the intrusion guard's refusals too) gets the

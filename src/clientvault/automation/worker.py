@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
+from clientvault.automation import mail, privacy_jobs
 from clientvault.ingest import commerce
 from clientvault.ingest.consumers import Consumer, process_batch
+from clientvault.privacy.retention import run_retention
 from clientvault.security import alerts
-from clientvault.settings import SecuritySettings
+from clientvault.settings import PrivacySettings, RetentionSettings, SecuritySettings, SmtpSettings
 from clientvault.store.context import Store
 
 logger = logging.getLogger(__name__)
@@ -26,11 +29,15 @@ def run_once(
     consumers: tuple[Consumer, ...] = CONSUMERS,
     *,
     security: SecuritySettings | None = None,
+    smtp: SmtpSettings | None = None,
 ) -> int:
-    """Give every consumer one batch, and the access alerts one batch of the audit log;
-    returns how many events and audit entries were read in all."""
+    """Give every consumer one batch, the access alerts one batch of the audit log and,
+    when SMTP is enabled, the e-mail outbox one batch; returns how much was handled."""
     read = sum(process_batch(store, consumer) for consumer in consumers)
-    return read + alerts.process_batch(store, policy=security or SecuritySettings())
+    read += alerts.process_batch(store, policy=security or SecuritySettings())
+    if smtp is not None and smtp.enabled:
+        read += mail.deliver_pending(store, smtp)
+    return read
 
 
 def run_until_idle(
@@ -55,9 +62,17 @@ class Worker:
         *,
         poll_seconds: float = 0.5,
         security: SecuritySettings | None = None,
+        smtp: SmtpSettings | None = None,
+        privacy: PrivacySettings | None = None,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self._store = store
         self._security = security
+        self._smtp = smtp
+        self._privacy = privacy or PrivacySettings()
+        self._next_deadline_check = 0.0
+        self._retention = retention or RetentionSettings()
+        self._next_retention_purge = 0.0
         self._poll = poll_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="clientvault-worker", daemon=True)
@@ -78,10 +93,22 @@ class Worker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = run_once(self._store, security=self._security)
+                busy = run_once(self._store, security=self._security, smtp=self._smtp)
+                self._scheduled()
             except Exception:
                 # A failing consumer must not kill the worker: log (no event content) and retry.
                 logger.exception("a consumer failed; retrying after a pause")
                 busy = 0
             if not busy:
                 self._stop.wait(self._poll)
+
+    def _scheduled(self) -> None:
+        """Jobs run on a timer rather than on new input: the DSR deadline check and the
+        retention purge."""
+        now = time.monotonic()
+        if now >= self._next_deadline_check:
+            privacy_jobs.check_request_deadlines(self._store, self._privacy)
+            self._next_deadline_check = now + self._privacy.deadline_check_minutes * 60
+        if self._retention.enabled and now >= self._next_retention_purge:
+            self._next_retention_purge = now + self._retention.interval_minutes * 60
+            run_retention(self._store, self._retention)

@@ -16,8 +16,10 @@ from clientvault.cli.common import (
     opened_store,
     reported_errors,
 )
+from clientvault.cli.dsr import dsr_app
 from clientvault.cli.imports import imports_app
 from clientvault.cli.keys import keys_app
+from clientvault.cli.privacy import privacy_app
 from clientvault.cli.sources import sources_app
 from clientvault.migrations.install import initialise, migrate
 from clientvault.security.accounts import create_first_admin
@@ -33,9 +35,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(audit_app, name="audit")
+app.add_typer(dsr_app, name="dsr")
 app.add_typer(keys_app, name="keys")
 app.add_typer(imports_app, name="import")
 app.add_typer(sources_app, name="sources")
+app.add_typer(privacy_app, name="privacy")
 
 
 AdminEmailOption = typer.Option(
@@ -168,12 +172,22 @@ def worker_command(
 ) -> None:
     """Run the event-log consumers in the foreground until Ctrl-C."""
     from clientvault.automation.worker import Worker
+    from clientvault.migrations.schema import load_holders
+
+    load_holders()
 
     settings = load_settings(data_dir)
     with opened_store(settings) as store:
         console.print("Worker running; Ctrl-C to stop.")
         try:
-            Worker(store, poll_seconds=poll, security=settings.security).run_forever()
+            Worker(
+                store,
+                poll_seconds=poll,
+                security=settings.security,
+                smtp=settings.smtp,
+                privacy=settings.privacy,
+                retention=settings.retention,
+            ).run_forever()
         except KeyboardInterrupt:
             console.print("Worker stopped.")
 

@@ -50,6 +50,8 @@ def might_hold_pii(document: bytes) -> bool:
 
 
 Hasher = Callable[[str, str], str]
+#: A replacement left by scrubbing (kind and keyed hash), e.g. ``[email:dkfjbopnmaiecghl]``.
+SCRUB_TOKEN = re.compile(r"\[(email|phone|card|iban):[a-p]{16}\]")
 _HEX_AS_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 
 

@@ -45,6 +45,7 @@ from clientvault.ingest.spec import (
     parse_message,
 )
 from clientvault.ingest.traits import InvalidTraits, profile_from_traits, without_identifiers
+from clientvault.privacy.tombstones import suppress_erased
 from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
 
@@ -142,6 +143,8 @@ def ingest(
             continue
         seen_ids.add(item.message_id)
         prepared.append(item)
+    # Calls about an erased person are dropped, counted on their tombstones (privacy.erasure).
+    prepared = suppress_erased(session, store, prepared, lambda p: p.identifiers.values())
 
     known = _existing_message_ids(session, [p.message_id for p in prepared])
     fresh = [p for p in prepared if p.message_id not in known]

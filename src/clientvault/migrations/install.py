@@ -6,6 +6,8 @@ from sqlalchemy import inspect
 
 from clientvault.errors import Conflict
 from clientvault.migrations.runner import upgrade
+from clientvault.privacy.purposes import ensure_default_purposes
+from clientvault.privacy.records import ensure_default_records
 from clientvault.security.accounts import ensure_builtin_roles
 from clientvault.settings import Settings
 from clientvault.store import keyfile
@@ -40,9 +42,12 @@ def initialise(settings: Settings) -> Store:
 
 
 def migrate(store: Store) -> None:
-    """Bring the main database and the keystore to the newest schema, and refresh the
-    built-in roles to this version's definitions."""
+    """Bring the main database and the keystore to the newest schema, refresh the built-in
+    roles to this version's definitions and add missing default records of processing and
+    default purposes."""
     upgrade("data", store.engine)
     upgrade("keystore", store.keystore.engine)
     with store.sessions.begin() as session:
         ensure_builtin_roles(session)
+        ensure_default_records(session)
+        ensure_default_purposes(session)

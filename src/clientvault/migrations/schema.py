@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+import importlib
+
 from sqlalchemy import MetaData
 
 from clientvault.identity import models as identity_models
 from clientvault.ingest import models as ingest_models
 from clientvault.privacy import models as privacy_models
+from clientvault.privacy import request_models as privacy_request_models
+from clientvault.privacy.holders import Holder, registered_holders
 from clientvault.security import models as security_models
 from clientvault.store.base import Base
 from clientvault.store.keystore import KeystoreBase
 
 #: Every domain module whose tables live in the main database.
-DOMAIN_MODELS = (security_models, identity_models, privacy_models, ingest_models)
+DOMAIN_MODELS = (
+    security_models,
+    identity_models,
+    privacy_models,
+    privacy_request_models,
+    ingest_models,
+)
+
+#: Every module registering personal-data holders (``privacy.holders``) on import.
+HOLDER_MODULES = (
+    "clientvault.privacy.core_holders",
+    "clientvault.privacy.request_holders",
+    "clientvault.ingest.holders",
+)
+
+
+def load_holders() -> list[Holder]:
+    """Import every domain's personal-data holders (the composition point above the domains,
+    since ``privacy`` may not import ``ingest``); the app, the CLI and the worker call it
+    before export, erasure or retention purges. Idempotent."""
+    for module in HOLDER_MODULES:
+        importlib.import_module(module)
+    return registered_holders()
+
 
 DATA_METADATA: MetaData = Base.metadata
 KEYSTORE_METADATA: MetaData = KeystoreBase.metadata

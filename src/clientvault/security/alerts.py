@@ -48,6 +48,9 @@ KINDS = (
     "new_network",
     "mfa_replay",
     "client_blocked",
+    # Raised by the privacy layer's deadline check of data-subject requests.
+    "dsr_due_soon",
+    "dsr_overdue",
 )
 #: The columns the rules read, in ``alert_rules.Entry``'s order (``details`` may follow).
 _ENTRY_COLUMNS = (

@@ -25,7 +25,16 @@ from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.auth import SAFE_METHODS, Caller, identify_caller, session_token
 from clientvault.web.navigation import CONSOLE_PREFIX
-from clientvault.web.routes import account, alerts, audit, overview, signin, staff
+from clientvault.web.routes import (
+    account,
+    alerts,
+    audit,
+    overview,
+    preferences,
+    privacy,
+    signin,
+    staff,
+)
 from clientvault.web.signin_flow import PASSWORD_PATH, login_url, retry_minutes, with_next
 from clientvault.web.templating import STATIC_DIR, render, templates
 
@@ -37,6 +46,8 @@ ROUTERS = (
     staff.router,
     audit.router,
     alerts.router,
+    privacy.router,
+    preferences.router,
 )
 
 

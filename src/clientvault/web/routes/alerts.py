@@ -39,6 +39,8 @@ KIND_LABELS = {
     "new_network": "Sign-in from a new network",
     "mfa_replay": "One-time code replayed",
     "client_blocked": "Client address blocked",
+    "dsr_due_soon": "Privacy request due soon",
+    "dsr_overdue": "Privacy request overdue",
 }
 #: The badge style of each severity.
 SEVERITY_BADGES = {"high": "badge-danger", "medium": "badge-warn", "low": "badge-info"}
@@ -62,6 +64,8 @@ EVIDENCE_LABELS = {
     "first_entry_id": "First entry",
     "last_entry_id": "Last entry",
     "sample_entry_ids": "Entry ids (sample)",
+    "request_id": "Request",
+    "due_on": "Due",
 }
 
 

@@ -1,0 +1,206 @@
+"""The personal-data holders of ``ingest``: the event log and the orders fed from it.
+
+On erasure, events and orders are either deleted or anonymised (the ``erasure.mode``
+setting): anonymised rows keep what aggregates need (event names, times, properties already
+scrubbed of identifiers; order totals and lines) and lose every link to the person — their
+customer id, user and anonymous ids (blind indexes) and the event context.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+
+from clientvault.identity.models import CustomerIdentity
+from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
+from clientvault.ingest.scrub import SCRUB_TOKEN
+from clientvault.privacy.holders import (
+    Holder,
+    HolderContext,
+    HolderErasure,
+    Rows,
+    register_holder,
+    rows_of,
+)
+from clientvault.store.base import table_of
+
+_CHUNK = 900  # ids per IN (...) list, under SQLite's bound-parameter limit
+
+
+def _person_event_ids(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[int]:
+    """Events of the person: theirs, and anonymous ones from their devices never attached.
+
+    Two indexed look-ups (by customer, by anonymous id) rather than one ``OR``, which
+    SQLite would answer by scanning the whole event log.
+    """
+    ids = list(customer_ids)
+    # The kind is filtered here, not in SQL: with it, SQLite picks the (kind, value) index and
+    # walks every anonymous id instead of this customer's few identifiers.
+    anonymous = [
+        value
+        for kind, value in ctx.session.execute(
+            select(CustomerIdentity.kind, CustomerIdentity.value_index).where(
+                CustomerIdentity.customer_id.in_(ids)
+            )
+        )
+        if kind == "anonymous_id"
+    ]
+    found = set(ctx.session.scalars(select(Event.id).where(Event.customer_id.in_(ids))))
+    for start in range(0, len(anonymous), _CHUNK):
+        chunk = anonymous[start : start + _CHUNK]
+        found.update(ctx.session.scalars(select(Event.id).where(Event.anonymous_index.in_(chunk))))
+    return sorted(found)
+
+
+def _chunks(event_ids: list[int]) -> list[list[int]]:
+    return [event_ids[start : start + _CHUNK] for start in range(0, len(event_ids), _CHUNK)]
+
+
+def _export_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    columns = [
+        c for c in Event.__table__.columns if c.name not in ("anonymous_index", "user_index")
+    ]
+    return [
+        dict(row._mapping)
+        for chunk in _chunks(_person_event_ids(ctx, customer_ids))
+        for row in ctx.session.execute(
+            select(*columns).where(Event.id.in_(chunk)).order_by(Event.id)
+        )
+    ]
+
+
+def _erase_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    event_ids = _person_event_ids(ctx, customer_ids)
+    for chunk in _chunks(event_ids):
+        if ctx.mode == "delete":
+            ctx.session.execute(delete(Event).where(Event.id.in_(chunk)))
+            continue
+        _drop_scrub_tokens(ctx, chunk)
+        ctx.session.execute(
+            update(Event)
+            .where(Event.id.in_(chunk))
+            .values(customer_id=None, anonymous_index=None, user_index=None, context={})
+            .execution_options(synchronize_session=False)
+        )
+    return HolderErasure("deleted" if ctx.mode == "delete" else "anonymised", len(event_ids))
+
+
+def _drop_scrub_tokens(ctx: HolderContext, event_ids: list[int]) -> None:
+    """Scrubbing left keyed hashes (``[email:…]``) of identifiers in some properties: they
+    would still link an anonymised event to the person, so they lose their hash."""
+    events = table_of(Event)
+    rows = ctx.session.execute(select(Event.id, Event.properties).where(Event.id.in_(event_ids)))
+    changed = [
+        {"event": event_id, "clean": cleaned}
+        for event_id, properties in rows
+        if (cleaned := _without_tokens(properties)) != properties
+    ]
+    if changed:
+        ctx.session.execute(
+            update(events)
+            .where(events.c.id == bindparam("event"))
+            .values(properties=bindparam("clean", type_=events.c.properties.type)),
+            changed,
+        )
+
+
+def _without_tokens(value: Any) -> Any:
+    if isinstance(value, str):
+        return SCRUB_TOKEN.sub(r"[\1]", value) if "[" in value else value
+    if isinstance(value, dict):
+        return {key: _without_tokens(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_tokens(item) for item in value]
+    return value
+
+
+def _purge_events(ctx: HolderContext, cutoff: datetime) -> int:
+    result = ctx.session.execute(delete(Event).where(Event.occurred_at < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _event_activity(since: datetime) -> Any:
+    return select(Event.customer_id).where(Event.occurred_at >= since)
+
+
+def _export_orders(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    orders = rows_of(ctx.session, Order, customer_ids=customer_ids)
+    ids = [order["id"] for order in orders]
+    items: dict[int, Rows] = {}
+    for row in ctx.session.execute(
+        select(OrderItem.order_id, OrderItem.product_id, OrderItem.quantity, OrderItem.unit_price)
+        .where(OrderItem.order_id.in_(ids))
+        .order_by(OrderItem.id)
+    ):
+        items.setdefault(row.order_id, []).append(dict(row._mapping))
+    for order in orders:
+        order["items"] = items.get(order["id"], [])
+    return orders
+
+
+def _erase_orders(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    where = Order.customer_id.in_(list(customer_ids))
+    if ctx.mode == "delete":
+        # Lines and refunds go with their order (ON DELETE CASCADE).
+        result = ctx.session.execute(delete(Order).where(where))
+        return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
+    result = ctx.session.execute(
+        update(Order)
+        .where(where)
+        .values(customer_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return HolderErasure("anonymised", int(result.rowcount))  # type: ignore[attr-defined]
+
+
+def _purge_orders(ctx: HolderContext, cutoff: datetime) -> int:
+    old = select(Order.id).where(Order.placed_at < cutoff)
+    ctx.session.execute(delete(OrderRefund).where(OrderRefund.order_id.in_(old)))
+    ctx.session.execute(delete(OrderItem).where(OrderItem.order_id.in_(old)))
+    result = ctx.session.execute(delete(Order).where(Order.placed_at < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _order_activity(since: datetime) -> Any:
+    return select(Order.customer_id).where(Order.placed_at >= since)
+
+
+EVENTS = register_holder(
+    Holder(
+        name="ingest.events",
+        domain="ingest",
+        description="Tracking events (page views, clicks, purchases), with identifiers "
+        "scrubbed from their properties.",
+        tables=("events",),
+        categories=("behaviour", "online identifiers", "coarse network (truncated IP)"),
+        purposes=("analytics", "personalisation", "profiling"),
+        retention="events older than the event retention period are purged",
+        sources=("website and app tracking", "server-side tracking calls", "imports"),
+        recipients=("analysts (pseudonymised)", "marketers (aggregates and segments)"),
+        export=_export_events,
+        erase=_erase_events,
+        purge=_purge_events,
+        activity=_event_activity,
+    )
+)
+ORDERS = register_holder(
+    Holder(
+        name="ingest.orders",
+        domain="ingest",
+        description="Orders, their lines and refunds.",
+        tables=("orders", "order_items", "order_refunds"),
+        categories=("purchases",),
+        purposes=("order_fulfilment", "legal_retention", "analytics"),
+        retention="kept for the accounting retention period, then purged",
+        sources=("e-commerce tracking events", "imports"),
+        recipients=("accounting", "analysts (aggregates)"),
+        export=_export_orders,
+        erase=_erase_orders,
+        purge=_purge_orders,
+        activity=_order_activity,
+    )
+)

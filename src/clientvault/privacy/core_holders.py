@@ -1,0 +1,220 @@
+"""The personal-data holders of the domains at or below ``privacy``: customer profiles and
+their identifiers (identity), consents and processing limits (privacy), and the audit log
+(security), registered on import."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
+from clientvault.privacy.holders import (
+    Holder,
+    HolderContext,
+    HolderErasure,
+    Rows,
+    delete_rows,
+    register_holder,
+    rows_of,
+)
+from clientvault.privacy.models import ConsentRecord, ProcessingLimit
+from clientvault.security.models import AuditEntry
+from clientvault.security.pii import reveal
+
+_CUSTOMER_COLUMNS = (
+    "id",
+    "status",
+    "created_at",
+    "updated_at",
+    "source",
+    "merged_into_id",
+    "country",
+    "city",
+    "postal_prefix",
+    "birth_year",
+    "birthday",
+    "gender",
+    "language",
+    "traits",
+)
+
+
+def _export_customers(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    sealed_columns = [getattr(Customer, f"{name}_sealed") for name in SEALED_FIELDS]
+    plain = [getattr(Customer, name) for name in _CUSTOMER_COLUMNS]
+    found = ctx.session.execute(
+        select(*plain, *sealed_columns).where(Customer.id.in_(list(customer_ids)))
+    ).all()
+    sealed = {row.id: dict(zip(SEALED_FIELDS, row[len(plain) :], strict=True)) for row in found}
+    opened = reveal(
+        ctx.session,
+        ctx.store.keystore,
+        principal=ctx.principal,
+        subject_type="customer",
+        rows=sealed,
+        reason=ctx.reason,
+    )
+    rows: Rows = []
+    for row in found:
+        values: dict[str, Any] = dict(zip(_CUSTOMER_COLUMNS, row[: len(plain)], strict=True))
+        values.update(opened[row.id])
+        rows.append(values)
+    return rows
+
+
+def _erase_customers(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    # One statement for the survivor and the profiles merged into it, so their references
+    # to each other (merged_into_id) never point at a missing row in between.
+    result = ctx.session.execute(delete(Customer).where(Customer.id.in_(list(customer_ids))))
+    return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
+
+
+def _customer_indexes(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[bytes]:
+    rows = ctx.session.execute(
+        select(Customer.email_index, Customer.phone_index).where(
+            Customer.id.in_(list(customer_ids))
+        )
+    )
+    return [value for row in rows for value in row if value is not None]
+
+
+def _export_identities(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    return rows_of(
+        ctx.session, CustomerIdentity, customer_ids=customer_ids, exclude=("value_index",)
+    )
+
+
+def _identity_indexes(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[bytes]:
+    return list(
+        ctx.session.scalars(
+            select(CustomerIdentity.value_index).where(
+                CustomerIdentity.customer_id.in_(list(customer_ids))
+            )
+        )
+    )
+
+
+def _customer_activity(since: datetime) -> Any:
+    return select(Customer.id).where(Customer.updated_at >= since)
+
+
+def _export_audit(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    rows = ctx.session.execute(
+        select(
+            AuditEntry.occurred_at,
+            AuditEntry.actor_kind,
+            AuditEntry.action,
+            AuditEntry.target_id,
+        )
+        .where(
+            AuditEntry.target_type == "customer",
+            AuditEntry.target_id.in_([str(c) for c in customer_ids]),
+        )
+        .order_by(AuditEntry.id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def _retain(_ctx: HolderContext, _customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    return HolderErasure("retained", 0)
+
+
+def _simple(model: Any) -> tuple[Any, Any]:
+    def export(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+        return rows_of(ctx.session, model, customer_ids=customer_ids)
+
+    def erase(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+        return delete_rows(ctx.session, model, customer_ids=customer_ids)
+
+    return export, erase
+
+
+_consent_export, _consent_erase = _simple(ConsentRecord)
+_erase_identities = _simple(CustomerIdentity)[1]
+_limits_export, _limits_erase = _simple(ProcessingLimit)
+
+CUSTOMERS = register_holder(
+    Holder(
+        name="identity.customers",
+        domain="identity",
+        description="The customer profile: identifiers (sealed) and coarse attributes.",
+        tables=("customers",),
+        categories=("identification", "contact details", "demographics", "traits"),
+        purposes=("order_fulfilment", "marketing_email", "marketing_sms", "personalisation"),
+        retention="while the customer is active, then the inactivity period",
+        sources=("the customer (sign-up, tracking identify calls)", "imports"),
+        recipients=("staff with the pii:reveal permission",),
+        export=_export_customers,
+        erase=_erase_customers,
+        identifiers=_customer_indexes,
+        activity=_customer_activity,
+        erase_order=1000,
+    )
+)
+IDENTITIES = register_holder(
+    Holder(
+        name="identity.identifiers",
+        domain="identity",
+        description="Identifiers seen for the customer (stored as keyed hashes only).",
+        tables=("customer_identities",),
+        categories=("online identifiers",),
+        purposes=("order_fulfilment", "analytics"),
+        retention="as long as the profile",
+        sources=("tracking calls", "imports"),
+        recipients=("none (internal identity resolution)",),
+        export=_export_identities,
+        erase=_erase_identities,
+        identifiers=_identity_indexes,
+        erase_order=900,
+    )
+)
+CONSENTS = register_holder(
+    Holder(
+        name="privacy.consents",
+        domain="privacy",
+        description="Consent decisions per purpose with their proof.",
+        tables=("consent_ledger",),
+        categories=("consent records",),
+        purposes=("legal_retention",),
+        retention="as long as the profile (proof of consent)",
+        sources=("the customer",),
+        recipients=("the DPO",),
+        export=_consent_export,
+        erase=_consent_erase,
+    )
+)
+LIMITS = register_holder(
+    Holder(
+        name="privacy.processing_limits",
+        domain="privacy",
+        description="Objections to direct marketing and restrictions of processing.",
+        tables=("processing_limits",),
+        categories=("data-subject choices",),
+        purposes=("legal_retention",),
+        retention="as long as the profile",
+        sources=("the customer",),
+        recipients=("the DPO",),
+        export=_limits_export,
+        erase=_limits_erase,
+    )
+)
+AUDIT = register_holder(
+    Holder(
+        name="security.audit_log",
+        domain="security",
+        description="Who accessed or changed the customer's data (ids only, never values); "
+        "kept after erasure as the controller's accountability record.",
+        tables=("audit_log",),
+        categories=("access records",),
+        purposes=("legal_retention",),
+        retention="kept (hash-chained, append-only); it holds ids, no personal values",
+        sources=("clientvault itself",),
+        recipients=("auditors", "the DPO"),
+        export=_export_audit,
+        erase=_retain,
+    )
+)

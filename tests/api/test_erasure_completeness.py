@@ -1,0 +1,276 @@
+"""Erasure completeness: after erasing a customer created through the tracking API, nothing
+of theirs is left — not in the raw database and keystore files (SQLite main file and WAL),
+not in the logs, not in a dump of every remaining table — their sealed fields cannot be
+opened, their id is 404, and a late event carrying their e-mail is suppressed and counted."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from clientvault.automation.worker import run_until_idle
+from clientvault.identity.models import Customer
+from clientvault.ingest.models import Event, Order
+from clientvault.migrations.schema import DATA_METADATA
+from clientvault.privacy.models import ErasureTombstone
+from clientvault.privacy.signing import verify
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+from clientvault.store.keystore import DataKeyRecord
+from clientvault.store.unsealing import open_rows  # the test checks what nothing else may do
+from support.privacy_core import prepare
+from support.staff import bearer_token, create_staff
+
+EMAIL = "Zelda.Quartermain@example.com"
+PHONE = "+33 6 98 76 54 32"
+PHONE_E164 = "+33698765432"
+FIRST, LAST = "Zelda", "Quartermain"
+USER_ID = "user-zq-7781"
+ANONYMOUS_ID = "anon-zq-5512"
+
+
+def _post(client: TestClient, key: str, body: Any) -> Any:
+    response = client.post("/v1/batch", json=body, auth=(key, ""))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _dpo(db: Store, settings: Settings) -> dict[str, str]:
+    with db.sessions.begin() as session:
+        user = create_staff(
+            session,
+            settings,
+            email="dpo@example.com",
+            role="dpo",
+            password="erasure-amber-lantern-93",
+            display_name="DPO",
+        ).user
+        secret = bearer_token(session, settings, user)
+    return {"authorization": f"Bearer {secret}"}
+
+
+def _their_calls(prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "page", "anonymousId": ANONYMOUS_ID, "name": "Home", "messageId": f"{prefix}1"},
+        {
+            "type": "identify",
+            "userId": USER_ID,
+            "anonymousId": ANONYMOUS_ID,
+            "traits": {"email": EMAIL, "phone": PHONE, "firstName": FIRST, "lastName": LAST},
+            "messageId": f"{prefix}2",
+        },
+        {
+            "type": "track",
+            "userId": USER_ID,
+            "event": "Newsletter Shared",
+            "properties": {"to": f"friend of {EMAIL}", "note": f"call me on {PHONE}"},
+            "messageId": f"{prefix}3",
+        },
+        {
+            "type": "track",
+            "userId": USER_ID,
+            "event": "Order Completed",
+            "properties": {
+                "order_id": f"{prefix}-order",
+                "total": 42.5,
+                "currency": "EUR",
+                "products": [{"sku": "sku-1", "name": "Mug", "price": 42.5, "quantity": 1}],
+            },
+            "messageId": f"{prefix}4",
+        },
+    ]
+
+
+def _someone_else() -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "identify",
+            "userId": "user-other",
+            "traits": {"email": "other.person@example.com", "firstName": "Otto"},
+            "messageId": "o1",
+        },
+        {"type": "track", "userId": "user-other", "event": "Viewed", "messageId": "o2"},
+    ]
+
+
+def _needles(db: Store) -> dict[str, bytes]:
+    """Every form their data could take: clear values, blind indexes (raw, hex, base64) and
+    the scrubbing tokens (a prefix of the index's hex, as letters)."""
+    clear = {
+        "email": EMAIL.lower(),
+        "phone": PHONE_E164,
+        "phone-local": "698765432",
+        "first": FIRST,
+        "last": LAST,
+        "user": USER_ID,
+        "anonymous": ANONYMOUS_ID,
+    }
+    found = {name: value.encode() for name, value in clear.items()}
+    indexes = {
+        "email": db.index("email", EMAIL.lower()),
+        "phone": db.index("phone", PHONE_E164),
+        "user_id": db.index("user_id", USER_ID),
+        "anonymous_id": db.index("anonymous_id", ANONYMOUS_ID),
+    }
+    letters = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
+    for kind, index in indexes.items():
+        found[f"{kind}-index"] = index
+        found[f"{kind}-index-hex"] = index.hex().encode()
+        found[f"{kind}-index-b64"] = base64.b64encode(index)
+        found[f"{kind}-token"] = index.hex()[:16].translate(letters).encode()
+    return found
+
+
+def _dump(db: Store) -> bytes:
+    """Every row of every table of both databases, as bytes to search."""
+    parts: list[bytes] = []
+    with db.engine.connect() as connection:
+        for table in DATA_METADATA.sorted_tables:
+            for row in connection.execute(select(table)):
+                for value in row:
+                    parts.append(value if isinstance(value, bytes) else repr(value).encode())
+    with db.keystore.engine.connect() as connection:
+        for row in connection.execute(select(DataKeyRecord.__table__)):
+            parts.extend(v if isinstance(v, bytes) else repr(v).encode() for v in row)
+    return b"\x00".join(parts)
+
+
+def _files(settings: Settings) -> dict[str, bytes]:
+    found = {}
+    for pattern in ("clientvault.db*", "keystore.db*"):
+        for path in Path(settings.data_dir).glob(pattern):
+            found[path.name] = path.read_bytes()
+    return found
+
+
+def _hits(haystack: bytes, needles: dict[str, bytes]) -> list[str]:
+    lowered = haystack.lower()
+    return [name for name, needle in needles.items() if needle.lower() in lowered]
+
+
+@pytest.mark.parametrize("mode", ["anonymise", "delete"])
+def test_nothing_of_an_erased_customer_is_left_anywhere(
+    client: TestClient,
+    db: Store,
+    db_settings: Settings,
+    write_key: str,
+    caplog: pytest.LogCaptureFixture,
+    mode: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    prepare(db)
+    client.app.state.settings = db_settings.model_copy(  # type: ignore[attr-defined]
+        update={"retention": db_settings.retention.model_copy(update={"erasure_mode": mode})}
+    )
+    headers = _dpo(db, db_settings)
+    assert _post(client, write_key, {"batch": _their_calls("m") + _someone_else()})["accepted"] == 6
+    run_until_idle(db)  # the commerce consumer writes their order
+    with db.sessions() as session:
+        customer_id = session.scalar(
+            select(Customer.id).where(Customer.email_index == db.index("email", EMAIL.lower()))
+        )
+        assert customer_id is not None
+        sealed = session.scalar(select(Customer.email_sealed).where(Customer.id == customer_id))
+        assert session.scalar(select(func.count()).select_from(Order)) == 1
+    with db.keystore.engine.connect() as connection:
+        wrapped = connection.scalar(
+            select(DataKeyRecord.wrapped_key).where(DataKeyRecord.customer_id == customer_id)
+        )
+    consent = client.post(
+        f"/api/v1/privacy/customers/{customer_id}/consents",
+        headers=headers,
+        json={
+            "purpose": "marketing_email",
+            "decision": "granted",
+            "policy_version": "2026-01",
+            "channel": "web",
+        },
+    )
+    assert consent.status_code == 200, consent.text
+    needles = _needles(db)
+    assert _hits(_dump(db), needles), "the test must see their data before erasure"
+    if db.engine.dialect.name == "sqlite":
+        before = b"".join(_files(db_settings).values())
+        assert {"email-index", "user_id-index", "email-token"} <= set(_hits(before, needles))
+
+    response = client.post(
+        f"/api/v1/privacy/customers/{customer_id}/erasure",
+        headers=headers,
+        json={"reason": "erasure request by the customer"},
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["keys_destroyed"] == 1
+    assert report["holders"]["ingest.events"]["action"] == (
+        "deleted" if mode == "delete" else "anonymised"
+    )
+    assert report["holders"]["ingest.events"]["rows"] == 4
+    public = client.get("/api/v1/privacy/erasure-certificates/public-key").text
+    assert verify(report["certificate"], report["signature"], public)
+    tampered = {**report["certificate"], "data_keys_destroyed": 0}
+    assert not verify(tampered, report["signature"], public)
+
+    # Their id is gone from the API, their sealed fields can no longer be opened.
+    assert client.get(f"/api/v1/customers/{customer_id}", headers=headers).status_code == 404
+    assert (
+        client.get(f"/api/v1/privacy/customers/{customer_id}/consents", headers=headers).status_code
+        == 404
+    )
+    with pytest.raises(Exception, match="erased"):
+        open_rows(db.keystore, {customer_id: {"email": sealed}})
+
+    # A late event with their e-mail is suppressed and counted; others still land.
+    late = [
+        {"type": "identify", "traits": {"email": EMAIL}, "userId": "new-id", "messageId": "l1"},
+        {"type": "track", "userId": USER_ID, "event": "Came Back", "messageId": "l2"},
+        {"type": "track", "anonymousId": ANONYMOUS_ID, "event": "Seen", "messageId": "l3"},
+        {"type": "track", "userId": "user-other", "event": "Viewed", "messageId": "o3"},
+    ]
+    assert _post(client, write_key, {"batch": late})["accepted"] == 1
+    with db.sessions() as session:
+        assert session.scalar(select(func.sum(ErasureTombstone.suppressed))) == 3
+        assert session.scalar(select(func.count()).select_from(Customer)) == 1
+        remaining = session.scalar(select(func.count()).select_from(Event))
+    assert remaining == (3 if mode == "delete" else 7)
+
+    needles["wrapped-key"] = wrapped
+    assert _hits(_dump(db), needles) == []
+    if db.engine.dialect.name == "sqlite":
+        for name, content in _files(db_settings).items():
+            assert _hits(content, needles) == [], name
+    assert _hits(caplog.text.encode(), needles) == []
+
+
+def test_erasure_needs_privacy_manage_and_an_existing_customer(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    prepare(db)
+    headers = _dpo(db, db_settings)
+    missing = uuid.uuid4()
+    response = client.post(
+        f"/api/v1/privacy/customers/{missing}/erasure", headers=headers, json={"reason": "test it"}
+    )
+    assert response.status_code == 404
+    with db.sessions.begin() as session:
+        analyst = create_staff(
+            session,
+            db_settings,
+            email="analyst@example.com",
+            role="analyst",
+            password="erasure-amber-lantern-94",
+            display_name="A",
+        ).user
+        secret = bearer_token(session, db_settings, analyst)
+    response = client.post(
+        f"/api/v1/privacy/customers/{missing}/erasure",
+        headers={"authorization": f"Bearer {secret}"},
+        json={"reason": "test it"},
+    )
+    assert response.status_code == 403

@@ -1,0 +1,32 @@
+"""Browser steps shared by Playwright tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+from playwright.sync_api import expect
+
+from support.staff import STRONG, create_staff, enrol_totp
+
+
+def sign_in_as_dpo(page: Any, live_server: Any, email: str = "dpo@example.com") -> None:
+    """Create a DPO with TOTP and sign them in to the console through its pages."""
+    with live_server.store.sessions.begin() as session:
+        user = create_staff(
+            session,
+            live_server.settings,
+            email=email,
+            role="dpo",
+            password=STRONG,
+            display_name="Dana Dpo",
+        ).user
+        user.must_change_password = False
+        secret = enrol_totp(session, live_server.store.keystore, user)
+    page.goto("/console/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(STRONG)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Code", exact=True).fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
