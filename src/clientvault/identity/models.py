@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String
+from sqlalchemy import (
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientvault.store.base import Base, BigIntId, BlindIndex, JsonDocument, Sealed, new_id, utcnow
@@ -79,3 +87,38 @@ class CustomerIdentity(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+#: Review states of a match candidate.
+MATCH_STATUSES = ("pending", "merged", "rejected", "auto_merged")
+
+
+class MatchCandidate(Base):
+    """A pair of profiles that probabilistic matching scored as possibly the same person.
+
+    ``left_id < right_id`` so each pair is stored once. ``explanation`` lists the match weight of
+    each comparison: ``[{"comparison": str, "level": str, "weight": float}, ...]``.
+    """
+
+    __tablename__ = "match_candidates"
+    __table_args__ = (
+        UniqueConstraint("left_id", "right_id"),
+        CheckConstraint("left_id < right_id", name="ordered_pair"),
+        CheckConstraint(
+            "status IN ('pending', 'merged', 'rejected', 'auto_merged')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    left_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    right_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    match_probability: Mapped[float] = mapped_column(Float)
+    match_weight: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    model_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(64))
