@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+from clientvault.identity import matching_models as identity_matching_models
 from clientvault.identity import models as identity_models
 from clientvault.ingest import models as ingest_models
 from clientvault.privacy import models as privacy_models
@@ -12,7 +13,13 @@ from clientvault.store.base import Base
 from clientvault.store.keystore import KeystoreBase
 
 #: Every domain module whose tables live in the main database.
-DOMAIN_MODELS = (security_models, identity_models, privacy_models, ingest_models)
+DOMAIN_MODELS = (
+    security_models,
+    identity_models,
+    identity_matching_models,
+    privacy_models,
+    ingest_models,
+)
 
 DATA_METADATA: MetaData = Base.metadata
 KEYSTORE_METADATA: MetaData = KeystoreBase.metadata
