@@ -126,6 +126,46 @@ class SecuritySettings(BaseModel):
     )
 
 
+class IdentitySettings(BaseModel):
+    """Deterministic stitching rules of the identity graph (identity.graph)."""
+
+    blocked_values: list[str] = Field(
+        default_factory=lambda: ["test@example.com", "0000000000", "null", "undefined"],
+        description="Identifier values (any kind) that never link or resolve a profile: "
+        "placeholders typed into forms or sent by broken clients.",
+    )
+    priority: list[str] = Field(
+        default_factory=lambda: [
+            "user_id",
+            "external_id",
+            "email",
+            "phone",
+            "device_id",
+            "anonymous_id",
+        ],
+        description="When a call's identifiers name different profiles, the first kind here "
+        "decides; kinds not listed come last.",
+    )
+    max_customers_per_value: dict[str, int] = Field(
+        default_factory=lambda: {
+            "user_id": 1,
+            "external_id": 1,
+            "email": 3,
+            "phone": 3,
+            "device_id": 5,
+            "anonymous_id": 5,
+        },
+        description="An identifier value linked to more profiles than this (a shared family "
+        "e-mail, a kiosk's device) stops resolving to any of them: it no longer chains people.",
+    )
+    default_max_customers_per_value: int = Field(default=3, ge=1)
+    max_values_per_customer: dict[str, int] = Field(
+        default_factory=lambda: {"user_id": 1},
+        description="A profile holding this many values of a kind is not stitched to a call "
+        "bringing another one (a second user id means a second person).",
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -142,6 +182,7 @@ class Settings(BaseSettings):
     keystore: KeystoreSettings = KeystoreSettings()
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()
+    identity: IdentitySettings = IdentitySettings()
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_outside_dev(self) -> Settings:
