@@ -16,6 +16,18 @@ from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "prod"]
+SurvivorshipRule = Literal["verified", "source_priority", "most_recent", "most_frequent"]
+#: Default survivorship rules of the golden record, per attribute.
+_SURVIVORSHIP: dict[str, list[SurvivorshipRule]] = {
+    "email": ["verified", "source_priority", "most_recent"],
+    "phone": ["verified", "source_priority", "most_recent"],
+    "first_name": ["source_priority", "most_frequent", "most_recent"],
+    "last_name": ["source_priority", "most_frequent", "most_recent"],
+    "street_address": ["verified", "source_priority", "most_recent"],
+    "postal_code": ["verified", "source_priority", "most_recent"],
+    "birth_date": ["verified", "most_frequent", "most_recent"],
+}
+_DEFAULT_SURVIVORSHIP: list[SurvivorshipRule] = ["most_recent"]
 
 
 class DatabaseSettings(BaseModel):
@@ -163,6 +175,20 @@ class IdentitySettings(BaseModel):
         default_factory=lambda: {"user_id": 1},
         description="A profile holding this many values of a kind is not stitched to a call "
         "bringing another one (a second user id means a second person).",
+    )
+    source_priority: list[str] = Field(
+        default_factory=list,
+        description="Golden record: sources in order of trust (first wins) for attributes "
+        "whose rules include source_priority; unlisted sources come last.",
+    )
+    survivorship: dict[str, list[SurvivorshipRule]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in _SURVIVORSHIP.items()},
+        description="Golden record: per attribute, the rules that pick the surviving value, "
+        "each narrowing the candidates of the one before (ties end with the most recent).",
+    )
+    default_survivorship: list[SurvivorshipRule] = Field(
+        default_factory=lambda: list(_DEFAULT_SURVIVORSHIP),
+        description="Rules of attributes (and traits) not named in survivorship.",
     )
 
 

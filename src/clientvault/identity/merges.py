@@ -89,7 +89,8 @@ def merge_customers(
     session.execute(
         update(_CUSTOMERS)
         .where(_CUSTOMERS.c.id == absorbed.id)
-        .values(status="merged", merged_into_id=survivor.id, updated_at=merge.merged_at)
+        # The profile's data did not change: keep its update time (survivorship reads it).
+        .values(status="merged", merged_into_id=survivor.id, updated_at=_CUSTOMERS.c.updated_at)
     )
     if candidate is not None:
         candidate.status = "auto_merged" if principal.kind == "system" else "merged"
@@ -182,9 +183,7 @@ def merge_history(session: Session, *, customer_id: uuid.UUID) -> list[MergeRead
         people.append(customer_id)
     merges = session.scalars(
         select(CustomerMerge)
-        .where(
-            or_(CustomerMerge.survivor_id.in_(people), CustomerMerge.absorbed_id.in_(people))
-        )
+        .where(or_(CustomerMerge.survivor_id.in_(people), CustomerMerge.absorbed_id.in_(people)))
         .order_by(CustomerMerge.merged_at.desc())
     )
     return [MergeRead.model_validate(merge) for merge in merges]

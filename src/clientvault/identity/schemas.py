@@ -101,3 +101,25 @@ class CandidateRead(BaseModel):
     created_at: datetime
     decided_at: datetime | None
     decided_by: str | None
+
+
+class GoldenValue(BaseModel):
+    """One attribute of a golden record and where it came from (masked unless revealed)."""
+
+    value: Any = None
+    masked: bool = False
+    profile_id: uuid.UUID | None = None
+    source: str | None = None
+    observed_at: datetime | None = None
+    rule: str | None = None
+    alternatives: int = 0
+
+
+class GoldenRecordRead(BaseModel):
+    """A person's unified profile: one value per attribute with its provenance."""
+
+    customer_id: uuid.UUID
+    profile_ids: list[uuid.UUID]
+    revealed: bool
+    values: dict[str, GoldenValue]
+    traits: dict[str, GoldenValue]
