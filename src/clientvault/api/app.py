@@ -15,6 +15,7 @@ from clientvault.api.routes import (
     auth,
     customers,
     health,
+    identity,
     imports,
     snippet,
     staff,
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(audit_log.router)
     app.include_router(alerts.router)
     app.include_router(customers.router)
+    app.include_router(identity.router)
     install_console(app)
     install_intrusion_prevention(app, settings.security)
     # Added last, so outermost: every answer (the intrusion guard's refusals too) gets the

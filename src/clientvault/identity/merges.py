@@ -59,7 +59,7 @@ def merge_customers(
     Consent records are not touched (see the module docstring).
     """
     del store  # profiles keep their own data keys: nothing is re-sealed
-    _check_actor(principal, reason)
+    check_actor(principal, reason)
     survivor = _root(session, survivor_id)
     absorbed = _root(session, absorbed_id)
     if survivor.id == absorbed.id:
@@ -119,7 +119,7 @@ def unmerge(
     A match candidate behind the merge is marked ``rejected``: a person said they differ.
     """
     del store
-    _check_actor(principal, reason)
+    check_actor(principal, reason)
     merge = session.get(CustomerMerge, merge_id, with_for_update=True)
     if merge is None:
         raise NotFound("no such merge")
@@ -189,7 +189,8 @@ def merge_history(session: Session, *, customer_id: uuid.UUID) -> list[MergeRead
     return [MergeRead.model_validate(merge) for merge in merges]
 
 
-def _check_actor(principal: Principal, reason: str) -> None:
+def check_actor(principal: Principal, reason: str) -> None:
+    """Refuse a principal without ``identity:review`` or a decision without a reason."""
     if not principal.can(IDENTITY_REVIEW):
         raise PermissionDenied("this principal may not merge or un-merge profiles")
     if not reason.strip() or len(reason) > 200:
