@@ -7,6 +7,7 @@ decrypted value is ever written to a file. Splink, DuckDB and pandas are importe
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class Scoring:
     model: dict[str, Any]
     pairs: list[ScoredPair]
     pairs_compared: int
+    em_sessions: int
 
 
 def duckdb_connection() -> Any:
@@ -141,24 +143,17 @@ def train_and_score(
     """
     if len(ids) < 2:
         raise InvalidInput("matching needs at least two active customers")
-    from splink import DuckDBAPI, Linker, block_on
+    from splink import DuckDBAPI
 
+    # Splink's training notes (levels not observed, defaults used) are not the caller's concern.
+    logging.getLogger("splink").setLevel(logging.ERROR)
     used = comparisons_with_data(records)
     connection = duckdb_connection()
     try:
         api = DuckDBAPI(connection=connection)
-        linker = Linker(
-            api.register(_frame(ids, records), table_name="customers_to_match"),
-            splink_settings(used),
-            log_level=None,
-        )
-        training = linker.training
-        training.estimate_probability_two_random_records_match(
-            [block_on("first_name", "last_name", "birth_date"), block_on("email")], recall=0.8
-        )
-        training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
-        for rule in (block_on("first_name", "last_name"), block_on("birth_date")):
-            training.estimate_parameters_using_expectation_maximisation(rule)
+        table = api.register(_frame(ids, records), table_name="customers_to_match")
+        linker, sessions = _train(table, used, seed=seed, u_max_pairs=u_max_pairs)
+        _pin_effective_parameters(linker)
         model = linker.misc.save_model_to_json()
         scored = linker.inference.predict(threshold_match_probability=min_probability)
         frame = scored.as_pandas_dataframe()
@@ -167,7 +162,72 @@ def train_and_score(
         connection.close()
     by_id = dict(zip(ids, records, strict=True))
     pairs = [_scored_pair(row, by_id, used) for row in frame.to_dict("records")]
-    return Scoring(model=model, pairs=pairs, pairs_compared=compared)
+    return Scoring(model=model, pairs=pairs, pairs_compared=compared, em_sessions=sessions)
+
+
+#: Blocking rules of the EM sessions: each leaves the comparisons it does not use to estimate.
+_EM_RULES = (("first_name", "last_name"), ("birth_date",), ("postcode",))
+
+
+def _train(
+    table: Any, comparisons: Sequence[Comparison], *, seed: int, u_max_pairs: float
+) -> tuple[Any, int]:
+    """A trained linker and how many EM sessions succeeded.
+
+    On few profiles an EM session can drive an m probability to exactly 0, which Splink
+    refuses half-way through the session (leaving the linker's settings unusable): training is
+    then started again without that session's rule.
+    """
+    from splink import Linker, block_on
+
+    skipped: set[int] = set()
+    while True:
+        linker = Linker(table, splink_settings(comparisons), log_level=None)
+        training = linker.training
+        training.estimate_probability_two_random_records_match(
+            [block_on("first_name", "last_name", "birth_date"), block_on("email")], recall=0.8
+        )
+        _floor_prior(linker, table)
+        training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+        current = -1
+        try:
+            for current, columns in enumerate(_EM_RULES):
+                if current not in skipped:
+                    training.estimate_parameters_using_expectation_maximisation(
+                        block_on(*columns)
+                    )
+        except ValueError:
+            skipped.add(current)
+            continue
+        return linker, len(_EM_RULES) - len(skipped)
+
+
+def _floor_prior(linker: Any, table: Any) -> None:
+    """Keep λ above one match among all pairs: on profiles already deduplicated the
+    deterministic rules find nothing, and a prior of 0 has no match weight (log2 of 0)."""
+    model = linker._settings_obj.core_model_settings  # noqa: SLF001 - no public setter
+    rows = linker.misc.query_sql(
+        f"select count(*) as n from {table.physical_name}", output_type="pandas"
+    )
+    records = int(rows["n"].iloc[0])
+    floor = 1 / max(records * (records - 1) / 2, 1)
+    if not model.probability_two_random_records_match >= floor:
+        model.probability_two_random_records_match = floor
+
+
+def _pin_effective_parameters(linker: Any) -> None:
+    """Write into the model the m and u Splink will actually use for every level.
+
+    A level EM could not estimate (never observed among matches) is scored with Splink's
+    defaults (or 1e-6 for "not observed"), which the saved settings would otherwise leave out;
+    pinning them makes the stored model say exactly what was scored, so the incremental path
+    reproduces it from the settings alone.
+    """
+    for comparison in linker._settings_obj.comparisons:  # noqa: SLF001 - no public accessor
+        for level in comparison.comparison_levels:
+            if not level.is_null_level:
+                level.m_probability = max(level.m_probability, _TINY)
+                level.u_probability = max(level.u_probability, _TINY)
 
 
 def _count_blocked(linker: Any) -> int:
