@@ -25,7 +25,7 @@ from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.auth import SAFE_METHODS, Caller, identify_caller, session_token
 from clientvault.web.navigation import CONSOLE_PREFIX
-from clientvault.web.routes import account, alerts, audit, overview, signin, staff
+from clientvault.web.routes import account, alerts, audit, identity, overview, signin, staff
 from clientvault.web.signin_flow import PASSWORD_PATH, login_url, retry_minutes, with_next
 from clientvault.web.templating import STATIC_DIR, render, templates
 
@@ -37,6 +37,7 @@ ROUTERS = (
     staff.router,
     audit.router,
     alerts.router,
+    identity.router,
 )
 
 
