@@ -98,7 +98,7 @@ def test_review_queue_merge_history_and_unmerge(
     queue = client.get("/api/v1/identity/candidates", headers=support)
     assert queue.status_code == 200, queue.text
     [item] = queue.json()
-    assert item["id"] == candidate_id and item["explanation"] == EXPLANATION
+    assert (item["id"], item["explanation"]) == (candidate_id, EXPLANATION)
     merged = client.post(
         f"/api/v1/identity/candidates/{candidate_id}/merge",
         json={"reason": "same person, same phone"},

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput, NotFound
-from clientvault.identity.merges import check_actor, merge_customers, root_id
+from clientvault.identity.merges import check_actor, merge_customers
 from clientvault.identity.models import Customer, MatchCandidate
 from clientvault.identity.schemas import CandidateRead
 from clientvault.security import audit

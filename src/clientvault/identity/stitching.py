@@ -40,7 +40,8 @@ class Sighting:
     """One call's identifiers (kind -> blind index) and profile, to be given a customer.
 
     ``names_person``: an identify or alias, which (like any call with a user id) creates a
-    profile when none resolves. ``is_alias``: identifiers include ``previous_id``/``previous_anonymous_id``.
+    profile when none resolves. ``is_alias``: identifiers include ``previous_id`` and
+    ``previous_anonymous_id``.
     """
 
     identifiers: dict[str, bytes]
