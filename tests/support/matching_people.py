@@ -82,16 +82,12 @@ class Planted:
     pairs: set[frozenset[uuid.UUID]]
 
 
-def plant(
-    session: Session, store: Store, *, count: int, duplicates: int, seed: int
-) -> Planted:
+def plant(session: Session, store: Store, *, count: int, duplicates: int, seed: int) -> Planted:
     """Create ``count`` people plus ``duplicates`` second profiles of some of them."""
     rng = random.Random(seed)
     originals = people(count, seed=seed)
     chosen = rng.sample(range(count), duplicates)
     profiles = originals + [duplicate(rng, originals[i], n % 3) for n, i in enumerate(chosen)]
-    ids = create_customers(
-        session, store, profiles=profiles, source="test", default_region="FR"
-    )
+    ids = create_customers(session, store, profiles=profiles, source="test", default_region="FR")
     pairs = {frozenset((ids[i], ids[count + n])) for n, i in enumerate(chosen)}
     return Planted(ids=ids, pairs=pairs)

@@ -71,7 +71,7 @@ class ModelParameters:
 def _probability(weight: float) -> float:
     if weight > 1000:
         return 1.0
-    odds = 2.0**weight
+    odds: float = 2.0**weight
     return odds / (1 + odds)
 
 
@@ -150,7 +150,9 @@ def match_incremental(
                 explanation=explanation,
             )
         )
-    thresholds = Thresholds(auto_merge=model.auto_merge_probability, review=model.review_probability)
+    thresholds = Thresholds(
+        auto_merge=model.auto_merge_probability, review=model.review_probability
+    )
     decisions = decide(
         session,
         store,

@@ -87,9 +87,7 @@ def resolve(
     ]
     announce("storing the model and blocking keys")
     with store.sessions.begin() as session:
-        model = save_model(
-            session, settings=scoring.model, thresholds=limits, customers=len(ids)
-        )
+        model = save_model(session, settings=scoring.model, thresholds=limits, customers=len(ids))
         version = model.version
         replace_blocking_keys(session, store, profiles.records, everyone=True)
     announce("merging and queueing")

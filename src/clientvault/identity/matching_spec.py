@@ -183,13 +183,11 @@ def fold(value: str | None) -> str | None:
     return text or None
 
 
-def squeeze(value: str | None, *, upper: bool = False) -> str | None:
-    """Whitespace collapsed (and optionally upper-cased); empty becomes ``None``."""
+def squeeze(value: str | None) -> str | None:
+    """Lower-cased with whitespace collapsed; empty becomes ``None``."""
     if value is None:
         return None
-    text = _SPACES.sub(" ", value).strip()
-    text = text.upper() if upper else text.lower()
-    return text or None
+    return _SPACES.sub(" ", value).strip().lower() or None
 
 
 def matching_record(
@@ -213,7 +211,7 @@ def matching_record(
         "email_local": mail.split("@", 1)[0].split("+", 1)[0] if mail and "@" in mail else None,
         "phone": squeeze(phone),
         "birth_date": squeeze(birth_date),
-        "postcode": squeeze(postal_code, upper=True),
+        "postcode": _SPACES.sub("", postal_code).upper() or None if postal_code else None,
         "city": fold(city),
         "street": squeeze(street),
         "external_id": external_id or None,
@@ -223,11 +221,11 @@ def matching_record(
 def jaro_winkler(left: str, right: str) -> float:
     """Jaro-Winkler similarity as DuckDB's ``jaro_winkler_similarity`` computes it (prefix
     scale 0.1, common prefix up to 4, applied when the Jaro similarity exceeds 0.7)."""
-    if left == right:
-        return 1.0
     len_l, len_r = len(left), len(right)
     if not len_l or not len_r:
         return 0.0
+    if left == right:
+        return 1.0
     window = max(max(len_l, len_r) // 2 - 1, 0)
     matched_r = [False] * len_r
     left_matches: list[str] = []

@@ -24,7 +24,10 @@ from clientvault.identity.matching_spec import (
 )
 
 #: DuckDB settings of the matching database: in memory, and never spilling to a temp file.
-DUCKDB_CONFIG = {"temp_directory": "", "max_temp_directory_size": "0B"}
+DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "temp_directory": "",
+    "max_temp_directory_size": "0B",
+}
 _TINY = 1e-300
 
 
@@ -59,6 +62,7 @@ def duckdb_connection() -> Any:
 def _level_creator(level: Level) -> Any:
     import splink.comparison_level_library as cll
 
+    creator: Any
     if level.kind == "null":
         creator = cll.NullLevel(level.column)
     elif level.kind == "exact":
@@ -112,7 +116,7 @@ def splink_settings(comparisons: Sequence[Comparison]) -> Any:
 
 
 def _frame(ids: Sequence[str], records: Sequence[Mapping[str, str | None]]) -> Any:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     rows = []
     for unique_id, record in zip(ids, records, strict=True):
@@ -193,9 +197,7 @@ def _train(
         try:
             for current, columns in enumerate(_EM_RULES):
                 if current not in skipped:
-                    training.estimate_parameters_using_expectation_maximisation(
-                        block_on(*columns)
-                    )
+                    training.estimate_parameters_using_expectation_maximisation(block_on(*columns))
         except ValueError:
             skipped.add(current)
             continue
@@ -205,9 +207,10 @@ def _train(
 def _floor_prior(linker: Any, table: Any) -> None:
     """Keep λ above one match among all pairs: on profiles already deduplicated the
     deterministic rules find nothing, and a prior of 0 has no match weight (log2 of 0)."""
-    model = linker._settings_obj.core_model_settings  # noqa: SLF001 - no public setter
+    model = linker._settings_obj.core_model_settings  # no public setter
     rows = linker.misc.query_sql(
-        f"select count(*) as n from {table.physical_name}", output_type="pandas"
+        f"select count(*) as n from {table.physical_name}",  # noqa: S608 - Splink's own table
+        output_type="pandas",
     )
     records = int(rows["n"].iloc[0])
     floor = 1 / max(records * (records - 1) / 2, 1)
@@ -223,7 +226,7 @@ def _pin_effective_parameters(linker: Any) -> None:
     pinning them makes the stored model say exactly what was scored, so the incremental path
     reproduces it from the settings alone.
     """
-    for comparison in linker._settings_obj.comparisons:  # noqa: SLF001 - no public accessor
+    for comparison in linker._settings_obj.comparisons:  # no public accessor
         for level in comparison.comparison_levels:
             if not level.is_null_level:
                 level.m_probability = max(level.m_probability, _TINY)
@@ -234,7 +237,8 @@ def _count_blocked(linker: Any) -> int:
     """How many pairs the blocking rules produce (what was scored before the threshold)."""
     blocked = linker.inference.compute_blocked_pairs_for_predict()
     rows = linker.misc.query_sql(
-        f"select count(*) as n from {blocked.physical_name}", output_type="pandas"
+        f"select count(*) as n from {blocked.physical_name}",  # noqa: S608 - Splink's own table
+        output_type="pandas",
     )
     return int(rows["n"].iloc[0])
 
@@ -251,9 +255,7 @@ def _scored_pair(
     explanation = [
         {
             "comparison": comparison.name,
-            "level": comparison.levels[
-                level_of(comparison, records[left], records[right])
-            ].label,
+            "level": comparison.levels[level_of(comparison, records[left], records[right])].label,
             "weight": round(float(row[f"mw_{comparison.name}"]), 4),
         }
         for comparison in comparisons

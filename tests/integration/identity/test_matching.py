@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from clientvault.identity.incremental import match_incremental, parameters_from_settings
 from clientvault.identity.matching import resolve
-from clientvault.identity.matching_splink import train_and_score
 from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
+from clientvault.identity.matching_splink import train_and_score
 from clientvault.identity.matching_store import MATCHING_PRINCIPAL, load_profiles
 from clientvault.identity.models import Customer, MatchCandidate
 from clientvault.identity.profiles import create_customers
@@ -40,7 +40,9 @@ def _found_pairs(db: Store) -> tuple[set[frozenset[uuid.UUID]], set[frozenset[uu
         customers = list(session.scalars(select(Customer)))
         pending = {
             frozenset((c.left_id, c.right_id))
-            for c in session.scalars(select(MatchCandidate).where(MatchCandidate.status == "pending"))
+            for c in session.scalars(
+                select(MatchCandidate).where(MatchCandidate.status == "pending")
+            )
         }
     groups: dict[uuid.UUID, list[uuid.UUID]] = {}
     for customer in customers:
@@ -67,13 +69,15 @@ def test_batch_merges_planted_duplicates_and_nothing_else(db: Store, planted: Pl
         stored = model.settings["comparisons"]
         assert {c["output_column_name"] for c in stored} >= {"first_name", "email", "phone"}
         keyed = session.scalar(select(func.count()).select_from(MatchBlockingKey))
-        assert keyed is not None and keyed >= (COUNT + DUPLICATES) * 4
+        assert keyed is not None
+        assert keyed >= (COUNT + DUPLICATES) * 4
         candidate = session.scalars(
             select(MatchCandidate).where(MatchCandidate.status == "auto_merged")
         ).first()
-        assert candidate is not None and candidate.model_version == "v1"
+        assert candidate is not None
+        assert candidate.model_version == "v1"
         comparisons = [part["comparison"] for part in candidate.explanation]
-        assert "last_name" in comparisons and "birth_date" in comparisons
+        assert {"last_name", "birth_date"} <= set(comparisons)
         assert abs(sum(p["weight"] for p in candidate.explanation) - candidate.match_weight) < 20
         reveals = session.scalar(
             select(func.count())
@@ -121,7 +125,8 @@ def test_incremental_match_finds_a_new_duplicate(db: Store, planted: Planted) ->
             .select_from(MatchBlockingKey)
             .where(MatchBlockingKey.customer_id == new_id)
         )
-        assert keys is not None and keys >= 4
+        assert keys is not None
+        assert keys >= 4
 
 
 def test_incremental_before_any_model_only_stores_keys(db: Store) -> None:
