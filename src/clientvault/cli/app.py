@@ -16,6 +16,7 @@ from clientvault.cli.common import (
     opened_store,
     reported_errors,
 )
+from clientvault.cli.identity import identity_app
 from clientvault.cli.imports import imports_app
 from clientvault.cli.keys import keys_app
 from clientvault.cli.sources import sources_app
@@ -36,6 +37,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(imports_app, name="import")
 app.add_typer(sources_app, name="sources")
+app.add_typer(identity_app, name="identity")
 
 
 AdminEmailOption = typer.Option(

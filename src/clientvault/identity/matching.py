@@ -41,7 +41,7 @@ class ResolveSummary:
 
     customers: int
     pairs_compared: int
-    pairs_scored: int
+    pairs_above_review: int
     auto_merged: int
     queued: int
     already_known: int
@@ -103,7 +103,7 @@ def resolve(
     return ResolveSummary(
         customers=len(ids),
         pairs_compared=scoring.pairs_compared,
-        pairs_scored=len(pairs),
+        pairs_above_review=len(pairs),
         auto_merged=len(decisions.auto_merged),
         queued=len(decisions.queued),
         already_known=decisions.already_known,
