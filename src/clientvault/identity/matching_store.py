@@ -29,8 +29,9 @@ MATCHING_PRINCIPAL = Principal.system("identity-resolution", PII_REVEAL, IDENTIT
 AUTO_MERGE_PROBABILITY = 0.99
 #: From this probability up to the automatic threshold a pair goes to the review queue.
 REVIEW_PROBABILITY = 0.5
-#: The identity kind external identifiers (e.g. a national id) are stored under, keyed.
-EXTERNAL_ID_KIND = "external_id"
+#: Identity kinds of external identifiers (``ext:<type>``, from Segment's ``externalIds``),
+#: stored as blind indexes: equal keyed hashes mean equal ids, which is all matching compares.
+EXTERNAL_ID_PREFIX = "ext:"
 _REVEALED = (
     "first_name",
     "last_name",
@@ -77,16 +78,16 @@ def load_profiles(
     query = select(Customer.id, Customer.created_at, Customer.city, *sealed).where(
         Customer.status == "active"
     )
-    externals = select(CustomerIdentity.customer_id, CustomerIdentity.value_index).where(
-        CustomerIdentity.kind == EXTERNAL_ID_KIND
-    )
+    externals = select(
+        CustomerIdentity.customer_id, CustomerIdentity.kind, CustomerIdentity.value_index
+    ).where(CustomerIdentity.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True))
     if customer_ids is not None:
         query = query.where(Customer.id.in_(list(customer_ids)))
         externals = externals.where(CustomerIdentity.customer_id.in_(list(customer_ids)))
     rows = session.execute(query).all()
     external: dict[uuid.UUID, str] = {}
-    for customer_id, value_index in session.execute(externals.order_by(CustomerIdentity.id)):
-        external.setdefault(customer_id, bytes(value_index).hex())
+    for customer_id, kind, value_index in session.execute(externals.order_by(CustomerIdentity.id)):
+        external.setdefault(customer_id, f"{kind}:{bytes(value_index).hex()}")
     records: dict[uuid.UUID, dict[str, str | None]] = {}
     for start in range(0, len(rows), _REVEAL_CHUNK):
         chunk = rows[start : start + _REVEAL_CHUNK]

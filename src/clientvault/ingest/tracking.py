@@ -297,6 +297,13 @@ def _event_row(
     context = dict(message.context)
     if isinstance(context.get("traits"), dict):
         context["traits"] = without_identifiers(context["traits"])
+    if isinstance(context.get("externalIds"), list):
+        # External ids are identifiers (the graph keeps their blind indexes): types only here.
+        context["externalIds"] = [
+            {"type": entry.get("type")}
+            for entry in context["externalIds"]
+            if isinstance(entry, dict)
+        ]
     ip = context.pop("ip", None) or client_ip
     # Scrub before adding the network: a truncated IPv4 address looks like a phone number.
     context = scrubber.scrub(context)
