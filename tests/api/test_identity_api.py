@@ -190,3 +190,20 @@ def test_360_view_shows_identifiers_according_to_the_role(
             select(AuditEntry.reason).where(AuditEntry.action == "pii.reveal")
         ).all()
     assert reasons == ["ticket 42"]
+
+
+def test_console_customer_search_by_email_needs_pii_reveal(
+    client: TestClient, db: Store, db_settings: Settings, pair: tuple[uuid.UUID, uuid.UUID, int]
+) -> None:
+    older, _, _ = pair
+    support = _bearer(db, db_settings, "support")
+    found = client.get("/console/customers?q=ZOE@example.com", headers=support)
+    assert found.status_code == 200
+    assert f'data-customer="{older}"' in found.text
+    assert found.text.count("data-customer=") == 1
+    analyst = _bearer(db, db_settings, "analyst")
+    refused = client.get("/console/customers?q=zoe@example.com", headers=analyst)
+    assert "needs the pii:reveal permission" in refused.text
+    assert "data-customer=" not in refused.text
+    by_id = client.get(f"/console/customers?q={older}", headers=analyst)
+    assert f'data-customer="{older}"' in by_id.text

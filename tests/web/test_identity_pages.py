@@ -76,6 +76,10 @@ def test_reviewer_merges_a_candidate_then_unmerges_it(page: Any, live_server: An
     expect(explanation.locator("[data-comparison='first_name']")).to_contain_text("+4.50")
     expect(explanation.locator("[data-comparison='city']")).to_contain_text("-2.00")
     expect(card).not_to_contain_text("lena@example.com")  # pseudonymised until revealed
+    page.get_by_label("Show identifiers, because").fill("checking a duplicate")
+    page.get_by_role("button", name="Show").click()
+    card = page.locator(f"article[data-candidate='{candidate_id}']")
+    expect(card).to_contain_text("lena@example.com")
 
     card.get_by_role("button", name="Merge").click()
     expect(page.get_by_role("status")).to_contain_text("The two profiles were merged.")

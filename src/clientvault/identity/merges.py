@@ -117,6 +117,8 @@ def unmerge(
     A merge whose survivor has since been merged into a third person is undone only after
     that later merge (otherwise the re-pointed rows would be restored to the wrong profile).
     A match candidate behind the merge is marked ``rejected``: a person said they differ.
+    What arrived while the merge was in force (events, identifiers, identify traits) was
+    attributed to the survivor and stays with it.
     """
     del store
     check_actor(principal, reason)
