@@ -128,3 +128,12 @@ def test_identifiers_of_a_merged_profile_resolve_to_the_survivor(db: Store, trac
     track("track", userId="u-2", event="Bought")
     assert _owner_of_last_event(db) == survivor
     assert _owners(db, "user_id", "u-2") == {absorbed}  # the link itself did not move
+
+
+def test_external_ids_in_the_context_are_graph_nodes(db: Store, track: Tracker) -> None:
+    external = {"externalIds": [{"id": "CRM-1", "type": "crm_id", "collection": "users"}]}
+    track("track", userId="u-1", event="Signed In", context=external)
+    [customer] = _owners(db, "user_id", "u-1")
+    assert _owners(db, "ext:crm_id", "CRM-1") == {customer}
+    track("page", anonymousId="anon-5", name="Home", context=external)
+    assert _owner_of_last_event(db) == customer
