@@ -60,8 +60,10 @@ def _sign_in(page: Any) -> None:
     page.goto("/console/login")
     page.get_by_label("E-mail").fill("support@example.com")
     page.get_by_label("Password").fill(STRONG)
+    page.wait_for_load_state("networkidle")  # an aborted favicon request fails the test
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+    page.wait_for_load_state("networkidle")
 
 
 def test_reviewer_merges_a_candidate_then_unmerges_it(page: Any, live_server: Any) -> None:
@@ -69,6 +71,7 @@ def test_reviewer_merges_a_candidate_then_unmerges_it(page: Any, live_server: An
     _sign_in(page)
     page.get_by_role("link", name="Identity review").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Identity review")
+    page.wait_for_load_state("networkidle")
     card = page.locator(f"article[data-candidate='{candidate_id}']")
     expect(card).to_contain_text("match probability 87.0%")
     explanation = card.locator("[data-explanation]")
@@ -80,9 +83,11 @@ def test_reviewer_merges_a_candidate_then_unmerges_it(page: Any, live_server: An
     page.get_by_role("button", name="Show").click()
     card = page.locator(f"article[data-candidate='{candidate_id}']")
     expect(card).to_contain_text("lena@example.com")
+    page.wait_for_load_state("networkidle")
 
     card.get_by_role("button", name="Merge").click()
     expect(page.get_by_role("status")).to_contain_text("The two profiles were merged.")
+    page.wait_for_load_state("networkidle")
     expect(page.locator("article[data-candidate]")).to_have_count(0)
     merge_row = page.locator("table[data-table='merges'] tbody tr")
     expect(merge_row).to_have_count(1)
@@ -103,8 +108,10 @@ def test_customer_360_page_masks_identifiers_until_revealed(page: Any, live_serv
     _sign_in(page)
     page.get_by_role("link", name="Customers").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Customers")
+    page.wait_for_load_state("networkidle")
     page.locator(f"tr[data-customer='{older}'] a").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Customer 360°")
+    page.wait_for_load_state("networkidle")
     email = page.locator("tr[data-attribute='email']")
     expect(email).to_have_attribute("data-masked", "true")
     expect(page.locator("table[data-table='golden']")).not_to_contain_text("lena@example.com")
