@@ -17,28 +17,28 @@ import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from clientvault.identity.matching_models import MatchBlockingKey
+from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
 from clientvault.identity.matching_spec import COMPARISONS, Comparison, level_of
 from clientvault.identity.matching_store import (
     PairScore,
     Thresholds,
     decide,
     keyed_blocking_keys,
-    latest_model,
+    latest_model_header,
     load_profiles,
     ordered,
     replace_blocking_keys,
 )
-from clientvault.identity.models import Customer, MatchCandidate
+from clientvault.identity.models import MatchCandidate
 from clientvault.store.context import Store
 
-#: At most this many candidates are scored for one profile (the largest blocks first cut).
+#: At most this many profiles sharing a key are looked at for one profile (a cap on giant
+#: blocks, e.g. a placeholder e-mail many profiles share).
 MAX_CANDIDATES = 200
 
 
@@ -97,12 +97,20 @@ def parameters_from_settings(settings: Mapping[str, Any]) -> ModelParameters:
     return ModelParameters(prior_weight=math.log2(prior / (1 - prior)), weights=tuple(weights))
 
 
-@lru_cache(maxsize=4)
-def _cached_parameters(model_id: int, settings_json: str) -> ModelParameters:
-    import orjson
+_PARAMETERS: dict[int, ModelParameters] = {}
 
-    del model_id  # part of the cache key only
-    return parameters_from_settings(orjson.loads(settings_json))
+
+def _parameters(session: Session, model_id: int) -> ModelParameters:
+    """A stored model's parameters, read and parsed once per process (models never change:
+    training stores a new version)."""
+    found = _PARAMETERS.get(model_id)
+    if found is None:
+        settings = session.scalar(select(MatchModel.settings).where(MatchModel.id == model_id))
+        found = parameters_from_settings(settings or {})
+        if len(_PARAMETERS) > 8:
+            _PARAMETERS.clear()
+        _PARAMETERS[model_id] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -130,12 +138,10 @@ def match_incremental(
     if customer_id not in mine.records:
         return []  # not active (merged, erased): nothing to resolve
     replace_blocking_keys(session, store, mine.records)
-    model = latest_model(session)
+    model = latest_model_header(session)
     if model is None:
         return []
-    import orjson
-
-    parameters = _cached_parameters(model.id, orjson.dumps(model.settings).decode())
+    parameters = _parameters(session, model.id)
     keys = keyed_blocking_keys(store, mine.records[customer_id])
     others = load_profiles(session, store, customer_ids=_candidates(session, customer_id, keys))
     record = mine.records[customer_id]
@@ -167,15 +173,16 @@ def match_incremental(
 def _candidates(
     session: Session, customer_id: uuid.UUID, keys: Sequence[tuple[str, bytes]]
 ) -> list[uuid.UUID]:
+    """Profiles sharing a blocking key (the key index alone: joining ``customers`` here lets
+    SQLite's planner walk every active profile instead). ``load_profiles`` then keeps the
+    active ones."""
     if not keys:
         return []
     rows = session.execute(
         select(MatchBlockingKey.customer_id)
-        .join(Customer, Customer.id == MatchBlockingKey.customer_id)
         .where(
-            tuple_(MatchBlockingKey.kind, MatchBlockingKey.key).in_(keys),
+            MatchBlockingKey.key.in_([key for _kind, key in keys]),
             MatchBlockingKey.customer_id != customer_id,
-            Customer.status == "active",
         )
         .distinct()
         .limit(MAX_CANDIDATES)

@@ -34,11 +34,12 @@ class MatchModel(Base):
 
 class MatchBlockingKey(Base):
     """One blocking key of a customer (e.g. last name + birth year), stored only as its keyed
-    hash (HMAC under the installation's index key): new profiles find their candidates by
-    equality on these without decrypting anybody."""
+    hash (HMAC under the installation's index key, with the kind in the hashed text, so equal
+    hashes mean equal kind and value): new profiles find their candidates by equality on
+    these without decrypting anybody."""
 
     __tablename__ = "match_blocking_keys"
-    __table_args__ = (Index("ix_match_blocking_keys_lookup", "kind", "key"),)
+    __table_args__ = (Index("ix_match_blocking_keys_key", "key"),)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(

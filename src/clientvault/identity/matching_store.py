@@ -75,19 +75,25 @@ def load_profiles(
     (one audit entry per customer, in the caller's transaction).
     """
     sealed = [getattr(Customer, f"{name}_sealed") for name in _REVEALED]
-    query = select(Customer.id, Customer.created_at, Customer.city, *sealed).where(
-        Customer.status == "active"
-    )
+    query = select(Customer.id, Customer.created_at, Customer.city, Customer.status, *sealed)
     externals = select(
         CustomerIdentity.customer_id, CustomerIdentity.kind, CustomerIdentity.value_index
-    ).where(CustomerIdentity.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True))
+    )
+    # Given ids, only the primary key and customer_id indexes are used (a status or kind
+    # condition in SQL can lead SQLite's planner to scan every active profile instead).
     if customer_ids is not None:
         query = query.where(Customer.id.in_(list(customer_ids)))
         externals = externals.where(CustomerIdentity.customer_id.in_(list(customer_ids)))
-    rows = session.execute(query).all()
+    else:
+        query = query.where(Customer.status == "active")
+        externals = externals.where(
+            CustomerIdentity.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True)
+        )
+    rows = [row for row in session.execute(query) if row[3] == "active"]
     external: dict[uuid.UUID, str] = {}
     for customer_id, kind, value_index in session.execute(externals.order_by(CustomerIdentity.id)):
-        external.setdefault(customer_id, f"{kind}:{bytes(value_index).hex()}")
+        if kind.startswith(EXTERNAL_ID_PREFIX):
+            external.setdefault(customer_id, f"{kind}:{bytes(value_index).hex()}")
     records: dict[uuid.UUID, dict[str, str | None]] = {}
     for start in range(0, len(rows), _REVEAL_CHUNK):
         chunk = rows[start : start + _REVEAL_CHUNK]
@@ -96,7 +102,7 @@ def load_profiles(
             store.keystore,
             principal=MATCHING_PRINCIPAL,
             subject_type="customer",
-            rows={row[0]: dict(zip(_REVEALED, row[3:], strict=True)) for row in chunk},
+            rows={row[0]: dict(zip(_REVEALED, row[4:], strict=True)) for row in chunk},
             reason=_REASON,
         )
         for row in chunk:
@@ -149,6 +155,31 @@ def replace_blocking_keys(
 def latest_model(session: Session) -> MatchModel | None:
     """The newest trained model, or ``None`` before the batch job first ran."""
     return session.scalars(select(MatchModel).order_by(MatchModel.version.desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class ModelHeader:
+    """The newest model's id, version and thresholds, without its settings document."""
+
+    id: int
+    version: int
+    auto_merge_probability: float
+    review_probability: float
+
+
+def latest_model_header(session: Session) -> ModelHeader | None:
+    """``latest_model`` without loading the settings (the per-call check of the hot path)."""
+    row = session.execute(
+        select(
+            MatchModel.id,
+            MatchModel.version,
+            MatchModel.auto_merge_probability,
+            MatchModel.review_probability,
+        )
+        .order_by(MatchModel.version.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else ModelHeader(*row)
 
 
 def save_model(

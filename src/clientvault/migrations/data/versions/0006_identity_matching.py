@@ -57,12 +57,12 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_match_blocking_keys_customer_id"), ["customer_id"], unique=False
         )
-        batch_op.create_index("ix_match_blocking_keys_lookup", ["kind", "key"], unique=False)
+        batch_op.create_index("ix_match_blocking_keys_key", ["key"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("match_blocking_keys", schema=None) as batch_op:
-        batch_op.drop_index("ix_match_blocking_keys_lookup")
+        batch_op.drop_index("ix_match_blocking_keys_key")
         batch_op.drop_index(batch_op.f("ix_match_blocking_keys_customer_id"))
     op.drop_table("match_blocking_keys")
     op.drop_table("match_models")
