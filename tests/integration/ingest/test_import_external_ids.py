@@ -37,7 +37,7 @@ def test_external_ids_are_keyed_and_never_stored_in_the_clear(db: Store) -> None
 
 @pytest.mark.parametrize("target", ["externalId.", "externalId.a b", "externalId." + "x" * 28])
 def test_bad_external_id_types_are_refused(db: Store, target: str) -> None:
-    with pytest.raises(ImportOptionsError, match="externalId.<type>"):
+    with pytest.raises(ImportOptionsError, match=r"externalId\.<type>"):
         import_customers(
             db,
             stream=io.BytesIO(CSV.encode()),
