@@ -1,8 +1,8 @@
 """The batch identity-resolution job: probabilistic matching of every active profile (Splink).
 
 1. Active profiles are read and their identifiers decrypted inside the job (audited reveal
-   under the ``identity-resolution`` system principal); they stay in this process's memory and
-   an in-memory DuckDB that never spills to disk.
+   under the ``identity-resolution`` system principal, a few thousand per transaction); they
+   stay in this process's memory and an in-memory DuckDB that never spills to disk.
 2. A Splink model is trained on them — λ from deterministic rules, u by random sampling, m by
    expectation maximisation — and every pair sharing a blocking key is scored.
 3. The model (Splink settings with m/u) is stored as a new version; every profile's keyed
@@ -19,10 +19,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
 
 from clientvault.errors import InvalidInput
 from clientvault.identity.matching_store import (
     PairScore,
+    Profiles,
     Thresholds,
     decide,
     load_profiles,
@@ -30,6 +34,7 @@ from clientvault.identity.matching_store import (
     replace_blocking_keys,
     save_model,
 )
+from clientvault.identity.models import Customer
 from clientvault.store.context import Store
 
 Step = Callable[[str], None]
@@ -49,6 +54,24 @@ class ResolveSummary:
     seconds: float
 
 
+#: Profiles decrypted per transaction: each holds the write lock (the audit entries) briefly,
+#: so ingestion keeps flowing while the job reads a large base.
+LOAD_CHUNK = 5_000
+
+
+def _load_in_chunks(store: Store) -> Profiles:
+    with store.read_sessions() as session:
+        ids = list(session.scalars(select(Customer.id).where(Customer.status == "active")))
+    records: dict[uuid.UUID, dict[str, str | None]] = {}
+    created_at: dict[uuid.UUID, datetime] = {}
+    for start in range(0, len(ids), LOAD_CHUNK):
+        with store.sessions.begin() as session:
+            part = load_profiles(session, store, customer_ids=ids[start : start + LOAD_CHUNK])
+        records.update(part.records)
+        created_at.update(part.created_at)
+    return Profiles(records=records, created_at=created_at)
+
+
 def resolve(
     store: Store,
     *,
@@ -64,8 +87,7 @@ def resolve(
     announce = step or (lambda _name: None)
     started = time.perf_counter()
     announce("decrypting profiles")
-    with store.sessions.begin() as session:
-        profiles = load_profiles(session, store)
+    profiles = _load_in_chunks(store)
     if len(profiles.records) < 2:
         raise InvalidInput("matching needs at least two active customers")
     announce("training and scoring")
