@@ -71,8 +71,10 @@ def _deterministic_febrl(name: str) -> set[frozenset[str]]:
     groups: dict[str, str] = {}
     for frame in frames:
         for rec_id, row in frame.iterrows():
-            key = (fold(row.given_name), fold(row.surname), row.date_of_birth)
-            if None in key or key[2] != key[2]:
+            names = [fold(v) if isinstance(v, str) else None for v in (row.given_name, row.surname)]
+            birth = row.date_of_birth if isinstance(row.date_of_birth, str) else None
+            key = (*names, birth)
+            if None in key:
                 groups[str(rec_id)] = str(rec_id)
                 continue
             groups[str(rec_id)] = keys.setdefault(key, str(rec_id))
