@@ -114,7 +114,9 @@ def review_page(
     problem: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     """Pending candidates, most probable first, with their explanation; recent merges."""
-    with store.sessions.begin() as session:
+    # Revealing writes audit entries; otherwise the page only reads.
+    sessions = store.sessions if reason else store.read_sessions
+    with sessions() as session, session.begin():
         candidates = review.list_candidates(
             session, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
         )
