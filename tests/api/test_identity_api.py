@@ -207,3 +207,35 @@ def test_console_customer_search_by_email_needs_pii_reveal(
     assert "data-customer=" not in refused.text
     by_id = client.get(f"/console/customers?q={older}", headers=analyst)
     assert f'data-customer="{older}"' in by_id.text
+
+
+def test_unmerge_from_the_customer_page_returns_to_it(
+    client: TestClient, db: Store, db_settings: Settings, pair: tuple[uuid.UUID, uuid.UUID, int]
+) -> None:
+    older, newer, _ = pair
+    support = _bearer(db, db_settings, "support")
+    merged = client.post(
+        "/api/v1/identity/merges",
+        json={"survivor_id": str(older), "absorbed_id": str(newer), "reason": "same person"},
+        headers=support,
+    )
+    merge_id = merged.json()["merge_id"]
+    page = client.get(f"/console/customers/{newer}", headers=support)
+    assert f'action="/console/identity/merges/{merge_id}/undo"' in page.text
+    undone = client.post(
+        f"/console/identity/merges/{merge_id}/undo",
+        data={"reason": "two people", "back": str(newer)},
+        headers=support,
+        follow_redirects=False,
+    )
+    assert undone.status_code == 303
+    assert undone.headers["location"] == f"/console/customers/{newer}?done=unmerged"
+    shown = client.get(undone.headers["location"], headers=support)
+    assert "The merge was undone" in shown.text
+    again = client.post(
+        f"/console/identity/merges/{merge_id}/undo",
+        data={"reason": "two people", "back": str(newer)},
+        headers=support,
+        follow_redirects=False,
+    )
+    assert again.headers["location"] == f"/console/customers/{newer}?problem=conflict"

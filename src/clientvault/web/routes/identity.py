@@ -165,14 +165,14 @@ def review_page(
     )
 
 
-def _after(action: str, run: Callable[[], None]) -> RedirectResponse:
-    """Run a decision; back to the queue with its notice, or with why it was refused (by
-    code: the page never echoes text from its URL)."""
+def _after(action: str, run: Callable[[], None], back: str = REVIEW_PATH) -> RedirectResponse:
+    """Run a decision; back to the page it came from with its notice, or with why it was
+    refused (by code: the pages never echo text from their URL)."""
     try:
         run()
     except (Conflict, NotFound, InvalidInput) as exc:
-        return RedirectResponse(f"{REVIEW_PATH}?problem={exc.code}", status_code=303)
-    return RedirectResponse(f"{REVIEW_PATH}?done={action}", status_code=303)
+        return RedirectResponse(f"{back}?problem={exc.code}", status_code=303)
+    return RedirectResponse(f"{back}?done={action}", status_code=303)
 
 
 @router.post("/identity/candidates/{candidate_id}/merge", name="console_candidate_merge")
@@ -207,15 +207,19 @@ def reject_candidate(
 
 @router.post("/identity/merges/{merge_id}/undo", name="console_merge_undo")
 def undo_merge(
-    merge_id: uuid.UUID, caller: Review, store: StoreDep, reason: ReasonField
+    merge_id: uuid.UUID,
+    caller: Review,
+    store: StoreDep,
+    reason: ReasonField,
+    back: Annotated[uuid.UUID | None, Form()] = None,
 ) -> RedirectResponse:
-    """Un-merge, then back to the queue."""
+    """Un-merge, then back to the queue (or to the customer page ``back`` names)."""
 
     def run() -> None:
         with store.sessions.begin() as session:
             unmerge(session, store, merge_id=merge_id, principal=caller.principal, reason=reason)
 
-    return _after("unmerged", run)
+    return _after("unmerged", run, f"{CONSOLE_PREFIX}/customers/{back}" if back else REVIEW_PATH)
 
 
 @router.get("/customers", response_class=HTMLResponse, name="console_customers")
@@ -261,6 +265,8 @@ def customer_page(
     store: StoreDep,
     settings: SettingsDep,
     reason: RevealReason = None,
+    done: Annotated[str | None, Query(max_length=16)] = None,
+    problem: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     """A person's 360° view; identifiers revealed only for pii:reveal with a reason."""
     with store.sessions.begin() as session:
@@ -282,6 +288,8 @@ def customer_page(
             "reason": reason,
             "may_reveal": caller.principal.can(PII_REVEAL),
             "may_review": caller.principal.can("identity:review"),
+            "notice": NOTICES.get(done or ""),
+            "problem": PROBLEMS.get(problem or ""),
             "csrf_token": caller.staff_session.csrf_token if caller.staff_session else "",
         },
     )
