@@ -202,8 +202,11 @@ def bench_incremental(store: Store, probes: int, seed: int) -> None:
     with store.read_sessions() as session:
         emails = [
             bytes(row[0])
-            for row in session.execute(select(Customer.email_index).limit(probes * 5))
-            if row[0]
+            for row in session.execute(
+                select(Customer.email_index)
+                .where(Customer.email_index.is_not(None))
+                .limit(probes * 5)
+            )
         ]
     baseline: list[float] = []
     for email in rng.sample(emails, min(len(emails), len(ours))):

@@ -112,7 +112,20 @@ COMPARISONS: tuple[Comparison, ...] = (
         _levels("birth_date", Level("levenshtein", "birth_date", 1)),
     ),
     Comparison("postcode", "postcode", _levels("postcode", Level("levenshtein", "postcode", 1))),
-    Comparison("city", "city", _levels("city", Level("jaro_winkler", "city", 0.88))),
+    # A shared postcode already implies the city: that level catches such pairs first so the
+    # city adds no second helping of the same evidence (m/u near 1, weight near 0); the city
+    # only counts where the postcodes differ or are missing.
+    Comparison(
+        "city",
+        "city",
+        (
+            Level("null", "city"),
+            Level("exact", "postcode", name="same postcode"),
+            Level("exact", "city"),
+            Level("jaro_winkler", "city", 0.88),
+            Level("else"),
+        ),
+    ),
     Comparison("street", "street", _levels("street", Level("jaro_winkler", "street", 0.88))),
     Comparison("external_id", "external_id", _levels("external_id")),
 )
