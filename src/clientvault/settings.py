@@ -16,6 +16,18 @@ from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "prod"]
+SurvivorshipRule = Literal["verified", "source_priority", "most_recent", "most_frequent"]
+#: Default survivorship rules of the golden record, per attribute.
+_SURVIVORSHIP: dict[str, list[SurvivorshipRule]] = {
+    "email": ["verified", "source_priority", "most_recent"],
+    "phone": ["verified", "source_priority", "most_recent"],
+    "first_name": ["source_priority", "most_frequent", "most_recent"],
+    "last_name": ["source_priority", "most_frequent", "most_recent"],
+    "street_address": ["verified", "source_priority", "most_recent"],
+    "postal_code": ["verified", "source_priority", "most_recent"],
+    "birth_date": ["verified", "most_frequent", "most_recent"],
+}
+_DEFAULT_SURVIVORSHIP: list[SurvivorshipRule] = ["most_recent"]
 
 
 class DatabaseSettings(BaseModel):
@@ -195,6 +207,60 @@ class RetentionSettings(BaseModel):
     )
 
 
+class IdentitySettings(BaseModel):
+    """Deterministic stitching rules of the identity graph (identity.graph)."""
+
+    blocked_values: list[str] = Field(
+        default_factory=lambda: ["test@example.com", "0000000000", "null", "undefined"],
+        description="Identifier values (any kind) that never link or resolve a profile: "
+        "placeholders typed into forms or sent by broken clients.",
+    )
+    priority: list[str] = Field(
+        default_factory=lambda: [
+            "user_id",
+            "external_id",
+            "email",
+            "phone",
+            "device_id",
+            "anonymous_id",
+        ],
+        description="When a call's identifiers name different profiles, the first kind here "
+        "decides; kinds not listed come last.",
+    )
+    max_customers_per_value: dict[str, int] = Field(
+        default_factory=lambda: {
+            "user_id": 1,
+            "external_id": 1,
+            "email": 3,
+            "phone": 3,
+            "device_id": 5,
+            "anonymous_id": 5,
+        },
+        description="An identifier value linked to more profiles than this (a shared family "
+        "e-mail, a kiosk's device) stops resolving to any of them: it no longer chains people.",
+    )
+    default_max_customers_per_value: int = Field(default=3, ge=1)
+    max_values_per_customer: dict[str, int] = Field(
+        default_factory=lambda: {"user_id": 1},
+        description="A profile holding this many values of a kind is not stitched to a call "
+        "bringing another one (a second user id means a second person).",
+    )
+    source_priority: list[str] = Field(
+        default_factory=list,
+        description="Golden record: sources in order of trust (first wins) for attributes "
+        "whose rules include source_priority; unlisted sources come last.",
+    )
+    survivorship: dict[str, list[SurvivorshipRule]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in _SURVIVORSHIP.items()},
+        description="Golden record: per attribute, the rules that pick the surviving value, "
+        "each narrowing the candidates of the one before (ties end with the most recent).",
+    )
+    default_survivorship: list[SurvivorshipRule] = Field(
+        default_factory=lambda: list(_DEFAULT_SURVIVORSHIP),
+        description="Rules of attributes (and traits) not named in survivorship.",
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -214,6 +280,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     privacy: PrivacySettings = PrivacySettings()
     retention: RetentionSettings = RetentionSettings()
+    identity: IdentitySettings = IdentitySettings()
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_outside_dev(self) -> Settings:

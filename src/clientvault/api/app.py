@@ -15,6 +15,7 @@ from clientvault.api.routes import (
     auth,
     customers,
     health,
+    identity,
     imports,
     privacy_core,
     privacy_requests,
@@ -95,6 +96,7 @@ def create_app(
     app.include_router(customers.router)
     app.include_router(privacy_requests.router)
     app.include_router(privacy_core.router)
+    app.include_router(identity.router)
     install_console(app)
     install_intrusion_prevention(app, settings.security)
     # Added last, so outermost: every answer (the intrusion guard's refusals too) gets the

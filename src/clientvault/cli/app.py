@@ -17,6 +17,7 @@ from clientvault.cli.common import (
     reported_errors,
 )
 from clientvault.cli.dsr import dsr_app
+from clientvault.cli.identity import identity_app
 from clientvault.cli.imports import imports_app
 from clientvault.cli.keys import keys_app
 from clientvault.cli.privacy import privacy_app
@@ -40,6 +41,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(imports_app, name="import")
 app.add_typer(sources_app, name="sources")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(identity_app, name="identity")
 
 
 AdminEmailOption = typer.Option(

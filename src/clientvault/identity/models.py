@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String
+from sqlalchemy import (
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientvault.store.base import Base, BigIntId, BlindIndex, JsonDocument, Sealed, new_id, utcnow
@@ -79,3 +87,85 @@ class CustomerIdentity(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+#: Review states of a match candidate.
+MATCH_STATUSES = ("pending", "merged", "rejected", "auto_merged")
+
+
+class MatchCandidate(Base):
+    """A pair of profiles that probabilistic matching scored as possibly the same person.
+
+    ``left_id < right_id`` so each pair is stored once. ``explanation`` lists the match weight of
+    each comparison: ``[{"comparison": str, "level": str, "weight": float}, ...]``.
+    """
+
+    __tablename__ = "match_candidates"
+    __table_args__ = (
+        UniqueConstraint("left_id", "right_id"),
+        CheckConstraint("left_id < right_id", name="ordered_pair"),
+        CheckConstraint(
+            "status IN ('pending', 'merged', 'rejected', 'auto_merged')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    left_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    right_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    match_probability: Mapped[float] = mapped_column(Float)
+    match_weight: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    model_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class CustomerMerge(Base):
+    """One merge of a profile (and everything already merged into it) into a survivor.
+
+    Both profiles keep their own rows; the absorbed one only changes status and points at its
+    root survivor. ``absorbed_prior`` keeps what the merge changed on the absorbed profile
+    (status, updated time) so an un-merge puts it back exactly; ``customer_merge_moves`` keeps
+    every other row the merge re-pointed. ``undone_at`` is set by the un-merge.
+    """
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    survivor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    absorbed_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    candidate_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("match_candidates.id", ondelete="SET NULL")
+    )
+    absorbed_prior: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    reason: Mapped[str] = mapped_column(String(200))
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+    merged_by: Mapped[str] = mapped_column(String(64))
+    undone_at: Mapped[datetime | None] = mapped_column()
+    undone_by: Mapped[str | None] = mapped_column(String(64))
+    undo_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class CustomerMergeMove(Base):
+    """A row a merge re-pointed from one customer to another, so the un-merge can undo it:
+    ``table_name`` and ``row_id`` (its primary key as text) name the row, ``column`` the
+    customer reference that changed, ``from_customer_id`` its value before the merge."""
+
+    __tablename__ = "customer_merge_moves"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    merge_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customer_merges.id", ondelete="CASCADE"), index=True
+    )
+    table_name: Mapped[str] = mapped_column(String(64))
+    column: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[str] = mapped_column(String(40))
+    from_customer_id: Mapped[uuid.UUID] = mapped_column()

@@ -58,3 +58,68 @@ class CustomerIdentifiers(BaseModel):
     street_address: str | None = None
     postal_code: str | None = None
     birth_date: str | None = None
+
+
+class MergeRead(BaseModel):
+    """One merge in a customer's history (ids and who/why; no personal data)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    survivor_id: uuid.UUID
+    absorbed_id: uuid.UUID
+    candidate_id: int | None
+    reason: str
+    merged_at: datetime
+    merged_by: str
+    undone_at: datetime | None
+    undone_by: str | None
+    undo_reason: str | None
+
+
+class ComparisonWeight(BaseModel):
+    """How much one comparison of a match candidate counted (Splink match weight)."""
+
+    comparison: str
+    level: str
+    weight: float
+
+
+class CandidateRead(BaseModel):
+    """A pair of profiles in the review queue, with the explanation of its score."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    left_id: uuid.UUID
+    right_id: uuid.UUID
+    match_probability: float
+    match_weight: float
+    explanation: list[ComparisonWeight]
+    status: str
+    model_version: str
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+
+class GoldenValue(BaseModel):
+    """One attribute of a golden record and where it came from (masked unless revealed)."""
+
+    value: Any = None
+    masked: bool = False
+    profile_id: uuid.UUID | None = None
+    source: str | None = None
+    observed_at: datetime | None = None
+    rule: str | None = None
+    alternatives: int = 0
+
+
+class GoldenRecordRead(BaseModel):
+    """A person's unified profile: one value per attribute with its provenance."""
+
+    customer_id: uuid.UUID
+    profile_ids: list[uuid.UUID]
+    revealed: bool
+    values: dict[str, GoldenValue]
+    traits: dict[str, GoldenValue]

@@ -34,6 +34,7 @@ from clientvault.ingest.import_mapping import (
 )
 from clientvault.ingest.import_reading import LineReader, Record, read_csv, read_jsonl
 from clientvault.ingest.tracking import BatchResult, Rejection, ingest
+from clientvault.settings import IdentitySettings
 from clientvault.store.context import Store
 
 __all__ = [
@@ -98,6 +99,7 @@ def import_customers(
     *,
     stream: BinaryIO,
     default_region: str,
+    identity: IdentitySettings | None = None,
     source: str = "import",
     mapping: Mapping[str, str] | None = None,
     delimiter: str | None = None,
@@ -137,6 +139,7 @@ def import_customers(
         summary=summary,
         source=source,
         default_region=default_region,
+        identity=identity,
         error_report=error_report,
         progress=progress,
         chunk_rows=chunk_rows,
@@ -150,6 +153,7 @@ def import_events(
     *,
     stream: BinaryIO,
     default_region: str,
+    identity: IdentitySettings | None = None,
     source: str = "import",
     error_report: Path | None = None,
     progress: Progress | None = None,
@@ -182,6 +186,7 @@ def import_events(
         summary=summary,
         source=source,
         default_region=default_region,
+        identity=identity,
         error_report=error_report,
         progress=progress,
         chunk_rows=chunk_rows,
@@ -259,6 +264,7 @@ def _run(
     summary: ImportSummary,
     source: str,
     default_region: str,
+    identity: IdentitySettings | None,
     error_report: Path | None,
     progress: Progress | None,
     chunk_rows: int,
@@ -281,12 +287,12 @@ def _run(
                 chunk.messages.append(message)
                 chunk.positions.append(record)
             if len(chunk) >= chunk_rows:
-                _store_chunk(store, chunk, summary, report, source, default_region)
+                _store_chunk(store, chunk, summary, report, source, default_region, identity)
                 chunk = _Chunk()
                 if progress is not None:
                     progress(lines.bytes_read - reported_bytes)
                     reported_bytes = lines.bytes_read
-        _store_chunk(store, chunk, summary, report, source, default_region)
+        _store_chunk(store, chunk, summary, report, source, default_region, identity)
     if progress is not None and lines.bytes_read > reported_bytes:
         progress(lines.bytes_read - reported_bytes)
     summary.bytes_read = lines.bytes_read
@@ -302,11 +308,18 @@ def _store_chunk(
     report: _Report,
     source: str,
     default_region: str,
+    identity: IdentitySettings | None,
 ) -> None:
     refused = list(chunk.refused)
     if chunk.messages:
         try:
-            result = _ingest(store, chunk.messages, source=source, default_region=default_region)
+            result = _ingest(
+                store,
+                chunk.messages,
+                source=source,
+                default_region=default_region,
+                identity=identity,
+            )
         except DBAPIError as exc:
             raise ImportFailed(
                 f"the database failed ({type(exc.orig or exc).__name__}) after "
@@ -327,7 +340,12 @@ def _store_chunk(
 
 
 def _ingest(
-    store: Store, messages: list[object], *, source: str, default_region: str
+    store: Store,
+    messages: list[object],
+    *,
+    source: str,
+    default_region: str,
+    identity: IdentitySettings | None,
 ) -> BatchResult:
     """One chunk in one transaction. Should the database refuse the chunk for one row's data
     (a value the type checks let through), each row is retried alone, so only that row is
@@ -340,21 +358,31 @@ def _ingest(
                 source=source,
                 messages=messages,
                 default_region=default_region,
+                identity=identity,
                 implied_type=None,
             )
     except (DataError, IntegrityError) as exc:
         if len(messages) == 1:
             reason = f"refused by the database ({type(exc.orig or exc).__name__})"
             return BatchResult(rejected=[Rejection(index=0, reason=reason)])
-    return _ingest_one_by_one(store, messages, source=source, default_region=default_region)
+    return _ingest_one_by_one(
+        store, messages, source=source, default_region=default_region, identity=identity
+    )
 
 
 def _ingest_one_by_one(
-    store: Store, messages: list[object], *, source: str, default_region: str
+    store: Store,
+    messages: list[object],
+    *,
+    source: str,
+    default_region: str,
+    identity: IdentitySettings | None,
 ) -> BatchResult:
     combined = BatchResult()
     for index, message in enumerate(messages):
-        single = _ingest(store, [message], source=source, default_region=default_region)
+        single = _ingest(
+            store, [message], source=source, default_region=default_region, identity=identity
+        )
         combined.accepted += single.accepted
         combined.duplicates += single.duplicates
         combined.customers_created += single.customers_created

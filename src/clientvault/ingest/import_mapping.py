@@ -57,6 +57,10 @@ _BY_KEY: dict[str, str] = {
 #: A row is only importable if one of these has a value: they are what stitching matches on.
 IDENTIFYING_TARGETS = ("userId", "anonymousId", "email", "phone")
 _CUSTOM_PREFIX = "traits."
+#: ``externalId.<type>``: an external identifier (customer number, national id…), sent as
+#: Segment's ``context.externalIds`` entry, so it is stored only as a blind index.
+_EXTERNAL_PREFIX = "externalId."
+_MAX_EXTERNAL_TYPE = 27  # the identity kind is "ext:<type>", at most 32 characters
 _MAX_TRAIT_NAME = 64
 
 
@@ -99,11 +103,19 @@ def canonical_target(name: str) -> str:
                 f"{_BY_KEY.get(_key(trait), trait)!r} instead"
             )
         return _CUSTOM_PREFIX + trait
+    if text.startswith(_EXTERNAL_PREFIX):
+        kind = text[len(_EXTERNAL_PREFIX) :].strip().lower()
+        if not re.fullmatch(rf"[a-z0-9_]{{1,{_MAX_EXTERNAL_TYPE}}}", kind):
+            raise ImportOptionsError(
+                f"an external id target is externalId.<type> with a type of 1 to "
+                f"{_MAX_EXTERNAL_TYPE} letters, digits or underscores"
+            )
+        return _EXTERNAL_PREFIX + kind
     target = _BY_KEY.get(_key(text))
     if target is None:
         raise ImportOptionsError(
-            f"unknown target {text!r}; targets are {', '.join(_PLACES)} "
-            "or traits.<name> for a custom trait"
+            f"unknown target {text!r}; targets are {', '.join(_PLACES)}, "
+            "traits.<name> for a custom trait or externalId.<type> for an external id"
         )
     return target
 
@@ -217,6 +229,12 @@ def row_message(
             continue
         if target.startswith(_CUSTOM_PREFIX):
             message["traits"][target[len(_CUSTOM_PREFIX) :]] = value
+            continue
+        if target.startswith(_EXTERNAL_PREFIX):
+            external = {"id": value, "type": target[len(_EXTERNAL_PREFIX) :]}
+            message.setdefault("context", {}).setdefault("externalIds", []).append(
+                {**external, "collection": "users", "encoding": "none"}
+            )
             continue
         *parents, leaf = _PLACES[target]
         node = message

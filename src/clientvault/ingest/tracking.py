@@ -16,21 +16,15 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
-from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
-from clientvault.identity.profiles import (
-    PreparedProfile,
-    coarse_attributes,
-    customer_row,
-    prepare_profile,
-    sealed_columns,
-)
-from clientvault.identity.schemas import CustomerCreate
+from clientvault.identity.graph import StitchingRules, context_identifiers, stitching_rules
+from clientvault.identity.profiles import PreparedProfile, prepare_profile
+from clientvault.identity.stitching import Resolution, Sighting, resolve, write_customers
 from clientvault.ingest.models import Event, ScrubCount
 from clientvault.ingest.scrub import Scrubber, keyed_hasher, truncate_ip
 from clientvault.ingest.spec import (
@@ -46,20 +40,16 @@ from clientvault.ingest.spec import (
 )
 from clientvault.ingest.traits import InvalidTraits, profile_from_traits, without_identifiers
 from clientvault.privacy.tombstones import suppress_erased
-from clientvault.store.base import new_id, table_of, utcnow
+from clientvault.settings import IdentitySettings
+from clientvault.store.base import table_of, utcnow
 from clientvault.store.context import Store
 
-_CUSTOMERS = table_of(Customer)
 _EVENTS = table_of(Event)
 #: A batch's events mostly share their client's address: truncate each address once.
 _network_of = functools.lru_cache(maxsize=4096)(truncate_ip)
-#: Priority of identifiers when one call names several customers (most specific first).
-_PRIORITY = ("user_id", "email", "phone", "anonymous_id")
 #: Serialises event inserts on PostgreSQL so ids become visible in commit order; consumers
 #: can then read "past their cursor" without ever skipping a late-committing event.
 _EVENT_LOG_LOCK = 7_242_001
-#: The identity kind an alias's previous id is looked up as.
-_LOOKUP_KIND = {"previous_id": "user_id", "previous_anonymous_id": "anonymous_id"}
 
 
 @dataclass(frozen=True)
@@ -92,17 +82,6 @@ class _Prepared:
     customer_id: uuid.UUID | None = None
 
 
-@dataclass
-class _Resolution:
-    """Identity decisions for one batch, made in memory before anything is written."""
-
-    owners: dict[tuple[str, bytes], uuid.UUID]
-    new_customers: dict[uuid.UUID, PreparedProfile | None] = field(default_factory=dict)
-    updates: dict[uuid.UUID, PreparedProfile] = field(default_factory=dict)
-    new_identities: list[dict[str, Any]] = field(default_factory=list)
-    attach_anonymous: dict[bytes, uuid.UUID] = field(default_factory=dict)
-
-
 def ingest(
     session: Session,
     store: Store,
@@ -114,8 +93,11 @@ def ingest(
     batch_sent_at: datetime | None = None,
     client_ip: str | None = None,
     received_at: datetime | None = None,
+    identity: IdentitySettings | None = None,
 ) -> BatchResult:
-    """Store a call's valid messages in the caller's transaction and report on every one."""
+    """Store a call's valid messages in the caller's transaction and report on every one.
+
+    ``identity``: the identity graph's stitching rules (the defaults when None)."""
     received = received_at or utcnow()
     result = BatchResult()
     scrubber = Scrubber(
@@ -152,8 +134,8 @@ def ingest(
     if not fresh:
         return result
 
-    resolution = _resolve(session, fresh)
-    result.customers_created = _write_customers(session, store, resolution, source=source)
+    resolution = _resolve(session, fresh, stitching_rules(store, identity))
+    result.customers_created = write_customers(session, store, resolution, source=source)
     rows = [
         _event_row(p, scrubber, source=source, client_ip=client_ip, received=received)
         for p in fresh
@@ -234,6 +216,7 @@ def _prepare(
             value = profile.identifiers[kind]
             if value is not None:
                 identifiers[kind] = store.index(kind, value)
+    identifiers.update(context_identifiers(store, message.context))
     if isinstance(message, Alias):
         identifiers["previous_id"] = store.index("user_id", message.previous_id)
         identifiers["previous_anonymous_id"] = store.index("anonymous_id", message.previous_id)
@@ -284,188 +267,22 @@ def _existing_message_ids(session: Session, message_ids: list[str]) -> set[str]:
     return found
 
 
-def _resolve(session: Session, batch: list[_Prepared]) -> _Resolution:
-    """Decide, in call order, which customer each message belongs to (deterministic stitching).
-
-    Known identifiers are looked up in one query. An identify, alias, or any call with a
-    userId, names a person: an unknown one becomes a new customer. Identifiers seen for the
-    first time are linked to the message's customer; one already owned by another customer is
-    left alone (merging two known people is the identity-resolution job's decision, not this
-    path's).
-    """
-    wanted: dict[str, set[bytes]] = {}
-    for p in batch:
-        for kind, value in p.identifiers.items():
-            wanted.setdefault(_LOOKUP_KIND.get(kind, kind), set()).add(value)
-    owners: dict[tuple[str, bytes], uuid.UUID] = {}
-    for lookup_kind, found in wanted.items():
-        values = list(found)
-        for start in range(0, len(values), 900):
-            rows = session.execute(
-                select(CustomerIdentity.value_index, CustomerIdentity.customer_id)
-                .where(
-                    CustomerIdentity.kind == lookup_kind,  # the lookup index leads with kind
-                    CustomerIdentity.value_index.in_(values[start : start + 900]),
-                )
-                .order_by(CustomerIdentity.id)
-            )
-            for value_index, customer_id in rows:
-                owners.setdefault((lookup_kind, value_index), customer_id)
-    resolution = _Resolution(owners=owners)
-    for item in batch:
-        _resolve_one(item, resolution)
-    return resolution
-
-
-def _resolve_one(item: _Prepared, resolution: _Resolution) -> None:
-    owners = resolution.owners
-    ids = dict(item.identifiers)
-    if isinstance(item.message, Alias):
-        previous = owners.get(("user_id", ids.pop("previous_id"))) or owners.get(
-            ("anonymous_id", ids["previous_anonymous_id"])
+def _resolve(session: Session, batch: list[_Prepared], rules: StitchingRules) -> Resolution:
+    """Deterministic stitching (``identity.stitching``): sets each message's customer."""
+    sightings = [
+        Sighting(
+            identifiers=p.identifiers,
+            profile=p.profile,
+            occurred_at=p.occurred_at,
+            names_person=isinstance(p.message, Identify | Alias),
+            is_alias=isinstance(p.message, Alias),
         )
-        anonymous_previous = ids.pop("previous_anonymous_id")
-        if previous is not None and ("user_id", ids["user_id"]) not in owners:
-            _link(resolution, previous, "user_id", ids["user_id"], item)
-        elif previous is None and ("user_id", ids["user_id"]) in owners:
-            _link(
-                resolution,
-                owners[("user_id", ids["user_id"])],
-                "anonymous_id",
-                anonymous_previous,
-                item,
-            )
-    customer = next(
-        (
-            owners[(kind, ids[kind])]
-            for kind in _PRIORITY
-            if kind in ids and (kind, ids[kind]) in owners
-        ),
-        None,
-    )
-    names_a_person = isinstance(item.message, Identify | Alias) or "user_id" in ids
-    if customer is None and names_a_person:
-        customer = new_id()
-        resolution.new_customers[customer] = item.profile
-    elif customer is not None and item.profile is not None:
-        if customer in resolution.new_customers:
-            resolution.new_customers[customer] = _merge(
-                resolution.new_customers[customer], item.profile
-            )
-        else:
-            previous_update = resolution.updates.get(customer)
-            resolution.updates[customer] = (
-                item.profile if previous_update is None else _merge(previous_update, item.profile)
-            )
-    if customer is not None:
-        for kind, value in ids.items():
-            if (kind, value) not in owners:
-                _link(resolution, customer, kind, value, item)
-    item.customer_id = customer
-
-
-def _link(
-    resolution: _Resolution, customer: uuid.UUID, kind: str, value: bytes, item: _Prepared
-) -> None:
-    resolution.owners[(kind, value)] = customer
-    resolution.new_identities.append(
-        {
-            "customer_id": customer,
-            "kind": kind,
-            "value_index": value,
-            "source": None,
-            "first_seen_at": item.occurred_at,
-            "last_seen_at": item.occurred_at,
-        }
-    )
-    if kind == "anonymous_id":
-        resolution.attach_anonymous[value] = customer
-
-
-def _merge(earlier: PreparedProfile | None, later: PreparedProfile) -> PreparedProfile:
-    """Two identify calls for one person in a batch: later non-empty values win."""
-    if earlier is None:
-        return later
-    fields = earlier.profile.model_dump(exclude_none=True)
-    fields.update(later.profile.model_dump(exclude_none=True, exclude={"traits"}))
-    fields["traits"] = {**earlier.profile.traits, **later.profile.traits}
-    identifiers = {
-        key: later.identifiers[key] or earlier.identifiers[key] for key in earlier.identifiers
-    }
-    return PreparedProfile(
-        profile=CustomerCreate.model_validate(fields),
-        identifiers=identifiers,
-        country=later.country or earlier.country,
-    )
-
-
-def _write_customers(
-    session: Session, store: Store, resolution: _Resolution, *, source: str
-) -> int:
-    new_ids = list(resolution.new_customers)
-    if new_ids:
-        keys = store.keystore.create_keys(new_ids)
-        empty = PreparedProfile(
-            profile=CustomerCreate(), identifiers=dict.fromkeys(SEALED_FIELDS), country=None
-        )
-        rows = [
-            customer_row(store, keys[cid], resolution.new_customers[cid] or empty, source=source)
-            for cid in new_ids
-        ]
-        session.execute(insert(table_of(Customer)), rows)
-    if resolution.updates:
-        _update_customers(session, store, resolution.updates)
-    if resolution.new_identities:
-        for identity in resolution.new_identities:
-            identity["source"] = source
-        session.execute(insert(table_of(CustomerIdentity)), resolution.new_identities)
-    return len(new_ids)
-
-
-def _update_customers(
-    session: Session, store: Store, updates: dict[uuid.UUID, PreparedProfile]
-) -> None:
-    """Apply identify traits to existing profiles: provided values replace stored ones."""
-    keys = store.keystore.keys_for(updates)
-    current: dict[uuid.UUID, dict[str, Any]] = {
-        customer_id: traits
-        for customer_id, traits in session.execute(
-            select(Customer.id, Customer.traits).where(Customer.id.in_(list(updates)))
-        )
-    }
-    columns = [
-        *coarse_attributes(next(iter(updates.values()))),
-        "traits",
-        *(f"{c}_sealed" for c in SEALED_FIELDS),
-        "email_index",
-        "phone_index",
+        for p in batch
     ]
-    params = []
-    for customer_id, prepared in updates.items():
-        key = keys.get(customer_id)
-        if key is None or customer_id not in current:
-            continue  # erased meanwhile: nothing to update
-        values = {**coarse_attributes(prepared), **sealed_columns(store, key, prepared)}
-        values["traits"] = {**(current[customer_id] or {}), **prepared.profile.traits}
-        params.append({"cid": customer_id, **{f"new_{c}": values[c] for c in columns}})
-    if not params:
-        return
-    statement = (
-        update(_CUSTOMERS)
-        .where(_CUSTOMERS.c.id == bindparam("cid"))
-        .values(
-            {
-                column: func.coalesce(bindparam(f"new_{column}"), _CUSTOMERS.c[column])
-                for column in columns
-                if column != "traits"
-            }
-            | {
-                "traits": bindparam("new_traits", type_=_CUSTOMERS.c.traits.type),
-                "updated_at": utcnow(),
-            }
-        )
-    )
-    session.execute(statement, params)
+    resolution = resolve(session, sightings, rules)
+    for item, sighting in zip(batch, sightings, strict=True):
+        item.customer_id = sighting.customer_id
+    return resolution
 
 
 def _event_row(
@@ -486,6 +303,13 @@ def _event_row(
     context = dict(message.context)
     if isinstance(context.get("traits"), dict):
         context["traits"] = without_identifiers(context["traits"])
+    if isinstance(context.get("externalIds"), list):
+        # External ids are identifiers (the graph keeps their blind indexes): types only here.
+        context["externalIds"] = [
+            {"type": entry.get("type")}
+            for entry in context["externalIds"]
+            if isinstance(entry, dict)
+        ]
     ip = context.pop("ip", None) or client_ip
     # Scrub before adding the network: a truncated IPv4 address looks like a phone number.
     context = scrubber.scrub(context)

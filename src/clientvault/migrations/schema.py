@@ -6,6 +6,7 @@ import importlib
 
 from sqlalchemy import MetaData
 
+from clientvault.identity import matching_models as identity_matching_models
 from clientvault.identity import models as identity_models
 from clientvault.ingest import models as ingest_models
 from clientvault.privacy import models as privacy_models
@@ -19,6 +20,7 @@ from clientvault.store.keystore import KeystoreBase
 DOMAIN_MODELS = (
     security_models,
     identity_models,
+    identity_matching_models,
     privacy_models,
     privacy_request_models,
     ingest_models,

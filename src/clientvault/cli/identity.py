@@ -1,0 +1,83 @@
+"""``clientvault identity``: identity resolution jobs.
+
+``resolve`` runs the batch probabilistic matching (Splink) over every active profile: it
+trains a new model, merges the pairs above the automatic threshold and queues the grey zone
+for review in the console.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
+from clientvault.identity.matching import ResolveSummary, resolve
+from clientvault.identity.matching_store import (
+    AUTO_MERGE_PROBABILITY,
+    REVIEW_PROBABILITY,
+    Thresholds,
+)
+
+identity_app = typer.Typer(help="Identity resolution: probabilistic matching of profiles.")
+
+_STAGES = 4
+
+
+@identity_app.command("resolve")
+def resolve_command(
+    data_dir: Path | None = DataDirOption,
+    auto_merge: float = typer.Option(
+        AUTO_MERGE_PROBABILITY,
+        "--auto-merge",
+        min=0.0,
+        max=1.0,
+        help="Match probability from which two profiles are merged without review.",
+    ),
+    review: float = typer.Option(
+        REVIEW_PROBABILITY,
+        "--review",
+        min=0.0,
+        max=1.0,
+        help="Match probability from which a pair is queued for review.",
+    ),
+    seed: int = typer.Option(42, "--seed", help="Seed of u sampling (reproducible models)."),
+) -> None:
+    """Train a matching model on all active profiles, merge the sure pairs and queue the
+    uncertain ones; prints what was done."""
+    with opened_store(load_settings(data_dir)) as store:
+        thresholds = Thresholds(auto_merge=auto_merge, review=review)
+        with Progress(
+            TextColumn("{task.description:<36}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("starting", total=_STAGES)
+            started = [False]
+
+            def step(name: str) -> None:
+                if started[0]:
+                    progress.advance(task)
+                started[0] = True
+                progress.update(task, description=name)
+
+            summary = resolve(store, thresholds=thresholds, seed=seed, step=step)
+            progress.update(task, completed=_STAGES)
+    _print_summary(summary)
+
+
+def _print_summary(summary: ResolveSummary) -> None:
+    console.print(
+        f"Matched {summary.customers:,} active profiles with model v{summary.model_version}: "
+        f"{summary.pairs_compared:,} pairs scored, {summary.pairs_above_review:,} above the review "
+        f"threshold."
+    )
+    console.print(
+        f"Auto-merged: [bold]{summary.auto_merged:,}[/bold]; queued for review: "
+        f"[bold]{summary.queued:,}[/bold]; already decided or one person: "
+        f"{summary.already_known:,}. Time: {summary.seconds:.1f} s."
+    )

@@ -1,0 +1,160 @@
+"""The identity graph: identifiers as nodes linked to the profiles they were seen with.
+
+Nodes are ``customer_identities`` rows (kind + blind index, never the value): user ids,
+anonymous ids, e-mail and phone indexes, device ids and external ids (kind ``ext:<type>``).
+A value may link to several profiles; the rules below decide when it still *resolves* to one:
+
+- blocked values (placeholders such as ``test@example.com``) never link nor resolve;
+- a value linked to more profiles than its kind's limit (a family e-mail, a kiosk's device)
+  stops resolving, so it cannot chain unrelated people together;
+- a profile holding ``max_values_per_customer`` values of a kind (one user id) is not
+  stitched to a call bringing another value of that kind: that is another person;
+- when a call's identifiers name different profiles, the kind earliest in ``priority`` wins.
+
+Links are read through ``customers.merged_into_id``, so identifiers of a merged profile
+resolve to its root survivor without being moved (which keeps merges exactly reversible).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from clientvault.identity.models import Customer, CustomerIdentity
+from clientvault.settings import IdentitySettings
+from clientvault.store.context import Store
+from clientvault.store.sealing import blind_index
+
+#: Identifier kinds a blocked value is checked against (external ids carry their type).
+BLOCKABLE_KINDS = ("user_id", "anonymous_id", "email", "phone", "device_id")
+#: The customer a link resolves to: the root survivor for a merged profile, else itself.
+ROOT: ColumnElement[uuid.UUID] = func.coalesce(
+    Customer.merged_into_id, CustomerIdentity.customer_id
+)
+Key = tuple[str, bytes]
+
+
+@dataclass(frozen=True)
+class StitchingRules:
+    """The graph's rules with blocked values already turned into blind indexes."""
+
+    blocked: frozenset[Key]
+    priority: tuple[str, ...]
+    max_customers_per_value: Mapping[str, int]
+    default_max_customers_per_value: int
+    max_values_per_customer: Mapping[str, int]
+
+    def rank(self, kind: str) -> int:
+        """Position of a kind in the priority order (unlisted kinds come last)."""
+        family = rule_kind(kind)
+        return self.priority.index(family) if family in self.priority else len(self.priority)
+
+    def customer_limit(self, kind: str) -> int:
+        """How many profiles a value of this kind may link to and still resolve."""
+        return self.max_customers_per_value.get(
+            rule_kind(kind), self.default_max_customers_per_value
+        )
+
+
+def rule_kind(kind: str) -> str:
+    """The kind whose rules apply: external ids of every type share ``external_id``'s."""
+    return "external_id" if kind.startswith("ext:") else kind
+
+
+def stitching_rules(store: Store, settings: IdentitySettings | None = None) -> StitchingRules:
+    """The rules of ``settings`` (defaults when None) for this installation's index key."""
+    config = settings or IdentitySettings()
+    return StitchingRules(
+        blocked=_blocked_indexes(store.keystore.material.index_key, tuple(config.blocked_values)),
+        priority=tuple(config.priority),
+        max_customers_per_value=dict(config.max_customers_per_value),
+        default_max_customers_per_value=config.default_max_customers_per_value,
+        max_values_per_customer=dict(config.max_values_per_customer),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _blocked_indexes(index_key: bytes, values: tuple[str, ...]) -> frozenset[Key]:
+    """Blind indexes of the blocked values under every kind (cached: a few HMACs per key)."""
+    blocked = set()
+    for value in values:
+        for kind in BLOCKABLE_KINDS:
+            text = value.strip().lower() if kind == "email" else value.strip()
+            blocked.add((kind, blind_index(index_key, kind, text)))
+    return frozenset(blocked)
+
+
+def context_identifiers(store: Store, context: Mapping[str, Any]) -> dict[str, bytes]:
+    """Device and external ids a tracking call's context carries (Segment's ``device.id`` and
+    ``externalIds``), as blind indexes by kind."""
+    found: dict[str, bytes] = {}
+    device = context.get("device")
+    if isinstance(device, dict) and isinstance(device.get("id"), str) and device["id"].strip():
+        found["device_id"] = store.index("device_id", device["id"].strip())
+    external = context.get("externalIds")
+    if isinstance(external, list):
+        for entry in external[:10]:
+            if not isinstance(entry, dict):
+                continue
+            kind, value = entry.get("type"), entry.get("id")
+            if isinstance(kind, str) and isinstance(value, str) and kind.strip() and value.strip():
+                name = f"ext:{kind.strip().lower()}"[:32]
+                found[name] = store.index(name, value.strip())
+    return found
+
+
+def links_of(session: Session, wanted: Mapping[str, Iterable[bytes]]) -> dict[Key, list[uuid.UUID]]:
+    """For each (kind, value) wanted, the root profiles it links to, oldest link first.
+
+    One query per kind and 900 values (the lookup index leads with kind); erased profiles
+    do not count.
+    """
+    links: dict[Key, list[uuid.UUID]] = {}
+    for kind, found in wanted.items():
+        values = list(found)
+        for start in range(0, len(values), 900):
+            rows = session.execute(
+                select(CustomerIdentity.value_index, ROOT)
+                .join(Customer, Customer.id == CustomerIdentity.customer_id)
+                .where(
+                    CustomerIdentity.kind == kind,
+                    CustomerIdentity.value_index.in_(values[start : start + 900]),
+                    Customer.status != "erased",
+                )
+                .order_by(CustomerIdentity.id)
+            )
+            for value_index, root in rows:
+                roots = links.setdefault((kind, value_index), [])
+                if root not in roots:
+                    roots.append(root)
+    return links
+
+
+def values_held(session: Session, *, customer: uuid.UUID, kind: str) -> int:
+    """How many distinct values of ``kind`` a person (root and merged profiles) holds."""
+    count = session.scalar(
+        select(func.count(func.distinct(CustomerIdentity.value_index)))
+        .join(Customer, Customer.id == CustomerIdentity.customer_id)
+        .where(
+            CustomerIdentity.kind == kind,
+            or_(Customer.id == customer, Customer.merged_into_id == customer),
+        )
+    )
+    return int(count or 0)
+
+
+def identities_by_kind(session: Session, customer_ids: Iterable[uuid.UUID]) -> dict[str, int]:
+    """How many identifiers of each kind link to these profiles (values are never shown)."""
+    rows = session.execute(
+        select(CustomerIdentity.kind, func.count())
+        .where(CustomerIdentity.customer_id.in_(list(customer_ids)))
+        .group_by(CustomerIdentity.kind)
+        .order_by(CustomerIdentity.kind)
+    )
+    return {kind: int(count) for kind, count in rows}

@@ -1,0 +1,226 @@
+"""Incremental resolution: one new or updated profile matched against the others, at once,
+without re-running the batch job.
+
+The profile's blocking keys (``matching_spec.BLOCKING_KEYS``) are keyed-hashed and stored in
+``match_blocking_keys``; profiles sharing one of those hashes are its candidates (an indexed
+equality look-up, nobody else is decrypted). The few candidates are scored in Python with the
+stored model's parameters: ``matching_spec.level_of`` picks, for each comparison, the first
+level the pair satisfies — the same levels, in the same order, with the same similarity
+functions as the SQL ``CASE`` Splink evaluated in the batch job — and the match weight is
+Splink's: log2 of the prior odds plus log2(m/u) of each chosen level. The same thresholds then
+merge or queue the pair.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
+from clientvault.identity.matching_spec import COMPARISONS, Comparison, level_of
+from clientvault.identity.matching_store import (
+    PairScore,
+    Thresholds,
+    decide,
+    keyed_blocking_keys,
+    latest_model_header,
+    load_profiles,
+    ordered,
+    replace_blocking_keys,
+)
+from clientvault.identity.models import MatchCandidate
+from clientvault.store.context import Store
+
+#: At most this many profiles sharing a key are looked at for one profile (a cap on giant
+#: blocks, e.g. a placeholder e-mail many profiles share).
+MAX_CANDIDATES = 200
+
+
+@dataclass(frozen=True)
+class ModelParameters:
+    """A stored model's weights: the prior's and, per comparison, each level's log2(m/u)."""
+
+    prior_weight: float
+    weights: tuple[tuple[Comparison, tuple[float, ...]], ...]
+
+    def score(
+        self, left: Mapping[str, str | None], right: Mapping[str, str | None]
+    ) -> tuple[float, float, list[dict[str, Any]]]:
+        """(match weight, match probability, explanation) of a pair, as Splink computes them."""
+        total = self.prior_weight
+        explanation = []
+        for comparison, weights in self.weights:
+            index = level_of(comparison, left, right)
+            total += weights[index]
+            explanation.append(
+                {
+                    "comparison": comparison.name,
+                    "level": comparison.levels[index].label,
+                    "weight": round(weights[index], 4),
+                }
+            )
+        return total, _probability(total), explanation
+
+
+def _probability(weight: float) -> float:
+    if weight > 1000:
+        return 1.0
+    odds: float = 2.0**weight
+    return odds / (1 + odds)
+
+
+def _level_weight(level: Mapping[str, Any]) -> float:
+    """log2(m/u) of a stored level; a null level (or one never estimated) weighs nothing."""
+    m, u = level.get("m_probability"), level.get("u_probability")
+    if level.get("is_null_level") or m is None or u is None:
+        return 0.0
+    return math.log2(max(float(m), 1e-300) / max(float(u), 1e-300))
+
+
+def parameters_from_settings(settings: Mapping[str, Any]) -> ModelParameters:
+    """Read a stored Splink settings document (as ``save_model_to_json`` wrote it)."""
+    by_name = {comparison.name: comparison for comparison in COMPARISONS}
+    weights = []
+    for stored in settings["comparisons"]:
+        comparison = by_name[stored["output_column_name"]]
+        levels = stored["comparison_levels"]
+        if len(levels) != len(comparison.levels):
+            raise ValueError(f"the stored comparison {comparison.name} has other levels")
+        weights.append((comparison, tuple(_level_weight(level) for level in levels)))
+    prior = float(settings["probability_two_random_records_match"])
+    return ModelParameters(prior_weight=math.log2(prior / (1 - prior)), weights=tuple(weights))
+
+
+_PARAMETERS: dict[int, ModelParameters] = {}
+
+
+def _parameters(session: Session, model_id: int) -> ModelParameters:
+    """A stored model's parameters, read and parsed once per process (models never change:
+    training stores a new version)."""
+    found = _PARAMETERS.get(model_id)
+    if found is None:
+        settings = session.scalar(select(MatchModel.settings).where(MatchModel.id == model_id))
+        found = parameters_from_settings(settings or {})
+        if len(_PARAMETERS) > 8:
+            _PARAMETERS.clear()
+        _PARAMETERS[model_id] = found
+    return found
+
+
+@dataclass(frozen=True)
+class IncrementalCandidate:
+    """A profile the new one was scored against, and what was decided."""
+
+    customer_id: uuid.UUID
+    match_probability: float
+    match_weight: float
+    explanation: list[dict[str, Any]]
+    decision: str  # "auto_merged", "pending", "known" (already decided) or "below_review"
+
+
+def match_incremental(
+    session: Session, store: Store, *, customer_id: uuid.UUID
+) -> list[IncrementalCandidate]:
+    """Match one active profile against the existing ones, in the caller's transaction.
+
+    Refreshes its keyed blocking keys, scores the profiles sharing one with the newest model
+    and merges (above the model's automatic threshold) or queues (above its review threshold)
+    exactly as the batch job would. Before any model was trained, only the blocking keys are
+    stored and nothing is scored. Returns the scored candidates, best first.
+    """
+    mine = load_profiles(session, store, customer_ids=[customer_id])
+    if customer_id not in mine.records:
+        return []  # not active (merged, erased): nothing to resolve
+    replace_blocking_keys(session, store, mine.records)
+    model = latest_model_header(session)
+    if model is None:
+        return []
+    parameters = _parameters(session, model.id)
+    keys = keyed_blocking_keys(store, mine.records[customer_id])
+    others = load_profiles(session, store, customer_ids=_candidates(session, customer_id, keys))
+    record = mine.records[customer_id]
+    pairs = []
+    for other, other_record in others.records.items():
+        weight, probability, explanation = parameters.score(record, other_record)
+        pairs.append(
+            PairScore(
+                *ordered(customer_id, other),
+                match_probability=probability,
+                match_weight=weight,
+                explanation=explanation,
+            )
+        )
+    thresholds = Thresholds(
+        auto_merge=model.auto_merge_probability, review=model.review_probability
+    )
+    decisions = decide(
+        session,
+        store,
+        pairs=pairs,
+        created_at={**mine.created_at, **others.created_at},
+        thresholds=thresholds,
+        model_version=f"v{model.version}",
+    )
+    return _described(session, customer_id, pairs, decisions.queued, decisions.auto_merged)
+
+
+def _candidates(
+    session: Session, customer_id: uuid.UUID, keys: Sequence[tuple[str, bytes]]
+) -> list[uuid.UUID]:
+    """Profiles sharing a blocking key (the key index alone: joining ``customers`` here lets
+    SQLite's planner walk every active profile instead). ``load_profiles`` then keeps the
+    active ones."""
+    if not keys:
+        return []
+    rows = session.execute(
+        select(MatchBlockingKey.customer_id)
+        .where(
+            MatchBlockingKey.key.in_([key for _kind, key in keys]),
+            MatchBlockingKey.customer_id != customer_id,
+        )
+        .distinct()
+        .limit(MAX_CANDIDATES)
+    )
+    return [row[0] for row in rows]
+
+
+def _described(
+    session: Session,
+    customer_id: uuid.UUID,
+    pairs: Sequence[PairScore],
+    queued: Sequence[int],
+    merged: Sequence[int],
+) -> list[IncrementalCandidate]:
+    status: dict[uuid.UUID, str] = {}
+    decided = {*queued, *merged}
+    if pairs:
+        rows = session.execute(
+            select(MatchCandidate.id, MatchCandidate.left_id, MatchCandidate.right_id).where(
+                tuple_(MatchCandidate.left_id, MatchCandidate.right_id).in_(
+                    [(p.left, p.right) for p in pairs]
+                )
+            )
+        )
+        for candidate_id, left, right in rows:
+            other = right if left == customer_id else left
+            if candidate_id in merged:
+                status[other] = "auto_merged"
+            else:
+                status[other] = "pending" if candidate_id in decided else "known"
+    result = [
+        IncrementalCandidate(
+            customer_id=p.right if p.left == customer_id else p.left,
+            match_probability=p.match_probability,
+            match_weight=p.match_weight,
+            explanation=p.explanation,
+            decision=status.get(p.right if p.left == customer_id else p.left, "below_review"),
+        )
+        for p in pairs
+    ]
+    return sorted(result, key=lambda c: -c.match_probability)

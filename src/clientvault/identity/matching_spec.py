@@ -1,0 +1,305 @@
+"""What probabilistic matching compares, written once for the batch job and the incremental path.
+
+The comparisons are declared here as plain data (``COMPARISONS``); ``matching_splink`` turns them
+into Splink comparison levels (SQL run by DuckDB) and ``level_of`` evaluates the very same levels
+in Python for the few candidates of an incremental match. Both read the levels in the same order,
+with the same column, function and threshold, and Splink's ``jaro_winkler_similarity`` and
+``levenshtein`` (DuckDB's) are re-implemented below with the same definitions, so a pair gets the
+same comparison vector — hence the same m/u parameters and match weight — on both paths (a unit
+test checks the functions against DuckDB).
+
+Blocking keys are also declared here: the batch job blocks on them in memory and the incremental
+path stores their keyed hashes (``match_blocking_keys``), so both paths see the same candidates.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+#: The columns a matching record has (all normalised text or ``None``).
+FEATURES = (
+    "first_name",
+    "last_name",
+    "email",
+    "email_local",
+    "phone",
+    "birth_date",
+    "postcode",
+    "city",
+    "street",
+    "external_id",
+)
+
+Record = Mapping[str, str | None]
+LevelKind = Literal["null", "exact", "swapped", "jaro_winkler", "levenshtein", "else"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """One comparison level: ``column`` compared with ``kind`` at ``threshold``.
+
+    ``jaro_winkler`` means similarity >= threshold, ``levenshtein`` distance <= threshold;
+    ``swapped`` means ``column`` on one side equals ``other`` on the other side (first and
+    last name swapped); ``null`` is "either side missing", ``else`` everything not caught above.
+    """
+
+    kind: LevelKind
+    column: str = ""
+    threshold: float = 0.0
+    name: str = ""
+    other: str = ""
+
+    @property
+    def label(self) -> str:
+        """The human label stored in explanations (and Splink's ``label_for_charts``)."""
+        if self.name:
+            return self.name
+        if self.kind == "jaro_winkler":
+            return f"similarity >= {self.threshold:g}"
+        if self.kind == "levenshtein":
+            return f"edit distance <= {self.threshold:g}"
+        return {"null": "missing", "exact": "exact", "else": "different"}[self.kind]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A named comparison: its levels from most to least specific (null first, else last)."""
+
+    name: str
+    column: str
+    levels: tuple[Level, ...]
+
+
+def _levels(column: str, *middle: Level) -> tuple[Level, ...]:
+    return (Level("null", column), Level("exact", column), *middle, Level("else"))
+
+
+def _name(column: str, *, swapped_with: str | None = None) -> Comparison:
+    swapped = (
+        [Level("swapped", column, other=swapped_with, name="swapped with " + swapped_with)]
+        if swapped_with
+        else []
+    )
+    return Comparison(
+        column,
+        column,
+        _levels(
+            column,
+            *swapped,
+            Level("jaro_winkler", column, 0.92),
+            Level("jaro_winkler", column, 0.8),
+        ),
+    )
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    _name("first_name", swapped_with="last_name"),
+    _name("last_name"),
+    Comparison(
+        "email",
+        "email",
+        # Same mailbox name at another provider (or a +alias) is still strong evidence.
+        _levels("email", Level("exact", "email_local", name="same mailbox name")),
+    ),
+    Comparison("phone", "phone", _levels("phone")),
+    Comparison(
+        "birth_date",
+        "birth_date",
+        _levels("birth_date", Level("levenshtein", "birth_date", 1)),
+    ),
+    Comparison("postcode", "postcode", _levels("postcode", Level("levenshtein", "postcode", 1))),
+    # A shared postcode already implies the city: that level catches such pairs first so the
+    # city adds no second helping of the same evidence (m/u near 1, weight near 0); the city
+    # only counts where the postcodes differ or are missing.
+    Comparison(
+        "city",
+        "city",
+        (
+            Level("null", "city"),
+            Level("exact", "postcode", name="same postcode"),
+            Level("exact", "city"),
+            Level("jaro_winkler", "city", 0.88),
+            Level("else"),
+        ),
+    ),
+    Comparison("street", "street", _levels("street", Level("jaro_winkler", "street", 0.88))),
+    Comparison("external_id", "external_id", _levels("external_id")),
+)
+
+
+def _initial(value: str | None) -> str | None:
+    return value[0] if value else None
+
+
+def _joined(*parts: str | None) -> str | None:
+    return None if any(not part for part in parts) else "|".join(str(p) for p in parts)
+
+
+def _names_key(record: Record) -> str | None:
+    first, last = record["first_name"], record["last_name"]
+    return _joined(*sorted((first, last))) if first and last else None  # swap-proof
+
+
+def _birth_initials_key(record: Record) -> str | None:
+    first, last = _initial(record["first_name"]), _initial(record["last_name"])
+    initials = "".join(sorted((first, last))) if first and last else None
+    return _joined(record["birth_date"], initials)
+
+
+def _year(value: str | None) -> str | None:
+    return value[:4] if value else None
+
+
+def _house(street: str | None) -> str | None:
+    """The house number a street address starts with, if it does."""
+    head = street.split(" ", 1)[0] if street else ""
+    return head if head[:1].isdigit() else None
+
+
+#: Blocking keys: two records are compared when they share the value of one of these. Each is
+#: selective enough to keep blocks small and together they tolerate a typo in any one field.
+BLOCKING_KEYS: dict[str, Callable[[Record], str | None]] = {
+    "name_year": lambda r: _joined(r["last_name"], _year(r["birth_date"])),
+    "place_initial": lambda r: _joined(r["postcode"], _initial(r["first_name"])),
+    "birth_initials": _birth_initials_key,
+    "names": _names_key,
+    "birth_house": lambda r: _joined(r["birth_date"], _house(r["street"])),
+    "birth_city": lambda r: _joined(r["birth_date"], r["city"]),
+    "street_postcode": lambda r: _joined(r["street"], r["postcode"]),
+    "email": lambda r: r["email"],
+    "phone": lambda r: r["phone"],
+    "external_id": lambda r: r["external_id"],
+}
+
+
+def blocking_keys(record: Record) -> dict[str, str]:
+    """The blocking keys a record has (kinds whose parts are missing are left out)."""
+    keys = {kind: make(record) for kind, make in BLOCKING_KEYS.items()}
+    return {kind: value for kind, value in keys.items() if value}
+
+
+_NOT_LETTERS = re.compile(r"[^a-z ]+")
+_SPACES = re.compile(r"\s+")
+
+
+def fold(value: str | None) -> str | None:
+    """Lower-case ASCII letters and single spaces (accents, punctuation and digits dropped):
+    the form names and places are compared in."""
+    if value is None:
+        return None
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    text = _SPACES.sub(" ", _NOT_LETTERS.sub(" ", ascii_text.lower())).strip()
+    return text or None
+
+
+def squeeze(value: str | None) -> str | None:
+    """Lower-cased with whitespace collapsed; empty becomes ``None``."""
+    if value is None:
+        return None
+    return _SPACES.sub(" ", value).strip().lower() or None
+
+
+def matching_record(
+    *,
+    first_name: str | None,
+    last_name: str | None,
+    email: str | None,
+    phone: str | None,
+    birth_date: str | None,
+    postal_code: str | None,
+    city: str | None,
+    street: str | None,
+    external_id: str | None,
+) -> dict[str, str | None]:
+    """The normalised record matching compares, from a profile's (decrypted) identifiers."""
+    mail = squeeze(email)
+    return {
+        "first_name": fold(first_name),
+        "last_name": fold(last_name),
+        "email": mail,
+        "email_local": mail.split("@", 1)[0].split("+", 1)[0] if mail and "@" in mail else None,
+        "phone": squeeze(phone),
+        "birth_date": squeeze(birth_date),
+        "postcode": _SPACES.sub("", postal_code).upper() or None if postal_code else None,
+        "city": fold(city),
+        "street": squeeze(street),
+        "external_id": external_id or None,
+    }
+
+
+def jaro_winkler(left: str, right: str) -> float:
+    """Jaro-Winkler similarity as DuckDB's ``jaro_winkler_similarity`` computes it (prefix
+    scale 0.1, common prefix up to 4, applied when the Jaro similarity exceeds 0.7)."""
+    len_l, len_r = len(left), len(right)
+    if not len_l or not len_r:
+        return 0.0
+    if left == right:
+        return 1.0
+    window = max(max(len_l, len_r) // 2 - 1, 0)
+    matched_r = [False] * len_r
+    left_matches: list[str] = []
+    for i, char in enumerate(left):
+        for j in range(max(0, i - window), min(len_r, i + window + 1)):
+            if not matched_r[j] and right[j] == char:
+                matched_r[j] = True
+                left_matches.append(char)
+                break
+    matches = len(left_matches)
+    if not matches:
+        return 0.0
+    right_matches = [right[j] for j in range(len_r) if matched_r[j]]
+    transpositions = sum(a != b for a, b in zip(left_matches, right_matches, strict=True)) // 2
+    jaro = (matches / len_l + matches / len_r + (matches - transpositions) / matches) / 3
+    if jaro <= 0.7:
+        return jaro
+    prefix = 0
+    for a, b in zip(left[:4], right[:4], strict=False):
+        if a != b:
+            break
+        prefix += 1
+    return jaro + prefix * 0.1 * (1 - jaro)
+
+
+def levenshtein(left: str, right: str) -> int:
+    """Edit distance (insertions, deletions, substitutions), as DuckDB's ``levenshtein``."""
+    if len(left) < len(right):
+        left, right = right, left
+    previous = list(range(len(right) + 1))
+    for i, char_l in enumerate(left, 1):
+        current = [i]
+        for j, char_r in enumerate(right, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_l != char_r))
+            )
+        previous = current
+    return previous[-1]
+
+
+def _holds(level: Level, left: Record, right: Record) -> bool:
+    a, b = left.get(level.column), right.get(level.column)
+    if level.kind == "else":
+        return True
+    if level.kind == "null":
+        return a is None or b is None
+    if a is None or b is None:
+        return False  # SQL: a comparison with NULL is not true
+    if level.kind == "exact":
+        return a == b
+    if level.kind == "swapped":
+        return a == right.get(level.other) or left.get(level.other) == b
+    if level.kind == "jaro_winkler":
+        return jaro_winkler(a, b) >= level.threshold
+    return levenshtein(a, b) <= level.threshold
+
+
+def level_of(comparison: Comparison, left: Record, right: Record) -> int:
+    """The index (in ``comparison.levels``) of the first level a pair satisfies — the level a
+    Splink ``CASE WHEN`` over the same levels picks."""
+    for index, level in enumerate(comparison.levels):
+        if _holds(level, left, right):
+            return index
+    raise AssertionError("the else level always holds")  # pragma: no cover

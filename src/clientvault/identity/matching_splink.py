@@ -1,0 +1,269 @@
+"""Training a Splink model and scoring the blocked pairs, in an in-memory DuckDB database.
+
+Records arrive already decrypted and normalised (``matching_spec.matching_record``); they live
+only in this process's memory: DuckDB runs ``:memory:`` with spilling to disk switched off, so no
+decrypted value is ever written to a file. Splink, DuckDB and pandas are imported here only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clientvault.errors import InvalidInput
+from clientvault.identity.matching_spec import (
+    BLOCKING_KEYS,
+    COMPARISONS,
+    Comparison,
+    Level,
+    blocking_keys,
+    level_of,
+)
+
+#: DuckDB settings of the matching database: in memory, and never spilling to a temp file.
+DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "temp_directory": "",
+    "max_temp_directory_size": "0B",
+}
+_TINY = 1e-300
+
+
+@dataclass(frozen=True)
+class ScoredPair:
+    """Two records Splink compared, with the weight each comparison contributed."""
+
+    left: str
+    right: str
+    match_weight: float
+    match_probability: float
+    explanation: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """A trained model (Splink settings with m/u) and the pairs it scored."""
+
+    model: dict[str, Any]
+    pairs: list[ScoredPair]
+    pairs_compared: int
+    em_sessions: int
+
+
+def duckdb_connection() -> Any:
+    """A new in-memory DuckDB connection that cannot write temp files."""
+    import duckdb
+
+    return duckdb.connect(":memory:", config=DUCKDB_CONFIG)
+
+
+def _level_creator(level: Level) -> Any:
+    import splink.comparison_level_library as cll
+
+    creator: Any
+    if level.kind == "null":
+        creator = cll.NullLevel(level.column)
+    elif level.kind == "exact":
+        creator = cll.ExactMatchLevel(level.column)
+    elif level.kind == "swapped":
+        creator = cll.CustomLevel(
+            f'"{level.column}_l" = "{level.other}_r" OR "{level.other}_l" = "{level.column}_r"'
+        )
+    elif level.kind == "jaro_winkler":
+        creator = cll.JaroWinklerLevel(level.column, level.threshold)
+    elif level.kind == "levenshtein":
+        creator = cll.LevenshteinLevel(level.column, int(level.threshold))
+    else:
+        creator = cll.ElseLevel()
+    return creator.configure(label_for_charts=level.label)
+
+
+def comparisons_with_data(
+    records: Sequence[Mapping[str, str | None]], *, min_share: float = 0.01
+) -> list[Comparison]:
+    """The declared comparisons whose column is filled in at least ``min_share`` of records:
+    a column nobody has (e-mail in a list of postal addresses) cannot be trained."""
+    wanted = max(2, math.ceil(min_share * len(records)))
+    return [
+        comparison
+        for comparison in COMPARISONS
+        if sum(record.get(comparison.column) is not None for record in records) >= wanted
+    ]
+
+
+def splink_settings(comparisons: Sequence[Comparison]) -> Any:
+    """The Splink settings (untrained) built from ``matching_spec``: one custom comparison per
+    given comparison, one blocking rule per declared blocking key."""
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=[
+            cl.CustomComparison(
+                comparison_levels=[_level_creator(level) for level in comparison.levels],
+                output_column_name=comparison.name,
+            )
+            for comparison in comparisons
+        ],
+        blocking_rules_to_generate_predictions=[block_on(f"bk_{kind}") for kind in BLOCKING_KEYS],
+        retain_intermediate_calculation_columns=True,
+        retain_matching_columns=False,
+    )
+
+
+def _frame(ids: Sequence[str], records: Sequence[Mapping[str, str | None]]) -> Any:
+    import pandas as pd  # type: ignore[import-untyped]
+
+    rows = []
+    for unique_id, record in zip(ids, records, strict=True):
+        keys = blocking_keys(record)
+        rows.append(
+            {
+                "unique_id": unique_id,
+                **record,
+                **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS},
+            }
+        )
+    return pd.DataFrame.from_records(rows).astype(object).where(lambda f: f.notna(), None)
+
+
+def train_and_score(
+    ids: Sequence[str],
+    records: Sequence[Mapping[str, str | None]],
+    *,
+    min_probability: float,
+    seed: int = 42,
+    u_max_pairs: float = 5e6,
+) -> Scoring:
+    """Estimate the model on these records and score every blocked pair.
+
+    λ (the prior) from deterministic rules, u by random sampling, m by expectation
+    maximisation over two blocking rules (names; birth date), each leaving the other fields free
+    to be estimated. Pairs scoring below ``min_probability`` are dropped.
+    """
+    if len(ids) < 2:
+        raise InvalidInput("matching needs at least two active customers")
+    from splink import DuckDBAPI
+
+    # Splink's training notes (levels not observed, defaults used) are not the caller's concern.
+    logging.getLogger("splink").setLevel(logging.ERROR)
+    used = comparisons_with_data(records)
+    connection = duckdb_connection()
+    try:
+        api = DuckDBAPI(connection=connection)
+        table = api.register(_frame(ids, records), table_name="customers_to_match")
+        linker, sessions = _train(table, used, seed=seed, u_max_pairs=u_max_pairs)
+        _pin_effective_parameters(linker)
+        model = linker.misc.save_model_to_json()
+        scored = linker.inference.predict(threshold_match_probability=min_probability)
+        frame = scored.as_pandas_dataframe()
+        compared = _count_blocked(linker)
+    finally:
+        connection.close()
+    by_id = dict(zip(ids, records, strict=True))
+    pairs = [_scored_pair(row, by_id, used) for row in frame.to_dict("records")]
+    return Scoring(model=model, pairs=pairs, pairs_compared=compared, em_sessions=sessions)
+
+
+#: Blocking rules of the EM sessions: each leaves the comparisons it does not use to estimate.
+_EM_RULES = (("first_name", "last_name"), ("birth_date",), ("postcode",))
+
+
+def _train(
+    table: Any, comparisons: Sequence[Comparison], *, seed: int, u_max_pairs: float
+) -> tuple[Any, int]:
+    """A trained linker and how many EM sessions succeeded.
+
+    On few profiles an EM session can drive an m probability to exactly 0, which Splink
+    refuses half-way through the session (leaving the linker's settings unusable): training is
+    then started again without that session's rule.
+    """
+    from splink import Linker, block_on
+
+    skipped: set[int] = set()
+    while True:
+        linker = Linker(table, splink_settings(comparisons), log_level=None)
+        training = linker.training
+        training.estimate_probability_two_random_records_match(
+            [block_on("first_name", "last_name", "birth_date"), block_on("email")], recall=0.8
+        )
+        _floor_prior(linker, table)
+        training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+        current = -1
+        try:
+            for current, columns in enumerate(_EM_RULES):
+                if current not in skipped:
+                    training.estimate_parameters_using_expectation_maximisation(block_on(*columns))
+        except ValueError:
+            skipped.add(current)
+            continue
+        return linker, len(_EM_RULES) - len(skipped)
+
+
+def _floor_prior(linker: Any, table: Any) -> None:
+    """Keep λ above one match among all pairs: on profiles already deduplicated the
+    deterministic rules find nothing, and a prior of 0 has no match weight (log2 of 0)."""
+    model = linker._settings_obj.core_model_settings  # no public setter
+    rows = linker.misc.query_sql(
+        f"select count(*) as n from {table.physical_name}",  # noqa: S608 - Splink's own table
+        output_type="pandas",
+    )
+    records = int(rows["n"].iloc[0])
+    floor = 1 / max(records * (records - 1) / 2, 1)
+    if not model.probability_two_random_records_match >= floor:
+        model.probability_two_random_records_match = floor
+
+
+def _pin_effective_parameters(linker: Any) -> None:
+    """Write into the model the m and u Splink will actually use for every level.
+
+    A level EM could not estimate (never observed among matches) is scored with Splink's
+    defaults (or 1e-6 for "not observed"), which the saved settings would otherwise leave out;
+    pinning them makes the stored model say exactly what was scored, so the incremental path
+    reproduces it from the settings alone.
+    """
+    for comparison in linker._settings_obj.comparisons:  # no public accessor
+        for level in comparison.comparison_levels:
+            if not level.is_null_level:
+                level.m_probability = max(level.m_probability, _TINY)
+                level.u_probability = max(level.u_probability, _TINY)
+
+
+def _count_blocked(linker: Any) -> int:
+    """How many pairs the blocking rules produce (what was scored before the threshold)."""
+    blocked = linker.inference.compute_blocked_pairs_for_predict()
+    rows = linker.misc.query_sql(
+        f"select count(*) as n from {blocked.physical_name}",  # noqa: S608 - Splink's own table
+        output_type="pandas",
+    )
+    return int(rows["n"].iloc[0])
+
+
+def _scored_pair(
+    row: Mapping[str, Any],
+    records: Mapping[str, Mapping[str, str | None]],
+    comparisons: Sequence[Comparison],
+) -> ScoredPair:
+    """A predicted row with its explanation: each comparison's level (evaluated by
+    ``matching_spec.level_of``, the same levels Splink's SQL evaluated) and the weight Splink
+    gave it (its ``mw_`` column, log2 of the level's Bayes factor)."""
+    left, right = sorted((str(row["unique_id_l"]), str(row["unique_id_r"])))
+    explanation = [
+        {
+            "comparison": comparison.name,
+            "level": comparison.levels[level_of(comparison, records[left], records[right])].label,
+            "weight": round(float(row[f"mw_{comparison.name}"]), 4),
+        }
+        for comparison in comparisons
+    ]
+    return ScoredPair(
+        left=left,
+        right=right,
+        match_weight=float(row["match_weight"]),
+        match_probability=float(row["match_probability"]),
+        explanation=explanation,
+    )

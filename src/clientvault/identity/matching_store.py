@@ -1,0 +1,324 @@
+"""What the batch and incremental matching paths share: reading profiles as matching records
+(decrypted through the audited reveal path), the keyed blocking keys, the stored model, and
+turning scored pairs into review-queue candidates and automatic merges."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from clientvault.errors import InvalidInput
+from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
+from clientvault.identity.matching_spec import blocking_keys, matching_record
+from clientvault.identity.merges import IDENTITY_REVIEW, merge_customers
+from clientvault.identity.models import Customer, CustomerIdentity, MatchCandidate
+from clientvault.security.pii import reveal
+from clientvault.security.principal import PII_REVEAL, Principal
+from clientvault.store.base import table_of
+from clientvault.store.context import Store
+
+#: The principal matching decrypts and merges under (audited as such).
+MATCHING_PRINCIPAL = Principal.system("identity-resolution", PII_REVEAL, IDENTITY_REVIEW)
+#: Above this probability two profiles are merged without review.
+AUTO_MERGE_PROBABILITY = 0.99
+#: From this probability up to the automatic threshold a pair goes to the review queue.
+REVIEW_PROBABILITY = 0.5
+#: Identity kinds of external identifiers (``ext:<type>``, from Segment's ``externalIds``),
+#: stored as blind indexes: equal keyed hashes mean equal ids, which is all matching compares.
+EXTERNAL_ID_PREFIX = "ext:"
+_REVEALED = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "postal_code",
+    "street_address",
+)
+_REASON = "identity resolution: probabilistic matching"
+_REVEAL_CHUNK = 5_000
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The probabilities that separate ignore / review / merge."""
+
+    auto_merge: float = AUTO_MERGE_PROBABILITY
+    review: float = REVIEW_PROBABILITY
+
+    def __post_init__(self) -> None:
+        if not 0 < self.review <= self.auto_merge <= 1:
+            raise InvalidInput("thresholds must satisfy 0 < review <= auto-merge <= 1")
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Active profiles as matching records (decrypted, in memory only)."""
+
+    records: dict[uuid.UUID, dict[str, str | None]]
+    created_at: dict[uuid.UUID, datetime]
+
+
+def load_profiles(
+    session: Session, store: Store, *, customer_ids: Sequence[uuid.UUID] | None = None
+) -> Profiles:
+    """The active profiles (all, or these ids) as normalised matching records.
+
+    Identifiers are decrypted through ``security.pii.reveal`` under ``MATCHING_PRINCIPAL``
+    (one audit entry per customer, in the caller's transaction).
+    """
+    sealed = [getattr(Customer, f"{name}_sealed") for name in _REVEALED]
+    query = select(Customer.id, Customer.created_at, Customer.city, Customer.status, *sealed)
+    externals = select(
+        CustomerIdentity.customer_id, CustomerIdentity.kind, CustomerIdentity.value_index
+    )
+    # Given ids, only the primary key and customer_id indexes are used (a status or kind
+    # condition in SQL can lead SQLite's planner to scan every active profile instead).
+    if customer_ids is not None:
+        query = query.where(Customer.id.in_(list(customer_ids)))
+        externals = externals.where(CustomerIdentity.customer_id.in_(list(customer_ids)))
+    else:
+        query = query.where(Customer.status == "active")
+        externals = externals.where(
+            CustomerIdentity.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True)
+        )
+    rows = [row for row in session.execute(query) if row[3] == "active"]
+    external: dict[uuid.UUID, str] = {}
+    for customer_id, kind, value_index in session.execute(externals.order_by(CustomerIdentity.id)):
+        if kind.startswith(EXTERNAL_ID_PREFIX):
+            external.setdefault(customer_id, f"{kind}:{bytes(value_index).hex()}")
+    records: dict[uuid.UUID, dict[str, str | None]] = {}
+    for start in range(0, len(rows), _REVEAL_CHUNK):
+        chunk = rows[start : start + _REVEAL_CHUNK]
+        opened = reveal(
+            session,
+            store.keystore,
+            principal=MATCHING_PRINCIPAL,
+            subject_type="customer",
+            rows={row[0]: dict(zip(_REVEALED, row[4:], strict=True)) for row in chunk},
+            reason=_REASON,
+        )
+        for row in chunk:
+            values = opened[row[0]]
+            records[row[0]] = matching_record(
+                first_name=values["first_name"],
+                last_name=values["last_name"],
+                email=values["email"],
+                phone=values["phone"],
+                birth_date=values["birth_date"],
+                postal_code=values["postal_code"],
+                city=row[2],
+                street=values["street_address"],
+                external_id=external.get(row[0]),
+            )
+    return Profiles(records=records, created_at={row[0]: row[1] for row in rows})
+
+
+def keyed_blocking_keys(store: Store, record: Mapping[str, str | None]) -> list[tuple[str, bytes]]:
+    """A record's blocking keys as (kind, HMAC) pairs: what ``match_blocking_keys`` stores."""
+    return [
+        (kind, store.index(f"match:{kind}", value)) for kind, value in blocking_keys(record).items()
+    ]
+
+
+def replace_blocking_keys(
+    session: Session,
+    store: Store,
+    records: Mapping[uuid.UUID, Mapping[str, str | None]],
+    *,
+    everyone: bool = False,
+) -> int:
+    """Store the keyed blocking keys of these customers, replacing theirs (or, with
+    ``everyone``, the whole table's). Returns the number of keys written."""
+    table = table_of(MatchBlockingKey)
+    if everyone:
+        session.execute(delete(table))
+    else:
+        session.execute(delete(table).where(table.c.customer_id.in_(list(records))))
+    rows = [
+        {"customer_id": customer_id, "kind": kind, "key": key}
+        for customer_id, record in records.items()
+        for kind, key in keyed_blocking_keys(store, record)
+    ]
+    for start in range(0, len(rows), 10_000):
+        session.execute(insert(table), rows[start : start + 10_000])
+    return len(rows)
+
+
+def forget_blocking_keys(session: Session, *, customer_id: uuid.UUID) -> int:
+    """Delete a customer's keyed blocking keys (erasure: they are derived from identifiers,
+    so they must go with them). Returns how many were deleted."""
+    table = table_of(MatchBlockingKey)
+    result = session.execute(delete(table).where(table.c.customer_id == customer_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def latest_model(session: Session) -> MatchModel | None:
+    """The newest trained model, or ``None`` before the batch job first ran."""
+    return session.scalars(select(MatchModel).order_by(MatchModel.version.desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class ModelHeader:
+    """The newest model's id, version and thresholds, without its settings document."""
+
+    id: int
+    version: int
+    auto_merge_probability: float
+    review_probability: float
+
+
+def latest_model_header(session: Session) -> ModelHeader | None:
+    """``latest_model`` without loading the settings (the per-call check of the hot path)."""
+    row = session.execute(
+        select(
+            MatchModel.id,
+            MatchModel.version,
+            MatchModel.auto_merge_probability,
+            MatchModel.review_probability,
+        )
+        .order_by(MatchModel.version.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else ModelHeader(*row)
+
+
+def save_model(
+    session: Session, *, settings: dict[str, Any], thresholds: Thresholds, customers: int
+) -> MatchModel:
+    """Store a newly trained model as the next version."""
+    current = latest_model(session)
+    model = MatchModel(
+        version=(current.version + 1) if current is not None else 1,
+        settings=settings,
+        auto_merge_probability=thresholds.auto_merge,
+        review_probability=thresholds.review,
+        customers=customers,
+    )
+    session.add(model)
+    session.flush()
+    return model
+
+
+@dataclass(frozen=True)
+class PairScore:
+    """A scored pair of profiles (``left < right``) with its explanation."""
+
+    left: uuid.UUID
+    right: uuid.UUID
+    match_probability: float
+    match_weight: float
+    explanation: list[dict[str, Any]]
+
+
+@dataclass
+class Decisions:
+    """What scoring led to: candidates queued for review and automatic merges."""
+
+    queued: list[int] = field(default_factory=list)
+    auto_merged: list[int] = field(default_factory=list)
+    already_known: int = 0
+    already_one: int = 0
+
+
+def decide(
+    session: Session,
+    store: Store,
+    *,
+    pairs: Iterable[PairScore],
+    created_at: Mapping[uuid.UUID, datetime],
+    thresholds: Thresholds,
+    model_version: str,
+) -> Decisions:
+    """Record every pair at or above the review threshold as a ``match_candidates`` row and
+    merge those at or above the automatic threshold (``merge_customers`` marks them
+    ``auto_merged``); the older profile survives.
+
+    A pair already in the table (pending, merged or rejected by a reviewer) is left as it is,
+    so a person's "these two differ" is never overturned by a re-run. Pairs whose profiles are
+    already one person (merged, e.g. through a third profile) are skipped.
+    """
+    wanted = sorted(
+        (p for p in pairs if p.match_probability >= thresholds.review),
+        key=lambda p: -p.match_probability,
+    )
+    decisions = Decisions()
+    known = _known_pairs(session, [(p.left, p.right) for p in wanted])
+    roots: dict[uuid.UUID, uuid.UUID] = {}
+    for pair in wanted:
+        if (pair.left, pair.right) in known:
+            decisions.already_known += 1
+            continue
+        left, right = _root(roots, session, pair.left), _root(roots, session, pair.right)
+        if left == right:
+            decisions.already_one += 1
+            continue
+        candidate = MatchCandidate(
+            left_id=pair.left,
+            right_id=pair.right,
+            match_probability=pair.match_probability,
+            match_weight=pair.match_weight,
+            explanation=pair.explanation,
+            status="pending",
+            model_version=model_version,
+        )
+        session.add(candidate)
+        session.flush()
+        if pair.match_probability < thresholds.auto_merge:
+            decisions.queued.append(candidate.id)
+            continue
+        survivor, absorbed = sorted(
+            (left, right), key=lambda c: (created_at.get(c) or _LATEST, str(c))
+        )
+        merge_customers(
+            session,
+            store,
+            survivor_id=survivor,
+            absorbed_id=absorbed,
+            principal=MATCHING_PRINCIPAL,
+            reason=f"automatic merge: match probability {pair.match_probability:.4f}",
+            candidate_id=candidate.id,
+        )
+        roots[absorbed] = survivor
+        decisions.auto_merged.append(candidate.id)
+    return decisions
+
+
+def _root(roots: dict[uuid.UUID, uuid.UUID], session: Session, customer: uuid.UUID) -> uuid.UUID:
+    """The person a profile belongs to now: merges made in this run, then the stored pointer."""
+    seen = customer
+    while seen in roots:
+        seen = roots[seen]
+    if seen == customer:
+        pointer = session.scalar(select(Customer.merged_into_id).where(Customer.id == customer))
+        if pointer is not None:
+            roots[customer] = pointer
+            return _root(roots, session, pointer)
+    return seen
+
+
+def _known_pairs(
+    session: Session, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    known: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for start in range(0, len(pairs), 500):
+        chunk = pairs[start : start + 500]
+        rows = session.execute(
+            select(MatchCandidate.left_id, MatchCandidate.right_id).where(
+                tuple_(MatchCandidate.left_id, MatchCandidate.right_id).in_(chunk)
+            )
+        )
+        known.update((left, right) for left, right in rows)
+    return known
+
+
+def ordered(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """A pair in the stored order (``left < right``, as the database compares UUIDs)."""
+    return (a, b) if a < b else (b, a)

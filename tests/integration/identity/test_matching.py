@@ -1,0 +1,183 @@
+"""Probabilistic matching on the real database: the batch job and the incremental path."""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from clientvault.identity.incremental import match_incremental, parameters_from_settings
+from clientvault.identity.matching import resolve
+from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
+from clientvault.identity.matching_splink import train_and_score
+from clientvault.identity.matching_store import (
+    MATCHING_PRINCIPAL,
+    forget_blocking_keys,
+    load_profiles,
+)
+from clientvault.identity.models import Customer, MatchCandidate
+from clientvault.identity.profiles import create_customers
+from clientvault.security.models import AuditEntry
+from clientvault.store.context import Store
+from support.matching_people import Planted, duplicate, people, plant
+
+COUNT, DUPLICATES, SEED = 1000, 100, 7
+
+
+@pytest.fixture
+def planted(db: Store) -> Planted:
+    with db.sessions.begin() as session:
+        return plant(session, db, count=COUNT, duplicates=DUPLICATES, seed=SEED)
+
+
+def _root(customer: Customer) -> uuid.UUID:
+    return customer.merged_into_id or customer.id
+
+
+def _found_pairs(db: Store) -> tuple[set[frozenset[uuid.UUID]], set[frozenset[uuid.UUID]]]:
+    """(pairs merged into one person, pairs pending review)."""
+    with db.read_sessions() as session:
+        customers = list(session.scalars(select(Customer)))
+        pending = {
+            frozenset((c.left_id, c.right_id))
+            for c in session.scalars(
+                select(MatchCandidate).where(MatchCandidate.status == "pending")
+            )
+        }
+    groups: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for customer in customers:
+        groups.setdefault(_root(customer), []).append(customer.id)
+    merged = {
+        frozenset((a, b)) for members in groups.values() for a in members for b in members if a < b
+    }
+    return merged, pending
+
+
+def test_batch_merges_planted_duplicates_and_nothing_else(db: Store, planted: Planted) -> None:
+    summary = resolve(db)
+
+    merged, pending = _found_pairs(db)
+    assert merged <= planted.pairs, "an automatic merge joined two different people"
+    assert len(merged) + len(pending & planted.pairs) >= 0.95 * DUPLICATES
+    assert summary.auto_merged == len(merged)
+    assert summary.queued == len(pending)
+    assert summary.customers == COUNT + DUPLICATES
+    assert summary.pairs_compared >= summary.pairs_above_review >= summary.auto_merged
+    with db.read_sessions() as session:
+        model = session.scalars(select(MatchModel)).one()
+        assert model.version == summary.model_version == 1
+        stored = model.settings["comparisons"]
+        assert {c["output_column_name"] for c in stored} >= {"first_name", "email", "phone"}
+        keyed = session.scalar(select(func.count()).select_from(MatchBlockingKey))
+        assert keyed is not None
+        assert keyed >= (COUNT + DUPLICATES) * 4
+        candidate = session.scalars(
+            select(MatchCandidate).where(MatchCandidate.status == "auto_merged")
+        ).first()
+        assert candidate is not None
+        assert candidate.model_version == "v1"
+        comparisons = [part["comparison"] for part in candidate.explanation]
+        assert {"last_name", "birth_date"} <= set(comparisons)
+        assert abs(sum(p["weight"] for p in candidate.explanation) - candidate.match_weight) < 20
+        reveals = session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "pii.reveal", AuditEntry.actor_id == MATCHING_PRINCIPAL.id)
+        )
+        assert reveals == COUNT + DUPLICATES  # one audited reveal per profile
+
+
+def test_incremental_scores_like_the_batch_model(db: Store, planted: Planted) -> None:
+    """Python's comparison levels and weights reproduce Splink's for every scored pair."""
+    with db.sessions.begin() as session:
+        records = load_profiles(session, db).records
+    ids = [str(customer_id) for customer_id in records]
+    scoring = train_and_score(ids, list(records.values()), min_probability=0.0)
+    parameters = parameters_from_settings(scoring.model)
+    by_id = dict(zip(ids, records.values(), strict=True))
+    assert len(scoring.pairs) == scoring.pairs_compared > DUPLICATES
+    for pair in scoring.pairs:
+        weight, probability, explanation = parameters.score(by_id[pair.left], by_id[pair.right])
+        assert explanation == pair.explanation
+        assert weight == pytest.approx(pair.match_weight, abs=1e-6)
+        assert probability == pytest.approx(pair.match_probability, abs=1e-9)
+        assert explanation == pair.explanation
+
+
+def test_incremental_match_finds_a_new_duplicate(db: Store, planted: Planted) -> None:
+    resolve(db)
+    rng = random.Random(99)
+    original = people(COUNT, seed=SEED)[5]
+    with db.sessions.begin() as session:
+        [new_id] = create_customers(
+            session, db, profiles=[duplicate(rng, original, 1)], source="test", default_region="FR"
+        )
+        found = match_incremental(session, db, customer_id=new_id)
+    assert found, "the original profile was not found"
+    best = found[0]
+    with db.read_sessions() as session:
+        original_root = session.get(Customer, planted.ids[5])
+        assert original_root is not None
+        assert best.customer_id in {planted.ids[5], _root(original_root)}
+        assert best.decision in {"auto_merged", "pending"}
+        keys = session.scalar(
+            select(func.count())
+            .select_from(MatchBlockingKey)
+            .where(MatchBlockingKey.customer_id == new_id)
+        )
+        assert keys is not None
+        assert keys >= 4
+
+
+def test_incremental_before_any_model_only_stores_keys(db: Store) -> None:
+    with db.sessions.begin() as session:
+        [customer_id] = create_customers(
+            session, db, profiles=people(1, seed=1), source="test", default_region="FR"
+        )
+        assert match_incremental(session, db, customer_id=customer_id) == []
+        assert session.scalar(select(func.count()).select_from(MatchBlockingKey))
+
+
+def test_erasure_can_forget_the_blocking_keys(db: Store) -> None:
+    with db.sessions.begin() as session:
+        [customer_id] = create_customers(
+            session, db, profiles=people(1, seed=2), source="test", default_region="FR"
+        )
+        match_incremental(session, db, customer_id=customer_id)
+    with db.sessions.begin() as session:
+        assert forget_blocking_keys(session, customer_id=customer_id) >= 4
+    with db.read_sessions() as session:
+        assert not session.scalar(select(func.count()).select_from(MatchBlockingKey))
+
+
+def test_rerun_keeps_decisions_and_adds_a_model_version(db: Store, planted: Planted) -> None:
+    first = resolve(db)
+    second = resolve(db)
+    assert second.model_version == first.model_version + 1
+    assert second.auto_merged == 0  # merged people are one profile now
+    with db.read_sessions() as session:
+        pairs = session.execute(select(MatchCandidate.left_id, MatchCandidate.right_id)).all()
+    assert len(pairs) == len(set(pairs))
+
+
+def test_nothing_decrypted_reaches_the_disk(
+    db: Store, planted: Planted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clientvault.identity.matching_splink import duckdb_connection
+
+    connection = duckdb_connection()
+    settings = connection.execute(
+        "select current_setting('temp_directory'), current_setting('max_temp_directory_size'),"
+        " (select path from duckdb_databases() where database_name = current_database())"
+    ).fetchone()
+    connection.close()
+    assert settings == ("", "0 bytes", None)  # in memory, and spilling is impossible
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    before = set(os.listdir(tmp_path))
+    resolve(db)
+    assert set(os.listdir(tmp_path)) == before
