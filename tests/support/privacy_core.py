@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import update
-
-from clientvault.identity.models import Customer
+from clientvault.identity.merges import merge_customers
 from clientvault.identity.profiles import create_customers
 from clientvault.identity.schemas import CustomerCreate
 from clientvault.migrations.schema import load_holders
@@ -15,6 +13,8 @@ from clientvault.privacy.purposes import ensure_default_purposes
 from clientvault.security.principal import Principal
 from clientvault.store.context import Store
 
+#: A reviewer of duplicates acting through identity's merge service.
+REVIEWER = Principal.system("test-review", "identity:review")
 #: A DPO acting through the services (what the API's DPO role holds for these actions).
 DPO = Principal.user(
     uuid.uuid4(),
@@ -64,11 +64,14 @@ def decide(store: Store, customer_id: uuid.UUID, purpose: str, decision: str) ->
         )
 
 
-def merge_into(store: Store, absorbed: uuid.UUID, survivor: uuid.UUID) -> None:
-    """Mark a profile as absorbed by a merge (what issue 6's merge writes)."""
+def merge_into(store: Store, absorbed: uuid.UUID, survivor: uuid.UUID) -> uuid.UUID:
+    """Merge a profile into a survivor through identity's merge service; the merge's id."""
     with store.sessions.begin() as session:
-        session.execute(
-            update(Customer)
-            .where(Customer.id == absorbed)
-            .values(status="merged", merged_into_id=survivor)
+        return merge_customers(
+            session,
+            store,
+            survivor_id=survivor,
+            absorbed_id=absorbed,
+            principal=REVIEWER,
+            reason="same person (test)",
         )

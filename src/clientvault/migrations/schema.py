@@ -30,6 +30,7 @@ DOMAIN_MODELS = (
 HOLDER_MODULES = (
     "clientvault.privacy.core_holders",
     "clientvault.privacy.request_holders",
+    "clientvault.privacy.identity_holders",
     "clientvault.ingest.holders",
 )
 

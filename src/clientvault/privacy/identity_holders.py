@@ -1,0 +1,145 @@
+"""The personal-data holders of identity resolution: merge history, match candidates and
+matching blocking keys, registered on import.
+
+They live here rather than in ``identity`` because ``identity`` sits below ``privacy`` and may
+not import the holder registry. Every one of them is deleted on erasure: a merge, a candidate
+pair or a blocking key of an erased person would otherwise keep a trace of them (a keyed hash
+of their name, the fact that they resembled somebody).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, or_, select
+
+from clientvault.identity.matching_models import MatchBlockingKey
+from clientvault.identity.models import CustomerMerge, CustomerMergeMove, MatchCandidate
+from clientvault.privacy.holders import (
+    Holder,
+    HolderContext,
+    HolderErasure,
+    Rows,
+    delete_rows,
+    register_holder,
+    rows_of,
+)
+
+
+def _merges_of(customer_ids: Sequence[uuid.UUID]) -> object:
+    ids = list(customer_ids)
+    return or_(CustomerMerge.survivor_id.in_(ids), CustomerMerge.absorbed_id.in_(ids))
+
+
+def _export_merges(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    merges = ctx.session.execute(
+        select(*CustomerMerge.__table__.columns)
+        .where(_merges_of(customer_ids))  # type: ignore[arg-type]
+        .order_by(CustomerMerge.merged_at)
+    )
+    rows: Rows = []
+    for merge in merges:
+        row = dict(merge._mapping)
+        row["moves"] = [
+            dict(move._mapping)
+            for move in ctx.session.execute(
+                select(
+                    CustomerMergeMove.table_name,
+                    CustomerMergeMove.column,
+                    CustomerMergeMove.row_id,
+                    CustomerMergeMove.from_customer_id,
+                ).where(CustomerMergeMove.merge_id == merge.id)
+            )
+        ]
+        rows.append(row)
+    return rows
+
+
+def _erase_merges(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    # Their moves go with them (ON DELETE CASCADE).
+    result = ctx.session.execute(delete(CustomerMerge).where(_merges_of(customer_ids)))  # type: ignore[arg-type]
+    return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
+
+
+def _candidates_of(customer_ids: Sequence[uuid.UUID]) -> object:
+    ids = list(customer_ids)
+    return or_(MatchCandidate.left_id.in_(ids), MatchCandidate.right_id.in_(ids))
+
+
+def _export_candidates(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    rows = ctx.session.execute(
+        select(*MatchCandidate.__table__.columns)
+        .where(_candidates_of(customer_ids))  # type: ignore[arg-type]
+        .order_by(MatchCandidate.id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def _erase_candidates(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    result = ctx.session.execute(delete(MatchCandidate).where(_candidates_of(customer_ids)))  # type: ignore[arg-type]
+    return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
+
+
+def _export_blocking_keys(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    # The keyed hashes themselves mean nothing to the person; which kinds exist is shown.
+    return rows_of(ctx.session, MatchBlockingKey, customer_ids=customer_ids, exclude=("key",))
+
+
+def _erase_blocking_keys(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    return delete_rows(ctx.session, MatchBlockingKey, customer_ids=customer_ids)
+
+
+#: Identity resolution keeps one accurate profile per person, as the identifiers holder does.
+_RESOLUTION = ("order_fulfilment", "analytics")
+
+MERGES = register_holder(
+    Holder(
+        name="identity.merges",
+        domain="identity",
+        description="Merges of the customer's profiles (who, when, why) and what each moved, "
+        "so a merge can be undone.",
+        tables=("customer_merges", "customer_merge_moves"),
+        categories=("profile lineage",),
+        purposes=_RESOLUTION,
+        retention="as long as the profile",
+        sources=("identity resolution (automatic or by a reviewer)",),
+        recipients=("staff with the identity:review permission",),
+        export=_export_merges,
+        erase=_erase_merges,
+        erase_order=800,
+    )
+)
+CANDIDATES = register_holder(
+    Holder(
+        name="identity.match_candidates",
+        domain="identity",
+        description="Pairs of profiles that may be the same person, with the match weights.",
+        tables=("match_candidates",),
+        categories=("profile similarity scores",),
+        purposes=_RESOLUTION,
+        retention="until reviewed, then as long as the profile",
+        sources=("identity resolution",),
+        recipients=("staff with the identity:review permission",),
+        export=_export_candidates,
+        erase=_erase_candidates,
+        erase_order=810,
+    )
+)
+BLOCKING_KEYS = register_holder(
+    Holder(
+        name="identity.blocking_keys",
+        domain="identity",
+        description="Keyed hashes of name, birth year, postcode, e-mail and phone used to find "
+        "possible duplicates without decrypting anybody.",
+        tables=("match_blocking_keys",),
+        categories=("pseudonymised identifiers",),
+        purposes=_RESOLUTION,
+        retention="as long as the profile",
+        sources=("the customer's profile",),
+        recipients=("none (internal identity resolution)",),
+        export=_export_blocking_keys,
+        erase=_erase_blocking_keys,
+        erase_order=820,
+    )
+)
