@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund, Product
+from clientvault.store.context import Store
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class _Unusable(ValueError):
     pass
 
 
-def handle(session: Session, events: Sequence[Event]) -> None:
+def handle(session: Session, _store: Store, events: Sequence[Event]) -> None:
     """Apply a batch of e-commerce events to the commerce tables.
 
     The batch's products are loaded in one query first; each event then works from memory.

@@ -18,7 +18,8 @@ from clientvault.ingest.models import ConsumerCursor, Event
 from clientvault.store.context import Store
 from clientvault.store.cursors import locked_cursor
 
-EventHandler = Callable[[Session, Sequence[Event]], None]
+#: Applies a batch of events in the consumer's transaction (the store for keys and indexes).
+EventHandler = Callable[[Session, Store, Sequence[Event]], None]
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,14 @@ class Consumer:
     name: str
     handle: EventHandler
     event_names: frozenset[str] | None = None  # None: every event
+    event_types: frozenset[str] | None = None  # identify, track…; None: every type
 
 
 def process_batch(store: Store, consumer: Consumer, *, batch_size: int = 500) -> int:
     """Handle the next batch of events past the consumer's cursor; returns how far the cursor
     moved (0 when there is nothing new, or when another worker holds this consumer's cursor).
 
-    Only the events the consumer subscribes to are loaded, filtered in SQL.
+    Only the events the consumer subscribes to (by name and type) are loaded, filtered in SQL.
     """
     with store.sessions.begin() as session:
         cursor = locked_cursor(session, ConsumerCursor, consumer.name)
@@ -43,6 +45,8 @@ def process_batch(store: Store, consumer: Consumer, *, batch_size: int = 500) ->
         query = select(Event).where(Event.id > cursor.position).order_by(Event.id).limit(batch_size)
         if consumer.event_names is not None:
             query = query.where(Event.name.in_(consumer.event_names))
+        if consumer.event_types is not None:
+            query = query.where(Event.type.in_(consumer.event_types))
         events = list(session.scalars(query))
         if len(events) == batch_size:
             end = events[-1].id
@@ -51,7 +55,7 @@ def process_batch(store: Store, consumer: Consumer, *, batch_size: int = 500) ->
             # (on PostgreSQL ids become visible in commit order, see ingest.tracking).
             end = session.scalar(select(func.max(Event.id))) or cursor.position
         if events:
-            consumer.handle(session, events)
+            consumer.handle(session, store, events)
         read = end - cursor.position
         cursor.position = end
         return max(read, 0)

@@ -106,7 +106,7 @@ def test_cursor_advances_batch_by_batch_and_resumes(db: Store) -> None:
     assert len(_snapshot(db)[1]) == 2
     assert process_batch(db, commerce.CONSUMER, batch_size=2) == 2
     assert position(db, "commerce") > first
-    assert run_until_idle(db) == 1
+    assert run_until_idle(db, (commerce.CONSUMER,)) == 1
     assert len(_snapshot(db)[1]) == 5
     assert process_batch(db, commerce.CONSUMER) == 0
 
