@@ -166,6 +166,7 @@ def complete_command(
             request_id=request_id,
             principal=CLI_PRINCIPAL,
             note=note,
+            erasure_mode=settings.retention.erasure_mode,
         )
         read = _read(dsr, settings.privacy)
     _describe(read)

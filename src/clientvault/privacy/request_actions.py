@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from clientvault.privacy import consent
 from clientvault.privacy.erasure import erase_customer
 from clientvault.privacy.export import export_archive
+from clientvault.privacy.holders import ErasureMode
 from clientvault.privacy.request_models import DataSubjectRequest
 from clientvault.security.principal import Principal
 from clientvault.store.context import Store
@@ -27,6 +28,7 @@ def execute(
     principal: Principal,
     note: str | None,
     policy_version: str,
+    erasure_mode: ErasureMode = "anonymise",
 ) -> str:
     """Carry out ``request`` in the caller's transaction; returns its outcome (no PII)."""
     proof = f"dsr:{request.id}"
@@ -40,6 +42,7 @@ def execute(
             customer_id=request.customer_id,
             principal=principal,
             reason=f"erasure request {request.id}",
+            mode=erasure_mode,
         )
         return f"erased; certificate {report.erasure_id}"
     if request.kind == "restriction":

@@ -26,6 +26,7 @@ from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.identity.models import Customer
 from clientvault.identity.profiles import find_by_email
 from clientvault.privacy import deadlines, links, outbox, request_actions
+from clientvault.privacy.holders import ErasureMode
 from clientvault.privacy.request_models import (
     REGIMES,
     REQUEST_KINDS,
@@ -304,8 +305,12 @@ def complete(
     request_id: uuid.UUID,
     principal: Principal,
     note: str | None = None,
+    erasure_mode: ErasureMode = "anonymise",
 ) -> DataSubjectRequest:
     """Carry out a verified request and close it.
+
+    ``erasure_mode`` is the installation's (``retention.erasure_mode``): what an erasure does
+    with events and orders.
 
     Access and portability: the customer is sent a preference-centre link to download their
     archive (``download_archive``). Erasure: the privacy core erases the customer (its
@@ -323,6 +328,7 @@ def complete(
         principal=principal,
         note=note,
         policy_version=policy.policy_version,
+        erasure_mode=erasure_mode,
     )
     mark_completed(session, request, outcome=outcome, principal=principal)
     if request.kind != "erasure":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 from clientvault.automation import mail, privacy_jobs
 from clientvault.errors import Unauthenticated
 from clientvault.identity.models import Customer
+from clientvault.ingest.models import Event
 from clientvault.migrations.schema import load_holders
 from clientvault.privacy import consent, links, outbox, preferences, requests
+from clientvault.privacy.holders import ErasureMode
 from clientvault.privacy.request_models import DataSubjectRequest, LinkToken, OutboxMessage
 from clientvault.security.models import Alert
 from clientvault.security.principal import Principal
@@ -148,3 +150,37 @@ def test_worker_job_raises_deadline_alerts_and_forgets_expired_links(
     assert alert.evidence["request_id"] == str(request_id)
     with db.read_sessions() as session:
         assert session.scalar(select(func.count()).select_from(LinkToken)) == (before or 0) - 1
+
+
+@pytest.mark.parametrize("mode", ["delete", "anonymise"])
+def test_erasure_request_follows_the_installations_erasure_mode(
+    db: Store, db_settings: Settings, mode: ErasureMode
+) -> None:
+    load_holders()
+    request_id, _token = _verified_request(db, db_settings, "erasure")
+    with db.sessions.begin() as session:
+        customer_id = session.get_one(DataSubjectRequest, request_id).customer_id
+        session.add(
+            Event(
+                message_id="before-erasure",
+                type="track",
+                name="Viewed",
+                customer_id=customer_id,
+                occurred_at=datetime.now(UTC),
+            )
+        )
+    with db.sessions.begin() as session:
+        requests.complete(
+            session,
+            db,
+            policy=db_settings.privacy,
+            request_id=request_id,
+            principal=DPO,
+            erasure_mode=mode,
+        )
+    with db.read_sessions() as session:
+        kept = session.scalars(select(Event).where(Event.message_id == "before-erasure")).all()
+    if mode == "delete":
+        assert kept == []
+    else:
+        assert [event.customer_id for event in kept] == [None]

@@ -149,6 +149,7 @@ def complete_request(
             request_id=request_id,
             principal=caller.principal,
             note=body.note,
+            erasure_mode=request.app.state.settings.retention.erasure_mode,
         )
         return request_read(dsr, policy)
 

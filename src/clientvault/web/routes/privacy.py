@@ -204,6 +204,7 @@ def request_action(
                 request_id=request_id,
                 principal=principal,
                 note=reason,
+                erasure_mode=request.app.state.settings.retention.erasure_mode,
             )
         else:
             step = requests.extend if action == "extend" else requests.refuse
