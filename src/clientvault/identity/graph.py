@@ -115,11 +115,14 @@ def links_of(session: Session, wanted: Mapping[str, Iterable[bytes]]) -> dict[Ke
     One query per kind and 900 values (the lookup index leads with kind); erased profiles
     do not count.
     """
+    # Core on the session's connection: asked for every ingested batch, and the ORM layer
+    # would only add its own bookkeeping to these plain rows.
+    connection = session.connection()
     links: dict[Key, list[uuid.UUID]] = {}
     for kind, found in wanted.items():
         values = list(found)
         for start in range(0, len(values), 900):
-            rows = session.execute(
+            rows = connection.execute(
                 select(CustomerIdentity.value_index, ROOT)
                 .join(Customer, Customer.id == CustomerIdentity.customer_id)
                 .where(
