@@ -69,7 +69,7 @@ def merge_customers(
             raise Conflict(f"a profile with status {profile.status!r} cannot be merged")
     candidate = None
     if candidate_id is not None:
-        candidate = _pending_candidate(session, candidate_id)
+        candidate = pending_candidate(session, candidate_id)
         pair = {_root(session, candidate.left_id).id, _root(session, candidate.right_id).id}
         if pair != {survivor.id, absorbed.id}:
             raise InvalidInput("the match candidate names other profiles")
@@ -93,9 +93,8 @@ def merge_customers(
         .values(status="merged", merged_into_id=survivor.id, updated_at=_CUSTOMERS.c.updated_at)
     )
     if candidate is not None:
-        candidate.status = "auto_merged" if principal.kind == "system" else "merged"
-        candidate.decided_at = merge.merged_at
-        candidate.decided_by = principal.id
+        status = "auto_merged" if principal.kind == "system" else "merged"
+        decide_candidate(candidate, status, at=merge.merged_at, principal=principal)
     audit.record(
         session,
         principal=principal,
@@ -150,9 +149,7 @@ def unmerge(
     if merge.candidate_id is not None:
         candidate = session.get(MatchCandidate, merge.candidate_id)
         if candidate is not None:
-            candidate.status = "rejected"
-            candidate.decided_at = merge.undone_at
-            candidate.decided_by = principal.id
+            decide_candidate(candidate, "rejected", at=merge.undone_at, principal=principal)
     audit.record(
         session,
         principal=principal,
@@ -211,13 +208,31 @@ def _root(session: Session, customer_id: uuid.UUID) -> Customer:
     return customer
 
 
-def _pending_candidate(session: Session, candidate_id: int) -> MatchCandidate:
+def pending_candidate(session: Session, candidate_id: int) -> MatchCandidate:
+    """The match candidate, locked for update, or ``NotFound``; ``Conflict`` once decided.
+
+    Merging and rejecting both decide a candidate, and a decision is final: checked here once
+    for both paths.
+    """
     candidate = session.get(MatchCandidate, candidate_id, with_for_update=True)
     if candidate is None:
         raise NotFound("no such match candidate")
     if candidate.status != "pending":
         raise Conflict(f"this match candidate was already decided ({candidate.status})")
     return candidate
+
+
+def decide_candidate(
+    candidate: MatchCandidate, status: str, *, at: datetime, principal: Principal
+) -> None:
+    """Record a decision on a match candidate: its new status, when and by whom.
+
+    One place for the three decisions (merged or auto-merged, rejected by a reviewer, rejected
+    when its merge is undone) so the review queue always shows who decided and when.
+    """
+    candidate.status = status
+    candidate.decided_at = at
+    candidate.decided_by = principal.id
 
 
 def _repoint_absorbed_tree(session: Session, merge: CustomerMerge) -> None:

@@ -12,8 +12,13 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from clientvault.errors import Conflict, InvalidInput, NotFound
-from clientvault.identity.merges import check_actor, merge_customers
+from clientvault.errors import InvalidInput, NotFound
+from clientvault.identity.merges import (
+    check_actor,
+    decide_candidate,
+    merge_customers,
+    pending_candidate,
+)
 from clientvault.identity.models import Customer, MatchCandidate
 from clientvault.identity.schemas import CandidateRead
 from clientvault.security import audit
@@ -96,14 +101,8 @@ def reject_candidate(
 ) -> None:
     """Record that a candidate's two profiles are different people (audited)."""
     check_actor(principal, reason)
-    candidate = session.get(MatchCandidate, candidate_id, with_for_update=True)
-    if candidate is None:
-        raise NotFound("no such match candidate")
-    if candidate.status != "pending":
-        raise Conflict(f"this match candidate was already decided ({candidate.status})")
-    candidate.status = "rejected"
-    candidate.decided_at = utcnow()
-    candidate.decided_by = principal.id
+    candidate = pending_candidate(session, candidate_id)
+    decide_candidate(candidate, "rejected", at=utcnow(), principal=principal)
     audit.record(
         session,
         principal=principal,

@@ -70,6 +70,17 @@ def _check_text(value: str | None, *, field: str, limit: int, required: bool) ->
         raise InvalidInput(f"{field} is longer than {limit} characters", details={"field": field})
 
 
+def _check_provenance(*, channel: str, source: str | None, proof_ref: str | None) -> None:
+    """Check how a choice reached us (channel, optional source and reference to the proof).
+
+    Both ledgers (consents and processing limits) keep the same proof with every row, so they
+    validate it with the same limits; those match the columns' lengths.
+    """
+    _check_text(channel, field="channel", limit=32, required=True)
+    _check_text(source, field="source", limit=64, required=False)
+    _check_text(proof_ref, field="proof_ref", limit=200, required=False)
+
+
 def live_customer(session: Session, customer_id: uuid.UUID) -> Customer:
     """The customer, or ``NotFound`` when there is none (or it was erased)."""
     customer = session.get(Customer, customer_id)
@@ -97,9 +108,7 @@ def record_decision(
     if decision not in DECISIONS:
         raise InvalidInput("decision must be granted or withdrawn", details={"field": "decision"})
     _check_text(policy_version, field="policy_version", limit=32, required=True)
-    _check_text(channel, field="channel", limit=32, required=True)
-    _check_text(source, field="source", limit=64, required=False)
-    _check_text(proof_ref, field="proof_ref", limit=200, required=False)
+    _check_provenance(channel=channel, source=source, proof_ref=proof_ref)
     get_purpose(session, purpose)
     live_customer(session, customer_id)
     record = ConsentRecord(
@@ -147,13 +156,8 @@ def record_gpc_opt_out(
 
 def current_consents(session: Session, *, customer_id: uuid.UUID) -> dict[str, ConsentState]:
     """The customer's current decision per purpose, derived from the ledger (newest wins)."""
-    records = session.scalars(
-        select(ConsentRecord)
-        .where(ConsentRecord.customer_id == customer_id)
-        .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
-    )
     states: dict[str, ConsentState] = {}
-    for record in records:
+    for record in consent_history(session, customer_id=customer_id):
         states[record.purpose] = ConsentState(
             purpose=record.purpose,
             decision="granted" if record.decision == "granted" else "withdrawn",
@@ -187,9 +191,7 @@ def _record_limit(
     source: str | None,
     proof_ref: str | None,
 ) -> ProcessingLimit:
-    _check_text(channel, field="channel", limit=32, required=True)
-    _check_text(source, field="source", limit=64, required=False)
-    _check_text(proof_ref, field="proof_ref", limit=200, required=False)
+    _check_provenance(channel=channel, source=source, proof_ref=proof_ref)
     live_customer(session, customer_id)
     row = ProcessingLimit(
         customer_id=customer_id,

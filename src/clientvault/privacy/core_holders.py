@@ -9,18 +9,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
-from clientvault.privacy.holders import (
-    Holder,
-    HolderContext,
-    HolderErasure,
-    Rows,
-    delete_rows,
-    register_holder,
-    rows_of,
-)
+from clientvault.privacy.holder_rows import customer_rows, delete_where
+from clientvault.privacy.holders import Holder, HolderContext, HolderErasure, Rows, register_holder
 from clientvault.privacy.models import ConsentRecord, ProcessingLimit
 from clientvault.security.models import AuditEntry
 from clientvault.security.pii import reveal
@@ -69,8 +62,7 @@ def _export_customers(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> 
 def _erase_customers(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
     # One statement for the survivor and the profiles merged into it, so their references
     # to each other (merged_into_id) never point at a missing row in between.
-    result = ctx.session.execute(delete(Customer).where(Customer.id.in_(list(customer_ids))))
-    return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
+    return delete_where(ctx, Customer, Customer.id.in_(list(customer_ids)))
 
 
 def _customer_indexes(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[bytes]:
@@ -80,12 +72,6 @@ def _customer_indexes(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> 
         )
     )
     return [value for row in rows for value in row if value is not None]
-
-
-def _export_identities(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
-    return rows_of(
-        ctx.session, CustomerIdentity, customer_ids=customer_ids, exclude=("value_index",)
-    )
 
 
 def _identity_indexes(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[bytes]:
@@ -123,19 +109,9 @@ def _retain(_ctx: HolderContext, _customer_ids: Sequence[uuid.UUID]) -> HolderEr
     return HolderErasure("retained", 0)
 
 
-def _simple(model: Any) -> tuple[Any, Any]:
-    def export(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
-        return rows_of(ctx.session, model, customer_ids=customer_ids)
-
-    def erase(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-        return delete_rows(ctx.session, model, customer_ids=customer_ids)
-
-    return export, erase
-
-
-_consent_export, _consent_erase = _simple(ConsentRecord)
-_erase_identities = _simple(CustomerIdentity)[1]
-_limits_export, _limits_erase = _simple(ProcessingLimit)
+_export_identities, _erase_identities = customer_rows(CustomerIdentity, exclude=("value_index",))
+_consent_export, _consent_erase = customer_rows(ConsentRecord)
+_limits_export, _limits_erase = customer_rows(ProcessingLimit)
 
 CUSTOMERS = register_holder(
     Holder(

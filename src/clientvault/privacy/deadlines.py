@@ -31,22 +31,30 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def _period_end(regime: str, start: date, *, gdpr_months: int, ccpa_days: int) -> date:
+    """The end of a period starting on ``start``: counted in calendar months under GDPR,
+    in days under CCPA. The first period and the extension differ only in their lengths,
+    so both count here; an unknown regime is a ``ValueError``, never a silent default."""
+    if regime == "gdpr":
+        return add_months(start, gdpr_months)
+    if regime == "ccpa":
+        return start + timedelta(days=ccpa_days)
+    raise ValueError(f"unknown regime {regime!r}")
+
+
 def due_on(regime: str, received: date) -> date:
     """The day a request received on ``received`` must be answered by, under ``regime``."""
-    if regime == "gdpr":
-        return add_months(received, GDPR_MONTHS)
-    if regime == "ccpa":
-        return received + timedelta(days=CCPA_DAYS)
-    raise ValueError(f"unknown regime {regime!r}")
+    return _period_end(regime, received, gdpr_months=GDPR_MONTHS, ccpa_days=CCPA_DAYS)
 
 
 def extended_due_on(regime: str, original_due: date) -> date:
     """The new due day after the one extension the regime allows."""
-    if regime == "gdpr":
-        return add_months(original_due, GDPR_EXTENSION_MONTHS)
-    if regime == "ccpa":
-        return original_due + timedelta(days=CCPA_EXTENSION_DAYS)
-    raise ValueError(f"unknown regime {regime!r}")
+    return _period_end(
+        regime,
+        original_due,
+        gdpr_months=GDPR_EXTENSION_MONTHS,
+        ccpa_days=CCPA_EXTENSION_DAYS,
+    )
 
 
 def days_left(due: date, today: date) -> int:

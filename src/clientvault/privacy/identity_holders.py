@@ -12,22 +12,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, or_, select
 
 from clientvault.identity.matching_models import MatchBlockingKey
 from clientvault.identity.models import CustomerMerge, CustomerMergeMove, MatchCandidate
-from clientvault.privacy.holders import (
-    Holder,
-    HolderContext,
-    HolderErasure,
-    Rows,
-    delete_rows,
-    register_holder,
-    rows_of,
-)
+from clientvault.privacy.holder_rows import customer_rows, delete_where
+from clientvault.privacy.holders import Holder, HolderContext, HolderErasure, Rows, register_holder
 
 
-def _merges_of(customer_ids: Sequence[uuid.UUID]) -> object:
+def _merges_of(customer_ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
     ids = list(customer_ids)
     return or_(CustomerMerge.survivor_id.in_(ids), CustomerMerge.absorbed_id.in_(ids))
 
@@ -35,7 +28,7 @@ def _merges_of(customer_ids: Sequence[uuid.UUID]) -> object:
 def _export_merges(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
     merges = ctx.session.execute(
         select(*CustomerMerge.__table__.columns)
-        .where(_merges_of(customer_ids))  # type: ignore[arg-type]
+        .where(_merges_of(customer_ids))
         .order_by(CustomerMerge.merged_at)
     )
     rows: Rows = []
@@ -58,11 +51,10 @@ def _export_merges(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Row
 
 def _erase_merges(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
     # Their moves go with them (ON DELETE CASCADE).
-    result = ctx.session.execute(delete(CustomerMerge).where(_merges_of(customer_ids)))  # type: ignore[arg-type]
-    return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
+    return delete_where(ctx, CustomerMerge, _merges_of(customer_ids))
 
 
-def _candidates_of(customer_ids: Sequence[uuid.UUID]) -> object:
+def _candidates_of(customer_ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
     ids = list(customer_ids)
     return or_(MatchCandidate.left_id.in_(ids), MatchCandidate.right_id.in_(ids))
 
@@ -70,24 +62,18 @@ def _candidates_of(customer_ids: Sequence[uuid.UUID]) -> object:
 def _export_candidates(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
     rows = ctx.session.execute(
         select(*MatchCandidate.__table__.columns)
-        .where(_candidates_of(customer_ids))  # type: ignore[arg-type]
+        .where(_candidates_of(customer_ids))
         .order_by(MatchCandidate.id)
     )
     return [dict(row._mapping) for row in rows]
 
 
 def _erase_candidates(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    result = ctx.session.execute(delete(MatchCandidate).where(_candidates_of(customer_ids)))  # type: ignore[arg-type]
-    return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
+    return delete_where(ctx, MatchCandidate, _candidates_of(customer_ids))
 
 
-def _export_blocking_keys(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
-    # The keyed hashes themselves mean nothing to the person; which kinds exist is shown.
-    return rows_of(ctx.session, MatchBlockingKey, customer_ids=customer_ids, exclude=("key",))
-
-
-def _erase_blocking_keys(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    return delete_rows(ctx.session, MatchBlockingKey, customer_ids=customer_ids)
+# The keyed hashes themselves mean nothing to the person; which kinds exist is shown.
+_export_blocking_keys, _erase_blocking_keys = customer_rows(MatchBlockingKey, exclude=("key",))
 
 
 #: Identity resolution keeps one accurate profile per person, as the identifiers holder does.

@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from clientvault.privacy.holder_rows import customer_rows
 from clientvault.privacy.holders import (
     Holder,
     HolderContext,
     HolderErasure,
     Rows,
-    delete_rows,
     register_holder,
     rows_of,
 )
@@ -31,20 +31,8 @@ def _keep_requests(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Hol
     return HolderErasure("retained", kept)
 
 
-def _export_messages(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
-    return rows_of(ctx.session, OutboxMessage, customer_ids=customer_ids, exclude=("body",))
-
-
-def _erase_messages(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    return delete_rows(ctx.session, OutboxMessage, customer_ids=customer_ids)
-
-
-def _export_links(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
-    return rows_of(ctx.session, LinkToken, customer_ids=customer_ids, exclude=("token_hash",))
-
-
-def _erase_links(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    return delete_rows(ctx.session, LinkToken, customer_ids=customer_ids)
+_export_messages, _erase_messages = customer_rows(OutboxMessage, exclude=("body",))
+_export_links, _erase_links = customer_rows(LinkToken, exclude=("token_hash",))
 
 
 REQUESTS = register_holder(

@@ -29,9 +29,9 @@ from clientvault.privacy.schemas import (
     ProcessingLimitIn,
     PurposeRead,
 )
-from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.auth import Authorize, Caller
+from clientvault.web.deps import get_app_settings, get_store
 
 router = APIRouter(prefix="/api/v1/privacy", tags=["privacy"])
 ManagePrivacy = Annotated[Caller, Depends(Authorize("privacy:manage"))]
@@ -40,20 +40,10 @@ BuildAudiences = Annotated[Caller, Depends(Authorize("segments:manage"))]
 PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 @router.get("/purposes", response_model=list[PurposeRead])
 def purposes(request: Request, caller: ReadCustomers) -> list[PurposeRead]:
     """Every registered processing purpose and its legal basis."""
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         return [PurposeRead(**dataclasses.asdict(p)) for p in list_purposes(session)]
 
 
@@ -76,7 +66,7 @@ def read_consents(
     customer_id: uuid.UUID, request: Request, caller: ManagePrivacy
 ) -> CustomerPrivacyRead:
     """A customer's current consents per purpose, objection and restriction."""
-    return _privacy_state(_store(request), customer_id)
+    return _privacy_state(get_store(request), customer_id)
 
 
 @router.post("/customers/{customer_id}/consents", response_model=CustomerPrivacyRead)
@@ -84,7 +74,7 @@ def record_consent(
     customer_id: uuid.UUID, body: ConsentDecisionIn, request: Request, caller: ManagePrivacy
 ) -> CustomerPrivacyRead:
     """Append a consent decision (a withdrawal is honoured by the next audience)."""
-    store = _store(request)
+    store = get_store(request)
     with store.sessions.begin() as session:
         consent.record_decision(session, customer_id=customer_id, **body.model_dump())
     return _privacy_state(store, customer_id)
@@ -95,7 +85,7 @@ def record_limit(
     customer_id: uuid.UUID, body: ProcessingLimitIn, request: Request, caller: ManagePrivacy
 ) -> CustomerPrivacyRead:
     """Set or lift an objection to direct marketing or a restriction of processing."""
-    store = _store(request)
+    store = get_store(request)
     values = body.model_dump(exclude={"kind"})
     record = consent.record_objection if body.kind == "objection" else consent.record_restriction
     with store.sessions.begin() as session:
@@ -114,7 +104,7 @@ def audience_preview(
     sample: Annotated[int, Query(ge=0, le=100)] = 20,
 ) -> AudiencePreviewRead:
     """How many customers may be processed for a purpose, and a few of their ids."""
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         found = preview_audience(session, purpose=purpose, customers=all_customers(), sample=sample)
     return AudiencePreviewRead(purpose=found.purpose, size=found.size, sample=found.sample)
 
@@ -124,7 +114,7 @@ def audience_export(
     purpose: PurposePath, request: Request, caller: BuildAudiences
 ) -> PlainTextResponse:
     """The audience of a purpose as CSV (customer ids and coarse attributes, no PII)."""
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         text = audience_csv(session, purpose=purpose, customers=all_customers())
     return PlainTextResponse(
         text,
@@ -142,7 +132,7 @@ def export_customer(
     output: Annotated[Literal["json", "zip"], Query(alias="format")] = "json",
 ) -> dict[str, Any] | Response:
     """Everything held about a customer (Art. 15/20), as JSON or as a zip with CSVs."""
-    store = _store(request)
+    store = get_store(request)
     with store.sessions.begin() as session:
         document = export.export_customer(
             session, store, customer_id=customer_id, principal=caller.principal, reason=reason
@@ -162,7 +152,7 @@ def erase_customer(
 ) -> ErasureRead:
     """Erase a customer (and the profiles merged into it) everywhere; returns the signed
     certificate."""
-    store = _store(request)
+    store = get_store(request)
     with store.sessions.begin() as session:
         report = erasure.erase_customer(
             session,
@@ -170,7 +160,7 @@ def erase_customer(
             customer_id=customer_id,
             principal=caller.principal,
             reason=body.reason,
-            mode=_settings(request).retention.erasure_mode,
+            mode=get_app_settings(request).retention.erasure_mode,
         )
     return ErasureRead.model_validate(dataclasses.asdict(report))
 
@@ -180,7 +170,7 @@ def erasure_certificate(
     erasure_id: uuid.UUID, request: Request, caller: ManagePrivacy
 ) -> CertificateRead:
     """A stored erasure certificate, its signature and the key that verifies it."""
-    store = _store(request)
+    store = get_store(request)
     with store.read_sessions() as session:
         certificate, signature = erasure.get_certificate(session, erasure_id=erasure_id)
     return CertificateRead(
@@ -191,4 +181,4 @@ def erasure_certificate(
 @router.get("/erasure-certificates/public-key", response_class=PlainTextResponse)
 def certificate_public_key(request: Request) -> PlainTextResponse:
     """The Ed25519 public key (PEM) that verifies erasure certificates: public by design."""
-    return PlainTextResponse(signing.public_key_pem(_store(request)), media_type="text/plain")
+    return PlainTextResponse(signing.public_key_pem(get_store(request)), media_type="text/plain")

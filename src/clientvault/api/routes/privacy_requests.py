@@ -27,8 +27,8 @@ from clientvault.privacy.request_schemas import (
 )
 from clientvault.settings import PrivacySettings
 from clientvault.store.base import utcnow
-from clientvault.store.context import Store
 from clientvault.web.auth import Authorize, Caller
+from clientvault.web.deps import get_app_settings, get_store
 
 router = APIRouter(prefix="/api/v1/privacy", tags=["privacy"])
 ManagePrivacy = Annotated[Caller, Depends(Authorize("privacy:manage"))]
@@ -36,14 +36,9 @@ ExportPii = Annotated[Caller, Depends(Authorize("pii:export"))]
 KEY_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 def _policy(request: Request) -> PrivacySettings:
-    policy: PrivacySettings = request.app.state.settings.privacy
-    return policy
+    """The installation's privacy policy (deadlines, controller and DPO contact)."""
+    return get_app_settings(request).privacy
 
 
 def request_read(dsr: DataSubjectRequest, policy: PrivacySettings) -> RequestRead:
@@ -54,7 +49,7 @@ def request_read(dsr: DataSubjectRequest, policy: PrivacySettings) -> RequestRea
 @router.post("/requests", response_model=RequestRead, status_code=201)
 def create_request(body: RequestCreate, request: Request, caller: ManagePrivacy) -> RequestRead:
     """Take in a request; the customer is e-mailed a receipt and a verification link."""
-    store, policy = _store(request), _policy(request)
+    store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
         customer_id = requests.resolve_customer(
             session, store, customer_id=body.customer_id, email=body.email
@@ -84,7 +79,7 @@ def list_requests(
 ) -> list[RequestRead]:
     """Requests, the soonest due first."""
     policy = _policy(request)
-    with _store(request).read_sessions() as session, session.begin():
+    with get_store(request).read_sessions() as session, session.begin():
         found = requests.list_requests(session, status=status, open_only=open_only)
         return [request_read(dsr, policy) for dsr in found]
 
@@ -92,7 +87,7 @@ def list_requests(
 @router.get("/requests/{request_id}", response_model=RequestRead)
 def read_request(request_id: uuid.UUID, request: Request, caller: ManagePrivacy) -> RequestRead:
     """One request and its clock."""
-    with _store(request).read_sessions() as session, session.begin():
+    with get_store(request).read_sessions() as session, session.begin():
         return request_read(requests.get_request(session, request_id), _policy(request))
 
 
@@ -101,7 +96,7 @@ def resend_verification(
     request_id: uuid.UUID, request: Request, caller: ManagePrivacy
 ) -> RequestRead:
     """E-mail the requester a new verification link."""
-    store, policy = _store(request), _policy(request)
+    store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
         dsr = requests.resend_verification(
             session, store, policy=policy, request_id=request_id, principal=caller.principal
@@ -112,7 +107,7 @@ def resend_verification(
 @router.post("/requests/{request_id}/start", response_model=RequestRead)
 def start_request(request_id: uuid.UUID, request: Request, caller: ManagePrivacy) -> RequestRead:
     """Mark a verified request as in progress."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         dsr = requests.start(session, request_id=request_id, principal=caller.principal)
         return request_read(dsr, _policy(request))
 
@@ -122,7 +117,7 @@ def extend_request(
     request_id: uuid.UUID, body: ReasonInput, request: Request, caller: ManagePrivacy
 ) -> RequestRead:
     """Extend the deadline once, with a reason the requester is told."""
-    store, policy = _store(request), _policy(request)
+    store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
         dsr = requests.extend(
             session,
@@ -140,7 +135,7 @@ def complete_request(
     request_id: uuid.UUID, body: CompleteInput, request: Request, caller: ManagePrivacy
 ) -> RequestRead:
     """Carry out a verified request (export, erasure, restriction…) and close it."""
-    store, policy = _store(request), _policy(request)
+    store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
         dsr = requests.complete(
             session,
@@ -149,7 +144,7 @@ def complete_request(
             request_id=request_id,
             principal=caller.principal,
             note=body.note,
-            erasure_mode=request.app.state.settings.retention.erasure_mode,
+            erasure_mode=get_app_settings(request).retention.erasure_mode,
         )
         return request_read(dsr, policy)
 
@@ -159,7 +154,7 @@ def refuse_request(
     request_id: uuid.UUID, body: ReasonInput, request: Request, caller: ManagePrivacy
 ) -> RequestRead:
     """Close a request without carrying it out; the requester is told why."""
-    store, policy = _store(request), _policy(request)
+    store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
         dsr = requests.refuse(
             session,
@@ -179,7 +174,7 @@ def refuse_request(
 )
 def request_archive(request_id: uuid.UUID, request: Request, caller: ExportPii) -> Response:
     """The export archive (zip of JSON and CSV) of a verified access or portability request."""
-    store = _store(request)
+    store = get_store(request)
     with store.sessions.begin() as session:
         data = requests.download_archive(
             session, store, request_id=request_id, principal=caller.principal
@@ -198,7 +193,7 @@ def request_archive(request_id: uuid.UUID, request: Request, caller: ExportPii) 
 def export_records(request: Request, caller: ManagePrivacy) -> dict[str, Any]:
     """The records of processing (Art. 30) as one JSON document."""
     policy = _policy(request)
-    with _store(request).read_sessions() as session, session.begin():
+    with get_store(request).read_sessions() as session, session.begin():
         return records.export_records(
             session, controller=policy.controller_name, dpo_contact=policy.dpo_contact
         )
@@ -212,7 +207,7 @@ def put_record(
     caller: ManagePrivacy,
 ) -> dict[str, Any]:
     """Create or replace one record of processing."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         record = records.upsert_record(
             session, key=key, values=body.model_dump(), principal=caller.principal
         )
@@ -223,7 +218,7 @@ def put_record(
 def list_breaches(request: Request, caller: ManagePrivacy) -> list[BreachRead]:
     """The breach register with each breach's 72-hour clock."""
     now = utcnow()
-    with _store(request).read_sessions() as session, session.begin():
+    with get_store(request).read_sessions() as session, session.begin():
         return [
             BreachRead.of(b, breaches.clock(b, now=now)) for b in breaches.list_breaches(session)
         ]
@@ -232,7 +227,7 @@ def list_breaches(request: Request, caller: ManagePrivacy) -> list[BreachRead]:
 @router.post("/breaches", response_model=BreachRead, status_code=201)
 def record_breach(body: BreachCreate, request: Request, caller: ManagePrivacy) -> BreachRead:
     """Record a breach; its clock starts at ``detected_at``."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         breach = breaches.register(
             session,
             report=breaches.BreachReport(
@@ -255,7 +250,7 @@ def notify_authority(
     breach_id: uuid.UUID, body: NotifyInput, request: Request, caller: ManagePrivacy
 ) -> BreachRead:
     """Record the notification of the supervisory authority."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         breach = breaches.notify_authority(
             session,
             breach_id=breach_id,
