@@ -15,9 +15,8 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from clientvault.migrations.install import initialise
+from clientvault.migrations.install import ensure_defaults, initialise
 from clientvault.migrations.schema import DATA_METADATA, KEYSTORE_METADATA
-from clientvault.security.accounts import ensure_builtin_roles
 from clientvault.settings import DatabaseSettings, KeystoreSettings, SecuritySettings, Settings
 from clientvault.store.context import Store, open_store
 from support.postgres import PG_URL, create_pg_database, drop_pg_database
@@ -102,7 +101,7 @@ def _truncate_all(settings: Settings) -> None:
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             if metadata is DATA_METADATA:
                 with Session(bind=connection) as session:
-                    ensure_builtin_roles(session)
+                    ensure_defaults(session)
         engine.dispose()
 
 

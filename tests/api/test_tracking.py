@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.ingest.models import Event, ScrubCount
 from clientvault.ingest.sources import revoke_source
+from clientvault.privacy.consent import current_consents
+from clientvault.privacy.models import ConsentRecord
 from clientvault.store.context import Store
 
 
@@ -300,3 +302,31 @@ def test_custom_traits_are_scrubbed_before_landing_on_the_profile(
     assert customer.traits["tier"] == "gold"
     assert "zed@example.com" not in repr(customer.traits)
     assert customer.traits["note"].startswith("call me at [email:")
+
+
+def test_global_privacy_control_opts_the_callers_customer_out_of_sale_once(
+    client: TestClient, write_key: str, db: Store
+) -> None:
+    identify = {"userId": "gpc-1", "traits": {"email": "gpc@example.com"}, "messageId": "g1"}
+    assert _post(client, "identify", write_key, identify).status_code == 200
+    with db.read_sessions() as session:
+        [customer_id] = session.scalars(select(Customer.id)).all()
+        assert "sale_share" not in current_consents(session, customer_id=customer_id)
+
+    for number in (2, 3):  # a browser sends the signal with every call
+        response = client.post(
+            "/v1/track",
+            json={"userId": "gpc-1", "event": "Viewed", "messageId": f"g{number}"},
+            auth=(write_key, ""),
+            headers={"Sec-GPC": "1"},
+        )
+        assert response.status_code == 200
+    with db.read_sessions() as session:
+        state = current_consents(session, customer_id=customer_id)["sale_share"]
+        records = session.scalars(
+            select(ConsentRecord).where(ConsentRecord.customer_id == customer_id)
+        ).all()
+    assert not state.granted
+    assert [(r.purpose, r.decision, r.channel) for r in records] == [
+        ("sale_share", "withdrawn", "gpc")
+    ]

@@ -39,6 +39,7 @@ from clientvault.ingest.spec import (
     parse_message,
 )
 from clientvault.ingest.traits import InvalidTraits, profile_from_traits, without_identifiers
+from clientvault.privacy.consent import record_gpc_opt_out
 from clientvault.privacy.tombstones import suppress_erased
 from clientvault.settings import IdentitySettings
 from clientvault.store.base import table_of, utcnow
@@ -94,10 +95,14 @@ def ingest(
     client_ip: str | None = None,
     received_at: datetime | None = None,
     identity: IdentitySettings | None = None,
+    gpc_policy_version: str | None = None,
 ) -> BatchResult:
     """Store a call's valid messages in the caller's transaction and report on every one.
 
-    ``identity``: the identity graph's stitching rules (the defaults when None)."""
+    ``identity``: the identity graph's stitching rules (the defaults when None).
+    ``gpc_policy_version``: set when the call carried ``Sec-GPC: 1`` (Global Privacy Control):
+    every customer the call's events belong to is opted out of sale/share, under that policy
+    version, in the same transaction."""
     received = received_at or utcnow()
     result = BatchResult()
     scrubber = Scrubber(
@@ -144,6 +149,9 @@ def ingest(
     session.execute(_insert_ignoring_duplicates(session.get_bind()), rows)
     _attach_anonymous_events(session, resolution.attach_anonymous)
     _count_scrubbed(session, source, scrubber.counts)
+    if gpc_policy_version is not None:
+        for customer_id in dict.fromkeys(p.customer_id for p in fresh if p.customer_id):
+            record_gpc_opt_out(session, customer_id=customer_id, policy_version=gpc_policy_version)
     result.accepted = len(fresh)
     result.scrubbed = dict(scrubber.counts)
     return result

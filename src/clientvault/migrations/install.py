@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict
 from clientvault.migrations.runner import upgrade
@@ -48,6 +49,12 @@ def migrate(store: Store) -> None:
     upgrade("data", store.engine)
     upgrade("keystore", store.keystore.engine)
     with store.sessions.begin() as session:
-        ensure_builtin_roles(session)
-        ensure_default_records(session)
-        ensure_default_purposes(session)
+        ensure_defaults(session)
+
+
+def ensure_defaults(session: Session) -> None:
+    """The rows every installation starts with: the built-in roles as this version defines
+    them, and any missing default records of processing and purposes (idempotent)."""
+    ensure_builtin_roles(session)
+    ensure_default_records(session)
+    ensure_default_purposes(session)

@@ -63,15 +63,25 @@ class CentreView:
 
 
 def open_centre(
-    session: Session, store: Store, *, policy: PrivacySettings, token: str
+    session: Session, store: Store, *, policy: PrivacySettings, token: str, gpc: bool = False
 ) -> uuid.UUID:
-    """The customer a preference link opens; ``Unauthenticated`` if it opens nothing."""
+    """The customer a preference link opens; ``Unauthenticated`` if it opens nothing.
+
+    ``gpc``: the request carried ``Sec-GPC: 1`` (Global Privacy Control), which records the
+    customer's opt-out of sale/share as the law asks, before the page shows their choices."""
     grant = links.check(
         session, key=links.link_key(store, policy), purpose="preferences", token=token
     )
     customer = session.get(Customer, grant.customer_id)
     if customer is None or customer.status == "erased":
         raise Unauthenticated(links.INVALID_LINK)
+    if gpc:
+        consent.record_gpc_opt_out(
+            session,
+            customer_id=grant.customer_id,
+            policy_version=policy.policy_version,
+            source="Sec-GPC (preference centre)",
+        )
     return grant.customer_id
 
 

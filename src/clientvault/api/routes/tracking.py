@@ -126,6 +126,10 @@ async def _handle(request: Request, *, limit: int, implied_type: str | None) -> 
         client_ip=_client_ip(request),
         default_region=settings.default_phone_region,
         identity=settings.identity,
+        # Global Privacy Control: an opt-out of sale/share for the customers of this call.
+        gpc_policy_version=(
+            settings.privacy.policy_version if request.headers.get("sec-gpc") == "1" else None
+        ),
     )
     if result is None:
         return _Refused(401, "unauthorized", "unknown or revoked write key").response
@@ -142,6 +146,7 @@ def _store_messages(
     client_ip: str | None,
     default_region: str,
     identity: IdentitySettings,
+    gpc_policy_version: str | None,
 ) -> BatchResult | None:
     with store.read_sessions() as session:  # outside the write lock: most calls are valid
         source = authenticate(session, write_key=write_key)
@@ -159,6 +164,7 @@ def _store_messages(
             client_ip=client_ip,
             default_region=default_region,
             identity=identity,
+            gpc_policy_version=gpc_policy_version,
         )
     )
 

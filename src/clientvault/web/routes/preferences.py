@@ -85,7 +85,9 @@ def preferences_page(
     policy = _policy(request)
 
     def show(session: Session) -> Response:
-        customer_id = preferences.open_centre(session, store, policy=policy, token=token)
+        customer_id = preferences.open_centre(
+            session, store, policy=policy, token=token, gpc=request.headers.get("sec-gpc") == "1"
+        )
         centre = preferences.view(session, customer_id=customer_id)
         today = requests.today_utc()
         return render(
