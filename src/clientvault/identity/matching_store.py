@@ -152,14 +152,6 @@ def replace_blocking_keys(
     return len(rows)
 
 
-def forget_blocking_keys(session: Session, *, customer_id: uuid.UUID) -> int:
-    """Delete a customer's keyed blocking keys (erasure: they are derived from identifiers,
-    so they must go with them). Returns how many were deleted."""
-    table = table_of(MatchBlockingKey)
-    result = session.execute(delete(table).where(table.c.customer_id == customer_id))
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def latest_model(session: Session) -> MatchModel | None:
     """The newest trained model, or ``None`` before the batch job first ran."""
     return session.scalars(select(MatchModel).order_by(MatchModel.version.desc()).limit(1)).first()

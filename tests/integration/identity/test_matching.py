@@ -16,7 +16,6 @@ from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
 from clientvault.identity.matching_splink import train_and_score
 from clientvault.identity.matching_store import (
     MATCHING_PRINCIPAL,
-    forget_blocking_keys,
     load_profiles,
 )
 from clientvault.identity.models import Customer, MatchCandidate
@@ -140,18 +139,6 @@ def test_incremental_before_any_model_only_stores_keys(db: Store) -> None:
         )
         assert match_incremental(session, db, customer_id=customer_id) == []
         assert session.scalar(select(func.count()).select_from(MatchBlockingKey))
-
-
-def test_erasure_can_forget_the_blocking_keys(db: Store) -> None:
-    with db.sessions.begin() as session:
-        [customer_id] = create_customers(
-            session, db, profiles=people(1, seed=2), source="test", default_region="FR"
-        )
-        match_incremental(session, db, customer_id=customer_id)
-    with db.sessions.begin() as session:
-        assert forget_blocking_keys(session, customer_id=customer_id) >= 4
-    with db.read_sessions() as session:
-        assert not session.scalar(select(func.count()).select_from(MatchBlockingKey))
 
 
 def test_rerun_keeps_decisions_and_adds_a_model_version(db: Store, planted: Planted) -> None:
