@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.settings import IdentitySettings
 from clientvault.store.context import Store
+from clientvault.store.driver_sql import reader, rows_in
 from clientvault.store.sealing import blind_index
 
 #: Identifier kinds a blocked value is checked against (external ids carry their type).
@@ -38,6 +39,13 @@ ROOT: ColumnElement[uuid.UUID] = func.coalesce(
     Customer.merged_into_id, CustomerIdentity.customer_id
 )
 Key = tuple[str, bytes]
+#: ``links_of``'s look-up (ROOT at the driver; erased profiles do not count).
+_LINKS_SQL = (
+    "SELECT i.value_index, COALESCE(c.merged_into_id, i.customer_id)"
+    " FROM customer_identities i JOIN customers c ON c.id = i.customer_id"
+    " WHERE i.kind = {p} AND i.value_index IN ({in}) AND c.status != 'erased'"
+    " ORDER BY i.id"
+)
 
 
 @dataclass(frozen=True)
@@ -115,27 +123,16 @@ def links_of(session: Session, wanted: Mapping[str, Iterable[bytes]]) -> dict[Ke
     One query per kind and 900 values (the lookup index leads with kind); erased profiles
     do not count.
     """
-    # Core on the session's connection: asked for every ingested batch, and the ORM layer
-    # would only add its own bookkeeping to these plain rows.
+    # At the driver: asked for every ingested batch (store.driver_sql says why).
     connection = session.connection()
+    root = reader(connection, Customer.__table__.c.id.type)
     links: dict[Key, list[uuid.UUID]] = {}
     for kind, found in wanted.items():
-        values = list(found)
-        for start in range(0, len(values), 900):
-            rows = connection.execute(
-                select(CustomerIdentity.value_index, ROOT)
-                .join(Customer, Customer.id == CustomerIdentity.customer_id)
-                .where(
-                    CustomerIdentity.kind == kind,
-                    CustomerIdentity.value_index.in_(values[start : start + 900]),
-                    Customer.status != "erased",
-                )
-                .order_by(CustomerIdentity.id)
-            )
-            for value_index, root in rows:
-                roots = links.setdefault((kind, value_index), [])
-                if root not in roots:
-                    roots.append(root)
+        rows = rows_in(connection, _LINKS_SQL, list(found), leading=(kind,))
+        for value_index, stored_root in rows:
+            roots = links.setdefault((kind, value_index), [])
+            if (linked := root(stored_root)) not in roots:
+                roots.append(linked)
     return links
 
 

@@ -1,24 +1,26 @@
 """Ingesting tracking calls: validate, normalise, scrub, stitch identities, store — per batch.
 
-The whole batch is handled with set-based queries (one identity look-up, one duplicate check,
-bulk inserts), never a round trip per event, and is written in the caller's transaction: the
-HTTP layer acknowledges only after that transaction commits. A bad message is rejected with
-its index and reason while the good ones land.
+Two phases. ``prepare_batch`` does everything that needs no database (parsing, normalising,
+blind indexes, scrubbing, the event rows themselves) so that a server runs it in the request's
+own thread, while another call holds the write transaction. ``store_batch`` then does the
+database work in the caller's transaction with set-based queries (one look-up per identifier
+kind, one duplicate check, one bulk insert), never a round trip per event; the HTTP layer
+acknowledges only after that transaction commits. A bad message is rejected with its index and
+reason while the good ones land.
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, bindparam, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Dialect, bindparam, insert, text, update
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
@@ -40,12 +42,29 @@ from clientvault.ingest.spec import (
 )
 from clientvault.ingest.traits import InvalidTraits, profile_from_traits, without_identifiers
 from clientvault.privacy.consent import record_gpc_opt_out
-from clientvault.privacy.tombstones import suppress_erased
+from clientvault.privacy.tombstones import digester, suppress_erased
 from clientvault.settings import IdentitySettings
 from clientvault.store.base import table_of, utcnow
 from clientvault.store.context import Store
+from clientvault.store.driver_sql import insert_rows, rows_in, writers
+from clientvault.store.engine import json_serializer
 
 _EVENTS = table_of(Event)
+#: The events table's columns an ingested call fills, in the order of a prepared row.
+EVENT_COLUMNS = (
+    "message_id",
+    "type",
+    "name",
+    "customer_id",
+    "anonymous_index",
+    "user_index",
+    "occurred_at",
+    "received_at",
+    "source",
+    "properties",
+    "context",
+)
+_CUSTOMER_AT = EVENT_COLUMNS.index("customer_id")
 #: A batch's events mostly share their client's address: truncate each address once.
 _network_of = functools.lru_cache(maxsize=4096)(truncate_ip)
 #: Serialises event inserts on PostgreSQL so ids become visible in commit order; consumers
@@ -80,7 +99,20 @@ class _Prepared:
     occurred_at: datetime
     identifiers: dict[str, bytes]  # kind -> blind index
     profile: PreparedProfile | None
+    tombstones: set[bytes] = field(default_factory=set)  # digests of the blind indexes
+    row: list[Any] = field(default_factory=list)  # driver values, in EVENT_COLUMNS order
+    scrubbed: Counter[str] | None = None
     customer_id: uuid.UUID | None = None
+
+
+@dataclass
+class PreparedBatch:
+    """A call's messages checked and turned into event rows, before any database work."""
+
+    source: str
+    items: list[_Prepared] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    duplicates: int = 0
 
 
 def ingest(
@@ -97,18 +129,46 @@ def ingest(
     identity: IdentitySettings | None = None,
     gpc_policy_version: str | None = None,
 ) -> BatchResult:
-    """Store a call's valid messages in the caller's transaction and report on every one.
+    """Store a call's valid messages in the caller's transaction and report on every one
+    (``prepare_batch`` then ``store_batch``, for callers with nothing to overlap)."""
+    batch = prepare_batch(
+        store,
+        source=source,
+        messages=messages,
+        default_region=default_region,
+        implied_type=implied_type,
+        batch_sent_at=batch_sent_at,
+        client_ip=client_ip,
+        received_at=received_at,
+    )
+    return store_batch(
+        session, store, batch, identity=identity, gpc_policy_version=gpc_policy_version
+    )
 
-    ``identity``: the identity graph's stitching rules (the defaults when None).
-    ``gpc_policy_version``: set when the call carried ``Sec-GPC: 1`` (Global Privacy Control):
-    every customer the call's events belong to is opted out of sale/share, under that policy
-    version, in the same transaction."""
+
+def prepare_batch(
+    store: Store,
+    *,
+    source: str,
+    messages: Sequence[object],
+    default_region: str,
+    implied_type: str | None = None,
+    batch_sent_at: datetime | None = None,
+    client_ip: str | None = None,
+    received_at: datetime | None = None,
+) -> PreparedBatch:
+    """Check, normalise and scrub a call's messages into event rows; no database work, so
+    it can run outside (and alongside) the transaction that will store them.
+
+    Invalid messages are set aside with their index and reason; a message id repeated within
+    the call counts as a duplicate."""
     received = received_at or utcnow()
-    result = BatchResult()
+    batch = PreparedBatch(source=source)
     scrubber = Scrubber(
         keyed_hasher(store.keystore.material.index_key), default_region=default_region
     )
-    prepared: list[_Prepared] = []
+    row_values = _row_writers(store)
+    tombstones = digester(store)
     seen_ids: set[str] = set()
     for index, raw in enumerate(messages):
         try:
@@ -123,38 +183,83 @@ def ingest(
                 scrubber=scrubber,
             )
         except InvalidMessage as exc:
-            result.rejected.append(Rejection(index=index, reason=exc.reason))
+            batch.rejected.append(Rejection(index=index, reason=exc.reason))
+            scrubber.counts.clear()
             continue
         if item.message_id in seen_ids:
-            result.duplicates += 1
+            batch.duplicates += 1
+            scrubber.counts.clear()
             continue
         seen_ids.add(item.message_id)
-        prepared.append(item)
-    # Calls about an erased person are dropped, counted on their tombstones (privacy.erasure).
-    prepared = suppress_erased(session, store, prepared, lambda p: p.identifiers.values())
+        values = _event_values(
+            item, scrubber, source=source, client_ip=client_ip, received=received
+        )
+        item.row = [write(value) for write, value in zip(row_values, values, strict=True)]
+        # Erasure tombstones are keyed hashes of blind indexes (privacy.tombstones).
+        item.tombstones = tombstones(item.identifiers.values())
+        if scrubber.counts:  # rare: kept per message, counted only if the message is stored
+            item.scrubbed, scrubber.counts = scrubber.counts, Counter()
+        batch.items.append(item)
+    return batch
 
-    known = _existing_message_ids(session, [p.message_id for p in prepared])
+
+def store_batch(
+    session: Session,
+    store: Store,
+    batch: PreparedBatch,
+    *,
+    identity: IdentitySettings | None = None,
+    gpc_policy_version: str | None = None,
+) -> BatchResult:
+    """Store a prepared call in the caller's transaction: drop calls about erased people and
+    already stored message ids, stitch identities, insert the events.
+
+    ``identity``: the identity graph's stitching rules (the defaults when None).
+    ``gpc_policy_version``: set when the call carried ``Sec-GPC: 1`` (Global Privacy Control):
+    every customer the call's events belong to is opted out of sale/share, under that policy
+    version, in the same transaction."""
+    result = BatchResult(rejected=list(batch.rejected), duplicates=batch.duplicates)
+    # Taken first on PostgreSQL, so that no other transaction adds events between the
+    # duplicate check and the insert.
+    _lock_event_log(session)
+    # Calls about an erased person are dropped, counted on their tombstones (privacy.erasure).
+    prepared = suppress_erased(session, batch.items, lambda p: p.tombstones)
+    connection = session.connection()
+    known = _existing_message_ids(connection, [p.message_id for p in prepared])
     fresh = [p for p in prepared if p.message_id not in known]
     result.duplicates += len(prepared) - len(fresh)
     if not fresh:
         return result
 
     resolution = _resolve(session, fresh, stitching_rules(store, identity))
-    result.customers_created = write_customers(session, store, resolution, source=source)
-    rows = [
-        _event_row(p, scrubber, source=source, client_ip=client_ip, received=received)
-        for p in fresh
-    ]
-    _lock_event_log(session)
-    session.execute(_insert_ignoring_duplicates(session.get_bind()), rows)
+    result.customers_created = write_customers(session, store, resolution, source=batch.source)
+    write_customer = _row_writers(store)[_CUSTOMER_AT]
+    for item in fresh:
+        item.row[_CUSTOMER_AT] = write_customer(item.customer_id)
+    insert_rows(connection, _EVENTS, EVENT_COLUMNS, [tuple(item.row) for item in fresh])
     _attach_anonymous_events(session, resolution.attach_anonymous)
-    _count_scrubbed(session, source, scrubber.counts)
+    scrubbed: Counter[str] = Counter()
+    for item in fresh:
+        if item.scrubbed:
+            scrubbed.update(item.scrubbed)
+    _count_scrubbed(session, batch.source, scrubbed)
     if gpc_policy_version is not None:
         for customer_id in dict.fromkeys(p.customer_id for p in fresh if p.customer_id):
             record_gpc_opt_out(session, customer_id=customer_id, policy_version=gpc_policy_version)
     result.accepted = len(fresh)
-    result.scrubbed = dict(scrubber.counts)
+    result.scrubbed = dict(scrubbed)
     return result
+
+
+def _row_writers(store: Store) -> list[Callable[[Any], Any]]:
+    """What turns each value of an event row into the driver's; the JSON documents are
+    serialised by the scrubber already."""
+    return _writers_for(store.engine.dialect)
+
+
+@functools.lru_cache(maxsize=4)
+def _writers_for(dialect: Dialect) -> list[Callable[[Any], Any]]:
+    return writers(dialect, _EVENTS, EVENT_COLUMNS, ready=("properties", "context"))
 
 
 def _attach_anonymous_events(session: Session, attach: dict[bytes, uuid.UUID]) -> None:
@@ -165,19 +270,15 @@ def _attach_anonymous_events(session: Session, attach: dict[bytes, uuid.UUID]) -
     """
     if not attach:
         return
-    wanted = list(attach)
-    pending: set[bytes] = set()
-    for start in range(0, len(wanted), 900):
-        pending.update(
-            session.scalars(
-                select(Event.anonymous_index)
-                .where(
-                    Event.anonymous_index.in_(wanted[start : start + 900]),
-                    Event.customer_id.is_(None),
-                )
-                .distinct()
-            )
+    pending = {
+        value
+        for (value,) in rows_in(
+            session.connection(),
+            "SELECT DISTINCT anonymous_index FROM events"
+            " WHERE anonymous_index IN ({in}) AND customer_id IS NULL",
+            list(attach),
         )
+    }
     if not pending:
         return
     events = table_of(Event)
@@ -265,14 +366,9 @@ def _aware(moment: datetime) -> datetime:
     return moment
 
 
-def _existing_message_ids(session: Session, message_ids: list[str]) -> set[str]:
-    # Core on the session's connection: the ORM layer adds nothing here but time.
-    connection, column = session.connection(), _EVENTS.c.message_id
-    found: set[str] = set()
-    for start in range(0, len(message_ids), 900):
-        chunk = message_ids[start : start + 900]
-        found.update(connection.scalars(select(column).where(column.in_(chunk))))
-    return found
+def _existing_message_ids(connection: Connection, message_ids: list[str]) -> set[str]:
+    sql = "SELECT message_id FROM events WHERE message_id IN ({in})"
+    return {message_id for (message_id,) in rows_in(connection, sql, message_ids)}
 
 
 def _resolve(session: Session, batch: list[_Prepared], rules: StitchingRules) -> Resolution:
@@ -293,9 +389,11 @@ def _resolve(session: Session, batch: list[_Prepared], rules: StitchingRules) ->
     return resolution
 
 
-def _event_row(
+def _event_values(
     item: _Prepared, scrubber: Scrubber, *, source: str, client_ip: str | None, received: datetime
-) -> dict[str, Any]:
+) -> tuple[Any, ...]:
+    """An event's values in EVENT_COLUMNS order (its customer still unknown), the JSON
+    documents scrubbed and serialised."""
     message = item.message
     properties: dict[str, Any] = {}
     name: str | None = None
@@ -319,35 +417,32 @@ def _event_row(
             if isinstance(entry, dict)
         ]
     ip = context.pop("ip", None) or client_ip
-    # Scrub before adding the network: a truncated IPv4 address looks like a phone number.
-    context = scrubber.scrub(context)
+    # Scrubbed before the network is added: a truncated IPv4 address looks like a phone number.
+    return (
+        item.message_id,
+        message.type,
+        name,
+        None,
+        item.identifiers.get("anonymous_id"),
+        item.identifiers.get("user_id"),
+        item.occurred_at,
+        received,
+        source,
+        scrubber.scrub_to_json(properties),
+        _with_network(scrubber.scrub(context), ip),
+    )
+
+
+def _with_network(context: dict[str, Any], ip: object) -> str:
+    """The scrubbed context's JSON text, with the client's network (never its address)."""
     if isinstance(ip, str) and (network := _network_of(ip)) is not None:
-        context["ip_network"] = network
-    anonymous = item.identifiers.get("anonymous_id")
-    return {
-        "message_id": item.message_id,
-        "type": message.type,
-        "name": name,
-        "customer_id": item.customer_id,
-        "anonymous_index": anonymous,
-        "user_index": item.identifiers.get("user_id"),
-        "occurred_at": item.occurred_at,
-        "received_at": received,
-        "source": source,
-        "properties": scrubber.scrub(properties),
-        "context": context,
-    }
+        context = {**context, "ip_network": network}
+    return json_serializer(context)
 
 
 def _lock_event_log(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOG_LOCK})
-
-
-def _insert_ignoring_duplicates(bind: Engine | Any) -> Any:
-    """INSERT … ON CONFLICT (message_id) DO NOTHING: a concurrent duplicate is not an error."""
-    dialect_insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-    return dialect_insert(_EVENTS).on_conflict_do_nothing(index_elements=["message_id"])
 
 
 def _count_scrubbed(session: Session, source: str, counts: dict[str, int]) -> None:

@@ -13,16 +13,16 @@ import hmac
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from clientvault.privacy.models import ErasureTombstone
 from clientvault.store.base import table_of, utcnow
 from clientvault.store.context import Store
+from clientvault.store.driver_sql import rows_in
 
 T = TypeVar("T")
 _LABEL = b"clientvault-erasure-tombstone"
-_CHUNK = 900
 
 
 def tombstone_key(store: Store) -> bytes:
@@ -32,36 +32,35 @@ def tombstone_key(store: Store) -> bytes:
 
 def digests(store: Store, indexes: Iterable[bytes]) -> set[bytes]:
     """The tombstone digests of blind indexes."""
+    return digester(store)(indexes)
+
+
+def digester(store: Store) -> Callable[[Iterable[bytes]], set[bytes]]:
+    """What computes tombstone digests, the key derived once (ingestion digests every call's
+    identifiers)."""
     key = tombstone_key(store)
-    return {hmac.digest(key, index, "sha256") for index in indexes}
+
+    def digest_all(indexes: Iterable[bytes]) -> set[bytes]:
+        # hmac.digest: the one-shot C path, a fraction of hmac.new's cost.
+        return {hmac.digest(key, index, "sha256") for index in indexes}
+
+    return digest_all
 
 
 def matching(session: Session, candidates: Sequence[bytes]) -> set[bytes]:
     """Which of these digests are tombstones."""
-    # Core on the session's connection: ingestion asks this for every batch.
-    connection, column = session.connection(), table_of(ErasureTombstone).c.digest
-    found: set[bytes] = set()
-    for start in range(0, len(candidates), _CHUNK):
-        chunk = list(candidates[start : start + _CHUNK])
-        found.update(connection.scalars(select(column).where(column.in_(chunk))))
-    return found
+    # At the driver: ingestion asks this for every batch (store.driver_sql says why).
+    sql = "SELECT digest FROM erasure_tombstones WHERE digest IN ({in})"
+    return {digest for (digest,) in rows_in(session.connection(), sql, candidates)}
 
 
 def suppress_erased(
-    session: Session,
-    store: Store,
-    items: list[T],
-    identifiers: Callable[[T], Iterable[bytes]],
+    session: Session, items: list[T], digests_of: Callable[[T], set[bytes]]
 ) -> list[T]:
-    """The items none of whose blind indexes belongs to an erased person; each suppressed
-    item is counted on the tombstones it hit (in the caller's transaction). One query per
-    batch, whatever its size."""
-    key = tombstone_key(store)
-    # hmac.digest: the one-shot C path, a fraction of hmac.new's cost on every ingested call.
-    per_item = [
-        {hmac.digest(key, index, "sha256") for index in identifiers(item)} for item in items
-    ]
-    wanted = sorted({digest for found in per_item for digest in found})
+    """The items none of whose tombstone digests (``digests`` of their blind indexes) is an
+    erased person's; each suppressed item is counted on the tombstones it hit (in the
+    caller's transaction). One query per batch, whatever its size."""
+    wanted = sorted({digest for item in items for digest in digests_of(item)})
     if not wanted:
         return items
     erased = matching(session, wanted)
@@ -69,8 +68,8 @@ def suppress_erased(
         return items
     kept: list[T] = []
     hits: dict[bytes, int] = {}
-    for item, found in zip(items, per_item, strict=True):
-        hit = found & erased
+    for item in items:
+        hit = digests_of(item) & erased
         if not hit:
             kept.append(item)
         for digest in hit:

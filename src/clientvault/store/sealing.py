@@ -6,7 +6,6 @@ values is in ``unsealing`` and reachable only through the audited ``security.pii
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 
@@ -22,7 +21,8 @@ def blind_index(index_key: bytes, kind: str, value: str) -> bytes:
     index cannot be reversed by guessing values.
     """
     message = kind.encode("utf-8") + b"\x00" + value.encode("utf-8")
-    return hmac.new(index_key, message, hashlib.sha256).digest()
+    # hmac.digest: the one-shot C path, several times cheaper than hmac.new on every call.
+    return hmac.digest(index_key, message, "sha256")
 
 
 def seal_fields(key: DataKey, fields: Mapping[str, str | None]) -> dict[str, bytes | None]:

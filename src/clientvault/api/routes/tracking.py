@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from clientvault.api.errors import error_body
 from clientvault.ingest.sources import authenticate
 from clientvault.ingest.spec import MAX_BATCH_BYTES, MAX_EVENT_BYTES, MESSAGE_TYPES, Message
-from clientvault.ingest.tracking import BatchResult, ingest
+from clientvault.ingest.tracking import BatchResult, prepare_batch, store_batch
 from clientvault.settings import IdentitySettings, Settings
 from clientvault.store.context import Store
 
@@ -152,19 +152,20 @@ def _store_messages(
         source = authenticate(session, write_key=write_key)
     if source is None:
         return None
-    # Answers only once the transaction holding these events has committed.
+    # Checked, normalised and scrubbed in this thread, while another call may hold the
+    # write transaction; answered only once the transaction holding the events has committed.
+    batch = prepare_batch(
+        store,
+        source=source.name,
+        messages=messages,
+        implied_type=implied_type,
+        batch_sent_at=sent_at,
+        client_ip=client_ip,
+        default_region=default_region,
+    )
     return store.group_commit.run(
-        lambda session: ingest(
-            session,
-            store,
-            source=source.name,
-            messages=messages,
-            implied_type=implied_type,
-            batch_sent_at=sent_at,
-            client_ip=client_ip,
-            default_region=default_region,
-            identity=identity,
-            gpc_policy_version=gpc_policy_version,
+        lambda session: store_batch(
+            session, store, batch, identity=identity, gpc_policy_version=gpc_policy_version
         )
     )
 
