@@ -155,7 +155,6 @@ def _serve(settings: Settings) -> None:
     scheme = "https" if server.tls_cert else "http"
     console.print(f"Console: {scheme}://{server.host}:{server.port}/console")
     console.print(f"API docs: {scheme}://{server.host}:{server.port}/api/docs")
-    import sys as _s; _s.setswitchinterval(float(__import__("os").environ.get("SWI", "0.005")))
     uvicorn.run(
         create_app(settings),
         host=server.host,

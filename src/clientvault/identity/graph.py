@@ -43,7 +43,7 @@ Key = tuple[str, bytes]
 _LINKS_SQL = (
     "SELECT i.value_index, COALESCE(c.merged_into_id, i.customer_id)"
     " FROM customer_identities i JOIN customers c ON c.id = i.customer_id"
-    " WHERE i.kind = {p} AND i.value_index IN ({in}) AND c.status != 'erased'"
+    " WHERE i.kind = {p} AND i.value_index {in} AND c.status != 'erased'"
     " ORDER BY i.id"
 )
 

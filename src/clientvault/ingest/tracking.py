@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Dialect, bindparam, insert, text, update
+from sqlalchemy import Connection, Dialect, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
@@ -275,7 +275,7 @@ def _attach_anonymous_events(session: Session, attach: dict[bytes, uuid.UUID]) -
         for (value,) in rows_in(
             session.connection(),
             "SELECT DISTINCT anonymous_index FROM events"
-            " WHERE anonymous_index IN ({in}) AND customer_id IS NULL",
+            " WHERE anonymous_index {in} AND customer_id IS NULL",
             list(attach),
         )
     }
@@ -367,7 +367,7 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _existing_message_ids(connection: Connection, message_ids: list[str]) -> set[str]:
-    sql = "SELECT message_id FROM events WHERE message_id IN ({in})"
+    sql = "SELECT message_id FROM events WHERE message_id {in}"
     return {message_id for (message_id,) in rows_in(connection, sql, message_ids)}
 
 
@@ -441,8 +441,9 @@ def _with_network(context: dict[str, Any], ip: object) -> str:
 
 
 def _lock_event_log(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOG_LOCK})
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_EVENT_LOG_LOCK})")
 
 
 def _count_scrubbed(session: Session, source: str, counts: dict[str, int]) -> None:

@@ -50,7 +50,7 @@ def digester(store: Store) -> Callable[[Iterable[bytes]], set[bytes]]:
 def matching(session: Session, candidates: Sequence[bytes]) -> set[bytes]:
     """Which of these digests are tombstones."""
     # At the driver: ingestion asks this for every batch (store.driver_sql says why).
-    sql = "SELECT digest FROM erasure_tombstones WHERE digest IN ({in})"
+    sql = "SELECT digest FROM erasure_tombstones WHERE digest {in}"
     return {digest for (digest,) in rows_in(session.connection(), sql, candidates)}
 
 
