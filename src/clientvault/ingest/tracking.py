@@ -194,7 +194,9 @@ def prepare_batch(
         values = _event_values(
             item, scrubber, source=source, client_ip=client_ip, received=received
         )
-        item.row = [write(value) for write, value in zip(row_values, values, strict=True)]
+        item.row = list(values)
+        for position, write in row_values.items():
+            item.row[position] = write(item.row[position])
         # Erasure tombstones are keyed hashes of blind indexes (privacy.tombstones).
         item.tombstones = tombstones(item.identifiers.values())
         if scrubber.counts:  # rare: kept per message, counted only if the message is stored
@@ -233,9 +235,10 @@ def store_batch(
 
     resolution = _resolve(session, fresh, stitching_rules(store, identity))
     result.customers_created = write_customers(session, store, resolution, source=batch.source)
-    write_customer = _row_writers(store)[_CUSTOMER_AT]
+    write_customer = _row_writers(store).get(_CUSTOMER_AT)
     for item in fresh:
-        item.row[_CUSTOMER_AT] = write_customer(item.customer_id)
+        customer = item.customer_id
+        item.row[_CUSTOMER_AT] = write_customer(customer) if write_customer else customer
     insert_rows(connection, _EVENTS, EVENT_COLUMNS, [tuple(item.row) for item in fresh])
     _attach_anonymous_events(session, resolution.attach_anonymous)
     scrubbed: Counter[str] = Counter()
@@ -251,14 +254,14 @@ def store_batch(
     return result
 
 
-def _row_writers(store: Store) -> list[Callable[[Any], Any]]:
+def _row_writers(store: Store) -> dict[int, Callable[[Any], Any]]:
     """What turns each value of an event row into the driver's; the JSON documents are
     serialised by the scrubber already."""
     return _writers_for(store.engine.dialect)
 
 
 @functools.lru_cache(maxsize=4)
-def _writers_for(dialect: Dialect) -> list[Callable[[Any], Any]]:
+def _writers_for(dialect: Dialect) -> dict[int, Callable[[Any], Any]]:
     return writers(dialect, _EVENTS, EVENT_COLUMNS, ready=("properties", "context"))
 
 

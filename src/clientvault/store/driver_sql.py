@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table
+from sqlalchemy import Connection, Dialect, LargeBinary, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
@@ -70,16 +70,20 @@ def reader(connection: Connection, type_: TypeEngine[Any]) -> Callable[[Any], An
 
 def writers(
     dialect: Dialect, table: Table, columns: Sequence[str], *, ready: Iterable[str] = ()
-) -> list[Callable[[Any], Any]]:
-    """Per column, what turns a Python value into the driver's value (SQLAlchemy's own bind
-    processors); columns named in ``ready`` are passed as given (e.g. JSON already
-    serialised to text)."""
+) -> dict[int, Callable[[Any], Any]]:
+    """By position in ``columns``, what turns a Python value into the driver's value
+    (SQLAlchemy's own bind processors), for the columns that need one. Columns named in
+    ``ready`` (e.g. JSON already serialised to text) and binary ones (both drivers take
+    ``bytes`` as they are) are passed as given."""
     done = set(ready)
-    found: list[Callable[[Any], Any]] = []
-    for name in columns:
+    found: dict[int, Callable[[Any], Any]] = {}
+    for position, name in enumerate(columns):
         type_ = table.c[name].type
-        process = None if name in done else type_.dialect_impl(dialect).bind_processor(dialect)
-        found.append(process if process is not None else _same)
+        if name in done or isinstance(type_, LargeBinary):
+            continue
+        process = type_.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            found[position] = process
     return found
 
 
