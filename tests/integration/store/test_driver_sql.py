@@ -1,0 +1,83 @@
+"""Driver-level look-ups and inserts (the ingestion hot path) on the real databases."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from clientvault.ingest.models import Event
+from clientvault.store.base import new_id, table_of, utcnow
+from clientvault.store.context import Store
+from clientvault.store.driver_sql import CHUNK, insert_rows, reader, rows_in, writers
+
+_COLUMNS = (
+    "message_id",
+    "type",
+    "customer_id",
+    "occurred_at",
+    "received_at",
+    "properties",
+    "context",
+)
+
+
+def _rows(db: Store, count: int, *, tag: str) -> list[tuple[object, ...]]:
+    convert = writers(db.engine.dialect, table_of(Event), _COLUMNS, ready=("properties", "context"))
+    now = utcnow()
+    rows = []
+    for n in range(count):
+        row: list[object] = [f"{tag}-{n}", "track", None, now, now, f'{{"n": {n}}}', "{}"]
+        for position, write in convert.items():
+            row[position] = write(row[position])
+        rows.append(tuple(row))
+    return rows
+
+
+def test_inserts_and_look_ups_span_several_statements(db: Store) -> None:
+    # More rows than one multi-row INSERT holds, more values than one look-up sends.
+    with db.sessions.begin() as session:
+        insert_rows(session.connection(), table_of(Event), _COLUMNS, _rows(db, 1_000, tag="m"))
+    wanted = [f"m-{n}" for n in range(0, 1_000, 2)] + [f"x-{n}" for n in range(CHUNK)]
+    with db.sessions() as session:
+        found = rows_in(
+            session.connection(), "SELECT message_id FROM events WHERE message_id {in}", wanted
+        )
+        stored = session.execute(select(Event.properties).where(Event.message_id == "m-998"))
+        assert stored.scalar_one() == {"n": 998}
+    assert sorted(message_id for (message_id,) in found) == sorted(wanted[:500])
+
+
+def test_a_single_placeholder_comes_before_the_list(db: Store) -> None:
+    with db.sessions.begin() as session:
+        insert_rows(session.connection(), table_of(Event), _COLUMNS, _rows(db, 3, tag="p"))
+    with db.sessions() as session:
+        rows = rows_in(
+            session.connection(),
+            "SELECT message_id FROM events WHERE type = {p} AND message_id {in}",
+            ["p-0", "p-2", "q-1"],
+            leading=("track",),
+        )
+    assert sorted(rows) == [("p-0",), ("p-2",)]
+
+
+def test_a_refused_insert_raises_sqlalchemys_error_and_writes_nothing(db: Store) -> None:
+    rows = _rows(db, 2, tag="d")
+    with db.sessions.begin() as session:
+        insert_rows(session.connection(), table_of(Event), _COLUMNS, rows[:1])
+    with pytest.raises(IntegrityError), db.sessions.begin() as session:
+        insert_rows(session.connection(), table_of(Event), _COLUMNS, rows[1:] + rows[:1])
+    with db.sessions() as session:
+        assert list(session.scalars(select(Event.message_id))) == ["d-0"]
+
+
+def test_values_read_back_as_sqlalchemy_would(db: Store) -> None:
+    customer = new_id()
+    with db.sessions() as session:
+        connection = session.connection()
+        stored = writers(db.engine.dialect, table_of(Event), ["customer_id"]).get(0)
+        value = stored(customer) if stored else customer
+        (raw,) = connection.exec_driver_sql(
+            "SELECT " + ("?" if db.engine.dialect.name == "sqlite" else "%s"), (value,)
+        ).one()
+        assert reader(connection, table_of(Event).c.customer_id.type)(raw) == customer
