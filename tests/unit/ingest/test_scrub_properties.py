@@ -136,7 +136,10 @@ def test_a_document_the_filter_passes_needs_no_scrubbing(document: object) -> No
         _PATTERN_TEXT,
         st.recursive(
             st.none() | st.integers(min_value=-(2**70), max_value=2**70) | _PATTERN_TEXT,
-            _json_containers,
+            lambda children: (
+                st.lists(children, max_size=3)
+                | st.dictionaries(_PATTERN_TEXT, children, max_size=3)
+            ),
             max_leaves=12,
         ),
         max_size=4,
