@@ -8,17 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from clientvault.security import alerts
 from clientvault.security.alert_schemas import AlertRead
-from clientvault.store.context import Store
 from clientvault.web.auth import Authorize, Caller
+from clientvault.web.deps import get_store
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 # Acknowledging is part of reading alerts: whoever is shown them is the one to triage them.
 ReadAlerts = Annotated[Caller, Depends(Authorize("alerts:read"))]
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 @router.get("", response_model=list[AlertRead])
@@ -31,7 +26,7 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AlertRead]:
     """The newest alerts first (before an id for the next page), optionally filtered."""
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         found = alerts.list_alerts(session, status=status, kind=kind, before=before, limit=limit)
         return [AlertRead.model_validate(alert) for alert in found]
 
@@ -39,14 +34,14 @@ def list_alerts(
 @router.get("/{alert_id}", response_model=AlertRead)
 def get_alert(alert_id: int, request: Request, caller: ReadAlerts) -> AlertRead:
     """One alert with its evidence."""
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         return AlertRead.model_validate(alerts.get_alert(session, alert_id))
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertRead)
 def acknowledge(alert_id: int, request: Request, caller: ReadAlerts) -> AlertRead:
     """Mark an alert as looked at (the audit log records who and when)."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         return AlertRead.model_validate(
             alerts.acknowledge(session, alert_id=alert_id, by=caller.principal)
         )

@@ -10,16 +10,11 @@ from sqlalchemy import select
 from clientvault.security import audit
 from clientvault.security.models import AuditEntry
 from clientvault.security.schemas import AuditEntryRead
-from clientvault.store.context import Store
 from clientvault.web.auth import Authorize, Caller
+from clientvault.web.deps import get_store
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 ReadAudit = Annotated[Caller, Depends(Authorize("audit:read"))]
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 @router.get("", response_model=list[AuditEntryRead])
@@ -36,7 +31,7 @@ def entries(
         query = query.where(AuditEntry.id < before)
     if action is not None:
         query = query.where(AuditEntry.action == action)
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         return [AuditEntryRead.model_validate(entry) for entry in session.scalars(query)]
 
 
@@ -47,7 +42,7 @@ def verify(
     expected_head: Annotated[str | None, Query(min_length=64, max_length=64)] = None,
 ) -> dict[str, Any]:
     """Check the whole chain; name the first broken entry, if any."""
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         result = audit.verify(session, expected_head=expected_head)
     return {
         "ok": result.ok,
@@ -61,5 +56,5 @@ def verify(
 @router.get("/head")
 def head(request: Request, caller: ReadAudit) -> dict[str, str]:
     """The newest entry's hash, to keep somewhere else for later verification."""
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         return {"head": audit.head(session)}

@@ -18,23 +18,18 @@ from clientvault.identity.models import SEALED_FIELDS
 from clientvault.identity.profiles import get_customer, reveal_identifiers
 from clientvault.identity.schemas import CustomerIdentifiers, CustomerRead
 from clientvault.security import audit
-from clientvault.store.context import Store
 from clientvault.web.auth import Authorize, Caller
+from clientvault.web.deps import get_store
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 ReadCustomers = Annotated[Caller, Depends(Authorize("customers:read"))]
 RevealIdentifiers = Annotated[Caller, Depends(Authorize("pii:reveal"))]
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 @router.get("/{customer_id}", response_model=CustomerRead)
 def read_customer(customer_id: uuid.UUID, request: Request, caller: ReadCustomers) -> CustomerRead:
     """One customer's pseudonymised profile (no identifier values)."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         profile = get_customer(session, customer_id=customer_id)
         audit.record(
             session,
@@ -55,7 +50,7 @@ def open_identifiers(
     fields: Annotated[list[str] | None, Query(max_length=len(SEALED_FIELDS))] = None,
 ) -> CustomerIdentifiers:
     """One customer's decrypted identifiers, for a stated reason (audited per field)."""
-    store = _store(request)
+    store = get_store(request)
     with store.sessions.begin() as session:
         revealed = reveal_identifiers(
             session,

@@ -19,23 +19,18 @@ from clientvault.security.accounts import (
 from clientvault.security.models import Role
 from clientvault.security.passwords import hasher_for
 from clientvault.security.schemas import RoleChange, RoleDefinition, RoleRead, UserCreate, UserRead
-from clientvault.store.context import Store
 from clientvault.web.auth import Authorize, Caller
+from clientvault.web.deps import get_store
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
 ManageUsers = Annotated[Caller, Depends(Authorize("users:manage"))]
 ManageRoles = Annotated[Caller, Depends(Authorize("roles:manage"))]
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 @router.get("/users", response_model=list[UserRead])
 def users(request: Request, caller: ManageUsers) -> list[UserRead]:
     """Every staff account."""
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         return [UserRead.model_validate(user) for user in list_users(session)]
 
 
@@ -43,7 +38,7 @@ def users(request: Request, caller: ManageUsers) -> list[UserRead]:
 def add_user(body: UserCreate, request: Request, caller: ManageUsers) -> dict[str, Any]:
     """Create an account; its one-time password is in this answer only."""
     settings = request.app.state.settings
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         created = create_user(
             session,
             email=body.email,
@@ -61,7 +56,7 @@ def add_user(body: UserCreate, request: Request, caller: ManageUsers) -> dict[st
 @router.post("/users/{user_id}/disable", response_model=UserRead)
 def disable_user(user_id: str, request: Request, caller: ManageUsers) -> UserRead:
     """Disable an account: its sessions and tokens end at once."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         return UserRead.model_validate(
             set_active(session, user_id=user_id, active=False, by=caller.principal)
         )
@@ -70,7 +65,7 @@ def disable_user(user_id: str, request: Request, caller: ManageUsers) -> UserRea
 @router.post("/users/{user_id}/enable", response_model=UserRead)
 def enable_user(user_id: str, request: Request, caller: ManageUsers) -> UserRead:
     """Re-enable a disabled account."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         return UserRead.model_validate(
             set_active(session, user_id=user_id, active=True, by=caller.principal)
         )
@@ -79,7 +74,7 @@ def enable_user(user_id: str, request: Request, caller: ManageUsers) -> UserRead
 @router.post("/users/{user_id}/role", response_model=UserRead)
 def change_role(user_id: str, body: RoleChange, request: Request, caller: ManageRoles) -> UserRead:
     """Give an account another role."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         return UserRead.model_validate(
             assign_role(session, user_id=user_id, role=body.role, by=caller.principal)
         )
@@ -88,7 +83,7 @@ def change_role(user_id: str, body: RoleChange, request: Request, caller: Manage
 @router.post("/users/{user_id}/mfa-reset", response_model=UserRead)
 def reset_mfa(user_id: str, request: Request, caller: ManageUsers) -> UserRead:
     """Remove an account's second factor; they enrol again at next sign-in."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         user = get_user(session, user_id)
         mfa.reset(session, user=user, by=caller.principal)
         return UserRead.model_validate(user)
@@ -97,7 +92,7 @@ def reset_mfa(user_id: str, request: Request, caller: ManageUsers) -> UserRead:
 @router.get("/roles", response_model=list[RoleRead])
 def roles(request: Request, caller: ManageRoles) -> list[RoleRead]:
     """Every role and its permissions."""
-    with _store(request).read_sessions() as session:
+    with get_store(request).read_sessions() as session:
         return [
             RoleRead.model_validate(role)
             for role in session.scalars(select(Role).order_by(Role.name))
@@ -107,7 +102,7 @@ def roles(request: Request, caller: ManageRoles) -> list[RoleRead]:
 @router.put("/roles/{name}", response_model=RoleRead)
 def put_role(name: str, body: RoleDefinition, request: Request, caller: ManageRoles) -> RoleRead:
     """Create or change a custom role."""
-    with _store(request).sessions.begin() as session:
+    with get_store(request).sessions.begin() as session:
         return RoleRead.model_validate(
             define_role(
                 session,
