@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +33,8 @@ class _Unit(Generic[T]):
     result: T | None = None
     error: BaseException | None = None
     done: bool = False
+    #: Set when the unit is done, or when its thread is handed the lead.
+    woken: threading.Event = field(default_factory=threading.Event)
 
 
 class GroupCommitter:
@@ -43,30 +45,44 @@ class GroupCommitter:
         self._max_group = max_group
         self._pending: list[_Unit[Any]] = []
         self._queue_lock = threading.Lock()
-        self._leader_lock = threading.Lock()
+        self._leading = False  # some thread is committing a group (under _queue_lock)
 
     def run(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` in a transaction and return its result once that committed.
 
-        Raises what ``work`` raised (its savepoint rolled back, the others' work kept), or the
-        commit's error for every unit of a group whose commit failed.
+        Raises what ``work`` raised (the other units' work kept), or the commit's error for
+        every unit of a group whose commit failed.
         """
         unit: _Unit[T] = _Unit(work)
         with self._queue_lock:
             self._pending.append(unit)
-        while not unit.done:
-            # Whoever holds the lead commits everything queued so far, ours included or not;
-            # a thread whose unit a previous leader finished just finds it done.
-            with self._leader_lock:
-                if unit.done:
-                    break
-                with self._queue_lock:
-                    group = self._pending[: self._max_group]
-                    del self._pending[: self._max_group]
-                self._commit(group)
+            lead, self._leading = not self._leading, True
+        if not lead:
+            # Each waiting thread is woken once, by name: when its unit is done, or to lead.
+            # (Waiters queued on one lock had to take it in turn only to find their unit done,
+            # each hand-over waiting for the GIL, while the next group waited for a leader.)
+            unit.woken.wait()
+            lead = not unit.done
+        if lead:
+            try:
+                while not unit.done:  # commit what is queued, ours included or not
+                    with self._queue_lock:
+                        group = self._pending[: self._max_group]
+                        del self._pending[: self._max_group]
+                    self._commit(group)
+            finally:
+                self._hand_over()
         if unit.error is not None:
             raise unit.error
         return unit.result  # type: ignore[return-value]
+
+    def _hand_over(self) -> None:
+        """Pass the lead to the oldest waiting unit's thread, or give it up if none waits."""
+        with self._queue_lock:
+            if self._pending:
+                self._pending[0].woken.set()
+            else:
+                self._leading = False
 
     def _commit(self, group: list[_Unit[Any]]) -> None:
         remaining = group
@@ -83,6 +99,7 @@ class GroupCommitter:
         finally:
             for unit in group:
                 unit.done = True
+                unit.woken.set()
 
     def _attempt(self, group: list[_Unit[Any]]) -> list[_Unit[Any]]:
         """Run the units in one transaction and commit it. Should one raise, roll everything

@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import event, insert, select
@@ -62,7 +63,7 @@ def test_units_that_arrive_during_a_commit_share_the_next_one(db: Store) -> None
 
     leader = threading.Thread(target=call, args=("first", slow_first))
     leader.start()
-    _wait_for(lambda: committer._leader_lock.locked())
+    _wait_for(lambda: committer._leading and not committer._pending)
     others = [threading.Thread(target=call, args=(k, _add(k))) for k in ("a", "b", "c")]
     others.append(threading.Thread(target=call, args=("failed", failing)))
     for thread in others:
@@ -105,3 +106,32 @@ def test_a_failed_commit_fails_its_units_and_keeps_nothing(db: Store) -> None:
     with pytest.raises(RuntimeError, match="disk is full"):
         GroupCommitter(sessions).run(_add("lost"))
     assert _stored(db) == set()
+
+
+def test_many_threads_each_get_their_own_answer_and_the_lead_passes_on(db: Store) -> None:
+    # More units than a group holds, from threads that keep arriving: every unit is
+    # committed once and answered with its own result, and the lead is free at the end.
+    committer = GroupCommitter(db.sessions, max_group=3)
+    kinds = [f"k{n:02d}" for n in range(40)]
+
+    def unit(kind: str) -> Callable[[Session], str]:
+        def work(session: Session) -> str:
+            _add(kind)(session)
+            if kind.endswith("7"):
+                raise InvalidInput(kind)
+            return kind
+
+        return work
+
+    def call(kind: str) -> object:
+        try:
+            return committer.run(unit(kind))
+        except InvalidInput as exc:
+            return exc.message
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(call, kinds))
+    assert answers == kinds  # each thread got its own unit's result, or its own error
+    assert _stored(db) == {k for k in kinds if not k.endswith("7")}
+    assert not committer._leading
+    assert not committer._pending
