@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from clientvault.demo.catalogue import build_catalogue
-from clientvault.demo.codec import DialectRef
 from clientvault.demo.planner import Codecs, DemoPlanner, PlanConfig, PlannedBatch, message_id
 from clientvault.demo.summary import DemoSummary, DuplicatePair
 from clientvault.demo.truth import write_truth
@@ -25,6 +24,7 @@ from clientvault.errors import Conflict, InvalidInput
 from clientvault.ingest.models import Event
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
+from clientvault.store.driver_sql import DialectRef
 
 #: Customers per transaction. Each transaction rewrites most pages of the indexes that
 #: random values spread rows over (event times, device ids, blind indexes), so fewer, larger

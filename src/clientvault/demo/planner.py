@@ -28,7 +28,6 @@ from typing import Any
 
 from clientvault.demo.behaviour import QUIET_BEFORE_NOW, Activity, simulate
 from clientvault.demo.catalogue import CURRENCY, build_catalogue
-from clientvault.demo.codec import DialectRef, TableCodec, table_of
 from clientvault.demo.consents import consent_history, policies
 from clientvault.demo.duplicates import make_duplicate, plan_duplicates
 from clientvault.demo.people import Person, make_person, signup_time
@@ -37,6 +36,8 @@ from clientvault.identity.models import CustomerIdentity
 from clientvault.identity.profiles import PreparedProfile, prepare_profile
 from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
 from clientvault.privacy.models import ConsentRecord
+from clientvault.store.base import table_of
+from clientvault.store.driver_sql import DialectRef, TableCodec
 
 #: The demo covers this much history, ending now.
 HISTORY = timedelta(days=730)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Dialect, bindparam, insert, update
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
@@ -46,7 +46,7 @@ from clientvault.privacy.tombstones import digester, suppress_erased
 from clientvault.settings import IdentitySettings
 from clientvault.store.base import table_of, utcnow
 from clientvault.store.context import Store
-from clientvault.store.driver_sql import insert_rows, rows_in, writers
+from clientvault.store.driver_sql import DialectRef, TableCodec, insert_rows, rows_in
 from clientvault.store.engine import json_serializer
 
 _EVENTS = table_of(Event)
@@ -64,7 +64,6 @@ EVENT_COLUMNS = (
     "properties",
     "context",
 )
-_CUSTOMER_AT = EVENT_COLUMNS.index("customer_id")
 #: A batch's events mostly share their client's address: truncate each address once.
 _network_of = functools.lru_cache(maxsize=4096)(truncate_ip)
 #: Serialises event inserts on PostgreSQL so ids become visible in commit order; consumers
@@ -167,7 +166,7 @@ def prepare_batch(
     scrubber = Scrubber(
         keyed_hasher(store.keystore.material.index_key), default_region=default_region
     )
-    row_values = _row_writers(store)
+    codec = _row_codec(store)
     tombstones = digester(store)
     seen_ids: set[str] = set()
     for index, raw in enumerate(messages):
@@ -194,9 +193,7 @@ def prepare_batch(
         values = _event_values(
             item, scrubber, source=source, client_ip=client_ip, received=received
         )
-        item.row = list(values)
-        for position, write in row_values.items():
-            item.row[position] = write(item.row[position])
+        item.row = codec.encode(values)
         # Erasure tombstones are keyed hashes of blind indexes (privacy.tombstones).
         item.tombstones = tombstones(item.identifiers.values())
         if scrubber.counts:  # rare: kept per message, counted only if the message is stored
@@ -235,10 +232,10 @@ def store_batch(
 
     resolution = _resolve(session, fresh, stitching_rules(store, identity))
     result.customers_created = write_customers(session, store, resolution, source=batch.source)
-    write_customer = _row_writers(store).get(_CUSTOMER_AT)
+    codec = _row_codec(store)
+    customer_at = codec.slot("customer_id")
     for item in fresh:
-        customer = item.customer_id
-        item.row[_CUSTOMER_AT] = write_customer(customer) if write_customer else customer
+        item.row[customer_at] = codec.convert("customer_id", item.customer_id)
     insert_rows(connection, _EVENTS, EVENT_COLUMNS, [tuple(item.row) for item in fresh])
     _attach_anonymous_events(session, resolution.attach_anonymous)
     scrubbed: Counter[str] = Counter()
@@ -254,15 +251,17 @@ def store_batch(
     return result
 
 
-def _row_writers(store: Store) -> dict[int, Callable[[Any], Any]]:
-    """What turns each value of an event row into the driver's; the JSON documents are
-    serialised by the scrubber already."""
-    return _writers_for(store.engine.dialect)
+def _row_codec(store: Store) -> TableCodec:
+    """What turns an event row into driver values; its customer is filled in once stitched,
+    its JSON documents arrive serialised by the scrubber."""
+    return _codec_for(DialectRef.of(store.engine))
 
 
 @functools.lru_cache(maxsize=4)
-def _writers_for(dialect: Dialect) -> dict[int, Callable[[Any], Any]]:
-    return writers(dialect, _EVENTS, EVENT_COLUMNS, ready=("properties", "context"))
+def _codec_for(dialect: DialectRef) -> TableCodec:
+    return TableCodec(
+        _EVENTS, EVENT_COLUMNS, dialect.load(), deferred=("customer_id", "properties", "context")
+    )
 
 
 def _attach_anonymous_events(session: Session, attach: dict[bytes, uuid.UUID]) -> None:

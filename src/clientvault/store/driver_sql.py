@@ -1,23 +1,31 @@
-"""Driver-level statements for the ingestion hot path: look-ups by a list of values, bulk
-inserts of ready rows.
+"""Driver-level statements for the write-heavy paths: look-ups by a list of values, rows
+encoded into driver values, bulk inserts of such rows.
 
-Written by hand because, for the few statements every tracking batch runs, SQLAlchemy Core's
-per-call work (an expanding ``IN`` compiled for each call, every value passed through its bind
-processor, every row through its result processor) cost more than the database: a 100-value
-look-up took ~360 µs through Core on SQLite against ~65 µs through the driver (measured for
-issue 3). Everything else keeps using Core and the ORM. The SQL is still parameterised: only
-placeholders are generated, values always travel as parameters.
+Written by hand because, for the few statements every tracking batch runs and for the demo's
+millions of rows, SQLAlchemy's per-call work cost more than the database: a 100-value look-up
+took ~360 µs through Core on SQLite against ~65 µs through the driver (issue 3), and about
+two thirds of the time per demo row went to turning values into driver values and building
+parameters while the single SQLite writer waited. ``TableCodec`` applies the very same
+conversions (the columns' own bind processors, for the target dialect) where the rows are
+made — a request's thread, or another process (``DialectRef`` carries the dialect there) —
+so the writer only hands finished tuples to the driver. Everything else keeps using Core and
+the ORM. The SQL is still parameterised: only placeholders are generated, values always
+travel as parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, LargeBinary, Table
+from sqlalchemy import Connection, Dialect, Engine, Table, insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
+
+from clientvault.store.engine import json_serializer
 
 #: Values per statement: under SQLite's historical limit of 999 parameters.
 CHUNK = 900
@@ -68,29 +76,106 @@ def reader(connection: Connection, type_: TypeEngine[Any]) -> Callable[[Any], An
     return process if process is not None else _same
 
 
-def writers(
-    dialect: Dialect, table: Table, columns: Sequence[str], *, ready: Iterable[str] = ()
-) -> dict[int, Callable[[Any], Any]]:
-    """By position in ``columns``, what turns a Python value into the driver's value
-    (SQLAlchemy's own bind processors), for the columns that need one. Columns named in
-    ``ready`` (e.g. JSON already serialised to text) and binary ones (both drivers take
-    ``bytes`` as they are) are passed as given."""
-    done = set(ready)
-    found: dict[int, Callable[[Any], Any]] = {}
-    for position, name in enumerate(columns):
-        type_ = table.c[name].type
-        if name in done or isinstance(type_, LargeBinary):
-            continue
-        process = type_.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            found[position] = process
-    return found
+#: A positional parameter style per backend (tuples are cheaper than dicts to bind and ship).
+_POSITIONAL = {"sqlite": "qmark", "postgresql": "format"}
+
+
+@dataclass(frozen=True)
+class DialectRef:
+    """A picklable reference to an engine's dialect (backend and driver, no credentials)."""
+
+    name: str
+    driver: str
+
+    @classmethod
+    def of(cls, engine: Engine) -> DialectRef:
+        """The dialect of ``engine``."""
+        return cls(engine.dialect.name, engine.dialect.driver)
+
+    def load(self) -> Dialect:
+        """A dialect like the engine's, with its driver module, using positional parameters.
+
+        Built the way ``create_engine`` builds one (bind processors such as the binary
+        wrapper depend on the driver module), without connecting anywhere.
+        """
+        if self.name not in _POSITIONAL:
+            raise ValueError(f"unsupported backend {self.name!r}")
+        dialect_class: Any = make_url(f"{self.name}+{self.driver}://").get_dialect()
+        dialect: Dialect = dialect_class(
+            dbapi=dialect_class.import_dbapi(),
+            paramstyle=_POSITIONAL[self.name],
+            json_serializer=json_serializer,
+        )
+        return dialect
+
+
+class TableCodec:
+    """The INSERT statement of some of a table's columns, and the conversion of one row of
+    Python values (in ``columns`` order) into the driver values that statement takes.
+
+    Columns named in ``deferred`` are left as given by ``encode``: they hold placeholders
+    that the writer replaces (and converts with ``convert``) once the real value is known.
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        dialect: Dialect,
+        *,
+        deferred: Sequence[str] = (),
+    ) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        unknown = set(deferred) - set(self.columns)
+        if unknown:
+            raise ValueError(f"deferred columns not in the row: {sorted(unknown)}")
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(self.columns))
+        if compiled.positiontup is None or tuple(compiled.positiontup) != self.columns:
+            raise ValueError(f"columns of {table.name} must be listed in table order")
+        self.sql = compiled.string
+        self._processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self.columns
+        )
+        #: (position, conversion) of the columns ``encode`` converts.
+        self._encoders = tuple(
+            (position, process)
+            for position, (name, process) in enumerate(
+                zip(self.columns, self._processors, strict=True)
+            )
+            if process is not None and name not in deferred
+        )
+
+    def slot(self, column: str) -> int:
+        """The position of ``column`` in an encoded row."""
+        return self.columns.index(column)
+
+    def encode(self, values: Sequence[Any]) -> list[Any]:
+        """One row's driver values (a list, so a writer can still fill placeholders in)."""
+        if len(values) != len(self.columns):
+            raise ValueError(f"{len(values)} values for {len(self.columns)} columns")
+        row = list(values)
+        for position, process in self._encoders:
+            value = row[position]
+            if value is not None:
+                row[position] = process(value)
+        return row
+
+    def processor(self, column: str) -> Callable[[Any], Any] | None:
+        """The conversion of ``column``'s values, or ``None`` if they go to the driver as is."""
+        return self._processors[self.columns.index(column)]
+
+    def convert(self, column: str, value: Any) -> Any:
+        """One value of ``column`` as the driver takes it."""
+        process = self._processors[self.columns.index(column)]
+        return value if process is None or value is None else process(value)
 
 
 def insert_rows(
     connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Insert rows of driver values (see ``writers``) into ``columns`` of ``table``.
+    """Insert rows of driver values (see ``TableCodec``) into ``columns`` of ``table``.
 
     The fastest plain way on each backend: multi-row INSERTs on SQLite, ``COPY`` on
     PostgreSQL. No conflict handling: the caller has ruled duplicates out under its lock.

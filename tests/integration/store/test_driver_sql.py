@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from clientvault.ingest.models import Event
 from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
-from clientvault.store.driver_sql import CHUNK, insert_rows, reader, rows_in, writers
+from clientvault.store.driver_sql import CHUNK, DialectRef, TableCodec, insert_rows, reader, rows_in
 
 _COLUMNS = (
     "message_id",
@@ -22,16 +22,18 @@ _COLUMNS = (
 )
 
 
+def _codec(db: Store) -> TableCodec:
+    dialect = DialectRef.of(db.engine).load()
+    return TableCodec(table_of(Event), _COLUMNS, dialect, deferred=("properties", "context"))
+
+
 def _rows(db: Store, count: int, *, tag: str) -> list[tuple[object, ...]]:
-    convert = writers(db.engine.dialect, table_of(Event), _COLUMNS, ready=("properties", "context"))
+    codec = _codec(db)
     now = utcnow()
-    rows = []
-    for n in range(count):
-        row: list[object] = [f"{tag}-{n}", "track", None, now, now, f'{{"n": {n}}}', "{}"]
-        for position, write in convert.items():
-            row[position] = write(row[position])
-        rows.append(tuple(row))
-    return rows
+    return [
+        tuple(codec.encode([f"{tag}-{n}", "track", None, now, now, f'{{"n": {n}}}', "{}"]))
+        for n in range(count)
+    ]
 
 
 def test_inserts_and_look_ups_span_several_statements(db: Store) -> None:
@@ -75,8 +77,7 @@ def test_values_read_back_as_sqlalchemy_would(db: Store) -> None:
     customer = new_id()
     with db.sessions() as session:
         connection = session.connection()
-        stored = writers(db.engine.dialect, table_of(Event), ["customer_id"]).get(0)
-        value = stored(customer) if stored else customer
+        value = _codec(db).convert("customer_id", customer)
         (raw,) = connection.exec_driver_sql(
             "SELECT " + ("?" if db.engine.dialect.name == "sqlite" else "%s"), (value,)
         ).one()

@@ -16,13 +16,14 @@ import pytest
 from sqlalchemy import create_engine
 
 from clientvault.demo.catalogue import build_catalogue
-from clientvault.demo.codec import DialectRef, TableCodec, table_of
 from clientvault.demo.planner import EVENT_COLUMNS, DemoPlanner, PlanConfig, PlannedBatch
 from clientvault.demo.summary import DuplicatePair
 from clientvault.demo.truth import COLUMNS, read_truth, write_truth
 from clientvault.demo.worker import PLANNER_FAILED, planned_elsewhere
 from clientvault.errors import ClientVaultError
 from clientvault.ingest.models import Event, Order
+from clientvault.store.base import table_of
+from clientvault.store.driver_sql import DialectRef, TableCodec
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 CONTENT = [EVENT_COLUMNS.index(c) for c in EVENT_COLUMNS if c not in {"id", "customer_id"}]
