@@ -28,6 +28,17 @@ DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "temp_directory": "",
     "max_temp_directory_size": "0B",
 }
+
+
+@dataclass(frozen=True)
+class DuckDBLimits:
+    """How much of the machine the matching database may take: its buffer manager's memory
+    cap (a query needing more fails, as it cannot spill) and its worker threads."""
+
+    memory: str = "2GB"
+    threads: int = 2
+
+
 _TINY = 1e-300
 
 
@@ -52,11 +63,14 @@ class Scoring:
     em_sessions: int
 
 
-def duckdb_connection() -> Any:
-    """A new in-memory DuckDB connection that cannot write temp files."""
+def duckdb_connection(limits: DuckDBLimits | None = None) -> Any:
+    """A new in-memory DuckDB connection that cannot write temp files, within ``limits``
+    (defaults when None)."""
     import duckdb
 
-    return duckdb.connect(":memory:", config=DUCKDB_CONFIG)
+    chosen = limits or DuckDBLimits()
+    config = {**DUCKDB_CONFIG, "memory_limit": chosen.memory, "threads": chosen.threads}
+    return duckdb.connect(":memory:", config=config)
 
 
 def _level_creator(level: Level) -> Any:
@@ -138,12 +152,14 @@ def train_and_score(
     min_probability: float,
     seed: int = 42,
     u_max_pairs: float = 5e6,
+    duckdb: DuckDBLimits | None = None,
 ) -> Scoring:
     """Estimate the model on these records and score every blocked pair.
 
     λ (the prior) from deterministic rules, u by random sampling, m by expectation
     maximisation over two blocking rules (names; birth date), each leaving the other fields free
-    to be estimated. Pairs scoring below ``min_probability`` are dropped.
+    to be estimated. Pairs scoring below ``min_probability`` are dropped. DuckDB runs within
+    ``duckdb`` (memory cap, threads).
     """
     if len(ids) < 2:
         raise InvalidInput("matching needs at least two active customers")
@@ -152,7 +168,7 @@ def train_and_score(
     # Splink's training notes (levels not observed, defaults used) are not the caller's concern.
     logging.getLogger("splink").setLevel(logging.ERROR)
     used = comparisons_with_data(records)
-    connection = duckdb_connection()
+    connection = duckdb_connection(duckdb)
     try:
         api = DuckDBAPI(connection=connection)
         table = api.register(_frame(ids, records), table_name="customers_to_match")
@@ -170,7 +186,13 @@ def train_and_score(
 
 
 #: Blocking rules of the EM sessions: each leaves the comparisons it does not use to estimate.
-_EM_RULES = (("first_name", "last_name"), ("birth_date",), ("postcode",))
+#: The postcode session also blocks on the birth year: a postcode alone is shared by thousands
+#: of profiles in a city (its pairs grow with the square of the base: 10M at 100k profiles).
+_EM_RULES = (
+    ("first_name", "last_name"),
+    ("birth_date",),
+    ("postcode", "substr(birth_date, 1, 4)"),
+)
 
 
 def _train(
@@ -179,10 +201,12 @@ def _train(
     """A trained linker and how many EM sessions succeeded.
 
     On few profiles an EM session can drive an m probability to exactly 0, which Splink
-    refuses half-way through the session (leaving the linker's settings unusable): training is
-    then started again without that session's rule.
+    refuses half-way through the session (leaving the linker's settings unusable), or its rule
+    can block no pair at all (profiles already deduplicated): training is then started again
+    without that session's rule.
     """
     from splink import Linker, block_on
+    from splink.internals.exceptions import EMTrainingException  # not re-exported publicly
 
     skipped: set[int] = set()
     while True:
@@ -198,7 +222,7 @@ def _train(
             for current, columns in enumerate(_EM_RULES):
                 if current not in skipped:
                     training.estimate_parameters_using_expectation_maximisation(block_on(*columns))
-        except ValueError:
+        except (ValueError, EMTrainingException):
             skipped.add(current)
             continue
         return linker, len(_EM_RULES) - len(skipped)
