@@ -285,8 +285,9 @@ def decide(
         )
         session.add(candidate)
         session.flush()
+        candidate_id = candidate.id  # merging expires the session's objects
         if pair.match_probability < thresholds.auto_merge:
-            decisions.queued.append(candidate.id)
+            decisions.queued.append(candidate_id)
             decisions.outcomes[(pair.left, pair.right)] = "pending"
             continue
         survivor, absorbed = sorted(
@@ -299,10 +300,10 @@ def decide(
             absorbed_id=absorbed,
             principal=MATCHING_PRINCIPAL,
             reason=f"automatic merge: match probability {pair.match_probability:.4f}",
-            candidate_id=candidate.id,
+            candidate_id=candidate_id,
         )
         roots[absorbed] = survivor
-        decisions.auto_merged.append(candidate.id)
+        decisions.auto_merged.append(candidate_id)
         decisions.outcomes[(pair.left, pair.right)] = "auto_merged"
     return decisions
 
