@@ -162,9 +162,13 @@ def _house(street: str | None) -> str | None:
 
 #: Blocking keys: two records are compared when they share the value of one of these. Each is
 #: selective enough to keep blocks small and together they tolerate a typo in any one field.
+#: A postcode goes with a whole name, never with an initial alone: a city's postcode is shared
+#: by thousands of profiles, and "postcode + initial" blocks grew with the square of the base
+#: (83% of the batch's pairs at 100k demo profiles, none of the true ones caught by it alone).
 BLOCKING_KEYS: dict[str, Callable[[Record], str | None]] = {
     "name_year": lambda r: _joined(r["last_name"], _year(r["birth_date"])),
-    "place_initial": lambda r: _joined(r["postcode"], _initial(r["first_name"])),
+    "place_first": lambda r: _joined(r["postcode"], r["first_name"]),
+    "place_last": lambda r: _joined(r["postcode"], r["last_name"]),
     "birth_initials": _birth_initials_key,
     "names": _names_key,
     "birth_house": lambda r: _joined(r["birth_date"], _house(r["street"])),

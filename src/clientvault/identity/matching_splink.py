@@ -129,20 +129,19 @@ def splink_settings(comparisons: Sequence[Comparison]) -> Any:
     )
 
 
-def _frame(ids: Sequence[str], records: Sequence[Mapping[str, str | None]]) -> Any:
+def _frame(records: Sequence[Mapping[str, str | None]]) -> Any:
+    """The records as Splink's input table, each identified by its position: integer ids keep
+    the tables of blocked pairs (tens of millions of rows at 1M profiles) a fraction of the
+    size that UUID strings would make them."""
     import pandas as pd  # type: ignore[import-untyped]
 
     rows = []
-    for unique_id, record in zip(ids, records, strict=True):
+    for record in records:
         keys = blocking_keys(record)
-        rows.append(
-            {
-                "unique_id": unique_id,
-                **record,
-                **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS},
-            }
-        )
-    return pd.DataFrame.from_records(rows).astype(object).where(lambda f: f.notna(), None)
+        rows.append({**record, **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS}})
+    frame = pd.DataFrame.from_records(rows).astype(object).where(lambda f: f.notna(), None)
+    frame.insert(0, "unique_id", range(len(rows)))
+    return frame
 
 
 def train_and_score(
@@ -171,7 +170,7 @@ def train_and_score(
     connection = duckdb_connection(duckdb)
     try:
         api = DuckDBAPI(connection=connection)
-        table = api.register(_frame(ids, records), table_name="customers_to_match")
+        table = api.register(_frame(records), table_name="customers_to_match")
         linker, sessions = _train(table, used, seed=seed, u_max_pairs=u_max_pairs)
         _pin_effective_parameters(linker)
         model = linker.misc.save_model_to_json()
@@ -180,8 +179,7 @@ def train_and_score(
         compared = _count_blocked(linker)
     finally:
         connection.close()
-    by_id = dict(zip(ids, records, strict=True))
-    pairs = [_scored_pair(row, by_id, used) for row in frame.to_dict("records")]
+    pairs = [_scored_pair(row, ids, records, used) for row in frame.to_dict("records")]
     return Scoring(model=model, pairs=pairs, pairs_compared=compared, em_sessions=sessions)
 
 
@@ -269,13 +267,14 @@ def _count_blocked(linker: Any) -> int:
 
 def _scored_pair(
     row: Mapping[str, Any],
-    records: Mapping[str, Mapping[str, str | None]],
+    ids: Sequence[str],
+    records: Sequence[Mapping[str, str | None]],
     comparisons: Sequence[Comparison],
 ) -> ScoredPair:
-    """A predicted row with its explanation: each comparison's level (evaluated by
-    ``matching_spec.level_of``, the same levels Splink's SQL evaluated) and the weight Splink
-    gave it (its ``mw_`` column, log2 of the level's Bayes factor)."""
-    left, right = sorted((str(row["unique_id_l"]), str(row["unique_id_r"])))
+    """A predicted row (records by position) with its explanation: each comparison's level
+    (evaluated by ``matching_spec.level_of``, the same levels Splink's SQL evaluated) and the
+    weight Splink gave it (its ``mw_`` column, log2 of the level's Bayes factor)."""
+    left, right = sorted((int(row["unique_id_l"]), int(row["unique_id_r"])), key=ids.__getitem__)
     explanation = [
         {
             "comparison": comparison.name,
@@ -285,8 +284,8 @@ def _scored_pair(
         for comparison in comparisons
     ]
     return ScoredPair(
-        left=left,
-        right=right,
+        left=ids[left],
+        right=ids[right],
         match_weight=float(row["match_weight"]),
         match_probability=float(row["match_probability"]),
         explanation=explanation,
