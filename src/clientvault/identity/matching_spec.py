@@ -45,6 +45,8 @@ class Level:
     ``jaro_winkler`` means similarity >= threshold, ``levenshtein`` distance <= threshold;
     ``swapped`` means ``column`` on one side equals ``other`` on the other side (first and
     last name swapped); ``null`` is "either side missing", ``else`` everything not caught above.
+    A ``neutral`` level weighs nothing (m = u, fixed, not estimated): it takes the pairs whose
+    evidence another comparison already counts, so it is not counted twice.
     """
 
     kind: LevelKind
@@ -52,6 +54,7 @@ class Level:
     threshold: float = 0.0
     name: str = ""
     other: str = ""
+    neutral: bool = False
 
     @property
     def label(self) -> str:
@@ -113,14 +116,15 @@ COMPARISONS: tuple[Comparison, ...] = (
     ),
     Comparison("postcode", "postcode", _levels("postcode", Level("levenshtein", "postcode", 1))),
     # A shared postcode already implies the city: that level catches such pairs first so the
-    # city adds no second helping of the same evidence (m/u near 1, weight near 0); the city
-    # only counts where the postcodes differ or are missing.
+    # city adds no second helping of the same evidence (neutral: weight 0; estimated, its
+    # u is a random pair's chance of one postcode and it counted the postcode again, the main
+    # cause of false merges of neighbours); the city only counts where the postcodes differ.
     Comparison(
         "city",
         "city",
         (
             Level("null", "city"),
-            Level("exact", "postcode", name="same postcode"),
+            Level("exact", "postcode", name="same postcode", neutral=True),
             Level("exact", "city"),
             Level("jaro_winkler", "city", 0.88),
             Level("else"),

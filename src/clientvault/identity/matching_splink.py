@@ -40,6 +40,8 @@ class DuckDBLimits:
 
 
 _TINY = 1e-300
+#: m and u of a neutral level (``Level.neutral``): equal, so its weight is log2(1) = 0.
+NEUTRAL_PROBABILITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,13 @@ def _level_creator(level: Level) -> Any:
         creator = cll.LevenshteinLevel(level.column, int(level.threshold))
     else:
         creator = cll.ElseLevel()
+    if level.neutral:
+        creator = creator.configure(
+            m_probability=NEUTRAL_PROBABILITY,
+            u_probability=NEUTRAL_PROBABILITY,
+            fix_m_probability=True,
+            fix_u_probability=True,
+        )
     return creator.configure(label_for_charts=level.label)
 
 
