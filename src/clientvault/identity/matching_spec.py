@@ -106,7 +106,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "email",
         "email",
         # Same mailbox name at another provider (or a +alias) is still strong evidence.
-        _levels("email", Level("exact", "email_local", name="same mailbox name")),
+        _levels("email", Level("exact", "email_local", name="same mailbox name", neutral=True)),
     ),
     Comparison("phone", "phone", _levels("phone")),
     Comparison(
