@@ -166,8 +166,8 @@ def match_incremental(
         model = _scoring_model(session)
         if model is None:
             return []
-        candidates = _candidates(session, customer_id, keys)
-        others = load_profiles(session, store, customer_ids=candidates, opener=opener)
+        nearest = candidates(session, customer_id, keys)
+        others = load_profiles(session, store, customer_ids=nearest, opener=opener)
     pairs = []
     for other, other_record in others.records.items():
         weight, probability, explanation = model.parameters.score(record, other_record)
@@ -200,12 +200,19 @@ def match_incremental(
     return sorted(result, key=lambda c: -c.match_probability)
 
 
-def _candidates(
-    session: Session, customer_id: uuid.UUID, keys: Sequence[tuple[str, bytes]]
+def candidates(
+    session: Session,
+    customer_id: uuid.UUID,
+    keys: Sequence[tuple[str, bytes]],
+    *,
+    limit: int = MAX_CANDIDATES,
 ) -> list[uuid.UUID]:
-    """Profiles sharing a blocking key, those sharing the most keys first (the key index
-    alone: joining ``customers`` here lets SQLite's planner walk every active profile
-    instead). ``load_profiles`` then keeps the active ones."""
+    """Up to ``limit`` other profiles sharing one of these keyed blocking keys, those sharing
+    the most keys first: past the cap, the likeliest matches are kept (a duplicate shares
+    several keys with its original; a stranger in a big block usually one).
+
+    The key index alone is read: joining ``customers`` here lets SQLite's planner walk every
+    active profile instead. ``load_profiles`` then keeps the active ones."""
     if not keys:
         return []
     shared = func.count().label("shared")
@@ -217,6 +224,6 @@ def _candidates(
         )
         .group_by(MatchBlockingKey.customer_id)
         .order_by(shared.desc(), MatchBlockingKey.customer_id)
-        .limit(MAX_CANDIDATES)
+        .limit(limit)
     )
     return [row[0] for row in rows]
