@@ -14,6 +14,7 @@ path stores their keyed hashes (``match_blocking_keys``), so both paths see the 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -239,6 +240,8 @@ def matching_record(
     }
 
 
+#: The levels of a comparison ask for one pair's similarity at several thresholds: computed once.
+@functools.lru_cache(maxsize=4096)
 def jaro_winkler(left: str, right: str) -> float:
     """Jaro-Winkler similarity as DuckDB's ``jaro_winkler_similarity`` computes it (prefix
     scale 0.1, common prefix up to 4, applied when the Jaro similarity exceeds 0.7)."""
