@@ -193,11 +193,12 @@ def train_and_score(
 
 
 #: Blocking rules of the EM sessions: each leaves the comparisons it does not use to estimate.
-#: The postcode session also blocks on the birth year: a postcode alone is shared by thousands
-#: of profiles in a city (its pairs grow with the square of the base: 10M at 100k profiles).
+#: Each also stays selective as the base grows (its pairs grow with the square of a block): the
+#: postcode session blocks on the birth year too (a city's postcode alone gave 10M pairs at
+#: 100k profiles) and the birth date session on the first initial (20M pairs at 1M otherwise).
 _EM_RULES = (
     ("first_name", "last_name"),
-    ("birth_date",),
+    ("birth_date", "substr(first_name, 1, 1)"),
     ("postcode", "substr(birth_date, 1, 4)"),
 )
 
