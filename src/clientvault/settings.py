@@ -276,10 +276,11 @@ class IdentitySettings(BaseModel):
         "automatic threshold a pair is queued for review; below it, it is ignored.",
     )
     matching_memory_limit: str = Field(
-        default="2GB",
+        default="4GB",
         pattern=r"^[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="Batch matching: memory cap of its in-memory DuckDB database (which never "
-        "spills decrypted data to disk: a job needing more fails instead).",
+        "spills decrypted data to disk: a job needing more fails instead). A cap, not a "
+        "reservation: 100k demo profiles stay under 1 GB; 1M need more than 2GB.",
     )
     matching_threads: int = Field(
         default=2, ge=1, le=64, description="Batch matching: DuckDB worker threads."

@@ -35,7 +35,7 @@ class DuckDBLimits:
     """How much of the machine the matching database may take: its buffer manager's memory
     cap (a query needing more fails, as it cannot spill) and its worker threads."""
 
-    memory: str = "2GB"
+    memory: str = "4GB"
     threads: int = 2
 
 
