@@ -9,8 +9,9 @@ same records. The demo generator's planted duplicates are scored the same way ag
 ground truth; baseline: "same e-mail blind index" (what deterministic stitching links).
 
 Batch. ``resolve`` over N demo customers (default 100,000) in a child process: wall time and
-the child's peak RSS. Baseline: reading and decrypting the same profiles (``load_profiles``,
-the part every approach must do) in the same installation.
+the child's peak RSS (DuckDB capped by ``CLIENTVAULT_IDENTITY__MATCHING_MEMORY_LIMIT``).
+Baseline: reading and decrypting the same profiles (``load_profiles``, the part every approach
+must do) in the same installation.
 
 Incremental. ``match_incremental`` of new profiles (half near-duplicates of existing people,
 half new people) against the N-customer installation, one transaction each (reveal, audit,
@@ -111,7 +112,7 @@ def bench_febrl(name: str) -> None:
 def _resolve_in_child(settings: Settings, queue: Any) -> None:
     store = open_store(settings)
     try:
-        summary = resolve(store)
+        summary = resolve(store, settings=settings.identity)
     finally:
         store.close()
     queue.put((summary, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))

@@ -208,7 +208,8 @@ class RetentionSettings(BaseModel):
 
 
 class IdentitySettings(BaseModel):
-    """Deterministic stitching rules of the identity graph (identity.graph)."""
+    """Identity resolution: the identity graph's deterministic stitching rules
+    (identity.graph) and probabilistic matching's thresholds and limits (identity.matching)."""
 
     blocked_values: list[str] = Field(
         default_factory=lambda: ["test@example.com", "0000000000", "null", "undefined"],
@@ -259,6 +260,37 @@ class IdentitySettings(BaseModel):
         default_factory=lambda: list(_DEFAULT_SURVIVORSHIP),
         description="Rules of attributes (and traits) not named in survivorship.",
     )
+    auto_merge_probability: float = Field(
+        default=0.99,
+        gt=0,
+        lt=1,
+        description="Probabilistic matching: from this match probability two profiles are "
+        "merged without review (batch job; incremental matches use the thresholds stored "
+        "with the model they score with).",
+    )
+    review_probability: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="Probabilistic matching: from this match probability up to the "
+        "automatic threshold a pair is queued for review; below it, it is ignored.",
+    )
+    matching_memory_limit: str = Field(
+        default="4GB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Batch matching: memory cap of its in-memory DuckDB database (which never "
+        "spills decrypted data to disk: a job needing more fails instead). A cap, not a "
+        "reservation: 100k demo profiles stay under 1 GB; 1M need more than 2GB.",
+    )
+    matching_threads: int = Field(
+        default=2, ge=1, le=64, description="Batch matching: DuckDB worker threads."
+    )
+
+    @model_validator(mode="after")
+    def _review_below_auto_merge(self) -> IdentitySettings:
+        if not self.review_probability < self.auto_merge_probability:
+            raise ValueError("identity.review_probability must be below auto_merge_probability")
+        return self
 
 
 class Settings(BaseSettings):

@@ -41,3 +41,31 @@ def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLIENTVAULT_SERVER__PORT", "70000")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_match_thresholds_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIENTVAULT_IDENTITY__AUTO_MERGE_PROBABILITY", "0.999")
+    monkeypatch.setenv("CLIENTVAULT_IDENTITY__REVIEW_PROBABILITY", "0.8")
+    monkeypatch.setenv("CLIENTVAULT_IDENTITY__MATCHING_MEMORY_LIMIT", "512MB")
+    identity = Settings().identity
+    assert (identity.auto_merge_probability, identity.review_probability) == (0.999, 0.8)
+    assert identity.matching_memory_limit == "512MB"
+
+
+@pytest.mark.parametrize(
+    ("auto_merge", "review"),
+    [("0.9", "0.9"), ("0.8", "0.9"), ("1", "0.5"), ("0.99", "0"), ("0.99", "-0.1")],
+)
+def test_match_thresholds_must_be_ordered_probabilities(
+    monkeypatch: pytest.MonkeyPatch, auto_merge: str, review: str
+) -> None:
+    monkeypatch.setenv("CLIENTVAULT_IDENTITY__AUTO_MERGE_PROBABILITY", auto_merge)
+    monkeypatch.setenv("CLIENTVAULT_IDENTITY__REVIEW_PROBABILITY", review)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_matching_memory_limit_needs_a_unit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIENTVAULT_IDENTITY__MATCHING_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValidationError):
+        Settings()

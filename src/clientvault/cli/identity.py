@@ -14,11 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
 from clientvault.identity.matching import ResolveSummary, resolve
-from clientvault.identity.matching_store import (
-    AUTO_MERGE_PROBABILITY,
-    REVIEW_PROBABILITY,
-    Thresholds,
-)
+from clientvault.identity.matching_store import Thresholds
 
 identity_app = typer.Typer(help="Identity resolution: probabilistic matching of profiles.")
 
@@ -28,26 +24,33 @@ _STAGES = 4
 @identity_app.command("resolve")
 def resolve_command(
     data_dir: Path | None = DataDirOption,
-    auto_merge: float = typer.Option(
-        AUTO_MERGE_PROBABILITY,
+    auto_merge: float | None = typer.Option(
+        None,
         "--auto-merge",
         min=0.0,
         max=1.0,
-        help="Match probability from which two profiles are merged without review.",
+        help="Match probability from which two profiles are merged without review "
+        "(default: identity.auto_merge_probability).",
     ),
-    review: float = typer.Option(
-        REVIEW_PROBABILITY,
+    review: float | None = typer.Option(
+        None,
         "--review",
         min=0.0,
         max=1.0,
-        help="Match probability from which a pair is queued for review.",
+        help="Match probability from which a pair is queued for review "
+        "(default: identity.review_probability).",
     ),
     seed: int = typer.Option(42, "--seed", help="Seed of u sampling (reproducible models)."),
 ) -> None:
     """Train a matching model on all active profiles, merge the sure pairs and queue the
     uncertain ones; prints what was done."""
-    with opened_store(load_settings(data_dir)) as store:
-        thresholds = Thresholds(auto_merge=auto_merge, review=review)
+    settings = load_settings(data_dir)
+    configured = settings.identity
+    with opened_store(settings) as store:
+        thresholds = Thresholds(
+            auto_merge=configured.auto_merge_probability if auto_merge is None else auto_merge,
+            review=configured.review_probability if review is None else review,
+        )
         with Progress(
             TextColumn("{task.description:<36}"),
             BarColumn(),
@@ -65,7 +68,9 @@ def resolve_command(
                 started[0] = True
                 progress.update(task, description=name)
 
-            summary = resolve(store, thresholds=thresholds, seed=seed, step=step)
+            summary = resolve(
+                store, settings=configured, thresholds=thresholds, seed=seed, step=step
+            )
             progress.update(task, completed=_STAGES)
     _print_summary(summary)
 

@@ -29,12 +29,14 @@ from clientvault.identity.matching_store import (
     Profiles,
     Thresholds,
     decide,
+    keyed_blocking_keys,
     load_profiles,
     ordered,
     replace_blocking_keys,
     save_model,
 )
 from clientvault.identity.models import Customer
+from clientvault.settings import IdentitySettings
 from clientvault.store.context import Store
 
 Step = Callable[[str], None]
@@ -75,15 +77,19 @@ def _load_in_chunks(store: Store) -> Profiles:
 def resolve(
     store: Store,
     *,
+    settings: IdentitySettings | None = None,
     thresholds: Thresholds | None = None,
     seed: int = 42,
     step: Step | None = None,
 ) -> ResolveSummary:
     """Train a new matching model on all active profiles, then merge and queue the pairs it
-    finds. ``step(name)`` is called as each stage starts (for progress display)."""
-    from clientvault.identity.matching_splink import train_and_score
+    finds. ``settings`` (defaults when None) give the thresholds, unless ``thresholds`` are
+    given, and DuckDB's memory cap and threads. ``step(name)`` is called as each stage starts
+    (for progress display)."""
+    from clientvault.identity.matching_splink import DuckDBLimits, train_and_score
 
-    limits = thresholds or Thresholds()
+    config = settings or IdentitySettings()
+    limits = thresholds or Thresholds.of(config)
     announce = step or (lambda _name: None)
     started = time.perf_counter()
     announce("decrypting profiles")
@@ -97,6 +103,7 @@ def resolve(
         list(profiles.records.values()),
         min_probability=limits.review,
         seed=seed,
+        duckdb=DuckDBLimits(memory=config.matching_memory_limit, threads=config.matching_threads),
     )
     pairs = [
         PairScore(
@@ -111,7 +118,8 @@ def resolve(
     with store.sessions.begin() as session:
         model = save_model(session, settings=scoring.model, thresholds=limits, customers=len(ids))
         version = model.version
-        replace_blocking_keys(session, store, profiles.records, everyone=True)
+        keys = {c: keyed_blocking_keys(store, record) for c, record in profiles.records.items()}
+        replace_blocking_keys(session, keys, everyone=True)
     announce("merging and queueing")
     with store.sessions.begin() as session:
         decisions = decide(

@@ -28,7 +28,20 @@ DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "temp_directory": "",
     "max_temp_directory_size": "0B",
 }
+
+
+@dataclass(frozen=True)
+class DuckDBLimits:
+    """How much of the machine the matching database may take: its buffer manager's memory
+    cap (a query needing more fails, as it cannot spill) and its worker threads."""
+
+    memory: str = "4GB"
+    threads: int = 2
+
+
 _TINY = 1e-300
+#: m and u of a neutral level (``Level.neutral``): equal, so its weight is log2(1) = 0.
+NEUTRAL_PROBABILITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,11 +65,14 @@ class Scoring:
     em_sessions: int
 
 
-def duckdb_connection() -> Any:
-    """A new in-memory DuckDB connection that cannot write temp files."""
+def duckdb_connection(limits: DuckDBLimits | None = None) -> Any:
+    """A new in-memory DuckDB connection that cannot write temp files, within ``limits``
+    (defaults when None)."""
     import duckdb
 
-    return duckdb.connect(":memory:", config=DUCKDB_CONFIG)
+    chosen = limits or DuckDBLimits()
+    config = {**DUCKDB_CONFIG, "memory_limit": chosen.memory, "threads": chosen.threads}
+    return duckdb.connect(":memory:", config=config)
 
 
 def _level_creator(level: Level) -> Any:
@@ -77,6 +93,13 @@ def _level_creator(level: Level) -> Any:
         creator = cll.LevenshteinLevel(level.column, int(level.threshold))
     else:
         creator = cll.ElseLevel()
+    if level.neutral:
+        creator = creator.configure(
+            m_probability=NEUTRAL_PROBABILITY,
+            u_probability=NEUTRAL_PROBABILITY,
+            fix_m_probability=True,
+            fix_u_probability=True,
+        )
     return creator.configure(label_for_charts=level.label)
 
 
@@ -115,20 +138,19 @@ def splink_settings(comparisons: Sequence[Comparison]) -> Any:
     )
 
 
-def _frame(ids: Sequence[str], records: Sequence[Mapping[str, str | None]]) -> Any:
+def _frame(records: Sequence[Mapping[str, str | None]]) -> Any:
+    """The records as Splink's input table, each identified by its position: integer ids keep
+    the tables of blocked pairs (tens of millions of rows at 1M profiles) a fraction of the
+    size that UUID strings would make them."""
     import pandas as pd  # type: ignore[import-untyped]
 
     rows = []
-    for unique_id, record in zip(ids, records, strict=True):
+    for record in records:
         keys = blocking_keys(record)
-        rows.append(
-            {
-                "unique_id": unique_id,
-                **record,
-                **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS},
-            }
-        )
-    return pd.DataFrame.from_records(rows).astype(object).where(lambda f: f.notna(), None)
+        rows.append({**record, **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS}})
+    frame = pd.DataFrame.from_records(rows).astype(object).where(lambda f: f.notna(), None)
+    frame.insert(0, "unique_id", range(len(rows)))
+    return frame
 
 
 def train_and_score(
@@ -138,12 +160,14 @@ def train_and_score(
     min_probability: float,
     seed: int = 42,
     u_max_pairs: float = 5e6,
+    duckdb: DuckDBLimits | None = None,
 ) -> Scoring:
     """Estimate the model on these records and score every blocked pair.
 
     λ (the prior) from deterministic rules, u by random sampling, m by expectation
     maximisation over two blocking rules (names; birth date), each leaving the other fields free
-    to be estimated. Pairs scoring below ``min_probability`` are dropped.
+    to be estimated. Pairs scoring below ``min_probability`` are dropped. DuckDB runs within
+    ``duckdb`` (memory cap, threads).
     """
     if len(ids) < 2:
         raise InvalidInput("matching needs at least two active customers")
@@ -152,10 +176,10 @@ def train_and_score(
     # Splink's training notes (levels not observed, defaults used) are not the caller's concern.
     logging.getLogger("splink").setLevel(logging.ERROR)
     used = comparisons_with_data(records)
-    connection = duckdb_connection()
+    connection = duckdb_connection(duckdb)
     try:
         api = DuckDBAPI(connection=connection)
-        table = api.register(_frame(ids, records), table_name="customers_to_match")
+        table = api.register(_frame(records), table_name="customers_to_match")
         linker, sessions = _train(table, used, seed=seed, u_max_pairs=u_max_pairs)
         _pin_effective_parameters(linker)
         model = linker.misc.save_model_to_json()
@@ -164,13 +188,19 @@ def train_and_score(
         compared = _count_blocked(linker)
     finally:
         connection.close()
-    by_id = dict(zip(ids, records, strict=True))
-    pairs = [_scored_pair(row, by_id, used) for row in frame.to_dict("records")]
+    pairs = [_scored_pair(row, ids, records, used) for row in frame.to_dict("records")]
     return Scoring(model=model, pairs=pairs, pairs_compared=compared, em_sessions=sessions)
 
 
 #: Blocking rules of the EM sessions: each leaves the comparisons it does not use to estimate.
-_EM_RULES = (("first_name", "last_name"), ("birth_date",), ("postcode",))
+#: Each also stays selective as the base grows (its pairs grow with the square of a block): the
+#: postcode session blocks on the birth year too (a city's postcode alone gave 10M pairs at
+#: 100k profiles) and the birth date session on the first initial (20M pairs at 1M otherwise).
+_EM_RULES = (
+    ("first_name", "last_name"),
+    ("birth_date", "substr(first_name, 1, 1)"),
+    ("postcode", "substr(birth_date, 1, 4)"),
+)
 
 
 def _train(
@@ -179,10 +209,12 @@ def _train(
     """A trained linker and how many EM sessions succeeded.
 
     On few profiles an EM session can drive an m probability to exactly 0, which Splink
-    refuses half-way through the session (leaving the linker's settings unusable): training is
-    then started again without that session's rule.
+    refuses half-way through the session (leaving the linker's settings unusable), or its rule
+    can block no pair at all (profiles already deduplicated): training is then started again
+    without that session's rule.
     """
     from splink import Linker, block_on
+    from splink.internals.exceptions import EMTrainingException  # not re-exported publicly
 
     skipped: set[int] = set()
     while True:
@@ -198,7 +230,7 @@ def _train(
             for current, columns in enumerate(_EM_RULES):
                 if current not in skipped:
                     training.estimate_parameters_using_expectation_maximisation(block_on(*columns))
-        except ValueError:
+        except (ValueError, EMTrainingException):
             skipped.add(current)
             continue
         return linker, len(_EM_RULES) - len(skipped)
@@ -245,13 +277,14 @@ def _count_blocked(linker: Any) -> int:
 
 def _scored_pair(
     row: Mapping[str, Any],
-    records: Mapping[str, Mapping[str, str | None]],
+    ids: Sequence[str],
+    records: Sequence[Mapping[str, str | None]],
     comparisons: Sequence[Comparison],
 ) -> ScoredPair:
-    """A predicted row with its explanation: each comparison's level (evaluated by
-    ``matching_spec.level_of``, the same levels Splink's SQL evaluated) and the weight Splink
-    gave it (its ``mw_`` column, log2 of the level's Bayes factor)."""
-    left, right = sorted((str(row["unique_id_l"]), str(row["unique_id_r"])))
+    """A predicted row (records by position) with its explanation: each comparison's level
+    (evaluated by ``matching_spec.level_of``, the same levels Splink's SQL evaluated) and the
+    weight Splink gave it (its ``mw_`` column, log2 of the level's Bayes factor)."""
+    left, right = sorted((int(row["unique_id_l"]), int(row["unique_id_r"])), key=ids.__getitem__)
     explanation = [
         {
             "comparison": comparison.name,
@@ -261,8 +294,8 @@ def _scored_pair(
         for comparison in comparisons
     ]
     return ScoredPair(
-        left=left,
-        right=right,
+        left=ids[left],
+        right=ids[right],
         match_weight=float(row["match_weight"]),
         match_probability=float(row["match_probability"]),
         explanation=explanation,

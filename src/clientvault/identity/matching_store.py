@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,17 +19,14 @@ from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
 from clientvault.identity.matching_spec import blocking_keys, matching_record
 from clientvault.identity.merges import IDENTITY_REVIEW, merge_customers
 from clientvault.identity.models import Customer, CustomerIdentity, MatchCandidate
-from clientvault.security.pii import reveal
+from clientvault.security.pii import Opener, revealing
 from clientvault.security.principal import PII_REVEAL, Principal
+from clientvault.settings import IdentitySettings
 from clientvault.store.base import table_of
 from clientvault.store.context import Store
 
 #: The principal matching decrypts and merges under (audited as such).
 MATCHING_PRINCIPAL = Principal.system("identity-resolution", PII_REVEAL, IDENTITY_REVIEW)
-#: Above this probability two profiles are merged without review.
-AUTO_MERGE_PROBABILITY = 0.99
-#: From this probability up to the automatic threshold a pair goes to the review queue.
-REVIEW_PROBABILITY = 0.5
 #: Identity kinds of external identifiers (``ext:<type>``, from Segment's ``externalIds``),
 #: stored as blind indexes: equal keyed hashes mean equal ids, which is all matching compares.
 EXTERNAL_ID_PREFIX = "ext:"
@@ -50,12 +48,17 @@ _LATEST = datetime.max.replace(tzinfo=UTC)
 class Thresholds:
     """The probabilities that separate ignore / review / merge."""
 
-    auto_merge: float = AUTO_MERGE_PROBABILITY
-    review: float = REVIEW_PROBABILITY
+    auto_merge: float
+    review: float
 
     def __post_init__(self) -> None:
-        if not 0 < self.review <= self.auto_merge <= 1:
-            raise InvalidInput("thresholds must satisfy 0 < review <= auto-merge <= 1")
+        if not 0 < self.review < self.auto_merge < 1:
+            raise InvalidInput("thresholds must satisfy 0 < review < auto-merge < 1")
+
+    @classmethod
+    def of(cls, settings: IdentitySettings) -> Thresholds:
+        """The thresholds configured in ``identity`` settings (the batch job's defaults)."""
+        return cls(auto_merge=settings.auto_merge_probability, review=settings.review_probability)
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,18 @@ class Profiles:
 
 
 def load_profiles(
-    session: Session, store: Store, *, customer_ids: Sequence[uuid.UUID] | None = None
+    session: Session,
+    store: Store,
+    *,
+    customer_ids: Sequence[uuid.UUID] | None = None,
+    opener: Opener | None = None,
 ) -> Profiles:
     """The active profiles (all, or these ids) as normalised matching records.
 
-    Identifiers are decrypted through ``security.pii.reveal`` under ``MATCHING_PRINCIPAL``
-    (one audit entry per customer, in the caller's transaction).
+    Identifiers are decrypted through ``security.pii.revealing`` under ``MATCHING_PRINCIPAL``
+    (one audit entry per customer, in the caller's transaction): in a block per few thousand
+    profiles, or through ``opener``, the caller's ``matching_reveals`` block (audited when it
+    ends: one append for every profile a job step opens).
     """
     sealed = [getattr(Customer, f"{name}_sealed") for name in _REVEALED]
     query = select(Customer.id, Customer.created_at, Customer.city, Customer.status, *sealed)
@@ -97,14 +106,12 @@ def load_profiles(
     records: dict[uuid.UUID, dict[str, str | None]] = {}
     for start in range(0, len(rows), _REVEAL_CHUNK):
         chunk = rows[start : start + _REVEAL_CHUNK]
-        opened = reveal(
-            session,
-            store.keystore,
-            principal=MATCHING_PRINCIPAL,
-            subject_type="customer",
-            rows={row[0]: dict(zip(_REVEALED, row[4:], strict=True)) for row in chunk},
-            reason=_REASON,
-        )
+        wanted = {row[0]: dict(zip(_REVEALED, row[4:], strict=True)) for row in chunk}
+        if opener is None:
+            with matching_reveals(session, store) as own:
+                opened = own(wanted)
+        else:
+            opened = opener(wanted)
         for row in chunk:
             values = opened[row[0]]
             records[row[0]] = matching_record(
@@ -121,6 +128,18 @@ def load_profiles(
     return Profiles(records=records, created_at={row[0]: row[1] for row in rows})
 
 
+def matching_reveals(session: Session, store: Store) -> AbstractContextManager[Opener]:
+    """A ``pii.revealing`` block of the matching job: decrypts under ``MATCHING_PRINCIPAL``,
+    audited (one entry per customer) when the block ends."""
+    return revealing(
+        session,
+        store.keystore,
+        principal=MATCHING_PRINCIPAL,
+        subject_type="customer",
+        reason=_REASON,
+    )
+
+
 def keyed_blocking_keys(store: Store, record: Mapping[str, str | None]) -> list[tuple[str, bytes]]:
     """A record's blocking keys as (kind, HMAC) pairs: what ``match_blocking_keys`` stores."""
     return [
@@ -130,22 +149,21 @@ def keyed_blocking_keys(store: Store, record: Mapping[str, str | None]) -> list[
 
 def replace_blocking_keys(
     session: Session,
-    store: Store,
-    records: Mapping[uuid.UUID, Mapping[str, str | None]],
+    keys: Mapping[uuid.UUID, Sequence[tuple[str, bytes]]],
     *,
     everyone: bool = False,
 ) -> int:
-    """Store the keyed blocking keys of these customers, replacing theirs (or, with
-    ``everyone``, the whole table's). Returns the number of keys written."""
+    """Store these customers' keyed blocking keys (``keyed_blocking_keys``), replacing theirs
+    (or, with ``everyone``, the whole table's). Returns the number of keys written."""
     table = table_of(MatchBlockingKey)
     if everyone:
         session.execute(delete(table))
     else:
-        session.execute(delete(table).where(table.c.customer_id.in_(list(records))))
+        session.execute(delete(table).where(table.c.customer_id.in_(list(keys))))
     rows = [
         {"customer_id": customer_id, "kind": kind, "key": key}
-        for customer_id, record in records.items()
-        for kind, key in keyed_blocking_keys(store, record)
+        for customer_id, pairs in keys.items()
+        for kind, key in pairs
     ]
     for start in range(0, len(rows), 10_000):
         session.execute(insert(table), rows[start : start + 10_000])
@@ -218,6 +236,9 @@ class Decisions:
     auto_merged: list[int] = field(default_factory=list)
     already_known: int = 0
     already_one: int = 0
+    #: Per pair at or above the review threshold: "auto_merged", "pending" or "known" (decided
+    #: before, or already one person).
+    outcomes: dict[tuple[uuid.UUID, uuid.UUID], str] = field(default_factory=dict)
 
 
 def decide(
@@ -245,6 +266,7 @@ def decide(
     known = _known_pairs(session, [(p.left, p.right) for p in wanted])
     roots: dict[uuid.UUID, uuid.UUID] = {}
     for pair in wanted:
+        decisions.outcomes[(pair.left, pair.right)] = "known"
         if (pair.left, pair.right) in known:
             decisions.already_known += 1
             continue
@@ -263,8 +285,10 @@ def decide(
         )
         session.add(candidate)
         session.flush()
+        candidate_id = candidate.id  # merging expires the session's objects
         if pair.match_probability < thresholds.auto_merge:
-            decisions.queued.append(candidate.id)
+            decisions.queued.append(candidate_id)
+            decisions.outcomes[(pair.left, pair.right)] = "pending"
             continue
         survivor, absorbed = sorted(
             (left, right), key=lambda c: (created_at.get(c) or _LATEST, str(c))
@@ -276,10 +300,11 @@ def decide(
             absorbed_id=absorbed,
             principal=MATCHING_PRINCIPAL,
             reason=f"automatic merge: match probability {pair.match_probability:.4f}",
-            candidate_id=candidate.id,
+            candidate_id=candidate_id,
         )
         roots[absorbed] = survivor
-        decisions.auto_merged.append(candidate.id)
+        decisions.auto_merged.append(candidate_id)
+        decisions.outcomes[(pair.left, pair.right)] = "auto_merged"
     return decisions
 
 

@@ -70,8 +70,11 @@ def merge_customers(
     candidate = None
     if candidate_id is not None:
         candidate = pending_candidate(session, candidate_id)
-        pair = {_root(session, candidate.left_id).id, _root(session, candidate.right_id).id}
-        if pair != {survivor.id, absorbed.id}:
+        named = {candidate.left_id, candidate.right_id}
+        # Naming the candidate's own two profiles needs no second look-up of their roots.
+        if named != {survivor_id, absorbed_id} and {
+            _root(session, customer).id for customer in named
+        } != {survivor.id, absorbed.id}:
             raise InvalidInput("the match candidate names other profiles")
     merge = CustomerMerge(
         id=new_id(),
@@ -104,8 +107,9 @@ def merge_customers(
         reason=reason,
         details={"merge_id": str(merge.id), "candidate_id": candidate_id},
     )
+    merge_id = merge.id  # read before expiring: no reload of the row just written
     session.expire_all()
-    return merge.id
+    return merge_id
 
 
 def unmerge(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from clientvault.security.models import AuditEntry
@@ -72,21 +72,23 @@ def record(
     previous = head(session)
     now = utcnow()
     targets: list[str | None] = [*target_ids] or [None]
+    rows = []
     for target in targets:
-        entry = AuditEntry(
-            occurred_at=now,
-            actor_kind=principal.kind,
-            actor_id=principal.id,
-            action=action,
-            target_type=target_type,
-            target_id=target,
-            reason=reason,
-            details=dict(details or {}),
-        )
-        entry.previous_hash = previous
-        entry.entry_hash = previous = chain_hash(previous, entry)
-        session.add(entry)
-    session.flush()
+        row: dict[str, Any] = {
+            "occurred_at": now,
+            "actor_kind": principal.kind,
+            "actor_id": principal.id,
+            "action": action,
+            "target_type": target_type,
+            "target_id": target,
+            "reason": reason,
+            "details": dict(details or {}),
+            "previous_hash": previous,
+        }
+        row["entry_hash"] = previous = chain_hash(previous, AuditEntry(**row))
+        rows.append(row)
+    # One multi-row INSERT through Core (the ORM would send one statement per entry).
+    session.execute(insert(AuditEntry), rows)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ cannot commit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,9 @@ from clientvault.security import audit
 from clientvault.security.principal import PII_REVEAL, Principal
 from clientvault.store.keystore import Keystore
 from clientvault.store.unsealing import SealedRow, open_rows
+
+#: Decrypts the sealed fields of several customers (inside ``revealing``).
+Opener = Callable[[Mapping[uuid.UUID, SealedRow]], dict[uuid.UUID, dict[str, str | None]]]
 
 
 def reveal(
@@ -33,16 +37,56 @@ def reveal(
     ``rows`` maps each customer id to the sealed columns the caller wants opened; the audit
     entry records which columns, never their values.
     """
+    with revealing(
+        session, keystore, principal=principal, subject_type=subject_type, reason=reason
+    ) as opener:
+        return opener(rows)
+
+
+@contextmanager
+def revealing(
+    session: Session,
+    keystore: Keystore,
+    *,
+    principal: Principal,
+    subject_type: str,
+    reason: str,
+) -> Iterator[Opener]:
+    """``reveal`` for a job that decrypts in several steps (a profile, then the profiles it
+    leads to): the opener it yields decrypts like ``reveal``, and every customer opened gets
+    its audit entry when the block ends — also when it raises — in one append (one chain-head
+    read) in the caller's transaction, so the reads still cannot commit unaudited.
+    """
     if not reason.strip():
         raise InvalidInput("a reason is required to reveal personal data")
     if not principal.can(PII_REVEAL):
         raise PermissionDenied("this principal may not see decrypted personal data")
-    opened = open_rows(keystore, rows)
-    # One entry per customer, written in one append per set of fields (one chain-head read).
+    fields: dict[uuid.UUID, set[str]] = {}
+
+    def opener(rows: Mapping[uuid.UUID, SealedRow]) -> dict[uuid.UUID, dict[str, str | None]]:
+        opened = open_rows(keystore, rows)
+        for customer_id, sealed in rows.items():
+            fields.setdefault(customer_id, set()).update(sealed)
+        return opened
+
+    try:
+        yield opener
+    finally:
+        _audit(session, principal, subject_type, reason, fields)
+
+
+def _audit(
+    session: Session,
+    principal: Principal,
+    subject_type: str,
+    reason: str,
+    fields: Mapping[uuid.UUID, set[str]],
+) -> None:
+    """One entry per customer, written in one append per set of fields."""
     by_fields: dict[tuple[str, ...], list[str]] = {}
-    for customer_id, sealed in rows.items():
-        by_fields.setdefault(tuple(sorted(sealed)), []).append(str(customer_id))
-    for fields, customer_ids in by_fields.items():
+    for customer_id, opened in fields.items():
+        by_fields.setdefault(tuple(sorted(opened)), []).append(str(customer_id))
+    for names, customer_ids in by_fields.items():
         audit.record(
             session,
             principal=principal,
@@ -50,6 +94,5 @@ def reveal(
             target_type=subject_type,
             target_ids=customer_ids,
             reason=reason,
-            details={"fields": list(fields)},
+            details={"fields": list(names)},
         )
-    return opened

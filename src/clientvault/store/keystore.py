@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from clientvault.errors import ConfigurationError
 from clientvault.store.base import NAMING_CONVENTION, Timestamp, new_id, utcnow
+from clientvault.store.engine import make_session_factory
 from clientvault.store.keyfile import KEY_BYTES, KeyMaterial
 
 _WRAP_NONCE = 12
@@ -76,6 +77,8 @@ class Keystore:
         self.engine = engine
         self.material = material
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        #: Reads of keys: a deferred BEGIN, so decrypting never takes the keystore's write lock.
+        self._reads = make_session_factory(engine, read_only=True)
 
     def create_keys(self, customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, DataKey]:
         """Create and durably store a new data key for each customer, in one transaction.
@@ -111,7 +114,7 @@ class Keystore:
         """The unwrapped data keys of these customers; destroyed keys are simply absent."""
         wanted = list(dict.fromkeys(customer_ids))
         found: dict[uuid.UUID, DataKey] = {}
-        with self._sessions() as session:
+        with self._reads() as session:
             for start in range(0, len(wanted), _BATCH):
                 chunk = wanted[start : start + _BATCH]
                 records = session.scalars(

@@ -10,13 +10,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from clientvault.identity.incremental import match_incremental, parameters_from_settings
+from clientvault.identity.incremental import (
+    candidates,
+    match_incremental,
+    parameters_from_settings,
+)
 from clientvault.identity.matching import resolve
 from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
+from clientvault.identity.matching_spec import COMPARISONS
 from clientvault.identity.matching_splink import train_and_score
 from clientvault.identity.matching_store import (
     MATCHING_PRINCIPAL,
     load_profiles,
+    replace_blocking_keys,
 )
 from clientvault.identity.models import Customer, MatchCandidate
 from clientvault.identity.profiles import create_customers
@@ -107,6 +113,51 @@ def test_incremental_scores_like_the_batch_model(db: Store, planted: Planted) ->
         assert explanation == pair.explanation
 
 
+def test_neutral_levels_weigh_nothing_and_the_others_are_estimated(
+    db: Store, planted: Planted
+) -> None:
+    """A shared postcode counts once (the city's "same postcode" level is neutral) and a shared
+    mailbox name counts for nothing; the levels around them are still trained."""
+    with db.sessions.begin() as session:
+        records = load_profiles(session, db).records
+    scoring = train_and_score(
+        [str(c) for c in records], list(records.values()), min_probability=0.5
+    )
+    weights = {
+        comparison.name: dict(
+            zip((level.label for level in comparison.levels), levels, strict=True)
+        )
+        for comparison, levels in parameters_from_settings(scoring.model).weights
+    }
+    neutral = {
+        (comparison.name, level.label)
+        for comparison in COMPARISONS
+        for level in comparison.levels
+        if level.neutral
+    }
+    assert neutral == {("city", "same postcode"), ("email", "same mailbox name")}
+    for name, label in neutral:
+        assert weights[name][label] == 0.0
+    assert weights["postcode"]["exact"] > 3
+    assert weights["email"]["exact"] > 3
+    assert weights["city"]["exact"] > 0
+
+
+def test_candidates_sharing_most_keys_come_first(db: Store) -> None:
+    with db.sessions.begin() as session:
+        probe, *others = create_customers(
+            session, db, profiles=people(4, seed=3), source="test", default_region="FR"
+        )
+        key = [("k", bytes([n]) * 32) for n in range(3)]
+        replace_blocking_keys(
+            session,
+            {probe: key, others[0]: key[:1], others[1]: key, others[2]: key[1:]},
+        )
+        assert candidates(session, probe, key) == [others[1], others[2], others[0]]
+        assert candidates(session, probe, key, limit=2) == [others[1], others[2]]
+        assert candidates(session, probe, key[:1], limit=5) == sorted(others[:2])
+
+
 def test_incremental_match_finds_a_new_duplicate(db: Store, planted: Planted) -> None:
     resolve(db)
     rng = random.Random(99)
@@ -154,15 +205,17 @@ def test_rerun_keeps_decisions_and_adds_a_model_version(db: Store, planted: Plan
 def test_nothing_decrypted_reaches_the_disk(
     db: Store, planted: Planted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clientvault.identity.matching_splink import duckdb_connection
+    from clientvault.identity.matching_splink import DuckDBLimits, duckdb_connection
 
-    connection = duckdb_connection()
+    connection = duckdb_connection(DuckDBLimits(memory="256MB", threads=1))
     settings = connection.execute(
         "select current_setting('temp_directory'), current_setting('max_temp_directory_size'),"
-        " (select path from duckdb_databases() where database_name = current_database())"
+        " (select path from duckdb_databases() where database_name = current_database()),"
+        " current_setting('memory_limit'), current_setting('threads')"
     ).fetchone()
     connection.close()
-    assert settings == ("", "0 bytes", None)  # in memory, and spilling is impossible
+    # In memory, spilling impossible, and capped (256 MB = 244.1 MiB).
+    assert settings == ("", "0 bytes", None, "244.1 MiB", 1)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     before = set(os.listdir(tmp_path))

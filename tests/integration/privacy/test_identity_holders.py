@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 
 from clientvault.identity.matching_models import MatchBlockingKey
 from clientvault.identity.matching_spec import matching_record
-from clientvault.identity.matching_store import replace_blocking_keys
+from clientvault.identity.matching_store import keyed_blocking_keys, replace_blocking_keys
 from clientvault.identity.models import CustomerMerge, CustomerMergeMove, MatchCandidate
 from clientvault.privacy.erasure import erase_customer
 from clientvault.privacy.export import export_customer
@@ -48,8 +48,9 @@ def _blocking_keys(store: Store, *customer_ids: uuid.UUID) -> None:
         )
         for n, cid in enumerate(customer_ids, start=1)
     }
+    keys = {cid: keyed_blocking_keys(store, record) for cid, record in records.items()}
     with store.sessions.begin() as session:
-        assert replace_blocking_keys(session, store, records) > 0
+        assert replace_blocking_keys(session, keys) > 0
 
 
 def _naming(store: Store, ids: list[uuid.UUID]) -> dict[str, int]:
