@@ -35,6 +35,7 @@ from clientvault.demo.pools import build_pools
 from clientvault.identity.models import CustomerIdentity
 from clientvault.identity.profiles import PreparedProfile, prepare_profile
 from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
+from clientvault.ingest.tracking import EVENT_COLUMNS as INGESTED_COLUMNS
 from clientvault.privacy.models import ConsentRecord
 from clientvault.store.base import table_of
 from clientvault.store.driver_sql import DialectRef, TableCodec
@@ -48,20 +49,8 @@ _SEED_MASK = (1 << 64) - 1
 #: The default ``PlanConfig.chunk_size``.
 CHUNK_SIZE = 2000
 
-EVENT_COLUMNS = (
-    "id",
-    "message_id",
-    "type",
-    "name",
-    "customer_id",
-    "anonymous_index",
-    "user_index",
-    "occurred_at",
-    "received_at",
-    "source",
-    "properties",
-    "context",
-)
+#: An event row: its id (the demo plans ids) and what ingestion writes.
+EVENT_COLUMNS = ("id", *INGESTED_COLUMNS)
 ORDER_COLUMNS = (
     "id",
     "external_id",
