@@ -68,7 +68,7 @@ EVENT_COLUMNS = (
 _network_of = functools.lru_cache(maxsize=4096)(truncate_ip)
 #: Serialises event inserts on PostgreSQL so ids become visible in commit order; consumers
 #: can then read "past their cursor" without ever skipping a late-committing event.
-_EVENT_LOG_LOCK = 7_242_001
+EVENT_LOG_LOCK = 7_242_001
 
 
 @dataclass(frozen=True)
@@ -92,12 +92,16 @@ class BatchResult:
 
 @dataclass
 class _Prepared:
+    """A message ready to store: plain values only, so that it travels to the ingest writer
+    process cheaply (``ingest.writer``)."""
+
     index: int
-    message: Message
     message_id: str
     occurred_at: datetime
     identifiers: dict[str, bytes]  # kind -> blind index
     profile: PreparedProfile | None
+    names_person: bool  # an identify or alias: it may link identifiers to one customer
+    is_alias: bool
     tombstones: set[bytes] = field(default_factory=set)  # digests of the blind indexes
     row: list[Any] = field(default_factory=list)  # driver values, in EVENT_COLUMNS order
     scrubbed: Counter[str] | None = None
@@ -171,7 +175,7 @@ def prepare_batch(
     seen_ids: set[str] = set()
     for index, raw in enumerate(messages):
         try:
-            item = _prepare(
+            item, message = _prepare(
                 index,
                 raw,
                 store=store,
@@ -191,7 +195,7 @@ def prepare_batch(
             continue
         seen_ids.add(item.message_id)
         values = _event_values(
-            item, scrubber, source=source, client_ip=client_ip, received=received
+            item, message, scrubber, source=source, client_ip=client_ip, received=received
         )
         item.row = codec.encode(values)
         # Erasure tombstones are keyed hashes of blind indexes (privacy.tombstones).
@@ -302,7 +306,7 @@ def _prepare(
     batch_sent_at: datetime | None,
     received: datetime,
     scrubber: Scrubber,
-) -> _Prepared:
+) -> tuple[_Prepared, Message]:
     if implied_type is None and len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
         raise InvalidMessage("event larger than 32 KB")
     message = parse_message(raw, implied_type=implied_type)
@@ -331,14 +335,16 @@ def _prepare(
     if isinstance(message, Alias):
         identifiers["previous_id"] = store.index("user_id", message.previous_id)
         identifiers["previous_anonymous_id"] = store.index("anonymous_id", message.previous_id)
-    return _Prepared(
+    item = _Prepared(
         index=index,
-        message=message,
         message_id=message.message_id or f"cv-{uuid.uuid4()}",
         occurred_at=_occurred_at(message, batch_sent_at=batch_sent_at, received=received),
         identifiers=identifiers,
         profile=profile,
+        names_person=isinstance(message, Identify | Alias),
+        is_alias=isinstance(message, Alias),
     )
+    return item, message
 
 
 def _identify_traits(message: Identify) -> dict[str, Any]:
@@ -380,8 +386,8 @@ def _resolve(session: Session, batch: list[_Prepared], rules: StitchingRules) ->
             identifiers=p.identifiers,
             profile=p.profile,
             occurred_at=p.occurred_at,
-            names_person=isinstance(p.message, Identify | Alias),
-            is_alias=isinstance(p.message, Alias),
+            names_person=p.names_person,
+            is_alias=p.is_alias,
         )
         for p in batch
     ]
@@ -392,11 +398,16 @@ def _resolve(session: Session, batch: list[_Prepared], rules: StitchingRules) ->
 
 
 def _event_values(
-    item: _Prepared, scrubber: Scrubber, *, source: str, client_ip: str | None, received: datetime
+    item: _Prepared,
+    message: Message,
+    scrubber: Scrubber,
+    *,
+    source: str,
+    client_ip: str | None,
+    received: datetime,
 ) -> tuple[Any, ...]:
     """An event's values in EVENT_COLUMNS order (its customer still unknown), the JSON
     documents scrubbed and serialised."""
-    message = item.message
     properties: dict[str, Any] = {}
     name: str | None = None
     if isinstance(message, Track):
@@ -445,7 +456,7 @@ def _with_network(context: dict[str, Any], ip: object) -> str:
 def _lock_event_log(session: Session) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_EVENT_LOG_LOCK})")
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})")
 
 
 def _count_scrubbed(session: Session, source: str, counts: dict[str, int]) -> None:

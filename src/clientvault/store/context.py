@@ -16,6 +16,7 @@ from clientvault.store.group_commit import GroupCommitter
 from clientvault.store.keyfile import KeyMaterial
 from clientvault.store.keystore import Keystore
 from clientvault.store.sealing import blind_index
+from clientvault.store.wal_checkpoints import WalCheckpointer, without_automatic_checkpoints
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Store:
     #: Shares transactions between concurrent short writes that must each be durable before
     #: they are acknowledged (tracking calls): one commit for all that overlap.
     group_commit: GroupCommitter
+    #: Checkpoints a SQLite WAL off the commit path, when the store was opened for that.
+    checkpointer: WalCheckpointer | None = None
 
     def index(self, kind: str, value: str) -> bytes:
         """The blind index of a normalised identifier under this installation's index key."""
@@ -36,6 +39,8 @@ class Store:
 
     def close(self) -> None:
         """Release both databases' connections."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
         self.keystore.engine.dispose()
 
@@ -48,11 +53,15 @@ def load_key_material(settings: Settings) -> KeyMaterial:
     return keyfile.read(settings.key_file)
 
 
-def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
+def open_store(
+    settings: Settings, *, verify_keys: bool = True, background_checkpoints: bool = False
+) -> Store:
     """Open an initialised installation's databases with its key material.
 
     With ``verify_keys`` (always, except while ``init`` creates the keystore) a key file that
-    does not belong to this keystore is refused with a clear error.
+    does not belong to this keystore is refused with a clear error. With
+    ``background_checkpoints``, a SQLite database's WAL is checkpointed by a thread rather
+    than by this store's commits (``store.wal_checkpoints``; for the ingest writer).
     """
     material = load_key_material(settings)
     engine = make_engine(
@@ -62,12 +71,17 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
     )
     keystore_engine = make_engine(settings.keystore_url, synchronous="FULL")
     sessions = make_session_factory(engine)
+    checkpointer = None
+    if background_checkpoints and engine.dialect.name == "sqlite":
+        without_automatic_checkpoints(engine)
+        checkpointer = WalCheckpointer(engine)
     store = Store(
         engine=engine,
         sessions=sessions,
         read_sessions=make_session_factory(engine, read_only=True),
         keystore=Keystore(keystore_engine, material),
         group_commit=GroupCommitter(sessions),
+        checkpointer=checkpointer,
     )
     if verify_keys:
         try:
@@ -80,4 +94,6 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
         except ConfigurationError:
             store.close()
             raise
+    if checkpointer is not None:
+        checkpointer.start()
     return store

@@ -10,7 +10,7 @@ import base64
 import binascii
 import zlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from fastapi import APIRouter, Request
@@ -21,8 +21,9 @@ from pydantic import TypeAdapter, ValidationError
 from clientvault.api.errors import error_body
 from clientvault.ingest.sources import authenticate
 from clientvault.ingest.spec import MAX_BATCH_BYTES, MAX_EVENT_BYTES, MESSAGE_TYPES, Message
-from clientvault.ingest.tracking import BatchResult, prepare_batch, store_batch
-from clientvault.settings import IdentitySettings, Settings
+from clientvault.ingest.tracking import BatchResult, PreparedBatch, prepare_batch, store_batch
+from clientvault.ingest.writer import IngestWriter
+from clientvault.settings import Settings
 from clientvault.store.context import Store
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -114,18 +115,17 @@ async def _handle(request: Request, *, limit: int, implied_type: str | None) -> 
             raise _Refused(400, "invalid_input", "`sentAt` is not a date-time") from None
     except _Refused as refused:
         return refused.response
-    store: Store = request.app.state.store
     settings: Settings = request.app.state.settings
     result = await run_in_threadpool(
         _store_messages,
-        store,
+        request.app.state.store,
+        request.app.state.store_tracking,
         write_key=write_key,
         messages=messages,
         implied_type=implied_type,
         sent_at=sent_at,
         client_ip=_client_ip(request),
         default_region=settings.default_phone_region,
-        identity=settings.identity,
         # Global Privacy Control: an opt-out of sale/share for the customers of this call.
         gpc_policy_version=(
             settings.privacy.policy_version if request.headers.get("sec-gpc") == "1" else None
@@ -136,8 +136,38 @@ async def _handle(request: Request, *, limit: int, implied_type: str | None) -> 
     return _response(result, single=implied_type is not None)
 
 
+class StoreTracking(Protocol):
+    """Stores a prepared call and returns its result once committed."""
+
+    def __call__(self, batch: PreparedBatch, *, gpc_policy_version: str | None) -> BatchResult:
+        """Store ``batch``; answer only once its transaction has committed."""
+        ...
+
+
+def storing(store: Store, settings: Settings, writer: IngestWriter | None) -> StoreTracking:
+    """How the app stores prepared tracking calls: through the ingest writer process when
+    there is one, else in the request's thread, sharing commits with concurrent calls
+    (``store.group_commit``)."""
+    if writer is not None:
+        return writer.store
+
+    def in_process(batch: PreparedBatch, *, gpc_policy_version: str | None) -> BatchResult:
+        return store.group_commit.run(
+            lambda session: store_batch(
+                session,
+                store,
+                batch,
+                identity=settings.identity,
+                gpc_policy_version=gpc_policy_version,
+            )
+        )
+
+    return in_process
+
+
 def _store_messages(
     store: Store,
+    store_tracking: StoreTracking,
     *,
     write_key: str,
     messages: list[Any],
@@ -145,29 +175,24 @@ def _store_messages(
     sent_at: datetime | None,
     client_ip: str | None,
     default_region: str,
-    identity: IdentitySettings,
     gpc_policy_version: str | None,
 ) -> BatchResult | None:
     with store.read_sessions() as session:  # outside the write lock: most calls are valid
         source = authenticate(session, write_key=write_key)
     if source is None:
         return None
-    # Checked, normalised and scrubbed in this thread, while another call may hold the
-    # write transaction; answered only once the transaction holding the events has committed.
+    # Checked, normalised and scrubbed in this thread, while the previous calls are being
+    # stored; answered only once the transaction holding the events has committed.
     batch = prepare_batch(
         store,
-        source=source.name,
+        source=source,
         messages=messages,
         implied_type=implied_type,
         batch_sent_at=sent_at,
         client_ip=client_ip,
         default_region=default_region,
     )
-    return store.group_commit.run(
-        lambda session: store_batch(
-            session, store, batch, identity=identity, gpc_policy_version=gpc_policy_version
-        )
-    )
+    return store_tracking(batch, gpc_policy_version=gpc_policy_version)
 
 
 def _response(result: BatchResult, *, single: bool) -> JSONResponse:
