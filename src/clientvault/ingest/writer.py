@@ -199,9 +199,11 @@ def _read_answers(child: _Child) -> None:
 
 def _writer_main(settings: Settings, connection: Connection) -> None:
     """The writer process: open the store, then store groups of calls until the pipe closes."""
-    # Ctrl-C reaches the server's whole process group: the server stops us itself, once its
-    # requests are answered, by closing the pipe.
+    # Ctrl-C, or a service manager's SIGTERM, reaches the server's whole process group: the
+    # server stops the writer itself, once its requests are answered, by closing the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(format="%(levelname)s:     ingest writer: %(message)s")
     try:
         store = open_store(settings, background_checkpoints=True)
     except Exception as exc:
