@@ -106,6 +106,7 @@ class _Prepared:
     row: list[Any] = field(default_factory=list)  # driver values, in EVENT_COLUMNS order
     scrubbed: Counter[str] | None = None
     customer_id: uuid.UUID | None = None
+    call: int = 0  # which of the calls stored together (``store_batches``) it belongs to
 
 
 @dataclass
@@ -221,38 +222,78 @@ def store_batch(
     ``gpc_policy_version``: set when the call carried ``Sec-GPC: 1`` (Global Privacy Control):
     every customer the call's events belong to is opted out of sale/share, under that policy
     version, in the same transaction."""
-    result = BatchResult(rejected=list(batch.rejected), duplicates=batch.duplicates)
+    return store_batches(session, store, [(batch, gpc_policy_version)], identity=identity)[0]
+
+
+def store_batches(
+    session: Session,
+    store: Store,
+    calls: Sequence[tuple[PreparedBatch, str | None]],
+    *,
+    identity: IdentitySettings | None = None,
+) -> list[BatchResult]:
+    """Store several prepared calls of one source (each with its GPC policy version, see
+    ``store_batch``) in the caller's transaction as if one after the other, with one look-up
+    of each kind and one insert for them all; each call's own result, in order.
+
+    The ingest writer stores the calls that queued up while it committed this way: a round
+    trip per look-up per group rather than per call."""
+    if len({batch.source for batch, _ in calls}) > 1:
+        raise ValueError("store_batches stores calls of one source")
+    results = [
+        BatchResult(rejected=list(batch.rejected), duplicates=batch.duplicates)
+        for batch, _ in calls
+    ]
+    items: list[_Prepared] = []
+    for number, (batch, _) in enumerate(calls):
+        for item in batch.items:
+            item.call = number
+            items.append(item)
     # Taken first on PostgreSQL, so that no other transaction adds events between the
     # duplicate check and the insert.
     _lock_event_log(session)
     # Calls about an erased person are dropped, counted on their tombstones (privacy.erasure).
-    prepared = suppress_erased(session, batch.items, lambda p: p.tombstones)
+    prepared = suppress_erased(session, items, lambda p: p.tombstones)
     connection = session.connection()
-    known = _existing_message_ids(connection, [p.message_id for p in prepared])
-    fresh = [p for p in prepared if p.message_id not in known]
-    result.duplicates += len(prepared) - len(fresh)
+    stored = _existing_message_ids(connection, [p.message_id for p in prepared])
+    fresh: list[_Prepared] = []
+    for item in prepared:
+        if item.message_id in stored:  # stored before, or by an earlier call of this group
+            results[item.call].duplicates += 1
+        else:
+            stored.add(item.message_id)
+            fresh.append(item)
     if not fresh:
-        return result
+        return results
 
+    source = calls[0][0].source
     resolution = _resolve(session, fresh, stitching_rules(store, identity))
-    result.customers_created = write_customers(session, store, resolution, source=batch.source)
+    write_customers(session, store, resolution, source=source)
+    created = set(resolution.new_customers)
     codec = _row_codec(store)
     customer_at = codec.slot("customer_id")
     for item in fresh:
         item.row[customer_at] = codec.convert("customer_id", item.customer_id)
+        result = results[item.call]
+        result.accepted += 1
+        if item.customer_id in created:  # counted for the call that first named them
+            created.discard(item.customer_id)
+            result.customers_created += 1
+        if item.scrubbed:
+            result.scrubbed = dict(Counter(result.scrubbed) + item.scrubbed)
+    if created:  # new profiles no stored event names (none so far): the first call's
+        results[fresh[0].call].customers_created += len(created)
     insert_rows(connection, _EVENTS, EVENT_COLUMNS, [tuple(item.row) for item in fresh])
     _attach_anonymous_events(session, resolution.attach_anonymous)
-    scrubbed: Counter[str] = Counter()
-    for item in fresh:
-        if item.scrubbed:
-            scrubbed.update(item.scrubbed)
-    _count_scrubbed(session, batch.source, scrubbed)
-    if gpc_policy_version is not None:
-        for customer_id in dict.fromkeys(p.customer_id for p in fresh if p.customer_id):
-            record_gpc_opt_out(session, customer_id=customer_id, policy_version=gpc_policy_version)
-    result.accepted = len(fresh)
-    result.scrubbed = dict(scrubbed)
-    return result
+    _count_scrubbed(session, source, sum((Counter(r.scrubbed) for r in results), Counter()))
+    for number, (_, gpc_policy_version) in enumerate(calls):
+        if gpc_policy_version is not None:
+            customers = (p.customer_id for p in fresh if p.call == number and p.customer_id)
+            for customer_id in dict.fromkeys(customers):
+                record_gpc_opt_out(
+                    session, customer_id=customer_id, policy_version=gpc_policy_version
+                )
+    return results
 
 
 def _row_codec(store: Store) -> TableCodec:

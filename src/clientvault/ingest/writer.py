@@ -37,11 +37,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
-from sqlalchemy.orm import Session
-
 from clientvault.errors import Unavailable
-from clientvault.ingest.tracking import BatchResult, PreparedBatch, store_batch
-from clientvault.settings import IdentitySettings, Settings
+from clientvault.ingest.tracking import BatchResult, PreparedBatch, store_batches
+from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
 from clientvault.store.group_commit import Outcome, commit_together
 
@@ -94,6 +92,8 @@ class IngestWriter:
         with self._send_lock:
             child = self._running()
             with child.lock:
+                if child.gone:  # it went since ``_running`` looked: its reader is done
+                    raise _unavailable("the ingest writer stopped; retry the call")
                 child.waiting[ticket] = future
             # Should the writer have just gone, its reader fails the call.
             with contextlib.suppress(OSError):
@@ -141,10 +141,10 @@ class IngestWriter:
         process.daemon = True
         process.start()
         theirs.close()
+        answer: object = "the ingest writer did not start in time"
         try:
-            if not ours.poll(START_TIMEOUT_S):
-                raise _unavailable("the ingest writer did not start in time")
-            answer = ours.recv()
+            if ours.poll(START_TIMEOUT_S):
+                answer = ours.recv()
         except (EOFError, OSError):
             answer = "the ingest writer stopped while starting"
         if answer != _READY:
@@ -232,31 +232,54 @@ def _writer_main(settings: Settings, connection: Connection) -> None:
 def _store_group(
     store: Store, settings: Settings, calls: list[tuple[int, PreparedBatch, str | None]]
 ) -> list[tuple[int, BatchResult | None, BaseException | None]]:
-    """Store calls in one transaction: each call's ticket with its result or its error."""
-    outcomes = commit_together(
+    """Store calls in one transaction — those of one source together, as one
+    (``store_batches``) — and each call's ticket with its result or its error. Should storing
+    calls together fail, they are stored again one by one, so that only the failing call
+    fails."""
+    by_source: dict[str, list[int]] = {}
+    for position, (_, batch, _) in enumerate(calls):
+        by_source.setdefault(batch.source, []).append(position)
+    answers: dict[int, tuple[BatchResult | None, BaseException | None]] = {}
+    alone: list[int] = []
+    together = list(by_source.values())
+    for positions, outcome in zip(
+        together, _store_sets(store, settings, calls, together), strict=True
+    ):
+        if outcome.error is None and outcome.result is not None:
+            for position, result in zip(positions, outcome.result, strict=True):
+                answers[position] = (result, None)
+        elif len(positions) > 1:
+            alone += positions
+        else:
+            answers[positions[0]] = (None, _portable(outcome.error))
+    sets = [[position] for position in alone]
+    for (position,), outcome in zip(sets, _store_sets(store, settings, calls, sets), strict=True):
+        if outcome.error is None and outcome.result is not None:
+            answers[position] = (outcome.result[0], None)
+        else:
+            answers[position] = (None, _portable(outcome.error))
+    return [(ticket, *answers[position]) for position, (ticket, _, _) in enumerate(calls)]
+
+
+def _store_sets(
+    store: Store,
+    settings: Settings,
+    calls: list[tuple[int, PreparedBatch, str | None]],
+    sets: list[list[int]],
+) -> list[Outcome[list[BatchResult]]]:
+    """Store each set of calls as one (``store_batches``), all sets in one transaction."""
+    return commit_together(
         store.sessions,
         [
             functools.partial(
-                _store_call, store=store, batch=batch, identity=settings.identity, gpc=gpc
+                store_batches,
+                store=store,
+                calls=[calls[position][1:] for position in positions],
+                identity=settings.identity,
             )
-            for _, batch, gpc in calls
+            for positions in sets
         ],
     )
-    return [
-        (ticket, outcome.result, _portable(outcome))
-        for (ticket, _, _), outcome in zip(calls, outcomes, strict=True)
-    ]
-
-
-def _store_call(
-    session: Session,
-    *,
-    store: Store,
-    batch: PreparedBatch,
-    identity: IdentitySettings,
-    gpc: str | None,
-) -> BatchResult:
-    return store_batch(session, store, batch, identity=identity, gpc_policy_version=gpc)
 
 
 def _next_group(
@@ -276,13 +299,12 @@ def _next_group(
     return calls, False
 
 
-def _portable(outcome: Outcome[BatchResult]) -> BaseException | None:
+def _portable(error: BaseException | None) -> BaseException:
     """The error to send back to the server: itself, for the server to raise as if it had
     stored the call itself, if it survives pickling; else one naming its kind only (its
     message might carry values)."""
-    error = outcome.error
-    if error is None:
-        return None
+    if error is None:  # a work that neither returned nor raised: cannot happen
+        return RuntimeError("the ingest writer lost a call's outcome")
     logger.error("the ingest writer failed to store a call: %s", type(error).__name__)
     try:
         pickle.loads(_dumps(error))  # noqa: S301 - our own bytes, to see that they load

@@ -45,7 +45,7 @@ def commit_together(
     already failed gets the commit's error. Only a ``BaseException`` that is not an
     ``Exception`` (an interrupt) propagates."""
     outcomes: list[Outcome[T]] = [Outcome() for _ in works]
-    remaining = list(range(len(works)))
+    remaining = list(range(len(works)))  # none: no transaction at all
     try:
         while remaining:
             remaining = _attempt(sessions, works, outcomes, remaining)
