@@ -281,7 +281,7 @@ def store_batches(
             result.customers_created += 1
         if item.scrubbed:
             result.scrubbed = dict(Counter(result.scrubbed) + item.scrubbed)
-    if created:  # new profiles no stored event names (none so far): the first call's
+    if created:  # profiles no stored event belongs to (none known so far): the first call's
         results[fresh[0].call].customers_created += len(created)
     insert_rows(connection, _EVENTS, EVENT_COLUMNS, [tuple(item.row) for item in fresh])
     _attach_anonymous_events(session, resolution.attach_anonymous)
