@@ -43,6 +43,7 @@ from clientvault.privacy.models import ErasedCustomer, Erasure, ErasureTombstone
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.store.base import new_id, utcnow
+from clientvault.store.checkpoints import checkpoint
 from clientvault.store.context import Store
 
 #: The permission erasing (and exporting) a customer needs.
@@ -125,16 +126,8 @@ def scrub_journals(store: Store) -> bool:
     """
     emptied = True
     for engine in (store.engine, store.keystore.engine):
-        if engine.dialect.name != "sqlite":
-            continue
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            emptied = emptied and not busy
-            cursor.close()
-        finally:
-            connection.close()
+        if engine.dialect.name == "sqlite":
+            emptied = checkpoint(engine, "TRUNCATE") and emptied
     return emptied
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clientvault.errors import ConfigurationError
 from clientvault.settings import Settings
 from clientvault.store import keyfile
+from clientvault.store.checkpoints import BackgroundCheckpoints
 from clientvault.store.engine import make_engine, make_session_factory
 from clientvault.store.group_commit import GroupCommitter
 from clientvault.store.keyfile import KeyMaterial
@@ -29,13 +30,17 @@ class Store:
     #: Shares transactions between concurrent short writes that must each be durable before
     #: they are acknowledged (tracking calls): one commit for all that overlap.
     group_commit: GroupCommitter
+    #: On SQLite, the thread that checkpoints the database's WAL outside of commits.
+    checkpoints: BackgroundCheckpoints | None = None
 
     def index(self, kind: str, value: str) -> bytes:
         """The blind index of a normalised identifier under this installation's index key."""
         return blind_index(self.keystore.material.index_key, kind, value)
 
     def close(self) -> None:
-        """Release both databases' connections."""
+        """Stop the background checkpoints and release both databases' connections."""
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         self.engine.dispose()
         self.keystore.engine.dispose()
 
@@ -68,6 +73,7 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
         read_sessions=make_session_factory(engine, read_only=True),
         keystore=Keystore(keystore_engine, material),
         group_commit=GroupCommitter(sessions),
+        checkpoints=BackgroundCheckpoints(engine) if engine.dialect.name == "sqlite" else None,
     )
     if verify_keys:
         try:
