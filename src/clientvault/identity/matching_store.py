@@ -155,15 +155,31 @@ def replace_blocking_keys(
     everyone: bool = False,
 ) -> int:
     """Store these customers' keyed blocking keys (``keyed_blocking_keys``), replacing theirs
-    (or, with ``everyone``, the whole table's). Returns the number of keys written."""
+    (or, with ``everyone``, the whole table's). Returns the number of keys written.
+
+    Customers whose stored keys are already these are left alone: an identify call that
+    changed no identifier, the usual one, writes nothing here."""
     table = table_of(MatchBlockingKey)
     if everyone:
         session.execute(delete(table))
+        changed = dict(keys)
     else:
-        session.execute(delete(table).where(table.c.customer_id.in_(list(keys))))
+        stored: dict[uuid.UUID, set[tuple[str, bytes]]] = {customer: set() for customer in keys}
+        for customer_id, kind, key in session.execute(
+            select(table.c.customer_id, table.c.kind, table.c.key).where(
+                table.c.customer_id.in_(list(keys))
+            )
+        ):
+            stored[customer_id].add((kind, bytes(key)))
+        changed = {
+            customer: pairs for customer, pairs in keys.items() if set(pairs) != stored[customer]
+        }
+        replaced = [customer for customer in changed if stored[customer]]
+        if replaced:
+            session.execute(delete(table).where(table.c.customer_id.in_(replaced)))
     rows = [
         {"customer_id": customer_id, "kind": kind, "key": key}
-        for customer_id, pairs in keys.items()
+        for customer_id, pairs in changed.items()
         for kind, key in pairs
     ]
     for start in range(0, len(rows), 10_000):
