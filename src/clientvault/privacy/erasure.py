@@ -43,7 +43,7 @@ from clientvault.privacy.models import ErasedCustomer, Erasure, ErasureTombstone
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.store.base import new_id, utcnow
-from clientvault.store.checkpoints import checkpoint
+from clientvault.store.checkpoints import truncate_wal
 from clientvault.store.context import Store
 
 #: The permission erasing (and exporting) a customer needs.
@@ -127,7 +127,7 @@ def scrub_journals(store: Store) -> bool:
     emptied = True
     for engine in (store.engine, store.keystore.engine):
         if engine.dialect.name == "sqlite":
-            emptied = checkpoint(engine, "TRUNCATE") and emptied
+            emptied = truncate_wal(engine) and emptied
     return emptied
 
 

@@ -7,12 +7,13 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from clientvault.migrations.install import initialise
 from clientvault.settings import Settings
-from clientvault.store.checkpoints import FALLBACK_PAGES, BackgroundCheckpoints, checkpoint
+from clientvault.store.checkpoints import FALLBACK_PAGES, BackgroundCheckpoints, truncate_wal
 from clientvault.store.engine import make_engine
 
 
@@ -50,6 +51,31 @@ def test_committed_pages_reach_the_database_file_in_the_background(tmp_path: Pat
         engine.dispose()
 
 
+def test_the_log_starts_over_under_a_writer_that_never_pauses(tmp_path: Path) -> None:
+    """A PASSIVE checkpoint alone never lets the WAL restart while transactions follow each
+    other; the round's FULL checkpoint does, so the file stays near ``reset_pages``."""
+    database = tmp_path / "x.db"
+    engine = make_engine(f"sqlite:///{database}", synchronous="NORMAL")
+    checkpoints = BackgroundCheckpoints(engine, interval=0.01, reset_pages=100)
+
+    @event.listens_for(engine, "connect")
+    def _no_automatic_checkpoint(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")  # only the thread checkpoints
+
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (v BLOB)")
+        for _ in range(100):  # ~5,000 pages, one transaction right after the other
+            with engine.begin() as connection:
+                connection.execute(text("INSERT INTO t VALUES (randomblob(4000))"), [{}] * 50)
+            time.sleep(0.001)
+        wal_pages = (tmp_path / "x.db-wal").stat().st_size // 4096
+    finally:
+        checkpoints.stop()
+        engine.dispose()
+    assert wal_pages < 2_500
+
+
 def test_store_connections_keep_the_automatic_checkpoint_as_a_fallback(tmp_path: Path) -> None:
     before = set(threading.enumerate())
     store = initialise(Settings(env="test", data_dir=tmp_path))
@@ -75,7 +101,7 @@ def test_a_truncating_checkpoint_empties_the_wal(tmp_path: Path) -> None:
             connection.exec_driver_sql("CREATE TABLE t (v BLOB)")
             connection.exec_driver_sql("INSERT INTO t VALUES (randomblob(4000))")
         assert (tmp_path / "x.db-wal").stat().st_size > 0
-        assert checkpoint(engine, "TRUNCATE")
+        assert truncate_wal(engine)
         assert (tmp_path / "x.db-wal").stat().st_size == 0
     finally:
         engine.dispose()
