@@ -12,6 +12,7 @@ fields and reasons, not values::
     ├── InvalidInput        the input breaks a rule; ``details`` says which field  → 422
     ├── Unauthenticated     no valid credentials (same answer whatever was wrong)  → 401
     ├── RateLimited         too many failures; ``details["retry_after"]`` seconds  → 429
+    ├── Unavailable         a part of the service is down for now; retry           → 503
     └── ConfigurationError  the installation is not set up (missing key file…)     → 500 / exit 2
 """
 
@@ -82,6 +83,12 @@ class RateLimited(ClientVaultError):
     """Too many recent failures from this account or network; try again later."""
 
     default_code = "rate_limited"
+
+
+class Unavailable(ClientVaultError):
+    """A part of the service (the ingest writer…) cannot do the work right now; retry."""
+
+    default_code = "unavailable"
 
 
 class ConfigurationError(ClientVaultError):

@@ -9,11 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from clientvault.api.app import create_app
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.ingest.models import Event, ScrubCount
 from clientvault.ingest.sources import revoke_source
 from clientvault.privacy.consent import current_consents
 from clientvault.privacy.models import ConsentRecord
+from clientvault.settings import Settings
 from clientvault.store.context import Store
 
 
@@ -330,3 +332,22 @@ def test_global_privacy_control_opts_the_callers_customer_out_of_sale_once(
     assert [(r.purpose, r.decision, r.channel) for r in records] == [
         ("sale_share", "withdrawn", "gpc")
     ]
+
+
+def test_a_server_of_its_own_stores_calls_through_its_writer_process(
+    db_settings: Settings, write_key: str, db: Store
+) -> None:
+    app = create_app(db_settings, run_consumers=False)  # no store handed in: as `serve` runs
+    with TestClient(app, base_url="https://testserver") as client:
+        writer = app.state.ingest_writer
+        assert writer.process_id is not None
+        batch = [
+            {"type": "track", "userId": "w-1", "event": "Viewed", "messageId": "w1"},
+            {"type": "identify", "userId": "w-1", "traits": {"email": "nope"}, "messageId": "w2"},
+        ]
+        response = _post(client, "batch", write_key, {"batch": batch})
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    assert [r["index"] for r in response.json()["rejected"]] == [1]
+    assert [e.message_id for e in _events(db)] == ["w1"]
+    assert writer.process_id is None  # stopped with the app

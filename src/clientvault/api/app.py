@@ -24,6 +24,7 @@ from clientvault.api.routes import (
     tracking,
 )
 from clientvault.automation.worker import Worker
+from clientvault.ingest.writer import IngestWriter
 from clientvault.migrations.schema import load_holders
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
@@ -37,16 +38,21 @@ def create_app(
     *,
     store: Store | None = None,
     run_consumers: bool | None = None,
+    ingest_writer: bool | None = None,
 ) -> FastAPI:
     """Build the app for these settings; with ``store`` given, use it and leave it open.
 
     The event-log consumers run in-process unless ``run_consumers`` (default: the
     ``server.run_consumers`` setting, and off when a store is handed in) says otherwise.
+    Tracking calls are stored by a writer process when ``ingest_writer`` (same default, from
+    ``server.ingest_writer_process``) says so, else in the request threads.
     """
     settings = settings or get_settings()
     load_holders()  # every domain's personal-data holders, for export, erasure and retention
     if run_consumers is None:
         run_consumers = store is None and settings.server.run_consumers
+    if ingest_writer is None:
+        ingest_writer = store is None and settings.server.ingest_writer_process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +69,11 @@ def create_app(
             if run_consumers
             else None
         )
+        writer = IngestWriter(settings) if ingest_writer else None
+        app.state.ingest_writer = writer
+        app.state.store_tracking = tracking.storing(app.state.store, settings, writer)
+        if writer is not None:
+            writer.start()  # fails here, at start-up, if the writer cannot open the store
         if worker is not None:
             worker.start()
         try:
@@ -70,6 +81,8 @@ def create_app(
         finally:
             if worker is not None:
                 worker.stop()
+            if writer is not None:
+                writer.close()
             if owned:
                 app.state.store.close()
 

@@ -24,6 +24,7 @@ from clientvault.errors import (
     PermissionDenied,
     RateLimited,
     Unauthenticated,
+    Unavailable,
 )
 from clientvault.web.console import console_error_page, is_console_path
 
@@ -37,6 +38,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ClientVaultError], int], ...] = (
     (InvalidInput, 422),
     (Unauthenticated, 401),
     (RateLimited, 429),
+    (Unavailable, 503),
     (ConfigurationError, 500),
 )
 

@@ -59,13 +59,18 @@ def list_sources(session: Session) -> list[TrackingSource]:
     return list(session.scalars(select(TrackingSource).order_by(TrackingSource.id)))
 
 
-def authenticate(session: Session, *, write_key: str) -> TrackingSource | None:
-    """The active source this write key belongs to, or ``None``."""
+def authenticate(session: Session, *, write_key: str) -> str | None:
+    """The name of the active source this write key belongs to, or ``None``.
+
+    Checked on every tracking call (a revocation takes effect at once), so it reads two
+    columns rather than loading an ORM object."""
     if not write_key.startswith(_KEY_PREFIX):
         return None
-    source = session.scalar(
-        select(TrackingSource).where(TrackingSource.write_key_hash == _hash(write_key))
-    )
-    if source is None or source.revoked_at is not None:
+    found = session.execute(
+        select(TrackingSource.name, TrackingSource.revoked_at).where(
+            TrackingSource.write_key_hash == _hash(write_key)
+        )
+    ).first()
+    if found is None or found.revoked_at is not None:
         return None
-    return source
+    return str(found.name)

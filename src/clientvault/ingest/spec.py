@@ -19,11 +19,8 @@ MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 Identifier = Annotated[str, Field(min_length=1, max_length=255)]
 
 
-def _identifier(value: Any) -> Any:
-    # Segment accepts numeric ids and treats them as strings.
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
+#: Segment accepts numeric ids and treats them as strings.
+_ID_KEYS = ("userId", "anonymousId", "previousId", "groupId")
 
 
 class _Message(BaseModel):
@@ -42,9 +39,10 @@ class _Message(BaseModel):
     @classmethod
     def _coerce_ids(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for key in ("userId", "anonymousId", "previousId", "groupId"):
-                if key in data:
-                    data = {**data, key: _identifier(data[key])}
+            for key in _ID_KEYS:
+                value = data.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    data = {**data, key: str(value)}  # a copy: the caller's dict is theirs
         return data
 
     @model_validator(mode="after")

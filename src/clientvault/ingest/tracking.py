@@ -68,7 +68,7 @@ EVENT_COLUMNS = (
 _network_of = functools.lru_cache(maxsize=4096)(truncate_ip)
 #: Serialises event inserts on PostgreSQL so ids become visible in commit order; consumers
 #: can then read "past their cursor" without ever skipping a late-committing event.
-_EVENT_LOG_LOCK = 7_242_001
+EVENT_LOG_LOCK = 7_242_001
 
 
 @dataclass(frozen=True)
@@ -92,16 +92,21 @@ class BatchResult:
 
 @dataclass
 class _Prepared:
+    """A message ready to store: plain values only, so that it travels to the ingest writer
+    process cheaply (``ingest.writer``)."""
+
     index: int
-    message: Message
     message_id: str
     occurred_at: datetime
     identifiers: dict[str, bytes]  # kind -> blind index
     profile: PreparedProfile | None
+    names_person: bool  # an identify or alias: it may link identifiers to one customer
+    is_alias: bool
     tombstones: set[bytes] = field(default_factory=set)  # digests of the blind indexes
     row: list[Any] = field(default_factory=list)  # driver values, in EVENT_COLUMNS order
     scrubbed: Counter[str] | None = None
     customer_id: uuid.UUID | None = None
+    call: int = 0  # which of the calls stored together (``store_batches``) it belongs to
 
 
 @dataclass
@@ -171,7 +176,7 @@ def prepare_batch(
     seen_ids: set[str] = set()
     for index, raw in enumerate(messages):
         try:
-            item = _prepare(
+            item, message = _prepare(
                 index,
                 raw,
                 store=store,
@@ -191,7 +196,7 @@ def prepare_batch(
             continue
         seen_ids.add(item.message_id)
         values = _event_values(
-            item, scrubber, source=source, client_ip=client_ip, received=received
+            item, message, scrubber, source=source, client_ip=client_ip, received=received
         )
         item.row = codec.encode(values)
         # Erasure tombstones are keyed hashes of blind indexes (privacy.tombstones).
@@ -217,38 +222,78 @@ def store_batch(
     ``gpc_policy_version``: set when the call carried ``Sec-GPC: 1`` (Global Privacy Control):
     every customer the call's events belong to is opted out of sale/share, under that policy
     version, in the same transaction."""
-    result = BatchResult(rejected=list(batch.rejected), duplicates=batch.duplicates)
+    return store_batches(session, store, [(batch, gpc_policy_version)], identity=identity)[0]
+
+
+def store_batches(
+    session: Session,
+    store: Store,
+    calls: Sequence[tuple[PreparedBatch, str | None]],
+    *,
+    identity: IdentitySettings | None = None,
+) -> list[BatchResult]:
+    """Store several prepared calls of one source (each with its GPC policy version, see
+    ``store_batch``) in the caller's transaction as if one after the other, with one look-up
+    of each kind and one insert for them all; each call's own result, in order.
+
+    The ingest writer stores the calls that queued up while it committed this way: a round
+    trip per look-up per group rather than per call."""
+    if len({batch.source for batch, _ in calls}) > 1:
+        raise ValueError("store_batches stores calls of one source")
+    results = [
+        BatchResult(rejected=list(batch.rejected), duplicates=batch.duplicates)
+        for batch, _ in calls
+    ]
+    items: list[_Prepared] = []
+    for number, (batch, _) in enumerate(calls):
+        for item in batch.items:
+            item.call = number
+            items.append(item)
     # Taken first on PostgreSQL, so that no other transaction adds events between the
     # duplicate check and the insert.
     _lock_event_log(session)
     # Calls about an erased person are dropped, counted on their tombstones (privacy.erasure).
-    prepared = suppress_erased(session, batch.items, lambda p: p.tombstones)
+    prepared = suppress_erased(session, items, lambda p: p.tombstones)
     connection = session.connection()
-    known = _existing_message_ids(connection, [p.message_id for p in prepared])
-    fresh = [p for p in prepared if p.message_id not in known]
-    result.duplicates += len(prepared) - len(fresh)
+    stored = _existing_message_ids(connection, [p.message_id for p in prepared])
+    fresh: list[_Prepared] = []
+    for item in prepared:
+        if item.message_id in stored:  # stored before, or by an earlier call of this group
+            results[item.call].duplicates += 1
+        else:
+            stored.add(item.message_id)
+            fresh.append(item)
     if not fresh:
-        return result
+        return results
 
+    source = calls[0][0].source
     resolution = _resolve(session, fresh, stitching_rules(store, identity))
-    result.customers_created = write_customers(session, store, resolution, source=batch.source)
+    write_customers(session, store, resolution, source=source)
+    created = set(resolution.new_customers)
     codec = _row_codec(store)
     customer_at = codec.slot("customer_id")
     for item in fresh:
         item.row[customer_at] = codec.convert("customer_id", item.customer_id)
+        result = results[item.call]
+        result.accepted += 1
+        if item.customer_id in created:  # counted for the call that first named them
+            created.discard(item.customer_id)
+            result.customers_created += 1
+        if item.scrubbed:
+            result.scrubbed = dict(Counter(result.scrubbed) + item.scrubbed)
+    if created:  # new profiles no stored event names (none so far): the first call's
+        results[fresh[0].call].customers_created += len(created)
     insert_rows(connection, _EVENTS, EVENT_COLUMNS, [tuple(item.row) for item in fresh])
     _attach_anonymous_events(session, resolution.attach_anonymous)
-    scrubbed: Counter[str] = Counter()
-    for item in fresh:
-        if item.scrubbed:
-            scrubbed.update(item.scrubbed)
-    _count_scrubbed(session, batch.source, scrubbed)
-    if gpc_policy_version is not None:
-        for customer_id in dict.fromkeys(p.customer_id for p in fresh if p.customer_id):
-            record_gpc_opt_out(session, customer_id=customer_id, policy_version=gpc_policy_version)
-    result.accepted = len(fresh)
-    result.scrubbed = dict(scrubbed)
-    return result
+    _count_scrubbed(session, source, sum((Counter(r.scrubbed) for r in results), Counter()))
+    for number, (_, gpc_policy_version) in enumerate(calls):
+        if gpc_policy_version is not None:
+            customers = (p.customer_id for p in fresh if p.call == number and p.customer_id)
+            for customer_id in dict.fromkeys(customers):
+                record_gpc_opt_out(
+                    session, customer_id=customer_id, policy_version=gpc_policy_version
+                )
+    return results
 
 
 def _row_codec(store: Store) -> TableCodec:
@@ -302,7 +347,7 @@ def _prepare(
     batch_sent_at: datetime | None,
     received: datetime,
     scrubber: Scrubber,
-) -> _Prepared:
+) -> tuple[_Prepared, Message]:
     if implied_type is None and len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
         raise InvalidMessage("event larger than 32 KB")
     message = parse_message(raw, implied_type=implied_type)
@@ -331,14 +376,16 @@ def _prepare(
     if isinstance(message, Alias):
         identifiers["previous_id"] = store.index("user_id", message.previous_id)
         identifiers["previous_anonymous_id"] = store.index("anonymous_id", message.previous_id)
-    return _Prepared(
+    item = _Prepared(
         index=index,
-        message=message,
         message_id=message.message_id or f"cv-{uuid.uuid4()}",
         occurred_at=_occurred_at(message, batch_sent_at=batch_sent_at, received=received),
         identifiers=identifiers,
         profile=profile,
+        names_person=isinstance(message, Identify | Alias),
+        is_alias=isinstance(message, Alias),
     )
+    return item, message
 
 
 def _identify_traits(message: Identify) -> dict[str, Any]:
@@ -380,8 +427,8 @@ def _resolve(session: Session, batch: list[_Prepared], rules: StitchingRules) ->
             identifiers=p.identifiers,
             profile=p.profile,
             occurred_at=p.occurred_at,
-            names_person=isinstance(p.message, Identify | Alias),
-            is_alias=isinstance(p.message, Alias),
+            names_person=p.names_person,
+            is_alias=p.is_alias,
         )
         for p in batch
     ]
@@ -392,11 +439,16 @@ def _resolve(session: Session, batch: list[_Prepared], rules: StitchingRules) ->
 
 
 def _event_values(
-    item: _Prepared, scrubber: Scrubber, *, source: str, client_ip: str | None, received: datetime
+    item: _Prepared,
+    message: Message,
+    scrubber: Scrubber,
+    *,
+    source: str,
+    client_ip: str | None,
+    received: datetime,
 ) -> tuple[Any, ...]:
     """An event's values in EVENT_COLUMNS order (its customer still unknown), the JSON
     documents scrubbed and serialised."""
-    message = item.message
     properties: dict[str, Any] = {}
     name: str | None = None
     if isinstance(message, Track):
@@ -445,7 +497,7 @@ def _with_network(context: dict[str, Any], ip: object) -> str:
 def _lock_event_log(session: Session) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_EVENT_LOG_LOCK})")
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})")
 
 
 def _count_scrubbed(session: Session, source: str, counts: dict[str, int]) -> None:

@@ -43,8 +43,8 @@ from clientvault.privacy.models import ErasedCustomer, Erasure, ErasureTombstone
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.store.base import new_id, utcnow
-from clientvault.store.checkpoints import truncate_wal
 from clientvault.store.context import Store
+from clientvault.store.wal_checkpoints import truncate_wal
 
 #: The permission erasing (and exporting) a customer needs.
 PRIVACY_MANAGE = "privacy:manage"

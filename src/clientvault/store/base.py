@@ -57,9 +57,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        # The rows of one call share their received time, one datetime object: the last one
+        # formatted is remembered (one tuple, swapped whole, so threads never see half).
+        last: list[tuple[datetime | None, str | None]] = [(None, None)]
+
         def to_text(value: datetime | None) -> str | None:
+            seen, text = last[0]
+            if value is seen:
+                return text
             utc = self.process_bind_param(value, dialect)
-            return None if utc is None else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = None if utc is None else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+            last[0] = (value, text)
+            return text
 
         return to_text
 

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from clientvault.errors import ConfigurationError
 from clientvault.settings import Settings
 from clientvault.store import keyfile
-from clientvault.store.checkpoints import BackgroundCheckpoints
 from clientvault.store.engine import make_engine, make_session_factory
 from clientvault.store.group_commit import GroupCommitter
 from clientvault.store.keyfile import KeyMaterial
 from clientvault.store.keystore import Keystore
 from clientvault.store.sealing import blind_index
+from clientvault.store.wal_checkpoints import WalCheckpointer, without_automatic_checkpoints
 
 
 @dataclass
@@ -30,17 +30,17 @@ class Store:
     #: Shares transactions between concurrent short writes that must each be durable before
     #: they are acknowledged (tracking calls): one commit for all that overlap.
     group_commit: GroupCommitter
-    #: On SQLite, the thread that checkpoints the database's WAL outside of commits.
-    checkpoints: BackgroundCheckpoints | None = None
+    #: Checkpoints a SQLite WAL off the commit path (``None`` on PostgreSQL).
+    checkpointer: WalCheckpointer | None = None
 
     def index(self, kind: str, value: str) -> bytes:
         """The blind index of a normalised identifier under this installation's index key."""
         return blind_index(self.keystore.material.index_key, kind, value)
 
     def close(self) -> None:
-        """Stop the background checkpoints and release both databases' connections."""
-        if self.checkpoints is not None:
-            self.checkpoints.stop()
+        """Release both databases' connections."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
         self.keystore.engine.dispose()
 
@@ -57,7 +57,8 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
     """Open an initialised installation's databases with its key material.
 
     With ``verify_keys`` (always, except while ``init`` creates the keystore) a key file that
-    does not belong to this keystore is refused with a clear error.
+    does not belong to this keystore is refused with a clear error. A SQLite database's WAL is
+    checkpointed by a thread rather than by this store's commits (``store.wal_checkpoints``).
     """
     material = load_key_material(settings)
     engine = make_engine(
@@ -67,13 +68,17 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
     )
     keystore_engine = make_engine(settings.keystore_url, synchronous="FULL")
     sessions = make_session_factory(engine)
+    checkpointer = None
+    if engine.dialect.name == "sqlite":
+        without_automatic_checkpoints(engine)
+        checkpointer = WalCheckpointer(engine)
     store = Store(
         engine=engine,
         sessions=sessions,
         read_sessions=make_session_factory(engine, read_only=True),
         keystore=Keystore(keystore_engine, material),
         group_commit=GroupCommitter(sessions),
-        checkpoints=BackgroundCheckpoints(engine) if engine.dialect.name == "sqlite" else None,
+        checkpointer=checkpointer,
     )
     if verify_keys:
         try:
@@ -86,4 +91,6 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
         except ConfigurationError:
             store.close()
             raise
+    if checkpointer is not None:
+        checkpointer.start()
     return store

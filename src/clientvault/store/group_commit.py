@@ -18,7 +18,7 @@ writer, so the grouping has to happen before the database.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -28,10 +28,63 @@ T = TypeVar("T")
 
 
 @dataclass
-class _Unit(Generic[T]):
-    work: Callable[[Session], T]
+class Outcome(Generic[T]):
+    """What one unit of work came to: its result, or the error it (or the commit) raised."""
+
     result: T | None = None
     error: BaseException | None = None
+
+
+def commit_together(
+    sessions: sessionmaker[Session], works: Sequence[Callable[[Session], T]]
+) -> list[Outcome[T]]:
+    """Run ``works`` in one transaction and commit it once; one outcome per work, in order.
+
+    A work that raises is given its error and the others run again without it (one unit's
+    failure never undoes another's work); if the commit itself fails, every work not
+    already failed gets the commit's error. Only a ``BaseException`` that is not an
+    ``Exception`` (an interrupt) propagates."""
+    outcomes: list[Outcome[T]] = [Outcome() for _ in works]
+    remaining = list(range(len(works)))  # none: no transaction at all
+    try:
+        while remaining:
+            remaining = _attempt(sessions, works, outcomes, remaining)
+    except Exception as exc:
+        for outcome in outcomes:
+            if outcome.error is None:
+                outcome.error, outcome.result = exc, None
+    return outcomes
+
+
+def _attempt(
+    sessions: sessionmaker[Session],
+    works: Sequence[Callable[[Session], T]],
+    outcomes: list[Outcome[T]],
+    positions: list[int],
+) -> list[int]:
+    """Run the works at ``positions`` in one transaction and commit it. Should one raise,
+    roll everything back, give that work its error and return the other positions, to be
+    run again without it.
+
+    No savepoint per work: works almost never fail, and a savepoint costs two round trips
+    on PostgreSQL and a statement journal on SQLite for every work of every group."""
+    with sessions() as session:
+        session.begin()
+        for order, position in enumerate(positions):
+            try:
+                outcomes[position].result = works[position](session)
+            except Exception as exc:  # handed back to that work's caller
+                session.rollback()
+                outcomes[position].error = exc
+                return positions[:order] + positions[order + 1 :]
+        session.commit()
+    return []
+
+
+@dataclass
+class _Unit(Generic[T]):
+    work: Callable[[Session], T]
+    outcome: Outcome[T] = field(default_factory=Outcome)
     done: bool = False
     #: Set when the unit is done, or when its thread is handed the lead.
     woken: threading.Event = field(default_factory=threading.Event)
@@ -72,9 +125,9 @@ class GroupCommitter:
                     self._commit(group)
             finally:
                 self._hand_over()
-        if unit.error is not None:
-            raise unit.error
-        return unit.result  # type: ignore[return-value]
+        if unit.outcome.error is not None:
+            raise unit.outcome.error
+        return unit.outcome.result  # type: ignore[return-value]
 
     def _hand_over(self) -> None:
         """Pass the lead to the oldest waiting unit's thread, or give it up if none waits."""
@@ -85,36 +138,13 @@ class GroupCommitter:
                 self._leading = False
 
     def _commit(self, group: list[_Unit[Any]]) -> None:
-        remaining = group
         try:
-            while remaining:
-                remaining = self._attempt(remaining)
-        except BaseException as exc:
-            for unit in group:
-                if unit.error is None:
-                    unit.error = exc
-                    unit.result = None
-            if not isinstance(exc, Exception):
-                raise
+            outcomes = commit_together(self._sessions, [unit.work for unit in group])
+        except BaseException as exc:  # an interrupt: every unit hears of it, then it goes on
+            outcomes = [Outcome(error=exc) for _ in group]
+            raise
         finally:
-            for unit in group:
+            for unit, outcome in zip(group, outcomes, strict=True):
+                unit.outcome = outcome
                 unit.done = True
                 unit.woken.set()
-
-    def _attempt(self, group: list[_Unit[Any]]) -> list[_Unit[Any]]:
-        """Run the units in one transaction and commit it. Should one raise, roll everything
-        back, hand that unit its error and return the others, to be run again without it.
-
-        No savepoint per unit: units almost never fail, and a savepoint costs two round trips
-        on PostgreSQL and a statement journal on SQLite for every unit of every group."""
-        with self._sessions() as session:
-            session.begin()
-            for position, unit in enumerate(group):
-                try:
-                    unit.result = unit.work(session)
-                except Exception as exc:  # handed back to that unit's caller
-                    session.rollback()
-                    unit.error = exc
-                    return group[:position] + group[position + 1 :]
-            session.commit()
-        return []

@@ -44,3 +44,19 @@ def test_other_databases_keep_aware_utc_values() -> None:
     bound = process(moment) if process is not None else moment
     assert bound == moment
     assert UtcDateTime().process_bind_param(moment, postgresql.dialect()).tzinfo is UTC  # type: ignore[union-attr]
+
+
+@given(st.lists(_MOMENTS, min_size=1, max_size=5), st.data())
+def test_one_processor_formats_each_value_of_a_sequence_as_its_own(
+    moments: list[datetime], data: st.DataObject
+) -> None:
+    """The processor remembers the last value it formatted (a call's rows share one received
+    time): repeats of the same objects and changes between them come out right."""
+    dialect = sqlite.dialect()
+    ours = UtcDateTime().bind_processor(dialect)
+    theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None
+    assert theirs is not None
+    sequence = data.draw(st.lists(st.sampled_from(moments), min_size=1, max_size=12))
+    expected = [theirs(m.astimezone(UTC).replace(tzinfo=None)) for m in sequence]
+    assert [ours(m) for m in sequence] == expected
