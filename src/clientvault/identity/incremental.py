@@ -35,6 +35,7 @@ from clientvault.identity.matching_store import (
     ordered,
     replace_blocking_keys,
 )
+from clientvault.store.base import table_of
 from clientvault.store.context import Store
 
 #: At most this many profiles sharing a key are looked at for one profile, those sharing the
@@ -43,6 +44,7 @@ from clientvault.store.context import Store
 #: demo profiles a new one has 7-12 candidates at the median; the batch job, which has no cap,
 #: catches what a cut missed.
 MAX_CANDIDATES = 32
+_BLOCKING_KEYS = table_of(MatchBlockingKey)
 
 
 @dataclass(frozen=True)
@@ -214,19 +216,18 @@ def candidates(
     the most keys first: past the cap, the likeliest matches are kept (a duplicate shares
     several keys with its original; a stranger in a big block usually one).
 
-    The key index alone is read: joining ``customers`` here lets SQLite's planner walk every
-    active profile instead. ``load_profiles`` then keeps the active ones."""
+    The key index alone is read (it covers the customer id): joining ``customers`` here lets
+    SQLite's planner walk every active profile instead. ``load_profiles`` then keeps the active
+    ones."""
     if not keys:
         return []
+    stored = _BLOCKING_KEYS.c
     shared = func.count().label("shared")
     rows = session.execute(
-        select(MatchBlockingKey.customer_id, shared)
-        .where(
-            MatchBlockingKey.key.in_([key for _kind, key in keys]),
-            MatchBlockingKey.customer_id != customer_id,
-        )
-        .group_by(MatchBlockingKey.customer_id)
-        .order_by(shared.desc(), MatchBlockingKey.customer_id)
+        select(stored.customer_id, shared)
+        .where(stored.key.in_([key for _kind, key in keys]), stored.customer_id != customer_id)
+        .group_by(stored.customer_id)
+        .order_by(shared.desc(), stored.customer_id)
         .limit(limit)
     )
     return [row[0] for row in rows]

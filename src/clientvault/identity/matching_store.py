@@ -42,6 +42,9 @@ _REVEALED = (
 _REASON = "identity resolution: probabilistic matching"
 _REVEAL_CHUNK = 5_000
 _LATEST = datetime.max.replace(tzinfo=UTC)
+_CUSTOMERS = table_of(Customer)
+_IDENTITIES = table_of(CustomerIdentity)
+_MODELS = table_of(MatchModel)
 
 
 @dataclass(frozen=True)
@@ -83,24 +86,22 @@ def load_profiles(
     profiles, or through ``opener``, the caller's ``matching_reveals`` block (audited when it
     ends: one append for every profile a job step opens).
     """
-    sealed = [getattr(Customer, f"{name}_sealed") for name in _REVEALED]
-    query = select(Customer.id, Customer.created_at, Customer.city, Customer.status, *sealed)
-    externals = select(
-        CustomerIdentity.customer_id, CustomerIdentity.kind, CustomerIdentity.value_index
-    )
+    # Core columns: the incremental path's reads skip the ORM's per-statement compilation.
+    customers, identities = _CUSTOMERS.c, _IDENTITIES.c
+    sealed = [customers[f"{name}_sealed"] for name in _REVEALED]
+    query = select(customers.id, customers.created_at, customers.city, customers.status, *sealed)
+    externals = select(identities.customer_id, identities.kind, identities.value_index)
     # Given ids, only the primary key and customer_id indexes are used (a status or kind
     # condition in SQL can lead SQLite's planner to scan every active profile instead).
     if customer_ids is not None:
-        query = query.where(Customer.id.in_(list(customer_ids)))
-        externals = externals.where(CustomerIdentity.customer_id.in_(list(customer_ids)))
+        query = query.where(customers.id.in_(list(customer_ids)))
+        externals = externals.where(identities.customer_id.in_(list(customer_ids)))
     else:
-        query = query.where(Customer.status == "active")
-        externals = externals.where(
-            CustomerIdentity.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True)
-        )
+        query = query.where(customers.status == "active")
+        externals = externals.where(identities.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True))
     rows = [row for row in session.execute(query) if row[3] == "active"]
     external: dict[uuid.UUID, str] = {}
-    for customer_id, kind, value_index in session.execute(externals.order_by(CustomerIdentity.id)):
+    for customer_id, kind, value_index in session.execute(externals.order_by(identities.id)):
         if kind.startswith(EXTERNAL_ID_PREFIX):
             external.setdefault(customer_id, f"{kind}:{bytes(value_index).hex()}")
     records: dict[uuid.UUID, dict[str, str | None]] = {}
@@ -154,15 +155,31 @@ def replace_blocking_keys(
     everyone: bool = False,
 ) -> int:
     """Store these customers' keyed blocking keys (``keyed_blocking_keys``), replacing theirs
-    (or, with ``everyone``, the whole table's). Returns the number of keys written."""
+    (or, with ``everyone``, the whole table's). Returns the number of keys written.
+
+    Customers whose stored keys are already these are left alone: an identify call that
+    changed no identifier, the usual one, writes nothing here."""
     table = table_of(MatchBlockingKey)
     if everyone:
         session.execute(delete(table))
+        changed = dict(keys)
     else:
-        session.execute(delete(table).where(table.c.customer_id.in_(list(keys))))
+        stored: dict[uuid.UUID, set[tuple[str, bytes]]] = {customer: set() for customer in keys}
+        for customer_id, kind, key in session.execute(
+            select(table.c.customer_id, table.c.kind, table.c.key).where(
+                table.c.customer_id.in_(list(keys))
+            )
+        ):
+            stored[customer_id].add((kind, bytes(key)))
+        changed = {
+            customer: pairs for customer, pairs in keys.items() if set(pairs) != stored[customer]
+        }
+        replaced = [customer for customer in changed if stored[customer]]
+        if replaced:
+            session.execute(delete(table).where(table.c.customer_id.in_(replaced)))
     rows = [
         {"customer_id": customer_id, "kind": kind, "key": key}
-        for customer_id, pairs in keys.items()
+        for customer_id, pairs in changed.items()
         for kind, key in pairs
     ]
     for start in range(0, len(rows), 10_000):
@@ -187,14 +204,10 @@ class ModelHeader:
 
 def latest_model_header(session: Session) -> ModelHeader | None:
     """``latest_model`` without loading the settings (the per-call check of the hot path)."""
+    models = _MODELS.c
     row = session.execute(
-        select(
-            MatchModel.id,
-            MatchModel.version,
-            MatchModel.auto_merge_probability,
-            MatchModel.review_probability,
-        )
-        .order_by(MatchModel.version.desc())
+        select(models.id, models.version, models.auto_merge_probability, models.review_probability)
+        .order_by(models.version.desc())
         .limit(1)
     ).first()
     return None if row is None else ModelHeader(*row)
@@ -314,7 +327,8 @@ def _root(roots: dict[uuid.UUID, uuid.UUID], session: Session, customer: uuid.UU
     while seen in roots:
         seen = roots[seen]
     if seen == customer:
-        pointer = session.scalar(select(Customer.merged_into_id).where(Customer.id == customer))
+        customers = _CUSTOMERS.c
+        pointer = session.scalar(select(customers.merged_into_id).where(customers.id == customer))
         if pointer is not None:
             roots[customer] = pointer
             return _root(roots, session, pointer)
@@ -325,11 +339,12 @@ def _known_pairs(
     session: Session, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
 ) -> set[tuple[uuid.UUID, uuid.UUID]]:
     known: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    candidates = table_of(MatchCandidate).c
     for start in range(0, len(pairs), 500):
         chunk = pairs[start : start + 500]
         rows = session.execute(
-            select(MatchCandidate.left_id, MatchCandidate.right_id).where(
-                tuple_(MatchCandidate.left_id, MatchCandidate.right_id).in_(chunk)
+            select(candidates.left_id, candidates.right_id).where(
+                tuple_(candidates.left_id, candidates.right_id).in_(chunk)
             )
         )
         known.update((left, right) for left, right in rows)

@@ -205,7 +205,7 @@ def _writer_main(settings: Settings, connection: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(format="%(levelname)s:     ingest writer: %(message)s")
     try:
-        store = open_store(settings, background_checkpoints=True)
+        store = open_store(settings)
     except Exception as exc:
         connection.send(f"the ingest writer could not open the store: {exc}")
         return

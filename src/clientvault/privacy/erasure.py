@@ -44,6 +44,7 @@ from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.store.base import new_id, utcnow
 from clientvault.store.context import Store
+from clientvault.store.wal_checkpoints import truncate_wal
 
 #: The permission erasing (and exporting) a customer needs.
 PRIVACY_MANAGE = "privacy:manage"
@@ -125,16 +126,8 @@ def scrub_journals(store: Store) -> bool:
     """
     emptied = True
     for engine in (store.engine, store.keystore.engine):
-        if engine.dialect.name != "sqlite":
-            continue
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            emptied = emptied and not busy
-            cursor.close()
-        finally:
-            connection.close()
+        if engine.dialect.name == "sqlite":
+            emptied = truncate_wal(engine) and emptied
     return emptied
 
 

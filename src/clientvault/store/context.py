@@ -30,7 +30,7 @@ class Store:
     #: Shares transactions between concurrent short writes that must each be durable before
     #: they are acknowledged (tracking calls): one commit for all that overlap.
     group_commit: GroupCommitter
-    #: Checkpoints a SQLite WAL off the commit path, when the store was opened for that.
+    #: Checkpoints a SQLite WAL off the commit path (``None`` on PostgreSQL).
     checkpointer: WalCheckpointer | None = None
 
     def index(self, kind: str, value: str) -> bytes:
@@ -53,15 +53,12 @@ def load_key_material(settings: Settings) -> KeyMaterial:
     return keyfile.read(settings.key_file)
 
 
-def open_store(
-    settings: Settings, *, verify_keys: bool = True, background_checkpoints: bool = False
-) -> Store:
+def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
     """Open an initialised installation's databases with its key material.
 
     With ``verify_keys`` (always, except while ``init`` creates the keystore) a key file that
-    does not belong to this keystore is refused with a clear error. With
-    ``background_checkpoints``, a SQLite database's WAL is checkpointed by a thread rather
-    than by this store's commits (``store.wal_checkpoints``; for the ingest writer).
+    does not belong to this keystore is refused with a clear error. A SQLite database's WAL is
+    checkpointed by a thread rather than by this store's commits (``store.wal_checkpoints``).
     """
     material = load_key_material(settings)
     engine = make_engine(
@@ -72,7 +69,7 @@ def open_store(
     keystore_engine = make_engine(settings.keystore_url, synchronous="FULL")
     sessions = make_session_factory(engine)
     checkpointer = None
-    if background_checkpoints and engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite":
         without_automatic_checkpoints(engine)
         checkpointer = WalCheckpointer(engine)
     store = Store(

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -70,6 +71,16 @@ class DataKey:
     key: bytes
 
 
+class _WrappedKey(Protocol):
+    """What unwrapping reads of a stored key: a ``DataKeyRecord`` or a row of its columns."""
+
+    key_id: uuid.UUID
+    key_version: int
+    customer_id: uuid.UUID
+    kek_version: int
+    wrapped_key: bytes
+
+
 class Keystore:
     """Creates, unwraps, rotates and destroys customers' data keys."""
 
@@ -114,14 +125,17 @@ class Keystore:
         """The unwrapped data keys of these customers; destroyed keys are simply absent."""
         wanted = list(dict.fromkeys(customer_ids))
         found: dict[uuid.UUID, DataKey] = {}
+        keys = DataKeyRecord.__table__.c
+        # Core rows, not ORM objects: this runs on every decrypt (the identity match's twice).
+        query = select(
+            keys.key_id, keys.key_version, keys.customer_id, keys.kek_version, keys.wrapped_key
+        )
         with self._reads() as session:
             for start in range(0, len(wanted), _BATCH):
                 chunk = wanted[start : start + _BATCH]
-                records = session.scalars(
-                    select(DataKeyRecord).where(DataKeyRecord.customer_id.in_(chunk))
-                )
-                for record in records:
-                    found[record.customer_id] = self._unwrap(record)
+                rows = session.execute(query.where(keys.customer_id.in_(chunk)))
+                for row in rows:
+                    found[row.customer_id] = self._unwrap(row)
         return found
 
     def destroy(self, customer_id: uuid.UUID) -> bool:
@@ -192,7 +206,7 @@ class Keystore:
                     "the key file does not belong to this installation's keystore"
                 )
 
-    def _unwrap(self, record: DataKeyRecord) -> DataKey:
+    def _unwrap(self, record: _WrappedKey) -> DataKey:
         kek = AESGCM(self.material.kek(record.kek_version))
         aad = _wrap_aad(record.key_id, record.key_version, record.customer_id)
         try:

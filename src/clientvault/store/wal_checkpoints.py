@@ -3,16 +3,29 @@
 By default SQLite checkpoints when a commit finds the WAL past 1,000 pages: that commit then
 copies the log into the database file and syncs it before it returns. For the ingest writer
 (``ingest.writer``), whose commits are the serial path every tracking call waits on, that
-was ~11 % of its time and its slowest commits (profiled under ``bench/bench_ingest.py``).
-Its connections turn automatic checkpoints off and this thread runs passive checkpoints
-instead, next to the commits: a passive checkpoint never blocks a writer or a reader, and
-committed data is as durable before it (in the synced WAL) as after.
+was ~11 % of its time and its slowest commits (profiled under ``bench/bench_ingest.py``); for
+an incremental identity match it was 15-50 ms in 1-2 % of the commits against 100k demo
+profiles, all of its p99 (``bench/bench_identity.py``). So every store's connections turn
+automatic checkpoints off and this thread checkpoints instead, next to the commits.
+
+Each round is a PASSIVE checkpoint, which never blocks a writer or a reader; committed data is
+as durable before it (in the WAL) as after. A PASSIVE checkpoint never lets the log start over,
+though: SQLite restarts the WAL only when a writer begins after every frame was copied, which
+writers committing one transaction right after the other never leave room for (against 1M
+profiles the log then only grew). So once the log has reached ``RESET_PAGES``, the round ends
+with a FULL checkpoint: it takes the write lock (waiting at most ``RESET_WAIT_MS`` for it, and
+for readers of older snapshots, before settling for what it could copy), copies only the frames
+committed since the PASSIVE one, syncs, and the next writer starts the log over. Writers wait
+for that short tail, not for the whole copy.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -21,6 +34,14 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between checkpoints: the WAL grows by at most what is committed in that time.
 INTERVAL_S = 0.05
+#: Log size, in pages, from which a round ends with a FULL checkpoint so the log starts over
+#: (one writer waits for its tail per this many pages written; 16 MB of WAL).
+RESET_PAGES = 4_000
+#: How long, in milliseconds, that FULL checkpoint waits for the write lock or for a reader.
+RESET_WAIT_MS = 10
+#: One checkpoint at a time in this process: a background round must not make an erasure's
+#: TRUNCATE checkpoint find the log busy (another process's checkpoint still can).
+_LOCK = threading.Lock()
 
 
 def without_automatic_checkpoints(engine: Engine) -> None:
@@ -31,12 +52,26 @@ def without_automatic_checkpoints(engine: Engine) -> None:
         dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
-class WalCheckpointer:
-    """A daemon thread checkpointing a SQLite database's WAL every ``interval`` seconds."""
+def truncate_wal(engine: Engine) -> bool:
+    """Copy every frame of a SQLite WAL into the database and empty the file, now (erasure
+    scrubs it so no page image of an erased row lingers). ``False`` when a reader or another
+    process's checkpoint was in the way."""
+    with _checkpointing(engine) as cursor:
+        busy, frames, done = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy and frames == done
 
-    def __init__(self, engine: Engine, *, interval: float = INTERVAL_S) -> None:
-        self._engine = engine
+
+class WalCheckpointer:
+    """A daemon thread checkpointing a SQLite database's WAL every ``interval`` seconds,
+    letting the log start over once it has reached ``reset_pages``."""
+
+    def __init__(
+        self, engine: Engine, *, interval: float = INTERVAL_S, reset_pages: int = RESET_PAGES
+    ) -> None:
+        # Held weakly: a store dropped without ``close`` ends its thread too.
+        self._engine = weakref.ref(engine)
         self._interval = interval
+        self._reset_pages = reset_pages
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-checkpoints", daemon=True)
 
@@ -51,18 +86,23 @@ class WalCheckpointer:
             self._thread.join()
 
     def checkpoint(self) -> tuple[int, int]:
-        """One passive checkpoint now: (frames in the WAL, frames checkpointed)."""
-        raw = self._engine.raw_connection()
-        try:
-            _, frames, done = raw.driver_connection.execute(  # type: ignore[union-attr]
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            ).fetchone()
-            return int(frames), int(done)
-        finally:
-            raw.close()
+        """One round now: (frames in the WAL, frames checkpointed)."""
+        engine = self._engine()
+        if engine is None:
+            return 0, 0
+        with _checkpointing(engine) as cursor:
+            _, frames, done = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames >= self._reset_pages:
+                waits = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+                cursor.execute(f"PRAGMA busy_timeout={RESET_WAIT_MS}")
+                try:
+                    _, frames, done = cursor.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+                finally:
+                    cursor.execute(f"PRAGMA busy_timeout={waits}")
+        return int(frames), int(done)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(self._interval) and self._engine() is not None:
             self._checkpoint_logged()
         self._checkpoint_logged()
 
@@ -71,3 +111,16 @@ class WalCheckpointer:
             self.checkpoint()
         except Exception as exc:  # the next round retries; commits stay durable regardless
             logger.warning("WAL checkpoint failed: %s", type(exc).__name__)
+
+
+@contextmanager
+def _checkpointing(engine: Engine) -> Iterator[Any]:
+    """A cursor on one of the engine's connections, holding this process's checkpoint lock."""
+    with _LOCK:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            yield cursor
+            cursor.close()
+        finally:
+            raw.close()

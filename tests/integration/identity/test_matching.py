@@ -158,6 +158,24 @@ def test_candidates_sharing_most_keys_come_first(db: Store) -> None:
         assert candidates(session, probe, key[:1], limit=5) == sorted(others[:2])
 
 
+def test_blocking_keys_are_rewritten_only_where_they_changed(db: Store) -> None:
+    old = [("k", b"\x01" * 32), ("j", b"\x02" * 32)]
+    new = [("k", b"\x01" * 32), ("j", b"\x03" * 32)]
+    with db.sessions.begin() as session:
+        same, changed, emptied = create_customers(
+            session, db, profiles=people(3, seed=4), source="test", default_region="FR"
+        )
+        assert replace_blocking_keys(session, {same: old, changed: old, emptied: old}) == 6
+        assert replace_blocking_keys(session, {same: old, changed: new, emptied: []}) == 2
+        stored = {
+            (customer, kind, bytes(key))
+            for customer, kind, key in session.execute(
+                select(MatchBlockingKey.customer_id, MatchBlockingKey.kind, MatchBlockingKey.key)
+            )
+        }
+    assert stored == {(same, *pair) for pair in old} | {(changed, *pair) for pair in new}
+
+
 def test_incremental_match_finds_a_new_duplicate(db: Store, planted: Planted) -> None:
     resolve(db)
     rng = random.Random(99)

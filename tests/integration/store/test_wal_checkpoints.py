@@ -14,7 +14,11 @@ from sqlalchemy import Engine, text
 from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
 from clientvault.store.engine import make_engine
-from clientvault.store.wal_checkpoints import without_automatic_checkpoints
+from clientvault.store.wal_checkpoints import (
+    WalCheckpointer,
+    truncate_wal,
+    without_automatic_checkpoints,
+)
 
 MEGABYTE = 1 << 20
 
@@ -41,7 +45,7 @@ def sqlite_settings(db_settings: Settings) -> Settings:
 
 
 def test_the_checkpointer_keeps_the_wal_short(sqlite_settings: Settings) -> None:
-    store: Store = open_store(sqlite_settings, background_checkpoints=True)
+    store: Store = open_store(sqlite_settings)
     try:
         largest = _fill(store.engine, sqlite_settings.data_dir / "clientvault.db-wal")
     finally:
@@ -58,3 +62,37 @@ def test_without_it_commits_no_longer_checkpoint(sqlite_settings: Settings) -> N
     finally:
         engine.dispose()
     assert largest > 14 * MEGABYTE
+
+
+def test_the_log_starts_over_under_writers_that_never_pause(tmp_path: Path) -> None:
+    """A passive checkpoint alone never lets the WAL restart while transactions follow each
+    other; the round's FULL checkpoint past ``reset_pages`` does, so the file stays short."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", synchronous="NORMAL")
+    without_automatic_checkpoints(engine)
+    checkpointer = WalCheckpointer(engine, interval=0.01, reset_pages=100)
+    checkpointer.start()
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (v BLOB)"))
+        for _ in range(100):  # ~5,000 pages (20 MB), one transaction right after the other
+            with engine.begin() as connection:
+                connection.execute(text("INSERT INTO t VALUES (randomblob(4000))"), [{}] * 50)
+            time.sleep(0.001)
+        largest = os.path.getsize(tmp_path / "x.db-wal")
+    finally:
+        checkpointer.stop()
+        engine.dispose()
+    assert largest < 10 * MEGABYTE
+
+
+def test_truncating_empties_the_wal(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (v BLOB)"))
+            connection.execute(text("INSERT INTO t VALUES (randomblob(4000))"))
+        assert os.path.getsize(tmp_path / "x.db-wal") > 0
+        assert truncate_wal(engine)
+        assert os.path.getsize(tmp_path / "x.db-wal") == 0
+    finally:
+        engine.dispose()
