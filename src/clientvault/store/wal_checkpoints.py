@@ -39,17 +39,21 @@ INTERVAL_S = 0.05
 RESET_PAGES = 4_000
 #: How long, in milliseconds, that FULL checkpoint waits for the write lock or for a reader.
 RESET_WAIT_MS = 10
+#: The connections' own automatic checkpoint threshold, in pages (40 MB of WAL).
+FALLBACK_PAGES = 10_000
 #: One checkpoint at a time in this process: a background round must not make an erasure's
 #: TRUNCATE checkpoint find the log busy (another process's checkpoint still can).
 _LOCK = threading.Lock()
 
 
 def without_automatic_checkpoints(engine: Engine) -> None:
-    """Make ``engine``'s new SQLite connections leave checkpoints to a ``WalCheckpointer``."""
+    """Make ``engine``'s new SQLite connections leave checkpoints to a ``WalCheckpointer``,
+    their own automatic one kept only as a bound on the log should the thread fall behind
+    (``FALLBACK_PAGES``, never reached while it keeps up)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
 
 
 def truncate_wal(engine: Engine) -> bool:
