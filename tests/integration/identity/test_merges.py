@@ -135,7 +135,11 @@ def test_merges_then_unmerges_in_reverse_restore_every_row_exactly(
             )
         roots.remove(absorbed)
         with db.sessions() as session:
-            merged = session.scalars(select(Customer).where(Customer.status == "merged")).all()
+            # This example's profiles only: examples share the database, and one that
+            # hypothesis cut short (an overrun draw) leaves its merges in place.
+            merged = session.scalars(
+                select(Customer).where(Customer.status == "merged", Customer.id.in_(ids))
+            ).all()
             # Every absorbed profile points at a root, never at another absorbed profile.
             assert {c.merged_into_id for c in merged} <= set(roots)
             assert all(session.get(Customer, r).merged_into_id is None for r in roots)
