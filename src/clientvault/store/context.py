@@ -16,7 +16,7 @@ from clientvault.store.group_commit import GroupCommitter
 from clientvault.store.keyfile import KeyMaterial
 from clientvault.store.keystore import Keystore
 from clientvault.store.sealing import blind_index
-from clientvault.store.wal_checkpoints import WalCheckpointer, without_automatic_checkpoints
+from clientvault.store.wal_checkpoints import WalCheckpointer, with_fallback_checkpoints_only
 
 
 @dataclass
@@ -70,7 +70,7 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
     sessions = make_session_factory(engine)
     checkpointer = None
     if engine.dialect.name == "sqlite":
-        without_automatic_checkpoints(engine)
+        with_fallback_checkpoints_only(engine)
         checkpointer = WalCheckpointer(engine)
     store = Store(
         engine=engine,

@@ -5,8 +5,9 @@ copies the log into the database file and syncs it before it returns. For the in
 (``ingest.writer``), whose commits are the serial path every tracking call waits on, that
 was ~11 % of its time and its slowest commits (profiled under ``bench/bench_ingest.py``); for
 an incremental identity match it was 15-50 ms in 1-2 % of the commits against 100k demo
-profiles, all of its p99 (``bench/bench_identity.py``). So every store's connections turn
-automatic checkpoints off and this thread checkpoints instead, next to the commits.
+profiles, all of its p99 (``bench/bench_identity.py``). So every store's connections keep
+their automatic checkpoint only as a bound far above that (``FALLBACK_PAGES``, never reached
+while the thread keeps up) and this thread checkpoints instead, next to the commits.
 
 Each round is a PASSIVE checkpoint, which never blocks a writer or a reader; committed data is
 as durable before it (in the WAL) as after. A PASSIVE checkpoint never lets the log start over,
@@ -46,7 +47,7 @@ FALLBACK_PAGES = 10_000
 _LOCK = threading.Lock()
 
 
-def without_automatic_checkpoints(engine: Engine) -> None:
+def with_fallback_checkpoints_only(engine: Engine) -> None:
     """Make ``engine``'s new SQLite connections leave checkpoints to a ``WalCheckpointer``,
     their own automatic one kept only as a bound on the log should the thread fall behind
     (``FALLBACK_PAGES``, never reached while it keeps up)."""

@@ -1,5 +1,5 @@
 """Background WAL checkpoints (SQLite): commits leave checkpoints to a thread, which keeps the
-log short; without that thread (and automatic checkpoints off) the log would only grow."""
+log short; without that thread (automatic checkpoints only at the fallback bound) the log grows."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from clientvault.store.engine import make_engine
 from clientvault.store.wal_checkpoints import (
     WalCheckpointer,
     truncate_wal,
-    without_automatic_checkpoints,
+    with_fallback_checkpoints_only,
 )
 
 MEGABYTE = 1 << 20
@@ -56,7 +56,7 @@ def test_the_checkpointer_keeps_the_wal_short(sqlite_settings: Settings) -> None
 
 def test_without_it_commits_no_longer_checkpoint(sqlite_settings: Settings) -> None:
     engine = make_engine(sqlite_settings.database_url)
-    without_automatic_checkpoints(engine)
+    with_fallback_checkpoints_only(engine)
     try:
         largest = _fill(engine, sqlite_settings.data_dir / "clientvault.db-wal")
     finally:
@@ -68,7 +68,7 @@ def test_the_log_starts_over_under_writers_that_never_pause(tmp_path: Path) -> N
     """A passive checkpoint alone never lets the WAL restart while transactions follow each
     other; the round's FULL checkpoint past ``reset_pages`` does, so the file stays short."""
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", synchronous="NORMAL")
-    without_automatic_checkpoints(engine)
+    with_fallback_checkpoints_only(engine)
     checkpointer = WalCheckpointer(engine, interval=0.01, reset_pages=100)
     checkpointer.start()
     try:
