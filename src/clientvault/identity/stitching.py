@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -35,21 +35,21 @@ _CUSTOMERS = table_of(Customer)
 LOOKUP_KIND = {"previous_id": "user_id", "previous_anonymous_id": "anonymous_id"}
 
 
-@dataclass
-class Sighting:
+class Sighting(Protocol):
     """One call's identifiers (kind -> blind index) and profile, to be given a customer.
 
     ``names_person``: an identify or alias, which (like any call with a user id) creates a
     profile when none resolves. ``is_alias``: identifiers include ``previous_id`` and
-    ``previous_anonymous_id``.
+    ``previous_anonymous_id``. ``resolve`` drops blocked values from ``identifiers`` and sets
+    ``customer_id``. A protocol, so ingestion's prepared messages are resolved as they are.
     """
 
     identifiers: dict[str, bytes]
     profile: PreparedProfile | None
     occurred_at: datetime
     names_person: bool
-    is_alias: bool = False
-    customer_id: uuid.UUID | None = None
+    is_alias: bool
+    customer_id: uuid.UUID | None
 
 
 @dataclass

@@ -12,10 +12,11 @@ reason while the good ones land.
 from __future__ import annotations
 
 import functools
+import operator
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +25,9 @@ from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
-from clientvault.identity.graph import StitchingRules, context_identifiers, stitching_rules
+from clientvault.identity.graph import context_identifiers, stitching_rules
 from clientvault.identity.profiles import PreparedProfile, prepare_profile
-from clientvault.identity.stitching import Resolution, Sighting, resolve, write_customers
+from clientvault.identity.stitching import resolve, write_customers
 from clientvault.ingest.models import Event, ScrubCount
 from clientvault.ingest.scrub import Scrubber, keyed_hasher, truncate_ip
 from clientvault.ingest.spec import (
@@ -93,7 +94,8 @@ class BatchResult:
 @dataclass
 class _Prepared:
     """A message ready to store: plain values only, so that it travels to the ingest writer
-    process cheaply (``ingest.writer``)."""
+    process cheaply (``ingest.writer``); stitching resolves it as it is (an
+    ``identity.stitching.Sighting``)."""
 
     index: int
     message_id: str
@@ -107,6 +109,15 @@ class _Prepared:
     scrubbed: Counter[str] | None = None
     customer_id: uuid.UUID | None = None
     call: int = 0  # which of the calls stored together (``store_batches``) it belongs to
+
+    def __reduce__(self) -> tuple[type[_Prepared], tuple[Any, ...]]:
+        # Rebuilt from its fields in one call: about half the cost of pickle's default for
+        # an object (a new instance, then its attribute dict), for every message sent to
+        # the writer.
+        return _Prepared, _FIELDS(self)
+
+
+_FIELDS = operator.attrgetter(*(f.name for f in fields(_Prepared)))
 
 
 @dataclass
@@ -267,7 +278,7 @@ def store_batches(
         return results
 
     source = calls[0][0].source
-    resolution = _resolve(session, fresh, stitching_rules(store, identity))
+    resolution = resolve(session, fresh, stitching_rules(store, identity))
     write_customers(session, store, resolution, source=source)
     created = set(resolution.new_customers)
     codec = _row_codec(store)
@@ -418,24 +429,6 @@ def _aware(moment: datetime) -> datetime:
 def _existing_message_ids(connection: Connection, message_ids: list[str]) -> set[str]:
     sql = "SELECT message_id FROM events WHERE message_id {in}"
     return {message_id for (message_id,) in rows_in(connection, sql, message_ids)}
-
-
-def _resolve(session: Session, batch: list[_Prepared], rules: StitchingRules) -> Resolution:
-    """Deterministic stitching (``identity.stitching``): sets each message's customer."""
-    sightings = [
-        Sighting(
-            identifiers=p.identifiers,
-            profile=p.profile,
-            occurred_at=p.occurred_at,
-            names_person=p.names_person,
-            is_alias=p.is_alias,
-        )
-        for p in batch
-    ]
-    resolution = resolve(session, sightings, rules)
-    for item, sighting in zip(batch, sightings, strict=True):
-        item.customer_id = sighting.customer_id
-    return resolution
 
 
 def _event_values(

@@ -23,14 +23,13 @@ which closes it too.
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import functools
 import gc
-import io
 import itertools
 import logging
 import multiprocessing
 import pickle
+import queue
 import signal
 import threading
 from concurrent.futures import Future
@@ -49,6 +48,8 @@ MAX_GROUP = 32
 START_TIMEOUT_S = 60.0
 
 _READY = "ready"
+#: A call as the writer receives it: its ticket, the prepared call, its GPC policy version.
+_Call = tuple[int, PreparedBatch, str | None]
 logger = logging.getLogger(__name__)
 
 
@@ -159,18 +160,8 @@ class IngestWriter:
 
 
 def _dumps(call: object) -> bytes:
-    """A call pickled for the writer. The rows hold binary values the way the driver takes
-    them, as memoryviews on SQLite, which pickle refuses: they travel as bytes and become
-    memoryviews again on the other side."""
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = {**copyreg.dispatch_table, memoryview: _memoryview}
-    pickler.dump(call)
-    return buffer.getvalue()
-
-
-def _memoryview(view: memoryview) -> tuple[type[memoryview], tuple[bytes]]:
-    return memoryview, (view.tobytes(),)
+    """A call, an answer or an error pickled for the other end of the pipe."""
+    return pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _read_answers(child: _Child) -> None:
@@ -217,20 +208,38 @@ def _writer_main(settings: Settings, connection: Connection) -> None:
     gc.freeze()
     gc.set_threshold(20_000, 50, 50)
     connection.send(_READY)
+    # Calls are received and unpickled by a thread of their own, while this one stores the
+    # previous group: sqlite3 and psycopg release the GIL while the database works (and
+    # during a commit's sync), so the next group is ready when the commit returns.
+    received: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+    threading.Thread(
+        target=_receive, args=(connection, received), name="ingest-receiver", daemon=True
+    ).start()
     try:
         stopping = False
         while not stopping:
-            calls, stopping = _next_group(connection)
+            calls, stopping = _next_group(received)
             if calls:
                 connection.send_bytes(_dumps(_store_group(store, settings, calls)))
-    except (EOFError, OSError):  # the server has gone
+    except OSError:  # the server has gone
         pass
     finally:
         store.close()
 
 
+def _receive(connection: Connection, received: queue.SimpleQueue[_Call | None]) -> None:
+    """Hand each call from the server to the storing thread; ``None`` once there are no
+    more (the server asked to stop, or went away)."""
+    try:
+        while (call := connection.recv()) is not None:
+            received.put(call)
+    except (EOFError, OSError):
+        pass
+    received.put(None)
+
+
 def _store_group(
-    store: Store, settings: Settings, calls: list[tuple[int, PreparedBatch, str | None]]
+    store: Store, settings: Settings, calls: list[_Call]
 ) -> list[tuple[int, BatchResult | None, BaseException | None]]:
     """Store calls in one transaction — those of one source together, as one
     (``store_batches``) — and each call's ticket with its result or its error. Should storing
@@ -264,7 +273,7 @@ def _store_group(
 def _store_sets(
     store: Store,
     settings: Settings,
-    calls: list[tuple[int, PreparedBatch, str | None]],
+    calls: list[_Call],
     sets: list[list[int]],
 ) -> list[Outcome[list[BatchResult]]]:
     """Store each set of calls as one (``store_batches``), all sets in one transaction."""
@@ -282,21 +291,20 @@ def _store_sets(
     )
 
 
-def _next_group(
-    connection: Connection,
-) -> tuple[list[tuple[int, PreparedBatch, str | None]], bool]:
+def _next_group(received: queue.SimpleQueue[_Call | None]) -> tuple[list[_Call], bool]:
     """The calls to store together — the next one to arrive and those queued behind it —
     and whether to stop after them (the server asked, or went away)."""
-    calls: list[tuple[int, PreparedBatch, str | None]] = []
-    while len(calls) < MAX_GROUP and (not calls or connection.poll()):
-        try:
-            call = connection.recv()
-        except EOFError:
-            return calls, True
-        if call is None:
-            return calls, True
+    calls: list[_Call] = []
+    call = received.get()
+    while call is not None:
         calls.append(call)
-    return calls, False
+        if len(calls) == MAX_GROUP:
+            return calls, False
+        try:
+            call = received.get_nowait()
+        except queue.Empty:
+            return calls, False
+    return calls, True
 
 
 def _portable(error: BaseException | None) -> BaseException:

@@ -3,6 +3,7 @@ the result it would have had stored alone, one after the other."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -78,3 +79,21 @@ def test_calls_of_several_sources_are_not_stored_as_one(db: Store) -> None:
     ]
     with db.sessions.begin() as session, pytest.raises(ValueError, match="one source"):
         store_batches(session, db, calls)
+
+
+def test_a_prepared_call_survives_the_trip_to_the_writer_unchanged(db: Store) -> None:
+    # The writer process receives calls pickled: every field of every message, the profile
+    # of an identify and its scrub counts included, arrives as it was prepared.
+    identify = {
+        "type": "identify",
+        "userId": "ana",
+        "anonymousId": "anon-1",
+        "messageId": "m1",
+        "traits": {"email": "Ana@Example.com", "phone": "+33 6 12 34 56 78", "plan": "pro"},
+    }
+    batch = _call(db, identify, _track("ana", "m2", note="mail me at ana@example.com"))
+    received = pickle.loads(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+    assert received == batch
+    assert received.items[0].profile is not None
+    assert received.items[1].scrubbed == {"email": 1}
+    assert all(type(value) is not memoryview for item in received.items for value in item.row)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -82,3 +84,27 @@ def test_values_read_back_as_sqlalchemy_would(db: Store) -> None:
             "SELECT " + ("?" if db.engine.dialect.name == "sqlite" else "%s"), (value,)
         ).one()
         assert reader(connection, table_of(Event).c.customer_id.type)(raw) == customer
+
+
+def test_binary_values_stay_bytes_travel_pickled_and_land_as_written(db: Store) -> None:
+    # Ingestion's rows go to the writer process pickled: a DBAPI Binary (sqlite3's is a
+    # memoryview) would not pickle; both drivers take bytes as they are.
+    columns = ("message_id", "type", "anonymous_index", "occurred_at", "received_at")
+    columns += ("properties", "context")
+    codec = TableCodec(table_of(Event), columns, DialectRef.of(db.engine).load())
+    index = bytes(range(32))
+    now = utcnow()
+    row = codec.encode(["b-1", "track", index, now, now, {}, {}])
+    assert type(row[2]) is bytes
+    assert codec.processor("anonymous_index") is None
+    assert codec.convert("anonymous_index", index) is index
+    with db.sessions.begin() as session:
+        insert_rows(
+            session.connection(), table_of(Event), columns, [pickle.loads(pickle.dumps(row))]
+        )
+    with db.sessions() as session:
+        stored = session.scalar(select(Event.anonymous_index).where(Event.message_id == "b-1"))
+        assert stored == index
+        assert (
+            session.scalar(select(Event.message_id).where(Event.anonymous_index == index)) == "b-1"
+        )
