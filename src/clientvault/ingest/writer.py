@@ -235,6 +235,8 @@ def _receive(connection: Connection, received: queue.SimpleQueue[_Call | None]) 
             received.put(call)
     except (EOFError, OSError):
         pass
+    except Exception as exc:  # a call that does not load: stop; the server starts a new writer
+        logger.error("the ingest writer could not read a call: %s", type(exc).__name__)
     received.put(None)
 
 
