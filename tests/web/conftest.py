@@ -196,6 +196,9 @@ class PageProblems:
     seen: list[str] = field(default_factory=list)
     expected: list[_Expected] = field(default_factory=list)
     in_flight: set[Any] = field(default_factory=set)
+    #: How many navigations the page had started when each request in flight started.
+    navigations: int = 0
+    started_at: dict[Any, int] = field(default_factory=dict)
 
     def expect_status(self, status: int, path: str) -> None:
         """Allow responses with ``status`` for URLs whose path is ``path`` (and the console
@@ -220,13 +223,23 @@ class PageProblems:
         self.seen.append(f"uncaught page error: {error}")
 
     def on_request(self, request: Any) -> None:
+        if request.is_navigation_request():
+            self.navigations += 1
+        self.started_at[request] = self.navigations
         self.in_flight.add(request)
 
     def on_request_finished(self, request: Any) -> None:
         self.in_flight.discard(request)
+        self.started_at.pop(request, None)
 
     def on_request_failed(self, request: Any) -> None:
         self.in_flight.discard(request)
+        started = self.started_at.pop(request, self.navigations)
+        # A page that navigates (a link, a submitted form) cancels the sub-resources it was
+        # still loading, icons say: chromium reports them aborted. That is the browser's doing;
+        # an abort with no navigation after the request began is still a problem.
+        if request.failure == "net::ERR_ABORTED" and self.navigations > started:
+            return
         self.seen.append(f"request failed: {request.method} {request.url}: {request.failure}")
 
     def on_response(self, response: Any) -> None:
