@@ -28,6 +28,7 @@ from clientvault.security.accounts import create_first_admin
 from clientvault.security.certificates import DevCertificate, create_self_signed
 from clientvault.security.passwords import hasher_for
 from clientvault.settings import Settings
+from clientvault.store.collector import settle_after_startup
 from clientvault.store.context import Store, open_store
 
 #: The server's GIL switch interval in seconds (Python's default is 0.005); see ``_serve``.
@@ -164,8 +165,10 @@ def _serve(settings: Settings) -> None:
     # database waits with CPU work in other threads, so those hand-backs added up: at 0.5 ms
     # the tracking benchmark stored 10-15% more events per second (bench/bench_ingest.py).
     sys.setswitchinterval(SWITCH_INTERVAL)
+    application = create_app(settings)
+    settle_after_startup()  # the app's routes, schemas and models live as long as the server
     uvicorn.run(
-        create_app(settings),
+        application,
         host=server.host,
         port=server.port,
         ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
@@ -190,15 +193,17 @@ def worker_command(
     settings = load_settings(data_dir)
     with opened_store(settings) as store:
         console.print("Worker running; Ctrl-C to stop.")
+        worker = Worker(
+            store,
+            poll_seconds=poll,
+            security=settings.security,
+            smtp=settings.smtp,
+            privacy=settings.privacy,
+            retention=settings.retention,
+        )
+        settle_after_startup()  # start-up's objects live as long as the worker
         try:
-            Worker(
-                store,
-                poll_seconds=poll,
-                security=settings.security,
-                smtp=settings.smtp,
-                privacy=settings.privacy,
-                retention=settings.retention,
-            ).run_forever()
+            worker.run_forever()
         except KeyboardInterrupt:
             console.print("Worker stopped.")
 

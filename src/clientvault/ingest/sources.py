@@ -67,11 +67,15 @@ def authenticate(session: Session, *, write_key: str) -> str | None:
     than ~180 on SQLite."""
     if not write_key.startswith(_KEY_PREFIX):
         return None
-    found = session.connection().execute(
-        select(TrackingSource.name, TrackingSource.revoked_at).where(
-            TrackingSource.write_key_hash == _hash(write_key)
+    found = (
+        session.connection()
+        .execute(
+            select(TrackingSource.name, TrackingSource.revoked_at).where(
+                TrackingSource.write_key_hash == _hash(write_key)
+            )
         )
-    ).first()
+        .first()
+    )
     if found is None or found.revoked_at is not None:
         return None
     return str(found.name)

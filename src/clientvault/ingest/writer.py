@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import itertools
 import logging
 import multiprocessing
@@ -39,6 +38,7 @@ from multiprocessing.connection import Connection
 from clientvault.errors import Unavailable
 from clientvault.ingest.tracking import BatchResult, PreparedBatch, store_batches
 from clientvault.settings import Settings
+from clientvault.store.collector import settle_after_startup
 from clientvault.store.context import Store, open_store
 from clientvault.store.group_commit import Outcome, commit_together
 
@@ -201,12 +201,9 @@ def _writer_main(settings: Settings, connection: Connection) -> None:
         connection.send(f"the ingest writer could not open the store: {exc}")
         return
     # Each call unpickles into thousands of objects that live until its group is stored and
-    # are then freed by reference counting: collections every 700 allocations (the default)
-    # kept scanning them, and the modules' objects, for nothing (~6 % of the writer's time,
-    # +15 % events/s measured). Startup objects are frozen out of collections; the young
-    # generation is collected every 20,000 allocations.
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 50)
+    # are then freed by reference counting: collections at the default rate kept scanning
+    # them, and the modules' objects, for nothing (~6 % of the writer's time).
+    settle_after_startup()
     connection.send(_READY)
     # Calls are received and unpickled by a thread of their own, while this one stores the
     # previous group: sqlite3 and psycopg release the GIL while the database works (and
