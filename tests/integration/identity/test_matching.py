@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,14 @@ from clientvault.identity.matching_spec import COMPARISONS
 from clientvault.identity.matching_splink import train_and_score
 from clientvault.identity.matching_store import (
     MATCHING_PRINCIPAL,
+    PairScore,
+    Thresholds,
+    decide,
     load_profiles,
+    ordered,
     replace_blocking_keys,
 )
+from clientvault.identity.merges import merge_customers
 from clientvault.identity.models import Customer, CustomerMerge, MatchCandidate
 from clientvault.identity.profiles import create_customers
 from clientvault.security import audit
@@ -243,6 +249,45 @@ def test_a_merging_incremental_match_audits_each_profile_it_opened_in_one_append
         assert candidate.status == "auto_merged"
         assert candidate.decided_at == merge.merged_at
         assert candidate.decided_by == MATCHING_PRINCIPAL.id
+
+
+def test_decisions_follow_earlier_merges_and_those_of_the_same_run(db: Store) -> None:
+    """A pair whose profiles are one person already (merged before) is skipped; a pair whose
+    profile was merged earlier, before or in the same run, merges into that person's root."""
+    with db.sessions.begin() as session:
+        a, b, c, d = create_customers(
+            session, db, profiles=people(4, seed=5), source="test", default_region="FR"
+        )
+        merge_customers(
+            session, db, survivor_id=a, absorbed_id=b, principal=MATCHING_PRINCIPAL, reason="r"
+        )
+    created = {
+        customer: datetime(2024, 1, 1 + n, tzinfo=UTC) for n, customer in enumerate((a, b, c, d))
+    }
+    pairs = [
+        PairScore(*ordered(x, y), match_probability=p, match_weight=10.0, explanation=[])
+        for x, y, p in ((a, b, 0.9999), (b, c, 0.9998), (c, d, 0.9997))
+    ]
+    with db.sessions.begin() as session:
+        decisions = decide(
+            session,
+            db,
+            pairs=pairs,
+            created_at=created,
+            thresholds=Thresholds(auto_merge=0.99, review=0.5),
+            model_version="test",
+        )
+    assert decisions.already_one == 1
+    assert len(decisions.auto_merged) == 2
+    assert decisions.outcomes[ordered(a, b)] == "known"
+    assert decisions.outcomes[ordered(b, c)] == decisions.outcomes[ordered(c, d)] == "auto_merged"
+    with db.read_sessions() as session:
+        pointers = dict(session.execute(select(Customer.id, Customer.merged_into_id)).all())
+        merged = session.scalars(
+            select(MatchCandidate.id).where(MatchCandidate.status == "auto_merged")
+        ).all()
+    assert pointers == {a: None, b: a, c: a, d: a}
+    assert sorted(merged) == sorted(decisions.auto_merged)
 
 
 def test_incremental_before_any_model_only_stores_keys(db: Store) -> None:
