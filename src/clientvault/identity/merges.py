@@ -118,6 +118,8 @@ def merge_customers(
         details={"merge_id": str(merge.id), "candidate_id": candidate_id},
     )
     merge_id = merge.id  # read before expiring: no reload of the row just written
+    # Stored before expiring: inside ``audit.appending_together`` recording flushes nothing.
+    session.flush()
     session.expire_all()
     return merge_id
 
@@ -178,6 +180,7 @@ def unmerge(
         reason=reason,
         details={"merge_id": str(merge.id)},
     )
+    session.flush()  # before expiring (see merge_customers)
     session.expire_all()
 
 

@@ -104,7 +104,9 @@ def appending_together(session: Session) -> Iterator[None]:
     those separate appends would have written, chained the same way; they all carry the time
     of the one append. They are appended also when the block raises (as ``pii.revealing``
     does), so a caller that catches the error and commits still commits them; until the block
-    ends, they are not in the table. A block inside another adds to the outer one's append.
+    ends, they are not in the table, and ``record`` does not flush the session (code that
+    expires the session's objects after recording flushes first). A block inside another adds
+    to the outer one's append.
     """
     if _PENDING in session.info:
         yield
