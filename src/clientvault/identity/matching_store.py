@@ -90,7 +90,16 @@ def load_profiles(
     customers, identities = _CUSTOMERS.c, _IDENTITIES.c
     sealed = [customers[f"{name}_sealed"] for name in _REVEALED]
     # Profiles and their external ids in one statement (one round trip): a row per external
-    # id, or one with none (few profiles have several).
+    # id, or one with none (few profiles have several). Given ids, both tables are read by
+    # them (primary key, customer_id index): with the ids on the identities side too, no
+    # planner scans the identities for the external kinds, even before any ANALYZE (a status
+    # condition in SQL can also lead SQLite's planner to scan every active profile).
+    joined_on = [
+        identities.customer_id == customers.id,
+        identities.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True),
+    ]
+    if customer_ids is not None:
+        joined_on.append(identities.customer_id.in_(list(customer_ids)))
     query = select(
         customers.id,
         customers.created_at,
@@ -100,17 +109,7 @@ def load_profiles(
         identities.kind,
         identities.value_index,
         *sealed,
-    ).select_from(
-        _CUSTOMERS.outerjoin(
-            _IDENTITIES,
-            and_(
-                identities.customer_id == customers.id,
-                identities.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True),
-            ),
-        )
-    )
-    # Given ids, only the primary key and customer_id indexes are used (a status condition in
-    # SQL can lead SQLite's planner to scan every active profile instead).
+    ).select_from(_CUSTOMERS.outerjoin(_IDENTITIES, and_(*joined_on)))
     if customer_ids is not None:
         query = query.where(customers.id.in_(list(customer_ids)))
     else:
