@@ -35,6 +35,7 @@ from clientvault.identity.matching_store import (
     ordered,
     replace_blocking_keys,
 )
+from clientvault.security import audit
 from clientvault.store.base import table_of
 from clientvault.store.context import Store
 
@@ -158,9 +159,15 @@ def match_incremental(
     exactly as the batch job would. Before any model was trained, only the blocking keys are
     stored and nothing is scored. Returns the scored candidates, best first.
 
-    The profile and its candidates are decrypted in one ``matching_reveals`` block: one audit
-    append (an entry per customer) for the whole match.
+    The profile and its candidates are decrypted in one ``matching_reveals`` block, and every
+    audit entry of the match (an entry per customer revealed, the merges') is written in one
+    append (``audit.appending_together``).
     """
+    with audit.appending_together(session):
+        return _match(session, store, customer_id)
+
+
+def _match(session: Session, store: Store, customer_id: uuid.UUID) -> list[IncrementalCandidate]:
     with matching_reveals(session, store) as opener:
         mine = load_profiles(session, store, customer_ids=[customer_id], opener=opener)
         record = mine.records.get(customer_id)

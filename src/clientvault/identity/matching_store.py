@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import and_, delete, insert, inspect, select, tuple_
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
@@ -89,25 +89,48 @@ def load_profiles(
     # Core columns: the incremental path's reads skip the ORM's per-statement compilation.
     customers, identities = _CUSTOMERS.c, _IDENTITIES.c
     sealed = [customers[f"{name}_sealed"] for name in _REVEALED]
-    query = select(customers.id, customers.created_at, customers.city, customers.status, *sealed)
-    externals = select(identities.customer_id, identities.kind, identities.value_index)
-    # Given ids, only the primary key and customer_id indexes are used (a status or kind
-    # condition in SQL can lead SQLite's planner to scan every active profile instead).
+    # Profiles and their external ids in one statement (one round trip): a row per external
+    # id, or one with none (few profiles have several). Given ids, both tables are read by
+    # them (primary key, customer_id index): with the ids on the identities side too, no
+    # planner scans the identities for the external kinds, even before any ANALYZE (a status
+    # condition in SQL can also lead SQLite's planner to scan every active profile).
+    joined_on = [
+        identities.customer_id == customers.id,
+        identities.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True),
+    ]
+    if customer_ids is not None:
+        joined_on.append(identities.customer_id.in_(list(customer_ids)))
+    query = select(
+        customers.id,
+        customers.created_at,
+        customers.city,
+        customers.status,
+        identities.id,
+        identities.kind,
+        identities.value_index,
+        *sealed,
+    ).select_from(_CUSTOMERS.outerjoin(_IDENTITIES, and_(*joined_on)))
     if customer_ids is not None:
         query = query.where(customers.id.in_(list(customer_ids)))
-        externals = externals.where(identities.customer_id.in_(list(customer_ids)))
     else:
         query = query.where(customers.status == "active")
-        externals = externals.where(identities.kind.startswith(EXTERNAL_ID_PREFIX, autoescape=True))
-    rows = [row for row in session.execute(query) if row[3] == "active"]
-    external: dict[uuid.UUID, str] = {}
-    for customer_id, kind, value_index in session.execute(externals.order_by(identities.id)):
-        if kind.startswith(EXTERNAL_ID_PREFIX):
-            external.setdefault(customer_id, f"{kind}:{bytes(value_index).hex()}")
+    found: dict[uuid.UUID, Sequence[Any]] = {}
+    external: dict[uuid.UUID, tuple[int, str]] = {}
+    for joined in session.execute(query):
+        customer_id = joined[0]
+        if joined[3] != "active":
+            continue
+        found.setdefault(customer_id, joined)
+        identity_id, kind, value_index = joined[4:7]
+        if identity_id is None or not kind.startswith(EXTERNAL_ID_PREFIX):
+            continue
+        if customer_id not in external or identity_id < external[customer_id][0]:  # the oldest
+            external[customer_id] = (identity_id, f"{kind}:{bytes(value_index).hex()}")
+    rows = list(found.values())
     records: dict[uuid.UUID, dict[str, str | None]] = {}
     for start in range(0, len(rows), _REVEAL_CHUNK):
         chunk = rows[start : start + _REVEAL_CHUNK]
-        wanted = {row[0]: dict(zip(_REVEALED, row[4:], strict=True)) for row in chunk}
+        wanted = {row[0]: dict(zip(_REVEALED, row[7:], strict=True)) for row in chunk}
         if opener is None:
             with matching_reveals(session, store) as own:
                 opened = own(wanted)
@@ -124,7 +147,7 @@ def load_profiles(
                 postal_code=values["postal_code"],
                 city=row[2],
                 street=values["street_address"],
-                external_id=external.get(row[0]),
+                external_id=external[row[0]][1] if row[0] in external else None,
             )
     return Profiles(records=records, created_at={row[0]: row[1] for row in rows})
 
@@ -277,13 +300,17 @@ def decide(
     )
     decisions = Decisions()
     known = _known_pairs(session, [(p.left, p.right) for p in wanted])
-    roots: dict[uuid.UUID, uuid.UUID] = {}
+    # Where the pairs' profiles were merged into before this run: read at once, not per pair.
+    roots = _merged_into(
+        session,
+        sorted({c for p in wanted if (p.left, p.right) not in known for c in (p.left, p.right)}),
+    )
     for pair in wanted:
         decisions.outcomes[(pair.left, pair.right)] = "known"
         if (pair.left, pair.right) in known:
             decisions.already_known += 1
             continue
-        left, right = _root(roots, session, pair.left), _root(roots, session, pair.right)
+        left, right = _root(roots, pair.left), _root(roots, pair.right)
         if left == right:
             decisions.already_one += 1
             continue
@@ -296,11 +323,10 @@ def decide(
             status="pending",
             model_version=model_version,
         )
-        session.add(candidate)
-        session.flush()
-        candidate_id = candidate.id  # merging expires the session's objects
         if pair.match_probability < thresholds.auto_merge:
-            decisions.queued.append(candidate_id)
+            session.add(candidate)
+            session.flush()
+            decisions.queued.append(candidate.id)
             decisions.outcomes[(pair.left, pair.right)] = "pending"
             continue
         survivor, absorbed = sorted(
@@ -313,26 +339,44 @@ def decide(
             absorbed_id=absorbed,
             principal=MATCHING_PRINCIPAL,
             reason=f"automatic merge: match probability {pair.match_probability:.4f}",
-            candidate_id=candidate_id,
+            new_candidate=candidate,
         )
         roots[absorbed] = survivor
-        decisions.auto_merged.append(candidate_id)
+        # Its id from the identity map: the merge stored the candidate and then expired the
+        # session's objects, so reading ``candidate.id`` would load the row again.
+        identity = inspect(candidate).identity
+        assert identity is not None
+        decisions.auto_merged.append(identity[0])
         decisions.outcomes[(pair.left, pair.right)] = "auto_merged"
     return decisions
 
 
-def _root(roots: dict[uuid.UUID, uuid.UUID], session: Session, customer: uuid.UUID) -> uuid.UUID:
+def _root(roots: Mapping[uuid.UUID, uuid.UUID], customer: uuid.UUID) -> uuid.UUID:
     """The person a profile belongs to now: merges made in this run, then the stored pointer."""
-    seen = customer
-    while seen in roots:
-        seen = roots[seen]
-    if seen == customer:
-        customers = _CUSTOMERS.c
-        pointer = session.scalar(select(customers.merged_into_id).where(customers.id == customer))
-        if pointer is not None:
-            roots[customer] = pointer
-            return _root(roots, session, pointer)
-    return seen
+    while customer in roots:
+        customer = roots[customer]
+    return customer
+
+
+def _merged_into(session: Session, customers: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The profile each of these (and each profile they point to) was merged into, for those
+    merged: a statement per 500 profiles, not one per profile."""
+    pointers: dict[uuid.UUID, uuid.UUID] = {}
+    table = _CUSTOMERS.c
+    read: set[uuid.UUID] = set()
+    unread = list(customers)
+    while unread:
+        read.update(unread)
+        for start in range(0, len(unread), 500):
+            # Both columns, no condition on the pointer: the primary key alone is used.
+            rows = session.execute(
+                select(table.id, table.merged_into_id).where(
+                    table.id.in_(unread[start : start + 500])
+                )
+            )
+            pointers.update((c, pointer) for c, pointer in rows if pointer is not None)
+        unread = sorted({p for p in pointers.values() if p not in read})
+    return pointers
 
 
 def _known_pairs(

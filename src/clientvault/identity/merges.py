@@ -50,18 +50,21 @@ def merge_customers(
     principal: Principal,
     reason: str,
     candidate_id: int | None = None,
+    new_candidate: MatchCandidate | None = None,
 ) -> uuid.UUID:
     """Merge ``absorbed_id``'s person into ``survivor_id``'s and return the merge's id.
 
     Either id may name a profile already merged into another: the merge joins the two roots.
     With ``candidate_id`` the match candidate is marked decided (``merged`` by a member of
-    staff, ``auto_merged`` by a system job); it must name the same two people. Audited.
-    Consent records are not touched (see the module docstring).
+    staff, ``auto_merged`` by a system job); it must name the same two people. With
+    ``new_candidate`` instead, a candidate not stored yet (a pair matching just scored, naming
+    these profiles), it is stored with the merge, already decided: one insert where a stored
+    candidate costs an insert, a locked read and an update. Audited. Consent records are not
+    touched (see the module docstring).
     """
     del store  # profiles keep their own data keys: nothing is re-sealed
     check_actor(principal, reason)
-    survivor = _root(session, survivor_id)
-    absorbed = _root(session, absorbed_id)
+    survivor, absorbed = _roots(session, survivor_id, absorbed_id)
     if survivor.id == absorbed.id:
         raise Conflict("these profiles are already one person")
     for profile in (survivor, absorbed):
@@ -76,6 +79,14 @@ def merge_customers(
             _root(session, customer).id for customer in named
         } != {survivor.id, absorbed.id}:
             raise InvalidInput("the match candidate names other profiles")
+    merged_at = utcnow()
+    if new_candidate is not None:
+        decide_candidate(
+            new_candidate, _merged_status(principal), at=merged_at, principal=principal
+        )
+        session.add(new_candidate)
+        session.flush()
+        candidate_id = new_candidate.id
     merge = CustomerMerge(
         id=new_id(),
         survivor_id=survivor.id,
@@ -83,7 +94,7 @@ def merge_customers(
         candidate_id=candidate_id,
         absorbed_prior={"status": absorbed.status, "updated_at": absorbed.updated_at.isoformat()},
         reason=reason,
-        merged_at=utcnow(),
+        merged_at=merged_at,
         merged_by=principal.id,
     )
     session.add(merge)
@@ -96,8 +107,7 @@ def merge_customers(
         .values(status="merged", merged_into_id=survivor.id, updated_at=_CUSTOMERS.c.updated_at)
     )
     if candidate is not None:
-        status = "auto_merged" if principal.kind == "system" else "merged"
-        decide_candidate(candidate, status, at=merge.merged_at, principal=principal)
+        decide_candidate(candidate, _merged_status(principal), at=merged_at, principal=principal)
     audit.record(
         session,
         principal=principal,
@@ -108,8 +118,15 @@ def merge_customers(
         details={"merge_id": str(merge.id), "candidate_id": candidate_id},
     )
     merge_id = merge.id  # read before expiring: no reload of the row just written
+    # Stored before expiring: inside ``audit.appending_together`` recording flushes nothing.
+    session.flush()
     session.expire_all()
     return merge_id
+
+
+def _merged_status(principal: Principal) -> str:
+    """A merged candidate's status: ``auto_merged`` when a system job merged it."""
+    return "auto_merged" if principal.kind == "system" else "merged"
 
 
 def unmerge(
@@ -163,6 +180,7 @@ def unmerge(
         reason=reason,
         details={"merge_id": str(merge.id)},
     )
+    session.flush()  # before expiring (see merge_customers)
     session.expire_all()
 
 
@@ -204,12 +222,35 @@ def _root(session: Session, customer_id: uuid.UUID) -> Customer:
     customer = session.get(Customer, customer_id, with_for_update=True)
     if customer is None:
         raise NotFound("no such customer")
+    return _root_of(session, customer)
+
+
+def _root_of(session: Session, customer: Customer) -> Customer:
     if customer.merged_into_id is not None:
         root = session.get(Customer, customer.merged_into_id, with_for_update=True)
         if root is None:
             raise NotFound("no such customer")
         return root
     return customer
+
+
+def _roots(
+    session: Session, survivor_id: uuid.UUID, absorbed_id: uuid.UUID
+) -> tuple[Customer, Customer]:
+    """The root profiles of both sides of a merge, locked for update: both profiles in one
+    statement (locked in key order), then the root of either if it was merged."""
+    found = {
+        customer.id: customer
+        for customer in session.scalars(
+            select(Customer)
+            .where(Customer.id.in_([survivor_id, absorbed_id]))
+            .order_by(Customer.id)
+            .with_for_update()
+        )
+    }
+    if survivor_id not in found or absorbed_id not in found:
+        raise NotFound("no such customer")
+    return _root_of(session, found[survivor_id]), _root_of(session, found[absorbed_id])
 
 
 def pending_candidate(session: Session, candidate_id: int) -> MatchCandidate:

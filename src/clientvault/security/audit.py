@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -27,6 +28,8 @@ GENESIS = "0" * 64
 #: Serialises appends on PostgreSQL (SQLite's single writer already does).
 _AUDIT_LOCK = 7_242_002
 _ENTRIES = table_of(AuditEntry)
+#: ``Session.info`` key of the entries an ``appending_together`` block holds back.
+_PENDING = "clientvault.audit.pending"
 
 
 def canonical(entry: AuditEntry) -> bytes:
@@ -67,17 +70,13 @@ def record(
     reason: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append one entry per target (or one without a target) in the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK})
-    session.flush()
-    previous = head(session)
-    now = utcnow()
+    """Append one entry per target (or one without a target) in the caller's transaction.
+
+    Inside an ``appending_together`` block the entries are appended when the block ends,
+    with those recorded before and after them in the block."""
     targets: list[str | None] = [*target_ids] or [None]
-    rows = []
-    for target in targets:
-        row: dict[str, Any] = {
-            "occurred_at": now,
+    rows = [
+        {
             "actor_kind": principal.kind,
             "actor_id": principal.id,
             "action": action,
@@ -85,10 +84,54 @@ def record(
             "target_id": target,
             "reason": reason,
             "details": dict(details or {}),
-            "previous_hash": previous,
         }
+        for target in targets
+    ]
+    pending: list[dict[str, Any]] | None = session.info.get(_PENDING)
+    if pending is None:
+        _append(session, rows)
+    else:
+        pending.extend(rows)
+
+
+@contextmanager
+def appending_together(session: Session) -> Iterator[None]:
+    """Append every entry ``record`` makes inside the block in one append when it ends.
+
+    Why: an append is three statements (on PostgreSQL three round trips: the lock, the chain
+    head, the insert); a job step that records several times, such as an identity match that
+    reveals profiles and then merges two, pays them once. The entries and their order are
+    those separate appends would have written, chained the same way; they all carry the time
+    of the one append. They are appended also when the block raises (as ``pii.revealing``
+    does), so a caller that catches the error and commits still commits them; until the block
+    ends, they are not in the table, and ``record`` does not flush the session (code that
+    expires the session's objects after recording flushes first). A block inside another adds
+    to the outer one's append.
+    """
+    if _PENDING in session.info:
+        yield
+        return
+    pending: list[dict[str, Any]] = []
+    session.info[_PENDING] = pending
+    try:
+        yield
+    finally:
+        del session.info[_PENDING]
+        if pending:
+            _append(session, pending)
+
+
+def _append(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Chain these entries after the current head and insert them, in one statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK})
+    session.flush()
+    previous = head(session)
+    now = utcnow()
+    for row in rows:
+        row["occurred_at"] = now
+        row["previous_hash"] = previous
         row["entry_hash"] = previous = chain_hash(previous, AuditEntry(**row))
-        rows.append(row)
     # One multi-row INSERT through Core: the ORM's bulk path (``insert(AuditEntry)``) was a
     # third of an append's time, every reveal and merge paying for it.
     session.execute(insert(_ENTRIES), rows)

@@ -53,24 +53,28 @@ def revealing(
     reason: str,
 ) -> Iterator[Opener]:
     """``reveal`` for a job that decrypts in several steps (a profile, then the profiles it
-    leads to): the opener it yields decrypts like ``reveal``, and every customer opened gets
-    its audit entry when the block ends — also when it raises — in one append (one chain-head
-    read) in the caller's transaction, so the reads still cannot commit unaudited.
+    leads to): the opener it yields decrypts like ``reveal`` (the block's steps share one
+    keystore connection), and every customer opened gets its audit entry when the block ends
+    — also when it raises — in one append (one chain-head read) in the caller's transaction,
+    so the reads still cannot commit unaudited.
     """
     if not reason.strip():
         raise InvalidInput("a reason is required to reveal personal data")
     if not principal.can(PII_REVEAL):
         raise PermissionDenied("this principal may not see decrypted personal data")
     fields: dict[uuid.UUID, set[str]] = {}
-
-    def opener(rows: Mapping[uuid.UUID, SealedRow]) -> dict[uuid.UUID, dict[str, str | None]]:
-        opened = open_rows(keystore, rows)
-        for customer_id, sealed in rows.items():
-            fields.setdefault(customer_id, set()).update(sealed)
-        return opened
-
     try:
-        yield opener
+        with keystore.reading() as read_keys:
+
+            def opener(
+                rows: Mapping[uuid.UUID, SealedRow],
+            ) -> dict[uuid.UUID, dict[str, str | None]]:
+                opened = open_rows(keystore, rows, reader=read_keys)
+                for customer_id, sealed in rows.items():
+                    fields.setdefault(customer_id, set()).update(sealed)
+                return opened
+
+            yield opener
     finally:
         _audit(session, principal, subject_type, reason, fields)
 

@@ -12,19 +12,31 @@ import hashlib
 import hmac
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Engine, LargeBinary, MetaData, String, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    MetaData,
+    String,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from clientvault.errors import ConfigurationError
 from clientvault.store.base import NAMING_CONVENTION, Timestamp, new_id, utcnow
-from clientvault.store.engine import make_session_factory
+from clientvault.store.engine import READ_ONLY_OPTION
 from clientvault.store.keyfile import KEY_BYTES, KeyMaterial
 
 _WRAP_NONCE = 12
@@ -71,6 +83,10 @@ class DataKey:
     key: bytes
 
 
+#: Fetches the unwrapped data keys of these customers (``Keystore.reading``).
+KeyReader = Callable[[Iterable[uuid.UUID]], dict[uuid.UUID, DataKey]]
+
+
 class _WrappedKey(Protocol):
     """What unwrapping reads of a stored key: a ``DataKeyRecord`` or a row of its columns."""
 
@@ -88,8 +104,13 @@ class Keystore:
         self.engine = engine
         self.material = material
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        #: Reads of keys: a deferred BEGIN, so decrypting never takes the keystore's write lock.
-        self._reads = make_session_factory(engine, read_only=True)
+        #: Reads of keys: on SQLite a deferred BEGIN, so decrypting never takes the keystore's
+        #: write lock; on PostgreSQL no transaction at all (each read is one SELECT, which
+        #: sees committed keys either way): no BEGIN and ROLLBACK round trips around it.
+        reads = engine.execution_options(**{READ_ONLY_OPTION: True})
+        if engine.dialect.name == "postgresql":
+            reads = reads.execution_options(isolation_level="AUTOCOMMIT")
+        self._read_engine = reads
 
     def create_keys(self, customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, DataKey]:
         """Create and durably store a new data key for each customer, in one transaction.
@@ -123,6 +144,36 @@ class Keystore:
 
     def keys_for(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DataKey]:
         """The unwrapped data keys of these customers; destroyed keys are simply absent."""
+        with self.reading() as read:
+            return read(customer_ids)
+
+    @contextmanager
+    def reading(self) -> Iterator[KeyReader]:
+        """A ``keys_for`` that keeps one keystore connection for the whole block.
+
+        Why: a job step that decrypts in several steps (an identity match: a profile, then
+        the profiles it leads to) would otherwise take a connection from the pool for each
+        one, which on PostgreSQL is a round trip of its own (the pool's liveness check).
+        Each read still sees the keys committed when it runs, as ``keys_for`` does; the
+        connection is taken at the first read.
+        """
+        with ExitStack() as stack:
+            connections: list[Connection] = []
+
+            def read(customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DataKey]:
+                if not connections:
+                    connections.append(stack.enter_context(self._read_engine.connect()))
+                try:
+                    return self._read_keys(connections[0], customer_ids)
+                finally:
+                    # Ends SQLite's read transaction (PostgreSQL's reads are outside one).
+                    connections[0].rollback()
+
+            yield read
+
+    def _read_keys(
+        self, connection: Connection, customer_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, DataKey]:
         wanted = list(dict.fromkeys(customer_ids))
         found: dict[uuid.UUID, DataKey] = {}
         keys = DataKeyRecord.__table__.c
@@ -130,12 +181,10 @@ class Keystore:
         query = select(
             keys.key_id, keys.key_version, keys.customer_id, keys.kek_version, keys.wrapped_key
         )
-        with self._reads() as session:
-            for start in range(0, len(wanted), _BATCH):
-                chunk = wanted[start : start + _BATCH]
-                rows = session.execute(query.where(keys.customer_id.in_(chunk)))
-                for row in rows:
-                    found[row.customer_id] = self._unwrap(row)
+        for start in range(0, len(wanted), _BATCH):
+            chunk = wanted[start : start + _BATCH]
+            for row in connection.execute(query.where(keys.customer_id.in_(chunk))):
+                found[row.customer_id] = self._unwrap(row)
         return found
 
     def destroy(self, customer_id: uuid.UUID) -> bool:

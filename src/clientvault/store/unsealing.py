@@ -8,19 +8,24 @@ import uuid
 from collections.abc import Mapping
 
 from clientvault.store.envelope import UnreadableField, open_sealed, read_header
-from clientvault.store.keystore import Keystore
+from clientvault.store.keystore import KeyReader, Keystore
 
 SealedRow = Mapping[str, bytes | None]
 
 
 def open_rows(
-    keystore: Keystore, rows: Mapping[uuid.UUID, SealedRow]
+    keystore: Keystore,
+    rows: Mapping[uuid.UUID, SealedRow],
+    *,
+    reader: KeyReader | None = None,
 ) -> dict[uuid.UUID, dict[str, str | None]]:
     """Decrypt the sealed fields of several customers, fetching their keys in batches.
 
-    A customer whose data key was destroyed raises ``UnreadableField``: their data is gone.
+    ``reader``, from ``keystore.reading()``, fetches the keys on the caller's keystore
+    connection (one for several calls) instead of one of their own. A customer whose data
+    key was destroyed raises ``UnreadableField``: their data is gone.
     """
-    keys = keystore.keys_for(rows)
+    keys = (reader or keystore.keys_for)(rows)
     opened: dict[uuid.UUID, dict[str, str | None]] = {}
     for customer_id, sealed in rows.items():
         key = keys.get(customer_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,17 @@ from clientvault.identity.matching_spec import COMPARISONS
 from clientvault.identity.matching_splink import train_and_score
 from clientvault.identity.matching_store import (
     MATCHING_PRINCIPAL,
+    PairScore,
+    Thresholds,
+    decide,
     load_profiles,
+    ordered,
     replace_blocking_keys,
 )
-from clientvault.identity.models import Customer, MatchCandidate
+from clientvault.identity.merges import merge_customers
+from clientvault.identity.models import Customer, CustomerMerge, MatchCandidate
 from clientvault.identity.profiles import create_customers
+from clientvault.security import audit
 from clientvault.security.models import AuditEntry
 from clientvault.store.context import Store
 from support.matching_people import Planted, duplicate, people, plant
@@ -199,6 +206,88 @@ def test_incremental_match_finds_a_new_duplicate(db: Store, planted: Planted) ->
         )
         assert keys is not None
         assert keys >= 4
+
+
+def test_a_merging_incremental_match_audits_each_profile_it_opened_in_one_append(
+    db: Store, planted: Planted
+) -> None:
+    """Every profile the match decrypted gets its own reveal entry, the merge its two, all
+    in one append that keeps the chain valid; the candidate is stored decided by its merge."""
+    resolve(db)
+    original = people(COUNT, seed=SEED)[5]
+    with db.sessions.begin() as session:
+        [new_id] = create_customers(
+            session,
+            db,
+            profiles=[duplicate(random.Random(3), original, 0)],
+            source="test",
+            default_region="FR",
+        )
+        before = session.scalar(select(func.max(AuditEntry.id))) or 0
+    with db.sessions.begin() as session:
+        found = match_incremental(session, db, customer_id=new_id)
+    [merged] = [c for c in found if c.decision == "auto_merged"]
+    with db.read_sessions() as session:
+        entries = list(
+            session.scalars(
+                select(AuditEntry).where(AuditEntry.id > before).order_by(AuditEntry.id)
+            )
+        )
+        opened = {str(new_id), *(str(c.customer_id) for c in found)}
+        reveals = [e.target_id for e in entries if e.action == "pii.reveal"]
+        assert sorted(reveals) == sorted(opened)  # one entry per profile opened
+        assert [e.action for e in entries] == ["pii.reveal"] * len(opened) + ["identity.merge"] * 2
+        assert len({e.occurred_at for e in entries}) == 1
+        assert audit.verify(session).ok
+        merge = session.scalars(
+            select(CustomerMerge).where(CustomerMerge.absorbed_id == new_id)
+        ).one()
+        assert merge.survivor_id == merged.customer_id
+        candidate = session.get(MatchCandidate, merge.candidate_id)
+        assert candidate is not None
+        assert {candidate.left_id, candidate.right_id} == {new_id, merged.customer_id}
+        assert candidate.status == "auto_merged"
+        assert candidate.decided_at == merge.merged_at
+        assert candidate.decided_by == MATCHING_PRINCIPAL.id
+
+
+def test_decisions_follow_earlier_merges_and_those_of_the_same_run(db: Store) -> None:
+    """A pair whose profiles are one person already (merged before) is skipped; a pair whose
+    profile was merged earlier, before or in the same run, merges into that person's root."""
+    with db.sessions.begin() as session:
+        a, b, c, d = create_customers(
+            session, db, profiles=people(4, seed=5), source="test", default_region="FR"
+        )
+        merge_customers(
+            session, db, survivor_id=a, absorbed_id=b, principal=MATCHING_PRINCIPAL, reason="r"
+        )
+    created = {
+        customer: datetime(2024, 1, 1 + n, tzinfo=UTC) for n, customer in enumerate((a, b, c, d))
+    }
+    pairs = [
+        PairScore(*ordered(x, y), match_probability=p, match_weight=10.0, explanation=[])
+        for x, y, p in ((a, b, 0.9999), (b, c, 0.9998), (c, d, 0.9997))
+    ]
+    with db.sessions.begin() as session:
+        decisions = decide(
+            session,
+            db,
+            pairs=pairs,
+            created_at=created,
+            thresholds=Thresholds(auto_merge=0.99, review=0.5),
+            model_version="test",
+        )
+    assert decisions.already_one == 1
+    assert len(decisions.auto_merged) == 2
+    assert decisions.outcomes[ordered(a, b)] == "known"
+    assert decisions.outcomes[ordered(b, c)] == decisions.outcomes[ordered(c, d)] == "auto_merged"
+    with db.read_sessions() as session:
+        pointers = dict(session.execute(select(Customer.id, Customer.merged_into_id)).all())
+        merged = session.scalars(
+            select(MatchCandidate.id).where(MatchCandidate.status == "auto_merged")
+        ).all()
+    assert pointers == {a: None, b: a, c: a, d: a}
+    assert sorted(merged) == sorted(decisions.auto_merged)
 
 
 def test_incremental_before_any_model_only_stores_keys(db: Store) -> None:

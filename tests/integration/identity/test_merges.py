@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, PermissionDenied
 from clientvault.identity.merges import merge_customers, merge_history, person_ids, unmerge
-from clientvault.identity.models import Customer, CustomerIdentity, MatchCandidate
+from clientvault.identity.models import Customer, CustomerIdentity, CustomerMerge, MatchCandidate
 from clientvault.identity.profiles import create_customers
 from clientvault.identity.schemas import CustomerCreate
 from clientvault.ingest.models import Event
 from clientvault.privacy.models import ConsentRecord
+from clientvault.security import audit
 from clientvault.security.models import AuditEntry
 from clientvault.security.principal import Principal
 from clientvault.store.base import table_of
@@ -266,3 +267,57 @@ def test_merging_a_candidate_decides_it_and_unmerge_rejects_it(db: Store) -> Non
     with db.sessions() as session:
         decided = session.get(MatchCandidate, candidate_id)
         assert (decided.status, decided.decided_by) == ("rejected", REVIEWER.id)
+
+
+def test_decisions_survive_merging_and_unmerging_inside_one_audit_append(db: Store) -> None:
+    """Inside ``audit.appending_together`` recording flushes nothing: what a merge and an
+    un-merge change of a candidate must still be stored before they expire the session."""
+    with db.sessions.begin() as session:
+        left, right = sorted(
+            create_customers(
+                session,
+                db,
+                profiles=[CustomerCreate(first_name=n) for n in ("Ana", "Anna")],
+                source="test",
+                default_region="FR",
+            )
+        )
+        candidate = MatchCandidate(
+            left_id=left,
+            right_id=right,
+            match_probability=0.97,
+            match_weight=5.1,
+            explanation=[],
+            model_version="t1",
+        )
+        session.add(candidate)
+        session.flush()
+        candidate_id = candidate.id
+    with db.sessions.begin() as session, audit.appending_together(session):
+        merge_id = merge_customers(
+            session,
+            db,
+            survivor_id=left,
+            absorbed_id=right,
+            principal=REVIEWER,
+            reason="same person",
+            candidate_id=candidate_id,
+        )
+    with db.sessions() as session:
+        merged = session.get(MatchCandidate, candidate_id)
+        assert merged is not None
+        assert (merged.status, merged.decided_by) == ("merged", REVIEWER.id)
+    with db.sessions.begin() as session, audit.appending_together(session):
+        unmerge(session, db, merge_id=merge_id, principal=REVIEWER, reason="not the same")
+    with db.sessions() as session:
+        rejected = session.get(MatchCandidate, candidate_id)
+        assert rejected is not None
+        assert rejected.status == "rejected"
+        undone = session.get(CustomerMerge, merge_id)
+        assert undone is not None
+        assert undone.undo_reason == "not the same"
+        actions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.action.like("identity.%"))
+        ).all()
+        assert sorted(actions) == ["identity.merge"] * 2 + ["identity.unmerge"] * 2
+        assert audit.verify(session).ok

@@ -127,3 +127,16 @@ def test_unknown_customer_or_field_is_not_found(db: Store) -> None:
             reveal_identifiers(
                 session, db, principal=JOB, customer_ids=[customer_id], fields=["iban"], reason="t"
             )
+
+
+def test_a_keystore_reading_block_sees_keys_as_committed_at_each_read(db: Store) -> None:
+    """One connection for the block, but no snapshot held across reads: a key created or
+    destroyed between two reads is seen as ``keys_for`` would see it."""
+    customer_id = uuid.uuid4()
+    with db.keystore.reading() as read:
+        assert read([customer_id]) == {}
+        created = db.keystore.create_keys([customer_id])[customer_id]
+        assert read([customer_id, customer_id]) == {customer_id: created}
+        assert db.keystore.destroy(customer_id)
+        assert read([customer_id]) == {}
+    assert db.keystore.keys_for([customer_id]) == {}
