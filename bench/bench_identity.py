@@ -51,6 +51,7 @@ from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_customers
 from clientvault.migrations.install import initialise
 from clientvault.settings import DatabaseSettings, Settings
+from clientvault.store.collector import settle_after_startup
 from clientvault.store.context import Store, open_store
 from support.identity_eval import accuracy, load_febrl, persons_of_records
 from support.matching_people import duplicate, people
@@ -198,6 +199,7 @@ def bench_incremental(store: Store, probes: int, seed: int) -> None:
     rng = random.Random(seed)
     newcomers = people(probes + 1, seed=seed + 1)
     _timed_matches(store, newcomers[:1])  # warm the model cache and connections
+    settle_after_startup()  # as `serve` and `worker` do once started (store.collector)
     fresh, found_fresh = _timed_matches(store, newcomers[1:])
     again, found_again = _timed_matches(
         store, [duplicate(rng, p, i % 3) for i, p in enumerate(newcomers[1:])]
