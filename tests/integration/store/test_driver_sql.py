@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from clientvault.ingest.models import Event
@@ -39,7 +39,7 @@ def _rows(db: Store, count: int, *, tag: str) -> list[tuple[object, ...]]:
 
 
 def test_inserts_and_look_ups_span_several_statements(db: Store) -> None:
-    # More rows than one multi-row INSERT holds, more values than one look-up sends.
+    # More values than one look-up sends.
     with db.sessions.begin() as session:
         insert_rows(session.connection(), table_of(Event), _COLUMNS, _rows(db, 1_000, tag="m"))
     wanted = [f"m-{n}" for n in range(0, 1_000, 2)] + [f"x-{n}" for n in range(CHUNK)]
@@ -50,6 +50,38 @@ def test_inserts_and_look_ups_span_several_statements(db: Store) -> None:
         stored = session.execute(select(Event.properties).where(Event.message_id == "m-998"))
         assert stored.scalar_one() == {"n": 998}
     assert sorted(message_id for (message_id,) in found) == sorted(wanted[:500])
+
+
+def test_sqlite_inserts_rows_one_statement_per_row_so_no_statement_journal(db: Store) -> None:
+    # A multi-row INSERT after other writes in the transaction makes SQLite journal every
+    # page it changes (spilled to a temp file past 64 KiB); a single-row one never does.
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL inserts with COPY")
+    seen: list[tuple[str, bool, int]] = []
+
+    def record(
+        _conn: object,
+        _cursor: object,
+        statement: str,
+        params: object,
+        _ctx: object,
+        executemany: bool,
+    ) -> None:
+        if statement.startswith("INSERT INTO events"):
+            seen.append((statement, executemany, len(params)))  # type: ignore[arg-type]
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with db.sessions.begin() as session:
+            insert_rows(session.connection(), table_of(Event), _COLUMNS, _rows(db, 1, tag="j"))
+            insert_rows(session.connection(), table_of(Event), _COLUMNS, _rows(db, 500, tag="k"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    # One row's placeholders per statement; 500 rows are one executemany.
+    assert [(executemany, count) for _, executemany, count in seen][1:] == [(True, 500)]
+    assert all(statement.count("?") == len(_COLUMNS) for statement, _, _ in seen)
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 501
 
 
 def test_a_single_placeholder_comes_before_the_list(db: Store) -> None:
@@ -100,7 +132,7 @@ def test_binary_values_stay_bytes_travel_pickled_and_land_as_written(db: Store) 
     assert codec.convert("anonymous_index", index) is index
     with db.sessions.begin() as session:
         insert_rows(
-            session.connection(), table_of(Event), columns, [pickle.loads(pickle.dumps(row))]
+            session.connection(), table_of(Event), columns, [tuple(pickle.loads(pickle.dumps(row)))]
         )
     with db.sessions() as session:
         stored = session.scalar(select(Event.anonymous_index).where(Event.message_id == "b-1"))
