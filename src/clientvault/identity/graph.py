@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,9 @@ from clientvault.settings import IdentitySettings
 from clientvault.store.context import Store
 from clientvault.store.driver_sql import reader, rows_in
 from clientvault.store.sealing import blind_index
+
+#: What turns a normalised identifier of a kind into its blind index (``Store.index``).
+Indexer = Callable[[str, str], bytes]
 
 #: Identifier kinds a blocked value is checked against (external ids carry their type).
 BLOCKABLE_KINDS = ("user_id", "anonymous_id", "email", "phone", "device_id")
@@ -98,13 +101,13 @@ def _blocked_indexes(index_key: bytes, values: tuple[str, ...]) -> frozenset[Key
     return frozenset(blocked)
 
 
-def context_identifiers(store: Store, context: Mapping[str, Any]) -> dict[str, bytes]:
+def context_identifiers(index: Indexer, context: Mapping[str, Any]) -> dict[str, bytes]:
     """Device and external ids a tracking call's context carries (Segment's ``device.id`` and
-    ``externalIds``), as blind indexes by kind."""
+    ``externalIds``), as blind indexes by kind (``index``: e.g. ``Store.index``)."""
     found: dict[str, bytes] = {}
     device = context.get("device")
     if isinstance(device, dict) and isinstance(device.get("id"), str) and device["id"].strip():
-        found["device_id"] = store.index("device_id", device["id"].strip())
+        found["device_id"] = index("device_id", device["id"].strip())
     external = context.get("externalIds")
     if isinstance(external, list):
         for entry in external[:10]:
@@ -113,7 +116,7 @@ def context_identifiers(store: Store, context: Mapping[str, Any]) -> dict[str, b
             kind, value = entry.get("type"), entry.get("id")
             if isinstance(kind, str) and isinstance(value, str) and kind.strip() and value.strip():
                 name = f"ext:{kind.strip().lower()}"[:32]
-                found[name] = store.index(name, value.strip())
+                found[name] = index(name, value.strip())
     return found
 
 

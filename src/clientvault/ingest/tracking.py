@@ -25,7 +25,7 @@ from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
-from clientvault.identity.graph import context_identifiers, stitching_rules
+from clientvault.identity.graph import Indexer, context_identifiers, stitching_rules
 from clientvault.identity.profiles import PreparedProfile, prepare_profile
 from clientvault.identity.stitching import resolve, write_customers
 from clientvault.ingest.models import Event, ScrubCount
@@ -184,13 +184,16 @@ def prepare_batch(
     )
     codec = _row_codec(store)
     tombstones = digester(store)
+    # Each identifier is indexed once per call: an SDK batches one device's events, which
+    # share their user's ids (two keyed hashes an event otherwise, with the tombstones).
+    indexer = functools.cache(store.index)
     seen_ids: set[str] = set()
     for index, raw in enumerate(messages):
         try:
             item, message = _prepare(
                 index,
                 raw,
-                store=store,
+                indexer=indexer,
                 implied_type=implied_type,
                 default_region=default_region,
                 batch_sent_at=batch_sent_at,
@@ -352,7 +355,7 @@ def _prepare(
     index: int,
     raw: object,
     *,
-    store: Store,
+    indexer: Indexer,
     implied_type: str | None,
     default_region: str,
     batch_sent_at: datetime | None,
@@ -375,18 +378,18 @@ def _prepare(
             raise InvalidMessage(f"traits.{exc.details.get('field', '?')}: {exc.message}") from None
     identifiers: dict[str, bytes] = {}
     if message.user_id is not None:
-        identifiers["user_id"] = store.index("user_id", message.user_id)
+        identifiers["user_id"] = indexer("user_id", message.user_id)
     if message.anonymous_id is not None:
-        identifiers["anonymous_id"] = store.index("anonymous_id", message.anonymous_id)
+        identifiers["anonymous_id"] = indexer("anonymous_id", message.anonymous_id)
     if profile is not None:
         for kind in ("email", "phone"):
             value = profile.identifiers[kind]
             if value is not None:
-                identifiers[kind] = store.index(kind, value)
-    identifiers.update(context_identifiers(store, message.context))
+                identifiers[kind] = indexer(kind, value)
+    identifiers.update(context_identifiers(indexer, message.context))
     if isinstance(message, Alias):
-        identifiers["previous_id"] = store.index("user_id", message.previous_id)
-        identifiers["previous_anonymous_id"] = store.index("anonymous_id", message.previous_id)
+        identifiers["previous_id"] = indexer("user_id", message.previous_id)
+        identifiers["previous_anonymous_id"] = indexer("anonymous_id", message.previous_id)
     item = _Prepared(
         index=index,
         message_id=message.message_id or f"cv-{uuid.uuid4()}",

@@ -38,11 +38,19 @@ def digests(store: Store, indexes: Iterable[bytes]) -> set[bytes]:
 
 def digester(store: Store) -> Callable[[Iterable[bytes]], set[bytes]]:
     """What computes tombstone digests, the key derived once (ingestion digests every call's
-    identifiers)."""
+    identifiers). Each blind index is digested once per digester: ingestion makes one per
+    call, whose events mostly share their user (an SDK batches one device's events)."""
     key = tombstone_key(store)
+    known: dict[bytes, bytes] = {}
+
+    def digest(index: bytes) -> bytes:
+        found = known.get(index)
+        if found is None:
+            found = known[index] = keyed_digest(key, index)
+        return found
 
     def digest_all(indexes: Iterable[bytes]) -> set[bytes]:
-        return {keyed_digest(key, index) for index in indexes}
+        return {digest(index) for index in indexes}
 
     return digest_all
 

@@ -97,3 +97,16 @@ def test_a_prepared_call_survives_the_trip_to_the_writer_unchanged(db: Store) ->
     assert received.items[0].profile is not None
     assert received.items[1].scrubbed == {"email": 1}
     assert all(type(value) is not memoryview for item in received.items for value in item.row)
+
+
+def test_a_call_indexes_each_identifier_once_and_digests_it_once(db: Store) -> None:
+    # An SDK batches one device's events: they share their user's blind index and tombstone
+    # digests, computed once per call (and pickled once on the way to the writer).
+    batch = _call(db, _track("ana", "s1"), _track("ana", "s2"), _track("ben", "s3"))
+    ana, ana_again, ben = batch.items
+    assert ana.identifiers["user_id"] is ana_again.identifiers["user_id"]
+    assert ana.identifiers["user_id"] == db.index("user_id", "ana")
+    assert ben.identifiers["user_id"] == db.index("user_id", "ben")
+    assert ana.tombstones == ana_again.tombstones
+    assert next(iter(ana.tombstones)) is next(iter(ana_again.tombstones))
+    assert ana.tombstones.isdisjoint(ben.tombstones)
