@@ -57,7 +57,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
-        app.state.store = store if store is not None else open_store(settings)
+        # With a writer process, its store checkpoints the WAL (SQLite) for the whole server:
+        # a second checkpointer here only raced it, for ~12 % of this process's CPU per
+        # tracking event (``bench/bench_ingest.py``). Should the writer be down, the
+        # connections' fallback automatic checkpoint still bounds the log.
+        app.state.store = (
+            store if store is not None else open_store(settings, checkpoint_wal=not ingest_writer)
+        )
         worker = (
             Worker(
                 app.state.store,

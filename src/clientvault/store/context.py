@@ -53,12 +53,16 @@ def load_key_material(settings: Settings) -> KeyMaterial:
     return keyfile.read(settings.key_file)
 
 
-def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
+def open_store(
+    settings: Settings, *, verify_keys: bool = True, checkpoint_wal: bool = True
+) -> Store:
     """Open an initialised installation's databases with its key material.
 
     With ``verify_keys`` (always, except while ``init`` creates the keystore) a key file that
     does not belong to this keystore is refused with a clear error. A SQLite database's WAL is
-    checkpointed by a thread rather than by this store's commits (``store.wal_checkpoints``).
+    checkpointed by a thread rather than by this store's commits (``store.wal_checkpoints``),
+    unless ``checkpoint_wal`` is false: for a process whose database another process of the
+    same server checkpoints (a checkpoint copies every committed frame, whoever wrote it).
     """
     material = load_key_material(settings)
     engine = make_engine(
@@ -71,7 +75,7 @@ def open_store(settings: Settings, *, verify_keys: bool = True) -> Store:
     checkpointer = None
     if engine.dialect.name == "sqlite":
         with_fallback_checkpoints_only(engine)
-        checkpointer = WalCheckpointer(engine)
+        checkpointer = WalCheckpointer(engine) if checkpoint_wal else None
     store = Store(
         engine=engine,
         sessions=sessions,

@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from clientvault.api.app import create_app
 from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
 from clientvault.store.engine import make_engine
@@ -52,6 +54,17 @@ def test_the_checkpointer_keeps_the_wal_short(sqlite_settings: Settings) -> None
         store.close()
     assert largest < 6 * MEGABYTE
     assert "wal-checkpoints" not in {thread.name for thread in threading.enumerate()}
+
+
+def test_a_server_leaves_checkpoints_to_its_writer_process(sqlite_settings: Settings) -> None:
+    # The ingest writer's checkpointer copies every committed frame, the server's own too.
+    app = create_app(sqlite_settings, run_consumers=False)  # as `serve` runs
+    with TestClient(app, base_url="https://testserver"):
+        assert app.state.ingest_writer.process_id is not None
+        assert app.state.store.checkpointer is None
+        assert "wal-checkpoints" not in {thread.name for thread in threading.enumerate()}
+        largest = _fill(app.state.store.engine, sqlite_settings.data_dir / "clientvault.db-wal")
+    assert largest < 6 * MEGABYTE
 
 
 def test_without_it_commits_no_longer_checkpoint(sqlite_settings: Settings) -> None:
