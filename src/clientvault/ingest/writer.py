@@ -22,6 +22,7 @@ which closes it too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import itertools
@@ -87,6 +88,17 @@ class IngestWriter:
         the writer's transaction holding it has committed.
 
         Raises what storing raised, or ``Unavailable`` if the writer stopped first."""
+        return self._send(batch, gpc_policy_version).result()
+
+    async def store_async(
+        self, batch: PreparedBatch, *, gpc_policy_version: str | None
+    ) -> BatchResult:
+        """``store`` for a server's event loop: the call is sent at once, its answer awaited
+        without holding a thread."""
+        return await asyncio.wrap_future(self._send(batch, gpc_policy_version))
+
+    def _send(self, batch: PreparedBatch, gpc_policy_version: str | None) -> Future[BatchResult]:
+        """Send a call to the writer, starting one if needed; its result, once answered."""
         future: Future[BatchResult] = Future()
         ticket = next(self._tickets)
         call = _dumps((ticket, batch, gpc_policy_version))  # before the lock: CPU work
@@ -99,7 +111,7 @@ class IngestWriter:
             # Should the writer have just gone, its reader fails the call.
             with contextlib.suppress(OSError):
                 child.connection.send_bytes(call)
-        return future.result()
+        return future
 
     @property
     def process_id(self) -> int | None:

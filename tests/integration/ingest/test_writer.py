@@ -3,6 +3,7 @@ never undoing another, a writer that dies failing its waiting calls and being re
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -92,6 +93,24 @@ def test_concurrent_calls_are_each_answered_once_stored(db: Store, writer: Inges
     again = writer.store(_batch(db, "call3", 20), gpc_policy_version=None)
     assert (again.accepted, again.duplicates) == (0, 20)
     assert _events(db) == 240
+
+
+def test_calls_awaited_on_an_event_loop_hold_no_thread_and_land(
+    db: Store, writer: IngestWriter
+) -> None:
+    # How the server stores calls: sent from its event loop, each answer awaited.
+    async def send_all() -> list[int]:
+        calls = [
+            writer.store_async(_batch(db, f"loop{n}", 10), gpc_policy_version=None)
+            for n in range(8)
+        ]
+        threads = threading.active_count()
+        results = await asyncio.gather(*calls)
+        assert threading.active_count() == threads  # no thread parked per call
+        return [result.accepted for result in results]
+
+    assert asyncio.run(send_all()) == [10] * 8
+    assert _events(db) == 80
 
 
 def test_a_call_that_fails_gets_its_error_and_the_others_land(
