@@ -117,11 +117,10 @@ async def _handle(request: Request, *, limit: int, implied_type: str | None) -> 
         return refused.response
     settings: Settings = request.app.state.settings
     # Checked, normalised and scrubbed on the event loop, then awaited while it is stored.
-    # Preparing is CPU work under the GIL, so a worker thread would not run it alongside
-    # anything (calls were prepared one at a time there too); the hand-over to a thread and
-    # back, and the threads' contention for the GIL, were the cost: ~12 % of the server's
-    # CPU per event (``bench/bench_ingest.py``). A call holds the loop for as long as it is
-    # prepared: ~2 ms for 100 events, ~10 ms for Segment's largest batch.
+    # Preparing is CPU work under the GIL: in worker threads, calls did not run alongside
+    # anything (they were prepared one at a time under a lock) and each cost two thread
+    # hand-overs and a thread parked until the writer answered. Here a call holds the loop
+    # while it is prepared: ~2 ms for 100 events, ~10 ms for Segment's largest batch.
     batch = _prepared(
         request.app.state.store,
         write_key=write_key,
