@@ -61,6 +61,9 @@ def _ids(data_dir: Path) -> list[int]:
 
 def _edit(data_dir: Path, *statements: str) -> None:
     with closing(sqlite3.connect(data_dir / "clientvault.db")) as connection:
+        # Someone with the file can drop the append-only triggers first; the chain remains.
+        for operation in ("update", "delete"):
+            connection.execute(f"DROP TRIGGER IF EXISTS audit_log_refuse_{operation}")
         for statement in statements:
             connection.execute(statement)
         connection.commit()

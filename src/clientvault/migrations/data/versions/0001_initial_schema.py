@@ -512,7 +512,7 @@ def downgrade() -> None:
 
 def _refuse_audit_changes_on_postgresql() -> None:
     """The audit log is append-only: PostgreSQL refuses UPDATE and DELETE on it outright
-    (SQLite has no such triggers across processes; the hash chain detects changes there)."""
+    (SQLite too, since 0008)."""
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
