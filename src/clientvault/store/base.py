@@ -32,6 +32,11 @@ Sealed = LargeBinary()
 BlindIndex = LargeBinary(32)
 
 
+_NAIVE = "naive datetimes are not stored; attach a time zone"
+#: How SQLAlchemy's SQLite ``DATETIME`` stores a value (``sqlalchemy.dialects.sqlite``).
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware timestamp stored in UTC on every backend.
 
@@ -47,13 +52,15 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; attach a time zone")
+            raise ValueError(_NAIVE)
         return value.astimezone(UTC)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        """On SQLite, format the UTC value in one C call: the same text SQLAlchemy's SQLite
-        ``DATETIME`` writes (``YYYY-MM-DD HH:MM:SS.ffffff``) at a fraction of its cost, which
-        showed on every event ingested (two timestamps a row)."""
+        """On SQLite, format the UTC value directly: the same text SQLAlchemy's SQLite
+        ``DATETIME`` writes (``YYYY-MM-DD HH:MM:SS.ffffff``, its own format string) at a
+        fraction of its cost, which showed on every event ingested (two timestamps a row).
+        A value already in UTC (what JSON's ``Z`` parses to) skips the conversion: converting
+        from pydantic's own time zone type, then formatting an aware value, cost ~2 µs."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
@@ -65,8 +72,22 @@ class UtcDateTime(TypeDecorator[datetime]):
             seen, text = last[0]
             if value is seen:
                 return text
-            utc = self.process_bind_param(value, dialect)
-            text = None if utc is None else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+            if value is None:
+                text = None
+            else:
+                offset = value.utcoffset()
+                if offset is None:
+                    raise ValueError(_NAIVE)
+                utc = value.astimezone(UTC) if offset else value
+                text = _SQLITE_DATETIME % (
+                    utc.year,
+                    utc.month,
+                    utc.day,
+                    utc.hour,
+                    utc.minute,
+                    utc.second,
+                    utc.microsecond,
+                )
             last[0] = (value, text)
             return text
 
