@@ -16,11 +16,8 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
-Identifier = Annotated[str, Field(min_length=1, max_length=255)]
-
-
-#: Segment accepts numeric ids and treats them as strings.
-_ID_KEYS = ("userId", "anonymousId", "previousId", "groupId")
+#: Segment accepts numeric ids and treats them as strings (booleans stay refused).
+Identifier = Annotated[str, Field(min_length=1, max_length=255, coerce_numbers_to_str=True)]
 
 
 class _Message(BaseModel):
@@ -34,16 +31,6 @@ class _Message(BaseModel):
     sent_at: datetime | None = Field(default=None, alias="sentAt")
     context: dict[str, Any] = Field(default_factory=dict)
     integrations: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _coerce_ids(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in _ID_KEYS:
-                value = data.get(key)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    data = {**data, key: str(value)}  # a copy: the caller's dict is theirs
-        return data
 
     @model_validator(mode="after")
     def _someone(self) -> _Message:
