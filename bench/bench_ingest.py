@@ -1,7 +1,7 @@
 """HTTP batch ingestion through the real server vs a raw insert of the same rows, same run.
 
-Ours: ``clientvault serve`` (one uvicorn process, as shipped: it prepares calls in its request
-threads and stores them through its ingest writer process) receives ``POST /v1/batch``
+Ours: ``clientvault serve`` (one uvicorn process, as shipped: it prepares calls on its event
+loop and stores them through its ingest writer process) receives ``POST /v1/batch``
 calls of 100 Segment-shaped track events (~200 B of properties each, users from a pool
 whose customers exist after the warm-up) from a load generator in another process, over
 several keep-alive connections. Time runs from the first request to the last answer, and a

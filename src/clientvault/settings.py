@@ -73,7 +73,7 @@ class ServerSettings(BaseModel):
     tls_key: Path | None = None
     run_consumers: bool = True
     #: Store tracking calls from a writer process of the server's own (``ingest.writer``),
-    #: rather than from the request threads, which share one GIL with everything else.
+    #: rather than from its worker threads, which share one GIL with everything else.
     ingest_writer_process: bool = True
 
 

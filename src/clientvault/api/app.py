@@ -45,7 +45,7 @@ def create_app(
     The event-log consumers run in-process unless ``run_consumers`` (default: the
     ``server.run_consumers`` setting, and off when a store is handed in) says otherwise.
     Tracking calls are stored by a writer process when ``ingest_writer`` (same default, from
-    ``server.ingest_writer_process``) says so, else in the request threads.
+    ``server.ingest_writer_process``) says so, else in the server's worker threads.
     """
     settings = settings or get_settings()
     load_holders()  # every domain's personal-data holders, for export, erasure and retention

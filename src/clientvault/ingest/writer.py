@@ -8,8 +8,8 @@ the thread holding the write transaction spent ~24 % of its time waiting to take
 back after each database call while request threads prepared other calls, and the server
 used ~70 % of one core: neither the CPU nor the disk was the limit, the hand-overs were.
 
-So ``serve`` stores tracking calls from a child process: the server prepares a call in the
-request's thread and sends it down a pipe; the writer takes every call queued while it
+So ``serve`` stores tracking calls from a child process: the server prepares a call on its
+event loop and sends it down a pipe (``store_async``; ``store`` for a thread); the writer takes every call queued while it
 committed the last group, stores them in one transaction (``store.group_commit``'s
 ``commit_together``: one failing call never undoes another's), commits, and answers each
 call. The HTTP request is answered only then, so a 200 still means stored.
