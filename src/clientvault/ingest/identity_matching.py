@@ -18,20 +18,23 @@ from sqlalchemy.orm import Session
 from clientvault.identity.incremental import match_incremental
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.models import Event
+from clientvault.security.audit import appending_together
 from clientvault.store.context import Store
 
 
 def handle(session: Session, store: Store, events: Sequence[Event]) -> None:
     """Match each profile named by the batch's identify calls, once per batch.
 
-    Idempotent: a replayed batch finds the same candidates already decided or queued.
+    Idempotent: a replayed batch finds the same candidates already decided or queued. The
+    batch's audit entries (reveals, merges) are appended together, once, when it is done.
     """
     customers: dict[uuid.UUID, None] = {}
     for event in events:
         if event.customer_id is not None:
             customers.setdefault(event.customer_id, None)
-    for customer_id in customers:
-        match_incremental(session, store, customer_id=customer_id)
+    with appending_together(session):
+        for customer_id in customers:
+            match_incremental(session, store, customer_id=customer_id)
 
 
 CONSUMER = Consumer(name="identity-matching", handle=handle, event_types=frozenset({"identify"}))

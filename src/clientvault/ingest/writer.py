@@ -9,10 +9,10 @@ back after each database call while request threads prepared other calls, and th
 used ~70 % of one core: neither the CPU nor the disk was the limit, the hand-overs were.
 
 So ``serve`` stores tracking calls from a child process: the server prepares a call on its
-event loop and sends it down a pipe (``store_async``; ``store`` for a thread); the writer takes every call queued while it
-committed the last group, stores them in one transaction (``store.group_commit``'s
-``commit_together``: one failing call never undoes another's), commits, and answers each
-call. The HTTP request is answered only then, so a 200 still means stored.
+event loop and sends it down a pipe (``store_async``; ``store`` for a thread); the writer
+takes every call queued while it committed the last group, stores them in one transaction
+(``store.group_commit``'s ``commit_together``: one failing call never undoes another's),
+commits, and answers each call. The HTTP request is answered only then, so a 200 still means stored.
 
 Should the writer die, the calls waiting on it fail with ``Unavailable`` (503, which
 Segment's SDKs retry; message ids make the retry idempotent) and the next call starts a new
