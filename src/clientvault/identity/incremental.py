@@ -253,26 +253,27 @@ def candidates(
     if not keys:
         return []
     stored = _BLOCKING_KEYS.c
-    wanted = list(dict.fromkeys(key for _kind, key in keys))
-    # The block sizes first (the index alone, counted by the database), so a huge block is
-    # never read row by row; its pages are then cached for the second read.
-    sizes = {
-        bytes(key): size
-        for key, size in session.execute(
-            select(stored.key, func.count()).where(stored.key.in_(wanted)).group_by(stored.key)
-        )
-    }
-    usable = [key for key in wanted if 0 < sizes.get(key, 0) <= max_block]
-    if not usable:
-        return []
+    # One statement: the blocks' sizes (the index alone, counted by the database, so a huge
+    # block is never read row by row), then the profiles in the blocks kept, read through the
+    # same index (its pages just read).
+    sizes = (
+        select(stored.key, func.count().label("size"))
+        .where(stored.key.in_(list(dict.fromkeys(key for _kind, key in keys))))
+        .group_by(stored.key)
+        .having(func.count() <= max_block)
+        .cte("block_sizes")
+    )
+    other = _BLOCKING_KEYS.alias("other")
     shared: dict[uuid.UUID, int] = {}
     rarity: dict[uuid.UUID, float] = {}
-    for other, key in session.execute(
-        select(stored.customer_id, stored.key).where(
-            stored.key.in_(usable), stored.customer_id != customer_id
-        )
+    for candidate, size in session.execute(
+        select(other.c.customer_id, sizes.c.size)
+        .select_from(sizes.join(other, other.c.key == sizes.c.key))
+        .where(other.c.customer_id != customer_id)
     ):
-        shared[other] = shared.get(other, 0) + 1
-        rarity[other] = rarity.get(other, 0.0) + math.log2(sizes[bytes(key)])
-    ranked = sorted(shared, key=lambda other: (-shared[other], rarity[other], other))
+        shared[candidate] = shared.get(candidate, 0) + 1
+        rarity[candidate] = rarity.get(candidate, 0.0) + math.log2(size)
+    ranked = sorted(
+        shared, key=lambda candidate: (-shared[candidate], rarity[candidate], candidate)
+    )
     return ranked[:limit]
