@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
@@ -56,6 +56,30 @@ MAX_CANDIDATES = 16
 #: Against 1M demo profiles the biggest block holds 170 (a surname and birth year).
 MAX_BLOCK = 5_000
 _BLOCKING_KEYS = table_of(MatchBlockingKey)
+
+
+def _candidates_statement() -> Select[uuid.UUID, int]:
+    """The profiles in the blocks of some keys and each block's size, blocks bigger than a
+    bound left out; one statement: the sizes first (the key index alone, counted by the
+    database, so a huge block is never read row by row), then the profiles of the blocks
+    kept, read through the same index. Built once: the per-match cost is its execution."""
+    stored = _BLOCKING_KEYS.c
+    sizes = (
+        select(stored.key, func.count().label("size"))
+        .where(stored.key.in_(bindparam("keys", expanding=True)))
+        .group_by(stored.key)
+        .having(func.count() <= bindparam("max_block"))
+        .cte("block_sizes")
+    )
+    other = _BLOCKING_KEYS.alias("other")
+    return (
+        select(other.c.customer_id, sizes.c.size)
+        .select_from(sizes.join(other, other.c.key == sizes.c.key))
+        .where(other.c.customer_id != bindparam("probe", type_=other.c.customer_id.type))
+    )
+
+
+_CANDIDATES = _candidates_statement()
 
 
 @dataclass(frozen=True)
@@ -252,24 +276,15 @@ def candidates(
     ones."""
     if not keys:
         return []
-    stored = _BLOCKING_KEYS.c
-    # One statement: the blocks' sizes (the index alone, counted by the database, so a huge
-    # block is never read row by row), then the profiles in the blocks kept, read through the
-    # same index (its pages just read).
-    sizes = (
-        select(stored.key, func.count().label("size"))
-        .where(stored.key.in_(list(dict.fromkeys(key for _kind, key in keys))))
-        .group_by(stored.key)
-        .having(func.count() <= max_block)
-        .cte("block_sizes")
-    )
-    other = _BLOCKING_KEYS.alias("other")
     shared: dict[uuid.UUID, int] = {}
     rarity: dict[uuid.UUID, float] = {}
     for candidate, size in session.execute(
-        select(other.c.customer_id, sizes.c.size)
-        .select_from(sizes.join(other, other.c.key == sizes.c.key))
-        .where(other.c.customer_id != customer_id)
+        _CANDIDATES,
+        {
+            "keys": list(dict.fromkeys(key for _kind, key in keys)),
+            "max_block": max_block,
+            "probe": customer_id,
+        },
     ):
         shared[candidate] = shared.get(candidate, 0) + 1
         rarity[candidate] = rarity.get(candidate, 0.0) + math.log2(size)
