@@ -175,20 +175,23 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _timed_matches(store: Store, profiles: list[Any]) -> tuple[list[float], int]:
-    """Create the profiles, then match each in its own transaction: (seconds each, found)."""
+def _timed_matches(store: Store, profiles: list[Any]) -> tuple[list[float], int, int]:
+    """Create the profiles, then match each in its own transaction: (seconds each, how many
+    had candidates, how many had one at or above the review threshold)."""
     with store.sessions.begin() as session:
         ids = create_customers(
             session, store, profiles=profiles, source="bench", default_region="FR"
         )
     times: list[float] = []
-    found = 0
+    found = decided = 0
     for customer_id in ids:
         began = time.perf_counter()
         with store.sessions.begin() as session:
-            found += bool(match_incremental(session, store, customer_id=customer_id))
+            scored = match_incremental(session, store, customer_id=customer_id)
         times.append(time.perf_counter() - began)
-    return times, found
+        found += bool(scored)
+        decided += any(c.decision != "below_review" for c in scored)
+    return times, found, decided
 
 
 def bench_incremental(store: Store, probes: int, seed: int) -> None:
@@ -200,8 +203,8 @@ def bench_incremental(store: Store, probes: int, seed: int) -> None:
     newcomers = people(probes + 1, seed=seed + 1)
     _timed_matches(store, newcomers[:1])  # warm the model cache and connections
     settle_after_startup()  # as `serve` and `worker` do once started (store.collector)
-    fresh, found_fresh = _timed_matches(store, newcomers[1:])
-    again, found_again = _timed_matches(
+    fresh, found_fresh, decided_fresh = _timed_matches(store, newcomers[1:])
+    again, found_again, decided_again = _timed_matches(
         store, [duplicate(rng, p, i % 3) for i, p in enumerate(newcomers[1:])]
     )
     ours = fresh + again
@@ -234,9 +237,11 @@ def bench_incremental(store: Store, probes: int, seed: int) -> None:
         )
     print(
         f"  {len(fresh)} new people (p50 {_percentile(fresh, 0.5) * 1000:.1f} ms, p99 "
-        f"{_percentile(fresh, 0.99) * 1000:.1f} ms, {found_fresh} had candidates), "
-        f"{len(again)} second sign-ups (p50 {_percentile(again, 0.5) * 1000:.1f} ms, p99 "
-        f"{_percentile(again, 0.99) * 1000:.1f} ms, {found_again} found their first profile); "
+        f"{_percentile(fresh, 0.99) * 1000:.1f} ms, {found_fresh} had candidates, {decided_fresh} "
+        f"one at or above the review threshold), {len(again)} second sign-ups (p50 "
+        f"{_percentile(again, 0.5) * 1000:.1f} ms, p99 {_percentile(again, 0.99) * 1000:.1f} "
+        f"ms, {found_again} had candidates, {decided_again} one at or above the review "
+        f"threshold: merged or queued); "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         flush=True,
     )

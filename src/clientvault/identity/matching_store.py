@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, inspect, select, tuple_
+from sqlalchemy import and_, delete, insert, inspect, null, select, tuple_
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
@@ -78,8 +78,14 @@ def load_profiles(
     *,
     customer_ids: Sequence[uuid.UUID] | None = None,
     opener: Opener | None = None,
+    external_ids: bool = True,
 ) -> Profiles:
     """The active profiles (all, or these ids) as normalised matching records.
+
+    Without ``external_ids`` their external identifiers are not read (``external_id`` is
+    ``None``): for candidates scored against a profile that has none, whose external-id
+    comparison is then "missing" (weight 0) whatever theirs are, the join would only cost a
+    look-up and a row read per candidate.
 
     Identifiers are decrypted through ``security.pii.revealing`` under ``MATCHING_PRINCIPAL``
     (one audit entry per customer, in the caller's transaction): in a block per few thousand
@@ -100,16 +106,28 @@ def load_profiles(
     ]
     if customer_ids is not None:
         joined_on.append(identities.customer_id.in_(list(customer_ids)))
-    query = select(
-        customers.id,
-        customers.created_at,
-        customers.city,
-        customers.status,
-        identities.id,
-        identities.kind,
-        identities.value_index,
-        *sealed,
-    ).select_from(_CUSTOMERS.outerjoin(_IDENTITIES, and_(*joined_on)))
+    if external_ids:
+        query = select(
+            customers.id,
+            customers.created_at,
+            customers.city,
+            customers.status,
+            identities.id,
+            identities.kind,
+            identities.value_index,
+            *sealed,
+        ).select_from(_CUSTOMERS.outerjoin(_IDENTITIES, and_(*joined_on)))
+    else:
+        query = select(
+            customers.id,
+            customers.created_at,
+            customers.city,
+            customers.status,
+            null(),  # no identity id, kind nor value: the columns of the join above
+            null(),
+            null(),
+            *sealed,
+        )
     if customer_ids is not None:
         query = query.where(customers.id.in_(list(customer_ids)))
     else:

@@ -30,7 +30,7 @@ from clientvault.identity.matching_store import (
     replace_blocking_keys,
 )
 from clientvault.identity.merges import merge_customers
-from clientvault.identity.models import Customer, CustomerMerge, MatchCandidate
+from clientvault.identity.models import Customer, CustomerIdentity, CustomerMerge, MatchCandidate
 from clientvault.identity.profiles import create_customers
 from clientvault.security import audit
 from clientvault.security.models import AuditEntry
@@ -163,6 +163,60 @@ def test_candidates_sharing_most_keys_come_first(db: Store) -> None:
         assert candidates(session, probe, key) == [others[1], others[2], others[0]]
         assert candidates(session, probe, key, limit=2) == [others[1], others[2]]
         assert candidates(session, probe, key[:1], limit=5) == sorted(others[:2])
+
+
+def test_among_candidates_sharing_as_many_keys_those_of_the_rarer_blocks_come_first(
+    db: Store,
+) -> None:
+    """Past the cap, one sharing a rare key is kept before strangers in a common block,
+    whatever their ids (ties of equal blocks still go by id)."""
+    with db.sessions.begin() as session:
+        probe, *others = create_customers(
+            session, db, profiles=people(5, seed=8), source="test", default_region="FR"
+        )
+        *common, rare = sorted(others)  # the rare one has the highest id: last by id alone
+        big, small = ("k", b"\x01" * 32), ("j", b"\x02" * 32)
+        replace_blocking_keys(
+            session, {probe: [big, small], rare: [small], **{c: [big] for c in common}}
+        )
+        assert candidates(session, probe, [big, small]) == [rare, *common]
+        assert candidates(session, probe, [big, small], limit=1) == [rare]
+
+
+def test_blocks_bigger_than_the_cap_are_left_out(db: Store) -> None:
+    with db.sessions.begin() as session:
+        probe, *others = create_customers(
+            session, db, profiles=people(5, seed=9), source="test", default_region="FR"
+        )
+        crowd, alone = others[:3], others[3]
+        big, small = ("k", b"\x03" * 32), ("j", b"\x04" * 32)
+        replace_blocking_keys(
+            session, {probe: [big, small], alone: [small], **{c: [big] for c in crowd}}
+        )
+        # The big block holds four profiles, the probe among them.
+        assert candidates(session, probe, [big, small], max_block=3) == [alone]
+        assert set(candidates(session, probe, [big, small], max_block=4)) == {alone, *crowd}
+        assert candidates(session, probe, [big], max_block=3) == []
+
+
+def test_external_ids_are_read_only_when_asked(db: Store) -> None:
+    """Candidates of a probe without an external id are read without theirs: its
+    external-id comparison is "missing" (weight 0) whatever theirs are."""
+    with db.sessions.begin() as session:
+        with_id, without = create_customers(
+            session, db, profiles=people(2, seed=10), source="test", default_region="FR"
+        )
+        session.add(CustomerIdentity(customer_id=with_id, kind="ext:crm", value_index=b"\x05" * 32))
+        session.flush()
+        full = load_profiles(session, db, customer_ids=[with_id, without])
+        bare = load_profiles(session, db, customer_ids=[with_id, without], external_ids=False)
+    assert full.records[with_id]["external_id"] == "ext:crm:" + "05" * 32
+    assert bare.records[with_id]["external_id"] is None
+    assert bare.records[without] == full.records[without]
+    assert {k: v for k, v in bare.records[with_id].items() if k != "external_id"} == {
+        k: v for k, v in full.records[with_id].items() if k != "external_id"
+    }
+    assert bare.created_at == full.created_at
 
 
 def test_blocking_keys_are_rewritten_only_where_they_changed(db: Store) -> None:
