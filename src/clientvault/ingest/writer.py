@@ -94,8 +94,14 @@ class IngestWriter:
         self, batch: PreparedBatch, *, gpc_policy_version: str | None
     ) -> BatchResult:
         """``store`` for a server's event loop: the call is sent at once, its answer awaited
-        without holding a thread."""
-        return await asyncio.wrap_future(self._send(batch, gpc_policy_version))
+        without holding a thread. Should a writer have to be started first (the last one
+        stopped), that is done in a thread: it takes a second or more, and would stall every
+        other request on the loop."""
+        if self._live() is None:
+            future = await asyncio.to_thread(self._send, batch, gpc_policy_version)
+        else:
+            future = self._send(batch, gpc_policy_version)
+        return await asyncio.wrap_future(future)
 
     def _send(self, batch: PreparedBatch, gpc_policy_version: str | None) -> Future[BatchResult]:
         """Send a call to the writer, starting one if needed; its result, once answered."""
@@ -141,10 +147,16 @@ class IngestWriter:
             child.process.join()
         child.connection.close()
 
-    def _running(self) -> _Child:
-        """The live writer, started if there is none (under ``_send_lock``)."""
+    def _live(self) -> _Child | None:
+        """The writer, if one is running."""
         child = self._child
         if child is not None and not child.gone and child.process.is_alive():
+            return child
+        return None
+
+    def _running(self) -> _Child:
+        """The live writer, started if there is none (under ``_send_lock``)."""
+        if (child := self._live()) is not None:
             return child
         context = multiprocessing.get_context("spawn")  # no inherited database connections
         ours, theirs = context.Pipe()

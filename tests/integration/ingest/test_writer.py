@@ -172,6 +172,38 @@ def test_a_writer_that_dies_fails_its_waiting_calls_and_is_replaced(
     assert writer.process_id not in (None, first)
 
 
+def test_a_writer_started_from_the_event_loop_does_not_stall_it(
+    db: Store, writer: IngestWriter
+) -> None:
+    first = writer.process_id
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    _wait_for(lambda: writer.process_id is None)
+
+    async def store_while_ticking() -> tuple[int, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        started = time.monotonic()
+        result = await writer.store_async(_batch(db, "restart", 3), gpc_policy_version=None)
+        elapsed = time.monotonic() - started
+        ticker.cancel()
+        # The loop kept running while a new writer started (spawned, store opened).
+        assert ticks >= elapsed / 0.01 / 4
+        return result.accepted, ticks
+
+    accepted, ticks = asyncio.run(store_while_ticking())
+    assert accepted == 3
+    assert ticks > 5
+    assert writer.process_id not in (None, first)
+
+
 def _stored_or_error(writer: IngestWriter, batch: PreparedBatch) -> object:
     try:
         return writer.store(batch, gpc_policy_version=None)
