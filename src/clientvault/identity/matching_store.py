@@ -106,28 +106,14 @@ def load_profiles(
     ]
     if customer_ids is not None:
         joined_on.append(identities.customer_id.in_(list(customer_ids)))
+    profile = (customers.id, customers.created_at, customers.city, customers.status)
     if external_ids:
         query = select(
-            customers.id,
-            customers.created_at,
-            customers.city,
-            customers.status,
-            identities.id,
-            identities.kind,
-            identities.value_index,
-            *sealed,
+            *profile, identities.id, identities.kind, identities.value_index, *sealed
         ).select_from(_CUSTOMERS.outerjoin(_IDENTITIES, and_(*joined_on)))
     else:
-        query = select(
-            customers.id,
-            customers.created_at,
-            customers.city,
-            customers.status,
-            null(),  # no identity id, kind nor value: the columns of the join above
-            null(),
-            null(),
-            *sealed,
-        )
+        # No identity id, kind nor value: the columns of the join above.
+        query = select(*profile, null(), null(), null(), *sealed)
     if customer_ids is not None:
         query = query.where(customers.id.in_(list(customer_ids)))
     else:
