@@ -6,13 +6,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.ingest.models import TrackingSource
 from clientvault.store.base import utcnow
+from clientvault.store.driver_sql import first_row
 
 _KEY_PREFIX = "cvwk_"
 
@@ -59,23 +60,19 @@ def list_sources(session: Session) -> list[TrackingSource]:
     return list(session.scalars(select(TrackingSource).order_by(TrackingSource.id)))
 
 
-def authenticate(session: Session, *, write_key: str) -> str | None:
+def authenticate(engine: Engine, *, write_key: str) -> str | None:
     """The name of the active source this write key belongs to, or ``None``.
 
-    Checked on every tracking call (a revocation takes effect at once), so it reads two
-    columns on the session's connection, without the ORM's execution: ~80 µs a call rather
-    than ~180 on SQLite."""
+    Checked on every tracking call, in the database (a revocation, by the CLI or another
+    server process, takes effect at once), as one driver-level read (``first_row``): a
+    session cost ~150 µs a call on SQLite, 5 % of the server's CPU at full batch load."""
     if not write_key.startswith(_KEY_PREFIX):
         return None
-    found = (
-        session.connection()
-        .execute(
-            select(TrackingSource.name, TrackingSource.revoked_at).where(
-                TrackingSource.write_key_hash == _hash(write_key)
-            )
-        )
-        .first()
+    found = first_row(
+        engine,
+        "SELECT name, revoked_at FROM tracking_sources WHERE write_key_hash = {p}",
+        (_hash(write_key),),
     )
-    if found is None or found.revoked_at is not None:
+    if found is None or found[1] is not None:
         return None
-    return str(found.name)
+    return str(found[0])

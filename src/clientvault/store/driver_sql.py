@@ -65,6 +65,31 @@ def rows_in(
     return found
 
 
+def first_row(engine: Engine, sql: str, parameters: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The first row of a short read (``{p}`` for each placeholder), on a pooled driver
+    connection and outside any transaction of SQLAlchemy's, for checks made on every request
+    (a tracking call's write key): through a session — its transaction, its connection
+    wrapper, BEGIN and the rollback — the same read cost ~150 µs on SQLite, this ~9 µs.
+
+    The read ends with the call: SQLite runs it alone (no BEGIN), and the pool ends
+    PostgreSQL's implicit transaction as it takes the connection back."""
+    statement = sql.format(p=placeholder(engine.dialect))
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(statement, parameters)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    except dbapi_error as exc:  # raised as SQLAlchemy raises driver errors elsewhere
+        raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
+    finally:
+        raw.close()
+    return None if row is None else tuple(row)
+
+
 def reader(connection: Connection, type_: TypeEngine[Any]) -> Callable[[Any], Any]:
     """What turns a driver value of this column type into its Python value (e.g. SQLite's
     32-hex-digit text into a ``uuid.UUID``), as SQLAlchemy would have."""

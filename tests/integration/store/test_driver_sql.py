@@ -6,12 +6,20 @@ import pickle
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from clientvault.ingest.models import Event
 from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
-from clientvault.store.driver_sql import CHUNK, DialectRef, TableCodec, insert_rows, reader, rows_in
+from clientvault.store.driver_sql import (
+    CHUNK,
+    DialectRef,
+    TableCodec,
+    first_row,
+    insert_rows,
+    reader,
+    rows_in,
+)
 
 _COLUMNS = (
     "message_id",
@@ -95,6 +103,19 @@ def test_a_single_placeholder_comes_before_the_list(db: Store) -> None:
             leading=("track",),
         )
     assert sorted(rows) == [("p-0",), ("p-2",)]
+
+
+def test_first_row_reads_the_first_row_or_none(db: Store) -> None:
+    with db.sessions.begin() as session:
+        insert_rows(session.connection(), table_of(Event), _COLUMNS, _rows(db, 2, tag="f"))
+    sql = "SELECT message_id, type FROM events WHERE message_id = {p}"
+    assert first_row(db.engine, sql, ("f-1",)) == ("f-1", "track")
+    assert first_row(db.engine, sql, ("f-9",)) is None
+
+
+def test_first_row_raises_sqlalchemys_error_for_a_driver_error(db: Store) -> None:
+    with pytest.raises(DBAPIError):
+        first_row(db.engine, "SELECT no_such_column FROM events WHERE id = {p}", (1,))
 
 
 def test_a_refused_insert_raises_sqlalchemys_error_and_writes_nothing(db: Store) -> None:

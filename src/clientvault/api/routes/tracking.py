@@ -189,8 +189,7 @@ def _prepared(
 ) -> PreparedBatch | None:
     """The call prepared for storing (``ingest.tracking.prepare_batch``), or ``None`` if its
     write key is unknown or revoked (checked on every call: a revocation applies at once)."""
-    with store.read_sessions() as session:
-        source = authenticate(session, write_key=write_key)
+    source = authenticate(store.engine, write_key=write_key)
     if source is None:
         return None
     return prepare_batch(
