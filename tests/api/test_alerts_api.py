@@ -12,6 +12,7 @@ from clientvault.security.accounts import define_role
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.alert_policy import at_any_hour
 from support.staff import api_sign_in, bearer_token, create_staff
 
 PASSWORD = "violet-harbour-tangent-quarry-47"
@@ -31,7 +32,7 @@ def raised(db: Store, db_settings: Settings) -> list[int]:
             reason="agency",
         )
         audit.record(session, principal=exporter, action="mfa.replay_refused")
-    alerts.drain(db, policy=db_settings.security)
+    alerts.drain(db, policy=at_any_hour(db_settings.security))
     with db.sessions() as session:
         return [alert.id for alert in alerts.list_alerts(session)]
 

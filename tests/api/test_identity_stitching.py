@@ -116,6 +116,22 @@ def test_the_highest_priority_identifier_decides(db: Store, track: Tracker) -> N
     assert _owners(db, "email", "two@example.com") == {by_email, by_user}
 
 
+def test_a_track_naming_two_customers_or_a_new_identifier_follows_the_rules(
+    db: Store, track: Tracker
+) -> None:
+    track("identify", userId="u-1", traits={"email": "one@example.com"})
+    track("identify", anonymousId="a-2", traits={"email": "two@example.com"})
+    [by_user], [by_anonymous] = _owners(db, "user_id", "u-1"), _owners(db, "anonymous_id", "a-2")
+    assert by_user != by_anonymous
+    track("track", userId="u-1", anonymousId="a-2", event="Clicked")
+    assert _owner_of_last_event(db) == by_user  # the user id ranks first
+    track("track", anonymousId="a-2", event="Clicked")
+    assert _owner_of_last_event(db) == by_anonymous
+    track("track", userId="u-1", anonymousId="a-3", event="Clicked")
+    assert _owner_of_last_event(db) == by_user
+    assert _owners(db, "anonymous_id", "a-3") == {by_user}  # a new identifier is linked
+
+
 def test_identifiers_of_a_merged_profile_resolve_to_the_survivor(db: Store, track: Tracker) -> None:
     track("identify", userId="u-1", traits={"email": "one@example.com"})
     track("identify", userId="u-2", traits={"email": "other@example.com"})

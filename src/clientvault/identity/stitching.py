@@ -97,6 +97,15 @@ def resolve(session: Session, batch: Sequence[Sighting], rules: StitchingRules) 
 
 def _resolve_one(item: Sighting, resolution: Resolution) -> None:
     owners = resolution.owners
+    if not item.is_alias and item.profile is None and item.identifiers:
+        # Most calls are a known visitor's track or page, every identifier of which already
+        # resolves to one and the same customer. Such a call fits that customer (holding all
+        # these values already) and links nothing, so the full rules below would decide just
+        # that: decided here without them (a third of the ingest writer's stitching time).
+        found = {owners.get(key) for key in item.identifiers.items()}
+        if len(found) == 1 and None not in found:
+            item.customer_id = found.pop()
+            return
     ids = dict(item.identifiers)
     if item.is_alias:
         _alias(item, ids, resolution)
