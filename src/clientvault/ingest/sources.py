@@ -65,7 +65,7 @@ def authenticate(engine: Engine, *, write_key: str) -> str | None:
 
     Checked on every tracking call, in the database (a revocation, by the CLI or another
     server process, takes effect at once), as one driver-level read (``first_row``): a
-    session cost ~150 µs a call on SQLite, 5 % of the server's CPU at full batch load."""
+    session cost ~150 µs a call on SQLite, 5-10 % of the server's CPU at full batch load."""
     if not write_key.startswith(_KEY_PREFIX):
         return None
     found = first_row(
