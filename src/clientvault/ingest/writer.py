@@ -12,7 +12,8 @@ So ``serve`` stores tracking calls from a child process: the server prepares a c
 event loop and sends it down a pipe (``store_async``; ``store`` for a thread); the writer
 takes every call queued while it committed the last group, stores them in one transaction
 (``store.group_commit``'s ``commit_together``: one failing call never undoes another's),
-commits, and answers each call. The HTTP request is answered only then, so a 200 still means stored.
+commits, and answers each call. The HTTP request is answered only then, so a 200 still
+means stored.
 
 Should the writer die, the calls waiting on it fail with ``Unavailable`` (503, which
 Segment's SDKs retry; message ids make the retry idempotent) and the next call starts a new

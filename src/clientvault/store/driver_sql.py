@@ -15,7 +15,8 @@ travel as parameters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,20 +75,29 @@ def first_row(engine: Engine, sql: str, parameters: tuple[Any, ...]) -> tuple[An
     The read ends with the call: SQLite runs it alone (no BEGIN), and the pool ends
     PostgreSQL's implicit transaction as it takes the connection back."""
     statement = sql.format(p=placeholder(engine.dialect))
-    dbapi_error = engine.dialect.loaded_dbapi.Error
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         try:
-            cursor.execute(statement, parameters)
-            row = cursor.fetchone()
+            with _sqlalchemy_errors(engine.dialect, statement):
+                cursor.execute(statement, parameters)
+                row = cursor.fetchone()
         finally:
             cursor.close()
-    except dbapi_error as exc:  # raised as SQLAlchemy raises driver errors elsewhere
-        raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
     finally:
         raw.close()
     return None if row is None else tuple(row)
+
+
+@contextmanager
+def _sqlalchemy_errors(dialect: Dialect, statement: str) -> Iterator[None]:
+    """Driver errors raised inside, raised as SQLAlchemy raises them elsewhere (callers catch
+    ``IntegrityError`` and the like whichever path ran the statement)."""
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
 
 
 def reader(connection: Connection, type_: TypeEngine[Any]) -> Callable[[Any], Any]:
@@ -217,13 +227,10 @@ def insert_rows(
     if connection.dialect.name == "postgresql":
         statement = f"COPY {table_name} ({names}) FROM STDIN"
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        dbapi_error = connection.dialect.loaded_dbapi.Error
         try:
-            with cursor.copy(statement) as copy:
+            with _sqlalchemy_errors(connection.dialect, statement), cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row)
-        except dbapi_error as exc:  # raised as SQLAlchemy raises driver errors elsewhere
-            raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
         finally:
             cursor.close()
         return
