@@ -17,7 +17,7 @@ from clientvault.migrations.schema import load_holders
 from clientvault.privacy.erasure import erase_customer
 from clientvault.privacy.export import export_archive
 from clientvault.privacy.retention import purge
-from clientvault.privacy.signing import public_key_pem
+from clientvault.security.signing import public_key_pem
 from clientvault.security.principal import Principal
 
 privacy_app = typer.Typer(

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput, NotFound, PermissionDenied
 from clientvault.identity.models import Customer
-from clientvault.privacy import signing
+from clientvault.security import signing
 from clientvault.privacy import tombstones as tombstone_digests
 from clientvault.privacy.holders import (
     ErasureMode,

@@ -18,6 +18,10 @@ from clientvault.store.keystore import Keystore
 from clientvault.store.sealing import blind_index
 from clientvault.store.wal_checkpoints import WalCheckpointer, with_fallback_checkpoints_only
 
+#: ``Session.info`` key of the audit chain's HMAC key, in every session a store opens: the
+#: audit log (``security.audit``) is written and checked through any session, with no store.
+AUDIT_KEY_INFO = "clientvault.audit_key"
+
 
 @dataclass
 class Store:
@@ -71,7 +75,8 @@ def open_store(
         echo=settings.database.echo,
     )
     keystore_engine = make_engine(settings.keystore_url, synchronous="FULL")
-    sessions = make_session_factory(engine)
+    info = {AUDIT_KEY_INFO: material.audit_key()}
+    sessions = make_session_factory(engine, info=info)
     checkpointer = None
     if engine.dialect.name == "sqlite":
         with_fallback_checkpoints_only(engine)
@@ -79,7 +84,7 @@ def open_store(
     store = Store(
         engine=engine,
         sessions=sessions,
-        read_sessions=make_session_factory(engine, read_only=True),
+        read_sessions=make_session_factory(engine, read_only=True, info=info),
         keystore=Keystore(keystore_engine, material),
         group_commit=GroupCommitter(sessions),
         checkpointer=checkpointer,

@@ -103,15 +103,18 @@ def _configure_sqlite(engine: Engine, *, synchronous: str) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+def make_session_factory(
+    engine: Engine, *, read_only: bool = False, info: dict[str, Any] | None = None
+) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit.
 
     ``read_only`` sessions are for work that never writes: on SQLite they do not take the
-    write lock, so readers (console pages, reports) never queue behind ingestion.
+    write lock, so readers (console pages, reports) never queue behind ingestion. ``info``
+    is copied into every session's ``Session.info`` (the audit chain's key).
     """
     if read_only:
         engine = engine.execution_options(**{READ_ONLY_OPTION: True})
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @contextmanager

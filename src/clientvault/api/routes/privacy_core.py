@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from clientvault.privacy import consent, erasure, export, signing
+from clientvault.privacy import consent, erasure, export
+from clientvault.security import signing
 from clientvault.privacy.audiences import all_customers, audience_csv, preview_audience
 from clientvault.privacy.purposes import list_purposes
 from clientvault.privacy.schemas import (
