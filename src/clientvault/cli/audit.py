@@ -125,7 +125,9 @@ def _describe_coverage(result: audit.Verification, checkpoint_dir: Path | None) 
             "off the newest entries is caught only with --expected-head."
         )
     else:
-        console.print(f"Checked against {result.checkpoints} signed checkpoints in {checkpoint_dir}.")
+        console.print(
+            f"Checked against {result.checkpoints} signed checkpoints in {checkpoint_dir}."
+        )
     if result.legacy_entries:
         console.print(
             f"The first {_entries(result.legacy_entries)} were written before the chain was "

@@ -17,8 +17,8 @@ from clientvault.migrations.schema import load_holders
 from clientvault.privacy.erasure import erase_customer
 from clientvault.privacy.export import export_archive
 from clientvault.privacy.retention import purge
-from clientvault.security.signing import public_key_pem
 from clientvault.security.principal import Principal
+from clientvault.security.signing import public_key_pem
 
 privacy_app = typer.Typer(
     help="Data-subject rights and retention: erase, export, purge.", no_args_is_help=True

@@ -83,7 +83,10 @@ def take(store: Store, settings: AuditSettings) -> Checkpoint:
     )
     document = checkpoint.document()
     line = json.dumps(
-        {"checkpoint": document, "signature": base64.b64encode(signing.sign(store, document)).decode()},
+        {
+            "checkpoint": document,
+            "signature": base64.b64encode(signing.sign(store, document)).decode(),
+        },
         sort_keys=True,
     )
     if settings.checkpoint_dir is not None:

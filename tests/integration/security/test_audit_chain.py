@@ -1,32 +1,22 @@
 """The audit chain catches tampering at the right entry, and every PII decrypt is audited.
 
 Tampering is done the way an insider with database access would do it, never through the
-application:
-
-* both databases refuse UPDATE and DELETE on the audit log outright (append-only triggers,
-  tested first), so:
-* on SQLite, on a *copy* of the database file (taken with SQLite's backup API, which copies
-  the WAL's committed pages too), its triggers dropped, edited with the ``sqlite3`` module;
-* on PostgreSQL, by the table's owner switching the trigger off inside a transaction that is
-  rolled back afterwards: the chain must still expose what a DBA could do.
-
-Each case checks that ``verify`` names exactly the first broken entry. The tamperer never has
-the key file, so never the audit key; the copy is verified with it, as the installation would.
+application (``support.audit_tampering``): both databases refuse UPDATE and DELETE on the
+audit log outright (append-only triggers, tested last), so the triggers are dropped from a
+copy of the SQLite file, or disabled by PostgreSQL's table owner in a transaction rolled back
+afterwards. Each case checks that ``verify`` names exactly the first broken entry.
 """
 
 from __future__ import annotations
 
 import functools
-import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -37,7 +27,8 @@ from clientvault.security import audit
 from clientvault.security.models import AuditEntry
 from clientvault.security.principal import PII_REVEAL, Principal
 from clientvault.store.base import utcnow
-from clientvault.store.context import AUDIT_KEY_INFO, Store
+from clientvault.store.context import Store
+from support.audit_tampering import Tamperer
 
 ENTRIES = 12
 CHANGED = audit.CHANGED
@@ -64,97 +55,6 @@ def _fill(db: Store) -> list[int]:
         assert audit.verify(session).ok
     assert len(ids) >= ENTRIES
     return ids
-
-
-class Tamperer:
-    """Runs SQL against a database the application is not using, then verifies it."""
-
-    dialect: str
-    #: What the installation verifies the copy with (its key file's audit key).
-    info: dict[str, Any]
-
-    def execute(self, sql: str, **params: Any) -> None:
-        raise NotImplementedError
-
-    def session(self) -> Session:
-        raise NotImplementedError
-
-    def verify(self, expected_head: str | None = None) -> audit.Verification:
-        with self.session() as session:
-            return audit.verify(session, expected_head=expected_head)
-
-
-class SqliteCopy(Tamperer):
-    """A copy of the SQLite database file, edited with the sqlite3 module."""
-
-    dialect = "sqlite"
-
-    def __init__(self, path: Path, info: dict[str, Any]) -> None:
-        self.path = path
-        self.engine = create_engine(f"sqlite:///{path}")
-        self.info = info
-
-    def execute(self, sql: str, **params: Any) -> None:
-        with closing(sqlite3.connect(self.path)) as connection:
-            connection.execute(sql, params)
-            connection.commit()
-
-    def session(self) -> Session:
-        return Session(self.engine, info=self.info)
-
-
-class PostgresOwner(Tamperer):
-    """The table owner on PostgreSQL with the trigger disabled, in one open transaction."""
-
-    dialect = "postgresql"
-
-    def __init__(self, connection: Connection, info: dict[str, Any]) -> None:
-        self.connection = connection
-        self.info = info
-
-    def execute(self, sql: str, **params: Any) -> None:
-        self.connection.execute(text(sql), params)
-
-    def session(self) -> Session:
-        return Session(
-            bind=self.connection, join_transaction_mode="create_savepoint", info=self.info
-        )
-
-
-@contextmanager
-def _tamperer(db: Store, tmp_path: Path) -> Iterator[Tamperer]:
-    info = {AUDIT_KEY_INFO: db.keystore.material.audit_key()}
-    if db.engine.dialect.name == "sqlite":
-        source = db.engine.url.database
-        assert source
-        copy = tmp_path / "copy-of-clientvault.db"
-        with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(copy)) as target:
-            live.backup(target)
-            # Whoever holds the file can drop the append-only triggers: the chain remains.
-            for operation in ("update", "delete"):
-                target.execute(f"DROP TRIGGER audit_log_refuse_{operation}")
-        tamperer = SqliteCopy(copy, info)
-        try:
-            yield tamperer
-        finally:
-            tamperer.engine.dispose()
-        return
-    with db.engine.connect() as connection:
-        transaction = connection.begin()
-        # Locks the table until the rollback: the application must be done writing by now.
-        connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
-        try:
-            yield PostgresOwner(connection, info)
-        finally:
-            transaction.rollback()  # the trigger, and the real log, are as they were
-
-
-@pytest.fixture
-def tamper(db: Store, tmp_path: Path) -> Iterator[Callable[[], Tamperer]]:
-    """``tamper()``, called once the entries are written, gives a ``Tamperer``: a copy of the
-    SQLite file, or PostgreSQL's owner in a transaction rolled back at teardown."""
-    with ExitStack() as stack:
-        yield lambda: stack.enter_context(_tamperer(db, tmp_path))
 
 
 @dataclass(frozen=True)
