@@ -245,7 +245,10 @@ class Keystore:
             session.execute(insert(KeyCheck), _key_check_rows(self.material))
 
     def verify_key_material(self) -> None:
-        """Refuse key material that is not this keystore's (wrong or swapped key file)."""
+        """Refuse key material that is not this keystore's (wrong or swapped key file), or
+        an older copy of it: one whose current KEK is not the keystore's, as a key file put
+        back from before ``clientvault keys rotate`` (the keystore's current version is the
+        newest it has a check for; versions only grow)."""
         with self._sessions() as session:
             stored = {check.name: check.digest for check in session.scalars(select(KeyCheck))}
         expected = _key_checks(self.material)
@@ -254,6 +257,15 @@ class Keystore:
                 raise ConfigurationError(
                     "the key file does not belong to this installation's keystore"
                 )
+        current = max(int(name.removeprefix("kek:")) for name in stored if name != "index")
+        if self.material.current_kek != current:
+            held = ", ".join(str(version) for version in sorted(self.material.keks))
+            raise ConfigurationError(
+                f"the key file holds key-encryption key version {held} (current "
+                f"{self.material.current_kek}), but this keystore's current version is "
+                f"{current} since `clientvault keys rotate`: it is an older copy of the key "
+                "file; put back the one the rotation wrote"
+            )
 
     def _unwrap(self, record: _WrappedKey) -> DataKey:
         kek = AESGCM(self.material.kek(record.kek_version))
