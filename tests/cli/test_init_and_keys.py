@@ -171,3 +171,42 @@ def test_a_key_file_from_before_rotation_is_refused_at_every_entry_point(
             server.kill()  # only if it started after all (the old behaviour)
         assert server.returncode == 2, output
         assert message in " ".join(output.decode().split())
+
+
+def test_database_files_are_created_owner_only_and_shared_ones_are_refused(
+    data_dir: Path,
+) -> None:
+    """Issue 16, finding 10: under the usual umask 022, ``init`` used to leave the databases
+    and their WAL and shm 0644. They are 0600 from creation; a loosened one is refused."""
+    previous = os.umask(0o022)
+    try:
+        assert _run("init", "--data-dir", str(data_dir))[0] == 0
+        store = open_store(Settings(env="test", data_dir=data_dir))
+        try:
+            with store.sessions.begin() as session:
+                create_customers(
+                    session,
+                    store,
+                    profiles=[CustomerCreate(email="mode@example.com")],
+                    source="test",
+                    default_region="FR",
+                )
+            files = [
+                data_dir / f"{name}{suffix}"
+                for name in ("clientvault.db", "keystore.db")
+                for suffix in ("", "-wal", "-shm")
+            ]
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}  # all exist now
+        finally:
+            store.close()
+    finally:
+        os.umask(previous)
+    assert modes == {f.name: 0o600 for f in files}
+
+    (data_dir / "keystore.db").chmod(0o644)
+    code, output = _run("keys", "status", "--data-dir", str(data_dir))
+    assert code == 2
+    unwrapped = "".join(output.split())  # the console wraps long paths anywhere
+    expected = f"database files are readable by others: {data_dir / 'keystore.db'} (mode 0644)"
+    assert "".join(expected.split()) in unwrapped
+    assert "chmod600them" in unwrapped

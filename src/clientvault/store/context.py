@@ -12,6 +12,7 @@ from clientvault.errors import ConfigurationError
 from clientvault.settings import Settings
 from clientvault.store import keyfile
 from clientvault.store.engine import make_engine, make_session_factory
+from clientvault.store.file_modes import refuse_shared
 from clientvault.store.group_commit import GroupCommitter
 from clientvault.store.keyfile import KeyMaterial
 from clientvault.store.keystore import Keystore
@@ -63,12 +64,14 @@ def open_store(
     """Open an initialised installation's databases with its key material.
 
     With ``verify_keys`` (always, except while ``init`` creates the keystore) a key file that
-    does not belong to this keystore is refused with a clear error. A SQLite database's WAL is
+    does not belong to this keystore is refused with a clear error, as are SQLite files that
+    others may read (``store.file_modes``). A SQLite database's WAL is
     checkpointed by a thread rather than by this store's commits (``store.wal_checkpoints``),
     unless ``checkpoint_wal`` is false: for a process whose database another process of the
     same server checkpoints (a checkpoint copies every committed frame, whoever wrote it).
     """
     material = load_key_material(settings)
+    refuse_shared([settings.database_url, settings.keystore_url])
     engine = make_engine(
         settings.database_url,
         synchronous=settings.database.sqlite_synchronous,
