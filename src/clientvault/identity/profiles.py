@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import NotFound
+from clientvault.identity.age_bands import age_band
 from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
 from clientvault.identity.normalise import normalise_country, normalise_email, normalise_phone
 from clientvault.identity.schemas import CustomerCreate, CustomerIdentifiers, CustomerRead
@@ -171,8 +172,7 @@ def get_customer(session: Session, *, customer_id: uuid.UUID) -> CustomerRead:
         country=customer.country,
         city=customer.city,
         postal_prefix=customer.postal_prefix,
-        birth_year=customer.birth_year,
-        birthday=customer.birthday,
+        age_band=age_band(customer.birth_year, customer.birthday, utcnow().date()),
         gender=customer.gender,
         language=customer.language,
         traits=customer.traits,
