@@ -3,6 +3,7 @@ with a reason, and every view and reveal audited."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 import pytest
@@ -124,3 +125,29 @@ def test_staff_see_an_age_band_never_birth_year_and_birthday_together(
         headers=bearers["support"],
     )
     assert revealed.json()["birth_date"] == born.isoformat()
+
+
+def test_a_customer_whose_data_key_is_destroyed_is_answered_as_erased(
+    client: TestClient, db: Store, db_settings: Settings, customer: str
+) -> None:
+    """Issue 16: a database restored from before an erasure still has the profile, but the
+    keystore no longer has its data key. Destroying the key alone is that state exactly. The
+    profile, its identifiers and its 360° view answer 410 ``erased`` (was: the profile shown,
+    and a reveal's 500 ``unreadable_field``), and the console page says so."""
+    assert db.keystore.destroy(uuid.UUID(customer))
+    support = _bearer(db, db_settings, "support")
+    for path in (
+        f"/api/v1/customers/{customer}",
+        f"/api/v1/customers/{customer}/identifiers?reason=ticket 9",
+        f"/api/v1/customers/{customer}/360",
+        f"/api/v1/customers/{customer}/360?reason=ticket 9",
+    ):
+        response = client.get(path, headers=support)
+        assert response.status_code == 410, (path, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "erased"
+        assert f"customer {customer} was erased" in error["message"]
+    page = client.get(f"/console/customers/{customer}", headers=support)
+    assert page.status_code == 410
+    assert "This customer was erased" in page.text
+    assert "Lyon" not in page.text

@@ -31,6 +31,7 @@ from clientvault.errors import NotFound
 from clientvault.identity.age_bands import age_band
 from clientvault.identity.merges import person_ids, root_id
 from clientvault.identity.models import SEALED_FIELDS, Customer
+from clientvault.identity.profiles import refuse_erased
 from clientvault.identity.schemas import GoldenRecordRead, GoldenValue
 from clientvault.security.pii import reveal
 from clientvault.security.principal import Principal
@@ -78,6 +79,7 @@ def golden_record(
     profiles = list(session.scalars(select(Customer).where(Customer.id.in_(ids))))
     if not any(p.id == root and p.status != "erased" for p in profiles):
         raise NotFound("no such customer")
+    refuse_erased(store, root)
     profiles.sort(key=lambda p: ids.index(p.id))
     opened = _open(session, store, profiles, viewer=viewer, reason=reason)
     values: dict[str, GoldenValue] = {}

@@ -40,6 +40,11 @@ from clientvault.store.engine import READ_ONLY_OPTION
 from clientvault.store.keyfile import KEY_BYTES, KeyMaterial
 
 _WRAP_NONCE = 12
+#: What is said of a customer whose data key is gone (ids only, never personal data).
+ERASED_MESSAGE = (
+    "customer {customer_id} was erased: their data key is destroyed, so nothing of theirs can "
+    "be read (a database restored from before the erasure still has their profile)"
+)
 _BATCH = 900  # stays under SQLite's bound-parameter limit in IN (...) lists
 
 
@@ -186,6 +191,19 @@ class Keystore:
             for row in connection.execute(query.where(keys.customer_id.in_(chunk))):
                 found[row.customer_id] = self._unwrap(row)
         return found
+
+    def without_keys(self, customer_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these customers have no data key (erased), without unwrapping any."""
+        wanted = list(dict.fromkeys(customer_ids))
+        keys = DataKeyRecord.__table__.c
+        found: set[uuid.UUID] = set()
+        with self._read_engine.connect() as connection:
+            for start in range(0, len(wanted), _BATCH):
+                chunk = wanted[start : start + _BATCH]
+                found.update(
+                    connection.scalars(select(keys.customer_id).where(keys.customer_id.in_(chunk)))
+                )
+        return set(wanted) - found
 
     def destroy(self, customer_id: uuid.UUID) -> bool:
         """Delete a customer's data key for good; returns whether there was one."""
