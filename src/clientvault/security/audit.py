@@ -47,6 +47,10 @@ _AUDIT_LOCK = 7_242_002
 _ENTRIES = table_of(AuditEntry)
 #: ``Session.info`` key of the entries an ``appending_together`` block holds back.
 _PENDING = "clientvault.audit.pending"
+#: The newest hash this process appended under each audit key: a head equal to it is keyed
+#: without recomputing its HMAC (most appends, in a process that writes the log alone). An
+#: entry's hash covers its predecessor and content, so a head with that hash is that entry.
+_appended: dict[bytes, str] = {}
 
 
 class ChainedEntry(Protocol):
@@ -202,7 +206,11 @@ def _append(session: Session, rows: list[dict[str, Any]]) -> None:
     session.flush()
     newest = session.execute(select(_ENTRIES).order_by(_ENTRIES.c.id.desc()).limit(1)).first()
     previous = GENESIS if newest is None else newest.entry_hash
-    if newest is not None and not _is_keyed(key, newest.previous_hash, newest):
+    if (
+        newest is not None
+        and _appended.get(key) != previous
+        and not _is_keyed(key, newest.previous_hash, newest)
+    ):
         rows = [_seal_row(session), *rows]
     if not rows:
         return
@@ -214,6 +222,7 @@ def _append(session: Session, rows: list[dict[str, Any]]) -> None:
     # One multi-row INSERT through Core: the ORM's bulk path (``insert(AuditEntry)``) was a
     # third of an append's time, every reveal and merge paying for it.
     session.execute(insert(_ENTRIES), rows)
+    _appended[key] = previous
 
 
 def _seal_row(session: Session) -> dict[str, Any]:
