@@ -95,7 +95,7 @@ def purge_command(data_dir: Path | None = DataDirOption) -> None:
 
 @privacy_app.command("public-key")
 def public_key_command(data_dir: Path | None = DataDirOption) -> None:
-    """Print the public key that verifies erasure certificates (PEM)."""
+    """Print the public key that verifies erasure certificates and audit checkpoints (PEM)."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store:
         console.print(public_key_pem(store), highlight=False)
