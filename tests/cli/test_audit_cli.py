@@ -7,6 +7,7 @@ where the chain breaks, say what happened to it, and exit 1.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import uuid
@@ -134,13 +135,15 @@ def test_the_issues_attack_is_caught_without_an_exported_head(data_dir: Path) ->
 
 
 def _rehash_with_the_public_code(data_dir: Path) -> None:
-    """Recompute the whole chain with plain SHA-256, as anyone can without the key file."""
+    """Recompute the whole chain with plain SHA-256 over the entries' canonical form, as
+    anyone can without the key file (and as the chain was computed before it was keyed)."""
     engine = create_engine(f"sqlite:///{data_dir / 'clientvault.db'}")
     with Session(engine) as session, session.begin():
         previous = audit.GENESIS
         for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all():
             entry.previous_hash = previous
-            entry.entry_hash = previous = audit.legacy_hash(previous, entry)
+            message = previous.encode() + b"\n" + audit.canonical(entry)
+            entry.entry_hash = previous = hashlib.sha256(message).hexdigest()
     engine.dispose()
 
 
