@@ -210,6 +210,26 @@ class RetentionSettings(BaseModel):
     )
 
 
+class AuditSettings(BaseModel):
+    """Where signed checkpoints of the audit chain's head are shipped (``security.audit``)."""
+
+    checkpoint_dir: Path | None = Field(
+        default=None,
+        description="Directory the signed checkpoints are appended to (audit-checkpoints.jsonl), "
+        "ideally on another disk or a mount the database's administrators cannot write; "
+        "`audit verify` checks the chain against them. None: no checkpoints.",
+    )
+    checkpoint_syslog: str | None = Field(
+        default=None,
+        pattern=r"^(/\S+|[A-Za-z0-9.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:]+\]:[0-9]{1,5})$",
+        description="Also send each checkpoint to syslog: a socket path (/dev/log) or host:port "
+        "(UDP), for a collector off the machine.",
+    )
+    checkpoint_minutes: int = Field(
+        default=60, ge=1, description="Minutes between checkpoints taken by the worker."
+    )
+
+
 class IdentitySettings(BaseModel):
     """Identity resolution: the identity graph's deterministic stitching rules
     (identity.graph) and probabilistic matching's thresholds and limits (identity.matching)."""
@@ -316,6 +336,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     retention: RetentionSettings = RetentionSettings()
     identity: IdentitySettings = IdentitySettings()
+    audit: AuditSettings = AuditSettings()
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_outside_dev(self) -> Settings:

@@ -20,7 +20,7 @@ from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event, Order
 from clientvault.migrations.schema import DATA_METADATA
 from clientvault.privacy.models import ErasureTombstone
-from clientvault.privacy.signing import verify
+from clientvault.security.signing import verify
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.store.keystore import DataKeyRecord

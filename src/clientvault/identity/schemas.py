@@ -29,7 +29,10 @@ class CustomerCreate(BaseModel):
 
 
 class CustomerRead(BaseModel):
-    """A profile as any staff member with read access sees it: coarse attributes, no PII."""
+    """A profile as any staff member with read access sees it: coarse attributes, no PII.
+
+    The age as a band (``identity.age_bands``), never the birth year and birthday, which
+    together are the birth date; that leaves only through the audited reveal."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -39,8 +42,7 @@ class CustomerRead(BaseModel):
     country: str | None
     city: str | None
     postal_prefix: str | None
-    birth_year: int | None
-    birthday: str | None
+    age_band: str | None
     gender: str | None
     language: str | None
     traits: dict[str, Any]
