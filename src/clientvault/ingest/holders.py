@@ -1,6 +1,9 @@
-"""The personal-data holders of ``ingest``: the event log and the orders fed from it.
+"""The personal-data holders of ``ingest``: the event log, the orders and the group
+memberships fed from it.
 
-On erasure, events and orders are either deleted or anonymised (the ``erasure.mode``
+On erasure, a customer's group memberships are deleted (an anonymous member of an account
+tells nothing; the group itself names no one and stays). Events and orders are either
+deleted or anonymised (the ``erasure.mode``
 setting): anonymised rows keep what aggregates need (event names, times, properties already
 scrubbed of identifiers; order totals and lines) and lose every link to the person — their
 customer id, user and anonymous ids (blind indexes) and the event context.
@@ -16,13 +19,14 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 
 from clientvault.identity.models import CustomerIdentity
-from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
+from clientvault.ingest.models import Event, Group, GroupMember, Order, OrderItem, OrderRefund
 from clientvault.ingest.scrub import SCRUB_TOKEN
 from clientvault.privacy.holders import (
     Holder,
     HolderContext,
     HolderErasure,
     Rows,
+    delete_rows,
     register_holder,
     rows_of,
 )
@@ -169,6 +173,26 @@ def _order_activity(since: datetime) -> Any:
     return select(Order.customer_id).where(Order.placed_at >= since)
 
 
+def _export_memberships(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    rows = ctx.session.execute(
+        select(
+            GroupMember.customer_id,
+            Group.group_key.label("group_id"),
+            Group.traits.label("group_traits"),
+            GroupMember.first_seen_at,
+            GroupMember.last_seen_at,
+        )
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.customer_id.in_(list(customer_ids)))
+        .order_by(Group.group_key, GroupMember.customer_id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def _erase_memberships(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    return delete_rows(ctx.session, GroupMember, customer_ids=customer_ids)
+
+
 EVENTS = register_holder(
     Holder(
         name="ingest.events",
@@ -202,5 +226,21 @@ ORDERS = register_holder(
         erase=_erase_orders,
         purge=_purge_orders,
         activity=_order_activity,
+    )
+)
+GROUP_MEMBERS = register_holder(
+    Holder(
+        name="ingest.group_members",
+        domain="ingest",
+        description="Which groups (accounts, companies) a customer was reported in by "
+        "`group` calls, and when.",
+        tables=("group_members",),
+        categories=("professional affiliation",),
+        purposes=("analytics", "personalisation", "profiling"),
+        retention="kept while the customer's profile is; erased with it",
+        sources=("website and app tracking (group calls)", "server-side tracking calls"),
+        recipients=("marketers (segments)", "support staff (360° view)"),
+        export=_export_memberships,
+        erase=_erase_memberships,
     )
 )
