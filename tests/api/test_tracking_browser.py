@@ -68,7 +68,8 @@ def test_short_paths_are_aliases_of_the_long_ones(
     ]
     # Same validation and limits as the long paths.
     wrong = client.post("/v1/t", json={"userId": "x"}, auth=(write_key, ""))
-    assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_event"
+    assert wrong.status_code == 400
+    assert wrong.json()["code"] == "invalid_event"
     other_type = client.post("/v1/t", json=_message("page", 1), auth=(write_key, ""))
     assert "sent to the /v1/track endpoint" in other_type.json()["message"]
     large = {**_message("track", 7), "properties": {"blob": "x" * 40_000}}
@@ -211,4 +212,5 @@ def test_a_group_call_shows_on_the_members_360_view(
     assert group["traits"] == {"name": "Acme", "employees": 75, "plan": "enterprise"}
     page = client.get(f"/console/customers/{customer_id}", headers=headers)
     assert page.status_code == 200, page.text
-    assert "acme-42" in page.text and "enterprise" in page.text
+    assert "acme-42" in page.text
+    assert "enterprise" in page.text

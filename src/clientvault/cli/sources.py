@@ -22,8 +22,8 @@ _ORIGIN_HELP = (
 )
 
 
-def _shown(origins: list[str]) -> str:
-    return ", ".join(origins) if origins else "any"
+def _shown(origins: list[str], separator: str = ", ") -> str:
+    return separator.join(origins) if origins else "any"
 
 
 @sources_app.command("create")
@@ -37,7 +37,9 @@ def create_command(
         created = create_source(session, name=name, origins=origin or ())
     console.print(f"Source [bold]{created.name}[/bold] created. Write key (shown once):")
     console.print(created.write_key, highlight=False, soft_wrap=True)
-    console.print(f"Browser calls accepted from: {_shown(created.origins)}", highlight=False)
+    console.print(
+        f"Browser calls accepted from: {_shown(created.origins)}", highlight=False, soft_wrap=True
+    )
 
 
 @sources_app.command("origins")
@@ -60,6 +62,7 @@ def origins_command(
     console.print(
         f"Source [bold]{name}[/bold] accepts browser calls from: {_shown(origins)}",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -83,6 +86,6 @@ def list_command(data_dir: Path | None = DataDirOption) -> None:
                 source.key_prefix,
                 f"{source.created_at:%Y-%m-%d}",
                 state,
-                _shown(source.allowed_origins),
+                _shown(source.allowed_origins, "\n"),
             )
     console.print(table)

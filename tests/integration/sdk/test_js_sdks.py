@@ -155,4 +155,3 @@ def test_node_sdk_delivers_every_call_with_its_fields(
     events = assert_every_call_stored(sdk_store, source.name, result["sent"], tag)
     library = "@segment/analytics-node" if sdk == "segment" else "analytics-node"
     assert {e.context["library"]["name"] for e in events} == {library}
-    print(f"{sdk}: {len(plan)} calls sent, {len(events)} stored")  # noqa: T201 (the figures)
