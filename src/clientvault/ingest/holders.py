@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, delete, select, update
 
 from clientvault.identity.models import CustomerIdentity
 from clientvault.ingest.models import Event, Group, GroupMember, Order, OrderItem, OrderRefund
-from clientvault.ingest.scrub import SCRUB_TOKEN
+from clientvault.ingest.scrub import SCRUB_TOKEN, TOKEN_LETTERS
 from clientvault.privacy.holders import (
     Holder,
     HolderContext,
@@ -33,6 +33,8 @@ from clientvault.privacy.holders import (
 from clientvault.store.base import table_of
 
 _CHUNK = 900  # ids per IN (...) list, under SQLite's bound-parameter limit
+#: Identifier kinds the scrubber replaces by a token of their blind index (``ingest.scrub``).
+_SCRUBBED = ("email", "phone")
 
 
 def _person_event_ids(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[int]:
@@ -112,13 +114,20 @@ def _drop_scrub_tokens(ctx: HolderContext, event_ids: list[int]) -> None:
         )
 
 
-def _without_tokens(value: Any) -> Any:
+def _without_tokens(value: Any, only: frozenset[str] | None = None) -> Any:
+    """``value`` with scrubbing tokens reduced to their kind (``[email:…]`` to ``[email]``):
+    every token, or ``only`` those given."""
     if isinstance(value, str):
-        return SCRUB_TOKEN.sub(r"[\1]", value) if "[" in value else value
+        if "[" not in value:
+            return value
+        return SCRUB_TOKEN.sub(
+            lambda found: f"[{found[1]}]" if only is None or found[0] in only else found[0],
+            value,
+        )
     if isinstance(value, dict):
-        return {key: _without_tokens(item) for key, item in value.items()}
+        return {key: _without_tokens(item, only) for key, item in value.items()}
     if isinstance(value, list):
-        return [_without_tokens(item) for item in value]
+        return [_without_tokens(item, only) for item in value]
     return value
 
 
@@ -190,7 +199,24 @@ def _export_memberships(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -
 
 
 def _erase_memberships(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    return delete_rows(ctx.session, GroupMember, customer_ids=customer_ids)
+    """Delete the person's memberships. Their groups stay, but a group's traits may hold the
+    scrubbing token of the person's e-mail or phone (an account's owner): those tokens lose
+    their hash, as in their events; other people's stay."""
+    ids = list(customer_ids)
+    theirs = frozenset(
+        f"[{kind}:{index.hex()[:16].translate(TOKEN_LETTERS)}]"
+        for kind, index in ctx.session.execute(
+            select(CustomerIdentity.kind, CustomerIdentity.value_index).where(
+                CustomerIdentity.customer_id.in_(ids), CustomerIdentity.kind.in_(_SCRUBBED)
+            )
+        )
+    )
+    their_groups = select(GroupMember.group_id).where(GroupMember.customer_id.in_(ids))
+    for group in ctx.session.scalars(select(Group).where(Group.id.in_(their_groups))):
+        cleaned = _without_tokens(group.traits, theirs)
+        if cleaned != group.traits:
+            group.traits = cleaned
+    return delete_rows(ctx.session, GroupMember, customer_ids=ids)
 
 
 EVENTS = register_holder(

@@ -21,6 +21,7 @@ from clientvault.store.context import Store
 from support.privacy_core import DPO, prepare
 
 CONTACT = "ops.lead@acme.example.com"
+OWNER = "u1.owner@example.com"  # u1's own e-mail, also named as beta's owner
 
 
 def _group(message_id: str, user: str, group: str, when: str, **traits: Any) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def _group(message_id: str, user: str, group: str, when: str, **traits: Any) -> 
 
 
 CALLS = [
-    {"type": "identify", "userId": "u1", "traits": {"plan": "x"}, "messageId": "i1"},
+    {"type": "identify", "userId": "u1", "traits": {"email": OWNER}, "messageId": "i1"},
     {"type": "identify", "userId": "u2", "traits": {"plan": "y"}, "messageId": "i2"},
     _group(
         "g1",
@@ -49,7 +50,7 @@ CALLS = [
     ),
     # Older than g1, sent later: fills what acme lacks, overrides nothing.
     _group("g2", "u2", "acme", "2026-03-01T10:00:00Z", plan="pro", industry="retail"),
-    _group("g3", "u1", "beta", "2026-03-03T10:00:00Z", name="Beta", employees=8),
+    _group("g3", "u1", "beta", "2026-03-03T10:00:00Z", name="Beta", employees=8, owner=OWNER),
 ]
 
 
@@ -152,6 +153,10 @@ def test_a_membership_is_exported_and_erased_with_its_customer(db: Store) -> Non
     assert sorted(r["group_id"] for r in holder["records"]) == ["acme", "beta"]
     assert {r["customer_id"] for r in holder["records"]} == {str(u1)}
 
+    with db.sessions() as session:
+        before = {g.group_key: g.traits for g in session.scalars(select(Group))}
+    assert SCRUB_TOKEN.fullmatch(before["beta"]["owner"])
+
     with db.sessions.begin() as session:
         report = erase_customer(
             session, db, customer_id=u1, principal=DPO, reason="erasure request"
@@ -160,4 +165,7 @@ def test_a_membership_is_exported_and_erased_with_its_customer(db: Store) -> Non
     with db.sessions() as session:
         left = session.execute(select(GroupMember.customer_id)).scalars().all()
         assert left == [u2]  # the other member stays, and so do both groups
-        assert sorted(session.scalars(select(Group.group_key))) == ["acme", "beta"]
+        after = {g.group_key: g.traits for g in session.scalars(select(Group))}
+    # The token of the erased person's e-mail loses its hash; someone else's stays.
+    assert after["beta"] == {**before["beta"], "owner": "[email]"}
+    assert after["acme"] == before["acme"]
