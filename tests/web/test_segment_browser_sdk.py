@@ -3,7 +3,7 @@ Debian chromium, on a shop page served from another origin than the server.
 
 The page loads the package's UMD build from the shop's own server and is given
 ``cdnSettings`` (and a CDN address of its own for the SDK's lazily loaded chunks), so nothing
-is fetched from the internet: every request that leaves for another host fails the test.
+is fetched from the internet: a request to any other host fails the test.
 The SDK posts ``text/plain`` JSON to Segment's short paths (``/v1/i``, ``/v1/t``…, or
 ``/v1/b`` when batching) with ``Authorization: Basic``, so the browser sends a CORS
 preflight first. Each delivery strategy must land every call — identify, track, page,
@@ -100,17 +100,16 @@ def _shop(serve_app: Any, umd: Path, server_url: str, write_key: str, delivery: 
 
 
 def _open(page: Any, shop: str) -> list[str]:
-    """Open the shop; the requests that went to neither of our two servers."""
+    """Open the shop; the list (filled as the page runs) of requests to any other host than
+    our two servers. Watched, not intercepted: with request interception Playwright answers
+    CORS preflights itself, and the server's own answers are what is under test."""
     outside: list[str] = []
 
-    def only_local(route: Any) -> None:
-        if urlsplit(route.request.url).hostname in ("localhost", "127.0.0.1"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
+    def watch(request: Any) -> None:
+        if urlsplit(request.url).hostname not in ("localhost", "127.0.0.1"):
+            outside.append(request.url)
 
-    page.route("**/*", only_local)
+    page.on("request", watch)
     page.goto(shop)
     page.wait_for_function("window.shopAnalytics !== undefined")
     return outside
@@ -119,8 +118,8 @@ def _open(page: Any, shop: str) -> list[str]:
 def _events(
     page: Any, store: Any, source: str, expected: int, timeout: float = 10.0
 ) -> list[Event]:
-    """The source's events once there are ``expected`` (or the timeout passed). Waits through
-    the page: Playwright runs the route handler (``_open``) only while the test calls it."""
+    """The source's events once there are ``expected`` (or the timeout passed); waits through
+    the page, so that Playwright keeps delivering its events meanwhile."""
     deadline = time.monotonic() + timeout
     while True:
         with store.sessions() as session:
@@ -232,3 +231,39 @@ def test_a_source_limited_to_other_origins_stores_nothing_from_the_shop(
         page.wait_for_timeout(50)
     assert refused == [403] * 6
     assert _events(page, live_server.store, "elsewhere", 1, timeout=0.5) == []
+
+
+def test_a_preflight_no_source_accepts_stops_the_call_in_the_browser(
+    browser: Any, serve_app: Any, live_server: Any, umd_bundle: Path
+) -> None:
+    """With every source limited to other origins, the preflight itself is refused: the
+    browser never sends the call (chromium reports the CORS failure), nothing is stored."""
+    with live_server.store.sessions.begin() as session:
+        write_key = create_source(
+            session, name="elsewhere", origins=["https://shop.example.com"]
+        ).write_key
+    shop = _shop(serve_app, umd_bundle, live_server.url, write_key, None)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        failed: list[str] = []
+        console: list[str] = []
+        page.on(
+            "requestfailed",
+            lambda r: (
+                failed.append(f"{r.method} {urlsplit(r.url).path}")
+                if r.url.startswith(live_server.url)
+                else None
+            ),
+        )
+        page.on("console", lambda m: console.append(m.text))
+        _open(page, shop)
+        page.evaluate("window.shopAnalytics.track('Order Completed', {total: 1})")
+        deadline = time.monotonic() + 5
+        while not failed and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert failed[:1] == ["POST /v1/t"]
+        assert any("preflight" in line and "CORS" in line for line in console), console
+        assert _events(page, live_server.store, "elsewhere", 1, timeout=0.5) == []
+    finally:
+        context.close()
