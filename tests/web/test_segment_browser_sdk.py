@@ -172,6 +172,15 @@ def test_the_browser_sdk_delivers_every_call_cross_origin(
     assert all(h["origin"] == shop.rstrip("/") for h in headers)
     assert all(h["authorization"].startswith("Basic ") for h in headers)
     assert all(h["content-type"] == "text/plain" for h in headers)
+    # Each message the SDK sent is stored under its message id, with its user.
+    bodies = [orjson.loads(r.post_data) for r in posted if r.method == "POST"]
+    sent = [m for body in bodies for m in body.get("batch", [body])]
+    stored = {e.message_id: e for e in events}
+    assert sorted(stored) == sorted(m["messageId"] for m in sent)
+    for message in sent:
+        event = stored[message["messageId"]]
+        assert event.type == message["type"]
+        assert event.user_index == live_server.store.index("user_id", message["userId"])
     by_type = {e.type: e for e in events}
     assert len(events) == 6
     assert sorted(by_type) == [
