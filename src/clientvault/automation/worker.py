@@ -11,7 +11,7 @@ import threading
 import time
 
 from clientvault.automation import mail, privacy_jobs
-from clientvault.ingest import commerce, identity_matching
+from clientvault.ingest import commerce, groups, identity_matching
 from clientvault.ingest.consumers import Consumer, process_batch
 from clientvault.privacy.retention import run_retention
 from clientvault.security import alerts, audit_checkpoints
@@ -27,7 +27,11 @@ from clientvault.store.context import Store
 logger = logging.getLogger(__name__)
 
 #: Every consumer of the event log; domains add theirs here as they arrive.
-CONSUMERS: tuple[Consumer, ...] = (commerce.CONSUMER, identity_matching.CONSUMER)
+CONSUMERS: tuple[Consumer, ...] = (
+    commerce.CONSUMER,
+    groups.CONSUMER,
+    identity_matching.CONSUMER,
+)
 
 
 def run_once(

@@ -1,6 +1,9 @@
-"""The personal-data holders of ``ingest``: the event log and the orders fed from it.
+"""The personal-data holders of ``ingest``: the event log, the orders and the group
+memberships fed from it.
 
-On erasure, events and orders are either deleted or anonymised (the ``erasure.mode``
+On erasure, a customer's group memberships are deleted (an anonymous member of an account
+tells nothing; the group itself names no one and stays). Events and orders are either
+deleted or anonymised (the ``erasure.mode``
 setting): anonymised rows keep what aggregates need (event names, times, properties already
 scrubbed of identifiers; order totals and lines) and lose every link to the person — their
 customer id, user and anonymous ids (blind indexes) and the event context.
@@ -16,19 +19,22 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 
 from clientvault.identity.models import CustomerIdentity
-from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
-from clientvault.ingest.scrub import SCRUB_TOKEN
+from clientvault.ingest.models import Event, Group, GroupMember, Order, OrderItem, OrderRefund
+from clientvault.ingest.scrub import SCRUB_TOKEN, TOKEN_LETTERS
 from clientvault.privacy.holders import (
     Holder,
     HolderContext,
     HolderErasure,
     Rows,
+    delete_rows,
     register_holder,
     rows_of,
 )
 from clientvault.store.base import table_of
 
 _CHUNK = 900  # ids per IN (...) list, under SQLite's bound-parameter limit
+#: Identifier kinds the scrubber replaces by a token of their blind index (``ingest.scrub``).
+_SCRUBBED = ("email", "phone")
 
 
 def _person_event_ids(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[int]:
@@ -108,13 +114,20 @@ def _drop_scrub_tokens(ctx: HolderContext, event_ids: list[int]) -> None:
         )
 
 
-def _without_tokens(value: Any) -> Any:
+def _without_tokens(value: Any, only: frozenset[str] | None = None) -> Any:
+    """``value`` with scrubbing tokens reduced to their kind (``[email:…]`` to ``[email]``):
+    every token, or ``only`` those given."""
     if isinstance(value, str):
-        return SCRUB_TOKEN.sub(r"[\1]", value) if "[" in value else value
+        if "[" not in value:
+            return value
+        return SCRUB_TOKEN.sub(
+            lambda found: f"[{found[1]}]" if only is None or found[0] in only else found[0],
+            value,
+        )
     if isinstance(value, dict):
-        return {key: _without_tokens(item) for key, item in value.items()}
+        return {key: _without_tokens(item, only) for key, item in value.items()}
     if isinstance(value, list):
-        return [_without_tokens(item) for item in value]
+        return [_without_tokens(item, only) for item in value]
     return value
 
 
@@ -169,6 +182,43 @@ def _order_activity(since: datetime) -> Any:
     return select(Order.customer_id).where(Order.placed_at >= since)
 
 
+def _export_memberships(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    rows = ctx.session.execute(
+        select(
+            GroupMember.customer_id,
+            Group.group_key.label("group_id"),
+            Group.traits.label("group_traits"),
+            GroupMember.first_seen_at,
+            GroupMember.last_seen_at,
+        )
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.customer_id.in_(list(customer_ids)))
+        .order_by(Group.group_key, GroupMember.customer_id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def _erase_memberships(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    """Delete the person's memberships. Their groups stay, but a group's traits may hold the
+    scrubbing token of the person's e-mail or phone (an account's owner): those tokens lose
+    their hash, as in their events; other people's stay."""
+    ids = list(customer_ids)
+    theirs = frozenset(
+        f"[{kind}:{index.hex()[:16].translate(TOKEN_LETTERS)}]"
+        for kind, index in ctx.session.execute(
+            select(CustomerIdentity.kind, CustomerIdentity.value_index).where(
+                CustomerIdentity.customer_id.in_(ids), CustomerIdentity.kind.in_(_SCRUBBED)
+            )
+        )
+    )
+    their_groups = select(GroupMember.group_id).where(GroupMember.customer_id.in_(ids))
+    for group in ctx.session.scalars(select(Group).where(Group.id.in_(their_groups))):
+        cleaned = _without_tokens(group.traits, theirs)
+        if cleaned != group.traits:
+            group.traits = cleaned
+    return delete_rows(ctx.session, GroupMember, customer_ids=ids)
+
+
 EVENTS = register_holder(
     Holder(
         name="ingest.events",
@@ -202,5 +252,21 @@ ORDERS = register_holder(
         erase=_erase_orders,
         purge=_purge_orders,
         activity=_order_activity,
+    )
+)
+GROUP_MEMBERS = register_holder(
+    Holder(
+        name="ingest.group_members",
+        domain="ingest",
+        description="Which groups (accounts, companies) a customer was reported in by "
+        "`group` calls, and when.",
+        tables=("group_members",),
+        categories=("professional affiliation",),
+        purposes=("analytics", "personalisation", "profiling"),
+        retention="kept while the customer's profile is; erased with it",
+        sources=("website and app tracking (group calls)", "server-side tracking calls"),
+        recipients=("marketers (segments)", "support staff (360° view)"),
+        export=_export_memberships,
+        erase=_erase_memberships,
     )
 )

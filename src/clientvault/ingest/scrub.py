@@ -58,7 +58,8 @@ def might_hold_pii(document: bytes) -> bool:
 Hasher = Callable[[str, str], str]
 #: A replacement left by scrubbing (kind and keyed hash), e.g. ``[email:dkfjbopnmaiecghl]``.
 SCRUB_TOKEN = re.compile(r"\[(email|phone|card|iban):[a-p]{16}\]")
-_HEX_AS_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
+#: Hex digits as the letters a token shows them (a token is never mistaken for a number).
+TOKEN_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -90,7 +91,7 @@ def keyed_hasher(key: bytes) -> Hasher:
     def replace(kind: str, value: str) -> str:
         digest = hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
         # Letters only: a replacement must never look like a card or phone number itself.
-        return f"[{kind}:{digest[:16].translate(_HEX_AS_LETTERS)}]"
+        return f"[{kind}:{digest[:16].translate(TOKEN_LETTERS)}]"
 
     return replace
 

@@ -28,11 +28,13 @@ from clientvault.errors import InvalidInput
 from clientvault.identity.graph import Indexer, context_identifiers, stitching_rules
 from clientvault.identity.profiles import PreparedProfile, prepare_profile
 from clientvault.identity.stitching import resolve, write_customers
+from clientvault.ingest.groups import group_event_properties
 from clientvault.ingest.models import Event, ScrubCount
 from clientvault.ingest.scrub import Scrubber, keyed_hasher, truncate_ip
 from clientvault.ingest.spec import (
     MAX_EVENT_BYTES,
     Alias,
+    Group,
     Identify,
     InvalidMessage,
     Message,
@@ -456,6 +458,10 @@ def _event_values(
     elif isinstance(message, Identify):
         # Which traits changed, not their values.
         properties = {"traits": sorted(_identify_traits(message))}
+    elif isinstance(message, Group):
+        # The group's id and traits, scrubbed below with the rest: they describe an account
+        # (its name, plan, seats), and the groups consumer reads them from here.
+        properties = group_event_properties(message.group_id, message.traits)
     context = dict(message.context)
     if isinstance(context.get("traits"), dict):
         context["traits"] = without_identifiers(context["traits"])

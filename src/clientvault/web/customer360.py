@@ -3,7 +3,8 @@
 A person is a root profile and every profile merged into it; the view gathers, over all of
 them, the golden record (``identity.golden``: identifiers masked unless the viewer may reveal
 them and gives a reason), the identifiers by kind (counts, never values), consents per
-original profile, the events timeline and the orders. Opening the view is audited like any
+original profile, the events timeline, the orders and the groups (accounts) the person
+belongs to. Opening the view is audited like any
 profile read (access alerts count these entries).
 """
 
@@ -24,6 +25,7 @@ from clientvault.identity.merges import IDENTITY_REVIEW, merge_history
 from clientvault.identity.models import Customer
 from clientvault.identity.normalise import normalise_email, normalise_phone
 from clientvault.identity.schemas import GoldenRecordRead, MergeRead
+from clientvault.ingest.groups import GroupRead, groups_of
 from clientvault.ingest.models import Event, Order
 from clientvault.privacy.models import ConsentRecord
 from clientvault.security import audit
@@ -97,6 +99,7 @@ class Customer360(BaseModel):
     consents: list[ConsentLine]
     events: list[TimelineEvent]
     orders: list[OrderLine]
+    groups: list[GroupRead]
     merges: list[MergeRead] | None  # only for viewers who review identities
 
 
@@ -148,6 +151,7 @@ def customer_360(
         consents=[ConsentLine.model_validate(c) for c in consents],
         events=[TimelineEvent.model_validate(e) for e in events],
         orders=[OrderLine.model_validate(o) for o in orders],
+        groups=groups_of(session, ids),
         merges=merge_history(session, customer_id=golden.customer_id)
         if viewer.can(IDENTITY_REVIEW)
         else None,
