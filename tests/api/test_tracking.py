@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -211,6 +212,48 @@ def test_size_limits_give_413(client: TestClient, write_key: str, db: Store) -> 
     assert response.status_code == 200
     assert response.json()["rejected"] == [{"index": 0, "reason": "event larger than 32 KB"}]
     assert [e.message_id for e in _events(db)] == ["small"]
+
+
+def _nested(kind: str, depth: int) -> bytes:
+    """A JSON value of ``depth`` nested arrays or objects, written by hand: encoders recurse."""
+    if kind == "arrays":
+        return b"[" * depth + b"1" + b"]" * depth
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+def _raw_post(client: TestClient, path: str, key: str, body: bytes) -> Any:
+    headers = {"content-type": "application/json"}
+    return client.post(f"/v1/{path}", content=body, headers=headers, auth=(key, ""))
+
+
+@pytest.mark.parametrize("kind", ["arrays", "objects"])
+def test_documents_nested_too_deep_are_refused_with_the_limit_and_no_traceback(
+    client: TestClient, write_key: str, db: Store, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # The message is level 1 and ``properties`` level 2: 30 more levels is the limit.
+    fits = b'{"userId":"u","event":"A","messageId":"fits","properties":{"x":%s}}'
+    assert _raw_post(client, "track", write_key, fits % _nested(kind, 30)).status_code == 200
+    for depth in (31, 480, 1000):
+        deep = b'{"userId":"u","event":"A","properties":{"x":%s}}' % _nested(kind, depth)
+        response = _raw_post(client, "track", write_key, deep)
+        assert response.status_code == 400, (depth, response.text)
+        assert "32 levels" in response.json()["error"]["message"]
+    message = b'{"type":"track","userId":"u","event":"A","messageId":"deep","properties":{"x":%s}}'
+    good = b'{"type":"track","userId":"u","event":"B","messageId":"good"}'
+    batch = b'{"batch":[%s,%s]}' % (message % _nested(kind, 480), good)
+    response = _raw_post(client, "batch", write_key, batch)
+    assert response.status_code == 200, response.text
+    [rejected] = response.json()["rejected"]
+    assert rejected["index"] == 0
+    assert "32 levels" in rejected["reason"]
+    # Beyond what the JSON parser itself reads (1024 levels): the whole body is refused.
+    response = _raw_post(client, "batch", write_key, b'{"batch":[%s]}' % _nested(kind, 5000))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "too_deep"
+    assert [e.message_id for e in _events(db)] == ["fits", "good"]
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_clock_skew_is_corrected_from_sent_at(

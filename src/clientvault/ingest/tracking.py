@@ -362,9 +362,10 @@ def _prepare(
     received: datetime,
     scrubber: Scrubber,
 ) -> tuple[_Prepared, Message]:
+    # Parsed first: it refuses a message nesting too deep for serialising it to measure it.
+    message = parse_message(raw, implied_type=implied_type)
     if implied_type is None and len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
         raise InvalidMessage("event larger than 32 KB")
-    message = parse_message(raw, implied_type=implied_type)
     profile = None
     if isinstance(message, Identify):
         try:

@@ -264,6 +264,21 @@ def test_jsonl_events_land_and_a_bad_line_is_reported(db: Store, tmp_path: Path)
     assert _count(db, Event) == 3
 
 
+def test_jsonl_lines_nested_too_deep_are_refused_alone(db: Store) -> None:
+    deep = "[" * 40 + "]" * 40
+    beyond_the_parser = "[" * 3000 + "]" * 3000
+    lines = [
+        '{"type":"track","userId":"u","event":"A","messageId":"a"}',
+        '{"type":"track","userId":"u","event":"B","properties":{"x":%s}}' % deep,
+        '{"type":"track","userId":"u","event":"C","properties":{"x":%s}}' % beyond_the_parser,
+        '{"type":"track","userId":"u","event":"D","messageId":"d"}',
+    ]
+    summary = _events(db, "\n".join(lines) + "\n")
+    assert (summary.accepted, summary.rejected) == (2, 2)
+    assert _rejections(summary) == [(2, 2), (3, 3)]
+    assert all("32 levels" in r.reason for r in summary.rejections)
+
+
 def test_identifiers_are_sealed_and_never_stored_in_the_clear(db: Store) -> None:
     fake = Faker("fr_FR")
     fake.seed_instance(11)

@@ -12,7 +12,6 @@ import zlib
 from datetime import datetime
 from typing import Any, Protocol
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -20,7 +19,15 @@ from pydantic import TypeAdapter, ValidationError
 
 from clientvault.api.errors import error_body
 from clientvault.ingest.sources import authenticate
-from clientvault.ingest.spec import MAX_BATCH_BYTES, MAX_EVENT_BYTES, MESSAGE_TYPES, Message
+from clientvault.ingest.spec import (
+    MAX_BATCH_BYTES,
+    MAX_EVENT_BYTES,
+    MESSAGE_TYPES,
+    TOO_DEEP,
+    InvalidMessage,
+    Message,
+    parse_json,
+)
 from clientvault.ingest.tracking import BatchResult, PreparedBatch, prepare_batch, store_batch
 from clientvault.ingest.writer import IngestWriter
 from clientvault.settings import Settings
@@ -59,8 +66,10 @@ async def _read_json(request: Request, limit: int) -> Any:
     elif encoding not in ("", "identity"):
         raise _Refused(415, "unsupported_encoding", f"content-encoding {encoding!r} not supported")
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return parse_json(body)
+    except InvalidMessage as exc:
+        if exc.reason == TOO_DEEP:
+            raise _Refused(400, "too_deep", f"the body has {TOO_DEEP}") from None
         raise _Refused(400, "malformed_json", "the body is not valid JSON") from None
 
 
