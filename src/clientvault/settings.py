@@ -195,11 +195,13 @@ class RetentionSettings(BaseModel):
     inactive_customer_months: int | None = Field(
         default=36,
         ge=1,
-        description="Erase customers with no activity for this many months (None: never).",
+        description="Erase customers with no activity for this many months, counted from their "
+        "last activity: profile created or updated, latest event or order (None: never).",
     )
     holder_months: dict[str, int] = Field(
         default_factory=lambda: {"ingest.events": 25, "ingest.orders": 120},
-        description="Months each personal-data holder keeps its rows (by holder name).",
+        description="Months each personal-data holder keeps its rows (by holder name): events "
+        "from when they were received, orders from their order date.",
     )
     max_customers_per_run: int = Field(default=500, ge=1, le=100_000)
     interval_minutes: int = Field(default=60, ge=1, description="Minutes between purges.")

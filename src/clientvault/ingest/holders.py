@@ -119,7 +119,10 @@ def _without_tokens(value: Any) -> Any:
 
 
 def _purge_events(ctx: HolderContext, cutoff: datetime) -> int:
-    result = ctx.session.execute(delete(Event).where(Event.occurred_at < cutoff))
+    """Events received before ``cutoff``: the event retention period counts from when we
+    received an event, not from the time it carries, so that history imported today (a CRM's
+    2020 activity) is kept for the whole period rather than purged at the next run."""
+    result = ctx.session.execute(delete(Event).where(Event.received_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -158,6 +161,8 @@ def _erase_orders(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Hold
 
 
 def _purge_orders(ctx: HolderContext, cutoff: datetime) -> int:
+    """Orders placed before ``cutoff``: the accounting period runs from the transaction's
+    date, whenever we received it (an import of older orders warns first, ``bulk_import``)."""
     old = select(Order.id).where(Order.placed_at < cutoff)
     ctx.session.execute(delete(OrderRefund).where(OrderRefund.order_id.in_(old)))
     ctx.session.execute(delete(OrderItem).where(OrderItem.order_id.in_(old)))
@@ -178,7 +183,7 @@ EVENTS = register_holder(
         tables=("events",),
         categories=("behaviour", "online identifiers", "coarse network (truncated IP)"),
         purposes=("analytics", "personalisation", "profiling"),
-        retention="events older than the event retention period are purged",
+        retention="purged once the event retention period has passed since they were received",
         sources=("website and app tracking", "server-side tracking calls", "imports"),
         recipients=("analysts (pseudonymised)", "marketers (aggregates and segments)"),
         export=_export_events,
@@ -195,7 +200,7 @@ ORDERS = register_holder(
         tables=("orders", "order_items", "order_refunds"),
         categories=("purchases",),
         purposes=("order_fulfilment", "legal_retention", "analytics"),
-        retention="kept for the accounting retention period, then purged",
+        retention="kept for the accounting retention period from the order date, then purged",
         sources=("e-commerce tracking events", "imports"),
         recipients=("accounting", "analysts (aggregates)"),
         export=_export_orders,

@@ -267,10 +267,11 @@ def test_jsonl_events_land_and_a_bad_line_is_reported(db: Store, tmp_path: Path)
 def test_jsonl_lines_nested_too_deep_are_refused_alone(db: Store) -> None:
     deep = "[" * 40 + "]" * 40
     beyond_the_parser = "[" * 3000 + "]" * 3000
+    track = '{"type":"track","userId":"u","event":"E","properties":{"x":NESTED}}'
     lines = [
         '{"type":"track","userId":"u","event":"A","messageId":"a"}',
-        '{"type":"track","userId":"u","event":"B","properties":{"x":%s}}' % deep,
-        '{"type":"track","userId":"u","event":"C","properties":{"x":%s}}' % beyond_the_parser,
+        track.replace("NESTED", deep),
+        track.replace("NESTED", beyond_the_parser),
         '{"type":"track","userId":"u","event":"D","messageId":"d"}',
     ]
     summary = _events(db, "\n".join(lines) + "\n")

@@ -1,0 +1,29 @@
+"""ingest: events indexed by when they were received (retention counts from receipt)
+
+Revision ID: 0011
+Revises: 0008
+Create Date: 2026-12-06 21:00:00
+
+The event retention period now counts from ``received_at`` (``ingest.holders``): history
+imported today is kept for the whole period instead of being purged at the next run. The
+purge deletes by that column, hence its index.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("events") as batch_op:
+        batch_op.create_index(batch_op.f("ix_events_received_at"), ["received_at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("events") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_events_received_at"))
