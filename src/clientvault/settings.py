@@ -28,6 +28,10 @@ _SURVIVORSHIP: dict[str, list[SurvivorshipRule]] = {
     "birth_date": ["verified", "most_frequent", "most_recent"],
 }
 _DEFAULT_SURVIVORSHIP: list[SurvivorshipRule] = ["most_recent"]
+#: Query parameters kept in tracked URLs by default: campaign tags (``utm_*``) and navigation.
+#: Ad click ids (gclid, fbclid…) are left out: they identify a click, hence a person, to the
+#: ad network.
+DEFAULT_URL_PARAMETERS = ("utm_*", "ref", "lang", "locale", "page", "sort", "category", "variant")
 
 
 class DatabaseSettings(BaseModel):
@@ -186,6 +190,12 @@ class PrivacySettings(BaseModel):
     )
     controller_name: str = "clientvault"
     dpo_contact: str = "dpo@clientvault.invalid"
+    url_parameters: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_URL_PARAMETERS),
+        max_length=200,
+        description="Query parameters kept in tracked URLs (names, * and ? as wildcards, any "
+        "case), their values scrubbed; every other parameter is dropped (ingest.urls).",
+    )
 
 
 class RetentionSettings(BaseModel):

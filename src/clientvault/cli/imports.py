@@ -108,6 +108,7 @@ def customers_command(
             error_report=report,
             progress=advance,
             retention=settings.retention,
+            url_parameters=settings.privacy.url_parameters,
         )
     _print_summary(file, summary, report)
 
@@ -146,6 +147,7 @@ def events_command(
             error_report=report,
             progress=advance,
             retention=settings.retention,
+            url_parameters=settings.privacy.url_parameters,
         )
     _print_summary(file, summary, report)
 

@@ -45,7 +45,7 @@ from clientvault.ingest.import_mapping import (
 from clientvault.ingest.import_reading import LineReader, Record, read_csv, read_jsonl
 from clientvault.ingest.tracking import BatchResult, Rejection, ingest
 from clientvault.privacy.retention import months_before
-from clientvault.settings import IdentitySettings, RetentionSettings
+from clientvault.settings import DEFAULT_URL_PARAMETERS, IdentitySettings, RetentionSettings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 
@@ -125,6 +125,7 @@ def import_customers(
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
     retention: RetentionSettings | None = None,
+    url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
 ) -> ImportSummary:
     """Import customers from a CSV stream (UTF-8, header first) as ``identify`` calls.
 
@@ -153,13 +154,10 @@ def import_customers(
 
     summary = ImportSummary(ignored_columns=columns.ignored)
     _run(
-        store,
+        _Destination(store, source, default_region, identity, url_parameters),
         messages(),
         lines=lines,
         summary=summary,
-        source=source,
-        default_region=default_region,
-        identity=identity,
         error_report=error_report,
         progress=progress,
         chunk_rows=chunk_rows,
@@ -180,6 +178,7 @@ def import_events(
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
     retention: RetentionSettings | None = None,
+    url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
 ) -> ImportSummary:
     """Import tracking-spec messages from a JSON-lines stream (one object with ``type`` a line).
 
@@ -203,13 +202,10 @@ def import_events(
 
     summary = ImportSummary()
     _run(
-        store,
+        _Destination(store, source, default_region, identity, url_parameters),
         messages(),
         lines=lines,
         summary=summary,
-        source=source,
-        default_region=default_region,
-        identity=identity,
         error_report=error_report,
         progress=progress,
         chunk_rows=chunk_rows,
@@ -316,15 +312,23 @@ class _Chunk:
         return len(self.messages) + len(self.refused)
 
 
+@dataclass(frozen=True)
+class _Destination:
+    """Where an import's rows go, and the tracking pipeline's options for them."""
+
+    store: Store
+    source: str
+    default_region: str
+    identity: IdentitySettings | None
+    url_parameters: Sequence[str]
+
+
 def _run(
-    store: Store,
+    destination: _Destination,
     items: Iterator[tuple[Record, object]],
     *,
     lines: LineReader,
     summary: ImportSummary,
-    source: str,
-    default_region: str,
-    identity: IdentitySettings | None,
     error_report: Path | None,
     progress: Progress | None,
     chunk_rows: int,
@@ -349,14 +353,12 @@ def _run(
                 chunk.messages.append(message)
                 chunk.positions.append(record)
             if len(chunk) >= chunk_rows:
-                _store_chunk(
-                    store, chunk, summary, report, source, default_region, identity, expiring
-                )
+                _store_chunk(destination, chunk, summary, report, expiring)
                 chunk = _Chunk()
                 if progress is not None:
                     progress(lines.bytes_read - reported_bytes)
                     reported_bytes = lines.bytes_read
-        _store_chunk(store, chunk, summary, report, source, default_region, identity, expiring)
+        _store_chunk(destination, chunk, summary, report, expiring)
     if progress is not None and lines.bytes_read > reported_bytes:
         progress(lines.bytes_read - reported_bytes)
     summary.bytes_read = lines.bytes_read
@@ -366,25 +368,16 @@ def _run(
 
 
 def _store_chunk(
-    store: Store,
+    destination: _Destination,
     chunk: _Chunk,
     summary: ImportSummary,
     report: _Report,
-    source: str,
-    default_region: str,
-    identity: IdentitySettings | None,
     expiring: Expiring | None,
 ) -> None:
     refused = list(chunk.refused)
     if chunk.messages:
         try:
-            result = _ingest(
-                store,
-                chunk.messages,
-                source=source,
-                default_region=default_region,
-                identity=identity,
-            )
+            result = _ingest(destination, chunk.messages)
         except DBAPIError as exc:
             raise ImportFailed(
                 f"the database failed ({type(exc.orig or exc).__name__}) after "
@@ -407,50 +400,33 @@ def _store_chunk(
     report.write(refused)
 
 
-def _ingest(
-    store: Store,
-    messages: list[object],
-    *,
-    source: str,
-    default_region: str,
-    identity: IdentitySettings | None,
-) -> BatchResult:
+def _ingest(destination: _Destination, messages: list[object]) -> BatchResult:
     """One chunk in one transaction. Should the database refuse the chunk for one row's data
     (a value the type checks let through), each row is retried alone, so only that row is
     refused. Any other database failure is raised."""
     try:
-        with store.sessions.begin() as session:
+        with destination.store.sessions.begin() as session:
             return ingest(
                 session,
-                store,
-                source=source,
+                destination.store,
+                source=destination.source,
                 messages=messages,
-                default_region=default_region,
-                identity=identity,
+                default_region=destination.default_region,
+                identity=destination.identity,
                 implied_type=None,
+                url_parameters=destination.url_parameters,
             )
     except (DataError, IntegrityError) as exc:
         if len(messages) == 1:
             reason = f"refused by the database ({type(exc.orig or exc).__name__})"
             return BatchResult(rejected=[Rejection(index=0, reason=reason)])
-    return _ingest_one_by_one(
-        store, messages, source=source, default_region=default_region, identity=identity
-    )
+    return _ingest_one_by_one(destination, messages)
 
 
-def _ingest_one_by_one(
-    store: Store,
-    messages: list[object],
-    *,
-    source: str,
-    default_region: str,
-    identity: IdentitySettings | None,
-) -> BatchResult:
+def _ingest_one_by_one(destination: _Destination, messages: list[object]) -> BatchResult:
     combined = BatchResult()
     for index, message in enumerate(messages):
-        single = _ingest(
-            store, [message], source=source, default_region=default_region, identity=identity
-        )
+        single = _ingest(destination, [message])
         combined.accepted += single.accepted
         combined.duplicates += single.duplicates
         combined.customers_created += single.customers_created

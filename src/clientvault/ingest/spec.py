@@ -122,9 +122,9 @@ def parse_json(document: bytes | bytearray | str) -> Any:
 def nests_deeper_than(value: object, limit: int) -> bool:
     """Whether objects and arrays nest more than ``limit`` levels deep in ``value`` (a JSON
     value); checked level by level, without recursion, so any depth is safe to look at."""
-    level = [value] if isinstance(value, dict | list) else []
+    level: list[dict[Any, Any] | list[Any]] = [value] if isinstance(value, dict | list) else []
     for _ in range(limit):
-        below: list[object] = []
+        below: list[dict[Any, Any] | list[Any]] = []
         for container in level:
             items = container.values() if isinstance(container, dict) else container
             below.extend(item for item in items if isinstance(item, dict | list))

@@ -128,6 +128,7 @@ async def _import(request: Request, kind: str) -> JSONResponse:
                 mapping=parse_mapping_json(mapping_text.encode()) if mapping_text else None,
                 delimiter=_text(form, "delimiter"),
                 retention=settings.retention,
+                url_parameters=settings.privacy.url_parameters,
             )
         else:
             summary = await run_in_threadpool(
@@ -138,6 +139,7 @@ async def _import(request: Request, kind: str) -> JSONResponse:
                 identity=settings.identity,
                 source=source,
                 retention=settings.retention,
+                url_parameters=settings.privacy.url_parameters,
             )
     finally:
         await form.close()
@@ -154,6 +156,7 @@ def _customers(
     mapping: dict[str, str] | None,
     delimiter: str | None,
     retention: RetentionSettings,
+    url_parameters: list[str],
 ) -> ImportSummary:
     stream.seek(0)
     return import_customers(
@@ -165,6 +168,7 @@ def _customers(
         mapping=mapping,
         delimiter=delimiter,
         retention=retention,
+        url_parameters=url_parameters,
     )
 
 
@@ -176,6 +180,7 @@ def _events(
     identity: IdentitySettings,
     source: str,
     retention: RetentionSettings,
+    url_parameters: list[str],
 ) -> ImportSummary:
     stream.seek(0)
     return import_events(
@@ -185,6 +190,7 @@ def _events(
         identity=identity,
         source=source,
         retention=retention,
+        url_parameters=url_parameters,
     )
 
 

@@ -138,6 +138,7 @@ async def _handle(request: Request, *, limit: int, implied_type: str | None) -> 
         sent_at=sent_at,
         client_ip=_client_ip(request),
         default_region=settings.default_phone_region,
+        url_parameters=settings.privacy.url_parameters,
     )
     if batch is None:
         return _Refused(401, "unauthorized", "unknown or revoked write key").response
@@ -195,6 +196,7 @@ def _prepared(
     sent_at: datetime | None,
     client_ip: str | None,
     default_region: str,
+    url_parameters: list[str],
 ) -> PreparedBatch | None:
     """The call prepared for storing (``ingest.tracking.prepare_batch``), or ``None`` if its
     write key is unknown or revoked (checked on every call: a revocation applies at once)."""
@@ -209,6 +211,7 @@ def _prepared(
         batch_sent_at=sent_at,
         client_ip=client_ip,
         default_region=default_region,
+        url_parameters=url_parameters,
     )
 
 
