@@ -312,6 +312,58 @@ def test_pii_in_properties_is_scrubbed_and_counted(
     assert counts == {"email": 1, "card": 1, "iban": 1, "phone": 1}
 
 
+def test_identity_traits_urls_and_names_never_reach_events_or_clear_traits(
+    client: TestClient, write_key: str, db: Store
+) -> None:
+    """Issue 16 finding 6: a percent-encoded e-mail in the page URL and search, a token in a
+    query, names in properties and ``context.traits``, a username kept in the clear."""
+    page = {
+        "type": "page",
+        "userId": "u-zq",
+        "messageId": "p1",
+        "context": {
+            "page": {
+                "url": "https://shop.example.com/p?email=zq%40example.org&token=s3cr3t&utm_source=nl",
+                "search": "?email=zq%40example.org&token=s3cr3t&utm_source=nl",
+                "referrer": "https://mail.example.net/read?to=zq%2540example.org",
+            },
+            "traits": {"name": "Zyxwvutsrq Qponmlkjih", "username": "zyxw", "plan": "gold"},
+        },
+        "properties": {
+            "recipient_name": "Zyxwvutsrq Qponmlkjih",
+            "url": "https://shop.example.com/welcome?user=zyxw#access_token=s3cr3t",
+            "name": "Welcome",
+        },
+    }
+    identify = {
+        "type": "identify",
+        "userId": "u-zq",
+        "messageId": "i1",
+        "traits": {"username": "zyxw", "name": "Zyxwvutsrq", "nickname": "Zy the Great"},
+    }
+    response = _post(client, "batch", write_key, {"batch": [page, identify]})
+    assert response.status_code == 200, response.text
+    assert response.json()["scrubbed"]["url_parameter"] == 7
+    [stored_page, stored_identify] = _events(db)
+    assert stored_page.context["page"]["url"] == "https://shop.example.com/p?utm_source=nl"
+    assert stored_page.context["page"]["search"] == "?utm_source=nl"
+    assert stored_page.context["page"]["referrer"] == "https://mail.example.net/read"
+    assert stored_page.context["traits"] == {"plan": "gold"}
+    assert stored_page.properties["url"] == "https://shop.example.com/welcome"
+    assert stored_page.properties["recipient_name"].startswith("[name:")
+    assert stored_page.properties["name"] == "Welcome"
+    with db.sessions() as session:
+        [customer] = session.scalars(select(Customer)).all()
+    assert customer.username_sealed is not None
+    assert customer.first_name_sealed is not None
+    assert set(customer.traits) == {"nickname"}
+    stored = repr(
+        [(e.properties, e.context) for e in (stored_page, stored_identify)] + [customer.traits]
+    ).lower()
+    for secret in ("zq@example.org", "zq%40", "zq%2540", "s3cr3t", "zyxw", "qponmlkjih", "zy the"):
+        assert secret not in stored, secret
+
+
 def test_gzip_bodies_are_accepted_and_bombs_refused(
     client: TestClient, write_key: str, db: Store
 ) -> None:
