@@ -61,6 +61,15 @@ def _dpo(db: Store, settings: Settings) -> dict[str, str]:
     return {"authorization": f"Bearer {secret}"}
 
 
+def _erasing_in(mode: str, client: TestClient, db: Store, settings: Settings) -> dict[str, str]:
+    """The installation set to erase in ``mode``; a DPO's headers."""
+    prepare(db)
+    client.app.state.settings = settings.model_copy(  # type: ignore[attr-defined]
+        update={"retention": settings.retention.model_copy(update={"erasure_mode": mode})}
+    )
+    return _dpo(db, settings)
+
+
 def _their_calls(prefix: str) -> list[dict[str, Any]]:
     return [
         {"type": "page", "anonymousId": ANONYMOUS_ID, "name": "Home", "messageId": f"{prefix}1"},
@@ -170,11 +179,7 @@ def test_nothing_of_an_erased_customer_is_left_anywhere(
     mode: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    prepare(db)
-    client.app.state.settings = db_settings.model_copy(  # type: ignore[attr-defined]
-        update={"retention": db_settings.retention.model_copy(update={"erasure_mode": mode})}
-    )
-    headers = _dpo(db, db_settings)
+    headers = _erasing_in(mode, client, db, db_settings)
     assert _post(client, write_key, {"batch": _their_calls("m") + _someone_else()})["accepted"] == 6
     run_until_idle(db)  # the commerce consumer writes their order
     with db.sessions() as session:
@@ -380,11 +385,7 @@ def test_no_file_keeps_the_free_text_urls_or_traits_of_an_erased_customer(
     mode: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    prepare(db)
-    client.app.state.settings = db_settings.model_copy(  # type: ignore[attr-defined]
-        update={"retention": db_settings.retention.model_copy(update={"erasure_mode": mode})}
-    )
-    headers = _dpo(db, db_settings)
+    headers = _erasing_in(mode, client, db, db_settings)
     assert (
         _post(client, write_key, {"batch": _free_text_calls() + _someone_else()})["accepted"] == 5
     )
