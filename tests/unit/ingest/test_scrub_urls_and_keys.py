@@ -7,11 +7,12 @@ from __future__ import annotations
 import string
 from urllib.parse import quote, unquote
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clientvault.ingest.identity_keys import identity_kind
-from clientvault.ingest.scrub import Scrubber, keyed_hasher
+from clientvault.ingest.scrub import Scrubber, keyed_hasher, might_hold_pii
 from clientvault.ingest.urls import decoded
 
 KEY = b"u" * 32
@@ -153,3 +154,61 @@ def test_the_testers_url_and_search_lose_the_email() -> None:
     assert scrubbed["search"] == ""
     assert scrubbed["path"].startswith("/u/[email:")
     assert quote("zq@example.org") not in repr(scrubbed)
+
+
+_KEY_PARTS = st.sampled_from(
+    [
+        "",
+        "recipient",
+        "billing",
+        "home",
+        "product",
+        "page",
+        "first",
+        "last",
+        "user",
+        "e",
+        "date of",
+        "mobile",
+    ]
+)
+_KEY_ENDS = st.sampled_from(
+    [
+        "name",
+        "email",
+        "mail",
+        "phone",
+        "phone number",
+        "address",
+        "street",
+        "birthday",
+        "birth date",
+        "dob",
+        "avatar",
+        "login",
+        "handle",
+        "tel",
+        "surname",
+        "title",
+        "id",
+    ]
+)
+_STYLES = st.sampled_from(["snake", "camel", "kebab", "upper", "space"])
+
+
+def _styled(words: list[str], style: str) -> str:
+    words = [w for part in words for w in part.split()]
+    if style == "camel":
+        return words[0] + "".join(w.title() for w in words[1:]) if words else ""
+    joiner = {"snake": "_", "kebab": "-", "upper": "_", "space": " "}[style]
+    text = joiner.join(words)
+    return text.upper() if style == "upper" else text
+
+
+@given(_KEY_PARTS, _KEY_ENDS, _STYLES, st.text(max_size=12))
+def test_the_pre_filter_never_skips_a_key_naming_an_identifier(
+    part: str, end: str, style: str, value: str
+) -> None:
+    key = _styled([part, end], style)
+    if identity_kind(key, person=False) is not None and value.strip():
+        assert might_hold_pii(orjson.dumps({"outer": [{key: value}]}))
