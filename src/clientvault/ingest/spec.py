@@ -21,6 +21,7 @@ MAX_BATCH_BYTES = 500 * 1024
 #: (scrubbing, erasure, serialising) stays far below Python's recursion limit and orjson's
 #: 254 levels. orjson's parser refuses more than 1024 levels by itself (``parse_json``).
 MAX_NESTING = 32
+_CONTAINERS = (dict, list)
 TOO_DEEP = f"objects and arrays nested deeper than {MAX_NESTING} levels, the limit of a message"
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
@@ -120,17 +121,20 @@ def parse_json(document: bytes | bytearray | str) -> Any:
 
 
 def nests_deeper_than(value: object, limit: int) -> bool:
-    """Whether objects and arrays nest more than ``limit`` levels deep in ``value`` (a JSON
-    value); checked level by level, without recursion, so any depth is safe to look at."""
-    level: list[dict[Any, Any] | list[Any]] = [value] if isinstance(value, dict | list) else []
+    """Whether objects and arrays nest more than ``limit`` levels deep in ``value``, a JSON
+    value as a parser makes it (plain dicts and lists); checked level by level, without
+    recursion, so any depth is safe to look at. Exact types rather than ``isinstance``: this
+    runs on every message, and the exact test costs half as much."""
+    level: list[Any] = [value] if type(value) in _CONTAINERS else []
     for _ in range(limit):
-        below: list[dict[Any, Any] | list[Any]] = []
-        for container in level:
-            items = container.values() if isinstance(container, dict) else container
-            below.extend(item for item in items if isinstance(item, dict | list))
-        if not below:
+        level = [
+            item
+            for container in level
+            for item in (container.values() if type(container) is dict else container)
+            if type(item) in _CONTAINERS
+        ]
+        if not level:
             return False
-        level = below
     return bool(level)
 
 

@@ -280,6 +280,18 @@ def test_jsonl_lines_nested_too_deep_are_refused_alone(db: Store) -> None:
     assert all("32 levels" in r.reason for r in summary.rejections)
 
 
+def test_a_username_column_is_sealed_not_kept_among_the_traits(db: Store) -> None:
+    summary = _customers(db, "id,email,username,plan\nu-1,ann@example.com,ann_lee_77,gold\n")
+    assert summary.accepted == 1
+    with db.sessions() as session:
+        [customer] = session.scalars(select(Customer)).all()
+        events = list(session.scalars(select(Event.properties)))
+    assert customer.traits == {"plan": "gold"}
+    assert customer.username_sealed is not None
+    assert b"ann_lee_77" not in customer.username_sealed
+    assert "ann_lee_77" not in repr(events)
+
+
 def test_identifiers_are_sealed_and_never_stored_in_the_clear(db: Store) -> None:
     fake = Faker("fr_FR")
     fake.seed_instance(11)
