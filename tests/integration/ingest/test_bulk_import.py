@@ -281,7 +281,8 @@ def test_jsonl_lines_nested_too_deep_are_refused_alone(db: Store) -> None:
 
 
 def test_a_username_column_is_sealed_not_kept_among_the_traits(db: Store) -> None:
-    summary = _customers(db, "id,email,username,plan\nu-1,ann@example.com,ann_lee_77,gold\n")
+    data = "id,email,username,plan\nu-1,ann@example.com,ann_lee_77,gold\n"
+    summary = _customers(db, data, mapping={"traits.plan": "plan"})
     assert summary.accepted == 1
     with db.sessions() as session:
         [customer] = session.scalars(select(Customer)).all()
