@@ -110,13 +110,19 @@ _PEOPLE = frozenset(
 _NOT_LETTERS = re.compile(r"[^0-9a-z]")
 
 
-@functools.lru_cache(maxsize=4096)
 def identity_kind(key: str, *, person: bool) -> str | None:
     """The kind of identifier a key names (``email``, ``phone``, ``name``, ``username``,
     ``address``, ``birthday``, ``avatar``), or ``None``.
 
     ``person``: the key is one of a person's traits (an identify call's, ``context.traits``),
-    where a bare ``name`` is theirs. Keys repeat across events, hence the cache."""
+    where a bare ``name`` is theirs."""
+    return kind_of(key, person)
+
+
+@functools.lru_cache(maxsize=4096)
+def kind_of(key: str, person: bool) -> str | None:
+    """``identity_kind`` with positional arguments, cached: keys repeat across events, and
+    the scrubber asks for every key it walks."""
     normalised = _NOT_LETTERS.sub("", key.casefold())
     if normalised == "name":
         return "name" if person else None

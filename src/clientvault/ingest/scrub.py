@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 import phonenumbers
 
-from clientvault.ingest.identity_keys import identity_kind
+from clientvault.ingest.identity_keys import kind_of
 from clientvault.ingest.urls import URL_IN_TEXT, clean_query, clean_url
 from clientvault.settings import DEFAULT_URL_PARAMETERS
 from clientvault.store.engine import json_serializer
@@ -190,13 +190,15 @@ class Scrubber:
 
     def _walk(self, value: Any, person: bool = False) -> Any:
         if isinstance(value, str):
-            return self._scrub_string(value)
+            if "://" in value or "www." in value or value[:1] in ("?", "/"):
+                return self._scrub_string(value)
+            return self._scrub_text(value) if _MAYBE.search(value) else value
         if isinstance(value, dict):
             # ``person`` holds for a person's own traits, not for what is nested in them.
             return {
-                key: self._identifier(kind, item)
-                if (kind := identity_kind(key, person=person)) is not None
-                else self._walk(item)
+                key: self._walk(item)
+                if (kind := kind_of(key, person)) is None
+                else self._identifier(kind, item)
                 for key, item in value.items()
             }
         if isinstance(value, list):
