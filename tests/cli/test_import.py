@@ -16,6 +16,7 @@ from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.history import dated_order, dated_track
 
 runner = CliRunner()
 
@@ -179,19 +180,8 @@ def test_orders_older_than_the_accounting_period_are_imported_only_once_confirme
     data_dir: Path, db: Store, tmp_path: Path
 ) -> None:
     file = tmp_path / "orders.jsonl"
-    order = {
-        "type": "track",
-        "userId": "u-1",
-        "event": "Order Completed",
-        "timestamp": "2011-03-01T10:00:00Z",
-        "properties": {"order_id": "o-1", "total": 10, "currency": "EUR"},
-    }
-    visit = {
-        "type": "track",
-        "userId": "u-1",
-        "event": "Visited",
-        "timestamp": "2011-03-01T09:00:00Z",
-    }
+    order = dated_order("u-1", "o-1", "2011-03-01T10:00:00Z", total=10)
+    visit = dated_track("u-1", "Visited", "2011-03-01T09:00:00Z")
     file.write_text(json.dumps(order) + "\n" + json.dumps(visit) + "\n", encoding="utf-8")
     result = runner.invoke(
         _cli(), ["import", "events", str(file), "--data-dir", str(data_dir)], input="n\n"

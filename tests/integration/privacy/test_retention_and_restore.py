@@ -25,6 +25,7 @@ from clientvault.settings import RetentionSettings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.store.keystore import DataKeyRecord
+from support.history import dated_order, dated_track
 from support.privacy_core import DPO, make_customers, person, prepare
 
 
@@ -116,26 +117,9 @@ def test_history_imported_today_is_kept_by_the_next_purge(db: Store) -> None:
     )
     assert (summary.accepted, summary.expiring) == (3, 0)
     events = [
-        {
-            "type": "track",
-            "userId": "crm-1",
-            "event": "Visited",
-            "timestamp": "2018-05-01T10:00:00Z",
-        },
-        {
-            "type": "track",
-            "userId": "crm-2",
-            "event": "Order Completed",
-            "timestamp": "2012-05-01T10:00:00Z",
-            "properties": {"order_id": "o-2012", "total": 10, "currency": "EUR"},
-        },
-        {
-            "type": "track",
-            "userId": "crm-3",
-            "event": "Order Completed",
-            "timestamp": "2021-05-01T10:00:00Z",
-            "properties": {"order_id": "o-2021", "total": 12, "currency": "EUR"},
-        },
+        dated_track("crm-1", "Visited", "2018-05-01T10:00:00Z"),
+        dated_order("crm-2", "o-2012", "2012-05-01T10:00:00Z", total=10),
+        dated_order("crm-3", "o-2021", "2021-05-01T10:00:00Z", total=12),
     ]
     lines = "".join(json.dumps(event) + "\n" for event in events).encode()
     assert expiring_events(io.BytesIO(lines), retention=RetentionSettings()) == 1
