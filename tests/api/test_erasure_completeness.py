@@ -12,6 +12,7 @@ import logging
 import shutil
 import subprocess
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -375,17 +376,34 @@ def _installation_bytes(settings: Settings) -> dict[str, bytes]:
     return found
 
 
-@pytest.mark.parametrize("mode", ["anonymise", "delete"])
-def test_no_file_keeps_the_free_text_urls_or_traits_of_an_erased_customer(
+@dataclass(frozen=True)
+class Erasing:
+    """An installation set to erase in ``mode``: a DPO's headers, its settings, its logs."""
+
+    mode: str
+    headers: dict[str, str]
+    settings: Settings
+    logs: pytest.LogCaptureFixture
+
+
+@pytest.fixture(params=["anonymise", "delete"])
+def erasing(
+    request: pytest.FixtureRequest,
     client: TestClient,
     db: Store,
     db_settings: Settings,
-    write_key: str,
     caplog: pytest.LogCaptureFixture,
-    mode: str,
-) -> None:
+) -> Erasing:
+    """The installation erasing in each mode, its logs captured from the start."""
     caplog.set_level(logging.DEBUG)
-    headers = _erasing_in(mode, client, db, db_settings)
+    headers = _erasing_in(request.param, client, db, db_settings)
+    return Erasing(request.param, headers, db_settings, caplog)
+
+
+def test_no_file_keeps_the_free_text_urls_or_traits_of_an_erased_customer(
+    client: TestClient, db: Store, write_key: str, erasing: Erasing
+) -> None:
+    headers, mode = erasing.headers, erasing.mode
     assert (
         _post(client, write_key, {"batch": _free_text_calls() + _someone_else()})["accepted"] == 5
     )
@@ -405,9 +423,9 @@ def test_no_file_keeps_the_free_text_urls_or_traits_of_an_erased_customer(
     assert response.status_code == 200, response.text
     assert response.json()["holders"]["ingest.events"]["rows"] == 3
 
-    for name, content in _installation_bytes(db_settings).items():
+    for name, content in _installation_bytes(erasing.settings).items():
         assert _hits(content, Z_NEEDLES) == [], name
-    assert _hits(caplog.text.encode(), Z_NEEDLES) == []
+    assert _hits(erasing.logs.text.encode(), Z_NEEDLES) == []
     with db.sessions() as session:
         kept = {
             name: properties
