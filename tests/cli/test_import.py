@@ -16,6 +16,7 @@ from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.history import dated_order, dated_track
 
 runner = CliRunner()
 
@@ -173,6 +174,26 @@ def test_events_import_and_rerun(data_dir: Path, db: Store, tmp_path: Path) -> N
     with db.sessions() as session:
         assert set(session.scalars(select(Event.source))) == {"legacy-shop"}
         assert session.scalar(select(func.count()).select_from(Event)) == 2
+
+
+def test_orders_older_than_the_accounting_period_are_imported_only_once_confirmed(
+    data_dir: Path, db: Store, tmp_path: Path
+) -> None:
+    file = tmp_path / "orders.jsonl"
+    order = dated_order("u-1", "o-1", "2011-03-01T10:00:00Z", total=10)
+    visit = dated_track("u-1", "Visited", "2011-03-01T09:00:00Z")
+    file.write_text(json.dumps(order) + "\n" + json.dumps(visit) + "\n", encoding="utf-8")
+    result = runner.invoke(
+        _cli(), ["import", "events", str(file), "--data-dir", str(data_dir)], input="n\n"
+    )
+    assert result.exit_code == 1, result.output
+    assert "1 orders in orders.jsonl are older than the 120-month" in result.output
+    assert _count(db, Event) == 0
+    code, output = _run(data_dir, "events", str(file), "--yes")
+    assert code == 0, output
+    assert "2 accepted" in output
+    assert "warning: 1 imported orders are older than the accounting retention period" in output
+    assert _count(db, Event) == 2
 
 
 def test_a_missing_file_is_a_usage_error(data_dir: Path, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ SEALED_FIELDS = (
     "street_address",
     "postal_code",
     "birth_date",
+    "username",
 )
 
 
@@ -65,6 +66,8 @@ class Customer(Base):
     street_address_sealed: Mapped[bytes | None] = mapped_column(Sealed)
     postal_code_sealed: Mapped[bytes | None] = mapped_column(Sealed)
     birth_date_sealed: Mapped[bytes | None] = mapped_column(Sealed)
+    #: Segment's ``username`` trait: it names the person as surely as their e-mail does.
+    username_sealed: Mapped[bytes | None] = mapped_column(Sealed)
 
     # Blind indexes for exact lookup of the normalised e-mail and phone.
     email_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)

@@ -46,6 +46,7 @@ def prepare_profile(profile: CustomerCreate, *, default_region: str) -> Prepared
         "street_address": profile.street_address or None,
         "postal_code": profile.postal_code or None,
         "birth_date": profile.birth_date.isoformat() if profile.birth_date else None,
+        "username": profile.username or None,
     }
     country = normalise_country(profile.country) if profile.country else None
     return PreparedProfile(profile=profile, identifiers=identifiers, country=country)

@@ -23,6 +23,7 @@ class CustomerCreate(BaseModel):
     city: str | None = Field(default=None, max_length=100)
     country: str | None = Field(default=None, max_length=60)
     birth_date: date | None = None
+    username: str | None = Field(default=None, max_length=100)
     gender: str | None = Field(default=None, max_length=16)
     language: str | None = Field(default=None, max_length=8)
     traits: dict[str, Any] = Field(default_factory=dict)
@@ -60,6 +61,7 @@ class CustomerIdentifiers(BaseModel):
     street_address: str | None = None
     postal_code: str | None = None
     birth_date: str | None = None
+    username: str | None = None
 
 
 class MergeRead(BaseModel):

@@ -2,11 +2,14 @@
 memberships fed from it.
 
 On erasure, a customer's group memberships are deleted (an anonymous member of an account
-tells nothing; the group itself names no one and stays). Events and orders are either
-deleted or anonymised (the ``erasure.mode``
-setting): anonymised rows keep what aggregates need (event names, times, properties already
-scrubbed of identifiers; order totals and lines) and lose every link to the person — their
-customer id, user and anonymous ids (blind indexes) and the event context.
+tells nothing; the group itself names no one and stays). Events and orders are either deleted
+or anonymised (the ``erasure.mode`` setting). Anonymised rows keep what aggregate analytics
+need and nothing that could name or reach the person: an event keeps its type, name (the
+event's or the page's), times and source, and of its properties only the coarse ones of
+``KEPT_PROPERTIES`` (amounts, currency, product and order references) when their values are
+numbers or short codes; its free text, URLs, context, traits and every link to the person
+(customer id, user and anonymous ids' blind indexes) go, because scrubbing cannot recognise a
+name typed into a note. Orders keep their totals and lines and lose their customer.
 """
 
 from __future__ import annotations
@@ -79,13 +82,43 @@ def _export_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Row
     ]
 
 
+#: The properties an erased person's anonymised events keep, for revenue and product
+#: analytics (Segment's e-commerce spec names); ``products`` keeps its lines' ``PRODUCT_FIELDS``.
+KEPT_PROPERTIES = frozenset(
+    {
+        "revenue",
+        "value",
+        "total",
+        "subtotal",
+        "tax",
+        "shipping",
+        "discount",
+        "price",
+        "quantity",
+        "currency",
+        "order_id",
+        "product_id",
+        "sku",
+        "category",
+        "brand",
+        "variant",
+        "products",
+    }
+)
+PRODUCT_FIELDS = frozenset(
+    {"product_id", "sku", "category", "brand", "variant", "price", "quantity"}
+)
+#: A kept string is a code (a currency, a SKU, a category), not text: at most this long.
+_MAX_CODE = 64
+
+
 def _erase_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
     event_ids = _person_event_ids(ctx, customer_ids)
     for chunk in _chunks(event_ids):
         if ctx.mode == "delete":
             ctx.session.execute(delete(Event).where(Event.id.in_(chunk)))
             continue
-        _drop_scrub_tokens(ctx, chunk)
+        _keep_coarse_properties(ctx, chunk)
         ctx.session.execute(
             update(Event)
             .where(Event.id.in_(chunk))
@@ -95,21 +128,20 @@ def _erase_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Hold
     return HolderErasure("deleted" if ctx.mode == "delete" else "anonymised", len(event_ids))
 
 
-def _drop_scrub_tokens(ctx: HolderContext, event_ids: list[int]) -> None:
-    """Scrubbing left keyed hashes (``[email:…]``) of identifiers in some properties: they
-    would still link an anonymised event to the person, so they lose their hash."""
+def _keep_coarse_properties(ctx: HolderContext, event_ids: list[int]) -> None:
+    """Cut the events' properties down to ``coarse_properties``."""
     events = table_of(Event)
     rows = ctx.session.execute(select(Event.id, Event.properties).where(Event.id.in_(event_ids)))
     changed = [
-        {"event": event_id, "clean": cleaned}
+        {"event": event_id, "kept": kept}
         for event_id, properties in rows
-        if (cleaned := _without_tokens(properties)) != properties
+        if (kept := coarse_properties(properties)) != properties
     ]
     if changed:
         ctx.session.execute(
             update(events)
             .where(events.c.id == bindparam("event"))
-            .values(properties=bindparam("clean", type_=events.c.properties.type)),
+            .values(properties=bindparam("kept", type_=events.c.properties.type)),
             changed,
         )
 
@@ -131,8 +163,39 @@ def _without_tokens(value: Any, only: frozenset[str] | None = None) -> Any:
     return value
 
 
+def coarse_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """What an anonymised event keeps of its properties: ``KEPT_PROPERTIES`` holding numbers,
+    booleans or short codes, and of each product line its ``PRODUCT_FIELDS`` alike."""
+    kept: dict[str, Any] = {}
+    for key, value in properties.items():
+        if key == "products" and isinstance(value, list):
+            kept[key] = [
+                {
+                    field: item
+                    for field, item in line.items()
+                    if field in PRODUCT_FIELDS and _code(item)
+                }
+                for line in value
+                if isinstance(line, dict)
+            ]
+        elif key in KEPT_PROPERTIES and _code(value):
+            kept[key] = value
+    return kept
+
+
+def _code(value: Any) -> bool:
+    """A number, a boolean or a short code without a scrubbing token (a keyed hash of an
+    identifier would still link the event to the person)."""
+    if isinstance(value, bool | int | float):
+        return True
+    return isinstance(value, str) and len(value) <= _MAX_CODE and not SCRUB_TOKEN.search(value)
+
+
 def _purge_events(ctx: HolderContext, cutoff: datetime) -> int:
-    result = ctx.session.execute(delete(Event).where(Event.occurred_at < cutoff))
+    """Events received before ``cutoff``: the event retention period counts from when we
+    received an event, not from the time it carries, so that history imported today (a CRM's
+    2020 activity) is kept for the whole period rather than purged at the next run."""
+    result = ctx.session.execute(delete(Event).where(Event.received_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -171,6 +234,8 @@ def _erase_orders(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Hold
 
 
 def _purge_orders(ctx: HolderContext, cutoff: datetime) -> int:
+    """Orders placed before ``cutoff``: the accounting period runs from the transaction's
+    date, whenever we received it (an import of older orders warns first, ``bulk_import``)."""
     old = select(Order.id).where(Order.placed_at < cutoff)
     ctx.session.execute(delete(OrderRefund).where(OrderRefund.order_id.in_(old)))
     ctx.session.execute(delete(OrderItem).where(OrderItem.order_id.in_(old)))
@@ -224,11 +289,11 @@ EVENTS = register_holder(
         name="ingest.events",
         domain="ingest",
         description="Tracking events (page views, clicks, purchases), with identifiers "
-        "scrubbed from their properties.",
+        "scrubbed from their properties; an erased person's keep only coarse properties.",
         tables=("events",),
         categories=("behaviour", "online identifiers", "coarse network (truncated IP)"),
         purposes=("analytics", "personalisation", "profiling"),
-        retention="events older than the event retention period are purged",
+        retention="purged once the event retention period has passed since they were received",
         sources=("website and app tracking", "server-side tracking calls", "imports"),
         recipients=("analysts (pseudonymised)", "marketers (aggregates and segments)"),
         export=_export_events,
@@ -245,7 +310,7 @@ ORDERS = register_holder(
         tables=("orders", "order_items", "order_refunds"),
         categories=("purchases",),
         purposes=("order_fulfilment", "legal_retention", "analytics"),
-        retention="kept for the accounting retention period, then purged",
+        retention="kept for the accounting retention period from the order date, then purged",
         sources=("e-commerce tracking events", "imports"),
         recipients=("accounting", "analysts (aggregates)"),
         export=_export_orders,

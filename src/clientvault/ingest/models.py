@@ -32,7 +32,8 @@ class Event(Base):
     anonymous_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
     user_index: Mapped[bytes | None] = mapped_column(BlindIndex)
     occurred_at: Mapped[datetime] = mapped_column(index=True)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When we received it: what the event retention period counts from (ingest.holders).
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     source: Mapped[str | None] = mapped_column(String(64))
     properties: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     context: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)

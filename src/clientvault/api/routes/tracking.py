@@ -41,7 +41,6 @@ import zlib
 from datetime import datetime
 from typing import Any, Protocol
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
@@ -49,7 +48,15 @@ from pydantic import TypeAdapter, ValidationError
 
 from clientvault.api.errors import error_body
 from clientvault.ingest.sources import authenticate, preflight_allowed
-from clientvault.ingest.spec import MAX_BATCH_BYTES, MAX_EVENT_BYTES, MESSAGE_TYPES, Message
+from clientvault.ingest.spec import (
+    MAX_BATCH_BYTES,
+    MAX_EVENT_BYTES,
+    MESSAGE_TYPES,
+    TOO_DEEP,
+    InvalidMessage,
+    Message,
+    parse_json,
+)
 from clientvault.ingest.tracking import BatchResult, PreparedBatch, prepare_batch, store_batch
 from clientvault.ingest.writer import IngestWriter
 from clientvault.settings import Settings
@@ -102,8 +109,10 @@ async def _read_json(request: Request, limit: int) -> Any:
     elif encoding not in ("", "identity"):
         raise _Refused(415, "unsupported_encoding", f"content-encoding {encoding!r} not supported")
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return parse_json(body)
+    except InvalidMessage as exc:
+        if exc.reason == TOO_DEEP:
+            raise _Refused(400, "too_deep", f"the body has {TOO_DEEP}") from None
         raise _Refused(400, "malformed_json", "the body is not valid JSON") from None
 
 
@@ -207,6 +216,7 @@ async def _call(request: Request, *, limit: int, implied_type: str | None) -> JS
         batch_sent_at=sent_at,
         client_ip=_client_ip(request),
         default_region=settings.default_phone_region,
+        url_parameters=settings.privacy.url_parameters,
     )
     store_tracking: StoreTracking = request.app.state.store_tracking
     result = await store_tracking(
