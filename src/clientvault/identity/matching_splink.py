@@ -87,6 +87,11 @@ def _level_creator(level: Level) -> Any:
         creator = cll.CustomLevel(
             f'"{level.column}_l" = "{level.other}_r" OR "{level.other}_l" = "{level.column}_r"'
         )
+    elif level.kind == "shares":
+        creator = cll.CustomLevel(
+            f"list_has_any(string_split(\"{level.column}_l\", ' '), "
+            f"string_split(\"{level.column}_r\", ' '))"
+        )
     elif level.kind == "jaro_winkler":
         creator = cll.JaroWinklerLevel(level.column, level.threshold)
     elif level.kind == "levenshtein":
@@ -116,12 +121,21 @@ def comparisons_with_data(
     ]
 
 
+#: The blocking column (a list) of the values a record is in conflict over: any shared one
+#: makes a pair, the values exploded by Splink, as a record may have several.
+CONTESTED_BLOCK = "bk_contested"
+
+
 def splink_settings(comparisons: Sequence[Comparison]) -> Any:
     """The Splink settings (untrained) built from ``matching_spec``: one custom comparison per
-    given comparison, one blocking rule per declared blocking key."""
+    given comparison, one blocking rule per declared blocking key (and one on the contested
+    identifier values when they are compared)."""
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
+    rules = [block_on(f"bk_{kind}") for kind in BLOCKING_KEYS]
+    if any(comparison.column == "contested" for comparison in comparisons):
+        rules.append(block_on(CONTESTED_BLOCK, arrays_to_explode=[CONTESTED_BLOCK]))
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -132,7 +146,7 @@ def splink_settings(comparisons: Sequence[Comparison]) -> Any:
             )
             for comparison in comparisons
         ],
-        blocking_rules_to_generate_predictions=[block_on(f"bk_{kind}") for kind in BLOCKING_KEYS],
+        blocking_rules_to_generate_predictions=rules,
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=False,
     )
@@ -147,7 +161,14 @@ def _frame(records: Sequence[Mapping[str, str | None]]) -> Any:
     rows = []
     for record in records:
         keys = blocking_keys(record)
-        rows.append({**record, **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS}})
+        contested = record.get("contested")
+        rows.append(
+            {
+                **record,
+                **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS},
+                CONTESTED_BLOCK: contested.split() if contested else None,
+            }
+        )
     frame = pd.DataFrame.from_records(rows).astype(object).where(lambda f: f.notna(), None)
     frame.insert(0, "unique_id", range(len(rows)))
     return frame

@@ -11,14 +11,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, inspect, null, select, tuple_
+from sqlalchemy import and_, delete, func, insert, inspect, null, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
 from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
 from clientvault.identity.matching_spec import blocking_keys, matching_record
 from clientvault.identity.merges import IDENTITY_REVIEW, merge_customers
-from clientvault.identity.models import Customer, CustomerIdentity, MatchCandidate
+from clientvault.identity.graph import rule_kind
+from clientvault.identity.models import (
+    Customer,
+    CustomerIdentity,
+    IdentifierConflict,
+    MatchCandidate,
+)
 from clientvault.security.pii import Opener, revealing
 from clientvault.security.principal import PII_REVEAL, Principal
 from clientvault.settings import IdentitySettings
@@ -30,6 +36,10 @@ MATCHING_PRINCIPAL = Principal.system("identity-resolution", PII_REVEAL, IDENTIT
 #: Identity kinds of external identifiers (``ext:<type>``, from Segment's ``externalIds``),
 #: stored as blind indexes: equal keyed hashes mean equal ids, which is all matching compares.
 EXTERNAL_ID_PREFIX = "ext:"
+#: Identifier kinds (as ``graph.rule_kind`` names them) whose conflicts are evidence that two
+#: profiles are one person: an e-mail, a phone or an external id names a person; an anonymous
+#: or device id names a browser or a device, which people share.
+PERSON_KINDS = frozenset({"external_id", "email", "phone"})
 _REVEALED = (
     "first_name",
     "last_name",
@@ -66,10 +76,59 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Profiles:
-    """Active profiles as matching records (decrypted, in memory only)."""
+    """Active profiles as matching records (decrypted, in memory only); ``partners``: for
+    each, the profiles it shares an identifier conflict with (``contested_identifiers``)."""
 
     records: dict[uuid.UUID, dict[str, str | None]]
     created_at: dict[uuid.UUID, datetime]
+    partners: dict[uuid.UUID, set[uuid.UUID]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Contested:
+    """Identifier values profiles are in conflict over: per person (root profile), the keys
+    of those values (kind and keyed hash, as text) and the persons on the other side."""
+
+    values: dict[uuid.UUID, set[str]] = field(default_factory=dict)
+    partners: dict[uuid.UUID, set[uuid.UUID]] = field(default_factory=dict)
+
+
+def contested_identifiers(
+    session: Session, customer_ids: Sequence[uuid.UUID] | None = None
+) -> Contested:
+    """The person-identifying values (``PERSON_KINDS``) in conflict between profiles — the
+    keeper's and the holder's — for these persons (all when ``None``). Both sides are counted
+    as their root profile, so a conflict survives a merge of either side into a third."""
+    keeper, holder = _CUSTOMERS.alias("keeper"), _CUSTOMERS.alias("holder")
+    conflicts = table_of(IdentifierConflict)
+    query = select(
+        conflicts.c.kind,
+        conflicts.c.value_index,
+        func.coalesce(keeper.c.merged_into_id, keeper.c.id),
+        func.coalesce(holder.c.merged_into_id, holder.c.id),
+    ).select_from(
+        conflicts.join(keeper, keeper.c.id == conflicts.c.customer_id).join(
+            holder, holder.c.id == conflicts.c.owner_id
+        )
+    )
+    if customer_ids is not None:
+        ids = list(customer_ids)
+        # The persons' own profiles and those merged into them, each side found by its index.
+        profiles = select(_CUSTOMERS.c.id).where(
+            or_(_CUSTOMERS.c.id.in_(ids), _CUSTOMERS.c.merged_into_id.in_(ids))
+        )
+        query = query.where(
+            or_(conflicts.c.customer_id.in_(profiles), conflicts.c.owner_id.in_(profiles))
+        )
+    found = Contested()
+    for kind, value_index, one, other in session.execute(query):
+        if rule_kind(kind) not in PERSON_KINDS or one == other:
+            continue
+        key = f"{kind}:{bytes(value_index).hex()}"
+        for person, partner in ((one, other), (other, one)):
+            found.values.setdefault(person, set()).add(key)
+            found.partners.setdefault(person, set()).add(partner)
+    return found
 
 
 def load_profiles(
@@ -131,6 +190,7 @@ def load_profiles(
         if customer_id not in external or identity_id < external[customer_id][0]:  # the oldest
             external[customer_id] = (identity_id, f"{kind}:{bytes(value_index).hex()}")
     rows = list(found.values())
+    contested = contested_identifiers(session, customer_ids)
     records: dict[uuid.UUID, dict[str, str | None]] = {}
     for start in range(0, len(rows), _REVEAL_CHUNK):
         chunk = rows[start : start + _REVEAL_CHUNK]
@@ -152,8 +212,13 @@ def load_profiles(
                 city=row[2],
                 street=values["street_address"],
                 external_id=external[row[0]][1] if row[0] in external else None,
+                contested=contested.values.get(row[0], ()),
             )
-    return Profiles(records=records, created_at={row[0]: row[1] for row in rows})
+    return Profiles(
+        records=records,
+        created_at={row[0]: row[1] for row in rows},
+        partners={c: contested.partners[c] for c in records if c in contested.partners},
+    )
 
 
 def matching_reveals(session: Session, store: Store) -> AbstractContextManager[Opener]:
