@@ -133,7 +133,7 @@ def splink_settings(comparisons: Sequence[Comparison]) -> Any:
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
-    rules = [block_on(f"bk_{kind}") for kind in BLOCKING_KEYS]
+    rules: list[Any] = [block_on(f"bk_{kind}") for kind in BLOCKING_KEYS]
     if any(comparison.column == "contested" for comparison in comparisons):
         rules.append(block_on(CONTESTED_BLOCK, arrays_to_explode=[CONTESTED_BLOCK]))
     return SettingsCreator(
