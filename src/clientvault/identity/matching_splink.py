@@ -189,6 +189,12 @@ def train_and_score(
     maximisation over two blocking rules (names; birth date), each leaving the other fields free
     to be estimated. Pairs scoring below ``min_probability`` are dropped. DuckDB runs within
     ``duckdb`` (memory cap, threads).
+
+    The same records in the same order with the same ``seed`` give the same model, bit for bit:
+    u sampling picks rows by a hash of their position and the seed (Splink), and training runs
+    on one DuckDB thread, as a parallel sum of floating-point numbers depends on how its rows
+    were split between threads (a last-bit difference in an m or u moves a pair near a
+    threshold, and breaks ties between pairs differently). Scoring, a row at a time, uses all.
     """
     if len(ids) < 2:
         raise InvalidInput("matching needs at least two active customers")
@@ -201,8 +207,10 @@ def train_and_score(
     try:
         api = DuckDBAPI(connection=connection)
         table = api.register(_frame(records), table_name="customers_to_match")
+        connection.execute("SET threads = 1")
         linker, sessions = _train(table, used, seed=seed, u_max_pairs=u_max_pairs)
         _pin_effective_parameters(linker)
+        connection.execute(f"SET threads = {int((duckdb or DuckDBLimits()).threads)}")
         model = linker.misc.save_model_to_json()
         scored = linker.inference.predict(threshold_match_probability=min_probability)
         frame = scored.as_pandas_dataframe()

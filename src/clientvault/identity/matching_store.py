@@ -354,10 +354,13 @@ def decide(
     created_at: Mapping[uuid.UUID, datetime],
     thresholds: Thresholds,
     model_version: str,
+    seniority: Mapping[uuid.UUID, int] | None = None,
 ) -> Decisions:
     """Record every pair at or above the review threshold as a ``match_candidates`` row and
     merge those at or above the automatic threshold (``merge_customers`` marks them
-    ``auto_merged``); the older profile survives.
+    ``auto_merged``); the older profile survives (profiles created at the same moment: the
+    first in ``seniority``, then the lower id). Pairs are taken by probability, best first,
+    those of equal probability in the order given.
 
     A pair already in the table (pending, merged or rejected by a reviewer) is left as it is,
     so a person's "these two differ" is never overturned by a re-run. Pairs whose profiles are
@@ -399,7 +402,12 @@ def decide(
             decisions.outcomes[(pair.left, pair.right)] = "pending"
             continue
         survivor, absorbed = sorted(
-            (left, right), key=lambda c: (created_at.get(c) or _LATEST, str(c))
+            (left, right),
+            key=lambda c: (
+                created_at.get(c) or _LATEST,
+                (seniority or {}).get(c, len(created_at)),
+                str(c),
+            ),
         )
         merge_customers(
             session,
