@@ -102,17 +102,6 @@ def _erase_conflicts(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> H
     return delete_where(ctx, IdentifierConflict, _conflicts_of(customer_ids))
 
 
-def _conflict_indexes(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[bytes]:
-    """The kept values of the erased person's profiles, for their erasure tombstones."""
-    return list(
-        ctx.session.scalars(
-            select(IdentifierConflict.value_index).where(
-                IdentifierConflict.customer_id.in_(list(customer_ids))
-            )
-        )
-    )
-
-
 #: Identity resolution keeps one accurate profile per person, as the identifiers holder does.
 _RESOLUTION = ("order_fulfilment", "analytics")
 
@@ -180,7 +169,8 @@ CONFLICTS = register_holder(
         recipients=("staff with the identity:review permission",),
         export=_export_conflicts,
         erase=_erase_conflicts,
-        identifiers=_conflict_indexes,
+        # No erasure tombstones of kept values: each is another (living) profile's identifier,
+        # whose calls a tombstone would suppress.
         erase_order=830,
     )
 )
