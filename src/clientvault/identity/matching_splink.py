@@ -75,6 +75,12 @@ def duckdb_connection(limits: DuckDBLimits | None = None) -> Any:
     return duckdb.connect(":memory:", config=config)
 
 
+def shares_sql(left: str, right: str) -> str:
+    """DuckDB SQL of a ``shares`` level: the space-separated values of two SQL expressions
+    have one in common (``matching_spec`` evaluates the same in Python)."""
+    return f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))"
+
+
 def _level_creator(level: Level) -> Any:
     import splink.comparison_level_library as cll
 
@@ -88,10 +94,7 @@ def _level_creator(level: Level) -> Any:
             f'"{level.column}_l" = "{level.other}_r" OR "{level.other}_l" = "{level.column}_r"'
         )
     elif level.kind == "shares":
-        creator = cll.CustomLevel(
-            f"list_has_any(string_split(\"{level.column}_l\", ' '), "
-            f"string_split(\"{level.column}_r\", ' '))"
-        )
+        creator = cll.CustomLevel(shares_sql(f'"{level.column}_l"', f'"{level.column}_r"'))
     elif level.kind == "jaro_winkler":
         creator = cll.JaroWinklerLevel(level.column, level.threshold)
     elif level.kind == "levenshtein":
