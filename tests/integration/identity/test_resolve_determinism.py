@@ -45,10 +45,11 @@ def _install_and_resolve(path: Path) -> Outcome:
                 )
             )
             candidates = sorted(
-                (*sorted((position[left], position[right])), status)
+                (min(ends), max(ends), status)
                 for left, right, status in session.execute(
                     select(MatchCandidate.left_id, MatchCandidate.right_id, MatchCandidate.status)
                 )
+                for ends in [(position[left], position[right])]
             )
     finally:
         store.close()
