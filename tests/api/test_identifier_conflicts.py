@@ -17,7 +17,8 @@ from clientvault.identity.golden import MASK
 from clientvault.identity.models import CustomerIdentity, IdentifierConflict
 from clientvault.settings import IdentitySettings, Settings
 from clientvault.store.context import Store
-from support.staff import bearer_token, create_staff
+from support.identity_eval import customer_of
+from support.staff import bearer_headers
 
 #: E-mail limited to one profile here, so that an e-mail conflict happens at the second.
 LIMITS = IdentitySettings(max_customers_per_value={"user_id": 1, "external_id": 1, "email": 1})
@@ -40,27 +41,6 @@ def _post(client: TestClient, key: str, kind: str, **body: Any) -> dict[str, Any
     return answer
 
 
-def _customer_of(db: Store, user_id: str) -> uuid.UUID:
-    with db.sessions() as session:
-        found = session.scalar(
-            select(CustomerIdentity.customer_id).where(
-                CustomerIdentity.kind == "user_id",
-                CustomerIdentity.value_index == db.index("user_id", user_id),
-            )
-        )
-    assert found is not None
-    return found
-
-
-def _bearer(db: Store, settings: Settings, role: str) -> dict[str, str]:
-    with db.sessions.begin() as session:
-        user = create_staff(
-            session, settings, email=f"{role}@example.com", role=role, display_name=role
-        ).user
-        user.must_change_password = False
-        return {"authorization": f"Bearer {bearer_token(session, settings, user)}"}
-
-
 def test_a_known_external_id_on_another_profile_is_kept_counted_and_shown(
     client: TestClient, db: Store, db_settings: Settings, write_key: str
 ) -> None:
@@ -73,7 +53,7 @@ def test_a_known_external_id_on_another_profile_is_kept_counted_and_shown(
         client, write_key, "track", userId="crm-2", event="Paid", context={"externalIds": SSN}
     )
     assert again["identifier_conflicts"] == 0
-    holder, keeper = _customer_of(db, "crm-1"), _customer_of(db, "crm-2")
+    holder, keeper = customer_of(db, "user_id", "crm-1"), customer_of(db, "user_id", "crm-2")
     ssn_index = db.index("ext:ssn", "912-40-5521")
     with db.sessions() as session:
         linked = set(
@@ -96,19 +76,19 @@ def test_a_known_external_id_on_another_profile_is_kept_counted_and_shown(
     assert [tuple(row) for row in kept] == [(keeper, holder, "ext:ssn", ssn_index, "website")]
 
     support = client.get(
-        f"/api/v1/customers/{keeper}/360", headers=_bearer(db, db_settings, "support")
+        f"/api/v1/customers/{keeper}/360", headers=bearer_headers(db, db_settings, "support")
     )
     assert support.status_code == 200, support.text
     [shown] = support.json()["kept_identifiers"]
     assert (shown["kind"], shown["value"], shown["held_by"]) == ("ext:ssn", MASK, str(holder))
     analyst = client.get(
-        f"/api/v1/customers/{keeper}/360", headers=_bearer(db, db_settings, "analyst")
+        f"/api/v1/customers/{keeper}/360", headers=bearer_headers(db, db_settings, "analyst")
     )
     [masked] = analyst.json()["kept_identifiers"]
     assert (masked["kind"], masked["value"], masked["held_by"]) == ("ext:ssn", MASK, None)
     assert "912-40-5521" not in support.text + analyst.text
     holder_view = client.get(
-        f"/api/v1/customers/{holder}/360", headers=_bearer(db, db_settings, "dpo")
+        f"/api/v1/customers/{holder}/360", headers=bearer_headers(db, db_settings, "dpo")
     )
     assert holder_view.json()["kept_identifiers"] == []
 

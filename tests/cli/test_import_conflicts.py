@@ -8,24 +8,21 @@ from __future__ import annotations
 import csv
 import io
 import random
-import uuid
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from clientvault.cli.app import app
 from clientvault.identity.models import (
     Customer,
-    CustomerIdentity,
     IdentifierConflict,
     MatchCandidate,
 )
 from clientvault.ingest import identity_matching
 from clientvault.ingest.consumers import drain
-from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.identity_eval import customer_of
 from support.matching_people import duplicate, people
 
 runner = CliRunner()
@@ -41,15 +38,6 @@ MAPPING = [
     "city=city",
     "externalId.ssn=ssn",
 ]
-
-
-@pytest.fixture
-def data_dir(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Path:
-    if db_settings.database.url:
-        monkeypatch.setenv("CLIENTVAULT_DATABASE__URL", db_settings.database.url)
-    if db_settings.keystore.url:
-        monkeypatch.setenv("CLIENTVAULT_KEYSTORE__URL", db_settings.keystore.url)
-    return db_settings.data_dir
 
 
 def _row(crm: str, person: object, ssn: str) -> list[str]:
@@ -84,18 +72,6 @@ def _import(data_dir: Path, file: Path) -> str:
     return " ".join(result.output.split())
 
 
-def _customer(db: Store, crm: str) -> uuid.UUID:
-    with db.read_sessions() as session:
-        found = session.scalar(
-            select(CustomerIdentity.customer_id).where(
-                CustomerIdentity.kind == "user_id",
-                CustomerIdentity.value_index == db.index("user_id", crm),
-            )
-        )
-    assert found is not None
-    return found
-
-
 def _linked(db: Store, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """For each pair of CRM ids: "one person", "pending" or "apart"."""
     with db.read_sessions() as session:
@@ -112,7 +88,7 @@ def _linked(db: Store, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], st
         }
     found = {}
     for one, other in pairs:
-        a, b = roots[_customer(db, one)], roots[_customer(db, other)]
+        a, b = roots[customer_of(db, "user_id", one)], roots[customer_of(db, "user_id", other)]
         found[(one, other)] = (
             "one person" if a == b else "pending" if frozenset((a, b)) in pending else "apart"
         )
@@ -162,7 +138,10 @@ def test_a_known_ssn_on_a_second_record_is_kept_and_links_the_records(
     outcome = _linked(db, pairs)
     assert [pair for pair, state in outcome.items() if state == "apart"] == []
     # The renamed and moved: compared and weighed for their shared SSN.
-    renamed = {(_customer(db, f"crm-{n}"), _customer(db, f"crm-moved-{n}")) for n in range(50, 62)}
+    renamed = {
+        (customer_of(db, "user_id", f"crm-{n}"), customer_of(db, "user_id", f"crm-moved-{n}"))
+        for n in range(50, 62)
+    }
     with db.read_sessions() as session:
         explanations = [
             explanation
