@@ -135,9 +135,10 @@ COMPARISONS: tuple[Comparison, ...] = (
     ),
     Comparison("street", "street", _levels("street", Level("jaro_winkler", "street", 0.88))),
     Comparison("external_id", "external_id", _levels("external_id")),
-    # An e-mail, phone or external id that one profile brought while another held it at its
-    # kind's limit (``IdentifierConflict``): not a stitching link, but evidence weighed here
-    # like any other (``contested`` lists both profiles' such values). No "missing" level:
+    # An external id that one profile brought while another held it at its kind's limit
+    # (``IdentifierConflict``; ``matching_store.CONTESTED_KINDS`` says why not e-mail and
+    # phone): not a stitching link, but evidence weighed here like any other (``contested``
+    # lists both profiles' such values). No "missing" level:
     # u is then the chance that two random profiles share such a value (tiny), not that two
     # profiles both in some conflict do (each conflict's two sides are such profiles, which
     # made u 50 times larger on 400 profiles and the evidence weak). Not sharing one is

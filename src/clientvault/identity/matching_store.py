@@ -36,10 +36,13 @@ MATCHING_PRINCIPAL = Principal.system("identity-resolution", PII_REVEAL, IDENTIT
 #: Identity kinds of external identifiers (``ext:<type>``, from Segment's ``externalIds``),
 #: stored as blind indexes: equal keyed hashes mean equal ids, which is all matching compares.
 EXTERNAL_ID_PREFIX = "ext:"
-#: Identifier kinds (as ``graph.rule_kind`` names them) whose conflicts are evidence that two
-#: profiles are one person: an e-mail, a phone or an external id names a person; an anonymous
-#: or device id names a browser or a device, which people share.
-PERSON_KINDS = frozenset({"external_id", "email", "phone"})
+#: Identifier kinds (as ``graph.rule_kind`` names them) whose conflicts the
+#: ``contested_identifier`` comparison weighs. Of the kinds that name a person (an anonymous or
+#: device id names a browser or a device, which people share), e-mail and phone are left out
+#: though not ignored: a profile keeps its e-mail and phone sealed in its own columns whether
+#: or not the graph links them, so the e-mail and phone comparisons (and blocking keys)
+#: already weigh a shared one as strong evidence; counted here as well, it would count twice.
+CONTESTED_KINDS = frozenset({"external_id"})
 _REVEALED = (
     "first_name",
     "last_name",
@@ -96,7 +99,7 @@ class Contested:
 def contested_identifiers(
     session: Session, customer_ids: Sequence[uuid.UUID] | None = None
 ) -> Contested:
-    """The person-identifying values (``PERSON_KINDS``) in conflict between profiles — the
+    """The identifier values (of ``CONTESTED_KINDS``) in conflict between profiles — the
     keeper's and the holder's — for these persons (all when ``None``). Both sides are counted
     as their root profile, so a conflict survives a merge of either side into a third."""
     keeper, holder = _CUSTOMERS.alias("keeper"), _CUSTOMERS.alias("holder")
@@ -122,7 +125,7 @@ def contested_identifiers(
         )
     found = Contested()
     for kind, value_index, one, other in session.execute(query):
-        if rule_kind(kind) not in PERSON_KINDS or one == other:
+        if rule_kind(kind) not in CONTESTED_KINDS or one == other:
             continue
         key = f"{kind}:{bytes(value_index).hex()}"
         for person, partner in ((one, other), (other, one)):
