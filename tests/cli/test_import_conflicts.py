@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from clientvault.cli.app import app
+from clientvault.identity.incremental import parameters_from_settings
+from clientvault.identity.matching_store import latest_model
 from clientvault.identity.models import (
     Customer,
     IdentifierConflict,
@@ -26,6 +28,7 @@ from support.identity_eval import customer_of
 from support.matching_people import duplicate, people
 
 runner = CliRunner()
+SHARES = "shares an identifier value that hit its limit"
 HEADER = ["crm", "first", "last", "email", "birth", "street", "postcode", "city", "ssn"]
 MAPPING = [
     "userId=crm",
@@ -155,6 +158,18 @@ def test_a_known_ssn_on_a_second_record_is_kept_and_links_the_records(
         levels = {item["comparison"]: item["level"] for item in explanation}
         assert levels["contested_identifier"] == "shares an identifier value that hit its limit"
         assert levels["last_name"] == "different"
+
+    with db.read_sessions() as session:
+        model = latest_model(session)
+    assert model is not None
+    [weights] = [
+        dict(zip((level.label for level in comparison.levels), levels, strict=True))
+        for comparison, levels in parameters_from_settings(model.settings).weights
+        if comparison.name == "contested_identifier"
+    ]
+    assert set(weights) == {SHARES, "shares none"}
+    assert weights["shares none"] == 0.0  # most pairs of one person have no conflict
+    assert weights[SHARES] > 8  # strong evidence: 2^8 times likelier for one person
 
     # After training, a new record carrying a known SSN is matched incrementally at once,
     # found through the conflict alone (another surname, address and e-mail).
