@@ -11,7 +11,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, inspect, null, or_, select, tuple_
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    null,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
@@ -96,12 +108,11 @@ class Contested:
     partners: dict[uuid.UUID, set[uuid.UUID]] = field(default_factory=dict)
 
 
-def contested_identifiers(
-    session: Session, customer_ids: Sequence[uuid.UUID] | None = None
-) -> Contested:
-    """The identifier values (of ``CONTESTED_KINDS``) in conflict between profiles — the
-    keeper's and the holder's — for these persons (all when ``None``). Both sides are counted
-    as their root profile, so a conflict survives a merge of either side into a third."""
+def _contested_statement(*, of_persons: bool) -> Select[str, bytes, uuid.UUID, uuid.UUID]:
+    """Conflicts as (kind, keyed value, keeper's person, holder's person), each side as its
+    root profile; ``of_persons``: only those of the persons ``:ids`` (their own profiles and
+    those merged into them, each side found by its index). Built once: built per call, the
+    statement cost 3 ms a match to construct and compile, against 0.2 ms to run."""
     keeper, holder = _CUSTOMERS.alias("keeper"), _CUSTOMERS.alias("holder")
     conflicts = table_of(IdentifierConflict)
     query = select(
@@ -114,17 +125,34 @@ def contested_identifiers(
             holder, holder.c.id == conflicts.c.owner_id
         )
     )
-    if customer_ids is not None:
-        ids = list(customer_ids)
-        # The persons' own profiles and those merged into them, each side found by its index.
-        profiles = select(_CUSTOMERS.c.id).where(
-            or_(_CUSTOMERS.c.id.in_(ids), _CUSTOMERS.c.merged_into_id.in_(ids))
-        )
-        query = query.where(
-            or_(conflicts.c.customer_id.in_(profiles), conflicts.c.owner_id.in_(profiles))
-        )
+    if not of_persons:
+        return query
+    ids = bindparam("ids", expanding=True, type_=_CUSTOMERS.c.id.type)
+    profiles = select(_CUSTOMERS.c.id).where(
+        or_(_CUSTOMERS.c.id.in_(ids), _CUSTOMERS.c.merged_into_id.in_(ids))
+    )
+    return query.where(
+        or_(conflicts.c.customer_id.in_(profiles), conflicts.c.owner_id.in_(profiles))
+    )
+
+
+_CONTESTED = _contested_statement(of_persons=False)
+_CONTESTED_OF = _contested_statement(of_persons=True)
+
+
+def contested_identifiers(
+    session: Session, customer_ids: Sequence[uuid.UUID] | None = None
+) -> Contested:
+    """The identifier values (of ``CONTESTED_KINDS``) in conflict between profiles — the
+    keeper's and the holder's — for these persons (all when ``None``). Both sides are counted
+    as their root profile, so a conflict survives a merge of either side into a third."""
+    rows = (
+        session.execute(_CONTESTED)
+        if customer_ids is None
+        else session.execute(_CONTESTED_OF, {"ids": list(customer_ids)})
+    )
     found = Contested()
-    for kind, value_index, one, other in session.execute(query):
+    for kind, value_index, one, other in rows:
         if rule_kind(kind) not in CONTESTED_KINDS or one == other:
             continue
         key = f"{kind}:{bytes(value_index).hex()}"
