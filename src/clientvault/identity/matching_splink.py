@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,10 +194,12 @@ def train_and_score(
     ``duckdb`` (memory cap, threads).
 
     The same records in the same order with the same ``seed`` give the same model, bit for bit:
-    u sampling picks rows by a hash of their position and the seed (Splink), and training runs
-    on one DuckDB thread, as a parallel sum of floating-point numbers depends on how its rows
-    were split between threads (a last-bit difference in an m or u moves a pair near a
-    threshold, and breaks ties between pairs differently). Scoring, a row at a time, uses all.
+    u sampling picks rows by a hash of their position and the seed (Splink) and counts them,
+    and expectation maximisation runs on one DuckDB thread, as a parallel sum of floating-point
+    numbers depends on how its rows were split between threads (a last-bit difference can end
+    EM an iteration earlier or later, moving an m by up to its convergence tolerance, enough to
+    move a pair across a threshold or break ties between pairs differently). The rest, counts
+    and a row at a time, uses every thread.
     """
     if len(ids) < 2:
         raise InvalidInput("matching needs at least two active customers")
@@ -210,10 +212,15 @@ def train_and_score(
     try:
         api = DuckDBAPI(connection=connection)
         table = api.register(_frame(records), table_name="customers_to_match")
-        connection.execute("SET threads = 1")
-        linker, sessions = _train(table, used, seed=seed, u_max_pairs=u_max_pairs)
+        threads = int((duckdb or DuckDBLimits()).threads)
+        linker, sessions = _train(
+            table,
+            used,
+            seed=seed,
+            u_max_pairs=u_max_pairs,
+            serial=lambda one: connection.execute(f"SET threads = {1 if one else threads}"),
+        )
         _pin_effective_parameters(linker)
-        connection.execute(f"SET threads = {int((duckdb or DuckDBLimits()).threads)}")
         model = linker.misc.save_model_to_json()
         scored = linker.inference.predict(threshold_match_probability=min_probability)
         frame = scored.as_pandas_dataframe()
@@ -236,9 +243,15 @@ _EM_RULES = (
 
 
 def _train(
-    table: Any, comparisons: Sequence[Comparison], *, seed: int, u_max_pairs: float
+    table: Any,
+    comparisons: Sequence[Comparison],
+    *,
+    seed: int,
+    u_max_pairs: float,
+    serial: Callable[[bool], object],
 ) -> tuple[Any, int]:
-    """A trained linker and how many EM sessions succeeded.
+    """A trained linker and how many EM sessions succeeded; ``serial(True)`` puts the database
+    on one thread for EM, ``serial(False)`` back on all.
 
     On few profiles an EM session can drive an m probability to exactly 0, which Splink
     refuses half-way through the session (leaving the linker's settings unusable), or its rule
@@ -258,6 +271,7 @@ def _train(
         _floor_prior(linker, table)
         training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
         current = -1
+        serial(True)  # EM's sums of floating-point numbers, in one order (train_and_score)
         try:
             for current, columns in enumerate(_EM_RULES):
                 if current not in skipped:
@@ -265,6 +279,8 @@ def _train(
         except (ValueError, EMTrainingException):
             skipped.add(current)
             continue
+        finally:
+            serial(False)
         return linker, len(_EM_RULES) - len(skipped)
 
 
