@@ -225,6 +225,7 @@ def _match(session: Session, store: Store, customer_id: uuid.UUID) -> list[Incre
             customer_ids=nearest,
             opener=opener,
             external_ids=record["external_id"] is not None,
+            contested=record["contested"] is not None,
         )
     pairs = []
     for other, other_record in others.records.items():

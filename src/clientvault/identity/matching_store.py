@@ -169,13 +169,16 @@ def load_profiles(
     customer_ids: Sequence[uuid.UUID] | None = None,
     opener: Opener | None = None,
     external_ids: bool = True,
+    contested: bool = True,
 ) -> Profiles:
     """The active profiles (all, or these ids) as normalised matching records.
 
     Without ``external_ids`` their external identifiers are not read (``external_id`` is
     ``None``): for candidates scored against a profile that has none, whose external-id
     comparison is then "missing" (weight 0) whatever theirs are, the join would only cost a
-    look-up and a row read per candidate.
+    look-up and a row read per candidate. Likewise without ``contested`` their identifier
+    conflicts are not read (``contested`` is ``None``: "shares none", weight 0, as it is for
+    any candidate of a profile in no conflict).
 
     Identifiers are decrypted through ``security.pii.revealing`` under ``MATCHING_PRINCIPAL``
     (one audit entry per customer, in the caller's transaction): in a block per few thousand
@@ -221,7 +224,7 @@ def load_profiles(
         if customer_id not in external or identity_id < external[customer_id][0]:  # the oldest
             external[customer_id] = (identity_id, f"{kind}:{bytes(value_index).hex()}")
     rows = list(found.values())
-    contested = contested_identifiers(session, customer_ids)
+    conflicts = contested_identifiers(session, customer_ids) if contested else Contested()
     records: dict[uuid.UUID, dict[str, str | None]] = {}
     for start in range(0, len(rows), _REVEAL_CHUNK):
         chunk = rows[start : start + _REVEAL_CHUNK]
@@ -243,12 +246,12 @@ def load_profiles(
                 city=row[2],
                 street=values["street_address"],
                 external_id=external[row[0]][1] if row[0] in external else None,
-                contested=contested.values.get(row[0], ()),
+                contested=conflicts.values.get(row[0], ()),
             )
     return Profiles(
         records=records,
         created_at={row[0]: row[1] for row in rows},
-        partners={c: contested.partners[c] for c in records if c in contested.partners},
+        partners={c: conflicts.partners[c] for c in records if c in conflicts.partners},
     )
 
 
