@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from clientvault.cli.app import app
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
-from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.history import dated_order, dated_track
 
@@ -25,16 +24,6 @@ def _cli() -> typer.Typer:
     """The real command line, where ``import`` is registered."""
     assert any(group.name == "import" for group in app.registered_groups)
     return app
-
-
-@pytest.fixture
-def data_dir(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The fresh installation's data directory, with its database URLs in the environment."""
-    if db_settings.database.url:
-        monkeypatch.setenv("CLIENTVAULT_DATABASE__URL", db_settings.database.url)
-    if db_settings.keystore.url:
-        monkeypatch.setenv("CLIENTVAULT_KEYSTORE__URL", db_settings.keystore.url)
-    return db_settings.data_dir
 
 
 def _run(data_dir: Path, *args: str) -> tuple[int, str]:

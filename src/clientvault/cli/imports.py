@@ -224,6 +224,23 @@ def _print_summary(file: Path, summary: ImportSummary, report: Path) -> None:
         markup=False,
         soft_wrap=True,
     )
+    if summary.identifier_conflicts:
+        console.print(
+            f"{summary.identifier_conflicts:,} identifiers already held by another customer "
+            "at their kind's limit: kept on the profile that brought them, not linked; "
+            "`clientvault identity resolve` weighs them as evidence of one person.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if summary.blocked_identifiers:
+        console.print(
+            f"{summary.blocked_identifiers:,} placeholder identifier values dropped "
+            "(identity.blocked_values).",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if summary.ignored_columns:
         console.print(
             f"Columns not imported: {', '.join(summary.ignored_columns)} "

@@ -3,7 +3,8 @@ without re-running the batch job.
 
 The profile's blocking keys (``matching_spec.BLOCKING_KEYS``) are keyed-hashed and stored in
 ``match_blocking_keys``; profiles sharing one of those hashes are its candidates (an indexed
-equality look-up, nobody else is decrypted). The few candidates are scored in Python with the
+equality look-up, nobody else is decrypted), and so are the profiles it shares an identifier
+conflict with (``IdentifierConflict``). The few candidates are scored in Python with the
 stored model's parameters: ``matching_spec.level_of`` picks, for each comparison, the first
 level the pair satisfies — the same levels, in the same order, with the same similarity
 functions as the SQL ``CASE`` Splink evaluated in the batch job — and the match weight is
@@ -212,13 +213,19 @@ def _match(session: Session, store: Store, customer_id: uuid.UUID) -> list[Incre
         model = _scoring_model(session)
         if model is None:
             return []
-        nearest = candidates(session, customer_id, keys)
+        # Profiles it is in an identifier conflict with are candidates whatever they share.
+        partners = sorted(mine.partners.get(customer_id, set()))
+        nearest = [
+            *partners,
+            *(c for c in candidates(session, customer_id, keys) if c not in partners),
+        ]
         others = load_profiles(
             session,
             store,
             customer_ids=nearest,
             opener=opener,
             external_ids=record["external_id"] is not None,
+            contested=record["contested"] is not None,
         )
     pairs = []
     for other, other_record in others.records.items():

@@ -86,13 +86,16 @@ class RowRejection:
 
 @dataclass
 class ImportSummary:
-    """What an import did. ``rejections`` holds at most ``KEPT_REJECTIONS`` of them."""
+    """What an import did. ``rejections`` holds at most ``KEPT_REJECTIONS`` of them.
+    ``identifier_conflicts`` and ``blocked_identifiers`` as in ``BatchResult``."""
 
     rows: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
     customers_created: int = 0
+    identifier_conflicts: int = 0
+    blocked_identifiers: int = 0
     seconds: float = 0.0
     bytes_read: int = 0
     ignored_columns: tuple[str, ...] = ()
@@ -384,9 +387,7 @@ def _store_chunk(
                 f"{summary.accepted + summary.duplicates} rows were stored; they stay stored, "
                 "and running the import again skips them as duplicates"
             ) from None
-        summary.accepted += result.accepted
-        summary.duplicates += result.duplicates
-        summary.customers_created += result.customers_created
+        _add_counts(summary, result)
         for rejection in result.rejected:
             record = chunk.positions[rejection.index]
             refused.append(RowRejection(record.row, record.line, rejection.reason))
@@ -423,12 +424,25 @@ def _ingest(destination: _Destination, messages: list[object]) -> BatchResult:
     return _ingest_one_by_one(destination, messages)
 
 
+#: What a chunk's result adds to an import's counts.
+_COUNTS = (
+    "accepted",
+    "duplicates",
+    "customers_created",
+    "identifier_conflicts",
+    "blocked_identifiers",
+)
+
+
+def _add_counts(total: ImportSummary | BatchResult, part: BatchResult) -> None:
+    for name in _COUNTS:
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+
+
 def _ingest_one_by_one(destination: _Destination, messages: list[object]) -> BatchResult:
     combined = BatchResult()
     for index, message in enumerate(messages):
         single = _ingest(destination, [message])
-        combined.accepted += single.accepted
-        combined.duplicates += single.duplicates
-        combined.customers_created += single.customers_created
+        _add_counts(combined, single)
         combined.rejected.extend(Rejection(index, r.reason) for r in single.rejected)
     return combined

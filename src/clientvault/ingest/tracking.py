@@ -84,13 +84,17 @@ class Rejection:
 
 @dataclass
 class BatchResult:
-    """What happened to a call's messages."""
+    """What happened to a call's messages. ``identifier_conflicts``: identifiers kept aside
+    because another customer holds them at their kind's limit (``IdentifierConflict``);
+    ``blocked_identifiers``: placeholder values (``identity.blocked_values``) dropped."""
 
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     scrubbed: dict[str, int] = field(default_factory=dict)
     customers_created: int = 0
+    identifier_conflicts: int = 0
+    blocked_identifiers: int = 0
 
 
 @dataclass
@@ -291,6 +295,10 @@ def store_batches(
     source = calls[0][0].source
     resolution = resolve(session, fresh, stitching_rules(store, identity))
     write_customers(session, store, resolution, source=source)
+    for position in resolution.blocked:
+        results[fresh[position].call].blocked_identifiers += 1
+    for position, _ in resolution.conflicts:
+        results[fresh[position].call].identifier_conflicts += 1
     created = set(resolution.new_customers)
     codec = _row_codec(store)
     customer_at = codec.slot("customer_id")

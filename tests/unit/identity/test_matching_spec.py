@@ -15,6 +15,7 @@ from clientvault.identity.matching_spec import (
     levenshtein,
     matching_record,
 )
+from clientvault.identity.matching_splink import shares_sql
 
 _words = st.text(alphabet="abcdeilmnorstuxy -", min_size=0, max_size=12)
 
@@ -39,7 +40,26 @@ def test_levenshtein_is_duckdbs(duck: duckdb.DuckDBPyConnection, left: str, righ
     assert levenshtein(left, right) == row[0]
 
 
-def _record(**values: str | None) -> dict[str, str | None]:
+_keys = st.lists(st.sampled_from(["ext:ssn:ab12", "email:cd34", "phone:ef56", "ext:crm:07"]))
+
+
+@given(left=_keys, right=_keys)
+def test_shared_contested_values_are_found_as_duckdb_finds_them(
+    duck: duckdb.DuckDBPyConnection, left: list[str], right: list[str]
+) -> None:
+    """The contested-identifier level: Splink's SQL and the incremental path agree."""
+    comparison = next(c for c in COMPARISONS if c.column == "contested")
+    one, other = _record(contested=left), _record(contested=right)
+    row = duck.execute(
+        f"select coalesce({shares_sql('?', '?')}, false)", [one["contested"], other["contested"]]
+    ).fetchone()
+    assert row is not None
+    label = comparison.levels[level_of(comparison, one, other)].label
+    assert (label == "shares an identifier value that hit its limit") == row[0]
+    assert row[0] == bool(set(left) & set(right))
+
+
+def _record(**values: object) -> dict[str, str | None]:
     base = {
         "first_name": "Léa",
         "last_name": "Martin",

@@ -85,6 +85,8 @@ def _body(summary: ImportSummary) -> dict[str, Any]:
         "duplicates": summary.duplicates,
         "rejected": summary.rejected,
         "customers_created": summary.customers_created,
+        "identifier_conflicts": summary.identifier_conflicts,
+        "blocked_identifiers": summary.blocked_identifiers,
         "seconds": round(summary.seconds, 3),
         "ignored_columns": list(summary.ignored_columns),
         "rejections": [

@@ -281,6 +281,11 @@ def _response(result: BatchResult, *, single: bool) -> JSONResponse:
             "duplicates": result.duplicates,
             "rejected": rejected,
             "scrubbed": result.scrubbed,
+            # Beside Segment's ``success`` (which SDKs read alone): identifiers another
+            # customer holds at their kind's limit, kept aside rather than linked, and
+            # placeholder values dropped.
+            "identifier_conflicts": result.identifier_conflicts,
+            "blocked_identifiers": result.blocked_identifiers,
         }
     )
 
