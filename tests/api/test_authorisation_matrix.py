@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from starlette.routing import BaseRoute
 
 from clientvault.api.app import create_app
 from clientvault.security.permissions import BUILTIN_ROLES, PERMISSIONS
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web.auth import Authorize
+from support.routes import api_routes
 from support.staff import bearer_token, create_staff
 
 #: Routes anyone may call, each with the reason it needs no permission.
@@ -56,16 +55,6 @@ class Endpoint:
     permission: str | None
 
 
-def _routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        # FastAPI >= 0.160 keeps included routers as one entry; their own routes are inside.
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            yield from _routes(inner.routes)
-
-
 def _permission(route: APIRoute) -> str | None:
     pending = [route.dependant]
     while pending:
@@ -79,7 +68,7 @@ def _permission(route: APIRoute) -> str | None:
 def _endpoints() -> list[Endpoint]:
     app = create_app(Settings(env="test"))
     found = []
-    for route in _routes(app.routes):
+    for route in api_routes(app.routes):
         for method in sorted(route.methods - {"HEAD"}):
             found.append(Endpoint(method, route.path, _permission(route)))
     return found
