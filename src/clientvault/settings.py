@@ -91,6 +91,14 @@ class SecuritySettings(BaseModel):
     failure_window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     api_token_max_days: int = Field(default=90, ge=1)
+    token_session_fresh_minutes: int = Field(
+        default=15,
+        ge=1,
+        description=(
+            "A browser session creates API tokens only this long after its second factor was "
+            "passed: a stolen idle session cannot mint a long-lived credential."
+        ),
+    )
     # Access alerts: the rules of the audit-log consumer (security.alerts).
     alert_read_floor_per_hour: int = Field(
         default=150,

@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pyotp
-from argon2 import PasswordHasher
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -21,7 +21,7 @@ from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
-from support.staff import add_staff, api_sign_in, create_staff
+from support.staff import add_staff, api_sign_in, api_sign_in_with_mfa, create_staff, enrol_totp
 
 STRONG = "violet-harbour-tangent-quarry-47"
 OTHER_STRONG = "amber-lantern-glacier-minnow-93"
@@ -206,7 +206,8 @@ def _me_with(client: TestClient, cookie: str | None) -> int:
 def test_csrf_token_is_required_for_state_changes(
     client: TestClient, db: Store, db_settings: Settings
 ) -> None:
-    csrf = _signed_in(client, db, db_settings, "analyst")
+    _user(db, db_settings, "analyst@example.com", "analyst")
+    csrf = api_sign_in_with_mfa(client, db, "analyst@example.com")
     body = {"name": "t", "scopes": ["analytics:read"], "days": 1}
     assert client.post("/api/v1/me/tokens", json=body).status_code == 403
     assert (
@@ -227,7 +228,8 @@ def test_token_scopes_narrow_the_role_and_expire(
             description="operations",
             by=Principal.system("test"),
         )
-    csrf = _signed_in(client, db, db_settings, "ops")
+    _user(db, db_settings, "ops@example.com", "ops")
+    csrf = api_sign_in_with_mfa(client, db, "ops@example.com")
     assert client.get("/api/v1/users").status_code == 200
     response = client.post(
         "/api/v1/me/tokens", json={"name": "ci", "scopes": ["audit:read"], "days": 7}, headers=csrf
@@ -304,3 +306,23 @@ def test_admin_and_dpo_cannot_skip_mfa(
     _user(db, db_settings, f"{role}@example.com", role)
     assert _login(client, f"{role}@example.com").json()["mfa_required"] is True
     assert client.get("/api/v1/me").status_code == 401
+
+
+def test_passing_the_second_factor_gives_the_session_a_new_id(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    """Session fixation: the id held before the second factor is worth nothing after it."""
+    user = _user(db, db_settings, "fix@example.com", "dpo")
+    with db.sessions.begin() as session:
+        secret = enrol_totp(session, db.keystore, session.merge(user))
+    pending_csrf = api_sign_in(client, "fix@example.com")
+    pending = client.cookies.get("__Host-cv_session")
+    passed = client.post(
+        "/api/v1/auth/mfa", json={"code": pyotp.TOTP(secret).now()}, headers=pending_csrf
+    )
+    assert passed.status_code == 200
+    full = client.cookies.get("__Host-cv_session")
+    assert full != pending
+    assert passed.json()["csrf_token"] != pending_csrf["x-csrf-token"]
+    assert _me_with(client, full) == 200
+    assert _me_with(client, pending) == 401  # the pre-MFA id was ended, not upgraded
