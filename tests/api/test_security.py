@@ -80,6 +80,7 @@ def test_an_unknown_account_takes_as_long_to_refuse_as_a_wrong_password(
         update={
             **TIMED_HASHING,
             "account_failures_before_lockout": 1000,
+            "account_failures_before_backoff": 1000,
             "network_failures_before_block": 1000,
             "intrusion_prevention": False,
         }

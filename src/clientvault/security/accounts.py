@@ -160,22 +160,26 @@ def sign_in(
     ph: PasswordHasher,
     policy: SecuritySettings,
 ) -> User:
-    """Check a password sign-in; failures are throttled per account and per network.
+    """Check a password sign-in; failures are throttled per account and network, per network,
+    and per account from anywhere (see ``security.throttle``).
 
-    The caller must commit even when this raises ``Unauthenticated``: the failure count and
+    The caller must commit even when this raises ``Unauthenticated``: the failure counts and
     the audit entry are part of the answer.
     """
-    keys = [throttle.account_key(email), throttle.network_key(client)]
-    throttle.ensure_allowed(session, keys)
+    pair, network = throttle.pair_key(email, client), throttle.network_key(client)
+    account = throttle.account_key(email)
+    throttle.ensure_allowed(session, [pair, network])
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not throttle.known_network(session, user_id=str(user.id), client=client):
+        throttle.ensure_allowed(session, [account])  # the global back-off spares known networks
     valid = verify_password(user.password_hash if user else None, password, ph)
     if user is None or not valid or not user.is_active:
-        throttle.record_failure(
-            session, keys[0], limit=policy.account_failures_before_lockout, policy=policy
-        )
-        throttle.record_failure(
-            session, keys[1], limit=policy.network_failures_before_block, policy=policy
-        )
+        for key, limit in (
+            (pair, policy.account_failures_before_lockout),
+            (network, policy.network_failures_before_block),
+            (account, policy.account_failures_before_backoff),
+        ):
+            throttle.record_failure(session, key, limit=limit, policy=policy)
         audit.record(
             session,
             principal=Principal(kind="user", id=str(user.id) if user else "unknown"),
@@ -183,7 +187,7 @@ def sign_in(
             details={"network": client or "unknown"},
         )
         raise Unauthenticated(SIGN_IN_FAILED)
-    throttle.clear(session, keys[0])
+    throttle.clear(session, pair)
     if ph.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password, ph)
     return user
