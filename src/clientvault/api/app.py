@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from clientvault.api.docs import OPENAPI_PATH, install_docs
 from clientvault.api.errors import install_error_handlers
+from clientvault.api.openapi_document import install_openapi
 from clientvault.api.routes import (
     alerts,
     audit_log,
@@ -104,6 +105,7 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     install_docs(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(tracking.router)
     app.include_router(imports.router)
