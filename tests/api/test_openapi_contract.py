@@ -97,3 +97,30 @@ def test_schemathesis_finds_no_server_error(db: Store, db_settings: Settings) ->
             check()
     assert operations >= 60
     assert server_errors == []
+
+
+def test_a_nul_character_in_text_is_refused_with_422(db: Store, db_settings: Settings) -> None:
+    """Found by schemathesis on PostgreSQL, whose text cannot hold U+0000: it answered 500."""
+    fuzzing = fuzzing_settings(db_settings)
+    headers = {"authorization": f"Bearer {fuzzing_admin_token(db, fuzzing)}"}
+    record = {
+        "name": "newsletter",
+        "purpose": "sending the newsletter",
+        "legal_basis": "consent",
+        "data_categories": ["e-mail"],
+        "subject_categories": ["subscribers"],
+        "security_measures": ["encryption"],
+        "retention": "two years\x00",
+    }
+    app = create_app(fuzzing, store=db)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        body = client.put("/api/v1/privacy/records/newsletter", json=record, headers=headers)
+        query = client.get("/api/v1/audit", params={"action": "login\x00"}, headers=headers)
+        stored = client.put(
+            "/api/v1/privacy/records/newsletter",
+            json={**record, "retention": "two years"},
+            headers=headers,
+        )
+    assert body.status_code == query.status_code == 422
+    assert "NUL" in body.json()["error"]["message"]
+    assert stored.status_code == 200
