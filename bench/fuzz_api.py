@@ -1,7 +1,8 @@
 """Explore the API with schemathesis beyond the suite's bounded run (not a benchmark).
 
 Usage: ``python bench/fuzz_api.py [EXAMPLES_PER_OPERATION] [FILTER]``. Makes a throw-away
-installation with an administrator's token, generates that many requests for every operation
+installation (SQLite; PostgreSQL databases on the server of ``CLIENTVAULT_TEST_PG_URL`` when
+it is set) with an administrator's token, generates that many requests for every operation
 of the OpenAPI document (whose label contains FILTER), sends them in-process and prints the
 cases run and each distinct server error (a 5xx answer or an exception) with one request that
 caused it, as a curl command.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import traceback
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from clientvault.api.app import create_app
 from clientvault.migrations.install import initialise
-from clientvault.settings import SecuritySettings, Settings
+from clientvault.settings import DatabaseSettings, KeystoreSettings, SecuritySettings, Settings
 from support.fuzzing import fuzzing_admin_token
+from support.postgres import PG_URL, create_pg_database, drop_pg_database
 
 BASE_URL = "https://testserver"
 
@@ -38,6 +41,23 @@ def main() -> int:
         argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1, intrusion_prevention=False
     )
     app_settings = Settings(env="test", data_dir=Path(tempfile.mkdtemp()), security=security)
+    databases = [f"cv_fuzz_{uuid.uuid4().hex[:10]}{suffix}" for suffix in ("", "_keys")]
+    if PG_URL:
+        urls = [create_pg_database(name) for name in databases]
+        app_settings = app_settings.model_copy(
+            update={
+                "database": DatabaseSettings(url=urls[0]),
+                "keystore": KeystoreSettings(url=urls[1]),
+            }
+        )
+    try:
+        return _explore(app_settings, examples, wanted)
+    finally:
+        for name in databases if PG_URL else []:
+            drop_pg_database(name)
+
+
+def _explore(app_settings: Settings, examples: int, wanted: str) -> int:
     store = initialise(app_settings)
     token = fuzzing_admin_token(store, app_settings)
     app = create_app(app_settings, store=store)
@@ -76,7 +96,8 @@ def main() -> int:
                     example_of.setdefault(key, case.as_curl_command())
 
             explore()
-    print(f"cases: {cases}, distinct server errors: {len(errors)}")
+    backend = "postgresql" if PG_URL else "sqlite"
+    print(f"{backend}: cases: {cases}, distinct server errors: {len(errors)}")
     for key, count in errors.items():
         print(f"{count} x {key[0]}: {key[1]}\n    {example_of[key][:400]}")
     store.close()
