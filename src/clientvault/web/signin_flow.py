@@ -334,8 +334,8 @@ def pass_second_factor(
 
     Returns the new session (a new id once the second factor is passed: no fixation) and the
     next step, or ``None`` for a wrong (or replayed, or used) code, whose audit entry is
-    committed. Wrong codes count towards a lock-out of the account's second factor,
-    with the same limits as passwords, so that six digits cannot be found by trying them all:
+    committed. Wrong codes count towards a lock-out of the account's second factor, with the
+    same limits as passwords, so that six digits cannot be found by trying them all:
     ``RateLimited`` then says for how long. ``Unauthenticated`` if there is no session to
     complete, ``PermissionDenied`` if the CSRF token is wrong.
     """
@@ -408,9 +408,8 @@ def confirm_enrolment(
     """Finish enrolment with a first valid code; returns the ten recovery codes (shown once).
 
     The session is replaced by a new one (new id) that counts as having passed its second
-    factor. A wrong code raises
-    ``InvalidInput`` once its audit entry is committed (the enrolment stays in progress);
-    ``Conflict`` if no enrolment is in progress.
+    factor. A wrong code raises ``InvalidInput`` once its audit entry is committed (the
+    enrolment stays in progress); ``Conflict`` if no enrolment is in progress.
     """
     failure: InvalidInput | None = None
     with store.sessions.begin() as session:
