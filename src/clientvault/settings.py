@@ -90,11 +90,31 @@ class SecuritySettings(BaseModel):
     session_idle_minutes: int = Field(default=30, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
     mfa_required_for_all: bool = False
-    account_failures_before_lockout: int = Field(default=5, ge=1)
+    account_failures_before_lockout: int = Field(
+        default=5,
+        ge=1,
+        description="Wrong passwords for one account from one network before that network is "
+        "locked out of that account (other networks are not).",
+    )
+    account_failures_before_backoff: int = Field(
+        default=30,
+        ge=1,
+        description="Wrong passwords for one account from anywhere within the window before "
+        "it answers only from networks it signed in from before: bounds a brute force spread "
+        "over many networks without letting them lock the owner out.",
+    )
     network_failures_before_block: int = Field(default=20, ge=1)
     failure_window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     api_token_max_days: int = Field(default=90, ge=1)
+    token_session_fresh_minutes: int = Field(
+        default=15,
+        ge=1,
+        description=(
+            "A browser session creates API tokens only this long after its second factor was "
+            "passed: a stolen idle session cannot mint a long-lived credential."
+        ),
+    )
     # Access alerts: the rules of the audit-log consumer (security.alerts).
     alert_read_floor_per_hour: int = Field(
         default=150,

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from starlette.routing import BaseRoute
+from sqlalchemy import select, update
 
 from clientvault.api.app import create_app
+from clientvault.security.accounts import assign_role
+from clientvault.security.models import ApiToken, StaffSession, User
 from clientvault.security.permissions import BUILTIN_ROLES, PERMISSIONS
+from clientvault.security.principal import Principal
 from clientvault.settings import Settings
+from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.web.auth import Authorize
-from support.staff import bearer_token, create_staff
+from support.routes import api_routes
+from support.staff import api_sign_in, api_sign_in_with_mfa, bearer_token, create_staff
 
 #: Routes anyone may call, each with the reason it needs no permission.
 PUBLIC = {
@@ -56,16 +61,6 @@ class Endpoint:
     permission: str | None
 
 
-def _routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        # FastAPI >= 0.160 keeps included routers as one entry; their own routes are inside.
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            yield from _routes(inner.routes)
-
-
 def _permission(route: APIRoute) -> str | None:
     pending = [route.dependant]
     while pending:
@@ -79,7 +74,7 @@ def _permission(route: APIRoute) -> str | None:
 def _endpoints() -> list[Endpoint]:
     app = create_app(Settings(env="test"))
     found = []
-    for route in _routes(app.routes):
+    for route in api_routes(app.routes):
         for method in sorted(route.methods - {"HEAD"}):
             found.append(Endpoint(method, route.path, _permission(route)))
     return found
@@ -164,3 +159,140 @@ def test_no_role_reaches_a_route_it_lacks_the_permission_for(
                     )
     assert unauthorised_successes == []
     assert checked == len(guarded) * (len(BUILTIN_ROLES) + 1)
+
+
+# ---- API tokens: minting, role changes, MFA resets -------------------------------------------
+
+ALL_ADMIN = sorted(BUILTIN_ROLES["admin"])
+
+
+def _token_client(db: Store, settings: Settings) -> TestClient:
+    no_blocking = settings.security.model_copy(update={"intrusion_prevention": False})
+    app = create_app(settings.model_copy(update={"security": no_blocking}), store=db)
+    return TestClient(app, base_url="https://testserver")
+
+
+def _staff_with_token(
+    db: Store, settings: Settings, role: str, scopes: set[str] | None
+) -> tuple[User, str]:
+    with db.sessions.begin() as session:
+        user = create_staff(session, settings, email=f"{role}-t@example.com", role=role).user
+        user.must_change_password = False
+        return user, bearer_token(session, settings, user, scopes=scopes)
+
+
+def _mint(client: TestClient, token: str, scopes: list[str], days: int = 1) -> Any:
+    return client.post(
+        "/api/v1/me/tokens",
+        json={"name": "minted", "scopes": scopes, "days": days},
+        headers={"authorization": f"Bearer {token}"},
+    )
+
+
+def _token_count(db: Store) -> int:
+    with db.sessions() as session:
+        return len(session.scalars(select(ApiToken.id)).all())
+
+
+@pytest.mark.parametrize("role", list(BUILTIN_ROLES))
+def test_a_narrowed_token_never_mints_a_wider_one(
+    db: Store, db_settings: Settings, role: str
+) -> None:
+    narrow = {sorted(BUILTIN_ROLES[role])[0]}
+    _, token = _staff_with_token(db, db_settings, role, narrow)
+    with _token_client(db, db_settings) as client:
+        wide = _mint(client, token, sorted(BUILTIN_ROLES[role]), days=90)
+        same = _mint(client, token, sorted(narrow))  # no tokens:create: not even its own scope
+        console = client.post(
+            "/console/account/tokens",
+            data={"name": "x", "scopes": ALL_ADMIN, "days": "90"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+    assert wide.status_code == same.status_code == console.status_code == 403
+    assert _token_count(db) == 1
+
+
+def test_tokens_create_scope_mints_only_narrower_tokens_expiring_no_later(
+    db: Store, db_settings: Settings
+) -> None:
+    _, token = _staff_with_token(db, db_settings, "admin", {"tokens:create", "audit:read"})
+    with _token_client(db, db_settings) as client:
+        wider = _mint(client, token, ["audit:read", "users:manage"])
+        narrower = _mint(client, token, ["audit:read"], days=90)  # the maker expires in a day
+        child = {"authorization": f"Bearer {narrower.json()['token']}"}
+        assert client.get("/api/v1/audit", headers=child).status_code == 200
+        assert client.get("/api/v1/users", headers=child).status_code == 403
+        grandchild = _mint(client, narrower.json()["token"], ["audit:read"])
+    assert wider.status_code == grandchild.status_code == 403  # the child has no tokens:create
+    assert "users:manage" in wider.json()["error"]["message"]
+    assert narrower.status_code == 201
+    with db.sessions() as session:
+        expiries = session.scalars(select(ApiToken.expires_at).order_by(ApiToken.created_at))
+        maker_expiry, child_expiry = expiries.all()
+    assert child_expiry == maker_expiry  # capped: a token cannot renew itself
+
+
+def test_a_session_mints_tokens_only_fresh_from_its_second_factor(
+    db: Store, db_settings: Settings
+) -> None:
+    body = {"name": "ci", "scopes": ["analytics:read"], "days": 7}
+    with db.sessions.begin() as session:
+        create_staff(session, db_settings, email="a@example.com", role="analyst")
+    with _token_client(db, db_settings) as client:
+        csrf = api_sign_in(client, "a@example.com")  # no second factor set up
+        without_mfa = client.post("/api/v1/me/tokens", json=body, headers=csrf)
+        csrf = api_sign_in_with_mfa(client, db, "a@example.com")
+        beyond_role = client.post(
+            "/api/v1/me/tokens", json={**body, "scopes": ["users:manage"]}, headers=csrf
+        )
+        fresh = client.post("/api/v1/me/tokens", json=body, headers=csrf)
+        with db.sessions.begin() as session:  # the second factor was passed 20 minutes ago
+            session.execute(
+                update(StaffSession).values(created_at=utcnow() - timedelta(minutes=20))
+            )
+        stale = client.post("/api/v1/me/tokens", json=body, headers=csrf)
+    assert without_mfa.status_code == beyond_role.status_code == stale.status_code == 403
+    assert "second factor" in without_mfa.json()["error"]["message"]
+    assert "sign in again" in stale.json()["error"]["message"]
+    assert fresh.status_code == 201
+    assert _token_count(db) == 1
+
+
+def test_a_role_change_narrows_the_owners_tokens_for_good(db: Store, db_settings: Settings) -> None:
+    user, wide = _staff_with_token(db, db_settings, "admin", None)
+    with db.sessions.begin() as session:  # a second token of the admin, with no analyst scope
+        owner = session.get(User, user.id)
+        assert owner is not None
+        admin_only = bearer_token(session, db_settings, owner, scopes={"users:manage"})
+    with _token_client(db, db_settings) as client:
+        headers = {"authorization": f"Bearer {wide}"}
+        assert client.get("/api/v1/users", headers=headers).status_code == 200
+        with db.sessions.begin() as session:
+            assign_role(session, user_id=str(user.id), role="analyst", by=Principal.system("t"))
+        assert client.get("/api/v1/users", headers=headers).status_code == 403
+        with db.sessions.begin() as session:  # back to admin: the token stays narrowed
+            assign_role(session, user_id=str(user.id), role="admin", by=Principal.system("t"))
+        assert client.get("/api/v1/users", headers=headers).status_code == 403
+        assert client.get("/api/v1/me", headers=headers).status_code == 200
+        revoked = client.get("/api/v1/me", headers={"authorization": f"Bearer {admin_only}"})
+    assert revoked.status_code == 401
+    with db.sessions() as session:
+        scopes = session.scalars(
+            select(ApiToken.scopes).where(
+                ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
+            )
+        ).all()
+    assert [set(s) for s in scopes] == [set(BUILTIN_ROLES["analyst"]) & set(ALL_ADMIN)]
+
+
+def test_an_mfa_reset_revokes_the_owners_tokens(db: Store, db_settings: Settings) -> None:
+    user, token = _staff_with_token(db, db_settings, "support", None)
+    _, admin = _staff_with_token(db, db_settings, "admin", None)
+    with _token_client(db, db_settings) as client:
+        headers = {"authorization": f"Bearer {token}"}
+        assert client.get("/api/v1/me", headers=headers).status_code == 200
+        reset = client.post(
+            f"/api/v1/users/{user.id}/mfa-reset", headers={"authorization": f"Bearer {admin}"}
+        )
+        assert reset.status_code == 200
+        assert client.get("/api/v1/me", headers=headers).status_code == 401

@@ -71,13 +71,19 @@ def _signed_in(client: TestClient, db: Store, settings: Settings, role: str) -> 
 
 def _admin_signed_in(client: TestClient, db: Store, settings: Settings) -> str:
     """An administrator with MFA set up, signed in with password and code; returns CSRF."""
-    _user(db, settings, "admin@example.com", "admin")
+    return _signed_in_with_mfa(client, db, settings, "admin")
+
+
+def _signed_in_with_mfa(client: TestClient, db: Store, settings: Settings, role: str) -> str:
+    """A user of ``role`` with MFA set up, signed in with password and code; returns CSRF."""
+    email = f"{role}@example.com"
+    _user(db, settings, email, role)
     with db.sessions.begin() as session:
-        user = session.scalars(select(User).where(User.email == "admin@example.com")).one()
+        user = session.scalars(select(User).where(User.email == email)).one()
         secret = mfa.begin_enrolment(session, db.keystore, user=user).secret
         mfa.confirm_enrolment(session, db.keystore, user=user, code=pyotp.TOTP(secret).now())
         user.totp_last_step = None  # let the test's sign-in use the current code once more
-    response = _login(client, "admin@example.com")
+    response = _login(client, email)
     assert response.headers["location"] == "/console/login/mfa"
     page = client.get("/console/login/mfa")
     passed = client.post(
@@ -228,7 +234,7 @@ def test_sign_in_form_needs_its_csrf_cookie(
 def test_console_form_without_or_with_a_wrong_csrf_token_is_refused(
     client: TestClient, db: Store, db_settings: Settings
 ) -> None:
-    csrf = _signed_in(client, db, db_settings, "analyst")
+    csrf = _signed_in_with_mfa(client, db, db_settings, "analyst")
     form = {"name": "ci", "scopes": ["analytics:read"], "days": "7"}
 
     missing = client.post("/console/account/tokens", data=form, follow_redirects=False)
@@ -446,7 +452,7 @@ def test_sign_out_ends_the_session(client: TestClient, db: Store, db_settings: S
 def test_my_account_lists_sessions_and_revokes_tokens(
     client: TestClient, db: Store, db_settings: Settings
 ) -> None:
-    csrf = _signed_in(client, db, db_settings, "analyst")
+    csrf = _signed_in_with_mfa(client, db, db_settings, "analyst")
     page = client.get("/console/account")
     assert "analyst@example.com" in page.text
     assert "This browser" in page.text

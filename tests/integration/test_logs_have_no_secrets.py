@@ -223,6 +223,8 @@ def _session(client: httpx2.Client, db: Store, settings: Settings, write_key: st
     confirmed = client.post("/api/v1/auth/mfa/confirm", json={"code": totp.now()}, headers=csrf)
     assert confirmed.status_code == 200, confirmed.text
     secrets += [enrolment["secret"], *confirmed.json()["recovery_codes"]]
+    csrf = {"x-csrf-token": confirmed.json()["csrf_token"]}  # a new session once MFA is passed
+    secrets += [csrf["x-csrf-token"], client.cookies["__Host-cv_session"]]
 
     added = client.post(
         "/api/v1/users", json={"email": STAFF_EMAIL, "role": "support"}, headers=csrf

@@ -10,15 +10,15 @@ import time
 
 import pyotp
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.security import mfa
-from clientvault.security.accounts import NewUser, create_user
+from clientvault.security.accounts import NewUser, create_user, permissions_of
 from clientvault.security.models import User
 from clientvault.security.passwords import hasher_for
-from clientvault.security.permissions import PERMISSIONS
 from clientvault.security.principal import Principal
-from clientvault.security.tokens import issue_token
+from clientvault.security.tokens import Maker, issue_token
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.store.keystore import Keystore
@@ -87,14 +87,16 @@ def bearer_token(
     name: str = "t",
     scopes: set[str] | None = None,
 ) -> str:
-    """The secret of a new one-day API token of ``user`` (every permission unless ``scopes``)."""
+    """The secret of a new one-day API token of ``user`` (every permission of their role
+    unless ``scopes``), issued by the ``test`` system principal."""
     return issue_token(
         session,
         user=user,
         name=name,
-        scopes=set(PERMISSIONS) if scopes is None else scopes,
+        scopes=set(permissions_of(session, user.role)) if scopes is None else scopes,
         days=1,
         policy=settings.security,
+        by=Maker(Principal.system("test")),
     ).secret
 
 
@@ -114,3 +116,17 @@ def bearer_headers(store: Store, settings: Settings, role: str) -> dict[str, str
         ).user
         user.must_change_password = False
         return {"authorization": f"Bearer {bearer_token(session, settings, user)}"}
+
+
+def api_sign_in_with_mfa(
+    client: TestClient, store: Store, email: str, password: str = STRONG
+) -> dict[str, str]:
+    """Set up TOTP for ``email``'s account, sign in through the API and pass the code; returns
+    the CSRF header of the (new) session that passed it."""
+    with store.sessions.begin() as session:
+        user = session.scalars(select(User).where(User.email == email)).one()
+        secret = enrol_totp(session, store.keystore, user)
+    csrf = api_sign_in(client, email, password)
+    passed = client.post("/api/v1/auth/mfa", json={"code": pyotp.TOTP(secret).now()}, headers=csrf)
+    assert passed.status_code == 200, passed.text
+    return {"x-csrf-token": passed.json()["csrf_token"]}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from clientvault.api.docs import OPENAPI_PATH, install_docs
 from clientvault.api.errors import install_error_handlers
+from clientvault.api.openapi_document import install_openapi
 from clientvault.api.routes import (
     alerts,
     audit_log,
@@ -31,6 +32,7 @@ from clientvault.store.context import Store, open_store
 from clientvault.web.console import install_console
 from clientvault.web.headers import SecurityHeaders
 from clientvault.web.intrusion import install_intrusion_prevention
+from clientvault.web.params import refuse_nul_characters
 
 
 def create_app(
@@ -101,10 +103,12 @@ def create_app(
         redoc_url=None,
         openapi_url=OPENAPI_PATH,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
     install_error_handlers(app)
     install_docs(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(tracking.router)
     app.include_router(imports.router)

@@ -51,7 +51,8 @@ def ensure_builtin_roles(session: Session) -> None:
 def define_role(
     session: Session, *, name: str, permissions: set[str], description: str, by: Principal
 ) -> Role:
-    """Create or change a custom role (built-in roles are fixed)."""
+    """Create or change a custom role (built-in roles are fixed); its members' API tokens are
+    narrowed to the new permissions."""
     if not _ROLE_NAME.fullmatch(name):
         raise InvalidInput(
             "a role name is 1 to 32 lower-case letters, digits, '-' or '_'",
@@ -67,6 +68,8 @@ def define_role(
         role = Role(name=name, builtin=False)
         session.add(role)
     role.permissions, role.description = sorted(permissions), description
+    members = list(session.scalars(select(User.id).where(User.role == name)))
+    narrow_tokens(session, user_ids=members, permissions=frozenset(permissions), by=by)
     audit.record(
         session,
         principal=by,
@@ -157,22 +160,26 @@ def sign_in(
     ph: PasswordHasher,
     policy: SecuritySettings,
 ) -> User:
-    """Check a password sign-in; failures are throttled per account and per network.
+    """Check a password sign-in; failures are throttled per account and network, per network,
+    and per account from anywhere (see ``security.throttle``).
 
-    The caller must commit even when this raises ``Unauthenticated``: the failure count and
+    The caller must commit even when this raises ``Unauthenticated``: the failure counts and
     the audit entry are part of the answer.
     """
-    keys = [throttle.account_key(email), throttle.network_key(client)]
-    throttle.ensure_allowed(session, keys)
+    pair, network = throttle.pair_key(email, client), throttle.network_key(client)
+    account = throttle.account_key(email)
+    throttle.ensure_allowed(session, [pair, network])
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not throttle.known_network(session, user_id=str(user.id), client=client):
+        throttle.ensure_allowed(session, [account])  # the global back-off spares known networks
     valid = verify_password(user.password_hash if user else None, password, ph)
     if user is None or not valid or not user.is_active:
-        throttle.record_failure(
-            session, keys[0], limit=policy.account_failures_before_lockout, policy=policy
-        )
-        throttle.record_failure(
-            session, keys[1], limit=policy.network_failures_before_block, policy=policy
-        )
+        for key, limit in (
+            (pair, policy.account_failures_before_lockout),
+            (network, policy.network_failures_before_block),
+            (account, policy.account_failures_before_backoff),
+        ):
+            throttle.record_failure(session, key, limit=limit, policy=policy)
         audit.record(
             session,
             principal=Principal(kind="user", id=str(user.id) if user else "unknown"),
@@ -180,7 +187,7 @@ def sign_in(
             details={"network": client or "unknown"},
         )
         raise Unauthenticated(SIGN_IN_FAILED)
-    throttle.clear(session, keys[0])
+    throttle.clear(session, pair)
     if ph.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password, ph)
     return user
@@ -216,8 +223,7 @@ def set_active(session: Session, *, user_id: str, active: bool, by: Principal) -
     user.is_active = active
     if not active:
         end_all_sessions(session, user)
-        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
-            token.revoked_at = token.revoked_at or utcnow()
+        revoke_tokens(session, user=user, by=by, reason="user.disabled")
     audit.record(
         session,
         principal=by,
@@ -229,12 +235,14 @@ def set_active(session: Session, *, user_id: str, active: bool, by: Principal) -
 
 
 def assign_role(session: Session, *, user_id: str, role: str, by: Principal) -> User:
-    """Give an account another role; its sessions end so the change applies at once."""
+    """Give an account another role; its sessions end so the change applies at once, and its
+    API tokens are narrowed to the new role (revoked when nothing of them is left)."""
     user = get_user(session, user_id)
     if session.get(Role, role) is None:
         raise InvalidInput(f"unknown role {role!r}", details={"field": "role"})
     previous, user.role = user.role, role
     end_all_sessions(session, user)
+    narrow_tokens(session, user_ids=[user.id], permissions=permissions_of(session, role), by=by)
     audit.record(
         session,
         principal=by,
@@ -244,6 +252,48 @@ def assign_role(session: Session, *, user_id: str, role: str, by: Principal) -> 
         details={"from": previous, "to": role},
     )
     return user
+
+
+def narrow_tokens(
+    session: Session, *, user_ids: list[uuid.UUID], permissions: frozenset[str], by: Principal
+) -> None:
+    """Cut the live API tokens of these users down to ``permissions``; revoke those left with
+    no scope. Stored, not only applied at use, so that widening the role again later does not
+    bring back what a token lost."""
+    if not user_ids:
+        return
+    live = select(ApiToken).where(ApiToken.user_id.in_(user_ids), ApiToken.revoked_at.is_(None))
+    for token in session.scalars(live):
+        kept = sorted(set(token.scopes) & permissions)
+        if kept == sorted(token.scopes):
+            continue
+        if kept:
+            token.scopes = kept
+        else:
+            token.revoked_at = utcnow()
+        audit.record(
+            session,
+            principal=by,
+            action="token.narrowed" if kept else "token.revoked",
+            target_type="token",
+            target_ids=[str(token.id)],
+            details={"scopes": kept, "reason": "role.changed"},
+        )
+
+
+def revoke_tokens(session: Session, *, user: User, by: Principal, reason: str) -> None:
+    """Revoke every live API token of a user (account disabled, second factor reset)."""
+    live = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    for token in session.scalars(live):
+        token.revoked_at = utcnow()
+        audit.record(
+            session,
+            principal=by,
+            action="token.revoked",
+            target_type="token",
+            target_ids=[str(token.id)],
+            details={"reason": reason},
+        )
 
 
 def get_user(session: Session, user_id: str) -> User:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput
 from clientvault.security import audit
-from clientvault.security.accounts import end_all_sessions
+from clientvault.security.accounts import end_all_sessions, revoke_tokens
 from clientvault.security.models import RecoveryCode, User
 from clientvault.security.principal import Principal
 from clientvault.store.base import utcnow
@@ -123,11 +123,13 @@ def use_recovery_code(session: Session, *, user: User, code: str) -> bool:
 
 
 def reset(session: Session, *, user: User, by: Principal) -> None:
-    """Remove a user's second factor (they must enrol again); ends their sessions."""
+    """Remove a user's second factor (they must enrol again); ends their sessions and revokes
+    their API tokens, which were made from a session that passed the old factor."""
     user.totp_secret_sealed, user.totp_confirmed, user.totp_last_step = None, False, None
     for old in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
         session.delete(old)
     end_all_sessions(session, user)
+    revoke_tokens(session, user=user, by=by, reason="mfa.reset")
     audit.record(
         session, principal=by, action="mfa.reset", target_type="user", target_ids=[str(user.id)]
     )

@@ -73,9 +73,12 @@ def verify_password(stored_hash: str | None, password: str, ph: PasswordHasher) 
 
 
 def _dummy_hash(ph: PasswordHasher) -> str:
-    return _dummy_hashes.setdefault(
-        (ph.time_cost, ph.memory_cost, ph.parallelism), ph.hash("clientvault-dummy")
-    )
+    """A hash made once per hasher cost: an unknown account then pays one verification, as a
+    known one does (hashing on every call would make it pay two, and give it away)."""
+    key = (ph.time_cost, ph.memory_cost, ph.parallelism)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = ph.hash("clientvault-dummy")
+    return _dummy_hashes[key]
 
 
 _dummy_hashes: dict[tuple[int, int, int], str] = {}

@@ -27,6 +27,7 @@ PERMISSIONS: MappingProxyType[str, str] = MappingProxyType(
         "roles:manage": "define roles and assign them",
         "keys:manage": "rotate encryption keys, manage backups",
         "settings:manage": "change installation settings",
+        "tokens:create": "create API tokens with a token (only narrower ones, expiring no later)",
     }
 )
 

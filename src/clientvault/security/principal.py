@@ -17,6 +17,8 @@ class Principal:
     id: str
     permissions: frozenset[str] = field(default_factory=frozenset)
     role: str | None = None
+    #: The API token a member of staff acts through, if any (``None``: a browser session).
+    token_id: uuid.UUID | None = None
 
     @classmethod
     def system(cls, job: str, *permissions: str) -> Principal:
@@ -24,9 +26,19 @@ class Principal:
         return cls(kind="system", id=job, permissions=frozenset(permissions))
 
     @classmethod
-    def user(cls, user_id: uuid.UUID, *, role: str, permissions: frozenset[str]) -> Principal:
-        """A member of staff with the permissions of their role (narrowed by a token's scopes)."""
-        return cls(kind="user", id=str(user_id), permissions=permissions, role=role)
+    def user(
+        cls,
+        user_id: uuid.UUID,
+        *,
+        role: str,
+        permissions: frozenset[str],
+        token_id: uuid.UUID | None = None,
+    ) -> Principal:
+        """A member of staff with the permissions of their role (narrowed by a token's scopes,
+        when acting through the token ``token_id``)."""
+        return cls(
+            kind="user", id=str(user_id), permissions=permissions, role=role, token_id=token_id
+        )
 
     def can(self, permission: str) -> bool:
         """Whether this principal holds a permission."""

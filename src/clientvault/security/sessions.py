@@ -1,7 +1,8 @@
 """Server-side console sessions: the cookie holds a random token, the database its hash.
 
 A session ends after ``session_idle_minutes`` without use or ``session_absolute_hours`` after
-sign-in, whichever comes first; a new token is issued at every sign-in (no fixation).
+sign-in, whichever comes first; a new token is issued at every sign-in and again once the
+second factor is passed (no fixation).
 """
 
 from __future__ import annotations
@@ -91,9 +92,25 @@ def resolve_session(
     return staff_session, user
 
 
-def mark_mfa_passed(staff_session: StaffSession) -> None:
-    """Record that the second factor was checked in this session."""
-    staff_session.mfa_passed = True
+def rotate_after_second_factor(
+    session: Session, *, staff_session: StaffSession, user: User, policy: SecuritySettings
+) -> OpenedSession:
+    """Replace a session whose second factor was just checked by a new one (new token, new
+    CSRF token) that counts as having passed it.
+
+    The token a browser held before proving its second factor is worth nothing afterwards:
+    whoever planted or read it then (session fixation) does not share the full session.
+    """
+    opened = start_session(
+        session,
+        user=user,
+        mfa_passed=True,
+        client_network=staff_session.client_network,
+        policy=policy,
+    )
+    session.delete(staff_session)
+    session.flush()
+    return opened
 
 
 def csrf_valid(staff_session: StaffSession, submitted: str | None) -> bool:

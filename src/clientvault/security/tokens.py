@@ -2,6 +2,19 @@
 
 A token's principal has the permissions of its owner's role *and* of its scopes, so a token
 can only narrow what its owner may do, and stops working when the owner is disabled.
+
+Who may create one (``issue_token``), so that a leaked token cannot widen or renew itself:
+
+- a browser session that passed a second factor within ``token_session_fresh_minutes``:
+  the user has MFA set up and has just proven it, not merely holds an old cookie;
+- an API token only if it carries the ``tokens:create`` scope, and then only a token whose
+  scopes are a subset of its own, expiring no later than itself (its expiry is capped);
+- never a token wider than its maker's permissions, nor than its owner's role.
+
+When the owner's role changes (or their custom role is redefined), their tokens are narrowed
+to the new role's permissions, and revoked when nothing is left (``accounts.narrow_tokens``):
+a later widening of the role does not widen them again. Resetting the owner's second factor, or
+disabling the account, revokes every token (``accounts.revoke_tokens``).
 """
 
 from __future__ import annotations
@@ -10,21 +23,23 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientvault.errors import InvalidInput, NotFound
+from clientvault.errors import InvalidInput, NotFound, PermissionDenied
 from clientvault.security import audit
 from clientvault.security.accounts import permissions_of
-from clientvault.security.models import ApiToken, User
+from clientvault.security.models import ApiToken, StaffSession, User
 from clientvault.security.permissions import unknown_permissions
 from clientvault.security.principal import Principal
 from clientvault.settings import SecuritySettings
 from clientvault.store.base import utcnow
 
 PREFIX = "cvat_"
+#: The scope that lets an API token create (narrower, shorter-lived) tokens.
+TOKENS_CREATE = "tokens:create"
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,15 @@ class IssuedToken:
 
     token: ApiToken
     secret: str
+
+
+@dataclass(frozen=True)
+class Maker:
+    """Who asks for a new token and through what: a browser session or an API token
+    (``principal.token_id``). A system principal (set-up, tests) has neither."""
+
+    principal: Principal
+    staff_session: StaffSession | None = None
 
 
 def _hash(secret: str) -> str:
@@ -47,8 +71,13 @@ def issue_token(
     scopes: set[str],
     days: int,
     policy: SecuritySettings,
+    by: Maker,
 ) -> IssuedToken:
-    """Issue a token for ``user`` with these scopes (a subset of the catalogue)."""
+    """Issue a token for ``user`` with these scopes, if ``by`` may (see the module's rules).
+
+    ``InvalidInput`` for unknown scopes, no scope or a lifetime out of bounds;
+    ``PermissionDenied`` when the maker may not create this token, saying why.
+    """
     unknown = unknown_permissions(scopes)
     if unknown:
         raise InvalidInput(
@@ -60,25 +89,71 @@ def issue_token(
         raise InvalidInput(
             f"a token lives 1 to {policy.api_token_max_days} days", details={"field": "days"}
         )
+    _refuse_wider(scopes, permissions_of(session, user.role), "the account's role")
+    expires_at = _check_maker(session, by, scopes=scopes, policy=policy, days=days)
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
         name=name.strip()[:64] or "token",
         token_hash=_hash(secret),
         scopes=sorted(scopes),
-        expires_at=utcnow() + timedelta(days=days),
+        expires_at=expires_at,
     )
     session.add(token)
     session.flush()
+    details: dict[str, object] = {"scopes": sorted(scopes)}
+    if by.principal.token_id is not None:
+        details["made_with_token"] = str(by.principal.token_id)
     audit.record(
         session,
-        principal=Principal(kind="user", id=str(user.id)),
+        principal=by.principal,
         action="token.issued",
         target_type="token",
         target_ids=[str(token.id)],
-        details={"scopes": sorted(scopes)},
+        details=details,
     )
     return IssuedToken(token=token, secret=secret)
+
+
+def _check_maker(
+    session: Session, by: Maker, *, scopes: set[str], policy: SecuritySettings, days: int
+) -> datetime:
+    """Refuse a maker who may not create this token; the new token's expiry otherwise."""
+    principal = by.principal
+    expires_at = utcnow() + timedelta(days=days)
+    if principal.kind == "system":
+        return expires_at
+    if principal.token_id is not None:
+        parent = session.get(ApiToken, principal.token_id)
+        if parent is None or not principal.can(TOKENS_CREATE):
+            raise PermissionDenied(
+                f"an API token creates tokens only with the {TOKENS_CREATE} scope; "
+                "otherwise create tokens from a signed-in session"
+            )
+        _refuse_wider(scopes, principal.permissions, "the token used")
+        return min(expires_at, parent.expires_at)  # never outlives its maker: no renewal
+    staff_session = by.staff_session
+    if staff_session is None or not staff_session.mfa_passed:
+        raise PermissionDenied("API tokens are created from a session that passed a second factor")
+    user = session.get(User, staff_session.user_id)
+    if user is None or not user.totp_confirmed:
+        raise PermissionDenied("set up a second factor first: API tokens need one")
+    fresh = timedelta(minutes=policy.token_session_fresh_minutes)
+    if utcnow() - staff_session.created_at > fresh:
+        raise PermissionDenied(
+            f"sign in again: API tokens are created within {policy.token_session_fresh_minutes} "
+            "minutes of passing the second factor"
+        )
+    _refuse_wider(scopes, principal.permissions, "your permissions")
+    return expires_at
+
+
+def _refuse_wider(scopes: set[str], allowed: frozenset[str], whose: str) -> None:
+    beyond = scopes - allowed
+    if beyond:
+        raise PermissionDenied(
+            f"scopes beyond {whose}: {', '.join(sorted(beyond))}", details={"field": "scopes"}
+        )
 
 
 def principal_for_token(session: Session, *, secret: str) -> Principal | None:
@@ -94,7 +169,7 @@ def principal_for_token(session: Session, *, secret: str) -> Principal | None:
         return None
     token.last_used_at = now
     allowed = permissions_of(session, user.role) & frozenset(token.scopes)
-    return Principal.user(user.id, role=user.role, permissions=allowed)
+    return Principal.user(user.id, role=user.role, permissions=allowed, token_id=token.id)
 
 
 def revoke_token(session: Session, *, user: User, token_id: str) -> None:

@@ -42,11 +42,12 @@ from clientvault.security.passwords import MAX_LENGTH, hasher_for
 from clientvault.security.principal import Principal
 from clientvault.security.sessions import (
     COOKIE_NAME,
+    OpenedSession,
     csrf_valid,
     end_all_sessions_and_reopen,
     end_session,
-    mark_mfa_passed,
     resolve_session,
+    rotate_after_second_factor,
     start_session,
     token_hash,
 )
@@ -115,10 +116,11 @@ class EnrolmentView:
 
 @dataclass(frozen=True)
 class EnrolmentDone:
-    """A confirmed second factor: the recovery codes to show once, and what comes next."""
+    """A confirmed second factor: the recovery codes to show once, the new session (its id
+    changes once the second factor is passed) and what comes next."""
 
     recovery_codes: list[str]
-    step: NextStep
+    signed_in: SignedIn
 
 
 # ---- cookies and addresses -------------------------------------------------------------------
@@ -287,9 +289,8 @@ def sign_in_with_password(
                 client_network=client,
                 policy=settings.security,
             )
-            staff_session = session.get(StaffSession, token_hash(opened.token))
-            assert staff_session is not None
-            step = next_step(user, staff_session, settings)
+            signed_in = _signed_in(session, user, opened, settings)
+            step = signed_in.step
             audit.record(
                 session,
                 principal=_actor(user),
@@ -300,7 +301,7 @@ def sign_in_with_password(
             )
     if failure is not None:
         raise failure
-    return SignedIn(token=opened.token, step=step)
+    return signed_in
 
 
 def pending_view(store: Store, settings: Settings, *, token: str | None) -> PendingView | None:
@@ -328,12 +329,13 @@ def pass_second_factor(
     csrf: str | None,
     code: str | None,
     recovery_code: str | None,
-) -> NextStep | None:
+) -> SignedIn | None:
     """Pass the second factor with a TOTP code or a single-use recovery code.
 
-    Returns the next step, or ``None`` for a wrong (or replayed, or used) code, whose audit
-    entry is committed. Wrong codes count towards a lock-out of the account's second factor,
-    with the same limits as passwords, so that six digits cannot be found by trying them all:
+    Returns the new session (a new id once the second factor is passed: no fixation) and the
+    next step, or ``None`` for a wrong (or replayed, or used) code, whose audit entry is
+    committed. Wrong codes count towards a lock-out of the account's second factor, with the
+    same limits as passwords, so that six digits cannot be found by trying them all:
     ``RateLimited`` then says for how long. ``Unauthenticated`` if there is no session to
     complete, ``PermissionDenied`` if the CSRF token is wrong.
     """
@@ -355,7 +357,9 @@ def pass_second_factor(
             )
             return None
         throttle.clear(session, key)
-        mark_mfa_passed(staff_session)
+        opened = rotate_after_second_factor(
+            session, staff_session=staff_session, user=user, policy=settings.security
+        )
         audit.record(
             session,
             principal=_actor(user),
@@ -364,7 +368,7 @@ def pass_second_factor(
             target_ids=[str(user.id)],
             details={"method": "totp" if code else "recovery_code"},
         )
-        return next_step(user, staff_session, settings)
+        return _signed_in(session, user, opened, settings)
 
 
 def begin_enrolment(
@@ -403,9 +407,9 @@ def confirm_enrolment(
 ) -> EnrolmentDone:
     """Finish enrolment with a first valid code; returns the ten recovery codes (shown once).
 
-    The session counts as having passed its second factor from then on. A wrong code raises
-    ``InvalidInput`` once its audit entry is committed (the enrolment stays in progress);
-    ``Conflict`` if no enrolment is in progress.
+    The session is replaced by a new one (new id) that counts as having passed its second
+    factor. A wrong code raises ``InvalidInput`` once its audit entry is committed (the
+    enrolment stays in progress); ``Conflict`` if no enrolment is in progress.
     """
     failure: InvalidInput | None = None
     with store.sessions.begin() as session:
@@ -417,9 +421,11 @@ def confirm_enrolment(
         except InvalidInput as exc:
             failure = exc  # the "mfa.failed" entry must still commit
         else:
-            mark_mfa_passed(staff_session)
+            opened = rotate_after_second_factor(
+                session, staff_session=staff_session, user=user, policy=settings.security
+            )
             done = EnrolmentDone(
-                recovery_codes=codes, step=next_step(user, staff_session, settings)
+                recovery_codes=codes, signed_in=_signed_in(session, user, opened, settings)
             )
     if failure is not None:
         raise failure
@@ -448,10 +454,7 @@ def change_own_password(
         opened = end_all_sessions_and_reopen(
             session, user=user, mfa_passed=mfa_passed, policy=settings.security
         )
-        staff_session = session.get(StaffSession, token_hash(opened.token))
-        assert staff_session is not None
-        step = next_step(user, staff_session, settings)
-    return SignedIn(token=opened.token, step=step)
+        return _signed_in(session, user, opened, settings)
 
 
 def sign_out(store: Store, settings: Settings, *, token: str | None, csrf: str | None) -> None:
@@ -491,6 +494,13 @@ def _pending(
     if not csrf_valid(found[0], csrf):
         raise PermissionDenied("missing or wrong CSRF token")
     return found
+
+
+def _signed_in(session: Session, user: User, opened: OpenedSession, settings: Settings) -> SignedIn:
+    """The session just opened, as the browser gets it: its token and what comes next."""
+    staff_session = session.get(StaffSession, token_hash(opened.token))
+    assert staff_session is not None
+    return SignedIn(token=opened.token, step=next_step(user, staff_session, settings))
 
 
 def _mfa_throttle_key(user: User) -> str:

@@ -10,6 +10,7 @@ from clientvault.security import alerts
 from clientvault.security.alert_schemas import AlertRead
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import get_store
+from clientvault.web.params import BeforeId, RowId
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 # Acknowledging is part of reading alerts: whoever is shown them is the one to triage them.
@@ -22,7 +23,7 @@ def list_alerts(
     caller: ReadAlerts,
     status: Literal["open", "acknowledged"] | None = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: BeforeId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AlertRead]:
     """The newest alerts first (before an id for the next page), optionally filtered."""
@@ -32,14 +33,14 @@ def list_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertRead)
-def get_alert(alert_id: int, request: Request, caller: ReadAlerts) -> AlertRead:
+def get_alert(alert_id: RowId, request: Request, caller: ReadAlerts) -> AlertRead:
     """One alert with its evidence."""
     with get_store(request).read_sessions() as session:
         return AlertRead.model_validate(alerts.get_alert(session, alert_id))
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertRead)
-def acknowledge(alert_id: int, request: Request, caller: ReadAlerts) -> AlertRead:
+def acknowledge(alert_id: RowId, request: Request, caller: ReadAlerts) -> AlertRead:
     """Mark an alert as looked at (the audit log records who and when)."""
     with get_store(request).sessions.begin() as session:
         return AlertRead.model_validate(

@@ -12,6 +12,7 @@ from clientvault.security.models import AuditEntry
 from clientvault.security.schemas import AuditEntryRead
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import SettingsDep, get_store
+from clientvault.web.params import BeforeId
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 ReadAudit = Annotated[Caller, Depends(Authorize("audit:read"))]
@@ -21,7 +22,7 @@ ReadAudit = Annotated[Caller, Depends(Authorize("audit:read"))]
 def entries(
     request: Request,
     caller: ReadAudit,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: BeforeId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditEntryRead]:

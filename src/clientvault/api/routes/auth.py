@@ -20,7 +20,7 @@ from clientvault.security.schemas import (
     TokenCreate,
     UserRead,
 )
-from clientvault.security.tokens import issue_token, revoke_token
+from clientvault.security.tokens import Maker, issue_token, revoke_token
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.web import signin_flow
@@ -60,10 +60,11 @@ def login(body: SignIn, request: Request, response: Response) -> SignInState:
 
 
 @router.post("/auth/mfa", response_model=SignInState)
-def second_factor(body: SecondFactor, request: Request) -> SignInState:
-    """Pass the second factor with a TOTP code or a recovery code."""
+def second_factor(body: SecondFactor, request: Request, response: Response) -> SignInState:
+    """Pass the second factor with a TOTP code or a recovery code; the session gets a new id
+    (and CSRF token) once it is passed."""
     store, settings = _context(request)
-    step = signin_flow.pass_second_factor(
+    signed_in = signin_flow.pass_second_factor(
         store,
         settings,
         token=session_token(request),
@@ -71,9 +72,10 @@ def second_factor(body: SecondFactor, request: Request) -> SignInState:
         code=body.code,
         recovery_code=body.recovery_code,
     )
-    if step is None:
+    if signed_in is None:
         raise Unauthenticated("the code is not right")
-    return _state(step)
+    signin_flow.set_session_cookie(response, signed_in.token, settings)
+    return _state(signed_in.step)
 
 
 @router.post("/auth/mfa/enrol")
@@ -87,8 +89,9 @@ def begin_mfa(request: Request) -> dict[str, str]:
 
 
 @router.post("/auth/mfa/confirm")
-def confirm_mfa(body: SecondFactor, request: Request) -> dict[str, Any]:
-    """Finish enrolment with a first code; returns the ten recovery codes, shown once."""
+def confirm_mfa(body: SecondFactor, request: Request, response: Response) -> dict[str, Any]:
+    """Finish enrolment with a first code; returns the ten recovery codes, shown once, and the
+    new session's CSRF token (the session gets a new id once the second factor is passed)."""
     store, settings = _context(request)
     if not body.code:
         raise InvalidInput("a code is required", details={"field": "code"})
@@ -99,7 +102,8 @@ def confirm_mfa(body: SecondFactor, request: Request) -> dict[str, Any]:
         csrf=request.headers.get(CSRF_HEADER),
         code=body.code,
     )
-    return {"recovery_codes": done.recovery_codes}
+    signin_flow.set_session_cookie(response, done.signed_in.token, settings)
+    return {"recovery_codes": done.recovery_codes, "csrf_token": done.signed_in.step.csrf_token}
 
 
 @router.post("/auth/logout", status_code=204)
@@ -145,7 +149,10 @@ def me(request: Request, caller: Authenticated) -> UserRead:
 
 @router.post("/me/tokens", status_code=201)
 def create_token(body: TokenCreate, request: Request, caller: Authenticated) -> dict[str, Any]:
-    """Issue an API token for myself; its secret is in this answer only."""
+    """Issue an API token for myself; its secret is in this answer only.
+
+    From a session that passed its second factor within the last minutes, or from a token
+    with the ``tokens:create`` scope (then only narrower and expiring no later than it)."""
     store, settings = _context(request)
     with store.sessions.begin() as session:
         user = get_user(session, caller.principal.id)
@@ -156,6 +163,7 @@ def create_token(body: TokenCreate, request: Request, caller: Authenticated) -> 
             scopes=set(body.scopes),
             days=body.days,
             policy=settings.security,
+            by=Maker(caller.principal, caller.staff_session),
         )
         return {
             "id": str(issued.token.id),

@@ -17,6 +17,7 @@ from clientvault.identity.schemas import CandidateRead, MergeRead
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.customer360 import Customer360, customer_360
 from clientvault.web.deps import ReadSessionDep, SessionDep, SettingsDep, StoreDep
+from clientvault.web.params import Offset, RowId
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 Review = Annotated[Caller, Depends(Authorize("identity:review"))]
@@ -57,21 +58,21 @@ def list_candidates(
     session: ReadSessionDep,
     status: Literal["pending", "merged", "rejected", "auto_merged"] | None = "pending",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[CandidateRead]:
     """The review queue (pending candidates, most probable first) with explanations."""
     return review.list_candidates(session, status=status, limit=limit, offset=offset)
 
 
 @router.get("/identity/candidates/{candidate_id}", response_model=CandidateRead)
-def read_candidate(candidate_id: int, caller: Review, session: ReadSessionDep) -> CandidateRead:
+def read_candidate(candidate_id: RowId, caller: Review, session: ReadSessionDep) -> CandidateRead:
     """One candidate and the match weight of each comparison."""
     return review.get_candidate(session, candidate_id=candidate_id)
 
 
 @router.post("/identity/candidates/{candidate_id}/merge", response_model=Merged)
 def merge_candidate(
-    candidate_id: int, body: CandidateMerge, caller: Review, session: SessionDep, store: StoreDep
+    candidate_id: RowId, body: CandidateMerge, caller: Review, session: SessionDep, store: StoreDep
 ) -> Merged:
     """Merge a candidate's two profiles (audited)."""
     merge_id = review.merge_candidate(
@@ -87,7 +88,7 @@ def merge_candidate(
 
 @router.post("/identity/candidates/{candidate_id}/reject", status_code=204)
 def reject_candidate(
-    candidate_id: int, body: Decision, caller: Review, session: SessionDep
+    candidate_id: RowId, body: Decision, caller: Review, session: SessionDep
 ) -> None:
     """Record that a candidate's profiles are different people (audited)."""
     review.reject_candidate(

@@ -213,7 +213,12 @@ def _upload_schema(*extra: str) -> dict[str, Any]:
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {"type": "object", "required": ["file"], "properties": properties}
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": properties,
+                        "additionalProperties": False,  # other fields are refused (400)
+                    }
                 }
             },
         }

@@ -14,12 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientvault.errors import InvalidInput
+from clientvault.errors import InvalidInput, PermissionDenied
 from clientvault.security.accounts import get_user
 from clientvault.security.models import ApiToken, StaffSession, User
 from clientvault.security.permissions import PERMISSIONS
 from clientvault.security.sessions import active_sessions, token_hash
-from clientvault.security.tokens import issue_token, revoke_token
+from clientvault.security.tokens import Maker, issue_token, revoke_token
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.web.auth import Authorize, Caller, mfa_required, session_token
@@ -138,7 +138,7 @@ def create_token(
     days: Annotated[int, Form(ge=1, le=3660)] = 30,
 ) -> Response:
     """Issue an API token for myself; its secret is on this page only."""
-    secret, error = None, None
+    secret, error, status = None, None, 200
     try:
         if not name.strip():
             raise InvalidInput("give the token a name", details={"field": "name"})
@@ -150,10 +150,13 @@ def create_token(
                 scopes=set(scopes or ()),
                 days=days,
                 policy=settings.security,
+                by=Maker(caller.principal, caller.staff_session),
             )
             secret = issued.secret
     except InvalidInput as exc:
-        error = exc.message
+        error, status = exc.message, 422
+    except PermissionDenied as exc:  # shown on the form, which the user may still use
+        error, status = exc.message, 403
     with store.read_sessions() as session, session.begin():
         view = _account_view(session, caller, settings, current_token=session_token(request))
     return _page(
@@ -163,7 +166,7 @@ def create_token(
         new_secret=secret,
         error=error,
         form_name="" if secret else name,
-        status_code=422 if error else 200,
+        status_code=status,
     )
 
 

@@ -20,6 +20,7 @@ from clientvault.security.models import Alert
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
+from clientvault.web.params import BeforeId, RowId
 from clientvault.web.templating import render
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/security", include_in_schema=False)
@@ -108,7 +109,7 @@ def alerts_page(
     caller: ReadAlerts,
     store: StoreDep,
     status: StatusFilter = "open",
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: BeforeId = None,
     done: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     """The newest alerts of a status (open by default), with their evidence."""
@@ -148,7 +149,7 @@ def alerts_page(
 
 
 @router.post("/alerts/{alert_id}/acknowledge", name="console_alert_acknowledge")
-def acknowledge(alert_id: int, caller: ReadAlerts, store: StoreDep) -> RedirectResponse:
+def acknowledge(alert_id: RowId, caller: ReadAlerts, store: StoreDep) -> RedirectResponse:
     """Acknowledge an alert, then back to the list."""
     with store.sessions.begin() as session:
         alerts.acknowledge(session, alert_id=alert_id, by=caller.principal)

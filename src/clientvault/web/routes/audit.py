@@ -23,6 +23,7 @@ from clientvault.security.models import AuditEntry
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import SettingsDep, StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
+from clientvault.web.params import AfterId, BeforeId
 from clientvault.web.templating import render
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/security", include_in_schema=False)
@@ -84,8 +85,8 @@ def audit_log(
     caller: ReadAudit,
     store: StoreDep,
     settings: SettingsDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    before: BeforeId = None,
+    after: AfterId = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     verify: Annotated[bool, Query()] = False,
     expected_head: Annotated[str | None, Query(max_length=64)] = None,

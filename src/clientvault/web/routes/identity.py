@@ -31,6 +31,7 @@ from clientvault.web.auth import Authorize, Caller
 from clientvault.web.customer360 import customer_360, find_customers
 from clientvault.web.deps import SettingsDep, StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
+from clientvault.web.params import RowId
 from clientvault.web.templating import render
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
@@ -177,7 +178,7 @@ def _after(action: str, run: Callable[[], None], back: str = REVIEW_PATH) -> Red
 
 @router.post("/identity/candidates/{candidate_id}/merge", name="console_candidate_merge")
 def merge_candidate(
-    candidate_id: int, caller: Review, store: StoreDep, reason: ReasonField
+    candidate_id: RowId, caller: Review, store: StoreDep, reason: ReasonField
 ) -> RedirectResponse:
     """Merge a candidate's two profiles, then back to the queue."""
 
@@ -192,7 +193,7 @@ def merge_candidate(
 
 @router.post("/identity/candidates/{candidate_id}/reject", name="console_candidate_reject")
 def reject_candidate(
-    candidate_id: int, caller: Review, store: StoreDep, reason: ReasonField
+    candidate_id: RowId, caller: Review, store: StoreDep, reason: ReasonField
 ) -> RedirectResponse:
     """Reject a candidate, then back to the queue."""
 

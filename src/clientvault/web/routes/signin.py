@@ -183,15 +183,17 @@ def challenge(
     token = session_token(request)
     error, status = None, 200
     try:
-        step = flow.pass_second_factor(
+        signed_in = flow.pass_second_factor(
             store, settings, token=token, csrf=csrf_token, code=code, recovery_code=recovery_code
         )
     except RateLimited as exc:
-        step, error, status = None, _too_many(exc), 429
+        signed_in, error, status = None, _too_many(exc), 429
     except InvalidInput:
-        step, error, status = None, "Enter the code from your authenticator app.", 422
-    if step is not None:
-        return _redirect(flow.destination(step, next_path))
+        signed_in, error, status = None, "Enter the code from your authenticator app.", 422
+    if signed_in is not None:
+        response = _redirect(flow.destination(signed_in.step, next_path))
+        flow.set_session_cookie(response, signed_in.token, settings)
+        return response
     view = flow.pending_view(store, settings, token=token)
     if view is None:
         return _redirect(flow.login_url(next_path))
@@ -297,17 +299,19 @@ def enrolment_confirm(
             error=CODE_NOT_RIGHT,
             status_code=422,
         )
-    view = flow.pending_view(store, settings, token=token)
-    if view is None:  # pragma: no cover - the session was just used
+    view = flow.pending_view(store, settings, token=done.signed_in.token)
+    if view is None:  # pragma: no cover - the session was just opened
         return _redirect(flow.login_url(next_path))
-    return _enrolment_page(
+    page = _enrolment_page(
         request,
         view,
         stage="codes",
         next_path=next_path,
         recovery_codes=done.recovery_codes,
-        continue_url=flow.destination(done.step, next_path),
+        continue_url=flow.destination(done.signed_in.step, next_path),
     )
+    flow.set_session_cookie(page, done.signed_in.token, settings)
+    return page
 
 
 # ---- password change -------------------------------------------------------------------------
