@@ -18,6 +18,7 @@ from clientvault.api.routes import (
     health,
     identity,
     imports,
+    jobs,
     privacy_core,
     privacy_requests,
     snippet,
@@ -66,18 +67,7 @@ def create_app(
         app.state.store = (
             store if store is not None else open_store(settings, checkpoint_wal=not ingest_writer)
         )
-        worker = (
-            Worker(
-                app.state.store,
-                security=settings.security,
-                smtp=settings.smtp,
-                privacy=settings.privacy,
-                retention=settings.retention,
-                audit=settings.audit,
-            )
-            if run_consumers
-            else None
-        )
+        worker = Worker(app.state.store, settings) if run_consumers else None
         writer = IngestWriter(settings) if ingest_writer else None
         app.state.ingest_writer = writer
         app.state.store_tracking = tracking.storing(app.state.store, settings, writer)
@@ -121,6 +111,7 @@ def create_app(
     app.include_router(privacy_requests.router)
     app.include_router(privacy_core.router)
     app.include_router(identity.router)
+    app.include_router(jobs.router)
     install_console(app)
     install_intrusion_prevention(app, settings.security)
     # Added last, so outermost: every answer (the intrusion guard's refusals too) gets the

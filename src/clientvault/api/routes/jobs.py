@@ -1,0 +1,40 @@
+"""The scheduled jobs the workers run: read-only, for administrators."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from clientvault.automation.jobs import list_jobs
+from clientvault.web.auth import Authorize, Caller
+from clientvault.web.deps import SettingsDep, get_store
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+ManageSettings = Annotated[Caller, Depends(Authorize("settings:manage"))]
+
+
+class JobRead(BaseModel):
+    """One scheduled job: its schedule, its last and next run and who holds it now."""
+
+    name: str
+    description: str
+    schedule: str
+    enabled: bool
+    next_run_at: datetime | None
+    leased_by: str | None
+    lease_expires_at: datetime | None
+    last_started_at: datetime | None
+    last_finished_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    run_count: int
+
+
+@router.get("", response_model=list[JobRead])
+def jobs(request: Request, caller: ManageSettings, settings: SettingsDep) -> list[JobRead]:
+    """Every scheduled job, in the order a worker runs them."""
+    with get_store(request).read_sessions() as session:
+        return [JobRead.model_validate(job, from_attributes=True) for job in list_jobs(session, settings)]
