@@ -1,0 +1,65 @@
+"""Scheduled jobs over the API and on the console page, for whoever holds ``settings:manage``."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from clientvault.automation.jobs import JOBS
+from clientvault.automation.scheduler import Scheduler
+from clientvault.migrations.schema import load_holders
+from clientvault.security.accounts import define_role
+from clientvault.security.principal import Principal
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+from support.staff import api_sign_in, bearer_headers, create_staff
+
+PASSWORD = "violet-harbour-tangent-quarry-47"
+
+
+def test_jobs_are_listed_for_admins_only(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    load_holders()
+    Scheduler(db, db_settings, JOBS, owner="host-1:42:abcd").run_due()
+    listed = client.get("/api/v1/jobs", headers=bearer_headers(db, db_settings, "admin"))
+    assert listed.status_code == 200, listed.text
+    jobs = {job["name"]: job for job in listed.json()}
+    assert list(jobs) == [job.name for job in JOBS]
+    retention = jobs["privacy.retention"]
+    assert retention["schedule"] == "every 60 minutes"
+    assert (retention["last_status"], retention["run_count"], retention["leased_by"]) == (
+        "ok",
+        1,
+        None,
+    )
+    assert jobs["automation.outbox-delivery"]["enabled"] is False
+    refused = client.get("/api/v1/jobs", headers=bearer_headers(db, db_settings, "marketer"))
+    assert refused.status_code == 403
+
+
+def test_the_console_page_shows_the_jobs(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    with db.sessions.begin() as session:
+        define_role(
+            session,
+            name="operator",
+            permissions={"settings:manage"},
+            description="runs the installation",
+            by=Principal.system("test"),
+        )
+        create_staff(
+            session,
+            db_settings,
+            email="operator@example.com",
+            role="operator",
+            password=PASSWORD,
+            display_name="Operator",
+        ).user.must_change_password = False
+    api_sign_in(client, "operator@example.com", PASSWORD)
+    page = client.get("/console/security/jobs")
+    assert page.status_code == 200
+    for job in JOBS:
+        assert f'data-job="{job.name}"' in page.text
+    assert page.text.count('data-status="never"') == len(JOBS)
+    assert 'href="/console/security/jobs"' in page.text  # in the navigation
