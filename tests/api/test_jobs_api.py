@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 from fastapi.testclient import TestClient
+
+from clientvault.api.app import create_app
 
 from clientvault.automation.jobs import JOBS
 from clientvault.automation.scheduler import Scheduler
@@ -63,3 +67,14 @@ def test_the_console_page_shows_the_jobs(
         assert f'data-job="{job.name}"' in page.text
     assert page.text.count('data-status="never"') == len(JOBS)
     assert 'href="/console/security/jobs"' in page.text  # in the navigation
+
+
+def test_the_jobs_are_kept_to_the_admin_networks(db: Store, db_settings: Settings) -> None:
+    policy = db_settings.security.model_copy(
+        update={"admin_networks": [ip_network("127.0.0.1/32")]}
+    )
+    app = create_app(db_settings.model_copy(update={"security": policy}), store=db)
+    headers = bearer_headers(db, db_settings, "admin")
+    for host, status in (("127.0.0.2", 403), ("127.0.0.1", 200)):
+        with TestClient(app, base_url="https://testserver", client=(host, 50000)) as client:
+            assert client.get("/api/v1/jobs", headers=headers).status_code == status

@@ -57,6 +57,8 @@ JOBS: tuple[ScheduledJob, ...] = (
 )
 
 
-def list_jobs(session: Session, settings: Settings, *, now: datetime | None = None) -> list[JobStatus]:
+def list_jobs(
+    session: Session, settings: Settings, *, now: datetime | None = None
+) -> list[JobStatus]:
     """Every scheduled job with its last run, next run and lease holder (CLI, API, console)."""
     return job_statuses(session, JOBS, settings, now=now or utcnow())

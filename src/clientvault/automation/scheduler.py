@@ -137,7 +137,9 @@ def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     """A job is due when its slot has come and no unexpired lease holds it."""
     return (
         ScheduledJobState.next_run_at <= now,
-        or_(ScheduledJobState.lease_expires_at.is_(None), ScheduledJobState.lease_expires_at <= now),
+        or_(
+            ScheduledJobState.lease_expires_at.is_(None), ScheduledJobState.lease_expires_at <= now
+        ),
     )
 
 

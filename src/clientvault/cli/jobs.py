@@ -36,7 +36,12 @@ def list_command(data_dir: Path | None = DataDirOption) -> None:
     with opened_store(settings) as store, store.read_sessions() as session:
         jobs = list_jobs(session, settings)
     table = Table(
-        "job", "schedule", "last run", "last status", "next run", "leased by",
+        "job",
+        "schedule",
+        "last run",
+        "last status",
+        "next run",
+        "leased by",
         caption=f"Times in {settings.timezone}.",
     )
     for job in jobs:

@@ -37,4 +37,7 @@ class JobRead(BaseModel):
 def jobs(request: Request, caller: ManageSettings, settings: SettingsDep) -> list[JobRead]:
     """Every scheduled job, in the order a worker runs them."""
     with get_store(request).read_sessions() as session:
-        return [JobRead.model_validate(job, from_attributes=True) for job in list_jobs(session, settings)]
+        return [
+            JobRead.model_validate(job, from_attributes=True)
+            for job in list_jobs(session, settings)
+        ]
