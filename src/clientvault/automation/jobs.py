@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from clientvault.automation import mail, privacy_jobs
-from clientvault.automation.scheduler import JobStatus, job_statuses
+from clientvault.automation.scheduler import JobStatus, job_statuses, request_run
+from clientvault.errors import NotFound
 from clientvault.privacy.jobs import RETENTION
 from clientvault.security.jobs import ACCESS_ALERTS, AUDIT_CHECKPOINTS
+from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
@@ -62,3 +64,11 @@ def list_jobs(
 ) -> list[JobStatus]:
     """Every scheduled job with its last run, next run and lease holder (CLI, API, console)."""
     return job_statuses(session, JOBS, settings, now=now or utcnow())
+
+
+def run_soon(session: Session, settings: Settings, name: str, *, by: Principal) -> None:
+    """Have the job called ``name`` run at the workers' next loop ("run now"); audited."""
+    job = next((job for job in JOBS if job.name == name), None)
+    if job is None:
+        raise NotFound(f"no scheduled job is called {name!r}")
+    request_run(session, job, settings, by=by, now=utcnow())

@@ -26,6 +26,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from clientvault.automation.models import ERROR_LENGTH, ScheduledJobState
+from clientvault.errors import Conflict
+from clientvault.security import audit
+from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
@@ -162,6 +165,28 @@ def sync_rows(
             .where(ScheduledJobState.name == job.name, ScheduledJobState.schedule != text)
             .values(schedule=text, next_run_at=first)
         )
+
+
+def request_run(
+    session: Session, job: ScheduledJob, settings: Settings, *, by: Principal, now: datetime
+) -> None:
+    """Make ``job`` due now (the next worker loop runs it, through the same lease as any
+    slot, so asking twice still runs it once); audited. A job turned off is refused."""
+    if not job.enabled(settings):
+        raise Conflict(f"the scheduled job {job.name} is turned off in the settings")
+    sync_rows(session, [job], settings, now=now)
+    session.execute(
+        update(ScheduledJobState)
+        .where(ScheduledJobState.name == job.name, ScheduledJobState.next_run_at > now)
+        .values(next_run_at=now)
+    )
+    audit.record(
+        session,
+        principal=by,
+        action="job.run_requested",
+        target_type="scheduled_job",
+        target_ids=[job.name],
+    )
 
 
 @dataclass(frozen=True)

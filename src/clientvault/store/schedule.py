@@ -31,6 +31,8 @@ from clientvault.store.context import Store
 _EVERY = re.compile(r"every\s+([1-9][0-9]{0,5})\s+(second|minute|hour)s?")
 _DAILY = re.compile(r"daily\s+at\s+([01][0-9]|2[0-3]):([0-5][0-9])")
 _UNITS = {"second": 1, "minute": 60, "hour": 3600}
+#: What a job's name may be: ``domain.what-it-does``, lower case (it appears in URLs).
+JOB_NAME_PATTERN = r"^[a-z0-9][a-z0-9.\-]{0,63}$"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,10 @@ class ScheduledJob:
     lease: timedelta
     description: str
     enabled: Callable[[Settings], bool] = field(default=_always)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(JOB_NAME_PATTERN, self.name):
+            raise ValueError(f"a scheduled job's name must match {JOB_NAME_PATTERN}: {self.name!r}")
 
     def schedule_of(self, settings: Settings) -> Schedule:
         """This job's parsed schedule under ``settings``."""

@@ -72,7 +72,10 @@ def test_the_next_daily_slot_is_the_first_one_after(moment: datetime, at: time, 
     local = slot.astimezone(tz)
     # The wall-clock time is the one asked for, except on a day it does not exist.
     if local.time() != at.replace(microsecond=0):
-        assert slot.astimezone(tz).utcoffset() != (slot - timedelta(hours=3)).astimezone(tz).utcoffset()
+        assert (
+            slot.astimezone(tz).utcoffset()
+            != (slot - timedelta(hours=3)).astimezone(tz).utcoffset()
+        )
 
 
 def test_the_installation_time_zone_is_checked() -> None:

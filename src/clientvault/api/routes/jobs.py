@@ -1,19 +1,21 @@
-"""The scheduled jobs the workers run: read-only, for administrators."""
+"""The scheduled jobs the workers run, for administrators: list them, ask for a run now."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel
 
-from clientvault.automation.jobs import list_jobs
+from clientvault.automation.jobs import list_jobs, run_soon
+from clientvault.store.schedule import JOB_NAME_PATTERN
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import SettingsDep, get_store
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 ManageSettings = Annotated[Caller, Depends(Authorize("settings:manage"))]
+JobName = Annotated[str, Path(pattern=JOB_NAME_PATTERN)]
 
 
 class JobRead(BaseModel):
@@ -41,3 +43,13 @@ def jobs(request: Request, caller: ManageSettings, settings: SettingsDep) -> lis
             JobRead.model_validate(job, from_attributes=True)
             for job in list_jobs(session, settings)
         ]
+
+
+@router.post("/{name}/run", status_code=202)
+def run_now(
+    name: JobName, request: Request, caller: ManageSettings, settings: SettingsDep
+) -> Response:
+    """Make a job due now: a worker runs it at its next loop (once, however often asked)."""
+    with get_store(request).sessions.begin() as session:
+        run_soon(session, settings, name, by=caller.principal)
+    return Response(status_code=202)
