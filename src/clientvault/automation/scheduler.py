@@ -17,9 +17,9 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -189,9 +189,10 @@ def request_run(
     )
 
 
-@dataclass(frozen=True)
-class JobStatus:
-    """One job as ``jobs list``, the API and the console show it."""
+class JobStatus(BaseModel):
+    """One job as ``jobs list``, the API (its response body) and the console show it."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     description: str

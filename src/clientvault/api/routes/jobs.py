@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel
 
 from clientvault.automation.jobs import list_jobs, run_soon
+from clientvault.automation.scheduler import JobStatus
 from clientvault.store.schedule import JOB_NAME_PATTERN
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import SettingsDep, get_store
@@ -18,31 +17,11 @@ ManageSettings = Annotated[Caller, Depends(Authorize("settings:manage"))]
 JobName = Annotated[str, Path(pattern=JOB_NAME_PATTERN)]
 
 
-class JobRead(BaseModel):
-    """One scheduled job: its schedule, its last and next run and who holds it now."""
-
-    name: str
-    description: str
-    schedule: str
-    enabled: bool
-    next_run_at: datetime | None
-    leased_by: str | None
-    lease_expires_at: datetime | None
-    last_started_at: datetime | None
-    last_finished_at: datetime | None
-    last_status: str | None
-    last_error: str | None
-    run_count: int
-
-
-@router.get("", response_model=list[JobRead])
-def jobs(request: Request, caller: ManageSettings, settings: SettingsDep) -> list[JobRead]:
+@router.get("", response_model=list[JobStatus])
+def jobs(request: Request, caller: ManageSettings, settings: SettingsDep) -> list[JobStatus]:
     """Every scheduled job, in the order a worker runs them."""
     with get_store(request).read_sessions() as session:
-        return [
-            JobRead.model_validate(job, from_attributes=True)
-            for job in list_jobs(session, settings)
-        ]
+        return list_jobs(session, settings)
 
 
 @router.post("/{name}/run", status_code=202)
