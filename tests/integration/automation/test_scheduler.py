@@ -5,6 +5,8 @@ freed after its timeout. The clock is injected: no test sleeps for a slot."""
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,10 +14,14 @@ import pytest
 
 from clientvault.automation.jobs import JOBS, list_jobs
 from clientvault.automation.scheduler import JobStatus, Scheduler, job_statuses
+from clientvault.automation.worker import Worker
 from clientvault.migrations.schema import load_holders
+from clientvault.security import alerts, audit
+from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
 from clientvault.store.schedule import ScheduledJob
+from support.alert_policy import at_any_hour
 
 START = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -223,3 +229,27 @@ def test_the_real_jobs_run_on_the_scheduler(db: Store, db_settings: Settings) ->
     for name in enabled:
         assert (statuses[name].last_status, statuses[name].last_error) == ("ok", None), name
     assert statuses["automation.outbox-delivery"].last_started_at is None
+
+
+def test_the_worker_raises_access_alerts_through_the_scheduler(
+    db: Store, db_settings: Settings
+) -> None:
+    exporter = Principal.user(uuid.uuid4(), role="marketer", permissions=frozenset())
+    with db.sessions.begin() as session:
+        audit.record(session, principal=exporter, action="mfa.replay_refused")
+    settings = db_settings.model_copy(update={"security": at_any_hour(db_settings.security)})
+    worker = Worker(db, settings, poll_seconds=0.05)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with db.read_sessions() as session:
+                if alerts.count_open(session):
+                    break
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    with db.read_sessions() as session:
+        assert [a.kind for a in alerts.list_alerts(session)] == ["mfa_replay"]
+        [status] = [s for s in list_jobs(session, settings) if s.name == "security.access-alerts"]
+    assert status.last_status == "ok"
