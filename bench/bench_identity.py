@@ -45,7 +45,7 @@ from clientvault.demo.generator import generate_demo
 from clientvault.identity.incremental import match_incremental
 from clientvault.identity.matching import resolve
 from clientvault.identity.matching_metrics import pairs_of_groups, pairwise_scores
-from clientvault.identity.matching_spec import fold
+from clientvault.identity.matching_spec import fold_name
 from clientvault.identity.matching_store import load_profiles
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_customers
@@ -76,7 +76,7 @@ def _deterministic_febrl(name: str) -> set[frozenset[str]]:
     groups: dict[str, str] = {}
     for frame in frames:
         for rec_id, row in frame.iterrows():
-            names = [fold(v) if isinstance(v, str) else None for v in (row.given_name, row.surname)]
+            names = [fold_name(v) if isinstance(v, str) else None for v in (row.given_name, row.surname)]
             birth = row.date_of_birth if isinstance(row.date_of_birth, str) else None
             key = (*names, birth)
             if None in key:

