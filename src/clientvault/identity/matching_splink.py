@@ -247,8 +247,10 @@ def _train(
     without that session's rule.
     """
     from splink import Linker, block_on
-    # Not re-exported publicly.
-    from splink.internals.exceptions import EMTrainingException, SplinkException
+    from splink.internals.exceptions import (  # not re-exported publicly
+        EMTrainingException,
+        SplinkException,
+    )
 
     skipped: set[int] = set()
     while True:
