@@ -50,7 +50,7 @@ from clientvault.demo.generator import generate_demo
 from clientvault.identity.incremental import match_incremental
 from clientvault.identity.matching import resolve
 from clientvault.identity.matching_metrics import pairs_of_groups, pairwise_scores
-from clientvault.identity.matching_spec import BLOCKING_KEYS, fold_name
+from clientvault.identity.matching_spec import BLOCKING_KEYS, MAX_BLOCK, fold_name
 from clientvault.identity.matching_store import load_profiles
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_customers
@@ -124,8 +124,9 @@ def bench_febrl(name: str, *, ssn: bool) -> None:
 
 
 def _blocking_recall(store: Store, data: Labelled) -> None:
-    """Per blocking key (``matching_spec.BLOCKING_KEYS``, in order): the pairs it blocks, the
-    true pairs blocked by it or an earlier key (cumulative recall) and the pairs it adds."""
+    """Per blocking key (``matching_spec.BLOCKING_KEYS``, in order, blocks up to ``MAX_BLOCK``):
+    the pairs it adds to the earlier keys' and the true pairs blocked by it or an earlier key
+    (cumulative recall)."""
     persons = persons_of_records(store, data)
     with store.sessions.begin() as session:
         records = load_profiles(session, store).records
@@ -138,7 +139,12 @@ def _blocking_recall(store: Store, data: Labelled) -> None:
         for rec_id, record in by_record.items():
             if (value := make(record)) is not None:
                 blocks.setdefault(value, []).append(rec_id)
-        pairs = {frozenset(p) for ids in blocks.values() for p in itertools.combinations(ids, 2)}
+        pairs = {
+            frozenset(pair)
+            for ids in blocks.values()
+            if len(ids) <= MAX_BLOCK
+            for pair in itertools.combinations(ids, 2)
+        }
         new = len(pairs - blocked)
         blocked |= pairs
         caught |= pairs & data.truth

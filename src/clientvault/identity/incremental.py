@@ -23,7 +23,7 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
-from clientvault.identity.matching_spec import COMPARISONS, Comparison, level_of
+from clientvault.identity.matching_spec import COMPARISONS, MAX_BLOCK, Comparison, level_of
 from clientvault.identity.matching_store import (
     PairScore,
     Thresholds,
@@ -50,11 +50,6 @@ from clientvault.store.context import Store
 #: ranking by shared keys alone cut it 131 times at 16 and 74 at 32 (the cap before) — pairs
 #: sharing one or two keys. The batch job, which has no cap, catches what a cut missed.
 MAX_CANDIDATES = 16
-#: Blocks bigger than this (a placeholder e-mail or phone shared by thousands) are not used to
-#: find candidates, as Splink's practice drops blocking values generating too many comparisons:
-#: sharing one says little, and reading it would cost the match more than all the rest.
-#: Against 1M demo profiles the biggest block holds 170 (a surname and birth year).
-MAX_BLOCK = 5_000
 _BLOCKING_KEYS = table_of(MatchBlockingKey)
 
 

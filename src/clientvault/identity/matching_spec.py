@@ -58,8 +58,8 @@ class Level:
     ``token_jaccard`` that the words the two values share are at least ``threshold`` of all
     their words (a street written with its parts in another order, or one part missing);
     ``swapped`` means ``column`` on one side equals ``other`` on the other side (first and
-    last name swapped); ``crossed`` that both are swapped, each with a similarity >=
-    threshold (the second name of a swapped pair, perhaps with a typo); ``null`` is "either
+    last name swapped); ``crossed`` that both are swapped, one of them perhaps with a typo
+    (equal one way, similarity >= threshold the other way); ``null`` is "either
     side missing", ``else`` everything not caught above.
     A ``neutral`` level weighs nothing (m = u, fixed, not estimated): it takes the pairs whose
     evidence another comparison already counts, so it is not counted twice.
@@ -103,8 +103,8 @@ def _levels(column: str, *middle: Level) -> tuple[Level, ...]:
 
 def _name(column: str, other: str, *, first: bool) -> Comparison:
     """A name's levels. Names swapped between the fields are counted once by each comparison:
-    the first name's by one name equal across the fields, the last name's by both names
-    similar across them (so a pair with one name in common counts it once, not twice)."""
+    the first name's by one name equal across the fields, the last name's by both (one
+    perhaps mistyped), so a pair with one name in common counts it once, not twice."""
     swapped = (
         Level("swapped", column, other=other, name="swapped with " + other)
         if first
@@ -211,6 +211,7 @@ BLOCKING_KEYS: dict[str, Callable[[Record], str | None]] = {
     "name_year": lambda r: _joined(r["last_name"], _year(r["birth_date"])),
     "place_first": lambda r: _joined(r["postcode"], r["first_name"]),
     "place_last": lambda r: _joined(r["postcode"], r["last_name"]),
+    # A mistyped postcode: the city with a name, or the postcode with the house number.
     "city_first": lambda r: _joined(r["city"], r["first_name"]),
     "city_last": lambda r: _joined(r["city"], r["last_name"]),
     "place_house": lambda r: _joined(r["postcode"], _house(r["street"])),
@@ -223,6 +224,17 @@ BLOCKING_KEYS: dict[str, Callable[[Record], str | None]] = {
     "phone": lambda r: r["phone"],
     "external_id": lambda r: r["external_id"],
 }
+
+
+#: Blocks of more than this many profiles are not used, by the batch job nor the incremental
+#: path: sharing such a value (a common first name in a big city, a placeholder e-mail) says
+#: little, and its pairs grow with the square of the block. The keys on a city and a name
+#: find a person whose postcode was mistyped and one name replaced (a third of FEBRL1's
+#: misses before they came), but a big city's blocks grow with the base: 56M pairs at 1M
+#: demo profiles uncapped, 22M at 200 (estimated from 10k's blocks); none of the other keys
+#: has a block this big at 1M demo profiles (the biggest holds 170: a surname and birth
+#: year).
+MAX_BLOCK = 200
 
 
 def blocking_keys(record: Record) -> dict[str, str]:
@@ -387,11 +399,10 @@ def _holds(level: Level, left: Record, right: Record) -> bool:
         return a == right.get(level.other) or left.get(level.other) == b
     if level.kind == "crossed":
         other_l, other_r = left.get(level.other), right.get(level.other)
-        return (
-            other_l is not None
-            and other_r is not None
-            and jaro_winkler(a, other_r) >= level.threshold
-            and jaro_winkler(other_l, b) >= level.threshold
+        if other_l is None or other_r is None:
+            return False
+        return (a == other_r and jaro_winkler(other_l, b) >= level.threshold) or (
+            other_l == b and jaro_winkler(a, other_r) >= level.threshold
         )
     if level.kind == "jaro_winkler":
         return jaro_winkler(a, b) >= level.threshold

@@ -30,6 +30,7 @@ from clientvault.identity.matching_store import (
     load_profiles,
     ordered,
     replace_blocking_keys,
+    save_model,
 )
 from clientvault.identity.merges import merge_customers
 from clientvault.identity.models import Customer, CustomerIdentity, CustomerMerge, MatchCandidate
@@ -367,7 +368,8 @@ def test_a_model_trained_with_other_levels_is_not_used_until_trained_again(
         settings["comparisons"][0]["comparison_levels"][2]["label_for_charts"] = "retired level"
         with pytest.raises(OutdatedModel):
             parameters_from_settings(settings)
-        model.settings = settings
+        thresholds = Thresholds(auto_merge=0.99, review=0.5)
+        save_model(session, settings=settings, thresholds=thresholds, customers=model.customers)
     original = people(COUNT, seed=SEED)[5]
     with db.sessions.begin() as session:
         [new_id] = create_customers(
