@@ -39,5 +39,7 @@ def test_febrl1_without_the_ssn_reaches_0995(db: Store) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["febrl3", "febrl4"])
-def test_febrl_without_the_ssn_reaches_099(db: Store, name: str) -> None:
-    assert _resolved_f1(db, name) >= 0.99
+def test_febrl_without_the_ssn_reaches_0993(db: Store, name: str) -> None:
+    """5,000 records with clusters of up to five (FEBRL3), two files of 5,000 (FEBRL4): 0.9957
+    and 0.9946 measured (the bar was 0.99, with the SSN as a stitching key)."""
+    assert _resolved_f1(db, name) >= 0.993
