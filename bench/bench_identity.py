@@ -332,6 +332,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--probes", type=int, default=400)
     parser.add_argument("--skip-febrl", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument(
         "--backend",
         choices=backends(),
@@ -344,7 +345,8 @@ def main() -> None:
         for name in FEBRL_SETS:
             for ssn in (False, True):
                 bench_febrl(name, ssn=ssn)
-    bench_demo(args.customers, args.seed, args.probes, args.backend)
+    if not args.skip_demo:
+        bench_demo(args.customers, args.seed, args.probes, args.backend)
 
 
 if __name__ == "__main__":

@@ -216,6 +216,8 @@ BLOCKING_KEYS: dict[str, Callable[[Record], str | None]] = {
     "city_last": lambda r: _joined(r["city"], r["last_name"]),
     "place_house": lambda r: _joined(r["postcode"], _house(r["street"])),
     "birth_initials": _birth_initials_key,
+    # A new surname and a new address (a marriage, a move): the first name and birth date stay.
+    "birth_first": lambda r: _joined(r["birth_date"], r["first_name"]),
     "names": _names_key,
     "birth_house": lambda r: _joined(r["birth_date"], _house(r["street"])),
     "birth_city": lambda r: _joined(r["birth_date"], r["city"]),
