@@ -6,6 +6,7 @@ fields and reasons, not values::
 
     ClientVaultError (code, message)
     ├── NotFound            the thing asked for does not exist (or is erased)      → 404
+    ├── Erased              a customer still on file whose data key is destroyed  → 410
     ├── Conflict            it exists already / the state forbids the change       → 409
     ├── PermissionDenied    the principal may not do this                          → 403
     ├── ConsentRequired     no legal basis for this purpose                        → 451
@@ -47,6 +48,13 @@ class NotFound(ClientVaultError):
     """The requested object does not exist, or no longer exists for this caller."""
 
     default_code = "not_found"
+
+
+class Erased(ClientVaultError):
+    """The customer was erased: their data key is destroyed, so nothing sealed of theirs can
+    be read again (seen when a database restored from before the erasure still has the row)."""
+
+    default_code = "erased"
 
 
 class Conflict(ClientVaultError):

@@ -28,6 +28,10 @@ _SURVIVORSHIP: dict[str, list[SurvivorshipRule]] = {
     "birth_date": ["verified", "most_frequent", "most_recent"],
 }
 _DEFAULT_SURVIVORSHIP: list[SurvivorshipRule] = ["most_recent"]
+#: Query parameters kept in tracked URLs by default: campaign tags (``utm_*``) and navigation.
+#: Ad click ids (gclid, fbclid…) are left out: they identify a click, hence a person, to the
+#: ad network.
+DEFAULT_URL_PARAMETERS = ("utm_*", "ref", "lang", "locale", "page", "sort", "category", "variant")
 
 
 class DatabaseSettings(BaseModel):
@@ -186,6 +190,12 @@ class PrivacySettings(BaseModel):
     )
     controller_name: str = "clientvault"
     dpo_contact: str = "dpo@clientvault.invalid"
+    url_parameters: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_URL_PARAMETERS),
+        max_length=200,
+        description="Query parameters kept in tracked URLs (names, * and ? as wildcards, any "
+        "case), their values scrubbed; every other parameter is dropped (ingest.urls).",
+    )
 
 
 class RetentionSettings(BaseModel):
@@ -195,11 +205,13 @@ class RetentionSettings(BaseModel):
     inactive_customer_months: int | None = Field(
         default=36,
         ge=1,
-        description="Erase customers with no activity for this many months (None: never).",
+        description="Erase customers with no activity for this many months, counted from their "
+        "last activity: profile created or updated, latest event or order (None: never).",
     )
     holder_months: dict[str, int] = Field(
         default_factory=lambda: {"ingest.events": 25, "ingest.orders": 120},
-        description="Months each personal-data holder keeps its rows (by holder name).",
+        description="Months each personal-data holder keeps its rows (by holder name): events "
+        "from when they were received, orders from their order date.",
     )
     max_customers_per_run: int = Field(default=500, ge=1, le=100_000)
     interval_minutes: int = Field(default=60, ge=1, description="Minutes between purges.")
@@ -207,6 +219,26 @@ class RetentionSettings(BaseModel):
         default="anonymise",
         description="On erasure, anonymise events and orders (aggregates kept, no link to the "
         "person) or delete them.",
+    )
+
+
+class AuditSettings(BaseModel):
+    """Where signed checkpoints of the audit chain's head are shipped (``security.audit``)."""
+
+    checkpoint_dir: Path | None = Field(
+        default=None,
+        description="Directory the signed checkpoints are appended to (audit-checkpoints.jsonl), "
+        "ideally on another disk or a mount the database's administrators cannot write; "
+        "`audit verify` checks the chain against them. None: no checkpoints.",
+    )
+    checkpoint_syslog: str | None = Field(
+        default=None,
+        pattern=r"^(/\S+|[A-Za-z0-9.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:]+\]:[0-9]{1,5})$",
+        description="Also send each checkpoint to syslog: a socket path (/dev/log) or host:port "
+        "(UDP), for a collector off the machine.",
+    )
+    checkpoint_minutes: int = Field(
+        default=60, ge=1, description="Minutes between checkpoints taken by the worker."
     )
 
 
@@ -316,6 +348,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     retention: RetentionSettings = RetentionSettings()
     identity: IdentitySettings = IdentitySettings()
+    audit: AuditSettings = AuditSettings()
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_outside_dev(self) -> Settings:

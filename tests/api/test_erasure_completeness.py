@@ -1,26 +1,32 @@
 """Erasure completeness: after erasing a customer created through the tracking API, nothing
 of theirs is left — not in the raw database and keystore files (SQLite main file and WAL),
 not in the logs, not in a dump of every remaining table — their sealed fields cannot be
-opened, their id is 404, and a late event carrying their e-mail is suppressed and counted."""
+opened, their id is 404, and a late event carrying their e-mail is suppressed and counted.
+Nor is what they typed or what their pages' URLs carried: free text the scrubber cannot
+recognise (a name in a note) goes with the erasure (issue 16, finding 2)."""
 
 from __future__ import annotations
 
 import base64
 import logging
+import shutil
+import subprocess
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from clientvault.automation.worker import run_until_idle
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event, Order
 from clientvault.migrations.schema import DATA_METADATA
 from clientvault.privacy.models import ErasureTombstone
-from clientvault.privacy.signing import verify
+from clientvault.security.signing import verify
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.store.keystore import DataKeyRecord
@@ -54,6 +60,15 @@ def _dpo(db: Store, settings: Settings) -> dict[str, str]:
         ).user
         secret = bearer_token(session, settings, user)
     return {"authorization": f"Bearer {secret}"}
+
+
+def _erasing_in(mode: str, client: TestClient, db: Store, settings: Settings) -> dict[str, str]:
+    """The installation set to erase in ``mode``; a DPO's headers."""
+    prepare(db)
+    client.app.state.settings = settings.model_copy(  # type: ignore[attr-defined]
+        update={"retention": settings.retention.model_copy(update={"erasure_mode": mode})}
+    )
+    return _dpo(db, settings)
 
 
 def _their_calls(prefix: str) -> list[dict[str, Any]]:
@@ -165,11 +180,7 @@ def test_nothing_of_an_erased_customer_is_left_anywhere(
     mode: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    prepare(db)
-    client.app.state.settings = db_settings.model_copy(  # type: ignore[attr-defined]
-        update={"retention": db_settings.retention.model_copy(update={"erasure_mode": mode})}
-    )
-    headers = _dpo(db, db_settings)
+    headers = _erasing_in(mode, client, db, db_settings)
     assert _post(client, write_key, {"batch": _their_calls("m") + _someone_else()})["accepted"] == 6
     run_until_idle(db)  # the commerce consumer writes their order
     with db.sessions() as session:
@@ -274,3 +285,160 @@ def test_erasure_needs_privacy_manage_and_an_existing_customer(
         json={"reason": "test it"},
     )
     assert response.status_code == 403
+
+
+# Issue 16, finding 2: their name, phone, e-mail and user name in free text, URLs and traits.
+Z_FIRST, Z_LAST = "Zyxwvutsrq", "Qponmlkjih"
+Z_EMAIL = "zyxwvutsrq.qponmlkjih@example.com"
+Z_PHONE, Z_PHONE_E164 = "+33 6 11 22 33 44", "+33611223344"
+Z_USERNAME = "zyxw-qpon-77"
+Z_NEEDLES = {
+    "first name": Z_FIRST.encode(),
+    "last name": Z_LAST.encode(),
+    "e-mail": Z_EMAIL.encode(),
+    "e-mail (URL-encoded)": Z_EMAIL.replace("@", "%40").encode(),
+    "phone": Z_PHONE_E164.encode(),
+    "phone (as typed)": Z_PHONE.encode(),
+    "user name": Z_USERNAME.encode(),
+}
+
+
+def _free_text_calls() -> list[dict[str, Any]]:
+    url = (
+        f"https://shop.example.com/u/{Z_USERNAME}/{Z_FIRST.lower()}-{Z_LAST.lower()}"
+        f"?email={Z_EMAIL.replace('@', '%40')}&utm_source=newsletter"
+    )
+    person = {"name": f"{Z_FIRST} {Z_LAST}", "username": Z_USERNAME, "plan": "gold"}
+    return [
+        {
+            "type": "identify",
+            "userId": "user-zyx",
+            "anonymousId": "anon-zyx",
+            "traits": {
+                "email": Z_EMAIL,
+                "phone": Z_PHONE,
+                "firstName": Z_FIRST,
+                "lastName": Z_LAST,
+                "username": Z_USERNAME,
+            },
+            "messageId": "z1",
+        },
+        {
+            "type": "page",
+            "userId": "user-zyx",
+            "name": "Profile",
+            "properties": {"url": url, "title": f"{Z_FIRST} {Z_LAST} — profile"},
+            "context": {"page": {"url": url, "path": f"/u/{Z_USERNAME}"}, "traits": person},
+            "messageId": "z2",
+        },
+        {
+            "type": "track",
+            "userId": "user-zyx",
+            "event": "Gift Sent",
+            "properties": {
+                "note": f"call {Z_FIRST} on {Z_PHONE} or write to {Z_USERNAME}",
+                "recipient_name": f"{Z_FIRST} {Z_LAST}",
+                "message": f"Love, {Z_FIRST} {Z_LAST} ({Z_EMAIL})",
+                "revenue": 12.5,
+                "currency": "EUR",
+                "products": [{"sku": "gift-1", "name": f"Mug for {Z_FIRST}", "price": 12.5}],
+            },
+            "context": {"traits": person},
+            "messageId": "z3",
+        },
+    ]
+
+
+def _pg_dump(url: str) -> bytes:
+    """The ``pg_dump`` text of a database (schema and every row)."""
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return subprocess.run(
+        ["pg_dump", "--no-owner", "--dbname", plain],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    ).stdout
+
+
+def _installation_bytes(settings: Settings) -> dict[str, bytes]:
+    """Every file of the installation: the data directory's files (databases, WAL, keystore,
+    keys) and, on PostgreSQL, the ``pg_dump`` of the data and keystore databases."""
+    found = {
+        str(path): path.read_bytes()
+        for path in Path(settings.data_dir).rglob("*")
+        if path.is_file()
+    }
+    if settings.database.url:
+        if shutil.which("pg_dump") is None:
+            pytest.skip("pg_dump is not installed: the PostgreSQL dump cannot be scanned")
+        found["pg_dump data"] = _pg_dump(settings.database_url)
+        found["pg_dump keystore"] = _pg_dump(settings.keystore_url)
+    return found
+
+
+@dataclass(frozen=True)
+class Erasing:
+    """An installation set to erase in ``mode``: a DPO's headers, its settings, its logs."""
+
+    mode: str
+    headers: dict[str, str]
+    settings: Settings
+    logs: pytest.LogCaptureFixture
+
+
+@pytest.fixture(params=["anonymise", "delete"])
+def erasing(
+    request: pytest.FixtureRequest,
+    client: TestClient,
+    db: Store,
+    db_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> Erasing:
+    """The installation erasing in each mode, its logs captured from the start."""
+    caplog.set_level(logging.DEBUG)
+    headers = _erasing_in(request.param, client, db, db_settings)
+    return Erasing(request.param, headers, db_settings, caplog)
+
+
+def test_no_file_keeps_the_free_text_urls_or_traits_of_an_erased_customer(
+    client: TestClient, db: Store, write_key: str, erasing: Erasing
+) -> None:
+    headers, mode = erasing.headers, erasing.mode
+    assert (
+        _post(client, write_key, {"batch": _free_text_calls() + _someone_else()})["accepted"] == 5
+    )
+    with db.sessions() as session:
+        customer_id = session.scalar(
+            select(Customer.id).where(Customer.email_index == db.index("email", Z_EMAIL))
+        )
+    # Free text the scrubber cannot recognise (a name in a note) is in the event log until the
+    # erasure: the scan below would see it.
+    assert set(_hits(_dump(db), Z_NEEDLES)) == {"first name", "last name", "user name"}
+
+    response = client.post(
+        f"/api/v1/privacy/customers/{customer_id}/erasure",
+        headers=headers,
+        json={"reason": "erasure request by the customer"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["holders"]["ingest.events"]["rows"] == 3
+
+    for name, content in _installation_bytes(erasing.settings).items():
+        assert _hits(content, Z_NEEDLES) == [], name
+    assert _hits(erasing.logs.text.encode(), Z_NEEDLES) == []
+    with db.sessions() as session:
+        kept = {
+            name: properties
+            for name, properties in session.execute(
+                select(Event.name, Event.properties).where(Event.customer_id.is_(None))
+            )
+        }
+    if mode == "anonymise":  # what aggregates need survives, and only that
+        assert kept["Gift Sent"] == {
+            "revenue": 12.5,
+            "currency": "EUR",
+            "products": [{"sku": "gift-1", "price": 12.5}],
+        }
+        assert kept["Profile"] == {}
+    else:
+        assert "Gift Sent" not in kept

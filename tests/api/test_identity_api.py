@@ -19,22 +19,13 @@ from clientvault.privacy.models import ConsentRecord
 from clientvault.security.models import AuditEntry
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from support.staff import bearer_token, create_staff
+from support.staff import bearer_headers
 
 EXPLANATION = [
     {"comparison": "first_name", "level": "exact", "weight": 4.5},
     {"comparison": "postal_code", "level": "different", "weight": -1.25},
 ]
 WHEN = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def _bearer(db: Store, settings: Settings, role: str) -> dict[str, str]:
-    with db.sessions.begin() as session:
-        user = create_staff(
-            session, settings, email=f"{role}@example.com", role=role, display_name=role
-        ).user
-        user.must_change_password = False
-        return {"authorization": f"Bearer {bearer_token(session, settings, user)}"}
 
 
 @pytest.fixture
@@ -94,7 +85,7 @@ def test_review_queue_merge_history_and_unmerge(
     client: TestClient, db: Store, db_settings: Settings, pair: tuple[uuid.UUID, uuid.UUID, int]
 ) -> None:
     older, newer, candidate_id = pair
-    support = _bearer(db, db_settings, "support")
+    support = bearer_headers(db, db_settings, "support")
     queue = client.get("/api/v1/identity/candidates", headers=support)
     assert queue.status_code == 200, queue.text
     [item] = queue.json()
@@ -138,7 +129,7 @@ def test_reject_and_manual_merge(
     client: TestClient, db: Store, db_settings: Settings, pair: tuple[uuid.UUID, uuid.UUID, int]
 ) -> None:
     older, newer, candidate_id = pair
-    support = _bearer(db, db_settings, "support")
+    support = bearer_headers(db, db_settings, "support")
     too_short = client.post(
         f"/api/v1/identity/candidates/{candidate_id}/reject", json={"reason": ""}, headers=support
     )
@@ -173,7 +164,7 @@ def test_360_view_shows_identifiers_according_to_the_role(
     client: TestClient, db: Store, db_settings: Settings, pair: tuple[uuid.UUID, uuid.UUID, int]
 ) -> None:
     older, _, _ = pair
-    analyst = _bearer(db, db_settings, "analyst")
+    analyst = bearer_headers(db, db_settings, "analyst")
     masked = client.get(f"/api/v1/customers/{older}/360", headers=analyst)
     assert masked.status_code == 200, masked.text
     assert masked.json()["golden"]["values"]["email"]["masked"] is True
@@ -182,7 +173,7 @@ def test_360_view_shows_identifiers_according_to_the_role(
     refused = client.get(f"/api/v1/customers/{older}/360?reason=curious", headers=analyst)
     assert refused.status_code == 403
     assert client.get("/api/v1/identity/candidates", headers=analyst).status_code == 403
-    support = _bearer(db, db_settings, "support")
+    support = bearer_headers(db, db_settings, "support")
     revealed = client.get(f"/api/v1/customers/{older}/360?reason=ticket 42", headers=support)
     assert revealed.json()["golden"]["values"]["email"]["value"] == "zoe@example.com"
     with db.sessions() as session:
@@ -196,12 +187,12 @@ def test_console_customer_search_by_email_needs_pii_reveal(
     client: TestClient, db: Store, db_settings: Settings, pair: tuple[uuid.UUID, uuid.UUID, int]
 ) -> None:
     older, _, _ = pair
-    support = _bearer(db, db_settings, "support")
+    support = bearer_headers(db, db_settings, "support")
     found = client.get("/console/customers?q=ZOE@example.com", headers=support)
     assert found.status_code == 200
     assert f'data-customer="{older}"' in found.text
     assert found.text.count("data-customer=") == 1
-    analyst = _bearer(db, db_settings, "analyst")
+    analyst = bearer_headers(db, db_settings, "analyst")
     refused = client.get("/console/customers?q=zoe@example.com", headers=analyst)
     assert "needs the pii:reveal permission" in refused.text
     assert "data-customer=" not in refused.text
@@ -213,7 +204,7 @@ def test_unmerge_from_the_customer_page_returns_to_it(
     client: TestClient, db: Store, db_settings: Settings, pair: tuple[uuid.UUID, uuid.UUID, int]
 ) -> None:
     older, newer, _ = pair
-    support = _bearer(db, db_settings, "support")
+    support = bearer_headers(db, db_settings, "support")
     merged = client.post(
         "/api/v1/identity/merges",
         json={"survivor_id": str(older), "absorbed_id": str(newer), "reason": "same person"},

@@ -16,6 +16,7 @@ from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.history import dated_order
 from support.staff import bearer_token, create_staff
 
 CUSTOMERS = (
@@ -118,6 +119,17 @@ def test_events_upload_reports_the_bad_line(uploads: TestClient, db: Store) -> N
         [{"row": 2, "line": 2, "reason": "not valid JSON"}],
     )
     assert _count(db, Event) == 2
+    assert body["expiring"] == 0
+
+
+def test_events_upload_counts_orders_the_next_retention_run_purges(
+    uploads: TestClient, db: Store
+) -> None:
+    old_order = dated_order("u-1", "o-1", "2012-01-05T10:00:00Z", total=9)
+    recent_visit = {"type": "track", "userId": "u-1", "event": "Visited"}
+    content = json.dumps(old_order) + "\n" + json.dumps(recent_visit) + "\n"
+    body = _upload(uploads, "events", content).json()
+    assert (body["accepted"], body["expiring"]) == (2, 1)
 
 
 @pytest.mark.parametrize(

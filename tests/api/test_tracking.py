@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -213,6 +214,64 @@ def test_size_limits_give_413(client: TestClient, write_key: str, db: Store) -> 
     assert [e.message_id for e in _events(db)] == ["small"]
 
 
+def _nested(kind: str, depth: int) -> bytes:
+    """A JSON value of ``depth`` nested arrays or objects, written by hand: encoders recurse."""
+    if kind == "arrays":
+        return b"[" * depth + b"1" + b"]" * depth
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+def _raw_post(client: TestClient, path: str, key: str, body: bytes) -> Any:
+    headers = {"content-type": "application/json"}
+    return client.post(f"/v1/{path}", content=body, headers=headers, auth=(key, ""))
+
+
+@pytest.mark.parametrize("kind", ["arrays", "objects"])
+def test_documents_nested_too_deep_are_refused_with_the_limit_and_no_traceback(
+    client: TestClient, write_key: str, db: Store, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # The message is level 1 and ``properties`` level 2: 30 more levels is the limit.
+    fits = b'{"userId":"u","event":"A","messageId":"fits","properties":{"x":%s}}'
+    assert _raw_post(client, "track", write_key, fits % _nested(kind, 30)).status_code == 200
+    for depth in (31, 480, 1000):
+        deep = b'{"userId":"u","event":"A","properties":{"x":%s}}' % _nested(kind, depth)
+        response = _raw_post(client, "track", write_key, deep)
+        assert response.status_code == 400, (depth, response.text)
+        assert "32 levels" in response.json()["error"]["message"]
+    message = b'{"type":"track","userId":"u","event":"A","messageId":"deep","properties":{"x":%s}}'
+    good = b'{"type":"track","userId":"u","event":"B","messageId":"good"}'
+    batch = b'{"batch":[%s,%s]}' % (message % _nested(kind, 480), good)
+    response = _raw_post(client, "batch", write_key, batch)
+    assert response.status_code == 200, response.text
+    [rejected] = response.json()["rejected"]
+    assert rejected["index"] == 0
+    assert "32 levels" in rejected["reason"]
+    # Beyond what the JSON parser itself reads (1024 levels): the whole body is refused.
+    response = _raw_post(client, "batch", write_key, b'{"batch":[%s]}' % _nested(kind, 5000))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "too_deep"
+    assert [e.message_id for e in _events(db)] == ["fits", "good"]
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("kind", ["arrays", "objects"])
+def test_the_staff_api_refuses_deep_bodies_without_a_traceback(
+    client: TestClient, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    # Its bodies are typed models (no free JSON walked by our code): a deep one is a 4xx.
+    caplog.set_level(logging.DEBUG)
+    for depth in (40, 600, 5000):
+        body = b'{"email":"a@example.com","password":"x","extra":%s}' % _nested(kind, depth)
+        response = client.post(
+            "/api/v1/auth/login", content=body, headers={"content-type": "application/json"}
+        )
+        assert 400 <= response.status_code < 500, (depth, response.status_code)
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_clock_skew_is_corrected_from_sent_at(
     client: TestClient, write_key: str, db: Store
 ) -> None:
@@ -267,6 +326,58 @@ def test_pii_in_properties_is_scrubbed_and_counted(
     with db.sessions() as session:
         counts = dict(session.execute(select(ScrubCount.kind, ScrubCount.count)).all())
     assert counts == {"email": 1, "card": 1, "iban": 1, "phone": 1}
+
+
+def test_identity_traits_urls_and_names_never_reach_events_or_clear_traits(
+    client: TestClient, write_key: str, db: Store
+) -> None:
+    """Issue 16 finding 6: a percent-encoded e-mail in the page URL and search, a token in a
+    query, names in properties and ``context.traits``, a username kept in the clear."""
+    page = {
+        "type": "page",
+        "userId": "u-zq",
+        "messageId": "p1",
+        "context": {
+            "page": {
+                "url": "https://shop.example.com/p?email=zq%40example.org&token=s3cr3t&utm_source=nl",
+                "search": "?email=zq%40example.org&token=s3cr3t&utm_source=nl",
+                "referrer": "https://mail.example.net/read?to=zq%2540example.org",
+            },
+            "traits": {"name": "Zyxwvutsrq Qponmlkjih", "username": "zyxw", "plan": "gold"},
+        },
+        "properties": {
+            "recipient_name": "Zyxwvutsrq Qponmlkjih",
+            "url": "https://shop.example.com/welcome?user=zyxw#access_token=s3cr3t",
+            "name": "Welcome",
+        },
+    }
+    identify = {
+        "type": "identify",
+        "userId": "u-zq",
+        "messageId": "i1",
+        "traits": {"username": "zyxw", "name": "Zyxwvutsrq", "nickname": "Zy the Great"},
+    }
+    response = _post(client, "batch", write_key, {"batch": [page, identify]})
+    assert response.status_code == 200, response.text
+    assert response.json()["scrubbed"]["url_parameter"] == 7
+    [stored_page, stored_identify] = _events(db)
+    assert stored_page.context["page"]["url"] == "https://shop.example.com/p?utm_source=nl"
+    assert stored_page.context["page"]["search"] == "?utm_source=nl"
+    assert stored_page.context["page"]["referrer"] == "https://mail.example.net/read"
+    assert stored_page.context["traits"] == {"plan": "gold"}
+    assert stored_page.properties["url"] == "https://shop.example.com/welcome"
+    assert stored_page.properties["recipient_name"].startswith("[name:")
+    assert stored_page.properties["name"] == "Welcome"
+    with db.sessions() as session:
+        [customer] = session.scalars(select(Customer)).all()
+    assert customer.username_sealed is not None
+    assert customer.first_name_sealed is not None
+    assert set(customer.traits) == {"nickname"}
+    stored = repr(
+        [(e.properties, e.context) for e in (stored_page, stored_identify)] + [customer.traits]
+    ).lower()
+    for secret in ("zq@example.org", "zq%40", "zq%2540", "s3cr3t", "zyxw", "qponmlkjih", "zy the"):
+        assert secret not in stored, secret
 
 
 def test_gzip_bodies_are_accepted_and_bombs_refused(

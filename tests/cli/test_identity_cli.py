@@ -32,7 +32,7 @@ def test_resolve_merges_and_reports(tmp_path: Path) -> None:
     shown = " ".join(result.output.split())
     assert result.exit_code == 0, shown
     assert "Matched 880 active profiles with model v1" in shown
-    merged = re.search(r"Auto-merged: ([\d,]+); queued for review: ([\d,]+)", shown)
+    merged = re.search(r"auto-merged ([\d,]+); queued for review ([\d,]+)", shown)
     assert merged is not None, shown
     store = open_store(Settings(env="test", data_dir=path))
     try:

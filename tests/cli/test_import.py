@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from clientvault.cli.app import app
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
-from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.history import dated_order, dated_track
 
 runner = CliRunner()
 
@@ -24,16 +24,6 @@ def _cli() -> typer.Typer:
     """The real command line, where ``import`` is registered."""
     assert any(group.name == "import" for group in app.registered_groups)
     return app
-
-
-@pytest.fixture
-def data_dir(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The fresh installation's data directory, with its database URLs in the environment."""
-    if db_settings.database.url:
-        monkeypatch.setenv("CLIENTVAULT_DATABASE__URL", db_settings.database.url)
-    if db_settings.keystore.url:
-        monkeypatch.setenv("CLIENTVAULT_KEYSTORE__URL", db_settings.keystore.url)
-    return db_settings.data_dir
 
 
 def _run(data_dir: Path, *args: str) -> tuple[int, str]:
@@ -173,6 +163,26 @@ def test_events_import_and_rerun(data_dir: Path, db: Store, tmp_path: Path) -> N
     with db.sessions() as session:
         assert set(session.scalars(select(Event.source))) == {"legacy-shop"}
         assert session.scalar(select(func.count()).select_from(Event)) == 2
+
+
+def test_orders_older_than_the_accounting_period_are_imported_only_once_confirmed(
+    data_dir: Path, db: Store, tmp_path: Path
+) -> None:
+    file = tmp_path / "orders.jsonl"
+    order = dated_order("u-1", "o-1", "2011-03-01T10:00:00Z", total=10)
+    visit = dated_track("u-1", "Visited", "2011-03-01T09:00:00Z")
+    file.write_text(json.dumps(order) + "\n" + json.dumps(visit) + "\n", encoding="utf-8")
+    result = runner.invoke(
+        _cli(), ["import", "events", str(file), "--data-dir", str(data_dir)], input="n\n"
+    )
+    assert result.exit_code == 1, result.output
+    assert "1 orders in orders.jsonl are older than the 120-month" in result.output
+    assert _count(db, Event) == 0
+    code, output = _run(data_dir, "events", str(file), "--yes")
+    assert code == 0, output
+    assert "2 accepted" in output
+    assert "warning: 1 imported orders are older than the accounting retention period" in output
+    assert _count(db, Event) == 2
 
 
 def test_a_missing_file_is_a_usage_error(data_dir: Path, tmp_path: Path) -> None:

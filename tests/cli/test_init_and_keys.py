@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,86 @@ def test_rotation_rewraps_every_data_key_and_leaves_data_readable(data_dir: Path
     code, output = _run("keys", "status", "--data-dir", str(data_dir))
     assert code == 0
     assert "version 2: 25 data keys" in output
+
+
+CLIENTVAULT = Path(sys.executable).parent / "clientvault"
+
+
+def test_a_key_file_from_before_rotation_is_refused_at_every_entry_point(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 16, finding 9: the pre-rotation ``master.key`` put back. Its KEK version 1 is
+    still this keystore's (rotation keeps the check), but no longer the current one: every
+    command that opens the store, ``serve`` and ``worker`` included, refuses to start."""
+    assert _run("init", "--data-dir", str(data_dir))[0] == 0
+    key_file = data_dir / "master.key"
+    before_rotation = key_file.read_bytes()
+    assert _run("keys", "rotate", "--data-dir", str(data_dir))[0] == 0
+    key_file.write_bytes(before_rotation)
+    message = (
+        "the key file holds key-encryption key version 1 (current 1), but this keystore's "
+        "current version is 2"
+    )
+
+    for command in (["keys", "status"], ["audit", "verify"], ["migrate"]):
+        code, output = _run(*command, "--data-dir", str(data_dir))
+        assert code == 2, (command, output)
+        assert message in " ".join(output.split())
+        assert "Traceback" not in output
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTVAULT_")}
+    servers = [
+        subprocess.Popen(
+            [str(CLIENTVAULT), command, "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        for command in ("serve", "worker")
+    ]
+    for server in servers:
+        try:
+            output, _ = server.communicate(timeout=60)
+        finally:
+            server.kill()  # only if it started after all (the old behaviour)
+        assert server.returncode == 2, output
+        assert message in " ".join(output.decode().split())
+
+
+def test_database_files_are_created_owner_only_and_shared_ones_are_refused(
+    data_dir: Path,
+) -> None:
+    """Issue 16, finding 10: under the usual umask 022, ``init`` used to leave the databases
+    and their WAL and shm 0644. They are 0600 from creation; a loosened one is refused."""
+    previous = os.umask(0o022)
+    try:
+        assert _run("init", "--data-dir", str(data_dir))[0] == 0
+        store = open_store(Settings(env="test", data_dir=data_dir))
+        try:
+            with store.sessions.begin() as session:
+                create_customers(
+                    session,
+                    store,
+                    profiles=[CustomerCreate(email="mode@example.com")],
+                    source="test",
+                    default_region="FR",
+                )
+            files = [
+                data_dir / f"{name}{suffix}"
+                for name in ("clientvault.db", "keystore.db")
+                for suffix in ("", "-wal", "-shm")
+            ]
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}  # all exist now
+        finally:
+            store.close()
+    finally:
+        os.umask(previous)
+    assert modes == {f.name: 0o600 for f in files}
+
+    (data_dir / "keystore.db").chmod(0o644)
+    code, output = _run("keys", "status", "--data-dir", str(data_dir))
+    assert code == 2
+    unwrapped = "".join(output.split())  # the console wraps long paths anywhere
+    expected = f"database files are readable by others: {data_dir / 'keystore.db'} (mode 0644)"
+    assert "".join(expected.split()) in unwrapped
+    assert "chmod600them" in unwrapped

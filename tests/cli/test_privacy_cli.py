@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from clientvault.cli.app import app
-from clientvault.privacy.signing import verify
+from clientvault.security.signing import verify
 from clientvault.settings import Settings
 from clientvault.store.context import open_store
 from support.privacy_core import make_customers, person

@@ -143,6 +143,19 @@ def load_febrl(store: Store, name: str, *, ssn: bool) -> Labelled:
     return Labelled(record_ids=record_ids, truth=truth, imports=imports, kind=kind)
 
 
+def customer_of(store: Store, kind: str, value: str) -> uuid.UUID:
+    """The profile an identifier (e.g. a user id) is linked to; it must be linked."""
+    with store.read_sessions() as session:
+        found = session.scalar(
+            select(CustomerIdentity.customer_id).where(
+                CustomerIdentity.kind == kind,
+                CustomerIdentity.value_index == store.index(kind, value),
+            )
+        )
+    assert found is not None, f"no profile holds this {kind}"
+    return found
+
+
 def persons_of_records(store: Store, data: Labelled) -> dict[str, uuid.UUID]:
     """The person (root customer) each imported record ended in."""
     by_index = {store.index(data.kind, rec_id): rec_id for rec_id in data.record_ids}

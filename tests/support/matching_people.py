@@ -82,12 +82,21 @@ class Planted:
     pairs: set[frozenset[uuid.UUID]]
 
 
-def plant(session: Session, store: Store, *, count: int, duplicates: int, seed: int) -> Planted:
-    """Create ``count`` people plus ``duplicates`` second profiles of some of them."""
+def plant(
+    session: Session, store: Store, *, count: int, duplicates: int, seed: int, copies: int = 1
+) -> Planted:
+    """Create ``count`` people plus ``copies`` more profiles of ``duplicates`` of them (each
+    copy of another kind, so with two copies a person's three records are all different)."""
     rng = random.Random(seed)
     originals = people(count, seed=seed)
     chosen = rng.sample(range(count), duplicates)
-    profiles = originals + [duplicate(rng, originals[i], n % 3) for n, i in enumerate(chosen)]
+    owners = [i for i in chosen for _ in range(copies)]
+    profiles = originals + [
+        duplicate(rng, originals[i], (n // copies + n % copies) % 3) for n, i in enumerate(owners)
+    ]
     ids = create_customers(session, store, profiles=profiles, source="test", default_region="FR")
-    pairs = {frozenset((ids[i], ids[count + n])) for n, i in enumerate(chosen)}
+    pairs = {frozenset((ids[i], ids[count + n])) for n, i in enumerate(owners)}
+    for i in chosen:  # the copies of one person are also pairs of that person
+        mine = [ids[count + n] for n, owner in enumerate(owners) if owner == i]
+        pairs.update(frozenset((a, b)) for a in mine for b in mine if a != b)
     return Planted(ids=ids, pairs=pairs)

@@ -103,3 +103,14 @@ def api_sign_in(client: TestClient, email: str, password: str = STRONG) -> dict[
     response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     return {"x-csrf-token": response.json()["csrf_token"]}
+
+
+def bearer_headers(store: Store, settings: Settings, role: str) -> dict[str, str]:
+    """The Authorization header of a new staff member of ``role`` (``ROLE@example.com``, no
+    password change pending) holding an API token with every permission of the role."""
+    with store.sessions.begin() as session:
+        user = create_staff(
+            session, settings, email=f"{role}@example.com", role=role, display_name=role
+        ).user
+        user.must_change_password = False
+        return {"authorization": f"Bearer {bearer_token(session, settings, user)}"}

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
-from clientvault.identity.models import Customer, MatchCandidate
+from clientvault.identity.models import Customer, IdentifierConflict, MatchCandidate
 from clientvault.identity.profiles import create_customers
 from clientvault.identity.schemas import CustomerCreate
+from clientvault.ingest.tracking import ingest
 from support.staff import STRONG, create_staff
 
 pytestmark = pytest.mark.web
@@ -119,4 +121,36 @@ def test_customer_360_page_masks_identifiers_until_revealed(page: Any, live_serv
     page.get_by_role("button", name="Show").click()
     expect(page.locator("tr[data-attribute='email']")).to_contain_text("lena@example.com")
     expect(page.locator("tr[data-attribute='first_name']")).to_contain_text("Lena")
+    page.wait_for_load_state("networkidle")
+
+
+def test_customer_360_page_shows_an_identifier_kept_in_conflict(
+    page: Any, live_server: Any
+) -> None:
+    _seed(live_server)  # the support user
+    calls = [
+        {
+            "type": "identify",
+            "userId": user,
+            "messageId": f"m-{user}",
+            "traits": {"firstName": "Ines"},
+            "context": {"externalIds": [{"type": "ssn", "id": "771-20-1183"}]},
+        }
+        for user in ("crm-1", "crm-2")
+    ]
+    with live_server.store.sessions.begin() as session:
+        result = ingest(
+            session, live_server.store, source="crm", messages=calls, default_region="FR"
+        )
+        keeper, holder = session.execute(
+            select(IdentifierConflict.customer_id, IdentifierConflict.owner_id)
+        ).one()
+    assert result.identifier_conflicts == 1
+    _sign_in(page)
+    page.goto(f"/console/customers/{keeper}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Customer 360°")
+    kept = page.locator("ul[data-list='kept-identifiers'] li[data-kind='ext:ssn']")
+    expect(kept).to_contain_text("ext:ssn ••••••")
+    expect(kept).to_contain_text(f"held by …{str(holder)[-8:]}")
+    expect(page.locator("main")).not_to_contain_text("771-20-1183")
     page.wait_for_load_state("networkidle")

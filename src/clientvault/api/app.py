@@ -71,6 +71,7 @@ def create_app(
                 smtp=settings.smtp,
                 privacy=settings.privacy,
                 retention=settings.retention,
+                audit=settings.audit,
             )
             if run_consumers
             else None

@@ -19,6 +19,7 @@ from clientvault.errors import (
     ConfigurationError,
     Conflict,
     ConsentRequired,
+    Erased,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[ClientVaultError], int], ...] = (
     (NotFound, 404),
+    (Erased, 410),
     (Conflict, 409),
     (PermissionDenied, 403),
     (ConsentRequired, 451),

@@ -11,17 +11,27 @@ import threading
 import time
 
 from clientvault.automation import mail, privacy_jobs
-from clientvault.ingest import commerce, identity_matching
+from clientvault.ingest import commerce, groups, identity_matching
 from clientvault.ingest.consumers import Consumer, process_batch
 from clientvault.privacy.retention import run_retention
-from clientvault.security import alerts
-from clientvault.settings import PrivacySettings, RetentionSettings, SecuritySettings, SmtpSettings
+from clientvault.security import alerts, audit_checkpoints
+from clientvault.settings import (
+    AuditSettings,
+    PrivacySettings,
+    RetentionSettings,
+    SecuritySettings,
+    SmtpSettings,
+)
 from clientvault.store.context import Store
 
 logger = logging.getLogger(__name__)
 
 #: Every consumer of the event log; domains add theirs here as they arrive.
-CONSUMERS: tuple[Consumer, ...] = (commerce.CONSUMER, identity_matching.CONSUMER)
+CONSUMERS: tuple[Consumer, ...] = (
+    commerce.CONSUMER,
+    groups.CONSUMER,
+    identity_matching.CONSUMER,
+)
 
 
 def run_once(
@@ -65,6 +75,7 @@ class Worker:
         smtp: SmtpSettings | None = None,
         privacy: PrivacySettings | None = None,
         retention: RetentionSettings | None = None,
+        audit: AuditSettings | None = None,
     ) -> None:
         self._store = store
         self._security = security
@@ -73,6 +84,8 @@ class Worker:
         self._next_deadline_check = 0.0
         self._retention = retention or RetentionSettings()
         self._next_retention_purge = 0.0
+        self._audit = audit or AuditSettings()
+        self._next_checkpoint = 0.0
         self._poll = poll_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="clientvault-worker", daemon=True)
@@ -103,8 +116,8 @@ class Worker:
                 self._stop.wait(self._poll)
 
     def _scheduled(self) -> None:
-        """Jobs run on a timer rather than on new input: the DSR deadline check and the
-        retention purge."""
+        """Jobs run on a timer rather than on new input: the DSR deadline check, the
+        retention purge and the audit chain's signed checkpoint."""
         now = time.monotonic()
         if now >= self._next_deadline_check:
             privacy_jobs.check_request_deadlines(self._store, self._privacy)
@@ -112,3 +125,6 @@ class Worker:
         if self._retention.enabled and now >= self._next_retention_purge:
             self._next_retention_purge = now + self._retention.interval_minutes * 60
             run_retention(self._store, self._retention)
+        if audit_checkpoints.configured(self._audit) and now >= self._next_checkpoint:
+            self._next_checkpoint = now + self._audit.checkpoint_minutes * 60
+            audit_checkpoints.take(self._store, self._audit)

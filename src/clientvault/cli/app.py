@@ -118,7 +118,7 @@ def migrate_command(data_dir: Path | None = DataDirOption) -> None:
     with reported_errors():
         store = open_store(settings)
         try:
-            migrate(store)
+            migrate(store, settings.audit)
         finally:
             store.close()
     console.print("Database and keystore are at the newest schema.")
@@ -200,6 +200,7 @@ def worker_command(
             smtp=settings.smtp,
             privacy=settings.privacy,
             retention=settings.retention,
+            audit=settings.audit,
         )
         settle_after_startup()  # start-up's objects live as long as the worker
         try:

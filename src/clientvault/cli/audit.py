@@ -1,10 +1,11 @@
-"""``clientvault audit``: check the hash-chained audit log, and export its head.
+"""``clientvault audit``: check the keyed audit chain, take signed checkpoints, export its head.
 
 The chain proves that no entry was edited, removed from the middle or moved; it cannot prove
-that the newest entries were not cut off, because the shortened chain is valid on its own.
-That is what the exported head is for: ``audit head`` prints it to keep somewhere the
-database's administrators cannot write (a ticket, a printout, another system), and
-``audit verify --expected-head`` later checks it is still in the chain.
+by itself that the newest entries were not cut off, because the shortened chain is valid on
+its own. Signed checkpoints are for that: ``audit checkpoint`` (and the worker, on a timer)
+appends one to the configured directory, and ``audit verify`` checks the chain against every
+one of them. ``audit head`` prints the head for a copy kept by hand (a ticket, a printout),
+which ``audit verify --expected-head`` checks is still in the chain.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from clientvault.cli.common import (
     load_settings,
     opened_store,
 )
-from clientvault.security import audit
+from clientvault.security import audit, audit_checkpoints
 from clientvault.security.models import AuditEntry
 
 audit_app = typer.Typer(help="Check the audit log's hash chain; export its head.")
@@ -51,17 +52,42 @@ def verify_command(
         callback=_hash_option,
     ),
 ) -> None:
-    """Walk the whole chain; name the first broken entry and exit 1 if there is one."""
-    with opened_store(load_settings(data_dir)) as store, store.read_sessions() as session:
-        result = audit.verify(session, expected_head=expected_head)
+    """Walk the whole chain, against the signed checkpoints when a directory is configured;
+    name the first broken entry and exit 1 if there is one."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store, store.read_sessions() as session:
+        result = audit_checkpoints.verify(
+            store, session, settings.audit, expected_head=expected_head
+        )
         if result.ok:
             checked = " and contains the expected head" if expected_head else ""
             console.print(
                 f"Audit log intact{checked}: {_entries(result.entries)}, head {result.head}."
             )
+            _describe_coverage(result, settings.audit.checkpoint_dir)
             return
         err_console.print(f"[red]Audit log broken:[/red] {_explain(session, result)}")
     raise typer.Exit(EXIT_FAILED)
+
+
+@audit_app.command("checkpoint")
+def checkpoint_command(data_dir: Path | None = DataDirOption) -> None:
+    """Sign the chain's head and ship it to the configured targets (the worker does it on a
+    timer); a chain written before keyed hashes is sealed first."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store:
+        checkpoint = audit_checkpoints.take(store, settings.audit)
+    targets = [
+        str(settings.audit.checkpoint_dir / audit_checkpoints.FILE_NAME)
+        if settings.audit.checkpoint_dir
+        else None,
+        f"syslog {settings.audit.checkpoint_syslog}" if settings.audit.checkpoint_syslog else None,
+    ]
+    console.print(
+        f"Checkpoint of entry #{checkpoint.entry_id} (head {checkpoint.head}) signed and "
+        f"written to {' and '.join(t for t in targets if t)}.",
+        soft_wrap=True,
+    )
 
 
 @audit_app.command("head")
@@ -91,16 +117,41 @@ def _entries(count: int) -> str:
     return f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
+def _describe_coverage(result: audit.Verification, checkpoint_dir: Path | None) -> None:
+    """Say what the check covered: checkpoints, and entries older than the keyed chain."""
+    if checkpoint_dir is None:
+        console.print(
+            "No checkpoint directory is configured (CLIENTVAULT_AUDIT__CHECKPOINT_DIR): cutting "
+            "off the newest entries is caught only with --expected-head."
+        )
+    else:
+        console.print(
+            f"Checked against {result.checkpoints} signed checkpoints in {checkpoint_dir}."
+        )
+    if result.legacy_entries:
+        console.print(
+            f"The first {_entries(result.legacy_entries)} were written before the chain was "
+            "keyed; the seal entry after them covers their head."
+        )
+
+
 def _explain(session: Session, result: audit.Verification) -> str:
     """Say which entry breaks the chain and what most likely happened to it."""
+    if result.broken_at is None and result.problem != audit.HEAD_GONE:
+        return f"{result.problem}."
     if result.broken_at is None:
         return (
             f"the exported head is no longer in the chain of {_entries(result.entries)} (now "
             f"ending at {result.head}): the newest entries were deleted or rewritten."
         )
     where = f"entry #{result.broken_at} (after {_entries(result.entries - 1)} intact)"
-    if result.problem == "its content was changed":
-        return f"{where}: its content no longer matches its hash; it was edited."
+    if result.problem == audit.CHANGED:
+        return (
+            f"{where}: its content no longer matches its keyed hash; it was edited, or "
+            "rehashed without the audit key."
+        )
+    if result.problem == audit.NOT_CHECKPOINTED:
+        return f"{where}: {result.problem}; it was rewritten after the checkpoint."
     entry = session.get(AuditEntry, result.broken_at)
     follows = (
         session.scalar(select(AuditEntry.id).where(AuditEntry.entry_hash == entry.previous_hash))

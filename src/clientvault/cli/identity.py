@@ -40,7 +40,11 @@ def resolve_command(
         help="Match probability from which a pair is queued for review "
         "(default: identity.review_probability).",
     ),
-    seed: int = typer.Option(42, "--seed", help="Seed of u sampling (reproducible models)."),
+    seed: int = typer.Option(
+        42,
+        "--seed",
+        help="Seed of u sampling: the same data and seed make the same model and merges.",
+    ),
 ) -> None:
     """Train a matching model on all active profiles, merge the sure pairs and queue the
     uncertain ones; prints what was done."""
@@ -79,10 +83,11 @@ def _print_summary(summary: ResolveSummary) -> None:
     console.print(
         f"Matched {summary.customers:,} active profiles with model v{summary.model_version}: "
         f"{summary.pairs_compared:,} pairs scored, {summary.pairs_above_review:,} above the review "
-        f"threshold."
+        f"threshold ({summary.pairs_above_auto_merge:,} of them above the auto-merge threshold)."
     )
     console.print(
-        f"Auto-merged: [bold]{summary.auto_merged:,}[/bold]; queued for review: "
-        f"[bold]{summary.queued:,}[/bold]; already decided or one person: "
-        f"{summary.already_known:,}. Time: {summary.seconds:.1f} s."
+        f"Of those {summary.pairs_above_review:,}: auto-merged [bold]{summary.auto_merged:,}"
+        f"[/bold]; queued for review [bold]{summary.queued:,}[/bold]; already one person "
+        f"{summary.already_one:,} (before this run or through its other merges); already "
+        f"decided {summary.already_decided:,}. Time: {summary.seconds:.1f} s."
     )

@@ -36,6 +36,7 @@ from clientvault.ingest.bulk_import import (
     ImportOptionsError,
     ImportSummary,
     error_report_path,
+    expiring_events,
     import_customers,
     import_events,
 )
@@ -106,6 +107,8 @@ def customers_command(
             delimiter=delimiter.replace("\\t", "\t") if delimiter else None,
             error_report=report,
             progress=advance,
+            retention=settings.retention,
+            url_parameters=settings.privacy.url_parameters,
         )
     _print_summary(file, summary, report)
 
@@ -115,15 +118,25 @@ def events_command(
     file: Path = FileArgument,
     source: str = SourceOption,
     errors: Path | None = ErrorsOption,
+    yes: bool = typer.Option(
+        False,
+        "--yes",
+        help="Import without asking even if the next retention run would purge some of the "
+        "file's orders at once (orders older than the accounting period).",
+    ),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Import events from a JSON-lines file: one tracking-spec message (with "type") a line.
 
     Messages without a messageId get one derived from their content, so running the same
-    file again stores nothing twice.
+    file again stores nothing twice. Historic events are kept (their retention counts from
+    receipt); orders dated before the accounting period would be purged by the next
+    retention run, so the command counts them first and asks (--yes: do not ask).
     """
     report = _report_path(file, errors)
     settings = load_settings(data_dir)
+    if not yes:
+        _confirm_expiring(file, settings)
     with _opened_for_import(settings, file) as (store, stream, advance):
         summary = import_events(
             store,
@@ -133,8 +146,25 @@ def events_command(
             source=source,
             error_report=report,
             progress=advance,
+            retention=settings.retention,
+            url_parameters=settings.privacy.url_parameters,
         )
     _print_summary(file, summary, report)
+
+
+def _confirm_expiring(file: Path, settings: Settings) -> None:
+    """Ask before importing orders the next retention run would purge at once (a refusal,
+    or no terminal to answer on, exits 1 with nothing imported)."""
+    with file.open("rb") as stream:
+        count = expiring_events(stream, retention=settings.retention)
+    if count:
+        months = settings.retention.holder_months["ingest.orders"]
+        err_console.print(
+            f"[yellow]warning:[/yellow] {count:,} orders in {escape(file.name)} are older than "
+            f"the {months}-month accounting retention period (counted from the order date): "
+            "the next retention run purges them."
+        )
+        typer.confirm("Import them anyway?", abort=True, err=True)
 
 
 def _report_path(file: Path, errors: Path | None) -> Path:
@@ -194,10 +224,35 @@ def _print_summary(file: Path, summary: ImportSummary, report: Path) -> None:
         markup=False,
         soft_wrap=True,
     )
+    if summary.identifier_conflicts:
+        console.print(
+            f"{summary.identifier_conflicts:,} identifiers already held by another customer "
+            "at their kind's limit: kept on the profile that brought them, not linked; "
+            "`clientvault identity resolve` weighs them as evidence of one person.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if summary.blocked_identifiers:
+        console.print(
+            f"{summary.blocked_identifiers:,} placeholder identifier values dropped "
+            "(identity.blocked_values).",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if summary.ignored_columns:
         console.print(
             f"Columns not imported: {', '.join(summary.ignored_columns)} "
             "(map them with --map TARGET=HEADER).",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if summary.expiring:
+        console.print(
+            f"warning: {summary.expiring:,} imported orders are older than the accounting "
+            "retention period: the next retention run purges them.",
             highlight=False,
             markup=False,
             soft_wrap=True,

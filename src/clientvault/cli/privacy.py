@@ -17,8 +17,8 @@ from clientvault.migrations.schema import load_holders
 from clientvault.privacy.erasure import erase_customer
 from clientvault.privacy.export import export_archive
 from clientvault.privacy.retention import purge
-from clientvault.privacy.signing import public_key_pem
 from clientvault.security.principal import Principal
+from clientvault.security.signing import public_key_pem
 
 privacy_app = typer.Typer(
     help="Data-subject rights and retention: erase, export, purge.", no_args_is_help=True
@@ -95,7 +95,7 @@ def purge_command(data_dir: Path | None = DataDirOption) -> None:
 
 @privacy_app.command("public-key")
 def public_key_command(data_dir: Path | None = DataDirOption) -> None:
-    """Print the public key that verifies erasure certificates (PEM)."""
+    """Print the public key that verifies erasure certificates and audit checkpoints (PEM)."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store:
         console.print(public_key_pem(store), highlight=False)

@@ -21,27 +21,31 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import NotFound
+from clientvault.identity.age_bands import age_band
 from clientvault.identity.merges import person_ids, root_id
 from clientvault.identity.models import SEALED_FIELDS, Customer
+from clientvault.identity.profiles import refuse_erased
 from clientvault.identity.schemas import GoldenRecordRead, GoldenValue
 from clientvault.security.pii import reveal
 from clientvault.security.principal import Principal
 from clientvault.settings import IdentitySettings
+from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 
-#: Attributes kept in the clear on the profile (coarse, for segmentation).
+#: Attributes kept in the clear on the profile (coarse, for segmentation), as shown: the age
+#: as a band, since birth year and birthday together are the (sealed) birth date.
 CLEAR_FIELDS = (
     "country",
     "city",
     "postal_prefix",
-    "birth_year",
-    "birthday",
+    "age_band",
     "gender",
     "language",
 )
@@ -75,6 +79,7 @@ def golden_record(
     profiles = list(session.scalars(select(Customer).where(Customer.id.in_(ids))))
     if not any(p.id == root and p.status != "erased" for p in profiles):
         raise NotFound("no such customer")
+    refuse_erased(store, root)
     profiles.sort(key=lambda p: ids.index(p.id))
     opened = _open(session, store, profiles, viewer=viewer, reason=reason)
     values: dict[str, GoldenValue] = {}
@@ -85,12 +90,10 @@ def golden_record(
             if getattr(p, f"{attribute}_sealed") is not None
         ]
         values[attribute] = _decide(attribute, candidates, config, sealed=True)
+    today = utcnow().date()
     for attribute in CLEAR_FIELDS:
-        candidates = [
-            _Candidate(p, getattr(p, attribute), getattr(p, attribute))
-            for p in profiles
-            if getattr(p, attribute) is not None
-        ]
+        shown = [(p, _clear_value(p, attribute, today)) for p in profiles]
+        candidates = [_Candidate(p, value, value) for p, value in shown if value is not None]
         values[attribute] = _decide(attribute, candidates, config, sealed=False)
     trait_names = sorted({name for p in profiles for name in (p.traits or {})})
     traits = {
@@ -113,6 +116,12 @@ def golden_record(
         values=values,
         traits=traits,
     )
+
+
+def _clear_value(profile: Customer, attribute: str, today: date) -> Any:
+    if attribute == "age_band":
+        return age_band(profile.birth_year, profile.birthday, today)
+    return getattr(profile, attribute)
 
 
 def _open(

@@ -9,7 +9,9 @@ A value may link to several profiles; the rules below decide when it still *reso
   stops resolving, so it cannot chain unrelated people together;
 - a profile holding ``max_values_per_customer`` values of a kind (one user id) is not
   stitched to a call bringing another value of that kind: that is another person;
-- when a call's identifiers name different profiles, the kind earliest in ``priority`` wins.
+- when a call's identifiers name different profiles, the kind earliest in ``priority`` wins;
+- a value another profile holds at its kind's limit (one, for user and external ids) is not
+  linked but kept as an ``IdentifierConflict`` of the profile that brought it (``kept``).
 
 Links are read through ``customers.merged_into_id``, so identifiers of a merged profile
 resolve to its root survivor without being moved (which keeps merges exactly reversible).
@@ -26,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from clientvault.identity.models import Customer, CustomerIdentity
+from clientvault.identity.models import Customer, CustomerIdentity, IdentifierConflict
 from clientvault.settings import IdentitySettings
 from clientvault.store.context import Store
 from clientvault.store.driver_sql import reader, rows_in
@@ -161,3 +163,17 @@ def identities_by_kind(session: Session, customer_ids: Iterable[uuid.UUID]) -> d
         .order_by(CustomerIdentity.kind)
     )
     return {kind: int(count) for kind, count in rows}
+
+
+def kept_identifiers(
+    session: Session, customer_ids: Iterable[uuid.UUID]
+) -> list[IdentifierConflict]:
+    """The identifiers these profiles keep in conflict (held by another profile at their
+    kind's limit), oldest first; their values are keyed hashes, never shown."""
+    return list(
+        session.scalars(
+            select(IdentifierConflict)
+            .where(IdentifierConflict.customer_id.in_(list(customer_ids)))
+            .order_by(IdentifierConflict.seen_at, IdentifierConflict.id)
+        )
+    )

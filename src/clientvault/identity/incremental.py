@@ -3,7 +3,8 @@ without re-running the batch job.
 
 The profile's blocking keys (``matching_spec.BLOCKING_KEYS``) are keyed-hashed and stored in
 ``match_blocking_keys``; profiles sharing one of those hashes are its candidates (an indexed
-equality look-up, nobody else is decrypted). The few candidates are scored in Python with the
+equality look-up, nobody else is decrypted), and so are the profiles it shares an identifier
+conflict with (``IdentifierConflict``). The few candidates are scored in Python with the
 stored model's parameters: ``matching_spec.level_of`` picks, for each comparison, the first
 level the pair satisfies — the same levels, in the same order, with the same similarity
 functions as the SQL ``CASE`` Splink evaluated in the batch job — and the match weight is
@@ -17,6 +18,7 @@ import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
@@ -151,7 +153,7 @@ class ScoringModel:
     thresholds: Thresholds
 
 
-_MODELS: dict[int, ScoringModel] = {}
+_MODELS: dict[tuple[int, datetime], ScoringModel] = {}
 
 
 def _scoring_model(session: Session) -> ScoringModel | None:
@@ -162,7 +164,7 @@ def _scoring_model(session: Session) -> ScoringModel | None:
     header = latest_model_header(session)
     if header is None:
         return None
-    found = _MODELS.get(header.id)
+    found = _MODELS.get((header.id, header.created_at))
     if found is None:
         settings = session.scalar(select(MatchModel.settings).where(MatchModel.id == header.id))
         try:
@@ -178,7 +180,7 @@ def _scoring_model(session: Session) -> ScoringModel | None:
         )
         if len(_MODELS) > 8:
             _MODELS.clear()
-        _MODELS[header.id] = found
+        _MODELS[header.id, header.created_at] = found
     return found
 
 
@@ -222,13 +224,19 @@ def _match(session: Session, store: Store, customer_id: uuid.UUID) -> list[Incre
         model = _scoring_model(session)
         if model is None:
             return []
-        nearest = candidates(session, customer_id, keys)
+        # Profiles it is in an identifier conflict with are candidates whatever they share.
+        partners = sorted(mine.partners.get(customer_id, set()))
+        nearest = [
+            *partners,
+            *(c for c in candidates(session, customer_id, keys) if c not in partners),
+        ]
         others = load_profiles(
             session,
             store,
             customer_ids=nearest,
             opener=opener,
             external_ids=record["external_id"] is not None,
+            contested=record["contested"] is not None,
         )
     pairs = []
     for other, other_record in others.records.items():

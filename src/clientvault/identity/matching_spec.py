@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,6 +33,7 @@ FEATURES = (
     "city",
     "street",
     "external_id",
+    "contested",
 )
 
 Record = Mapping[str, str | None]
@@ -40,6 +41,7 @@ LevelKind = Literal[
     "null",
     "exact",
     "swapped",
+    "shares",
     "jaro_winkler",
     "levenshtein",
     "damerau_levenshtein",
@@ -59,8 +61,9 @@ class Level:
     their words (a street written with its parts in another order, or one part missing);
     ``swapped`` means ``column`` on one side equals ``other`` on the other side (first and
     last name swapped); ``crossed`` that both are swapped, one of them perhaps with a typo
-    (equal one way, similarity >= threshold the other way); ``null`` is "either
-    side missing", ``else`` everything not caught above.
+    (equal one way, similarity >= threshold the other way); ``shares`` means the two sides'
+    space-separated values of ``column`` have one in common; ``null`` is "either side
+    missing", ``else`` everything not caught above.
     A ``neutral`` level weighs nothing (m = u, fixed, not estimated): it takes the pairs whose
     evidence another comparison already counts, so it is not counted twice.
     """
@@ -170,6 +173,23 @@ COMPARISONS: tuple[Comparison, ...] = (
         ),
     ),
     Comparison("external_id", "external_id", _levels("external_id")),
+    # An external id that one profile brought while another held it at its kind's limit
+    # (``IdentifierConflict``; ``matching_store.CONTESTED_KINDS`` says why not e-mail and
+    # phone): not a stitching link, but evidence weighed here like any other (``contested``
+    # lists both profiles' such values). No "missing" level:
+    # u is then the chance that two random profiles share such a value (tiny), not that two
+    # profiles both in some conflict do (each conflict's two sides are such profiles, which
+    # made u 50 times larger on 400 profiles and the evidence weak). Not sharing one is
+    # neutral: most pairs of one person have no conflict at all (estimated, that level cost
+    # every such pair 3 bits on FEBRL1 with its SSN, where a tenth of the pairs differ in it).
+    Comparison(
+        "contested_identifier",
+        "contested",
+        (
+            Level("shares", "contested", name="shares an identifier value that hit its limit"),
+            Level("else", name="shares none", neutral=True),
+        ),
+    ),
 )
 
 
@@ -284,8 +304,11 @@ def matching_record(
     city: str | None,
     street: str | None,
     external_id: str | None,
+    contested: Iterable[str] = (),
 ) -> dict[str, str | None]:
-    """The normalised record matching compares, from a profile's (decrypted) identifiers."""
+    """The normalised record matching compares, from a profile's (decrypted) identifiers;
+    ``contested``: keys of the identifier values it is in conflict over (as keeper or holder;
+    ``matching_store.contested_identifiers``)."""
     mail = squeeze(email)
     return {
         "first_name": fold_name(first_name),
@@ -298,6 +321,7 @@ def matching_record(
         "city": fold(city),
         "street": squeeze(street),
         "external_id": external_id or None,
+        "contested": " ".join(sorted(set(contested))) or None,
     }
 
 
@@ -406,6 +430,8 @@ def _holds(level: Level, left: Record, right: Record) -> bool:
         return (a == other_r and jaro_winkler(other_l, b) >= level.threshold) or (
             other_l == b and jaro_winkler(a, other_r) >= level.threshold
         )
+    if level.kind == "shares":
+        return not set(a.split()).isdisjoint(b.split())
     if level.kind == "jaro_winkler":
         return jaro_winkler(a, b) >= level.threshold
     if level.kind == "token_jaccard":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +77,12 @@ def duckdb_connection(limits: DuckDBLimits | None = None) -> Any:
     return duckdb.connect(":memory:", config=config)
 
 
+def shares_sql(left: str, right: str) -> str:
+    """DuckDB SQL of a ``shares`` level: the space-separated values of two SQL expressions
+    have one in common (``matching_spec`` evaluates the same in Python)."""
+    return f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))"
+
+
 def _level_creator(level: Level) -> Any:
     import splink.comparison_level_library as cll
 
@@ -97,6 +103,8 @@ def _level_creator(level: Level) -> Any:
             f' >= {threshold}) OR ("{other}_l" = "{column}_r" AND '
             f'jaro_winkler_similarity("{column}_l", "{other}_r") >= {threshold})'
         )
+    elif level.kind == "shares":
+        creator = cll.CustomLevel(shares_sql(f'"{level.column}_l"', f'"{level.column}_r"'))
     elif level.kind == "jaro_winkler":
         creator = cll.JaroWinklerLevel(level.column, level.threshold)
     elif level.kind == "levenshtein":
@@ -153,12 +161,21 @@ def comparisons_with_data(
     ]
 
 
+#: The blocking column (a list) of the values a record is in conflict over: any shared one
+#: makes a pair, the values exploded by Splink, as a record may have several.
+CONTESTED_BLOCK = "bk_contested"
+
+
 def splink_settings(comparisons: Sequence[Comparison]) -> Any:
     """The Splink settings (untrained) built from ``matching_spec``: one custom comparison per
-    given comparison, one blocking rule per declared blocking key."""
+    given comparison, one blocking rule per declared blocking key (and one on the contested
+    identifier values when they are compared)."""
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
+    rules: list[Any] = [block_on(f"bk_{kind}") for kind in BLOCKING_KEYS]
+    if any(comparison.column == "contested" for comparison in comparisons):
+        rules.append(block_on(CONTESTED_BLOCK, arrays_to_explode=[CONTESTED_BLOCK]))
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -169,7 +186,7 @@ def splink_settings(comparisons: Sequence[Comparison]) -> Any:
             )
             for comparison in comparisons
         ],
-        blocking_rules_to_generate_predictions=[block_on(f"bk_{kind}") for kind in BLOCKING_KEYS],
+        blocking_rules_to_generate_predictions=rules,
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=False,
     )
@@ -196,7 +213,15 @@ def _frame(records: Sequence[Mapping[str, str | None]]) -> Any:
             else None
             for kind in BLOCKING_KEYS
         }
-        rows.append({**record, **words, **kept})
+        contested = record.get("contested")
+        rows.append(
+            {
+                **record,
+                **words,
+                **kept,
+                CONTESTED_BLOCK: contested.split() if contested else None,
+            }
+        )
     frame = pd.DataFrame.from_records(rows).astype(object).where(lambda f: f.notna(), None)
     frame.insert(0, "unique_id", range(len(rows)))
     return frame
@@ -217,6 +242,14 @@ def train_and_score(
     maximisation over two blocking rules (names; birth date), each leaving the other fields free
     to be estimated. Pairs scoring below ``min_probability`` are dropped. DuckDB runs within
     ``duckdb`` (memory cap, threads).
+
+    The same records in the same order with the same ``seed`` give the same model, bit for bit:
+    u sampling picks rows by a hash of their position and the seed (Splink) and counts them,
+    and expectation maximisation runs on one DuckDB thread, as a parallel sum of floating-point
+    numbers depends on how its rows were split between threads (a last-bit difference can end
+    EM an iteration earlier or later, moving an m by up to its convergence tolerance, enough to
+    move a pair across a threshold or break ties between pairs differently). The rest, counts
+    and a row at a time, uses every thread.
     """
     if len(ids) < 2:
         raise InvalidInput("matching needs at least two active customers")
@@ -229,7 +262,14 @@ def train_and_score(
     try:
         api = DuckDBAPI(connection=connection)
         table = api.register(_frame(records), table_name="customers_to_match")
-        linker, sessions = _train(table, used, seed=seed, u_max_pairs=u_max_pairs)
+        threads = int((duckdb or DuckDBLimits()).threads)
+        linker, sessions = _train(
+            table,
+            used,
+            seed=seed,
+            u_max_pairs=u_max_pairs,
+            serial=lambda one: connection.execute(f"SET threads = {1 if one else threads}"),
+        )
         _pin_effective_parameters(linker)
         model = linker.misc.save_model_to_json()
         scored = linker.inference.predict(threshold_match_probability=min_probability)
@@ -253,9 +293,15 @@ _EM_RULES = (
 
 
 def _train(
-    table: Any, comparisons: Sequence[Comparison], *, seed: int, u_max_pairs: float
+    table: Any,
+    comparisons: Sequence[Comparison],
+    *,
+    seed: int,
+    u_max_pairs: float,
+    serial: Callable[[bool], object],
 ) -> tuple[Any, int]:
-    """A trained linker and how many EM sessions succeeded.
+    """A trained linker and how many EM sessions succeeded; ``serial(True)`` puts the database
+    on one thread for EM, ``serial(False)`` back on all.
 
     On few profiles an EM session can drive an m probability to exactly 0, which Splink
     refuses half-way through the session (leaving the linker's settings unusable), or its rule
@@ -280,6 +326,7 @@ def _train(
     skipped: set[int] = set()
     while True:
         current = -1
+        serial(True)  # EM's sums of floating-point numbers, in one order (train_and_score)
         try:
             for current, columns in enumerate(_EM_RULES):
                 if current not in skipped:
@@ -290,6 +337,8 @@ def _train(
             skipped.add(current)
             linker = Linker(table, before_em, log_level=None)
             continue
+        finally:
+            serial(False)
         return linker, len(_EM_RULES) - len(skipped)
 
 

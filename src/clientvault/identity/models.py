@@ -28,6 +28,7 @@ SEALED_FIELDS = (
     "street_address",
     "postal_code",
     "birth_date",
+    "username",
 )
 
 
@@ -65,6 +66,8 @@ class Customer(Base):
     street_address_sealed: Mapped[bytes | None] = mapped_column(Sealed)
     postal_code_sealed: Mapped[bytes | None] = mapped_column(Sealed)
     birth_date_sealed: Mapped[bytes | None] = mapped_column(Sealed)
+    #: Segment's ``username`` trait: it names the person as surely as their e-mail does.
+    username_sealed: Mapped[bytes | None] = mapped_column(Sealed)
 
     # Blind indexes for exact lookup of the normalised e-mail and phone.
     email_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
@@ -87,6 +90,30 @@ class CustomerIdentity(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdentifierConflict(Base):
+    """An identifier a profile brought that another profile already holds at its kind's limit
+    (``identity.max_customers_per_value``, one for user and external ids): kept here for the
+    profile that brought it — blind index only, like every identifier in the graph — instead
+    of being dropped, and never used to stitch. ``owner_id`` is the profile holding it (the
+    oldest link). Matching reads these as evidence that the two profiles are one person
+    (``matching_store.load_profiles``); a call's or an import's answer counts them.
+    """
+
+    __tablename__ = "identifier_conflicts"
+    #: Also the index of a profile's conflicts (it leads with the customer).
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "value_index"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    value_index: Mapped[bytes] = mapped_column(BlindIndex)
+    source: Mapped[str | None] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 #: Review states of a match candidate.

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from clientvault.errors import NotFound
+from clientvault.errors import Erased, NotFound
+from clientvault.identity.age_bands import age_band
 from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
 from clientvault.identity.normalise import normalise_country, normalise_email, normalise_phone
 from clientvault.identity.schemas import CustomerCreate, CustomerIdentifiers, CustomerRead
@@ -20,7 +21,7 @@ from clientvault.security.pii import reveal
 from clientvault.security.principal import Principal
 from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
-from clientvault.store.keystore import DataKey
+from clientvault.store.keystore import ERASED_MESSAGE, DataKey
 from clientvault.store.sealing import seal_fields
 
 
@@ -45,6 +46,7 @@ def prepare_profile(profile: CustomerCreate, *, default_region: str) -> Prepared
         "street_address": profile.street_address or None,
         "postal_code": profile.postal_code or None,
         "birth_date": profile.birth_date.isoformat() if profile.birth_date else None,
+        "username": profile.username or None,
     }
     country = normalise_country(profile.country) if profile.country else None
     return PreparedProfile(profile=profile, identifiers=identifiers, country=country)
@@ -159,11 +161,12 @@ def create_prepared_customers(
     return ids
 
 
-def get_customer(session: Session, *, customer_id: uuid.UUID) -> CustomerRead:
+def get_customer(session: Session, store: Store, *, customer_id: uuid.UUID) -> CustomerRead:
     """A profile without personal identifiers (what any reader of profiles may see)."""
     customer = session.get(Customer, customer_id)
     if customer is None or customer.status == "erased":
         raise NotFound("no such customer")
+    refuse_erased(store, customer_id)
     return CustomerRead(
         id=customer.id,
         status=customer.status,
@@ -171,14 +174,21 @@ def get_customer(session: Session, *, customer_id: uuid.UUID) -> CustomerRead:
         country=customer.country,
         city=customer.city,
         postal_prefix=customer.postal_prefix,
-        birth_year=customer.birth_year,
-        birthday=customer.birthday,
+        age_band=age_band(customer.birth_year, customer.birthday, utcnow().date()),
         gender=customer.gender,
         language=customer.language,
         traits=customer.traits,
         has_email=customer.email_sealed is not None,
         has_phone=customer.phone_sealed is not None,
     )
+
+
+def refuse_erased(store: Store, customer_id: uuid.UUID) -> None:
+    """Raise ``Erased`` for a customer whose data key is destroyed: one a database restored
+    from before their erasure still holds (restores re-apply the erasures; until then, and
+    if one was missed, nothing of theirs is shown)."""
+    if store.keystore.without_keys([customer_id]):
+        raise Erased(ERASED_MESSAGE.format(customer_id=customer_id))
 
 
 def reveal_identifiers(

@@ -23,13 +23,17 @@ class CustomerCreate(BaseModel):
     city: str | None = Field(default=None, max_length=100)
     country: str | None = Field(default=None, max_length=60)
     birth_date: date | None = None
+    username: str | None = Field(default=None, max_length=100)
     gender: str | None = Field(default=None, max_length=16)
     language: str | None = Field(default=None, max_length=8)
     traits: dict[str, Any] = Field(default_factory=dict)
 
 
 class CustomerRead(BaseModel):
-    """A profile as any staff member with read access sees it: coarse attributes, no PII."""
+    """A profile as any staff member with read access sees it: coarse attributes, no PII.
+
+    The age as a band (``identity.age_bands``), never the birth year and birthday, which
+    together are the birth date; that leaves only through the audited reveal."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -39,8 +43,7 @@ class CustomerRead(BaseModel):
     country: str | None
     city: str | None
     postal_prefix: str | None
-    birth_year: int | None
-    birthday: str | None
+    age_band: str | None
     gender: str | None
     language: str | None
     traits: dict[str, Any]
@@ -58,6 +61,7 @@ class CustomerIdentifiers(BaseModel):
     street_address: str | None = None
     postal_code: str | None = None
     birth_date: str | None = None
+    username: str | None = None
 
 
 class MergeRead(BaseModel):

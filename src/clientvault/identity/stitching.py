@@ -2,9 +2,11 @@
 with set-based look-ups, then written with bulk statements (moved here from
 ``ingest.tracking``, which calls it for every tracking batch).
 
-The graph's rules (``identity.graph``) apply: blocked values are ignored, saturated values
-do not resolve, a profile is not given a second value of a kind limited to one, and the
-kind earliest in the priority order decides between profiles.
+The graph's rules (``identity.graph``) apply: blocked values are ignored (and counted),
+saturated values do not resolve, a profile is not given a second value of a kind limited to
+one, and the kind earliest in the priority order decides between profiles. A value another
+profile already holds at its kind's limit is not linked but kept as an identifier conflict
+(``IdentifierConflict``): never dropped silently, and evidence for matching.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from clientvault.identity.graph import Key, StitchingRules, links_of, values_held
-from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
+from clientvault.identity.models import (
+    SEALED_FIELDS,
+    Customer,
+    CustomerIdentity,
+    IdentifierConflict,
+)
 from clientvault.identity.profiles import (
     PreparedProfile,
     coarse_attributes,
@@ -65,6 +72,11 @@ class Resolution:
     new_identities: list[dict[str, Any]] = field(default_factory=list)
     attach_anonymous: dict[bytes, uuid.UUID] = field(default_factory=dict)
     held: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)
+    #: Position in the batch of the sighting of each blocked value dropped (one per value).
+    blocked: list[int] = field(default_factory=list)
+    #: Identifier conflicts (``IdentifierConflict`` rows), each with its sighting's position;
+    #: ``write_customers`` keeps the new ones only.
+    conflicts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
 
 def resolve(session: Session, batch: Sequence[Sighting], rules: StitchingRules) -> Resolution:
@@ -74,28 +86,35 @@ def resolve(session: Session, batch: Sequence[Sighting], rules: StitchingRules) 
     a userId, names a person: an unknown one becomes a new customer. Identifiers seen for the
     first time are linked to the call's customer; a shareable one (limit above one) already
     linked to other customers is linked too, which is how a shared value reaches its limit;
-    a user id owned by another customer is left alone (merging two known people is the
-    identity-resolution job's decision, not this path's).
+    a value another customer holds at its kind's limit (a user or external id owned by
+    another customer) is not linked but recorded as a conflict (merging two known people is
+    the identity-resolution job's decision, not this path's).
     """
     wanted: dict[str, set[bytes]] = {}
-    for sighting in batch:
-        sighting.identifiers = {
+    blocked: list[int] = []
+    for position, sighting in enumerate(batch):
+        kept = {
             kind: value
             for kind, value in sighting.identifiers.items()
             if (LOOKUP_KIND.get(kind, kind), value) not in rules.blocked
         }
-        for kind, value in sighting.identifiers.items():
+        if len(kept) < len(sighting.identifiers):
+            blocked.extend([position] * (len(sighting.identifiers) - len(kept)))
+            sighting.identifiers = kept
+        for kind, value in kept.items():
             wanted.setdefault(LOOKUP_KIND.get(kind, kind), set()).add(value)
-    resolution = Resolution(session=session, rules=rules, links=links_of(session, wanted))
+    resolution = Resolution(
+        session=session, rules=rules, links=links_of(session, wanted), blocked=blocked
+    )
     for key, roots in resolution.links.items():
         if len(roots) <= rules.customer_limit(key[0]):
             resolution.owners[key] = roots[0]
-    for sighting in batch:
-        _resolve_one(sighting, resolution)
+    for position, sighting in enumerate(batch):
+        _resolve_one(sighting, resolution, position)
     return resolution
 
 
-def _resolve_one(item: Sighting, resolution: Resolution) -> None:
+def _resolve_one(item: Sighting, resolution: Resolution, position: int) -> None:
     owners = resolution.owners
     if not item.is_alias and item.profile is None and item.identifiers:
         # Most calls are a known visitor's track or page, every identifier of which already
@@ -138,6 +157,16 @@ def _resolve_one(item: Sighting, resolution: Resolution) -> None:
             shareable = resolution.rules.customer_limit(kind) > 1
             if not linked or (customer not in linked and shareable):
                 _link(resolution, customer, kind, value, item)
+            elif customer not in linked:  # held by another at its kind's limit: kept aside
+                conflict = {
+                    "customer_id": customer,
+                    "owner_id": linked[0],
+                    "kind": kind,
+                    "value_index": value,
+                    "source": None,
+                    "seen_at": item.occurred_at,
+                }
+                resolution.conflicts.append((position, conflict))
     item.customer_id = customer
 
 
@@ -228,8 +257,9 @@ def merge_profiles(earlier: PreparedProfile | None, later: PreparedProfile) -> P
 
 
 def write_customers(session: Session, store: Store, resolution: Resolution, *, source: str) -> int:
-    """Write a resolution: new profiles, profile updates and new links; returns how many
-    profiles were created."""
+    """Write a resolution: new profiles, profile updates, new links and new identifier
+    conflicts (``resolution.conflicts`` is left with those only); returns how many profiles
+    were created."""
     new_ids = list(resolution.new_customers)
     if new_ids:
         keys = store.keystore.create_keys(new_ids)
@@ -247,7 +277,43 @@ def write_customers(session: Session, store: Store, resolution: Resolution, *, s
         for identity in resolution.new_identities:
             identity["source"] = source
         session.execute(insert(table_of(CustomerIdentity)), resolution.new_identities)
+    if resolution.conflicts:
+        resolution.conflicts = _new_conflicts(session, resolution.conflicts)
+        for _, conflict in resolution.conflicts:
+            conflict["source"] = source
+        if resolution.conflicts:
+            rows = [conflict for _, conflict in resolution.conflicts]
+            session.execute(insert(table_of(IdentifierConflict)), rows)
     return len(new_ids)
+
+
+def _new_conflicts(
+    session: Session, conflicts: list[tuple[int, dict[str, Any]]]
+) -> list[tuple[int, dict[str, Any]]]:
+    """The conflicts not recorded yet, each once: a kept value sent again (every call of that
+    customer may carry it) is one conflict, recorded when first seen."""
+
+    def key(conflict: dict[str, Any]) -> tuple[uuid.UUID, str, bytes]:
+        return conflict["customer_id"], conflict["kind"], conflict["value_index"]
+
+    table = table_of(IdentifierConflict).c
+    wanted = list(dict.fromkeys(key(conflict) for _, conflict in conflicts))
+    known: set[tuple[uuid.UUID, str, bytes]] = set()
+    for start in range(0, len(wanted), 300):
+        rows = session.execute(
+            select(table.customer_id, table.kind, table.value_index).where(
+                tuple_(table.customer_id, table.kind, table.value_index).in_(
+                    wanted[start : start + 300]
+                )
+            )
+        )
+        known.update((customer, kind, bytes(value)) for customer, kind, value in rows)
+    fresh = []
+    for position, conflict in conflicts:
+        if key(conflict) not in known:
+            known.add(key(conflict))
+            fresh.append((position, conflict))
+    return fresh
 
 
 def update_customers(

@@ -9,6 +9,13 @@ imported; a refused row is reported (row, line, reason — never its values) whi
 land. Message ids are derived from the row's content with the installation's index key, so
 importing a file again stores nothing twice, and an interrupted import is resumed by running it
 again.
+
+Historic data is kept: the event retention period counts from receipt and a customer's from
+their last activity (``privacy.retention``), so rows dated years ago are not purged at the next
+run. Orders are the exception — the accounting period counts from the order date — so an
+import counts the order events it stores that the next run would purge at once
+(``ImportSummary.expiring``), and ``expiring_events`` counts them in a file before importing
+it, for the CLI to ask first.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, TextIO
@@ -26,6 +34,8 @@ import orjson
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from clientvault.errors import ClientVaultError, InvalidInput
+from clientvault.ingest.commerce import ORDER_COMPLETED
+from clientvault.ingest.holders import ORDERS
 from clientvault.ingest.import_mapping import (
     ImportOptionsError,
     RowProblem,
@@ -34,7 +44,9 @@ from clientvault.ingest.import_mapping import (
 )
 from clientvault.ingest.import_reading import LineReader, Record, read_csv, read_jsonl
 from clientvault.ingest.tracking import BatchResult, Rejection, ingest
-from clientvault.settings import IdentitySettings
+from clientvault.privacy.retention import months_before
+from clientvault.settings import DEFAULT_URL_PARAMETERS, IdentitySettings, RetentionSettings
+from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 
 __all__ = [
@@ -43,6 +55,7 @@ __all__ = [
     "ImportSummary",
     "RowRejection",
     "error_report_path",
+    "expiring_events",
     "import_customers",
     "import_events",
 ]
@@ -52,6 +65,8 @@ CHUNK_ROWS = 1000
 KEPT_REJECTIONS = 1000
 _MAX_SOURCE = 64
 Progress = Callable[[int], None]
+#: Whether a message stored now is purged by the next retention run (``order_expiry``).
+Expiring = Callable[[object], bool]
 
 
 class ImportFailed(ClientVaultError):
@@ -71,17 +86,23 @@ class RowRejection:
 
 @dataclass
 class ImportSummary:
-    """What an import did. ``rejections`` holds at most ``KEPT_REJECTIONS`` of them."""
+    """What an import did. ``rejections`` holds at most ``KEPT_REJECTIONS`` of them.
+    ``identifier_conflicts`` and ``blocked_identifiers`` as in ``BatchResult``."""
 
     rows: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
     customers_created: int = 0
+    identifier_conflicts: int = 0
+    blocked_identifiers: int = 0
     seconds: float = 0.0
     bytes_read: int = 0
     ignored_columns: tuple[str, ...] = ()
     rejections: list[RowRejection] = field(default_factory=list)
+    #: Rows stored that the next retention run purges at once: order events dated before
+    #: the accounting period (it counts from the order date). 0 without retention settings.
+    expiring: int = 0
 
     @property
     def imported_nothing(self) -> bool:
@@ -106,14 +127,17 @@ def import_customers(
     error_report: Path | None = None,
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    retention: RetentionSettings | None = None,
+    url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
 ) -> ImportSummary:
     """Import customers from a CSV stream (UTF-8, header first) as ``identify`` calls.
 
     ``mapping`` is ``{target: header}`` and completes the default mapping (headers that spell
     a target); it is checked against the header before any row is read. ``progress`` is called
-    with the number of bytes consumed since its previous call. Raises ``ImportOptionsError``
-    for unusable options, ``InvalidInput`` for a file with no data rows, ``ImportFailed`` if
-    the database fails.
+    with the number of bytes consumed since its previous call; with ``retention`` the summary
+    counts rows the next retention run would purge at once (``expiring``). Raises
+    ``ImportOptionsError`` for unusable options, ``InvalidInput`` for a file with no data rows,
+    ``ImportFailed`` if the database fails.
     """
     _check_source(source)
     lines = LineReader(stream)
@@ -133,16 +157,14 @@ def import_customers(
 
     summary = ImportSummary(ignored_columns=columns.ignored)
     _run(
-        store,
+        _Destination(store, source, default_region, identity, url_parameters),
         messages(),
         lines=lines,
         summary=summary,
-        source=source,
-        default_region=default_region,
-        identity=identity,
         error_report=error_report,
         progress=progress,
         chunk_rows=chunk_rows,
+        expiring=order_expiry(retention),
         empty="the file has a header but no data rows",
     )
     return summary
@@ -158,12 +180,15 @@ def import_events(
     error_report: Path | None = None,
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    retention: RetentionSettings | None = None,
+    url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
 ) -> ImportSummary:
     """Import tracking-spec messages from a JSON-lines stream (one object with ``type`` a line).
 
     A message without ``messageId`` gets one derived from its content, so a re-run is
-    idempotent (identical lines without an id are one event). Raises ``InvalidInput`` for a
-    file without events, ``ImportFailed`` if the database fails.
+    idempotent (identical lines without an id are one event). With ``retention`` the summary
+    counts the order events the next retention run would purge at once (``expiring``). Raises
+    ``InvalidInput`` for a file without events, ``ImportFailed`` if the database fails.
     """
     _check_source(source)
     lines = LineReader(stream)
@@ -180,19 +205,53 @@ def import_events(
 
     summary = ImportSummary()
     _run(
-        store,
+        _Destination(store, source, default_region, identity, url_parameters),
         messages(),
         lines=lines,
         summary=summary,
-        source=source,
-        default_region=default_region,
-        identity=identity,
         error_report=error_report,
         progress=progress,
         chunk_rows=chunk_rows,
+        expiring=order_expiry(retention),
         empty="the file has no events",
     )
     return summary
+
+
+def order_expiry(
+    retention: RetentionSettings | None, *, now: datetime | None = None
+) -> Expiring | None:
+    """Whether a message would be stored as an order the next retention run purges at once:
+    an ``Order Completed`` event dated before the accounting period (``ingest.orders`` counts
+    from the order date). ``None`` when no retention applies to orders."""
+    months = retention.holder_months.get(ORDERS.name) if retention and retention.enabled else None
+    if months is None:
+        return None
+    cutoff = months_before(now or utcnow(), months)
+
+    def expiring(message: object) -> bool:
+        if not isinstance(message, dict) or message.get("event") != ORDER_COMPLETED:
+            return False
+        moment = message.get("timestamp") or message.get("originalTimestamp")
+        try:
+            placed = datetime.fromisoformat(moment) if isinstance(moment, str) else None
+        except ValueError:
+            return False
+        return placed is not None and placed.tzinfo is not None and placed < cutoff
+
+    return expiring
+
+
+def expiring_events(
+    stream: BinaryIO, *, retention: RetentionSettings, now: datetime | None = None
+) -> int:
+    """How many messages of a JSON-lines stream the next retention run would purge as soon as
+    they are imported (see ``order_expiry``): read before importing, so a caller can ask."""
+    expiring = order_expiry(retention, now=now)
+    if expiring is None:
+        return 0
+    records = read_jsonl(LineReader(stream))
+    return sum(expiring(r.content) for r in records if r.problem is None)
 
 
 def _check_source(source: str) -> None:
@@ -256,23 +315,33 @@ class _Chunk:
         return len(self.messages) + len(self.refused)
 
 
+@dataclass(frozen=True)
+class _Destination:
+    """Where an import's rows go, and the tracking pipeline's options for them."""
+
+    store: Store
+    source: str
+    default_region: str
+    identity: IdentitySettings | None
+    url_parameters: Sequence[str]
+
+
 def _run(
-    store: Store,
+    destination: _Destination,
     items: Iterator[tuple[Record, object]],
     *,
     lines: LineReader,
     summary: ImportSummary,
-    source: str,
-    default_region: str,
-    identity: IdentitySettings | None,
     error_report: Path | None,
     progress: Progress | None,
     chunk_rows: int,
+    expiring: Expiring | None,
     empty: str,
 ) -> None:
     """Store the messages chunk by chunk, one transaction each, and account for every row.
 
     ``items`` pairs each record with its message; a record with a ``problem`` is refused.
+    ``expiring`` tells which stored messages to count in ``summary.expiring``.
     Raises ``InvalidInput`` with the message ``empty`` if there was no row at all.
     """
     started = time.perf_counter()
@@ -287,12 +356,12 @@ def _run(
                 chunk.messages.append(message)
                 chunk.positions.append(record)
             if len(chunk) >= chunk_rows:
-                _store_chunk(store, chunk, summary, report, source, default_region, identity)
+                _store_chunk(destination, chunk, summary, report, expiring)
                 chunk = _Chunk()
                 if progress is not None:
                     progress(lines.bytes_read - reported_bytes)
                     reported_bytes = lines.bytes_read
-        _store_chunk(store, chunk, summary, report, source, default_region, identity)
+        _store_chunk(destination, chunk, summary, report, expiring)
     if progress is not None and lines.bytes_read > reported_bytes:
         progress(lines.bytes_read - reported_bytes)
     summary.bytes_read = lines.bytes_read
@@ -302,36 +371,29 @@ def _run(
 
 
 def _store_chunk(
-    store: Store,
+    destination: _Destination,
     chunk: _Chunk,
     summary: ImportSummary,
     report: _Report,
-    source: str,
-    default_region: str,
-    identity: IdentitySettings | None,
+    expiring: Expiring | None,
 ) -> None:
     refused = list(chunk.refused)
     if chunk.messages:
         try:
-            result = _ingest(
-                store,
-                chunk.messages,
-                source=source,
-                default_region=default_region,
-                identity=identity,
-            )
+            result = _ingest(destination, chunk.messages)
         except DBAPIError as exc:
             raise ImportFailed(
                 f"the database failed ({type(exc.orig or exc).__name__}) after "
                 f"{summary.accepted + summary.duplicates} rows were stored; they stay stored, "
                 "and running the import again skips them as duplicates"
             ) from None
-        summary.accepted += result.accepted
-        summary.duplicates += result.duplicates
-        summary.customers_created += result.customers_created
+        _add_counts(summary, result)
         for rejection in result.rejected:
             record = chunk.positions[rejection.index]
             refused.append(RowRejection(record.row, record.line, rejection.reason))
+        if expiring is not None:
+            stored = set(range(len(chunk.messages))) - {r.index for r in result.rejected}
+            summary.expiring += sum(expiring(chunk.messages[index]) for index in stored)
     refused.sort(key=lambda r: r.row)
     summary.rejected += len(refused)
     room = KEPT_REJECTIONS - len(summary.rejections)
@@ -339,52 +401,48 @@ def _store_chunk(
     report.write(refused)
 
 
-def _ingest(
-    store: Store,
-    messages: list[object],
-    *,
-    source: str,
-    default_region: str,
-    identity: IdentitySettings | None,
-) -> BatchResult:
+def _ingest(destination: _Destination, messages: list[object]) -> BatchResult:
     """One chunk in one transaction. Should the database refuse the chunk for one row's data
     (a value the type checks let through), each row is retried alone, so only that row is
     refused. Any other database failure is raised."""
     try:
-        with store.sessions.begin() as session:
+        with destination.store.sessions.begin() as session:
             return ingest(
                 session,
-                store,
-                source=source,
+                destination.store,
+                source=destination.source,
                 messages=messages,
-                default_region=default_region,
-                identity=identity,
+                default_region=destination.default_region,
+                identity=destination.identity,
                 implied_type=None,
+                url_parameters=destination.url_parameters,
             )
     except (DataError, IntegrityError) as exc:
         if len(messages) == 1:
             reason = f"refused by the database ({type(exc.orig or exc).__name__})"
             return BatchResult(rejected=[Rejection(index=0, reason=reason)])
-    return _ingest_one_by_one(
-        store, messages, source=source, default_region=default_region, identity=identity
-    )
+    return _ingest_one_by_one(destination, messages)
 
 
-def _ingest_one_by_one(
-    store: Store,
-    messages: list[object],
-    *,
-    source: str,
-    default_region: str,
-    identity: IdentitySettings | None,
-) -> BatchResult:
+#: What a chunk's result adds to an import's counts.
+_COUNTS = (
+    "accepted",
+    "duplicates",
+    "customers_created",
+    "identifier_conflicts",
+    "blocked_identifiers",
+)
+
+
+def _add_counts(total: ImportSummary | BatchResult, part: BatchResult) -> None:
+    for name in _COUNTS:
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+
+
+def _ingest_one_by_one(destination: _Destination, messages: list[object]) -> BatchResult:
     combined = BatchResult()
     for index, message in enumerate(messages):
-        single = _ingest(
-            store, [message], source=source, default_region=default_region, identity=identity
-        )
-        combined.accepted += single.accepted
-        combined.duplicates += single.duplicates
-        combined.customers_created += single.customers_created
+        single = _ingest(destination, [message])
+        _add_counts(combined, single)
         combined.rejected.extend(Rejection(index, r.reason) for r in single.rejected)
     return combined

@@ -1,9 +1,15 @@
-"""The personal-data holders of ``ingest``: the event log and the orders fed from it.
+"""The personal-data holders of ``ingest``: the event log, the orders and the group
+memberships fed from it.
 
-On erasure, events and orders are either deleted or anonymised (the ``erasure.mode``
-setting): anonymised rows keep what aggregates need (event names, times, properties already
-scrubbed of identifiers; order totals and lines) and lose every link to the person — their
-customer id, user and anonymous ids (blind indexes) and the event context.
+On erasure, a customer's group memberships are deleted (an anonymous member of an account
+tells nothing; the group itself names no one and stays). Events and orders are either deleted
+or anonymised (the ``erasure.mode`` setting). Anonymised rows keep what aggregate analytics
+need and nothing that could name or reach the person: an event keeps its type, name (the
+event's or the page's), times and source, and of its properties only the coarse ones of
+``KEPT_PROPERTIES`` (amounts, currency, product and order references) when their values are
+numbers or short codes; its free text, URLs, context, traits and every link to the person
+(customer id, user and anonymous ids' blind indexes) go, because scrubbing cannot recognise a
+name typed into a note. Orders keep their totals and lines and lose their customer.
 """
 
 from __future__ import annotations
@@ -16,19 +22,22 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 
 from clientvault.identity.models import CustomerIdentity
-from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
-from clientvault.ingest.scrub import SCRUB_TOKEN
+from clientvault.ingest.models import Event, Group, GroupMember, Order, OrderItem, OrderRefund
+from clientvault.ingest.scrub import SCRUB_TOKEN, TOKEN_LETTERS
 from clientvault.privacy.holders import (
     Holder,
     HolderContext,
     HolderErasure,
     Rows,
+    delete_rows,
     register_holder,
     rows_of,
 )
 from clientvault.store.base import table_of
 
 _CHUNK = 900  # ids per IN (...) list, under SQLite's bound-parameter limit
+#: Identifier kinds the scrubber replaces by a token of their blind index (``ingest.scrub``).
+_SCRUBBED = ("email", "phone")
 
 
 def _person_event_ids(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> list[int]:
@@ -73,13 +82,43 @@ def _export_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Row
     ]
 
 
+#: The properties an erased person's anonymised events keep, for revenue and product
+#: analytics (Segment's e-commerce spec names); ``products`` keeps its lines' ``PRODUCT_FIELDS``.
+KEPT_PROPERTIES = frozenset(
+    {
+        "revenue",
+        "value",
+        "total",
+        "subtotal",
+        "tax",
+        "shipping",
+        "discount",
+        "price",
+        "quantity",
+        "currency",
+        "order_id",
+        "product_id",
+        "sku",
+        "category",
+        "brand",
+        "variant",
+        "products",
+    }
+)
+PRODUCT_FIELDS = frozenset(
+    {"product_id", "sku", "category", "brand", "variant", "price", "quantity"}
+)
+#: A kept string is a code (a currency, a SKU, a category), not text: at most this long.
+_MAX_CODE = 64
+
+
 def _erase_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
     event_ids = _person_event_ids(ctx, customer_ids)
     for chunk in _chunks(event_ids):
         if ctx.mode == "delete":
             ctx.session.execute(delete(Event).where(Event.id.in_(chunk)))
             continue
-        _drop_scrub_tokens(ctx, chunk)
+        _keep_coarse_properties(ctx, chunk)
         ctx.session.execute(
             update(Event)
             .where(Event.id.in_(chunk))
@@ -89,37 +128,74 @@ def _erase_events(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Hold
     return HolderErasure("deleted" if ctx.mode == "delete" else "anonymised", len(event_ids))
 
 
-def _drop_scrub_tokens(ctx: HolderContext, event_ids: list[int]) -> None:
-    """Scrubbing left keyed hashes (``[email:…]``) of identifiers in some properties: they
-    would still link an anonymised event to the person, so they lose their hash."""
+def _keep_coarse_properties(ctx: HolderContext, event_ids: list[int]) -> None:
+    """Cut the events' properties down to ``coarse_properties``."""
     events = table_of(Event)
     rows = ctx.session.execute(select(Event.id, Event.properties).where(Event.id.in_(event_ids)))
     changed = [
-        {"event": event_id, "clean": cleaned}
+        {"event": event_id, "kept": kept}
         for event_id, properties in rows
-        if (cleaned := _without_tokens(properties)) != properties
+        if (kept := coarse_properties(properties)) != properties
     ]
     if changed:
         ctx.session.execute(
             update(events)
             .where(events.c.id == bindparam("event"))
-            .values(properties=bindparam("clean", type_=events.c.properties.type)),
+            .values(properties=bindparam("kept", type_=events.c.properties.type)),
             changed,
         )
 
 
-def _without_tokens(value: Any) -> Any:
+def _without_tokens(value: Any, only: frozenset[str] | None = None) -> Any:
+    """``value`` with scrubbing tokens reduced to their kind (``[email:…]`` to ``[email]``):
+    every token, or ``only`` those given."""
     if isinstance(value, str):
-        return SCRUB_TOKEN.sub(r"[\1]", value) if "[" in value else value
+        if "[" not in value:
+            return value
+        return SCRUB_TOKEN.sub(
+            lambda found: f"[{found[1]}]" if only is None or found[0] in only else found[0],
+            value,
+        )
     if isinstance(value, dict):
-        return {key: _without_tokens(item) for key, item in value.items()}
+        return {key: _without_tokens(item, only) for key, item in value.items()}
     if isinstance(value, list):
-        return [_without_tokens(item) for item in value]
+        return [_without_tokens(item, only) for item in value]
     return value
 
 
+def coarse_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """What an anonymised event keeps of its properties: ``KEPT_PROPERTIES`` holding numbers,
+    booleans or short codes, and of each product line its ``PRODUCT_FIELDS`` alike."""
+    kept: dict[str, Any] = {}
+    for key, value in properties.items():
+        if key == "products" and isinstance(value, list):
+            kept[key] = [
+                {
+                    field: item
+                    for field, item in line.items()
+                    if field in PRODUCT_FIELDS and _code(item)
+                }
+                for line in value
+                if isinstance(line, dict)
+            ]
+        elif key in KEPT_PROPERTIES and _code(value):
+            kept[key] = value
+    return kept
+
+
+def _code(value: Any) -> bool:
+    """A number, a boolean or a short code without a scrubbing token (a keyed hash of an
+    identifier would still link the event to the person)."""
+    if isinstance(value, bool | int | float):
+        return True
+    return isinstance(value, str) and len(value) <= _MAX_CODE and not SCRUB_TOKEN.search(value)
+
+
 def _purge_events(ctx: HolderContext, cutoff: datetime) -> int:
-    result = ctx.session.execute(delete(Event).where(Event.occurred_at < cutoff))
+    """Events received before ``cutoff``: the event retention period counts from when we
+    received an event, not from the time it carries, so that history imported today (a CRM's
+    2020 activity) is kept for the whole period rather than purged at the next run."""
+    result = ctx.session.execute(delete(Event).where(Event.received_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -158,6 +234,8 @@ def _erase_orders(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Hold
 
 
 def _purge_orders(ctx: HolderContext, cutoff: datetime) -> int:
+    """Orders placed before ``cutoff``: the accounting period runs from the transaction's
+    date, whenever we received it (an import of older orders warns first, ``bulk_import``)."""
     old = select(Order.id).where(Order.placed_at < cutoff)
     ctx.session.execute(delete(OrderRefund).where(OrderRefund.order_id.in_(old)))
     ctx.session.execute(delete(OrderItem).where(OrderItem.order_id.in_(old)))
@@ -169,16 +247,53 @@ def _order_activity(since: datetime) -> Any:
     return select(Order.customer_id).where(Order.placed_at >= since)
 
 
+def _export_memberships(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    rows = ctx.session.execute(
+        select(
+            GroupMember.customer_id,
+            Group.group_key.label("group_id"),
+            Group.traits.label("group_traits"),
+            GroupMember.first_seen_at,
+            GroupMember.last_seen_at,
+        )
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.customer_id.in_(list(customer_ids)))
+        .order_by(Group.group_key, GroupMember.customer_id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def _erase_memberships(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    """Delete the person's memberships. Their groups stay, but a group's traits may hold the
+    scrubbing token of the person's e-mail or phone (an account's owner): those tokens lose
+    their hash, as in their events; other people's stay."""
+    ids = list(customer_ids)
+    theirs = frozenset(
+        f"[{kind}:{index.hex()[:16].translate(TOKEN_LETTERS)}]"
+        for kind, index in ctx.session.execute(
+            select(CustomerIdentity.kind, CustomerIdentity.value_index).where(
+                CustomerIdentity.customer_id.in_(ids), CustomerIdentity.kind.in_(_SCRUBBED)
+            )
+        )
+    )
+    their_groups = select(GroupMember.group_id).where(GroupMember.customer_id.in_(ids))
+    for group in ctx.session.scalars(select(Group).where(Group.id.in_(their_groups))):
+        cleaned = _without_tokens(group.traits, theirs)
+        if cleaned != group.traits:
+            group.traits = cleaned
+    return delete_rows(ctx.session, GroupMember, customer_ids=ids)
+
+
 EVENTS = register_holder(
     Holder(
         name="ingest.events",
         domain="ingest",
         description="Tracking events (page views, clicks, purchases), with identifiers "
-        "scrubbed from their properties.",
+        "scrubbed from their properties; an erased person's keep only coarse properties.",
         tables=("events",),
         categories=("behaviour", "online identifiers", "coarse network (truncated IP)"),
         purposes=("analytics", "personalisation", "profiling"),
-        retention="events older than the event retention period are purged",
+        retention="purged once the event retention period has passed since they were received",
         sources=("website and app tracking", "server-side tracking calls", "imports"),
         recipients=("analysts (pseudonymised)", "marketers (aggregates and segments)"),
         export=_export_events,
@@ -195,12 +310,28 @@ ORDERS = register_holder(
         tables=("orders", "order_items", "order_refunds"),
         categories=("purchases",),
         purposes=("order_fulfilment", "legal_retention", "analytics"),
-        retention="kept for the accounting retention period, then purged",
+        retention="kept for the accounting retention period from the order date, then purged",
         sources=("e-commerce tracking events", "imports"),
         recipients=("accounting", "analysts (aggregates)"),
         export=_export_orders,
         erase=_erase_orders,
         purge=_purge_orders,
         activity=_order_activity,
+    )
+)
+GROUP_MEMBERS = register_holder(
+    Holder(
+        name="ingest.group_members",
+        domain="ingest",
+        description="Which groups (accounts, companies) a customer was reported in by "
+        "`group` calls, and when.",
+        tables=("group_members",),
+        categories=("professional affiliation",),
+        purposes=("analytics", "personalisation", "profiling"),
+        retention="kept while the customer's profile is; erased with it",
+        sources=("website and app tracking (group calls)", "server-side tracking calls"),
+        recipients=("marketers (segments)", "support staff (360° view)"),
+        export=_export_memberships,
+        erase=_erase_memberships,
     )
 )

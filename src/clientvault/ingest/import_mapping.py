@@ -29,6 +29,7 @@ _PLACES: dict[str, tuple[str, ...]] = {
     "firstName": ("traits", "firstName"),
     "lastName": ("traits", "lastName"),
     "name": ("traits", "name"),
+    "username": ("traits", "username"),
     "birthday": ("traits", "birthday"),
     "gender": ("traits", "gender"),
     "language": ("traits", "language"),

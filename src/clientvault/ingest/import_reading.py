@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-import orjson
-
 from clientvault.errors import InvalidInput
 from clientvault.ingest.import_mapping import ImportOptionsError
+from clientvault.ingest.spec import InvalidMessage, parse_json
 
 #: The longest physical line read (a record may span several); longer ones are reported.
 MAX_LINE_BYTES = 1024 * 1024
@@ -159,8 +158,8 @@ def read_jsonl(lines: LineReader) -> Iterator[Record]:
             yield Record(row=row, line=number, content=None, problem=problem)
             continue
         try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            yield Record(row=row, line=number, content=None, problem="not valid JSON")
+            value = parse_json(text)
+        except InvalidMessage as exc:
+            yield Record(row=row, line=number, content=None, problem=exc.reason)
             continue
         yield Record(row=row, line=number, content=value)

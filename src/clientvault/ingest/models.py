@@ -32,7 +32,8 @@ class Event(Base):
     anonymous_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
     user_index: Mapped[bytes | None] = mapped_column(BlindIndex)
     occurred_at: Mapped[datetime] = mapped_column(index=True)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When we received it: what the event retention period counts from (ingest.holders).
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     source: Mapped[str | None] = mapped_column(String(64))
     properties: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     context: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
@@ -99,6 +100,44 @@ class TrackingSource(Base):
     key_prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    #: The website origins (``https://shop.example.com``) whose pages may call with this
+    #: write key; empty: any origin (``ingest.origins``).
+    allowed_origins: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+
+
+class Group(Base):
+    """A group of customers named by ``group`` calls: an account, a company, a team.
+
+    Independent of the identity graph: a group is not a person, its id is the business's own
+    account id, global across sources (a website and a back office naming account ``acme``
+    mean the same account, as a ``userId`` means the same user). Its traits are scrubbed like
+    event properties and kept as JSON for segments (``traits.employees > 50``)."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    group_key: Mapped[str] = mapped_column(String(255), unique=True)
+    traits: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    #: When the call whose traits were applied last happened: an older call, replayed or
+    #: late, only fills traits that are missing.
+    traits_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class GroupMember(Base):
+    """A customer's membership of a group, as ``group`` calls reported it."""
+
+    __tablename__ = "group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
 
 
 class ConsumerCursor(Base):

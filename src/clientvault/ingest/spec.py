@@ -10,10 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
+#: How deeply objects and arrays may nest in one message, the message object itself being
+#: level 1. Segment's SDKs send a few levels (``context.page``, ``properties.products[]``…);
+#: the limit is checked before anything walks a message, so that every later walk
+#: (scrubbing, erasure, serialising) stays far below Python's recursion limit and orjson's
+#: 254 levels. orjson's parser refuses more than 1024 levels by itself (``parse_json``).
+MAX_NESTING = 32
+_CONTAINERS = (dict, list)
+TOO_DEEP = f"objects and arrays nested deeper than {MAX_NESTING} levels, the limit of a message"
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
 #: Segment accepts numeric ids and treats them as strings (booleans stay refused).
@@ -99,10 +108,44 @@ class InvalidMessage(ValueError):
         self.reason = reason
 
 
+def parse_json(document: bytes | bytearray | str) -> Any:
+    """A JSON document's value; ``InvalidMessage`` if it is not JSON, saying so separately
+    when it nests deeper than orjson's parser allows (1024 levels, a fixed limit of orjson)."""
+    try:
+        return orjson.loads(document)
+    except orjson.JSONDecodeError as exc:
+        # orjson reports its depth limit only in the message text ("depth limit exceeded").
+        if "depth limit" in str(exc):
+            raise InvalidMessage(TOO_DEEP) from None
+        raise InvalidMessage("not valid JSON") from None
+
+
+def nests_deeper_than(value: object, limit: int) -> bool:
+    """Whether objects and arrays nest more than ``limit`` levels deep in ``value``, a JSON
+    value as a parser makes it (plain dicts and lists); checked level by level, without
+    recursion, so any depth is safe to look at. Exact types rather than ``isinstance``: this
+    runs on every message, and the exact test costs half as much."""
+    level: list[Any] = [value] if type(value) in _CONTAINERS else []
+    for _ in range(limit):
+        level = [
+            item
+            for container in level
+            for item in (container.values() if type(container) is dict else container)
+            if type(item) in _CONTAINERS
+        ]
+        if not level:
+            return False
+    return bool(level)
+
+
 def parse_message(raw: object, *, implied_type: str | None = None) -> Message:
-    """Validate one message (its ``type`` implied by the endpoint, or read from it)."""
+    """Validate one message (its ``type`` implied by the endpoint, or read from it).
+
+    A message nesting deeper than ``MAX_NESTING`` is refused before anything walks it."""
     if not isinstance(raw, dict):
         raise InvalidMessage("a message must be a JSON object")
+    if nests_deeper_than(raw, MAX_NESTING):
+        raise InvalidMessage(TOO_DEEP)
     if implied_type is not None:
         given = raw.get("type", implied_type)
         if given != implied_type:

@@ -28,11 +28,13 @@ from clientvault.errors import InvalidInput
 from clientvault.identity.graph import Indexer, context_identifiers, stitching_rules
 from clientvault.identity.profiles import PreparedProfile, prepare_profile
 from clientvault.identity.stitching import resolve, write_customers
+from clientvault.ingest.groups import group_event_properties
 from clientvault.ingest.models import Event, ScrubCount
 from clientvault.ingest.scrub import Scrubber, keyed_hasher, truncate_ip
 from clientvault.ingest.spec import (
     MAX_EVENT_BYTES,
     Alias,
+    Group,
     Identify,
     InvalidMessage,
     Message,
@@ -44,7 +46,7 @@ from clientvault.ingest.spec import (
 from clientvault.ingest.traits import InvalidTraits, profile_from_traits, without_identifiers
 from clientvault.privacy.consent import record_gpc_opt_out
 from clientvault.privacy.tombstones import digester, suppress_erased
-from clientvault.settings import IdentitySettings
+from clientvault.settings import DEFAULT_URL_PARAMETERS, IdentitySettings
 from clientvault.store.base import table_of, utcnow
 from clientvault.store.context import Store
 from clientvault.store.driver_sql import DialectRef, TableCodec, insert_rows, rows_in
@@ -82,13 +84,17 @@ class Rejection:
 
 @dataclass
 class BatchResult:
-    """What happened to a call's messages."""
+    """What happened to a call's messages. ``identifier_conflicts``: identifiers kept aside
+    because another customer holds them at their kind's limit (``IdentifierConflict``);
+    ``blocked_identifiers``: placeholder values (``identity.blocked_values``) dropped."""
 
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     scrubbed: dict[str, int] = field(default_factory=dict)
     customers_created: int = 0
+    identifier_conflicts: int = 0
+    blocked_identifiers: int = 0
 
 
 @dataclass
@@ -143,6 +149,7 @@ def ingest(
     received_at: datetime | None = None,
     identity: IdentitySettings | None = None,
     gpc_policy_version: str | None = None,
+    url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
 ) -> BatchResult:
     """Store a call's valid messages in the caller's transaction and report on every one
     (``prepare_batch`` then ``store_batch``, for callers with nothing to overlap)."""
@@ -155,6 +162,7 @@ def ingest(
         batch_sent_at=batch_sent_at,
         client_ip=client_ip,
         received_at=received_at,
+        url_parameters=url_parameters,
     )
     return store_batch(
         session, store, batch, identity=identity, gpc_policy_version=gpc_policy_version
@@ -171,16 +179,20 @@ def prepare_batch(
     batch_sent_at: datetime | None = None,
     client_ip: str | None = None,
     received_at: datetime | None = None,
+    url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
 ) -> PreparedBatch:
     """Check, normalise and scrub a call's messages into event rows; no database work, so
     it can run outside (and alongside) the transaction that will store them.
 
     Invalid messages are set aside with their index and reason; a message id repeated within
-    the call counts as a duplicate."""
+    the call counts as a duplicate. ``url_parameters``: the query parameters tracked URLs
+    keep (``privacy.url_parameters``)."""
     received = received_at or utcnow()
     batch = PreparedBatch(source=source)
     scrubber = Scrubber(
-        keyed_hasher(store.keystore.material.index_key), default_region=default_region
+        keyed_hasher(store.keystore.material.index_key),
+        default_region=default_region,
+        url_parameters=url_parameters,
     )
     codec = _row_codec(store)
     tombstones = digester(store)
@@ -283,6 +295,10 @@ def store_batches(
     source = calls[0][0].source
     resolution = resolve(session, fresh, stitching_rules(store, identity))
     write_customers(session, store, resolution, source=source)
+    for position in resolution.blocked:
+        results[fresh[position].call].blocked_identifiers += 1
+    for position, _ in resolution.conflicts:
+        results[fresh[position].call].identifier_conflicts += 1
     created = set(resolution.new_customers)
     codec = _row_codec(store)
     customer_at = codec.slot("customer_id")
@@ -362,15 +378,16 @@ def _prepare(
     received: datetime,
     scrubber: Scrubber,
 ) -> tuple[_Prepared, Message]:
+    # Parsed first: it refuses a message nesting too deep for serialising it to measure it.
+    message = parse_message(raw, implied_type=implied_type)
     if implied_type is None and len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
         raise InvalidMessage("event larger than 32 KB")
-    message = parse_message(raw, implied_type=implied_type)
     profile = None
     if isinstance(message, Identify):
         try:
             update = profile_from_traits(_identify_traits(message))
             # Custom traits are kept on the profile in the clear: scrub them like properties.
-            update.traits = scrubber.scrub(update.traits)
+            update.traits = scrubber.scrub(update.traits, person=True)
             profile = prepare_profile(update, default_region=default_region)
         except InvalidTraits as exc:
             raise InvalidMessage(str(exc)) from None
@@ -456,6 +473,10 @@ def _event_values(
     elif isinstance(message, Identify):
         # Which traits changed, not their values.
         properties = {"traits": sorted(_identify_traits(message))}
+    elif isinstance(message, Group):
+        # The group's id and traits, scrubbed below with the rest: they describe an account
+        # (its name, plan, seats), and the groups consumer reads them from here.
+        properties = group_event_properties(message.group_id, message.traits)
     context = dict(message.context)
     if isinstance(context.get("traits"), dict):
         context["traits"] = without_identifiers(context["traits"])

@@ -9,8 +9,9 @@ from clientvault.errors import Conflict
 from clientvault.migrations.runner import upgrade
 from clientvault.privacy.purposes import ensure_default_purposes
 from clientvault.privacy.records import ensure_default_records
+from clientvault.security import audit, audit_checkpoints
 from clientvault.security.accounts import ensure_builtin_roles
-from clientvault.settings import Settings
+from clientvault.settings import AuditSettings, Settings
 from clientvault.store import keyfile
 from clientvault.store.context import Store, open_store
 from clientvault.store.engine import make_engine
@@ -39,17 +40,25 @@ def initialise(settings: Settings) -> Store:
     store = open_store(settings, verify_keys=False)
     migrate(store)
     store.keystore.record_key_checks()
+    if audit_checkpoints.configured(settings.audit):
+        audit_checkpoints.take(store, settings.audit)
     return store
 
 
-def migrate(store: Store) -> None:
+def migrate(store: Store, audit_settings: AuditSettings | None = None) -> None:
     """Bring the main database and the keystore to the newest schema, refresh the built-in
-    roles to this version's definitions and add missing default records of processing and
-    default purposes."""
+    roles to this version's definitions, add missing default records of processing and
+    default purposes, and seal an audit chain written before keyed hashes.
+
+    With a checkpoint target in ``audit_settings``, a signed checkpoint is taken at once, so
+    the upgrade's moment (the seal) is witnessed off the machine."""
     upgrade("data", store.engine)
     upgrade("keystore", store.keystore.engine)
     with store.sessions.begin() as session:
         ensure_defaults(session)
+        audit.seal(session)
+    if audit_settings is not None and audit_checkpoints.configured(audit_settings):
+        audit_checkpoints.take(store, audit_settings)
 
 
 def ensure_defaults(session: Session) -> None:

@@ -121,7 +121,8 @@ CUSTOMERS = register_holder(
         tables=("customers",),
         categories=("identification", "contact details", "demographics", "traits"),
         purposes=("order_fulfilment", "marketing_email", "marketing_sms", "personalisation"),
-        retention="while the customer is active, then the inactivity period",
+        retention="while the customer is active; erased once inactive for the inactivity period, "
+        "counted from their last activity (profile created or updated, latest event or order)",
         sources=("the customer (sign-up, tracking identify calls)", "imports"),
         recipients=("staff with the pii:reveal permission",),
         export=_export_customers,

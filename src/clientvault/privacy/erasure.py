@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput, NotFound, PermissionDenied
 from clientvault.identity.models import Customer
-from clientvault.privacy import signing
 from clientvault.privacy import tombstones as tombstone_digests
 from clientvault.privacy.holders import (
     ErasureMode,
@@ -40,7 +39,7 @@ from clientvault.privacy.holders import (
     registered_holders,
 )
 from clientvault.privacy.models import ErasedCustomer, Erasure, ErasureTombstone
-from clientvault.security import audit
+from clientvault.security import audit, signing
 from clientvault.security.principal import Principal
 from clientvault.store.base import new_id, utcnow
 from clientvault.store.context import Store

@@ -1,5 +1,5 @@
-"""The personal-data holders of identity resolution: merge history, match candidates and
-matching blocking keys, registered on import.
+"""The personal-data holders of identity resolution: merge history, match candidates,
+matching blocking keys and identifier conflicts, registered on import.
 
 They live here rather than in ``identity`` because ``identity`` sits below ``privacy`` and may
 not import the holder registry. Every one of them is deleted on erasure: a merge, a candidate
@@ -15,7 +15,12 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, or_, select
 
 from clientvault.identity.matching_models import MatchBlockingKey
-from clientvault.identity.models import CustomerMerge, CustomerMergeMove, MatchCandidate
+from clientvault.identity.models import (
+    CustomerMerge,
+    CustomerMergeMove,
+    IdentifierConflict,
+    MatchCandidate,
+)
 from clientvault.privacy.holder_rows import customer_rows, delete_where
 from clientvault.privacy.holders import Holder, HolderContext, HolderErasure, Rows, register_holder
 
@@ -76,6 +81,27 @@ def _erase_candidates(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> 
 _export_blocking_keys, _erase_blocking_keys = customer_rows(MatchBlockingKey, exclude=("key",))
 
 
+def _conflicts_of(customer_ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    ids = list(customer_ids)
+    return or_(IdentifierConflict.customer_id.in_(ids), IdentifierConflict.owner_id.in_(ids))
+
+
+def _export_conflicts(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+    # The keyed hash means nothing to the person; the kind, the two profiles and when are shown.
+    columns = [c for c in IdentifierConflict.__table__.columns if c.name != "value_index"]
+    rows = ctx.session.execute(
+        select(*columns).where(_conflicts_of(customer_ids)).order_by(IdentifierConflict.id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def _erase_conflicts(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+    # Also the conflicts where the erased person is the owner: they would keep the fact that
+    # somebody carried the erased person's identifier (the other profile's next call carrying
+    # it links it normally, as nobody holds it any more).
+    return delete_where(ctx, IdentifierConflict, _conflicts_of(customer_ids))
+
+
 #: Identity resolution keeps one accurate profile per person, as the identifiers holder does.
 _RESOLUTION = ("order_fulfilment", "analytics")
 
@@ -127,5 +153,24 @@ BLOCKING_KEYS = register_holder(
         export=_export_blocking_keys,
         erase=_erase_blocking_keys,
         erase_order=820,
+    )
+)
+CONFLICTS = register_holder(
+    Holder(
+        name="identity.identifier_conflicts",
+        domain="identity",
+        description="Identifiers the customer's profile brought that another profile already "
+        "held at their kind's limit (kept as keyed hashes, never used to link the profiles).",
+        tables=("identifier_conflicts",),
+        categories=("online identifiers",),
+        purposes=_RESOLUTION,
+        retention="as long as the profile",
+        sources=("tracking calls", "imports"),
+        recipients=("staff with the identity:review permission",),
+        export=_export_conflicts,
+        erase=_erase_conflicts,
+        # No erasure tombstones of kept values: each is another (living) profile's identifier,
+        # whose calls a tombstone would suppress.
+        erase_order=830,
     )
 )

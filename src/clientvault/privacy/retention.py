@@ -6,6 +6,18 @@ older; and customers inactive for N months (no activity reported by any holder s
 are erased — without tombstones, so a returning customer can sign up again. Every purge is
 audited (what was removed and up to when: counts and ids, never values). The worker runs
 ``purge`` on a timer; ``clientvault privacy purge`` runs it by hand.
+
+What each period counts from (each holder's ``retention`` text says it in the records of
+processing too):
+
+- ``ingest.events``: from when we **received** the event (``received_at``), not the time it
+  carries — history imported today is kept for the whole period, not purged at the next run;
+- ``ingest.orders``: from the **order date** (``placed_at``): the accounting obligation runs
+  from the transaction, so older orders are purged whenever they arrive — an import warns
+  before storing any (``ingest.bulk_import``);
+- inactive customers: from the customer's **last activity** — the latest of their profile's
+  creation or update and the activity every holder reports (events, orders…); an imported
+  profile is new, hence active, whatever dates its rows carry.
 """
 
 from __future__ import annotations

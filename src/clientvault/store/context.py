@@ -12,11 +12,16 @@ from clientvault.errors import ConfigurationError
 from clientvault.settings import Settings
 from clientvault.store import keyfile
 from clientvault.store.engine import make_engine, make_session_factory
+from clientvault.store.file_modes import refuse_shared
 from clientvault.store.group_commit import GroupCommitter
 from clientvault.store.keyfile import KeyMaterial
 from clientvault.store.keystore import Keystore
 from clientvault.store.sealing import blind_index
 from clientvault.store.wal_checkpoints import WalCheckpointer, with_fallback_checkpoints_only
+
+#: ``Session.info`` key of the audit chain's HMAC key, in every session a store opens: the
+#: audit log (``security.audit``) is written and checked through any session, with no store.
+AUDIT_KEY_INFO = "clientvault.audit_key"
 
 
 @dataclass
@@ -59,19 +64,22 @@ def open_store(
     """Open an initialised installation's databases with its key material.
 
     With ``verify_keys`` (always, except while ``init`` creates the keystore) a key file that
-    does not belong to this keystore is refused with a clear error. A SQLite database's WAL is
+    does not belong to this keystore is refused with a clear error, as are SQLite files that
+    others may read (``store.file_modes``). A SQLite database's WAL is
     checkpointed by a thread rather than by this store's commits (``store.wal_checkpoints``),
     unless ``checkpoint_wal`` is false: for a process whose database another process of the
     same server checkpoints (a checkpoint copies every committed frame, whoever wrote it).
     """
     material = load_key_material(settings)
+    refuse_shared([settings.database_url, settings.keystore_url])
     engine = make_engine(
         settings.database_url,
         synchronous=settings.database.sqlite_synchronous,
         echo=settings.database.echo,
     )
     keystore_engine = make_engine(settings.keystore_url, synchronous="FULL")
-    sessions = make_session_factory(engine)
+    info = {AUDIT_KEY_INFO: material.audit_key()}
+    sessions = make_session_factory(engine, info=info)
     checkpointer = None
     if engine.dialect.name == "sqlite":
         with_fallback_checkpoints_only(engine)
@@ -79,7 +87,7 @@ def open_store(
     store = Store(
         engine=engine,
         sessions=sessions,
-        read_sessions=make_session_factory(engine, read_only=True),
+        read_sessions=make_session_factory(engine, read_only=True, info=info),
         keystore=Keystore(keystore_engine, material),
         group_commit=GroupCommitter(sessions),
         checkpointer=checkpointer,

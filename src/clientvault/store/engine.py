@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from clientvault.errors import ConfigurationError
+from clientvault.store.file_modes import create_private, sqlite_file
 
 
 def json_serializer(value: Any) -> str:
@@ -32,7 +32,8 @@ READ_ONLY_OPTION = "clientvault_read_only"
 def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> Engine:
     """Create an engine configured for clientvault's durability and integrity needs.
 
-    On SQLite: WAL (readers never block the single writer), foreign keys enforced,
+    On SQLite: the file created 0600 if missing (``store.file_modes``), WAL (readers never
+    block the single writer), foreign keys enforced,
     ``synchronous`` as chosen (FULL: a committed transaction survives power loss, which
     event acknowledgement relies on), ``secure_delete`` so erased rows do not linger in free
     pages, and a busy timeout instead of immediate "database is locked" errors.
@@ -43,13 +44,13 @@ def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> E
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            directory = Path(database).parent
-            if not directory.exists():
+        database = sqlite_file(url)
+        if database is not None:
+            if not database.parent.exists():
                 raise ConfigurationError(
-                    f"database directory {directory} does not exist; run `clientvault init`"
+                    f"database directory {database.parent} does not exist; run `clientvault init`"
                 )
+            create_private(database)
         engine = create_engine(
             url,
             echo=echo,
@@ -103,15 +104,18 @@ def _configure_sqlite(engine: Engine, *, synchronous: str) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+def make_session_factory(
+    engine: Engine, *, read_only: bool = False, info: dict[str, Any] | None = None
+) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit.
 
     ``read_only`` sessions are for work that never writes: on SQLite they do not take the
-    write lock, so readers (console pages, reports) never queue behind ingestion.
+    write lock, so readers (console pages, reports) never queue behind ingestion. ``info``
+    is copied into every session's ``Session.info`` (the audit chain's key).
     """
     if read_only:
         engine = engine.execution_options(**{READ_ONLY_OPTION: True})
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @contextmanager

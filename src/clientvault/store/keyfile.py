@@ -8,6 +8,8 @@ copy of the database (or of a backup) alone reveals nothing.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -35,6 +37,16 @@ class KeyMaterial:
             raise ConfigurationError(
                 f"key-encryption key version {version} is not in the key file"
             ) from None
+
+    def audit_key(self) -> bytes:
+        """The HMAC key of the audit chain (``security.audit``), derived from the index key.
+
+        Why derived rather than a key of its own in the file: the index key is never rotated
+        (every blind index would change) and lives only in the key file, so the chain key
+        shares its protection and every existing key file (and the secret-variable form)
+        gets it without a new format; the label makes it independent of the index key and of
+        the other keys derived from it (tombstones, link tokens)."""
+        return hmac.new(self.index_key, b"clientvault/audit-chain/v1", hashlib.sha256).digest()
 
     def with_new_kek(self) -> KeyMaterial:
         """A copy with a fresh KEK version that becomes the current one."""

@@ -40,6 +40,11 @@ from clientvault.store.engine import READ_ONLY_OPTION
 from clientvault.store.keyfile import KEY_BYTES, KeyMaterial
 
 _WRAP_NONCE = 12
+#: What is said of a customer whose data key is gone (ids only, never personal data).
+ERASED_MESSAGE = (
+    "customer {customer_id} was erased: their data key is destroyed, so nothing of theirs can "
+    "be read (a database restored from before the erasure still has their profile)"
+)
 _BATCH = 900  # stays under SQLite's bound-parameter limit in IN (...) lists
 
 
@@ -187,6 +192,19 @@ class Keystore:
                 found[row.customer_id] = self._unwrap(row)
         return found
 
+    def without_keys(self, customer_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these customers have no data key (erased), without unwrapping any."""
+        wanted = list(dict.fromkeys(customer_ids))
+        keys = DataKeyRecord.__table__.c
+        found: set[uuid.UUID] = set()
+        with self._read_engine.connect() as connection:
+            for start in range(0, len(wanted), _BATCH):
+                chunk = wanted[start : start + _BATCH]
+                found.update(
+                    connection.scalars(select(keys.customer_id).where(keys.customer_id.in_(chunk)))
+                )
+        return set(wanted) - found
+
     def destroy(self, customer_id: uuid.UUID) -> bool:
         """Delete a customer's data key for good; returns whether there was one."""
         with self._sessions.begin() as session:
@@ -245,7 +263,10 @@ class Keystore:
             session.execute(insert(KeyCheck), _key_check_rows(self.material))
 
     def verify_key_material(self) -> None:
-        """Refuse key material that is not this keystore's (wrong or swapped key file)."""
+        """Refuse key material that is not this keystore's (wrong or swapped key file), or
+        an older copy of it: one whose current KEK is not the keystore's, as a key file put
+        back from before ``clientvault keys rotate`` (the keystore's current version is the
+        newest it has a check for; versions only grow)."""
         with self._sessions() as session:
             stored = {check.name: check.digest for check in session.scalars(select(KeyCheck))}
         expected = _key_checks(self.material)
@@ -254,6 +275,15 @@ class Keystore:
                 raise ConfigurationError(
                     "the key file does not belong to this installation's keystore"
                 )
+        current = max(int(name.removeprefix("kek:")) for name in stored if name != "index")
+        if self.material.current_kek != current:
+            held = ", ".join(str(version) for version in sorted(self.material.keks))
+            raise ConfigurationError(
+                f"the key file holds key-encryption key version {held} (current "
+                f"{self.material.current_kek}), but this keystore's current version is "
+                f"{current} since `clientvault keys rotate`: it is an older copy of the key "
+                "file; put back the one the rotation wrote"
+            )
 
     def _unwrap(self, record: _WrappedKey) -> DataKey:
         kek = AESGCM(self.material.kek(record.kek_version))

@@ -7,8 +7,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
+from clientvault.errors import Erased
 from clientvault.store.envelope import UnreadableField, open_sealed, read_header
-from clientvault.store.keystore import KeyReader, Keystore
+from clientvault.store.keystore import ERASED_MESSAGE, KeyReader, Keystore
 
 SealedRow = Mapping[str, bytes | None]
 
@@ -23,14 +24,14 @@ def open_rows(
 
     ``reader``, from ``keystore.reading()``, fetches the keys on the caller's keystore
     connection (one for several calls) instead of one of their own. A customer whose data
-    key was destroyed raises ``UnreadableField``: their data is gone.
+    key was destroyed raises ``Erased``: their data is gone.
     """
     keys = (reader or keystore.keys_for)(rows)
     opened: dict[uuid.UUID, dict[str, str | None]] = {}
     for customer_id, sealed in rows.items():
         key = keys.get(customer_id)
         if key is None:
-            raise UnreadableField("a customer's data key does not exist (erased?)")
+            raise Erased(ERASED_MESSAGE.format(customer_id=customer_id))
         values: dict[str, str | None] = {}
         for column, blob in sealed.items():
             if blob is None:

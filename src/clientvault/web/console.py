@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from clientvault.errors import (
     ClientVaultError,
+    Erased,
     NotFound,
     PermissionDenied,
     RateLimited,
@@ -127,6 +128,8 @@ async def console_error_page(request: Request, error: ClientVaultError, status: 
         title, heading = "Not allowed", "You cannot do this here"
     elif isinstance(error, RateLimited):
         title = heading = "Too many attempts"
+    elif isinstance(error, Erased):
+        title = heading = "This customer was erased"
     else:
         title = heading = "Something went wrong" if status >= 500 else "This did not work"
     response = render(

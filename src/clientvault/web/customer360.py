@@ -2,8 +2,10 @@
 
 A person is a root profile and every profile merged into it; the view gathers, over all of
 them, the golden record (``identity.golden``: identifiers masked unless the viewer may reveal
-them and gives a reason), the identifiers by kind (counts, never values), consents per
-original profile, the events timeline and the orders. Opening the view is audited like any
+them and gives a reason), the identifiers by kind (counts, never values), the identifiers
+kept in conflict (masked: another profile holds them at their kind's limit), consents per
+original profile, the events timeline, the orders and the groups (accounts) the person
+belongs to. Opening the view is audited like any
 profile read (access alerts count these entries).
 """
 
@@ -18,12 +20,13 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import PermissionDenied
-from clientvault.identity.golden import golden_record
-from clientvault.identity.graph import identities_by_kind
+from clientvault.identity.golden import MASK, golden_record
+from clientvault.identity.graph import identities_by_kind, kept_identifiers
 from clientvault.identity.merges import IDENTITY_REVIEW, merge_history
 from clientvault.identity.models import Customer
 from clientvault.identity.normalise import normalise_email, normalise_phone
 from clientvault.identity.schemas import GoldenRecordRead, MergeRead
+from clientvault.ingest.groups import GroupRead, groups_of
 from clientvault.ingest.models import Event, Order
 from clientvault.privacy.models import ConsentRecord
 from clientvault.security import audit
@@ -47,6 +50,19 @@ class ProfileSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     merged_into_id: uuid.UUID | None
+
+
+class KeptIdentifier(BaseModel):
+    """An identifier a profile brought that another profile held at its kind's limit: kept
+    on the profile (masked: only its keyed hash is stored), not linked. ``held_by`` (the
+    profile holding it) is shown to identity reviewers only, like the merge history."""
+
+    kind: str
+    value: str = MASK
+    customer_id: uuid.UUID
+    held_by: uuid.UUID | None
+    source: str | None
+    seen_at: datetime
 
 
 class ConsentLine(BaseModel):
@@ -94,9 +110,11 @@ class Customer360(BaseModel):
     golden: GoldenRecordRead
     profiles: list[ProfileSummary]
     identities: dict[str, int]
+    kept_identifiers: list[KeptIdentifier]
     consents: list[ConsentLine]
     events: list[TimelineEvent]
     orders: list[OrderLine]
+    groups: list[GroupRead]
     merges: list[MergeRead] | None  # only for viewers who review identities
 
 
@@ -141,16 +159,26 @@ def customer_360(
         target_ids=[str(golden.customer_id)],
         details={"view": "360"},
     )
+    reviewer = viewer.can(IDENTITY_REVIEW)
     return Customer360(
         golden=golden,
         profiles=[ProfileSummary.model_validate(p) for p in profiles],
         identities=identities_by_kind(session, ids),
+        kept_identifiers=[
+            KeptIdentifier(
+                kind=kept.kind,
+                customer_id=kept.customer_id,
+                held_by=kept.owner_id if reviewer else None,
+                source=kept.source,
+                seen_at=kept.seen_at,
+            )
+            for kept in kept_identifiers(session, ids)
+        ],
         consents=[ConsentLine.model_validate(c) for c in consents],
         events=[TimelineEvent.model_validate(e) for e in events],
         orders=[OrderLine.model_validate(o) for o in orders],
-        merges=merge_history(session, customer_id=golden.customer_id)
-        if viewer.can(IDENTITY_REVIEW)
-        else None,
+        groups=groups_of(session, ids),
+        merges=merge_history(session, customer_id=golden.customer_id) if reviewer else None,
     )
 
 

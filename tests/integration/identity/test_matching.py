@@ -145,8 +145,13 @@ def test_neutral_levels_weigh_nothing_and_the_others_are_estimated(
         for level in comparison.levels
         if level.neutral
     }
-    assert neutral == {("city", "same postcode"), ("email", "same mailbox name")}
-    for name, label in neutral:
+    assert neutral == {
+        ("city", "same postcode"),
+        ("email", "same mailbox name"),
+        ("contested_identifier", "shares none"),
+    }
+    assert "contested_identifier" not in weights  # no identifier conflicts among these
+    for name, label in neutral - {("contested_identifier", "shares none")}:
         assert weights[name][label] == 0.0
     assert weights["postcode"]["exact"] > 3
     assert weights["email"]["exact"] > 3

@@ -264,6 +264,35 @@ def test_jsonl_events_land_and_a_bad_line_is_reported(db: Store, tmp_path: Path)
     assert _count(db, Event) == 3
 
 
+def test_jsonl_lines_nested_too_deep_are_refused_alone(db: Store) -> None:
+    deep = "[" * 40 + "]" * 40
+    beyond_the_parser = "[" * 3000 + "]" * 3000
+    track = '{"type":"track","userId":"u","event":"E","properties":{"x":NESTED}}'
+    lines = [
+        '{"type":"track","userId":"u","event":"A","messageId":"a"}',
+        track.replace("NESTED", deep),
+        track.replace("NESTED", beyond_the_parser),
+        '{"type":"track","userId":"u","event":"D","messageId":"d"}',
+    ]
+    summary = _events(db, "\n".join(lines) + "\n")
+    assert (summary.accepted, summary.rejected) == (2, 2)
+    assert _rejections(summary) == [(2, 2), (3, 3)]
+    assert all("32 levels" in r.reason for r in summary.rejections)
+
+
+def test_a_username_column_is_sealed_not_kept_among_the_traits(db: Store) -> None:
+    data = "id,email,username,plan\nu-1,ann@example.com,ann_lee_77,gold\n"
+    summary = _customers(db, data, mapping={"traits.plan": "plan"})
+    assert summary.accepted == 1
+    with db.sessions() as session:
+        [customer] = session.scalars(select(Customer)).all()
+        events = list(session.scalars(select(Event.properties)))
+    assert customer.traits == {"plan": "gold"}
+    assert customer.username_sealed is not None
+    assert b"ann_lee_77" not in customer.username_sealed
+    assert "ann_lee_77" not in repr(events)
+
+
 def test_identifiers_are_sealed_and_never_stored_in_the_clear(db: Store) -> None:
     fake = Faker("fr_FR")
     fake.seed_instance(11)

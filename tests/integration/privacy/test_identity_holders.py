@@ -10,7 +10,14 @@ from sqlalchemy import func, or_, select
 from clientvault.identity.matching_models import MatchBlockingKey
 from clientvault.identity.matching_spec import matching_record
 from clientvault.identity.matching_store import keyed_blocking_keys, replace_blocking_keys
-from clientvault.identity.models import CustomerMerge, CustomerMergeMove, MatchCandidate
+from clientvault.identity.models import (
+    CustomerIdentity,
+    CustomerMerge,
+    CustomerMergeMove,
+    IdentifierConflict,
+    MatchCandidate,
+)
+from clientvault.ingest.tracking import ingest
 from clientvault.privacy.erasure import erase_customer
 from clientvault.privacy.export import export_customer
 from clientvault.store.context import Store
@@ -106,3 +113,50 @@ def test_merges_candidates_and_blocking_keys_are_exported_and_erased(db: Store) 
     remaining = _naming(db, [stranger, other])
     assert remaining["candidates"] == 1
     assert remaining["keys"] > 0
+
+
+def test_identifier_conflicts_are_exported_and_erased_with_either_profile(db: Store) -> None:
+    prepare(db)
+    calls = [
+        {"type": "identify", "userId": user, "messageId": f"m-{user}", "context": context}
+        for user, context in [
+            ("holder", {"externalIds": [{"type": "ssn", "id": "111-22"}]}),
+            ("keeper", {"externalIds": [{"type": "ssn", "id": "111-22"}]}),
+            ("other-holder", {"externalIds": [{"type": "ssn", "id": "333-44"}]}),
+            ("other-keeper", {"externalIds": [{"type": "ssn", "id": "333-44"}]}),
+        ]
+    ]
+    with db.sessions.begin() as session:
+        result = ingest(session, db, source="test", messages=calls, default_region="FR")
+    assert result.identifier_conflicts == 2
+    with db.read_sessions() as session:
+        owners = {
+            bytes(value): customer
+            for value, customer in session.execute(
+                select(CustomerIdentity.value_index, CustomerIdentity.customer_id).where(
+                    CustomerIdentity.kind == "user_id"
+                )
+            )
+        }
+    keeper, holder, other_keeper = (
+        owners[db.index("user_id", user)] for user in ("keeper", "holder", "other-keeper")
+    )
+
+    with db.sessions.begin() as session:
+        document = export_customer(
+            session, db, customer_id=keeper, principal=DPO, reason="access request"
+        )
+    sections = {holder["name"]: holder["records"] for holder in document["holders"]}
+    [kept] = sections["identity.identifier_conflicts"]
+    assert (kept["kind"], kept["customer_id"], kept["owner_id"]) == (
+        "ext:ssn",
+        str(keeper),
+        str(holder),
+    )
+    assert "value_index" not in kept
+
+    with db.sessions.begin() as session:
+        erase_customer(session, db, customer_id=holder, principal=DPO, reason="erasure request")
+    with db.read_sessions() as session:
+        left = list(session.scalars(select(IdentifierConflict.customer_id)))
+    assert left == [other_keeper]  # the other pair's conflict stays

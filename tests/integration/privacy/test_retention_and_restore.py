@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -12,6 +14,7 @@ from sqlalchemy import delete, func, insert, select
 from clientvault.automation.worker import Worker
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_prepared_customers, prepare_profile
+from clientvault.ingest.bulk_import import expiring_events, import_customers, import_events
 from clientvault.ingest.models import Event
 from clientvault.ingest.tracking import ingest
 from clientvault.privacy.erasure import erase_customer, reapply_tombstones, tombstone_snapshot
@@ -22,6 +25,7 @@ from clientvault.settings import RetentionSettings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.store.keystore import DataKeyRecord
+from support.history import dated_order, dated_track
 from support.privacy_core import DPO, make_customers, person, prepare
 
 
@@ -34,7 +38,11 @@ def _track(store: Store, user_id: str, at: datetime, message_id: str) -> None:
         "messageId": message_id,
     }
     with store.sessions.begin() as session:
-        assert ingest(session, store, source="t", messages=[call], default_region="FR").accepted
+        # Received when it happened: the event retention period counts from receipt.
+        accepted = ingest(
+            session, store, source="t", messages=[call], default_region="FR", received_at=at
+        ).accepted
+        assert accepted
 
 
 def test_months_before_clamps_to_the_end_of_the_month() -> None:
@@ -91,6 +99,45 @@ def test_the_purge_removes_old_events_and_inactive_customers_and_audits_it(db: S
     again = run_retention(db, RetentionSettings(inactive_customer_months=36))
     assert again.rows["ingest.events"] == 0
     assert again.customers_erased == 0
+
+
+def test_history_imported_today_is_kept_by_the_next_purge(db: Store) -> None:
+    """Retention counts from receipt (events) and last activity (customers): customers and
+    events dated before every retention period, imported now, survive the next purge; orders
+    past the accounting period (counted from the order date) are counted as expiring."""
+    prepare(db)
+    customers = "id,email,first_name,timestamp\n" + "".join(
+        f"crm-{n},c{n}@example.com,Name{n},2019-0{n}-01T09:00:00Z\n" for n in range(1, 4)
+    )
+    summary = import_customers(
+        db,
+        stream=io.BytesIO(customers.encode()),
+        default_region="FR",
+        retention=RetentionSettings(),
+    )
+    assert (summary.accepted, summary.expiring) == (3, 0)
+    events = [
+        dated_track("crm-1", "Visited", "2018-05-01T10:00:00Z"),
+        dated_order("crm-2", "o-2012", "2012-05-01T10:00:00Z", total=10),
+        dated_order("crm-3", "o-2021", "2021-05-01T10:00:00Z", total=12),
+    ]
+    lines = "".join(json.dumps(event) + "\n" for event in events).encode()
+    assert expiring_events(io.BytesIO(lines), retention=RetentionSettings()) == 1
+    summary = import_events(
+        db, stream=io.BytesIO(lines), default_region="FR", retention=RetentionSettings()
+    )
+    assert (summary.accepted, summary.expiring) == (3, 1)
+    with db.sessions() as session:
+        before = session.scalar(select(func.count()).select_from(Event))
+    assert before == 6
+
+    report = run_retention(db, RetentionSettings())
+
+    assert report.rows["ingest.events"] == 0
+    assert report.customers_erased == 0
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) == 3
+        assert session.scalar(select(func.count()).select_from(Event)) == before
 
 
 def _rows(store: Store, customer_id: uuid.UUID) -> dict[str, list[dict[str, Any]]]:

@@ -12,6 +12,9 @@ Fixtures:
 ``source`` (function)
     A ``Source`` (``name``, ``write_key``, ``url``) created through the service for one test:
     tests share the server and tell their rows apart by source name.
+``sdk_clients`` (session)
+    The folder of the JavaScript SDKs (``tests/sdk_clients``), installed by ``npm ci`` on
+    first use (``support.sdk_clients``); skips the test when npm is absent.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +31,7 @@ from clientvault.migrations.install import initialise
 from clientvault.settings import DatabaseSettings, KeystoreSettings, Settings
 from clientvault.store.context import Store, open_store
 from support.postgres import PG_URL, create_pg_database, drop_pg_database
+from support.sdk_clients import install_sdk_clients
 from support.serving import ServerProcess
 
 
@@ -96,3 +101,9 @@ def source(sdk_server: ServerProcess, sdk_store: Store) -> Source:
     with sdk_store.sessions.begin() as session:
         write_key = create_source(session, name=name).write_key
     return Source(name=name, write_key=write_key, url=sdk_server.url)
+
+
+@pytest.fixture(scope="session")
+def sdk_clients() -> Path:
+    """The JavaScript SDKs' folder, installed from the npm registry if needed."""
+    return install_sdk_clients()

@@ -1,44 +1,38 @@
 """The audit chain catches tampering at the right entry, and every PII decrypt is audited.
 
 Tampering is done the way an insider with database access would do it, never through the
-application:
-
-* both databases refuse UPDATE and DELETE on the audit log outright (append-only triggers,
-  tested first), so:
-* on SQLite, on a *copy* of the database file (taken with SQLite's backup API, which copies
-  the WAL's committed pages too), its triggers dropped, edited with the ``sqlite3`` module;
-* on PostgreSQL, by the table's owner switching the trigger off inside a transaction that is
-  rolled back afterwards: the chain must still expose what a DBA could do.
-
-Each case checks that ``verify`` names exactly the first broken entry.
+application (``support.audit_tampering``): both databases refuse UPDATE and DELETE on the
+audit log outright (append-only triggers, tested last), so the triggers are dropped from a
+copy of the SQLite file, or disabled by PostgreSQL's table owner in a transaction rolled back
+afterwards. Each case checks that ``verify`` names exactly the first broken entry.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import functools
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from clientvault.errors import PermissionDenied
+from clientvault.errors import ConfigurationError, PermissionDenied
 from clientvault.identity.profiles import create_customers, reveal_identifiers
 from clientvault.identity.schemas import CustomerCreate
 from clientvault.security import audit
 from clientvault.security.models import AuditEntry
 from clientvault.security.principal import PII_REVEAL, Principal
+from clientvault.store.base import utcnow
 from clientvault.store.context import Store
+from support.audit_tampering import Tamperer
 
 ENTRIES = 12
-CHANGED = "its content was changed"
-OUT_OF_PLACE = "does not follow the entry before it"
+CHANGED = audit.CHANGED
+OUT_OF_PLACE = audit.OUT_OF_PLACE
 
 
 def _fill(db: Store) -> list[int]:
@@ -61,90 +55,6 @@ def _fill(db: Store) -> list[int]:
         assert audit.verify(session).ok
     assert len(ids) >= ENTRIES
     return ids
-
-
-class Tamperer:
-    """Runs SQL against a database the application is not using, then verifies it."""
-
-    dialect: str
-
-    def execute(self, sql: str, **params: Any) -> None:
-        raise NotImplementedError
-
-    def session(self) -> Session:
-        raise NotImplementedError
-
-    def verify(self, expected_head: str | None = None) -> audit.Verification:
-        with self.session() as session:
-            return audit.verify(session, expected_head=expected_head)
-
-
-class SqliteCopy(Tamperer):
-    """A copy of the SQLite database file, edited with the sqlite3 module."""
-
-    dialect = "sqlite"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.engine = create_engine(f"sqlite:///{path}")
-
-    def execute(self, sql: str, **params: Any) -> None:
-        with closing(sqlite3.connect(self.path)) as connection:
-            connection.execute(sql, params)
-            connection.commit()
-
-    def session(self) -> Session:
-        return Session(self.engine)
-
-
-class PostgresOwner(Tamperer):
-    """The table owner on PostgreSQL with the trigger disabled, in one open transaction."""
-
-    dialect = "postgresql"
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-
-    def execute(self, sql: str, **params: Any) -> None:
-        self.connection.execute(text(sql), params)
-
-    def session(self) -> Session:
-        return Session(bind=self.connection, join_transaction_mode="create_savepoint")
-
-
-@contextmanager
-def _tamperer(db: Store, tmp_path: Path) -> Iterator[Tamperer]:
-    if db.engine.dialect.name == "sqlite":
-        source = db.engine.url.database
-        assert source
-        copy = tmp_path / "copy-of-clientvault.db"
-        with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(copy)) as target:
-            live.backup(target)
-            # Whoever holds the file can drop the append-only triggers: the chain remains.
-            for operation in ("update", "delete"):
-                target.execute(f"DROP TRIGGER audit_log_refuse_{operation}")
-        tamperer = SqliteCopy(copy)
-        try:
-            yield tamperer
-        finally:
-            tamperer.engine.dispose()
-        return
-    with db.engine.connect() as connection:
-        transaction = connection.begin()
-        # Locks the table until the rollback: the application must be done writing by now.
-        connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
-        try:
-            yield PostgresOwner(connection)
-        finally:
-            transaction.rollback()  # the trigger, and the real log, are as they were
-
-
-@pytest.fixture
-def tamper(db: Store, tmp_path: Path) -> Iterator[Callable[[], Tamperer]]:
-    """``tamper()``, called once the entries are written, gives a ``Tamperer``: a copy of the
-    SQLite file, or PostgreSQL's owner in a transaction rolled back at teardown."""
-    with ExitStack() as stack:
-        yield lambda: stack.enter_context(_tamperer(db, tmp_path))
 
 
 @dataclass(frozen=True)
@@ -292,7 +202,7 @@ def test_deleting_the_newest_entries_is_caught_by_the_exported_head(
     assert "no longer in the chain" in (result.problem or "")
 
 
-def test_a_forger_who_rehashes_one_entry_breaks_the_next_link(
+def test_a_forger_who_rehashes_one_entry_with_the_public_code_is_caught_at_it(
     db: Store, tamper: Callable[[], Tamperer]
 ) -> None:
     ids = _fill(db)
@@ -302,18 +212,16 @@ def test_a_forger_who_rehashes_one_entry_breaks_the_next_link(
         entry = session.get(AuditEntry, target)
         assert entry is not None
         entry.reason = "routine check"
-        entry.entry_hash = audit.chain_hash(entry.previous_hash, entry)
+        entry.entry_hash = audit.legacy_hash(entry.previous_hash, entry)
 
     result = copy.verify()
-    assert (result.broken_at, result.problem) == (ids[ids.index(target) + 1], OUT_OF_PLACE)
+    assert (result.broken_at, result.problem) == (target, CHANGED)
 
 
-def test_a_forger_who_rehashes_the_whole_tail_needs_the_exported_head_to_be_caught(
+def test_a_forger_who_rehashes_the_whole_tail_is_caught_without_an_exported_head(
     db: Store, tamper: Callable[[], Tamperer]
 ) -> None:
     ids = _fill(db)
-    with db.sessions() as session:
-        exported = audit.head(session)
     copy = tamper()
     with copy.session() as session, session.begin():
         entries = session.scalars(
@@ -323,12 +231,143 @@ def test_a_forger_who_rehashes_the_whole_tail_needs_the_exported_head_to_be_caug
         entries[0].reason = "routine check"
         for entry in entries:  # recompute every hash from there on
             entry.previous_hash = previous
-            entry.entry_hash = previous = audit.chain_hash(previous, entry)
+            entry.entry_hash = previous = audit.legacy_hash(previous, entry)
 
-    assert copy.verify().ok
-    result = copy.verify(expected_head=exported)
+    result = copy.verify()
+    assert (result.broken_at, result.problem) == (_middle(ids), CHANGED)
+
+
+#: How a forger without the key file might recompute the chain: with the public (formerly
+#: used) SHA-256 code, or with the public HMAC code under a key they guess.
+FORGERS: dict[str, Callable[[str, AuditEntry], str]] = {
+    "public sha-256": audit.legacy_hash,
+    "hmac under a guessed key": functools.partial(audit.chain_hash, bytes(32)),
+}
+
+
+@pytest.mark.parametrize("forger", list(FORGERS))
+def test_dropping_the_triggers_deleting_every_reveal_and_rehashing_is_detected(
+    db: Store, tamper: Callable[[], Tamperer], forger: str
+) -> None:
+    """Issue 16, finding 5: the exact attack, caught by ``verify`` with no exported head."""
+    ids = _fill(db)
+    copy = tamper()  # the triggers are dropped (SQLite) or disabled (PostgreSQL)
+    with copy.session() as session, session.begin():
+        session.execute(delete(AuditEntry).where(AuditEntry.action.like("pii.%")))
+        previous = audit.GENESIS
+        for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all():
+            entry.previous_hash = previous
+            entry.entry_hash = previous = FORGERS[forger](previous, entry)
+        kept = session.scalar(select(func.count()).select_from(AuditEntry))
+        assert kept == len(ids) - len(ids[::3])  # every pii.reveal is gone
+
+    result = copy.verify()
     assert not result.ok
-    assert "no longer in the chain" in (result.problem or "")
+    if forger == "public sha-256":  # a chain of valid legacy links, but none keyed
+        assert (result.broken_at, result.problem) == (None, audit.NOT_KEYED)
+    else:
+        assert (result.broken_at, result.problem) == (ids[1], CHANGED)
+
+
+# ---- a chain written before keyed hashes (an upgraded installation) --------------------------
+
+
+def _write_legacy(db: Store, count: int) -> list[int]:
+    """Entries as the previous version wrote them: chained with plain SHA-256."""
+    with db.sessions.begin() as session:
+        previous = audit.GENESIS
+        for i in range(count):
+            row: dict[str, Any] = {
+                "occurred_at": utcnow(),
+                "actor_kind": "system",
+                "actor_id": "retention",
+                "action": "export.created",
+                "target_type": "customer",
+                "target_id": str(uuid.uuid4()),
+                "reason": f"old case {i}",
+                "details": {},
+                "previous_hash": previous,
+            }
+            row["entry_hash"] = previous = audit.legacy_hash(previous, AuditEntry(**row))
+            session.execute(insert(AuditEntry), [row])
+        return list(session.scalars(select(AuditEntry.id).order_by(AuditEntry.id)))
+
+
+def test_a_legacy_chain_is_sealed_not_rewritten_and_stays_checkable(db: Store) -> None:
+    legacy_ids = _write_legacy(db, 4)
+    with db.sessions() as session:
+        before = audit.verify(session)
+        legacy_rows = [audit.canonical(e) for e in session.scalars(select(AuditEntry))]
+    assert (before.ok, before.problem) == (False, audit.NOT_KEYED)  # until it is sealed
+
+    with db.sessions.begin() as session:  # the first append under the key seals it
+        audit.record(session, principal=Principal.system("test"), action="export.created")
+    with db.sessions() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        result = audit.verify(session)
+        # the old entries are untouched, byte for byte
+        assert [audit.canonical(e) for e in entries[:4]] == legacy_rows
+    assert result.ok, result
+    assert (result.entries, result.legacy_entries) == (6, 4)
+    seal = entries[4]
+    assert (seal.action, seal.details, seal.previous_hash) == (
+        audit.SEALED,
+        {"legacy_entries": 4},
+        entries[3].entry_hash,
+    )
+    assert entries[5].action == "export.created"
+    assert legacy_ids == [e.id for e in entries[:4]]
+
+
+def test_rewriting_sealed_legacy_entries_breaks_the_seal(
+    db: Store, tamper: Callable[[], Tamperer]
+) -> None:
+    legacy_ids = _write_legacy(db, 4)
+    with db.sessions.begin() as session:
+        audit.seal(session)
+        audit.seal(session)  # sealing twice adds nothing
+    copy = tamper()
+    with copy.session() as session, session.begin():
+        session.execute(delete(AuditEntry).where(AuditEntry.id == legacy_ids[1]))
+        previous = audit.GENESIS
+        for entry in session.scalars(
+            select(AuditEntry).where(AuditEntry.action != audit.SEALED).order_by(AuditEntry.id)
+        ).all():
+            entry.previous_hash = previous
+            entry.entry_hash = previous = audit.legacy_hash(previous, entry)
+        seal_id = session.scalar(select(AuditEntry.id).where(AuditEntry.action == audit.SEALED))
+
+    result = copy.verify()
+    assert (result.broken_at, result.problem) == (seal_id, OUT_OF_PLACE)
+
+
+def test_a_forged_seal_is_refused(db: Store, tamper: Callable[[], Tamperer]) -> None:
+    """A seal written with the public code does not pass for one made under the key."""
+    _write_legacy(db, 2)
+    copy = tamper()
+    with copy.session() as session, session.begin():
+        newest = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+        assert newest is not None
+        row: dict[str, Any] = {
+            "occurred_at": utcnow(),
+            "actor_kind": "system",
+            "actor_id": "audit",
+            "action": audit.SEALED,
+            "details": {"legacy_entries": 2},
+            "previous_hash": newest.entry_hash,
+        }
+        row["entry_hash"] = audit.legacy_hash(newest.entry_hash, AuditEntry(**row))
+        session.execute(insert(AuditEntry), [row])
+        forged = session.scalar(select(AuditEntry.id).where(AuditEntry.action == audit.SEALED))
+    result = copy.verify()
+    assert (result.broken_at, result.problem) == (forged, CHANGED)
+
+
+def test_a_session_without_the_audit_key_cannot_write_or_check(db: Store) -> None:
+    with Session(db.engine) as session, pytest.raises(ConfigurationError, match="key file"):
+        audit.record(session, principal=Principal.system("test"), action="export.created")
+    with Session(db.engine) as session, pytest.raises(ConfigurationError, match="key file"):
+        audit.verify(session)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import select, update
 
-from clientvault.errors import NotFound, PermissionDenied
+from clientvault.errors import Erased, NotFound, PermissionDenied
 from clientvault.identity.models import Customer
 from clientvault.identity.profiles import create_customers, find_by_email, reveal_identifiers
 from clientvault.identity.schemas import CustomerCreate
@@ -108,11 +108,12 @@ def test_sealed_value_moved_elsewhere_fails_to_open(db: Store, move: str) -> Non
         )
 
 
-def test_destroyed_key_makes_fields_unreadable(db: Store) -> None:
+def test_destroyed_key_makes_fields_unreadable_and_says_erased(db: Store) -> None:
     keep, erase = _make(db, _alice(), _alice())
     assert db.keystore.destroy(erase) is True
+    assert db.keystore.without_keys([keep, erase]) == {erase}
     with db.sessions() as session:
-        with pytest.raises(UnreadableField):
+        with pytest.raises(Erased, match=f"customer {erase} was erased"):
             reveal_identifiers(session, db, principal=JOB, customer_ids=[erase], reason="t")
         assert reveal_identifiers(session, db, principal=JOB, customer_ids=[keep], reason="t")
     assert db.keystore.destroy(erase) is False

@@ -17,6 +17,7 @@ from clientvault.identity.matching_spec import (
     matching_record,
     token_jaccard,
 )
+from clientvault.identity.matching_splink import shares_sql
 
 _words = st.text(alphabet="abcdeilmnorstuxy -", min_size=0, max_size=12)
 
@@ -68,7 +69,26 @@ def test_token_jaccard_is_the_sql_levels(
     assert token_jaccard(" ".join(left), " ".join(right)) == row[0]
 
 
-def _record(**values: str | None) -> dict[str, str | None]:
+_keys = st.lists(st.sampled_from(["ext:ssn:ab12", "email:cd34", "phone:ef56", "ext:crm:07"]))
+
+
+@given(left=_keys, right=_keys)
+def test_shared_contested_values_are_found_as_duckdb_finds_them(
+    duck: duckdb.DuckDBPyConnection, left: list[str], right: list[str]
+) -> None:
+    """The contested-identifier level: Splink's SQL and the incremental path agree."""
+    comparison = next(c for c in COMPARISONS if c.column == "contested")
+    one, other = _record(contested=left), _record(contested=right)
+    row = duck.execute(
+        f"select coalesce({shares_sql('?', '?')}, false)", [one["contested"], other["contested"]]
+    ).fetchone()
+    assert row is not None
+    label = comparison.levels[level_of(comparison, one, other)].label
+    assert (label == "shares an identifier value that hit its limit") == row[0]
+    assert row[0] == bool(set(left) & set(right))
+
+
+def _record(**values: object) -> dict[str, str | None]:
     base = {
         "first_name": "Léa",
         "last_name": "Martin",

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clientvault.ingest.spec import Alias, Group, InvalidMessage, Track, parse_message
+from clientvault.ingest.spec import (
+    MAX_NESTING,
+    Alias,
+    Group,
+    InvalidMessage,
+    Track,
+    nests_deeper_than,
+    parse_message,
+)
 
 _NUMBERS = st.integers() | st.floats(allow_nan=False, allow_infinity=False)
 
@@ -42,3 +50,33 @@ def test_a_number_is_not_mistaken_for_nothing() -> None:
     # Zero is a value, not a missing id.
     message = parse_message({"type": "track", "event": "Viewed", "userId": 0})
     assert message.user_id == "0"
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@given(
+    st.recursive(
+        st.none() | st.integers() | st.text(max_size=3),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner),
+        max_leaves=40,
+    ),
+    st.integers(min_value=0, max_value=12),
+)
+def test_nesting_is_measured_like_a_recursive_walk_would(value: object, limit: int) -> None:
+    assert nests_deeper_than(value, limit) == (_depth(value) > limit)
+
+
+def test_a_message_nested_too_deep_is_refused_naming_the_limit() -> None:
+    properties: object = 1
+    for _ in range(MAX_NESTING - 1):
+        properties = [properties]
+    message = {"type": "track", "userId": "u", "event": "A", "properties": {"x": properties}}
+    with pytest.raises(InvalidMessage, match=f"{MAX_NESTING} levels"):
+        parse_message(message)
+    parse_message({**message, "properties": {"x": properties[0]}})  # type: ignore[index]

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
-from clientvault.security import audit
+from clientvault.security import audit, audit_checkpoints
 from clientvault.security.models import AuditEntry
 from clientvault.security.schemas import AuditEntryRead
 from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import get_store
+from clientvault.web.deps import SettingsDep, get_store
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 ReadAudit = Annotated[Caller, Depends(Authorize("audit:read"))]
@@ -39,17 +39,24 @@ def entries(
 def verify(
     request: Request,
     caller: ReadAudit,
+    settings: SettingsDep,
     expected_head: Annotated[str | None, Query(min_length=64, max_length=64)] = None,
 ) -> dict[str, Any]:
-    """Check the whole chain; name the first broken entry, if any."""
-    with get_store(request).read_sessions() as session:
-        result = audit.verify(session, expected_head=expected_head)
+    """Check the whole chain, against the signed checkpoints when a directory is configured;
+    name the first broken entry, if any."""
+    store = get_store(request)
+    with store.read_sessions() as session:
+        result = audit_checkpoints.verify(
+            store, session, settings.audit, expected_head=expected_head
+        )
     return {
         "ok": result.ok,
         "entries": result.entries,
         "head": result.head,
         "broken_at": result.broken_at,
         "problem": result.problem,
+        "legacy_entries": result.legacy_entries,
+        "checkpoints": result.checkpoints,
     }
 
 

@@ -29,8 +29,9 @@ RevealIdentifiers = Annotated[Caller, Depends(Authorize("pii:reveal"))]
 @router.get("/{customer_id}", response_model=CustomerRead)
 def read_customer(customer_id: uuid.UUID, request: Request, caller: ReadCustomers) -> CustomerRead:
     """One customer's pseudonymised profile (no identifier values)."""
-    with get_store(request).sessions.begin() as session:
-        profile = get_customer(session, customer_id=customer_id)
+    store = get_store(request)
+    with store.sessions.begin() as session:
+        profile = get_customer(session, store, customer_id=customer_id)
         audit.record(
             session,
             principal=caller.principal,

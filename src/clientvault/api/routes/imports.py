@@ -20,7 +20,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from clientvault.api.errors import error_body
 from clientvault.ingest.bulk_import import ImportSummary, import_customers, import_events
 from clientvault.ingest.import_mapping import parse_mapping_json
-from clientvault.settings import IdentitySettings, Settings
+from clientvault.settings import IdentitySettings, RetentionSettings, Settings
 from clientvault.store.context import Store
 from clientvault.web.auth import Authorize
 
@@ -85,12 +85,16 @@ def _body(summary: ImportSummary) -> dict[str, Any]:
         "duplicates": summary.duplicates,
         "rejected": summary.rejected,
         "customers_created": summary.customers_created,
+        "identifier_conflicts": summary.identifier_conflicts,
+        "blocked_identifiers": summary.blocked_identifiers,
         "seconds": round(summary.seconds, 3),
         "ignored_columns": list(summary.ignored_columns),
         "rejections": [
             {"row": r.row, "line": r.line, "reason": r.reason} for r in summary.rejections
         ],
         "rejections_truncated": len(summary.rejections) < summary.rejected,
+        # Stored rows the next retention run purges at once (orders past the accounting period).
+        "expiring": summary.expiring,
     }
 
 
@@ -125,6 +129,8 @@ async def _import(request: Request, kind: str) -> JSONResponse:
                 source=source,
                 mapping=parse_mapping_json(mapping_text.encode()) if mapping_text else None,
                 delimiter=_text(form, "delimiter"),
+                retention=settings.retention,
+                url_parameters=settings.privacy.url_parameters,
             )
         else:
             summary = await run_in_threadpool(
@@ -134,6 +140,8 @@ async def _import(request: Request, kind: str) -> JSONResponse:
                 default_region=settings.default_phone_region,
                 identity=settings.identity,
                 source=source,
+                retention=settings.retention,
+                url_parameters=settings.privacy.url_parameters,
             )
     finally:
         await form.close()
@@ -149,6 +157,8 @@ def _customers(
     source: str,
     mapping: dict[str, str] | None,
     delimiter: str | None,
+    retention: RetentionSettings,
+    url_parameters: list[str],
 ) -> ImportSummary:
     stream.seek(0)
     return import_customers(
@@ -159,15 +169,30 @@ def _customers(
         source=source,
         mapping=mapping,
         delimiter=delimiter,
+        retention=retention,
+        url_parameters=url_parameters,
     )
 
 
 def _events(
-    store: Store, stream: BinaryIO, *, default_region: str, identity: IdentitySettings, source: str
+    store: Store,
+    stream: BinaryIO,
+    *,
+    default_region: str,
+    identity: IdentitySettings,
+    source: str,
+    retention: RetentionSettings,
+    url_parameters: list[str],
 ) -> ImportSummary:
     stream.seek(0)
     return import_events(
-        store, stream=stream, default_region=default_region, identity=identity, source=source
+        store,
+        stream=stream,
+        default_region=default_region,
+        identity=identity,
+        source=source,
+        retention=retention,
+        url_parameters=url_parameters,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from clientvault.privacy import consent, erasure, export, signing
+from clientvault.privacy import consent, erasure, export
 from clientvault.privacy.audiences import all_customers, audience_csv, preview_audience
 from clientvault.privacy.purposes import list_purposes
 from clientvault.privacy.schemas import (
@@ -29,6 +29,7 @@ from clientvault.privacy.schemas import (
     ProcessingLimitIn,
     PurposeRead,
 )
+from clientvault.security import signing
 from clientvault.store.context import Store
 from clientvault.web.auth import Authorize, Caller
 from clientvault.web.deps import get_app_settings, get_store

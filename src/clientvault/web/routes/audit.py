@@ -17,11 +17,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientvault.security import audit
+from clientvault.security import audit, audit_checkpoints
 from clientvault.security.accounts import display_names
 from clientvault.security.models import AuditEntry
 from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import StoreDep
+from clientvault.web.deps import SettingsDep, StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 
@@ -83,6 +83,7 @@ def audit_log(
     request: Request,
     caller: ReadAudit,
     store: StoreDep,
+    settings: SettingsDep,
     before: Annotated[int | None, Query(ge=1)] = None,
     after: Annotated[int | None, Query(ge=0)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
@@ -101,7 +102,11 @@ def audit_log(
             session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
         )
         head = audit.head(session)
-        verification = audit.verify(session, expected_head=expected) if verify else None
+        verification = (
+            audit_checkpoints.verify(store, session, settings.audit, expected_head=expected)
+            if verify
+            else None
+        )
     return render(
         request,
         "security/audit.html",

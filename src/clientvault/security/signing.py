@@ -1,4 +1,4 @@
-"""The Ed25519 key that signs erasure certificates.
+"""The installation's Ed25519 signing key: it signs erasure certificates and audit checkpoints.
 
 Its 32-byte seed is kept in the keystore like a data key (wrapped by the key-encryption key,
 under a reserved id that no customer can have), created on first use, so it never sits in the
@@ -25,7 +25,7 @@ SIGNING_KEY_ID = uuid.uuid5(uuid.NAMESPACE_URL, "urn:clientvault:erasure-certifi
 
 
 def canonical_json(document: dict[str, Any]) -> bytes:
-    """The bytes a certificate's signature covers: sorted keys, no spaces, UTF-8."""
+    """The bytes a signature covers: sorted keys, no spaces, UTF-8."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
