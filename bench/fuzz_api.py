@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.migrations.install import initialise
 from clientvault.settings import DatabaseSettings, KeystoreSettings, SecuritySettings, Settings
 from support.fuzzing import fuzzing_admin_token

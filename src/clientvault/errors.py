@@ -1,6 +1,6 @@
 """The one error tree every service raises from.
 
-Services raise only these; ``api/errors.py``, the console and the CLI each map them once to a
+Services raise only these; ``http/errors.py``, the console and the CLI each map them once to a
 status code, a page or an exit code. A message never contains personal data: it names ids,
 fields and reasons, not values::
 

@@ -159,7 +159,7 @@ class SecuritySettings(BaseModel):
     alert_denials_window_minutes: int = Field(default=10, ge=1)
     alert_export_high_rows: int = Field(default=1000, ge=1)
     alert_network_lookback_days: int = Field(default=90, ge=1)
-    # Intrusion prevention at the application edge (web.intrusion), per process.
+    # Intrusion prevention at the application edge (http.intrusion), per process.
     intrusion_prevention: bool = True
     intrusion_window_seconds: int = Field(default=300, ge=1)
     intrusion_auth_failures: int = Field(default=30, ge=1)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.ingest.sources import create_source
 from clientvault.settings import Settings
 from clientvault.store.context import Store

@@ -17,7 +17,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
+from clientvault.http.auth import Authorize
 from clientvault.security.accounts import assign_role
 from clientvault.security.models import ApiToken, StaffSession, User
 from clientvault.security.permissions import BUILTIN_ROLES, PERMISSIONS
@@ -25,7 +26,6 @@ from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
-from clientvault.web.auth import Authorize
 from support.routes import api_routes
 from support.staff import api_sign_in, api_sign_in_with_mfa, bearer_token, create_staff
 

@@ -1,4 +1,4 @@
-"""Security headers and request-size limits (``clientvault.web.headers.SecurityHeaders``).
+"""Security headers and request-size limits (``clientvault.http.headers.SecurityHeaders``).
 
 Two levels: the real app through TestClient (which headers each kind of route gets, that the
 tracking API and the snippet stay usable from customers' sites, the docs page's lack of inline
@@ -17,18 +17,18 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from clientvault.api.app import create_app
 from clientvault.api.routes.imports import MAX_UPLOAD_BYTES
-from clientvault.ingest.spec import MAX_BATCH_BYTES
-from clientvault.settings import Settings
-from clientvault.store.context import Store
-from clientvault.web.headers import (
+from clientvault.app import create_app
+from clientvault.http.headers import (
     CONTENT_SECURITY_POLICY,
     DEFAULT_MAX_BODY_BYTES,
     HSTS,
     UPLOAD_MAX_BODY_BYTES,
     SecurityHeaders,
 )
+from clientvault.ingest.spec import MAX_BATCH_BYTES
+from clientvault.settings import Settings
+from clientvault.store.context import Store
 
 COMMON = {
     "content-security-policy": CONTENT_SECURITY_POLICY,

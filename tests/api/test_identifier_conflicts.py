@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.identity.golden import MASK
 from clientvault.identity.models import CustomerIdentity, IdentifierConflict
 from clientvault.settings import IdentitySettings, Settings

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from clientvault.api.app import create_app
 from clientvault.api.routes import imports
+from clientvault.app import create_app
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
 from clientvault.settings import Settings

@@ -17,7 +17,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.security.permissions import BUILTIN_ROLES
 from clientvault.settings import Settings
 from clientvault.store.context import Store

@@ -11,14 +11,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
+from clientvault.http.intrusion import IntrusionGuard, client_key, is_admin_path
 from clientvault.security import alerts
 from clientvault.security.accounts import define_role
 from clientvault.security.models import Alert, AuditEntry
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from clientvault.web.intrusion import IntrusionGuard, client_key, is_admin_path
 from support.staff import api_sign_in, create_staff
 
 LIMIT = 5

@@ -7,7 +7,7 @@ from ipaddress import ip_network
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.automation.jobs import JOBS
 from clientvault.automation.scheduler import Scheduler
 from clientvault.migrations.schema import load_holders

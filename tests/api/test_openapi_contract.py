@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.fuzzing import fuzzing_admin_token, fuzzing_settings

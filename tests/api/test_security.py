@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.security.accounts import define_role
 from clientvault.security.models import ApiToken, AuditEntry, User
 from clientvault.security.passwords import verify_password

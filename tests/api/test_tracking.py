@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.ingest.models import Event, ScrubCount
 from clientvault.ingest.sources import revoke_source

@@ -32,8 +32,8 @@ from typer.testing import CliRunner
 
 from clientvault.cli.app import app
 from clientvault.errors import Conflict
+from clientvault.http.headers import HSTS
 from clientvault.security.certificates import CERT_FILE, KEY_FILE, create_self_signed
-from clientvault.web.headers import HSTS
 
 CLIENTVAULT = Path(sys.executable).parent / "clientvault"
 START_TIMEOUT_S = 30.0

@@ -43,7 +43,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.automation.worker import run_until_idle
 from clientvault.identity.profiles import find_by_email, reveal_identifiers
 from clientvault.ingest.sources import create_source

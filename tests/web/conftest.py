@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import pytest
 import uvicorn
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
 

@@ -3,7 +3,7 @@ ships: the machine may be offline, so FastAPI's default CDN-hosted Swagger UI wo
 (and the older swagger-ui-bundle package cannot read OpenAPI 3.1).
 
 The page is our own rather than FastAPI's ``get_swagger_ui_html``, which starts Swagger UI
-with an inline script: the Content-Security-Policy (``web/headers.py``) allows scripts from
+with an inline script: the Content-Security-Policy (``http/headers.py``) allows scripts from
 this server only, so the start-up code is ``static/docs/clientvault-docs.js``, served beside
 Swagger UI's files, and reads the OpenAPI URL from a data attribute.
 """

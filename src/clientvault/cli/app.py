@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from starlette.types import ASGIApp
 
 from clientvault.cli.audit import audit_app
 from clientvault.cli.common import (
@@ -31,6 +33,10 @@ from clientvault.security.passwords import hasher_for
 from clientvault.settings import Settings
 from clientvault.store.collector import settle_after_startup
 from clientvault.store.context import Store, open_store
+
+#: Builds the HTTP app for some settings: handed in by the composition root
+#: (``clientvault.app.main``), since the CLI does not import the HTTP faces.
+AppBuilder = Callable[[Settings], ASGIApp]
 
 #: The server's GIL switch interval in seconds (Python's default is 0.005); see ``_serve``.
 SWITCH_INTERVAL = 0.0005
@@ -128,6 +134,7 @@ def migrate_command(data_dir: Path | None = DataDirOption) -> None:
 
 @app.command("serve")
 def serve_command(
+    ctx: typer.Context,
     data_dir: Path | None = DataDirOption,
     host: str | None = typer.Option(None, help="Address to listen on."),
     port: int | None = typer.Option(None, min=1, max=65535, help="Port to listen on."),
@@ -148,12 +155,12 @@ def serve_command(
             if value is not None
         }
     )
-    _serve(settings.model_copy(update={"server": server}))
+    _serve(settings.model_copy(update={"server": server}), ctx.obj)
 
 
-def _serve(settings: Settings) -> None:
-    from clientvault.api.app import create_app
-
+def _serve(settings: Settings, build_app: AppBuilder | None) -> None:
+    if build_app is None:
+        raise typer.BadParameter("serving needs the app: run the clientvault command")
     server = settings.server
     if (server.tls_cert is None) != (server.tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
@@ -167,7 +174,7 @@ def _serve(settings: Settings) -> None:
     # database waits with CPU work in other threads, so those hand-backs added up: at 0.5 ms
     # the tracking benchmark stored 10-15% more events per second (bench/bench_ingest.py).
     sys.setswitchinterval(SWITCH_INTERVAL)
-    application = create_app(settings)
+    application = build_app(settings)
     settle_after_startup()  # the app's routes, schemas and models live as long as the server
     uvicorn.run(
         application,
@@ -205,6 +212,7 @@ def worker_command(
 
 @app.command("demo")
 def demo_command(
+    ctx: typer.Context,
     data_dir: Path | None = DataDirOption,
     customers: int = typer.Option(2000, min=1, max=10_000_000, help="How many customers."),
     seed: int = typer.Option(42, help="Random seed: the same seed gives the same data."),
@@ -259,9 +267,9 @@ def demo_command(
             settings = settings.model_copy(
                 update={"server": settings.server.model_copy(update={"port": port})}
             )
-        _serve(settings)
+        _serve(settings, ctx.obj)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def run_cli(*, build_app: AppBuilder) -> None:
+    """Run the command line; ``serve`` and ``demo`` serve the app ``build_app`` makes."""
+    app(obj=build_app)

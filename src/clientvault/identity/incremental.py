@@ -18,13 +18,14 @@ import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
-from clientvault.identity.matching_spec import COMPARISONS, Comparison, level_of
+from clientvault.identity.matching_spec import COMPARISONS, MAX_BLOCK, Comparison, level_of
 from clientvault.identity.matching_store import (
     PairScore,
     Thresholds,
@@ -51,11 +52,6 @@ from clientvault.store.context import Store
 #: ranking by shared keys alone cut it 131 times at 16 and 74 at 32 (the cap before) — pairs
 #: sharing one or two keys. The batch job, which has no cap, catches what a cut missed.
 MAX_CANDIDATES = 16
-#: Blocks bigger than this (a placeholder e-mail or phone shared by thousands) are not used to
-#: find candidates, as Splink's practice drops blocking values generating too many comparisons:
-#: sharing one says little, and reading it would cost the match more than all the rest.
-#: Against 1M demo profiles the biggest block holds 170 (a surname and birth year).
-MAX_BLOCK = 5_000
 _BLOCKING_KEYS = table_of(MatchBlockingKey)
 
 
@@ -124,15 +120,24 @@ def _level_weight(level: Mapping[str, Any]) -> float:
     return math.log2(max(float(m), 1e-300) / max(float(u), 1e-300))
 
 
+class OutdatedModel(ValueError):
+    """A stored model compares with levels other than ``matching_spec``'s (trained before an
+    upgrade changed them): its weights would be given to the wrong levels."""
+
+
 def parameters_from_settings(settings: Mapping[str, Any]) -> ModelParameters:
-    """Read a stored Splink settings document (as ``save_model_to_json`` wrote it)."""
+    """Read a stored Splink settings document (as ``save_model_to_json`` wrote it); raises
+    ``OutdatedModel`` if its comparisons are not today's."""
     by_name = {comparison.name: comparison for comparison in COMPARISONS}
     weights = []
     for stored in settings["comparisons"]:
-        comparison = by_name[stored["output_column_name"]]
+        comparison = by_name.get(stored["output_column_name"])
         levels = stored["comparison_levels"]
-        if len(levels) != len(comparison.levels):
-            raise ValueError(f"the stored comparison {comparison.name} has other levels")
+        if comparison is None or [level.get("label_for_charts") for level in levels] != [
+            level.label for level in comparison.levels
+        ]:
+            name = stored["output_column_name"]
+            raise OutdatedModel(f"the stored comparison {name!r} has other levels than today's")
         weights.append((comparison, tuple(_level_weight(level) for level in levels)))
     prior = float(settings["probability_two_random_records_match"])
     return ModelParameters(prior_weight=math.log2(prior / (1 - prior)), weights=tuple(weights))
@@ -148,28 +153,34 @@ class ScoringModel:
     thresholds: Thresholds
 
 
-_MODELS: dict[int, ScoringModel] = {}
+_MODELS: dict[tuple[int, datetime], ScoringModel] = {}
 
 
 def _scoring_model(session: Session) -> ScoringModel | None:
     """The newest model, its settings read and parsed once per process (a model never
-    changes: training stores a new version); ``None`` before any training."""
+    changes: training stores a new version); ``None`` before any training, or while the
+    newest was trained with other comparison levels (until the batch job trains again, only
+    blocking keys are stored, as before the first training)."""
     header = latest_model_header(session)
     if header is None:
         return None
-    found = _MODELS.get(header.id)
+    found = _MODELS.get((header.id, header.created_at))
     if found is None:
         settings = session.scalar(select(MatchModel.settings).where(MatchModel.id == header.id))
+        try:
+            parameters = parameters_from_settings(settings or {})
+        except OutdatedModel:
+            return None  # read again next time: the batch job may have trained a new one
         found = ScoringModel(
             version=header.version,
-            parameters=parameters_from_settings(settings or {}),
+            parameters=parameters,
             thresholds=Thresholds(
                 auto_merge=header.auto_merge_probability, review=header.review_probability
             ),
         )
         if len(_MODELS) > 8:
             _MODELS.clear()
-        _MODELS[header.id] = found
+        _MODELS[header.id, header.created_at] = found
     return found
 
 

@@ -37,17 +37,33 @@ FEATURES = (
 )
 
 Record = Mapping[str, str | None]
-LevelKind = Literal["null", "exact", "swapped", "shares", "jaro_winkler", "levenshtein", "else"]
+LevelKind = Literal[
+    "null",
+    "exact",
+    "swapped",
+    "shares",
+    "jaro_winkler",
+    "levenshtein",
+    "damerau_levenshtein",
+    "token_jaccard",
+    "crossed",
+    "else",
+]
 
 
 @dataclass(frozen=True)
 class Level:
     """One comparison level: ``column`` compared with ``kind`` at ``threshold``.
 
-    ``jaro_winkler`` means similarity >= threshold, ``levenshtein`` distance <= threshold;
+    ``jaro_winkler`` means similarity >= threshold, ``levenshtein`` distance <= threshold,
+    ``damerau_levenshtein`` the same with a swap of two adjacent characters as one edit,
+    ``token_jaccard`` that the words the two values share are at least ``threshold`` of all
+    their words (a street written with its parts in another order, or one part missing);
     ``swapped`` means ``column`` on one side equals ``other`` on the other side (first and
-    last name swapped); ``shares`` means the two sides' space-separated values of ``column``
-    have one in common; ``null`` is "either side missing", ``else`` everything not caught above.
+    last name swapped); ``crossed`` that both are swapped, one of them perhaps with a typo
+    (equal one way, similarity >= threshold the other way); ``shares`` means the two sides'
+    space-separated values of ``column`` have one in common; ``null`` is "either side
+    missing", ``else`` everything not caught above.
     A ``neutral`` level weighs nothing (m = u, fixed, not estimated): it takes the pairs whose
     evidence another comparison already counts, so it is not counted twice.
     """
@@ -68,6 +84,10 @@ class Level:
             return f"similarity >= {self.threshold:g}"
         if self.kind == "levenshtein":
             return f"edit distance <= {self.threshold:g}"
+        if self.kind == "damerau_levenshtein":
+            return f"edit distance <= {self.threshold:g} (transpositions)"
+        if self.kind == "token_jaccard":
+            return f"shared words >= {self.threshold:g}"
         return {"null": "missing", "exact": "exact", "else": "different"}[self.kind]
 
 
@@ -84,18 +104,21 @@ def _levels(column: str, *middle: Level) -> tuple[Level, ...]:
     return (Level("null", column), Level("exact", column), *middle, Level("else"))
 
 
-def _name(column: str, *, swapped_with: str | None = None) -> Comparison:
+def _name(column: str, other: str, *, first: bool) -> Comparison:
+    """A name's levels. Names swapped between the fields are counted once by each comparison:
+    the first name's by one name equal across the fields, the last name's by both (one
+    perhaps mistyped), so a pair with one name in common counts it once, not twice."""
     swapped = (
-        [Level("swapped", column, other=swapped_with, name="swapped with " + swapped_with)]
-        if swapped_with
-        else []
+        Level("swapped", column, other=other, name="swapped with " + other)
+        if first
+        else Level("crossed", column, 0.88, other=other, name="both names swapped")
     )
     return Comparison(
         column,
         column,
         _levels(
             column,
-            *swapped,
+            swapped,
             Level("jaro_winkler", column, 0.92),
             Level("jaro_winkler", column, 0.8),
         ),
@@ -103,8 +126,8 @@ def _name(column: str, *, swapped_with: str | None = None) -> Comparison:
 
 
 COMPARISONS: tuple[Comparison, ...] = (
-    _name("first_name", swapped_with="last_name"),
-    _name("last_name"),
+    _name("first_name", "last_name", first=True),
+    _name("last_name", "first_name", first=False),
     Comparison(
         "email",
         "email",
@@ -112,12 +135,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         _levels("email", Level("exact", "email_local", name="same mailbox name", neutral=True)),
     ),
     Comparison("phone", "phone", _levels("phone")),
+    # Typed dates and codes: one character wrong, or two adjacent ones swapped (3059 / 3095).
     Comparison(
         "birth_date",
         "birth_date",
-        _levels("birth_date", Level("levenshtein", "birth_date", 1)),
+        _levels("birth_date", Level("damerau_levenshtein", "birth_date", 1)),
     ),
-    Comparison("postcode", "postcode", _levels("postcode", Level("levenshtein", "postcode", 1))),
+    Comparison(
+        "postcode", "postcode", _levels("postcode", Level("damerau_levenshtein", "postcode", 1))
+    ),
     # A shared postcode already implies the city: that level catches such pairs first so the
     # city adds no second helping of the same evidence (neutral: weight 0; estimated, its
     # u is a random pair's chance of one postcode and it counted the postcode again, the main
@@ -133,7 +159,19 @@ COMPARISONS: tuple[Comparison, ...] = (
             Level("else"),
         ),
     ),
-    Comparison("street", "street", _levels("street", Level("jaro_winkler", "street", 0.88))),
+    # A street is free text (number, street, building or locality, in any order, any part
+    # perhaps left out): past a typo, the share of words in common.
+    Comparison(
+        "street",
+        "street",
+        _levels(
+            "street",
+            Level("jaro_winkler", "street", 0.88),
+            Level("token_jaccard", "street", 0.6),
+            Level("token_jaccard", "street", 0.3),
+            Level("token_jaccard", "street", 0.2),
+        ),
+    ),
     Comparison("external_id", "external_id", _levels("external_id")),
     # An external id that one profile brought while another held it at its kind's limit
     # (``IdentifierConflict``; ``matching_store.CONTESTED_KINDS`` says why not e-mail and
@@ -193,15 +231,32 @@ BLOCKING_KEYS: dict[str, Callable[[Record], str | None]] = {
     "name_year": lambda r: _joined(r["last_name"], _year(r["birth_date"])),
     "place_first": lambda r: _joined(r["postcode"], r["first_name"]),
     "place_last": lambda r: _joined(r["postcode"], r["last_name"]),
+    # A mistyped postcode: the city with a name, or the postcode with the house number.
+    "city_first": lambda r: _joined(r["city"], r["first_name"]),
+    "city_last": lambda r: _joined(r["city"], r["last_name"]),
+    "place_house": lambda r: _joined(r["postcode"], _house(r["street"])),
     "birth_initials": _birth_initials_key,
+    # A new surname and a new address (a marriage, a move): the first name and birth date stay.
+    "birth_first": lambda r: _joined(r["birth_date"], r["first_name"]),
     "names": _names_key,
     "birth_house": lambda r: _joined(r["birth_date"], _house(r["street"])),
     "birth_city": lambda r: _joined(r["birth_date"], r["city"]),
-    "street_postcode": lambda r: _joined(r["street"], r["postcode"]),
+    "street": lambda r: r["street"],
     "email": lambda r: r["email"],
     "phone": lambda r: r["phone"],
     "external_id": lambda r: r["external_id"],
 }
+
+
+#: Blocks of more than this many profiles are not used, by the batch job nor the incremental
+#: path: sharing such a value (a common first name in a big city, a placeholder e-mail) says
+#: little, and its pairs grow with the square of the block. The keys on a city and a name
+#: find a person whose postcode was mistyped and one name replaced (a third of FEBRL1's
+#: misses before they came), but a big city's blocks grow with the base: 56M pairs at 1M
+#: demo profiles uncapped, 22M at 200 (estimated from 10k's blocks); none of the other keys
+#: has a block this big at 1M demo profiles (the biggest holds 170: a surname and birth
+#: year).
+MAX_BLOCK = 200
 
 
 def blocking_keys(record: Record) -> dict[str, str]:
@@ -222,6 +277,13 @@ def fold(value: str | None) -> str | None:
     ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
     text = _SPACES.sub(" ", _NOT_LETTERS.sub(" ", ascii_text.lower())).strip()
     return text or None
+
+
+def fold_name(value: str | None) -> str | None:
+    """A person's name as compared: ``fold`` without spaces, so a name written in parts or
+    joined ("Le Roux", "Leroux", "Jean-Luc", "Jeanluc") or with a stray space is one value."""
+    folded = fold(value)
+    return folded.replace(" ", "") if folded else None
 
 
 def squeeze(value: str | None) -> str | None:
@@ -249,8 +311,8 @@ def matching_record(
     ``matching_store.contested_identifiers``)."""
     mail = squeeze(email)
     return {
-        "first_name": fold(first_name),
-        "last_name": fold(last_name),
+        "first_name": fold_name(first_name),
+        "last_name": fold_name(last_name),
         "email": mail,
         "email_local": mail.split("@", 1)[0].split("+", 1)[0] if mail and "@" in mail else None,
         "phone": squeeze(phone),
@@ -313,6 +375,42 @@ def levenshtein(left: str, right: str) -> int:
     return previous[-1]
 
 
+def damerau_levenshtein(left: str, right: str) -> int:
+    """Edit distance where a swap of two adjacent characters is one edit, even with edits
+    between them later (the unrestricted distance), as DuckDB's ``damerau_levenshtein``
+    (Lowrance-Wagner)."""
+    infinity = len(left) + len(right)
+    last_row: dict[str, int] = {}
+    rows = [[infinity] * (len(right) + 2) for _ in range(len(left) + 2)]
+    for i in range(len(left) + 1):
+        rows[i + 1][1] = i
+    for j in range(len(right) + 1):
+        rows[1][j + 1] = j
+    for i, char_l in enumerate(left, 1):
+        last_match_column = 0
+        for j, char_r in enumerate(right, 1):
+            k, previous_column = last_row.get(char_r, 0), last_match_column
+            cost = 0 if char_l == char_r else 1
+            if not cost:
+                last_match_column = j
+            rows[i + 1][j + 1] = min(
+                rows[i][j] + cost,
+                rows[i + 1][j] + 1,
+                rows[i][j + 1] + 1,
+                rows[k][previous_column] + (i - k - 1) + 1 + (j - previous_column - 1),
+            )
+        last_row[char_l] = i
+    return rows[len(left) + 1][len(right) + 1]
+
+
+def token_jaccard(left: str, right: str) -> float:
+    """Words (split on single spaces) in both values over words in either: the SQL level
+    divides the lengths of DuckDB's ``list_intersect`` and ``list_distinct`` of the same
+    words."""
+    words_l, words_r = set(left.split(" ")), set(right.split(" "))
+    return len(words_l & words_r) / len(words_l | words_r)
+
+
 def _holds(level: Level, left: Record, right: Record) -> bool:
     a, b = left.get(level.column), right.get(level.column)
     if level.kind == "else":
@@ -325,10 +423,21 @@ def _holds(level: Level, left: Record, right: Record) -> bool:
         return a == b
     if level.kind == "swapped":
         return a == right.get(level.other) or left.get(level.other) == b
+    if level.kind == "crossed":
+        other_l, other_r = left.get(level.other), right.get(level.other)
+        if other_l is None or other_r is None:
+            return False
+        return (a == other_r and jaro_winkler(other_l, b) >= level.threshold) or (
+            other_l == b and jaro_winkler(a, other_r) >= level.threshold
+        )
     if level.kind == "shares":
         return not set(a.split()).isdisjoint(b.split())
     if level.kind == "jaro_winkler":
         return jaro_winkler(a, b) >= level.threshold
+    if level.kind == "token_jaccard":
+        return token_jaccard(a, b) >= level.threshold
+    if level.kind == "damerau_levenshtein":
+        return damerau_levenshtein(a, b) <= level.threshold
     return levenshtein(a, b) <= level.threshold
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from clientvault.errors import InvalidInput
 from clientvault.identity.matching_spec import (
     BLOCKING_KEYS,
     COMPARISONS,
+    MAX_BLOCK,
     Comparison,
     Level,
     blocking_keys,
@@ -93,12 +95,36 @@ def _level_creator(level: Level) -> Any:
         creator = cll.CustomLevel(
             f'"{level.column}_l" = "{level.other}_r" OR "{level.other}_l" = "{level.column}_r"'
         )
+    elif level.kind == "crossed":
+        # Equality first: the similarity is computed only for the few pairs it lets through.
+        column, other, threshold = level.column, level.other, level.threshold
+        creator = cll.CustomLevel(
+            f'("{column}_l" = "{other}_r" AND jaro_winkler_similarity("{other}_l", "{column}_r")'
+            f' >= {threshold}) OR ("{other}_l" = "{column}_r" AND '
+            f'jaro_winkler_similarity("{column}_l", "{other}_r") >= {threshold})'
+        )
     elif level.kind == "shares":
         creator = cll.CustomLevel(shares_sql(f'"{level.column}_l"', f'"{level.column}_r"'))
     elif level.kind == "jaro_winkler":
         creator = cll.JaroWinklerLevel(level.column, level.threshold)
     elif level.kind == "levenshtein":
         creator = cll.LevenshteinLevel(level.column, int(level.threshold))
+    elif level.kind == "damerau_levenshtein":
+        # DuckDB's damerau_levenshtein costs six times levenshtein, which is at most twice
+        # it: computed only where levenshtein lets it hold (a few pairs; same result).
+        distance = int(level.threshold)
+        creator = cll.CustomLevel(
+            f'levenshtein("{level.column}_l", "{level.column}_r") <= {2 * distance} AND '
+            f'damerau_levenshtein("{level.column}_l", "{level.column}_r") <= {distance}'
+        )
+    elif level.kind == "token_jaccard":
+        # On the distinct words _frame stores: counting the shared ones with list_contains
+        # takes a tenth of the time of list_intersect and of splitting in SQL, per pair.
+        words_l, words_r = f'"{_words(level.column)}_l"', f'"{_words(level.column)}_r"'
+        shared = f"len(list_filter({words_l}, lambda word: list_contains({words_r}, word)))"
+        creator = cll.CustomLevel(
+            f"{shared} / (len({words_l}) + len({words_r}) - {shared}) >= {level.threshold}"
+        )
     else:
         creator = cll.ElseLevel()
     if level.neutral:
@@ -109,6 +135,17 @@ def _level_creator(level: Level) -> Any:
             fix_u_probability=True,
         )
     return creator.configure(label_for_charts=level.label)
+
+
+def _words(column: str) -> str:
+    """The input column holding ``column``'s distinct words (a list), for ``token_jaccard``."""
+    return f"{column}_words"
+
+
+#: Columns compared word by word: each gets a list column of its distinct words in ``_frame``.
+_WORDED = sorted(
+    {level.column for c in COMPARISONS for level in c.levels if level.kind == "token_jaccard"}
+)
 
 
 def comparisons_with_data(
@@ -156,19 +193,32 @@ def splink_settings(comparisons: Sequence[Comparison]) -> Any:
 
 
 def _frame(records: Sequence[Mapping[str, str | None]]) -> Any:
-    """The records as Splink's input table, each identified by its position: integer ids keep
-    the tables of blocked pairs (tens of millions of rows at 1M profiles) a fraction of the
-    size that UUID strings would make them."""
+    """The records as Splink's input table, each identified by its position (integer ids keep
+    the tables of blocked pairs, tens of millions of rows at 1M profiles, a fraction of the
+    size that UUID strings would make them), with their blocking keys (those of blocks bigger
+    than ``MAX_BLOCK`` left empty) and the word lists of ``token_jaccard`` levels."""
     import pandas as pd  # type: ignore[import-untyped]
 
+    keys = [blocking_keys(record) for record in records]
+    sizes = Counter((kind, value) for mine in keys for kind, value in mine.items())
     rows = []
-    for record in records:
-        keys = blocking_keys(record)
+    for record, mine in zip(records, keys, strict=True):
+        words = {
+            _words(column): sorted(set(value.split(" "))) if (value := record[column]) else None
+            for column in _WORDED
+        }
+        kept = {
+            f"bk_{kind}": value
+            if (value := mine.get(kind)) and sizes[kind, value] <= MAX_BLOCK
+            else None
+            for kind in BLOCKING_KEYS
+        }
         contested = record.get("contested")
         rows.append(
             {
                 **record,
-                **{f"bk_{kind}": keys.get(kind) for kind in BLOCKING_KEYS},
+                **words,
+                **kept,
                 CONTESTED_BLOCK: contested.split() if contested else None,
             }
         )
@@ -255,29 +305,37 @@ def _train(
 
     On few profiles an EM session can drive an m probability to exactly 0, which Splink
     refuses half-way through the session (leaving the linker's settings unusable), or its rule
-    can block no pair at all (profiles already deduplicated): training is then started again
-    without that session's rule.
+    can block no pair at all (profiles already deduplicated), or only matches (one new copy
+    of a profile among deduplicated ones: the session's λ reaches 1, an infinite weight its
+    SQL cannot hold): the EM sessions are then started again without that session's rule,
+    from λ and u as estimated before them (random sampling, the long part, is not redone).
     """
     from splink import Linker, block_on
-    from splink.internals.exceptions import EMTrainingException  # not re-exported publicly
+    from splink.internals.exceptions import (  # not re-exported publicly
+        EMTrainingException,
+        SplinkException,
+    )
 
+    linker = Linker(table, splink_settings(comparisons), log_level=None)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("first_name", "last_name", "birth_date"), block_on("email")], recall=0.8
+    )
+    _floor_prior(linker, table)
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+    before_em = linker.misc.save_model_to_json()
     skipped: set[int] = set()
     while True:
-        linker = Linker(table, splink_settings(comparisons), log_level=None)
-        training = linker.training
-        training.estimate_probability_two_random_records_match(
-            [block_on("first_name", "last_name", "birth_date"), block_on("email")], recall=0.8
-        )
-        _floor_prior(linker, table)
-        training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
         current = -1
         serial(True)  # EM's sums of floating-point numbers, in one order (train_and_score)
         try:
             for current, columns in enumerate(_EM_RULES):
                 if current not in skipped:
-                    training.estimate_parameters_using_expectation_maximisation(block_on(*columns))
-        except (ValueError, EMTrainingException):
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        block_on(*columns)
+                    )
+        except (ValueError, EMTrainingException, SplinkException):
             skipped.add(current)
+            linker = Linker(table, before_em, log_level=None)
             continue
         finally:
             serial(False)

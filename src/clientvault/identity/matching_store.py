@@ -320,19 +320,28 @@ def latest_model(session: Session) -> MatchModel | None:
 
 @dataclass(frozen=True)
 class ModelHeader:
-    """The newest model's id, version and thresholds, without its settings document."""
+    """The newest model's id, version and thresholds, without its settings document, and when
+    it was trained (with the id, what tells one database's model from another's: a process's
+    tests open many databases, each with its model 1)."""
 
     id: int
     version: int
     auto_merge_probability: float
     review_probability: float
+    created_at: datetime
 
 
 def latest_model_header(session: Session) -> ModelHeader | None:
     """``latest_model`` without loading the settings (the per-call check of the hot path)."""
     models = _MODELS.c
     row = session.execute(
-        select(models.id, models.version, models.auto_merge_probability, models.review_probability)
+        select(
+            models.id,
+            models.version,
+            models.auto_merge_probability,
+            models.review_probability,
+            models.created_at,
+        )
         .order_by(models.version.desc())
         .limit(1)
     ).first()

@@ -18,7 +18,7 @@ The rules and why:
   within a window: someone exploring what they may not see.
 * ``new_network`` — a sign-in from a network the account has not used recently.
 * ``mfa_replay`` — a one-time code presented twice: somebody else holds the user's codes.
-* ``client_blocked`` — the edge blocked a client address (``web.intrusion``).
+* ``client_blocked`` — the edge blocked a client address (``http.intrusion``).
 """
 
 from __future__ import annotations

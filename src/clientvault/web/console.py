@@ -1,8 +1,9 @@
 """Mounting the console: static assets, the favicon, its pages, and its error pages.
 
 The console answers a refused or failed request with a page, not JSON: ``console_error_page``
-is what the app's one error mapping (``api/errors.py``) calls for every path under
-``/console``, and the "not found" handler below does the same for unknown console paths.
+is what the app's one error mapping (``http/errors.py``) calls for every path under
+``/console`` (the app hands it ``CONSOLE_ERROR_PAGES``), and the "not found" handler below
+does the same for unknown console paths.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from clientvault.errors import (
     RateLimited,
     Unauthenticated,
 )
+from clientvault.http.auth import SAFE_METHODS, Caller, identify_caller, session_token
+from clientvault.http.errors import ErrorPages
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from clientvault.web.auth import SAFE_METHODS, Caller, identify_caller, session_token
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.routes import (
     account,
@@ -150,6 +152,10 @@ async def console_error_page(request: Request, error: ClientVaultError, status: 
     if isinstance(error, RateLimited) and "retry_after" in error.details:
         response.headers["Retry-After"] = str(int(error.details["retry_after"]))
     return response
+
+
+#: The console's pages for the app's one error mapping (``http.errors.install_error_handlers``).
+CONSOLE_ERROR_PAGES = ErrorPages(owns=is_console_path, render=console_error_page)
 
 
 def _page_asked_for(request: Request) -> str | None:

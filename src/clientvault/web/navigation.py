@@ -17,7 +17,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
 
-from clientvault.web.auth import Authorize
+from clientvault.http.auth import Authorize
 
 CONSOLE_PREFIX = "/console"
 

@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from clientvault.web.auth import Caller
+from clientvault.http.auth import Caller
 from clientvault.web.navigation import build_navigation, page_exists, page_permission
 
 _HERE = Path(__file__).parent
@@ -30,7 +30,7 @@ PRODUCT_NAME = "clientvault"
 def layout_context(request: Request) -> dict[str, Any]:
     """Variables the base layout needs on every page.
 
-    The signed-in user is the caller ``web.auth.Authorize`` let through (``request.state.
+    The signed-in user is the caller ``http.auth.Authorize`` let through (``request.state.
     caller``); without one the layout shows a "not signed in" placeholder and no sign-out
     button. A signed-in user's navigation leaves out the pages their role may not open.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import uuid
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from clientvault.identity.incremental import (
+    OutdatedModel,
     candidates,
     match_incremental,
     parameters_from_settings,
@@ -28,6 +30,7 @@ from clientvault.identity.matching_store import (
     load_profiles,
     ordered,
     replace_blocking_keys,
+    save_model,
 )
 from clientvault.identity.merges import merge_customers
 from clientvault.identity.models import Customer, CustomerIdentity, CustomerMerge, MatchCandidate
@@ -356,6 +359,34 @@ def test_incremental_before_any_model_only_stores_keys(db: Store) -> None:
         )
         assert match_incremental(session, db, customer_id=customer_id) == []
         assert session.scalar(select(func.count()).select_from(MatchBlockingKey))
+
+
+def test_a_model_trained_with_other_levels_is_not_used_until_trained_again(
+    db: Store, planted: Planted
+) -> None:
+    """After an upgrade changed a comparison's levels, the stored model's weights belong to
+    other levels: incremental matching stores keys only, as before any training."""
+    resolve(db)
+    with db.sessions.begin() as session:
+        model = session.scalars(select(MatchModel)).one()
+        settings = copy.deepcopy(model.settings)
+        settings["comparisons"][0]["comparison_levels"][2]["label_for_charts"] = "retired level"
+        with pytest.raises(OutdatedModel):
+            parameters_from_settings(settings)
+        thresholds = Thresholds(auto_merge=0.99, review=0.5)
+        save_model(session, settings=settings, thresholds=thresholds, customers=model.customers)
+    original = people(COUNT, seed=SEED)[5]
+    with db.sessions.begin() as session:
+        [new_id] = create_customers(
+            session, db, profiles=[original], source="test", default_region="FR"
+        )
+        assert match_incremental(session, db, customer_id=new_id) == []
+    resolve(db)  # a new model of today's levels (the copy merged): a next copy is found
+    with db.sessions.begin() as session:
+        [again] = create_customers(
+            session, db, profiles=[original], source="test", default_region="FR"
+        )
+        assert match_incremental(session, db, customer_id=again)
 
 
 def test_rerun_keeps_decisions_and_adds_a_model_version(db: Store, planted: Planted) -> None:

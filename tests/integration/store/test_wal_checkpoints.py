@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from clientvault.api.app import create_app
+from clientvault.app import create_app
 from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
 from clientvault.store.engine import make_engine

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 from clientvault.identity.matching_spec import (
     COMPARISONS,
     blocking_keys,
+    damerau_levenshtein,
     jaro_winkler,
     level_of,
     levenshtein,
     matching_record,
+    token_jaccard,
 )
 from clientvault.identity.matching_splink import shares_sql
 
@@ -38,6 +40,33 @@ def test_levenshtein_is_duckdbs(duck: duckdb.DuckDBPyConnection, left: str, righ
     row = duck.execute("select levenshtein(?, ?)", [left, right]).fetchone()
     assert row is not None
     assert levenshtein(left, right) == row[0]
+
+
+@given(left=_words, right=_words)
+def test_damerau_levenshtein_is_duckdbs(
+    duck: duckdb.DuckDBPyConnection, left: str, right: str
+) -> None:
+    row = duck.execute("select damerau_levenshtein(?, ?)", [left, right]).fetchone()
+    assert row is not None
+    assert damerau_levenshtein(left, right) == row[0]
+
+
+_streets = st.lists(st.sampled_from(["12", "3", "rue", "de", "la", "paix", "street"]), min_size=1)
+
+
+@given(left=_streets, right=_streets)
+def test_token_jaccard_is_the_sql_levels(
+    duck: duckdb.DuckDBPyConnection, left: list[str], right: list[str]
+) -> None:
+    """The SQL of the level counts shared words over the distinct word lists of each side."""
+    words_l, words_r = sorted(set(left)), sorted(set(right))
+    row = duck.execute(
+        "select len(list_filter(?, lambda w: list_contains(?, w)))"
+        " / (len(?) + len(?) - len(list_filter(?, lambda w: list_contains(?, w))))",
+        [words_l, words_r, words_l, words_r, words_l, words_r],
+    ).fetchone()
+    assert row is not None
+    assert token_jaccard(" ".join(left), " ".join(right)) == row[0]
 
 
 _keys = st.lists(st.sampled_from(["ext:ssn:ab12", "email:cd34", "phone:ef56", "ext:crm:07"]))
@@ -87,10 +116,22 @@ def test_levels_are_picked_most_specific_first() -> None:
     assert _label("last_name", lea, _record(last_name="Dupont")) == "different"
     swapped = _record(first_name="Martin", last_name="Léa")
     assert _label("first_name", lea, swapped) == "swapped with last_name"
+    assert _label("last_name", lea, swapped) == "both names swapped"
+    assert _label("last_name", lea, _record(first_name="Martin", last_name="Zoé")) == "different"
+    assert _label("last_name", lea, _record(last_name="Le Martin")) == "similarity >= 0.8"
+    assert _label("last_name", _record(last_name="Le Roux"), _record(last_name="Leroux")) == "exact"
     other_domain = _record(email="lea.martin+shop@example.org")
     assert _label("email", lea, other_domain) == "same mailbox name"
-    assert _label("birth_date", lea, _record(birth_date="1990-04-07")) == "edit distance <= 1"
+    one_digit = "edit distance <= 1 (transpositions)"
+    assert _label("birth_date", lea, _record(birth_date="1990-04-07")) == one_digit
+    assert _label("birth_date", lea, _record(birth_date="1990-04-10")) == one_digit
     assert _label("postcode", lea, _record(postal_code="69 003")) == "exact"
+    assert _label("postcode", lea, _record(postal_code="69030")) == one_digit
+    assert _label("postcode", lea, _record(postal_code="69300")) == "different"
+    reordered = _record(street="rue de la Paix 12 bis")
+    assert _label("street", lea, reordered) == "shared words >= 0.6"
+    assert _label("street", lea, _record(street="12 rue Victor Hugo")) == "shared words >= 0.2"
+    assert _label("street", lea, _record(street="3 avenue Foch")) == "different"
     assert _label("external_id", lea, _record()) == "missing"
 
 
@@ -111,3 +152,20 @@ def test_missing_parts_give_no_key() -> None:
     keys = blocking_keys(_record(birth_date=None, email=None))
     assert not {"name_year", "email", "birth_initials"} & set(keys)
     assert keys["names"] == "lea|martin"
+
+
+def test_blocking_keys_survive_a_record_whose_names_or_dates_were_replaced() -> None:
+    """A person's record may have a name and the birth date, or both names, replaced, or a
+    new surname and address (a marriage, a move), with no e-mail or phone to link it: other
+    fields, each with another one, still bring the records together."""
+    lea = blocking_keys(_record(email=None, phone=None))
+    for change in (
+        {"first_name": "Zoé", "last_name": "Dupont", "birth_date": None},
+        {"first_name": "Zoé", "last_name": "Dupont", "postal_code": "69030", "city": "Lyn"},
+        {"last_name": "Dupont", "birth_date": "1971-07-18", "postal_code": "69300"},
+        {"first_name": "Zoé", "birth_date": "1971-07-18", "postal_code": "69300"},
+        {"first_name": None, "last_name": "Dupont", "street": "14 rue de la Paix"},
+        {"last_name": "Dupont", "postal_code": "75001", "city": "Paris", "street": "3 rue Foch"},
+    ):
+        other = blocking_keys(_record(**change, email=None, phone=None))
+        assert set(lea.items()) & set(other.items()), change

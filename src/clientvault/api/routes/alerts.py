@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import get_store
+from clientvault.http.params import BeforeId, RowId
 from clientvault.security import alerts
 from clientvault.security.alert_schemas import AlertRead
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import get_store
-from clientvault.web.params import BeforeId, RowId
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 # Acknowledging is part of reading alerts: whoever is shown them is the one to triage them.

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import SettingsDep, get_store
+from clientvault.http.params import BeforeId
 from clientvault.security import audit, audit_checkpoints
 from clientvault.security.models import AuditEntry
 from clientvault.security.schemas import AuditEntryRead
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import SettingsDep, get_store
-from clientvault.web.params import BeforeId
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 ReadAudit = Annotated[Caller, Depends(Authorize("audit:read"))]

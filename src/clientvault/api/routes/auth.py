@@ -1,6 +1,6 @@
 """Signing in and out, the second factor, password changes, my account and my API tokens.
 
-The steps are the console's own (``web.signin_flow``): one implementation answering in JSON
+The steps are the console's own (``security.signin``): one implementation answering in JSON
 here and in pages there.
 """
 
@@ -11,6 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from clientvault.errors import InvalidInput, PermissionDenied, Unauthenticated
+from clientvault.http import cookies
+from clientvault.http.auth import CSRF_HEADER, Authorize, Caller, session_token
+from clientvault.security import signin
 from clientvault.security.accounts import get_user
 from clientvault.security.schemas import (
     PasswordChange,
@@ -23,8 +26,6 @@ from clientvault.security.schemas import (
 from clientvault.security.tokens import Maker, issue_token, revoke_token
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from clientvault.web import signin_flow
-from clientvault.web.auth import CSRF_HEADER, Authorize, Caller, session_token
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 Authenticated = Annotated[Caller, Depends(Authorize("authenticated"))]
@@ -34,7 +35,7 @@ def _context(request: Request) -> tuple[Store, Settings]:
     return request.app.state.store, request.app.state.settings
 
 
-def _state(step: signin_flow.NextStep) -> SignInState:
+def _state(step: signin.NextStep) -> SignInState:
     return SignInState(
         mfa_required=step.mfa_pending,
         mfa_enrolled=step.mfa_enrolled,
@@ -47,15 +48,15 @@ def _state(step: signin_flow.NextStep) -> SignInState:
 def login(body: SignIn, request: Request, response: Response) -> SignInState:
     """Check e-mail and password and open a new session (a second factor may follow)."""
     store, settings = _context(request)
-    signed_in = signin_flow.sign_in_with_password(
+    signed_in = signin.sign_in_with_password(
         store,
         settings,
         email=body.email,
         password=body.password,
-        client=signin_flow.client_network(request),
+        client=cookies.client_network(request),
         previous_token=session_token(request),
     )
-    signin_flow.set_session_cookie(response, signed_in.token, settings)
+    cookies.set_session_cookie(response, signed_in.token, settings)
     return _state(signed_in.step)
 
 
@@ -64,7 +65,7 @@ def second_factor(body: SecondFactor, request: Request, response: Response) -> S
     """Pass the second factor with a TOTP code or a recovery code; the session gets a new id
     (and CSRF token) once it is passed."""
     store, settings = _context(request)
-    signed_in = signin_flow.pass_second_factor(
+    signed_in = signin.pass_second_factor(
         store,
         settings,
         token=session_token(request),
@@ -74,7 +75,7 @@ def second_factor(body: SecondFactor, request: Request, response: Response) -> S
     )
     if signed_in is None:
         raise Unauthenticated("the code is not right")
-    signin_flow.set_session_cookie(response, signed_in.token, settings)
+    cookies.set_session_cookie(response, signed_in.token, settings)
     return _state(signed_in.step)
 
 
@@ -82,7 +83,7 @@ def second_factor(body: SecondFactor, request: Request, response: Response) -> S
 def begin_mfa(request: Request) -> dict[str, str]:
     """Start TOTP enrolment: the secret, its otpauth URI and a QR code (SVG, drawn locally)."""
     store, settings = _context(request)
-    enrolment = signin_flow.begin_enrolment(
+    enrolment = signin.begin_enrolment(
         store, settings, token=session_token(request), csrf=request.headers.get(CSRF_HEADER)
     )
     return {"secret": enrolment.secret, "uri": enrolment.uri, "qr_svg": enrolment.qr_svg}
@@ -95,14 +96,14 @@ def confirm_mfa(body: SecondFactor, request: Request, response: Response) -> dic
     store, settings = _context(request)
     if not body.code:
         raise InvalidInput("a code is required", details={"field": "code"})
-    done = signin_flow.confirm_enrolment(
+    done = signin.confirm_enrolment(
         store,
         settings,
         token=session_token(request),
         csrf=request.headers.get(CSRF_HEADER),
         code=body.code,
     )
-    signin_flow.set_session_cookie(response, done.signed_in.token, settings)
+    cookies.set_session_cookie(response, done.signed_in.token, settings)
     return {"recovery_codes": done.recovery_codes, "csrf_token": done.signed_in.step.csrf_token}
 
 
@@ -110,10 +111,10 @@ def confirm_mfa(body: SecondFactor, request: Request, response: Response) -> dic
 def logout(request: Request, response: Response, caller: Authenticated) -> None:
     """End this session."""
     store, settings = _context(request)
-    signin_flow.sign_out(
+    signin.sign_out(
         store, settings, token=session_token(request), csrf=request.headers.get(CSRF_HEADER)
     )
-    signin_flow.clear_session_cookie(response)
+    cookies.clear_session_cookie(response)
 
 
 @router.post("/auth/password", response_model=SignInState)
@@ -127,7 +128,7 @@ def new_password(
     store, settings = _context(request)
     if caller.user is None or caller.staff_session is None:
         raise PermissionDenied("passwords are changed from a signed-in browser session")
-    signed_in = signin_flow.change_own_password(
+    signed_in = signin.change_own_password(
         store,
         settings,
         user_id=caller.user.id,
@@ -135,7 +136,7 @@ def new_password(
         current=body.current,
         new=body.new,
     )
-    signin_flow.set_session_cookie(response, signed_in.token, settings)
+    cookies.set_session_cookie(response, signed_in.token, settings)
     return _state(signed_in.step)
 
 

@@ -14,12 +14,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import get_store
 from clientvault.identity.models import SEALED_FIELDS
 from clientvault.identity.profiles import get_customer, reveal_identifiers
 from clientvault.identity.schemas import CustomerIdentifiers, CustomerRead
 from clientvault.security import audit
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import get_store
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 ReadCustomers = Annotated[Caller, Depends(Authorize("customers:read"))]

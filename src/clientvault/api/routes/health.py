@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from clientvault.web.deps import ReadSessionDep
+from clientvault.http.deps import ReadSessionDep
 
 router = APIRouter(tags=["health"])
 

@@ -11,13 +11,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from clientvault.customers.schemas import Customer360
+from clientvault.customers.view360 import customer_360
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import ReadSessionDep, SessionDep, SettingsDep, StoreDep
+from clientvault.http.params import Offset, RowId
 from clientvault.identity import review
 from clientvault.identity.merges import merge_customers, merge_history, unmerge
 from clientvault.identity.schemas import CandidateRead, MergeRead
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.customer360 import Customer360, customer_360
-from clientvault.web.deps import ReadSessionDep, SessionDep, SettingsDep, StoreDep
-from clientvault.web.params import Offset, RowId
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 Review = Annotated[Caller, Depends(Authorize("identity:review"))]

@@ -17,12 +17,12 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from clientvault.api.errors import error_body
+from clientvault.http.auth import Authorize
+from clientvault.http.errors import error_body
 from clientvault.ingest.bulk_import import ImportSummary, import_customers, import_events
 from clientvault.ingest.import_mapping import parse_mapping_json
 from clientvault.settings import IdentitySettings, RetentionSettings, Settings
 from clientvault.store.context import Store
-from clientvault.web.auth import Authorize
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from clientvault.automation.jobs import list_jobs, run_soon
 from clientvault.automation.scheduler import JobStatus
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import SettingsDep, get_store
 from clientvault.store.schedule import JOB_NAME_PATTERN
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import SettingsDep, get_store
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 ManageSettings = Annotated[Caller, Depends(Authorize("settings:manage"))]

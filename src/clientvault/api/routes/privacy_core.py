@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import get_app_settings, get_store
 from clientvault.privacy import consent, erasure, export
 from clientvault.privacy.audiences import all_customers, audience_csv, preview_audience
 from clientvault.privacy.purposes import list_purposes
@@ -31,8 +33,6 @@ from clientvault.privacy.schemas import (
 )
 from clientvault.security import signing
 from clientvault.store.context import Store
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import get_app_settings, get_store
 
 router = APIRouter(prefix="/api/v1/privacy", tags=["privacy"])
 ManagePrivacy = Annotated[Caller, Depends(Authorize("privacy:manage"))]

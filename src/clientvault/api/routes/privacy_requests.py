@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import get_app_settings, get_store
 from clientvault.privacy import breaches, records, requests
 from clientvault.privacy.request_models import DataSubjectRequest
 from clientvault.privacy.request_schemas import (
@@ -27,8 +29,6 @@ from clientvault.privacy.request_schemas import (
 )
 from clientvault.settings import PrivacySettings
 from clientvault.store.base import utcnow
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import get_app_settings, get_store
 
 router = APIRouter(prefix="/api/v1/privacy", tags=["privacy"])
 ManagePrivacy = Annotated[Caller, Depends(Authorize("privacy:manage"))]

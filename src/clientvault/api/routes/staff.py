@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import get_store
 from clientvault.security import mfa
 from clientvault.security.accounts import (
     assign_role,
@@ -19,8 +21,6 @@ from clientvault.security.accounts import (
 from clientvault.security.models import Role
 from clientvault.security.passwords import hasher_for
 from clientvault.security.schemas import RoleChange, RoleDefinition, RoleRead, UserCreate, UserRead
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import get_store
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
 ManageUsers = Annotated[Caller, Depends(Authorize("users:manage"))]

@@ -46,7 +46,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
-from clientvault.api.errors import error_body
+from clientvault.http.errors import error_body
 from clientvault.ingest.sources import authenticate, preflight_allowed
 from clientvault.ingest.spec import (
     MAX_BATCH_BYTES,

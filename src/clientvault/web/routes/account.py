@@ -15,15 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput, PermissionDenied
+from clientvault.http.auth import Authorize, Caller, session_token
+from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.security.accounts import get_user
 from clientvault.security.models import ApiToken, StaffSession, User
 from clientvault.security.permissions import PERMISSIONS
 from clientvault.security.sessions import active_sessions, token_hash
+from clientvault.security.signin import mfa_required
 from clientvault.security.tokens import Maker, issue_token, revoke_token
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
-from clientvault.web.auth import Authorize, Caller, mfa_required, session_token
-from clientvault.web.deps import SettingsDep, StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 

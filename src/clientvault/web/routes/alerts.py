@@ -14,13 +14,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import StoreDep
+from clientvault.http.params import BeforeId, RowId
 from clientvault.security import alerts
 from clientvault.security.accounts import display_names
 from clientvault.security.models import Alert
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
-from clientvault.web.params import BeforeId, RowId
 from clientvault.web.templating import render
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/security", include_in_schema=False)

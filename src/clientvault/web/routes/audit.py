@@ -17,13 +17,13 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import SettingsDep, StoreDep
+from clientvault.http.params import AfterId, BeforeId
 from clientvault.security import audit, audit_checkpoints
 from clientvault.security.accounts import display_names
 from clientvault.security.models import AuditEntry
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import SettingsDep, StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
-from clientvault.web.params import AfterId, BeforeId
 from clientvault.web.templating import render
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/security", include_in_schema=False)

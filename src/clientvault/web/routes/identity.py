@@ -20,18 +20,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clientvault.customers.search import find_customers
+from clientvault.customers.view360 import customer_360
 from clientvault.errors import ClientVaultError, Conflict, InvalidInput, NotFound
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import SettingsDep, StoreDep
+from clientvault.http.params import RowId
 from clientvault.identity import review
 from clientvault.identity.merges import unmerge
 from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerMerge
 from clientvault.identity.profiles import reveal_identifiers
 from clientvault.identity.schemas import CandidateRead, CustomerIdentifiers
 from clientvault.security.principal import PII_REVEAL
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.customer360 import customer_360, find_customers
-from clientvault.web.deps import SettingsDep, StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
-from clientvault.web.params import RowId
 from clientvault.web.templating import render
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clientvault.automation.jobs import list_jobs, run_soon
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.store.schedule import JOB_NAME_PATTERN
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import SettingsDep, StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 

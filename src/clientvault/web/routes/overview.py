@@ -10,11 +10,11 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import ReadSessionDep
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event, Order
 from clientvault.store.base import Base
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import ReadSessionDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 

@@ -19,11 +19,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from clientvault.errors import ClientVaultError, Conflict, InvalidInput, NotFound
+from clientvault.http.deps import StoreDep
 from clientvault.privacy import links, preferences, records, requests
 from clientvault.privacy.request_models import DataSubjectRequest
 from clientvault.settings import PrivacySettings
 from clientvault.store.context import Store
-from clientvault.web.deps import StoreDep
 from clientvault.web.templating import render
 
 router = APIRouter(include_in_schema=False)

@@ -16,12 +16,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import StoreDep
 from clientvault.privacy import breaches, consent_stats, records, requests
 from clientvault.privacy.request_models import REQUEST_KINDS
 from clientvault.settings import PrivacySettings
 from clientvault.store.base import utcnow
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 

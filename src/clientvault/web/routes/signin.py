@@ -1,11 +1,12 @@
 """The console's sign-in pages: password, second factor (challenge and enrolment), the
 forced change of a one-time password, and signing out.
 
-The work is done by ``web.signin_flow`` (shared with the JSON API); these routes read forms,
-pick the page and carry ``next`` (the page the user asked for, validated) from step to step.
-The challenge and enrolment pages serve a session whose second factor is still pending,
-which ``Authorize`` refuses by design: they resolve the cookie's session through the flow
-instead, and check its CSRF token on every POST. The password page is a normal console page
+The work is done by ``security.signin`` (shared with the JSON API); these routes read forms,
+pick the page and carry ``next`` (the page the user asked for, validated by
+``web.signin_flow``) from step to step. The challenge and enrolment pages serve a session
+whose second factor is still pending, which ``Authorize`` refuses by design: they resolve the
+cookie's session through the sign-in steps instead, and check its CSRF token on every POST.
+The password page is a normal console page
 (``Authorize("authenticated", allow_password_change=True)``).
 
 A failed sign-in says the same thing whatever was wrong (unknown account, wrong password,
@@ -20,10 +21,12 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clientvault.errors import Conflict, InvalidInput, RateLimited, Unauthenticated
+from clientvault.http import cookies
+from clientvault.http.auth import Authorize, Caller, session_token
+from clientvault.http.deps import SettingsDep, StoreDep
+from clientvault.security import signin
 from clientvault.security.passwords import MIN_LENGTH
 from clientvault.web import signin_flow as flow
-from clientvault.web.auth import Authorize, Caller, session_token
-from clientvault.web.deps import SettingsDep, StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 
@@ -61,7 +64,7 @@ def _login_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    csrf = flow.new_login_csrf()
+    csrf = cookies.new_login_csrf()
     response = render(
         request,
         "signin/login.html",
@@ -74,7 +77,7 @@ def _login_page(
         },
         status_code=status_code,
     )
-    flow.set_login_csrf_cookie(response, csrf)
+    cookies.set_login_csrf_cookie(response, csrf)
     return response
 
 
@@ -83,7 +86,7 @@ def login_form(
     request: Request, store: StoreDep, settings: SettingsDep, next_path: NextQuery = None
 ) -> Response:
     """The sign-in form; a browser already signed in goes on to its next step or page."""
-    view = flow.pending_view(store, settings, token=session_token(request))
+    view = signin.pending_view(store, settings, token=session_token(request))
     if view is not None:
         return _redirect(flow.destination(view.step, next_path))
     return _login_page(request, next_path=next_path)
@@ -100,7 +103,7 @@ def login(
     next_path: NextField = "",
 ) -> Response:
     """Check e-mail and password; on success open a session and go to the next step."""
-    if not flow.login_csrf_valid(request, csrf_token):
+    if not cookies.login_csrf_valid(request, csrf_token):
         return _login_page(
             request,
             next_path=next_path,
@@ -109,12 +112,12 @@ def login(
             status_code=403,
         )
     try:
-        signed_in = flow.sign_in_with_password(
+        signed_in = signin.sign_in_with_password(
             store,
             settings,
             email=email,
             password=password,
-            client=flow.client_network(request),
+            client=cookies.client_network(request),
             previous_token=session_token(request),
         )
     except Unauthenticated:
@@ -126,8 +129,8 @@ def login(
             request, next_path=next_path, email=email, error=_too_many(exc), status_code=429
         )
     response = _redirect(flow.destination(signed_in.step, next_path))
-    flow.set_session_cookie(response, signed_in.token, settings)
-    flow.clear_login_csrf_cookie(response)
+    cookies.set_session_cookie(response, signed_in.token, settings)
+    cookies.clear_login_csrf_cookie(response)
     return response
 
 
@@ -136,7 +139,7 @@ def login(
 
 def _challenge_page(
     request: Request,
-    view: flow.PendingView,
+    view: signin.PendingView,
     *,
     next_path: str | None,
     error: str | None = None,
@@ -161,7 +164,7 @@ def challenge_form(
     request: Request, store: StoreDep, settings: SettingsDep, next_path: NextQuery = None
 ) -> Response:
     """Ask for a code from the authenticator app (or a recovery code)."""
-    view = flow.pending_view(store, settings, token=session_token(request))
+    view = signin.pending_view(store, settings, token=session_token(request))
     if view is None:
         return _redirect(flow.login_url(next_path))
     if not view.step.mfa_pending or view.step.needs_enrolment:
@@ -183,7 +186,7 @@ def challenge(
     token = session_token(request)
     error, status = None, 200
     try:
-        signed_in = flow.pass_second_factor(
+        signed_in = signin.pass_second_factor(
             store, settings, token=token, csrf=csrf_token, code=code, recovery_code=recovery_code
         )
     except RateLimited as exc:
@@ -192,9 +195,9 @@ def challenge(
         signed_in, error, status = None, "Enter the code from your authenticator app.", 422
     if signed_in is not None:
         response = _redirect(flow.destination(signed_in.step, next_path))
-        flow.set_session_cookie(response, signed_in.token, settings)
+        cookies.set_session_cookie(response, signed_in.token, settings)
         return response
-    view = flow.pending_view(store, settings, token=token)
+    view = signin.pending_view(store, settings, token=token)
     if view is None:
         return _redirect(flow.login_url(next_path))
     return _challenge_page(
@@ -211,7 +214,7 @@ def challenge(
 
 def _enrolment_page(
     request: Request,
-    view: flow.PendingView,
+    view: signin.PendingView,
     *,
     stage: str,
     next_path: str | None,
@@ -238,7 +241,7 @@ def enrolment_start_page(
     request: Request, store: StoreDep, settings: SettingsDep, next_path: NextQuery = None
 ) -> Response:
     """Explain two-factor authentication and offer to set it up (or say it is on already)."""
-    view = flow.pending_view(store, settings, token=session_token(request))
+    view = signin.pending_view(store, settings, token=session_token(request))
     if view is None:
         return _redirect(flow.login_url(f"{CONSOLE_PREFIX}/account/mfa"))
     if view.step.mfa_pending and view.step.mfa_enrolled:
@@ -258,10 +261,10 @@ def enrolment_begin(
     """Draw a new secret and show it as a QR code and as text, with the confirmation form."""
     token = session_token(request)
     try:
-        enrolment = flow.begin_enrolment(store, settings, token=token, csrf=csrf_token)
+        enrolment = signin.begin_enrolment(store, settings, token=token, csrf=csrf_token)
     except Conflict:  # set up already (in another tab, say)
         return _redirect(flow.with_next(flow.MFA_ENROL_PATH, next_path))
-    view = flow.pending_view(store, settings, token=token)
+    view = signin.pending_view(store, settings, token=token)
     if view is None:  # pragma: no cover - the session was just used
         return _redirect(flow.login_url(next_path))
     return _enrolment_page(request, view, stage="scan", next_path=next_path, enrolment=enrolment)
@@ -280,14 +283,14 @@ def enrolment_confirm(
     """Check a first code; on success show the ten recovery codes, this once."""
     token = session_token(request)
     try:
-        done = flow.confirm_enrolment(store, settings, token=token, csrf=csrf_token, code=code)
+        done = signin.confirm_enrolment(store, settings, token=token, csrf=csrf_token, code=code)
     except Conflict:
         return _redirect(flow.with_next(flow.MFA_ENROL_PATH, next_path))
     except InvalidInput:
-        view = flow.pending_view(store, settings, token=token)
+        view = signin.pending_view(store, settings, token=token)
         if view is None:  # pragma: no cover - the session was just used
             return _redirect(flow.login_url(next_path))
-        enrolment = flow.redisplay_enrolment(secret, email=view.email)
+        enrolment = signin.redisplay_enrolment(secret, email=view.email)
         if enrolment is None:
             return _redirect(flow.with_next(flow.MFA_ENROL_PATH, next_path))
         return _enrolment_page(
@@ -299,7 +302,7 @@ def enrolment_confirm(
             error=CODE_NOT_RIGHT,
             status_code=422,
         )
-    view = flow.pending_view(store, settings, token=done.signed_in.token)
+    view = signin.pending_view(store, settings, token=done.signed_in.token)
     if view is None:  # pragma: no cover - the session was just opened
         return _redirect(flow.login_url(next_path))
     page = _enrolment_page(
@@ -310,7 +313,7 @@ def enrolment_confirm(
         recovery_codes=done.recovery_codes,
         continue_url=flow.destination(done.signed_in.step, next_path),
     )
-    flow.set_session_cookie(page, done.signed_in.token, settings)
+    cookies.set_session_cookie(page, done.signed_in.token, settings)
     return page
 
 
@@ -375,7 +378,7 @@ def password_change(
             status_code=422,
         )
     try:
-        signed_in = flow.change_own_password(
+        signed_in = signin.change_own_password(
             store,
             settings,
             user_id=caller.user.id,
@@ -392,7 +395,7 @@ def password_change(
         )
     target = flow.safe_next(next_path) or f"{CONSOLE_PREFIX}/account?done=password"
     response = _redirect(target)
-    flow.set_session_cookie(response, signed_in.token, settings)
+    cookies.set_session_cookie(response, signed_in.token, settings)
     return response
 
 
@@ -404,7 +407,7 @@ def logout(
     request: Request, store: StoreDep, settings: SettingsDep, csrf_token: CsrfField = ""
 ) -> Response:
     """End this browser's session, at any sign-in step, and go back to the sign-in page."""
-    flow.sign_out(store, settings, token=session_token(request), csrf=csrf_token)
+    signin.sign_out(store, settings, token=session_token(request), csrf=csrf_token)
     response = _redirect(flow.LOGIN_PATH)
-    flow.clear_session_cookie(response)
+    cookies.clear_session_cookie(response)
     return response

@@ -19,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.security import mfa
 from clientvault.security.accounts import (
     assign_role,
@@ -31,8 +33,6 @@ from clientvault.security.accounts import (
 from clientvault.security.models import Role, User
 from clientvault.security.passwords import hasher_for
 from clientvault.security.permissions import MFA_REQUIRED_ROLES, PERMISSIONS
-from clientvault.web.auth import Authorize, Caller
-from clientvault.web.deps import SettingsDep, StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 

@@ -1,4 +1,10 @@
-"""The application factory: one FastAPI app serving the API, the console and its assets."""
+"""The composition root: one FastAPI app serving the API, the console and its assets, and the
+``clientvault`` command that serves it.
+
+The only module above the faces: ``api``, ``web`` and ``cli`` never import each other (the
+import-linter contract in pyproject.toml); what the two HTTP faces share is ``http``. The CLI
+is handed ``create_app`` by ``main`` to run ``serve``.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +13,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from clientvault.api.docs import OPENAPI_PATH, install_docs
-from clientvault.api.errors import install_error_handlers
-from clientvault.api.openapi_document import install_openapi
-from clientvault.api.routes import (
-    alerts,
-    audit_log,
-    auth,
-    customers,
-    health,
-    identity,
-    imports,
-    jobs,
-    privacy_core,
-    privacy_requests,
-    snippet,
-    staff,
-    tracking,
-)
+from clientvault.api.docs import OPENAPI_PATH
+from clientvault.api.install import install_api
+from clientvault.api.routes import tracking
 from clientvault.automation.worker import Worker
+from clientvault.cli.app import run_cli
+from clientvault.http.errors import install_error_handlers
+from clientvault.http.headers import SecurityHeaders
+from clientvault.http.intrusion import install_intrusion_prevention
+from clientvault.http.params import refuse_nul_characters
 from clientvault.ingest.writer import IngestWriter
 from clientvault.migrations.schema import load_holders
 from clientvault.settings import Settings, get_settings
 from clientvault.store.context import Store, open_store
-from clientvault.web.console import install_console
-from clientvault.web.headers import SecurityHeaders
-from clientvault.web.intrusion import install_intrusion_prevention
-from clientvault.web.params import refuse_nul_characters
+from clientvault.web.console import CONSOLE_ERROR_PAGES, install_console
 
 
 def create_app(
@@ -96,25 +89,16 @@ def create_app(
         dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
-    install_error_handlers(app)
-    install_docs(app)
-    install_openapi(app)
-    app.include_router(health.router)
-    app.include_router(tracking.router)
-    app.include_router(imports.router)
-    app.include_router(snippet.router)
-    app.include_router(auth.router)
-    app.include_router(staff.router)
-    app.include_router(audit_log.router)
-    app.include_router(alerts.router)
-    app.include_router(customers.router)
-    app.include_router(privacy_requests.router)
-    app.include_router(privacy_core.router)
-    app.include_router(identity.router)
-    app.include_router(jobs.router)
+    install_error_handlers(app, pages=CONSOLE_ERROR_PAGES)
+    install_api(app)
     install_console(app)
     install_intrusion_prevention(app, settings.security)
     # Added last, so outermost: every answer (the intrusion guard's refusals too) gets the
     # headers, and bodies are limited before any other middleware reads them.
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def main() -> None:
+    """Console-script entry point: the CLI, serving the app built here."""
+    run_cli(build_app=create_app)

@@ -20,9 +20,9 @@ from clientvault.errors import PermissionDenied, Unauthenticated
 from clientvault.security import audit
 from clientvault.security.accounts import principal_for
 from clientvault.security.models import StaffSession, User
-from clientvault.security.permissions import MFA_REQUIRED_ROLES
 from clientvault.security.principal import Principal
 from clientvault.security.sessions import COOKIE_NAME, csrf_valid, resolve_session
+from clientvault.security.signin import mfa_required
 from clientvault.security.tokens import principal_for_token
 from clientvault.settings import Settings
 from clientvault.store.context import Store
@@ -39,17 +39,6 @@ class Caller:
     principal: Principal
     user: User | None
     staff_session: StaffSession | None
-
-
-def mfa_required(user: User, settings: Settings) -> bool:
-    """Whether this user must pass a second factor to use their session: always once they
-    have enrolled (optional MFA that is never asked for protects nothing), and before that
-    when their role or the installation requires it."""
-    return (
-        user.totp_confirmed
-        or settings.security.mfa_required_for_all
-        or user.role in MFA_REQUIRED_ROLES
-    )
 
 
 def session_token(request: Request) -> str | None:

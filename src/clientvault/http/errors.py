@@ -1,14 +1,17 @@
 """The one mapping from clientvault's error tree to HTTP responses.
 
 Bodies are ``{"error": {"code", "message", "details"}}``; messages carry no personal data
-(services guarantee it), so they are safe to return and to log. Requests for console pages
-(paths under ``/console``) get the same statuses as pages instead, rendered by the console
-(``web.console.console_error_page``): a redirect to sign in, a styled 403, and so on.
+(services guarantee it), so they are safe to return and to log. A face that answers with
+pages instead hands in its ``ErrorPages`` (the console's: ``web.console.CONSOLE_ERROR_PAGES``):
+requests for its paths get the same statuses as pages, rendered by that face (a redirect to
+sign in, a styled 403, and so on).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,7 +30,6 @@ from clientvault.errors import (
     Unauthenticated,
     Unavailable,
 )
-from clientvault.web.console import console_error_page, is_console_path
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,16 @@ STATUS_BY_ERROR: tuple[tuple[type[ClientVaultError], int], ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ErrorPages:
+    """How a face that serves pages answers errors on its own paths."""
+
+    #: Whether a request path belongs to the face (and so gets a page, not JSON).
+    owns: Callable[[str], bool]
+    #: The page for a clientvault error, given the status the mapping chose.
+    render: Callable[[Request, ClientVaultError, int], Awaitable[Response]]
+
+
 def status_for(error: ClientVaultError) -> int:
     """The HTTP status of a clientvault error (500 for an unexpected kind)."""
     for error_type, status in STATUS_BY_ERROR:
@@ -58,16 +70,16 @@ def error_body(code: str, message: str, details: object = None) -> dict[str, obj
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the mapping on an app."""
+def install_error_handlers(app: FastAPI, *, pages: ErrorPages | None = None) -> None:
+    """Register the mapping on an app; ``pages`` answers for the paths of a face with pages."""
 
     @app.exception_handler(ClientVaultError)
     async def _clientvault_error(request: Request, exc: ClientVaultError) -> Response:
         status = status_for(exc)
         if status >= 500:
             logger.error("service error %s: %s", exc.code, exc.message)
-        if is_console_path(request.url.path):
-            return await console_error_page(request, exc, status)
+        if pages is not None and pages.owns(request.url.path):
+            return await pages.render(request, exc, status)
         response = JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status)
         if isinstance(exc, RateLimited) and "retry_after" in exc.details:
             response.headers["Retry-After"] = str(int(exc.details["retry_after"]))
@@ -75,9 +87,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        if is_console_path(request.url.path):
+        if pages is not None and pages.owns(request.url.path):
             invalid = InvalidInput("the form or the address is not valid")
-            return await console_error_page(request, invalid, 422)
+            return await pages.render(request, invalid, 422)
         # Only locations and messages go back: the offending input may be personal data.
         problems = [
             {"loc": list(error.get("loc", ())), "msg": error.get("msg", "")}

@@ -1,5 +1,5 @@
-"""Request dependencies shared by the console and the API (which sits above the console):
-the opened store, the settings, and per-request sessions for writing or only reading.
+"""Request dependencies shared by the console and the API: the opened store, the settings,
+and per-request sessions for writing or only reading.
 """
 
 from __future__ import annotations
