@@ -60,18 +60,7 @@ def create_app(
         app.state.store = (
             store if store is not None else open_store(settings, checkpoint_wal=not ingest_writer)
         )
-        worker = (
-            Worker(
-                app.state.store,
-                security=settings.security,
-                smtp=settings.smtp,
-                privacy=settings.privacy,
-                retention=settings.retention,
-                audit=settings.audit,
-            )
-            if run_consumers
-            else None
-        )
+        worker = Worker(app.state.store, settings) if run_consumers else None
         writer = IngestWriter(settings) if ingest_writer else None
         app.state.ingest_writer = writer
         app.state.store_tracking = tracking.storing(app.state.store, settings, writer)

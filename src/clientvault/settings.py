@@ -11,8 +11,16 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "prod"]
@@ -360,6 +368,12 @@ class Settings(BaseSettings):
     env: Environment = "dev"
     data_dir: Path = Path("var/clientvault")
     default_phone_region: str = Field(default="FR", min_length=2, max_length=2)
+    timezone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="IANA time zone of the installation: scheduled jobs' times of day "
+        "('daily at 03:00') are read in it.",
+    )
     database: DatabaseSettings = DatabaseSettings()
     keystore: KeystoreSettings = KeystoreSettings()
     server: ServerSettings = ServerSettings()
@@ -369,6 +383,20 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     identity: IdentitySettings = IdentitySettings()
     audit: AuditSettings = AuditSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name: Europe/Paris)") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The installation's time zone."""
+        return ZoneInfo(self.timezone)
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_outside_dev(self) -> Settings:

@@ -26,6 +26,7 @@ NOT_FOR_MARKETERS = [
     "Users & roles",
     "Audit log",
     "Alerts",
+    "Scheduled jobs",
     "Privacy",
     "Consents",
     "Data-subject requests",

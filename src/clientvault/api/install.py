@@ -14,6 +14,7 @@ from clientvault.api.routes import (
     health,
     identity,
     imports,
+    jobs,
     privacy_core,
     privacy_requests,
     snippet,
@@ -35,6 +36,7 @@ ROUTERS = (
     privacy_requests.router,
     privacy_core.router,
     identity.router,
+    jobs.router,
 )
 
 

@@ -22,6 +22,7 @@ from clientvault.cli.common import (
 from clientvault.cli.dsr import dsr_app
 from clientvault.cli.identity import identity_app
 from clientvault.cli.imports import imports_app
+from clientvault.cli.jobs import jobs_app
 from clientvault.cli.keys import keys_app
 from clientvault.cli.privacy import privacy_app
 from clientvault.cli.sources import sources_app
@@ -53,6 +54,7 @@ app.add_typer(imports_app, name="import")
 app.add_typer(sources_app, name="sources")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(identity_app, name="identity")
+app.add_typer(jobs_app, name="jobs")
 
 
 AdminEmailOption = typer.Option(
@@ -191,7 +193,7 @@ def worker_command(
     data_dir: Path | None = DataDirOption,
     poll: float = typer.Option(0.5, min=0.05, max=60, help="Seconds to wait when idle."),
 ) -> None:
-    """Run the event-log consumers in the foreground until Ctrl-C."""
+    """Run the event-log consumers and the scheduled jobs in the foreground until Ctrl-C."""
     from clientvault.automation.worker import Worker
     from clientvault.migrations.schema import load_holders
 
@@ -200,15 +202,7 @@ def worker_command(
     settings = load_settings(data_dir)
     with opened_store(settings) as store:
         console.print("Worker running; Ctrl-C to stop.")
-        worker = Worker(
-            store,
-            poll_seconds=poll,
-            security=settings.security,
-            smtp=settings.smtp,
-            privacy=settings.privacy,
-            retention=settings.retention,
-            audit=settings.audit,
-        )
+        worker = Worker(store, settings, poll_seconds=poll)
         settle_after_startup()  # start-up's objects live as long as the worker
         try:
             worker.run_forever()

@@ -64,6 +64,7 @@ ADMIN_PREFIXES = (
     "/api/v1/roles",
     "/api/v1/audit",
     "/api/v1/alerts",
+    "/api/v1/jobs",
     "/console/security",
 )
 #: The tracking API, where only authentication failures count.

@@ -6,6 +6,7 @@ import importlib
 
 from sqlalchemy import MetaData
 
+from clientvault.automation import models as automation_models
 from clientvault.identity import matching_models as identity_matching_models
 from clientvault.identity import models as identity_models
 from clientvault.ingest import models as ingest_models
@@ -24,6 +25,7 @@ DOMAIN_MODELS = (
     privacy_models,
     privacy_request_models,
     ingest_models,
+    automation_models,
 )
 
 #: Every module registering personal-data holders (``privacy.holders``) on import.

@@ -76,6 +76,7 @@ NAVIGATION: tuple[NavEntry, ...] = (
             NavEntry("Users & roles", f"{CONSOLE_PREFIX}/security/users"),
             NavEntry("Audit log", f"{CONSOLE_PREFIX}/security/audit"),
             NavEntry("Alerts", f"{CONSOLE_PREFIX}/security/alerts"),
+            NavEntry("Scheduled jobs", f"{CONSOLE_PREFIX}/security/jobs"),
         ),
     ),
     NavEntry("Settings", f"{CONSOLE_PREFIX}/settings", "settings"),

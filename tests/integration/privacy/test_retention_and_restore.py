@@ -21,7 +21,7 @@ from clientvault.privacy.erasure import erase_customer, reapply_tombstones, tomb
 from clientvault.privacy.models import ErasedCustomer, Erasure, ErasureTombstone
 from clientvault.privacy.retention import months_before, run_retention
 from clientvault.security.models import AuditEntry
-from clientvault.settings import RetentionSettings
+from clientvault.settings import RetentionSettings, Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.store.keystore import DataKeyRecord
@@ -209,7 +209,9 @@ def test_the_worker_runs_the_purge_on_its_timer(db: Store) -> None:
         )
     _track(db, "w", utcnow() - timedelta(days=800), "ancient")
     worker = Worker(
-        db, poll_seconds=0.05, retention=RetentionSettings(holder_months={"ingest.events": 24})
+        db,
+        Settings(retention=RetentionSettings(holder_months={"ingest.events": 24})),
+        poll_seconds=0.05,
     )
     worker.start()
     try:

@@ -23,7 +23,7 @@ from clientvault.security import audit, audit_checkpoints, signing
 from clientvault.security.audit_checkpoints import FILE_NAME
 from clientvault.security.models import AuditEntry
 from clientvault.security.principal import Principal
-from clientvault.settings import AuditSettings
+from clientvault.settings import AuditSettings, Settings
 from clientvault.store.context import Store
 from support.audit_tampering import Tamperer
 
@@ -199,7 +199,7 @@ def test_checkpoints_go_to_syslog_too(db: Store, offsite: AuditSettings) -> None
 
 def test_the_worker_takes_checkpoints_on_its_timer(db: Store, offsite: AuditSettings) -> None:
     _fill(db, 2)
-    worker = Worker(db, poll_seconds=0.05, audit=offsite)
+    worker = Worker(db, Settings(audit=offsite), poll_seconds=0.05)
     worker.start()
     try:
         assert offsite.checkpoint_dir is not None

@@ -1,0 +1,74 @@
+"""Every scheduled job the worker runs (``automation.scheduler``), and automation's own:
+the data-subject requests' deadline check and e-mail delivery from the outbox.
+
+``JOBS`` is the one registry for now; each domain declares its jobs in its own ``jobs``
+module, so this list becomes the domains' description when they get one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from clientvault.automation import mail, privacy_jobs
+from clientvault.automation.scheduler import JobStatus, job_statuses, request_run
+from clientvault.errors import NotFound
+from clientvault.privacy.jobs import RETENTION
+from clientvault.security.jobs import ACCESS_ALERTS, AUDIT_CHECKPOINTS
+from clientvault.security.principal import Principal
+from clientvault.settings import Settings
+from clientvault.store.base import utcnow
+from clientvault.store.context import Store
+from clientvault.store.schedule import ScheduledJob
+
+
+def _check_deadlines(store: Store, settings: Settings) -> None:
+    privacy_jobs.check_request_deadlines(store, settings.privacy)
+
+
+def _deliver_mail(store: Store, settings: Settings) -> None:
+    mail.drain(store, settings.smtp)
+
+
+DSR_DEADLINES = ScheduledJob(
+    name="privacy.request-deadlines",
+    description="Alert on data-subject requests due soon or overdue; drop expired links.",
+    schedule=lambda settings: f"every {settings.privacy.deadline_check_minutes} minutes",
+    run=_check_deadlines,
+    lease=timedelta(minutes=5),
+)
+
+OUTBOX_DELIVERY = ScheduledJob(
+    name="automation.outbox-delivery",
+    description="Send the e-mail queued in the outbox (when SMTP is enabled).",
+    schedule=lambda settings: "every 5 seconds",
+    run=_deliver_mail,
+    # Above the outbox's own per-message lease (mail.LEASE), so a slow relay is not run twice.
+    lease=mail.LEASE * 2,
+    enabled=lambda settings: settings.smtp.enabled,
+)
+
+#: Every scheduled job, in the order a worker runs those due together.
+JOBS: tuple[ScheduledJob, ...] = (
+    ACCESS_ALERTS,
+    OUTBOX_DELIVERY,
+    DSR_DEADLINES,
+    RETENTION,
+    AUDIT_CHECKPOINTS,
+)
+
+
+def list_jobs(
+    session: Session, settings: Settings, *, now: datetime | None = None
+) -> list[JobStatus]:
+    """Every scheduled job with its last run, next run and lease holder (CLI, API, console)."""
+    return job_statuses(session, JOBS, settings, now=now or utcnow())
+
+
+def run_soon(session: Session, settings: Settings, name: str, *, by: Principal) -> None:
+    """Have the job called ``name`` run at the workers' next loop ("run now"); audited."""
+    job = next((job for job in JOBS if job.name == name), None)
+    if job is None:
+        raise NotFound(f"no scheduled job is called {name!r}")
+    request_run(session, job, settings, by=by, now=utcnow())
