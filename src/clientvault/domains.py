@@ -7,8 +7,8 @@ the event-log consumers the worker runs and the scheduled jobs. The faces keep t
 registries keyed by domain name and read them through ``for_domains``.
 
 This module sits above every domain it lists (``automation`` included) and below
-``migrations`` and the faces, which read it; ``automation``'s worker is handed the consumers
-and jobs by whoever builds it.
+``migrations`` and the faces, which read it; ``build_worker`` hands ``automation``'s worker every domain's
+consumers and jobs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import TypeVar
 
 from clientvault.automation.domain import DOMAIN as AUTOMATION
+from clientvault.automation.worker import Worker
 from clientvault.customers.domain import DOMAIN as CUSTOMERS
 from clientvault.errors import ConfigurationError
 from clientvault.identity.domain import DOMAIN as IDENTITY
@@ -25,6 +26,8 @@ from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.domain import DOMAIN as INGEST
 from clientvault.privacy.domain import DOMAIN as PRIVACY
 from clientvault.security.domain import DOMAIN as SECURITY
+from clientvault.settings import Settings
+from clientvault.store.context import Store
 from clientvault.store.domain import Domain
 from clientvault.store.schedule import ScheduledJob
 
@@ -74,3 +77,9 @@ HOLDER_MODULES: tuple[str, ...] = tuple(h for d in DOMAINS for h in d.holders)
 CONSUMERS: tuple[Consumer, ...] = _consumers(DOMAINS)
 #: Every scheduled job, in the order a worker runs those due together.
 JOBS: tuple[ScheduledJob, ...] = tuple(job for d in DOMAINS for job in d.jobs)
+
+
+def build_worker(store: Store, settings: Settings, *, poll_seconds: float = 0.5) -> Worker:
+    """The worker running every domain's consumers and scheduled jobs: the one ``serve``
+    runs in-process and ``clientvault worker`` runs in the foreground."""
+    return Worker(store, settings, consumers=CONSUMERS, jobs=JOBS, poll_seconds=poll_seconds)

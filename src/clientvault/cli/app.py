@@ -200,8 +200,7 @@ def worker_command(
     poll: float = typer.Option(0.5, min=0.05, max=60, help="Seconds to wait when idle."),
 ) -> None:
     """Run the event-log consumers and the scheduled jobs in the foreground until Ctrl-C."""
-    from clientvault.automation.worker import Worker
-    from clientvault.domains import CONSUMERS, JOBS
+    from clientvault.domains import build_worker
     from clientvault.migrations.schema import load_holders
 
     load_holders()
@@ -209,7 +208,7 @@ def worker_command(
     settings = load_settings(data_dir)
     with opened_store(settings) as store:
         console.print("Worker running; Ctrl-C to stop.")
-        worker = Worker(store, settings, consumers=CONSUMERS, jobs=JOBS, poll_seconds=poll)
+        worker = build_worker(store, settings, poll_seconds=poll)
         settle_after_startup()  # start-up's objects live as long as the worker
         try:
             worker.run_forever()
