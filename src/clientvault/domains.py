@@ -7,8 +7,8 @@ the event-log consumers the worker runs and the scheduled jobs. The faces keep t
 registries keyed by domain name and read them through ``for_domains``.
 
 This module sits above every domain it lists (``automation`` included) and below
-``migrations`` and the faces, which read it; ``build_worker`` hands ``automation``'s worker every domain's
-consumers and jobs.
+``migrations`` and the faces, which read it; ``build_worker`` hands ``automation``'s worker
+every domain's consumers and jobs.
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ def test_the_app_mounts_every_domain_router(db: Store, db_settings: Settings) ->
     for name in NAMES:
         for router in (*API_ROUTERS.get(name, ()), *CONSOLE_ROUTERS.get(name, ())):
             assert id(router) in mounted, (name, router.prefix)
-    assert API_ROUTERS and CONSOLE_ROUTERS
+    assert API_ROUTERS
+    assert CONSOLE_ROUTERS
 
 
 def test_the_worker_runs_every_domain_consumer_and_job(db: Store, db_settings: Settings) -> None:
@@ -101,7 +102,8 @@ def test_every_domain_model_module_is_in_the_migrated_metadata() -> None:
         for value in vars(module).values()
         if isinstance(value, type) and issubclass(value, Base) and hasattr(value, "__table__")
     }
-    assert declared and declared <= set(DATA_METADATA.tables)
+    assert declared
+    assert declared <= set(DATA_METADATA.tables)
 
 
 def test_a_customer_table_without_a_holder_still_fails_the_coverage_check() -> None:
