@@ -44,7 +44,10 @@ DOMAINS: tuple[Domain, ...] = (
 T = TypeVar("T")
 
 
-def _consumers(domains: Iterable[Domain]) -> tuple[Consumer, ...]:
+def consumers_of(domains: Iterable[Domain]) -> tuple[Consumer, ...]:
+    """The domains' event-log consumers, in order; a declared consumer that is not a
+    ``Consumer`` (``Domain`` types them loosely, being below ``ingest``) is refused here, at
+    import, rather than failing in the worker's loop."""
     found = []
     for domain in domains:
         for consumer in domain.consumers:
@@ -74,7 +77,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = tuple(m for d in DOMAINS for m in d.mode
 #: Every module registering personal-data holders on import (``privacy.holders``).
 HOLDER_MODULES: tuple[str, ...] = tuple(h for d in DOMAINS for h in d.holders)
 #: Every consumer of the event log, for the worker.
-CONSUMERS: tuple[Consumer, ...] = _consumers(DOMAINS)
+CONSUMERS: tuple[Consumer, ...] = consumers_of(DOMAINS)
 #: Every scheduled job, in the order a worker runs those due together.
 JOBS: tuple[ScheduledJob, ...] = tuple(job for d in DOMAINS for job in d.jobs)
 

@@ -17,13 +17,21 @@ from clientvault.api.install import ROUTERS as API_ROUTERS
 from clientvault.app import create_app
 from clientvault.cli.app import GROUPS
 from clientvault.cli.app import app as cli
-from clientvault.domains import DOMAINS, HOLDER_MODULES, MODEL_MODULES, build_worker, for_domains
+from clientvault.domains import (
+    DOMAINS,
+    HOLDER_MODULES,
+    MODEL_MODULES,
+    build_worker,
+    consumers_of,
+    for_domains,
+)
 from clientvault.errors import ConfigurationError
 from clientvault.migrations.schema import DATA_METADATA, load_holders
 from clientvault.privacy.holders import Holder, check_coverage
 from clientvault.settings import Settings
 from clientvault.store.base import Base
 from clientvault.store.context import Store
+from clientvault.store.domain import Domain
 from clientvault.web.console import ROUTERS as CONSOLE_ROUTERS
 
 NAMES = [domain.name for domain in DOMAINS]
@@ -72,6 +80,11 @@ def test_the_worker_runs_every_domain_consumer_and_job(db: Store, db_settings: S
         assert set(domain.jobs) <= set(worker.jobs), domain.name
     assert {consumer.name for consumer in worker.consumers} >= {"commerce", "groups"}
     assert len({job.name for job in worker.jobs}) == len(worker.jobs) >= 5
+
+
+def test_a_consumer_that_is_not_an_event_log_consumer_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="'broken' declares a consumer"):
+        consumers_of([*DOMAINS, Domain(name="broken", consumers=(print,))])
 
 
 def test_the_cli_offers_every_domain_group() -> None:
