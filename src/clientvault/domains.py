@@ -63,8 +63,8 @@ def consumers_of(domains: Iterable[Domain]) -> tuple[Consumer, ...]:
 def for_domains(registry: Mapping[str, T], domains: Iterable[Domain] = DOMAINS) -> list[T]:
     """A face's registry entries (API routers, console routers, CLI groups, keyed by domain
     name) for the listed domains, in the registry's own order, which the face chooses (route
-    matching and help listings follow it). A key naming no domain is refused, so a typo or a
-    domain dropped from ``DOMAINS`` cannot leave a face part silently unmounted or mounted."""
+    matching and help listings follow it). A key naming no listed domain is refused, so a
+    typo, or a domain dropped from ``DOMAINS`` while its face parts stay, fails at start-up."""
     names = {domain.name for domain in domains}
     unknown = sorted(set(registry) - names)
     if unknown:
