@@ -16,8 +16,8 @@ from fastapi import Depends, FastAPI
 from clientvault.api.docs import OPENAPI_PATH
 from clientvault.api.install import install_api
 from clientvault.api.routes import tracking
-from clientvault.automation.worker import Worker
 from clientvault.cli.app import run_cli
+from clientvault.domains import build_worker
 from clientvault.http.errors import install_error_handlers
 from clientvault.http.headers import SecurityHeaders
 from clientvault.http.intrusion import install_intrusion_prevention
@@ -60,7 +60,7 @@ def create_app(
         app.state.store = (
             store if store is not None else open_store(settings, checkpoint_wal=not ingest_writer)
         )
-        worker = Worker(app.state.store, settings) if run_consumers else None
+        worker = build_worker(app.state.store, settings) if run_consumers else None
         writer = IngestWriter(settings) if ingest_writer else None
         app.state.ingest_writer = writer
         app.state.store_tracking = tracking.storing(app.state.store, settings, writer)

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from clientvault.automation.worker import run_until_idle
+from clientvault.domains import CONSUMERS
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event, Order
 from clientvault.migrations.schema import DATA_METADATA
@@ -182,7 +183,7 @@ def test_nothing_of_an_erased_customer_is_left_anywhere(
     caplog.set_level(logging.DEBUG)
     headers = _erasing_in(mode, client, db, db_settings)
     assert _post(client, write_key, {"batch": _their_calls("m") + _someone_else()})["accepted"] == 6
-    run_until_idle(db)  # the commerce consumer writes their order
+    run_until_idle(db, CONSUMERS)  # the commerce consumer writes their order
     with db.sessions() as session:
         customer_id = session.scalar(
             select(Customer.id).where(Customer.email_index == db.index("email", EMAIL.lower()))

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from clientvault.app import create_app
-from clientvault.automation.jobs import JOBS
 from clientvault.automation.scheduler import Scheduler
+from clientvault.domains import JOBS
 from clientvault.migrations.schema import load_holders
 from clientvault.security.accounts import define_role
 from clientvault.security.models import AuditEntry

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from clientvault.automation.worker import run_until_idle
+from clientvault.domains import CONSUMERS
 from clientvault.identity.models import CustomerIdentity
 from clientvault.ingest.models import Event
 from clientvault.ingest.sources import change_origins, create_source
@@ -193,7 +194,7 @@ def test_a_group_call_shows_on_the_members_360_view(
     ]
     response = client.post("/v1/b", json={"batch": calls}, auth=(write_key, ""))
     assert response.json()["accepted"] == 2
-    run_until_idle(db)
+    run_until_idle(db, CONSUMERS)
     with db.sessions.begin() as session:
         customer_id = session.scalar(
             select(CustomerIdentity.customer_id).where(

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from clientvault.automation.jobs import JOBS
 from clientvault.automation.scheduler import Scheduler
 from clientvault.cli.app import app
 from clientvault.cli.common import console
+from clientvault.domains import JOBS
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.store.schedule import ScheduledJob

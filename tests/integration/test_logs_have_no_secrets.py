@@ -45,6 +45,7 @@ from fastapi.testclient import TestClient
 
 from clientvault.app import create_app
 from clientvault.automation.worker import run_until_idle
+from clientvault.domains import CONSUMERS
 from clientvault.identity.profiles import find_by_email, reveal_identifiers
 from clientvault.ingest.sources import create_source
 from clientvault.security.certificates import create_self_signed
@@ -258,7 +259,7 @@ def _session(client: httpx2.Client, db: Store, settings: Settings, write_key: st
 
     _track(client, write_key)
     _import(client, changed.json()["csrf_token"])
-    run_until_idle(db)
+    run_until_idle(db, CONSUMERS)
     _reveal(db)
     assert (
         client.post(

@@ -28,6 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from clientvault.automation.worker import run_until_idle
+from clientvault.domains import CONSUMERS
 from clientvault.ingest.models import Event, Group, GroupMember
 from clientvault.ingest.sources import create_source
 from support.sdk_clients import install_sdk_clients
@@ -204,7 +205,7 @@ def test_the_browser_sdk_delivers_every_call_cross_origin(
     assert len(customers) == 1
     assert None not in customers
 
-    run_until_idle(live_server.store)
+    run_until_idle(live_server.store, CONSUMERS)
     with live_server.store.sessions() as session:
         group = session.scalar(select(Group).where(Group.group_key == f"acct-{tag}"))
         assert group is not None

@@ -1,12 +1,14 @@
-"""Every scheduled job the worker runs (``automation.scheduler``), and automation's own:
-the data-subject requests' deadline check and e-mail delivery from the outbox.
+"""Automation's own scheduled jobs (the data-subject requests' deadline check and e-mail
+delivery from the outbox), and the listing and "run now" of every domain's jobs.
 
-``JOBS`` is the one registry for now; each domain declares its jobs in its own ``jobs``
-module, so this list becomes the domains' description when they get one.
+Each domain declares its jobs in its ``domain.py``; the faces hand the full list
+(``clientvault.domains.JOBS``) to ``list_jobs`` and ``run_soon``, since this domain sits
+below the list of domains.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -14,8 +16,6 @@ from sqlalchemy.orm import Session
 from clientvault.automation import mail, privacy_jobs
 from clientvault.automation.scheduler import JobStatus, job_statuses, request_run
 from clientvault.errors import NotFound
-from clientvault.privacy.jobs import RETENTION
-from clientvault.security.jobs import ACCESS_ALERTS, AUDIT_CHECKPOINTS
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
@@ -49,26 +49,28 @@ OUTBOX_DELIVERY = ScheduledJob(
     enabled=lambda settings: settings.smtp.enabled,
 )
 
-#: Every scheduled job, in the order a worker runs those due together.
-JOBS: tuple[ScheduledJob, ...] = (
-    ACCESS_ALERTS,
-    OUTBOX_DELIVERY,
-    DSR_DEADLINES,
-    RETENTION,
-    AUDIT_CHECKPOINTS,
-)
-
 
 def list_jobs(
-    session: Session, settings: Settings, *, now: datetime | None = None
+    session: Session,
+    settings: Settings,
+    jobs: Sequence[ScheduledJob],
+    *,
+    now: datetime | None = None,
 ) -> list[JobStatus]:
     """Every scheduled job with its last run, next run and lease holder (CLI, API, console)."""
-    return job_statuses(session, JOBS, settings, now=now or utcnow())
+    return job_statuses(session, jobs, settings, now=now or utcnow())
 
 
-def run_soon(session: Session, settings: Settings, name: str, *, by: Principal) -> None:
+def run_soon(
+    session: Session,
+    settings: Settings,
+    jobs: Sequence[ScheduledJob],
+    name: str,
+    *,
+    by: Principal,
+) -> None:
     """Have the job called ``name`` run at the workers' next loop ("run now"); audited."""
-    job = next((job for job in JOBS if job.name == name), None)
+    job = next((job for job in jobs if job.name == name), None)
     if job is None:
         raise NotFound(f"no scheduled job is called {name!r}")
     request_run(session, job, settings, by=by, now=utcnow())

@@ -3,8 +3,10 @@
 ``clientvault worker`` runs it in the foreground; ``clientvault serve`` runs one in a
 background thread by default, so the embedded installation needs no second process. Jobs run
 on a timer rather than on new input (access alerts, e-mail delivery, the DSR deadline check,
-the retention purge, the audit chain's checkpoints) are ``automation.jobs``'s, taken through
-the database's lease rows so that several workers never run one job's slot twice.
+the retention purge, the audit chain's checkpoints) are declared by the domains, taken
+through the database's lease rows so that several workers never run one job's slot twice.
+Whoever builds a worker hands it the consumers and jobs (``clientvault.domains``'s
+``CONSUMERS`` and ``JOBS``): the list of domains sits above this one.
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from clientvault.automation.jobs import JOBS
 from clientvault.automation.scheduler import Scheduler
-from clientvault.ingest import commerce, groups, identity_matching
 from clientvault.ingest.consumers import Consumer, process_batch
 from clientvault.security import alerts
 from clientvault.settings import SecuritySettings, Settings
@@ -24,22 +24,15 @@ from clientvault.store.schedule import ScheduledJob
 
 logger = logging.getLogger(__name__)
 
-#: Every consumer of the event log; domains add theirs here as they arrive.
-CONSUMERS: tuple[Consumer, ...] = (
-    commerce.CONSUMER,
-    groups.CONSUMER,
-    identity_matching.CONSUMER,
-)
 
-
-def run_once(store: Store, consumers: tuple[Consumer, ...] = CONSUMERS) -> int:
+def run_once(store: Store, consumers: Sequence[Consumer]) -> int:
     """Give every consumer one batch; returns how many events were handled."""
     return sum(process_batch(store, consumer) for consumer in consumers)
 
 
 def run_until_idle(
     store: Store,
-    consumers: tuple[Consumer, ...] = CONSUMERS,
+    consumers: Sequence[Consumer],
     *,
     security: SecuritySettings | None = None,
 ) -> int:
@@ -59,14 +52,27 @@ class Worker:
         store: Store,
         settings: Settings,
         *,
+        consumers: Sequence[Consumer],
+        jobs: Sequence[ScheduledJob],
         poll_seconds: float = 0.5,
-        jobs: Sequence[ScheduledJob] = JOBS,
     ) -> None:
         self._store = store
+        self._consumers = tuple(consumers)
+        self._jobs = tuple(jobs)
         self._scheduler = Scheduler(store, settings, jobs)
         self._poll = poll_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="clientvault-worker", daemon=True)
+
+    @property
+    def consumers(self) -> tuple[Consumer, ...]:
+        """The event-log consumers this worker runs."""
+        return self._consumers
+
+    @property
+    def jobs(self) -> tuple[ScheduledJob, ...]:
+        """The scheduled jobs this worker runs when due (and enabled by the settings)."""
+        return self._jobs
 
     def start(self) -> None:
         """Start consuming in the background."""
@@ -84,7 +90,7 @@ class Worker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = run_once(self._store)
+                busy = run_once(self._store, self._consumers)
                 busy += self._scheduler.run_due()
             except Exception:
                 # A failing consumer must not kill the worker: log (no event content) and retry.

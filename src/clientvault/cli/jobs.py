@@ -12,6 +12,7 @@ from rich.table import Table
 from clientvault.automation.jobs import list_jobs
 from clientvault.automation.scheduler import JobStatus
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
+from clientvault.domains import JOBS
 
 jobs_app = typer.Typer(help="Scheduled jobs run by the workers.", no_args_is_help=True)
 
@@ -34,7 +35,7 @@ def list_command(data_dir: Path | None = DataDirOption) -> None:
     (times in the installation's time zone)."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.read_sessions() as session:
-        jobs = list_jobs(session, settings)
+        jobs = list_jobs(session, settings, JOBS)
     table = Table(
         "job",
         "schedule",

@@ -6,35 +6,15 @@ import importlib
 
 from sqlalchemy import MetaData
 
-from clientvault.automation import models as automation_models
-from clientvault.identity import matching_models as identity_matching_models
-from clientvault.identity import models as identity_models
-from clientvault.ingest import models as ingest_models
-from clientvault.privacy import models as privacy_models
-from clientvault.privacy import request_models as privacy_request_models
+from clientvault.domains import HOLDER_MODULES, MODEL_MODULES
 from clientvault.privacy.holders import Holder, registered_holders
-from clientvault.security import models as security_models
 from clientvault.store.base import Base
 from clientvault.store.keystore import KeystoreBase
 
-#: Every domain module whose tables live in the main database.
-DOMAIN_MODELS = (
-    security_models,
-    identity_models,
-    identity_matching_models,
-    privacy_models,
-    privacy_request_models,
-    ingest_models,
-    automation_models,
-)
+#: Every domain module whose tables live in the main database (``clientvault.domains``).
+DOMAIN_MODELS = MODEL_MODULES
 
-#: Every module registering personal-data holders (``privacy.holders``) on import.
-HOLDER_MODULES = (
-    "clientvault.privacy.core_holders",
-    "clientvault.privacy.request_holders",
-    "clientvault.privacy.identity_holders",
-    "clientvault.ingest.holders",
-)
+__all__ = ["DATA_METADATA", "DOMAIN_MODELS", "HOLDER_MODULES", "KEYSTORE_METADATA", "load_holders"]
 
 
 def load_holders() -> list[Holder]:

@@ -8,13 +8,14 @@ does the same for unknown console paths.
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from clientvault.domains import for_domains
 from clientvault.errors import (
     ClientVaultError,
     Erased,
@@ -43,19 +44,15 @@ from clientvault.web.routes import (
 from clientvault.web.signin_flow import PASSWORD_PATH, login_url, retry_minutes, with_next
 from clientvault.web.templating import STATIC_DIR, render, templates
 
-#: Each domain's console pages; a new ``web/routes/<domain>.py`` adds its router here.
-ROUTERS = (
-    overview.router,
-    signin.router,
-    account.router,
-    staff.router,
-    audit.router,
-    alerts.router,
-    jobs.router,
-    privacy.router,
-    preferences.router,
-    identity.router,
-)
+#: Each domain's console pages, keyed by its name in ``clientvault.domains`` and mounted in
+#: this order; a domain with pages adds one line here for its ``web/routes/<domain>.py`` (and
+#: its entry in ``web/navigation.py``'s ``NAVIGATION``, unless one is planned there already).
+ROUTERS: dict[str, tuple[APIRouter, ...]] = {
+    "security": (signin.router, account.router, staff.router, audit.router, alerts.router),
+    "automation": (jobs.router,),
+    "privacy": (privacy.router, preferences.router),
+    "identity": (identity.router,),
+}
 
 
 def is_console_path(path: str) -> bool:
@@ -81,8 +78,10 @@ def install_console(app: FastAPI) -> None:
         # Browsers ask for /favicon.ico on pages that declare no icon (JSON, the API docs).
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
-    for router in ROUTERS:
-        app.include_router(router)
+    app.include_router(overview.router)  # the console's home, no domain's
+    for routers in for_domains(ROUTERS):
+        for router in routers:
+            app.include_router(router)
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from clientvault.automation.jobs import JOBS, list_jobs
+from clientvault.automation.jobs import list_jobs
 from clientvault.automation.scheduler import JobStatus, Scheduler, job_statuses
 from clientvault.automation.worker import Worker
+from clientvault.domains import CONSUMERS, JOBS
 from clientvault.migrations.schema import load_holders
 from clientvault.security import alerts, audit
 from clientvault.security.principal import Principal
@@ -221,7 +222,7 @@ def test_the_real_jobs_run_on_the_scheduler(db: Store, db_settings: Settings) ->
     scheduler = Scheduler(db, db_settings, JOBS)
     ran = scheduler.run_due()
     with db.read_sessions() as session:
-        statuses = {job.name: job for job in list_jobs(session, db_settings)}
+        statuses = {job.name: job for job in list_jobs(session, db_settings, JOBS)}
     enabled = {name for name, job in statuses.items() if job.enabled}
     # Retention, deadlines and alerts run out of the box; mail and checkpoints need settings.
     assert enabled == {"security.access-alerts", "privacy.request-deadlines", "privacy.retention"}
@@ -238,7 +239,7 @@ def test_the_worker_raises_access_alerts_through_the_scheduler(
     with db.sessions.begin() as session:
         audit.record(session, principal=exporter, action="mfa.replay_refused")
     settings = db_settings.model_copy(update={"security": at_any_hour(db_settings.security)})
-    worker = Worker(db, settings, poll_seconds=0.05)
+    worker = Worker(db, settings, consumers=CONSUMERS, jobs=JOBS, poll_seconds=0.05)
     worker.start()
     try:
         deadline = time.monotonic() + 20
@@ -251,5 +252,7 @@ def test_the_worker_raises_access_alerts_through_the_scheduler(
         worker.stop()
     with db.read_sessions() as session:
         assert [a.kind for a in alerts.list_alerts(session)] == ["mfa_replay"]
-        [status] = [s for s in list_jobs(session, settings) if s.name == "security.access-alerts"]
+        [status] = [
+            s for s in list_jobs(session, settings, JOBS) if s.name == "security.access-alerts"
+        ]
     assert status.last_status == "ok"

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from clientvault.automation.worker import run_until_idle
+from clientvault.domains import CONSUMERS
 from clientvault.errors import InvalidInput, PermissionDenied
 from clientvault.identity.profiles import find_by_email
 from clientvault.ingest.tracking import ingest
@@ -54,7 +55,7 @@ def _tracked_customer(store: Store) -> uuid.UUID:
     with store.sessions.begin() as session:
         result = ingest(session, store, source="test", messages=calls, default_region="FR")
     assert result.accepted == 3
-    run_until_idle(store)
+    run_until_idle(store, CONSUMERS)
     with store.sessions() as session:
         [customer_id] = find_by_email(session, store, email="export.me@example.com")
     return customer_id

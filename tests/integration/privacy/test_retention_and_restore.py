@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from clientvault.automation.worker import Worker
+from clientvault.domains import CONSUMERS, JOBS
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_prepared_customers, prepare_profile
 from clientvault.ingest.bulk_import import expiring_events, import_customers, import_events
@@ -211,6 +212,8 @@ def test_the_worker_runs_the_purge_on_its_timer(db: Store) -> None:
     worker = Worker(
         db,
         Settings(retention=RetentionSettings(holder_months={"ingest.events": 24})),
+        consumers=CONSUMERS,
+        jobs=JOBS,
         poll_seconds=0.05,
     )
     worker.start()

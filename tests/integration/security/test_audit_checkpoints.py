@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from clientvault.automation.worker import Worker
+from clientvault.domains import CONSUMERS, JOBS
 from clientvault.errors import ConfigurationError
 from clientvault.security import audit, audit_checkpoints, signing
 from clientvault.security.audit_checkpoints import FILE_NAME
@@ -199,7 +200,7 @@ def test_checkpoints_go_to_syslog_too(db: Store, offsite: AuditSettings) -> None
 
 def test_the_worker_takes_checkpoints_on_its_timer(db: Store, offsite: AuditSettings) -> None:
     _fill(db, 2)
-    worker = Worker(db, Settings(audit=offsite), poll_seconds=0.05)
+    worker = Worker(db, Settings(audit=offsite), consumers=CONSUMERS, jobs=JOBS, poll_seconds=0.05)
     worker.start()
     try:
         assert offsite.checkpoint_dir is not None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from clientvault.automation.jobs import list_jobs, run_soon
 from clientvault.automation.scheduler import JobStatus
+from clientvault.domains import JOBS
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, get_store
 from clientvault.store.schedule import JOB_NAME_PATTERN
@@ -21,7 +22,7 @@ JobName = Annotated[str, Path(pattern=JOB_NAME_PATTERN)]
 def jobs(request: Request, caller: ManageSettings, settings: SettingsDep) -> list[JobStatus]:
     """Every scheduled job, in the order a worker runs them."""
     with get_store(request).read_sessions() as session:
-        return list_jobs(session, settings)
+        return list_jobs(session, settings, JOBS)
 
 
 @router.post("/{name}/run", status_code=202)
@@ -30,5 +31,5 @@ def run_now(
 ) -> Response:
     """Make a job due now: a worker runs it at its next loop (once, however often asked)."""
     with get_store(request).sessions.begin() as session:
-        run_soon(session, settings, name, by=caller.principal)
+        run_soon(session, settings, JOBS, name, by=caller.principal)
     return Response(status_code=202)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clientvault.automation.jobs import list_jobs, run_soon
+from clientvault.domains import JOBS
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.store.schedule import JOB_NAME_PATTERN
@@ -32,7 +33,7 @@ def jobs_page(
 ) -> Response:
     """Every scheduled job with its schedule, last run, status and next run."""
     with store.read_sessions() as session, session.begin():
-        jobs = list_jobs(session, settings)
+        jobs = list_jobs(session, settings, JOBS)
     return render(
         request,
         "security/jobs.html",
@@ -52,5 +53,5 @@ def run_now(
 ) -> RedirectResponse:
     """Make a job due now, then back to the list."""
     with store.sessions.begin() as session:
-        run_soon(session, settings, name, by=caller.principal)
+        run_soon(session, settings, JOBS, name, by=caller.principal)
     return RedirectResponse(f"{JOBS_PATH}?done={name}", status_code=303)
