@@ -11,7 +11,7 @@ The same seed gives the same data.
 Modules: ``locales`` (countries, cities), ``pools`` (Faker name and street pools), ``draw``
 (weighted choices), ``phones``, ``people`` (one synthetic person), ``duplicates`` (planted
 second profiles), ``catalogue``, ``behaviour`` (a customer's timeline), ``consents``,
-``codec`` (rows ready for the driver), ``planner`` (batches of everything), ``worker``
+``planner`` (batches of everything), ``worker``
 (planning in a second process), ``writer``, ``truth`` (the duplicates file), ``summary`` and
 ``generator`` (``generate_demo``, ``has_demo_data``).
 """

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from clientvault.errors import Conflict, InvalidInput, NotFound
-from clientvault.privacy.models import LEGAL_BASES, Purpose
+from clientvault.errors import NotFound
+from clientvault.privacy.models import Purpose
 
 
 @dataclass(frozen=True)
@@ -133,22 +133,3 @@ def get_purpose(session: Session, code: str) -> PurposeInfo:
     if row is None:
         raise NotFound("no such purpose", details={"purpose": code})
     return _info(row)
-
-
-def register_purpose(session: Session, purpose: PurposeInfo) -> PurposeInfo:
-    """Add a purpose (records of processing declare new ones); refuses an unknown legal basis."""
-    if purpose.legal_basis not in LEGAL_BASES:
-        raise InvalidInput("unknown legal basis", details={"field": "legal_basis"})
-    if session.get(Purpose, purpose.code) is not None:
-        raise Conflict("this purpose exists already", details={"purpose": purpose.code})
-    session.add(
-        Purpose(
-            code=purpose.code,
-            title=purpose.title,
-            description=purpose.description,
-            legal_basis=purpose.legal_basis,
-            direct_marketing=purpose.direct_marketing,
-        )
-    )
-    session.flush()
-    return purpose

@@ -1,1 +1,5 @@
-"""The console (staff) and, later, the preference centre (customers): server-rendered pages."""
+"""The console (staff) and the preference centre (customers): server-rendered pages.
+
+The HTTP plumbing both faces share (authorisation, cookies, headers, the intrusion guard) is
+``clientvault.http``; the read models the pages show belong to their domains.
+"""
