@@ -7,8 +7,8 @@ import importlib
 from sqlalchemy import MetaData
 
 from clientvault.automation import models as automation_models
-from clientvault.identity import matching_models as identity_matching_models
 from clientvault.identity import models as identity_models
+from clientvault.identity.matching import models as identity_matching_models
 from clientvault.ingest import models as ingest_models
 from clientvault.privacy import models as privacy_models
 from clientvault.privacy import request_models as privacy_request_models

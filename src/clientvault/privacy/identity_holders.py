@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, or_, select
 
-from clientvault.identity.matching_models import MatchBlockingKey
+from clientvault.identity.matching.models import MatchBlockingKey
 from clientvault.identity.models import (
     CustomerMerge,
     CustomerMergeMove,
