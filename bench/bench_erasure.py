@@ -35,7 +35,7 @@ from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.ingest.models import Event, Order
 from clientvault.migrations.schema import load_holders
 from clientvault.privacy.erasure import erase_customer
-from clientvault.privacy.holders import ErasureMode
+from clientvault.privacy.holders.registry import ErasureMode
 from clientvault.privacy.models import ConsentRecord
 from clientvault.security.principal import Principal
 from clientvault.store.context import Store

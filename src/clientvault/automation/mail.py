@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from clientvault.errors import ClientVaultError
 from clientvault.identity.models import Customer
 from clientvault.privacy.outbox import BODY_COLUMN, MailBody
-from clientvault.privacy.request_models import OutboxMessage
+from clientvault.privacy.requests.models import OutboxMessage
 from clientvault.security.pii import reveal
 from clientvault.security.principal import PII_REVEAL, Principal
 from clientvault.settings import SmtpSettings

@@ -11,8 +11,8 @@ from clientvault.identity import models as identity_models
 from clientvault.identity.matching import models as identity_matching_models
 from clientvault.ingest import models as ingest_models
 from clientvault.privacy import models as privacy_models
-from clientvault.privacy import request_models as privacy_request_models
-from clientvault.privacy.holders import Holder, registered_holders
+from clientvault.privacy.holders.registry import Holder, registered_holders
+from clientvault.privacy.requests import models as privacy_request_models
 from clientvault.security import models as security_models
 from clientvault.store.base import Base
 from clientvault.store.keystore import KeystoreBase
@@ -30,9 +30,9 @@ DOMAIN_MODELS = (
 
 #: Every module registering personal-data holders (``privacy.holders``) on import.
 HOLDER_MODULES = (
-    "clientvault.privacy.core_holders",
-    "clientvault.privacy.request_holders",
-    "clientvault.privacy.identity_holders",
+    "clientvault.privacy.holders.core",
+    "clientvault.privacy.holders.requests",
+    "clientvault.privacy.holders.identity",
     "clientvault.ingest.holders",
 )
 

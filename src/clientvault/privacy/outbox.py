@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import NotFound
 from clientvault.privacy import links
-from clientvault.privacy.request_models import OutboxMessage
+from clientvault.privacy.requests.models import OutboxMessage
 from clientvault.settings import PrivacySettings
 from clientvault.store.context import Store
 from clientvault.store.sealing import seal_fields

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from clientvault.automation import mail
 from clientvault.privacy import outbox
-from clientvault.privacy.request_models import OutboxMessage
+from clientvault.privacy.requests.models import OutboxMessage
 from clientvault.security.certificates import create_self_signed
 from clientvault.settings import Settings
 from clientvault.store.context import Store

@@ -15,9 +15,10 @@ from clientvault.errors import Unauthenticated
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
 from clientvault.migrations.schema import load_holders
-from clientvault.privacy import consent, links, outbox, preferences, requests
-from clientvault.privacy.holders import ErasureMode
-from clientvault.privacy.request_models import DataSubjectRequest, LinkToken, OutboxMessage
+from clientvault.privacy import consent, links, outbox, preferences
+from clientvault.privacy.holders.registry import ErasureMode
+from clientvault.privacy.requests import lifecycle
+from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken, OutboxMessage
 from clientvault.security.models import Alert
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -35,12 +36,12 @@ def _verified_request(store: Store, settings: Settings, kind: str) -> tuple[uuid
         token = outbox.preferences_link(
             session, store, policy=settings.privacy, customer_id=customer_id
         )
-        dsr = requests.create_request(
+        dsr = lifecycle.create_request(
             session,
             store,
             policy=settings.privacy,
-            intake=requests.Intake(customer_id=customer_id, kind=kind, channel="preferences"),
-            principal=requests.DATA_SUBJECT,
+            intake=lifecycle.Intake(customer_id=customer_id, kind=kind, channel="preferences"),
+            principal=lifecycle.DATA_SUBJECT,
             verified_by_link=True,
         )
         return dsr.id, token
@@ -50,7 +51,7 @@ def test_erasure_request_erases_and_closes_links_and_mail(db: Store, db_settings
     load_holders()
     request_id, token = _verified_request(db, db_settings, "erasure")
     with db.sessions.begin() as session:
-        done = requests.complete(
+        done = lifecycle.complete(
             session, db, policy=db_settings.privacy, request_id=request_id, principal=DPO
         )
         assert done.outcome is not None
@@ -70,18 +71,18 @@ def test_restriction_and_self_service_download(db: Store, db_settings: Settings)
     load_holders()
     request_id, token = _verified_request(db, db_settings, "restriction")
     with db.sessions.begin() as session:
-        requests.start(session, request_id=request_id, principal=DPO)
-        requests.complete(
+        lifecycle.start(session, request_id=request_id, principal=DPO)
+        lifecycle.complete(
             session, db, policy=db_settings.privacy, request_id=request_id, principal=DPO
         )
-        customer_id = requests.get_request(session, request_id).customer_id
+        customer_id = lifecycle.get_request(session, request_id).customer_id
         assert consent.current_limits(session, customer_id=customer_id)["restriction"].active
     with db.sessions.begin() as session:
         archive = preferences.download(session, db, policy=db_settings.privacy, token=token)
     assert archive[:2] == b"PK"
     with db.read_sessions() as session:
         kinds = {
-            (r.kind, r.status) for r in requests.list_requests(session, customer_id=customer_id)
+            (r.kind, r.status) for r in lifecycle.list_requests(session, customer_id=customer_id)
         }
     assert kinds == {("restriction", "completed"), ("access", "completed")}
 
@@ -130,7 +131,7 @@ def test_worker_job_raises_deadline_alerts_and_forgets_expired_links(
 ) -> None:
     request_id, _ = _verified_request(db, db_settings, "access")
     with db.sessions.begin() as session:
-        customer_id = requests.get_request(session, request_id).customer_id
+        customer_id = lifecycle.get_request(session, request_id).customer_id
         links.issue(
             session,
             key=links.link_key(db, db_settings.privacy),
@@ -140,8 +141,8 @@ def test_worker_job_raises_deadline_alerts_and_forgets_expired_links(
         )
         before = session.scalar(select(func.count()).select_from(LinkToken))
     with db.sessions.begin() as session:
-        dsr = requests.get_request(session, request_id)
-        dsr.due_on = requests.today_utc()
+        dsr = lifecycle.get_request(session, request_id)
+        dsr.due_on = lifecycle.today_utc()
     assert privacy_jobs.check_request_deadlines(db, db_settings.privacy) == 1
     assert privacy_jobs.check_request_deadlines(db, db_settings.privacy) == 0
     with db.read_sessions() as session:
@@ -170,7 +171,7 @@ def test_erasure_request_follows_the_installations_erasure_mode(
             )
         )
     with db.sessions.begin() as session:
-        requests.complete(
+        lifecycle.complete(
             session,
             db,
             policy=db_settings.privacy,

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.identity.models import Customer
 from clientvault.identity.profiles import find_by_email
-from clientvault.privacy import deadlines, links, outbox, request_actions
-from clientvault.privacy.holders import ErasureMode
-from clientvault.privacy.request_models import (
+from clientvault.privacy import deadlines, links, outbox
+from clientvault.privacy.holders.registry import ErasureMode
+from clientvault.privacy.requests import actions
+from clientvault.privacy.requests.models import (
     REGIMES,
     REQUEST_KINDS,
     REQUEST_STATUSES,
@@ -321,7 +322,7 @@ def complete(
     request = _verified(session, request_id)
     if request.kind == "rectification" and not (note and note.strip()):
         raise InvalidInput("say what was rectified", details={"field": "note"})
-    outcome = request_actions.execute(
+    outcome = actions.execute(
         session,
         store,
         request=request,
@@ -409,7 +410,7 @@ def download_archive(
     request = _verified(session, request_id, allow_completed=True)
     if request.kind not in ("access", "portability"):
         raise Conflict("only access and portability requests have an archive")
-    return request_actions.archive(session, store, request=request, principal=principal)
+    return actions.archive(session, store, request=request, principal=principal)
 
 
 def get_request(session: Session, request_id: uuid.UUID) -> DataSubjectRequest:

@@ -21,8 +21,14 @@ from clientvault.identity.models import (
     IdentifierConflict,
     MatchCandidate,
 )
-from clientvault.privacy.holder_rows import customer_rows, delete_where
-from clientvault.privacy.holders import Holder, HolderContext, HolderErasure, Rows, register_holder
+from clientvault.privacy.holders.registry import (
+    Holder,
+    HolderContext,
+    HolderErasure,
+    Rows,
+    register_holder,
+)
+from clientvault.privacy.holders.rows import customer_rows, delete_where
 
 
 def _merges_of(customer_ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
