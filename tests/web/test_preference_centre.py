@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from clientvault.automation import mail
+from clientvault.messaging import delivery
 from clientvault.migrations.schema import load_holders
 from clientvault.privacy import consent
 from clientvault.privacy.deadlines import due_on
@@ -57,7 +57,7 @@ def _preference_link(live_server: Any) -> str:
             principal=DPO,
         )
     with smtp_server() as mailbox:
-        mail.drain(store, smtp_to(settings, mailbox.host, mailbox.port))
+        delivery.drain(store, smtp_to(settings, mailbox.host, mailbox.port))
     [message] = mailbox.to("mary@example.com")
     url = urlsplit(link_in(message, "/preferences"))
     return f"{url.path}?{url.query}"

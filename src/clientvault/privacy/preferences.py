@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from clientvault.errors import InvalidInput, Unauthenticated
 from clientvault.identity.models import Customer
 from clientvault.identity.profiles import find_by_email
-from clientvault.privacy import consent, links, outbox, purposes
+from clientvault.messaging.models import OutboxMessage
+from clientvault.privacy import consent, links, notices, purposes
 from clientvault.privacy.requests import actions, lifecycle
-from clientvault.privacy.requests.models import DataSubjectRequest, OutboxMessage
+from clientvault.privacy.requests.models import DataSubjectRequest
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.settings import PrivacySettings
@@ -213,7 +214,7 @@ def send_link(session: Session, store: Store, *, policy: PrivacySettings, email:
         customer = session.get(Customer, customer_id)
         if recent or customer is None or customer.status == "erased":
             continue
-        outbox.enqueue(
+        notices.enqueue(
             session,
             store,
             policy=policy,

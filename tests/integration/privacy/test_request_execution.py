@@ -10,15 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from clientvault.automation import mail, privacy_jobs
+from clientvault.automation import privacy_jobs
 from clientvault.errors import Unauthenticated
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
+from clientvault.messaging import delivery
+from clientvault.messaging.models import OutboxMessage
 from clientvault.migrations.schema import load_holders
-from clientvault.privacy import consent, links, outbox, preferences
+from clientvault.privacy import consent, links, notices, preferences
 from clientvault.privacy.holders.registry import ErasureMode
 from clientvault.privacy.requests import lifecycle
-from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken, OutboxMessage
+from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken
 from clientvault.security.models import Alert
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -33,7 +35,7 @@ def _verified_request(store: Store, settings: Settings, kind: str) -> tuple[uuid
     """A request made in the preference centre (verified by its link), and that link."""
     customer_id = add_customer(store, email="edsger@example.com")
     with store.sessions.begin() as session:
-        token = outbox.preferences_link(
+        token = notices.preferences_link(
             session, store, policy=settings.privacy, customer_id=customer_id
         )
         dsr = lifecycle.create_request(
@@ -96,7 +98,7 @@ def _closed_port() -> int:
 
 def test_failed_delivery_is_retried_later_then_succeeds(db: Store, db_settings: Settings) -> None:
     _verified_request(db, db_settings, "objection")
-    assert mail.deliver_pending(db, smtp_to(db_settings, "127.0.0.1", _closed_port())) == 1
+    assert delivery.deliver_pending(db, smtp_to(db_settings, "127.0.0.1", _closed_port())) == 1
     with db.read_sessions() as session:
         [message] = session.scalars(select(OutboxMessage)).all()
         assert message.sent_at is None
@@ -105,10 +107,10 @@ def test_failed_delivery_is_retried_later_then_succeeds(db: Store, db_settings: 
         assert message.last_error == "ConnectionRefusedError"
     with smtp_server() as mailbox:
         smtp = smtp_to(db_settings, mailbox.host, mailbox.port)
-        assert mail.deliver_pending(db, smtp) == 0  # backing off
+        assert delivery.deliver_pending(db, smtp) == 0  # backing off
         with db.sessions.begin() as session:
             session.get(OutboxMessage, message.id).next_attempt_at = message.created_at  # type: ignore[union-attr]
-        assert mail.deliver_pending(db, smtp) == 1
+        assert delivery.deliver_pending(db, smtp) == 1
     assert len(mailbox.to("edsger@example.com")) == 1
 
 
@@ -118,7 +120,7 @@ def test_mail_to_an_erased_customer_is_dropped_unread(db: Store, db_settings: Se
         customer_id = session.scalars(select(Customer.id)).one()
     db.keystore.destroy(customer_id)  # crypto-shredded: the sealed body cannot be opened
     with smtp_server() as mailbox:
-        assert mail.drain(db, smtp_to(db_settings, mailbox.host, mailbox.port)) == 1
+        assert delivery.drain(db, smtp_to(db_settings, mailbox.host, mailbox.port)) == 1
     assert mailbox.messages == []
     with db.read_sessions() as session:
         [message] = session.scalars(select(OutboxMessage)).all()

@@ -11,12 +11,13 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from clientvault.automation import mail
 from clientvault.errors import Conflict, InvalidInput, Unauthenticated
 from clientvault.identity.models import Customer
+from clientvault.messaging import delivery
+from clientvault.messaging.models import OutboxMessage
 from clientvault.privacy import consent, links
 from clientvault.privacy.requests import lifecycle
-from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken, OutboxMessage
+from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken
 from clientvault.security.models import Alert, AuditEntry
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -56,7 +57,7 @@ def test_request_is_verified_by_the_emailed_link_then_carried_out(
         lifecycle.complete(session, db, policy=policy, request_id=request_id, principal=DPO)
 
     with smtp_server() as mailbox:
-        assert mail.drain(db, smtp_to(db_settings, mailbox.host, mailbox.port)) == 1
+        assert delivery.drain(db, smtp_to(db_settings, mailbox.host, mailbox.port)) == 1
     [received] = mailbox.to("ada@example.com")
     assert received["Subject"] == "We received your privacy request"
     assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

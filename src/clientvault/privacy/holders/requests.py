@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from clientvault.messaging.models import OutboxMessage
 from clientvault.privacy.holders.registry import (
     Holder,
     HolderContext,
@@ -19,7 +20,7 @@ from clientvault.privacy.holders.registry import (
     rows_of,
 )
 from clientvault.privacy.holders.rows import customer_rows
-from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken, OutboxMessage
+from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken
 
 
 def _export_requests(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:

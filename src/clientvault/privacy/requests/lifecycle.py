@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.identity.models import Customer
 from clientvault.identity.profiles import find_by_email
-from clientvault.privacy import deadlines, links, outbox
+from clientvault.privacy import deadlines, links, notices
 from clientvault.privacy.holders.registry import ErasureMode
 from clientvault.privacy.requests import actions
 from clientvault.privacy.requests.models import (
@@ -154,7 +154,7 @@ def create_request(
     )
     if not verified_by_link:
         text += "\n\n" + _verification_text(session, store, policy, request)
-    outbox.enqueue(
+    notices.enqueue(
         session,
         store,
         policy=policy,
@@ -182,7 +182,7 @@ def resend_verification(
     customer = session.get(Customer, request.customer_id)
     if customer is None or customer.email_sealed is None:
         raise Conflict("the customer has no e-mail address to send a link to")
-    outbox.enqueue(
+    notices.enqueue(
         session,
         store,
         policy=policy,
@@ -206,7 +206,7 @@ def _verification_text(
         request_id=request.id,
         lifetime=timedelta(hours=policy.verification_link_hours),
     )
-    url = outbox.link_url(policy, outbox.VERIFY_PATH, token)
+    url = notices.link_url(policy, notices.VERIFY_PATH, token)
     return (
         "To confirm that this request comes from you, open this link (it works once, "
         f"within {policy.verification_link_hours} hours):\n{url}\n\n"
@@ -521,7 +521,7 @@ def _tell(
 ) -> None:
     customer = session.get(Customer, request.customer_id)
     if customer is not None and customer.email_sealed is not None:
-        outbox.enqueue(
+        notices.enqueue(
             session,
             store,
             policy=policy,
