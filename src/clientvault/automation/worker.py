@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from clientvault.automation.jobs import JOBS
 from clientvault.automation.scheduler import Scheduler
-from clientvault.ingest import commerce, groups, identity_matching
+from clientvault.ingest import groups, identity_matching
+from clientvault.ingest.commerce import consumer as commerce
 from clientvault.ingest.consumers import Consumer, process_batch
 from clientvault.security.alerts import detection
 from clientvault.settings import SecuritySettings, Settings

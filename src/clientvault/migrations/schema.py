@@ -10,6 +10,7 @@ from clientvault.automation import models as automation_models
 from clientvault.identity import models as identity_models
 from clientvault.identity.matching import models as identity_matching_models
 from clientvault.ingest import models as ingest_models
+from clientvault.ingest.commerce import models as commerce_models
 from clientvault.messaging import models as messaging_models
 from clientvault.privacy import models as privacy_models
 from clientvault.privacy.holders.registry import Holder, registered_holders
@@ -27,6 +28,7 @@ DOMAIN_MODELS = (
     privacy_request_models,
     messaging_models,
     ingest_models,
+    commerce_models,
     automation_models,
 )
 
