@@ -32,10 +32,11 @@ from _common import backends, fresh_installation
 from _replicate import replicate
 from clientvault.demo.generator import generate_demo
 from clientvault.identity.models import Customer, CustomerIdentity
-from clientvault.ingest.models import Event, Order
+from clientvault.ingest.commerce.models import Order
+from clientvault.ingest.models import Event
 from clientvault.migrations.schema import load_holders
 from clientvault.privacy.erasure import erase_customer
-from clientvault.privacy.holders import ErasureMode
+from clientvault.privacy.holders.registry import ErasureMode
 from clientvault.privacy.models import ConsentRecord
 from clientvault.security.principal import Principal
 from clientvault.store.context import Store

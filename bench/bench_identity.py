@@ -48,10 +48,10 @@ from sqlalchemy import func, select
 from _common import backends, blank_settings
 from clientvault.demo.generator import generate_demo
 from clientvault.identity.incremental import match_incremental
-from clientvault.identity.matching import resolve
-from clientvault.identity.matching_metrics import pairs_of_groups, pairwise_scores
-from clientvault.identity.matching_spec import BLOCKING_KEYS, MAX_BLOCK, fold_name
-from clientvault.identity.matching_store import load_profiles
+from clientvault.identity.matching.metrics import pairs_of_groups, pairwise_scores
+from clientvault.identity.matching.resolve import resolve
+from clientvault.identity.matching.spec import BLOCKING_KEYS, MAX_BLOCK, fold_name
+from clientvault.identity.matching.store import load_profiles
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import create_customers
 from clientvault.migrations.install import initialise
@@ -124,7 +124,7 @@ def bench_febrl(name: str, *, ssn: bool) -> None:
 
 
 def _blocking_recall(store: Store, data: Labelled) -> None:
-    """Per blocking key (``matching_spec.BLOCKING_KEYS``, in order, blocks up to ``MAX_BLOCK``):
+    """Per blocking key (``matching.spec.BLOCKING_KEYS``, in order, blocks up to ``MAX_BLOCK``):
     the pairs it adds to the earlier keys' and the true pairs blocked by it or an earlier key
     (cumulative recall)."""
     persons = persons_of_records(store, data)

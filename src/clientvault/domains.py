@@ -24,6 +24,7 @@ from clientvault.errors import ConfigurationError
 from clientvault.identity.domain import DOMAIN as IDENTITY
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.domain import DOMAIN as INGEST
+from clientvault.messaging.domain import DOMAIN as MESSAGING
 from clientvault.privacy.domain import DOMAIN as PRIVACY
 from clientvault.security.domain import DOMAIN as SECURITY
 from clientvault.settings import Settings
@@ -35,6 +36,7 @@ from clientvault.store.schedule import ScheduledJob
 DOMAINS: tuple[Domain, ...] = (
     SECURITY,
     IDENTITY,
+    MESSAGING,
     PRIVACY,
     INGEST,
     CUSTOMERS,

@@ -174,7 +174,7 @@ class SecuritySettings(BaseModel):
 
 
 class SmtpSettings(BaseModel):
-    """Outgoing e-mail (the outbox's delivery job in ``automation.mail``); off by default."""
+    """Outgoing e-mail (the outbox's delivery job in ``messaging.delivery``); off by default."""
 
     enabled: bool = Field(
         default=False, description="Deliver queued e-mail; off in dev (messages stay queued)."

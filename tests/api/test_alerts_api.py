@@ -7,8 +7,9 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from clientvault.security import alerts, audit
+from clientvault.security import audit
 from clientvault.security.accounts import define_role
+from clientvault.security.alerts import detection, inbox
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
@@ -32,9 +33,9 @@ def raised(db: Store, db_settings: Settings) -> list[int]:
             reason="agency",
         )
         audit.record(session, principal=exporter, action="mfa.replay_refused")
-    alerts.drain(db, policy=at_any_hour(db_settings.security))
+    detection.drain(db, policy=at_any_hour(db_settings.security))
     with db.sessions() as session:
-        return [alert.id for alert in alerts.list_alerts(session)]
+        return [alert.id for alert in inbox.list_alerts(session)]
 
 
 def _sign_in(client: TestClient, db: Store, settings: Settings, role: str) -> dict[str, str]:

@@ -24,7 +24,8 @@ from sqlalchemy.engine import make_url
 from clientvault.automation.worker import run_until_idle
 from clientvault.domains import CONSUMERS
 from clientvault.identity.models import Customer
-from clientvault.ingest.models import Event, Order
+from clientvault.ingest.commerce.models import Order
+from clientvault.ingest.models import Event
 from clientvault.migrations.schema import DATA_METADATA
 from clientvault.privacy.models import ErasureTombstone
 from clientvault.security.signing import verify

@@ -14,7 +14,8 @@ from sqlalchemy import insert, select
 from clientvault.identity.models import Customer, MatchCandidate
 from clientvault.identity.profiles import create_customers
 from clientvault.identity.schemas import CustomerCreate
-from clientvault.ingest.models import Event, Order
+from clientvault.ingest.commerce.models import Order
+from clientvault.ingest.models import Event
 from clientvault.privacy.models import ConsentRecord
 from clientvault.security.models import AuditEntry
 from clientvault.settings import Settings

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from clientvault.app import create_app
 from clientvault.http.intrusion import IntrusionGuard, client_key, is_admin_path
-from clientvault.security import alerts
 from clientvault.security.accounts import define_role
+from clientvault.security.alerts import detection
 from clientvault.security.models import Alert, AuditEntry
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -103,7 +103,7 @@ def test_probing_404s_block_the_address_until_the_time_is_up(
         "failures": LIMIT,
         "seconds": BLOCK_SECONDS,
     }
-    alerts.drain(db, policy=db_settings.security)
+    detection.drain(db, policy=db_settings.security)
     with db.sessions() as session:
         [alert] = session.scalars(select(Alert))
     assert (alert.kind, alert.evidence["reason"]) == ("client_blocked", "not_found")

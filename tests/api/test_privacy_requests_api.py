@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from clientvault.automation import mail
+from clientvault.messaging import delivery
 from clientvault.migrations.schema import load_holders
 from clientvault.privacy import consent
 from clientvault.privacy.records import ensure_default_records
@@ -35,7 +35,7 @@ def dpo(db: Store, db_settings: Settings) -> dict[str, str]:
 
 def _deliver(db: Store, settings: Settings) -> Mailbox:
     with smtp_server() as mailbox:
-        mail.drain(db, smtp_to(settings, mailbox.host, mailbox.port))
+        delivery.drain(db, smtp_to(settings, mailbox.host, mailbox.port))
     return mailbox
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from clientvault.cli.app import app
 from clientvault.identity.incremental import parameters_from_settings
-from clientvault.identity.matching_store import latest_model
+from clientvault.identity.matching.store import latest_model
 from clientvault.identity.models import (
     Customer,
     IdentifierConflict,

@@ -27,7 +27,7 @@ from clientvault.domains import (
 )
 from clientvault.errors import ConfigurationError
 from clientvault.migrations.schema import DATA_METADATA, load_holders
-from clientvault.privacy.holders import Holder, check_coverage
+from clientvault.privacy.holders.registry import Holder, check_coverage
 from clientvault.settings import Settings
 from clientvault.store.base import Base
 from clientvault.store.context import Store

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from clientvault.identity.matching_metrics import PairwiseScores, pairs_of_groups, pairwise_scores
+from clientvault.identity.matching.metrics import PairwiseScores, pairs_of_groups, pairwise_scores
 from clientvault.identity.models import Customer, CustomerIdentity, MatchCandidate
 from clientvault.ingest.bulk_import import ImportSummary, import_customers
 from clientvault.store.context import Store

@@ -14,7 +14,8 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from clientvault.security import alerts, audit
+from clientvault.security import audit
+from clientvault.security.alerts import detection
 from clientvault.security.principal import Principal
 from support.alert_policy import at_any_hour
 from support.staff import create_staff, enrol_totp
@@ -56,7 +57,7 @@ def test_dpo_sees_and_acknowledges_an_alert(page: Any, live_server: Any) -> None
             target_ids=[str(uuid.uuid4()) for _ in range(12)],
             reason="agency",
         )
-    alerts.drain(live_server.store, policy=at_any_hour(live_server.settings.security))
+    detection.drain(live_server.store, policy=at_any_hour(live_server.settings.security))
     _sign_in_as_dpo(page, live_server)
 
     page.get_by_role("link", name="Alerts").click()

@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 from sqlalchemy import insert
 
 from clientvault.identity.models import Customer
-from clientvault.ingest.models import Event, Order
+from clientvault.ingest.commerce.models import Order
+from clientvault.ingest.models import Event
 from clientvault.web.navigation import NAVIGATION
 from support.staff import create_staff
 

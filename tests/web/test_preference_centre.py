@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from clientvault.automation import mail
+from clientvault.messaging import delivery
 from clientvault.migrations.schema import load_holders
-from clientvault.privacy import consent, requests
+from clientvault.privacy import consent
 from clientvault.privacy.deadlines import due_on
 from clientvault.privacy.records import ensure_default_records
+from clientvault.privacy.requests import lifecycle
 from clientvault.security.principal import Principal
 from clientvault.store.base import utcnow
 from support.browser import sign_in_as_dpo
@@ -48,15 +49,15 @@ def _preference_link(live_server: Any) -> str:
                 policy_version="1",
                 channel="web",
             )
-        requests.create_request(
+        lifecycle.create_request(
             session,
             store,
             policy=settings.privacy,
-            intake=requests.Intake(customer_id=customer_id, kind="objection"),
+            intake=lifecycle.Intake(customer_id=customer_id, kind="objection"),
             principal=DPO,
         )
     with smtp_server() as mailbox:
-        mail.drain(store, smtp_to(settings, mailbox.host, mailbox.port))
+        delivery.drain(store, smtp_to(settings, mailbox.host, mailbox.port))
     [message] = mailbox.to("mary@example.com")
     url = urlsplit(link_in(message, "/preferences"))
     return f"{url.path}?{url.query}"
@@ -88,7 +89,7 @@ def test_subject_manages_preferences_and_dpo_sees_the_request(page: Any, live_se
     page.get_by_role("link", name="Data-subject requests").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Data-subject requests")
     erasure = page.locator("tr[data-kind='erasure']")
-    expected_due = due_on("gdpr", requests.today_utc()).isoformat()
+    expected_due = due_on("gdpr", lifecycle.today_utc()).isoformat()
     expect(erasure).to_contain_text(expected_due)
     expect(erasure).to_contain_text("on time")
     erasure.get_by_role("link").click()

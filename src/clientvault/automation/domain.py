@@ -4,11 +4,11 @@ data-subject requests' deadline check."""
 from __future__ import annotations
 
 from clientvault.automation import models
-from clientvault.automation.jobs import DSR_DEADLINES, OUTBOX_DELIVERY
+from clientvault.automation.jobs import DSR_DEADLINES
 from clientvault.store.domain import Domain
 
 DOMAIN = Domain(
     name="automation",
     models=(models,),
-    jobs=(OUTBOX_DELIVERY, DSR_DEADLINES),
+    jobs=(DSR_DEADLINES,),
 )

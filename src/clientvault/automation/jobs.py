@@ -1,5 +1,5 @@
-"""Automation's own scheduled jobs (the data-subject requests' deadline check and e-mail
-delivery from the outbox), and the listing and "run now" of every domain's jobs.
+"""Automation's own scheduled job (the data-subject requests' deadline check), and the listing
+and "run now" of every domain's jobs.
 
 Each domain declares its jobs in its ``domain.py``; the faces hand the full list
 (``clientvault.domains.JOBS``) to ``list_jobs`` and ``run_soon``, since this domain sits
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from clientvault.automation import mail, privacy_jobs
+from clientvault.automation import privacy_jobs
 from clientvault.automation.scheduler import JobStatus, job_statuses, request_run
 from clientvault.errors import NotFound
 from clientvault.security.principal import Principal
@@ -27,26 +27,12 @@ def _check_deadlines(store: Store, settings: Settings) -> None:
     privacy_jobs.check_request_deadlines(store, settings.privacy)
 
 
-def _deliver_mail(store: Store, settings: Settings) -> None:
-    mail.drain(store, settings.smtp)
-
-
 DSR_DEADLINES = ScheduledJob(
     name="privacy.request-deadlines",
     description="Alert on data-subject requests due soon or overdue; drop expired links.",
     schedule=lambda settings: f"every {settings.privacy.deadline_check_minutes} minutes",
     run=_check_deadlines,
     lease=timedelta(minutes=5),
-)
-
-OUTBOX_DELIVERY = ScheduledJob(
-    name="automation.outbox-delivery",
-    description="Send the e-mail queued in the outbox (when SMTP is enabled).",
-    schedule=lambda settings: "every 5 seconds",
-    run=_deliver_mail,
-    # Above the outbox's own per-message lease (mail.LEASE), so a slow relay is not run twice.
-    lease=mail.LEASE * 2,
-    enabled=lambda settings: settings.smtp.enabled,
 )
 
 

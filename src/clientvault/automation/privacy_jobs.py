@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from clientvault.privacy import links, requests
+from clientvault.privacy import links
+from clientvault.privacy.requests import lifecycle
 from clientvault.settings import PrivacySettings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
@@ -19,6 +20,6 @@ def check_request_deadlines(store: Store, policy: PrivacySettings) -> int:
     and delete long-expired links."""
     with store.sessions.begin() as session:
         links.purge_expired(session, before=utcnow() - EXPIRED_LINKS_KEPT)
-        return requests.check_deadlines(
-            session, today=requests.today_utc(), due_soon_days=policy.due_soon_days
+        return lifecycle.check_deadlines(
+            session, today=lifecycle.today_utc(), due_soon_days=policy.due_soon_days
         )

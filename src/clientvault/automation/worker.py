@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from clientvault.automation.scheduler import Scheduler
 from clientvault.ingest.consumers import Consumer, process_batch
-from clientvault.security import alerts
+from clientvault.security.alerts import detection
 from clientvault.settings import SecuritySettings, Settings
 from clientvault.store.context import Store
 from clientvault.store.schedule import ScheduledJob
@@ -41,7 +41,7 @@ def run_until_idle(
     total = 0
     while count := run_once(store, consumers):
         total += count
-    return total + alerts.drain(store, policy=security or SecuritySettings())
+    return total + detection.drain(store, policy=security or SecuritySettings())
 
 
 class Worker:

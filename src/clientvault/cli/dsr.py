@@ -16,9 +16,9 @@ from rich.table import Table
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
 from clientvault.cli.privacy import CLI_PRINCIPAL
 from clientvault.migrations.schema import load_holders
-from clientvault.privacy import requests
-from clientvault.privacy.request_models import REGIMES, REQUEST_KINDS, DataSubjectRequest
-from clientvault.privacy.request_schemas import RequestRead
+from clientvault.privacy.requests import lifecycle
+from clientvault.privacy.requests.models import REGIMES, REQUEST_KINDS, DataSubjectRequest
+from clientvault.privacy.requests.schemas import RequestRead
 from clientvault.settings import PrivacySettings
 
 dsr_app = typer.Typer(
@@ -30,7 +30,7 @@ STATE_STYLES = {"overdue": "bold red", "due_soon": "yellow", "on_time": "green",
 
 
 def _read(dsr: DataSubjectRequest, policy: PrivacySettings) -> RequestRead:
-    return RequestRead.of(dsr, today=requests.today_utc(), due_soon_days=policy.due_soon_days)
+    return RequestRead.of(dsr, today=lifecycle.today_utc(), due_soon_days=policy.due_soon_days)
 
 
 def _describe(read: RequestRead) -> None:
@@ -53,7 +53,7 @@ def list_command(
     with opened_store(settings) as store, store.read_sessions() as session:
         found = [
             _read(r, settings.privacy)
-            for r in requests.list_requests(session, open_only=not all_requests)
+            for r in lifecycle.list_requests(session, open_only=not all_requests)
         ]
     table = Table("id", "kind", "law", "status", "received", "due", "deadline")
     for read in found:
@@ -77,7 +77,7 @@ def show_command(
     """One request as JSON (ids, dates and states; no personal data)."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.read_sessions() as session:
-        read = _read(requests.get_request(session, request_id), settings.privacy)
+        read = _read(lifecycle.get_request(session, request_id), settings.privacy)
     console.print_json(read.model_dump_json())
 
 
@@ -92,12 +92,12 @@ def create_command(
     """Record a request; the customer is e-mailed a receipt and a verification link."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.sessions.begin() as session:
-        dsr = requests.create_request(
+        dsr = lifecycle.create_request(
             session,
             store,
             policy=settings.privacy,
-            intake=requests.Intake(
-                customer_id=requests.resolve_customer(
+            intake=lifecycle.Intake(
+                customer_id=lifecycle.resolve_customer(
                     session, store, customer_id=customer_id, email=email
                 ),
                 kind=kind,
@@ -120,7 +120,7 @@ def verify_link_command(
     """
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.sessions.begin() as session:
-        dsr = requests.resend_verification(
+        dsr = lifecycle.resend_verification(
             session, store, policy=settings.privacy, request_id=request_id, principal=CLI_PRINCIPAL
         )
         read = _read(dsr, settings.privacy)
@@ -137,7 +137,7 @@ def extend_command(
     """Extend the deadline once (GDPR: two more months; CCPA: 45 more days)."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.sessions.begin() as session:
-        dsr = requests.extend(
+        dsr = lifecycle.extend(
             session,
             store,
             policy=settings.privacy,
@@ -159,7 +159,7 @@ def complete_command(
     settings = load_settings(data_dir)
     load_holders()
     with opened_store(settings) as store, store.sessions.begin() as session:
-        dsr = requests.complete(
+        dsr = lifecycle.complete(
             session,
             store,
             policy=settings.privacy,
@@ -182,7 +182,7 @@ def refuse_command(
     """Close a request without carrying it out."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.sessions.begin() as session:
-        dsr = requests.refuse(
+        dsr = lifecycle.refuse(
             session,
             store,
             policy=settings.privacy,

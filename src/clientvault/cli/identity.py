@@ -13,8 +13,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
-from clientvault.identity.matching import ResolveSummary, resolve
-from clientvault.identity.matching_store import Thresholds
+from clientvault.identity.matching.resolve import ResolveSummary, resolve
+from clientvault.identity.matching.store import Thresholds
 
 identity_app = typer.Typer(help="Identity resolution: probabilistic matching of profiles.")
 

@@ -28,8 +28,9 @@ from clientvault.identity.golden import golden_record
 from clientvault.identity.graph import identities_by_kind, kept_identifiers
 from clientvault.identity.merges import IDENTITY_REVIEW, merge_history
 from clientvault.identity.models import Customer
+from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.groups import groups_of
-from clientvault.ingest.models import Event, Order
+from clientvault.ingest.models import Event
 from clientvault.privacy.models import ConsentRecord
 from clientvault.security import audit
 from clientvault.security.principal import Principal

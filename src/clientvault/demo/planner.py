@@ -34,7 +34,8 @@ from clientvault.demo.people import Person, make_person, signup_time
 from clientvault.demo.pools import build_pools
 from clientvault.identity.models import CustomerIdentity
 from clientvault.identity.profiles import PreparedProfile, prepare_profile
-from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund
+from clientvault.ingest.commerce.models import Order, OrderItem, OrderRefund
+from clientvault.ingest.models import Event
 from clientvault.ingest.tracking import EVENT_COLUMNS as INGESTED_COLUMNS
 from clientvault.privacy.models import ConsentRecord
 from clientvault.store.base import table_of

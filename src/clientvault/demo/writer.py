@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from clientvault.demo.catalogue import CURRENCY, Catalogue
 from clientvault.demo.planner import EVENT_COLUMNS, SOURCE, Codecs, PlannedBatch
 from clientvault.identity.profiles import create_prepared_customers
-from clientvault.ingest.models import Product
+from clientvault.ingest.commerce.models import Product
 from clientvault.store.context import Store
 
 #: The writing connection's SQLite settings during a run: a page cache (negative: in KiB;

@@ -2,6 +2,6 @@
 the identifiers linked to them, and the normalisation that makes identifiers comparable.
 
 Also the identity graph and deterministic stitching (``graph``, ``stitching``), probabilistic
-matching (``matching*``), the review queue (``review``), merges that can be undone
+matching (the ``matching`` package), the review queue (``review``), merges that can be undone
 (``merges``) and the golden record with survivorship rules (``golden``).
 """

@@ -6,7 +6,8 @@ registry sits above ``identity``), so the privacy domain names them.
 
 from __future__ import annotations
 
-from clientvault.identity import matching_models, models
+from clientvault.identity import models
+from clientvault.identity.matching import models as matching_models
 from clientvault.store.domain import Domain
 
 DOMAIN = Domain(

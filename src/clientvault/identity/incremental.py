@@ -1,11 +1,11 @@
 """Incremental resolution: one new or updated profile matched against the others, at once,
 without re-running the batch job.
 
-The profile's blocking keys (``matching_spec.BLOCKING_KEYS``) are keyed-hashed and stored in
+The profile's blocking keys (``matching.spec.BLOCKING_KEYS``) are keyed-hashed and stored in
 ``match_blocking_keys``; profiles sharing one of those hashes are its candidates (an indexed
 equality look-up, nobody else is decrypted), and so are the profiles it shares an identifier
 conflict with (``IdentifierConflict``). The few candidates are scored in Python with the
-stored model's parameters: ``matching_spec.level_of`` picks, for each comparison, the first
+stored model's parameters: ``matching.spec.level_of`` picks, for each comparison, the first
 level the pair satisfies — the same levels, in the same order, with the same similarity
 functions as the SQL ``CASE`` Splink evaluated in the batch job — and the match weight is
 Splink's: log2 of the prior odds plus log2(m/u) of each chosen level. The same thresholds then
@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
-from clientvault.identity.matching_spec import COMPARISONS, MAX_BLOCK, Comparison, level_of
-from clientvault.identity.matching_store import (
+from clientvault.identity.matching.models import MatchBlockingKey, MatchModel
+from clientvault.identity.matching.spec import COMPARISONS, MAX_BLOCK, Comparison, level_of
+from clientvault.identity.matching.store import (
     PairScore,
     Thresholds,
     decide,
@@ -121,7 +121,7 @@ def _level_weight(level: Mapping[str, Any]) -> float:
 
 
 class OutdatedModel(ValueError):
-    """A stored model compares with levels other than ``matching_spec``'s (trained before an
+    """A stored model compares with levels other than ``matching.spec``'s (trained before an
     upgrade changed them): its weights would be given to the wrong levels."""
 
 

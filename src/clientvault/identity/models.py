@@ -98,7 +98,7 @@ class IdentifierConflict(Base):
     profile that brought it — blind index only, like every identifier in the graph — instead
     of being dropped, and never used to stitch. ``owner_id`` is the profile holding it (the
     oldest link). Matching reads these as evidence that the two profiles are one person
-    (``matching_store.load_profiles``); a call's or an import's answer counts them.
+    (``matching.store.load_profiles``); a call's or an import's answer counts them.
     """
 
     __tablename__ = "identifier_conflicts"

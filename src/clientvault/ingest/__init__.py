@@ -1,3 +1,4 @@
 """Ingestion: the event log (the spine every downstream consumer reads), and the commerce
-tables (products, orders, order items) that consumers derive from it.
+room (``commerce``: products, orders, order items, refunds and the consumer that derives them
+from the log).
 """

@@ -34,7 +34,7 @@ import orjson
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from clientvault.errors import ClientVaultError, InvalidInput
-from clientvault.ingest.commerce import ORDER_COMPLETED
+from clientvault.ingest.commerce.consumer import ORDER_COMPLETED
 from clientvault.ingest.holders import ORDERS
 from clientvault.ingest.import_mapping import (
     ImportOptionsError,

@@ -3,12 +3,14 @@ events into orders, groups and identity links."""
 
 from __future__ import annotations
 
-from clientvault.ingest import commerce, groups, identity_matching, models
+from clientvault.ingest import groups, identity_matching, models
+from clientvault.ingest.commerce import consumer as commerce
+from clientvault.ingest.commerce import models as commerce_models
 from clientvault.store.domain import Domain
 
 DOMAIN = Domain(
     name="ingest",
-    models=(models,),
+    models=(models, commerce_models),
     holders=("clientvault.ingest.holders",),
     consumers=(commerce.CONSUMER, groups.CONSUMER, identity_matching.CONSUMER),
 )

@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 
 from clientvault.identity.models import CustomerIdentity
-from clientvault.ingest.models import Event, Group, GroupMember, Order, OrderItem, OrderRefund
+from clientvault.ingest.commerce.models import Order, OrderItem, OrderRefund
+from clientvault.ingest.models import Event, Group, GroupMember
 from clientvault.ingest.scrub import SCRUB_TOKEN, TOKEN_LETTERS
-from clientvault.privacy.holders import (
+from clientvault.privacy.holders.registry import (
     Holder,
     HolderContext,
     HolderErasure,

@@ -3,8 +3,6 @@ with the website origins each accepts browser calls from (``ingest.origins``).""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +15,7 @@ from sqlalchemy.orm import Session
 from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.ingest.models import TrackingSource
 from clientvault.ingest.origins import normalise_origins, origin_allowed
+from clientvault.security.credentials import hash_secret, new_secret
 from clientvault.store.base import utcnow
 from clientvault.store.driver_sql import first_row
 
@@ -30,10 +29,6 @@ class NewSource:
     name: str
     write_key: str
     origins: list[str]
-
-
-def _hash(write_key: str) -> str:
-    return hashlib.sha256(write_key.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -56,11 +51,11 @@ def create_source(session: Session, *, name: str, origins: Sequence[str] = ()) -
     if not name or len(name) > 64:
         raise InvalidInput("a source name is 1 to 64 characters", details={"field": "name"})
     allowed = normalise_origins(origins)
-    write_key = _KEY_PREFIX + secrets.token_urlsafe(32)
+    write_key = new_secret(_KEY_PREFIX)
     session.add(
         TrackingSource(
             name=name,
-            write_key_hash=_hash(write_key),
+            write_key_hash=hash_secret(write_key),
             key_prefix=write_key[:12],
             allowed_origins=allowed,
         )
@@ -126,7 +121,7 @@ def authenticate(engine: Engine, *, write_key: str) -> ActiveSource | None:
     found = first_row(
         engine,
         "SELECT name, revoked_at, allowed_origins FROM tracking_sources WHERE write_key_hash = {p}",
-        (_hash(write_key),),
+        (hash_secret(write_key),),
     )
     if found is None or found[1] is not None:
         return None

@@ -7,7 +7,7 @@ import importlib
 from sqlalchemy import MetaData
 
 from clientvault.domains import HOLDER_MODULES, MODEL_MODULES
-from clientvault.privacy.holders import Holder, registered_holders
+from clientvault.privacy.holders.registry import Holder, registered_holders
 from clientvault.store.base import Base
 from clientvault.store.keystore import KeystoreBase
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.privacy import deadlines
-from clientvault.privacy.request_models import BREACH_RISKS, Breach
+from clientvault.privacy.requests.models import BREACH_RISKS, Breach
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.store.base import utcnow

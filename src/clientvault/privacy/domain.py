@@ -3,17 +3,18 @@ that export and erase every table naming a customer."""
 
 from __future__ import annotations
 
-from clientvault.privacy import models, request_models
+from clientvault.privacy import models
 from clientvault.privacy.jobs import RETENTION
+from clientvault.privacy.requests import models as request_models
 from clientvault.store.domain import Domain
 
 DOMAIN = Domain(
     name="privacy",
     models=(models, request_models),
     holders=(
-        "clientvault.privacy.core_holders",
-        "clientvault.privacy.request_holders",
-        "clientvault.privacy.identity_holders",
+        "clientvault.privacy.holders.core",
+        "clientvault.privacy.holders.requests",
+        "clientvault.privacy.holders.identity",
     ),
     jobs=(RETENTION,),
     settings="privacy",

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from clientvault.errors import InvalidInput, NotFound, PermissionDenied
 from clientvault.identity.models import Customer
 from clientvault.privacy import tombstones as tombstone_digests
-from clientvault.privacy.holders import (
+from clientvault.privacy.holders.registry import (
     ErasureMode,
     HolderContext,
     HolderErasure,

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
 from clientvault.privacy.erasure import person_ids, require_privacy_principal
-from clientvault.privacy.holders import HolderContext, check_coverage, registered_holders
+from clientvault.privacy.holders.registry import HolderContext, check_coverage, registered_holders
 from clientvault.privacy.purposes import list_purposes
 from clientvault.security import audit
 from clientvault.security.principal import Principal

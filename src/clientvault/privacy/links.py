@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Unauthenticated
-from clientvault.privacy.request_models import LINK_PURPOSES, LinkToken
+from clientvault.privacy.requests.models import LINK_PURPOSES, LinkToken
 from clientvault.settings import PrivacySettings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store

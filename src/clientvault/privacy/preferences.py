@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from clientvault.errors import InvalidInput, Unauthenticated
 from clientvault.identity.models import Customer
 from clientvault.identity.profiles import find_by_email
-from clientvault.privacy import consent, links, outbox, purposes, request_actions, requests
-from clientvault.privacy.request_models import DataSubjectRequest, OutboxMessage
+from clientvault.messaging.models import OutboxMessage
+from clientvault.privacy import consent, links, notices, purposes
+from clientvault.privacy.requests import actions, lifecycle
+from clientvault.privacy.requests.models import DataSubjectRequest
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.settings import PrivacySettings
@@ -103,7 +105,7 @@ def view(session: Session, *, customer_id: uuid.UUID) -> CentreView:
     return CentreView(
         customer_id=customer_id,
         choices=choices,
-        requests=requests.list_requests(session, customer_id=customer_id, limit=20),
+        requests=lifecycle.list_requests(session, customer_id=customer_id, limit=20),
     )
 
 
@@ -150,21 +152,21 @@ def unsubscribe(
 def download(session: Session, store: Store, *, policy: PrivacySettings, token: str) -> bytes:
     """The subject's export archive; recorded as an access request completed at once."""
     customer_id = open_centre(session, store, policy=policy, token=token)
-    request = requests.create_request(
+    request = lifecycle.create_request(
         session,
         store,
         policy=policy,
-        intake=requests.Intake(customer_id=customer_id, kind="access", channel="preferences"),
-        principal=requests.DATA_SUBJECT,
+        intake=lifecycle.Intake(customer_id=customer_id, kind="access", channel="preferences"),
+        principal=lifecycle.DATA_SUBJECT,
         verified_by_link=True,
         notify=False,
     )
-    data = request_actions.archive(session, store, request=request, principal=SELF_SERVICE)
-    requests.mark_completed(
+    data = actions.archive(session, store, request=request, principal=SELF_SERVICE)
+    lifecycle.mark_completed(
         session,
         request,
         outcome=f"archive of {len(data)} bytes downloaded by the subject",
-        principal=requests.DATA_SUBJECT,
+        principal=lifecycle.DATA_SUBJECT,
     )
     return data
 
@@ -178,12 +180,12 @@ def make_request(
     if kind not in SELF_SERVICE_KINDS:
         raise InvalidInput("this request cannot be made here", details={"field": "kind"})
     customer_id = open_centre(session, store, policy=policy, token=token)
-    return requests.create_request(
+    return lifecycle.create_request(
         session,
         store,
         policy=policy,
-        intake=requests.Intake(customer_id=customer_id, kind=kind, channel="preferences"),
-        principal=requests.DATA_SUBJECT,
+        intake=lifecycle.Intake(customer_id=customer_id, kind=kind, channel="preferences"),
+        principal=lifecycle.DATA_SUBJECT,
         verified_by_link=True,
     )
 
@@ -212,7 +214,7 @@ def send_link(session: Session, store: Store, *, policy: PrivacySettings, email:
         customer = session.get(Customer, customer_id)
         if recent or customer is None or customer.status == "erased":
             continue
-        outbox.enqueue(
+        notices.enqueue(
             session,
             store,
             policy=policy,
@@ -232,7 +234,7 @@ def send_link(session: Session, store: Store, *, policy: PrivacySettings, email:
 def _audit(session: Session, action: str, customer_id: uuid.UUID, **details: str) -> None:
     audit.record(
         session,
-        principal=requests.DATA_SUBJECT,
+        principal=lifecycle.DATA_SUBJECT,
         action=action,
         target_type="customer",
         target_ids=[str(customer_id)],

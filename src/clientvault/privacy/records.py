@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
-from clientvault.privacy.holders import registered_holders
-from clientvault.privacy.request_models import ProcessingRecord
+from clientvault.privacy.holders.registry import registered_holders
+from clientvault.privacy.requests.models import ProcessingRecord
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 

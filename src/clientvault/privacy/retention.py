@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.identity.models import Customer
 from clientvault.privacy.erasure import erase_customer, require_privacy_principal
-from clientvault.privacy.holders import (
+from clientvault.privacy.holders.registry import (
     ErasureMode,
     HolderContext,
     check_coverage,

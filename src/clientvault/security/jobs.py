@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from clientvault.security import alerts, audit_checkpoints
+from clientvault.security import audit_checkpoints
+from clientvault.security.alerts import detection
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.store.schedule import ScheduledJob
 
 
 def _raise_alerts(store: Store, settings: Settings) -> None:
-    alerts.drain(store, policy=settings.security)
+    detection.drain(store, policy=settings.security)
 
 
 def _take_checkpoint(store: Store, settings: Settings) -> None:

@@ -7,15 +7,14 @@ second factor is passed (no fixation).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from clientvault.security.credentials import hash_secret, new_secret
 from clientvault.security.models import StaffSession, User
 from clientvault.settings import SecuritySettings
 from clientvault.store.base import utcnow
@@ -31,15 +30,6 @@ class OpenedSession:
     csrf_token: str
 
 
-def token_hash(token: str) -> str:
-    """The stored form of a session token."""
-    return _hash(token)
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def start_session(
     session: Session,
     *,
@@ -49,12 +39,12 @@ def start_session(
     policy: SecuritySettings,
 ) -> OpenedSession:
     """Open a new session for a user who has just proven who they are."""
-    token = secrets.token_urlsafe(32)
-    csrf = secrets.token_urlsafe(32)
+    token = new_secret()
+    csrf = new_secret()
     now = utcnow()
     session.add(
         StaffSession(
-            token_hash=_hash(token),
+            token_hash=hash_secret(token),
             user_id=user.id,
             csrf_token=csrf,
             created_at=now,
@@ -73,7 +63,7 @@ def resolve_session(
     session: Session, *, token: str, policy: SecuritySettings
 ) -> tuple[StaffSession, User] | None:
     """The live session and its active user for a cookie token; expired ones are removed."""
-    staff_session = session.get(StaffSession, _hash(token))
+    staff_session = session.get(StaffSession, hash_secret(token))
     if staff_session is None:
         return None
     now = utcnow()
@@ -120,7 +110,7 @@ def csrf_valid(staff_session: StaffSession, submitted: str | None) -> bool:
 
 def end_session(session: Session, *, token: str) -> None:
     """End one session (logout)."""
-    session.execute(delete(StaffSession).where(StaffSession.token_hash == _hash(token)))
+    session.execute(delete(StaffSession).where(StaffSession.token_hash == hash_secret(token)))
 
 
 def end_all_sessions_and_reopen(

@@ -32,6 +32,7 @@ from clientvault.errors import (
 )
 from clientvault.security import audit, mfa, throttle
 from clientvault.security.accounts import change_password, get_user, sign_in
+from clientvault.security.credentials import hash_secret
 from clientvault.security.models import StaffSession, User
 from clientvault.security.passwords import MAX_LENGTH, hasher_for
 from clientvault.security.permissions import MFA_REQUIRED_ROLES
@@ -44,7 +45,6 @@ from clientvault.security.sessions import (
     resolve_session,
     rotate_after_second_factor,
     start_session,
-    token_hash,
 )
 from clientvault.settings import Settings
 from clientvault.store.context import Store
@@ -380,7 +380,7 @@ def _pending(
 
 def _signed_in(session: Session, user: User, opened: OpenedSession, settings: Settings) -> SignedIn:
     """The session just opened, as the browser gets it: its token and what comes next."""
-    staff_session = session.get(StaffSession, token_hash(opened.token))
+    staff_session = session.get(StaffSession, hash_secret(opened.token))
     assert staff_session is not None
     return SignedIn(token=opened.token, step=next_step(user, staff_session, settings))
 

@@ -19,8 +19,6 @@ disabling the account, revokes every token (``accounts.revoke_tokens``).
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +29,7 @@ from sqlalchemy.orm import Session
 from clientvault.errors import InvalidInput, NotFound, PermissionDenied
 from clientvault.security import audit
 from clientvault.security.accounts import permissions_of
+from clientvault.security.credentials import hash_secret, new_secret
 from clientvault.security.models import ApiToken, StaffSession, User
 from clientvault.security.permissions import unknown_permissions
 from clientvault.security.principal import Principal
@@ -57,10 +56,6 @@ class Maker:
 
     principal: Principal
     staff_session: StaffSession | None = None
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def issue_token(
@@ -91,11 +86,11 @@ def issue_token(
         )
     _refuse_wider(scopes, permissions_of(session, user.role), "the account's role")
     expires_at = _check_maker(session, by, scopes=scopes, policy=policy, days=days)
-    secret = PREFIX + secrets.token_urlsafe(32)
+    secret = new_secret(PREFIX)
     token = ApiToken(
         user_id=user.id,
         name=name.strip()[:64] or "token",
-        token_hash=_hash(secret),
+        token_hash=hash_secret(secret),
         scopes=sorted(scopes),
         expires_at=expires_at,
     )
@@ -160,7 +155,7 @@ def principal_for_token(session: Session, *, secret: str) -> Principal | None:
     """The principal a bearer token acts as, or ``None`` if unknown, expired or revoked."""
     if not secret.startswith(PREFIX):
         return None
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(secret)))
     now = utcnow()
     if token is None or token.revoked_at is not None or token.expires_at <= now:
         return None

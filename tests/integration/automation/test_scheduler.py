@@ -17,7 +17,8 @@ from clientvault.automation.scheduler import JobStatus, Scheduler, job_statuses
 from clientvault.automation.worker import Worker
 from clientvault.domains import CONSUMERS, JOBS
 from clientvault.migrations.schema import load_holders
-from clientvault.security import alerts, audit
+from clientvault.security import audit
+from clientvault.security.alerts import inbox
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
@@ -245,13 +246,13 @@ def test_the_worker_raises_access_alerts_through_the_scheduler(
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with db.read_sessions() as session:
-                if alerts.count_open(session):
+                if inbox.count_open(session):
                     break
             time.sleep(0.05)
     finally:
         worker.stop()
     with db.read_sessions() as session:
-        assert [a.kind for a in alerts.list_alerts(session)] == ["mfa_replay"]
+        assert [a.kind for a in inbox.list_alerts(session)] == ["mfa_replay"]
         [status] = [
             s for s in list_jobs(session, settings, JOBS) if s.name == "security.access-alerts"
         ]

@@ -18,7 +18,8 @@ from clientvault.demo.generator import generate_demo
 from clientvault.demo.summary import DemoSummary
 from clientvault.identity.models import Customer
 from clientvault.identity.profiles import reveal_identifiers
-from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund, Product
+from clientvault.ingest.commerce.models import Order, OrderItem, OrderRefund, Product
+from clientvault.ingest.models import Event
 from clientvault.privacy.models import ConsentRecord
 from clientvault.security.principal import PII_REVEAL, Principal
 from clientvault.store.context import Store

@@ -20,9 +20,10 @@ from clientvault.demo.truth import read_truth
 from clientvault.errors import Conflict
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.profiles import reveal_identifiers
-from clientvault.ingest import commerce
+from clientvault.ingest.commerce import consumer as commerce
+from clientvault.ingest.commerce.models import Order, OrderItem, OrderRefund, Product
 from clientvault.ingest.consumers import drain
-from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund, Product
+from clientvault.ingest.models import Event
 from clientvault.migrations.install import initialise
 from clientvault.privacy.models import ConsentRecord
 from clientvault.security.principal import Principal

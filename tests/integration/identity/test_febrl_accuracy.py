@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from clientvault.identity.matching import resolve
+from clientvault.identity.matching.resolve import resolve
 from clientvault.store.context import Store
 from support.identity_eval import accuracy, load_febrl, persons_of_records
 

@@ -18,11 +18,11 @@ from clientvault.identity.incremental import (
     match_incremental,
     parameters_from_settings,
 )
-from clientvault.identity.matching import resolve
-from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
-from clientvault.identity.matching_spec import COMPARISONS
-from clientvault.identity.matching_splink import train_and_score
-from clientvault.identity.matching_store import (
+from clientvault.identity.matching.models import MatchBlockingKey, MatchModel
+from clientvault.identity.matching.resolve import resolve
+from clientvault.identity.matching.spec import COMPARISONS
+from clientvault.identity.matching.splink import train_and_score
+from clientvault.identity.matching.store import (
     MATCHING_PRINCIPAL,
     PairScore,
     Thresholds,
@@ -402,7 +402,7 @@ def test_rerun_keeps_decisions_and_adds_a_model_version(db: Store, planted: Plan
 def test_nothing_decrypted_reaches_the_disk(
     db: Store, planted: Planted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clientvault.identity.matching_splink import DuckDBLimits, duckdb_connection
+    from clientvault.identity.matching.splink import DuckDBLimits, duckdb_connection
 
     connection = duckdb_connection(DuckDBLimits(memory="256MB", threads=1))
     settings = connection.execute(

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from clientvault.cli.app import app
-from clientvault.identity.matching import ResolveSummary, resolve
+from clientvault.identity.matching.resolve import ResolveSummary, resolve
 from clientvault.identity.models import CustomerMerge, MatchCandidate
 from clientvault.settings import Settings
 from clientvault.store.context import open_store

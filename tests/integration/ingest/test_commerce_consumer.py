@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from clientvault.automation.worker import run_until_idle
-from clientvault.ingest import commerce
+from clientvault.ingest.commerce import consumer as commerce
+from clientvault.ingest.commerce.models import Order, OrderItem, OrderRefund, Product
 from clientvault.ingest.consumers import drain, position, process_batch
-from clientvault.ingest.models import ConsumerCursor, Order, OrderItem, OrderRefund, Product
+from clientvault.ingest.models import ConsumerCursor
 from clientvault.ingest.tracking import ingest
 from clientvault.store.context import Store
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import event, func, select
 
-from clientvault.identity.matching_models import MatchBlockingKey
+from clientvault.identity.matching.models import MatchBlockingKey
 from clientvault.ingest import identity_matching
 from clientvault.ingest.consumers import drain, position
 from clientvault.ingest.tracking import ingest

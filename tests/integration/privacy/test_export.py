@@ -24,7 +24,7 @@ from clientvault.privacy.export import (
     export_schema,
     validate_export,
 )
-from clientvault.privacy.holders import registered_holders
+from clientvault.privacy.holders.registry import registered_holders
 from clientvault.security.principal import Principal
 from clientvault.store.context import Store
 from support.privacy_core import DPO, decide, make_customers, merge_into, person, prepare

@@ -3,7 +3,7 @@ the subject's opt-out of sale/share; without the signal nothing changes."""
 
 from __future__ import annotations
 
-from clientvault.privacy import consent, outbox, preferences
+from clientvault.privacy import consent, notices, preferences
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.privacy import add_customer
@@ -21,7 +21,7 @@ def test_opening_the_centre_with_gpc_records_the_opt_out(db: Store, db_settings:
             policy_version="1",
             channel="web",
         )
-        token = outbox.preferences_link(session, db, policy=policy, customer_id=customer_id)
+        token = notices.preferences_link(session, db, policy=policy, customer_id=customer_id)
     with db.sessions.begin() as session:
         preferences.open_centre(session, db, policy=policy, token=token)
         assert consent.current_consents(session, customer_id=customer_id)["sale_share"].granted

@@ -7,9 +7,9 @@ import uuid
 
 from sqlalchemy import func, or_, select
 
-from clientvault.identity.matching_models import MatchBlockingKey
-from clientvault.identity.matching_spec import matching_record
-from clientvault.identity.matching_store import keyed_blocking_keys, replace_blocking_keys
+from clientvault.identity.matching.models import MatchBlockingKey
+from clientvault.identity.matching.spec import matching_record
+from clientvault.identity.matching.store import keyed_blocking_keys, replace_blocking_keys
 from clientvault.identity.models import (
     CustomerIdentity,
     CustomerMerge,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from clientvault.automation import mail
-from clientvault.privacy import outbox
-from clientvault.privacy.request_models import OutboxMessage
+from clientvault.messaging import delivery
+from clientvault.messaging.models import OutboxMessage
+from clientvault.privacy import notices
 from clientvault.security.certificates import create_self_signed
 from clientvault.settings import Settings
 from clientvault.store.context import Store
@@ -19,7 +19,7 @@ from support.privacy import add_customer, smtp_to
 def _queue(store: Store, settings: Settings) -> None:
     customer_id = add_customer(store, email="frances@example.com")
     with store.sessions.begin() as session:
-        outbox.enqueue(
+        notices.enqueue(
             session,
             store,
             policy=settings.privacy,
@@ -45,14 +45,14 @@ def test_starttls_with_a_verified_relay_only(
     _queue(db, db_settings)
     with smtp_server(tls=(certificate.cert_path, certificate.key_path)) as mailbox:
         plain = smtp_to(db_settings, mailbox.host, mailbox.port)
-        mail.deliver_pending(db, plain)  # the relay refuses mail before STARTTLS
+        delivery.deliver_pending(db, plain)  # the relay refuses mail before STARTTLS
         assert _pending(db).last_error is not None
         unverified = plain.model_copy(update={"starttls": True})
-        mail.deliver_pending(db, unverified)  # self-signed: not trusted by default
+        delivery.deliver_pending(db, unverified)  # self-signed: not trusted by default
         assert _pending(db).last_error == "SSLCertVerificationError"
         assert mailbox.messages == []
         trusted = unverified.model_copy(update={"ca_file": certificate.cert_path})
-        assert mail.deliver_pending(db, trusted) == 1
+        assert delivery.deliver_pending(db, trusted) == 1
     assert len(mailbox.to("frances@example.com")) == 1
     with db.read_sessions() as session:
         assert session.scalars(select(OutboxMessage.sent_at)).one() is not None

@@ -10,14 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from clientvault.automation import mail, privacy_jobs
+from clientvault.automation import privacy_jobs
 from clientvault.errors import Unauthenticated
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
+from clientvault.messaging import delivery
+from clientvault.messaging.models import OutboxMessage
 from clientvault.migrations.schema import load_holders
-from clientvault.privacy import consent, links, outbox, preferences, requests
-from clientvault.privacy.holders import ErasureMode
-from clientvault.privacy.request_models import DataSubjectRequest, LinkToken, OutboxMessage
+from clientvault.privacy import consent, links, notices, preferences
+from clientvault.privacy.holders.registry import ErasureMode
+from clientvault.privacy.requests import lifecycle
+from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken
 from clientvault.security.models import Alert
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -32,15 +35,15 @@ def _verified_request(store: Store, settings: Settings, kind: str) -> tuple[uuid
     """A request made in the preference centre (verified by its link), and that link."""
     customer_id = add_customer(store, email="edsger@example.com")
     with store.sessions.begin() as session:
-        token = outbox.preferences_link(
+        token = notices.preferences_link(
             session, store, policy=settings.privacy, customer_id=customer_id
         )
-        dsr = requests.create_request(
+        dsr = lifecycle.create_request(
             session,
             store,
             policy=settings.privacy,
-            intake=requests.Intake(customer_id=customer_id, kind=kind, channel="preferences"),
-            principal=requests.DATA_SUBJECT,
+            intake=lifecycle.Intake(customer_id=customer_id, kind=kind, channel="preferences"),
+            principal=lifecycle.DATA_SUBJECT,
             verified_by_link=True,
         )
         return dsr.id, token
@@ -50,7 +53,7 @@ def test_erasure_request_erases_and_closes_links_and_mail(db: Store, db_settings
     load_holders()
     request_id, token = _verified_request(db, db_settings, "erasure")
     with db.sessions.begin() as session:
-        done = requests.complete(
+        done = lifecycle.complete(
             session, db, policy=db_settings.privacy, request_id=request_id, principal=DPO
         )
         assert done.outcome is not None
@@ -70,18 +73,18 @@ def test_restriction_and_self_service_download(db: Store, db_settings: Settings)
     load_holders()
     request_id, token = _verified_request(db, db_settings, "restriction")
     with db.sessions.begin() as session:
-        requests.start(session, request_id=request_id, principal=DPO)
-        requests.complete(
+        lifecycle.start(session, request_id=request_id, principal=DPO)
+        lifecycle.complete(
             session, db, policy=db_settings.privacy, request_id=request_id, principal=DPO
         )
-        customer_id = requests.get_request(session, request_id).customer_id
+        customer_id = lifecycle.get_request(session, request_id).customer_id
         assert consent.current_limits(session, customer_id=customer_id)["restriction"].active
     with db.sessions.begin() as session:
         archive = preferences.download(session, db, policy=db_settings.privacy, token=token)
     assert archive[:2] == b"PK"
     with db.read_sessions() as session:
         kinds = {
-            (r.kind, r.status) for r in requests.list_requests(session, customer_id=customer_id)
+            (r.kind, r.status) for r in lifecycle.list_requests(session, customer_id=customer_id)
         }
     assert kinds == {("restriction", "completed"), ("access", "completed")}
 
@@ -95,7 +98,7 @@ def _closed_port() -> int:
 
 def test_failed_delivery_is_retried_later_then_succeeds(db: Store, db_settings: Settings) -> None:
     _verified_request(db, db_settings, "objection")
-    assert mail.deliver_pending(db, smtp_to(db_settings, "127.0.0.1", _closed_port())) == 1
+    assert delivery.deliver_pending(db, smtp_to(db_settings, "127.0.0.1", _closed_port())) == 1
     with db.read_sessions() as session:
         [message] = session.scalars(select(OutboxMessage)).all()
         assert message.sent_at is None
@@ -104,10 +107,10 @@ def test_failed_delivery_is_retried_later_then_succeeds(db: Store, db_settings: 
         assert message.last_error == "ConnectionRefusedError"
     with smtp_server() as mailbox:
         smtp = smtp_to(db_settings, mailbox.host, mailbox.port)
-        assert mail.deliver_pending(db, smtp) == 0  # backing off
+        assert delivery.deliver_pending(db, smtp) == 0  # backing off
         with db.sessions.begin() as session:
             session.get(OutboxMessage, message.id).next_attempt_at = message.created_at  # type: ignore[union-attr]
-        assert mail.deliver_pending(db, smtp) == 1
+        assert delivery.deliver_pending(db, smtp) == 1
     assert len(mailbox.to("edsger@example.com")) == 1
 
 
@@ -117,7 +120,7 @@ def test_mail_to_an_erased_customer_is_dropped_unread(db: Store, db_settings: Se
         customer_id = session.scalars(select(Customer.id)).one()
     db.keystore.destroy(customer_id)  # crypto-shredded: the sealed body cannot be opened
     with smtp_server() as mailbox:
-        assert mail.drain(db, smtp_to(db_settings, mailbox.host, mailbox.port)) == 1
+        assert delivery.drain(db, smtp_to(db_settings, mailbox.host, mailbox.port)) == 1
     assert mailbox.messages == []
     with db.read_sessions() as session:
         [message] = session.scalars(select(OutboxMessage)).all()
@@ -130,7 +133,7 @@ def test_worker_job_raises_deadline_alerts_and_forgets_expired_links(
 ) -> None:
     request_id, _ = _verified_request(db, db_settings, "access")
     with db.sessions.begin() as session:
-        customer_id = requests.get_request(session, request_id).customer_id
+        customer_id = lifecycle.get_request(session, request_id).customer_id
         links.issue(
             session,
             key=links.link_key(db, db_settings.privacy),
@@ -140,8 +143,8 @@ def test_worker_job_raises_deadline_alerts_and_forgets_expired_links(
         )
         before = session.scalar(select(func.count()).select_from(LinkToken))
     with db.sessions.begin() as session:
-        dsr = requests.get_request(session, request_id)
-        dsr.due_on = requests.today_utc()
+        dsr = lifecycle.get_request(session, request_id)
+        dsr.due_on = lifecycle.today_utc()
     assert privacy_jobs.check_request_deadlines(db, db_settings.privacy) == 1
     assert privacy_jobs.check_request_deadlines(db, db_settings.privacy) == 0
     with db.read_sessions() as session:
@@ -170,7 +173,7 @@ def test_erasure_request_follows_the_installations_erasure_mode(
             )
         )
     with db.sessions.begin() as session:
-        requests.complete(
+        lifecycle.complete(
             session,
             db,
             policy=db_settings.privacy,

@@ -11,11 +11,13 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from clientvault.automation import mail
 from clientvault.errors import Conflict, InvalidInput, Unauthenticated
 from clientvault.identity.models import Customer
-from clientvault.privacy import consent, links, requests
-from clientvault.privacy.request_models import DataSubjectRequest, LinkToken, OutboxMessage
+from clientvault.messaging import delivery
+from clientvault.messaging.models import OutboxMessage
+from clientvault.privacy import consent, links
+from clientvault.privacy.requests import lifecycle
+from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken
 from clientvault.security.models import Alert, AuditEntry
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -30,11 +32,11 @@ DPO = Principal.user(
 
 def _create(store: Store, settings: Settings, customer_id: uuid.UUID, kind: str) -> uuid.UUID:
     with store.sessions.begin() as session:
-        dsr = requests.create_request(
+        dsr = lifecycle.create_request(
             session,
             store,
             policy=settings.privacy,
-            intake=requests.Intake(customer_id=customer_id, kind=kind),
+            intake=lifecycle.Intake(customer_id=customer_id, kind=kind),
             principal=DPO,
         )
         return dsr.id
@@ -52,10 +54,10 @@ def test_request_is_verified_by_the_emailed_link_then_carried_out(
     policy = db_settings.privacy
 
     with db.sessions.begin() as session, pytest.raises(Conflict, match="not verified"):
-        requests.complete(session, db, policy=policy, request_id=request_id, principal=DPO)
+        lifecycle.complete(session, db, policy=policy, request_id=request_id, principal=DPO)
 
     with smtp_server() as mailbox:
-        assert mail.drain(db, smtp_to(db_settings, mailbox.host, mailbox.port)) == 1
+        assert delivery.drain(db, smtp_to(db_settings, mailbox.host, mailbox.port)) == 1
     [received] = mailbox.to("ada@example.com")
     assert received["Subject"] == "We received your privacy request"
     assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -64,18 +66,18 @@ def test_request_is_verified_by_the_emailed_link_then_carried_out(
     verify_url = link_in(received, "/preferences/verify")
 
     with db.sessions.begin() as session:
-        shown = requests.pending_verification(session, db, policy=policy, token=_token(verify_url))
+        shown = lifecycle.pending_verification(session, db, policy=policy, token=_token(verify_url))
         assert shown.id == request_id
         assert shown.status == "received"
     with db.sessions.begin() as session:
-        verified = requests.verify_request(session, db, policy=policy, token=_token(verify_url))
+        verified = lifecycle.verify_request(session, db, policy=policy, token=_token(verify_url))
         assert verified.status == "verified"
         assert verified.verification_method == "email_link"
     with db.sessions.begin() as session, pytest.raises(Unauthenticated):
-        requests.verify_request(session, db, policy=policy, token=_token(verify_url))
+        lifecycle.verify_request(session, db, policy=policy, token=_token(verify_url))
 
     with db.sessions.begin() as session:
-        done = requests.complete(session, db, policy=policy, request_id=request_id, principal=DPO)
+        done = lifecycle.complete(session, db, policy=policy, request_id=request_id, principal=DPO)
         assert done.status == "completed"
         states = consent.current_consents(session, customer_id=customer_id)
         assert states["sale_share"].decision == "withdrawn"
@@ -142,9 +144,9 @@ def test_an_unverified_request_never_exposes_or_erases_data(
     for kind in ("access", "erasure"):
         request_id = _create(db, db_settings, customer_id, kind)
         with db.sessions.begin() as session, pytest.raises(Conflict, match="not verified"):
-            requests.complete(session, db, policy=policy, request_id=request_id, principal=DPO)
+            lifecycle.complete(session, db, policy=policy, request_id=request_id, principal=DPO)
         with db.sessions.begin() as session, pytest.raises(Conflict, match="not verified"):
-            requests.download_archive(session, db, request_id=request_id, principal=DPO)
+            lifecycle.download_archive(session, db, request_id=request_id, principal=DPO)
     with db.read_sessions() as session:
         exports = session.scalar(select(func.count()).where(AuditEntry.action.like("%export%")))
         assert exports == 0
@@ -156,17 +158,17 @@ def test_extension_once_with_reason_and_notice(db: Store, db_settings: Settings)
     request_id = _create(db, db_settings, customer_id, "rectification")
     policy = db_settings.privacy
     with db.sessions.begin() as session, pytest.raises(InvalidInput):
-        requests.extend(
+        lifecycle.extend(
             session, db, policy=policy, request_id=request_id, principal=DPO, reason="  "
         )
     with db.sessions.begin() as session:
-        dsr = requests.extend(
+        dsr = lifecycle.extend(
             session, db, policy=policy, request_id=request_id, principal=DPO, reason="complex"
         )
         assert dsr.due_on > dsr.original_due_on
         assert dsr.extension_reason == "complex"
     with db.sessions.begin() as session, pytest.raises(Conflict, match="only once"):
-        requests.extend(
+        lifecycle.extend(
             session, db, policy=policy, request_id=request_id, principal=DPO, reason="again"
         )
     with db.read_sessions() as session:
@@ -181,13 +183,13 @@ def test_deadline_alerts_are_raised_once_per_state(db: Store, db_settings: Setti
         due = session.get(DataSubjectRequest, request_id).due_on  # type: ignore[union-attr]
     for today, expected in ((due - timedelta(days=30), 0), (due - timedelta(days=3), 1)):
         with db.sessions.begin() as session:
-            assert requests.check_deadlines(session, today=today, due_soon_days=7) == expected
+            assert lifecycle.check_deadlines(session, today=today, due_soon_days=7) == expected
     with db.sessions.begin() as session:
         assert (
-            requests.check_deadlines(session, today=due - timedelta(days=2), due_soon_days=7) == 0
+            lifecycle.check_deadlines(session, today=due - timedelta(days=2), due_soon_days=7) == 0
         )
         assert (
-            requests.check_deadlines(session, today=due + timedelta(days=1), due_soon_days=7) == 1
+            lifecycle.check_deadlines(session, today=due + timedelta(days=1), due_soon_days=7) == 1
         )
     with db.read_sessions() as session:
         kinds = sorted(session.scalars(select(Alert.kind)))

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from clientvault.security import alerts, audit
+from clientvault.security import audit
+from clientvault.security.alerts import detection, inbox
 from clientvault.security.models import Alert, AuditEntry
 from clientvault.security.principal import Principal
 from clientvault.settings import SecuritySettings, Settings
@@ -111,7 +112,7 @@ def test_curious_employee_reading_500_profiles_in_an_hour_raises_one_alert(
         db, clock, curious, "pii.reveal", _spread(afternoon, 500, timedelta(minutes=50))
     )
 
-    assert alerts.drain(db, policy=policy, batch_size=64) == 500  # the episode spans 8 batches
+    assert detection.drain(db, policy=policy, batch_size=64) == 500  # the episode spans 8 batches
 
     [alert] = _alerts(db)
     assert (alert.kind, alert.severity, alert.status) == ("bulk_read", "high", "open")
@@ -142,7 +143,7 @@ def test_normal_use_raises_nothing(db: Store, clock: Clock, policy: SecuritySett
     busy = _staff()  # a busy hour, but under the floor
     _write(db, clock, busy, "pii.reveal", _spread(MONDAY, 120, timedelta(minutes=55)))
 
-    alerts.drain(db, policy=policy)
+    detection.drain(db, policy=policy)
 
     assert _alerts(db) == []
 
@@ -155,7 +156,7 @@ def test_profiles_are_counted_once_however_often_they_are_opened(
     times = _spread(MONDAY, 500, timedelta(minutes=50))
     _write(db, clock, agent, "pii.reveal", times, targets=ten * 50)
 
-    alerts.drain(db, policy=policy)
+    detection.drain(db, policy=policy)
 
     assert _alerts(db) == []
 
@@ -170,7 +171,7 @@ def test_the_threshold_follows_the_users_own_baseline(
     _write(db, clock, steady, "pii.reveal", _spread(MONDAY, 60, timedelta(minutes=50)))
     _write(db, clock, heavy, "pii.reveal", _spread(MONDAY, 60, timedelta(minutes=50)))
 
-    alerts.drain(db, policy=policy)
+    detection.drain(db, policy=policy)
 
     [alert] = _alerts(db)  # 60: six times the steady user's hour, 3.3 the heavy one's
     assert (alert.kind, alert.actor_id) == ("bulk_read", steady.id)
@@ -185,15 +186,15 @@ def test_replaying_the_log_creates_nothing_twice(
     _write(db, clock, curious, "pii.reveal", _spread(MONDAY, 300, timedelta(minutes=40)))
     _write(db, clock, curious, "pii.reveal", [MONDAY.replace(hour=3)])  # unusual hour too
     _write(db, clock, _staff(), "pii.export", [MONDAY] * 3)
-    alerts.drain(db, policy=policy, batch_size=50)
+    detection.drain(db, policy=policy, batch_size=50)
     before = _snapshot(db)
     assert {kind for _, kind, *_ in before} == {"bulk_read", "unusual_hours", "bulk_export"}
 
     for batch_size in (1000, 7):
         with db.sessions.begin() as session:
-            alerts.rewind(session)
-        assert alerts.position(db) == 0
-        alerts.drain(db, policy=policy, batch_size=batch_size)
+            detection.rewind(session)
+        assert detection.position(db) == 0
+        detection.drain(db, policy=policy, batch_size=batch_size)
         assert _snapshot(db) == before
 
 
@@ -211,7 +212,7 @@ def test_an_export_is_one_alert_even_across_batches(
             target_ids=[str(uuid.uuid4()) for _ in range(1200)],
             reason="campaign agency",
         )
-    alerts.drain(db, policy=policy, batch_size=500)
+    detection.drain(db, policy=policy, batch_size=500)
 
     [alert] = _alerts(db)
     assert (alert.kind, alert.severity) == ("bulk_export", "high")
@@ -231,7 +232,7 @@ def test_unusual_hours_against_history_or_working_hours(
     _write(db, clock, newcomer, "customer.viewed", [at_three])
     _write(db, clock, newcomer, "customer.viewed", [MONDAY.replace(hour=10)])
 
-    alerts.drain(db, policy=policy)
+    detection.drain(db, policy=policy)
 
     everything = _alerts(db)
     # The night worker's first nights are judged by working hours, until five days of history.
@@ -274,7 +275,7 @@ def test_many_denials_per_account_and_per_network(
         details={"needed": "unauthenticated", "network": "127.0.1.3"},
     )
 
-    alerts.drain(db, policy=policy, batch_size=10)
+    detection.drain(db, policy=policy, batch_size=10)
 
     found = _alerts(db)
     assert [(a.kind, a.actor_id) for a in found] == [
@@ -299,7 +300,7 @@ def test_sign_in_from_a_new_network(db: Store, clock: Clock, policy: SecuritySet
     login(MONDAY + timedelta(hours=1), "127.0.9.1")  # a new network
     login(MONDAY + timedelta(hours=2), "127.0.9.2")  # seen an hour ago
 
-    alerts.drain(db, policy=policy, batch_size=2)
+    detection.drain(db, policy=policy, batch_size=2)
 
     found = _alerts(db)
     assert [(a.kind, a.severity) for a in found] == [("new_network", "medium")] * 2
@@ -314,7 +315,7 @@ def test_replayed_totp_code_is_a_high_alert(
     clock.now = MONDAY
     with db.sessions.begin() as session:
         audit.record(session, principal=user, action="mfa.replay_refused")
-    alerts.drain(db, policy=policy)
+    detection.drain(db, policy=policy)
     [alert] = _alerts(db)
     assert (alert.kind, alert.severity, alert.actor_id) == ("mfa_replay", "high", user.id)
 
@@ -324,19 +325,19 @@ def test_acknowledging_is_audited_once_and_filters_apply(
 ) -> None:
     _write(db, clock, _staff(), "pii.export", [MONDAY])
     _write(db, clock, _staff(), "pii.export", [MONDAY])
-    alerts.drain(db, policy=policy)
+    detection.drain(db, policy=policy)
     first, second = _alerts(db)
     dpo = Principal.user(uuid.uuid4(), role="dpo", permissions=frozenset({"alerts:read"}))
     for _ in range(2):
         with db.sessions.begin() as session:
-            alerts.acknowledge(session, alert_id=first.id, by=dpo)
+            inbox.acknowledge(session, alert_id=first.id, by=dpo)
 
     with db.sessions() as session:
-        assert [a.id for a in alerts.list_alerts(session, status="open")] == [second.id]
-        assert [a.id for a in alerts.list_alerts(session, status="acknowledged")] == [first.id]
-        assert [a.id for a in alerts.list_alerts(session, before=second.id)] == [first.id]
-        assert alerts.count_open(session) == 1
-        acknowledged = alerts.get_alert(session, first.id)
+        assert [a.id for a in inbox.list_alerts(session, status="open")] == [second.id]
+        assert [a.id for a in inbox.list_alerts(session, status="acknowledged")] == [first.id]
+        assert [a.id for a in inbox.list_alerts(session, before=second.id)] == [first.id]
+        assert inbox.count_open(session) == 1
+        acknowledged = inbox.get_alert(session, first.id)
         assert acknowledged.acknowledged_by == dpo.id
         assert acknowledged.acknowledged_at is not None
         entries = session.scalar(
@@ -344,10 +345,10 @@ def test_acknowledging_is_audited_once_and_filters_apply(
         )
     assert entries == 1
     # The consumer reads its own acknowledgement entries and finds nothing in them.
-    alerts.drain(db, policy=policy)
+    detection.drain(db, policy=policy)
     assert len(_alerts(db)) == 2
 
 
 def test_an_idle_consumer_reads_nothing(db: Store, policy: SecuritySettings) -> None:
-    assert alerts.process_batch(db, policy=policy) == 0
-    assert alerts.position(db) == 0
+    assert detection.process_batch(db, policy=policy) == 0
+    assert detection.position(db) == 0

@@ -21,7 +21,8 @@ from clientvault.demo.summary import DuplicatePair
 from clientvault.demo.truth import COLUMNS, read_truth, write_truth
 from clientvault.demo.worker import PLANNER_FAILED, planned_elsewhere
 from clientvault.errors import ClientVaultError
-from clientvault.ingest.models import Event, Order
+from clientvault.ingest.commerce.models import Order
+from clientvault.ingest.models import Event
 from clientvault.store.base import table_of
 from clientvault.store.driver_sql import DialectRef, TableCodec
 

@@ -8,7 +8,7 @@ import sys
 
 def test_heavy_libraries_are_imported_only_when_matching_runs() -> None:
     code = (
-        "import sys, clientvault.cli.app, clientvault.identity.matching, "
+        "import sys, clientvault.cli.app, clientvault.identity.matching.resolve, "
         "clientvault.identity.incremental; "
         "print(sorted(m for m in ('splink', 'duckdb', 'pandas') if m in sys.modules))"
     )

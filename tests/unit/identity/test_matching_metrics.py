@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clientvault.identity.matching_metrics import pairs_of_groups, pairwise_scores
+from clientvault.identity.matching.metrics import pairs_of_groups, pairwise_scores
 
 
 def test_groups_give_every_pair_within_them() -> None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clientvault.identity.matching_spec import (
+from clientvault.identity.matching.spec import (
     COMPARISONS,
     blocking_keys,
     damerau_levenshtein,
@@ -17,7 +17,7 @@ from clientvault.identity.matching_spec import (
     matching_record,
     token_jaccard,
 )
-from clientvault.identity.matching_splink import shares_sql
+from clientvault.identity.matching.splink import shares_sql
 
 _words = st.text(alphabet="abcdeilmnorstuxy -", min_size=0, max_size=12)
 

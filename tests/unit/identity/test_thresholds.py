@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clientvault.errors import InvalidInput
-from clientvault.identity.matching_store import Thresholds
+from clientvault.identity.matching.store import Thresholds
 from clientvault.settings import IdentitySettings
 
 

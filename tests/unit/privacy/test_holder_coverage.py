@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Uuid
 
 from clientvault.migrations.schema import DATA_METADATA, load_holders
-from clientvault.privacy.holders import registered_holders, uncovered_tables
+from clientvault.privacy.holders.registry import registered_holders, uncovered_tables
 
 
 def test_every_table_naming_customers_has_a_holder() -> None:

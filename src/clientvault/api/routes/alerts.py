@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_store
 from clientvault.http.params import BeforeId, RowId
-from clientvault.security import alerts
-from clientvault.security.alert_schemas import AlertRead
+from clientvault.security.alerts import inbox
+from clientvault.security.alerts.schemas import AlertRead
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 # Acknowledging is part of reading alerts: whoever is shown them is the one to triage them.
@@ -28,7 +28,7 @@ def list_alerts(
 ) -> list[AlertRead]:
     """The newest alerts first (before an id for the next page), optionally filtered."""
     with get_store(request).read_sessions() as session:
-        found = alerts.list_alerts(session, status=status, kind=kind, before=before, limit=limit)
+        found = inbox.list_alerts(session, status=status, kind=kind, before=before, limit=limit)
         return [AlertRead.model_validate(alert) for alert in found]
 
 
@@ -36,7 +36,7 @@ def list_alerts(
 def get_alert(alert_id: RowId, request: Request, caller: ReadAlerts) -> AlertRead:
     """One alert with its evidence."""
     with get_store(request).read_sessions() as session:
-        return AlertRead.model_validate(alerts.get_alert(session, alert_id))
+        return AlertRead.model_validate(inbox.get_alert(session, alert_id))
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertRead)
@@ -44,5 +44,5 @@ def acknowledge(alert_id: RowId, request: Request, caller: ReadAlerts) -> AlertR
     """Mark an alert as looked at (the audit log records who and when)."""
     with get_store(request).sessions.begin() as session:
         return AlertRead.model_validate(
-            alerts.acknowledge(session, alert_id=alert_id, by=caller.principal)
+            inbox.acknowledge(session, alert_id=alert_id, by=caller.principal)
         )

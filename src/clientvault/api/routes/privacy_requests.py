@@ -15,9 +15,10 @@ from fastapi.responses import Response
 
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_app_settings, get_store
-from clientvault.privacy import breaches, records, requests
-from clientvault.privacy.request_models import DataSubjectRequest
-from clientvault.privacy.request_schemas import (
+from clientvault.privacy import breaches, records
+from clientvault.privacy.requests import lifecycle
+from clientvault.privacy.requests.models import DataSubjectRequest
+from clientvault.privacy.requests.schemas import (
     BreachCreate,
     BreachRead,
     CompleteInput,
@@ -43,7 +44,7 @@ def _policy(request: Request) -> PrivacySettings:
 
 def request_read(dsr: DataSubjectRequest, policy: PrivacySettings) -> RequestRead:
     """A request with its clock as of today."""
-    return RequestRead.of(dsr, today=requests.today_utc(), due_soon_days=policy.due_soon_days)
+    return RequestRead.of(dsr, today=lifecycle.today_utc(), due_soon_days=policy.due_soon_days)
 
 
 @router.post("/requests", response_model=RequestRead, status_code=201)
@@ -51,14 +52,14 @@ def create_request(body: RequestCreate, request: Request, caller: ManagePrivacy)
     """Take in a request; the customer is e-mailed a receipt and a verification link."""
     store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
-        customer_id = requests.resolve_customer(
+        customer_id = lifecycle.resolve_customer(
             session, store, customer_id=body.customer_id, email=body.email
         )
-        dsr = requests.create_request(
+        dsr = lifecycle.create_request(
             session,
             store,
             policy=policy,
-            intake=requests.Intake(
+            intake=lifecycle.Intake(
                 customer_id=customer_id,
                 kind=body.kind,
                 regime=body.regime,
@@ -80,7 +81,7 @@ def list_requests(
     """Requests, the soonest due first."""
     policy = _policy(request)
     with get_store(request).read_sessions() as session, session.begin():
-        found = requests.list_requests(session, status=status, open_only=open_only)
+        found = lifecycle.list_requests(session, status=status, open_only=open_only)
         return [request_read(dsr, policy) for dsr in found]
 
 
@@ -88,7 +89,7 @@ def list_requests(
 def read_request(request_id: uuid.UUID, request: Request, caller: ManagePrivacy) -> RequestRead:
     """One request and its clock."""
     with get_store(request).read_sessions() as session, session.begin():
-        return request_read(requests.get_request(session, request_id), _policy(request))
+        return request_read(lifecycle.get_request(session, request_id), _policy(request))
 
 
 @router.post("/requests/{request_id}/verification", response_model=RequestRead)
@@ -98,7 +99,7 @@ def resend_verification(
     """E-mail the requester a new verification link."""
     store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
-        dsr = requests.resend_verification(
+        dsr = lifecycle.resend_verification(
             session, store, policy=policy, request_id=request_id, principal=caller.principal
         )
         return request_read(dsr, policy)
@@ -108,7 +109,7 @@ def resend_verification(
 def start_request(request_id: uuid.UUID, request: Request, caller: ManagePrivacy) -> RequestRead:
     """Mark a verified request as in progress."""
     with get_store(request).sessions.begin() as session:
-        dsr = requests.start(session, request_id=request_id, principal=caller.principal)
+        dsr = lifecycle.start(session, request_id=request_id, principal=caller.principal)
         return request_read(dsr, _policy(request))
 
 
@@ -119,7 +120,7 @@ def extend_request(
     """Extend the deadline once, with a reason the requester is told."""
     store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
-        dsr = requests.extend(
+        dsr = lifecycle.extend(
             session,
             store,
             policy=policy,
@@ -137,7 +138,7 @@ def complete_request(
     """Carry out a verified request (export, erasure, restriction…) and close it."""
     store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
-        dsr = requests.complete(
+        dsr = lifecycle.complete(
             session,
             store,
             policy=policy,
@@ -156,7 +157,7 @@ def refuse_request(
     """Close a request without carrying it out; the requester is told why."""
     store, policy = get_store(request), _policy(request)
     with store.sessions.begin() as session:
-        dsr = requests.refuse(
+        dsr = lifecycle.refuse(
             session,
             store,
             policy=policy,
@@ -176,7 +177,7 @@ def request_archive(request_id: uuid.UUID, request: Request, caller: ExportPii) 
     """The export archive (zip of JSON and CSV) of a verified access or portability request."""
     store = get_store(request)
     with store.sessions.begin() as session:
-        data = requests.download_archive(
+        data = lifecycle.download_archive(
             session, store, request_id=request_id, principal=caller.principal
         )
     return Response(

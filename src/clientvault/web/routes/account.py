@@ -18,9 +18,10 @@ from clientvault.errors import InvalidInput, PermissionDenied
 from clientvault.http.auth import Authorize, Caller, session_token
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.security.accounts import get_user
+from clientvault.security.credentials import hash_secret
 from clientvault.security.models import ApiToken, StaffSession, User
 from clientvault.security.permissions import PERMISSIONS
-from clientvault.security.sessions import active_sessions, token_hash
+from clientvault.security.sessions import active_sessions
 from clientvault.security.signin import mfa_required
 from clientvault.security.tokens import Maker, issue_token, revoke_token
 from clientvault.settings import Settings
@@ -80,7 +81,7 @@ def _account_view(
         mfa_required=caller.user is not None and mfa_required(caller.user, settings),
         token_days=(*(days for days in TOKEN_DAYS if days < longest), longest),
         sessions=active_sessions(session, user),
-        current_session=token_hash(current_token) if current_token else None,
+        current_session=hash_secret(current_token) if current_token else None,
         tokens=rows,
     )
 

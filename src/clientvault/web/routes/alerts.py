@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import StoreDep
 from clientvault.http.params import BeforeId, RowId
-from clientvault.security import alerts
 from clientvault.security.accounts import display_names
+from clientvault.security.alerts import inbox
 from clientvault.security.models import Alert
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
@@ -114,7 +114,7 @@ def alerts_page(
 ) -> Response:
     """The newest alerts of a status (open by default), with their evidence."""
     with store.read_sessions() as session, session.begin():
-        found = alerts.list_alerts(
+        found = inbox.list_alerts(
             session,
             status=None if status == "all" else status,
             before=before,
@@ -122,7 +122,7 @@ def alerts_page(
         )
         page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
         names = display_names(session, {a.actor_id for a in page if a.actor_kind == "user"})
-        open_count = alerts.count_open(session)
+        open_count = inbox.count_open(session)
         rows = [
             AlertRow(
                 alert,
@@ -152,5 +152,5 @@ def alerts_page(
 def acknowledge(alert_id: RowId, caller: ReadAlerts, store: StoreDep) -> RedirectResponse:
     """Acknowledge an alert, then back to the list."""
     with store.sessions.begin() as session:
-        alerts.acknowledge(session, alert_id=alert_id, by=caller.principal)
+        inbox.acknowledge(session, alert_id=alert_id, by=caller.principal)
     return RedirectResponse(f"{ALERTS_PATH}?done=acknowledged", status_code=303)

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import ReadSessionDep
 from clientvault.identity.models import Customer
-from clientvault.ingest.models import Event, Order
+from clientvault.ingest.commerce.models import Order
+from clientvault.ingest.models import Event
 from clientvault.store.base import Base
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import ClientVaultError, Conflict, InvalidInput, NotFound
 from clientvault.http.deps import StoreDep
-from clientvault.privacy import links, preferences, records, requests
-from clientvault.privacy.request_models import DataSubjectRequest
+from clientvault.privacy import links, preferences, records
+from clientvault.privacy.requests import lifecycle
+from clientvault.privacy.requests.models import DataSubjectRequest
 from clientvault.settings import PrivacySettings
 from clientvault.store.context import Store
 from clientvault.web.templating import render
@@ -89,7 +90,7 @@ def preferences_page(
             session, store, policy=policy, token=token, gpc=request.headers.get("sec-gpc") == "1"
         )
         centre = preferences.view(session, customer_id=customer_id)
-        today = requests.today_utc()
+        today = lifecycle.today_utc()
         return render(
             request,
             "preferences/centre.html",
@@ -98,10 +99,10 @@ def preferences_page(
                 "token": token,
                 "centre": centre,
                 "notice": NOTICES.get(done or ""),
-                "deadline": lambda r: requests.deadline_state(
+                "deadline": lambda r: lifecycle.deadline_state(
                     r, today=today, due_soon_days=policy.due_soon_days
                 ),
-                "kind_labels": requests.KIND_LABELS,
+                "kind_labels": lifecycle.KIND_LABELS,
                 "self_service_kinds": preferences.SELF_SERVICE_KINDS,
                 "policy": policy,
             },
@@ -227,7 +228,7 @@ def verify_page(request: Request, store: StoreDep, token: Token) -> Response:
     nothing, so that mail scanners cannot confirm a request for the subject)."""
 
     def show(session: Session) -> Response:
-        pending = requests.pending_verification(
+        pending = lifecycle.pending_verification(
             session, store, policy=_policy(request), token=token
         )
         return _verify_page(request, pending, token=token, confirmed=False)
@@ -240,7 +241,7 @@ def verify(request: Request, store: StoreDep, token: FormToken) -> Response:
     """Confirm the request: the link is used up."""
 
     def confirm(session: Session) -> Response:
-        verified = requests.verify_request(session, store, policy=_policy(request), token=token)
+        verified = lifecycle.verify_request(session, store, policy=_policy(request), token=token)
         return _verify_page(request, verified, token=None, confirmed=True)
 
     return _in_transaction(request, store, confirm)
@@ -251,7 +252,7 @@ def _verify_page(
 ) -> Response:
     context: dict[str, Any] = {
         "title": "Confirm your request",
-        "kind": requests.KIND_LABELS[dsr.kind],
+        "kind": lifecycle.KIND_LABELS[dsr.kind],
         "received_at": dsr.received_at,
         "due_on": dsr.due_on,
         "token": token,

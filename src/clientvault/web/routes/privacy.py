@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import StoreDep
-from clientvault.privacy import breaches, consent_stats, records, requests
-from clientvault.privacy.request_models import REQUEST_KINDS
+from clientvault.privacy import breaches, consent_stats, records
+from clientvault.privacy.requests import lifecycle
+from clientvault.privacy.requests.models import REQUEST_KINDS
 from clientvault.settings import PrivacySettings
 from clientvault.store.base import utcnow
 from clientvault.web.navigation import CONSOLE_PREFIX
@@ -64,13 +65,13 @@ def _notice(done: str | None) -> str | None:
 def dashboard(request: Request, caller: ManagePrivacy, store: StoreDep) -> Response:
     """The DPO's dashboard: requests by deadline state, breach clocks, consent totals."""
     policy, now = _policy(request), utcnow()
-    today = requests.today_utc()
+    today = lifecycle.today_utc()
     with store.read_sessions() as session, session.begin():
         states = Counter(
-            requests.deadline_state(r, today=today, due_soon_days=policy.due_soon_days)
-            for r in requests.list_requests(session, open_only=True, limit=10_000)
+            lifecycle.deadline_state(r, today=today, due_soon_days=policy.due_soon_days)
+            for r in lifecycle.list_requests(session, open_only=True, limit=10_000)
         )
-        unverified = len(requests.list_requests(session, status="received", limit=10_000))
+        unverified = len(lifecycle.list_requests(session, status="received", limit=10_000))
         clocks = Counter(breaches.clock(b, now=now).state for b in breaches.list_breaches(session))
         stats = consent_stats.consent_stats(session)
     return render(
@@ -100,11 +101,11 @@ def requests_page(
     """Requests, soonest due first, overdue and due-soon ones highlighted; a form to record
     a new one."""
     policy = _policy(request)
-    today = requests.today_utc()
+    today = lifecycle.today_utc()
     with store.read_sessions() as session, session.begin():
-        found = requests.list_requests(session, open_only=show == "open")
+        found = lifecycle.list_requests(session, open_only=show == "open")
         rows = [
-            (r, requests.deadline_state(r, today=today, due_soon_days=policy.due_soon_days))
+            (r, lifecycle.deadline_state(r, today=today, due_soon_days=policy.due_soon_days))
             for r in found
         ]
     return render(
@@ -116,7 +117,7 @@ def requests_page(
             "today": today,
             "show": show,
             "kinds": REQUEST_KINDS,
-            "kind_labels": requests.KIND_LABELS,
+            "kind_labels": lifecycle.KIND_LABELS,
             "badges": DEADLINE_BADGES,
             "notice": _notice(done),
             "csrf_token": _csrf(caller),
@@ -135,12 +136,12 @@ def create_request(
 ) -> RedirectResponse:
     """Record a request received by e-mail or letter; the requester must then verify it."""
     with store.sessions.begin() as session:
-        customer_id = requests.resolve_customer(session, store, customer_id=None, email=email)
-        created = requests.create_request(
+        customer_id = lifecycle.resolve_customer(session, store, customer_id=None, email=email)
+        created = lifecycle.create_request(
             session,
             store,
             policy=_policy(request),
-            intake=requests.Intake(
+            intake=lifecycle.Intake(
                 customer_id=customer_id, kind=kind, regime=regime, channel="console"
             ),
             principal=caller.principal,
@@ -159,9 +160,9 @@ def request_page(
     """One request: its clock, its history and what can be done next."""
     policy = _policy(request)
     with store.read_sessions() as session, session.begin():
-        dsr = requests.get_request(session, request_id)
-        state = requests.deadline_state(
-            dsr, today=requests.today_utc(), due_soon_days=policy.due_soon_days
+        dsr = lifecycle.get_request(session, request_id)
+        state = lifecycle.deadline_state(
+            dsr, today=lifecycle.today_utc(), due_soon_days=policy.due_soon_days
         )
     return render(
         request,
@@ -170,7 +171,7 @@ def request_page(
             "title": "Data-subject request",
             "r": dsr,
             "state": state,
-            "kind_label": requests.KIND_LABELS[dsr.kind],
+            "kind_label": lifecycle.KIND_LABELS[dsr.kind],
             "badges": DEADLINE_BADGES,
             "notice": _notice(done),
             "csrf_token": _csrf(caller),
@@ -191,13 +192,13 @@ def request_action(
     policy, principal = _policy(request), caller.principal
     with store.sessions.begin() as session:
         if action == "start":
-            requests.start(session, request_id=request_id, principal=principal)
+            lifecycle.start(session, request_id=request_id, principal=principal)
         elif action == "verification":
-            requests.resend_verification(
+            lifecycle.resend_verification(
                 session, store, policy=policy, request_id=request_id, principal=principal
             )
         elif action == "complete":
-            requests.complete(
+            lifecycle.complete(
                 session,
                 store,
                 policy=policy,
@@ -207,7 +208,7 @@ def request_action(
                 erasure_mode=request.app.state.settings.retention.erasure_mode,
             )
         else:
-            step = requests.extend if action == "extend" else requests.refuse
+            step = lifecycle.extend if action == "extend" else lifecycle.refuse
             step(
                 session,
                 store,

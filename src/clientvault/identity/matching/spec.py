@@ -1,6 +1,6 @@
 """What probabilistic matching compares, written once for the batch job and the incremental path.
 
-The comparisons are declared here as plain data (``COMPARISONS``); ``matching_splink`` turns them
+The comparisons are declared here as plain data (``COMPARISONS``); ``matching.splink`` turns them
 into Splink comparison levels (SQL run by DuckDB) and ``level_of`` evaluates the very same levels
 in Python for the few candidates of an incremental match. Both read the levels in the same order,
 with the same column, function and threshold, and Splink's ``jaro_winkler_similarity`` and
@@ -174,7 +174,7 @@ COMPARISONS: tuple[Comparison, ...] = (
     ),
     Comparison("external_id", "external_id", _levels("external_id")),
     # An external id that one profile brought while another held it at its kind's limit
-    # (``IdentifierConflict``; ``matching_store.CONTESTED_KINDS`` says why not e-mail and
+    # (``IdentifierConflict``; ``matching.store.CONTESTED_KINDS`` says why not e-mail and
     # phone): not a stitching link, but evidence weighed here like any other (``contested``
     # lists both profiles' such values). No "missing" level:
     # u is then the chance that two random profiles share such a value (tiny), not that two
@@ -308,7 +308,7 @@ def matching_record(
 ) -> dict[str, str | None]:
     """The normalised record matching compares, from a profile's (decrypted) identifiers;
     ``contested``: keys of the identifier values it is in conflict over (as keeper or holder;
-    ``matching_store.contested_identifiers``)."""
+    ``matching.store.contested_identifiers``)."""
     mail = squeeze(email)
     return {
         "first_name": fold_name(first_name),

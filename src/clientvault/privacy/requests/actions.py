@@ -1,6 +1,6 @@
 """What carrying out each kind of data-subject request does, through the privacy core.
 
-Kept apart from the workflow (``requests``) so that the workflow's rules — verified first,
+Kept apart from the workflow (``lifecycle``) so that the workflow's rules — verified first,
 one extension, audited steps — read the same whatever a request asks for.
 """
 
@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from clientvault.privacy import consent
 from clientvault.privacy.erasure import erase_customer
 from clientvault.privacy.export import export_archive
-from clientvault.privacy.holders import ErasureMode
-from clientvault.privacy.request_models import DataSubjectRequest
+from clientvault.privacy.holders.registry import ErasureMode
+from clientvault.privacy.requests.models import DataSubjectRequest
 from clientvault.security.principal import Principal
 from clientvault.store.context import Store
 

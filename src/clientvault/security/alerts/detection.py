@@ -8,10 +8,10 @@ nothing: each alert has a ``dedup_key`` derived from the entries that raised it,
 finding of the same alert only adds entries it had not counted yet. ``rewind`` replays the
 log on purpose (after a change of thresholds, say).
 
-The rules themselves are in ``alert_rules``; this module loads what they need for a batch (a
+The rules themselves are in ``rules``; this module loads what they need for a batch (a
 few queries per batch, whatever its size) in a read-only session, then stores their findings
 in a short writing transaction. Alerts hold ids, counts and times, never personal data, and
-are listed for whoever holds ``alerts:read`` (admins and the DPO).
+are listed (``inbox``) for whoever holds ``alerts:read`` (admins and the DPO).
 """
 
 from __future__ import annotations
@@ -25,34 +25,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import ColumnElement, String, case, cast, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
-from clientvault.errors import ConfigurationError, InvalidInput, NotFound
-from clientvault.security import alert_rules as rules
-from clientvault.security import audit
-from clientvault.security.alert_rules import Entry, EntryTest, Finding
+from clientvault.errors import ConfigurationError
+from clientvault.security.alerts import rules
+from clientvault.security.alerts.rules import Entry, EntryTest, Finding
 from clientvault.security.models import Alert, AuditCursor, AuditEntry
-from clientvault.security.principal import Principal
 from clientvault.settings import SecuritySettings
-from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.store.cursors import locked_cursor
 
 #: The cursor name of this consumer of the audit log.
 CONSUMER_NAME = "access-alerts"
-STATUSES = ("open", "acknowledged")
-#: Every kind of alert the rules raise.
-KINDS = (
-    "bulk_read",
-    "bulk_export",
-    "unusual_hours",
-    "denials",
-    "new_network",
-    "mfa_replay",
-    "client_blocked",
-    # Raised by the privacy layer's deadline check of data-subject requests.
-    "dsr_due_soon",
-    "dsr_overdue",
-)
-#: The columns the rules read, in ``alert_rules.Entry``'s order (``details`` may follow).
+#: The columns the rules read, in ``rules.Entry``'s order (``details`` may follow).
 _ENTRY_COLUMNS = (
     AuditEntry.id,
     AuditEntry.occurred_at,
@@ -162,60 +145,6 @@ def find(
     findings += _network_findings(session, batch, policy)
     findings += rules.single_entry_findings(batch)
     return findings
-
-
-def list_alerts(
-    session: Session,
-    *,
-    status: str | None = None,
-    kind: str | None = None,
-    before: int | None = None,
-    limit: int = 100,
-) -> list[Alert]:
-    """The newest alerts first, optionally of one status or kind, before an id (paging)."""
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"unknown status {status!r}", details={"field": "status"})
-    if kind is not None and kind not in KINDS:
-        raise InvalidInput(f"unknown kind {kind!r}", details={"field": "kind"})
-    query = select(Alert).order_by(Alert.id.desc()).limit(limit)
-    if status is not None:
-        query = query.where(Alert.status == status)
-    if kind is not None:
-        query = query.where(Alert.kind == kind)
-    if before is not None:
-        query = query.where(Alert.id < before)
-    return list(session.scalars(query))
-
-
-def get_alert(session: Session, alert_id: int) -> Alert:
-    """One alert by id, or ``NotFound``."""
-    alert = session.get(Alert, alert_id)
-    if alert is None:
-        raise NotFound("no such alert")
-    return alert
-
-
-def acknowledge(session: Session, *, alert_id: int, by: Principal) -> Alert:
-    """Mark an alert as looked at (idempotent), in the audit log too."""
-    alert = get_alert(session, alert_id)
-    if alert.status != "acknowledged":
-        alert.status = "acknowledged"
-        alert.acknowledged_at = utcnow()
-        alert.acknowledged_by = by.id
-        audit.record(
-            session,
-            principal=by,
-            action="alert.acknowledged",
-            target_type="alert",
-            target_ids=[str(alert.id)],
-            details={"kind": alert.kind},
-        )
-    return alert
-
-
-def count_open(session: Session) -> int:
-    """How many alerts nobody has acknowledged yet."""
-    return session.scalar(select(func.count()).where(Alert.status == "open")) or 0
 
 
 # ---- Loading what the rules need --------------------------------------------------------

@@ -14,7 +14,7 @@ the new state of that step; running the job again is safe (known pairs are skipp
 
 The same data and seed make the same merges, on any installation: profiles are matched in an
 order of their content (not of their random ids nor of the database's), the model is trained
-deterministically (``matching_splink.train_and_score``) and pairs are decided in a total order
+deterministically (``matching.splink.train_and_score``) and pairs are decided in a total order
 (probability, then the records' order).
 """
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from clientvault.errors import InvalidInput
-from clientvault.identity.matching_store import (
+from clientvault.identity.matching.store import (
     PairScore,
     Profiles,
     Thresholds,
@@ -46,7 +46,7 @@ from clientvault.settings import IdentitySettings
 from clientvault.store.context import Store
 
 if TYPE_CHECKING:
-    from clientvault.identity.matching_splink import ScoredPair
+    from clientvault.identity.matching.splink import ScoredPair
 
 Step = Callable[[str], None]
 
@@ -127,7 +127,7 @@ def resolve(
     finds. ``settings`` (defaults when None) give the thresholds, unless ``thresholds`` are
     given, and DuckDB's memory cap and threads. ``step(name)`` is called as each stage starts
     (for progress display)."""
-    from clientvault.identity.matching_splink import DuckDBLimits, train_and_score
+    from clientvault.identity.matching.splink import DuckDBLimits, train_and_score
 
     config = settings or IdentitySettings()
     limits = thresholds or Thresholds.of(config)

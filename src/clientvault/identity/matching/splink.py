@@ -1,6 +1,6 @@
 """Training a Splink model and scoring the blocked pairs, in an in-memory DuckDB database.
 
-Records arrive already decrypted and normalised (``matching_spec.matching_record``); they live
+Records arrive already decrypted and normalised (``matching.spec.matching_record``); they live
 only in this process's memory: DuckDB runs ``:memory:`` with spilling to disk switched off, so no
 decrypted value is ever written to a file. Splink, DuckDB and pandas are imported here only.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clientvault.errors import InvalidInput
-from clientvault.identity.matching_spec import (
+from clientvault.identity.matching.spec import (
     BLOCKING_KEYS,
     COMPARISONS,
     MAX_BLOCK,
@@ -79,7 +79,7 @@ def duckdb_connection(limits: DuckDBLimits | None = None) -> Any:
 
 def shares_sql(left: str, right: str) -> str:
     """DuckDB SQL of a ``shares`` level: the space-separated values of two SQL expressions
-    have one in common (``matching_spec`` evaluates the same in Python)."""
+    have one in common (``matching.spec`` evaluates the same in Python)."""
     return f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))"
 
 
@@ -167,7 +167,7 @@ CONTESTED_BLOCK = "bk_contested"
 
 
 def splink_settings(comparisons: Sequence[Comparison]) -> Any:
-    """The Splink settings (untrained) built from ``matching_spec``: one custom comparison per
+    """The Splink settings (untrained) built from ``matching.spec``: one custom comparison per
     given comparison, one blocking rule per declared blocking key (and one on the contested
     identifier values when they are compared)."""
     import splink.comparison_library as cl
@@ -388,7 +388,7 @@ def _scored_pair(
     comparisons: Sequence[Comparison],
 ) -> ScoredPair:
     """A predicted row (records by position) with its explanation: each comparison's level
-    (evaluated by ``matching_spec.level_of``, the same levels Splink's SQL evaluated) and the
+    (evaluated by ``matching.spec.level_of``, the same levels Splink's SQL evaluated) and the
     weight Splink gave it (its ``mw_`` column, log2 of the level's Bayes factor)."""
     left, right = sorted((int(row["unique_id_l"]), int(row["unique_id_r"])), key=ids.__getitem__)
     explanation = [

@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import ColumnElement, delete
 
-from clientvault.privacy.holders import HolderContext, HolderErasure, Rows, delete_rows, rows_of
+from clientvault.privacy.holders.registry import (
+    HolderContext,
+    HolderErasure,
+    Rows,
+    delete_rows,
+    rows_of,
+)
 from clientvault.store.base import Base
 
 Export = Callable[[HolderContext, Sequence[uuid.UUID]], Rows]

@@ -1,4 +1,4 @@
-"""E-mail delivery: the consumer of the transactional outbox (``privacy.outbox``), over SMTP.
+"""E-mail delivery: the consumer of the transactional outbox (``outbox``), over SMTP.
 
 Each run claims a batch of due messages in a short transaction (``SKIP LOCKED`` on
 PostgreSQL, so several workers never claim the same message; the claim is a lease that
@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import ClientVaultError
 from clientvault.identity.models import Customer
-from clientvault.privacy.outbox import BODY_COLUMN, MailBody
-from clientvault.privacy.request_models import OutboxMessage
+from clientvault.messaging.models import OutboxMessage
+from clientvault.messaging.outbox import BODY_COLUMN, MailBody
 from clientvault.security.pii import reveal
 from clientvault.security.principal import PII_REVEAL, Principal
 from clientvault.settings import SmtpSettings

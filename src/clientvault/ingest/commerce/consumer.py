@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from clientvault.ingest.commerce.models import Order, OrderItem, OrderRefund, Product
 from clientvault.ingest.consumers import Consumer
-from clientvault.ingest.models import Event, Order, OrderItem, OrderRefund, Product
+from clientvault.ingest.models import Event
 from clientvault.store.context import Store
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,14 @@ from typing import Any
 from sqlalchemy import select
 
 from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
-from clientvault.privacy.holder_rows import customer_rows, delete_where
-from clientvault.privacy.holders import Holder, HolderContext, HolderErasure, Rows, register_holder
+from clientvault.privacy.holders.registry import (
+    Holder,
+    HolderContext,
+    HolderErasure,
+    Rows,
+    register_holder,
+)
+from clientvault.privacy.holders.rows import customer_rows, delete_where
 from clientvault.privacy.models import ConsentRecord, ProcessingLimit
 from clientvault.security.models import AuditEntry
 from clientvault.security.pii import reveal

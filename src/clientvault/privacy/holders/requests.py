@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from clientvault.privacy.holder_rows import customer_rows
-from clientvault.privacy.holders import (
+from clientvault.messaging.models import OutboxMessage
+from clientvault.privacy.holders.registry import (
     Holder,
     HolderContext,
     HolderErasure,
@@ -19,7 +19,8 @@ from clientvault.privacy.holders import (
     register_holder,
     rows_of,
 )
-from clientvault.privacy.request_models import DataSubjectRequest, LinkToken, OutboxMessage
+from clientvault.privacy.holders.rows import customer_rows
+from clientvault.privacy.requests.models import DataSubjectRequest, LinkToken
 
 
 def _export_requests(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.identity.models import Customer
 from clientvault.identity.profiles import find_by_email
-from clientvault.privacy import deadlines, links, outbox, request_actions
-from clientvault.privacy.holders import ErasureMode
-from clientvault.privacy.request_models import (
+from clientvault.privacy import deadlines, links, notices
+from clientvault.privacy.holders.registry import ErasureMode
+from clientvault.privacy.requests import actions
+from clientvault.privacy.requests.models import (
     REGIMES,
     REQUEST_KINDS,
     REQUEST_STATUSES,
@@ -153,7 +154,7 @@ def create_request(
     )
     if not verified_by_link:
         text += "\n\n" + _verification_text(session, store, policy, request)
-    outbox.enqueue(
+    notices.enqueue(
         session,
         store,
         policy=policy,
@@ -181,7 +182,7 @@ def resend_verification(
     customer = session.get(Customer, request.customer_id)
     if customer is None or customer.email_sealed is None:
         raise Conflict("the customer has no e-mail address to send a link to")
-    outbox.enqueue(
+    notices.enqueue(
         session,
         store,
         policy=policy,
@@ -205,7 +206,7 @@ def _verification_text(
         request_id=request.id,
         lifetime=timedelta(hours=policy.verification_link_hours),
     )
-    url = outbox.link_url(policy, outbox.VERIFY_PATH, token)
+    url = notices.link_url(policy, notices.VERIFY_PATH, token)
     return (
         "To confirm that this request comes from you, open this link (it works once, "
         f"within {policy.verification_link_hours} hours):\n{url}\n\n"
@@ -321,7 +322,7 @@ def complete(
     request = _verified(session, request_id)
     if request.kind == "rectification" and not (note and note.strip()):
         raise InvalidInput("say what was rectified", details={"field": "note"})
-    outcome = request_actions.execute(
+    outcome = actions.execute(
         session,
         store,
         request=request,
@@ -409,7 +410,7 @@ def download_archive(
     request = _verified(session, request_id, allow_completed=True)
     if request.kind not in ("access", "portability"):
         raise Conflict("only access and portability requests have an archive")
-    return request_actions.archive(session, store, request=request, principal=principal)
+    return actions.archive(session, store, request=request, principal=principal)
 
 
 def get_request(session: Session, request_id: uuid.UUID) -> DataSubjectRequest:
@@ -520,7 +521,7 @@ def _tell(
 ) -> None:
     customer = session.get(Customer, request.customer_id)
     if customer is not None and customer.email_sealed is not None:
-        outbox.enqueue(
+        notices.enqueue(
             session,
             store,
             policy=policy,

@@ -14,15 +14,21 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, or_, select
 
-from clientvault.identity.matching_models import MatchBlockingKey
+from clientvault.identity.matching.models import MatchBlockingKey
 from clientvault.identity.models import (
     CustomerMerge,
     CustomerMergeMove,
     IdentifierConflict,
     MatchCandidate,
 )
-from clientvault.privacy.holder_rows import customer_rows, delete_where
-from clientvault.privacy.holders import Holder, HolderContext, HolderErasure, Rows, register_holder
+from clientvault.privacy.holders.registry import (
+    Holder,
+    HolderContext,
+    HolderErasure,
+    Rows,
+    register_holder,
+)
+from clientvault.privacy.holders.rows import customer_rows, delete_where
 
 
 def _merges_of(customer_ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:

@@ -14,8 +14,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from clientvault.privacy.breaches import EARLIEST, Clock
 from clientvault.privacy.deadlines import days_left
-from clientvault.privacy.request_models import Breach, DataSubjectRequest
-from clientvault.privacy.requests import deadline_state
+from clientvault.privacy.requests.lifecycle import deadline_state
+from clientvault.privacy.requests.models import Breach, DataSubjectRequest
 
 RequestKind = Literal[
     "access", "portability", "rectification", "erasure", "restriction", "objection", "opt_out"

@@ -161,6 +161,6 @@ def check_coverage() -> None:
     if missing:
         raise ConfigurationError(
             "tables naming customers have no personal-data holder: "
-            f"{', '.join(missing)} (register one with clientvault.privacy.holders."
+            f"{', '.join(missing)} (register one with clientvault.privacy.holders.registry."
             "register_holder, imported from clientvault.migrations.schema.load_holders)"
         )

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
 from clientvault.identity.graph import rule_kind
-from clientvault.identity.matching_models import MatchBlockingKey, MatchModel
-from clientvault.identity.matching_spec import blocking_keys, matching_record
+from clientvault.identity.matching.models import MatchBlockingKey, MatchModel
+from clientvault.identity.matching.spec import blocking_keys, matching_record
 from clientvault.identity.merges import IDENTITY_REVIEW, merge_customers
 from clientvault.identity.models import (
     Customer,

@@ -1,9 +1,8 @@
-"""Tables of data-subject requests, signed links, the e-mail outbox, records of processing
-and the breach register.
+"""Tables of data-subject requests, signed links, records of processing and the breach
+register (the e-mail outbox they write to is ``messaging.models``).
 
-Nothing here holds personal data in the clear: a request names its customer by id, a link is
-stored as a keyed hash of its token, and a queued e-mail's body (which carries links) is
-sealed with the customer's data key, so erasing the customer makes it unreadable too.
+Nothing here holds personal data in the clear: a request names its customer by id and a link
+is stored as a keyed hash of its token.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Date, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clientvault.store.base import Base, BigIntId, JsonDocument, Sealed, new_id, utcnow
+from clientvault.store.base import Base, BigIntId, JsonDocument, new_id, utcnow
 
 REQUEST_KINDS = (
     "access",
@@ -91,29 +90,6 @@ class LinkToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
-
-
-class OutboxMessage(Base):
-    """An e-mail to a customer, written in the transaction of the step that sends it.
-
-    The recipient is the customer's e-mail on file, read (audited) at delivery; ``body``
-    is sealed with the customer's data key under the column name ``mail_body``.
-    """
-
-    __tablename__ = "mail_outbox"
-    __table_args__ = (Index("ix_mail_outbox_pending", "sent_at", "next_attempt_at"),)
-
-    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
-    customer_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    template: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(200))
-    body: Mapped[bytes | None] = mapped_column(Sealed)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    sent_at: Mapped[datetime | None]
-    failed_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(String(200))
 
 
 class ProcessingRecord(Base):
