@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from clientvault.automation.jobs import list_jobs
 from clientvault.automation.scheduler import JobStatus
@@ -37,7 +37,8 @@ def list_command(data_dir: Path | None = DataDirOption) -> None:
     with opened_store(settings) as store, store.read_sessions() as session:
         jobs = list_jobs(session, settings, JOBS)
     table = Table(
-        "job",
+        # A job's name is what `run now` and the logs use: never cut it, let the rest wrap.
+        Column("job", no_wrap=True, min_width=max((len(job.name) for job in jobs), default=3)),
         "schedule",
         "last run",
         "last status",
