@@ -147,14 +147,14 @@ def _keep_coarse_properties(ctx: HolderContext, event_ids: list[int]) -> None:
         )
 
 
-def _without_tokens(value: Any, only: frozenset[str] | None = None) -> Any:
-    """``value`` with scrubbing tokens reduced to their kind (``[email:…]`` to ``[email]``):
-    every token, or ``only`` those given."""
+def _without_tokens(value: Any, only: frozenset[str]) -> Any:
+    """``value`` with the scrubbing tokens ``only`` names reduced to their kind (``[email:…]``
+    to ``[email]``); other tokens stay."""
     if isinstance(value, str):
         if "[" not in value:
             return value
         return SCRUB_TOKEN.sub(
-            lambda found: f"[{found[1]}]" if only is None or found[0] in only else found[0],
+            lambda found: f"[{found[1]}]" if found[0] in only else found[0],
             value,
         )
     if isinstance(value, dict):
