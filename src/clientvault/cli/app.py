@@ -232,6 +232,7 @@ def demo_command(
     nothing to anybody, and a crash would only mean generating again.
     """
     from clientvault.demo.generator import generate_demo, has_demo_data
+    from clientvault.demo.showcase import run_showcase
 
     settings = load_settings(data_dir)
     writing = settings.model_copy(
@@ -264,6 +265,8 @@ def demo_command(
                         progress=lambda n: progress.advance(task, n),
                         truth_path=settings.data_dir / "demo" / "duplicates.csv",
                     )
+                for line in run_showcase(store, settings):
+                    console.print(line)
         finally:
             store.close()
     if summary is not None:
