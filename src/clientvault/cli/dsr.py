@@ -110,6 +110,25 @@ def create_command(
     _describe(read)
 
 
+def _perform(
+    data_dir: Path | None, request_id: uuid.UUID, action: lifecycle.Action, text: str | None = None
+) -> RequestRead:
+    """Run one staff step through the lifecycle's shared table, as the CLI principal."""
+    settings = load_settings(data_dir)
+    step = lifecycle.Step(
+        action=action,
+        request_id=request_id,
+        principal=CLI_PRINCIPAL,
+        policy=settings.privacy,
+        text=text,
+        erasure_mode=settings.retention.erasure_mode,
+    )
+    with opened_store(settings) as store, store.sessions.begin() as session:
+        read = _read(lifecycle.perform(session, store, step), settings.privacy)
+    _describe(read)
+    return read
+
+
 @dsr_app.command("verify-link")
 def verify_link_command(
     request_id: uuid.UUID = RequestArgument, data_dir: Path | None = DataDirOption
@@ -118,14 +137,8 @@ def verify_link_command(
 
     The link is never shown here: only the requester's mailbox proves who they are.
     """
-    settings = load_settings(data_dir)
-    with opened_store(settings) as store, store.sessions.begin() as session:
-        dsr = lifecycle.resend_verification(
-            session, store, policy=settings.privacy, request_id=request_id, principal=CLI_PRINCIPAL
-        )
-        read = _read(dsr, settings.privacy)
+    _perform(data_dir, request_id, "verification")
     console.print("A new verification link was queued for the requester.")
-    _describe(read)
 
 
 @dsr_app.command("extend")
@@ -135,18 +148,7 @@ def extend_command(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Extend the deadline once (GDPR: two more months; CCPA: 45 more days)."""
-    settings = load_settings(data_dir)
-    with opened_store(settings) as store, store.sessions.begin() as session:
-        dsr = lifecycle.extend(
-            session,
-            store,
-            policy=settings.privacy,
-            request_id=request_id,
-            principal=CLI_PRINCIPAL,
-            reason=reason,
-        )
-        read = _read(dsr, settings.privacy)
-    _describe(read)
+    _perform(data_dir, request_id, "extend", reason)
 
 
 @dsr_app.command("complete")
@@ -156,20 +158,8 @@ def complete_command(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Carry out a verified request (export, erasure, restriction…) and close it."""
-    settings = load_settings(data_dir)
     load_holders()
-    with opened_store(settings) as store, store.sessions.begin() as session:
-        dsr = lifecycle.complete(
-            session,
-            store,
-            policy=settings.privacy,
-            request_id=request_id,
-            principal=CLI_PRINCIPAL,
-            note=note,
-            erasure_mode=settings.retention.erasure_mode,
-        )
-        read = _read(dsr, settings.privacy)
-    _describe(read)
+    read = _perform(data_dir, request_id, "complete", note)
     console.print(f"Outcome: {read.outcome}", highlight=False)
 
 
@@ -180,15 +170,4 @@ def refuse_command(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Close a request without carrying it out."""
-    settings = load_settings(data_dir)
-    with opened_store(settings) as store, store.sessions.begin() as session:
-        dsr = lifecycle.refuse(
-            session,
-            store,
-            policy=settings.privacy,
-            request_id=request_id,
-            principal=CLI_PRINCIPAL,
-            reason=reason,
-        )
-        read = _read(dsr, settings.privacy)
-    _describe(read)
+    _perform(data_dir, request_id, "refuse", reason)

@@ -92,25 +92,39 @@ def read_request(request_id: uuid.UUID, request: Request, caller: ManagePrivacy)
         return request_read(lifecycle.get_request(session, request_id), _policy(request))
 
 
+def _perform(
+    request: Request,
+    caller: Caller,
+    request_id: uuid.UUID,
+    action: lifecycle.Action,
+    text: str | None = None,
+) -> RequestRead:
+    """Run one staff step through the lifecycle's shared table and answer the request."""
+    store, settings = get_store(request), get_app_settings(request)
+    step = lifecycle.Step(
+        action=action,
+        request_id=request_id,
+        principal=caller.principal,
+        policy=settings.privacy,
+        text=text,
+        erasure_mode=settings.retention.erasure_mode,
+    )
+    with store.sessions.begin() as session:
+        return request_read(lifecycle.perform(session, store, step), settings.privacy)
+
+
 @router.post("/requests/{request_id}/verification", response_model=RequestRead)
 def resend_verification(
     request_id: uuid.UUID, request: Request, caller: ManagePrivacy
 ) -> RequestRead:
     """E-mail the requester a new verification link."""
-    store, policy = get_store(request), _policy(request)
-    with store.sessions.begin() as session:
-        dsr = lifecycle.resend_verification(
-            session, store, policy=policy, request_id=request_id, principal=caller.principal
-        )
-        return request_read(dsr, policy)
+    return _perform(request, caller, request_id, "verification")
 
 
 @router.post("/requests/{request_id}/start", response_model=RequestRead)
 def start_request(request_id: uuid.UUID, request: Request, caller: ManagePrivacy) -> RequestRead:
     """Mark a verified request as in progress."""
-    with get_store(request).sessions.begin() as session:
-        dsr = lifecycle.start(session, request_id=request_id, principal=caller.principal)
-        return request_read(dsr, _policy(request))
+    return _perform(request, caller, request_id, "start")
 
 
 @router.post("/requests/{request_id}/extend", response_model=RequestRead)
@@ -118,17 +132,7 @@ def extend_request(
     request_id: uuid.UUID, body: ReasonInput, request: Request, caller: ManagePrivacy
 ) -> RequestRead:
     """Extend the deadline once, with a reason the requester is told."""
-    store, policy = get_store(request), _policy(request)
-    with store.sessions.begin() as session:
-        dsr = lifecycle.extend(
-            session,
-            store,
-            policy=policy,
-            request_id=request_id,
-            principal=caller.principal,
-            reason=body.reason,
-        )
-        return request_read(dsr, policy)
+    return _perform(request, caller, request_id, "extend", body.reason)
 
 
 @router.post("/requests/{request_id}/complete", response_model=RequestRead)
@@ -136,18 +140,7 @@ def complete_request(
     request_id: uuid.UUID, body: CompleteInput, request: Request, caller: ManagePrivacy
 ) -> RequestRead:
     """Carry out a verified request (export, erasure, restriction…) and close it."""
-    store, policy = get_store(request), _policy(request)
-    with store.sessions.begin() as session:
-        dsr = lifecycle.complete(
-            session,
-            store,
-            policy=policy,
-            request_id=request_id,
-            principal=caller.principal,
-            note=body.note,
-            erasure_mode=get_app_settings(request).retention.erasure_mode,
-        )
-        return request_read(dsr, policy)
+    return _perform(request, caller, request_id, "complete", body.note)
 
 
 @router.post("/requests/{request_id}/refuse", response_model=RequestRead)
@@ -155,17 +148,7 @@ def refuse_request(
     request_id: uuid.UUID, body: ReasonInput, request: Request, caller: ManagePrivacy
 ) -> RequestRead:
     """Close a request without carrying it out; the requester is told why."""
-    store, policy = get_store(request), _policy(request)
-    with store.sessions.begin() as session:
-        dsr = lifecycle.refuse(
-            session,
-            store,
-            policy=policy,
-            request_id=request_id,
-            principal=caller.principal,
-            reason=body.reason,
-        )
-        return request_read(dsr, policy)
+    return _perform(request, caller, request_id, "refuse", body.reason)
 
 
 @router.get(

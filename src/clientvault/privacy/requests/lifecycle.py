@@ -14,10 +14,10 @@ hear of it, queues an e-mail in the same transaction (``outbox``). ``check_deadl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -397,6 +397,83 @@ def refuse(
         ),
     )
     return request
+
+
+#: The staff's steps on a request, by name: what the API, the console and the CLI offer.
+Action = Literal["start", "verification", "extend", "complete", "refuse"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One staff step on a request, as any face submits it."""
+
+    action: Action
+    request_id: uuid.UUID
+    principal: Principal
+    policy: PrivacySettings
+    #: The reason (extend, refuse) or the note (complete); ignored by the other steps.
+    text: str | None = None
+    erasure_mode: ErasureMode = "anonymise"
+
+
+def _start_step(session: Session, _store: Store, step: Step) -> DataSubjectRequest:
+    return start(session, request_id=step.request_id, principal=step.principal)
+
+
+def _verification_step(session: Session, store: Store, step: Step) -> DataSubjectRequest:
+    return resend_verification(
+        session, store, policy=step.policy, request_id=step.request_id, principal=step.principal
+    )
+
+
+def _extend_step(session: Session, store: Store, step: Step) -> DataSubjectRequest:
+    return extend(
+        session,
+        store,
+        policy=step.policy,
+        request_id=step.request_id,
+        principal=step.principal,
+        reason=step.text or "",
+    )
+
+
+def _complete_step(session: Session, store: Store, step: Step) -> DataSubjectRequest:
+    return complete(
+        session,
+        store,
+        policy=step.policy,
+        request_id=step.request_id,
+        principal=step.principal,
+        note=step.text,
+        erasure_mode=step.erasure_mode,
+    )
+
+
+def _refuse_step(session: Session, store: Store, step: Step) -> DataSubjectRequest:
+    return refuse(
+        session,
+        store,
+        policy=step.policy,
+        request_id=step.request_id,
+        principal=step.principal,
+        reason=step.text or "",
+    )
+
+
+#: What each staff step runs; the rules (verified first, one extension…) are in the functions.
+TRANSITIONS: Mapping[Action, Callable[[Session, Store, Step], DataSubjectRequest]] = {
+    "start": _start_step,
+    "verification": _verification_step,
+    "extend": _extend_step,
+    "complete": _complete_step,
+    "refuse": _refuse_step,
+}
+
+
+def perform(session: Session, store: Store, step: Step) -> DataSubjectRequest:
+    """Run one staff step on a request, in the caller's transaction: the one entry the API,
+    the console and the CLI share, so a step behaves the same whichever face asked."""
+    return TRANSITIONS[step.action](session, store, step)
 
 
 def download_archive(

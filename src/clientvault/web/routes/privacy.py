@@ -45,7 +45,6 @@ NOTICES = {
     "breach": "The breach was recorded; its 72-hour clock is running.",
     "notified": "The notification of the authority was recorded.",
 }
-Action = Literal["start", "extend", "complete", "refuse", "verification"]
 
 
 def _policy(request: Request) -> PrivacySettings:
@@ -182,41 +181,23 @@ def request_page(
 @router.post("/requests/{request_id}/{action}", name="console_privacy_request_action")
 def request_action(
     request_id: uuid.UUID,
-    action: Action,
+    action: lifecycle.Action,
     request: Request,
     caller: ManagePrivacy,
     store: StoreDep,
     reason: Annotated[str | None, Form(max_length=500)] = None,
 ) -> RedirectResponse:
     """Start, extend, complete or refuse a request, or send a new verification link."""
-    policy, principal = _policy(request), caller.principal
+    step = lifecycle.Step(
+        action=action,
+        request_id=request_id,
+        principal=caller.principal,
+        policy=_policy(request),
+        text=reason,
+        erasure_mode=request.app.state.settings.retention.erasure_mode,
+    )
     with store.sessions.begin() as session:
-        if action == "start":
-            lifecycle.start(session, request_id=request_id, principal=principal)
-        elif action == "verification":
-            lifecycle.resend_verification(
-                session, store, policy=policy, request_id=request_id, principal=principal
-            )
-        elif action == "complete":
-            lifecycle.complete(
-                session,
-                store,
-                policy=policy,
-                request_id=request_id,
-                principal=principal,
-                note=reason,
-                erasure_mode=request.app.state.settings.retention.erasure_mode,
-            )
-        else:
-            step = lifecycle.extend if action == "extend" else lifecycle.refuse
-            step(
-                session,
-                store,
-                policy=policy,
-                request_id=request_id,
-                principal=principal,
-                reason=reason or "",
-            )
+        lifecycle.perform(session, store, step)
     return RedirectResponse(f"{PRIVACY}/requests/{request_id}?done={action}", status_code=303)
 
 
