@@ -4,11 +4,16 @@ freed after its timeout. The clock is injected: no test sleeps for a slot."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +29,7 @@ from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
 from clientvault.store.schedule import ScheduledJob
 from support.alert_policy import at_any_hour
+from support.killable_scheduler import killable_job
 
 START = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -257,3 +263,38 @@ def test_the_worker_raises_access_alerts_through_the_scheduler(
             s for s in list_jobs(session, settings, JOBS) if s.name == "security.access-alerts"
         ]
     assert status.last_status == "ok"
+
+
+def test_a_worker_process_killed_mid_job_frees_the_lease_after_its_timeout(
+    db: Store, db_settings: Settings, tmp_path: Path
+) -> None:
+    """The same as above with a real process and a real SIGKILL: the lease row the dead
+    worker wrote holds until its expiry, then another worker runs the job and records it."""
+    marker = tmp_path / "running"
+    tests_dir = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "support.killable_scheduler", db_settings.model_dump_json(), marker],
+        env={**os.environ, "PYTHONPATH": str(tests_dir)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert child.poll() is None, "the worker died before taking the job"
+            assert time.monotonic() < deadline, "the worker never started the job"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+    job = killable_job()
+    with db.read_sessions() as session:
+        [held] = job_statuses(session, [job], db_settings, now=datetime.now(UTC))
+    assert held.leased_by == "doomed-worker"
+    assert held.lease_expires_at is not None
+    expiry = held.lease_expires_at
+    before = Scheduler(db, db_settings, [job], owner="heir", clock=lambda: expiry - MINUTE / 2)
+    assert before.run_due() == 0  # the slot has passed, but the dead worker's lease holds
+    after = Scheduler(db, db_settings, [job], owner="heir", clock=lambda: expiry)
+    assert after.run_due() == 1
+    freed = _status(db, db_settings, job, expiry)
+    assert (freed.leased_by, freed.last_status, freed.run_count) == (None, "ok", 1)
