@@ -387,7 +387,7 @@ class SupportSettings(BaseModel):
         default=7, ge=0, description="At most one CSAT survey e-mail per customer this often."
     )
     chatbot_threshold: float = Field(
-        default=0.35,
+        default=0.25,
         ge=0,
         le=1,
         description="Below this retrieval confidence the chatbot hands over to a human.",

@@ -72,5 +72,5 @@ def list_agents(session: Session) -> list[tuple[SupportAgent, User]]:
             select(SupportAgent, User)
             .join(User, User.id == SupportAgent.user_id)
             .order_by(User.display_name)
-        ).tuples()
+        )
     ]

@@ -1,6 +1,7 @@
 """The support chatbot: answers from the knowledge base by retrieval, or hands over.
 
-Each published article is indexed under its title and each of its phrasings; a question is
+Each published article is indexed under its title, each of its phrasings and its whole
+text (phrasings and answer); a question is
 compared with all of them by TF-IDF cosine similarity (scikit-learn), with word uni- and
 bigrams plus character 3–5-grams inside words so that typos, plurals and French inflections
 still match, and accents folded. The best article's similarity is the answer's confidence:
@@ -58,10 +59,27 @@ class _Index:
     articles: dict[int, tuple[str, str, str]]  # id -> (language, title, answer)
 
 
+#: Function words of English and French, dropped before matching: otherwise "how do I…" and
+#: "comment puis-je…" make unrelated questions look alike. scikit-learn ships an English list
+#: only; this short one covers both languages of the knowledge base (accents folded).
+_STOP_WORDS = frozenset(
+    """a an the i my me we you your is are was do does did can could how what when where which
+    who why to of in on for with and or it this that be been have has from at by not no please
+    le la les un une des du de d l j je me m mon ma mes vous votre vos nous est sont ce c ca qu
+    que qui quoi quand comment pourquoi ou et en au aux pour par sur avec pas ne n y il elle on
+    se s t puis peut faire fait""".split()
+)
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
 def _fold(text: str) -> str:
-    """Lower-case without accents: "Où est ma commande ?" -> "ou est ma commande ?"."""
+    """Lower-case, accents folded, function words dropped: "Où est ma commande ?" ->
+    "commande"."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    tokens = _TOKEN.findall(plain)
+    kept = [t for t in tokens if t not in _STOP_WORDS]
+    return " ".join(kept or tokens)
 
 
 _cache: dict[str, _Index] = {}
@@ -91,10 +109,11 @@ def _index(session: Session) -> _Index | None:
         select(KnowledgeArticle).where(KnowledgeArticle.published.is_(True))
     ):
         articles[article.id] = (article.language, article.title, article.answer)
-        for phrasing in [article.title, *article.phrasings.splitlines()]:
-            if phrasing.strip():
-                texts.append(_fold(phrasing))
-                owners.append(article.id)
+        phrasings = [p for p in [article.title, *article.phrasings.splitlines()] if p.strip()]
+        # Each phrasing, and the whole article (its answer's words help paraphrases).
+        for text in [*phrasings, " ".join([*phrasings, article.answer])]:
+            texts.append(_fold(text))
+            owners.append(article.id)
     if not texts:
         return None
     words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)

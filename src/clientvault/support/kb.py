@@ -81,9 +81,12 @@ def list_articles(session: Session, *, language: str | None = None) -> list[Know
 
 def seed_articles(session: Session, articles: Iterable[ArticleInput]) -> int:
     """Add articles whose (language, title) is not there yet; returns how many were added."""
-    present = set(
-        session.execute(select(KnowledgeArticle.language, KnowledgeArticle.title)).tuples()
-    )
+    present = {
+        (language, title)
+        for language, title in session.execute(
+            select(KnowledgeArticle.language, KnowledgeArticle.title)
+        )
+    }
     added = 0
     for data in articles:
         if (data.language, data.title) not in present:
@@ -116,7 +119,7 @@ def suggestions(session: Session, *, minimum: int = 5) -> list[Suggestion]:
         .where(Ticket.status.in_(("resolved", "closed")), Ticket.category.is_not(None))
         .group_by(Ticket.category)
         .order_by(func.count().desc())
-    ).tuples()
+    )
     return [
         Suggestion(str(category), int(count))
         for category, count in rows
