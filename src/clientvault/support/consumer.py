@@ -56,7 +56,7 @@ def handle(session: Session, _store: Store, events: Sequence[Event]) -> None:
             ticket.resolved_at = ticket.resolved_at or event.occurred_at
             resolution = _text(event.properties, "resolution", 200)
             if resolution:
-                ticket.details = {**ticket.details, "resolution": resolution}
+                ticket.details = {**(ticket.details or {}), "resolution": resolution}
         elif ticket is not None and event.name == CSAT:
             score = event.properties.get("score")
             if isinstance(score, int) and 1 <= score <= 5:
