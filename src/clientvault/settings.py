@@ -362,11 +362,11 @@ class SupportSettings(BaseModel):
     chatbot's confidence threshold (clientvault.support)."""
 
     first_response_hours: dict[str, float] = Field(
-        default_factory=lambda: {"urgent": 1, "high": 4, "normal": 8, "low": 24},
+        default_factory=lambda: {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0},
         description="First-response target per priority, in business hours.",
     )
     resolution_hours: dict[str, float] = Field(
-        default_factory=lambda: {"urgent": 8, "high": 24, "normal": 40, "low": 80},
+        default_factory=lambda: {"urgent": 8.0, "high": 24.0, "normal": 40.0, "low": 80.0},
         description="Resolution target per priority, in business hours.",
     )
     warn_before_share: float = Field(

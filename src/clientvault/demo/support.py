@@ -33,7 +33,9 @@ def seed_support(store: Store, settings: Settings) -> str:
     """Seed the knowledge base, make the demo's staff agents, route open tickets."""
     with store.sessions.begin() as session:
         added = kb.seed_articles(session, kb_articles())
-        staff = list(session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.email)))
+        staff = list(
+            session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.email))
+        )
         for user, skills in zip(staff, AGENT_SKILLS, strict=False):
             set_agent(
                 session,

@@ -146,7 +146,8 @@ ARTICLES: tuple[tuple[str, str, str, tuple[str, ...], str], ...] = (
         "fr",
         "Comment obtenir une facture ?",
         ("télécharger ma facture", "reçu de ma commande", "facture de mon achat"),
-        "Les factures sont disponibles en PDF dans Mon compte > Commandes, à côté de chaque commande.",
+        "Les factures sont disponibles en PDF dans Mon compte > Commandes, à côté de chaque "
+        "commande.",
     ),
     (
         "password_reset",
@@ -256,7 +257,8 @@ ARTICLES: tuple[tuple[str, str, str, tuple[str, ...], str], ...] = (
         "fr",
         "Combien coûte la livraison ?",
         ("frais de port", "livraison gratuite", "prix de l'expédition"),
-        "La livraison est offerte dès 50 euros ; en dessous, 4,90 euros en France et 9,90 en Europe.",
+        "La livraison est offerte dès 50 euros ; en dessous, 4,90 euros en France et 9,90 en "
+        "Europe.",
     ),
     (
         "gift_card",
@@ -271,7 +273,8 @@ ARTICLES: tuple[tuple[str, str, str, tuple[str, ...], str], ...] = (
         "fr",
         "Comment fonctionnent les cartes cadeaux ?",
         ("acheter une carte cadeau", "solde carte cadeau", "utiliser un bon cadeau"),
-        "Les cartes cadeaux sont valables un an et utilisables en plusieurs commandes ; saisissez le "
+        "Les cartes cadeaux sont valables un an et utilisables en plusieurs commandes ; "
+        "saisissez le "
         "code au paiement.",
     ),
 )

@@ -3,7 +3,7 @@
 Each published article is indexed under its title, each of its phrasings and its whole
 text (phrasings and answer); a question is
 compared with all of them by TF-IDF cosine similarity (scikit-learn), with word uni- and
-bigrams plus character 3–5-grams inside words so that typos, plurals and French inflections
+bigrams plus character 3-to-5-grams inside words so that typos, plurals and French inflections
 still match, and accents folded. The best article's similarity is the answer's confidence:
 below the installation's threshold the bot does not guess — it hands over to a human, which
 is also what a visitor gets whenever they ask for one. The bot only ever returns article
@@ -63,11 +63,109 @@ class _Index:
 #: "comment puis-je…" make unrelated questions look alike. scikit-learn ships an English list
 #: only; this short one covers both languages of the knowledge base (accents folded).
 _STOP_WORDS = frozenset(
-    """a an the i my me we you your is are was do does did can could how what when where which
-    who why to of in on for with and or it this that be been have has from at by not no please
-    le la les un une des du de d l j je me m mon ma mes vous votre vos nous est sont ce c ca qu
-    que qui quoi quand comment pourquoi ou et en au aux pour par sur avec pas ne n y il elle on
-    se s t puis peut faire fait""".split()
+    [
+        "a",
+        "an",
+        "the",
+        "i",
+        "my",
+        "me",
+        "we",
+        "you",
+        "your",
+        "is",
+        "are",
+        "was",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "how",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "with",
+        "and",
+        "or",
+        "it",
+        "this",
+        "that",
+        "be",
+        "been",
+        "have",
+        "has",
+        "from",
+        "at",
+        "by",
+        "not",
+        "no",
+        "please",
+        "le",
+        "la",
+        "les",
+        "un",
+        "une",
+        "des",
+        "du",
+        "de",
+        "d",
+        "l",
+        "j",
+        "je",
+        "me",
+        "m",
+        "mon",
+        "ma",
+        "mes",
+        "vous",
+        "votre",
+        "vos",
+        "nous",
+        "est",
+        "sont",
+        "ce",
+        "c",
+        "ca",
+        "qu",
+        "que",
+        "qui",
+        "quoi",
+        "quand",
+        "comment",
+        "pourquoi",
+        "ou",
+        "et",
+        "en",
+        "au",
+        "aux",
+        "pour",
+        "par",
+        "sur",
+        "avec",
+        "pas",
+        "ne",
+        "n",
+        "y",
+        "il",
+        "elle",
+        "on",
+        "se",
+        "s",
+        "t",
+        "puis",
+        "peut",
+        "faire",
+        "fait",
+    ]
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -97,7 +195,7 @@ def _version(session: Session) -> tuple[int, datetime | None]:
 
 def _index(session: Session) -> _Index | None:
     version = _version(session)
-    key = str(session.get_bind().url)
+    key = str(session.get_bind().engine.url)
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached.version == version:
@@ -142,7 +240,7 @@ def answer(
     query = hstack([index.words.transform([folded]), index.chars.transform([folded])]).tocsr()
     # Both blocks are L2-normalised, so each row's norm is sqrt(2): halve the dot product
     # to get the mean of the word and character cosines, in [0, 1].
-    scores = np.asarray((index.matrix @ query.T).todense()).ravel() / 2  # type: ignore[operator]
+    scores = np.asarray((index.matrix @ query.T).todense()).ravel() / 2
     if language is not None:
         in_language = np.array([index.articles[o][0] == language for o in index.owners])
         if in_language.any():

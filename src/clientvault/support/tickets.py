@@ -108,28 +108,32 @@ def open_ticket(
     session.flush()
     body = _check_text(new.message, "message")
     if body:
-        _add_message(session, store, ticket, author="customer", agent_id=None, body=body)
+        add_message(session, store, ticket, author="customer", body=body)
     route(session, ticket, zone=zone, now=now or utcnow())
     return ticket
 
 
-def _add_message(
+def add_message(
     session: Session,
     store: Store,
     ticket: Ticket,
     *,
     author: str,
-    agent_id: uuid.UUID | None,
     body: str,
+    agent_id: uuid.UUID | None = None,
     at: datetime | None = None,
 ) -> TicketMessage:
+    """Append a message (sealed with the customer's key) to a ticket's conversation."""
+    text = _check_text(body, "body")
+    if not text:
+        raise InvalidInput("a message needs some text", details={"field": "body"})
     key = sealing_key(store, ticket.customer_id)
     message = TicketMessage(
         ticket_id=ticket.id,
         customer_id=ticket.customer_id,
         author=author,
         agent_id=agent_id,
-        body_sealed=seal_fields(key, {BODY_COLUMN: body})[BODY_COLUMN],
+        body_sealed=seal_fields(key, {BODY_COLUMN: text})[BODY_COLUMN],
         created_at=at or utcnow(),
     )
     session.add(message)
@@ -289,12 +293,9 @@ def reply(
     ticket = get_ticket(session, ticket_id)
     if ticket.status not in OPEN_STATUSES:
         raise Conflict("this ticket is closed")
-    text = _check_text(body, "body")
-    if not text:
-        raise InvalidInput("a reply needs some text", details={"field": "body"})
     now, agent_id = utcnow(), staff_id(principal)
-    message = _add_message(
-        session, store, ticket, author="agent", agent_id=agent_id, body=text, at=now
+    message = add_message(
+        session, store, ticket, author="agent", agent_id=agent_id, body=body, at=now
     )
     ticket.first_response_at = ticket.first_response_at or now
     ticket.status = "pending"
@@ -391,7 +392,7 @@ def queue_csat_survey(
 
 
 def record_csat(session: Session, *, ticket_id: uuid.UUID, score: int) -> Ticket:
-    """Record a customer's CSAT answer (1–5) on their resolved ticket."""
+    """Record a customer's CSAT answer (1 to 5) on their resolved ticket."""
     if not 1 <= score <= 5:
         raise InvalidInput("a CSAT score is from 1 to 5", details={"field": "score"})
     ticket = get_ticket(session, ticket_id)
