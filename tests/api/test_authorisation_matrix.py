@@ -35,6 +35,7 @@ PUBLIC = {
     "/api/openapi.json": "the API's description",
     "/api/docs": "the API's documentation page",
     "/t.js": "the website snippet",
+    "/chat.js": "the support chat widget",
     "/": "redirects to the console",
     "/favicon.ico": "an icon",
     "/api/v1/auth/login": "signing in",
