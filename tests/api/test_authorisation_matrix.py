@@ -49,6 +49,7 @@ PUBLIC = {
     "/api/v1/privacy/erasure-certificates/public-key": "the public key verifying erasure "
     "certificates, published so anyone can check one",
     "/privacy-notice": "the public privacy notice (records of processing, no personal data)",
+    "/support/csat": "a customer's answer to a satisfaction survey (checks its signed link)",
 }
 #: Route prefixes authenticated otherwise: the tracking API by write key, the sign-in pages,
 #: the data subject's preference centre by the signed link e-mailed to them (privacy.links).

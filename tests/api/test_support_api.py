@@ -181,3 +181,10 @@ def test_the_widget_is_served_and_its_calls_honour_the_sources_origins(
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
     other = client.post("/v1/chat/ask", json=body, headers={"Origin": "https://evil.example"})
     assert other.status_code == 403
+
+
+def test_a_bad_survey_link_gets_a_page_not_an_error_body(client: TestClient) -> None:
+    answer = client.get(f"/support/csat?token={'x' * 20}&ticket={uuid.uuid4()}&score=5")
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "This survey link is not valid any more" in answer.text

@@ -22,12 +22,13 @@ from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.models import Event
 from clientvault.store.context import Store
 from clientvault.support.models import PRIORITIES, Ticket
+from clientvault.support.tickets import CSAT_EVENT
 
 logger = logging.getLogger(__name__)
 
 OPENED = "Support Ticket Opened"
 CLOSED = "Support Ticket Closed"
-CSAT = "CSAT Survey Answered"
+CSAT = CSAT_EVENT
 
 
 def _text(properties: dict[str, Any], name: str, limit: int) -> str | None:

@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from clientvault.errors import Conflict, InvalidInput, NotFound
+from clientvault.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from clientvault.identity.models import Customer
+from clientvault.ingest.models import Event
 from clientvault.messaging.models import OutboxMessage
 from clientvault.messaging.outbox import sealing_key
-from clientvault.privacy import notices
+from clientvault.privacy import links, notices
 from clientvault.privacy.audiences import audience
 from clientvault.security.pii import revealing
 from clientvault.security.principal import Principal
@@ -40,6 +41,8 @@ SUBJECT_COLUMN = "support_subject"
 BODY_COLUMN = "support_message"
 MAX_MESSAGE = 10_000
 CSAT_TEMPLATE = "csat_survey"
+CSAT_PATH = "/support/csat"
+CSAT_EVENT = "CSAT Survey Answered"
 #: The purpose a CSAT survey is sent under: measuring the service (legitimate interest, so
 #: an opt-out, a restriction or an erasure stops it).
 CSAT_PURPOSE = "analytics"
@@ -374,7 +377,10 @@ def queue_csat_survey(
     )
     if recent:
         return False
-    rate = f"{policy.public_url.rstrip('/')}/support/csat?ticket={ticket.id}&score="
+    # The answer link is signed like the preference centre's (same lifetime, same customer):
+    # it proves the answer comes from the customer's mailbox.
+    token = notices.preferences_link(session, store, policy=policy, customer_id=ticket.customer_id)
+    rate = notices.link_url(policy, CSAT_PATH, token) + f"&ticket={ticket.id}&score="
     notices.enqueue(
         session,
         store,
@@ -392,14 +398,58 @@ def queue_csat_survey(
 
 
 def record_csat(session: Session, *, ticket_id: uuid.UUID, score: int) -> Ticket:
-    """Record a customer's CSAT answer (1 to 5) on their resolved ticket."""
+    """Record a customer's CSAT answer (1 to 5) on their resolved ticket, and put it on the
+    event log as ``CSAT Survey Answered`` so analytics counts it with the helpdesk's answers.
+    A second answer changes the score; the log keeps the first (one event per ticket)."""
     if not 1 <= score <= 5:
         raise InvalidInput("a CSAT score is from 1 to 5", details={"field": "score"})
     ticket = get_ticket(session, ticket_id)
     if ticket.status not in ("resolved", "closed"):
         raise Conflict("this ticket is not resolved yet")
+    first = ticket.csat_score is None
     ticket.csat_score = score
+    if first:
+        now = utcnow()
+        session.add(
+            Event(
+                message_id=f"support-csat:{ticket.id}",
+                type="track",
+                name=CSAT_EVENT,
+                customer_id=ticket.customer_id,
+                occurred_at=now,
+                received_at=now,
+                source="support",
+                properties={
+                    "ticket_id": ticket.external_id or str(ticket.id),
+                    "score": score,
+                    "survey": "csat",
+                    "channel": ticket.channel,
+                },
+                context={},
+            )
+        )
+    session.flush()
     return ticket
+
+
+def answer_csat(
+    session: Session,
+    store: Store,
+    *,
+    policy: PrivacySettings,
+    token: str,
+    ticket_id: uuid.UUID,
+    score: int,
+) -> Ticket:
+    """A customer's one-click answer from the survey e-mail: the signed link must be theirs
+    and the ticket too (``Unauthenticated`` otherwise, the same answer for every failure)."""
+    grant = links.check(
+        session, key=links.link_key(store, policy), purpose="preferences", token=token
+    )
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None or ticket.customer_id != grant.customer_id:
+        raise Unauthenticated(links.INVALID_LINK)
+    return record_csat(session, ticket_id=ticket_id, score=score)
 
 
 def conversation(

@@ -53,7 +53,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "automation": (jobs.router,),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
-    "support": (support.router,),
+    "support": (support.router, support.public_router),
 }
 
 

@@ -4,8 +4,10 @@ become tickets idempotently, export and erasure."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,8 +15,10 @@ from sqlalchemy import func, select
 
 from clientvault.automation.worker import run_until_idle
 from clientvault.domains import CONSUMERS
-from clientvault.errors import Conflict, InvalidInput
+from clientvault.errors import Conflict, InvalidInput, Unauthenticated
+from clientvault.ingest.models import Event
 from clientvault.ingest.tracking import ingest
+from clientvault.messaging import delivery
 from clientvault.messaging.models import OutboxMessage
 from clientvault.privacy.erasure import erase_customer
 from clientvault.privacy.export import export_customer
@@ -25,6 +29,8 @@ from clientvault.store.context import Store
 from clientvault.support import tickets
 from clientvault.support.agents import AgentProfile, set_agent
 from clientvault.support.models import Ticket, TicketMessage
+from support.mailbox import smtp_server
+from support.privacy import smtp_to
 from support.privacy_core import DPO, decide, make_customers, person, prepare
 from support.staff import add_staff
 
@@ -122,6 +128,29 @@ def test_resolving_frees_the_agent_and_sends_one_csat_survey(
             zone=UTC_ZONE,
         )
     assert surveyed
+    with smtp_server() as mailbox:
+        delivery.drain(db, smtp_to(db_settings, mailbox.host, mailbox.port))
+    [survey] = mailbox.to("person.1@example.com")
+    assert survey["Subject"] == "How did we do?"
+    text = survey.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    link = urlsplit(re.findall(r"https?://\S+/support/csat\S+", text)[4])  # the "5" link
+    answer = parse_qs(link.query)
+    with db.sessions.begin() as session:
+        with pytest.raises(Unauthenticated):  # another customer's link
+            tickets.answer_csat(
+                session, db, policy=policy, token=answer["token"][0], ticket_id=queued.id, score=5
+            )
+        tickets.answer_csat(
+            session,
+            db,
+            policy=policy,
+            token=answer["token"][0],
+            ticket_id=first.id,
+            score=int(answer["score"][0]),
+        )
+    with db.sessions() as session:
+        csat = session.scalars(select(Event).where(Event.name == "CSAT Survey Answered")).one()
+        assert (csat.customer_id, csat.properties["score"]) == (a, 5)
     with db.sessions() as session:
         assert str(tickets.get_ticket(session, queued.id).assigned_agent_id) == agent.id
         assert (
@@ -141,7 +170,7 @@ def test_resolving_frees_the_agent_and_sends_one_csat_survey(
             zone=UTC_ZONE,
         )
     with db.sessions.begin() as session:
-        assert tickets.record_csat(session, ticket_id=first.id, score=5).csat_score == 5
+        assert tickets.record_csat(session, ticket_id=first.id, score=4).csat_score == 4
         with pytest.raises(InvalidInput):
             tickets.record_csat(session, ticket_id=first.id, score=9)
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from clientvault.errors import ClientVaultError
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.support import kb, tickets
@@ -21,6 +22,8 @@ from clientvault.web.templating import render
 
 SUPPORT = f"{CONSOLE_PREFIX}/support"
 router = APIRouter(prefix=SUPPORT, include_in_schema=False)
+#: The customer's side: the one-click answer to a satisfaction survey (a signed link).
+public_router = APIRouter(include_in_schema=False)
 Support = Annotated[Caller, Depends(Authorize("support:handle"))]
 View = Literal["mine", "queued", "open", "all"]
 _NOTICES = {
@@ -272,3 +275,32 @@ def save_agent(
     with store.sessions.begin() as session:
         set_agent(session, user_id=user_id, profile=profile)
     return RedirectResponse(f"{SUPPORT}/agents?done=saved", status_code=303)
+
+
+@public_router.get(tickets.CSAT_PATH, response_class=HTMLResponse, name="support_csat")
+def csat_answer(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    token: Annotated[str, Query(min_length=10, max_length=200)],
+    ticket: uuid.UUID,
+    score: Annotated[int, Query(ge=1, le=5)],
+) -> Response:
+    """Record the score the customer clicked in the survey e-mail and thank them; an
+    invalid or expired link gets a page saying so, never an error body."""
+    try:
+        with store.sessions.begin() as session:
+            tickets.answer_csat(
+                session, store, policy=settings.privacy, token=token, ticket_id=ticket, score=score
+            )
+    except ClientVaultError:
+        return render(
+            request,
+            "preferences/problem.html",
+            {
+                "title": "This link does not work",
+                "message": "This survey link is not valid any more.",
+            },
+            status_code=400,
+        )
+    return render(request, "support/csat.html", {"title": "Thank you", "score": score})
