@@ -38,7 +38,22 @@ from clientvault.support import chatbot, kb, tickets
 from clientvault.support.models import OPEN_STATUSES, SupportAgent, Ticket
 from support.chat_questions import QUESTIONS
 
-WORDS = ["shoes", "jacket", "lamp", "sofa", "watch", "bag", "dress", "phone", "desk", "chair", "scarf", "boots", "tent", "bike"]
+WORDS = [
+    "shoes",
+    "jacket",
+    "lamp",
+    "sofa",
+    "watch",
+    "bag",
+    "dress",
+    "phone",
+    "desk",
+    "chair",
+    "scarf",
+    "boots",
+    "tent",
+    "bike",
+]
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
