@@ -24,7 +24,7 @@ from clientvault.privacy import links, notices
 from clientvault.privacy.audiences import audience
 from clientvault.security.pii import revealing
 from clientvault.security.principal import Principal
-from clientvault.settings import PrivacySettings, SupportSettings
+from clientvault.settings import PrivacySettings, Settings, SupportSettings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.store.sealing import seal_fields
@@ -327,9 +327,7 @@ def resolve(
     *,
     ticket_id: uuid.UUID,
     principal: Principal,
-    policy: PrivacySettings,
-    settings: SupportSettings,
-    zone: ZoneInfo,
+    settings: Settings,
 ) -> bool:
     """Mark a ticket resolved, give queued tickets to the freed agent, and e-mail the CSAT
     survey when the customer's choices and the survey frequency allow; returns whether a
@@ -341,9 +339,9 @@ def resolve(
     ticket.status, ticket.resolved_at = "resolved", now
     _touch_agent(session, staff_id(principal), now)
     session.flush()
-    assign_queued(session, zone=zone, now=now)
+    assign_queued(session, zone=settings.zone, now=now)
     return queue_csat_survey(
-        session, store, ticket=ticket, policy=policy, settings=settings, now=now
+        session, store, ticket=ticket, policy=settings.privacy, settings=settings.support, now=now
     )
 
 

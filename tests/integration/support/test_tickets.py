@@ -24,7 +24,7 @@ from clientvault.privacy.erasure import erase_customer
 from clientvault.privacy.export import export_customer
 from clientvault.security.models import AuditEntry
 from clientvault.security.principal import Principal
-from clientvault.settings import PrivacySettings, Settings, SupportSettings
+from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.support import tickets
 from clientvault.support.agents import AgentProfile, set_agent
@@ -116,16 +116,14 @@ def test_resolving_frees_the_agent_and_sends_one_csat_survey(
     assert queued.assigned_agent_id is None
     assert queued.assignment_reason == "queued: every working agent is at capacity"
 
-    policy, support = PrivacySettings(), SupportSettings()
+    policy = db_settings.privacy
     with db.sessions.begin() as session:
         surveyed = tickets.resolve(
             session,
             db,
             ticket_id=first.id,
             principal=agent,
-            policy=policy,
-            settings=support,
-            zone=UTC_ZONE,
+            settings=db_settings,
         )
     assert surveyed
     with smtp_server() as mailbox:
@@ -165,9 +163,7 @@ def test_resolving_frees_the_agent_and_sends_one_csat_survey(
             db,
             ticket_id=first.id,
             principal=agent,
-            policy=policy,
-            settings=support,
-            zone=UTC_ZONE,
+            settings=db_settings,
         )
     with db.sessions.begin() as session:
         assert tickets.record_csat(session, ticket_id=first.id, score=4).csat_score == 4
@@ -187,9 +183,7 @@ def test_no_csat_survey_after_an_opt_out_of_measurement(db: Store, db_settings: 
             db,
             ticket_id=ticket.id,
             principal=agent,
-            policy=PrivacySettings(),
-            settings=SupportSettings(),
-            zone=UTC_ZONE,
+            settings=db_settings,
         )
 
 

@@ -249,9 +249,7 @@ def resolve(ticket_id: uuid.UUID, request: Request, caller: Support) -> TicketRe
             store,
             ticket_id=ticket_id,
             principal=caller.principal,
-            policy=settings.privacy,
-            settings=settings.support,
-            zone=settings.zone,
+            settings=settings,
         )
         return _ticket_read(request, tickets.get_ticket(session, ticket_id))
 

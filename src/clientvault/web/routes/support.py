@@ -166,9 +166,7 @@ def resolve(
             store,
             ticket_id=ticket_id,
             principal=caller.principal,
-            policy=settings.privacy,
-            settings=settings.support,
-            zone=settings.zone,
+            settings=settings,
         )
     return RedirectResponse(f"{SUPPORT}/tickets/{ticket_id}?done=resolved", status_code=303)
 
