@@ -49,6 +49,8 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_support_tickets_status_agent", "status", "assigned_agent_id"),
         Index("ix_support_tickets_customer", "customer_id", "created_at"),
+        # Routing reads each agent's latest assignment: a covering index, not a table scan.
+        Index("ix_support_tickets_agent_assigned", "assigned_agent_id", "assigned_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

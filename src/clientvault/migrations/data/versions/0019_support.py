@@ -101,6 +101,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("external_id", name=op.f("uq_support_tickets_external_id")),
     )
     op.create_index(
+        "ix_support_tickets_agent_assigned",
+        "support_tickets",
+        ["assigned_agent_id", "assigned_at"],
+        unique=False,
+    )
+    op.create_index(
         "ix_support_tickets_customer",
         "support_tickets",
         ["customer_id", "created_at"],
@@ -156,6 +162,7 @@ def downgrade() -> None:
     op.drop_table("support_messages")
     op.drop_index("ix_support_tickets_status_agent", table_name="support_tickets")
     op.drop_index("ix_support_tickets_customer", table_name="support_tickets")
+    op.drop_index("ix_support_tickets_agent_assigned", table_name="support_tickets")
     op.drop_table("support_tickets")
     op.drop_table("support_agents")
     op.drop_table("support_articles")
