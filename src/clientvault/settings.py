@@ -386,6 +386,12 @@ class SupportSettings(BaseModel):
     csat_survey_days: int = Field(
         default=7, ge=0, description="At most one CSAT survey e-mail per customer this often."
     )
+    chat_log_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Days the chatbot's question log (scrubbed unanswered questions) is kept.",
+    )
     chatbot_threshold: float = Field(
         default=0.25,
         ge=0,

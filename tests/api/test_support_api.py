@@ -188,3 +188,25 @@ def test_a_bad_survey_link_gets_a_page_not_an_error_body(client: TestClient) -> 
     assert answer.status_code == 400
     assert answer.headers["content-type"].startswith("text/html")
     assert "This survey link is not valid any more" in answer.text
+
+
+def test_chatbot_analytics_count_questions_and_keep_unanswered_ones_scrubbed(
+    client: TestClient, db: Store, db_settings: Settings, write_key: str
+) -> None:
+    with db.sessions.begin() as session:
+        kb.seed_articles(session, kb_articles())
+    for question in (
+        "how do I return an item",
+        "do you sell electric bikes? write to jo.doe@example.com",
+        "I want to talk to a human",
+    ):
+        client.post("/v1/chat/ask", json={"writeKey": write_key, "question": question})
+    stats = client.get(
+        "/api/v1/support/chatbot", headers=bearer_headers(db, db_settings, "support")
+    ).json()
+    assert (stats["asked"], stats["answered"], stats["handed_over"]) == (3, 1, 2)
+    assert stats["top_articles"] == [["How do I return an item?", 1]]
+    [(text, count)] = stats["unanswered"]  # asking for a person is not a knowledge gap
+    assert count == 1
+    assert "electric bikes" in text
+    assert "jo.doe" not in text

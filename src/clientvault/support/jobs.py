@@ -14,6 +14,7 @@ from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.store.schedule import ScheduledJob
 from clientvault.support import tickets
+from clientvault.support.chat_stats import purge_chat_log
 from clientvault.support.models import OPEN_STATUSES, Ticket
 from clientvault.support.sla import Calendar, SlaState, target_state
 
@@ -89,6 +90,11 @@ def _sla(store: Store, settings: Settings) -> None:
         check_sla(session, settings)
 
 
+def _chat_log(store: Store, settings: Settings) -> None:
+    with store.sessions.begin() as session:
+        purge_chat_log(session, days=settings.support.chat_log_days)
+
+
 ASSIGN = ScheduledJob(
     name="support.assign",
     description="Give queued support tickets to free agents; take back stale assignments.",
@@ -101,5 +107,12 @@ SLA = ScheduledJob(
     description="Raise alerts for support tickets nearing or past their SLA targets.",
     schedule=lambda settings: "every 15 minutes",
     run=_sla,
+    lease=timedelta(minutes=10),
+)
+CHAT_LOG = ScheduledJob(
+    name="support.chat-log-retention",
+    description="Delete the chatbot's question log past its retention.",
+    schedule=lambda settings: "daily at 03:30",
+    run=_chat_log,
     lease=timedelta(minutes=10),
 )

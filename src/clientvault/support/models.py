@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy import Float, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientvault.store.base import Base, BigIntId, JsonDocument, Sealed, new_id, utcnow
@@ -106,3 +106,22 @@ class KnowledgeArticle(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     published: Mapped[bool] = mapped_column(default=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChatQuestion(Base):
+    """One question asked to the chatbot, for its analytics: answered or handed over, and
+    which article answered. The text is kept only for questions it could not answer (to
+    show what the knowledge base lacks), scrubbed of identifiers (e-mails, phones, cards…
+    become keyed hashes, as in events), and purged after ``support.chat_log_days``."""
+
+    __tablename__ = "support_chat_questions"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    language: Mapped[str | None] = mapped_column(String(8))
+    handed_over: Mapped[bool] = mapped_column()
+    article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("support_articles.id", ondelete="SET NULL")
+    )
+    confidence: Mapped[float] = mapped_column(Float)
+    unanswered_text: Mapped[str | None] = mapped_column(String(500))

@@ -19,7 +19,7 @@ from clientvault.errors import PermissionDenied, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_app_settings, get_store
 from clientvault.ingest.sources import authenticate, preflight_allowed
-from clientvault.support import chat, chatbot, kb, tickets
+from clientvault.support import chat, chat_stats, chatbot, kb, tickets
 from clientvault.support.agents import AgentProfile, list_agents, set_agent
 from clientvault.support.jobs import ticket_sla
 from clientvault.support.models import KnowledgeArticle, Ticket
@@ -334,6 +334,37 @@ def delete_article(article_id: int, request: Request, caller: Support) -> None:
         kb.delete_article(session, article_id)
 
 
+class ChatStatsRead(BaseModel):
+    """The chatbot over the last days."""
+
+    days: int
+    asked: int
+    answered: int
+    handed_over: int
+    answer_rate: float
+    top_articles: list[tuple[str, int]]
+    unanswered: list[tuple[str, int]]
+
+
+@router.get("/chatbot", response_model=ChatStatsRead)
+def chatbot_stats(
+    request: Request, caller: Support, days: Annotated[int, Query(ge=1, le=365)] = 30
+) -> ChatStatsRead:
+    """Questions answered and handed over, the articles that answered most, and the questions
+    the knowledge base could not answer (scrubbed)."""
+    with get_store(request).read_sessions() as session, session.begin():
+        stats = chat_stats.chat_stats(session, days=days)
+    return ChatStatsRead(
+        days=days,
+        asked=stats.asked,
+        answered=stats.answered,
+        handed_over=stats.handed_over,
+        answer_rate=stats.answer_rate,
+        top_articles=stats.top_articles,
+        unanswered=stats.unanswered,
+    )
+
+
 class ChatQuestion(BaseModel):
     """A visitor's question from the widget."""
 
@@ -413,13 +444,21 @@ def preflight(call: str, request: Request) -> Response:
 def ask(body: ChatQuestion, request: Request, response: Response) -> ChatAnswer:
     """Answer a visitor's question from the knowledge base, or say a human is needed."""
     _source(request, response, body.writeKey)
-    settings = get_app_settings(request)
-    with get_store(request).read_sessions() as session, session.begin():
+    store, settings = get_store(request), get_app_settings(request)
+    with store.sessions.begin() as session:
         reply = chatbot.answer(
             session,
             body.question,
             threshold=settings.support.chatbot_threshold,
             language=body.language,
+        )
+        chat_stats.log_question(
+            session,
+            store,
+            question=body.question,
+            reply=reply,
+            language=body.language,
+            default_region=settings.default_phone_region,
         )
     return ChatAnswer(
         handover=reply.handover, title=reply.title, answer=reply.answer, reason=reply.reason

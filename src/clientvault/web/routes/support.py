@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from clientvault.errors import ClientVaultError
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
-from clientvault.support import kb, tickets
+from clientvault.support import chat_stats, kb, tickets
 from clientvault.support.agents import AgentProfile, list_agents, set_agent
 from clientvault.support.card import agent_card
 from clientvault.support.jobs import ticket_sla
@@ -178,10 +178,12 @@ def knowledge_page(
     store: StoreDep,
     done: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
-    """The knowledge base, a form to add an article, and the topics it lacks."""
+    """The knowledge base, the chatbot's figures (answered, handed over, unanswered
+    questions), a form to add an article, and the topics it lacks."""
     with store.read_sessions() as session, session.begin():
         articles = kb.list_articles(session)
         suggested = kb.suggestions(session)
+        stats = chat_stats.chat_stats(session)
     return render(
         request,
         "support/knowledge.html",
@@ -189,6 +191,7 @@ def knowledge_page(
             "title": "Knowledge base",
             "articles": articles,
             "suggestions": suggested,
+            "stats": stats,
             "languages": kb.LANGUAGES,
             "notice": _NOTICES.get(done or ""),
             "csrf_token": _csrf(caller),

@@ -155,9 +155,38 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_support_messages_ticket_id"), "support_messages", ["ticket_id"], unique=False
     )
+    op.create_table(
+        "support_chat_questions",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("handed_over", sa.Boolean(), nullable=False),
+        sa.Column(
+            "article_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("unanswered_text", sa.String(length=500), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["article_id"],
+            ["support_articles.id"],
+            name=op.f("fk_support_chat_questions_article_id_support_articles"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_support_chat_questions")),
+    )
+    op.create_index(
+        op.f("ix_support_chat_questions_asked_at"), "support_chat_questions", ["asked_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_support_chat_questions_asked_at"), table_name="support_chat_questions")
+    op.drop_table("support_chat_questions")
     op.drop_index(op.f("ix_support_messages_ticket_id"), table_name="support_messages")
     op.drop_table("support_messages")
     op.drop_index("ix_support_tickets_status_agent", table_name="support_tickets")
