@@ -6,12 +6,14 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from clientvault.demo.support_kb import ARTICLES
+from clientvault.ingest.consumers import drain
 from clientvault.security.models import User
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.support import kb, tickets
 from clientvault.support.agents import AgentProfile, set_agent
+from clientvault.support.consumer import CONSUMER
 
 #: (e-mail, skills, languages, capacity) of the demo's agents: existing staff accounts only.
 AGENT_SKILLS = (
@@ -30,7 +32,10 @@ def kb_articles() -> list[kb.ArticleInput]:
 
 
 def seed_support(store: Store, settings: Settings) -> str:
-    """Seed the knowledge base, make the demo's staff agents, route open tickets."""
+    """Seed the knowledge base, make the demo's staff agents, turn the demo's helpdesk events
+    into tickets (the support consumer, run now rather than when the server starts) and route
+    the open ones."""
+    drain(store, CONSUMER)
     with store.sessions.begin() as session:
         added = kb.seed_articles(session, kb_articles())
         staff = list(
