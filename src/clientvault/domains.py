@@ -31,6 +31,7 @@ from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.store.domain import Domain
 from clientvault.store.schedule import ScheduledJob
+from clientvault.support.domain import DOMAIN as SUPPORT
 
 #: Every domain, lower layers first: holders register, consumers and jobs run in this order.
 DOMAINS: tuple[Domain, ...] = (
@@ -40,6 +41,7 @@ DOMAINS: tuple[Domain, ...] = (
     PRIVACY,
     INGEST,
     CUSTOMERS,
+    SUPPORT,
     AUTOMATION,
 )
 

@@ -237,9 +237,10 @@ class RetentionSettings(BaseModel):
         "last activity: profile created or updated, latest event or order (None: never).",
     )
     holder_months: dict[str, int] = Field(
-        default_factory=lambda: {"ingest.events": 25, "ingest.orders": 120},
+        default_factory=lambda: {"ingest.events": 25, "ingest.orders": 120, "support.tickets": 36},
         description="Months each personal-data holder keeps its rows (by holder name): events "
-        "from when they were received, orders from their order date.",
+        "from when they were received, orders from their order date, closed support tickets "
+        "from their resolution.",
     )
     max_customers_per_run: int = Field(default=500, ge=1, le=100_000)
     interval_minutes: int = Field(default=60, ge=1, description="Minutes between purges.")
@@ -356,6 +357,49 @@ class IdentitySettings(BaseModel):
         return self
 
 
+class SupportSettings(BaseModel):
+    """Customer support: SLA targets in business hours, re-assignment, CSAT surveys and the
+    chatbot's confidence threshold (clientvault.support)."""
+
+    first_response_hours: dict[str, float] = Field(
+        default_factory=lambda: {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0},
+        description="First-response target per priority, in business hours.",
+    )
+    resolution_hours: dict[str, float] = Field(
+        default_factory=lambda: {"urgent": 8.0, "high": 24.0, "normal": 40.0, "low": 80.0},
+        description="Resolution target per priority, in business hours.",
+    )
+    warn_before_share: float = Field(
+        default=0.2, gt=0, lt=1, description="Warn when this share of a target is left."
+    )
+    business_start_hour: int = Field(default=9, ge=0, le=23)
+    business_end_hour: int = Field(default=18, ge=1, le=24)
+    business_weekdays: str = Field(
+        default="12345", pattern=r"^[1-7]{1,7}$", description="ISO weekdays of the calendar."
+    )
+    reassign_after_minutes: int = Field(
+        default=60,
+        ge=5,
+        description="A ticket waiting for its agent's first answer this long, while the agent "
+        "is inactive or off shift, goes back to routing.",
+    )
+    csat_survey_days: int = Field(
+        default=7, ge=0, description="At most one CSAT survey e-mail per customer this often."
+    )
+    chat_log_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Days the chatbot's question log (scrubbed unanswered questions) is kept.",
+    )
+    chatbot_threshold: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Below this retrieval confidence the chatbot hands over to a human.",
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -383,6 +427,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     identity: IdentitySettings = IdentitySettings()
     audit: AuditSettings = AuditSettings()
+    support: SupportSettings = SupportSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -35,6 +35,7 @@ PUBLIC = {
     "/api/openapi.json": "the API's description",
     "/api/docs": "the API's documentation page",
     "/t.js": "the website snippet",
+    "/chat.js": "the support chat widget",
     "/": "redirects to the console",
     "/favicon.ico": "an icon",
     "/api/v1/auth/login": "signing in",
@@ -48,6 +49,7 @@ PUBLIC = {
     "/api/v1/privacy/erasure-certificates/public-key": "the public key verifying erasure "
     "certificates, published so anyone can check one",
     "/privacy-notice": "the public privacy notice (records of processing, no personal data)",
+    "/support/csat": "a customer's answer to a satisfaction survey (checks its signed link)",
 }
 #: Route prefixes authenticated otherwise: the tracking API by write key, the sign-in pages,
 #: the data subject's preference centre by the signed link e-mailed to them (privacy.links).

@@ -20,6 +20,7 @@ from clientvault.api.routes import (
     privacy_requests,
     snippet,
     staff,
+    support,
     tracking,
 )
 from clientvault.domains import for_domains
@@ -33,6 +34,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "privacy": (privacy_requests.router, privacy_core.router),
     "identity": (identity.router,),
     "automation": (jobs.router,),
+    "support": (support.router, support.chat_router),
 }
 
 

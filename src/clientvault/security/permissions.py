@@ -28,6 +28,7 @@ PERMISSIONS: MappingProxyType[str, str] = MappingProxyType(
         "keys:manage": "rotate encryption keys, manage backups",
         "settings:manage": "change installation settings",
         "tokens:create": "create API tokens with a token (only narrower ones, expiring no later)",
+        "support:handle": "answer support tickets, manage agents and the knowledge base",
     }
 )
 
@@ -51,7 +52,7 @@ BUILTIN_ROLES: MappingProxyType[str, frozenset[str]] = MappingProxyType(
             {"customers:read", "segments:manage", "campaigns:manage", "analytics:read"}
         ),
         "analyst": frozenset({"customers:read", "analytics:read", "dp:query"}),
-        "support": frozenset({"customers:read", "pii:reveal", "identity:review"}),
+        "support": frozenset({"customers:read", "pii:reveal", "identity:review", "support:handle"}),
     }
 )
 

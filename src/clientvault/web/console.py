@@ -40,6 +40,7 @@ from clientvault.web.routes import (
     privacy,
     signin,
     staff,
+    support,
 )
 from clientvault.web.signin_flow import PASSWORD_PATH, login_url, retry_minutes, with_next
 from clientvault.web.templating import STATIC_DIR, render, templates
@@ -52,6 +53,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "automation": (jobs.router,),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
+    "support": (support.router, support.public_router),
 }
 
 

@@ -58,6 +58,15 @@ NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("Campaigns & workflows", f"{CONSOLE_PREFIX}/campaigns", "campaigns"),
     NavEntry("Analytics", f"{CONSOLE_PREFIX}/analytics", "analytics"),
     NavEntry(
+        "Support",
+        f"{CONSOLE_PREFIX}/support",
+        "support",
+        (
+            NavEntry("Knowledge base", f"{CONSOLE_PREFIX}/support/knowledge"),
+            NavEntry("Agents", f"{CONSOLE_PREFIX}/support/agents"),
+        ),
+    ),
+    NavEntry(
         "Privacy",
         f"{CONSOLE_PREFIX}/privacy",
         "privacy",
