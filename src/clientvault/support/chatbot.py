@@ -20,14 +20,16 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.sparse import hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clientvault.support.models import KnowledgeArticle
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 #: Words that ask for a person rather than an answer (English and French).
 _HUMAN = re.compile(
@@ -214,6 +216,11 @@ def _index(session: Session) -> _Index | None:
             owners.append(article.id)
     if not texts:
         return None
+    # Imported here, not at module level: scikit-learn pulls in pandas, which the API and CLI
+    # must not pay for at start-up (tests/unit/identity/test_matching_imports.py).
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
     matrix = hstack([words.fit_transform(texts), chars.fit_transform(texts)]).tocsr()
@@ -236,6 +243,8 @@ def answer(
     index = _index(session)
     if index is None:
         return Reply(True, 0.0, reason="the knowledge base is empty")
+    from scipy.sparse import hstack
+
     folded = _fold(text)
     query = hstack([index.words.transform([folded]), index.chars.transform([folded])]).tocsr()
     # Both blocks are L2-normalised, so each row's norm is sqrt(2): halve the dot product
