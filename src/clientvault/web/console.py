@@ -33,6 +33,7 @@ from clientvault.web.routes import (
     account,
     alerts,
     audit,
+    customer360,
     identity,
     jobs,
     overview,
@@ -41,6 +42,7 @@ from clientvault.web.routes import (
     signin,
     staff,
 )
+from clientvault.web.routes import settings as settings_page
 from clientvault.web.signin_flow import PASSWORD_PATH, login_url, retry_minutes, with_next
 from clientvault.web.templating import STATIC_DIR, render, templates
 
@@ -48,10 +50,18 @@ from clientvault.web.templating import STATIC_DIR, render, templates
 #: this order; a domain with pages adds one line here for its ``web/routes/<domain>.py`` (and
 #: its entry in ``web/navigation.py``'s ``NAVIGATION``, unless one is planned there already).
 ROUTERS: dict[str, tuple[APIRouter, ...]] = {
-    "security": (signin.router, account.router, staff.router, audit.router, alerts.router),
+    "security": (
+        signin.router,
+        account.router,
+        staff.router,
+        audit.router,
+        alerts.router,
+        settings_page.router,
+    ),
     "automation": (jobs.router,),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
+    "customers": (customer360.router,),
 }
 
 

@@ -20,7 +20,7 @@ from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_app_settings, get_store
 from clientvault.privacy import consent, erasure, export
 from clientvault.privacy.audiences import all_customers, audience_csv, preview_audience
-from clientvault.privacy.purposes import list_purposes
+from clientvault.privacy.purposes import PurposeInfo, create_purpose, list_purposes
 from clientvault.privacy.schemas import (
     AudiencePreviewRead,
     CertificateRead,
@@ -29,6 +29,7 @@ from clientvault.privacy.schemas import (
     ErasureIn,
     ErasureRead,
     ProcessingLimitIn,
+    PurposeCreate,
     PurposeRead,
 )
 from clientvault.security import signing
@@ -46,6 +47,16 @@ def purposes(request: Request, caller: ReadCustomers) -> list[PurposeRead]:
     """Every registered processing purpose and its legal basis."""
     with get_store(request).read_sessions() as session:
         return [PurposeRead(**dataclasses.asdict(p)) for p in list_purposes(session)]
+
+
+@router.post("/purposes", response_model=PurposeRead, status_code=201)
+def new_purpose(body: PurposeCreate, request: Request, caller: ManagePrivacy) -> PurposeRead:
+    """Register a processing purpose (never changed afterwards: decisions name it)."""
+    with get_store(request).sessions.begin() as session:
+        created = create_purpose(
+            session, info=PurposeInfo(**body.model_dump()), principal=caller.principal
+        )
+    return PurposeRead(**dataclasses.asdict(created))
 
 
 def _privacy_state(store: Store, customer_id: uuid.UUID) -> CustomerPrivacyRead:
