@@ -69,7 +69,7 @@ def _link_token(token: str | None) -> str:
     return token
 
 
-def _problem(request: Request, error: ClientVaultError) -> HTMLResponse:
+def problem_page(request: Request, error: ClientVaultError) -> HTMLResponse:
     """The page for a link that does not work, or a request that cannot be done; a link
     problem offers to e-mail a new link."""
     status = next((s for kind, s in _STATUSES if isinstance(error, kind)), 403)
@@ -99,7 +99,7 @@ def _in_transaction(
         with store.sessions.begin() as session:
             return action(session, checked)
     except ClientVaultError as error:
-        return _problem(request, error)
+        return problem_page(request, error)
 
 
 def _back(token: str, done: str) -> RedirectResponse:
@@ -110,7 +110,7 @@ def _back(token: str, done: str) -> RedirectResponse:
 def preferences_page(
     request: Request,
     store: StoreDep,
-    token: Token,
+    token: Token = None,
     done: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     """The subject's consents per purpose, their requests, download and erasure."""
@@ -146,9 +146,9 @@ def preferences_page(
 def change_consent(
     request: Request,
     store: StoreDep,
-    token: FormToken,
     purpose: Annotated[str, Form(min_length=1, max_length=64)],
     decision: Annotated[str, Form(pattern="^(granted|withdrawn)$")],
+    token: FormToken = None,
 ) -> Response:
     """Give or withdraw consent to one purpose."""
 
@@ -167,7 +167,7 @@ def change_consent(
 
 
 @router.get(f"{PREFERENCES}/unsubscribe", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, store: StoreDep, token: Token) -> Response:
+def unsubscribe_page(request: Request, store: StoreDep, token: Token = None) -> Response:
     """A button to confirm the unsubscription (a GET changes nothing)."""
 
     def show(session: Session, token: str) -> Response:
@@ -180,7 +180,7 @@ def unsubscribe_page(request: Request, store: StoreDep, token: Token) -> Respons
 
 
 @router.post(f"{PREFERENCES}/unsubscribe", name="preferences_unsubscribe")
-async def unsubscribe(request: Request, store: StoreDep, token: Token) -> Response:
+async def unsubscribe(request: Request, store: StoreDep, token: Token = None) -> Response:
     """One-click unsubscribe: the mail client's POST (RFC 8058) or the page's button."""
     form = await request.form()
     one_click = form.get("List-Unsubscribe") == "One-Click"
@@ -195,7 +195,7 @@ async def unsubscribe(request: Request, store: StoreDep, token: Token) -> Respon
 
 
 @router.get(f"{PREFERENCES}/export", name="preferences_export")
-def download(request: Request, store: StoreDep, token: Token) -> Response:
+def download(request: Request, store: StoreDep, token: Token = None) -> Response:
     """The subject's data as a zip of JSON and CSV files."""
 
     def export(session: Session, token: str) -> Response:
@@ -213,8 +213,8 @@ def download(request: Request, store: StoreDep, token: Token) -> Response:
 def make_request(
     request: Request,
     store: StoreDep,
-    token: FormToken,
     kind: Annotated[str, Form(max_length=16)],
+    token: FormToken = None,
 ) -> Response:
     """Ask for erasure, portability, restriction, objection or opt-out (a request the DPO
     carries out within its deadline)."""
@@ -254,7 +254,7 @@ def send_link(
 
 
 @router.get(f"{PREFERENCES}/verify", response_class=HTMLResponse)
-def verify_page(request: Request, store: StoreDep, token: Token) -> Response:
+def verify_page(request: Request, store: StoreDep, token: Token = None) -> Response:
     """What the verification link confirms, with a button (opening the link verifies
     nothing, so that mail scanners cannot confirm a request for the subject)."""
 
@@ -268,7 +268,7 @@ def verify_page(request: Request, store: StoreDep, token: Token) -> Response:
 
 
 @router.post(f"{PREFERENCES}/verify", response_class=HTMLResponse)
-def verify(request: Request, store: StoreDep, token: FormToken) -> Response:
+def verify(request: Request, store: StoreDep, token: FormToken = None) -> Response:
     """Confirm the request: the link is used up."""
 
     def confirm(session: Session, token: str) -> Response:
