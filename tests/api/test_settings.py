@@ -45,14 +45,19 @@ def test_a_source_made_over_the_api_takes_events_until_revoked(
         revoked = client.post("/api/v1/sources/shop/revoke", headers=admin)
         refused = client.post("/v1/identify", json=_IDENTIFY, auth=(key, ""))
         missing = client.post("/api/v1/sources/nope/revoke", headers=admin)
-    assert made.status_code == 201 and key.startswith("cvwk_")
-    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+    assert made.status_code == 201
+    assert key.startswith("cvwk_")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "conflict"
     assert tracked.status_code == 200
     (shop,) = listed
     assert (shop["name"], shop["state"], shop["events"]) == ("shop", "active", 1)
-    assert shop["last_event_at"] is not None and "write_key" not in shop
-    assert key not in str(listed) and shop["key_prefix"] == key[:12]
-    assert revoked.status_code == 204 and refused.status_code == 401
+    assert shop["last_event_at"] is not None
+    assert "write_key" not in shop
+    assert key not in str(listed)
+    assert shop["key_prefix"] == key[:12]
+    assert revoked.status_code == 204
+    assert refused.status_code == 401
     assert missing.status_code == 404
     assert {"source.created", "source.revoked"} <= set(_actions(db))
 
@@ -82,10 +87,13 @@ def test_a_token_made_in_the_console_works_on_the_api_and_can_be_revoked_in_sett
         revoked = client.post(f"/api/v1/tokens/{tokens.json()[0]['id']}/revoke", headers=bearer)
         after = client.get("/api/v1/me", headers=bearer)
     assert made.status_code == 200
-    assert me.status_code == 200 and me.json()["email"] == "admin@example.com"
-    assert tokens.status_code == 200 and tokens.json()[0]["name"] == "swagger"
+    assert me.status_code == 200
+    assert me.json()["email"] == "admin@example.com"
+    assert tokens.status_code == 200
+    assert tokens.json()[0]["name"] == "swagger"
     assert settings_page.status_code == 200
-    assert revoked.status_code == 204 and after.status_code == 401
+    assert revoked.status_code == 204
+    assert after.status_code == 401
 
 
 def test_settings_show_where_each_is_set_and_hide_secrets(db: Store, db_settings: Settings) -> None:
@@ -101,7 +109,8 @@ def test_settings_show_where_each_is_set_and_hide_secrets(db: Store, db_settings
     with TestClient(create_app(settings, store=db), base_url="https://testserver") as client:
         overview = client.get("/api/v1/settings", headers=admin)
         refused = client.get("/api/v1/settings", headers=marketer)
-    assert overview.status_code == 200 and refused.status_code == 403
+    assert overview.status_code == 200
+    assert refused.status_code == 403
     body = overview.json()
     assert "hunter2-relay" not in overview.text
     smtp = {v["name"]: v for v in next(s for s in body["sections"] if s["key"] == "smtp")["values"]}
@@ -133,7 +142,8 @@ def test_the_test_e_mail_goes_through_the_relay_or_says_why_not(
     assert sent.json() == {"delivered": True, "problem": None}
     assert [m["Subject"] for m in mailbox.to("ops@example.com")] == ["clientvault: test e-mail"]
     assert bad.status_code == 422
-    assert failed.json()["delivered"] is False and failed.json()["problem"]
+    assert failed.json()["delivered"] is False
+    assert failed.json()["problem"]
     assert _actions(db).count("smtp.test_sent") == 2
 
 
@@ -169,10 +179,13 @@ def test_the_settings_page_creates_a_write_key_shown_once_and_a_purpose(
                 "legal_basis": "contract",
             },
         )
-    assert made.status_code == 200 and key is not None
-    assert key.group(1) not in page.text and 'data-source="app"' in page.text
+    assert made.status_code == 200
+    assert key is not None
+    assert key.group(1) not in page.text
+    assert 'data-source="app"' in page.text
     assert "CLIENTVAULT_RETENTION__ERASURE_MODE" in page.text
-    assert purpose.status_code == 200 and 'data-purpose="loyalty"' in purpose.text
+    assert purpose.status_code == 200
+    assert 'data-purpose="loyalty"' in purpose.text
     assert bad.status_code == 422
     assert {"source.created", "purpose.created"} <= set(_actions(db))
 

@@ -7,6 +7,7 @@ as text and parsed here, so an empty one is no filter rather than a validation e
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Literal
 
@@ -23,10 +24,10 @@ def audit_filter(
     customer: Annotated[str | None, Query(max_length=36)] = None,
     since: Annotated[str | None, Query(max_length=10)] = None,
     until: Annotated[str | None, Query(max_length=10)] = None,
-    grouped: Annotated[bool, Query()] = True,
+    grouped: Annotated[bool, Query()] = False,
 ) -> AuditFilter:
-    """The filter from the query (empty values mean "any"; ``grouped``: jobs' reveals summed
-    per run, left out of the list)."""
+    """The filter from the query (empty values mean "any"; ``grouped``: jobs' reveals left
+    out of the list, to be summed per run; off by default for the API)."""
     try:
         customer_id = uuid.UUID(customer) if customer else None
     except ValueError:
@@ -51,5 +52,15 @@ def _day(value: str | None, field: str) -> date | None:
         raise InvalidInput("a date is written 2025-01-31", details={"field": field}) from None
 
 
+def grouped_audit_filter(
+    filtered: Annotated[AuditFilter, Depends(audit_filter)],
+    each: Annotated[bool, Query(description="List each of the jobs' reveals.")] = False,
+) -> AuditFilter:
+    """The console page's filter: jobs' reveals summed per run unless ``each`` is asked."""
+    return replace(filtered, group_jobs=not each)
+
+
 #: The dependency a route declares to take the filter.
 Filter = Annotated[AuditFilter, Depends(audit_filter)]
+#: The same, grouping jobs' reveals by default (the console's page).
+GroupedFilter = Annotated[AuditFilter, Depends(grouped_audit_filter)]

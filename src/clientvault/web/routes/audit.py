@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
-from clientvault.http.audit_filter import Filter
+from clientvault.http.audit_filter import Filter, GroupedFilter
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.http.params import AfterId, BeforeId
@@ -94,7 +94,7 @@ def audit_log(
     caller: ReadAudit,
     store: StoreDep,
     settings: SettingsDep,
-    wanted: Filter,
+    wanted: GroupedFilter,
     before: BeforeId = None,
     after: AfterId = None,
     verify: Annotated[bool, Query()] = False,
@@ -149,7 +149,7 @@ def filter_query(wanted: AuditFilter) -> str:
         "customer": str(wanted.customer_id) if wanted.customer_id else None,
         "since": wanted.since.isoformat() if wanted.since else None,
         "until": wanted.until.isoformat() if wanted.until else None,
-        "grouped": None if wanted.group_jobs else "false",
+        "each": None if wanted.group_jobs else "true",
     }
     return urlencode({key: value for key, value in values.items() if value})
 
