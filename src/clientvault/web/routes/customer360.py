@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from clientvault.customers.view360 import customer_360
-from clientvault.errors import InvalidInput, PermissionDenied
+from clientvault.errors import InvalidInput
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.privacy import consent, erasure, export
@@ -79,16 +79,12 @@ def _local_console_path(back: str) -> str:
     return CONSOLE_PREFIX
 
 
-def _session_of(session: Session, caller: Caller) -> StaffSession:
-    """The caller's browser session, in ``session`` (a token has no reveal window)."""
-    found = (
-        session.get(StaffSession, caller.staff_session.token_hash)
-        if caller.staff_session is not None
-        else None
-    )
-    if found is None:
-        raise PermissionDenied("a reveal window belongs to a signed-in browser session")
-    return found
+def _session_of(session: Session, caller: Caller) -> StaffSession | None:
+    """The caller's browser session, in ``session`` (``None`` for an API token, which has
+    no reveal window: the API takes a reason with each reveal)."""
+    if caller.staff_session is None:
+        return None
+    return session.get(StaffSession, caller.staff_session.token_hash)
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse, name="console_customer")
@@ -151,9 +147,12 @@ def open_reveal(
 ) -> RedirectResponse:
     """Open this session's reveal window with the reason in the form; back to the page."""
     with store.sessions.begin() as session:
+        staff_session = _session_of(session, caller)
+        if staff_session is None:
+            raise InvalidInput("a reveal window belongs to a signed-in browser session")
         reveal_window.open_window(
             session,
-            staff_session=_session_of(session, caller),
+            staff_session=staff_session,
             principal=caller.principal,
             reason=reason,
             policy=settings.security,
@@ -169,9 +168,11 @@ def close_reveal(
 ) -> RedirectResponse:
     """Hide personal data again before the window runs out."""
     with store.sessions.begin() as session:
-        reveal_window.close_window(
-            session, staff_session=_session_of(session, caller), principal=caller.principal
-        )
+        staff_session = _session_of(session, caller)
+        if staff_session is not None:
+            reveal_window.close_window(
+                session, staff_session=staff_session, principal=caller.principal
+            )
     return RedirectResponse(_local_console_path(back), status_code=303)
 
 
