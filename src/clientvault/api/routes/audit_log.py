@@ -8,44 +8,24 @@ of the list; ``/audit/job-runs`` sums them per run. The CSV export is itself aud
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 from sqlalchemy import select
 
-from clientvault.http.audit_filter import Filter
+from clientvault.http.audit_filter import Filter, csv_export
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, get_store
 from clientvault.http.paging import link_next
 from clientvault.http.params import BeforeId
 from clientvault.security import audit, audit_checkpoints
-from clientvault.security.audit_query import (
-    apply_filter,
-    csv_chunks,
-    job_reveal_runs,
-    record_export,
-)
+from clientvault.security.audit_query import RevealRun, apply_filter, job_reveal_runs
 from clientvault.security.models import AuditEntry
 from clientvault.security.schemas import AuditEntryRead
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 ReadAudit = Annotated[Caller, Depends(Authorize("audit:read"))]
-
-
-class RevealRunRead(BaseModel):
-    """One run of a system job's reveals: who, why, when, how many, which entries."""
-
-    job: str
-    reason: str | None
-    started_at: datetime
-    ended_at: datetime
-    entries: int
-    first_id: int
-    last_id: int
 
 
 @router.get("", response_model=list[AuditEntryRead])
@@ -71,12 +51,12 @@ def entries(
     return found[:limit]
 
 
-@router.get("/job-runs", response_model=list[RevealRunRead])
-def job_runs(request: Request, caller: ReadAudit, wanted: Filter) -> list[RevealRunRead]:
+@router.get("/job-runs", response_model=list[RevealRun])
+def job_runs(request: Request, caller: ReadAudit, wanted: Filter) -> list[RevealRun]:
     """System jobs' reveals within the filter, summed per run (newest first, at most 50)."""
     with get_store(request).read_sessions() as session, session.begin():
         runs = job_reveal_runs(session, wanted)
-    return [RevealRunRead.model_validate(run, from_attributes=True) for run in runs]
+    return runs
 
 
 @router.get(
@@ -87,20 +67,7 @@ def job_runs(request: Request, caller: ReadAudit, wanted: Filter) -> list[Reveal
 def export(request: Request, caller: ReadAudit, wanted: Filter) -> StreamingResponse:
     """Every entry within the filter as CSV, oldest first, hashes included (for auditors);
     the export is recorded in the log first."""
-    store = get_store(request)
-    with store.sessions.begin() as session:
-        apply_filter(session, select(AuditEntry.id), wanted)  # refuses a bad filter first
-        record_export(session, wanted, principal=caller.principal)
-
-    def chunks() -> Iterator[str]:
-        with store.read_sessions() as session, session.begin():
-            yield from csv_chunks(session, wanted)
-
-    return StreamingResponse(
-        chunks(),
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": 'attachment; filename="audit-log.csv"'},
-    )
+    return csv_export(get_store(request), wanted, principal=caller.principal)
 
 
 @router.get("/verify")

@@ -11,7 +11,6 @@ GET, and reports the first broken entry exactly as ``clientvault audit verify`` 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
@@ -22,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
-from clientvault.http.audit_filter import Filter, GroupedFilter
+from clientvault.http.audit_filter import Filter, GroupedFilter, csv_export
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.http.params import AfterId, BeforeId
@@ -31,9 +30,7 @@ from clientvault.security.accounts import display_names
 from clientvault.security.audit_query import (
     AuditFilter,
     apply_filter,
-    csv_chunks,
     job_reveal_runs,
-    record_export,
 )
 from clientvault.security.models import AuditEntry
 from clientvault.web.navigation import CONSOLE_PREFIX
@@ -142,35 +139,12 @@ def audit_log(
 
 def filter_query(wanted: AuditFilter) -> str:
     """The filter as a query string, for the pager's, the runs' and the export's links."""
-    values = {
-        "actor": wanted.actor,
-        "actor_kind": wanted.actor_kind,
-        "action": wanted.action,
-        "customer": str(wanted.customer_id) if wanted.customer_id else None,
-        "since": wanted.since.isoformat() if wanted.since else None,
-        "until": wanted.until.isoformat() if wanted.until else None,
-        "each": None if wanted.group_jobs else "true",
-    }
-    return urlencode({key: value for key, value in values.items() if value})
+    each = {} if wanted.group_jobs else {"each": "true"}
+    return urlencode({**wanted.details(), **each})
 
 
 @router.get("/audit/export.csv", name="console_audit_export")
 def export_audit(caller: ReadAudit, store: StoreDep, wanted: Filter) -> StreamingResponse:
     """The filtered entries as CSV for an auditor (every entry, jobs' reveals included);
     the export is itself recorded in the log first."""
-    with store.sessions.begin() as session:
-        apply_filter(session, select(AuditEntry.id), wanted)  # refuses a bad filter first
-        record_export(session, wanted, principal=caller.principal)
-
-    def chunks() -> Iterator[str]:
-        with store.read_sessions() as session, session.begin():
-            yield from csv_chunks(session, wanted)
-
-    return StreamingResponse(
-        chunks(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": 'attachment; filename="audit-log.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return csv_export(store, wanted, principal=caller.principal)
