@@ -94,6 +94,15 @@ class AudiencePreviewRead(BaseModel):
     sample: list[uuid.UUID]
 
 
+class ExportIn(BaseModel):
+    """Why a customer's data is exported (kept in the audit log) and in which form."""
+
+    model_config = _STRICT
+
+    reason: str = Field(min_length=3, max_length=200)
+    format: Literal["json", "zip"] = "json"
+
+
 class ErasureIn(BaseModel):
     """Why a customer is erased (kept in the audit log: no personal data)."""
 

@@ -28,6 +28,7 @@ from clientvault.privacy.schemas import (
     CustomerPrivacyRead,
     ErasureIn,
     ErasureRead,
+    ExportIn,
     ProcessingLimitIn,
     PurposeCreate,
     PurposeRead,
@@ -135,7 +136,7 @@ def audience_export(
     )
 
 
-@router.get("/customers/{customer_id}/export", response_model=None)
+@router.get("/customers/{customer_id}/export", response_model=None, deprecated=True)
 def export_customer(
     customer_id: uuid.UUID,
     request: Request,
@@ -143,7 +144,26 @@ def export_customer(
     reason: Annotated[str, Query(min_length=3, max_length=200)],
     output: Annotated[Literal["json", "zip"], Query(alias="format")] = "json",
 ) -> dict[str, Any] | Response:
-    """Everything held about a customer (Art. 15/20), as JSON or as a zip with CSVs."""
+    """Deprecated (the reason lands in URL logs): POST to this path instead."""
+    return _export(request, caller, customer_id, reason, output)
+
+
+@router.post("/customers/{customer_id}/export", response_model=None)
+def export_customer_for(
+    customer_id: uuid.UUID, body: ExportIn, request: Request, caller: ManagePrivacy
+) -> dict[str, Any] | Response:
+    """Everything held about a customer (Art. 15/20), as JSON or as a zip with CSVs, for the
+    reason in the body."""
+    return _export(request, caller, customer_id, body.reason, body.format)
+
+
+def _export(
+    request: Request,
+    caller: Caller,
+    customer_id: uuid.UUID,
+    reason: str,
+    output: Literal["json", "zip"],
+) -> dict[str, Any] | Response:
     store = get_store(request)
     with store.sessions.begin() as session:
         document = export.export_customer(
