@@ -24,7 +24,7 @@ from clientvault.security.models import AuditEntry, StaffSession
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
-from support.staff import api_sign_in_with_mfa, create_staff
+from support.staff import api_sign_in_with_mfa, bearer_headers, create_staff
 
 REASON = "customer-called-about-order-7781"
 
@@ -231,3 +231,23 @@ def test_export_erase_consent_and_request_from_the_360_page(
         assert gone is None or gone.status == "erased"
         actions = set(session.scalars(select(AuditEntry.action)))
     assert {"consent.recorded_on_behalf", "privacy.erasure", "privacy.export"} <= actions
+
+
+def test_the_api_reveals_with_the_reason_in_the_body(db: Store, db_settings: Settings) -> None:
+    first, _ = _seed(db)
+    dpo = bearer_headers(db, db_settings, "dpo")
+    log = AccessLog(create_app(db_settings, store=db))
+    with TestClient(log, base_url="https://testserver") as client:
+        identifiers = client.post(
+            f"/api/v1/customers/{first}/identifiers",
+            json={"reason": REASON, "fields": ["email"]},
+            headers=dpo,
+        )
+        view = client.post(f"/api/v1/customers/{first}/360", json={"reason": REASON}, headers=dpo)
+        export = client.post(
+            f"/api/v1/privacy/customers/{first}/export", json={"reason": REASON}, headers=dpo
+        )
+    assert identifiers.json()["email"] == "lena@example.com"
+    assert view.json()["golden"]["values"]["email"]["value"] == "lena@example.com"
+    assert export.status_code == 200
+    assert [line for line in log.lines if REASON in line] == []
