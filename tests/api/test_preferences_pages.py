@@ -26,9 +26,7 @@ def test_a_missing_or_bad_link_gets_a_friendly_page(client: TestClient) -> None:
         assert says in response.text, path
         assert OFFER in response.text, path
         assert '"error"' not in response.text, path
-
-
-def test_a_form_posted_without_its_link_or_fields_gets_a_page_too(client: TestClient) -> None:
+    # A form posted without its link, or without its fields, gets a page too.
     no_link = client.post("/preferences/consents", data={"purpose": "x", "decision": "granted"})
     no_fields = client.post("/preferences/requests", data={})
     assert no_link.status_code == 400
