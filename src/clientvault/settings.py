@@ -167,6 +167,15 @@ class SecuritySettings(BaseModel):
     intrusion_not_found: int = Field(default=40, ge=1)
     intrusion_block_seconds: int = Field(default=900, ge=1)
     intrusion_max_tracked: int = Field(default=10_000, ge=100)
+    # -- console reveal window (security.reveal_window) --
+    reveal_window_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=120,
+        description="Minutes a reason given in the console to see personal data holds for "
+        "the same browser session (every page's reveal is still audited with it).",
+    )
+    # -- end console reveal window --
     admin_networks: list[IPvAnyNetwork] = Field(
         default_factory=list,
         description="Networks (CIDR) allowed to reach the admin routes; empty: no limit.",

@@ -203,11 +203,17 @@ class PageProblems:
     #: How many navigations the page had started when each request in flight started.
     navigations: int = 0
     started_at: dict[Any, int] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)
 
     def expect_status(self, status: int, path: str) -> None:
         """Allow responses with ``status`` for URLs whose path is ``path`` (and the console
         line chromium logs for them)."""
         self.expected.append(_Expected(status, path))
+
+    def expect_download(self, path: str) -> None:
+        """Allow the abort chromium reports for a form POST to ``path`` answered with a
+        download (an attachment ends that navigation; a GET link's does not show up)."""
+        self.downloads.append(path)
 
     def _is_expected(self, status: int, url: str) -> bool:
         path = urlsplit(url).path
@@ -248,6 +254,8 @@ class PageProblems:
         # it likes (seen once in a full run, with no navigation after it). An icon answered
         # with an error is still caught by ``on_response``.
         if request.failure == "net::ERR_ABORTED" and urlsplit(request.url).path == _FAVICON:
+            return
+        if request.failure == "net::ERR_ABORTED" and urlsplit(request.url).path in self.downloads:
             return
         self.seen.append(f"request failed: {request.method} {request.url}: {request.failure}")
 

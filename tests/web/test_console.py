@@ -33,6 +33,7 @@ NOT_FOR_MARKETERS = [
     "Data-subject requests",
     "Records of processing",
     "Breaches",
+    "Settings",
 ]
 #: Pages built that a marketer may open.
 BUILT_FOR_MARKETERS = ["Overview", "Customers"]

@@ -23,13 +23,14 @@ from clientvault.api.routes import (
     support,
     tracking,
 )
+from clientvault.api.routes import settings as settings_api
 from clientvault.domains import for_domains
 
 #: Each domain's API routes, keyed by its name in ``clientvault.domains`` and mounted in this
 #: order; a domain with an API adds one line here for its ``api/routes/<domain>.py``.
 ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "ingest": (tracking.router, imports.router, snippet.router),
-    "security": (auth.router, staff.router, audit_log.router, alerts.router),
+    "security": (auth.router, staff.router, audit_log.router, alerts.router, settings_api.router),
     "customers": (customers.router,),
     "privacy": (privacy_requests.router, privacy_core.router),
     "identity": (identity.router,),

@@ -14,7 +14,10 @@ from clientvault.ingest.sources import (
     list_sources,
     revoke_source,
 )
+from clientvault.security.principal import Principal
 
+#: Who the audit log names for changes made from the command line.
+CLI_SOURCES = Principal.system("cli", "sources:manage")
 sources_app = typer.Typer(help="Tracking sources and their write keys.", no_args_is_help=True)
 _ORIGIN_HELP = (
     "A website origin (https://shop.example.com) whose pages may call with this write key; "
@@ -34,7 +37,7 @@ def create_command(
 ) -> None:
     """Create a source and print its write key (shown this once; only its hash is kept)."""
     with opened_store(load_settings(data_dir)) as store, store.sessions.begin() as session:
-        created = create_source(session, name=name, origins=origin or ())
+        created = create_source(session, name=name, origins=origin or (), principal=CLI_SOURCES)
     console.print(f"Source [bold]{created.name}[/bold] created. Write key (shown once):")
     console.print(created.write_key, highlight=False, soft_wrap=True)
     console.print(
@@ -57,7 +60,12 @@ def origins_command(
     """Show or change the website origins a source accepts browser calls from."""
     with opened_store(load_settings(data_dir)) as store, store.sessions.begin() as session:
         origins = change_origins(
-            session, name=name, add=add or (), remove=remove or (), any_origin=any_origin
+            session,
+            name=name,
+            add=add or (),
+            remove=remove or (),
+            any_origin=any_origin,
+            principal=CLI_SOURCES,
         )
     console.print(
         f"Source [bold]{name}[/bold] accepts browser calls from: {_shown(origins)}",
@@ -70,7 +78,7 @@ def origins_command(
 def revoke_command(name: str, data_dir: Path | None = DataDirOption) -> None:
     """Revoke a source's write key; its calls are refused from now on."""
     with opened_store(load_settings(data_dir)) as store, store.sessions.begin() as session:
-        revoke_source(session, name=name)
+        revoke_source(session, name=name, principal=CLI_SOURCES)
     console.print(f"Source [bold]{name}[/bold] revoked.")
 
 

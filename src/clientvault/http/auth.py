@@ -10,10 +10,13 @@ may do only that. Refusals are audited in their own transaction so they persist.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from clientvault.errors import PermissionDenied, Unauthenticated
@@ -116,6 +119,29 @@ class Authorize:
                 request.state.caller = caller
                 return caller
         raise refusal
+
+
+def api_routes(routes: Iterable[object]) -> Iterator[APIRoute]:
+    """Every FastAPI route, including those of included routers (which FastAPI >= 0.160
+    keeps as one entry holding the router, rather than copying its routes)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from api_routes(inner.routes)
+
+
+def authorize_permission(dependant: Dependant) -> str | None:
+    """The permission of the ``Authorize`` dependency among a route's dependencies, if any:
+    what the console's navigation hides pages by and the OpenAPI document's security reads."""
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, Authorize):
+            return dependency.call.permission
+        found = authorize_permission(dependency)
+        if found is not None:
+            return found
+    return None
 
 
 def _csrf_ok(request: Request, staff_session: StaffSession, submitted: str | None) -> bool:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from clientvault.errors import (
     ClientVaultError,
@@ -63,6 +65,21 @@ def status_for(error: ClientVaultError) -> int:
         if isinstance(error, error_type):
             return status
     return 500
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code to branch on, a message for people, and details
+    (the field at fault, the problems of an invalid request, a retry delay...)."""
+
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["no such customer"])
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response of the API (``error_body``)."""
+
+    error: ErrorDetail
 
 
 def error_body(code: str, message: str, details: object = None) -> dict[str, object]:

@@ -3,13 +3,18 @@ basis. Audiences, consent records and records of processing all name a purpose f
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from clientvault.errors import NotFound
-from clientvault.privacy.models import Purpose
+from clientvault.errors import Conflict, InvalidInput, NotFound
+from clientvault.privacy.models import LEGAL_BASES, Purpose
+from clientvault.security import audit
+from clientvault.security.principal import Principal
+
+_CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 
 
 @dataclass(frozen=True)
@@ -133,3 +138,43 @@ def get_purpose(session: Session, code: str) -> PurposeInfo:
     if row is None:
         raise NotFound("no such purpose", details={"purpose": code})
     return _info(row)
+
+
+def create_purpose(session: Session, *, info: PurposeInfo, principal: Principal) -> PurposeInfo:
+    """Register a new processing purpose (audited). Purposes are never changed or removed
+    here: consent records and audiences name them, so a purpose's meaning must not move
+    under the decisions already recorded for it."""
+    if not _CODE.match(info.code):
+        raise InvalidInput(
+            "a purpose code is 2 to 64 lower-case letters, digits or _, starting with a letter",
+            details={"field": "code"},
+        )
+    if info.legal_basis not in LEGAL_BASES:
+        raise InvalidInput(
+            f"the legal basis is one of {', '.join(LEGAL_BASES)}",
+            details={"field": "legal_basis"},
+        )
+    for name, value, limit in (("title", info.title, 120), ("description", info.description, 500)):
+        if not value.strip() or len(value) > limit:
+            raise InvalidInput(f"the {name} is 1 to {limit} characters", details={"field": name})
+    if session.get(Purpose, info.code) is not None:
+        raise Conflict(f"a purpose {info.code!r} exists already")
+    session.add(
+        Purpose(
+            code=info.code,
+            title=info.title.strip(),
+            description=info.description.strip(),
+            legal_basis=info.legal_basis,
+            direct_marketing=info.direct_marketing,
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        principal=principal,
+        action="purpose.created",
+        target_type="purpose",
+        target_ids=[info.code],
+        details={"legal_basis": info.legal_basis},
+    )
+    return get_purpose(session, info.code)

@@ -21,6 +21,18 @@ class PurposeRead(BaseModel):
     direct_marketing: bool
 
 
+class PurposeCreate(BaseModel):
+    """A new processing purpose (``privacy.purposes.create_purpose`` checks it further)."""
+
+    model_config = _STRICT
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+    title: str = Field(min_length=1, max_length=120)
+    description: str = Field(min_length=1, max_length=500)
+    legal_basis: str = Field(min_length=1, max_length=32)
+    direct_marketing: bool = False
+
+
 class ConsentDecisionIn(BaseModel):
     """A consent decision to record for a customer, with its proof."""
 
@@ -80,6 +92,15 @@ class AudiencePreviewRead(BaseModel):
     purpose: str
     size: int
     sample: list[uuid.UUID]
+
+
+class ExportIn(BaseModel):
+    """Why a customer's data is exported (kept in the audit log) and in which form."""
+
+    model_config = _STRICT
+
+    reason: str = Field(min_length=3, max_length=200)
+    format: Literal["json", "zip"] = "json"
 
 
 class ErasureIn(BaseModel):

@@ -73,6 +73,10 @@ class StaffSession(Base):
     expires_at: Mapped[datetime]
     mfa_passed: Mapped[bool] = mapped_column(default=False)
     client_network: Mapped[str | None] = mapped_column(String(64))
+    #: The reason the user gave to see personal data, and until when it holds for their
+    #: pages (``security.reveal_window``): stated once, not again after every page.
+    reveal_reason: Mapped[str | None] = mapped_column(String(200))
+    reveal_until: Mapped[datetime | None]
 
 
 class ApiToken(Base):

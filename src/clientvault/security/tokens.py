@@ -186,3 +186,58 @@ def revoke_token(session: Session, *, user: User, token_id: str) -> None:
         target_type="token",
         target_ids=[str(token.id)],
     )
+
+
+@dataclass(frozen=True)
+class TokenListing:
+    """A token as an administrator's list shows it (never its secret, which is not kept)."""
+
+    token: ApiToken
+    owner_email: str
+    state: str  # "active", "expired" or "revoked"
+
+
+def list_tokens(
+    session: Session, *, limit: int = 100, before: uuid.UUID | None = None
+) -> list[TokenListing]:
+    """Every API token of the installation, newest first (ids are time-ordered UUIDv7), a
+    page of ``limit`` at a time (``before``: the last id of the previous page)."""
+    query = (
+        select(ApiToken, User.email)
+        .join(User, User.id == ApiToken.user_id)
+        .order_by(ApiToken.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(ApiToken.id < before)
+    now = utcnow()
+    return [
+        TokenListing(
+            token=token,
+            owner_email=email,
+            state="revoked"
+            if token.revoked_at
+            else "expired"
+            if token.expires_at <= now
+            else "active",
+        )
+        for token, email in session.execute(query)
+    ]
+
+
+def revoke_any_token(session: Session, *, token_id: uuid.UUID, principal: Principal) -> None:
+    """Revoke anyone's token at once (an administrator's act, audited with who did it):
+    a token found in a log or a repository is stopped without its owner."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("no such token")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(
+            session,
+            principal=principal,
+            action="token.revoked",
+            target_type="token",
+            target_ids=[str(token.id)],
+            details={"owner": str(token.user_id)},
+        )

@@ -33,6 +33,7 @@ from clientvault.web.routes import (
     account,
     alerts,
     audit,
+    customer360,
     identity,
     jobs,
     overview,
@@ -42,6 +43,7 @@ from clientvault.web.routes import (
     staff,
     support,
 )
+from clientvault.web.routes import settings as settings_page
 from clientvault.web.signin_flow import PASSWORD_PATH, login_url, retry_minutes, with_next
 from clientvault.web.templating import STATIC_DIR, render, templates
 
@@ -49,17 +51,31 @@ from clientvault.web.templating import STATIC_DIR, render, templates
 #: this order; a domain with pages adds one line here for its ``web/routes/<domain>.py`` (and
 #: its entry in ``web/navigation.py``'s ``NAVIGATION``, unless one is planned there already).
 ROUTERS: dict[str, tuple[APIRouter, ...]] = {
-    "security": (signin.router, account.router, staff.router, audit.router, alerts.router),
+    "security": (
+        signin.router,
+        account.router,
+        staff.router,
+        audit.router,
+        alerts.router,
+        settings_page.router,
+    ),
     "automation": (jobs.router,),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
     "support": (support.router, support.public_router),
+    "customers": (customer360.router,),
 }
 
 
 def is_console_path(path: str) -> bool:
     """Whether a request path belongs to the console (and so gets HTML error pages)."""
     return path == CONSOLE_PREFIX or path.startswith(f"{CONSOLE_PREFIX}/")
+
+
+def is_public_page(path: str) -> bool:
+    """Whether a request path is one of the public pages (the preference centre), which
+    answer every error with their own page too: never JSON to a member of the public."""
+    return path == preferences.PREFERENCES or path.startswith(f"{preferences.PREFERENCES}/")
 
 
 def install_console(app: FastAPI) -> None:
@@ -110,7 +126,12 @@ async def console_error_page(request: Request, error: ClientVaultError, status: 
     - anything else: a styled page with the status the API's mapping gives the error (403
       "not allowed", 404, 429 "try again in N minutes"...), with the navigation, so the user
       can carry on. Messages come from the services, which never put personal data in them.
+
+    On the public pages (``is_public_page``) every error gets their own problem page, which
+    offers a new link by e-mail when the link was the problem.
     """
+    if is_public_page(request.url.path):
+        return preferences.problem_page(request, error)
     if isinstance(error, Unauthenticated):
         return RedirectResponse(login_url(_page_asked_for(request)), status_code=303)
     caller = await _show_signed_in_user(request)
@@ -156,7 +177,9 @@ async def console_error_page(request: Request, error: ClientVaultError, status: 
 
 
 #: The console's pages for the app's one error mapping (``http.errors.install_error_handlers``).
-CONSOLE_ERROR_PAGES = ErrorPages(owns=is_console_path, render=console_error_page)
+CONSOLE_ERROR_PAGES = ErrorPages(
+    owns=lambda path: is_console_path(path) or is_public_page(path), render=console_error_page
+)
 
 
 def _page_asked_for(request: Request) -> str | None:

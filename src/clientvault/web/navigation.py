@@ -10,14 +10,12 @@ page needs is read off its ``Authorize`` dependency, the same one that refuses t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
 
-from clientvault.http.auth import Authorize
+from clientvault.http.auth import api_routes, authorize_permission
 
 CONSOLE_PREFIX = "/console"
 
@@ -108,30 +106,9 @@ def page_permission(routes: Iterable[BaseRoute], path: str) -> str | None:
     ``None`` when no route serves a GET of ``path`` or the route declares no ``Authorize``.
     """
     scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
-    for route in _api_routes(routes):
+    for route in api_routes(routes):
         if route.matches(scope)[0] is Match.FULL:
-            return _authorize_permission(route.dependant)
-    return None
-
-
-def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
-    """Every FastAPI route, including those of included routers (which FastAPI >= 0.160
-    keeps as one entry holding the router, rather than copying its routes)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            yield from _api_routes(inner.routes)
-
-
-def _authorize_permission(dependant: Dependant) -> str | None:
-    for dependency in dependant.dependencies:
-        if isinstance(dependency.call, Authorize):
-            return dependency.call.permission
-        found = _authorize_permission(dependency)
-        if found is not None:
-            return found
+            return authorize_permission(route.dependant)
     return None
 
 

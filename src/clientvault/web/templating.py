@@ -91,11 +91,16 @@ def _short_id(value: str | None) -> str:
 
 
 def _detail(value: Any) -> str:
-    """An audit entry's detail value as text: lists joined, booleans as yes / no."""
+    """A detail value as text: lists joined, mappings as ``key value`` pairs, booleans as
+    yes / no, ``None`` as a dash: never a Python repr on a page."""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if value is None:
+        return "—"
     if isinstance(value, list | tuple):
-        return ", ".join(str(item) for item in value)
+        return ", ".join(_detail(item) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_detail(item)}" for key, item in value.items())
     return str(value)
 
 

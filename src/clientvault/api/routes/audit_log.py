@@ -1,16 +1,26 @@
-"""Reading and verifying the audit log."""
+"""Reading, filtering, exporting and verifying the audit log.
+
+The list takes the console's filters (actor, kind of actor, action, customer, date range:
+``http.audit_filter``) and is paged the API's one way (``limit``, ``before``, a ``Link``
+header to the next page: ``http.paging``). ``grouped=true`` leaves system jobs' reveals out
+of the list; ``/audit/job-runs`` sums them per run. The CSV export is itself audited.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
+from clientvault.http.audit_filter import Filter, csv_export
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, get_store
+from clientvault.http.paging import link_next
 from clientvault.http.params import BeforeId
 from clientvault.security import audit, audit_checkpoints
+from clientvault.security.audit_query import RevealRun, apply_filter, job_reveal_runs
 from clientvault.security.models import AuditEntry
 from clientvault.security.schemas import AuditEntryRead
 
@@ -21,19 +31,43 @@ ReadAudit = Annotated[Caller, Depends(Authorize("audit:read"))]
 @router.get("", response_model=list[AuditEntryRead])
 def entries(
     request: Request,
+    response: Response,
     caller: ReadAudit,
+    wanted: Filter,
     before: BeforeId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditEntryRead]:
-    """The newest entries (before an id, optionally of one action)."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if before is not None:
-        query = query.where(AuditEntry.id < before)
-    if action is not None:
-        query = query.where(AuditEntry.action == action)
-    with get_store(request).read_sessions() as session:
-        return [AuditEntryRead.model_validate(entry) for entry in session.scalars(query)]
+    """The newest entries within the filter (before an id), paged."""
+    with get_store(request).read_sessions() as session, session.begin():
+        query = apply_filter(session, select(AuditEntry), wanted)
+        if before is not None:
+            query = query.where(AuditEntry.id < before)
+        found = [
+            AuditEntryRead.model_validate(entry)
+            for entry in session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit + 1))
+        ]
+    if len(found) > limit:
+        link_next(request, response, before=str(found[limit - 1].id))
+    return found[:limit]
+
+
+@router.get("/job-runs", response_model=list[RevealRun])
+def job_runs(request: Request, caller: ReadAudit, wanted: Filter) -> list[RevealRun]:
+    """System jobs' reveals within the filter, summed per run (newest first, at most 50)."""
+    with get_store(request).read_sessions() as session, session.begin():
+        runs = job_reveal_runs(session, wanted)
+    return runs
+
+
+@router.get(
+    "/export.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The entries as CSV."}},
+)
+def export(request: Request, caller: ReadAudit, wanted: Filter) -> StreamingResponse:
+    """Every entry within the filter as CSV, oldest first, hashes included (for auditors);
+    the export is recorded in the log first."""
+    return csv_export(get_store(request), wanted, principal=caller.principal)
 
 
 @router.get("/verify")

@@ -13,6 +13,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_store
@@ -42,7 +43,16 @@ def read_customer(customer_id: uuid.UUID, request: Request, caller: ReadCustomer
     return profile
 
 
-@router.get("/{customer_id}/identifiers", response_model=CustomerIdentifiers)
+class RevealFields(BaseModel):
+    """Why identifiers are opened (kept in the audit log) and which ones (default: all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=200)
+    fields: list[str] | None = Field(default=None, max_length=len(SEALED_FIELDS))
+
+
+@router.get("/{customer_id}/identifiers", response_model=CustomerIdentifiers, deprecated=True)
 def open_identifiers(
     customer_id: uuid.UUID,
     request: Request,
@@ -50,7 +60,25 @@ def open_identifiers(
     reason: Annotated[str, Query(min_length=3, max_length=200)],
     fields: Annotated[list[str] | None, Query(max_length=len(SEALED_FIELDS))] = None,
 ) -> CustomerIdentifiers:
-    """One customer's decrypted identifiers, for a stated reason (audited per field)."""
+    """Deprecated (the reason lands in URL logs): POST to this path instead."""
+    return _open(request, caller, customer_id, reason, fields)
+
+
+@router.post("/{customer_id}/identifiers", response_model=CustomerIdentifiers)
+def reveal(
+    customer_id: uuid.UUID, body: RevealFields, request: Request, caller: RevealIdentifiers
+) -> CustomerIdentifiers:
+    """One customer's decrypted identifiers, for the reason in the body (audited per field)."""
+    return _open(request, caller, customer_id, body.reason, body.fields)
+
+
+def _open(
+    request: Request,
+    caller: Caller,
+    customer_id: uuid.UUID,
+    reason: str,
+    fields: list[str] | None,
+) -> CustomerIdentifiers:
     store = get_store(request)
     with store.sessions.begin() as session:
         revealed = reveal_identifiers(

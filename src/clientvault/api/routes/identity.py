@@ -34,6 +34,10 @@ class Decision(BaseModel):
     reason: Reason
 
 
+class RevealIn(Decision):
+    """Why personal data is opened (the audit entry's reason), sent in a body, never a URL."""
+
+
 class CandidateMerge(Decision):
     """Merge a candidate; the survivor defaults to the older profile."""
 
@@ -134,15 +138,45 @@ def customer_view(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    reason: Annotated[str | None, Query(min_length=3, max_length=200)] = None,
+    reason: Annotated[
+        str | None,
+        Query(
+            min_length=3,
+            max_length=200,
+            deprecated=True,
+            description="Deprecated: a reason in a URL lands in logs and histories; POST the "
+            "reason to this path instead.",
+        ),
+    ] = None,
 ) -> Customer360:
-    """A person's 360° view: golden record (identifiers revealed only with ``pii:reveal`` and
-    a reason), identifiers by kind, consents, events and orders. Audited."""
+    """A person's 360° view: golden record (identifiers masked; POST a reason to see them),
+    identifiers by kind, consents, events and orders. Audited."""
     return customer_360(
         session,
         store,
         customer_id=customer_id,
         viewer=caller.principal,
         reason=reason,
+        settings=settings.identity,
+    )
+
+
+@router.post("/customers/{customer_id}/360", response_model=Customer360)
+def customer_view_revealed(
+    customer_id: uuid.UUID,
+    body: RevealIn,
+    caller: ReadCustomers,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> Customer360:
+    """The 360° view with identifiers revealed (``pii:reveal``), for the reason in the body:
+    never in the URL, which servers and proxies log. Audited per profile."""
+    return customer_360(
+        session,
+        store,
+        customer_id=customer_id,
+        viewer=caller.principal,
+        reason=body.reason,
         settings=settings.identity,
     )

@@ -20,7 +20,7 @@ from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_app_settings, get_store
 from clientvault.privacy import consent, erasure, export
 from clientvault.privacy.audiences import all_customers, audience_csv, preview_audience
-from clientvault.privacy.purposes import list_purposes
+from clientvault.privacy.purposes import PurposeInfo, create_purpose, list_purposes
 from clientvault.privacy.schemas import (
     AudiencePreviewRead,
     CertificateRead,
@@ -28,7 +28,9 @@ from clientvault.privacy.schemas import (
     CustomerPrivacyRead,
     ErasureIn,
     ErasureRead,
+    ExportIn,
     ProcessingLimitIn,
+    PurposeCreate,
     PurposeRead,
 )
 from clientvault.security import signing
@@ -46,6 +48,16 @@ def purposes(request: Request, caller: ReadCustomers) -> list[PurposeRead]:
     """Every registered processing purpose and its legal basis."""
     with get_store(request).read_sessions() as session:
         return [PurposeRead(**dataclasses.asdict(p)) for p in list_purposes(session)]
+
+
+@router.post("/purposes", response_model=PurposeRead, status_code=201)
+def new_purpose(body: PurposeCreate, request: Request, caller: ManagePrivacy) -> PurposeRead:
+    """Register a processing purpose (never changed afterwards: decisions name it)."""
+    with get_store(request).sessions.begin() as session:
+        created = create_purpose(
+            session, info=PurposeInfo(**body.model_dump()), principal=caller.principal
+        )
+    return PurposeRead(**dataclasses.asdict(created))
 
 
 def _privacy_state(store: Store, customer_id: uuid.UUID) -> CustomerPrivacyRead:
@@ -124,7 +136,7 @@ def audience_export(
     )
 
 
-@router.get("/customers/{customer_id}/export", response_model=None)
+@router.get("/customers/{customer_id}/export", response_model=None, deprecated=True)
 def export_customer(
     customer_id: uuid.UUID,
     request: Request,
@@ -132,7 +144,26 @@ def export_customer(
     reason: Annotated[str, Query(min_length=3, max_length=200)],
     output: Annotated[Literal["json", "zip"], Query(alias="format")] = "json",
 ) -> dict[str, Any] | Response:
-    """Everything held about a customer (Art. 15/20), as JSON or as a zip with CSVs."""
+    """Deprecated (the reason lands in URL logs): POST to this path instead."""
+    return _export(request, caller, customer_id, reason, output)
+
+
+@router.post("/customers/{customer_id}/export", response_model=None)
+def export_customer_for(
+    customer_id: uuid.UUID, body: ExportIn, request: Request, caller: ManagePrivacy
+) -> dict[str, Any] | Response:
+    """Everything held about a customer (Art. 15/20), as JSON or as a zip with CSVs, for the
+    reason in the body."""
+    return _export(request, caller, customer_id, body.reason, body.format)
+
+
+def _export(
+    request: Request,
+    caller: Caller,
+    customer_id: uuid.UUID,
+    reason: str,
+    output: Literal["json", "zip"],
+) -> dict[str, Any] | Response:
     store = get_store(request)
     with store.sessions.begin() as session:
         document = export.export_customer(

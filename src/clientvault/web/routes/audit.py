@@ -1,5 +1,7 @@
 """The audit log viewer (``/console/security/audit``): newest entries first, paged, filtered by
-action, with a "Verify chain" button and the head hash to keep somewhere else.
+actor, kind of actor, action, customer and date range (``security.audit_query``), system
+jobs' reveals summed per run, a CSV export of the filtered entries for auditors (itself
+audited), a "Verify chain" button and the head hash to keep somewhere else.
 
 Entries hold ids only; the page puts staff display names beside user ids (staff, not
 customers) so that a reader can tell who acted. Verifying walks the whole chain, a read-only
@@ -11,17 +13,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clientvault.errors import InvalidInput
+from clientvault.http.audit_filter import Filter, GroupedFilter, csv_export
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.http.params import AfterId, BeforeId
 from clientvault.security import audit, audit_checkpoints
 from clientvault.security.accounts import display_names
+from clientvault.security.audit_query import (
+    AuditFilter,
+    apply_filter,
+    job_reveal_runs,
+)
 from clientvault.security.models import AuditEntry
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
@@ -52,12 +62,10 @@ class AuditPage:
 
 
 def read_page(
-    session: Session, *, before: int | None, after: int | None, action: str | None
+    session: Session, *, before: int | None, after: int | None, wanted: AuditFilter
 ) -> AuditPage:
     """The page of entries before (older than) or after (newer than) an id, newest first."""
-    query = select(AuditEntry)
-    if action:
-        query = query.where(AuditEntry.action == action)
+    query = apply_filter(session, select(AuditEntry), wanted)
     if after is not None and before is None:
         ascending = query.where(AuditEntry.id > after).order_by(AuditEntry.id).limit(PAGE_SIZE)
         entries = list(session.scalars(ascending))[::-1]
@@ -69,9 +77,7 @@ def read_page(
     rows = [EntryRow(entry, names.get(entry.actor_id)) for entry in entries]
     newer = older = None
     if entries:
-        base = select(AuditEntry.id).limit(1)
-        if action:
-            base = base.where(AuditEntry.action == action)
+        base = apply_filter(session, select(AuditEntry.id), wanted).limit(1)
         if session.scalar(base.where(AuditEntry.id > entries[0].id)) is not None:
             newer = entries[0].id
         if session.scalar(base.where(AuditEntry.id < entries[-1].id)) is not None:
@@ -85,20 +91,24 @@ def audit_log(
     caller: ReadAudit,
     store: StoreDep,
     settings: SettingsDep,
+    wanted: GroupedFilter,
     before: BeforeId = None,
     after: AfterId = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
     verify: Annotated[bool, Query()] = False,
     expected_head: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """The newest entries (or a page of older ones), and the chain's verification on request."""
-    action = action or None
     expected = (expected_head or "").strip().lower() or None
     head_error = None
     if expected is not None and not _HEAD.match(expected):
         head_error, verify = "a head hash is 64 hexadecimal characters", False
+    problem = None
     with store.read_sessions() as session, session.begin():
-        page = read_page(session, before=before, after=after, action=action)
+        try:
+            page = read_page(session, before=before, after=after, wanted=wanted)
+            runs = job_reveal_runs(session, wanted) if wanted.group_jobs else []
+        except InvalidInput as exc:
+            page, runs, problem = AuditPage([], None, None), [], exc.message
         actions = list(
             session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
         )
@@ -115,10 +125,26 @@ def audit_log(
             "title": "Audit log",
             "page": page,
             "actions": actions,
-            "action": action or "",
+            "wanted": wanted,
+            "filter_query": filter_query(wanted),
+            "runs": runs,
+            "problem": problem,
             "head": head,
             "verification": verification,
             "expected_head": expected or "",
             "head_error": head_error,
         },
     )
+
+
+def filter_query(wanted: AuditFilter) -> str:
+    """The filter as a query string, for the pager's, the runs' and the export's links."""
+    each = {} if wanted.group_jobs else {"each": "true"}
+    return urlencode({**wanted.details(), **each})
+
+
+@router.get("/audit/export.csv", name="console_audit_export")
+def export_audit(caller: ReadAudit, store: StoreDep, wanted: Filter) -> StreamingResponse:
+    """The filtered entries as CSV for an auditor (every entry, jobs' reveals included);
+    the export is itself recorded in the log first."""
+    return csv_export(store, wanted, principal=caller.principal)

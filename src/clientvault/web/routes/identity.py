@@ -1,11 +1,12 @@
-"""Identity pages: the review queue (``/console/identity/review``, ``identity:review``), the
-customer list and the customer 360° page (``/console/customers``, ``customers:read``).
+"""Identity pages: the review queue (``/console/identity/review``, ``identity:review``) and
+the customer list (``/console/customers``, ``customers:read``; the 360° page is in
+``customer360``).
 
 The queue shows each candidate's two profiles side by side (pseudonymised; a reviewer with
-``pii:reveal`` may open their identifiers for a stated reason, audited) and the match weight
+``pii:reveal`` may open their identifiers for a stated reason, audited, which holds for a few
+minutes: ``security.reveal_window``) and the match weight
 of each comparison as a bar. Merge, reject and un-merge are POST forms carrying the session's
-CSRF token, which ``Authorize`` checks like every console form. The 360° page shows identifiers
-masked unless the viewer may reveal them and gives a reason.
+CSRF token, which ``Authorize`` checks like every console form.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.customers.search import find_customers
-from clientvault.customers.view360 import customer_360
 from clientvault.errors import ClientVaultError, Conflict, InvalidInput, NotFound
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
@@ -31,6 +31,7 @@ from clientvault.identity.merges import unmerge
 from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerMerge
 from clientvault.identity.profiles import reveal_identifiers
 from clientvault.identity.schemas import CandidateRead, CustomerIdentifiers
+from clientvault.security import reveal_window
 from clientvault.security.principal import PII_REVEAL
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
@@ -39,7 +40,6 @@ router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
 Review = Annotated[Caller, Depends(Authorize("identity:review"))]
 ReadCustomers = Annotated[Caller, Depends(Authorize("customers:read"))]
 ReasonField = Annotated[str, Form(min_length=3, max_length=200)]
-RevealReason = Annotated[str | None, Query(min_length=3, max_length=200)]
 
 REVIEW_PATH = f"{CONSOLE_PREFIX}/identity/review"
 PAGE_SIZE = 20
@@ -110,12 +110,15 @@ def review_page(
     request: Request,
     caller: Review,
     store: StoreDep,
-    reason: RevealReason = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     done: Annotated[str | None, Query(max_length=16)] = None,
     problem: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
-    """Pending candidates, most probable first, with their explanation; recent merges."""
+    """Pending candidates, most probable first, with their explanation; recent merges.
+
+    Identifiers are shown while the reviewer's reveal window is open (``/console/reveal``):
+    the reason is given once, not after every merge."""
+    reason = reveal_window.current_reason(caller.staff_session, caller.principal)
     # Revealing writes audit entries; otherwise the page only reads.
     sessions = store.sessions if reason else store.read_sessions
     with sessions() as session, session.begin():
@@ -255,43 +258,5 @@ def customers_page(
             "q": q or "",
             "problem": problem,
             "may_reveal": caller.principal.can(PII_REVEAL),
-        },
-    )
-
-
-@router.get("/customers/{customer_id}", response_class=HTMLResponse, name="console_customer")
-def customer_page(
-    customer_id: uuid.UUID,
-    request: Request,
-    caller: ReadCustomers,
-    store: StoreDep,
-    settings: SettingsDep,
-    reason: RevealReason = None,
-    done: Annotated[str | None, Query(max_length=16)] = None,
-    problem: Annotated[str | None, Query(max_length=32)] = None,
-) -> Response:
-    """A person's 360° view; identifiers revealed only for pii:reveal with a reason."""
-    with store.sessions.begin() as session:
-        view = customer_360(
-            session,
-            store,
-            customer_id=customer_id,
-            viewer=caller.principal,
-            reason=reason,
-            settings=settings.identity,
-        )
-    return render(
-        request,
-        "identity/customer.html",
-        {
-            "title": "Customer",
-            "view": view,
-            "asked_for": customer_id,
-            "reason": reason,
-            "may_reveal": caller.principal.can(PII_REVEAL),
-            "may_review": caller.principal.can("identity:review"),
-            "notice": NOTICES.get(done or ""),
-            "problem": PROBLEMS.get(problem or ""),
-            "csrf_token": caller.staff_session.csrf_token if caller.staff_session else "",
         },
     )

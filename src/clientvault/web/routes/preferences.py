@@ -18,7 +18,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from clientvault.errors import ClientVaultError, Conflict, InvalidInput, NotFound
+from clientvault.errors import (
+    ClientVaultError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
 from clientvault.http.deps import StoreDep
 from clientvault.privacy import links, preferences, records
 from clientvault.privacy.requests import lifecycle
@@ -29,8 +35,13 @@ from clientvault.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 PREFERENCES = "/preferences"
-Token = Annotated[str, Query(min_length=1, max_length=100)]
-FormToken = Annotated[str, Form(min_length=1, max_length=100)]
+#: A link's token. Optional and unbounded here on purpose: a visitor with no token, or a cut
+#: or padded one, gets the page explaining what happened and offering a new link
+#: (``_link_token``), not the validation error's JSON.
+Token = Annotated[str | None, Query()]
+FormToken = Annotated[str | None, Form()]
+TOKEN_MAX_LENGTH = 100
+NO_LINK = "this page opens from the link in one of our e-mails, and none was given"
 _STATUSES: tuple[tuple[type[ClientVaultError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
@@ -48,27 +59,47 @@ def _policy(request: Request) -> PrivacySettings:
     return policy
 
 
-def _problem(request: Request, error: ClientVaultError) -> HTMLResponse:
-    """The page for a link that does not work, or a request that cannot be done."""
+def _link_token(token: str | None) -> str:
+    """The token of a link, or ``Unauthenticated`` (the friendly page) when there is none
+    or it cannot be one."""
+    if not token:
+        raise Unauthenticated(NO_LINK)
+    if len(token) > TOKEN_MAX_LENGTH:
+        raise Unauthenticated(links.INVALID_LINK)
+    return token
+
+
+def problem_page(request: Request, error: ClientVaultError) -> HTMLResponse:
+    """The page for a link that does not work, or a request that cannot be done; a link
+    problem offers to e-mail a new link."""
     status = next((s for kind, s in _STATUSES if isinstance(error, kind)), 403)
     message = error.message if status != 403 else links.INVALID_LINK
+    if error.message == NO_LINK:
+        status, message = 400, NO_LINK
     return render(
         request,
         "preferences/problem.html",
-        {"title": "Preferences", "message": message},
+        {
+            "title": "Preferences",
+            "message": message,
+            "offer_link": status in (400, 403),
+            "policy": _policy(request),
+        },
         status_code=status,
     )
 
 
 def _in_transaction(
-    request: Request, store: Store, action: Callable[[Session], Response]
+    request: Request, store: Store, action: Callable[[Session, str], Response], token: str | None
 ) -> Response:
-    """Run ``action`` in one writing transaction; a clientvault error becomes a page."""
+    """Run ``action`` with the link's token in one writing transaction; a missing token or a
+    clientvault error becomes a page."""
     try:
+        checked = _link_token(token)
         with store.sessions.begin() as session:
-            return action(session)
+            return action(session, checked)
     except ClientVaultError as error:
-        return _problem(request, error)
+        return problem_page(request, error)
 
 
 def _back(token: str, done: str) -> RedirectResponse:
@@ -79,13 +110,13 @@ def _back(token: str, done: str) -> RedirectResponse:
 def preferences_page(
     request: Request,
     store: StoreDep,
-    token: Token,
+    token: Token = None,
     done: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     """The subject's consents per purpose, their requests, download and erasure."""
     policy = _policy(request)
 
-    def show(session: Session) -> Response:
+    def show(session: Session, token: str) -> Response:
         customer_id = preferences.open_centre(
             session, store, policy=policy, token=token, gpc=request.headers.get("sec-gpc") == "1"
         )
@@ -108,20 +139,20 @@ def preferences_page(
             },
         )
 
-    return _in_transaction(request, store, show)
+    return _in_transaction(request, store, show, token)
 
 
 @router.post(f"{PREFERENCES}/consents", name="preferences_consent")
 def change_consent(
     request: Request,
     store: StoreDep,
-    token: FormToken,
     purpose: Annotated[str, Form(min_length=1, max_length=64)],
     decision: Annotated[str, Form(pattern="^(granted|withdrawn)$")],
+    token: FormToken = None,
 ) -> Response:
     """Give or withdraw consent to one purpose."""
 
-    def change(session: Session) -> Response:
+    def change(session: Session, token: str) -> Response:
         preferences.set_consent(
             session,
             store,
@@ -132,42 +163,42 @@ def change_consent(
         )
         return _back(token, "saved")
 
-    return _in_transaction(request, store, change)
+    return _in_transaction(request, store, change, token)
 
 
 @router.get(f"{PREFERENCES}/unsubscribe", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, store: StoreDep, token: Token) -> Response:
+def unsubscribe_page(request: Request, store: StoreDep, token: Token = None) -> Response:
     """A button to confirm the unsubscription (a GET changes nothing)."""
 
-    def show(session: Session) -> Response:
+    def show(session: Session, token: str) -> Response:
         preferences.open_centre(session, store, policy=_policy(request), token=token)
         return render(
             request, "preferences/unsubscribe.html", {"title": "Unsubscribe", "token": token}
         )
 
-    return _in_transaction(request, store, show)
+    return _in_transaction(request, store, show, token)
 
 
 @router.post(f"{PREFERENCES}/unsubscribe", name="preferences_unsubscribe")
-async def unsubscribe(request: Request, store: StoreDep, token: Token) -> Response:
+async def unsubscribe(request: Request, store: StoreDep, token: Token = None) -> Response:
     """One-click unsubscribe: the mail client's POST (RFC 8058) or the page's button."""
     form = await request.form()
     one_click = form.get("List-Unsubscribe") == "One-Click"
 
-    def withdraw(session: Session) -> Response:
+    def withdraw(session: Session, token: str) -> Response:
         preferences.unsubscribe(session, store, policy=_policy(request), token=token)
         if one_click:
             return Response("unsubscribed\n", media_type="text/plain")
         return _back(token, "unsubscribed")
 
-    return _in_transaction(request, store, withdraw)
+    return _in_transaction(request, store, withdraw, token)
 
 
 @router.get(f"{PREFERENCES}/export", name="preferences_export")
-def download(request: Request, store: StoreDep, token: Token) -> Response:
+def download(request: Request, store: StoreDep, token: Token = None) -> Response:
     """The subject's data as a zip of JSON and CSV files."""
 
-    def export(session: Session) -> Response:
+    def export(session: Session, token: str) -> Response:
         data = preferences.download(session, store, policy=_policy(request), token=token)
         return Response(
             data,
@@ -175,24 +206,24 @@ def download(request: Request, store: StoreDep, token: Token) -> Response:
             headers={"Content-Disposition": 'attachment; filename="my-data.zip"'},
         )
 
-    return _in_transaction(request, store, export)
+    return _in_transaction(request, store, export, token)
 
 
 @router.post(f"{PREFERENCES}/requests", name="preferences_request")
 def make_request(
     request: Request,
     store: StoreDep,
-    token: FormToken,
     kind: Annotated[str, Form(max_length=16)],
+    token: FormToken = None,
 ) -> Response:
     """Ask for erasure, portability, restriction, objection or opt-out (a request the DPO
     carries out within its deadline)."""
 
-    def ask(session: Session) -> Response:
+    def ask(session: Session, token: str) -> Response:
         preferences.make_request(session, store, policy=_policy(request), token=token, kind=kind)
         return _back(token, "request")
 
-    return _in_transaction(request, store, ask)
+    return _in_transaction(request, store, ask, token)
 
 
 @router.get(f"{PREFERENCES}/start", response_class=HTMLResponse, name="preferences_start")
@@ -223,28 +254,28 @@ def send_link(
 
 
 @router.get(f"{PREFERENCES}/verify", response_class=HTMLResponse)
-def verify_page(request: Request, store: StoreDep, token: Token) -> Response:
+def verify_page(request: Request, store: StoreDep, token: Token = None) -> Response:
     """What the verification link confirms, with a button (opening the link verifies
     nothing, so that mail scanners cannot confirm a request for the subject)."""
 
-    def show(session: Session) -> Response:
+    def show(session: Session, token: str) -> Response:
         pending = lifecycle.pending_verification(
             session, store, policy=_policy(request), token=token
         )
         return _verify_page(request, pending, token=token, confirmed=False)
 
-    return _in_transaction(request, store, show)
+    return _in_transaction(request, store, show, token)
 
 
 @router.post(f"{PREFERENCES}/verify", response_class=HTMLResponse)
-def verify(request: Request, store: StoreDep, token: FormToken) -> Response:
+def verify(request: Request, store: StoreDep, token: FormToken = None) -> Response:
     """Confirm the request: the link is used up."""
 
-    def confirm(session: Session) -> Response:
+    def confirm(session: Session, token: str) -> Response:
         verified = lifecycle.verify_request(session, store, policy=_policy(request), token=token)
         return _verify_page(request, verified, token=None, confirmed=True)
 
-    return _in_transaction(request, store, confirm)
+    return _in_transaction(request, store, confirm, token)
 
 
 def _verify_page(

@@ -13,6 +13,8 @@
     deepLinking: true,
     showExtensions: true,
     showCommonExtensions: true,
+    // Keep the token given to Authorize across reloads of the page.
+    persistAuthorization: true,
     // No call to the public validator service: the machine may be offline, and the CSP
     // allows images from this server only.
     validatorUrl: null,
