@@ -1,5 +1,6 @@
-"""Identity pages: the review queue (``/console/identity/review``, ``identity:review``), the
-customer list and the customer 360° page (``/console/customers``, ``customers:read``).
+"""Identity pages: the review queue (``/console/identity/review``, ``identity:review``) and
+the customer 360° page (``/console/customers/{id}``, ``customers:read``; the customer list
+is ``web/routes/customers.py``).
 
 The queue shows each candidate's two profiles side by side (pseudonymised; a reviewer with
 ``pii:reveal`` may open their identifiers for a stated reason, audited) and the match weight
@@ -20,9 +21,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientvault.customers.search import find_customers
 from clientvault.customers.view360 import customer_360
-from clientvault.errors import ClientVaultError, Conflict, InvalidInput, NotFound
+from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.http.params import RowId
@@ -222,41 +222,6 @@ def undo_merge(
             unmerge(session, store, merge_id=merge_id, principal=caller.principal, reason=reason)
 
     return _after("unmerged", run, f"{CONSOLE_PREFIX}/customers/{back}" if back else REVIEW_PATH)
-
-
-@router.get("/customers", response_class=HTMLResponse, name="console_customers")
-def customers_page(
-    request: Request,
-    caller: ReadCustomers,
-    store: StoreDep,
-    settings: SettingsDep,
-    q: Annotated[str | None, Query(max_length=254)] = None,
-) -> Response:
-    """The newest customers, or those matching an id (or, with pii:reveal, an exact e-mail
-    address or phone number)."""
-    problem = None
-    with store.read_sessions() as session, session.begin():
-        try:
-            people = find_customers(
-                session,
-                store,
-                query=q,
-                viewer=caller.principal,
-                default_region=settings.default_phone_region,
-            )
-        except ClientVaultError as exc:
-            people, problem = [], exc.message
-    return render(
-        request,
-        "identity/customers.html",
-        {
-            "title": "Customers",
-            "people": people,
-            "q": q or "",
-            "problem": problem,
-            "may_reveal": caller.principal.can(PII_REVEAL),
-        },
-    )
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse, name="console_customer")
