@@ -73,6 +73,15 @@ class Customer(Base):
     email_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
     phone_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
 
+    # For the customer list (``customers.search``), written with the sealed fields
+    # (``identity.profiles.sealed_columns``): a masked e-mail hint (``r•••@example.com``: the
+    # first character and the domain, never the rest of the address) and blind indexes of the
+    # normalised first and last names (``identity.normalise.normalise_name``). The name
+    # indexes are keyed hashes like the e-mail's: only an exact normalised name finds a row.
+    email_hint: Mapped[str | None] = mapped_column(String(80))
+    first_name_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
+    last_name_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
+
 
 class CustomerIdentity(Base):
     """An identifier (user id, anonymous id, e-mail, phone, device, external id) seen for a
