@@ -34,6 +34,7 @@ from clientvault.web.routes import (
     alerts,
     audit,
     customers,
+    dev_mailbox,
     identity,
     jobs,
     overview,
@@ -84,6 +85,9 @@ def install_console(app: FastAPI) -> None:
     for routers in for_domains(ROUTERS):
         for router in routers:
             app.include_router(router)
+    settings: Settings | None = getattr(app.state, "settings", None)
+    if settings is not None and settings.env == "dev":
+        app.include_router(dev_mailbox.router)  # the dev mail catcher's (messaging.catcher)
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:
