@@ -21,6 +21,7 @@ from clientvault.settings import DatabaseSettings, KeystoreSettings, SecuritySet
 from clientvault.store.context import Store, open_store
 from support.chromium import CHROMIUM_SKIP_REASON
 from support.postgres import PG_SKIP_REASON, PG_URL, create_pg_database, drop_pg_database
+from support.skips import skipped_for_want_of
 
 # Shared, loaded machines make per-example deadlines flaky; CI runs a fixed example sequence
 # so that a red build is reproducible (exploration with fresh seeds happens on developers' runs).
@@ -112,19 +113,6 @@ def db(db_settings: Settings) -> Iterator[Store]:
     store = open_store(db_settings)
     yield store
     store.close()
-
-
-def skipped_for_want_of(reports: list[pytest.TestReport]) -> dict[str, int]:
-    """How many skipped tests waited for PostgreSQL, and how many for the browser."""
-    counts = {"PostgreSQL": 0, "browser": 0}
-    for report in reports:
-        longrepr = report.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        if PG_SKIP_REASON in reason:
-            counts["PostgreSQL"] += 1
-        elif CHROMIUM_SKIP_REASON in reason or "playwright" in reason:
-            counts["browser"] += 1
-    return counts
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
