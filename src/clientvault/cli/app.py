@@ -19,6 +19,7 @@ from clientvault.cli.common import (
     opened_store,
     reported_errors,
 )
+from clientvault.cli.customers import customers_app
 from clientvault.cli.dsr import dsr_app
 from clientvault.cli.identity import identity_app
 from clientvault.cli.imports import imports_app
@@ -57,6 +58,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "privacy": (("dsr", dsr_app), ("privacy", privacy_app)),
     "ingest": (("import", imports_app), ("sources", sources_app)),
     "identity": (("identity", identity_app),),
+    "customers": (("customers", customers_app),),
     "automation": (("jobs", jobs_app),),
 }
 for groups in for_domains(GROUPS):

@@ -62,7 +62,9 @@ class _Keeper:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         name = f"{time.time_ns():019d}-{uuid.uuid4().hex[:8]}"
         partial = self.directory / f".{name}.tmp"
-        partial.write_bytes(envelope.content)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(envelope.content)
         partial.replace(self.directory / f"{name}.eml")
         return "250 Message accepted for delivery"
 

@@ -36,6 +36,7 @@ def test_in_dev_mail_is_caught_and_read_back_newest_first(tmp_path: Path) -> Non
     opened = caught_message(settings, messages[1].id)
     assert "preferences/verify?token=abc" in opened.text
     assert (tmp_path / "dev-mailbox").stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "dev-mailbox").iterdir()} == {0o600}
     with pytest.raises(NotFound):
         caught_message(settings, "../../etc/passwd")
     with pytest.raises(NotFound):
