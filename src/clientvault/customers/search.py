@@ -44,8 +44,10 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    literal,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy.orm import Session
 
@@ -119,6 +121,10 @@ class CustomerPage(BaseModel):
     matched_by: list[SearchKind]
 
 
+#: The ``customers`` columns a list row shows as they are.
+_LISTED = ("id", "status", "source", "country", "city", "created_at", "updated_at")
+
+
 @dataclass(frozen=True)
 class _Search:
     clause: ColumnElement[bool]
@@ -186,39 +192,43 @@ def list_customers(
     descending = query.direction == "desc"
     if query.cursor:
         value, after = _read_cursor(query.cursor, query)
-        beyond = key < value if descending else key > value
-        tie = Customer.id < after if descending else Customer.id > after
-        conditions.append(or_(beyond, and_(key == value, tie)))
+        # A row value comparison: (key, id) after the cursor's, which both databases read
+        # as a range of the (created_at, id) index for the default order.
+        here, cursor = tuple_(key, Customer.id), tuple_(literal(value, key.type), after)
+        conditions.append(here < cursor if descending else here > cursor)
     order = (key.desc(), Customer.id.desc()) if descending else (key.asc(), Customer.id.asc())
     statement = (
-        select(Customer, key.label("sort_value"), _last_seen(), _orders(), _revenue_cents())
+        select(
+            *(getattr(Customer, name) for name in _LISTED),
+            Customer.email_hint,
+            _last_seen().label("last_seen_at"),
+            _orders().label("orders"),
+            _revenue_cents().label("revenue_cents"),
+            key.label("sort_value"),
+        )
         .where(*conditions)
         .order_by(*order)
         .limit(query.limit + 1)
     )
+    # Columns, not entities: loading ORM objects (sealed fields and all) cost more than
+    # the query itself (bench/bench_customer_list.py).
     rows = session.execute(statement).all()
     shown = rows[: query.limit]
     may_hint = viewer.can(PII_REVEAL)
     items = [
         CustomerListRow(
-            id=customer.id,
-            status=customer.status,
-            source=customer.source,
-            country=customer.country,
-            city=customer.city,
-            email_hint=customer.email_hint if may_hint else None,
-            created_at=customer.created_at,
-            updated_at=customer.updated_at,
-            last_seen_at=last_seen,
-            orders=orders,
-            revenue=cents / 100,
+            **{name: getattr(row, name) for name in _LISTED},
+            email_hint=row.email_hint if may_hint else None,
+            last_seen_at=row.last_seen_at,
+            orders=row.orders,
+            revenue=row.revenue_cents / 100,
         )
-        for customer, _, last_seen, orders, cents in shown
+        for row in shown
     ]
     following = None
     if len(rows) > query.limit:
         last = shown[-1]
-        following = _write_cursor(query, last.sort_value, last[0].id)
+        following = _write_cursor(query, last.sort_value, last.id)
     return CustomerPage(items=items, next_cursor=following, matched_by=kinds)
 
 

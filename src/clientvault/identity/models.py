@@ -36,6 +36,8 @@ class Customer(Base):
     """One person. Clear columns are coarse (for segmentation); identifiers are sealed."""
 
     __tablename__ = "customers"
+    #: The customer list's default order (newest first), read a page at a time by keyset.
+    __table_args__ = (Index("ix_customers_created_at_id", "created_at", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)

@@ -1,4 +1,4 @@
-"""customers: the list's e-mail hint and blind indexes of the normalised first and last name
+"""customers: the list's e-mail hint, name blind indexes and (created_at, id) index
 
 Revision ID: 0021
 Revises: 0013
@@ -28,10 +28,12 @@ def upgrade() -> None:
     with op.batch_alter_table("customers") as batch_op:
         for column in _INDEXES:
             batch_op.create_index(batch_op.f(f"ix_customers_{column}"), [column], unique=False)
+        batch_op.create_index("ix_customers_created_at_id", ["created_at", "id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("customers") as batch_op:
+        batch_op.drop_index("ix_customers_created_at_id")
         for column in _INDEXES:
             batch_op.drop_index(batch_op.f(f"ix_customers_{column}"))
         batch_op.drop_column("email_hint")
