@@ -70,6 +70,8 @@ ListedStatus = Literal["active", "merged"]
 SearchKind = Literal["id", "email", "phone", "identifier", "name"]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+#: People a search may match (their ids go into the page's query).
+MAX_MATCHES = 5_000
 #: Words of a name query (every split is tried, so this bounds the query's size).
 MAX_NAME_WORDS = 6
 _PHONE_SHAPE = re.compile(r"^\+?[0-9][0-9 .()/-]{4,}[0-9]$")
@@ -185,7 +187,20 @@ def list_customers(
     text = (query.q or "").strip()
     if text:
         search = _search(session, store, text, viewer, default_region)
-        roots = select(func.coalesce(Customer.merged_into_id, Customer.id)).where(search.clause)
+        # The matching people first (a few index look-ups), then the page among them: as one
+        # query, PostgreSQL walked the whole list in page order testing each row.
+        roots = session.scalars(
+            select(func.coalesce(Customer.merged_into_id, Customer.id))
+            .where(search.clause)
+            .distinct()
+            .limit(MAX_MATCHES + 1)
+        ).all()
+        if len(roots) > MAX_MATCHES:
+            raise InvalidInput(
+                f"more than {MAX_MATCHES:,} people match: add a first name, or search by "
+                "e-mail, phone or id",
+                details={"field": "q"},
+            )
         conditions.append(Customer.id.in_(roots))
         kinds = search.kinds
     key = _sort_expression(query.sort)
@@ -307,9 +322,7 @@ def _need_reveal(may_reveal: bool, what: str) -> None:
 def _identifier_match(session: Session, store: Store, text: str) -> ColumnElement[bool]:
     """Profiles holding ``text`` as their user id or as an external id of any type (each
     type is its own blind-index kind, so the types in use are read first: a handful)."""
-    external = session.scalars(
-        select(CustomerIdentity.kind).where(CustomerIdentity.kind.like("ext:%")).distinct()
-    ).all()
+    external = _external_kinds(session)
     wanted = [("user_id", store.index("user_id", text))]
     wanted += [(kind, store.index(kind, text)) for kind in external]
     held = select(CustomerIdentity.customer_id).where(
@@ -321,6 +334,24 @@ def _identifier_match(session: Session, store: Store, text: str) -> ColumnElemen
         )
     )
     return Customer.id.in_(held)
+
+
+#: External id kinds are ``ext:<type>``: between these two bounds (";" follows ":").
+_EXTERNAL_FROM, _EXTERNAL_TO = "ext:", "ext;"
+
+
+def _external_kinds(session: Session) -> list[str]:
+    """The external id types in use, found by a loose index scan (a recursive query hopping
+    from one kind to the next on the (kind, value_index) index): one index seek per type,
+    where a DISTINCT would read every external id of the base."""
+    kind = CustomerIdentity.kind
+    first = select(func.min(kind).label("kind")).where(kind >= _EXTERNAL_FROM, kind < _EXTERNAL_TO)
+    hops = first.cte("external_kinds", recursive=True)
+    following = (
+        select(func.min(kind)).where(kind > hops.c.kind, kind < _EXTERNAL_TO).scalar_subquery()
+    )
+    hops = hops.union_all(select(following).where(hops.c.kind.is_not(None)))
+    return [k for k in session.scalars(select(hops.c.kind)) if k is not None]
 
 
 def _name_match(store: Store, words: list[str]) -> ColumnElement[bool]:
