@@ -258,6 +258,11 @@ def demo_command(
             migrate(store)
             if fresh:
                 _create_first_admin(store, settings, "admin@example.com")
+            else:
+                console.print(
+                    f"Installation {settings.data_dir} exists: sign in as admin@example.com "
+                    "with your password (the one-time one was printed on the first run)."
+                )
             if has_demo_data(store, seed=seed):
                 console.print(f"Demo data for seed {seed} is there already.")
                 summary = None

@@ -4,6 +4,8 @@ One query serves the console's list and ``GET /api/v1/customers``. A page is rea
 keyset pagination (the sort value and id of the last row seen, in an opaque cursor): each
 page costs the same however deep, and a row is never shown twice or skipped when rows are
 added between two pages. Merged profiles are listed as their survivor; erased ones never.
+The default order (newest first) reads the (created_at, id) index; sorting by last seen,
+orders or revenue computes them for every listed person, a full pass on a large base.
 
 Search (``q``) says what it is looking for from the text's shape, and each kind answers its
 own error:
