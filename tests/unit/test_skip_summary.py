@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from support.chromium import CHROMIUM_SKIP_REASON
-from support.postgres import PG_SKIP_REASON
+from support.postgres import PG_SKIP_REASON, answers
 from support.skips import skipped_for_want_of
 
 
@@ -28,3 +28,9 @@ def test_skips_are_counted_by_what_they_waited_for() -> None:
         _skipped("pg_dump is not installed"),
     ]
     assert skipped_for_want_of(reports) == {"PostgreSQL": 2, "browser": 1}
+
+
+def test_a_server_that_does_not_answer_is_not_taken_for_postgresql() -> None:
+    from support.serving import free_port
+
+    assert not answers(f"postgresql://postgres@127.0.0.1:{free_port()}/test", timeout_s=1)
