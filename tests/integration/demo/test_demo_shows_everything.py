@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -40,6 +41,7 @@ def _available(links: tuple[NavLink, ...]) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_every_navigation_page_of_a_small_demo_shows_something(
     db: Store, db_settings: Settings, generate: Callable[..., DemoSummary], tmp_path: Path
 ) -> None:
