@@ -7,7 +7,7 @@ TOOLS := $(VENV)/tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 LOCK := requirements.lock
 BENCH ?=
-DEMO_DIR ?= var/demo
+DEMO_DIR ?= var/clientvault
 DEMO_CUSTOMERS ?= 2000
 
 .PHONY: install demo test lint format bench lock audit clean
@@ -23,8 +23,11 @@ install: $(STAMP)
 demo: install
 	$(BIN)/clientvault demo --data-dir $(DEMO_DIR) --customers $(DEMO_CUSTOMERS)
 
+# The tests find PostgreSQL (CLIENTVAULT_TEST_PG_URL, else the local server at 127.0.0.1:5432
+# when it answers) and chromium (on PATH) themselves, and end with a loud line if they had to
+# skip either's tests.
 test: install
-	$(BIN)/python -m pytest
+	CLIENTVAULT_TEST_FIND_SERVICES=1 $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -19,7 +19,9 @@ from clientvault.migrations.install import ensure_defaults, initialise
 from clientvault.migrations.schema import DATA_METADATA, KEYSTORE_METADATA
 from clientvault.settings import DatabaseSettings, KeystoreSettings, SecuritySettings, Settings
 from clientvault.store.context import Store, open_store
-from support.postgres import PG_URL, create_pg_database, drop_pg_database
+from support.chromium import CHROMIUM_SKIP_REASON
+from support.postgres import PG_SKIP_REASON, PG_URL, create_pg_database, drop_pg_database
+from support.skips import skipped_for_want_of
 
 # Shared, loaded machines make per-example deadlines flaky; CI runs a fixed example sequence
 # so that a red build is reproducible (exploration with fresh seeds happens on developers' runs).
@@ -77,7 +79,7 @@ def db_settings(
     """Settings of a fresh, migrated installation on each backend."""
     backend: str = request.param
     if backend not in installations:
-        pytest.skip("CLIENTVAULT_TEST_PG_URL is not set")
+        pytest.skip(PG_SKIP_REASON)
     template = installations[backend].settings
     if backend == "sqlite":
         for name in ("clientvault.db", "keystore.db", "master.key"):
@@ -111,3 +113,19 @@ def db(db_settings: Settings) -> Iterator[Store]:
     store = open_store(db_settings)
     yield store
     store.close()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """End the run with a loud line when PostgreSQL or browser tests were skipped, saying how
+    to run them: a green run of the SQLite half must not pass for the whole suite. (The
+    outermost wrapper, so it comes after the short summary's list of skips.)"""
+    yield
+    counts = skipped_for_want_of(terminalreporter.stats.get("skipped", []))
+    how = {"PostgreSQL": PG_SKIP_REASON, "browser": CHROMIUM_SKIP_REASON}
+    for kind, count in counts.items():
+        if count:
+            terminalreporter.write_sep(
+                "!", f"{count} {kind} tests were SKIPPED, not passed", red=True, bold=True
+            )
+            terminalreporter.write_line(f"  to run them: {how[kind]}", red=True, bold=True)

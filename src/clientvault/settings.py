@@ -203,6 +203,19 @@ class SmtpSettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1, le=100)
 
 
+class DevMailSettings(BaseModel):
+    """The development mail catcher (``messaging.catcher``): only ever in ``env=dev``."""
+
+    enabled: bool = Field(
+        default=True,
+        description="In dev, serve and demo catch outgoing e-mail in a local SMTP sink shown "
+        "in the console's dev mailbox (unless smtp.enabled names a real relay).",
+    )
+    port: int = Field(
+        default=8025, ge=1, le=65535, description="Loopback port of the sink (else a free one)."
+    )
+
+
 #: Where links in e-mails point on a developer's machine (refused in production).
 DEV_PUBLIC_URL = "http://127.0.0.1:8000"
 
@@ -432,6 +445,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()
     smtp: SmtpSettings = SmtpSettings()
+    dev_mail: DevMailSettings = DevMailSettings()
     privacy: PrivacySettings = PrivacySettings()
     retention: RetentionSettings = RetentionSettings()
     identity: IdentitySettings = IdentitySettings()

@@ -1,8 +1,10 @@
 """Browser tests: Debian's chromium driven by Playwright against a real uvicorn server.
 
 Playwright cannot download its own browsers here, so it launches the system chromium
-(``/usr/bin/chromium``, or ``CLIENTVAULT_TEST_CHROMIUM``). Without it the browser tests are
-skipped, unless ``CLIENTVAULT_TEST_REQUIRE_CHROMIUM=1`` (for CI) turns the skip into a failure.
+(``CLIENTVAULT_TEST_CHROMIUM``, else ``chromium`` found on ``PATH`` as Debian installs it,
+else ``/usr/bin/chromium``). Without it the browser tests are skipped (and the run's summary
+says so loudly), unless ``CLIENTVAULT_TEST_REQUIRE_CHROMIUM=1`` (for CI) turns the skip into
+a failure.
 
 Fixtures:
 
@@ -35,7 +37,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,8 +46,9 @@ import uvicorn
 from clientvault.app import create_app
 from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
+from support.chromium import CHROMIUM_SKIP_REASON, find_chromium
 
-CHROMIUM = Path(os.environ.get("CLIENTVAULT_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = find_chromium()
 REQUIRE_CHROMIUM = os.environ.get("CLIENTVAULT_TEST_REQUIRE_CHROMIUM", "") not in ("", "0")
 CHROMIUM_ARGS = [
     "--headless",
@@ -74,7 +76,7 @@ _FAILED_LOAD = re.compile(r"^Failed to load resource: the server responded with 
 def browser() -> Iterator[Any]:
     """One headless Debian chromium for the session (skips the test if it is not installed)."""
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium); browser tests skipped"
+        reason = f"{CHROMIUM} is not installed: {CHROMIUM_SKIP_REASON}"
         if REQUIRE_CHROMIUM:
             pytest.fail(reason)
         pytest.skip(reason)

@@ -19,6 +19,7 @@ from clientvault.cli.common import (
     opened_store,
     reported_errors,
 )
+from clientvault.cli.customers import customers_app
 from clientvault.cli.dsr import dsr_app
 from clientvault.cli.identity import identity_app
 from clientvault.cli.imports import imports_app
@@ -28,6 +29,7 @@ from clientvault.cli.privacy import privacy_app
 from clientvault.cli.sources import sources_app
 from clientvault.cli.support import support_app
 from clientvault.domains import for_domains
+from clientvault.messaging.catcher import catching_mail
 from clientvault.migrations.install import initialise, migrate
 from clientvault.security.accounts import create_first_admin
 from clientvault.security.certificates import DevCertificate, create_self_signed
@@ -57,6 +59,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "privacy": (("dsr", dsr_app), ("privacy", privacy_app)),
     "ingest": (("import", imports_app), ("sources", sources_app)),
     "identity": (("identity", identity_app),),
+    "customers": (("customers", customers_app),),
     "automation": (("jobs", jobs_app),),
     "support": (("support", support_app),),
 }
@@ -121,10 +124,13 @@ def _create_first_admin(store: Store, settings: Settings, email: str) -> None:
     with store.sessions.begin() as session:
         admin = create_first_admin(session, email=email, ph=hasher_for(settings.security))
     if admin is not None:
-        console.print(
-            f"First administrator: [bold]{admin.user.email}[/bold], one-time password "
-            f"[bold]{admin.one_time_password}[/bold] (to be changed at first sign-in)."
-        )
+        # One value per line, never wrapped or highlighted, so each copies cleanly.
+        console.print("First administrator (the password is shown once; change it at first")
+        console.print("sign-in, then set up the second factor):")
+        for label, value in (("e-mail", admin.user.email), ("password", admin.one_time_password)):
+            console.print(
+                f"  {label + ':':<10}{value}", soft_wrap=True, highlight=False, markup=False
+            )
 
 
 @app.command("migrate")
@@ -182,18 +188,25 @@ def _serve(settings: Settings, build_app: AppBuilder | None) -> None:
     # database waits with CPU work in other threads, so those hand-backs added up: at 0.5 ms
     # the tracking benchmark stored 10-15% more events per second (bench/bench_ingest.py).
     sys.setswitchinterval(SWITCH_INTERVAL)
-    application = build_app(settings)
-    settle_after_startup()  # the app's routes, schemas and models live as long as the server
-    uvicorn.run(
-        application,
-        host=server.host,
-        port=server.port,
-        ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
-        ssl_keyfile=str(server.tls_key) if server.tls_key else None,
-        server_header=False,  # no "server: uvicorn" banner (ASVS 14.3.3)
-        log_level="info",
-        access_log=False,  # access lines carry client addresses and paths: no PII in logs
-    )
+    # In dev, e-mail goes to a local sink the console's dev mailbox shows (messaging.catcher).
+    with catching_mail(settings) as serving:
+        if serving.smtp is not settings.smtp:
+            console.print(
+                f"Dev mailbox: {scheme}://{server.host}:{server.port}/console/dev/mailbox "
+                f"(e-mail caught on {serving.smtp.host}:{serving.smtp.port}, never sent)"
+            )
+        application = build_app(serving)
+        settle_after_startup()  # the app's routes, schemas and models live as the server
+        uvicorn.run(
+            application,
+            host=server.host,
+            port=server.port,
+            ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
+            ssl_keyfile=str(server.tls_key) if server.tls_key else None,
+            server_header=False,  # no "server: uvicorn" banner (ASVS 14.3.3)
+            log_level="info",
+            access_log=False,  # access lines carry client addresses and paths: no PII in logs
+        )
 
 
 @app.command("worker")
@@ -247,6 +260,11 @@ def demo_command(
             migrate(store)
             if fresh:
                 _create_first_admin(store, settings, "admin@example.com")
+            else:
+                console.print(
+                    f"Installation {settings.data_dir} exists: sign in as admin@example.com "
+                    "with your password (the one-time one was printed on the first run)."
+                )
             if has_demo_data(store, seed=seed):
                 console.print(f"Demo data for seed {seed} is there already.")
                 summary = None

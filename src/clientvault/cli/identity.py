@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
 from clientvault.identity.matching.resolve import ResolveSummary, resolve
 from clientvault.identity.matching.store import Thresholds
+from clientvault.identity.profiles import index_for_search
 
 identity_app = typer.Typer(help="Identity resolution: probabilistic matching of profiles.")
 
@@ -91,3 +92,13 @@ def _print_summary(summary: ResolveSummary) -> None:
         f"{summary.already_one:,} (before this run or through its other merges); already "
         f"decided {summary.already_decided:,}. Time: {summary.seconds:.1f} s."
     )
+
+
+@identity_app.command("reindex")
+def reindex_command(data_dir: Path | None = DataDirOption) -> None:
+    """Write the customer list's e-mail hints and name indexes of profiles stored before
+    they existed (opened through the audited reveal path); safe to run again."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store:
+        count = index_for_search(store)
+    console.print(f"Indexed {count:,} profile(s) for the customer list.")

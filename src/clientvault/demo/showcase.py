@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from clientvault.demo.identity import match_identities
+from clientvault.demo.privacy import open_requests
 from clientvault.demo.support import seed_support
 from clientvault.settings import Settings
 from clientvault.store.context import Store
@@ -19,7 +21,7 @@ from clientvault.store.context import Store
 ShowcaseStep = Callable[[Store, Settings], str]
 
 #: The steps, in the order they run (a later domain's step may use an earlier one's objects).
-STEPS: tuple[ShowcaseStep, ...] = (seed_support,)
+STEPS: tuple[ShowcaseStep, ...] = (match_identities, open_requests, seed_support)
 
 
 def run_showcase(store: Store, settings: Settings) -> list[str]:

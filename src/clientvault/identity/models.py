@@ -36,6 +36,8 @@ class Customer(Base):
     """One person. Clear columns are coarse (for segmentation); identifiers are sealed."""
 
     __tablename__ = "customers"
+    #: The customer list's default order (newest first), read a page at a time by keyset.
+    __table_args__ = (Index("ix_customers_created_at_id", "created_at", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
@@ -72,6 +74,15 @@ class Customer(Base):
     # Blind indexes for exact lookup of the normalised e-mail and phone.
     email_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
     phone_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
+
+    # For the customer list (``customers.search``), written with the sealed fields
+    # (``identity.profiles.sealed_columns``): a masked e-mail hint (``r•••@example.com``: the
+    # first character and the domain, never the rest of the address) and blind indexes of the
+    # normalised first and last names (``identity.normalise.normalise_name``). The name
+    # indexes are keyed hashes like the e-mail's: only an exact normalised name finds a row.
+    email_hint: Mapped[str | None] = mapped_column(String(80))
+    first_name_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
+    last_name_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
 
 
 class CustomerIdentity(Base):

@@ -3,11 +3,14 @@
 E-mail: validated syntax (email-validator, no DNS look-up) and lower-cased whole — providers
 treat the local part case-insensitively in practice, and a missed match costs more than the
 rare mailbox that differs only in case. Phone: E.164 via phonenumbers. Country: ISO 3166-1
-alpha-2 via pycountry.
+alpha-2 via pycountry. Names (for the customer list's search, never for matching): accents
+removed, case folded, punctuation as spaces (``normalise_name``). E-mail hint: the masked form
+the customer list shows (``email_hint``).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 import phonenumbers
@@ -54,3 +57,29 @@ def normalise_country(value: str) -> str:
                 "unknown country (expected an ISO 3166 code or name)", details={"field": "country"}
             ) from None
     return str(country.alpha_2)
+
+
+#: Longest e-mail hint stored (the ``customers.email_hint`` column).
+EMAIL_HINT_LENGTH = 80
+_MASK = "\u2022\u2022\u2022"
+
+
+def normalise_name(value: str) -> str:
+    """A name in the form its blind index is computed from: ``"Zoé  O'Brien-Smith"`` gives
+    ``"zoe o brien smith"`` (NFKD with combining marks dropped, case folded, anything but
+    letters and digits a single space). Empty when nothing is left.
+
+    Hand-written (a few lines of ``unicodedata``) rather than a transliteration library:
+    only equality of two normalised spellings matters, never a readable ASCII form.
+    """
+    decomposed = unicodedata.normalize("NFKD", value)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join("".join(c if c.isalnum() else " " for c in letters).split())
+
+
+def email_hint(email: str) -> str:
+    """The masked form of a normalised address the customer list shows: its first character
+    and its domain (``r\u2022\u2022\u2022@example.com``), enough to tell two people apart at a
+    glance, not enough to write to them."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}{_MASK}@{domain}"[:EMAIL_HINT_LENGTH]

@@ -4,18 +4,24 @@ customer's data key and blind-indexed; coarse attributes are derived for segment
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Erased, NotFound
 from clientvault.identity.age_bands import age_band
 from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
-from clientvault.identity.normalise import normalise_country, normalise_email, normalise_phone
+from clientvault.identity.normalise import (
+    email_hint,
+    normalise_country,
+    normalise_email,
+    normalise_name,
+    normalise_phone,
+)
 from clientvault.identity.schemas import CustomerCreate, CustomerIdentifiers, CustomerRead
 from clientvault.security.pii import reveal
 from clientvault.security.principal import Principal
@@ -68,13 +74,37 @@ def coarse_attributes(prepared: PreparedProfile) -> dict[str, Any]:
 
 
 def sealed_columns(store: Store, key: DataKey, prepared: PreparedProfile) -> dict[str, Any]:
-    """The sealed identifier columns and blind indexes of a profile, under its data key."""
+    """The sealed identifier columns and blind indexes of a profile, under its data key,
+    with the customer list's e-mail hint and name indexes (``search_columns``)."""
     sealed = seal_fields(key, prepared.identifiers)
     email, phone = prepared.identifiers["email"], prepared.identifiers["phone"]
     return {
         **{f"{column}_sealed": sealed[column] for column in SEALED_FIELDS},
         "email_index": store.index("email", email) if email else None,
         "phone_index": store.index("phone", phone) if phone else None,
+        **search_columns(store, prepared.identifiers),
+    }
+
+
+#: The columns ``search_columns`` writes.
+SEARCH_COLUMNS = ("email_hint", "first_name_index", "last_name_index")
+
+
+def search_columns(store: Store, identifiers: Mapping[str, str | None]) -> dict[str, Any]:
+    """The customer list's columns for a profile's clear identifiers: the masked e-mail
+    hint, and the blind indexes of its normalised first and last names (keyed HMACs, like
+    the e-mail's: the name itself is never stored in clear, and only someone holding the
+    installation's index key can test a guess)."""
+    email = identifiers.get("email")
+    names = {
+        part: normalise_name(identifiers.get(part) or "") for part in ("first_name", "last_name")
+    }
+    return {
+        "email_hint": email_hint(email) if email else None,
+        **{
+            f"{part}_index": store.index(f"name:{part}", value) if value else None
+            for part, value in names.items()
+        },
     }
 
 
@@ -227,3 +257,52 @@ def find_by_email(session: Session, store: Store, *, email: str) -> list[uuid.UU
     """Customers whose normalised e-mail equals this one, found through the blind index."""
     index = store.index("email", normalise_email(email))
     return list(session.scalars(select(Customer.id).where(Customer.email_index == index)))
+
+
+#: Profiles ``index_for_search`` opens per transaction.
+REINDEX_BATCH = 500
+REINDEX_REASON = "customer list: e-mail hint and name indexes of profiles written before them"
+
+
+def index_for_search(store: Store, *, batch: int = REINDEX_BATCH) -> int:
+    """Write the customer list's e-mail hint and name indexes (``search_columns``) of the
+    profiles written before those columns existed; returns how many were updated.
+
+    Needs the clear values, so it opens them through the audited reveal path as the system
+    job ``identity.index_for_search`` (audited like any reveal); a profile is picked when
+    it has a sealed e-mail or name and lacks the matching column, so a second run finds
+    nothing left to do.
+    """
+    principal = Principal.system("identity.index_for_search", "pii:reveal")
+    missing = or_(
+        and_(Customer.email_sealed.is_not(None), Customer.email_hint.is_(None)),
+        and_(Customer.first_name_sealed.is_not(None), Customer.first_name_index.is_(None)),
+        and_(Customer.last_name_sealed.is_not(None), Customer.last_name_index.is_(None)),
+    )
+    done = 0
+    after: uuid.UUID | None = None
+    while True:
+        with store.sessions.begin() as session:
+            query = select(Customer.id).where(Customer.status != "erased", missing)
+            if after is not None:
+                query = query.where(Customer.id > after)
+            ids = list(session.scalars(query.order_by(Customer.id).limit(batch)))
+            if not ids:
+                return done
+            after = ids[-1]
+            opened = reveal_identifiers(
+                session,
+                store,
+                principal=principal,
+                customer_ids=ids,
+                fields=("email", "first_name", "last_name"),
+                reason=REINDEX_REASON,
+            )
+            session.execute(
+                update(table_of(Customer)).where(table_of(Customer).c.id == bindparam("cid")),
+                [
+                    {"cid": customer_id, **search_columns(store, values.model_dump())}
+                    for customer_id, values in opened.items()
+                ],
+            )
+            done += len(ids)

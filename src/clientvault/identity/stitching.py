@@ -28,6 +28,7 @@ from clientvault.identity.models import (
     IdentifierConflict,
 )
 from clientvault.identity.profiles import (
+    SEARCH_COLUMNS,
     PreparedProfile,
     coarse_attributes,
     customer_row,
@@ -333,6 +334,7 @@ def update_customers(
         *(f"{c}_sealed" for c in SEALED_FIELDS),
         "email_index",
         "phone_index",
+        *SEARCH_COLUMNS,
     ]
     params = []
     for customer_id, prepared in updates.items():

@@ -34,6 +34,8 @@ from clientvault.web.routes import (
     alerts,
     audit,
     customer360,
+    customers,
+    dev_mailbox,
     identity,
     jobs,
     overview,
@@ -63,7 +65,8 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
     "support": (support.router, support.public_router),
-    "customers": (customer360.router,),
+    # The list's fixed paths (/customers/…) before the 360° page's /customers/{customer_id}.
+    "customers": (customers.router, customer360.router),
 }
 
 
@@ -100,6 +103,9 @@ def install_console(app: FastAPI) -> None:
     for routers in for_domains(ROUTERS):
         for router in routers:
             app.include_router(router)
+    settings: Settings | None = getattr(app.state, "settings", None)
+    if settings is not None and settings.env == "dev":
+        app.include_router(dev_mailbox.router)  # the dev mail catcher's (messaging.catcher)
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -28,6 +28,9 @@ class NavEntry:
     path: str
     icon: str = ""
     children: tuple[NavEntry, ...] = ()
+    #: Left out, rather than shown unavailable, while its page does not exist (a page that
+    #: only some installations have, like the development mailbox).
+    hidden_unless_available: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ NAVIGATION: tuple[NavEntry, ...] = (
         ),
     ),
     NavEntry("Settings", f"{CONSOLE_PREFIX}/settings", "settings"),
+    # The development mail catcher's mailbox: served only in env=dev (messaging.catcher).
+    NavEntry("Dev mailbox", f"{CONSOLE_PREFIX}/dev/mailbox", "mail", hidden_unless_available=True),
 )
 
 
@@ -129,6 +134,8 @@ def build_navigation(
     for entry in entries:
         children = build_navigation(current_path, exists, entry.children, allowed)
         available = exists(entry.path)
+        if not available and entry.hidden_unless_available and not children:
+            continue
         if available and allowed is not None and not allowed(entry.path):
             if not children:
                 continue

@@ -30,7 +30,7 @@ from clientvault.ingest.sources import create_source
 from clientvault.migrations.install import initialise
 from clientvault.settings import DatabaseSettings, KeystoreSettings, Settings
 from clientvault.store.context import Store, open_store
-from support.postgres import PG_URL, create_pg_database, drop_pg_database
+from support.postgres import PG_SKIP_REASON, PG_URL, create_pg_database, drop_pg_database
 from support.sdk_clients import install_sdk_clients
 from support.serving import ServerProcess
 
@@ -51,7 +51,7 @@ def sdk_installation(
     """A new installation for this module's server, on each available backend."""
     backend: str = request.param
     if backend == "postgresql" and not PG_URL:
-        pytest.skip("CLIENTVAULT_TEST_PG_URL is not set")
+        pytest.skip(PG_SKIP_REASON)
     data_dir = tmp_path_factory.mktemp(f"sdk-{backend}")
     if backend == "sqlite":
         settings = Settings(env="test", data_dir=data_dir)

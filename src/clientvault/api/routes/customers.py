@@ -4,7 +4,7 @@ Reading a profile (``customers:read``: analysts, marketers, support, DPO) gives 
 pseudonymised view: coarse attributes and whether identifiers exist, never their values.
 Opening a customer's identifiers needs ``pii:reveal`` (support, DPO) and a reason, and goes
 through the one audited reveal path; every profile view is audited too, which is what the
-access alerts count.
+access alerts count. The list (``GET /api/v1/customers``) is ``customers.search``'s.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from clientvault.customers.search import CustomerListQuery, CustomerPage, list_customers
 from clientvault.http.auth import Authorize, Caller
-from clientvault.http.deps import get_store
+from clientvault.http.deps import SettingsDep, get_store
 from clientvault.identity.models import SEALED_FIELDS
 from clientvault.identity.profiles import get_customer, reveal_identifiers
 from clientvault.identity.schemas import CustomerIdentifiers, CustomerRead
@@ -25,6 +26,32 @@ from clientvault.security import audit
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 ReadCustomers = Annotated[Caller, Depends(Authorize("customers:read"))]
 RevealIdentifiers = Annotated[Caller, Depends(Authorize("pii:reveal"))]
+
+
+@router.get("", response_model=CustomerPage)
+def list_customers_endpoint(
+    query: Annotated[CustomerListQuery, Query()],
+    request: Request,
+    caller: ReadCustomers,
+    settings: SettingsDep,
+) -> CustomerPage:
+    """A page of customers, filtered, sorted and searched like the console's list.
+
+    Pages are keyset pages: pass ``next_cursor`` back as ``cursor`` (with the same sort and
+    direction) for the next one; it is ``null`` on the last page. ``q`` finds a profile id, a
+    user id or an external id for any reader; an e-mail address, a phone number or a full
+    name need ``pii:reveal`` (a hit tells that the person is a customer). ``email_hint`` is
+    given to callers with ``pii:reveal`` only.
+    """
+    store = get_store(request)
+    with store.read_sessions() as session, session.begin():
+        return list_customers(
+            session,
+            store,
+            query=query,
+            viewer=caller.principal,
+            default_region=settings.default_phone_region,
+        )
 
 
 @router.get("/{customer_id}", response_model=CustomerRead)

@@ -1,6 +1,5 @@
-"""Identity pages: the review queue (``/console/identity/review``, ``identity:review``) and
-the customer list (``/console/customers``, ``customers:read``; the 360° page is in
-``customer360``).
+"""Identity pages: the review queue (``/console/identity/review``, ``identity:review``). The
+customer list is ``web/routes/customers.py``, the 360° page ``web/routes/customer360.py``.
 
 The queue shows each candidate's two profiles side by side (pseudonymised; a reviewer with
 ``pii:reveal`` may open their identifiers for a stated reason, audited, which holds for a few
@@ -21,10 +20,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientvault.customers.search import find_customers
-from clientvault.errors import ClientVaultError, Conflict, InvalidInput, NotFound
+from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.http.auth import Authorize, Caller
-from clientvault.http.deps import SettingsDep, StoreDep
+from clientvault.http.deps import StoreDep
 from clientvault.http.params import RowId
 from clientvault.identity import review
 from clientvault.identity.merges import unmerge
@@ -38,7 +36,6 @@ from clientvault.web.templating import render
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
 Review = Annotated[Caller, Depends(Authorize("identity:review"))]
-ReadCustomers = Annotated[Caller, Depends(Authorize("customers:read"))]
 ReasonField = Annotated[str, Form(min_length=3, max_length=200)]
 
 REVIEW_PATH = f"{CONSOLE_PREFIX}/identity/review"
@@ -225,38 +222,3 @@ def undo_merge(
             unmerge(session, store, merge_id=merge_id, principal=caller.principal, reason=reason)
 
     return _after("unmerged", run, f"{CONSOLE_PREFIX}/customers/{back}" if back else REVIEW_PATH)
-
-
-@router.get("/customers", response_class=HTMLResponse, name="console_customers")
-def customers_page(
-    request: Request,
-    caller: ReadCustomers,
-    store: StoreDep,
-    settings: SettingsDep,
-    q: Annotated[str | None, Query(max_length=254)] = None,
-) -> Response:
-    """The newest customers, or those matching an id (or, with pii:reveal, an exact e-mail
-    address or phone number)."""
-    problem = None
-    with store.read_sessions() as session, session.begin():
-        try:
-            people = find_customers(
-                session,
-                store,
-                query=q,
-                viewer=caller.principal,
-                default_region=settings.default_phone_region,
-            )
-        except ClientVaultError as exc:
-            people, problem = [], exc.message
-    return render(
-        request,
-        "identity/customers.html",
-        {
-            "title": "Customers",
-            "people": people,
-            "q": q or "",
-            "problem": problem,
-            "may_reveal": caller.principal.can(PII_REVEAL),
-        },
-    )
