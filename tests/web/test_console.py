@@ -34,6 +34,9 @@ NOT_FOR_MARKETERS = [
     "Records of processing",
     "Breaches",
     "Settings",
+    "Support",
+    "Knowledge base",
+    "Agents",
 ]
 #: Pages built that a marketer may open.
 BUILT_FOR_MARKETERS = ["Overview", "Customers"]

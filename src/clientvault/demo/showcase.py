@@ -14,6 +14,7 @@ from collections.abc import Callable
 from clientvault.demo.identity import match_identities
 from clientvault.demo.privacy import open_requests
 from clientvault.demo.support import seed_support
+from clientvault.demo.tracking import create_demo_source
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 
@@ -21,7 +22,12 @@ from clientvault.store.context import Store
 ShowcaseStep = Callable[[Store, Settings], str]
 
 #: The steps, in the order they run (a later domain's step may use an earlier one's objects).
-STEPS: tuple[ShowcaseStep, ...] = (match_identities, open_requests, seed_support)
+STEPS: tuple[ShowcaseStep, ...] = (
+    create_demo_source,
+    match_identities,
+    open_requests,
+    seed_support,
+)
 
 
 def run_showcase(store: Store, settings: Settings) -> list[str]:

@@ -27,4 +27,5 @@ def test_the_demo_shows_support_working(db: Store, db_settings: Settings) -> Non
             )
         )
     assert total
-    assert f"{open_assigned} open ticket(s) assigned" in line
+    assert "3 new ticket(s) with a conversation" in line
+    assert open_assigned >= 3  # the demo's conversations reached the one agent

@@ -17,6 +17,7 @@ from clientvault.support import chat_stats, kb, tickets
 from clientvault.support.agents import AgentProfile, list_agents, set_agent
 from clientvault.support.card import agent_card
 from clientvault.support.jobs import ticket_sla
+from clientvault.support.models import SupportAgent
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 
@@ -43,12 +44,16 @@ def tickets_page(
     request: Request,
     caller: Support,
     store: StoreDep,
-    view: View = "mine",
+    view: View | None = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    """The caller's queue, the tickets waiting for an agent, open ones or all of them."""
+    """The caller's queue, the tickets waiting for an agent, open ones or all of them (by
+    default the caller's queue if they are an agent, else every open ticket)."""
     size = 50
     with store.read_sessions() as session, session.begin():
+        if view is None:
+            me = tickets.staff_id(caller.principal)
+            view = "mine" if me and session.get(SupportAgent, me) else "open"
         found = tickets.list_tickets(
             session,
             agent_id=tickets.staff_id(caller.principal) if view == "mine" else None,
