@@ -18,7 +18,6 @@ from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from clientvault.errors import InvalidInput
 
-
 #: A domain spelt in ASCII letters, digits, dots and hyphens (punycode included): the only
 #: kind the fast path below takes; anything else goes through the whole library.
 _ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.\-]+\Z")

@@ -402,7 +402,8 @@ def _prepare(
         for kind in ("email", "phone"):
             value = profile.identifiers[kind]
             if value is not None:
-                identifiers[kind] = indexer(kind, value)
+                # Kept on the profile too: its row's blind index is the same (not computed again).
+                identifiers[kind] = profile.indexes[kind] = indexer(kind, value)
     identifiers.update(context_identifiers(indexer, message.context))
     if isinstance(message, Alias):
         identifiers["previous_id"] = indexer("user_id", message.previous_id)
