@@ -129,6 +129,7 @@ def import_customers(
     chunk_rows: int = CHUNK_ROWS,
     retention: RetentionSettings | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
+    summary: ImportSummary | None = None,
 ) -> ImportSummary:
     """Import customers from a CSV stream (UTF-8, header first) as ``identify`` calls.
 
@@ -137,7 +138,8 @@ def import_customers(
     with the number of bytes consumed since its previous call; with ``retention`` the summary
     counts rows the next retention run would purge at once (``expiring``). Raises
     ``ImportOptionsError`` for unusable options, ``InvalidInput`` for a file with no data rows,
-    ``ImportFailed`` if the database fails.
+    ``ImportFailed`` if the database fails. ``summary``: the summary to fill (and return),
+    for a caller reading its counts as they grow, from ``progress`` (a background job's).
     """
     _check_source(source)
     lines = LineReader(stream)
@@ -155,7 +157,8 @@ def import_customers(
             except RowProblem as problem:
                 yield dataclasses.replace(record, problem=problem.reason), None
 
-    summary = ImportSummary(ignored_columns=columns.ignored)
+    summary = summary if summary is not None else ImportSummary()
+    summary.ignored_columns = columns.ignored
     _run(
         _Destination(store, source, default_region, identity, url_parameters),
         messages(),
@@ -182,6 +185,7 @@ def import_events(
     chunk_rows: int = CHUNK_ROWS,
     retention: RetentionSettings | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
+    summary: ImportSummary | None = None,
 ) -> ImportSummary:
     """Import tracking-spec messages from a JSON-lines stream (one object with ``type`` a line).
 
@@ -189,6 +193,7 @@ def import_events(
     idempotent (identical lines without an id are one event). With ``retention`` the summary
     counts the order events the next retention run would purge at once (``expiring``). Raises
     ``InvalidInput`` for a file without events, ``ImportFailed`` if the database fails.
+    ``summary`` as for ``import_customers``.
     """
     _check_source(source)
     lines = LineReader(stream)
@@ -203,7 +208,7 @@ def import_events(
             else:
                 yield record, value
 
-    summary = ImportSummary()
+    summary = summary if summary is not None else ImportSummary()
     _run(
         _Destination(store, source, default_region, identity, url_parameters),
         messages(),

@@ -34,6 +34,7 @@ from clientvault.web.routes import (
     alerts,
     audit,
     identity,
+    imports,
     jobs,
     overview,
     preferences,
@@ -52,6 +53,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "automation": (jobs.router,),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
+    "ingest": (imports.router,),
 }
 
 
