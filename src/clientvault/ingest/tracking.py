@@ -150,10 +150,13 @@ def ingest(
     identity: IdentitySettings | None = None,
     gpc_policy_version: str | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
+    prepared: PreparedBatch | None = None,
 ) -> BatchResult:
     """Store a call's valid messages in the caller's transaction and report on every one
-    (``prepare_batch`` then ``store_batch``, for callers with nothing to overlap)."""
-    batch = prepare_batch(
+    (``prepare_batch`` then ``store_batch``, for callers with nothing to overlap).
+    ``prepared``: ``messages`` prepared already with these options (an import prepares its
+    next chunks in a helper process, ``ingest.import_preparing``)."""
+    batch = prepared or prepare_batch(
         store,
         source=source,
         messages=messages,
