@@ -12,14 +12,21 @@ from support.staff import STRONG, create_staff, enrol_totp
 
 def sign_in_as_dpo(page: Any, live_server: Any, email: str = "dpo@example.com") -> None:
     """Create a DPO with TOTP and sign them in to the console through its pages."""
+    sign_in_with_totp(page, live_server, email=email, role="dpo", display_name="Dana Dpo")
+
+
+def sign_in_with_totp(
+    page: Any, live_server: Any, *, email: str, role: str, display_name: str
+) -> None:
+    """Create a member of staff of ``role`` with TOTP and sign them in through the pages."""
     with live_server.store.sessions.begin() as session:
         user = create_staff(
             session,
             live_server.settings,
             email=email,
-            role="dpo",
+            role=role,
             password=STRONG,
-            display_name="Dana Dpo",
+            display_name=display_name,
         ).user
         user.must_change_password = False
         secret = enrol_totp(session, live_server.store.keystore, user)

@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from clientvault.identity.models import Customer
-from support.staff import STRONG, create_staff, enrol_totp
+from support.browser import sign_in_with_totp
 
 pytestmark = pytest.mark.web
 
@@ -24,32 +23,13 @@ CSV = (
 )
 
 
-def _sign_in_as_admin(page: Any, live_server: Any) -> None:
-    with live_server.store.sessions.begin() as session:
-        user = create_staff(
-            session,
-            live_server.settings,
-            email="admin@example.com",
-            role="admin",
-            password=STRONG,
-            display_name="Ada Admin",
-        ).user
-        user.must_change_password = False
-        secret = enrol_totp(session, live_server.store.keystore, user)
-    page.goto("/console/login")
-    page.get_by_label("E-mail").fill("admin@example.com")
-    page.get_by_label("Password").fill(STRONG)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Code", exact=True).fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Verify").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
-    page.wait_for_load_state("networkidle")
-
-
 def test_an_upload_runs_in_the_background_and_its_error_report_downloads(
     page: Any, live_server: Any, tmp_path: Path
 ) -> None:
-    _sign_in_as_admin(page, live_server)
+    sign_in_with_totp(
+        page, live_server, email="admin@example.com", role="admin", display_name="Ada Admin"
+    )
+    page.wait_for_load_state("networkidle")
     page.get_by_role("link", name="Import customers").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Import customers")
     page.wait_for_load_state("networkidle")

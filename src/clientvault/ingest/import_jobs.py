@@ -53,6 +53,7 @@ __all__ = [
     "STALE_AFTER",
     "JobView",
     "create_job",
+    "error_report",
     "get_job",
     "job_view",
     "list_jobs",
@@ -144,6 +145,15 @@ def create_job(
         details={"kind": kind, "bytes": job.bytes_total, "source": source},
     )
     return job
+
+
+def error_report(session: Session, settings: Settings, job_id: uuid.UUID) -> Path:
+    """A job's error report, for download, or ``NotFound`` (no such job, no report yet)."""
+    get_job(session, job_id)
+    path = report_file(settings, job_id)
+    if not path.exists():
+        raise NotFound("this import has no error report yet")
+    return path
 
 
 def get_job(session: Session, job_id: uuid.UUID) -> ImportJob:

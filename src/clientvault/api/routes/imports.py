@@ -18,7 +18,6 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from clientvault.errors import NotFound
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.http.errors import error_body
@@ -28,7 +27,7 @@ from clientvault.ingest.bulk_import import (
     import_customers,
     import_events,
 )
-from clientvault.ingest.import_jobs import create_job, get_job, job_view, report_file, start_job
+from clientvault.ingest.import_jobs import create_job, error_report, get_job, job_view, start_job
 from clientvault.ingest.import_mapping import parse_mapping_json
 from clientvault.settings import IdentitySettings, RetentionSettings, Settings
 from clientvault.store.context import Store
@@ -336,8 +335,5 @@ def import_job_errors(
 ) -> FileResponse:
     """A background import's error report as CSV (row, line, reason — never values)."""
     with store.read_sessions() as session, session.begin():
-        get_job(session, job_id)
-    path = report_file(settings, job_id)
-    if not path.exists():
-        raise NotFound("this import has no error report yet")
+        path = error_report(session, settings, job_id)
     return FileResponse(path, media_type="text/csv", filename=f"import-{job_id}-errors.csv")

@@ -19,16 +19,16 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from clientvault.errors import InvalidInput, NotFound
+from clientvault.errors import InvalidInput
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.ingest.bulk_import import ImportOptionsError
 from clientvault.ingest.import_jobs import (
     create_job,
+    error_report,
     get_job,
     job_view,
     list_jobs,
-    report_file,
     resume_job,
     start_job,
 )
@@ -189,10 +189,7 @@ def job_errors(
 ) -> Response:
     """The error report (CSV: row, line, reason), as far as the import has gone."""
     with store.read_sessions() as session, session.begin():
-        get_job(session, job_id)
-    path = report_file(settings, job_id)
-    if not path.exists():
-        raise NotFound("this import has no error report yet")
+        path = error_report(session, settings, job_id)
     return FileResponse(
         path,
         media_type="text/csv",
