@@ -259,7 +259,13 @@ def resume_job(session: Session, settings: Settings, job_id: uuid.UUID, *, by: P
     claimed = session.execute(
         update(ImportJob)
         .where(ImportJob.id == job_id, ImportJob.status == job.status)
-        .values(status="queued", error=None, bytes_read=0, heartbeat_at=None)
+        .values(
+            status="queued",
+            error=None,
+            bytes_read=0,
+            heartbeat_at=None,
+            **dict.fromkeys(_COUNTS, 0),
+        )
     )
     if not claimed.rowcount:  # type: ignore[attr-defined]
         raise InvalidInput("the import was resumed meanwhile")
