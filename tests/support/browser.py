@@ -18,7 +18,7 @@ def sign_in_as_dpo(page: Any, live_server: Any, email: str = "dpo@example.com") 
 def sign_in_with_totp(
     page: Any, live_server: Any, *, email: str, role: str, display_name: str
 ) -> None:
-    """Create a staff member of ``role`` with TOTP and sign them in through the pages."""
+    """Create a member of staff of ``role`` with TOTP and sign them in through the pages."""
     with live_server.store.sessions.begin() as session:
         user = create_staff(
             session,

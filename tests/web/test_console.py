@@ -24,6 +24,7 @@ SUB_LABELS = [child.label for entry in NAVIGATION for child in entry.children]
 #: Pages that exist but a marketer may not open: left out of their navigation.
 NOT_FOR_MARKETERS = [
     "Identity review",
+    "Import customers",  # customers:write
     "Users & roles",
     "Audit log",
     "Alerts",

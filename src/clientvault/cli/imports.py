@@ -21,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Column, Table
 
 from clientvault.cli.common import (
     EXIT_CONFIG,
@@ -40,6 +41,7 @@ from clientvault.ingest.bulk_import import (
     import_customers,
     import_events,
 )
+from clientvault.ingest.import_jobs import job_view, list_jobs, report_file
 from clientvault.ingest.import_mapping import parse_mapping_json, parse_pairs
 from clientvault.settings import Settings
 from clientvault.store.context import Store
@@ -150,6 +152,30 @@ def events_command(
             url_parameters=settings.privacy.url_parameters,
         )
     _print_summary(file, summary, report)
+
+
+@imports_app.command("jobs")
+def jobs_command(data_dir: Path | None = DataDirOption) -> None:
+    """The latest background imports (console uploads, API ``?background=true``): state,
+    share of the file read, counts, and where each error report is."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store, store.read_sessions() as session:
+        views = [job_view(settings, job) for job in list_jobs(session)]
+    table = Table(
+        Column("id", no_wrap=True), "file", "state", "rows", "stored", "refused", "error report"
+    )
+    for view in views:
+        state = f"{view.state} {view.percent} %" if not view.finished else view.state
+        table.add_row(
+            str(view.id),
+            escape(view.file_name),
+            escape(state if view.error is None else f"{state}: {view.error}"),
+            f"{view.counts['rows']:,}",
+            f"{view.counts['accepted']:,}",
+            f"{view.counts['rejected']:,}",
+            escape(str(report_file(settings, view.id))) if view.has_report else "—",
+        )
+    console.print(table if views else "No background import.")
 
 
 def _confirm_expiring(file: Path, settings: Settings) -> None:

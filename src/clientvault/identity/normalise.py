@@ -10,23 +10,67 @@ the customer list shows (``email_hint``).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from clientvault.errors import InvalidInput
+
+#: A domain spelt in ASCII letters, digits, dots and hyphens (punycode included): the only
+#: kind the fast path below takes; anything else goes through the whole library.
+_ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.\-]+\Z")
 
 
 def normalise_email(value: str) -> str:
     """The canonical form of an e-mail address, or ``InvalidInput`` naming the rule broken."""
+    text = value.strip()
+    fast = _ascii_email(text)
+    if fast is not None:
+        return fast
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidInput(f"invalid e-mail address: {exc}", details={"field": "email"}) from None
     return result.normalized.lower()
+
+
+def _ascii_email(text: str) -> str | None:
+    """``validate_email``'s answer for the common address — an ASCII dot-atom before a single
+    ``@``, an ASCII domain after it — or ``None`` to ask the library.
+
+    Why: a customer import normalises an address a row, and the library spent ~0.3 ms on
+    each (most of it checking the domain, which a customer base repeats). Not a second
+    validator: the local part is tested with the library's own dot-atom expression (all it
+    checks of such a local part), the domain with the library itself, cached per domain
+    (``_email_domain``), and the address lengths with the library's limit; any doubt falls
+    back to the library, which then gives its own reason. Property-tested against it.
+    """
+    local, at, domain = text.partition("@")
+    if not at or not DOT_ATOM_TEXT.match(local) or not _ASCII_DOMAIN.match(domain):
+        return None
+    domains = _email_domain(domain)
+    if domains is None:
+        return None
+    normalised = f"{local}@{domains[0]}"
+    for address in (text, normalised, f"{local}@{domains[1]}"):
+        if len(address.encode("utf-8")) > EMAIL_MAX_LENGTH:
+            return None
+    return normalised.lower()
+
+
+@lru_cache(maxsize=4096)
+def _email_domain(domain: str) -> tuple[str, str] | None:
+    """The library's normalised and ASCII forms of a domain, or ``None`` if it refuses it."""
+    try:
+        result = validate_email(f"a@{domain}", check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return result.domain, result.ascii_domain
 
 
 def normalise_phone(value: str, *, default_region: str) -> str:

@@ -3,13 +3,14 @@ customer's data key and blind-indexed; coarse attributes are derived for segment
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Erased, NotFound
@@ -27,8 +28,35 @@ from clientvault.security.pii import reveal
 from clientvault.security.principal import Principal
 from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
+from clientvault.store.driver_sql import DialectRef, TableCodec, insert_rows
+from clientvault.store.engine import json_serializer
 from clientvault.store.keystore import ERASED_MESSAGE, DataKey
 from clientvault.store.sealing import seal_fields
+
+#: The columns ``search_columns`` writes.
+SEARCH_COLUMNS = ("email_hint", "first_name_index", "last_name_index")
+#: The ``customers`` columns a new profile's row fills (``customer_row``), in table order.
+CUSTOMER_COLUMNS = (
+    "id",
+    "status",
+    "created_at",
+    "updated_at",
+    "source",
+    "country",
+    "city",
+    "postal_prefix",
+    "birth_year",
+    "birthday",
+    "gender",
+    "language",
+    "traits",
+    *(f"{name}_sealed" for name in SEALED_FIELDS),
+    "email_index",
+    "phone_index",
+    *SEARCH_COLUMNS,
+)
+#: The ``customer_identities`` columns a new link fills (its id is the database's).
+IDENTITY_COLUMNS = ("customer_id", "kind", "value_index", "source", "first_seen_at", "last_seen_at")
 
 
 @dataclass(frozen=True)
@@ -38,6 +66,9 @@ class PreparedProfile:
     profile: CustomerCreate
     identifiers: dict[str, str | None]
     country: str | None
+    #: Blind indexes of ``identifiers`` already computed (``email``, ``phone``) by whoever
+    #: prepared the profile (ingestion indexes them to stitch): reused, not computed again.
+    indexes: dict[str, bytes] = field(default_factory=dict)
 
 
 def prepare_profile(profile: CustomerCreate, *, default_region: str) -> PreparedProfile:
@@ -78,16 +109,13 @@ def sealed_columns(store: Store, key: DataKey, prepared: PreparedProfile) -> dic
     with the customer list's e-mail hint and name indexes (``search_columns``)."""
     sealed = seal_fields(key, prepared.identifiers)
     email, phone = prepared.identifiers["email"], prepared.identifiers["phone"]
+    known = prepared.indexes
     return {
         **{f"{column}_sealed": sealed[column] for column in SEALED_FIELDS},
-        "email_index": store.index("email", email) if email else None,
-        "phone_index": store.index("phone", phone) if phone else None,
+        "email_index": (known.get("email") or store.index("email", email)) if email else None,
+        "phone_index": (known.get("phone") or store.index("phone", phone)) if phone else None,
         **search_columns(store, prepared.identifiers),
     }
-
-
-#: The columns ``search_columns`` writes.
-SEARCH_COLUMNS = ("email_hint", "first_name_index", "last_name_index")
 
 
 def search_columns(store: Store, identifiers: Mapping[str, str | None]) -> dict[str, Any]:
@@ -184,11 +212,46 @@ def create_prepared_customers(
         for customer_id, item, moment in zip(ids, prepared, moments, strict=True)
     ]
     identities = [identity for row in rows for identity in identity_rows(row, source=source)]
-    if rows:
-        session.execute(insert(table_of(Customer)), rows)
-    if identities:
-        session.execute(insert(table_of(CustomerIdentity)), identities)
+    insert_customer_rows(session, rows)
+    insert_identity_rows(session, identities)
     return ids
+
+
+def insert_customer_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new profiles' rows (``customer_row``) in the session's transaction, at the
+    driver (``store.driver_sql``): for imports and the demo, SQLAlchemy's per-row parameter
+    work cost more than the insert itself (``COPY`` on PostgreSQL)."""
+    if not rows:
+        return
+    connection = session.connection()
+    customers, _ = _codecs(DialectRef.of(connection.engine))
+    traits_at = customers.slot("traits")
+    encoded = []
+    for row in rows:
+        values = customers.encode([row[column] for column in CUSTOMER_COLUMNS])
+        values[traits_at] = json_serializer(values[traits_at] or {})
+        encoded.append(tuple(values))
+    insert_rows(connection, customers.table, CUSTOMER_COLUMNS, encoded)
+
+
+def insert_identity_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new identity links (``IDENTITY_COLUMNS`` keys) at the driver, as above."""
+    if not rows:
+        return
+    connection = session.connection()
+    _, identities = _codecs(DialectRef.of(connection.engine))
+    encoded = [tuple(identities.encode([row[c] for c in IDENTITY_COLUMNS])) for row in rows]
+    insert_rows(connection, identities.table, IDENTITY_COLUMNS, encoded)
+
+
+@functools.lru_cache(maxsize=4)
+def _codecs(dialect: DialectRef) -> tuple[TableCodec, TableCodec]:
+    """The row codecs of ``customers`` (traits arrive serialised) and ``customer_identities``."""
+    loaded = dialect.load()
+    return (
+        TableCodec(table_of(Customer), CUSTOMER_COLUMNS, loaded, deferred=("traits",)),
+        TableCodec(table_of(CustomerIdentity), IDENTITY_COLUMNS, loaded),
+    )
 
 
 def get_customer(session: Session, store: Store, *, customer_id: uuid.UUID) -> CustomerRead:

@@ -24,7 +24,6 @@ from clientvault.identity.graph import Key, StitchingRules, links_of, values_hel
 from clientvault.identity.models import (
     SEALED_FIELDS,
     Customer,
-    CustomerIdentity,
     IdentifierConflict,
 )
 from clientvault.identity.profiles import (
@@ -32,6 +31,8 @@ from clientvault.identity.profiles import (
     PreparedProfile,
     coarse_attributes,
     customer_row,
+    insert_customer_rows,
+    insert_identity_rows,
     sealed_columns,
 )
 from clientvault.identity.schemas import CustomerCreate
@@ -254,6 +255,7 @@ def merge_profiles(earlier: PreparedProfile | None, later: PreparedProfile) -> P
         profile=CustomerCreate.model_validate(fields),
         identifiers=identifiers,
         country=later.country or earlier.country,
+        indexes={**earlier.indexes, **later.indexes},
     )
 
 
@@ -271,13 +273,13 @@ def write_customers(session: Session, store: Store, resolution: Resolution, *, s
             customer_row(store, keys[cid], resolution.new_customers[cid] or empty, source=source)
             for cid in new_ids
         ]
-        session.execute(insert(table_of(Customer)), rows)
+        insert_customer_rows(session, rows)
     if resolution.updates:
         update_customers(session, store, resolution.updates)
     if resolution.new_identities:
         for identity in resolution.new_identities:
             identity["source"] = source
-        session.execute(insert(table_of(CustomerIdentity)), resolution.new_identities)
+        insert_identity_rows(session, resolution.new_identities)
     if resolution.conflicts:
         resolution.conflicts = _new_conflicts(session, resolution.conflicts)
         for _, conflict in resolution.conflicts:

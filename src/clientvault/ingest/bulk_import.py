@@ -23,7 +23,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,8 +44,9 @@ from clientvault.ingest.import_mapping import (
     resolve_mapping,
     row_message,
 )
+from clientvault.ingest.import_preparing import Preparer
 from clientvault.ingest.import_reading import LineReader, Record, read_csv, read_jsonl
-from clientvault.ingest.tracking import BatchResult, Rejection, ingest
+from clientvault.ingest.tracking import BatchResult, PreparedBatch, Rejection, ingest
 from clientvault.privacy.retention import months_before
 from clientvault.settings import DEFAULT_URL_PARAMETERS, IdentitySettings, RetentionSettings
 from clientvault.store.base import utcnow
@@ -61,6 +64,8 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 1000
+#: Chunks read ahead of the one being stored, prepared meanwhile (``import_preparing``).
+_AHEAD = 1
 #: How many rejections a summary keeps in memory (the report file has them all).
 KEPT_REJECTIONS = 1000
 _MAX_SOURCE = 64
@@ -129,6 +134,7 @@ def import_customers(
     chunk_rows: int = CHUNK_ROWS,
     retention: RetentionSettings | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
+    summary: ImportSummary | None = None,
 ) -> ImportSummary:
     """Import customers from a CSV stream (UTF-8, header first) as ``identify`` calls.
 
@@ -137,7 +143,8 @@ def import_customers(
     with the number of bytes consumed since its previous call; with ``retention`` the summary
     counts rows the next retention run would purge at once (``expiring``). Raises
     ``ImportOptionsError`` for unusable options, ``InvalidInput`` for a file with no data rows,
-    ``ImportFailed`` if the database fails.
+    ``ImportFailed`` if the database fails. ``summary``: the summary to fill (and return),
+    for a caller reading its counts as they grow, from ``progress`` (a background job's).
     """
     _check_source(source)
     lines = LineReader(stream)
@@ -155,7 +162,8 @@ def import_customers(
             except RowProblem as problem:
                 yield dataclasses.replace(record, problem=problem.reason), None
 
-    summary = ImportSummary(ignored_columns=columns.ignored)
+    summary = summary if summary is not None else ImportSummary()
+    summary.ignored_columns = columns.ignored
     _run(
         _Destination(store, source, default_region, identity, url_parameters),
         messages(),
@@ -182,6 +190,7 @@ def import_events(
     chunk_rows: int = CHUNK_ROWS,
     retention: RetentionSettings | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
+    summary: ImportSummary | None = None,
 ) -> ImportSummary:
     """Import tracking-spec messages from a JSON-lines stream (one object with ``type`` a line).
 
@@ -189,6 +198,7 @@ def import_events(
     idempotent (identical lines without an id are one event). With ``retention`` the summary
     counts the order events the next retention run would purge at once (``expiring``). Raises
     ``InvalidInput`` for a file without events, ``ImportFailed`` if the database fails.
+    ``summary`` as for ``import_customers``.
     """
     _check_source(source)
     lines = LineReader(stream)
@@ -203,7 +213,7 @@ def import_events(
             else:
                 yield record, value
 
-    summary = ImportSummary()
+    summary = summary if summary is not None else ImportSummary()
     _run(
         _Destination(store, source, default_region, identity, url_parameters),
         messages(),
@@ -310,6 +320,7 @@ class _Chunk:
     messages: list[object] = field(default_factory=list)
     positions: list[Record] = field(default_factory=list)
     refused: list[RowRejection] = field(default_factory=list)
+    prepared: Future[PreparedBatch] | None = None
 
     def __len__(self) -> int:
         return len(self.messages) + len(self.refused)
@@ -346,7 +357,24 @@ def _run(
     """
     started = time.perf_counter()
     reported_bytes = 0
-    with _Report(error_report) as report:
+    preparer = Preparer(
+        destination.store,
+        source=destination.source,
+        default_region=destination.default_region,
+        url_parameters=destination.url_parameters,
+    )
+    # Chunks read and being prepared (``import_preparing``), stored in order: at most
+    # ``_AHEAD`` wait, so memory stays flat whatever the file's size.
+    waiting: deque[_Chunk] = deque()
+    with _Report(error_report) as report, preparer:
+
+        def store_oldest() -> None:
+            nonlocal reported_bytes
+            _store_chunk(destination, waiting.popleft(), summary, report, expiring)
+            if progress is not None:
+                progress(lines.bytes_read - reported_bytes)
+                reported_bytes = lines.bytes_read
+
         chunk = _Chunk()
         for record, message in items:
             summary.rows += 1
@@ -356,12 +384,16 @@ def _run(
                 chunk.messages.append(message)
                 chunk.positions.append(record)
             if len(chunk) >= chunk_rows:
-                _store_chunk(destination, chunk, summary, report, expiring)
+                chunk.prepared = preparer.submit(chunk.messages) if chunk.messages else None
+                waiting.append(chunk)
                 chunk = _Chunk()
-                if progress is not None:
-                    progress(lines.bytes_read - reported_bytes)
-                    reported_bytes = lines.bytes_read
-        _store_chunk(destination, chunk, summary, report, expiring)
+                if len(waiting) > _AHEAD:
+                    store_oldest()
+        if len(chunk):
+            chunk.prepared = preparer.submit(chunk.messages) if chunk.messages else None
+            waiting.append(chunk)
+        while waiting:
+            store_oldest()
     if progress is not None and lines.bytes_read > reported_bytes:
         progress(lines.bytes_read - reported_bytes)
     summary.bytes_read = lines.bytes_read
@@ -379,8 +411,9 @@ def _store_chunk(
 ) -> None:
     refused = list(chunk.refused)
     if chunk.messages:
+        assert chunk.prepared is not None
         try:
-            result = _ingest(destination, chunk.messages)
+            result = _ingest(destination, chunk.messages, chunk.prepared.result())
         except DBAPIError as exc:
             raise ImportFailed(
                 f"the database failed ({type(exc.orig or exc).__name__}) after "
@@ -401,10 +434,12 @@ def _store_chunk(
     report.write(refused)
 
 
-def _ingest(destination: _Destination, messages: list[object]) -> BatchResult:
-    """One chunk in one transaction. Should the database refuse the chunk for one row's data
-    (a value the type checks let through), each row is retried alone, so only that row is
-    refused. Any other database failure is raised."""
+def _ingest(
+    destination: _Destination, messages: list[object], prepared: PreparedBatch | None = None
+) -> BatchResult:
+    """One chunk (``prepared`` already, or not yet) in one transaction. Should the database
+    refuse the chunk for one row's data (a value the type checks let through), each row is
+    retried alone, so only that row is refused. Any other database failure is raised."""
     try:
         with destination.store.sessions.begin() as session:
             return ingest(
@@ -416,6 +451,7 @@ def _ingest(destination: _Destination, messages: list[object]) -> BatchResult:
                 identity=destination.identity,
                 implied_type=None,
                 url_parameters=destination.url_parameters,
+                prepared=prepared,
             )
     except (DataError, IntegrityError) as exc:
         if len(messages) == 1:

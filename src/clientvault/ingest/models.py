@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clientvault.store.base import Base, BigIntId, BlindIndex, JsonDocument, utcnow
+from clientvault.store.base import Base, BigIntId, BlindIndex, JsonDocument, new_id, utcnow
 
 
 class Event(Base):
@@ -110,3 +110,40 @@ class ScrubCount(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(BigIntId, default=0)
+
+
+class ImportJob(Base):
+    """A file import run in the background (``ingest.import_jobs``): the console's uploads
+    and the API's ``?background=true`` ones. Counts grow as chunks commit; the uploaded file
+    waits in the data directory until the job is done, the error report (row, line, reason —
+    never values) stays beside it for download."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))  # "customers" or "events"
+    #: queued, running, done or failed (a running job whose heartbeat stopped was interrupted).
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(200))
+    #: The import's options: the column mapping and the delimiter (header names, no values).
+    options: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    #: Written with every chunk's progress: a running job whose heartbeat is old was cut off.
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows: Mapped[int] = mapped_column(default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    customers_created: Mapped[int] = mapped_column(default=0)
+    identifier_conflicts: Mapped[int] = mapped_column(default=0)
+    blocked_identifiers: Mapped[int] = mapped_column(default=0)
+    expiring: Mapped[int] = mapped_column(default=0)
+    ignored_columns: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    #: Why a failed job failed (a sentence naming options or the database, never row values).
+    error: Mapped[str | None] = mapped_column(String(500))

@@ -88,6 +88,8 @@ def might_hold_pii(document: bytes) -> bool:
 
 
 Hasher = Callable[[str, str], str]
+#: How many walked documents a scrubber remembers (``Scrubber.scrub_to_json``).
+_CLEAN_MEMO = 256
 #: The kinds of value scrubbing replaces: found by their patterns, or under a key naming them.
 SCRUB_KINDS = (
     "email",
@@ -155,6 +157,10 @@ class Scrubber:
         self._hash = hasher
         self._region = default_region.upper()
         self.counts: Counter[str] = Counter()
+        #: Documents walked that held nothing to replace, by their serialisation: a batch
+        #: repeats some (an import's identify calls all list the same trait names, whose
+        #: ``email`` and ``phone`` send every one of them through the walk).
+        self._clean: dict[bytes, str] = {}
         patterns = tuple(pattern.lower() for pattern in url_parameters)
         self._keep_parameter = functools.cache(
             lambda name: any(fnmatchcase(name.lower(), pattern) for pattern in patterns)
@@ -186,7 +192,14 @@ class Scrubber:
         except orjson.JSONEncodeError:  # beyond JSON's types (e.g. 64-bit integers)
             return json_serializer(self._walk(document))
         if might_hold_pii(serialised):
-            return json_serializer(self._walk(document))
+            known = self._clean.get(serialised)
+            if known is not None:
+                return known
+            replaced = self.counts.total()
+            text = json_serializer(self._walk(document))
+            if self.counts.total() == replaced and len(self._clean) < _CLEAN_MEMO:
+                self._clean[serialised] = text
+            return text
         return serialised.decode("utf-8")
 
     def _walk(self, value: Any, person: bool = False) -> Any:

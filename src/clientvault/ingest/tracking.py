@@ -150,10 +150,13 @@ def ingest(
     identity: IdentitySettings | None = None,
     gpc_policy_version: str | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
+    prepared: PreparedBatch | None = None,
 ) -> BatchResult:
     """Store a call's valid messages in the caller's transaction and report on every one
-    (``prepare_batch`` then ``store_batch``, for callers with nothing to overlap)."""
-    batch = prepare_batch(
+    (``prepare_batch`` then ``store_batch``, for callers with nothing to overlap).
+    ``prepared``: ``messages`` prepared already with these options (an import prepares its
+    next chunks in a helper process, ``ingest.import_preparing``)."""
+    batch = prepared or prepare_batch(
         store,
         source=source,
         messages=messages,
@@ -402,7 +405,8 @@ def _prepare(
         for kind in ("email", "phone"):
             value = profile.identifiers[kind]
             if value is not None:
-                identifiers[kind] = indexer(kind, value)
+                # Kept on the profile too: its row's blind index is the same (not computed again).
+                identifiers[kind] = profile.indexes[kind] = indexer(kind, value)
     identifiers.update(context_identifiers(indexer, message.context))
     if isinstance(message, Alias):
         identifiers["previous_id"] = indexer("user_id", message.previous_id)

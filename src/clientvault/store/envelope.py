@@ -67,8 +67,29 @@ def seal(
     plaintext: str,
 ) -> bytes:
     """Encrypt one field value for one customer's column (fresh random nonce each time)."""
+    return seal_with(
+        AESGCM(key),
+        key_id=key_id,
+        key_version=key_version,
+        customer_id=customer_id,
+        column=column,
+        plaintext=plaintext,
+    )
+
+
+def seal_with(
+    cipher: AESGCM,
+    *,
+    key_id: uuid.UUID,
+    key_version: int,
+    customer_id: uuid.UUID,
+    column: str,
+    plaintext: str,
+) -> bytes:
+    """``seal`` with the data key's cipher already made: a profile's fields are sealed under
+    one key, which is set up once rather than once a field (imports seal ~6 fields a row)."""
     header = _HEADER.pack(FORMAT_VERSION, key_id.bytes, key_version, os.urandom(NONCE_BYTES))
-    body = AESGCM(key).encrypt(
+    body = cipher.encrypt(
         header[-NONCE_BYTES:], plaintext.encode("utf-8"), _aad(header, customer_id, column)
     )
     return header + body

@@ -11,7 +11,9 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from clientvault.store.envelope import seal
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from clientvault.store.envelope import seal_with
 from clientvault.store.keystore import DataKey
 
 
@@ -44,11 +46,12 @@ def _keyed(key: bytes) -> hmac.HMAC:
 
 def seal_fields(key: DataKey, fields: Mapping[str, str | None]) -> dict[str, bytes | None]:
     """Encrypt each present field of one customer with their data key, bound to its column."""
+    cipher = AESGCM(key.key)
     return {
         column: None
         if value is None
-        else seal(
-            key=key.key,
+        else seal_with(
+            cipher,
             key_id=key.key_id,
             key_version=key.key_version,
             customer_id=key.customer_id,

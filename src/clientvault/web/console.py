@@ -37,6 +37,7 @@ from clientvault.web.routes import (
     customers,
     dev_mailbox,
     identity,
+    imports,
     jobs,
     overview,
     preferences,
@@ -65,7 +66,9 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
     "support": (support.router, support.public_router),
-    # The list's fixed paths (/customers/…) before the 360° page's /customers/{customer_id}.
+    # Fixed paths under /customers/… (the import pages, the list's) come before the 360°
+    # page's /customers/{customer_id}: routes match in mounting order.
+    "ingest": (imports.router,),
     "customers": (customers.router, customer360.router),
 }
 

@@ -53,7 +53,12 @@ class NavLink:
 #: The console's sections, in display order. Paths are those the future pages will use.
 NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("Overview", CONSOLE_PREFIX, "overview"),
-    NavEntry("Customers", f"{CONSOLE_PREFIX}/customers", "customers"),
+    NavEntry(
+        "Customers",
+        f"{CONSOLE_PREFIX}/customers",
+        "customers",
+        (NavEntry("Import customers", f"{CONSOLE_PREFIX}/imports"),),
+    ),
     NavEntry("Identity review", f"{CONSOLE_PREFIX}/identity/review", "identity"),
     NavEntry("Segments", f"{CONSOLE_PREFIX}/segments", "segments"),
     NavEntry("Campaigns & workflows", f"{CONSOLE_PREFIX}/campaigns", "campaigns"),

@@ -6,7 +6,8 @@ import contextlib
 
 import phonenumbers
 import pytest
-from hypothesis import given
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clientvault.errors import InvalidInput
@@ -64,3 +65,50 @@ def test_countries_by_code_or_name() -> None:
     assert normalise_country("Spain") == "ES"
     with pytest.raises(InvalidInput):
         normalise_country("Atlantis")
+
+
+def _by_library(text: str) -> str | None:
+    """What the whole of email-validator answers (the normalised address, lower-cased)."""
+    try:
+        return validate_email(text.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
+def _ours(text: str) -> str | None:
+    try:
+        return normalise_email(text)
+    except InvalidInput:
+        return None
+
+
+ATEXT = "abcXYZ019._+-!#$%&'*/=?^`{|}~\"@ ()<>[]\\,;:é\u0338"
+DOMAIN = st.one_of(
+    st.sampled_from(
+        [
+            "example.com",
+            "EXAMPLE.COM",
+            "xn--bcher-kva.de",
+            "localhost",
+            "a.test",
+            "1.2.3.4",
+            "a..b.com",
+            "-a.com",
+            "a-.com",
+            "[127.0.0.1]",
+            "bücher.de",
+            "x" * 64 + ".com",
+            "a." * 120 + "com",
+        ]
+    ),
+    st.text(alphabet="abz09.-", min_size=1, max_size=70),
+)
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet=ATEXT, max_size=80), DOMAIN)
+def test_the_fast_ascii_path_answers_as_email_validator_does(local: str, domain: str) -> None:
+    # normalise_email answers the common ASCII address without the whole library
+    # (identity.normalise._ascii_email): it must accept, refuse and normalise exactly as it.
+    for text in (f"{local}@{domain}", f" {local.upper()}@{domain} ", local):
+        assert _ours(text) == _by_library(text)

@@ -8,18 +8,26 @@ the CLI; the answer comes once it is done and carries the summary and the reject
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from clientvault.http.auth import Authorize
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.http.errors import error_body
-from clientvault.ingest.bulk_import import ImportSummary, import_customers, import_events
+from clientvault.ingest.bulk_import import (
+    ImportOptionsError,
+    ImportSummary,
+    import_customers,
+    import_events,
+)
+from clientvault.ingest.import_jobs import create_job, error_report, get_job, job_view, start_job
 from clientvault.ingest.import_mapping import parse_mapping_json
 from clientvault.settings import IdentitySettings, RetentionSettings, Settings
 from clientvault.store.context import Store
@@ -107,7 +115,7 @@ def _answer(summary: ImportSummary) -> JSONResponse:
     return JSONResponse(_body(summary))
 
 
-async def _import(request: Request, kind: str) -> JSONResponse:
+async def _import(request: Request, kind: str, caller: Caller, background: bool) -> JSONResponse:
     try:
         form = await _form(request, kind)
     except _Refused as refused:
@@ -116,6 +124,11 @@ async def _import(request: Request, kind: str) -> JSONResponse:
     settings: Settings = request.app.state.settings
     upload = form["file"]
     assert isinstance(upload, UploadFile)
+    if background:
+        try:
+            return await run_in_threadpool(_queue, store, settings, kind, form, upload, caller)
+        finally:
+            await form.close()
     try:
         source = _text(form, "source") or "import"
         if kind == "customers":
@@ -146,6 +159,45 @@ async def _import(request: Request, kind: str) -> JSONResponse:
     finally:
         await form.close()
     return _answer(summary)
+
+
+def _queue(
+    store: Store,
+    settings: Settings,
+    kind: str,
+    form: FormData,
+    upload: UploadFile,
+    caller: Caller,
+) -> JSONResponse:
+    """Save the upload as a background job (``ingest.import_jobs``), start it, answer 202."""
+    source = _text(form, "source") or "import"
+    if len(source) > 64:
+        raise ImportOptionsError("a source name is 1 to 64 characters")
+    options: dict[str, Any] = {}
+    mapping_text = _text(form, "mapping")
+    if mapping_text:
+        options["mapping"] = parse_mapping_json(mapping_text.encode())
+    delimiter = _text(form, "delimiter")
+    if delimiter:
+        if len(delimiter) != 1:
+            raise ImportOptionsError("the delimiter is one character")
+        options["delimiter"] = delimiter
+    upload.file.seek(0)
+    with store.sessions.begin() as session:
+        job = create_job(
+            session,
+            settings,
+            kind=kind,
+            upload=upload.file,
+            file_name=upload.filename or "upload",
+            source=source,
+            options=options,
+            by=caller.principal,
+        )
+        view = job_view(settings, job)
+    start_job(store, settings, job.id)
+    location = f"{router.prefix}/jobs/{job.id}"
+    return JSONResponse(view.as_json(), status_code=202, headers={"Location": location})
 
 
 def _customers(
@@ -225,25 +277,63 @@ def _upload_schema(*extra: str) -> dict[str, Any]:
     }
 
 
-@router.post(
-    "/customers",
-    openapi_extra=_upload_schema("mapping", "delimiter"),
-    dependencies=[Depends(Authorize("customers:write"))],
-)
-async def upload_customers(request: Request) -> JSONResponse:
+Background = Annotated[
+    bool,
+    Query(
+        description="Answer 202 at once with the import's job (its URL in Location) and run "
+        "the import in the background, rather than answering when it is done."
+    ),
+]
+
+
+@router.post("/customers", openapi_extra=_upload_schema("mapping", "delimiter"))
+async def upload_customers(
+    request: Request,
+    caller: Annotated[Caller, Depends(Authorize("customers:write"))],
+    background: Background = False,
+) -> JSONResponse:
     """Import customers from an uploaded CSV file (UTF-8, header first) as identify calls.
 
     Rows that cannot be imported are listed with their row, line and reason (never their
     values); the others are stored. Uploading the same file again stores nothing twice.
+    With ``background=true``: 202 and the job, whose URL gives its progress.
     """
-    return await _import(request, "customers")
+    return await _import(request, "customers", caller, background)
 
 
-@router.post(
-    "/events",
-    openapi_extra=_upload_schema(),
-    dependencies=[Depends(Authorize("sources:manage"))],
-)
-async def upload_events(request: Request) -> JSONResponse:
-    """Import events from an uploaded JSON-lines file (one tracking-spec message a line)."""
-    return await _import(request, "events")
+@router.post("/events", openapi_extra=_upload_schema())
+async def upload_events(
+    request: Request,
+    caller: Annotated[Caller, Depends(Authorize("sources:manage"))],
+    background: Background = False,
+) -> JSONResponse:
+    """Import events from an uploaded JSON-lines file (one tracking-spec message a line).
+    With ``background=true``: 202 and the job, as for customers."""
+    return await _import(request, "events", caller, background)
+
+
+@router.get("/jobs/{job_id}")
+def import_job(
+    job_id: uuid.UUID,
+    store: StoreDep,
+    settings: SettingsDep,
+    caller: Annotated[Caller, Depends(Authorize("customers:write"))],
+) -> JSONResponse:
+    """A background import: its state (queued, running, interrupted, done, failed), the
+    share of the file read, and its counts so far."""
+    with store.read_sessions() as session, session.begin():
+        view = job_view(settings, get_job(session, job_id))
+    return JSONResponse(view.as_json() | {"errors_url": f"{router.prefix}/jobs/{job_id}/errors"})
+
+
+@router.get("/jobs/{job_id}/errors", response_class=FileResponse)
+def import_job_errors(
+    job_id: uuid.UUID,
+    store: StoreDep,
+    settings: SettingsDep,
+    caller: Annotated[Caller, Depends(Authorize("customers:write"))],
+) -> FileResponse:
+    """A background import's error report as CSV (row, line, reason — never values)."""
+    with store.read_sessions() as session, session.begin():
+        path = error_report(session, settings, job_id)
+    return FileResponse(path, media_type="text/csv", filename=f"import-{job_id}-errors.csv")

@@ -88,9 +88,81 @@
     });
   }
 
+  // Uploads (import files): multipart bodies stream to their route untouched, so the CSRF
+  // token goes in the X-CSRF-Token header, which only script can set. The answer is the
+  // job's page (after the redirect) or the form again with its error.
+  document.addEventListener("submit", function (event) {
+    var form = event.target instanceof HTMLFormElement ? event.target : null;
+    if (!form || !form.hasAttribute("data-upload") || event.defaultPrevented) {
+      return;
+    }
+    event.preventDefault();
+    var data = new FormData(form);
+    var token = data.get("csrf_token");
+    data.delete("csrf_token");
+    var status = form.querySelector("[data-upload-status]");
+    if (status) {
+      status.hidden = false;
+    }
+    form.querySelectorAll("button").forEach(function (button) {
+      button.disabled = true;
+    });
+    fetch(form.action, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": token || "" }
+    }).then(function (response) {
+      if (response.redirected && response.ok) {
+        window.location.assign(response.url);
+        return null;
+      }
+      return response.text().then(function (html) {
+        document.open();
+        document.write(html);
+        document.close();
+      });
+    });
+  });
+
+  // Progress of a background job: poll its status and update the fields; reload once done.
+  function setUpPolling() {
+    var panel = document.querySelector("[data-poll]");
+    if (!panel) {
+      return;
+    }
+    var url = panel.getAttribute("data-poll");
+    function poll() {
+      fetch(url, { credentials: "same-origin" }).then(function (response) {
+        return response.ok ? response.json() : null;
+      }).then(function (job) {
+        if (!job) {
+          return;
+        }
+        if (job.finished) {
+          window.location.reload();
+          return;
+        }
+        panel.querySelectorAll("[data-field]").forEach(function (field) {
+          var name = field.getAttribute("data-field");
+          if (name === "bar") {
+            field.value = job.percent;
+          } else if (name === "percent") {
+            field.textContent = job.percent + " %";
+          } else if (name in job) {
+            field.textContent = typeof job[name] === "number" ? job[name].toLocaleString("en") : job[name];
+          }
+        });
+        window.setTimeout(poll, 1500);
+      });
+    }
+    window.setTimeout(poll, 1000);
+  }
+
   function setUp() {
     setUpNavToggle();
     setUpCopyButtons();
+    setUpPolling();
   }
 
   if (document.readyState === "loading") {

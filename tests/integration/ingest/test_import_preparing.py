@@ -1,0 +1,58 @@
+"""A long import prepares its chunks in a helper process (``ingest.import_preparing``) while
+it stores the previous ones: the outcome is the very one of preparing them in-process."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from clientvault.identity.models import Customer, CustomerIdentity
+from clientvault.ingest import import_preparing
+from clientvault.ingest.bulk_import import ImportSummary, import_customers
+from clientvault.ingest.models import Event
+from clientvault.store.context import Store
+
+ROWS = "".join(
+    f"u-{i},person{i}@example.com,P{i},06{i:08d},Paris,FR\n" if i != 7 else "u-7,bad,,,,FR\n"
+    for i in range(20)
+)
+DATA = "id,email,first_name,phone,city,country\n" + ROWS + "u-3,person3@example.com,P3,,Lyon,FR\n"
+
+
+def _import(db: Store) -> ImportSummary:
+    return import_customers(
+        db, stream=io.BytesIO(DATA.encode()), default_region="FR", source="crm", chunk_rows=3
+    )
+
+
+def _stored(db: Store) -> tuple[int, int, int]:
+    with db.sessions() as session:
+        return tuple(  # type: ignore[return-value]
+            session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Customer, CustomerIdentity, Event)
+        )
+
+
+def test_chunks_prepared_by_the_helper_store_as_those_prepared_here(
+    db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(import_preparing, "HELPER_AFTER_CHUNKS", 1)
+    used: list[bool] = []
+    started = import_preparing.Preparer._started
+
+    def watched(self: import_preparing.Preparer) -> object:
+        used.append(True)
+        return started(self)
+
+    monkeypatch.setattr(import_preparing.Preparer, "_started", watched)
+    summary = _import(db)
+    assert used  # the helper process prepared chunks 2 to 7
+    assert (summary.rows, summary.accepted, summary.rejected) == (21, 20, 1)
+    assert summary.customers_created == 19  # u-3 twice: one customer, updated
+    assert [(r.row, r.line) for r in summary.rejections] == [(8, 9)]
+    assert summary.rejections[0].reason.startswith("traits.email: invalid e-mail address")
+    assert _stored(db) == (19, 19 * 3, 20)  # a user id, an e-mail and a phone each
+    again = _import(db)
+    assert (again.accepted, again.duplicates) == (0, 20)
