@@ -356,6 +356,21 @@ class IdentitySettings(BaseModel):
         return self
 
 
+class SegmentsSettings(BaseModel):
+    """Segments (``clientvault.segments``): k-anonymity of counts and membership refreshes."""
+
+    min_group_size: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Counts below this are shown as '< N' to roles without pii:reveal, and "
+        "such a segment cannot be exported by them.",
+    )
+    refresh_minutes: int = Field(
+        default=15, ge=1, description="Minutes between re-evaluations of dynamic segments."
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -383,6 +398,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     identity: IdentitySettings = IdentitySettings()
     audit: AuditSettings = AuditSettings()
+    segments: SegmentsSettings = SegmentsSettings()
 
     @field_validator("timezone")
     @classmethod
