@@ -18,6 +18,7 @@ from clientvault.api.routes import (
     jobs,
     privacy_core,
     privacy_requests,
+    segments,
     snippet,
     staff,
     tracking,
@@ -33,6 +34,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "privacy": (privacy_requests.router, privacy_core.router),
     "identity": (identity.router,),
     "automation": (jobs.router,),
+    "segments": (segments.router, segments.customer_router),
 }
 
 
