@@ -25,6 +25,7 @@ from clientvault.cli.imports import imports_app
 from clientvault.cli.jobs import jobs_app
 from clientvault.cli.keys import keys_app
 from clientvault.cli.privacy import privacy_app
+from clientvault.cli.segments import segment_app
 from clientvault.cli.sources import sources_app
 from clientvault.domains import for_domains
 from clientvault.migrations.install import initialise, migrate
@@ -57,6 +58,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "ingest": (("import", imports_app), ("sources", sources_app)),
     "identity": (("identity", identity_app),),
     "automation": (("jobs", jobs_app),),
+    "segments": (("segment", segment_app),),
 }
 for groups in for_domains(GROUPS):
     for name, group in groups:

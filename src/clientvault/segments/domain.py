@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from clientvault.segments import models
 from clientvault.segments.membership import CONSUMER, REFRESH
+from clientvault.segments.personas import PERSONAS
+from clientvault.segments.rfm import RFM
 from clientvault.store.domain import Domain
 
 DOMAIN = Domain(
@@ -12,6 +14,6 @@ DOMAIN = Domain(
     models=(models,),
     holders=("clientvault.segments.holders",),
     consumers=(CONSUMER,),
-    jobs=(REFRESH,),
+    jobs=(REFRESH, RFM, PERSONAS),
     settings="segments",
 )
