@@ -81,4 +81,4 @@ def test_create_preview_explain_export_refresh(db: Store, data_dir: Path, tmp_pa
         ).all() == ["campaign"]
     result = runner.invoke(app, ["segment", "refresh", *base])
     assert result.exit_code == 0, result.output
-    assert "lyon-fans: +0 −0, 2 members" in result.output
+    assert "lyon-fans: +0 -0, 2 members" in result.output

@@ -256,7 +256,7 @@ def _compare(a: float, op: str, b: float) -> bool:
     }[op]
 
 
-def holds(data: Dataset, node: r.Node, ctx: Context, i: int) -> bool:  # noqa: C901, PLR0911, PLR0912
+def holds(data: Dataset, node: r.Node, ctx: Context, i: int) -> bool:
     """Whether a rule node holds for person ``i``."""
     p = data.people[i]
     if isinstance(node, r.AllGroup):

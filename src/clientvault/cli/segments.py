@@ -187,7 +187,7 @@ def refresh_command(
         if slug is not None:
             with store.sessions.begin() as session:
                 changes = refresh_segment(session, get_segment(session, slug))
-            console.print(f"{slug}: +{changes.entered} −{changes.exited}, {changes.size} members.")
+            console.print(f"{slug}: +{changes.entered} -{changes.exited}, {changes.size} members.")
             return
         for name, changes in refresh_all(store).items():
-            console.print(f"{name}: +{changes.entered} −{changes.exited}, {changes.size} members.")
+            console.print(f"{name}: +{changes.entered} -{changes.exited}, {changes.size} members.")

@@ -46,7 +46,7 @@ GROUPS: tuple[tuple[str, tuple[int, int], tuple[int, int]], ...] = (
 
 
 def group_of(recency: int, frequency: int) -> str:
-    """The named group of a recency and a frequency score (1–5 each)."""
+    """The named group of a recency and a frequency score (1-5 each)."""
     for name, (r_low, r_high), (f_low, f_high) in GROUPS:
         if r_low <= recency <= r_high and f_low <= frequency <= f_high:
             return name
@@ -54,12 +54,13 @@ def group_of(recency: int, frequency: int) -> str:
 
 
 def quintiles(values: np.ndarray) -> np.ndarray:
-    """Each value's quintile (1–5) by rank, ties sharing their average rank."""
+    """Each value's quintile (1-5) by rank, ties sharing their average rank."""
     if len(values) == 0:
         return np.array([], dtype=int)
     ranks = rankdata(values, method="average")
     # The middle of each rank's share: n tied values all land in the middle quintile.
-    return np.clip(np.ceil((ranks - 0.5) / len(values) * 5), 1, 5).astype(int)
+    found: np.ndarray = np.clip(np.ceil((ranks - 0.5) / len(values) * 5), 1, 5).astype(int)
+    return found
 
 
 def compute_rfm(store: Store, *, zone: ZoneInfo, now: datetime | None = None) -> int:
@@ -73,7 +74,7 @@ def compute_rfm(store: Store, *, zone: ZoneInfo, now: datetime | None = None) ->
             .where(live_customers(), Order.placed_at <= at)
             .group_by(Order.customer_id)
         ).all()
-        ids: list[uuid.UUID] = [row[0] for row in rows]
+        ids: list[uuid.UUID] = [row[0] for row in rows if row[0] is not None]
         days = np.array([(at - row[1]) / timedelta(days=1) for row in rows], dtype=float)
         counts = np.array([row[2] for row in rows], dtype=float)
         spent = np.array([float(row[3] or 0) for row in rows], dtype=float)

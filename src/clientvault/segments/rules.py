@@ -337,8 +337,12 @@ class NotGroup(_Strict):
 
 def _node_tag(value: Any) -> str | None:
     if isinstance(value, BaseModel):
-        if isinstance(value, AllGroup | AnyGroup | NotGroup):
-            return {AllGroup: "all", AnyGroup: "any", NotGroup: "not"}[type(value)]
+        if isinstance(value, AllGroup):
+            return "all"
+        if isinstance(value, AnyGroup):
+            return "any"
+        if isinstance(value, NotGroup):
+            return "not"
         return str(getattr(value, "type", None))
     if not isinstance(value, dict):
         return None

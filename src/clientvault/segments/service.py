@@ -9,6 +9,7 @@ segments are a snapshot taken when saved (or refreshed by hand) and kept.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -95,10 +96,8 @@ def context(
 def get_segment(session: Session, slug: str) -> Segment:
     """A segment by slug (or id); ``NotFound`` otherwise."""
     query = select(Segment).where(Segment.slug == slug)
-    try:
+    with contextlib.suppress(ValueError):
         query = select(Segment).where(Segment.id == uuid.UUID(slug))
-    except ValueError:
-        pass
     found = session.scalar(query)
     if found is None:
         raise NotFound(f"no segment {slug!r}", code="segment_not_found")
@@ -263,7 +262,9 @@ def describe(node: r.Node) -> str:
     if isinstance(node, r.NotGroup):
         return "not: " + describe(node.not_)
     if isinstance(node, r.AgeCondition):
-        return f"age {node.min if node.min is not None else ''}–{node.max if node.max is not None else ''}"
+        low = "" if node.min is None else node.min
+        high = "" if node.max is None else node.max
+        return f"age {low}-{high}"
     if isinstance(node, r.AttributeCondition):
         return f"{node.field} {node.op.replace('_', ' ')} {', '.join(node.values)}".strip()
     if isinstance(node, r.TraitCondition):
@@ -273,7 +274,7 @@ def describe(node: r.Node) -> str:
         return f"{node.field.replace('_', ' ')}{_window_text(node.window)}"
     if isinstance(node, r.EventCondition):
         amount = (
-            "never" if node.count == "never" else f"{node.count.replace('_', ' ')} {node.value}×"
+            "never" if node.count == "never" else f"{node.count.replace('_', ' ')} {node.value}x"
         )
         return f"did {_event_text(node.event)} {amount}{_window_text(node.window)}"
     if isinstance(node, r.OccurrenceCondition):

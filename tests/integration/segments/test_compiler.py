@@ -284,9 +284,9 @@ def test_segment_membership_and_cycles(db: Store) -> None:
         node = r.parse_rules(rule)
         ctx = Context(dialect=session.get_bind().dialect.name, now=NOW, resolve=known.get)
         assert set(session.scalars(members_query(node, ctx))) == {data.people[0].id}
+        inside_a = Context(ctx.dialect, NOW, resolve=known.get, stack=("a",))
         with pytest.raises(InvalidInput, match="cycle: a → b → a"):
-            Context_a = Context(ctx.dialect, NOW, resolve=known.get, stack=("a",))
-            members_query(known["a"].rules, Context_a)
+            members_query(known["a"].rules, inside_a)
         with pytest.raises(InvalidInput, match="no segment 'nope'"):
             members_query(r.parse_rules({"type": "segment", "segment": "nope"}), ctx)
         session.rollback()

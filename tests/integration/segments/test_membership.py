@@ -139,21 +139,23 @@ def test_static_snapshot_is_kept_and_segments_refer_to_segments(db: Store) -> No
     with db.sessions() as session:
         assert get_segment(session, "lyon-then").size == 2  # c came later: not in the snapshot
         assert get_segment(session, "within").size == 2
-    with db.sessions.begin() as session:
-        # A cycle through another segment is refused, naming it.
-        with pytest.raises(InvalidInput, match="cycle: lyon-then → within → lyon-then"):
-            save_segment(
-                session,
-                SegmentIn(
-                    slug="lyon-then",
-                    name="x",
-                    kind="static",
-                    rules={"type": "segment", "segment": "within"},
-                ),
-                principal=MARKETER,
-                zone="UTC",
-                replace=True,
-            )
+    # A cycle through another segment is refused, naming it.
+    with (
+        db.sessions.begin() as session,
+        pytest.raises(InvalidInput, match="cycle: lyon-then → within → lyon-then"),
+    ):
+        save_segment(
+            session,
+            SegmentIn(
+                slug="lyon-then",
+                name="x",
+                kind="static",
+                rules={"type": "segment", "segment": "within"},
+            ),
+            principal=MARKETER,
+            zone="UTC",
+            replace=True,
+        )
     with db.sessions.begin() as session:
         with pytest.raises(Conflict):
             delete_segment(session, "lyon-then")
@@ -207,7 +209,7 @@ def test_preview_explain_and_small_counts(db: Store) -> None:
 
 def test_export_goes_through_the_audience_and_is_audited(db: Store) -> None:
     prepare(db)
-    a, b, c = make_customers(db, person(1), person(2), person(3))
+    a, b, _ = make_customers(db, person(1), person(2), person(3))
     decide(db, a, "marketing_email", "granted")
     decide(db, b, "marketing_email", "granted")
     decide(db, b, "marketing_email", "withdrawn")

@@ -243,7 +243,10 @@ def preview_rules(body: Document, request: Request, caller: ManageSegments) -> P
     node = _rules_of(body)
     with get_store(request).read_sessions() as session:
         found = preview(session, node, context(session, zone=settings.timezone))
-    shown = lambda n: _shown(n, caller.principal, settings)  # noqa: E731
+
+    def shown(count: int) -> str:
+        return _shown(count, caller.principal, settings)
+
     return PreviewRead(
         size=shown(found.size),
         total=shown(found.total),
