@@ -38,6 +38,7 @@ from clientvault.web.routes import (
     overview,
     preferences,
     privacy,
+    segments,
     signin,
     staff,
 )
@@ -52,6 +53,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "automation": (jobs.router,),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
+    "segments": (segments.router,),
 }
 
 
