@@ -220,7 +220,9 @@ def create(
 
 
 @router.get("/{slug}/edit", response_class=HTMLResponse, name="console_segment_edit")
-def edit_page(slug: SlugPath, request: Request, caller: ManageSegments, store: StoreDep) -> Response:
+def edit_page(
+    slug: SlugPath, request: Request, caller: ManageSegments, store: StoreDep
+) -> Response:
     """The builder on a stored segment."""
     with store.read_sessions() as session:
         segment = get_segment(session, slug)
@@ -259,7 +261,13 @@ def segment_page(
         segment = get_segment(session, slug)
         sizes = size_history(session, segment)
         members = session.execute(
-            select(Customer.id, Customer.country, Customer.city, Customer.language, SegmentMember.entered_at)
+            select(
+                Customer.id,
+                Customer.country,
+                Customer.city,
+                Customer.language,
+                SegmentMember.entered_at,
+            )
             .join(SegmentMember, SegmentMember.customer_id == Customer.id)
             .where(SegmentMember.segment_id == segment.id, live_customers())
             .order_by(SegmentMember.entered_at.desc(), Customer.id)
