@@ -21,8 +21,8 @@ DEMO_PRINCIPAL = Principal.system("demo", "segments:manage")
 SEGMENTS: tuple[dict[str, Any], ...] = (
     {
         "slug": "fr-be-young-buyers",
-        "name": "FR/BE 25–40, repeat buyers",
-        "description": "France or Belgium, aged 25–40, 2+ orders in 90 days, spent over 100.",
+        "name": "FR/BE 25-40, repeat buyers",
+        "description": "France or Belgium, aged 25-40, 2+ orders in 90 days, spent over 100.",
         "rules": {
             "all": [
                 {"type": "attribute", "field": "country", "values": ["FR", "BE"]},
