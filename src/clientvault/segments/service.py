@@ -18,7 +18,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Select, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput, NotFound
@@ -32,7 +32,6 @@ from clientvault.segments.compiler import (
     compile_node,
     definite,
     live_customers,
-    members_query,
     referenced_segments,
 )
 from clientvault.segments.models import Segment, SegmentMember, SegmentSize
@@ -183,24 +182,26 @@ class Preview:
     steps: list[Step]
 
 
-def _count(session: Session, query: Select[Any]) -> int:
-    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-
-
 def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
-    """The size of a rule and each top-level condition's narrowing, for the builder."""
-    total = _count(session, select(Customer.id).where(live_customers()))
-    size = _count(session, members_query(node, ctx))
-    steps: list[Step] = []
+    """The size of a rule and each top-level condition's narrowing, for the builder: one
+    query, one pass over the live profiles, each figure a conditional count in it."""
     kids = r.children(node) if isinstance(node, r.AllGroup | r.AnyGroup) else []
-    for number, child in enumerate(kids):
-        alone = _count(session, members_query(child, ctx))
-        if isinstance(node, r.AllGroup):
-            cumulative = _count(session, members_query(r.AllGroup(all=kids[: number + 1]), ctx))
-        else:
-            cumulative = _count(session, members_query(r.AnyGroup(any=kids[: number + 1]), ctx))
-        steps.append(Step(describe(child), alone, cumulative))
-    return Preview(size=size, total=total, steps=steps)
+    combine = and_ if isinstance(node, r.AllGroup) else or_
+    compiled = [compile_node(child, ctx) for child in kids]
+    figures: list[Any] = [func.count(), _counted(compile_node(node, ctx))]
+    for number, predicate in enumerate(compiled):
+        figures.append(_counted(predicate))
+        figures.append(_counted(combine(*compiled[: number + 1])))
+    row = session.execute(select(*figures).where(live_customers())).one()
+    steps = [
+        Step(describe(child), int(row[2 + 2 * i] or 0), int(row[3 + 2 * i] or 0))
+        for i, child in enumerate(kids)
+    ]
+    return Preview(size=int(row[1] or 0), total=int(row[0] or 0), steps=steps)
+
+
+def _counted(predicate: Any) -> Any:
+    return func.sum(case((predicate, 1), else_=0))
 
 
 @dataclass
@@ -222,14 +223,26 @@ def explain(session: Session, node: r.Node, ctx: Context, customer_id: uuid.UUID
 
 
 def _explain(session: Session, node: r.Node, ctx: Context, customer_id: uuid.UUID) -> Explanation:
-    held = session.scalar(
-        select(definite(compile_node(node, ctx))).where(Customer.id == customer_id)
-    )
-    return Explanation(
-        label=describe(node),
-        holds=bool(held),
-        children=[_explain(session, child, ctx, customer_id) for child in r.children(node)],
-    )
+    # Every node of the rule, outermost first, evaluated in one query for this customer.
+    nodes: list[r.Node] = []
+    pending = [node]
+    while pending:
+        current = pending.pop(0)
+        nodes.append(current)
+        pending.extend(r.children(current))
+    row = session.execute(
+        select(*(definite(compile_node(n, ctx)) for n in nodes)).where(Customer.id == customer_id)
+    ).one()
+    held = {id(n): bool(value) for n, value in zip(nodes, row, strict=True)}
+
+    def build(current: r.Node) -> Explanation:
+        return Explanation(
+            label=describe(current),
+            holds=held[id(current)],
+            children=[build(child) for child in r.children(current)],
+        )
+
+    return build(node)
 
 
 # --- human descriptions -------------------------------------------------------------------
