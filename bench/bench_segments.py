@@ -35,6 +35,7 @@ from sqlalchemy import func, insert, select, text
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import backends, fresh_installation, median_seconds
+from clientvault.demo.segments import SEGMENTS
 from clientvault.identity.models import Customer
 from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import Event
@@ -51,27 +52,9 @@ NAMES = ["Page Viewed", "Product Viewed", "Product Added", "Order Completed"]
 WEIGHTS = [0.4, 0.3, 0.2, 0.1]
 COUNTRIES = ["FR", "BE", "DE", "ES", "IT", "NL"]
 
-BUYERS = {
-    "all": [
-        {"type": "attribute", "field": "country", "values": ["FR", "BE"]},
-        {"type": "age", "min": 25, "max": 40},
-        {
-            "type": "orders",
-            "metric": "order_count",
-            "op": "gte",
-            "value": 2,
-            "window": {"last_days": 90},
-        },
-        {"type": "orders", "metric": "total_spent", "op": "gt", "value": 100},
-    ]
-}
-CART = {
-    "type": "sequence",
-    "first": {"name": "Product Added"},
-    "then_not": {"name": "Order Completed"},
-    "within": {"hours": 2},
-    "window": {"last_days": 7},
-}
+#: The demo's segments of the same names (``clientvault.demo.segments``).
+BUYERS = SEGMENTS[0]["rules"]
+CART = SEGMENTS[1]["rules"]
 LIVE = (
     "c.status NOT IN ('merged', 'erased') AND c.merged_into_id IS NULL "
     "AND NOT EXISTS (SELECT 1 FROM erased_customers e WHERE e.customer_id = c.id)"

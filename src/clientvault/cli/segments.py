@@ -22,7 +22,7 @@ from clientvault.errors import InvalidInput
 from clientvault.migrations.schema import load_holders
 from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
-from clientvault.segments.export import export_csv
+from clientvault.segments.export import export_segment
 from clientvault.segments.membership import refresh_all, refresh_segment
 from clientvault.segments.personas import compute_personas
 from clientvault.segments.rfm import compute_rfm
@@ -155,15 +155,9 @@ def export_command(
     """Write the segment's audience for a purpose as CSV (through the privacy layer, audited)."""
     settings = load_settings(data_dir)
     load_holders()
-    with opened_store(settings) as store, store.sessions.begin() as session:
-        text = export_csv(
-            session,
-            store,
-            get_segment(session, slug),
-            purpose=purpose,
-            principal=CLI_PRINCIPAL,
-            min_group_size=settings.segments.min_group_size,
-            reason=reason,
+    with opened_store(settings) as store:
+        text = export_segment(
+            store, settings, slug, purpose=purpose, principal=CLI_PRINCIPAL, reason=reason
         )
     output.write_text(text, encoding="utf-8")
     output.chmod(0o600)

@@ -25,6 +25,8 @@ from clientvault.privacy.audiences import CustomerQuery, audience, email_recipie
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.segments.models import Segment, SegmentMember
+from clientvault.segments.service import get_segment
+from clientvault.settings import Settings
 from clientvault.store.context import Store
 
 EXPORT_ACTION = "export.segment"
@@ -101,3 +103,28 @@ def export_csv(
         line = [str(customer_id), country or "", city or "", language or ""]
         writer.writerow([*line, emails.get(customer_id, "")] if identifiers else line)
     return out.getvalue()
+
+
+def export_segment(
+    store: Store,
+    settings: Settings,
+    slug: str,
+    *,
+    purpose: str,
+    principal: Principal,
+    reason: str,
+    identifiers: bool = False,
+) -> str:
+    """``export_csv`` of the segment named ``slug`` in a transaction of its own, with the
+    installation's minimum group size: what the API, the console and the CLI call."""
+    with store.sessions.begin() as session:
+        return export_csv(
+            session,
+            store,
+            get_segment(session, slug),
+            purpose=purpose,
+            principal=principal,
+            min_group_size=settings.segments.min_group_size,
+            identifiers=identifiers,
+            reason=reason,
+        )

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from clientvault.demo.segments import SEGMENTS as DEMO_SEGMENTS
 from clientvault.errors import InvalidInput
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, Referenced, members_query
@@ -199,23 +200,10 @@ CASES: list[tuple[dict[str, Any], set[int]]] = [
     ({"type": "consent", "purpose": "newsletter", "state": "none"}, {2, 4}),
     ({"type": "score", "kind": "rfm_group", "labels": ["champions", "loyal"]}, {0}),
     ({"type": "score", "kind": "churn_probability", "op": "gt", "value": 0.5}, {2}),
-    (
-        {
-            "all": [
-                {"type": "attribute", "field": "country", "values": ["FR", "BE"]},
-                {"type": "age", "min": 25, "max": 40},
-                {
-                    "type": "orders",
-                    "metric": "order_count",
-                    "op": "gte",
-                    "value": 2,
-                    "window": {"last_days": 90},
-                },
-                {"type": "orders", "metric": "total_spent", "op": "gt", "value": 100},
-            ]
-        },
-        {0},
-    ),
+    # FR or BE, aged 25-40, 2+ orders in 90 days, spent over 100 (the demo's first segment).
+    (DEMO_SEGMENTS[0]["rules"], {0}),
+    # Cart abandonment (the demo's second segment).
+    (DEMO_SEGMENTS[1]["rules"], {1}),
     (
         {
             "not": {

@@ -28,7 +28,7 @@ from clientvault.identity.models import Customer
 from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import live_customers
-from clientvault.segments.export import export_csv
+from clientvault.segments.export import export_segment
 from clientvault.segments.membership import refresh_segment
 from clientvault.segments.models import Segment, SegmentMember, SegmentMembership
 from clientvault.segments.service import (
@@ -381,19 +381,15 @@ def export(
     reason: Annotated[str, Query(min_length=3, max_length=200)] = "segment export",
 ) -> PlainTextResponse:
     """The segment's audience for a purpose as CSV, through the privacy layer, audited."""
-    store = get_store(request)
-    settings = get_app_settings(request)
-    with store.sessions.begin() as session:
-        text = export_csv(
-            session,
-            store,
-            get_segment(session, slug),
-            purpose=purpose,
-            principal=caller.principal,
-            min_group_size=settings.segments.min_group_size,
-            identifiers=identifiers,
-            reason=reason,
-        )
+    text = export_segment(
+        get_store(request),
+        get_app_settings(request),
+        slug,
+        purpose=purpose,
+        principal=caller.principal,
+        identifiers=identifiers,
+        reason=reason,
+    )
     return PlainTextResponse(
         text,
         media_type="text/csv",

@@ -27,7 +27,7 @@ from clientvault.ingest.models import Event
 from clientvault.privacy.purposes import list_purposes
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import live_customers
-from clientvault.segments.export import export_csv
+from clientvault.segments.export import export_segment
 from clientvault.segments.membership import refresh_segment
 from clientvault.segments.models import Segment, SegmentMember
 from clientvault.segments.service import (
@@ -320,16 +320,9 @@ def export(
     reason: Annotated[str, Form(min_length=3, max_length=200)] = "segment export",
 ) -> Response:
     """The segment's audience for a purpose as a CSV download (audited, through privacy)."""
-    with store.sessions.begin() as session:
-        text = export_csv(
-            session,
-            store,
-            get_segment(session, slug),
-            purpose=purpose,
-            principal=caller.principal,
-            min_group_size=settings.segments.min_group_size,
-            reason=reason,
-        )
+    text = export_segment(
+        store, settings, slug, purpose=purpose, principal=caller.principal, reason=reason
+    )
     return PlainTextResponse(
         text,
         media_type="text/csv",
