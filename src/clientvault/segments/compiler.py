@@ -76,6 +76,24 @@ def _no_segments(slug: str) -> Referenced | None:
     return None
 
 
+def _member(ctx: Context, ids: Select[Any]) -> Predicate:
+    """The customer's id is in a query of ids (narrowed to one customer when explaining)."""
+    return Customer.id.in_(_scoped(ctx, ids))
+
+
+def _not_member(ctx: Context, ids: Select[Any]) -> Predicate:
+    """The customer's id is not in a query of ids."""
+    return Customer.id.not_in(_scoped(ctx, ids))
+
+
+def _scoped(ctx: Context, ids: Select[Any]) -> Select[Any]:
+    # Explaining one customer: each subquery reads that customer's rows only (an index
+    # lookup) instead of every customer's, which the planners do not push down by themselves.
+    if ctx.only is None:
+        return ids
+    return ids.where(ids.selected_columns[0] == ctx.only)
+
+
 @dataclass
 class Context:
     """What compiling needs besides the rule: the dialect, the evaluation time, the
@@ -87,6 +105,8 @@ class Context:
     resolve: Resolver = _no_segments
     #: The segments being compiled, outermost first (for cycle detection).
     stack: tuple[str, ...] = ()
+    #: Set when explaining one customer: every subquery is narrowed to them.
+    only: uuid.UUID | None = None
 
 
 def live_customers() -> Predicate:
@@ -293,7 +313,7 @@ def _profile_date(node: r.ProfileDateCondition, ctx: Context) -> Predicate:
     moment = function(ev.occurred_at)
     found = select(ev.customer_id).where(ev.customer_id.is_not(None)).group_by(ev.customer_id)
     found = found.having(and_(true(), *_in_window(moment, node.window, ctx)))
-    return Customer.id.in_(found)
+    return _member(ctx, found)
 
 
 # --- behaviour on the event log -----------------------------------------------------------
@@ -307,14 +327,19 @@ def _event_terms(ev: Any, spec: r.EventSpec, ctx: Context) -> list[Predicate]:
 
 
 def _counted(
-    ids: Any, terms: list[Predicate], count: Any, holds: Callable[[Any], Any], zero_holds: bool
+    ctx: Context,
+    ids: Any,
+    terms: list[Predicate],
+    count: Any,
+    holds: Callable[[Any], Any],
+    zero_holds: bool,
 ) -> Predicate:
     """Customers whose count over rows matching ``terms`` satisfies ``holds``; a customer
     with no such row has a count of zero (``zero_holds``: whether zero satisfies it)."""
     grouped = select(ids).where(ids.is_not(None), *terms).group_by(ids)
     if zero_holds:
-        return Customer.id.not_in(grouped.having(not_(holds(count))))
-    return Customer.id.in_(grouped.having(holds(count)))
+        return _not_member(ctx, grouped.having(not_(holds(count))))
+    return _member(ctx, grouped.having(holds(count)))
 
 
 _COUNT_TESTS: dict[str, Callable[[int], Callable[[Any], Any]]] = {
@@ -337,12 +362,12 @@ def _event(node: r.EventCondition, ctx: Context) -> Predicate:
     if node.count == "at_least" and node.value <= 1:
         if node.value == 0:
             return true()
-        return Customer.id.in_(select(ev.customer_id).where(ev.customer_id.is_not(None), *terms))
+        return _member(ctx, select(ev.customer_id).where(ev.customer_id.is_not(None), *terms))
     if node.count == "never" or (node.count in ("at_most", "exactly") and node.value == 0):
-        return Customer.id.not_in(select(ev.customer_id).where(ev.customer_id.is_not(None), *terms))
+        return _not_member(ctx, select(ev.customer_id).where(ev.customer_id.is_not(None), *terms))
     holds = _COUNT_TESTS[node.count](node.value)
     return _counted(
-        ev.customer_id, terms, func.count(), holds, count_holds(node.count, node.value, 0)
+        ctx, ev.customer_id, terms, func.count(), holds, count_holds(node.count, node.value, 0)
     )
 
 
@@ -355,7 +380,7 @@ def _occurrence(node: r.OccurrenceCondition, ctx: Context) -> Predicate:
         .group_by(ev.customer_id)
         .having(and_(true(), *_in_window(moment, node.window, ctx)))
     )
-    return Customer.id.in_(found)
+    return _member(ctx, found)
 
 
 def _sequence(node: r.SequenceCondition, ctx: Context) -> Predicate:
@@ -377,7 +402,7 @@ def _sequence(node: r.SequenceCondition, ctx: Context) -> Predicate:
         first.occurred_at <= ctx.now - timedelta(seconds=seconds),
         ~followed,
     )
-    return Customer.id.in_(found)
+    return _member(ctx, found)
 
 
 # --- commerce -----------------------------------------------------------------------------
@@ -396,19 +421,21 @@ def _orders(node: r.OrdersCondition, ctx: Context) -> Predicate:
         flipped = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte", "eq": "eq", "ne": "ne"}
         cutoff = ctx.now - timedelta(days=node.value)
         holds = lambda last: _NUMERIC_OPS[flipped[node.op]](last, cutoff)  # noqa: E731
-        return _counted(order.customer_id, terms, func.max(order.placed_at), holds, False)
+        return _counted(ctx, order.customer_id, terms, func.max(order.placed_at), holds, False)
     value = literal(node.value, Float())
     if node.metric == "order_count":
         zero = compare(0.0, node.value)
         return _counted(
-            order.customer_id, terms, func.count(), lambda c: compare(c, value), bool(zero)
+            ctx, order.customer_id, terms, func.count(), lambda c: compare(c, value), bool(zero)
         )
     if node.metric == "total_spent":
         zero = compare(0.0, node.value)
         total = func.sum(_net(order))
-        return _counted(order.customer_id, terms, total, lambda t: compare(t, value), bool(zero))
+        return _counted(
+            ctx, order.customer_id, terms, total, lambda t: compare(t, value), bool(zero)
+        )
     average = func.sum(_net(order)) / func.count()
-    return _counted(order.customer_id, terms, average, lambda a: compare(a, value), False)
+    return _counted(ctx, order.customer_id, terms, average, lambda a: compare(a, value), False)
 
 
 def _category(node: r.CategoryCondition, ctx: Context) -> Predicate:
@@ -423,7 +450,7 @@ def _category(node: r.CategoryCondition, ctx: Context) -> Predicate:
             *_in_window(order.placed_at, node.window, ctx),
         )
     )
-    return Customer.id.in_(found)
+    return _member(ctx, found)
 
 
 # --- consent, other segments, scores ------------------------------------------------------
@@ -452,10 +479,12 @@ def _segment(node: r.SegmentCondition, ctx: Context) -> Predicate:
     if found is None:
         raise InvalidInput(f"no segment {node.segment!r}", code="unknown_segment")
     if found.kind == "static":
-        return Customer.id.in_(
-            select(SegmentMember.customer_id).where(SegmentMember.segment_id == found.id)
+        return _member(
+            ctx, select(SegmentMember.customer_id).where(SegmentMember.segment_id == found.id)
         )
-    inner = Context(ctx.dialect, ctx.now, ctx.zone, ctx.resolve, (*ctx.stack, node.segment))
+    inner = Context(
+        ctx.dialect, ctx.now, ctx.zone, ctx.resolve, (*ctx.stack, node.segment), ctx.only
+    )
     return compile_node(found.rules, inner)
 
 
@@ -465,7 +494,7 @@ def _score(node: r.ScoreCondition, ctx: Context) -> Predicate:
         terms.append(CustomerScore.label.in_(node.labels))
     if node.op is not None and node.value is not None:
         terms.append(_NUMERIC_OPS[node.op](CustomerScore.value, literal(node.value, Float())))
-    return Customer.id.in_(select(CustomerScore.customer_id).where(*terms))
+    return _member(ctx, select(CustomerScore.customer_id).where(*terms))
 
 
 _CONDITIONS: dict[type[Any], Callable[[Any, Context], Predicate]] = {

@@ -10,6 +10,7 @@ segments are a snapshot taken when saved (or refreshed by hand) and kept.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput, NotFound
@@ -184,19 +185,34 @@ class Preview:
 
 def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
     """The size of a rule and each top-level condition's narrowing, for the builder: one
-    query, one pass over the live profiles, each figure a conditional count in it."""
-    kids = r.children(node) if isinstance(node, r.AllGroup | r.AnyGroup) else []
-    combine = and_ if isinstance(node, r.AllGroup) else or_
-    compiled = [compile_node(child, ctx) for child in kids]
-    figures: list[Any] = [func.count(), _counted(compile_node(node, ctx))]
-    for number, predicate in enumerate(compiled):
-        figures.append(_counted(predicate))
-        figures.append(_counted(combine(*compiled[: number + 1])))
-    row = session.execute(select(*figures).where(live_customers())).one()
+    query, each top-level condition evaluated once per live profile (a 0/1 column of an
+    inner query) and every figure a sum over those columns."""
+    kids = r.children(node) if isinstance(node, r.AllGroup | r.AnyGroup) else [node]
+    flags = (
+        select(
+            *(
+                case((compile_node(child, ctx), 1), else_=0).label(f"c{i}")
+                for i, child in enumerate(kids)
+            )
+        )
+        .where(live_customers())
+        .subquery()
+    )
+    columns = [flags.c[f"c{i}"] == 1 for i in range(len(kids))]
+    any_of = isinstance(node, r.AnyGroup)
+    combine = or_ if any_of else and_
+    everything = or_(false(), *columns) if any_of else and_(true(), *columns)
+    figures: list[Any] = [func.count(), _counted(everything)]
+    for number in range(len(kids)):
+        figures.append(_counted(columns[number]))
+        figures.append(_counted(combine(*columns[: number + 1])))
+    row = session.execute(select(*figures).select_from(flags)).one()
     steps = [
         Step(describe(child), int(row[2 + 2 * i] or 0), int(row[3 + 2 * i] or 0))
         for i, child in enumerate(kids)
     ]
+    if not isinstance(node, r.AllGroup | r.AnyGroup):
+        steps = []
     return Preview(size=int(row[1] or 0), total=int(row[0] or 0), steps=steps)
 
 
@@ -230,8 +246,9 @@ def _explain(session: Session, node: r.Node, ctx: Context, customer_id: uuid.UUI
         current = pending.pop(0)
         nodes.append(current)
         pending.extend(r.children(current))
+    one = dataclasses.replace(ctx, only=customer_id)
     row = session.execute(
-        select(*(definite(compile_node(n, ctx)) for n in nodes)).where(Customer.id == customer_id)
+        select(*(definite(compile_node(n, one)) for n in nodes)).where(Customer.id == customer_id)
     ).one()
     held = {id(n): bool(value) for n, value in zip(nodes, row, strict=True)}
 

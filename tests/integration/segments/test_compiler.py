@@ -4,6 +4,7 @@ datasets, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.demo.segments import SEGMENTS as DEMO_SEGMENTS
 from clientvault.errors import InvalidInput
+from clientvault.identity.models import Customer
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, Referenced, members_query
 from clientvault.store.context import Store
@@ -100,6 +102,11 @@ def _members(session: Session, data: Dataset, rule: dict[str, Any], **extra: Any
     found = set(session.scalars(members_query(node, ctx)))
     # The plain evaluation must agree on every rule of this file.
     assert found == evaluate(data, node, ctx), rule
+    # And so must the query narrowed to one customer that explanations run.
+    for person in data.people:
+        one = dataclasses.replace(ctx, only=person.id)
+        alone = set(session.scalars(members_query(node, one).where(Customer.id == person.id)))
+        assert alone == ({person.id} & found), (rule, person)
     return {i for i, p in enumerate(data.people) if p.id in found}
 
 
@@ -528,7 +535,13 @@ def test_compiled_members_match_plain_evaluation(
     with db.sessions() as session:
         write(session, data)
         ctx = Context(dialect=session.get_bind().dialect.name, now=NOW, zone=ZoneInfo(zone))
-        assert set(session.scalars(members_query(node, ctx))) == evaluate(data, node, ctx)
+        expected = evaluate(data, node, ctx)
+        assert set(session.scalars(members_query(node, ctx))) == expected
+        # Narrowed to one customer, as explanations run it.
+        first = data.people[0].id
+        one = dataclasses.replace(ctx, only=first)
+        narrowed = members_query(node, one).where(Customer.id == first)
+        assert set(session.scalars(narrowed)) == expected & {first}
         session.rollback()
 
 
