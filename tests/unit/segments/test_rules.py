@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clientvault.errors import InvalidInput
@@ -80,6 +80,7 @@ def test_round_trip_and_schema() -> None:
         assert f'"{kind}"' in text
 
 
+@settings(max_examples=60)
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=5),
