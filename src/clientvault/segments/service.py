@@ -190,10 +190,11 @@ def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
     kids = r.children(node) if isinstance(node, r.AllGroup | r.AnyGroup) else [node]
     flags = (
         select(
+            Customer.id,  # a column even for an empty group
             *(
                 case((compile_node(child, ctx), 1), else_=0).label(f"c{i}")
                 for i, child in enumerate(kids)
-            )
+            ),
         )
         .where(live_customers())
         .subquery()

@@ -201,6 +201,9 @@ def test_preview_explain_and_small_counts(db: Store) -> None:
         assert [child.holds for child in why.children] == [True, False, True]
         assert why.children[2].children[0].holds is False
         assert explain(session, rule, ctx, a).holds
+        # Empty groups: everyone, no one.
+        assert preview(session, r.parse_rules({"all": []}), ctx).size == 3
+        assert preview(session, r.parse_rules({"any": []}), ctx).size == 0
     assert shown_count(3, principal=MARKETER, min_group_size=10) == "< 10"
     assert shown_count(0, principal=MARKETER, min_group_size=10) == "0"
     assert shown_count(3, principal=ADMIN, min_group_size=10) == "3"
