@@ -245,7 +245,7 @@ def run(backend: str, customers: int, per_customer: int) -> None:
                 explains.append(time.perf_counter() - start)
         print(
             f"segment_preview_p95[{backend}]: {_p95(previews) * 1000:.0f} ms "
-            "(5 previews, 10 counts each)"
+            "(5 previews of the 4-condition rule, one query each)"
         )
         print(f"segment_explain_p95[{backend}]: {_p95(explains) * 1000:.0f} ms (20 customers)")
 
