@@ -27,6 +27,7 @@ from clientvault.ingest.domain import DOMAIN as INGEST
 from clientvault.messaging.domain import DOMAIN as MESSAGING
 from clientvault.privacy.domain import DOMAIN as PRIVACY
 from clientvault.security.domain import DOMAIN as SECURITY
+from clientvault.segments.domain import DOMAIN as SEGMENTS
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.store.domain import Domain
@@ -42,6 +43,7 @@ DOMAINS: tuple[Domain, ...] = (
     INGEST,
     CUSTOMERS,
     SUPPORT,
+    SEGMENTS,
     AUTOMATION,
 )
 

@@ -422,6 +422,21 @@ class SupportSettings(BaseModel):
     )
 
 
+class SegmentsSettings(BaseModel):
+    """Segments (``clientvault.segments``): k-anonymity of counts and membership refreshes."""
+
+    min_group_size: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Counts below this are shown as '< N' to roles without pii:reveal, and "
+        "such a segment cannot be exported by them.",
+    )
+    refresh_minutes: int = Field(
+        default=15, ge=1, description="Minutes between re-evaluations of dynamic segments."
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -451,6 +466,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = IdentitySettings()
     audit: AuditSettings = AuditSettings()
     support: SupportSettings = SupportSettings()
+    segments: SegmentsSettings = SegmentsSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -18,6 +18,7 @@ from clientvault.api.routes import (
     jobs,
     privacy_core,
     privacy_requests,
+    segments,
     snippet,
     staff,
     support,
@@ -36,6 +37,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "identity": (identity.router,),
     "automation": (jobs.router,),
     "support": (support.router, support.chat_router),
+    "segments": (segments.router, segments.customer_router),
 }
 
 

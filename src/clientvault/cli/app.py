@@ -26,6 +26,7 @@ from clientvault.cli.imports import imports_app
 from clientvault.cli.jobs import jobs_app
 from clientvault.cli.keys import keys_app
 from clientvault.cli.privacy import privacy_app
+from clientvault.cli.segments import segment_app
 from clientvault.cli.sources import sources_app
 from clientvault.cli.support import support_app
 from clientvault.domains import for_domains
@@ -62,6 +63,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "customers": (("customers", customers_app),),
     "automation": (("jobs", jobs_app),),
     "support": (("support", support_app),),
+    "segments": (("segment", segment_app),),
 }
 for groups in for_domains(GROUPS):
     for name, group in groups:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from clientvault.demo import segments
 from clientvault.demo.identity import match_identities
 from clientvault.demo.privacy import open_requests
 from clientvault.demo.support import seed_support
@@ -26,6 +27,7 @@ STEPS: tuple[ShowcaseStep, ...] = (
     create_demo_source,
     match_identities,
     open_requests,
+    segments.showcase,
     seed_support,
 )
 

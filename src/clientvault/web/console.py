@@ -42,6 +42,7 @@ from clientvault.web.routes import (
     overview,
     preferences,
     privacy,
+    segments,
     signin,
     staff,
     support,
@@ -70,6 +71,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     # page's /customers/{customer_id}: routes match in mounting order.
     "ingest": (imports.router,),
     "customers": (customers.router, customer360.router),
+    "segments": (segments.router,),
 }
 
 

@@ -1,0 +1,187 @@
+"""``clientvault segment``: create, list, preview, explain, export and refresh segments.
+
+A segment is written in a YAML or JSON file (``slug``, ``name``, ``kind``, ``rules``); errors
+name the faulty node's path (``rules.all[2].window.last_days``). The operator at the console of
+the installation acts as the system principal ``cli`` with ``segments:manage`` and
+``pii:reveal`` (counts are shown exact); exports are audited like the API's.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
+from clientvault.errors import InvalidInput
+from clientvault.migrations.schema import load_holders
+from clientvault.security.principal import Principal
+from clientvault.segments import rules as r
+from clientvault.segments.export import export_segment
+from clientvault.segments.membership import refresh_all, refresh_segment
+from clientvault.segments.personas import compute_personas
+from clientvault.segments.rfm import compute_rfm
+from clientvault.segments.service import (
+    Explanation,
+    context,
+    explain,
+    get_segment,
+    list_segments,
+    preview,
+    read_definition,
+    save_segment,
+)
+
+segment_app = typer.Typer(
+    help="Segments: create from a YAML/JSON file, list, preview, explain, export, refresh.",
+    no_args_is_help=True,
+)
+CLI_PRINCIPAL = Principal.system("cli", "segments:manage", "customers:read", "pii:reveal")
+FileArgument = typer.Argument(
+    ..., exists=True, dir_okay=False, help="A YAML or JSON file: slug, name, kind, rules."
+)
+
+
+def _read_file(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except RecursionError as exc:
+        raise InvalidInput(f"{path.name}: nested too deep", code="rule_too_deep") from exc
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"{path.name}: not valid YAML or JSON ({exc})") from exc
+
+
+@segment_app.command("create")
+def create_command(
+    path: Path = FileArgument,
+    replace: bool = typer.Option(False, "--replace", help="Change the segment with this slug."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Create (or with --replace change) a segment from a file, and evaluate it."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store:
+        definition = read_definition(_read_file(path))
+        with store.sessions.begin() as session:
+            segment = save_segment(
+                session,
+                definition,
+                principal=CLI_PRINCIPAL,
+                zone=settings.timezone,
+                replace=replace,
+            )
+            console.print(f"Segment {segment.slug} ({segment.kind}): {segment.size} members.")
+
+
+@segment_app.command("list")
+def list_command(data_dir: Path | None = DataDirOption) -> None:
+    """Every segment with its kind, size and last evaluation."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store, store.read_sessions() as session:
+        table = Table("slug", "name", "kind", "size", "evaluated")
+        for segment in list_segments(session):
+            evaluated = (
+                segment.evaluated_at.isoformat(timespec="seconds") if segment.evaluated_at else "-"
+            )
+            table.add_row(segment.slug, segment.name, segment.kind, str(segment.size), evaluated)
+        console.print(table)
+
+
+def _rule_of(source: str, session: Any) -> r.Node:
+    path = Path(source)
+    if path.is_file():
+        document = _read_file(path)
+        if isinstance(document, dict) and "rules" in document:
+            document = document["rules"]
+        return r.parse_rules(document)
+    return r.parse_rules(get_segment(session, source).rules)
+
+
+@segment_app.command("preview")
+def preview_command(
+    source: str = typer.Argument(..., help="A segment's slug, or a YAML/JSON file."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """A rule's size and how much each top-level condition narrows it."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store, store.read_sessions() as session:
+        node = _rule_of(source, session)
+        found = preview(session, node, context(session, zone=settings.timezone))
+        console.print(f"{found.size} of {found.total} live profiles.")
+        table = Table("condition", "alone", "with those above")
+        for step in found.steps:
+            table.add_row(step.label, str(step.alone), str(step.cumulative))
+        if found.steps:
+            console.print(table)
+
+
+def _print_explanation(found: Explanation, depth: int = 0) -> None:
+    mark = "[green]yes[/green]" if found.holds else "[red]no[/red]"
+    console.print(f"{'  ' * depth}{mark}  {found.label}")
+    for child in found.children:
+        _print_explanation(child, depth + 1)
+
+
+@segment_app.command("explain")
+def explain_command(
+    source: str = typer.Argument(..., help="A segment's slug, or a YAML/JSON file."),
+    customer_id: uuid.UUID = typer.Argument(..., help="The customer to explain."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Why a customer is in (or out of) a segment, condition by condition."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store, store.read_sessions() as session:
+        node = _rule_of(source, session)
+        _print_explanation(
+            explain(session, node, context(session, zone=settings.timezone), customer_id)
+        )
+
+
+@segment_app.command("export")
+def export_command(
+    slug: str = typer.Argument(..., help="The segment."),
+    purpose: str = typer.Option(..., "--purpose", help="The processing purpose of the export."),
+    output: Path = typer.Option(..., "--output", "-o", dir_okay=False, help="The CSV to write."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the audit log)."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Write the segment's audience for a purpose as CSV (through the privacy layer, audited)."""
+    settings = load_settings(data_dir)
+    load_holders()
+    with opened_store(settings) as store:
+        text = export_segment(
+            store, settings, slug, purpose=purpose, principal=CLI_PRINCIPAL, reason=reason
+        )
+    output.write_text(text, encoding="utf-8")
+    output.chmod(0o600)
+    console.print(f"Wrote {output} ({text.count(chr(10)) - 1} customers).")
+
+
+@segment_app.command("refresh")
+def refresh_command(
+    slug: str | None = typer.Argument(None, help="One segment (default: every dynamic one)."),
+    scores: bool = typer.Option(False, "--scores", help="Also recompute RFM groups and personas."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Re-evaluate segments now (what the worker does on its timer)."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store:
+        if scores:
+            rfm = compute_rfm(store, zone=settings.zone)
+            console.print(f"RFM groups written for {rfm} customers.")
+            personas = compute_personas(store)
+            console.print(f"Personas: {personas.k} clusters for {personas.customers} customers.")
+        if slug is not None:
+            with store.sessions.begin() as session:
+                changes = refresh_segment(session, get_segment(session, slug))
+            console.print(f"{slug}: +{changes.entered} -{changes.exited}, {changes.size} members.")
+            return
+        for name, changes in refresh_all(store).items():
+            console.print(f"{name}: +{changes.entered} -{changes.exited}, {changes.size} members.")

@@ -1,0 +1,240 @@
+"""Keeping segment membership current: the refresh job, the event consumer, the history and
+the ``Segment Entered`` / ``Segment Exited`` events.
+
+``refresh_segment`` evaluates a segment's rule (for everyone, or for some customers only),
+compares with ``segment_members`` and applies the difference: members added or removed, one
+``segment_memberships`` row and one event on the log per change, the size and today's size
+kept. Evaluating twice gives the same members, so a replayed batch or a second run changes
+nothing (idempotent, as consumers must be).
+
+Events are appended to the log as the ingest path appends them: inside the transaction, after
+taking the event log's lock on PostgreSQL (so ids become visible in commit order and no
+consumer skips one), with a message id made from the history row, unique, so the same change is
+never published twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from clientvault.ingest.consumers import Consumer
+from clientvault.ingest.models import Event
+from clientvault.ingest.tracking import EVENT_LOG_LOCK
+from clientvault.segments import rules as r
+from clientvault.segments.compiler import members_query
+from clientvault.segments.models import Segment, SegmentMember, SegmentMembership, SegmentSize
+from clientvault.segments.service import context
+from clientvault.settings import Settings
+from clientvault.store.base import table_of, utcnow
+from clientvault.store.context import Store
+from clientvault.store.schedule import ScheduledJob
+
+ENTERED = "Segment Entered"
+EXITED = "Segment Exited"
+#: The source of the events segments publish (the consumer skips them).
+SOURCE = "clientvault.segments"
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one evaluation changed."""
+
+    entered: int
+    exited: int
+    size: int
+
+
+def _chunks(ids: Sequence[uuid.UUID]) -> Iterable[list[uuid.UUID]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start : start + _CHUNK])
+
+
+def refresh_segment(
+    session: Session,
+    segment: Segment,
+    *,
+    now: datetime | None = None,
+    customers: Sequence[uuid.UUID] | None = None,
+) -> Changes:
+    """Re-evaluate a segment (for ``customers`` only, if given) and apply the changes."""
+    at = now or utcnow()
+    node = r.parse_rules(segment.rules)
+    ctx = context(session, zone=segment.timezone, now=at, slug=segment.slug)
+    query = members_query(node, ctx)
+    current = select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+    if customers is not None:
+        wanted = list(dict.fromkeys(customers))
+        found: set[uuid.UUID] = set()
+        had: set[uuid.UUID] = set()
+        for chunk in _chunks(wanted):
+            found.update(session.scalars(query.where(query.selected_columns[0].in_(chunk))))
+            had.update(session.scalars(current.where(SegmentMember.customer_id.in_(chunk))))
+    else:
+        found = set(session.scalars(query))
+        had = set(session.scalars(current))
+    entering = sorted(found - had)
+    leaving = sorted(had - found)
+    for chunk in _chunks(leaving):
+        session.execute(
+            delete(SegmentMember).where(
+                SegmentMember.segment_id == segment.id, SegmentMember.customer_id.in_(chunk)
+            )
+        )
+    if entering:
+        session.execute(
+            insert(SegmentMember),
+            [{"segment_id": segment.id, "customer_id": c, "entered_at": at} for c in entering],
+        )
+    _record(session, segment, entering, "entered", at)
+    _record(session, segment, leaving, "exited", at)
+    size = int(
+        session.scalar(
+            select(func.count())
+            .select_from(SegmentMember)
+            .where(SegmentMember.segment_id == segment.id)
+        )
+        or 0
+    )
+    segment.size = size
+    if customers is None:
+        segment.evaluated_at = at
+    _keep_size(session, segment, size, at)
+    return Changes(len(entering), len(leaving), size)
+
+
+def _record(
+    session: Session, segment: Segment, ids: list[uuid.UUID], change: str, at: datetime
+) -> None:
+    if not ids:
+        return
+    history = table_of(SegmentMembership)
+    rows = [{"segment_id": segment.id, "customer_id": c, "change": change, "at": at} for c in ids]
+    numbers: list[int] = []
+    for start in range(0, len(rows), _CHUNK):
+        numbers.extend(
+            session.scalars(insert(history).returning(history.c.id), rows[start : start + _CHUNK])
+        )
+    _publish(session, segment, list(zip(numbers, ids, strict=True)), change, at)
+
+
+def _publish(
+    session: Session,
+    segment: Segment,
+    changes: list[tuple[int, uuid.UUID]],
+    change: str,
+    at: datetime,
+) -> None:
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
+    name = ENTERED if change == "entered" else EXITED
+    properties = {
+        "segment_id": str(segment.id),
+        "segment": segment.slug,
+        "segment_name": segment.name,
+    }
+    rows = [
+        {
+            "message_id": f"segment-{change}-{number}",
+            "type": "track",
+            "name": name,
+            "customer_id": customer_id,
+            "occurred_at": at,
+            "received_at": at,
+            "source": SOURCE,
+            "properties": properties,
+            "context": {},
+        }
+        for number, customer_id in changes
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(insert(table_of(Event)), rows[start : start + _CHUNK])
+
+
+def _keep_size(session: Session, segment: Segment, size: int, at: datetime) -> None:
+    day = at.astimezone(ZoneInfo(segment.timezone)).date()
+    row = session.get(SegmentSize, (segment.id, day))
+    if row is None:
+        session.add(SegmentSize(segment_id=segment.id, day=day, size=size))
+    else:
+        row.size = size
+
+
+# --- the refresh job ----------------------------------------------------------------------
+
+
+def refresh_all(store: Store, *, now: datetime | None = None) -> dict[str, Changes]:
+    """Re-evaluate every dynamic segment, each in its own transaction."""
+    done: dict[str, Changes] = {}
+    with store.read_sessions() as session:
+        slugs = list(session.scalars(select(Segment.slug).where(Segment.kind == "dynamic")))
+    for slug in slugs:
+        with store.sessions.begin() as session:
+            segment = session.scalar(select(Segment).where(Segment.slug == slug))
+            if segment is not None:
+                done[slug] = refresh_segment(session, segment, now=now)
+    return done
+
+
+def _refresh_job(store: Store, settings: Settings) -> None:
+    refresh_all(store)
+
+
+REFRESH = ScheduledJob(
+    name="segments.refresh",
+    description="Re-evaluate dynamic segments: memberships, history, Segment Entered/Exited.",
+    schedule=lambda settings: f"every {settings.segments.refresh_minutes} minutes",
+    run=_refresh_job,
+    lease=timedelta(minutes=30),
+)
+
+
+# --- the event consumer -------------------------------------------------------------------
+
+#: Condition types whose truth an event (or the order it becomes) can change.
+_EVENT_DRIVEN = (
+    r.EventCondition,
+    r.OccurrenceCondition,
+    r.SequenceCondition,
+    r.ProfileDateCondition,
+    r.OrdersCondition,
+    r.CategoryCondition,
+    r.SegmentCondition,
+)
+
+
+def event_driven(node: r.Node) -> bool:
+    """Whether a rule has a condition an event can change (those segments the consumer
+    re-evaluates for the customers of each batch)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, _EVENT_DRIVEN):
+            return True
+        stack.extend(r.children(current))
+    return False
+
+
+def handle(session: Session, store: Store, events: Sequence[Event]) -> None:
+    """Re-evaluate the event-driven dynamic segments for the customers of these events."""
+    customers = list(
+        dict.fromkeys(e.customer_id for e in events if e.customer_id and e.source != SOURCE)
+    )
+    if not customers:
+        return
+    for segment in session.scalars(
+        select(Segment).where(Segment.kind == "dynamic").order_by(Segment.slug)
+    ):
+        if event_driven(r.parse_rules(segment.rules)):
+            refresh_segment(session, segment, customers=customers)
+
+
+CONSUMER = Consumer(name="segments.membership", handle=handle)

@@ -1,0 +1,372 @@
+"""Segments as the faces use them: stored definitions, preview, explain, membership.
+
+A segment's members are kept in ``segment_members``; every entry and exit is recorded in
+``segment_memberships`` and published on the event log as ``Segment Entered`` / ``Segment
+Exited`` (journeys trigger on them). Dynamic segments are re-evaluated by the refresh job and,
+for the customers an event concerns, by the event consumer (``segments.membership``); static
+segments are a snapshot taken when saved (or refreshed by hand) and kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import and_, case, false, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from clientvault.errors import Conflict, InvalidInput, NotFound
+from clientvault.identity.models import Customer
+from clientvault.security.principal import Principal
+from clientvault.segments import rules as r
+from clientvault.segments.compiler import (
+    Context,
+    Referenced,
+    check_no_cycle,
+    compile_node,
+    definite,
+    live_customers,
+    referenced_segments,
+)
+from clientvault.segments.models import Segment, SegmentMember, SegmentSize
+from clientvault.store.base import utcnow
+
+SegmentKind = Literal["static", "dynamic"]
+
+
+class SegmentIn(BaseModel):
+    """A segment as written by a marketer (API body, CLI file, console form)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(pattern=r.SLUG_PATTERN)
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=2000)
+    kind: SegmentKind = "dynamic"
+    rules: dict[str, Any]
+
+
+def read_definition(document: object) -> SegmentIn:
+    """A segment definition from a parsed JSON/YAML document, errors naming their path."""
+    if not isinstance(document, dict):
+        raise InvalidInput("a segment is an object with slug, name, kind and rules")
+    try:
+        return SegmentIn.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidInput(
+            r.validation_message(document, exc, root="segment"), code="invalid_segment"
+        ) from exc
+
+
+def resolver(session: Session) -> Any:
+    """Finds stored segments by slug, for ``segment`` conditions."""
+
+    def resolve(slug: str) -> Referenced | None:
+        found = session.scalar(select(Segment).where(Segment.slug == slug))
+        if found is None:
+            return None
+        return Referenced(found.id, found.slug, found.kind, r.parse_rules(found.rules))
+
+    return resolve
+
+
+def context(
+    session: Session, *, zone: ZoneInfo | str, now: datetime | None = None, slug: str | None = None
+) -> Context:
+    """A compile context on this session's database."""
+    return Context(
+        dialect=session.get_bind().dialect.name,
+        now=now or utcnow(),
+        zone=zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone),
+        resolve=resolver(session),
+        stack=(slug,) if slug else (),
+    )
+
+
+# --- definitions --------------------------------------------------------------------------
+
+
+def get_segment(session: Session, slug: str) -> Segment:
+    """A segment by slug (or id); ``NotFound`` otherwise."""
+    query = select(Segment).where(Segment.slug == slug)
+    with contextlib.suppress(ValueError):
+        query = select(Segment).where(Segment.id == uuid.UUID(slug))
+    found = session.scalar(query)
+    if found is None:
+        raise NotFound(f"no segment {slug!r}", code="segment_not_found")
+    return found
+
+
+def list_segments(session: Session) -> list[Segment]:
+    """Every segment, by name."""
+    return list(session.scalars(select(Segment).order_by(Segment.name, Segment.slug)))
+
+
+def _checked_rules(session: Session, slug: str, document: dict[str, Any]) -> r.Node:
+    node = r.parse_rules(document)
+    check_no_cycle(slug, node, resolver(session))
+    return node
+
+
+def save_segment(
+    session: Session,
+    body: SegmentIn,
+    *,
+    principal: Principal,
+    zone: ZoneInfo | str,
+    replace: bool = False,
+    now: datetime | None = None,
+) -> Segment:
+    """Create a segment (or, with ``replace``, change the one with that slug) and evaluate it
+    at once: a static segment's snapshot is taken now."""
+    node = _checked_rules(session, body.slug, body.rules)
+    existing = session.scalar(select(Segment).where(Segment.slug == body.slug))
+    if existing is not None and not replace:
+        raise Conflict(f"segment {body.slug!r} exists already", code="segment_exists")
+    if existing is None and replace:
+        raise NotFound(f"no segment {body.slug!r}", code="segment_not_found")
+    zone_name = str(zone)
+    segment = existing or Segment(slug=body.slug, created_by=principal.id)
+    segment.name = body.name
+    segment.description = body.description
+    segment.kind = body.kind
+    segment.rules = r.dump(node)
+    segment.timezone = zone_name
+    segment.updated_at = now or utcnow()
+    session.add(segment)
+    session.flush()
+    from clientvault.segments.membership import refresh_segment
+
+    refresh_segment(session, segment, now=now)
+    return segment
+
+
+def delete_segment(session: Session, slug: str) -> None:
+    """Delete a segment, unless another segment's rule names it."""
+    segment = get_segment(session, slug)
+    for other in list_segments(session):
+        if other.id != segment.id and segment.slug in referenced_segments(
+            r.parse_rules(other.rules)
+        ):
+            raise Conflict(
+                f"segment {other.slug!r} refers to {segment.slug!r}", code="segment_in_use"
+            )
+    session.delete(segment)
+
+
+# --- preview and explain ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One top-level condition of a preview: who it holds for alone, and the size once it
+    is added to the conditions before it (for ``all``)."""
+
+    label: str
+    alone: int
+    cumulative: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A rule's size over every live profile, and how each top-level condition narrows it."""
+
+    size: int
+    total: int
+    steps: list[Step]
+
+
+def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
+    """The size of a rule and each top-level condition's narrowing, for the builder: one
+    query, each top-level condition evaluated once per live profile (a 0/1 column of an
+    inner query) and every figure a sum over those columns."""
+    kids = r.children(node) if isinstance(node, r.AllGroup | r.AnyGroup) else [node]
+    flags = (
+        select(
+            Customer.id,  # a column even for an empty group
+            *(
+                case((compile_node(child, ctx), 1), else_=0).label(f"c{i}")
+                for i, child in enumerate(kids)
+            ),
+        )
+        .where(live_customers())
+        .subquery()
+    )
+    columns = [flags.c[f"c{i}"] == 1 for i in range(len(kids))]
+    any_of = isinstance(node, r.AnyGroup)
+    combine = or_ if any_of else and_
+    everything = or_(false(), *columns) if any_of else and_(true(), *columns)
+    figures: list[Any] = [func.count(), _counted(everything)]
+    for number in range(len(kids)):
+        figures.append(_counted(columns[number]))
+        figures.append(_counted(combine(*columns[: number + 1])))
+    row = session.execute(select(*figures).select_from(flags)).one()
+    steps = [
+        Step(describe(child), int(row[2 + 2 * i] or 0), int(row[3 + 2 * i] or 0))
+        for i, child in enumerate(kids)
+    ]
+    if not isinstance(node, r.AllGroup | r.AnyGroup):
+        steps = []
+    return Preview(size=int(row[1] or 0), total=int(row[0] or 0), steps=steps)
+
+
+def _counted(predicate: Any) -> Any:
+    return func.sum(case((predicate, 1), else_=0))
+
+
+@dataclass
+class Explanation:
+    """Whether one node holds for one customer, with its children's explanations."""
+
+    label: str
+    holds: bool
+    children: list[Explanation] = field(default_factory=list)
+
+
+def explain(session: Session, node: r.Node, ctx: Context, customer_id: uuid.UUID) -> Explanation:
+    """Why a customer is in (or out of) a rule, condition by condition: each node evaluated
+    for that customer alone by the same compiled SQL as the segment."""
+    live = session.scalar(select(Customer.id).where(Customer.id == customer_id, live_customers()))
+    if live is None:
+        raise NotFound("no live customer with this id", code="customer_not_found")
+    return _explain(session, node, ctx, customer_id)
+
+
+def _explain(session: Session, node: r.Node, ctx: Context, customer_id: uuid.UUID) -> Explanation:
+    # Every node of the rule, outermost first, evaluated in one query for this customer.
+    nodes: list[r.Node] = []
+    pending = [node]
+    while pending:
+        current = pending.pop(0)
+        nodes.append(current)
+        pending.extend(r.children(current))
+    one = dataclasses.replace(ctx, only=customer_id)
+    row = session.execute(
+        select(*(definite(compile_node(n, one)) for n in nodes)).where(Customer.id == customer_id)
+    ).one()
+    held = {id(n): bool(value) for n, value in zip(nodes, row, strict=True)}
+
+    def build(current: r.Node) -> Explanation:
+        return Explanation(
+            label=describe(current),
+            holds=held[id(current)],
+            children=[build(child) for child in r.children(current)],
+        )
+
+    return build(node)
+
+
+# --- human descriptions -------------------------------------------------------------------
+
+
+def _window_text(window: r.Window | None) -> str:
+    if window is None:
+        return ""
+    if window.last_days is not None:
+        return f" in the last {window.last_days} days"
+    parts = []
+    if window.since is not None:
+        parts.append(f"since {window.since.isoformat()}")
+    if window.until is not None:
+        parts.append(f"before {window.until.isoformat()}")
+    return " " + " ".join(parts)
+
+
+def _event_text(spec: r.EventSpec) -> str:
+    filters = ", ".join(f"{f.property} {f.op} {f.value!r}" for f in spec.where)
+    return f"'{spec.name}'" + (f" ({filters})" if filters else "")
+
+
+def describe(node: r.Node) -> str:
+    """A rule node in words, for previews and explanations."""
+    if isinstance(node, r.AllGroup):
+        return f"all of {len(node.all)} conditions"
+    if isinstance(node, r.AnyGroup):
+        return f"any of {len(node.any)} conditions"
+    if isinstance(node, r.NotGroup):
+        return "not: " + describe(node.not_)
+    if isinstance(node, r.AgeCondition):
+        low = "" if node.min is None else node.min
+        high = "" if node.max is None else node.max
+        return f"age {low}-{high}"
+    if isinstance(node, r.AttributeCondition):
+        return f"{node.field} {node.op.replace('_', ' ')} {', '.join(node.values)}".strip()
+    if isinstance(node, r.TraitCondition):
+        value = "" if node.value is None else f" {node.value!r}"
+        return f"trait {node.key} {node.op.replace('_', ' ')}{value}"
+    if isinstance(node, r.ProfileDateCondition):
+        return f"{node.field.replace('_', ' ')}{_window_text(node.window)}"
+    if isinstance(node, r.EventCondition):
+        amount = (
+            "never" if node.count == "never" else f"{node.count.replace('_', ' ')} {node.value}x"
+        )
+        return f"did {_event_text(node.event)} {amount}{_window_text(node.window)}"
+    if isinstance(node, r.OccurrenceCondition):
+        return f"{node.which} {_event_text(node.event)}{_window_text(node.window)}"
+    if isinstance(node, r.SequenceCondition):
+        return (
+            f"{_event_text(node.first)} then no {_event_text(node.then_not)} within "
+            f"{node.within.hours}h{node.within.minutes:02d}{_window_text(node.window)}"
+        )
+    if isinstance(node, r.OrdersCondition):
+        return (
+            f"{node.metric.replace('_', ' ')} {node.op} {node.value:g}{_window_text(node.window)}"
+        )
+    if isinstance(node, r.CategoryCondition):
+        return f"bought in {', '.join(node.categories)}{_window_text(node.window)}"
+    if isinstance(node, r.ConsentCondition):
+        return f"consent for {node.purpose} is {node.state}"
+    if isinstance(node, r.SegmentCondition):
+        return f"in segment {node.segment}"
+    assert isinstance(node, r.ScoreCondition)
+    labels = f" in {', '.join(node.labels)}" if node.labels else ""
+    value = f" {node.op} {node.value:g}" if node.op is not None and node.value is not None else ""
+    return f"score {node.kind}{labels}{value}"
+
+
+# --- k-anonymity of counts ----------------------------------------------------------------
+
+
+def shown_count(count: int, *, principal: Principal, min_group_size: int) -> str:
+    """A count as a role may see it: under the minimum group size, ``< N`` unless the role
+    may reveal personal data (k-anonymity for analysts); zero is shown as it is."""
+    if 0 < count < min_group_size and "pii:reveal" not in principal.permissions:
+        return f"< {min_group_size}"
+    return str(count)
+
+
+def size_history(session: Session, segment: Segment, *, days: int = 90) -> list[tuple[str, int]]:
+    """The segment's size per day (the newest ``days`` days recorded), oldest first."""
+    rows = session.execute(
+        select(SegmentSize.day, SegmentSize.size)
+        .where(SegmentSize.segment_id == segment.id)
+        .order_by(SegmentSize.day.desc())
+        .limit(days)
+    ).all()
+    return [(day.isoformat(), int(size)) for day, size in reversed(rows)]
+
+
+def customer_segments(session: Session, customer_id: uuid.UUID) -> list[tuple[Segment, datetime]]:
+    """The segments a customer is in now, with when they entered."""
+    rows = session.execute(
+        select(Segment, SegmentMember.entered_at)
+        .join(SegmentMember, SegmentMember.segment_id == Segment.id)
+        .where(SegmentMember.customer_id == customer_id)
+        .order_by(Segment.name)
+    ).all()
+    return [(segment, at) for segment, at in rows]
+
+
+_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(name: str) -> str:
+    """A slug from a name (the console's default)."""
+    return _SLUG_CHARS.sub("-", name.lower()).strip("-")[:63] or "segment"

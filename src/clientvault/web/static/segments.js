@@ -1,0 +1,348 @@
+// The segment builder (console/segments/new): conditions added by clicking, the rule kept in
+// the JSON text area (the form works without this script), the live count fetched from
+// POST /api/v1/segments/preview and the explanation from POST /api/v1/segments/explain.
+// Loaded as a file (never inline) for the strict CSP; every text is set with textContent.
+(function () {
+  "use strict";
+
+  var form = document.getElementById("segment-form");
+  var area = document.getElementById("segment-rules");
+  var builder = document.getElementById("builder");
+  if (!form || !area || !builder) {
+    return;
+  }
+  var csrf = form.getAttribute("data-csrf") || "";
+  var pickers = JSON.parse(document.getElementById("segment-pickers").textContent || "{}");
+  var list = document.getElementById("builder-conditions");
+  var join = document.getElementById("builder-join");
+  var count = document.getElementById("segment-count");
+  var total = document.getElementById("segment-total");
+  var problem = document.getElementById("segment-problem");
+  var steps = document.getElementById("builder-steps");
+  var rows = [];
+  var timer = null;
+  var asked = 0;
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      node.setAttribute(key, attrs[key]);
+    });
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  function select(name, options, chosen, multiple) {
+    var box = el("select", { "class": "input input-small", "data-field": name, "aria-label": name });
+    if (multiple) {
+      box.multiple = true;
+    }
+    options.forEach(function (option) {
+      var value = Array.isArray(option) ? option[0] : option;
+      var label = Array.isArray(option) ? option[1] : option;
+      var item = el("option", { value: value }, label);
+      if (multiple ? (chosen || []).indexOf(value) >= 0 : value === chosen) {
+        item.selected = true;
+      }
+      box.appendChild(item);
+    });
+    return box;
+  }
+
+  function number(name, value, label) {
+    var input = el("input", {
+      "class": "input input-small", type: "number", min: "0", step: "any",
+      "data-field": name, "aria-label": label || name
+    });
+    if (value !== undefined && value !== null) {
+      input.value = String(value);
+    }
+    return input;
+  }
+
+  function field(row, name) {
+    var input = row.element.querySelector('[data-field="' + name + '"]');
+    if (!input) {
+      return null;
+    }
+    if (input.multiple) {
+      return Array.prototype.filter.call(input.options, function (o) { return o.selected; })
+        .map(function (o) { return o.value; });
+    }
+    return input.value;
+  }
+
+  function num(row, name) {
+    var value = field(row, name);
+    return value === "" || value === null ? null : Number(value);
+  }
+
+  function windowOf(row) {
+    var days = num(row, "days");
+    return days ? { last_days: days } : undefined;
+  }
+
+  var COMPARE = [["gte", "at least"], ["gt", "more than"], ["lte", "at most"], ["lt", "less than"], ["eq", "exactly"]];
+
+  // Each kind: the inputs it shows, and the rule it writes.
+  var KINDS = {
+    country: {
+      label: "Country is",
+      inputs: function () { return [select("values", pickers.countries || [], [], true)]; },
+      rule: function (row) {
+        return { type: "attribute", field: "country", values: field(row, "values") };
+      }
+    },
+    age: {
+      label: "Age between",
+      inputs: function () { return [number("min", 25, "from"), el("span", {}, "and"), number("max", 40, "to")]; },
+      rule: function (row) {
+        var rule = { type: "age" };
+        if (num(row, "min") !== null) { rule.min = num(row, "min"); }
+        if (num(row, "max") !== null) { rule.max = num(row, "max"); }
+        return rule;
+      }
+    },
+    interest: {
+      label: "Interested in",
+      inputs: function () { return [select("value", pickers.interests || [], null)]; },
+      rule: function (row) {
+        return { type: "trait", key: "interests", op: "contains", value: field(row, "value") };
+      }
+    },
+    event: {
+      label: "Did",
+      inputs: function () {
+        return [select("name", pickers.events || [], null),
+          select("count", [["at_least", "at least"], ["at_most", "at most"], ["exactly", "exactly"], ["never", "never"]], "at_least"),
+          number("value", 1, "times"), el("span", {}, "times in the last"), number("days", 30, "days"), el("span", {}, "days")];
+      },
+      rule: function (row) {
+        var rule = { type: "event", event: { name: field(row, "name") }, count: field(row, "count"), value: num(row, "value") || 0 };
+        var w = windowOf(row);
+        if (w) { rule.window = w; }
+        return rule;
+      }
+    },
+    orders: {
+      label: "Orders",
+      inputs: function () {
+        return [select("op", COMPARE, "gte"), number("value", 2, "orders"), el("span", {}, "in the last"), number("days", 90, "days"), el("span", {}, "days")];
+      },
+      rule: function (row) {
+        var rule = { type: "orders", metric: "order_count", op: field(row, "op"), value: num(row, "value") || 0 };
+        var w = windowOf(row);
+        if (w) { rule.window = w; }
+        return rule;
+      }
+    },
+    spent: {
+      label: "Total spent",
+      inputs: function () { return [select("op", COMPARE, "gt"), number("value", 100, "amount")]; },
+      rule: function (row) {
+        return { type: "orders", metric: "total_spent", op: field(row, "op"), value: num(row, "value") || 0 };
+      }
+    },
+    category: {
+      label: "Bought in",
+      inputs: function () {
+        return [select("category", pickers.categories || [], null), el("span", {}, "in the last"), number("days", 90, "days"), el("span", {}, "days")];
+      },
+      rule: function (row) {
+        var rule = { type: "bought_category", categories: [field(row, "category")] };
+        var w = windowOf(row);
+        if (w) { rule.window = w; }
+        return rule;
+      }
+    },
+    abandoned: {
+      label: "Abandoned a cart",
+      inputs: function () {
+        return [select("first", pickers.events || [], "Product Added"), el("span", {}, "with no"),
+          select("then", pickers.events || [], "Order Completed"), el("span", {}, "within"), number("hours", 2, "hours"),
+          el("span", {}, "hours, in the last"), number("days", 7, "days"), el("span", {}, "days")];
+      },
+      rule: function (row) {
+        var rule = { type: "sequence", first: { name: field(row, "first") }, then_not: { name: field(row, "then") }, within: { hours: num(row, "hours") || 1 } };
+        var w = windowOf(row);
+        if (w) { rule.window = w; }
+        return rule;
+      }
+    },
+    consent: {
+      label: "Consent for",
+      inputs: function () {
+        return [select("purpose", pickers.purposes || [], null), el("span", {}, "is"),
+          select("state", ["granted", "withdrawn", "none"], "granted")];
+      },
+      rule: function (row) {
+        return { type: "consent", purpose: field(row, "purpose"), state: field(row, "state") };
+      }
+    },
+    score: {
+      label: "Score",
+      inputs: function () {
+        var kinds = Object.keys(pickers.scores || {});
+        var labels = [];
+        kinds.forEach(function (kind) { labels = labels.concat(pickers.scores[kind]); });
+        return [select("kind", kinds, kinds[0]), el("span", {}, "is"), select("labels", labels, [], true)];
+      },
+      rule: function (row) {
+        return { type: "score", kind: field(row, "kind"), labels: field(row, "labels") };
+      }
+    },
+    segment: {
+      label: "In segment",
+      inputs: function () { return [select("segment", pickers.segments || [], null)]; },
+      rule: function (row) { return { type: "segment", segment: field(row, "segment") }; }
+    }
+  };
+
+  function addRow(kind, raw) {
+    var item = el("li", { "class": "builder-condition", "data-kind": kind });
+    var row = { kind: kind, element: item, raw: raw };
+    item.appendChild(el("span", { "class": "cell-strong" }, kind === "json" ? "Rule" : KINDS[kind].label));
+    if (kind === "json") {
+      item.appendChild(el("code", {}, JSON.stringify(raw)));
+    } else {
+      KINDS[kind].inputs().forEach(function (input) { item.appendChild(input); });
+    }
+    var remove = el("button", { type: "button", "class": "button button-link button-small", "aria-label": "Remove" }, "Remove");
+    remove.addEventListener("click", function () {
+      rows.splice(rows.indexOf(row), 1);
+      item.remove();
+      changed();
+    });
+    item.appendChild(remove);
+    item.addEventListener("change", changed);
+    item.addEventListener("input", changed);
+    list.appendChild(item);
+    rows.push(row);
+    return row;
+  }
+
+  function ruleOf() {
+    var children = rows.map(function (row) { return row.kind === "json" ? row.raw : KINDS[row.kind].rule(row); });
+    var rule = {};
+    rule[join.value] = children;
+    return rule;
+  }
+
+  function changed() {
+    area.value = JSON.stringify(ruleOf(), null, 2);
+    schedule();
+  }
+
+  function fromArea() {
+    var rule;
+    try {
+      rule = JSON.parse(area.value || "{}");
+    } catch (error) {
+      problem.textContent = "The rule is not valid JSON.";
+      return;
+    }
+    rows.forEach(function (row) { row.element.remove(); });
+    rows = [];
+    if (rule && (Array.isArray(rule.all) || Array.isArray(rule.any))) {
+      join.value = Array.isArray(rule.all) ? "all" : "any";
+      (rule.all || rule.any).forEach(function (child) { addRow("json", child); });
+    } else if (rule && Object.keys(rule).length) {
+      addRow("json", rule);
+    }
+    schedule();
+  }
+
+  function schedule() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(previewNow, 300);
+  }
+
+  function post(path, body) {
+    return fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrf-token": csrf },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    });
+  }
+
+  function previewNow() {
+    var rule;
+    try {
+      rule = JSON.parse(area.value);
+    } catch (error) {
+      problem.textContent = "The rule is not valid JSON.";
+      return;
+    }
+    var mine = ++asked;
+    count.setAttribute("aria-busy", "true");
+    post("/api/v1/segments/preview", { rules: rule }).then(function (answer) {
+      if (mine !== asked) {
+        return;
+      }
+      count.removeAttribute("aria-busy");
+      if (!answer.ok) {
+        count.textContent = "—";
+        problem.textContent = (answer.data && answer.data.error && answer.data.error.message) || "The rule is not valid.";
+        return;
+      }
+      problem.textContent = "";
+      count.textContent = answer.data.size;
+      total.textContent = "of " + answer.data.total;
+      var body = steps.querySelector("tbody");
+      body.textContent = "";
+      answer.data.steps.forEach(function (step) {
+        var tr = el("tr");
+        tr.appendChild(el("td", {}, step.label));
+        tr.appendChild(el("td", { "class": "cell-num" }, step.alone));
+        tr.appendChild(el("td", { "class": "cell-num" }, step.cumulative));
+        body.appendChild(tr);
+      });
+      steps.hidden = answer.data.steps.length === 0;
+    }).catch(function () {
+      count.textContent = "—";
+    });
+  }
+
+  function showExplanation(node, into) {
+    var item = el("li", { "class": node.holds ? "explain-yes" : "explain-no" });
+    item.appendChild(el("strong", {}, node.holds ? "yes " : "no "));
+    item.appendChild(document.createTextNode(node.label));
+    if (node.children.length) {
+      var inner = el("ul");
+      node.children.forEach(function (child) { showExplanation(child, inner); });
+      item.appendChild(inner);
+    }
+    into.appendChild(item);
+  }
+
+  builder.hidden = false;
+  document.getElementById("explain-panel").hidden = false;
+  Array.prototype.forEach.call(document.querySelectorAll("[data-add]"), function (button) {
+    button.addEventListener("click", function () {
+      addRow(button.getAttribute("data-add"));
+      changed();
+    });
+  });
+  join.addEventListener("change", changed);
+  area.addEventListener("change", fromArea);
+  document.getElementById("explain-go").addEventListener("click", function () {
+    var result = document.getElementById("explain-result");
+    result.textContent = "";
+    post("/api/v1/segments/explain", {
+      rules: JSON.parse(area.value),
+      customer_id: document.getElementById("explain-id").value.trim()
+    }).then(function (answer) {
+      if (answer.ok) {
+        showExplanation(answer.data, result);
+      } else {
+        result.appendChild(el("li", {}, (answer.data && answer.data.error && answer.data.error.message) || "Cannot explain."));
+      }
+    });
+  });
+  fromArea();
+})();

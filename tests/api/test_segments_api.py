@@ -1,0 +1,161 @@
+"""Segments over the API: rule errors as 422 with the node's path, CRUD, preview, explain,
+members and k-anonymous counts, export audited, and a track call putting a customer in
+within 5 s with the worker running."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from clientvault.domains import build_worker
+from clientvault.ingest.models import Event
+from clientvault.security.models import AuditEntry
+from clientvault.segments.membership import ENTERED
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+from support.privacy_core import decide, make_customers, person, prepare
+from support.staff import bearer_token, create_staff
+
+
+def _bearer(db: Store, settings: Settings, role: str) -> dict[str, str]:
+    with db.sessions.begin() as session:
+        user = create_staff(
+            session,
+            settings,
+            email=f"{role}@example.com",
+            role=role,
+            password="segments-violet-harbour-47",
+            display_name=role,
+        ).user
+        secret = bearer_token(session, settings, user)
+    return {"authorization": f"Bearer {secret}"}
+
+
+FR = {"type": "attribute", "field": "country", "values": ["FR"]}
+
+
+def _segment(slug: str, rules: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"slug": slug, "name": slug.title(), "rules": rules, **extra}
+
+
+def test_rule_errors_are_422_naming_the_path(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    marketer = _bearer(db, db_settings, "marketer")
+    bad = _segment(
+        "bad",
+        {"all": [FR, FR, {"type": "event", "event": {"name": "x"}, "window": {"last_days": -1}}]},
+    )
+    answer = client.post("/api/v1/segments", json=bad, headers=marketer)
+    assert answer.status_code == 422
+    assert "rules.all[2].window.last_days" in answer.text
+    # Written as text: the client's own JSON encoder would not go 1,000 levels deep.
+    deep = '{"not": ' * 1000 + json.dumps(FR) + "}" * 1000
+    body = '{"slug": "deep", "name": "Deep", "rules": ' + deep + "}"
+    answer = client.post(
+        "/api/v1/segments",
+        content=body,
+        headers={**marketer, "content-type": "application/json"},
+    )
+    assert answer.status_code == 422
+    assert "rule_too_deep" in answer.text
+    wide = {"any": [FR] * 10_000}
+    answer = client.post("/api/v1/segments/preview", json={"rules": wide}, headers=marketer)
+    assert answer.status_code == 422
+    assert "rule_too_large" in answer.text
+    assert client.get("/api/v1/segments/schema", headers=marketer).json()["title"]
+
+
+def test_crud_preview_explain_members_export(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    prepare(db)
+    ids = make_customers(db, *(person(n) for n in range(1, 4)))
+    decide(db, ids[0], "marketing_email", "granted")
+    marketer = _bearer(db, db_settings, "marketer")
+    admin = _bearer(db, db_settings, "admin")
+    created = client.post("/api/v1/segments", json=_segment("french", FR), headers=marketer)
+    assert created.status_code == 201, created.text
+    assert created.json()["size"] == "< 10"  # 3 customers: hidden from a marketer
+    assert client.get("/api/v1/segments/french", headers=admin).json()["size"] == "3"
+    assert (
+        client.post("/api/v1/segments", json=_segment("french", FR), headers=marketer).status_code
+        == 409
+    )
+    preview = client.post(
+        "/api/v1/segments/preview",
+        json={"rules": {"all": [FR, {"type": "consent", "purpose": "marketing_email"}]}},
+        headers=admin,
+    ).json()
+    assert preview["size"] == "1"
+    assert [s["cumulative"] for s in preview["steps"]] == ["3", "1"]
+    why = client.get(f"/api/v1/segments/french/explain/{ids[1]}", headers=marketer).json()
+    assert why["holds"] is True
+    assert why["label"] == "country in FR"
+    # A small segment's members are listed only to roles that may reveal.
+    assert client.get("/api/v1/segments/french/members", headers=marketer).status_code == 403
+    page = client.get("/api/v1/segments/french/members?limit=2", headers=admin).json()
+    assert page["total"] == "3"
+    assert len(page["members"]) == 2
+    assert set(page["members"][0]) == {"customer_id", "country", "city", "language", "entered_at"}
+    mine = client.get(f"/api/v1/customers/{ids[0]}/segments", headers=marketer).json()
+    assert [s["slug"] for s in mine] == ["french"]
+    export = client.get("/api/v1/segments/french/export.csv?purpose=marketing_email", headers=admin)
+    assert export.status_code == 200
+    assert export.text.splitlines()[1].startswith(str(ids[0]))
+    assert len(export.text.splitlines()) == 2
+    with db.sessions() as session:
+        assert session.scalars(
+            select(AuditEntry.action).where(AuditEntry.action == "export.segment")
+        ).all() == ["export.segment"]
+    assert (
+        client.get(
+            "/api/v1/segments/french/export.csv?purpose=marketing_email", headers=marketer
+        ).status_code
+        == 403
+    )
+    history = client.get("/api/v1/segments/french/history", headers=admin).json()
+    assert history["sizes"][-1][1] == "3"
+    assert history["changes"][0]["change"] == "entered"
+    changed = client.put(
+        "/api/v1/segments/french",
+        json={"name": "Nobody", "rules": {"any": []}},
+        headers=marketer,
+    )
+    assert changed.json()["size"] == "0"
+    assert client.delete("/api/v1/segments/french", headers=marketer).status_code == 204
+    assert client.get("/api/v1/segments/french", headers=marketer).status_code == 404
+
+
+def test_a_track_call_enters_the_customer_within_5_s(
+    client: TestClient, db: Store, db_settings: Settings, write_key: str
+) -> None:
+    marketer = _bearer(db, db_settings, "marketer")
+    rule = {"type": "event", "event": {"name": "Product Added"}, "window": {"last_days": 1}}
+    assert (
+        client.post("/api/v1/segments", json=_segment("adders", rule), headers=marketer).status_code
+        == 201
+    )
+    worker = build_worker(db, db_settings, poll_seconds=0.05)
+    worker.start()
+    try:
+        sent = time.monotonic()
+        answer = client.post(
+            "/v1/track",
+            json={"userId": "u-9", "event": "Product Added", "messageId": "m-9"},
+            auth=(write_key, ""),
+        )
+        assert answer.status_code == 200
+        entered: list[Event] = []
+        while time.monotonic() - sent < 5 and not entered:
+            time.sleep(0.05)
+            with db.sessions() as session:
+                entered = list(session.scalars(select(Event).where(Event.name == ENTERED)))
+        assert entered, "no Segment Entered event within 5 s"
+        assert entered[0].properties["segment"] == "adders"
+    finally:
+        worker.stop()

@@ -1,0 +1,102 @@
+"""The rule language: errors naming the faulty node's path, size and depth limits, schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clientvault.errors import InvalidInput
+from clientvault.segments import rules as r
+
+
+def _error(document: Any) -> str:
+    with pytest.raises(InvalidInput) as caught:
+        r.parse_rules(document)
+    return caught.value.message
+
+
+def test_errors_name_the_path_of_the_faulty_node() -> None:
+    rule = {
+        "all": [
+            {"type": "age", "min": 20},
+            {"type": "attribute", "field": "country", "values": ["FR"]},
+            {"type": "event", "event": {"name": "Visit"}, "window": {"last_days": 0}},
+        ]
+    }
+    assert _error(rule).startswith("rules.all[2].window.last_days: ")
+    nested = {"not": {"any": [{"type": "trait", "key": "a b", "op": "eq", "value": "x"}]}}
+    assert _error(nested).startswith("rules.not.any[0].key: ")
+    assert _error({"all": [{"type": "teleport"}]}).startswith("rules.all[0]: ")
+    assert "rules.event.name" in _error({"type": "event", "event": {}})
+    assert _error({"type": "age"}).startswith("rules: ")
+
+
+def test_deep_and_large_rules_are_refused_clearly() -> None:
+    deep: dict[str, Any] = {"type": "age", "min": 1}
+    for _ in range(1000):
+        deep = {"not": deep}
+    with pytest.raises(InvalidInput) as caught:
+        r.parse_rules(deep)
+    assert caught.value.code == "rule_too_deep"
+    wide = {"any": [{"type": "age", "min": 1}] * 10_000}
+    with pytest.raises(InvalidInput) as caught:
+        r.parse_rules(wide)
+    assert caught.value.code == "rule_too_large"
+    # Just under the limits is fine.
+    ok: dict[str, Any] = {"type": "age", "min": 1}
+    for _ in range(r.MAX_DEPTH - 1):
+        ok = {"not": ok}
+    r.parse_rules(ok)
+
+
+@pytest.mark.parametrize("key", ["a.b", "a'b", "$.x", "a[0]", 'x"', "", "é", "a" * 65, "1abc"])
+def test_trait_keys_cannot_escape_their_json_path(key: str) -> None:
+    assert "rules.key" in _error({"type": "trait", "key": key, "op": "is_set"})
+
+
+def test_huge_numbers_are_refused() -> None:
+    assert "rules.value" in _error(
+        {"type": "orders", "metric": "total_spent", "op": "gt", "value": 1e300}
+    )
+    assert "rules.value" in _error({"type": "event", "event": {"name": "x"}, "value": 10**30})
+
+
+def test_round_trip_and_schema() -> None:
+    rule = {
+        "all": [
+            {"type": "attribute", "field": "country", "values": ["FR", "BE"]},
+            {"not": {"type": "consent", "purpose": "newsletter"}},
+            {"type": "event", "event": {"name": "Visit"}, "window": {"since": "2026-01-01"}},
+        ]
+    }
+    assert r.dump(r.parse_rules(rule)) == rule
+    schema = r.rules_schema()
+    text = json.dumps(schema)
+    for kind in ("sequence", "orders", "bought_category", "score", "segment"):
+        assert f'"{kind}"' in text
+
+
+@settings(max_examples=60)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["all", "any", "not", "type", "x"]), inner, max_size=3
+            )
+        ),
+        max_leaves=20,
+    )
+)
+def test_any_document_gives_a_rule_or_a_clear_error(document: Any) -> None:
+    message = "rules"
+    try:
+        r.parse_rules(document)
+    except InvalidInput as exc:
+        message = exc.message
+    assert message.startswith("rules")
