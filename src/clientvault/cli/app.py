@@ -11,6 +11,7 @@ import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from starlette.types import ASGIApp
 
+from clientvault.cli.analytics import analytics_app
 from clientvault.cli.audit import audit_app
 from clientvault.cli.common import (
     DataDirOption,
@@ -57,6 +58,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "ingest": (("import", imports_app), ("sources", sources_app)),
     "identity": (("identity", identity_app),),
     "automation": (("jobs", jobs_app),),
+    "analytics": (("analytics", analytics_app),),
 }
 for groups in for_domains(GROUPS):
     for name, group in groups:
