@@ -52,13 +52,13 @@ class CustomerHistory:
 
 
 def _purchase_days(
-    session: Session, zone: ZoneInfo, end: datetime
+    session: Session, zone: ZoneInfo, last_day: date
 ) -> dict[uuid.UUID, dict[date, float]]:
-    """Each customer's net order value per purchase day, for orders placed before ``end``."""
+    """Each customer's net order value per purchase day, for days up to ``last_day``."""
     days: dict[uuid.UUID, dict[date, float]] = defaultdict(lambda: defaultdict(float))
     rows = session.execute(
         select(Order.customer_id, Order.placed_at, Order.total, Order.refunded_amount).where(
-            Order.customer_id.is_not(None), Order.placed_at < end
+            Order.customer_id.is_not(None), Order.placed_at < day_end(last_day, zone)
         )
     )
     for customer_id, placed_at, total, refunded in rows:
@@ -67,12 +67,12 @@ def _purchase_days(
     return days
 
 
-def history(session: Session, zone: ZoneInfo, end: datetime) -> CustomerHistory:
-    """The RFM summary of every customer with an order before ``end`` (time in days)."""
-    end_day = end.astimezone(zone).date()
+def history(session: Session, zone: ZoneInfo, last_day: date) -> CustomerHistory:
+    """The RFM summary (in days) of every customer with an order on or before ``last_day``,
+    the period ending with that day."""
     ids: list[uuid.UUID] = []
     rows: list[tuple[float, float, float, float, float]] = []
-    for customer_id, per_day in _purchase_days(session, zone, end).items():
+    for customer_id, per_day in _purchase_days(session, zone, last_day).items():
         ordered = sorted(per_day)
         first, last = ordered[0], ordered[-1]
         repeat = [per_day[d] for d in ordered[1:]]
@@ -81,7 +81,7 @@ def history(session: Session, zone: ZoneInfo, end: datetime) -> CustomerHistory:
             (
                 float(len(ordered) - 1),
                 float((last - first).days),
-                float(max((end_day - first).days, (last - first).days)),
+                float((last_day - first).days),
                 float(np.mean(repeat)) if repeat else 0.0,
                 float(sum(per_day.values())),
             )
@@ -96,17 +96,17 @@ def _calibration_bins(
     zone: ZoneInfo,
     model: clv.BgNbd,
     calibration: CustomerHistory,
-    calibration_end: datetime,
-    observation_end: datetime,
+    calibration_end: date,
+    observation_end: date,
 ) -> list[dict[str, Any]]:
-    """Mean predicted vs mean actual purchase days in the hold-out period, by the number of
-    repeat purchases in the calibration period (Fader, Hardie & Lee 2005, figure 4)."""
-    horizon = (observation_end - calibration_end).total_seconds() / 86400
+    """Mean predicted vs mean actual purchase days in the hold-out period (the days after
+    ``calibration_end`` up to ``observation_end``), by the number of repeat purchases in the
+    calibration period (Fader, Hardie & Lee 2005, figure 4)."""
+    horizon = float((observation_end - calibration_end).days)
     predicted = clv.expected_purchases(model, calibration.summary, horizon)
     holdout_days = _purchase_days(session, zone, observation_end)
-    start_day = calibration_end.astimezone(zone).date()
     actual = np.array(
-        [sum(1 for d in holdout_days.get(cid, {}) if d >= start_day) for cid in calibration.customer_ids],
+        [sum(1 for d in holdout_days.get(cid, {}) if d > calibration_end) for cid in calibration.customer_ids],
         dtype=float,
     )  # fmt: skip
     bins = np.minimum(calibration.summary.frequency, CALIBRATION_BINS).astype(int)
@@ -136,8 +136,8 @@ class FitReport:
     gamma_gamma: dict[str, float] | None
     calibration: list[dict[str, Any]]
     scores_written: int
-    calibration_end: datetime | None
-    observation_end: datetime
+    calibration_end: date | None
+    observation_end: date
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready form (dates as ISO strings)."""
@@ -151,16 +151,18 @@ def fit_and_score(
     session: Session,
     zone: ZoneInfo,
     *,
-    calibration_end: datetime | None = None,
-    observation_end: datetime | None = None,
+    calibration_end: date | None = None,
+    observation_end: date | None = None,
     horizon_days: int = 365,
 ) -> FitReport:
-    """Fit BG/NBD and Gamma-Gamma on the orders (on those before ``calibration_end`` if
-    given, then check the predictions against the orders after it), write each buyer's
-    predictions as customer scores and keep the fit; inside the caller's transaction."""
+    """Fit BG/NBD and Gamma-Gamma on the orders up to ``observation_end`` (today by
+    default), or on those up to ``calibration_end`` if given, then check the predictions
+    against the orders of the days after it; write each buyer's predictions as customer
+    scores and keep the fit; inside the caller's transaction. Days are calendar days of
+    ``zone``, both ends included."""
     if not 1 <= horizon_days <= 3650:
         raise InvalidInput("the CLV horizon must be between 1 and 3650 days")
-    end = observation_end or utcnow()
+    end = observation_end or utcnow().astimezone(zone).date()
     if calibration_end is not None and calibration_end >= end:
         raise InvalidInput("the calibration end must be before the end of the observation period")
     fit_history = history(session, zone, calibration_end or end)
@@ -204,8 +206,8 @@ def fit_and_score(
         else None
     )  # fmt: skip
     record = ClvFit(
-        calibration_end=calibration_end,
-        observation_end=end,
+        calibration_end=None if calibration_end is None else day_end(calibration_end, zone),
+        observation_end=day_end(end, zone),
         customers=model.customers,
         bgnbd=bgnbd,
         gamma_gamma=gg,

@@ -32,11 +32,11 @@ def fit_command(
     calibration_end: str | None = typer.Option(
         None,
         "--calibration-end",
-        help="Fit on orders before this date (YYYY-MM-DD, installation time zone) and check "
-        "the predictions against the orders after it.",
+        help="Fit on orders up to this day (YYYY-MM-DD, installation time zone, included) "
+        "and check the predictions against the orders of the days after it.",
     ),
     observation_end: str | None = typer.Option(
-        None, "--observation-end", help="Last day of the data to use (default: now)."
+        None, "--observation-end", help="Last day of the data to use (default: today)."
     ),
     horizon_days: int = typer.Option(
         365, "--horizon-days", min=1, max=3650, help="Days ahead the predicted CLV covers."
@@ -55,8 +55,8 @@ def fit_command(
         report = fit_and_score(
             session,
             zone,
-            calibration_end=day_start(calibration_day, zone) if calibration_day else None,
-            observation_end=day_end(observation_day, zone) if observation_day else None,
+            calibration_end=calibration_day,
+            observation_end=observation_day,
             horizon_days=horizon_days,
         )
     if as_json:
