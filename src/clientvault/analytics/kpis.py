@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, Select, and_, case, column, distinct, func, select, values
+from sqlalchemy import Integer, Select, Subquery, and_, case, distinct, func, literal, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -227,6 +227,21 @@ def _next(day: date, grain: str) -> date:
     return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
+def bucket_table(edges: Sequence[datetime], name: str) -> Subquery:
+    """The buckets ``(i, lo, hi)`` as a derived table of bound parameters (a ``UNION ALL``
+    of one-row selects: SQLite cannot name the columns of a ``VALUES`` list)."""
+    stamp = Event.__table__.c.occurred_at.type
+    rows = [
+        select(
+            literal(i, Integer).label("i"),
+            literal(edges[i], stamp).label("lo"),
+            literal(edges[i + 1], stamp).label("hi"),
+        )
+        for i in range(len(edges) - 1)
+    ]
+    return union_all(*rows).subquery(name)
+
+
 @dataclass(frozen=True)
 class Point:
     """One bucket of the time series."""
@@ -245,10 +260,7 @@ def series(session: Session, filters: Filters, grain: str, zone: ZoneInfo) -> li
     to a table of bucket bounds (computed here in the installation's zone, so the same SQL
     runs on SQLite, which has no time zones, and PostgreSQL)."""
     edges = buckets(filters.start, filters.end, grain, zone)
-    stamp = Event.__table__.c.occurred_at.type
-    bounds = values(
-        column("i", Integer), column("lo", stamp), column("hi", stamp), name="buckets"
-    ).data([(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1)])
+    bounds = bucket_table(edges, "buckets")
     is_order = Event.name == ORDER_EVENT
     score = Event.properties["score"].as_float()
     csat = and_(Event.name == CSAT_EVENT, score >= 1, score <= 5)
