@@ -356,6 +356,18 @@ class IdentitySettings(BaseModel):
         return self
 
 
+class AnalyticsSettings(BaseModel):
+    """Analytics (clientvault.analytics): what aggregate dashboards may show."""
+
+    min_group_size: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Groups of fewer people (a cohort, a breakdown value, a heatmap cell) are "
+        "suppressed from dashboards, CSV exports and the analytics API.",
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -383,6 +395,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     identity: IdentitySettings = IdentitySettings()
     audit: AuditSettings = AuditSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @field_validator("timezone")
     @classmethod

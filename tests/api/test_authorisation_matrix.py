@@ -48,6 +48,9 @@ PUBLIC = {
     "/api/v1/privacy/erasure-certificates/public-key": "the public key verifying erasure "
     "certificates, published so anyone can check one",
     "/privacy-notice": "the public privacy notice (records of processing, no personal data)",
+    "/api/v1/experiments/{key}/assignment": "A/B assignment for websites and apps, "
+    "authenticated by a tracking source's write key like the tracking API",
+    "/console/analytics/plotly.min.js": "the charting library (public code)",
 }
 #: Route prefixes authenticated otherwise: the tracking API by write key, the sign-in pages,
 #: the data subject's preference centre by the signed link e-mailed to them (privacy.links).

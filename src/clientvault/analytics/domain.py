@@ -7,4 +7,4 @@ from __future__ import annotations
 from clientvault.analytics import models
 from clientvault.store.domain import Domain
 
-DOMAIN = Domain(name="analytics", models=(models,))
+DOMAIN = Domain(name="analytics", models=(models,), settings="analytics")

@@ -75,6 +75,28 @@ class Filters:
         if self.end - self.start > timedelta(days=3700):
             raise InvalidInput("the range may span at most ten years")
 
+    @classmethod
+    def of_days(
+        cls,
+        first: date | None,
+        last: date | None,
+        zone: ZoneInfo,
+        *,
+        source: str | None = None,
+        default_days: int = 30,
+    ) -> Filters:
+        """The range of calendar days ``first`` to ``last`` (both included) in ``zone``; by
+        default the last ``default_days`` days up to today."""
+        today = datetime.now(zone).date()
+        last = last or today
+        first = first or last - timedelta(days=default_days - 1)
+        if first > last:
+            raise InvalidInput("the first day of the range is after its last day")
+        start = datetime(first.year, first.month, first.day, tzinfo=zone)
+        after = last + timedelta(days=1)
+        return cls(start, datetime(after.year, after.month, after.day, tzinfo=zone),
+                   source=source or None)  # fmt: skip
+
     def previous(self) -> Filters:
         """The period of the same length just before: what tiles compare with."""
         length = self.end - self.start

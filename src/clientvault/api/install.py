@@ -9,6 +9,7 @@ from clientvault.api.docs import install_docs
 from clientvault.api.openapi_document import install_openapi
 from clientvault.api.routes import (
     alerts,
+    analytics,
     audit_log,
     auth,
     customers,
@@ -33,6 +34,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "privacy": (privacy_requests.router, privacy_core.router),
     "identity": (identity.router,),
     "automation": (jobs.router,),
+    "analytics": (analytics.router, analytics.public),
 }
 
 

@@ -32,6 +32,7 @@ from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.routes import (
     account,
     alerts,
+    analytics,
     audit,
     identity,
     jobs,
@@ -52,6 +53,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "automation": (jobs.router,),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
+    "analytics": (analytics.router,),
 }
 
 
