@@ -9,6 +9,7 @@ so the strict Content-Security-Policy holds)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from functools import cache
 from importlib.resources import files
@@ -32,6 +33,45 @@ TABLES = ("kpis", "series", "funnel", "cohorts", "calibration")
 @cache
 def _plotly_source() -> bytes:
     return files("plotly").joinpath("package_data", "plotly.min.js").read_bytes()
+
+
+#: plotly.js's base style rules, as its bundle holds them (``{"X,X div": 'direction:ltr;…'}``,
+#: X standing for ``.js-plotly-plot .plotly`` and Y for ``.plotly-notifier``).
+_RULES = re.compile(r"""=(\{"X,X div":.*?\});for\(\w+ in """, re.S)
+_RULE = re.compile(r""""([^"]+)":(?:'([^']*)'|"([^"]*)")""")
+_INJECTED_ID = re.compile(r'getElementById\("([0-9a-f]{64})"\)')
+
+
+@cache
+def _plotly_css() -> str:
+    """plotly.js's own base stylesheet as a file. The bundle inserts these rules into a
+    ``<style>`` element it creates, which the console's CSP (``style-src 'self'``) forbids;
+    plotly.js skips that when the page already has ``#plotly.js-style-global.no-inline-styles``
+    (its documented strict-CSP mode), so the page links this instead."""
+    found = _RULES.search(_plotly_source().decode("utf-8", "replace"))
+    if found is None:
+        return ""
+    rules = []
+    for selector, single, double in _RULE.findall(found.group(1)):
+        full = re.sub(r"^,", " ,", selector).replace("X", ".js-plotly-plot .plotly")
+        rules.append(f"{full.replace('Y', '.plotly-notifier')}{{{single or double}}}")
+    return "\n".join(rules) + "\n"
+
+
+@cache
+def injected_style_ids() -> tuple[str, ...]:
+    """Ids of the ``<style>`` elements the bundle adds unless one exists (the map traces'
+    stylesheet): the pages put an empty element with each id first, so no inline style is
+    attempted (the dashboards draw no maps)."""
+    return tuple(_INJECTED_ID.findall(_plotly_source().decode("utf-8", "replace")))
+
+
+@router.get("/plotly.css", name="console_plotly_css")
+def plotly_css() -> Response:
+    """plotly.js's base styles (from the installed package's bundle) as a stylesheet."""
+    return Response(_plotly_css(), media_type="text/css",
+                    headers={"Cache-Control": "public, max-age=86400",
+                             "X-Content-Type-Options": "nosniff"})  # fmt: skip
 
 
 @router.get("/plotly.min.js", name="console_plotly")
@@ -114,7 +154,7 @@ def analytics_page(
         request,
         "analytics/dashboard.html",
         {"title": "Analytics", "q": q, "data": data, "timezone": settings.timezone,
-         "params": q.params()},  # fmt: skip
+         "params": q.params(), "plotly_guards": injected_style_ids()},  # fmt: skip
     )
 
 
@@ -170,4 +210,5 @@ def experiment_page(
     with store.read_sessions() as session:
         summary = dashboard.experiment_summary(session, key, settings.analytics.min_group_size)
     return render(request, "analytics/experiment.html",
-                  {"title": f"Experiment {summary['name']}", "e": summary})  # fmt: skip
+                  {"title": f"Experiment {summary['name']}", "e": summary,
+                   "plotly_guards": injected_style_ids()})  # fmt: skip
