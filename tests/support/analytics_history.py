@@ -84,9 +84,14 @@ def load(store: Store) -> None:
         session.execute(
             insert(Order),
             [
-                {"external_id": f"o{n}", "customer_id": who, "placed_at": at(when),
-                 "total": Decimal(total), "refunded_amount": Decimal(refunded),
-                 "currency": "EUR"}
+                {
+                    "external_id": f"o{n}",
+                    "customer_id": who,
+                    "placed_at": at(when),
+                    "total": Decimal(total),
+                    "refunded_amount": Decimal(refunded),
+                    "currency": "EUR",
+                }
                 for n, (who, when, total, refunded) in enumerate(ORDERS)
             ],
-        )  # fmt: skip
+        )

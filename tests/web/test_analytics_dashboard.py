@@ -39,21 +39,37 @@ def test_dashboard_charts_and_date_range(page: Any, live_server: Any) -> None:
 
 def test_experiment_page_shows_interval_and_srm(page: Any, live_server: Any) -> None:
     with live_server.store.sessions.begin() as session:
-        experiments.create(session, key="hero", name="Hero image",
-                           variants=[("control", 1), ("photo", 1)],
-                           goal={"kind": "event", "event": "Signed Up"})  # fmt: skip
+        experiments.create(
+            session,
+            key="hero",
+            name="Hero image",
+            variants=[("control", 1), ("photo", 1)],
+            goal={"kind": "event", "event": "Signed Up"},
+        )
     start = utcnow() + timedelta(seconds=1)
     rows = []
     for variant, people, converted in (("control", 60, 10), ("photo", 50, 20)):
         for n in range(people):
             anon = f"{variant}-{n}".encode().ljust(32, b"_")
-            for name, props in (("Experiment Viewed", {"experiment_id": "hero", "variation_id": variant}),
-                                ("Signed Up", {})):  # fmt: skip
+            for name, props in (
+                ("Experiment Viewed", {"experiment_id": "hero", "variation_id": variant}),
+                ("Signed Up", {}),
+            ):
                 if name == "Signed Up" and n >= converted:
                     continue
-                rows.append({"message_id": f"{variant}{n}{name}", "type": "track", "name": name,
-                             "anonymous_index": anon, "occurred_at": start, "received_at": start,
-                             "source": "web", "properties": props, "context": {}})  # fmt: skip
+                rows.append(
+                    {
+                        "message_id": f"{variant}{n}{name}",
+                        "type": "track",
+                        "name": name,
+                        "anonymous_index": anon,
+                        "occurred_at": start,
+                        "received_at": start,
+                        "source": "web",
+                        "properties": props,
+                        "context": {},
+                    }
+                )
     with live_server.store.sessions.begin() as session:
         session.execute(insert(Event), rows)
     sign_in_as_dpo(page, live_server)

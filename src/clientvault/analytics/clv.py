@@ -37,7 +37,7 @@ class RfmSummary:
 
     frequency: FloatArray
     recency: FloatArray
-    T: FloatArray  # noqa: N815 - the model's published name
+    T: FloatArray
     monetary: FloatArray
 
     def __post_init__(self) -> None:
@@ -98,9 +98,12 @@ def bgnbd_log_likelihood(
 def _maximise(
     negative: object, start: FloatArray, names: str
 ) -> tuple[FloatArray, float]:  # pragma: no cover - trivial wrapper
-    result = optimize.minimize(negative, np.log(start), method="Nelder-Mead",
-                               options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000,
-                                        "maxfev": 40000})  # fmt: skip
+    result = optimize.minimize(
+        negative,
+        np.log(start),
+        method="Nelder-Mead",
+        options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000},
+    )
     polished = optimize.minimize(negative, result.x, method="L-BFGS-B")
     best = polished if polished.fun <= result.fun else result
     if not np.all(np.isfinite(best.x)):
@@ -124,8 +127,9 @@ def fit_bgnbd(summary: RfmSummary) -> BgNbd:
     params, _ = _maximise(negative, np.array([1.0, 1.0, 1.0, 1.0]), "BG/NBD")
     r, alpha, a, b = params
     alpha *= scale  # α is a time scale: back to the input's unit
-    ll = float(np.sum(bgnbd_log_likelihood(np.array([r, alpha, a, b]), x, summary.recency,
-                                           summary.T)))  # fmt: skip
+    ll = float(
+        np.sum(bgnbd_log_likelihood(np.array([r, alpha, a, b]), x, summary.recency, summary.T))
+    )
     return BgNbd(float(r), float(alpha), float(a), float(b), ll, int(x.size))
 
 
@@ -182,7 +186,9 @@ def expected_purchases(model: BgNbd, summary: RfmSummary, horizon: float) -> Flo
     x, T = summary.frequency, summary.T
     z = horizon / (alpha + T + horizon)
     hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-    numerator = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + horizon)) ** (r + x) * hyp)
+    numerator = (
+        (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + horizon)) ** (r + x) * hyp)
+    )
     return probability_alive(model, summary) * numerator  # type: ignore[no-any-return]
 
 

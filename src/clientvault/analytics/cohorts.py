@@ -113,15 +113,15 @@ def compute(
         if customer in cohort_of:
             revenue[(cohort_of[customer], int(i))] += float(amount or 0)
     members: dict[int, list[object]] = defaultdict(list)
-    for customer, index in cohort_of.items():
-        members[index].append(customer)
+    for person, index in cohort_of.items():
+        members[index].append(person)
     cohorts = []
     for index in sorted(members):
         people = members[index]
         length = periods - index
         counts = [0] * length
-        for customer in people:
-            seen = [i - index for i in active[customer] if i >= index]
+        for person in people:
+            seen = [i - index for i in active[person] if i >= index]
             if spec.cumulative:
                 if seen:
                     for k in range(max(seen) + 1):
@@ -135,7 +135,8 @@ def compute(
             running += amount
             curve.append(running / len(people))
         cohorts.append(
-            Cohort(edges[index], len(people), counts, [c / len(people) for c in counts],
-                   amounts, curve)
-        )  # fmt: skip
+            Cohort(
+                edges[index], len(people), counts, [c / len(people) for c in counts], amounts, curve
+            )
+        )
     return cohorts

@@ -47,13 +47,22 @@ def kpi_tiles(session: Session, filters: kpis.Filters) -> list[dict[str, Any]]:
         value, previous = getattr(now, name), getattr(before, name)
         change = (value - previous) / abs(previous) if value is not None and previous else None
         tiles.append(
-            {"kpi": name, "label": label, "format": kind, "value": value, "previous": previous,
-             "change": change, "definition": kpis.DEFINITIONS[name]}
-        )  # fmt: skip
+            {
+                "kpi": name,
+                "label": label,
+                "format": kind,
+                "value": value,
+                "previous": previous,
+                "change": change,
+                "definition": kpis.DEFINITIONS[name],
+            }
+        )
     return tiles
 
 
-def series(session: Session, filters: kpis.Filters, grain: str, zone: ZoneInfo) -> list[dict[str, Any]]:
+def series(
+    session: Session, filters: kpis.Filters, grain: str, zone: ZoneInfo
+) -> list[dict[str, Any]]:
     """The time series, one row per bucket (start in the installation's zone)."""
     return [
         {
@@ -76,8 +85,7 @@ def funnel(
     breakdown = []
     for value, counts in sorted(result.breakdown.items(), key=lambda item: -item[1][0]):
         small = counts[0] < min_group
-        breakdown.append({"value": value, "suppressed": small,
-                          "people": None if small else counts})  # fmt: skip
+        breakdown.append({"value": value, "suppressed": small, "people": None if small else counts})
     return {
         "steps": [step.__dict__ for step in result.steps],
         "median_seconds": result.median_seconds,
@@ -159,11 +167,17 @@ def experiment_summary(session: Session, key: str, min_group: int) -> dict[str, 
                     "comparison": None if small or comparison is None else comparison.__dict__,
                     "adjusted_p": data.adjusted_p.get(k),
                     "chance_to_win": None if small or bayes is None else bayes.chance_to_win,
-                    "expected_loss": None if small or bayes is None else bayes.expected_loss_variant,
+                    "expected_loss": None
+                    if small or bayes is None
+                    else bayes.expected_loss_variant,
                     "sequential": None if small or sequence is None else sequence.__dict__,
                 }
             )
-        return {"metric": data.metric, "variants": variants, "cuped_reduction": data.cuped_reduction}
+        return {
+            "metric": data.metric,
+            "variants": variants,
+            "cuped_reduction": data.cuped_reduction,
+        }
 
     return {
         "key": experiment.key,
@@ -173,8 +187,11 @@ def experiment_summary(session: Session, key: str, min_group: int) -> dict[str, 
         "holdout": experiment.holdout,
         "started_at": experiment.started_at.isoformat(),
         "exposures": result.exposures,
-        "srm": {"p_value": result.srm.p_value, "mismatch": result.srm.mismatch,
-                "statistic": result.srm.statistic},  # fmt: skip
+        "srm": {
+            "p_value": result.srm.p_value,
+            "mismatch": result.srm.mismatch,
+            "statistic": result.srm.statistic,
+        },
         "goal": metric(result.goal),
         "guardrails": [metric(g) for g in result.guardrails],
         "sample_size_per_variant": result.sample_size_per_variant,
@@ -189,7 +206,13 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     writer.writerow(header)
     for row in rows:
         writer.writerow(
-            [f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else
-             "" if v is None else v for v in row]
-        )  # fmt: skip
+            [
+                f"'{v}"
+                if isinstance(v, str) and v[:1] in ("=", "+", "-", "@")
+                else ""
+                if v is None
+                else v
+                for v in row
+            ]
+        )
     return out.getvalue()

@@ -198,7 +198,10 @@ def _exposures(session: Session, experiment: Experiment) -> dict[Any, tuple[str,
 
 
 def _values(
-    session: Session, experiment: Experiment, metric: dict[str, Any], exposed: dict[Any, tuple[str, datetime]]
+    session: Session,
+    experiment: Experiment,
+    metric: dict[str, Any],
+    exposed: dict[Any, tuple[str, datetime]],
 ) -> tuple[dict[Any, float], dict[Any, float]]:
     """Each exposed person's metric after exposure, and (revenue) before the experiment."""
     after: dict[Any, float] = defaultdict(float)
@@ -231,9 +234,12 @@ def _values(
 
 
 def _metric(
-    session: Session, experiment: Experiment, metric: dict[str, Any],
-    exposed: dict[Any, tuple[str, datetime]], alpha: float,
-) -> MetricResult:  # fmt: skip
+    session: Session,
+    experiment: Experiment,
+    metric: dict[str, Any],
+    exposed: dict[Any, tuple[str, datetime]],
+    alpha: float,
+) -> MetricResult:
     after, before = _values(session, experiment, metric, exposed)
     keys = [str(v["key"]) for v in experiment.variants]
     per_variant: dict[str, list[Any]] = {k: [] for k in keys}

@@ -120,9 +120,13 @@ def _rows(session: Session, spec: FunnelSpec, filters: Filters) -> Iterator[tupl
     """Each person's events of interest, in time order, from one query."""
     end = filters.end + spec.window
     query = select(
-        Event.customer_id, Event.anonymous_index, Event.name, Event.occurred_at,
-        Event.properties, Event.context,
-    ).where(Event.occurred_at >= filters.start, Event.occurred_at < end, Event.type == "track")  # fmt: skip
+        Event.customer_id,
+        Event.anonymous_index,
+        Event.name,
+        Event.occurred_at,
+        Event.properties,
+        Event.context,
+    ).where(Event.occurred_at >= filters.start, Event.occurred_at < end, Event.type == "track")
     if spec.mode != "strict":  # strict needs every event, to see what comes between
         query = query.where(Event.name.in_([*spec.steps, *spec.exclusions]))
     if filters.source is not None:

@@ -30,7 +30,18 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, Select, Subquery, and_, case, distinct, func, literal, select, union_all
+from sqlalchemy import (
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    case,
+    distinct,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -94,8 +105,9 @@ class Filters:
             raise InvalidInput("the first day of the range is after its last day")
         start = datetime(first.year, first.month, first.day, tzinfo=zone)
         after = last + timedelta(days=1)
-        return cls(start, datetime(after.year, after.month, after.day, tzinfo=zone),
-                   source=source or None)  # fmt: skip
+        return cls(
+            start, datetime(after.year, after.month, after.day, tzinfo=zone), source=source or None
+        )
 
     def previous(self) -> Filters:
         """The period of the same length just before: what tiles compare with."""
@@ -128,7 +140,7 @@ def _order_filter(filters: Filters, lo: Any = None, hi: Any = None) -> list[Colu
 def _persons(condition: ColumnElement[bool] | None = None) -> ColumnElement[int]:
     """Distinct persons: customers, plus anonymous ids of events linked to no customer."""
     customer = Event.customer_id if condition is None else case((condition, Event.customer_id))
-    anonymous_only = Event.customer_id.is_(None)
+    anonymous_only: ColumnElement[bool] = Event.customer_id.is_(None)
     if condition is not None:
         anonymous_only = and_(anonymous_only, condition)
     anonymous = case((anonymous_only, Event.anonymous_index))
@@ -167,7 +179,7 @@ class Kpis:
         return dict(self.__dict__)
 
 
-def _buyers(filters: Filters) -> Select[tuple[Any, int]]:
+def _buyers(filters: Filters) -> Select[uuid.UUID | None, int]:
     return (
         select(Order.customer_id, func.count().label("orders"))
         .where(*_order_filter(filters), Order.customer_id.is_not(None))
@@ -207,15 +219,25 @@ def compute(session: Session, filters: Filters) -> Kpis:
     revenue_f = float(revenue)
     retention = _ratio(retained, previous)
     return Kpis(
-        visitors=int(visitors), converted=int(converted),
-        conversion_rate=_ratio(converted, visitors), orders=int(orders), revenue=revenue_f,
-        aov=_ratio(revenue_f, orders), buyers=int(buyers), repeat_buyers=int(repeat),
-        repeat_rate=_ratio(repeat, buyers), retained=int(retained),
-        previous_buyers=int(previous), retention=retention,
-        churn=None if retention is None else 1 - retention, csat_answers=int(answers),
-        csat_satisfied=int(satisfied), csat=_ratio(satisfied, answers),
-        refunded_orders=int(refunded), refund_rate=_ratio(refunded, orders),
-    )  # fmt: skip
+        visitors=int(visitors),
+        converted=int(converted),
+        conversion_rate=_ratio(converted, visitors),
+        orders=int(orders),
+        revenue=revenue_f,
+        aov=_ratio(revenue_f, orders),
+        buyers=int(buyers),
+        repeat_buyers=int(repeat),
+        repeat_rate=_ratio(repeat, buyers),
+        retained=int(retained),
+        previous_buyers=int(previous),
+        retention=retention,
+        churn=None if retention is None else 1 - retention,
+        csat_answers=int(answers),
+        csat_satisfied=int(satisfied),
+        csat=_ratio(satisfied, answers),
+        refunded_orders=int(refunded),
+        refund_rate=_ratio(refunded, orders),
+    )
 
 
 def buckets(start: datetime, end: datetime, grain: str, zone: ZoneInfo) -> list[datetime]:
@@ -315,7 +337,8 @@ def series(session: Session, filters: Filters, grain: str, zone: ZoneInfo) -> li
         v, c, answers, satisfied = events.get(i, (0, 0, 0, 0))
         n, revenue = orders.get(i, (0, 0))
         points.append(
-            Point(edges[i], int(v), int(c), int(n), float(revenue or 0), int(answers),
-                  int(satisfied))
-        )  # fmt: skip
+            Point(
+                edges[i], int(v), int(c), int(n), float(revenue or 0), int(answers), int(satisfied)
+            )
+        )
     return points

@@ -48,7 +48,7 @@ class CustomerHistory:
 
     customer_ids: list[uuid.UUID]
     summary: clv.RfmSummary
-    revenue: np.ndarray  # type: ignore[type-arg]
+    revenue: np.ndarray
 
 
 def _purchase_days(
@@ -63,6 +63,7 @@ def _purchase_days(
     )
     for customer_id, placed_at, total, refunded in rows:
         day = placed_at.astimezone(zone).date()
+        assert customer_id is not None  # filtered in the query
         days[customer_id][day] += float(Decimal(total) - Decimal(refunded or 0))
     return days
 
@@ -106,9 +107,12 @@ def _calibration_bins(
     predicted = clv.expected_purchases(model, calibration.summary, horizon)
     holdout_days = _purchase_days(session, zone, observation_end)
     actual = np.array(
-        [sum(1 for d in holdout_days.get(cid, {}) if d > calibration_end) for cid in calibration.customer_ids],
+        [
+            sum(1 for d in holdout_days.get(cid, {}) if d > calibration_end)
+            for cid in calibration.customer_ids
+        ],
         dtype=float,
-    )  # fmt: skip
+    )
     bins = np.minimum(calibration.summary.frequency, CALIBRATION_BINS).astype(int)
     out = []
     for index in range(CALIBRATION_BINS + 1):
@@ -194,17 +198,30 @@ def fit_and_score(
         written += replace_scores(
             session,
             kind,
-            (Score(cid, value=round(float(v), 6)) for cid, v in zip(full.customer_ids, values, strict=True)),
+            (
+                Score(cid, value=round(float(v), 6))
+                for cid, v in zip(full.customer_ids, values, strict=True)
+            ),
             model_version=MODEL_VERSION,
-        )  # fmt: skip
-    bgnbd = {"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b,
-             "log_likelihood": model.log_likelihood}  # fmt: skip
+        )
+    bgnbd = {
+        "r": model.r,
+        "alpha": model.alpha,
+        "a": model.a,
+        "b": model.b,
+        "log_likelihood": model.log_likelihood,
+    }
     gg = (
-        {"p": spend.p, "q": spend.q, "gamma": spend.gamma, "log_likelihood": spend.log_likelihood,
-         "customers": float(spend.customers)}
+        {
+            "p": spend.p,
+            "q": spend.q,
+            "gamma": spend.gamma,
+            "log_likelihood": spend.log_likelihood,
+            "customers": float(spend.customers),
+        }
         if spend is not None
         else None
-    )  # fmt: skip
+    )
     record = ClvFit(
         calibration_end=None if calibration_end is None else day_end(calibration_end, zone),
         observation_end=day_end(end, zone),

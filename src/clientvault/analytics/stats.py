@@ -61,7 +61,7 @@ class Summary:
         return max((self.total_squares - self.total**2 / self.n) / (self.n - 1), 0.0)
 
     @classmethod
-    def of_values(cls, values: Sequence[float]) -> Summary:
+    def of_values(cls, values: Sequence[float] | np.ndarray) -> Summary:
         """The summary of raw values (tests, CSV uploads)."""
         array = np.asarray(values, dtype=float)
         return cls(int(array.size), float(array.sum()), float((array**2).sum()))
@@ -137,9 +137,18 @@ def two_proportion_ztest(control: Summary, variant: Summary, *, alpha: float = 0
     half = critical * math.sqrt(v_a + v_b)
     rel, rel_low, rel_high = _relative(control, variant, v_a, v_b, critical)
     return Comparison(
-        p_a, p_b, difference, difference - half, difference + half, rel, rel_low, rel_high,
-        statistic, p_value, "two-proportion z-test",
-    )  # fmt: skip
+        p_a,
+        p_b,
+        difference,
+        difference - half,
+        difference + half,
+        rel,
+        rel_low,
+        rel_high,
+        statistic,
+        p_value,
+        "two-proportion z-test",
+    )
 
 
 def welch_ttest(control: Summary, variant: Summary, *, alpha: float = 0.05) -> Comparison:
@@ -154,18 +163,36 @@ def welch_ttest(control: Summary, variant: Summary, *, alpha: float = 0.05) -> C
     se = math.sqrt(v_a + v_b)
     if se == 0:
         return Comparison(
-            control.mean, variant.mean, difference, difference, difference, None, None, None,
-            0.0, 1.0 if difference == 0 else 0.0, "Welch t-test",
-        )  # fmt: skip
+            control.mean,
+            variant.mean,
+            difference,
+            difference,
+            difference,
+            None,
+            None,
+            None,
+            0.0,
+            1.0 if difference == 0 else 0.0,
+            "Welch t-test",
+        )
     df = (v_a + v_b) ** 2 / (v_a**2 / (control.n - 1) + v_b**2 / (variant.n - 1))
     statistic = difference / se
     p_value = float(2 * stats.t.sf(abs(statistic), df))
     critical = float(stats.t.ppf(1 - alpha / 2, df))
     rel, rel_low, rel_high = _relative(control, variant, v_a, v_b, critical)
     return Comparison(
-        control.mean, variant.mean, difference, difference - critical * se,
-        difference + critical * se, rel, rel_low, rel_high, statistic, p_value, "Welch t-test",
-    )  # fmt: skip
+        control.mean,
+        variant.mean,
+        difference,
+        difference - critical * se,
+        difference + critical * se,
+        rel,
+        rel_low,
+        rel_high,
+        statistic,
+        p_value,
+        "Welch t-test",
+    )
 
 
 @dataclass(frozen=True)
@@ -196,9 +223,12 @@ def sample_ratio_mismatch(
         return SampleRatio(tuple(observed), expected, 0.0, 1.0, False)
     statistic, p_value = stats.chisquare(list(observed), list(expected))
     return SampleRatio(
-        tuple(int(n) for n in observed), expected, float(statistic), float(p_value),
+        tuple(int(n) for n in observed),
+        expected,
+        float(statistic),
+        float(p_value),
         bool(p_value < threshold),
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -284,11 +314,15 @@ def sample_size(
     _check_alpha(alpha)
     if not 0 < power < 1 or effect_size == 0 or ratio <= 0:
         raise InvalidInput("power must be in (0, 1), the effect non-zero, the ratio positive")
-    target = lambda n: _normal_power(effect_size, n, ratio, alpha) - power  # noqa: E731
+
+    def target(n: float) -> float:
+        return _normal_power(effect_size, n, ratio, alpha) - power
+
     high = 2.0
     while target(high) < 0:
         high *= 2
-    return math.ceil(optimize.brentq(target, 1e-9, high, xtol=1e-10))
+    root: float = optimize.brentq(target, 1e-9, high, xtol=1e-10)
+    return math.ceil(root)
 
 
 def sample_size_proportions(
@@ -406,7 +440,7 @@ def adjust_p_values(p_values: Sequence[float], method: str = "holm") -> list[flo
     if method == "holm":
         adjusted = np.maximum.accumulate((m - np.arange(m)) * ranked)
     elif method == "bh":
-        adjusted = np.minimum.accumulate((m / np.arange(m, 0, -1) * ranked[::-1]))[::-1]
+        adjusted = np.minimum.accumulate(m / np.arange(m, 0, -1) * ranked[::-1])[::-1]
     else:
         raise InvalidInput(f"unknown correction {method!r}: use holm or bh")
     result = np.empty(m)

@@ -24,7 +24,9 @@ def _day(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
 
 
 @clv_app.command("fit")
@@ -70,11 +72,20 @@ def fit_command(
         table.add_row("Gamma-Gamma", name, f"{value:.6g}")
     console.print(table)
     if report.calibration:
-        check = Table("repeat purchases", "customers", "predicted", "actual",
-                      title="Hold-out purchases by calibration frequency")  # fmt: skip
+        check = Table(
+            "repeat purchases",
+            "customers",
+            "predicted",
+            "actual",
+            title="Hold-out purchases by calibration frequency",
+        )
         for row in report.calibration:
-            check.add_row(row["frequency"], str(row["customers"]), f"{row['predicted']:.3f}",
-                          f"{row['actual']:.3f}")  # fmt: skip
+            check.add_row(
+                row["frequency"],
+                str(row["customers"]),
+                f"{row['predicted']:.3f}",
+                f"{row['actual']:.3f}",
+            )
         console.print(check)
     console.print(f"{report.scores_written} customer scores written.")
 
@@ -89,11 +100,14 @@ def kpis_command(
 ) -> None:
     """The KPI set of a date range (definitions in ``analytics.kpis``)."""
     settings = load_settings(data_dir)
-    first, last = _day(start, "--from"), _day(end, "--to")
-    assert first is not None and last is not None
+    first = date.fromisoformat(start) if _day(start, "--from") else None
+    last = date.fromisoformat(end) if _day(end, "--to") else None
+    if first is None or last is None:  # pragma: no cover - _day refuses what isn't a date
+        raise typer.BadParameter("give --from and --to")
     with opened_store(settings) as store, store.read_sessions() as session:
-        filters = kpis.Filters(day_start(first, settings.zone), day_end(last, settings.zone),
-                               source=source)  # fmt: skip
+        filters = kpis.Filters(
+            day_start(first, settings.zone), day_end(last, settings.zone), source=source
+        )
         result = kpis.compute(session, filters)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
@@ -103,5 +117,3 @@ def kpis_command(
         value = getattr(result, name)
         table.add_row(name, "—" if value is None else f"{value:.6g}", definition)
     console.print(table)
-
-

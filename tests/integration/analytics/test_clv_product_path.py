@@ -37,7 +37,8 @@ def _cdnow_orders() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Customers and orders of ``lifetimes``' copy of the CDNOW sample (Fader & Hardie's 1/10
     sample of CDNOW's 1997 first-time buyers, 6,919 transactions of 2,357 people)."""
     spec = find_spec("lifetimes")
-    assert spec is not None and spec.submodule_search_locations
+    assert spec is not None
+    assert spec.submodule_search_locations
     path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "CDNOW_sample.txt"
     people: dict[str, uuid.UUID] = {}
     orders = []
@@ -46,9 +47,14 @@ def _cdnow_orders() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         customer_id = people.setdefault(customer, uuid.uuid4())
         placed = datetime(int(day[:4]), int(day[4:6]), int(day[6:]), 12, tzinfo=UTC)
         orders.append(
-            {"external_id": f"C{number}", "customer_id": customer_id, "placed_at": placed,
-             "total": Decimal(amount), "currency": "USD"}
-        )  # fmt: skip
+            {
+                "external_id": f"C{number}",
+                "customer_id": customer_id,
+                "placed_at": placed,
+                "total": Decimal(amount),
+                "currency": "USD",
+            }
+        )
     customers = [{"id": customer_id, "source": "cdnow"} for customer_id in people.values()]
     return customers, orders
 
@@ -62,9 +68,19 @@ def test_cdnow_orders_through_the_cli(db: Store, data_dir: Path) -> None:
             session.execute(insert(Order), orders[start : start + 500])
     result = runner.invoke(
         app,
-        ["analytics", "clv", "fit", "--calibration-end", "1997-09-30",
-         "--observation-end", "1998-06-30", "--json", "--data-dir", str(data_dir)],
-    )  # fmt: skip
+        [
+            "analytics",
+            "clv",
+            "fit",
+            "--calibration-end",
+            "1997-09-30",
+            "--observation-end",
+            "1998-06-30",
+            "--json",
+            "--data-dir",
+            str(data_dir),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     fitted = report["bgnbd"]
@@ -95,9 +111,9 @@ def test_cdnow_orders_through_the_cli(db: Store, data_dir: Path) -> None:
 
 def test_fit_refuses_bad_dates(db: Store, data_dir: Path) -> None:
     result = runner.invoke(
-        app, ["analytics", "clv", "fit", "--calibration-end", "30/09/1997",
-              "--data-dir", str(data_dir)],
-    )  # fmt: skip
+        app,
+        ["analytics", "clv", "fit", "--calibration-end", "30/09/1997", "--data-dir", str(data_dir)],
+    )
     assert result.exit_code != 0
     assert "YYYY-MM-DD" in result.output
     result = runner.invoke(app, ["analytics", "clv", "fit", "--data-dir", str(data_dir)])

@@ -18,9 +18,12 @@ from clientvault.store.context import Store
 def test_assignment_is_deterministic_and_follows_the_weights(db: Store) -> None:
     with db.sessions.begin() as session:
         experiment = experiments.create(
-            session, key="checkout-button", name="Green button",
-            variants=[("control", 1), ("green", 3)], goal={"kind": "event", "event": "Order Completed"},
-        )  # fmt: skip
+            session,
+            key="checkout-button",
+            name="Green button",
+            variants=[("control", 1), ("green", 3)],
+            goal={"kind": "event", "event": "Order Completed"},
+        )
         units = [f"anon-{n}" for n in range(4000)]
         first = [experiments.assign(experiment, u).variant for u in units]
         again = [experiments.assign(experiment, u).variant for u in units]
@@ -30,30 +33,49 @@ def test_assignment_is_deterministic_and_follows_the_weights(db: Store) -> None:
         assert not stats.sample_ratio_mismatch(counts, [1, 3]).mismatch
         assert 900 < counts[0] < 1100
         held = experiments.create(
-            session, key="held", name="With holdout", variants=[("a", 1), ("b", 1)],
-            goal={"kind": "revenue"}, holdout=0.2,
-        )  # fmt: skip
+            session,
+            key="held",
+            name="With holdout",
+            variants=[("a", 1), ("b", 1)],
+            goal={"kind": "revenue"},
+            holdout=0.2,
+        )
         outside = sum(not experiments.assign(held, u).in_experiment for u in units)
         assert 650 < outside < 950
         experiments.stop(session, "held")
         assert {experiments.assign(held, u).variant for u in units[:50]} == {"a"}
         with pytest.raises(Conflict):
-            experiments.create(session, key="held", name="again", variants=[("a", 1), ("b", 1)],
-                               goal={"kind": "revenue"})  # fmt: skip
+            experiments.create(
+                session,
+                key="held",
+                name="again",
+                variants=[("a", 1), ("b", 1)],
+                goal={"kind": "revenue"},
+            )
         with pytest.raises(InvalidInput):
-            experiments.create(session, key="x", name="one variant", variants=[("a", 1)],
-                               goal={"kind": "revenue"})  # fmt: skip
+            experiments.create(
+                session, key="x", name="one variant", variants=[("a", 1)], goal={"kind": "revenue"}
+            )
         with pytest.raises(InvalidInput):
-            experiments.create(session, key="y", name="bad goal", variants=[("a", 1), ("b", 1)],
-                               goal={"kind": "clicks"})  # fmt: skip
+            experiments.create(
+                session,
+                key="y",
+                name="bad goal",
+                variants=[("a", 1), ("b", 1)],
+                goal={"kind": "clicks"},
+            )
 
 
 def test_results_from_experiment_viewed_events(db: Store) -> None:
     with db.sessions.begin() as session:
         experiments.create(
-            session, key="hero", name="Hero image", variants=[("control", 1), ("photo", 1)],
-            goal={"kind": "event", "event": "Signed Up"}, planned_users=100,
-        )  # fmt: skip
+            session,
+            key="hero",
+            name="Hero image",
+            variants=[("control", 1), ("photo", 1)],
+            goal={"kind": "event", "event": "Signed Up"},
+            planned_users=100,
+        )
     start = utcnow() + timedelta(seconds=1)
     rows = []
     # 120 people see control (30 sign up), 100 see the photo (40 sign up); one person's second
@@ -63,19 +85,40 @@ def test_results_from_experiment_viewed_events(db: Store) -> None:
     for variant, people, converted in plan:
         for person in range(people):
             anon = f"{variant}-{person}".encode().ljust(32, b"_")
-            rows.append(_event(n, anon, "Experiment Viewed", start,
-                               {"experiment_id": "hero", "variation_id": variant}))  # fmt: skip
+            rows.append(
+                _event(
+                    n,
+                    anon,
+                    "Experiment Viewed",
+                    start,
+                    {"experiment_id": "hero", "variation_id": variant},
+                )
+            )
             n += 1
             if person < converted:
                 rows.append(_event(n, anon, "Signed Up", start + timedelta(minutes=5), {}))
                 n += 1
-    other = "control-0".encode().ljust(32, b"_")
-    rows.append(_event(n, other, "Experiment Viewed", start + timedelta(minutes=1),
-                       {"experiment_id": "hero", "variation_id": "photo"}))  # fmt: skip
-    early = "photo-99".encode().ljust(32, b"_")
+    other = b"control-0".ljust(32, b"_")
+    rows.append(
+        _event(
+            n,
+            other,
+            "Experiment Viewed",
+            start + timedelta(minutes=1),
+            {"experiment_id": "hero", "variation_id": "photo"},
+        )
+    )
+    early = b"photo-99".ljust(32, b"_")
     rows.append(_event(n + 1, early, "Signed Up", start - timedelta(minutes=5), {}))
-    rows.append(_event(n + 2, other, "Experiment Viewed", start,
-                       {"experiment_id": "another", "variation_id": "photo"}))  # fmt: skip
+    rows.append(
+        _event(
+            n + 2,
+            other,
+            "Experiment Viewed",
+            start,
+            {"experiment_id": "another", "variation_id": "photo"},
+        )
+    )
     with db.sessions.begin() as session:
         session.execute(insert(Event), rows)
         result = experiments.results(session, "hero")
@@ -90,12 +133,22 @@ def test_results_from_experiment_viewed_events(db: Store) -> None:
     assert comparison == expected
     assert result.goal.adjusted_p["photo"] == pytest.approx(expected.p_value)
     assert result.goal.bayesian["photo"].chance_to_win > 0.95
-    assert result.sample_size_per_variant is not None and result.sample_size_per_variant > 1000
+    assert result.sample_size_per_variant is not None
+    assert result.sample_size_per_variant > 1000
 
 
-def _event(n: int, anonymous: bytes, name: str, at: object, properties: dict[str, object]) -> dict[str, object]:
+def _event(
+    n: int, anonymous: bytes, name: str, at: object, properties: dict[str, object]
+) -> dict[str, object]:
     return {
-        "message_id": f"x{n}", "type": "track", "name": name, "customer_id": None,
-        "anonymous_index": anonymous, "occurred_at": at, "received_at": at,
-        "source": "web", "properties": properties, "context": {},
-    }  # fmt: skip
+        "message_id": f"x{n}",
+        "type": "track",
+        "name": name,
+        "customer_id": None,
+        "anonymous_index": anonymous,
+        "occurred_at": at,
+        "received_at": at,
+        "source": "web",
+        "properties": properties,
+        "context": {},
+    }

@@ -4,6 +4,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,7 +47,12 @@ def test_kpis_filtered_by_source_and_customers(history: Store) -> None:
         empty = kpis.compute(session, kpis.Filters(at("06-01 00:00"), at("07-01 00:00")))
     assert (web.visitors, web.converted, web.csat) == (4, 1, None)  # C's order came from the app
     assert (only_c.visitors, only_c.orders, only_c.revenue) == (1, 1, 70.0)
-    assert (empty.visitors, empty.conversion_rate, empty.aov, empty.retention) == (0, None, None, None)
+    assert (empty.visitors, empty.conversion_rate, empty.aov, empty.retention) == (
+        0,
+        None,
+        None,
+        None,
+    )
 
 
 def test_weekly_series_and_zone_buckets(history: Store) -> None:
@@ -61,7 +67,8 @@ def test_weekly_series_and_zone_buckets(history: Store) -> None:
     paris = ZoneInfo("Europe/Paris")
     days = kpis.buckets(at("03-28 23:00"), at("03-31 22:00"), "day", paris)
     # 29 March 2026 (from 23:00 UTC the day before): clocks go forward, a 23-hour day.
-    assert [(b.astimezone(UTC) - a.astimezone(UTC)) for a, b in zip(days, days[1:], strict=False)][:2] == [
+    lengths = [b.astimezone(UTC) - a.astimezone(UTC) for a, b in pairwise(days)]
+    assert lengths[:2] == [
         timedelta(hours=23),
         timedelta(hours=24),
     ]
@@ -78,7 +85,9 @@ def test_weekly_series_and_zone_buckets(history: Store) -> None:
         ("unordered", (), [4, 4, 1, 1]),  # C added before viewing
     ],
 )
-def test_funnel_modes(history: Store, mode: str, exclusions: tuple[str, ...], expected: list[int]) -> None:
+def test_funnel_modes(
+    history: Store, mode: str, exclusions: tuple[str, ...], expected: list[int]
+) -> None:
     spec = funnels.FunnelSpec(mode=mode, exclusions=exclusions)
     with history.sessions() as session:
         result = funnels.compute(session, spec, MARCH)
@@ -100,9 +109,7 @@ def test_funnel_window_and_breakdown(history: Store) -> None:
         funnels.FunnelSpec(mode="sideways")
 
 
-@pytest.mark.parametrize(
-    ("cumulative", "february"), [(False, [2, 1, 1]), (True, [2, 2, 1])]
-)
+@pytest.mark.parametrize(("cumulative", "february"), [(False, [2, 1, 1]), (True, [2, 2, 1])])
 def test_monthly_order_cohorts(history: Store, cumulative: bool, february: list[int]) -> None:
     spec = cohorts.CohortSpec(grain="month", activity="ordered", cumulative=cumulative)
     with history.sessions() as session:
@@ -118,8 +125,14 @@ def test_any_event_cohorts_and_customer_filter(history: Store) -> None:
     spec = cohorts.CohortSpec(activity="any")
     with history.sessions() as session:
         matrix = cohorts.compute(session, spec, at("02-01 00:00"), at("04-01 00:00"), UTC_ZONE)
-        only_a = cohorts.compute(session, cohorts.CohortSpec(), at("02-01 00:00"),
-                                 at("04-01 00:00"), UTC_ZONE, customer_ids=[A])  # fmt: skip
+        only_a = cohorts.compute(
+            session,
+            cohorts.CohortSpec(),
+            at("02-01 00:00"),
+            at("04-01 00:00"),
+            UTC_ZONE,
+            customer_ids=[A],
+        )
     # A's first event is in February; B, C and D start in March (X is anonymous).
     assert [(c.start.month, c.size, c.active) for c in matrix] == [(2, 1, [1, 1]), (3, 3, [3])]
     assert [(c.size, c.retention) for c in only_a] == [(1, [1.0, 1.0])]

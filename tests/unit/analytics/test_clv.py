@@ -63,8 +63,9 @@ def test_predictions_match_lifetimes(cdnow: clv.RfmSummary, bgnbd: clv.BgNbd) ->
     np.testing.assert_allclose(clv.expected_purchases(bgnbd, cdnow, 39), expected, rtol=1e-6)
     np.testing.assert_allclose(clv.probability_alive(bgnbd, cdnow), alive, rtol=1e-6)
     curve = reference.expected_number_of_purchases_up_to_time(np.array([10.0, 39.0, 78.0]))
-    np.testing.assert_allclose(clv.expected_purchases_new(bgnbd, np.array([10.0, 39.0, 78.0])),
-                               curve, rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        clv.expected_purchases_new(bgnbd, np.array([10.0, 39.0, 78.0])), curve, rtol=1e-6
+    )
     spend = clv.fit_gamma_gamma(cdnow)
     gg = GammaGammaFitter()
     gg.params_ = {"p": spend.p, "q": spend.q, "v": spend.gamma}

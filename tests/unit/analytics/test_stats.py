@@ -79,7 +79,8 @@ def test_relative_lift_interval_covers_at_its_level() -> None:
         a = rng.normal(10.0, 4.0, 800)
         b = rng.normal(11.0, 4.0, 800)
         r = stats.welch_ttest(Summary.of_values(a), Summary.of_values(b))
-        assert r.relative_ci_low is not None and r.relative_ci_high is not None
+        assert r.relative_ci_low is not None
+        assert r.relative_ci_high is not None
         covered += r.relative_ci_low <= 0.1 <= r.relative_ci_high
     assert 0.92 <= covered / 400 <= 0.98
 

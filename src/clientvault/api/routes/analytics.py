@@ -31,8 +31,9 @@ Last = Annotated[date | None, Query(alias="to", description="Last day, included.
 Source = Annotated[str | None, Query(max_length=64, description="Only this tracking source.")]
 
 
-def _filters(settings: SettingsDep, first: First = None, last: Last = None,
-             source: Source = None) -> kpis.Filters:  # fmt: skip
+def _filters(
+    settings: SettingsDep, first: First = None, last: Last = None, source: Source = None
+) -> kpis.Filters:
     return kpis.Filters.of_days(first, last, settings.zone, source=source)
 
 
@@ -74,10 +75,13 @@ def read_funnel(
 ) -> dict[str, Any]:
     """A funnel over comma-separated steps, within a conversion window."""
     spec = funnels.FunnelSpec(
-        steps=funnels.parse_steps(steps), window=timedelta(hours=window_hours), mode=mode,
-        exclusions=funnels.parse_steps(exclusions), breakdown=breakdown or None,
+        steps=funnels.parse_steps(steps),
+        window=timedelta(hours=window_hours),
+        mode=mode,
+        exclusions=funnels.parse_steps(exclusions),
+        breakdown=breakdown or None,
         attribution=attribution,
-    )  # fmt: skip
+    )
     with store.read_sessions() as session:
         return dashboard.funnel(session, spec, filters, settings.analytics.min_group_size)
 
@@ -92,11 +96,17 @@ def read_cohorts(
     activity: Literal["any", "ordered"] = "ordered",
     cumulative: bool = False,
 ) -> dict[str, Any]:
-    """Acquisition cohorts × periods: retention, revenue and cumulative revenue curves."""
+    """Acquisition cohorts by periods: retention, revenue and cumulative revenue curves."""
     spec = cohorts.CohortSpec(grain=grain, activity=activity, cumulative=cumulative)
     with store.read_sessions() as session:
-        rows = dashboard.cohort_matrix(session, spec, filters.start, filters.end, settings.zone,
-                                       settings.analytics.min_group_size)  # fmt: skip
+        rows = dashboard.cohort_matrix(
+            session,
+            spec,
+            filters.start,
+            filters.end,
+            settings.zone,
+            settings.analytics.min_group_size,
+        )
     return {"grain": grain, "activity": activity, "cumulative": cumulative, "cohorts": rows}
 
 
@@ -140,26 +150,43 @@ def list_experiments(caller: ReadAnalytics, store: StoreDep) -> dict[str, Any]:
     with store.read_sessions() as session:
         return {
             "experiments": [
-                {"key": e.key, "name": e.name, "status": e.status, "variants": e.variants,
-                 "goal": e.goal, "started_at": e.started_at.isoformat()}
+                {
+                    "key": e.key,
+                    "name": e.name,
+                    "status": e.status,
+                    "variants": e.variants,
+                    "goal": e.goal,
+                    "started_at": e.started_at.isoformat(),
+                }
                 for e in experiments.listing(session)
             ]
-        }  # fmt: skip
+        }
 
 
 @router.post("/experiments", status_code=201)
-def create_experiment(body: ExperimentIn, caller: ManageExperiments, store: StoreDep) -> dict[str, Any]:
+def create_experiment(
+    body: ExperimentIn, caller: ManageExperiments, store: StoreDep
+) -> dict[str, Any]:
     """Create a running experiment (the first variant is the control)."""
     with store.sessions.begin() as session:
         experiment = experiments.create(
-            session, key=body.key, name=body.name, description=body.description,
+            session,
+            key=body.key,
+            name=body.name,
+            description=body.description,
             variants=[(v.key, v.weight) for v in body.variants],
             goal=body.goal.model_dump(exclude_none=True),
             guardrails=[m.model_dump(exclude_none=True) for m in body.guardrails],
-            holdout=body.holdout, planned_users=body.planned_users,
-        )  # fmt: skip
-        audit.record(session, principal=caller.principal, action="experiment.created",
-                     target_type="experiment", target_ids=[experiment.key])  # fmt: skip
+            holdout=body.holdout,
+            planned_users=body.planned_users,
+        )
+        audit.record(
+            session,
+            principal=caller.principal,
+            action="experiment.created",
+            target_type="experiment",
+            target_ids=[experiment.key],
+        )
         return {"key": experiment.key, "variants": experiment.variants}
 
 
@@ -211,5 +238,8 @@ async def assignment(
             return experiments.assign(experiments.get(session, key), unit)
 
     chosen = await run_in_threadpool(find)
-    return {"experiment_id": chosen.experiment, "variation_id": chosen.variant,
-            "in_experiment": chosen.in_experiment}  # fmt: skip
+    return {
+        "experiment_id": chosen.experiment,
+        "variation_id": chosen.variant,
+        "in_experiment": chosen.in_experiment,
+    }

@@ -69,20 +69,24 @@ def injected_style_ids() -> tuple[str, ...]:
 @router.get("/plotly.css", name="console_plotly_css")
 def plotly_css() -> Response:
     """plotly.js's base styles (from the installed package's bundle) as a stylesheet."""
-    return Response(_plotly_css(), media_type="text/css",
-                    headers={"Cache-Control": "public, max-age=86400",
-                             "X-Content-Type-Options": "nosniff"})  # fmt: skip
+    return Response(
+        _plotly_css(),
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get("/plotly.min.js", name="console_plotly")
 def plotly_js() -> Response:
     """plotly.js as shipped in the installed ``plotly`` package."""
-    return Response(_plotly_source(), media_type="application/javascript",
-                    headers={"Cache-Control": "public, max-age=86400",
-                             "X-Content-Type-Options": "nosniff"})  # fmt: skip
+    return Response(
+        _plotly_source(),
+        media_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
-class Query_:
+class DashboardQuery:
     """The dashboard's filters, from the URL."""
 
     def __init__(
@@ -105,9 +109,11 @@ class Query_:
         self.source = source or ""
         self.grain = grain
         self.funnel = funnels.FunnelSpec(
-            steps=funnels.parse_steps(steps), window=timedelta(hours=window_hours), mode=mode,
+            steps=funnels.parse_steps(steps),
+            window=timedelta(hours=window_hours),
+            mode=mode,
             breakdown=breakdown or None,
-        )  # fmt: skip
+        )
         self.steps = steps
         self.window_hours = window_hours
         self.breakdown = breakdown or ""
@@ -115,17 +121,24 @@ class Query_:
 
     def params(self) -> dict[str, str]:
         """The filters as URL parameters (for the CSV links)."""
-        return {"from": self.first.isoformat(), "to": self.last.isoformat(),
-                "source": self.source, "grain": self.grain, "steps": self.steps,
-                "mode": self.funnel.mode, "window_hours": f"{self.window_hours:g}",
-                "breakdown": self.breakdown, "activity": self.cohort.activity,
-                "cumulative": "true" if self.cohort.cumulative else "false"}  # fmt: skip
+        return {
+            "from": self.first.isoformat(),
+            "to": self.last.isoformat(),
+            "source": self.source,
+            "grain": self.grain,
+            "steps": self.steps,
+            "mode": self.funnel.mode,
+            "window_hours": f"{self.window_hours:g}",
+            "breakdown": self.breakdown,
+            "activity": self.cohort.activity,
+            "cumulative": "true" if self.cohort.cumulative else "false",
+        }
 
 
-Filters = Annotated[Query_, Depends()]
+Filters = Annotated[DashboardQuery, Depends()]
 
 
-def _data(store: Any, settings: Settings, q: Query_) -> dict[str, Any]:
+def _data(store: Any, settings: Settings, q: DashboardQuery) -> dict[str, Any]:
     minimum = settings.analytics.min_group_size
     cohort_start = q.filters.end - timedelta(days=365)
     with store.read_sessions() as session:
@@ -133,8 +146,14 @@ def _data(store: Any, settings: Settings, q: Query_) -> dict[str, Any]:
             "tiles": dashboard.kpi_tiles(session, q.filters),
             "series": dashboard.series(session, q.filters, q.grain, settings.zone),
             "funnel": dashboard.funnel(session, q.funnel, q.filters, minimum),
-            "cohorts": dashboard.cohort_matrix(session, q.cohort, min(cohort_start, q.filters.start),
-                                               q.filters.end, settings.zone, minimum),  # fmt: skip
+            "cohorts": dashboard.cohort_matrix(
+                session,
+                q.cohort,
+                min(cohort_start, q.filters.start),
+                q.filters.end,
+                settings.zone,
+                minimum,
+            ),
             "clv": dashboard.clv_summary(session),
             "experiments": [
                 {"key": e.key, "name": e.name, "status": e.status}
@@ -153,8 +172,14 @@ def analytics_page(
     return render(
         request,
         "analytics/dashboard.html",
-        {"title": "Analytics", "q": q, "data": data, "timezone": settings.timezone,
-         "params": q.params(), "plotly_guards": injected_style_ids()},  # fmt: skip
+        {
+            "title": "Analytics",
+            "q": q,
+            "data": data,
+            "timezone": settings.timezone,
+            "params": q.params(),
+            "plotly_guards": injected_style_ids(),
+        },
     )
 
 
@@ -175,9 +200,13 @@ def _rows(table: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]
     if table == "cohorts":
         width = max((len(c["retention"] or []) for c in data["cohorts"]), default=0)
         return ["cohort", "size", *[f"period_{k}" for k in range(width)]], [
-            [c["cohort"], c["size"] if not c["suppressed"] else "suppressed", *(c["retention"] or [])]
+            [
+                c["cohort"],
+                c["size"] if not c["suppressed"] else "suppressed",
+                *(c["retention"] or []),
+            ]
             for c in data["cohorts"]
-        ]  # fmt: skip
+        ]
     clv = data["clv"] or {"calibration": []}
     return ["repeat_purchases", "customers", "predicted", "actual"], [
         [b["frequency"], b["customers"], b["predicted"], b["actual"]] for b in clv["calibration"]
@@ -197,8 +226,10 @@ def export_csv(
     return Response(
         dashboard.to_csv(header, rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="analytics-{table}.csv"',
-                 "Cache-Control": "no-store"},  # fmt: skip
+        headers={
+            "Content-Disposition": f'attachment; filename="analytics-{table}.csv"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -209,6 +240,12 @@ def experiment_page(
     """An experiment's results: exposures, SRM status, intervals, chance to win."""
     with store.read_sessions() as session:
         summary = dashboard.experiment_summary(session, key, settings.analytics.min_group_size)
-    return render(request, "analytics/experiment.html",
-                  {"title": f"Experiment {summary['name']}", "e": summary,
-                   "plotly_guards": injected_style_ids()})  # fmt: skip
+    return render(
+        request,
+        "analytics/experiment.html",
+        {
+            "title": f"Experiment {summary['name']}",
+            "e": summary,
+            "plotly_guards": injected_style_ids(),
+        },
+    )

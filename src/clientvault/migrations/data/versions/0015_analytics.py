@@ -34,9 +34,7 @@ def upgrade() -> None:
         sa.Column("horizon_days", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_clv_fits")),
     )
-    op.create_index(
-        op.f("ix_analytics_clv_fits_fitted_at"), "analytics_clv_fits", ["fitted_at"]
-    )
+    op.create_index(op.f("ix_analytics_clv_fits_fitted_at"), "analytics_clv_fits", ["fitted_at"])
     op.create_table(
         "analytics_experiments",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
