@@ -21,7 +21,7 @@ from support.browser import sign_in_as_dpo
 pytestmark = pytest.mark.web
 
 
-def test_dashboard_charts_and_date_range(page: Any, live_server: Any) -> None:
+def test_dashboard_charts_date_range_and_an_experiment(page: Any, live_server: Any) -> None:
     load(live_server.store)
     sign_in_as_dpo(page, live_server)
     page.goto("/console/analytics?from=2026-03-01&to=2026-03-31&grain=week")
@@ -35,9 +35,17 @@ def test_dashboard_charts_and_date_range(page: Any, live_server: Any) -> None:
     expect(page).to_have_url(re.compile(r"from=2026-03-10"))
     expect(visitors).to_have_text("4")  # A, B, C, D; X was only seen on the 6th
     expect(page.locator('[data-chart="funnel"]')).to_have_attribute("data-drawn", "true")
+    # An experiment's page: its interval and SRM status.
+    _experiment(live_server)
+    page.goto("/console/analytics")
+    page.get_by_role("link", name="Hero image").click()
+    expect(page.locator("[data-srm]")).to_have_attribute("data-srm", "ok")
+    expect(page.locator('[data-variant="photo"] [data-interval]')).to_contain_text("[")
+    expect(page.locator('[data-chart="experiment"]')).to_have_attribute("data-drawn", "true")
 
 
-def test_experiment_page_shows_interval_and_srm(page: Any, live_server: Any) -> None:
+def _experiment(live_server: Any) -> None:
+    """An experiment with 60 exposures to control (10 sign-ups) and 50 to the photo (20)."""
     with live_server.store.sessions.begin() as session:
         experiments.create(
             session,
@@ -72,9 +80,3 @@ def test_experiment_page_shows_interval_and_srm(page: Any, live_server: Any) -> 
                 )
     with live_server.store.sessions.begin() as session:
         session.execute(insert(Event), rows)
-    sign_in_as_dpo(page, live_server)
-    page.goto("/console/analytics")
-    page.get_by_role("link", name="Hero image").click()
-    expect(page.locator("[data-srm]")).to_have_attribute("data-srm", "ok")
-    expect(page.locator('[data-variant="photo"] [data-interval]')).to_contain_text("[")
-    expect(page.locator('[data-chart="experiment"]')).to_have_attribute("data-drawn", "true")
