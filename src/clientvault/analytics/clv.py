@@ -20,6 +20,7 @@ the fits against the published CDNOW estimates (with ``lifetimes``' bundled copy
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,17 +97,27 @@ def bgnbd_log_likelihood(
 
 
 def _maximise(
-    negative: object, start: FloatArray, names: str
-) -> tuple[FloatArray, float]:  # pragma: no cover - trivial wrapper
-    result = optimize.minimize(
-        negative,
-        np.log(start),
-        method="Nelder-Mead",
-        options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000},
-    )
-    polished = optimize.minimize(negative, result.x, method="L-BFGS-B")
-    best = polished if polished.fun <= result.fun else result
-    if not np.all(np.isfinite(best.x)):
+    negative: Callable[[FloatArray], float], start: FloatArray, names: str
+) -> tuple[FloatArray, float]:
+    """Minimise ``negative`` over log-parameters from ``start``: L-BFGS-B and Nelder–Mead
+    each, then each polished by the other, keeping the best. Either alone can stall on a
+    ridge (Nelder–Mead drifting to p → ∞, γ → 0 on Gamma-Gamma; L-BFGS-B on flat BG/NBD
+    likelihoods), the pair has not in the CDNOW and simulated checks."""
+    simplex = {"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000}
+    candidates = []
+    for first, second in (("L-BFGS-B", "Nelder-Mead"), ("Nelder-Mead", "L-BFGS-B")):
+        result = optimize.minimize(
+            negative,
+            np.log(start),
+            method=first,
+            options=simplex if first == "Nelder-Mead" else None,
+        )
+        polished = optimize.minimize(
+            negative, result.x, method=second, options=simplex if second == "Nelder-Mead" else None
+        )
+        candidates += [result, polished]
+    best = min(candidates, key=lambda r: float(r.fun))
+    if not np.all(np.isfinite(best.x)) or float(best.fun) >= 1e300:
         raise InvalidInput(f"the {names} fit did not converge")
     return np.exp(best.x), -float(best.fun)
 
