@@ -52,6 +52,8 @@ def test_dashboard_numbers_for_analysts_only(
         ("2026-03-01", None, True),
     ]
     assert client.get("/api/v1/analytics/clv", headers=analyst).json() == {"fit": None}
+    heat = client.get("/api/v1/analytics/heatmap", params=MARCH, headers=analyst)
+    assert heat.json() == {"pages": [], "path": None}  # the history has no clicks
     support = bearer_headers(db, db_settings, "support")
     assert client.get("/api/v1/analytics/kpis", headers=support).status_code == 403
     bad = client.get(

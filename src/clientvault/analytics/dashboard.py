@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from clientvault.analytics import cohorts, experiments, funnels, kpis
+from clientvault.analytics import cohorts, experiments, funnels, heatmaps, kpis
 from clientvault.analytics.lifetime_value import latest_fit
 
 TILES: tuple[tuple[str, str, str], ...] = (
@@ -196,6 +196,19 @@ def experiment_summary(session: Session, key: str, min_group: int) -> dict[str, 
         "guardrails": [metric(g) for g in result.guardrails],
         "sample_size_per_variant": result.sample_size_per_variant,
     }
+
+
+def heatmap(
+    session: Session, filters: kpis.Filters, path: str | None, viewport: str, min_group: int
+) -> dict[str, Any]:
+    """The clicked pages of the range and, for ``path`` (default: the most clicked), its
+    click density, rage and dead clicks (cells of fewer people than the minimum withheld)."""
+    pages = heatmaps.pages(session, filters)
+    chosen = path or (pages[0][0] if pages else None)
+    if chosen is None:
+        return {"pages": [], "path": None}
+    result = heatmaps.compute(session, filters, chosen, viewport, min_group)
+    return {"pages": [{"path": p, "clicks": n} for p, n in pages], **result.__dict__}
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

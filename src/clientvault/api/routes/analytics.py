@@ -110,6 +110,22 @@ def read_cohorts(
     return {"grain": grain, "activity": activity, "cumulative": cumulative, "cohorts": rows}
 
 
+@router.get("/heatmap")
+def read_heatmap(
+    caller: ReadAnalytics,
+    store: StoreDep,
+    settings: SettingsDep,
+    filters: Range,
+    path: Annotated[str | None, Query(max_length=500)] = None,
+    viewport: Literal["mobile", "tablet", "desktop"] = "desktop",
+) -> dict[str, Any]:
+    """Clicked pages, and one page's click density grid, rage and dead clicks."""
+    with store.read_sessions() as session:
+        return dashboard.heatmap(
+            session, filters, path, viewport, settings.analytics.min_group_size
+        )
+
+
 @router.get("/clv")
 def read_clv(caller: ReadAnalytics, store: StoreDep) -> dict[str, Any]:
     """The latest CLV fit: parameters, log-likelihoods, calibration bins."""

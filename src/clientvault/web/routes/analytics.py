@@ -102,6 +102,8 @@ class DashboardQuery:
         breakdown: Annotated[str | None, Query(max_length=200)] = None,
         activity: Literal["any", "ordered"] = "ordered",
         cumulative: bool = False,
+        page: Annotated[str | None, Query(max_length=500)] = None,
+        viewport: Literal["mobile", "tablet", "desktop"] = "desktop",
     ) -> None:
         self.filters = kpis.Filters.of_days(first, last, settings.zone, source=source)
         self.first = self.filters.start.date()
@@ -118,6 +120,8 @@ class DashboardQuery:
         self.window_hours = window_hours
         self.breakdown = breakdown or ""
         self.cohort = cohorts.CohortSpec("month", activity, cumulative)
+        self.page = page or ""
+        self.viewport = viewport
 
     def params(self) -> dict[str, str]:
         """The filters as URL parameters (for the CSV links)."""
@@ -132,6 +136,8 @@ class DashboardQuery:
             "breakdown": self.breakdown,
             "activity": self.cohort.activity,
             "cumulative": "true" if self.cohort.cumulative else "false",
+            "page": self.page,
+            "viewport": self.viewport,
         }
 
 
@@ -155,6 +161,7 @@ def _data(store: Any, settings: Settings, q: DashboardQuery) -> dict[str, Any]:
                 minimum,
             ),
             "clv": dashboard.clv_summary(session),
+            "heatmap": dashboard.heatmap(session, q.filters, q.page or None, q.viewport, minimum),
             "experiments": [
                 {"key": e.key, "name": e.name, "status": e.status}
                 for e in experiments.listing(session)

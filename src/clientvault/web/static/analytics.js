@@ -49,19 +49,6 @@
     var width = shown.reduce(function (m, c) { return Math.max(m, c.retention.length); }, 0);
     var periods = [];
     for (var k = 0; k < width; k += 1) { periods.push("+" + k); }
-    var labels = shown.map(function (c) { return c.cohort + " (" + c.size + ")"; });
-    draw("chart-cohorts", [{
-      type: "heatmap",
-      x: periods,
-      y: labels,
-      z: shown.map(function (c) {
-        var row = c.retention.map(function (v) { return Math.round(v * 1000) / 10; });
-        while (row.length < width) { row.push(null); }
-        return row;
-      }),
-      colorscale: "Blues",
-      hovertemplate: "%{y}, period %{x}: %{z} %<extra></extra>",
-    }], { yaxis: { autorange: "reversed" }, margin: { l: 130, r: 20, t: 10, b: 40 } });
     draw("chart-cohort-revenue", shown.map(function (c) {
       return { x: periods.slice(0, c.cumulative_revenue_per_customer.length), y: c.cumulative_revenue_per_customer, name: c.cohort, type: "scatter" };
     }), { height: 260, yaxis: { title: { text: "revenue per customer" } } });
@@ -72,6 +59,30 @@
       { x: bins.map(function (b) { return b.frequency; }), y: bins.map(function (b) { return b.actual; }), name: "Actual", type: "bar" },
       { x: bins.map(function (b) { return b.frequency; }), y: bins.map(function (b) { return b.predicted; }), name: "Predicted (BG/NBD)", type: "scatter" },
     ], { xaxis: { title: { text: "repeat purchases in calibration" } }, yaxis: { title: { text: "hold-out purchases" } } });
+  }
+  if (data.heatmap && data.heatmap.density) {
+    // The page as an outline (its width and height as 0-100 %), each clicked cell a square
+    // coloured by its clicks. Markers rather than a heatmap trace: plotly's heatmap image sets
+    // a style attribute, which the console's Content-Security-Policy refuses.
+    var cx = [], cy = [], cz = [];
+    data.heatmap.density.forEach(function (row, r) {
+      row.forEach(function (v, c) {
+        if (v) { cx.push(c * 2.5 + 1.25); cy.push(r * 2.5 + 1.25); cz.push(v); }
+      });
+    });
+    draw("chart-heatmap", [{
+      type: "scatter",
+      mode: "markers",
+      x: cx,
+      y: cy,
+      marker: { symbol: "square", size: 9, color: cz, colorscale: "YlOrRd", cmin: 0 },
+      hovertemplate: "x %{x:.0f} %, y %{y:.0f} %: %{marker.color} clicks<extra></extra>",
+    }], {
+      height: 420,
+      xaxis: { range: [0, 100], title: { text: "% of page width" } },
+      yaxis: { range: [100, 0], title: { text: "% of page height" } },
+      shapes: [{ type: "rect", x0: 0, x1: 100, y0: 0, y1: 100, line: { color: "#999" } }],
+    });
   }
   if (data.experiment && data.experiment.goal) {
     var rows = data.experiment.goal.variants.filter(function (v) { return v.comparison; });
