@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from clientvault.analytics import kpis
-from clientvault.analytics.lifetime_value import day_end, day_start, fit_and_score
+from clientvault.analytics import dashboard, experiments, funnels, kpis
+from clientvault.analytics.lifetime_value import fit_and_score
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
 
 analytics_app = typer.Typer(help="KPIs and customer lifetime value.", no_args_is_help=True)
@@ -100,13 +100,9 @@ def kpis_command(
 ) -> None:
     """The KPI set of a date range (definitions in ``analytics.kpis``)."""
     settings = load_settings(data_dir)
-    first = date.fromisoformat(start) if _day(start, "--from") else None
-    last = date.fromisoformat(end) if _day(end, "--to") else None
-    if first is None or last is None:  # pragma: no cover - _day refuses what isn't a date
-        raise typer.BadParameter("give --from and --to")
     with opened_store(settings) as store, store.read_sessions() as session:
-        filters = kpis.Filters(
-            day_start(first, settings.zone), day_end(last, settings.zone), source=source
+        filters = kpis.Filters.of_days(
+            _day(start, "--from"), _day(end, "--to"), settings.zone, source=source
         )
         result = kpis.compute(session, filters)
     if as_json:
@@ -116,4 +112,105 @@ def kpis_command(
     for name, definition in kpis.DEFINITIONS.items():
         value = getattr(result, name)
         table.add_row(name, "—" if value is None else f"{value:.6g}", definition)
+    console.print(table)
+
+
+experiments_app = typer.Typer(help="A/B experiments.", no_args_is_help=True)
+analytics_app.add_typer(experiments_app, name="experiments")
+
+
+@experiments_app.command("create")
+def experiment_create(
+    key: str = typer.Argument(..., help="The key clients send as experiment_id."),
+    name: str = typer.Option(..., "--name", help="A name for people."),
+    variant: list[str] = typer.Option(
+        ..., "--variant", help="KEY or KEY=WEIGHT, repeated; the first is the control."
+    ),
+    goal_event: str | None = typer.Option(
+        None, "--goal-event", help="Goal: people doing this event after exposure."
+    ),
+    holdout: float = typer.Option(0.0, "--holdout", min=0, max=0.49, help="Global holdout."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Create a running experiment (goal: the event given, else revenue per user)."""
+    variants = []
+    for item in variant:
+        label, _, weight = item.partition("=")
+        try:
+            variants.append((label, float(weight) if weight else 1.0))
+        except ValueError:
+            raise typer.BadParameter(
+                f"{item!r}: use KEY or KEY=WEIGHT", param_hint="--variant"
+            ) from None
+    goal = {"kind": "event", "event": goal_event} if goal_event else {"kind": "revenue"}
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store, store.sessions.begin() as session:
+        experiments.create(
+            session, key=key, name=name, variants=variants, goal=goal, holdout=holdout
+        )
+    console.print(f"Experiment {key} is running.")
+
+
+@experiments_app.command("results")
+def experiment_results(
+    key: str = typer.Argument(..., help="The experiment's key."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Exposures, sample-ratio check and the goal's comparison of each variant."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store, store.read_sessions() as session:
+        summary = dashboard.experiment_summary(session, key, settings.analytics.min_group_size)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    srm = summary["srm"]
+    console.print(
+        f"{summary['name']} ({summary['status']}): exposures {summary['exposures']}; "
+        f"SRM p = {srm['p_value']:.4g}{' MISMATCH' if srm['mismatch'] else ''}"
+    )
+    table = Table("variant", "users", "mean", "difference [95 % CI]", "p", "chance to win")
+    for row in summary["goal"]["variants"]:
+        c = row["comparison"]
+        table.add_row(
+            row["variant"],
+            "suppressed" if row["suppressed"] else str(row["users"]),
+            "—" if row["mean"] is None else f"{row['mean']:.4g}",
+            "—" if c is None else f"{c['difference']:.4g} [{c['ci_low']:.4g}, {c['ci_high']:.4g}]",
+            "—" if c is None else f"{c['p_value']:.4g}",
+            "—" if row["chance_to_win"] is None else f"{row['chance_to_win']:.1%}",
+        )
+    console.print(table)
+
+
+@analytics_app.command("funnel")
+def funnel_command(
+    start: str = typer.Option(..., "--from", help="First day (YYYY-MM-DD)."),
+    end: str = typer.Option(..., "--to", help="Last day, included (YYYY-MM-DD)."),
+    steps: str = typer.Option(",".join(funnels.DEFAULT_STEPS), "--steps", help="Comma-separated."),
+    mode: str = typer.Option("ordered", "--mode", help="ordered, strict or unordered."),
+    window_hours: float = typer.Option(168, "--window-hours", min=0.02, max=8760),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """A funnel's people per step (definitions in ``analytics.funnels``)."""
+    settings = load_settings(data_dir)
+    filters = kpis.Filters.of_days(_day(start, "--from"), _day(end, "--to"), settings.zone)
+    with opened_store(settings) as store, store.read_sessions() as session:
+        spec = funnels.FunnelSpec(
+            steps=funnels.parse_steps(steps), mode=mode, window=timedelta(hours=window_hours)
+        )
+        result = dashboard.funnel(session, spec, filters, settings.analytics.min_group_size)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table("step", "people", "from start", "drop-off")
+    for step in result["steps"]:
+        share = step["conversion_from_start"]
+        table.add_row(
+            step["name"],
+            str(step["people"]),
+            "—" if share is None else f"{share:.1%}",
+            str(step["drop_off"]),
+        )
     console.print(table)
