@@ -12,8 +12,9 @@ Definitions (periods are calendar months or ISO weeks in the installation's time
   its cumulative sum per customer of the cohort (the cumulative revenue curve);
 * empty periods are zeros; a cohort with no customer is left out.
 
-The database does the heavy part: one grouped query returns each customer's distinct active
-periods (by bucket bounds joined like ``kpis.series``); the matrix is then filled here.
+All counting happens in the database: a row's period is a ``CASE`` over the period bounds
+(computed here in the installation's zone, bound as parameters, so the same SQL runs on
+SQLite and PostgreSQL), and only the matrix's cells come back.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from clientvault.analytics.kpis import bucket_table, buckets
+from clientvault.analytics.kpis import buckets
 from clientvault.errors import InvalidInput
 from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import Event
@@ -73,70 +75,81 @@ def compute(
     """The cohort matrix of cohorts starting in ``[start, end)``, followed until ``end``."""
     edges = buckets(start, end, spec.grain, zone)
     periods = len(edges) - 1
-    bounds = bucket_table(edges, "periods")
     if spec.activity == "any":
         who, when = Event.customer_id, Event.occurred_at
-        first_query = select(who, func.min(when)).where(who.is_not(None)).group_by(who)
     else:
         who, when = Order.customer_id, Order.placed_at
-        first_query = select(who, func.min(when)).where(who.is_not(None)).group_by(who)
+
+    def period(moment: Any) -> Any:
+        """The period index of a timestamp, as SQL: a CASE over the bounds (parameters)."""
+        return case(*((moment < edge, i) for i, edge in enumerate(edges[1:])), else_=-1)
+
+    first = select(who.label("customer"), func.min(when).label("first"))
+    first = first.where(who.is_not(None)).group_by(who).having(func.min(when) >= start)
     if customer_ids is not None:
-        first_query = first_query.where(who.in_(list(customer_ids)))
-    cohort_of: dict[object, int] = {}
-    for customer, first in session.execute(first_query.having(func.min(when) >= start)):
-        for i in range(periods):
-            if edges[i] <= first < edges[i + 1]:
-                cohort_of[customer] = i
-                break
-    active: dict[object, set[int]] = defaultdict(set)
-    activity = (
-        select(who, bounds.c.i)
-        .select_from(bounds)
-        .join(
-            Event if spec.activity == "any" else Order,
-            and_(when >= bounds.c.lo, when < bounds.c.hi, who.is_not(None)),
-        )
+        first = first.where(who.in_(list(customer_ids)))
+    firsts = first.subquery("firsts")
+    cohort = select(firsts.c.customer, period(firsts.c.first).label("cohort")).where(
+        firsts.c.first < end
+    )
+    cohorts_q = cohort.subquery("cohorts")
+    # Activity per (customer, period), then counted by (cohort, period) in the database: only
+    # the matrix's cells come back (what a hand-written query returns).
+    visits = (
+        select(who.label("customer"), period(when).label("period"))
+        .where(who.is_not(None), when >= start, when < end)
         .distinct()
+        .subquery("visits")
     )
-    for customer, i in session.execute(activity):
-        if customer in cohort_of:
-            active[customer].add(int(i))
+    joined = visits.join(cohorts_q, cohorts_q.c.customer == visits.c.customer)
+    sizes: dict[Any, Any] = dict(
+        session.execute(select(cohorts_q.c.cohort, func.count()).group_by(cohorts_q.c.cohort)).all()
+    )
+    active: dict[tuple[int, int], int] = defaultdict(int)
+    if spec.cumulative:
+        last = (
+            select(cohorts_q.c.cohort, func.max(visits.c.period).label("last"))
+            .select_from(joined)
+            .group_by(cohorts_q.c.customer, cohorts_q.c.cohort)
+            .subquery("last")
+        )
+        for index, until, count in session.execute(
+            select(last.c.cohort, last.c.last, func.count()).group_by(last.c.cohort, last.c.last)
+        ):
+            for p in range(int(index), int(until) + 1):
+                active[(int(index), p)] += int(count)
+    else:
+        for index, p, count in session.execute(
+            select(cohorts_q.c.cohort, visits.c.period, func.count())
+            .select_from(joined)
+            .group_by(cohorts_q.c.cohort, visits.c.period)
+        ):
+            active[(int(index), int(p))] += int(count)
     revenue: dict[tuple[int, int], float] = defaultdict(float)
-    money = (
-        select(Order.customer_id, bounds.c.i, func.sum(Order.total - Order.refunded_amount))
-        .select_from(bounds)
-        .join(Order, and_(Order.placed_at >= bounds.c.lo, Order.placed_at < bounds.c.hi))
-        .where(Order.customer_id.is_not(None))
-        .group_by(Order.customer_id, bounds.c.i)
-    )
-    for customer, i, amount in session.execute(money):
-        if customer in cohort_of:
-            revenue[(cohort_of[customer], int(i))] += float(amount or 0)
-    members: dict[int, list[object]] = defaultdict(list)
-    for person, index in cohort_of.items():
-        members[index].append(person)
+    for index, p, amount in session.execute(
+        select(
+            cohorts_q.c.cohort,
+            period(Order.placed_at),
+            func.sum(Order.total - Order.refunded_amount),
+        )
+        .select_from(Order)
+        .join(cohorts_q, cohorts_q.c.customer == Order.customer_id)
+        .where(Order.placed_at >= start, Order.placed_at < end)
+        .group_by(cohorts_q.c.cohort, period(Order.placed_at))
+    ):
+        revenue[(int(index), int(p))] += float(amount or 0)
+    members = {int(index): int(size) for index, size in sizes.items()}
     cohorts = []
     for index in sorted(members):
-        people = members[index]
+        size = members[index]
         length = periods - index
-        counts = [0] * length
-        for person in people:
-            seen = [i - index for i in active[person] if i >= index]
-            if spec.cumulative:
-                if seen:
-                    for k in range(max(seen) + 1):
-                        counts[k] += 1
-            else:
-                for k in seen:
-                    counts[k] += 1
+        counts = [active.get((index, index + k), 0) for k in range(length)]
         amounts = [revenue.get((index, index + k), 0.0) for k in range(length)]
         running, curve = 0.0, []
         for amount in amounts:
             running += amount
-            curve.append(running / len(people))
+            curve.append(running / size)
         cohorts.append(
-            Cohort(
-                edges[index], len(people), counts, [c / len(people) for c in counts], amounts, curve
-            )
+            Cohort(edges[index], size, counts, [c / size for c in counts], amounts, curve)
         )
     return cohorts

@@ -117,28 +117,27 @@ def _path(row: _Row, dotted: str) -> str:
 
 
 def _rows(session: Session, spec: FunnelSpec, filters: Filters) -> Iterator[tuple[Any, _Row]]:
-    """Each person's events of interest, in time order, from one query."""
+    """Each person's events of interest, in time order, from one query (the JSON columns
+    only when a breakdown reads them: decoding them is most of the cost otherwise)."""
     end = filters.end + spec.window
-    query = select(
-        Event.customer_id,
-        Event.anonymous_index,
-        Event.name,
-        Event.occurred_at,
-        Event.properties,
-        Event.context,
-    ).where(Event.occurred_at >= filters.start, Event.occurred_at < end, Event.type == "track")
+    documents = spec.breakdown is not None
+    columns: list[Any] = [Event.customer_id, Event.anonymous_index, Event.name, Event.occurred_at]
+    if documents:
+        columns += [Event.properties, Event.context]
+    query = select(*columns).where(
+        Event.occurred_at >= filters.start, Event.occurred_at < end, Event.type == "track"
+    )
     if spec.mode != "strict":  # strict needs every event, to see what comes between
         query = query.where(Event.name.in_([*spec.steps, *spec.exclusions]))
     if filters.source is not None:
         query = query.where(Event.source == filters.source)
     if filters.customer_ids is not None:
         query = query.where(Event.customer_id.in_(list(filters.customer_ids)))
-    for customer_id, anonymous, name, at, properties, context in session.execute(
-        query.order_by(Event.occurred_at, Event.id)
-    ):
-        person = customer_id if customer_id is not None else anonymous
+    for row in session.execute(query.order_by(Event.occurred_at, Event.id)):
+        person = row[0] if row[0] is not None else row[1]
         if person is not None:
-            yield person, _Row(name or "", at, properties or {}, context or {})
+            properties, context = (row[4] or {}, row[5] or {}) if documents else ({}, {})
+            yield person, _Row(row[2] or "", row[3], properties, context)
 
 
 @dataclass(frozen=True)
