@@ -106,6 +106,12 @@ def test_experiments_and_public_assignment(
         == first.json()
     )
     assert client.get(url, params={"anonymous_id": "a-1"}).status_code == 401
+    from_site = client.get(
+        url,
+        params={"anonymous_id": "a-1", "writeKey": write_key},
+        headers={"Origin": "https://shop.example"},
+    )
+    assert from_site.headers["access-control-allow-origin"] == "https://shop.example"
     assert client.get(url, params={"anonymous_id": "a-1", "writeKey": "wk_nope"}).status_code == 401
     assert (
         client.get(

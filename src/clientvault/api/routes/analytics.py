@@ -11,12 +11,12 @@ import binascii
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis
-from clientvault.errors import InvalidInput, Unauthenticated
+from clientvault.errors import InvalidInput, PermissionDenied, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.ingest.sources import authenticate
@@ -235,6 +235,7 @@ def _write_key(request: Request) -> str:
 async def assignment(
     key: str,
     request: Request,
+    response: Response,
     store: StoreDep,
     anonymous_id: Annotated[str | None, Query(alias="anonymous_id", max_length=200)] = None,
     user_id: Annotated[str | None, Query(alias="user_id", max_length=200)] = None,
@@ -245,6 +246,12 @@ async def assignment(
     source = await run_in_threadpool(authenticate, store.engine, write_key=_write_key(request))
     if source is None:
         raise Unauthenticated("unknown or revoked write key")
+    origin = request.headers.get("origin")
+    if origin is not None:  # a browser's call (the snippet): only from the source's sites
+        if not source.allows(origin):
+            raise PermissionDenied("this write key does not accept calls from this origin")
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
     unit = user_id or anonymous_id
     if not unit:
         raise InvalidInput("give anonymous_id or user_id")
