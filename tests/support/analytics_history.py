@@ -6,7 +6,7 @@ Customers A, B, C, D and one anonymous visitor X; March 2026 is the range under 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -95,3 +95,41 @@ def load(store: Store) -> None:
                 for n, (who, when, total, refunded) in enumerate(ORDERS)
             ],
         )
+
+
+def anonymous_event(
+    message_id: str, anonymous: bytes, name: str, when: datetime, properties: dict[str, Any]
+) -> dict[str, Any]:
+    """An event row of an anonymous visitor, as the event log stores it."""
+    return {
+        "message_id": message_id,
+        "type": "track",
+        "name": name,
+        "customer_id": None,
+        "anonymous_index": anonymous,
+        "occurred_at": when,
+        "received_at": when,
+        "source": "web",
+        "properties": properties,
+        "context": {},
+    }
+
+
+def exposures(
+    key: str, plan: list[tuple[str, int, int]], start: datetime, goal: str = "Signed Up"
+) -> list[dict[str, Any]]:
+    """``Experiment Viewed`` rows of experiment ``key``: per (variant, people, converted),
+    that many anonymous visitors exposed at ``start``, the first ``converted`` of them doing
+    ``goal`` five minutes later."""
+    rows = []
+    for variant, people, converted in plan:
+        for person in range(people):
+            anon = f"{variant}-{person}".encode().ljust(32, b"_")
+            viewed = {"experiment_id": key, "variation_id": variant}
+            rows.append(
+                anonymous_event(f"{key}-{anon!r}", anon, "Experiment Viewed", start, viewed)
+            )
+            if person < converted:
+                later = start + timedelta(minutes=5)
+                rows.append(anonymous_event(f"{key}-{anon!r}-goal", anon, goal, later, {}))
+    return rows

@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from clientvault.analytics import experiments
 from clientvault.ingest.models import Event
 from clientvault.store.base import utcnow
-from support.analytics_history import A, B, C, D, X, at, load
+from support.analytics_history import A, B, C, D, X, at, exposures, load
 from support.browser import sign_in_as_dpo
 
 pytestmark = pytest.mark.web
@@ -87,28 +87,6 @@ def _experiment(live_server: Any) -> None:
             goal={"kind": "event", "event": "Signed Up"},
         )
     start = utcnow() + timedelta(seconds=1)
-    rows = []
-    for variant, people, converted in (("control", 60, 10), ("photo", 50, 20)):
-        for n in range(people):
-            anon = f"{variant}-{n}".encode().ljust(32, b"_")
-            for name, props in (
-                ("Experiment Viewed", {"experiment_id": "hero", "variation_id": variant}),
-                ("Signed Up", {}),
-            ):
-                if name == "Signed Up" and n >= converted:
-                    continue
-                rows.append(
-                    {
-                        "message_id": f"{variant}{n}{name}",
-                        "type": "track",
-                        "name": name,
-                        "anonymous_index": anon,
-                        "occurred_at": start,
-                        "received_at": start,
-                        "source": "web",
-                        "properties": props,
-                        "context": {},
-                    }
-                )
+    rows = exposures("hero", [("control", 60, 10), ("photo", 50, 20)], start)
     with live_server.store.sessions.begin() as session:
         session.execute(insert(Event), rows)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import insert
@@ -13,6 +13,7 @@ from clientvault.errors import Conflict, InvalidInput
 from clientvault.ingest.models import Event
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
+from support.analytics_history import anonymous_event, exposures
 
 
 def test_assignment_is_deterministic_and_follows_the_weights(db: Store) -> None:
@@ -77,27 +78,10 @@ def test_results_from_experiment_viewed_events(db: Store) -> None:
             planned_users=100,
         )
     start = utcnow() + timedelta(seconds=1)
-    rows = []
     # 120 people see control (30 sign up), 100 see the photo (40 sign up); one person's second
     # exposure to the other variant is ignored; a sign-up before exposure does not count.
-    plan = [("control", 120, 30), ("photo", 100, 40)]
-    n = 0
-    for variant, people, converted in plan:
-        for person in range(people):
-            anon = f"{variant}-{person}".encode().ljust(32, b"_")
-            rows.append(
-                _event(
-                    n,
-                    anon,
-                    "Experiment Viewed",
-                    start,
-                    {"experiment_id": "hero", "variation_id": variant},
-                )
-            )
-            n += 1
-            if person < converted:
-                rows.append(_event(n, anon, "Signed Up", start + timedelta(minutes=5), {}))
-                n += 1
+    rows = exposures("hero", [("control", 120, 30), ("photo", 100, 40)], start)
+    n = len(rows)
     other = b"control-0".ljust(32, b"_")
     rows.append(
         _event(
@@ -138,17 +122,6 @@ def test_results_from_experiment_viewed_events(db: Store) -> None:
 
 
 def _event(
-    n: int, anonymous: bytes, name: str, at: object, properties: dict[str, object]
+    n: int, anonymous: bytes, name: str, at: datetime, properties: dict[str, object]
 ) -> dict[str, object]:
-    return {
-        "message_id": f"x{n}",
-        "type": "track",
-        "name": name,
-        "customer_id": None,
-        "anonymous_index": anonymous,
-        "occurred_at": at,
-        "received_at": at,
-        "source": "web",
-        "properties": properties,
-        "context": {},
-    }
+    return anonymous_event(f"x{n}", anonymous, name, at, properties)

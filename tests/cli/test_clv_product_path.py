@@ -1,7 +1,7 @@
 """The CLV fit through the product's own path: the CDNOW sample's transactions written as the
 product's orders, then ``clientvault analytics clv fit --json`` (RFM summary from the orders
 table, fit, scores). The parameters must match the published ones (Fader, Hardie & Lee 2005:
-r = 0.243, α = 4.414 per week, a = 0.793, b = 2.426) within 1 %, since the orders summarise to
+r = 0.243, alpha = 4.414 per week, a = 0.793, b = 2.426) within 1 %, since the orders summarise to
 the same recency-frequency data (in days here).
 
 The orders are inserted as the commerce consumer writes them rather than sent as 6,919
