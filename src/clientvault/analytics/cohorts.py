@@ -126,16 +126,22 @@ def compute(
         ):
             active[(int(index), int(p))] += int(count)
     revenue: dict[tuple[int, int], float] = defaultdict(float)
-    for index, p, amount in session.execute(
+    # The period in a subquery, grouped by its label: PostgreSQL does not take two renderings
+    # of the CASE (with their own bound parameters) as the same grouping expression.
+    spend = (
         select(
-            cohorts_q.c.cohort,
-            period(Order.placed_at),
-            func.sum(Order.total - Order.refunded_amount),
+            Order.customer_id.label("customer"),
+            period(Order.placed_at).label("period"),
+            (Order.total - Order.refunded_amount).label("net"),
         )
-        .select_from(Order)
-        .join(cohorts_q, cohorts_q.c.customer == Order.customer_id)
         .where(Order.placed_at >= start, Order.placed_at < end)
-        .group_by(cohorts_q.c.cohort, period(Order.placed_at))
+        .subquery("spend")
+    )
+    for index, p, amount in session.execute(
+        select(cohorts_q.c.cohort, spend.c.period, func.sum(spend.c.net))
+        .select_from(spend)
+        .join(cohorts_q, cohorts_q.c.customer == spend.c.customer)
+        .group_by(cohorts_q.c.cohort, spend.c.period)
     ):
         revenue[(int(index), int(p))] += float(amount or 0)
     members = {int(index): int(size) for index, size in sizes.items()}
