@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import TypeVar
 
+from clientvault.analytics.domain import DOMAIN as ANALYTICS
 from clientvault.automation.domain import DOMAIN as AUTOMATION
 from clientvault.automation.worker import Worker
 from clientvault.customers.domain import DOMAIN as CUSTOMERS
@@ -44,6 +45,7 @@ DOMAINS: tuple[Domain, ...] = (
     CUSTOMERS,
     SUPPORT,
     SEGMENTS,
+    ANALYTICS,
     AUTOMATION,
 )
 

@@ -437,6 +437,18 @@ class SegmentsSettings(BaseModel):
     )
 
 
+class AnalyticsSettings(BaseModel):
+    """Analytics (clientvault.analytics): what aggregate dashboards may show."""
+
+    min_group_size: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Groups of fewer people (a cohort, a breakdown value, a heatmap cell) are "
+        "suppressed from dashboards, CSV exports and the analytics API.",
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -467,6 +479,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     support: SupportSettings = SupportSettings()
     segments: SegmentsSettings = SegmentsSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -50,6 +50,10 @@ PUBLIC = {
     "certificates, published so anyone can check one",
     "/privacy-notice": "the public privacy notice (records of processing, no personal data)",
     "/support/csat": "a customer's answer to a satisfaction survey (checks its signed link)",
+    "/api/v1/experiments/{key}/assignment": "A/B assignment for websites and apps, "
+    "authenticated by a tracking source's write key like the tracking API",
+    "/console/analytics/plotly.min.js": "the charting library (public code)",
+    "/console/analytics/plotly.css": "the charting library's styles (public code)",
 }
 #: Route prefixes authenticated otherwise: the tracking API by write key, the sign-in pages,
 #: the data subject's preference centre by the signed link e-mailed to them (privacy.links).

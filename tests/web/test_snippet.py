@@ -107,3 +107,26 @@ def test_global_privacy_control_is_honoured_when_configured(
     page.evaluate("clientvault.track('Should not land'); clientvault.flush()")
     assert _events(live_server, 1, timeout=1.0) == []
     assert "cv_aid" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_experiment_assignment_and_exposure(
+    page: Any, serve_app: Any, live_server: Any, write_key: str
+) -> None:
+    from clientvault.analytics import experiments
+
+    with live_server.store.sessions.begin() as session:
+        experiments.create(
+            session,
+            key="hero",
+            name="Hero",
+            variants=[("control", 1), ("photo", 1)],
+            goal={"kind": "event", "event": "Order Completed"},
+        )
+    _shop(page, serve_app, live_server.url, write_key)
+    variant = page.evaluate("clientvault.experiment('hero')")
+    assert variant in ("control", "photo")
+    assert page.evaluate("clientvault.experiment('hero')") == variant  # the same visitor
+    page.evaluate("clientvault.flush()")
+    viewed = [e for e in _events(live_server, 3) if e.name == "Experiment Viewed"]
+    assert viewed
+    assert viewed[0].properties == {"experiment_id": "hero", "variation_id": variant}

@@ -9,6 +9,7 @@ from clientvault.api.docs import install_docs
 from clientvault.api.openapi_document import install_openapi
 from clientvault.api.routes import (
     alerts,
+    analytics,
     audit_log,
     auth,
     customers,
@@ -38,6 +39,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "automation": (jobs.router,),
     "support": (support.router, support.chat_router),
     "segments": (segments.router, segments.customer_router),
+    "analytics": (analytics.router, analytics.public),
 }
 
 

@@ -11,6 +11,7 @@ import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from starlette.types import ASGIApp
 
+from clientvault.cli.analytics import analytics_app
 from clientvault.cli.audit import audit_app
 from clientvault.cli.common import (
     DataDirOption,
@@ -64,6 +65,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "automation": (("jobs", jobs_app),),
     "support": (("support", support_app),),
     "segments": (("segment", segment_app),),
+    "analytics": (("analytics", analytics_app),),
 }
 for groups in for_domains(GROUPS):
     for name, group in groups:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clientvault.demo import segments
+from clientvault.demo import analytics, segments
 from clientvault.demo.identity import match_identities
 from clientvault.demo.privacy import open_requests
 from clientvault.demo.support import seed_support
@@ -28,6 +28,7 @@ STEPS: tuple[ShowcaseStep, ...] = (
     match_identities,
     open_requests,
     segments.showcase,
+    analytics.showcase,
     seed_support,
 )
 

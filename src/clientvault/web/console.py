@@ -32,6 +32,7 @@ from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.routes import (
     account,
     alerts,
+    analytics,
     audit,
     customer360,
     customers,
@@ -72,6 +73,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "ingest": (imports.router,),
     "customers": (customers.router, customer360.router),
     "segments": (segments.router,),
+    "analytics": (analytics.router,),
 }
 
 

@@ -99,6 +99,25 @@
       writeCookie(CONSENT, granted ? "granted" : "denied", 365);
       if (!granted) { queue = []; }
     },
+    // A/B test: the variant of experiment `key` for this visitor (deterministic, from the
+    // server), passed to `callback` (null when tracking is not allowed or the call fails);
+    // an assigned visitor's exposure is tracked as Segment's "Experiment Viewed".
+    experiment: function (key, callback) {
+      var done = function (variant) { if (callback) { callback(variant); } return variant; };
+      if (!allowed()) { return Promise.resolve(done(null)); }
+      var url = new URL("/api/v1/experiments/" + encodeURIComponent(key) + "/assignment", script.src);
+      url.searchParams.set("writeKey", writeKey);
+      url.searchParams.set(userId ? "user_id" : "anonymous_id", userId || anonymousId());
+      return fetch(url.href, { credentials: "omit" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .catch(function () { return null; })
+        .then(function (a) {
+          if (a && a.in_experiment) {
+            api.track("Experiment Viewed", { experiment_id: a.experiment_id, variation_id: a.variation_id });
+          }
+          return done(a ? a.variation_id : null);
+        });
+    },
     flush: flush
   };
   window.clientvault = api;

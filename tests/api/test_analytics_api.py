@@ -1,0 +1,145 @@
+"""The analytics API: the dashboard's numbers for ``analytics:read``, experiments, the public
+assignment call (write key) and the console page and CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from fastapi.testclient import TestClient
+
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+from support.analytics_history import load
+from support.staff import bearer_headers
+
+MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
+
+
+def test_dashboard_numbers_for_analysts_only(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    load(db)
+    analyst = bearer_headers(db, db_settings, "analyst")
+    tiles = client.get("/api/v1/analytics/kpis", params=MARCH, headers=analyst)
+    assert tiles.status_code == 200, tiles.text
+    by_kpi = {t["kpi"]: t for t in tiles.json()["tiles"]}
+    assert (by_kpi["visitors"]["value"], by_kpi["orders"]["value"]) == (5, 3)
+    assert by_kpi["revenue"]["value"] == 180.0
+    assert by_kpi["orders"]["previous"] == 2  # A and B in February's 31 days before
+    assert by_kpi["orders"]["change"] == 0.5
+    assert "net of refunds" in by_kpi["revenue"]["definition"]
+    series = client.get(
+        "/api/v1/analytics/series", params={**MARCH, "grain": "week"}, headers=analyst
+    )
+    assert [p["orders"] for p in series.json()["points"]] == [0, 1, 0, 1, 1, 0]
+    funnel = client.get(
+        "/api/v1/analytics/funnel",
+        headers=analyst,
+        params={**MARCH, "breakdown": "context.device.type"},
+    )
+    body = funnel.json()
+    assert [s["people"] for s in body["steps"]] == [4, 3, 1, 1]
+    # Breakdown groups of 2 people are under the minimum group size (5): withheld.
+    assert all(b["suppressed"] and b["people"] is None for b in body["breakdown"])
+    cohorts = client.get(
+        "/api/v1/analytics/cohorts",
+        headers=analyst,
+        params={"from": "2026-02-01", "to": "2026-04-30"},
+    )
+    assert [(c["cohort"], c["size"], c["suppressed"]) for c in cohorts.json()["cohorts"]] == [
+        ("2026-02-01", None, True),
+        ("2026-03-01", None, True),
+    ]
+    assert client.get("/api/v1/analytics/clv", headers=analyst).json() == {"fit": None}
+    heat = client.get("/api/v1/analytics/heatmap", params=MARCH, headers=analyst)
+    assert heat.json() == {"pages": [], "path": None}  # the history has no clicks
+    support = bearer_headers(db, db_settings, "support")
+    assert client.get("/api/v1/analytics/kpis", headers=support).status_code == 403
+    bad = client.get(
+        "/api/v1/analytics/kpis", params={"from": "2026-04-01", "to": "2026-03-01"}, headers=analyst
+    )
+    assert bad.status_code == 422
+    assert (
+        client.get("/api/v1/analytics/funnel", params={"steps": "one"}, headers=analyst).status_code
+        == 422
+    )
+
+
+def test_experiments_and_public_assignment(
+    client: TestClient, db: Store, db_settings: Settings, write_key: str
+) -> None:
+    marketer = bearer_headers(db, db_settings, "marketer")
+    created = client.post(
+        "/api/v1/analytics/experiments",
+        headers=marketer,
+        json={
+            "key": "hero",
+            "name": "Hero image",
+            "variants": [{"key": "control", "weight": 1}, {"key": "photo", "weight": 1}],
+            "goal": {"kind": "event", "event": "Signed Up"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    again = client.post(
+        "/api/v1/analytics/experiments",
+        headers=marketer,
+        json={
+            "key": "hero",
+            "name": "Again",
+            "variants": [{"key": "a", "weight": 1}, {"key": "b", "weight": 1}],
+            "goal": {"kind": "revenue"},
+        },
+    )
+    assert again.status_code == 409
+    analyst = bearer_headers(db, db_settings, "analyst")
+    assert client.post("/api/v1/analytics/experiments", headers=analyst, json={}).status_code in (
+        403,
+        422,
+    )
+    url = "/api/v1/experiments/hero/assignment"
+    first = client.get(url, params={"anonymous_id": "a-1", "writeKey": write_key})
+    assert first.status_code == 200, first.text
+    assert first.json()["variation_id"] in ("control", "photo")
+    assert (
+        client.get(url, params={"anonymous_id": "a-1", "writeKey": write_key}).json()
+        == first.json()
+    )
+    assert client.get(url, params={"anonymous_id": "a-1"}).status_code == 401
+    from_site = client.get(
+        url,
+        params={"anonymous_id": "a-1", "writeKey": write_key},
+        headers={"Origin": "https://shop.example"},
+    )
+    assert from_site.headers["access-control-allow-origin"] == "https://shop.example"
+    assert client.get(url, params={"anonymous_id": "a-1", "writeKey": "wk_nope"}).status_code == 401
+    assert (
+        client.get(
+            "/api/v1/experiments/nope/assignment",
+            params={"anonymous_id": "a", "writeKey": write_key},
+        ).status_code
+        == 404
+    )
+    results = client.get("/api/v1/analytics/experiments/hero/results", headers=analyst)
+    assert results.status_code == 200, results.text
+    assert results.json()["exposures"] == {"control": 0, "photo": 0}
+    assert results.json()["srm"]["mismatch"] is False
+
+
+def test_console_page_and_csv(client: TestClient, db: Store, db_settings: Settings) -> None:
+    load(db)
+    analyst = bearer_headers(db, db_settings, "analyst")
+    page = client.get("/console/analytics", params=MARCH, headers=analyst)
+    assert page.status_code == 200, page.text
+    assert 'data-kpi="visitors"' in page.text
+    assert "/console/analytics/plotly.min.js" in page.text
+    exported = client.get(
+        "/console/analytics/export/series.csv", params={**MARCH, "grain": "week"}, headers=analyst
+    )
+    assert exported.status_code == 200
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    assert rows[0] == ["start", "visitors", "conversion_rate", "orders", "revenue", "csat"]
+    assert [r[3] for r in rows[1:]] == ["0", "1", "0", "1", "1", "0"]
+    script = client.get("/console/analytics/plotly.min.js")
+    assert script.status_code == 200
+    assert b"plotly" in script.content[:2000].lower()
