@@ -218,6 +218,11 @@ def _resolve_waits(session: Session, runs: list[JourneyRun], event: Event) -> No
     for run in runs:
         if event.occurred_at < run.entered_at:
             continue
+        if run.status == "active" and run.steps_done == 0 and run.waiting_for == event.name:
+            # The trigger's own cancelling event (an order before the cart delay): the person
+            # never really entered, so it is no conversion either.
+            _finish(run, "exited", f"event: {event.name}", utcnow())
+            continue
         definition = definition_of(session, run.journey_id, run.version)
         goal = definition.goal
         if (
