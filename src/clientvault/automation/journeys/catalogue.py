@@ -204,20 +204,21 @@ def journey_stats(session: Session, journey: Journey) -> JourneyStats:
         entry.outcomes[outcome] = total
     order = [step["id"] for step in definition_document(session, journey).get("steps", [])]
     steps = [counts.pop(s, StepCount(s, 0)) for s in order] + list(counts.values())
-    converted = dict(
+    by_status = dict(
         session.execute(
-            select(JourneyRun.status == "holdout", func.count())
+            select(JourneyRun.status, func.count())
             .where(JourneyRun.journey_id == journey.id, JourneyRun.converted_at.is_not(None))
-            .group_by(JourneyRun.status == "holdout")
+            .group_by(JourneyRun.status)
         ).all()
     )
+    held_converted = by_status.pop("holdout", 0)
     return JourneyStats(
         runs=runs,
         steps=steps,
         entrants=sum(runs.values()),
-        converted=converted.get(False, 0),
+        converted=sum(by_status.values()),
         holdout=runs.get("holdout", 0),
-        holdout_converted=converted.get(True, 0),
+        holdout_converted=held_converted,
     )
 
 

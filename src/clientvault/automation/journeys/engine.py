@@ -68,6 +68,8 @@ MAX_STEPS_AT_ONCE = 50
 #: The lead-scoring score kind (``customers.scores``), usable in segments.
 POINTS_KIND = "lead_points"
 
+#: The longest attribution window a goal may have (``definition.Goal.within_days``).
+GOAL_HORIZON = timedelta(days=365)
 #: A trigger event older than this when read starts no run (imported or late history).
 STALE_TRIGGER = timedelta(days=1)
 
@@ -203,8 +205,15 @@ def handle_events(session: Session, store: Store, events: Sequence[Event]) -> No
 
 
 def _open_runs(session: Session, customers: list[uuid.UUID]) -> dict[uuid.UUID, list[JourneyRun]]:
+    # Finished runs too, while their goal may still come (a purchase after the last e-mail).
     query = select(JourneyRun).where(
-        JourneyRun.customer_id.in_(customers), JourneyRun.status.in_(("active", "holdout"))
+        JourneyRun.customer_id.in_(customers),
+        (JourneyRun.status == "active")
+        | (
+            JourneyRun.status.in_(("holdout", "completed"))
+            & JourneyRun.converted_at.is_(None)
+            & (JourneyRun.entered_at > utcnow() - GOAL_HORIZON)
+        ),
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
