@@ -22,12 +22,20 @@ MARKETER = Principal.system("test-marketer", "journeys:manage")
 ALWAYS = AutomationSettings(quiet_hours_start=0, quiet_hours_end=0)
 
 WELCOME_TEXT = "Hello {{ customer.first_name }}, welcome!"
-WELCOME_HTML = "<p>Hello {{ customer.first_name }}</p><a href=\"{{ link('https://shop.example.com/new') }}\">New</a>"
+WELCOME_HTML = (
+    "<p>Hello {{ customer.first_name }}</p>"
+    "<a href=\"{{ link('https://shop.example.com/new') }}\">New</a>"
+)
 
 
 def track(
-    store: Store, user_id: str, event: str, properties: dict[str, Any] | None = None,
-    *, at: datetime | None = None, message_id: str | None = None,
+    store: Store,
+    user_id: str,
+    event: str,
+    properties: dict[str, Any] | None = None,
+    *,
+    at: datetime | None = None,
+    message_id: str | None = None,
 ) -> None:
     """One track call of ``user_id`` on the log, as the tracking API stores it."""
     message: dict[str, Any] = {
@@ -45,7 +53,12 @@ def track(
 
 
 def sign_up(
-    store: Store, n: int, *, first_name: str = "Ada", consent: bool = True, birthday: str | None = None
+    store: Store,
+    n: int,
+    *,
+    first_name: str = "Ada",
+    consent: bool = True,
+    birthday: str | None = None,
 ) -> uuid.UUID:
     """Person ``n`` identified (e-mail, first name), with marketing consent if asked."""
     traits: dict[str, Any] = {"email": f"person.{n}@example.com", "firstName": first_name}
@@ -54,9 +67,18 @@ def sign_up(
     with store.sessions.begin() as session:
         ensure_default_purposes(session)
         result = ingest(
-            session, store, source="test", default_region="FR",
-            messages=[{"type": "identify", "userId": f"user-{n}", "traits": traits,
-                       "messageId": f"identify-{n}-{uuid.uuid4().hex}"}],
+            session,
+            store,
+            source="test",
+            default_region="FR",
+            messages=[
+                {
+                    "type": "identify",
+                    "userId": f"user-{n}",
+                    "traits": traits,
+                    "messageId": f"identify-{n}-{uuid.uuid4().hex}",
+                }
+            ],
         )
         assert result.accepted == 1, result
         (customer_id,) = find_by_email(session, store, email=f"person.{n}@example.com")
@@ -65,24 +87,39 @@ def sign_up(
     return customer_id
 
 
-def decide(store: Store, customer_id: uuid.UUID, decision: str, purpose: str = "marketing_email") -> None:
+def decide(
+    store: Store, customer_id: uuid.UUID, decision: str, purpose: str = "marketing_email"
+) -> None:
     """A consent decision about marketing e-mail."""
     with store.sessions.begin() as session:
         record_decision(
-            session, customer_id=customer_id, purpose=purpose,
+            session,
+            customer_id=customer_id,
+            purpose=purpose,
             decision=decision,  # type: ignore[arg-type]
-            policy_version="1", channel="web",
+            policy_version="1",
+            channel="web",
         )
 
 
-def template(store: Store, name: str, *, text: str = WELCOME_TEXT, html: str = WELCOME_HTML,
-             subject: str = "Welcome") -> None:
+def template(
+    store: Store,
+    name: str,
+    *,
+    text: str = WELCOME_TEXT,
+    html: str = WELCOME_HTML,
+    subject: str = "Welcome",
+) -> None:
     """Save an e-mail template through the service."""
     with store.sessions.begin() as session:
-        catalogue.save_template(session, name=name, subject=subject, html=html, text=text, by=MARKETER)
+        catalogue.save_template(
+            session, name=name, subject=subject, html=html, text=text, by=MARKETER
+        )
 
 
-def journey(store: Store, name: str, definition: dict[str, Any], *, active: bool = True) -> uuid.UUID:
+def journey(
+    store: Store, name: str, definition: dict[str, Any], *, active: bool = True
+) -> uuid.UUID:
     """Create (and activate) a journey through the service."""
     with store.sessions.begin() as session:
         made: Journey = catalogue.create_journey(

@@ -29,7 +29,7 @@ def webhook_receiver(key: bytes) -> Iterator[Receiver]:
     receiver = Receiver(key=key)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             expected = signature(receiver.key, self.headers["X-Clientvault-Timestamp"], body)
             with receiver.lock:
@@ -39,7 +39,7 @@ def webhook_receiver(key: bytes) -> Iterator[Receiver]:
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -16,6 +16,7 @@ from clientvault.api.routes import (
     identity,
     imports,
     jobs,
+    journeys,
     privacy_core,
     privacy_requests,
     snippet,
@@ -32,7 +33,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "customers": (customers.router,),
     "privacy": (privacy_requests.router, privacy_core.router),
     "identity": (identity.router,),
-    "automation": (jobs.router,),
+    "automation": (jobs.router, journeys.router, journeys.tracking),
 }
 
 

@@ -29,6 +29,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clientvault.automation.journeys.events import record_event
 from clientvault.automation.journeys.models import EmailTemplate, JourneyEmail
 from clientvault.errors import InvalidInput, Unauthenticated
 from clientvault.identity.models import Customer
@@ -43,8 +44,8 @@ from clientvault.store.context import Store
 
 #: Who opens the customer's name to personalise a journey's e-mail (audited as such).
 JOURNEYS = Principal.system("journeys", PII_REVEAL)
-OPEN_PATH = "/e/o/"
-CLICK_PATH = "/e/c/"
+OPEN_PATH = "/v1/email/o/"
+CLICK_PATH = "/v1/email/c/"
 #: What the template's ``customer`` holds: clear attributes and the opened names.
 CLEAR_ATTRIBUTES = ("country", "city", "language", "gender", "birth_year")
 
@@ -295,3 +296,33 @@ def queue_email(
     )
     sent.outbox_id = message.id
     return sent
+
+
+def record_tracking(
+    session: Session, store: Store, settings: Settings, token: str, *, click: bool
+) -> str | None:
+    """Record an opening (pixel) or a click (``Email Opened`` / ``Email Link Clicked``) for
+    a valid token, if the customer still passes the tracking purpose; returns the click's
+    target URL (only ever one signed into the token). ``Unauthenticated`` for a bad token."""
+    payload = verify(tracking_key(store, settings), token)
+    email_id, url = payload.get("e"), payload.get("u")
+    if not isinstance(email_id, int) or (click and not isinstance(url, str)):
+        raise Unauthenticated("this link is not valid")
+    sent = session.get(JourneyEmail, email_id)
+    if sent is not None and tracking_allowed(session, settings, sent.customer_id):
+        properties: dict[str, Any] = {
+            "journey_id": str(sent.journey_id) if sent.journey_id else None,
+            "step": sent.step_id,
+            "template": sent.template,
+            "email_id": sent.id,
+        }
+        if click:
+            properties["url"] = url
+        record_event(
+            session,
+            customer_id=sent.customer_id,
+            name="Email Link Clicked" if click else "Email Opened",
+            message_id=f"cv-email-{'click' if click else 'open'}-{uuid.uuid4().hex}",
+            properties=properties,
+        )
+    return url if click and isinstance(url, str) else None

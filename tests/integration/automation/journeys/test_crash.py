@@ -18,13 +18,13 @@ from multiprocessing.process import BaseProcess
 from sqlalchemy import func, select, update
 
 from clientvault.automation.journeys.jobs import webhook_key
+from clientvault.automation.journeys.models import JourneyRun, JourneyStepLog, JourneyWebhook
 from clientvault.automation.models import ScheduledJobState
 from clientvault.domains import build_worker
-from clientvault.migrations.schema import load_holders
-from clientvault.automation.journeys.models import JourneyRun, JourneyStepLog, JourneyWebhook
 from clientvault.identity.profiles import find_by_email
 from clientvault.ingest.tracking import ingest
 from clientvault.messaging.models import OutboxMessage
+from clientvault.migrations.schema import load_holders
 from clientvault.privacy.consent import record_decision
 from clientvault.privacy.purposes import ensure_default_purposes
 from clientvault.settings import AutomationSettings, Settings
@@ -45,24 +45,45 @@ def sign_up_many(store: Store, count: int) -> list[uuid.UUID]:
     with store.sessions.begin() as session:
         ensure_default_purposes(session)
         ingest(
-            session, store, source="test", default_region="FR",
+            session,
+            store,
+            source="test",
+            default_region="FR",
             messages=[
-                {"type": "identify", "userId": f"user-{n}", "messageId": f"id-{n}",
-                 "traits": {"email": f"person.{n}@example.com", "firstName": f"P{n}"}}
+                {
+                    "type": "identify",
+                    "userId": f"user-{n}",
+                    "messageId": f"id-{n}",
+                    "traits": {"email": f"person.{n}@example.com", "firstName": f"P{n}"},
+                }
                 for n in range(count)
             ],
         )
-        ids = [find_by_email(session, store, email=f"person.{n}@example.com")[0] for n in range(count)]
+        ids = [
+            find_by_email(session, store, email=f"person.{n}@example.com")[0] for n in range(count)
+        ]
         for customer_id in ids:
             record_decision(
-                session, customer_id=customer_id, purpose="marketing_email", decision="granted",
-                policy_version="1", channel="web",
+                session,
+                customer_id=customer_id,
+                purpose="marketing_email",
+                decision="granted",
+                policy_version="1",
+                channel="web",
             )
     with store.sessions.begin() as session:
         ingest(
-            session, store, source="test", default_region="FR",
+            session,
+            store,
+            source="test",
+            default_region="FR",
             messages=[
-                {"type": "track", "userId": f"user-{n}", "event": "Signed Up", "messageId": f"su-{n}"}
+                {
+                    "type": "track",
+                    "userId": f"user-{n}",
+                    "event": "Signed Up",
+                    "messageId": f"su-{n}",
+                }
                 for n in range(count)
             ],
         )
@@ -82,7 +103,12 @@ def _worker(settings: Settings, mailbox: Mailbox) -> BaseProcess:
     configured = settings.model_copy(
         update={
             "smtp": settings.smtp.model_copy(
-                update={"enabled": True, "host": mailbox.host, "port": mailbox.port, "batch_size": 10}
+                update={
+                    "enabled": True,
+                    "host": mailbox.host,
+                    "port": mailbox.port,
+                    "batch_size": 10,
+                }
             ),
             "automation": AutomationSettings(
                 quiet_hours_start=0, quiet_hours_end=0, advance_seconds=1, batch_size=20
@@ -190,11 +216,13 @@ def _check(store: Store, mailbox: Mailbox, receiver: Receiver) -> None:
     # Resends (a kill between the relay's answer and its record) carry the same Message-ID.
     assert len(mailbox.messages) - len(ids) <= KILLS * 10
     calls = Counter(receiver.keys)
-    assert len(calls) == PEOPLE and receiver.bad_signatures == 0
+    assert len(calls) == PEOPLE
+    assert receiver.bad_signatures == 0
     with store.sessions() as session:
         runs = session.scalars(select(JourneyRun)).all()
         steps = session.execute(
             select(JourneyStepLog.run_id, func.count()).group_by(JourneyStepLog.run_id)
         ).all()
-    assert {run.status for run in runs} == {"completed"} and len(runs) == PEOPLE
+    assert {run.status for run in runs} == {"completed"}
+    assert len(runs) == PEOPLE
     assert {count for _, count in steps} == {STEPS}

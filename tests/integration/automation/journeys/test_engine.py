@@ -33,7 +33,11 @@ from support.journeys import MARKETER, decide, journey, sign_up, template, track
 from support.mailbox import Mailbox, smtp_server, text_of
 
 WELCOME = {
-    "trigger": {"kind": "event", "event": "Signed Up", "filters": [{"field": "plan", "value": "free"}]},
+    "trigger": {
+        "kind": "event",
+        "event": "Signed Up",
+        "filters": [{"field": "plan", "value": "free"}],
+    },
     "steps": [{"id": "welcome", "type": "send_email", "template": "welcome"}],
 }
 CART = {
@@ -94,7 +98,8 @@ def test_the_real_worker_sends_the_welcome_email_with_the_first_name_and_unsubsc
     (message,) = mailbox.messages
     assert "Hello Grace, welcome!" in text_of(message)
     html = message.get_body(preferencelist=("html",))
-    assert html is not None and "Hello Grace" in html.get_content()  # type: ignore[attr-defined]
+    assert html is not None
+    assert "Hello Grace" in html.get_content()  # type: ignore[attr-defined]
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "/preferences/unsubscribe?token=" in message["List-Unsubscribe"]
     assert "/preferences?token=" in text_of(message)
@@ -119,7 +124,8 @@ def test_cart_abandoned_gets_the_email_after_the_delay_and_an_order_first_gets_n
     assert statuses == {"completed": "end", "exited": "event: Order Completed"}
     with db.sessions() as session:
         sent = session.scalars(select(Event).where(Event.name == "Email Sent")).all()
-    assert len(sent) == 1 and sent[0].properties["template"] == "cart"
+    assert len(sent) == 1
+    assert sent[0].properties["template"] == "cart"
 
 
 def test_consent_withdrawn_during_a_wait_means_no_email(
@@ -183,12 +189,16 @@ def test_a_template_cannot_be_injected_through_a_name_nor_reach_python_internals
     track(db, "user-1", "Signed Up")
     track(db, "user-2", "Signed Up")
     _pump(db, settings)
-    texts = {rcpt[0]: text_of(m) for m, rcpt in zip(mailbox.messages, mailbox.recipients, strict=True)}
+    texts = {
+        rcpt[0]: text_of(m) for m, rcpt in zip(mailbox.messages, mailbox.recipients, strict=True)
+    }
     assert "Hello {{ 7*7 }}, welcome!" in texts["person.1@example.com"]
     assert "Hello {% for x in y %}, welcome!" in texts["person.2@example.com"]
     hostile = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
     with pytest.raises(InvalidInput, match="text"), db.sessions.begin() as session:
-        catalogue.save_template(session, name="evil", subject="x", html="", text=hostile, by=MARKETER)
+        catalogue.save_template(
+            session, name="evil", subject="x", html="", text=hostile, by=MARKETER
+        )
     # Stored around the check (an old row, a hand edit): the run fails, nothing is sent.
     with db.sessions.begin() as session:
         session.add(EmailTemplate(name="evil", subject="x", html="", text=hostile))
@@ -227,7 +237,10 @@ def test_pause_holds_people_in_flight_and_a_new_version_leaves_them_on_theirs(
     _pump(db, settings)
     with db.sessions.begin() as session:
         catalogue.change_status(session, journey_id, "pause", by=MARKETER)
-        v2 = {**definition, "steps": [definition["steps"][0], {**definition["steps"][1], "template": "v2"}]}  # type: ignore[index]
+        v2 = {
+            **definition,
+            "steps": [definition["steps"][0], {**definition["steps"][1], "template": "v2"}],
+        }  # type: ignore[index]
         catalogue.new_version(session, journey_id, definition=v2, by=MARKETER)
     _pump(db, settings, later=timedelta(minutes=11))
     assert mailbox.messages == []  # paused: held, not lost
@@ -236,13 +249,17 @@ def test_pause_holds_people_in_flight_and_a_new_version_leaves_them_on_theirs(
     track(db, "user-2", "Signed Up")
     _pump(db, settings)
     _pump(db, settings, later=timedelta(minutes=11))
-    texts = {rcpt[0]: text_of(m) for m, rcpt in zip(mailbox.messages, mailbox.recipients, strict=True)}
+    texts = {
+        rcpt[0]: text_of(m) for m, rcpt in zip(mailbox.messages, mailbox.recipients, strict=True)
+    }
     assert "version one" in texts["person.1@example.com"]
     assert "version two" in texts["person.2@example.com"]
     assert sorted(r.version for r in _runs(db)) == [1, 2]
 
 
-def test_reentry_once_and_holdout_get_nothing(db: Store, settings: Settings, mailbox: Mailbox) -> None:
+def test_reentry_once_and_holdout_get_nothing(
+    db: Store, settings: Settings, mailbox: Mailbox
+) -> None:
     template(db, "welcome")
     journey(
         db,
@@ -269,7 +286,8 @@ def test_reentry_once_and_holdout_get_nothing(db: Store, settings: Settings, mai
     with db.sessions() as session:
         journey_row = catalogue.find_journey(session, "Held")
         stats = catalogue.journey_stats(session, journey_row)
-    assert stats.entrants == 12 and stats.holdout == len(held)
+    assert stats.entrants == 12
+    assert stats.holdout == len(held)
     assert stats.converted + stats.holdout_converted == 1
 
 
@@ -285,7 +303,8 @@ def test_a_bounce_puts_the_customer_on_the_do_not_contact_list(
     with db.sessions() as session:
         listed = session.get(DoNotContact, bouncing)
         bounced = session.scalars(select(Event.name).where(Event.name == "Email Bounced")).all()
-    assert listed is not None and listed.reason == "bounced"
+    assert listed is not None
+    assert listed.reason == "bounced"
     assert bounced == ["Email Bounced"]
 
 
