@@ -25,7 +25,8 @@ WELCOME = {
 }
 TEMPLATE = {
     "subject": "Welcome",
-    "html": "<p>Hi {{ customer.first_name }}</p><a href=\"{{ link('https://shop.example.com/') }}\">go</a>",
+    "html": "<p>Hi {{ customer.first_name }}</p>"
+    "<a href=\"{{ link('https://shop.example.com/') }}\">go</a>",
     "text": "Hi {{ customer.first_name }}",
 }
 

@@ -23,6 +23,7 @@ from clientvault.cli.dsr import dsr_app
 from clientvault.cli.identity import identity_app
 from clientvault.cli.imports import imports_app
 from clientvault.cli.jobs import jobs_app
+from clientvault.cli.journeys import journey_app
 from clientvault.cli.keys import keys_app
 from clientvault.cli.privacy import privacy_app
 from clientvault.cli.sources import sources_app
@@ -56,7 +57,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "privacy": (("dsr", dsr_app), ("privacy", privacy_app)),
     "ingest": (("import", imports_app), ("sources", sources_app)),
     "identity": (("identity", identity_app),),
-    "automation": (("jobs", jobs_app),),
+    "automation": (("jobs", jobs_app), ("journey", journey_app)),
 }
 for groups in for_domains(GROUPS):
     for name, group in groups:
