@@ -33,6 +33,7 @@ from clientvault.web.routes import (
     account,
     alerts,
     audit,
+    campaigns,
     identity,
     jobs,
     overview,
@@ -49,7 +50,7 @@ from clientvault.web.templating import STATIC_DIR, render, templates
 #: its entry in ``web/navigation.py``'s ``NAVIGATION``, unless one is planned there already).
 ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "security": (signin.router, account.router, staff.router, audit.router, alerts.router),
-    "automation": (jobs.router,),
+    "automation": (jobs.router, campaigns.router),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
 }
