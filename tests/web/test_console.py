@@ -35,7 +35,7 @@ NOT_FOR_MARKETERS = [
     "Breaches",
 ]
 #: Pages built that a marketer may open.
-BUILT_FOR_MARKETERS = ["Overview", "Customers"]
+BUILT_FOR_MARKETERS = ["Overview", "Customers", "Campaigns & workflows"]
 PASSWORD = "violet-harbour-tangent-quarry-47"
 
 
