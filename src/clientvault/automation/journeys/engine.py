@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clientvault.automation.journeys import mail
+from clientvault.automation.journeys.allowed import may_process
 from clientvault.automation.journeys.definition import (
     EXIT,
     AbsenceTrigger,
@@ -56,7 +57,6 @@ from clientvault.errors import NotFound
 from clientvault.identity.models import Customer
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.models import Event
-from clientvault.privacy.audiences import audience
 from clientvault.settings import AutomationSettings, Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
@@ -94,17 +94,6 @@ def active_journeys(session: Session) -> list[tuple[Journey, JourneyDefinition]]
     return [(j, definition_of(session, j.id, j.current_version)) for j in journeys]
 
 
-def _may_process(session: Session, purpose: str, customer_id: uuid.UUID) -> bool:
-    found = session.scalar(
-        audience(
-            session,
-            purpose=purpose,
-            customers=select(Customer.id).where(Customer.id == customer_id),
-        )
-    )
-    return found is not None
-
-
 def start_run(
     session: Session,
     journey: Journey,
@@ -116,15 +105,23 @@ def start_run(
     first_due: datetime | None = None,
     waiting_for: str | None = None,
     event_go_to: str | None = None,
+    history: list[tuple[str, str, datetime]] | None = None,
 ) -> JourneyRun | None:
     """Start ``customer_id`` on the journey's current version, unless its re-entry rule, a
     run already started by the same trigger, or the audience (its purpose) says no; holdout
     entrants are recorded as such and get nothing. Returns the run, or None."""
-    runs = session.execute(
-        select(JourneyRun.entry_key, JourneyRun.status, JourneyRun.entered_at).where(
-            JourneyRun.journey_id == journey.id, JourneyRun.customer_id == customer_id
-        )
-    ).all()
+    runs = (
+        history
+        if history is not None
+        else [
+            (key, status, entered)
+            for key, status, entered in session.execute(
+                select(JourneyRun.entry_key, JourneyRun.status, JourneyRun.entered_at).where(
+                    JourneyRun.journey_id == journey.id, JourneyRun.customer_id == customer_id
+                )
+            )
+        ]
+    )
     if any(key == entry_key for key, _, _ in runs):
         return None  # this trigger started a run already (a replayed batch)
     if any(status == "active" for _, status, _ in runs):
@@ -136,7 +133,7 @@ def start_run(
         entered > now - timedelta(days=rule.days) for _, _, entered in runs
     ):
         return None
-    if not _may_process(session, definition.purpose, customer_id):
+    if not may_process(session, definition.purpose, customer_id):
         return None
     held_out = bucket("holdout", str(journey.id), str(customer_id)) < definition.holdout_percent
     run = JourneyRun(
@@ -155,7 +152,30 @@ def start_run(
     )
     session.add(run)
     session.flush()
+    if history is not None:
+        history.append((run.entry_key, run.status, run.entered_at))
     return run
+
+
+def _histories(
+    session: Session, journey_ids: list[uuid.UUID], customers: list[uuid.UUID]
+) -> dict[tuple[uuid.UUID, uuid.UUID], list[tuple[str, str, datetime]]]:
+    """Every run of these journeys for these customers, for ``start_run``'s re-entry rule
+    (one query for a batch of events rather than one per trigger match)."""
+    found: dict[tuple[uuid.UUID, uuid.UUID], list[tuple[str, str, datetime]]] = {}
+    if not journey_ids:
+        return found
+    for journey_id, customer_id, key, status, entered in session.execute(
+        select(
+            JourneyRun.journey_id,
+            JourneyRun.customer_id,
+            JourneyRun.entry_key,
+            JourneyRun.status,
+            JourneyRun.entered_at,
+        ).where(JourneyRun.journey_id.in_(journey_ids), JourneyRun.customer_id.in_(customers))
+    ):
+        found.setdefault((journey_id, customer_id), []).append((key, status, entered))
+    return found
 
 
 # --- the consumer ----------------------------------------------------------------------
@@ -170,6 +190,7 @@ def handle_events(session: Session, store: Store, events: Sequence[Event]) -> No
         return
     customers = list({e.customer_id for e in mine if e.customer_id is not None})
     open_runs = _open_runs(session, customers)
+    history = _histories(session, [j.id for j, _ in journeys], customers)
     for event in mine:
         assert event.customer_id is not None
         assert event.name is not None
@@ -198,6 +219,7 @@ def handle_events(session: Session, store: Store, events: Sequence[Event]) -> No
                 customer_id=event.customer_id,
                 entry_key=f"event:{event.message_id}",
                 now=event.occurred_at,
+                history=history.setdefault((journey.id, event.customer_id), []),
                 **extra,
             )
             if run is not None:
@@ -482,7 +504,7 @@ def _send(
     now: datetime,
 ) -> _Result:
     policy = settings.automation
-    if not _may_process(session, definition.purpose, run.customer_id):
+    if not may_process(session, definition.purpose, run.customer_id):
         return _Result("not in audience", finish="exited")  # consent withdrawn, erased…
     if session.get(DoNotContact, run.customer_id) is not None:
         return _Result("do not contact")

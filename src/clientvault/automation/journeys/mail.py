@@ -26,9 +26,9 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clientvault.automation.journeys.allowed import may_process
 from clientvault.automation.journeys.events import record_event
 from clientvault.automation.journeys.models import EmailTemplate, JourneyEmail
 from clientvault.errors import InvalidInput, Unauthenticated
@@ -36,7 +36,6 @@ from clientvault.identity.models import Customer
 from clientvault.messaging import outbox
 from clientvault.messaging.outbox import MailBody
 from clientvault.privacy import notices
-from clientvault.privacy.audiences import audience
 from clientvault.security.pii import reveal
 from clientvault.security.principal import PII_REVEAL, Principal
 from clientvault.settings import Settings
@@ -211,14 +210,7 @@ def verify(key: bytes, token: str) -> dict[str, Any]:
 
 def tracking_allowed(session: Session, settings: Settings, customer_id: uuid.UUID) -> bool:
     """Whether the customer passes the tracking purpose (opens and clicks are recorded)."""
-    found = session.scalar(
-        audience(
-            session,
-            purpose=settings.automation.tracking_purpose,
-            customers=select(Customer.id).where(Customer.id == customer_id),
-        )
-    )
-    return found is not None
+    return may_process(session, settings.automation.tracking_purpose, customer_id)
 
 
 def queue_email(
