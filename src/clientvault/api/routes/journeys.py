@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from clientvault.automation.journeys import catalogue, definition, mail
+from clientvault.automation.journeys import campaigns, catalogue, definition, mail
 from clientvault.automation.journeys.jobs import add_do_not_contact
 from clientvault.automation.journeys.models import DoNotContact, EmailTemplate, Journey
 from clientvault.errors import NotFound, Unauthenticated
@@ -285,6 +285,51 @@ def remove_entry(customer_id: uuid.UUID, request: Request, caller: Dpo) -> Respo
             target_ids=[str(customer_id)],
         )
     return Response(status_code=204)
+
+
+class CampaignRead(BaseModel):
+    """A campaign, with its recipients counted by outcome."""
+
+    id: uuid.UUID
+    name: str
+    purpose: str
+    filters: list[dict[str, Any]]
+    variants: list[dict[str, Any]]
+    status: str
+    send_at: datetime
+    finished_at: datetime | None
+    recipients: dict[str, int]
+
+
+@router.get("/campaigns", response_model=list[CampaignRead])
+def campaign_list(request: Request, caller: Marketer) -> list[CampaignRead]:
+    """Every campaign, newest first."""
+    with get_store(request).read_sessions() as session:
+        return [
+            CampaignRead.model_validate({**_columns(c), "recipients": counts})
+            for c, counts in campaigns.list_campaigns(session)
+        ]
+
+
+@router.post("/campaigns", response_model=CampaignRead, status_code=201)
+def campaign_create(body: dict[str, Any], request: Request, caller: Marketer) -> CampaignRead:
+    """Schedule a campaign: ``name``, ``variants`` (``name``, ``template``, ``percent``),
+    optional ``filters`` on customer attributes, ``purpose`` and ``send_at`` (default: now)."""
+    with get_store(request).sessions.begin() as session:
+        made = campaigns.schedule_campaign(session, body, by=caller.principal)
+        return CampaignRead.model_validate({**_columns(made), "recipients": {}})
+
+
+@router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignRead)
+def campaign_cancel(campaign_id: uuid.UUID, request: Request, caller: Marketer) -> CampaignRead:
+    """Cancel a campaign not yet sent."""
+    with get_store(request).sessions.begin() as session:
+        made = campaigns.cancel_campaign(session, campaign_id, by=caller.principal)
+        return CampaignRead.model_validate({**_columns(made), "recipients": {}})
+
+
+def _columns(row: Any) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
 @tracking.get("/o/{token}", include_in_schema=False)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 
 from clientvault.automation.journeys.models import (
+    CampaignRecipient,
     DoNotContact,
     JourneyEmail,
     JourneyRun,
@@ -47,16 +48,20 @@ def _erase_runs(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Holder
     return delete_rows(ctx.session, JourneyRun, customer_ids=customer_ids)
 
 
+_MAIL_MODELS = (JourneyEmail, JourneyWebhook, CampaignRecipient)
+
+
 def _export_mail(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
-    return rows_of(ctx.session, JourneyEmail, customer_ids=customer_ids) + rows_of(
-        ctx.session, JourneyWebhook, customer_ids=customer_ids
-    )
+    return [
+        row
+        for model in _MAIL_MODELS
+        for row in rows_of(ctx.session, model, customer_ids=customer_ids)
+    ]
 
 
 def _erase_mail(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    emails = delete_rows(ctx.session, JourneyEmail, customer_ids=customer_ids)
-    hooks = delete_rows(ctx.session, JourneyWebhook, customer_ids=customer_ids)
-    return HolderErasure("deleted", emails.rows + hooks.rows)
+    erased = [delete_rows(ctx.session, m, customer_ids=customer_ids) for m in _MAIL_MODELS]
+    return HolderErasure("deleted", sum(e.rows for e in erased))
 
 
 def _export_dnc(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
@@ -86,8 +91,9 @@ MAIL = register_holder(
     Holder(
         name="automation.journey_messages",
         domain="automation",
-        description="Marketing e-mails and webhook calls queued for a customer by journeys.",
-        tables=("journey_emails", "journey_webhooks"),
+        description="Marketing e-mails and webhook calls queued for a customer by journeys "
+        "and campaigns.",
+        tables=("journey_emails", "journey_webhooks", "campaign_recipients"),
         categories=("marketing activity",),
         purposes=("marketing_email",),
         retention="deleted with the profile",

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientvault.automation.journeys import engine
+from clientvault.automation.journeys import campaigns, engine
 from clientvault.automation.journeys.definition import ConsentTrigger, DateTrigger
 from clientvault.automation.journeys.events import record_event
 from clientvault.automation.journeys.models import DoNotContact, JourneyEmail, JourneyWebhook
@@ -309,4 +309,11 @@ WEBHOOKS = ScheduledJob(
     run=deliver_webhooks,
     lease=timedelta(minutes=10),
 )
-JOBS = (ADVANCE, DATES, CONSENTS, MAIL_OUTCOMES, WEBHOOKS)
+CAMPAIGNS = ScheduledJob(
+    name="automation.campaigns",
+    description="Send the campaigns whose time has come, in batches.",
+    schedule=lambda settings: "every 30 seconds",
+    run=lambda store, settings: campaigns.send_due_campaigns(store, settings),
+    lease=timedelta(minutes=30),
+)
+JOBS = (ADVANCE, DATES, CONSENTS, MAIL_OUTCOMES, WEBHOOKS, CAMPAIGNS)

@@ -162,3 +162,36 @@ class DoNotContact(Base):
     reason: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Base):
+    """A one-off send of a template (or A/B variants) to the customers passing its filters
+    and its purpose's audience, at ``send_at``."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    #: Customer attribute filters (``definition.PropertyFilter`` as JSON): all must pass.
+    filters: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    #: A/B variants: ``[{"name", "template", "percent"}]`` (one variant: no split).
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    send_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class CampaignRecipient(Base):
+    """A customer a campaign has handled (its idempotency key): the variant and outcome."""
+
+    __tablename__ = "campaign_recipients"
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
+    variant: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

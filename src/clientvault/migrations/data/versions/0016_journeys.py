@@ -1,4 +1,4 @@
-"""automation: journeys, their versions and runs, e-mail templates, webhooks, do-not-contact
+"""automation: journeys and runs, e-mail templates, webhooks, do-not-contact, campaigns
 
 Revision ID: 0016
 Revises: 0013
@@ -185,9 +185,55 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_journey_steps_journey_id"), "journey_steps", ["journey_id"], unique=False
     )
+    op.create_table(
+        "campaigns",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("purpose", sa.String(length=64), nullable=False),
+        sa.Column(
+            "filters",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "variants",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("send_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
+        sa.UniqueConstraint("name", name=op.f("uq_campaigns_name")),
+    )
+    op.create_table(
+        "campaign_recipients",
+        sa.Column("campaign_id", sa.Uuid(), nullable=False),
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("variant", sa.String(length=20), nullable=False),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_campaign_recipients_campaign_id_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("campaign_id", "customer_id", name=op.f("pk_campaign_recipients")),
+    )
+    op.create_index(
+        op.f("ix_campaign_recipients_customer_id"),
+        "campaign_recipients",
+        ["customer_id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_campaign_recipients_customer_id"), table_name="campaign_recipients")
+    op.drop_table("campaign_recipients")
+    op.drop_table("campaigns")
     op.drop_index(op.f("ix_journey_steps_journey_id"), table_name="journey_steps")
     op.drop_table("journey_steps")
     op.drop_index("ix_journey_runs_customer", table_name="journey_runs")
