@@ -123,3 +123,4 @@ def test_a_marketer_builds_a_cart_journey_in_forms_and_sees_people_flow(
     assert "active 1" in page.text  # the test customer is in it, waiting for the delay
     listing = client.get("/console/campaigns")
     assert 'data-journey="Cart abandoned"' in listing.text
+    assert 'data-table="campaigns"' in listing.text

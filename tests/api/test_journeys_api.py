@@ -84,6 +84,21 @@ def test_a_marketer_builds_runs_and_measures_a_journey(
     assert client.get(f"/v1/email/c/{forged}", follow_redirects=False).status_code == 401
     pixel = client.get(f"/v1/email/o/{mail.sign(key, {'e': sent.id})}")
     assert pixel.headers["content-type"] == "image/gif"
+    campaign = {
+        "name": "Spring",
+        "variants": [{"name": "A", "template": "welcome", "percent": 100}],
+    }
+    scheduled = client.post("/api/v1/campaigns", json=campaign, headers=marketer)
+    assert scheduled.status_code == 201, scheduled.text
+    assert scheduled.json()["status"] == "scheduled"
+    unknown = {**campaign, "name": "Other", "variants": [{"name": "A", "template": "nope"}]}
+    assert client.post("/api/v1/campaigns", json=unknown, headers=marketer).status_code == 404
+    cancelled = client.post(f"/api/v1/campaigns/{scheduled.json()['id']}/cancel", headers=marketer)
+    assert cancelled.json()["status"] == "cancelled"
+    assert client.get("/api/v1/campaigns").status_code == 401  # a token is needed
+    assert [c["name"] for c in client.get("/api/v1/campaigns", headers=marketer).json()] == [
+        "Spring"
+    ]
     with db.sessions() as session:
         names = sorted(
             session.scalars(select(Event.name).where(Event.source == "clientvault-automation"))

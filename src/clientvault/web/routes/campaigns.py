@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from clientvault.automation.journeys import catalogue
+from clientvault.automation.journeys import campaigns, catalogue
 from clientvault.automation.journeys.mail import Rendered
 from clientvault.errors import ClientVaultError
 from clientvault.http.auth import Authorize, Caller
@@ -46,7 +46,12 @@ def campaigns_page(request: Request, caller: Marketer, store: StoreDep) -> Respo
         return render(
             request,
             "campaigns/index.html",
-            {"title": "Campaigns & workflows", "journeys": journeys, "templates": templates},
+            {
+                "title": "Campaigns & workflows",
+                "journeys": journeys,
+                "templates": templates,
+                "campaigns": campaigns.list_campaigns(session),
+            },
         )
 
 
