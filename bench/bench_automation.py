@@ -34,17 +34,14 @@ from _common import backends, fresh_installation, report
 from clientvault.automation.journeys import catalogue
 from clientvault.automation.journeys.engine import JOURNEY_CONSUMER, advance_due
 from clientvault.automation.journeys.models import JourneyRun
-from clientvault.identity.models import Customer
 from clientvault.ingest.consumers import Consumer, drain
 from clientvault.ingest.models import Event
-from clientvault.ingest.tracking import ingest
 from clientvault.messaging import delivery
 from clientvault.migrations.schema import load_holders
-from clientvault.privacy.consent import record_decision
-from clientvault.privacy.purposes import ensure_default_purposes
 from clientvault.security.principal import Principal
 from clientvault.settings import AutomationSettings, Settings
 from clientvault.store.context import Store
+from support.journeys import ingest_in_chunks, sign_up_many
 from support.mailbox import smtp_server
 
 MARKETER = Principal.system("bench", "campaigns:manage")
@@ -58,60 +55,22 @@ NAMES = (
     "Coupon Applied",
     "App Opened",
 )
-CHUNK = 500
-
-
-def _people(store: Store, count: int) -> None:
-    with store.sessions.begin() as session:
-        ensure_default_purposes(session)
-    for start in range(0, count, CHUNK):
-        with store.sessions.begin() as session:
-            ingest(
-                session,
-                store,
-                source="bench",
-                default_region="FR",
-                messages=[
-                    {
-                        "type": "identify",
-                        "userId": f"u{n}",
-                        "messageId": f"id-{n}",
-                        "traits": {"email": f"p{n}@example.com", "firstName": f"P{n}"},
-                    }
-                    for n in range(start, min(start + CHUNK, count))
-                ],
-            )
-    with store.sessions.begin() as session:
-        for customer_id in session.scalars(select(Customer.id)):
-            record_decision(
-                session,
-                customer_id=customer_id,
-                purpose="marketing_email",
-                decision="granted",
-                policy_version="1",
-                channel="web",
-            )
 
 
 def _events(store: Store, count: int, people: int, *, prefix: str) -> None:
-    for start in range(0, count, CHUNK):
-        with store.sessions.begin() as session:
-            ingest(
-                session,
-                store,
-                source="bench",
-                default_region="FR",
-                messages=[
-                    {
-                        "type": "track",
-                        "userId": f"u{n % people}",
-                        "messageId": f"{prefix}{n}",
-                        "event": NAMES[n % len(NAMES)],
-                        "properties": {"plan": "pro" if n % 3 else "free", "price": n % 100},
-                    }
-                    for n in range(start, min(count, start + CHUNK))
-                ],
-            )
+    ingest_in_chunks(
+        store,
+        [
+            {
+                "type": "track",
+                "userId": f"user-{n % people}",
+                "messageId": f"{prefix}{n}",
+                "event": NAMES[n % len(NAMES)],
+                "properties": {"plan": "pro" if n % 3 else "free", "price": n % 100},
+            }
+            for n in range(count)
+        ],
+    )
 
 
 def _journeys(store: Store, count: int) -> None:
@@ -161,7 +120,7 @@ def _noop(session: object, store: object, events: Sequence[Event]) -> None:
 
 
 def bench_triggers(store: Store, events: int, people: int, journeys: int) -> None:
-    _people(store, people)
+    sign_up_many(store, people, event=None)
     _journeys(store, journeys)
     _events(store, events, people, prefix="t")
     with store.read_sessions() as session:
@@ -192,17 +151,13 @@ def bench_email(store: Store, settings: Settings, people: int) -> None:
             },
         )
         catalogue.change_status(session, made.id, "activate", by=MARKETER)
-    with store.sessions.begin() as session:
-        ingest(
-            session,
-            store,
-            source="bench",
-            default_region="FR",
-            messages=[
-                {"type": "track", "userId": f"u{n}", "event": "Joined", "messageId": f"j{n}"}
-                for n in range(people)
-            ],
-        )
+    ingest_in_chunks(
+        store,
+        [
+            {"type": "track", "userId": f"user-{n}", "event": "Joined", "messageId": f"j{n}"}
+            for n in range(people)
+        ],
+    )
     drain(store, JOURNEY_CONSUMER)
     with smtp_server() as mailbox:
         smtp = settings.smtp.model_copy(

@@ -7,8 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from clientvault.automation.journeys import catalogue
 from clientvault.automation.journeys.models import Journey
+from clientvault.identity.models import Customer
 from clientvault.identity.profiles import find_by_email
 from clientvault.ingest.tracking import ingest
 from clientvault.privacy.consent import record_decision
@@ -138,3 +141,53 @@ def with_mail(settings: Settings, host: str, port: int, **automation: Any) -> Se
             "automation": ALWAYS.model_copy(update=automation),
         }
     )
+
+
+def ingest_in_chunks(store: Store, messages: list[dict[str, Any]], *, chunk: int = 500) -> None:
+    """Store tracking messages as the API would, ``chunk`` per transaction."""
+    for start in range(0, len(messages), chunk):
+        with store.sessions.begin() as session:
+            ingest(
+                session,
+                store,
+                source="test",
+                default_region="FR",
+                messages=messages[start : start + chunk],
+            )
+
+
+def sign_up_many(store: Store, count: int, *, event: str | None = "Signed Up") -> None:
+    """People ``0..count-1`` identified (``user-N``, ``person.N@example.com``) and consenting to
+    marketing e-mail, then (if ``event``) each doing ``event``."""
+    with store.sessions.begin() as session:
+        ensure_default_purposes(session)
+    ingest_in_chunks(
+        store,
+        [
+            {
+                "type": "identify",
+                "userId": f"user-{n}",
+                "messageId": f"id-{n}",
+                "traits": {"email": f"person.{n}@example.com", "firstName": f"P{n}"},
+            }
+            for n in range(count)
+        ],
+    )
+    with store.sessions.begin() as session:
+        for customer_id in session.scalars(select(Customer.id)):
+            record_decision(
+                session,
+                customer_id=customer_id,
+                purpose="marketing_email",
+                decision="granted",
+                policy_version="1",
+                channel="web",
+            )
+    if event is not None:
+        ingest_in_chunks(
+            store,
+            [
+                {"type": "track", "userId": f"user-{n}", "event": event, "messageId": f"ev-{n}"}
+                for n in range(count)
+            ],
+        )

@@ -32,6 +32,10 @@ STEP_FIELDS = (
     "filter_value",
     "branches",
 )
+#: Step fields copied as they are from a stored definition into the editor.
+_PLAIN_STEP_FIELDS = tuple(
+    name for name in STEP_FIELDS if name != "value" and not name.startswith(("filter_", "branches"))
+)
 STEP_TYPES = (
     "wait",
     "condition",
@@ -170,21 +174,7 @@ def form_from_definition(document: Mapping[str, Any]) -> dict[str, str]:
     steps = document.get("steps", [])
     for n, step in enumerate(steps):
         prefix = f"step-{n}-"
-        for name in (
-            "id",
-            "type",
-            "label",
-            "minutes",
-            "until_event",
-            "timeout_go_to",
-            "template",
-            "url",
-            "trait",
-            "points",
-            "then_go_to",
-            "else_go_to",
-            "event_since_entry",
-        ):
+        for name in _PLAIN_STEP_FIELDS:
             if step.get(name) is not None:
                 form[prefix + name] = _text(step[name])
         if "value" in step and step["value"] is not None:

@@ -19,13 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.automation.journeys import mail
-from clientvault.automation.journeys.allowed import may_process
 from clientvault.automation.journeys.definition import PropertyFilter, bucket
-from clientvault.automation.journeys.engine import emails_this_week
+from clientvault.automation.journeys.engine import blocked_send
 from clientvault.automation.journeys.models import (
     Campaign,
     CampaignRecipient,
-    DoNotContact,
     EmailTemplate,
 )
 from clientvault.errors import Conflict, InvalidInput, NotFound
@@ -208,16 +206,11 @@ def _send_one(
     filters: list[PropertyFilter],
 ) -> tuple[str, str]:
     variant = _variant(campaign, customer.id)
-    attributes: dict[str, Any] = {name: getattr(customer, name) for name in mail.CLEAR_ATTRIBUTES}
-    attributes["traits"] = dict(customer.traits or {})
-    if not all(f.matches(attributes) for f in filters):
+    if not all(f.matches(mail.attributes_of(customer)) for f in filters):
         return variant["name"], "filtered out"
-    if not may_process(session, campaign.purpose, customer.id):
-        return variant["name"], "not in audience"
-    if session.get(DoNotContact, customer.id) is not None:
-        return variant["name"], "do not contact"
-    if emails_this_week(session, customer.id, utcnow()) >= settings.automation.emails_per_week:
-        return variant["name"], "frequency cap"
+    blocked = blocked_send(session, settings, campaign.purpose, customer.id, utcnow())
+    if blocked is not None:
+        return variant["name"], blocked
     template = session.scalar(
         select(EmailTemplate).where(EmailTemplate.name == variant["template"])
     )

@@ -473,10 +473,7 @@ def _condition(session: Session, run: JourneyRun, step: ConditionStep) -> bool:
         customer = session.get(Customer, run.customer_id)
         if customer is None:
             return False
-        attributes: dict[str, Any] = {
-            name: getattr(customer, name) for name in mail.CLEAR_ATTRIBUTES
-        }
-        attributes["traits"] = dict(customer.traits or {})
+        attributes = mail.attributes_of(customer)
         if not all(f.matches(attributes) for f in step.attributes):
             return False
     if step.event_since_entry:
@@ -503,16 +500,14 @@ def _send(
     step: SendEmailStep,
     now: datetime,
 ) -> _Result:
-    policy = settings.automation
-    if not may_process(session, definition.purpose, run.customer_id):
-        return _Result("not in audience", finish="exited")  # consent withdrawn, erased…
-    if session.get(DoNotContact, run.customer_id) is not None:
-        return _Result("do not contact")
-    quiet_end = quiet_until(policy, settings, now)
+    blocked = blocked_send(session, settings, definition.purpose, run.customer_id, now)
+    if blocked == NOT_IN_AUDIENCE:
+        return _Result(blocked, finish="exited")  # consent withdrawn, erased…
+    if blocked is not None:
+        return _Result(blocked)
+    quiet_end = quiet_until(settings.automation, settings, now)
     if quiet_end is not None:
         return _Result("quiet hours", defer_until=quiet_end)
-    if emails_this_week(session, run.customer_id, now) >= policy.emails_per_week:
-        return _Result("frequency cap")
     template = session.scalar(select(EmailTemplate).where(EmailTemplate.name == step.template))
     customer = session.get(Customer, run.customer_id)
     if template is None:
@@ -535,6 +530,23 @@ def _send(
     except NotFound:
         return _Result("no customer", finish="exited")
     return _Result("email queued")
+
+
+NOT_IN_AUDIENCE = "not in audience"
+
+
+def blocked_send(
+    session: Session, settings: Settings, purpose: str, customer_id: uuid.UUID, now: datetime
+) -> str | None:
+    """Why a marketing e-mail to the customer may not be queued now (out of the purpose's
+    audience, on the do-not-contact list, over the weekly cap), or None if it may."""
+    if not may_process(session, purpose, customer_id):
+        return NOT_IN_AUDIENCE
+    if session.get(DoNotContact, customer_id) is not None:
+        return "do not contact"
+    if emails_this_week(session, customer_id, now) >= settings.automation.emails_per_week:
+        return "frequency cap"
+    return None
 
 
 def emails_this_week(session: Session, customer_id: uuid.UUID, now: datetime) -> int:

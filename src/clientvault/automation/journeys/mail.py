@@ -159,8 +159,13 @@ def customer_context(
         },
         reason=reason,
     )[customer.id]
+    return {**attributes_of(customer), **opened}
+
+
+def attributes_of(customer: Customer) -> dict[str, Any]:
+    """A customer's clear attributes and custom traits (no identifier): what conditions,
+    campaign filters and templates read without opening anything."""
     values: dict[str, Any] = {name: getattr(customer, name) for name in CLEAR_ATTRIBUTES}
-    values.update(opened)
     values["traits"] = dict(customer.traits or {})
     return values
 

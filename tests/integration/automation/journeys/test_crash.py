@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import time
-import uuid
 from collections import Counter, defaultdict
 from multiprocessing.process import BaseProcess
 
@@ -21,16 +20,12 @@ from clientvault.automation.journeys.jobs import webhook_key
 from clientvault.automation.journeys.models import JourneyRun, JourneyStepLog, JourneyWebhook
 from clientvault.automation.models import ScheduledJobState
 from clientvault.domains import build_worker
-from clientvault.identity.profiles import find_by_email
-from clientvault.ingest.tracking import ingest
 from clientvault.messaging.models import OutboxMessage
 from clientvault.migrations.schema import load_holders
-from clientvault.privacy.consent import record_decision
-from clientvault.privacy.purposes import ensure_default_purposes
 from clientvault.settings import AutomationSettings, Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store, open_store
-from support.journeys import journey, template
+from support.journeys import journey, sign_up_many, template
 from support.mailbox import Mailbox, smtp_server
 from support.webhooks import Receiver, webhook_receiver
 
@@ -38,56 +33,6 @@ PEOPLE = 30
 KILLS = 2
 SEED = 20_261_207
 STEPS = 4  # e-mail, webhook, points, e-mail
-
-
-def sign_up_many(store: Store, count: int) -> list[uuid.UUID]:
-    """``count`` people identified and consenting, then signed up, in a few transactions."""
-    with store.sessions.begin() as session:
-        ensure_default_purposes(session)
-        ingest(
-            session,
-            store,
-            source="test",
-            default_region="FR",
-            messages=[
-                {
-                    "type": "identify",
-                    "userId": f"user-{n}",
-                    "messageId": f"id-{n}",
-                    "traits": {"email": f"person.{n}@example.com", "firstName": f"P{n}"},
-                }
-                for n in range(count)
-            ],
-        )
-        ids = [
-            find_by_email(session, store, email=f"person.{n}@example.com")[0] for n in range(count)
-        ]
-        for customer_id in ids:
-            record_decision(
-                session,
-                customer_id=customer_id,
-                purpose="marketing_email",
-                decision="granted",
-                policy_version="1",
-                channel="web",
-            )
-    with store.sessions.begin() as session:
-        ingest(
-            session,
-            store,
-            source="test",
-            default_region="FR",
-            messages=[
-                {
-                    "type": "track",
-                    "userId": f"user-{n}",
-                    "event": "Signed Up",
-                    "messageId": f"su-{n}",
-                }
-                for n in range(count)
-            ],
-        )
-    return ids
 
 
 def _work(settings: Settings) -> None:
