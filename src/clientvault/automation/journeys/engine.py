@@ -65,6 +65,8 @@ logger = logging.getLogger(__name__)
 
 #: Most steps one run does in one go (a loop of conditions without a wait stops here).
 MAX_STEPS_AT_ONCE = 50
+#: Runs advanced in one transaction (commits are what a step costs most on SQLite).
+RUNS_PER_TRANSACTION = 20
 #: The lead-scoring score kind (``customers.scores``), usable in segments.
 POINTS_KIND = "lead_points"
 
@@ -297,7 +299,8 @@ JOURNEY_CONSUMER = Consumer(
 
 def advance_due(store: Store, settings: Settings, *, now: datetime | None = None) -> int:
     """Advance every run whose next step is due (journeys paused or archived hold theirs);
-    returns how many runs moved. Each run moves in its own transaction."""
+    returns how many runs moved. Runs move a few per transaction (each step with its effects
+    and its log row, so a kill loses or keeps them together)."""
     moment = now or utcnow()
     with store.read_sessions() as session, session.begin():
         due = list(
@@ -314,19 +317,41 @@ def advance_due(store: Store, settings: Settings, *, now: datetime | None = None
             )
         )
     moved = 0
-    for run_id in due:
-        with store.sessions.begin() as session:
-            query = select(JourneyRun).where(
-                JourneyRun.id == run_id, JourneyRun.status == "active", JourneyRun.due_at <= moment
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            run = session.scalar(query)
-            if run is None:
-                continue  # moved by another worker, or by an event, meanwhile
-            _advance(session, store, settings, run, moment)
-            moved += 1
+    for start in range(0, len(due), RUNS_PER_TRANSACTION):
+        chunk = due[start : start + RUNS_PER_TRANSACTION]
+        try:
+            moved += _advance_runs(store, settings, chunk, moment)
+        except Exception:
+            # One run failing must not hold the others: each alone, a failing one marked so.
+            logger.exception("advancing journey runs failed; retrying them one by one")
+            for run_id in chunk:
+                try:
+                    moved += _advance_runs(store, settings, [run_id], moment)
+                except Exception as exc:
+                    logger.exception("journey run %s failed: %s", run_id, type(exc).__name__)
+                    _mark_failed(store, run_id, f"error: {type(exc).__name__}", moment)
     return moved
+
+
+def _advance_runs(store: Store, settings: Settings, run_ids: list[int], now: datetime) -> int:
+    """Advance these runs (those still due) in one transaction; how many moved."""
+    with store.sessions.begin() as session:
+        query = select(JourneyRun).where(
+            JourneyRun.id.in_(run_ids), JourneyRun.status == "active", JourneyRun.due_at <= now
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        runs = list(session.scalars(query))  # moved meanwhile (another worker, an event): gone
+        for run in runs:
+            _advance(session, store, settings, run, now)
+        return len(runs)
+
+
+def _mark_failed(store: Store, run_id: int, outcome: str, now: datetime) -> None:
+    with store.sessions.begin() as session:
+        run = session.get(JourneyRun, run_id)
+        if run is not None and run.status == "active":
+            _finish(run, "failed", outcome, now)
 
 
 def _advance(

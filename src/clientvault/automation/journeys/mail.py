@@ -16,6 +16,7 @@ customers who pass the tracking purpose (``automation.tracking_purpose``).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -23,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -65,9 +66,15 @@ class Rendered:
     html: str
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(html: bool, source: str) -> Template:
+    """A template compiled once (compiling costs far more than rendering)."""
+    return (_HTML if html else _TEXT).from_string(source)
+
+
 def _render_one(env: SandboxedEnvironment, source: str, values: dict[str, Any]) -> str:
     try:
-        return env.from_string(source).render(values)
+        return _compiled(env is _HTML, source).render(values)
     except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
         # SecurityError is a TemplateError: reaching internals ends here, like a typo.
         raise TemplateFailed(f"{type(exc).__name__}: {exc}"[:200]) from None
