@@ -29,7 +29,7 @@ from support.journeys import journey, sign_up_many, template
 from support.mailbox import Mailbox, smtp_server
 from support.webhooks import Receiver, webhook_receiver
 
-PEOPLE = 30
+PEOPLE = 20
 KILLS = 2
 SEED = 20_261_207
 STEPS = 4  # e-mail, webhook, points, e-mail
