@@ -57,6 +57,7 @@ from clientvault.errors import NotFound
 from clientvault.identity.models import Customer
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.models import Event
+from clientvault.privacy.audiences import audience
 from clientvault.settings import AutomationSettings, Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
@@ -108,10 +109,13 @@ def start_run(
     waiting_for: str | None = None,
     event_go_to: str | None = None,
     history: list[tuple[str, str, datetime]] | None = None,
+    allowed: bool | None = None,
 ) -> JourneyRun | None:
     """Start ``customer_id`` on the journey's current version, unless its re-entry rule, a
     run already started by the same trigger, or the audience (its purpose) says no; holdout
-    entrants are recorded as such and get nothing. Returns the run, or None."""
+    entrants are recorded as such and get nothing. Returns the run, or None.
+    ``history`` (the journey's runs of this customer) and ``allowed`` (the audience's answer)
+    may be given by a caller that read them for a whole batch in this transaction."""
     runs = (
         history
         if history is not None
@@ -135,7 +139,9 @@ def start_run(
         entered > now - timedelta(days=rule.days) for _, _, entered in runs
     ):
         return None
-    if not may_process(session, definition.purpose, customer_id):
+    if not (
+        allowed if allowed is not None else may_process(session, definition.purpose, customer_id)
+    ):
         return None
     held_out = bucket("holdout", str(journey.id), str(customer_id)) < definition.holdout_percent
     run = JourneyRun(
@@ -193,6 +199,13 @@ def handle_events(session: Session, store: Store, events: Sequence[Event]) -> No
     customers = list({e.customer_id for e in mine if e.customer_id is not None})
     open_runs = _open_runs(session, customers)
     history = _histories(session, [j.id for j, _ in journeys], customers)
+    # Who may be processed, per purpose, for the whole batch at once (one audience query
+    # each, in this transaction) rather than one query per trigger match.
+    among = select(Customer.id).where(Customer.id.in_(customers))
+    audiences = {
+        purpose: set(session.scalars(audience(session, purpose=purpose, customers=among)))
+        for purpose in {definition.purpose for _, definition in journeys}
+    }
     for event in mine:
         assert event.customer_id is not None
         assert event.name is not None
@@ -222,6 +235,7 @@ def handle_events(session: Session, store: Store, events: Sequence[Event]) -> No
                 entry_key=f"event:{event.message_id}",
                 now=event.occurred_at,
                 history=history.setdefault((journey.id, event.customer_id), []),
+                allowed=event.customer_id in audiences[definition.purpose],
                 **extra,
             )
             if run is not None:
