@@ -187,11 +187,12 @@ def _send(client: smtplib.SMTP, smtp: SmtpSettings, message: Outgoing) -> str | 
 
 
 def _permanent(exc: smtplib.SMTPException) -> bool:
-    """Whether the relay refused for good (5xx): the address bounced, retrying is useless."""
+    """Whether the relay refused the recipient's address for good (5xx to RCPT): a bounce,
+    retrying is useless. A refused sender or session (530 "STARTTLS first", a bad login)
+    is our configuration, not the address: retried as before."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return bool(exc.recipients) and all(code >= 500 for code, _ in exc.recipients.values())
-    code = getattr(exc, "smtp_code", None)
-    return isinstance(code, int) and code >= 500
+    return False
 
 
 def _record(store: Store, smtp: SmtpSettings, results: dict[int, str | None]) -> None:
