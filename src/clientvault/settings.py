@@ -248,6 +248,31 @@ class PrivacySettings(BaseModel):
     )
 
 
+class AutomationSettings(BaseModel):
+    """Journeys and marketing e-mail (``automation.journeys``)."""
+
+    emails_per_week: int = Field(
+        default=3, ge=1, le=100, description="Marketing e-mails a customer gets at most in 7 days."
+    )
+    quiet_hours_start: int = Field(
+        default=21, ge=0, le=23, description="Hour (installation time zone) sends pause at."
+    )
+    quiet_hours_end: int = Field(
+        default=8, ge=0, le=23, description="Hour sends resume at (equal to start: none)."
+    )
+    tracking_purpose: str = Field(
+        default="analytics",
+        max_length=64,
+        description="Purpose a customer must pass for open and click tracking in e-mails.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key signing journey webhooks; default: derived from the key file.",
+    )
+    advance_seconds: int = Field(default=2, ge=1, le=3600, description="Due runs' check period.")
+    batch_size: int = Field(default=200, ge=1, le=5000)
+
+
 class RetentionSettings(BaseModel):
     """How long personal data is kept (``privacy.retention``) and how erasure treats events."""
 
@@ -480,6 +505,7 @@ class Settings(BaseSettings):
     support: SupportSettings = SupportSettings()
     segments: SegmentsSettings = SegmentsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    automation: AutomationSettings = AutomationSettings()
 
     @field_validator("timezone")
     @classmethod

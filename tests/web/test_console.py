@@ -40,7 +40,7 @@ NOT_FOR_MARKETERS = [
     "Agents",
 ]
 #: Pages built that a marketer may open.
-BUILT_FOR_MARKETERS = ["Overview", "Customers"]
+BUILT_FOR_MARKETERS = ["Overview", "Customers", "Campaigns & workflows"]
 PASSWORD = "violet-harbour-tangent-quarry-47"
 
 

@@ -1,14 +1,20 @@
-"""The automation domain: the scheduler's lease rows, e-mail delivery from the outbox and the
-data-subject requests' deadline check."""
+"""The automation domain: the scheduler's lease rows, the data-subject requests' deadline
+check, and the journeys (their tables, their event-log consumer, their jobs)."""
 
 from __future__ import annotations
 
 from clientvault.automation import models
 from clientvault.automation.jobs import DSR_DEADLINES
+from clientvault.automation.journeys import jobs as journey_jobs
+from clientvault.automation.journeys import models as journey_models
+from clientvault.automation.journeys.engine import JOURNEY_CONSUMER
 from clientvault.store.domain import Domain
 
 DOMAIN = Domain(
     name="automation",
-    models=(models,),
-    jobs=(DSR_DEADLINES,),
+    models=(models, journey_models),
+    holders=("clientvault.automation.journeys.holders",),
+    consumers=(JOURNEY_CONSUMER,),
+    jobs=(DSR_DEADLINES, *journey_jobs.JOBS),
+    settings="automation",
 )

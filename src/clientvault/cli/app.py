@@ -25,6 +25,7 @@ from clientvault.cli.dsr import dsr_app
 from clientvault.cli.identity import identity_app
 from clientvault.cli.imports import imports_app
 from clientvault.cli.jobs import jobs_app
+from clientvault.cli.journeys import journey_app
 from clientvault.cli.keys import keys_app
 from clientvault.cli.privacy import privacy_app
 from clientvault.cli.segments import segment_app
@@ -62,7 +63,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "ingest": (("import", imports_app), ("sources", sources_app)),
     "identity": (("identity", identity_app),),
     "customers": (("customers", customers_app),),
-    "automation": (("jobs", jobs_app),),
+    "automation": (("jobs", jobs_app), ("journey", journey_app)),
     "support": (("support", support_app),),
     "segments": (("segment", segment_app),),
     "analytics": (("analytics", analytics_app),),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clientvault.demo import analytics, segments
+from clientvault.demo.automation import showcase_journeys
 from clientvault.demo.identity import match_identities
 from clientvault.demo.privacy import open_requests
 from clientvault.demo.support import seed_support
@@ -29,6 +30,7 @@ STEPS: tuple[ShowcaseStep, ...] = (
     open_requests,
     segments.showcase,
     analytics.showcase,
+    showcase_journeys,
     seed_support,
 )
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 #: Who opens the recipient's address and the body (audited as such).
 MAILER = Principal.system("mailer", PII_REVEAL)
+#: Prefix of ``last_error`` for a permanent failure (an SMTP 5xx answer): a bounce.
+BOUNCED = "bounced:"
 #: How long a claimed message is left alone before another run may retry it.
 LEASE = timedelta(minutes=5)
 
@@ -154,17 +155,22 @@ def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
 
 
 def build_message(smtp: SmtpSettings, message: Outgoing) -> EmailMessage:
-    """The MIME message: plain text, with one-click unsubscribe headers (RFC 2369, 8058)."""
+    """The MIME message: plain text (and HTML if the body has it), with one-click
+    unsubscribe headers (RFC 2369, 8058). Its Message-ID is derived from the outbox id, so a
+    message sent again after a crash between sending and recording carries the same id and
+    receivers can recognise the repeat."""
     mail = EmailMessage()
     mail["From"] = smtp.from_address
     mail["To"] = message.to
     mail["Subject"] = message.subject
     mail["Date"] = formatdate(localtime=False)
-    mail["Message-ID"] = make_msgid(idstring=uuid.uuid4().hex[:12], domain="clientvault.invalid")
+    mail["Message-ID"] = f"<outbox-{message.id}@clientvault.invalid>"
     mail["List-Unsubscribe"] = f"<{message.body.unsubscribe_url}>"
     mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mail["Auto-Submitted"] = "auto-generated"
     mail.set_content(message.body.text)
+    if message.body.html is not None:
+        mail.add_alternative(message.body.html, subtype="html")
     return mail
 
 
@@ -174,8 +180,19 @@ def _send(client: smtplib.SMTP, smtp: SmtpSettings, message: Outgoing) -> str | 
         client.send_message(build_message(smtp, message))
     except smtplib.SMTPException as exc:
         logger.warning("message %s not accepted: %s", message.id, type(exc).__name__)
+        if _permanent(exc):
+            return f"{BOUNCED} {type(exc).__name__}"
         return type(exc).__name__
     return None
+
+
+def _permanent(exc: smtplib.SMTPException) -> bool:
+    """Whether the relay refused the recipient's address for good (5xx to RCPT): a bounce,
+    retrying is useless. A refused sender or session (530 "STARTTLS first", a bad login)
+    is our configuration, not the address: retried as before."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(code >= 500 for code, _ in exc.recipients.values())
+    return False
 
 
 def _record(store: Store, smtp: SmtpSettings, results: dict[int, str | None]) -> None:
@@ -189,7 +206,7 @@ def _record(store: Store, smtp: SmtpSettings, results: dict[int, str | None]) ->
                 message.sent_at = now
                 message.body = None  # the links inside are secrets: keep them no longer
                 message.last_error = None
-            elif message.attempts >= smtp.max_attempts:
+            elif message.attempts >= smtp.max_attempts or error.startswith(BOUNCED):
                 message.failed_at = now
                 message.body = None
                 message.last_error = error[:200]

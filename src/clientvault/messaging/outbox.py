@@ -32,6 +32,8 @@ class MailBody:
     text: str
     preferences_url: str
     unsubscribe_url: str
+    #: An HTML alternative of ``text`` (marketing e-mails); None: plain text only.
+    html: str | None = None
 
     def to_json(self) -> str:
         """The sealed form's plaintext."""
@@ -40,6 +42,7 @@ class MailBody:
                 "text": self.text,
                 "preferences_url": self.preferences_url,
                 "unsubscribe_url": self.unsubscribe_url,
+                "html": self.html,
             }
         )
 
@@ -47,7 +50,7 @@ class MailBody:
     def from_json(cls, value: str) -> MailBody:
         """Read back what ``to_json`` wrote."""
         data = json.loads(value)
-        return cls(data["text"], data["preferences_url"], data["unsubscribe_url"])
+        return cls(data["text"], data["preferences_url"], data["unsubscribe_url"], data.get("html"))
 
 
 def sealing_key(store: Store, customer_id: uuid.UUID) -> DataKey:

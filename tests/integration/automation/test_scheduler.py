@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from clientvault.automation.jobs import list_jobs
+from clientvault.automation.journeys import jobs as journey_jobs
 from clientvault.automation.scheduler import JobStatus, Scheduler, job_statuses
 from clientvault.automation.worker import Worker
 from clientvault.domains import CONSUMERS, JOBS
@@ -232,7 +233,13 @@ def test_the_real_jobs_run_on_the_scheduler(db: Store, db_settings: Settings) ->
         statuses = {job.name: job for job in list_jobs(session, db_settings, JOBS)}
     enabled = {name for name, job in statuses.items() if job.enabled}
     # Retention, deadlines and alerts run out of the box; mail and checkpoints need settings.
-    assert enabled == {"security.access-alerts", "privacy.request-deadlines", "privacy.retention"}
+    journeys = {job.name for job in journey_jobs.JOBS}
+    assert enabled == {
+        "security.access-alerts",
+        "privacy.request-deadlines",
+        "privacy.retention",
+        *journeys,
+    }
     assert ran == len(enabled)
     for name in enabled:
         assert (statuses[name].last_status, statuses[name].last_error) == ("ok", None), name

@@ -1,0 +1,279 @@
+"""Campaigns & workflows (``/console/campaigns``), for marketers: the journeys with their
+funnels, a form-based journey editor (trigger and each step in forms, no JSON), status
+changes, and the e-mail template editor with a preview rendered in the sandbox."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from clientvault.automation.journeys import campaigns, catalogue
+from clientvault.automation.journeys.mail import Rendered
+from clientvault.errors import ClientVaultError
+from clientvault.http.auth import Authorize, Caller
+from clientvault.http.deps import StoreDep
+from clientvault.store.context import Store
+from clientvault.web import journey_form
+from clientvault.web.navigation import CONSOLE_PREFIX
+from clientvault.web.templating import render
+
+router = APIRouter(prefix=f"{CONSOLE_PREFIX}/campaigns", include_in_schema=False)
+Marketer = Annotated[Caller, Depends(Authorize("campaigns:manage"))]
+TemplateName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+BASE = f"{CONSOLE_PREFIX}/campaigns"
+
+
+def _csrf(caller: Caller) -> str:
+    return caller.staff_session.csrf_token if caller.staff_session else ""
+
+
+def _form_fields(raw: Any) -> dict[str, str]:
+    return {key: value for key, value in raw.items() if isinstance(value, str)}
+
+
+@router.get("", response_class=HTMLResponse, name="console_campaigns")
+def campaigns_page(request: Request, caller: Marketer, store: StoreDep) -> Response:
+    """The journeys (status, version, people in flight, conversions) and the templates."""
+    with store.read_sessions() as session, session.begin():
+        journeys = [
+            (j, catalogue.journey_stats(session, j)) for j in catalogue.list_journeys(session)
+        ]
+        templates = catalogue.list_templates(session)
+        return render(
+            request,
+            "campaigns/index.html",
+            {
+                "title": "Campaigns & workflows",
+                "journeys": journeys,
+                "templates": templates,
+                "campaigns": campaigns.list_campaigns(session),
+            },
+        )
+
+
+def _editor(
+    request: Request,
+    caller: Caller,
+    *,
+    form: dict[str, str],
+    error: str | None,
+    journey: Any,
+    status_code: int = 200,
+) -> Response:
+    count = int(form.get("step_count", "0") or "0")
+    return render(
+        request,
+        "campaigns/editor.html",
+        {
+            "title": f"Edit {journey.name}" if journey else "New journey",
+            "journey": journey,
+            "form": form,
+            "rows": range(count + journey_form.BLANK_STEPS),
+            "step_fields": journey_form.STEP_FIELDS,
+            "step_types": journey_form.STEP_TYPES,
+            "trigger_kinds": journey_form.TRIGGER_KINDS,
+            "ops": journey_form.OPS,
+            "error": error,
+            "csrf_token": _csrf(caller),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/journeys/new", response_class=HTMLResponse, name="console_journey_new")
+def new_journey(request: Request, caller: Marketer) -> Response:
+    """An empty editor."""
+    blank = {
+        "trigger_kind": "event",
+        "step_count": "0",
+        "reentry_mode": "once",
+        "holdout_percent": "0",
+    }
+    return _editor(request, caller, form=blank, error=None, journey=None)
+
+
+@router.post("/journeys/new", name="console_journey_create")
+async def create_journey(request: Request, caller: Marketer, store: StoreDep) -> Response:
+    """Create the journey the form describes (as a draft), or show the form with the error."""
+    form = _form_fields(await request.form())
+    form["step_count"] = str(int(form.get("step_count", "0") or "0") + journey_form.BLANK_STEPS)
+
+    def save() -> uuid.UUID:
+        with store.sessions.begin() as session:
+            made = catalogue.create_journey(
+                session,
+                name=form.get("name", ""),
+                description=form.get("description", ""),
+                definition=journey_form.definition_from_form(form),
+                by=caller.principal,
+            )
+            return made.id
+
+    try:
+        journey_id = await run_in_threadpool(save)
+    except ClientVaultError as exc:
+        return _editor(request, caller, form=form, error=exc.message, journey=None, status_code=422)
+    return RedirectResponse(f"{BASE}/journeys/{journey_id}", status_code=303)
+
+
+@router.get("/journeys/{journey_id}", response_class=HTMLResponse, name="console_journey")
+def journey_page(
+    journey_id: uuid.UUID, request: Request, caller: Marketer, store: StoreDep
+) -> Response:
+    """A journey: its funnel per step, conversions against its holdout, status buttons."""
+    with store.read_sessions() as session, session.begin():
+        journey = catalogue.get_journey(session, journey_id)
+        return render(
+            request,
+            "campaigns/journey.html",
+            {
+                "title": journey.name,
+                "journey": journey,
+                "stats": catalogue.journey_stats(session, journey),
+                "definition": catalogue.definition_document(session, journey),
+                "csrf_token": _csrf(caller),
+            },
+        )
+
+
+@router.get("/journeys/{journey_id}/edit", response_class=HTMLResponse, name="console_journey_edit")
+def edit_journey(
+    journey_id: uuid.UUID, request: Request, caller: Marketer, store: StoreDep
+) -> Response:
+    """The editor filled with the current version."""
+    with store.read_sessions() as session, session.begin():
+        journey = catalogue.get_journey(session, journey_id)
+        form = journey_form.form_from_definition(catalogue.definition_document(session, journey))
+        form["name"] = journey.name
+        return _editor(request, caller, form=form, error=None, journey=journey)
+
+
+@router.post("/journeys/{journey_id}/edit", name="console_journey_save")
+async def save_journey(
+    journey_id: uuid.UUID, request: Request, caller: Marketer, store: StoreDep
+) -> Response:
+    """Save the form as the journey's next version (people in flight keep theirs)."""
+    form = _form_fields(await request.form())
+    form["step_count"] = str(int(form.get("step_count", "0") or "0") + journey_form.BLANK_STEPS)
+
+    def save() -> None:
+        with store.sessions.begin() as session:
+            catalogue.new_version(
+                session,
+                journey_id,
+                definition=journey_form.definition_from_form(form),
+                by=caller.principal,
+            )
+
+    try:
+        await run_in_threadpool(save)
+    except ClientVaultError as exc:
+        journey = await run_in_threadpool(_journey, store, journey_id)
+        return _editor(
+            request, caller, form=form, error=exc.message, journey=journey, status_code=422
+        )
+    return RedirectResponse(f"{BASE}/journeys/{journey_id}", status_code=303)
+
+
+def _journey(store: Store, journey_id: uuid.UUID) -> Any:
+    with store.read_sessions() as session:
+        return catalogue.get_journey(session, journey_id)
+
+
+@router.post("/journeys/{journey_id}/status", name="console_journey_status")
+async def change_status(
+    journey_id: uuid.UUID, request: Request, caller: Marketer, store: StoreDep
+) -> Response:
+    """Activate, pause, resume or archive, then back to the journey."""
+    action = str((await request.form()).get("action", ""))
+
+    def change() -> None:
+        with store.sessions.begin() as session:
+            catalogue.change_status(session, journey_id, action, by=caller.principal)
+
+    await run_in_threadpool(change)
+    return RedirectResponse(f"{BASE}/journeys/{journey_id}", status_code=303)
+
+
+def _template_page(
+    request: Request,
+    caller: Caller,
+    *,
+    name: str,
+    form: dict[str, str],
+    preview: Rendered | None,
+    error: str | None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "campaigns/template.html",
+        {
+            "title": f"Template {name}" if name else "New template",
+            "name": name,
+            "form": form,
+            "preview": preview,
+            "error": error,
+            "notice": notice,
+            "csrf_token": _csrf(caller),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/templates/new", response_class=HTMLResponse, name="console_template_new")
+def new_template(request: Request, caller: Marketer) -> Response:
+    """An empty template editor."""
+    return _template_page(request, caller, name="", form={}, preview=None, error=None)
+
+
+@router.get("/templates/{name}", response_class=HTMLResponse, name="console_template")
+def template_page(
+    name: TemplateName, request: Request, caller: Marketer, store: StoreDep
+) -> Response:
+    """A template in the editor, with its preview for the sample customer."""
+    with store.read_sessions() as session, session.begin():
+        row = catalogue.get_template(session, name)
+        form = {"name": row.name, "subject": row.subject, "html": row.html, "text": row.text}
+    try:
+        preview = catalogue.preview_template(form["subject"], form["html"], form["text"])
+    except ClientVaultError as exc:
+        return _template_page(
+            request, caller, name=name, form=form, preview=None, error=exc.message
+        )
+    return _template_page(request, caller, name=name, form=form, preview=preview, error=None)
+
+
+@router.post("/templates", name="console_template_save")
+async def save_template(request: Request, caller: Marketer, store: StoreDep) -> Response:
+    """Preview (button ``preview``) or save the template; errors name the failing part."""
+    form = _form_fields(await request.form())
+    name = form.get("name", "").strip()
+    subject, html, text = form.get("subject", ""), form.get("html", ""), form.get("text", "")
+    try:
+        preview = catalogue.preview_template(subject, html, text)
+        if form.get("do") != "preview":
+
+            def save() -> None:
+                with store.sessions.begin() as session:
+                    catalogue.save_template(
+                        session,
+                        name=name,
+                        subject=subject,
+                        html=html,
+                        text=text,
+                        by=caller.principal,
+                    )
+
+            await run_in_threadpool(save)
+            return RedirectResponse(f"{BASE}/templates/{name}", status_code=303)
+    except ClientVaultError as exc:
+        return _template_page(
+            request, caller, name=name, form=form, preview=None, error=exc.message, status_code=422
+        )
+    return _template_page(request, caller, name=name, form=form, preview=preview, error=None)
