@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from clientvault.automation.domain import DOMAIN as AUTOMATION
 from clientvault.automation.worker import Worker
+from clientvault.backup.domain import DOMAIN as BACKUP
 from clientvault.customers.domain import DOMAIN as CUSTOMERS
 from clientvault.errors import ConfigurationError
 from clientvault.identity.domain import DOMAIN as IDENTITY
@@ -41,6 +42,7 @@ DOMAINS: tuple[Domain, ...] = (
     INGEST,
     CUSTOMERS,
     AUTOMATION,
+    BACKUP,
 )
 
 T = TypeVar("T")

@@ -11,6 +11,7 @@ from clientvault.api.routes import (
     alerts,
     audit_log,
     auth,
+    backup,
     customers,
     health,
     identity,
@@ -33,6 +34,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "privacy": (privacy_requests.router, privacy_core.router),
     "identity": (identity.router,),
     "automation": (jobs.router,),
+    "backup": (backup.router,),
 }
 
 

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from starlette.types import ASGIApp
 
 from clientvault.cli.audit import audit_app
+from clientvault.cli.backup import backup_app, refuse_unfinished_restore, restore_app
 from clientvault.cli.common import (
     DataDirOption,
     console,
@@ -57,6 +58,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "ingest": (("import", imports_app), ("sources", sources_app)),
     "identity": (("identity", identity_app),),
     "automation": (("jobs", jobs_app),),
+    "backup": (("backup", backup_app), ("restore", restore_app)),
 }
 for groups in for_domains(GROUPS):
     for name, group in groups:
@@ -171,6 +173,7 @@ def _serve(settings: Settings, build_app: AppBuilder | None) -> None:
     if (server.tls_cert is None) != (server.tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     with reported_errors():
+        refuse_unfinished_restore(settings)
         open_store(settings).close()  # fail fast, with a clear message, before binding
     scheme = "https" if server.tls_cert else "http"
     console.print(f"Console: {scheme}://{server.host}:{server.port}/console")

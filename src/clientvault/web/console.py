@@ -33,6 +33,7 @@ from clientvault.web.routes import (
     account,
     alerts,
     audit,
+    backup,
     identity,
     jobs,
     overview,
@@ -52,6 +53,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "automation": (jobs.router,),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
+    "backup": (backup.router,),
 }
 
 
