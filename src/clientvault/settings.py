@@ -427,7 +427,17 @@ class BackupSettings(BaseModel):
     )
     chunk_mib: int = Field(default=8, ge=1, le=256, description="Plaintext MiB per chunk.")
     schedule: str = Field(default="daily at 02:00", description="When the worker backs up.")
-    drill_schedule: str = Field(default="every 168 hours", description="Restore drills.")
+    drill_schedule: str = Field(
+        default="daily at 04:00",
+        description="When the worker considers a drill: it runs one if the last is older than "
+        "drill_every_days (weekly by default).",
+    )
+    drill_every_days: int = Field(default=7, ge=1, le=90)
+    health_schedule: str = Field(
+        default="daily at 06:00",
+        description="When the worker probes targets and raises overdue alerts (also after "
+        "each scheduled backup).",
+    )
     enabled: bool = Field(default=True, description="Run backups and drills in the worker.")
     drill_url: str | None = Field(
         default=None,

@@ -125,7 +125,7 @@ def prune(
                 continue
             try:
                 target.delete_prefix(folder(kind, entry.backup_id))
-            except Exception:  # noqa: BLE001 (an object lock, a network error: report, go on)
+            except Exception:
                 report.failed[target.name].append(entry.backup_id)
             else:
                 report.removed[target.name].append(entry.backup_id)
@@ -157,7 +157,7 @@ def latest_drill(targets: list[Target]) -> DrillRecord | None:
     for target in targets:
         try:
             names = [k for k in target.keys(DRILLS) if k.endswith(".json")]
-        except Exception:  # noqa: BLE001,S112 (an unreachable target: try the next)
+        except Exception:  # noqa: S112 (an unreachable target: try the next)
             continue
         for name in sorted(names, reverse=True):
             body = target.get_bytes(name)

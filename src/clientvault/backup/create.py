@@ -24,8 +24,9 @@ from sqlalchemy.engine import make_url
 from clientvault.backup import archive
 from clientvault.backup.errors import BackupRefused
 from clientvault.backup.keys import load_keys
-from clientvault.backup.snapshot import backend_of, take_snapshot
+from clientvault.backup.snapshot import take_snapshot
 from clientvault.backup.targets import Target, copies_required, targets_for
+from clientvault.security import audit
 from clientvault.settings import Settings
 
 #: Called with the number of snapshot bytes each step has just handled.
@@ -132,7 +133,7 @@ def create_backup(
             "created_at": created.isoformat(),
             "source": _source(url),
             "schema_revision": facts.schema_revision,
-            "audit_head": facts.audit_head,
+            "audit_head": (facts.audit_head or audit.GENESIS) if kind == "data" else None,
             "tables": facts.tables,
             "snapshot": {
                 "format": "sqlite" if facts.backend == "sqlite" else "pg_dump-custom",
@@ -174,7 +175,7 @@ def _to_each(
     for target in targets:
         try:
             step(target)
-        except Exception as exc:  # noqa: BLE001 (a target's failure is reported, others go on)
+        except Exception as exc:
             failed[target.name] = f"{type(exc).__name__}: {str(exc)[:200]}"
         else:
             kept.append(target)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from clientvault.backup import health
-from clientvault.backup.catalogue import prune
+from clientvault.backup.catalogue import DrillRecord, latest_complete, latest_drill, prune
 from clientvault.backup.create import create_backup
 from clientvault.backup.drills import run_drill
 from clientvault.backup.targets import targets_for
@@ -57,11 +57,23 @@ def back_up_and_prune(store: Store, settings: Settings) -> list[str]:
                     "pruned": sum(len(ids) for ids in pruned.removed.values()),
                 },
             )
+    _check(store, settings)
     return made
 
 
-def _drill(store: Store, settings: Settings) -> None:
-    run_drill(store, settings)
+def drill_if_due(store: Store, settings: Settings) -> DrillRecord | None:
+    """Run a drill when there is a complete backup and the last drill is older than
+    ``drill_every_days`` (or there was none): the job is looked at daily, a drill is weekly
+    by default. Before the first backup there is nothing to drill (the health check alerts
+    on the missing backup instead)."""
+    targets = targets_for(settings, "data")
+    if latest_complete(targets, "data") is None:
+        return None
+    last = latest_drill(targets)
+    period = timedelta(days=settings.backup.drill_every_days)
+    if last is not None and datetime.now(UTC) - datetime.fromisoformat(last.started_at) < period:
+        return None
+    return run_drill(store, settings)
 
 
 def _check(store: Store, settings: Settings) -> None:
@@ -86,7 +98,7 @@ DRILLS = ScheduledJob(
     name="backup.drill",
     description="Restore the newest backup into scratch, verify it, record RTO and RPO.",
     schedule=lambda settings: settings.backup.drill_schedule,
-    run=_drill,
+    run=drill_if_due,
     lease=timedelta(hours=6),
     enabled=_enabled,
 )
@@ -94,7 +106,7 @@ DRILLS = ScheduledJob(
 HEALTH = ScheduledJob(
     name="backup.health",
     description="Probe the backup targets; alert on failed or overdue backups and drills.",
-    schedule=lambda settings: "hourly",
+    schedule=lambda settings: settings.backup.health_schedule,
     run=_check,
     lease=timedelta(minutes=30),
     enabled=_enabled,

@@ -79,9 +79,11 @@ def sqlite_facts(path: Path) -> SnapshotFacts:
         engine.dispose()
 
 
-def snapshot_sqlite(url: str, destination: Path, *, pages_per_step: int = 1024) -> SnapshotFacts:
-    """Copy a live SQLite database into ``destination`` with the online backup API, in steps
-    (writers are not held off for the whole copy), and describe the copy."""
+def snapshot_sqlite(url: str, destination: Path) -> SnapshotFacts:
+    """Copy a live SQLite database into ``destination`` with the online backup API, and
+    describe the copy. One step (``pages=-1``): a single read transaction, so the copy is
+    one consistent state; in WAL mode writers go on meanwhile (a copy in several steps would
+    restart whenever another connection writes, possibly forever under steady load)."""
     source_path = sqlite_file(url)
     if source_path is None or not source_path.exists():
         raise ConfigurationError(f"no SQLite database file to back up for {url!r}")
@@ -90,7 +92,7 @@ def snapshot_sqlite(url: str, destination: Path, *, pages_per_step: int = 1024) 
     os.close(descriptor)
     target = sqlite3.connect(destination)
     try:
-        source.backup(target, pages=pages_per_step)
+        source.backup(target, pages=-1)
         # The copy is a plain file: no WAL beside it to lose when it is moved.
         target.execute("PRAGMA journal_mode=DELETE")
     finally:

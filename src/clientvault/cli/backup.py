@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from clientvault.backup.catalogue import KINDS, latest_drill, list_backups, prune
+from clientvault.backup.catalogue import KINDS, list_backups, prune
 from clientvault.backup.create import create_backup
 from clientvault.backup.drills import run_drill
 from clientvault.backup.health import check
