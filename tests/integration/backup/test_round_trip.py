@@ -62,9 +62,9 @@ def test_a_keystore_backup_restores_to_a_keystore_that_opens_the_data(
     db: Store, bk_settings: Settings, customers: list[uuid.UUID], tmp_path: Path
 ) -> None:
     result = create_backup(bk_settings, "keystore")
-    assert [e.backup_id for e in list_backups(targets_for(bk_settings, "keystore"), "keystore")] == [
-        result.backup_id
-    ]
+    assert [
+        e.backup_id for e in list_backups(targets_for(bk_settings, "keystore"), "keystore")
+    ] == [result.backup_id]
     assert list_backups(targets_for(bk_settings, "data"), "data") == []
     with db.read_sessions() as session:
         register = tombstone_snapshot(session)
