@@ -52,21 +52,28 @@ def list_backups(targets: list[Target], kind: str) -> list[BackupEntry]:
     """Every backup of ``kind`` on the targets, newest first, with where it is complete."""
     entries: dict[str, BackupEntry] = {}
     for target in targets:
-        for backup_id in target.children(kind):
-            try:
-                created = created_of(backup_id)
-            except ValueError:
-                continue  # not a backup folder
-            entry = entries.setdefault(backup_id, BackupEntry(backup_id, kind, created))
-            marker = target.get_bytes(f"{folder(kind, backup_id)}/{COMPLETE}")
-            if marker is None:
-                entry.partial_on.append(target.name)
-                continue
-            described = json.loads(marker)
-            entry.stored_bytes = int(described.get("stored_bytes", 0))
-            entry.plain_bytes = int(described.get("plain_bytes", 0))
-            entry.complete_on.append(target.name)
+        try:
+            _list_target(target, kind, entries)
+        except Exception:  # noqa: BLE001,S112 (an unreachable target lists nothing; health says why)
+            continue
     return sorted(entries.values(), key=lambda e: e.backup_id, reverse=True)
+
+
+def _list_target(target: Target, kind: str, entries: dict[str, BackupEntry]) -> None:
+    for backup_id in target.children(kind):
+        try:
+            created = created_of(backup_id)
+        except ValueError:
+            continue  # not a backup folder
+        entry = entries.setdefault(backup_id, BackupEntry(backup_id, kind, created))
+        marker = target.get_bytes(f"{folder(kind, backup_id)}/{COMPLETE}")
+        if marker is None:
+            entry.partial_on.append(target.name)
+            continue
+        described = json.loads(marker)
+        entry.stored_bytes = int(described.get("stored_bytes", 0))
+        entry.plain_bytes = int(described.get("plain_bytes", 0))
+        entry.complete_on.append(target.name)
 
 
 def latest_complete(targets: list[Target], kind: str) -> BackupEntry | None:
