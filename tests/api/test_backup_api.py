@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -41,13 +40,15 @@ def test_admins_see_backups_and_ask_for_a_backup_or_a_drill(
     with db.read_sessions() as session:
         rows = session.execute(select(ScheduledJobState.name, ScheduledJobState.next_run_at))
         due = {name: moment for name, moment in rows}
-    assert due["backup.create"] <= utcnow() and due["backup.drill"] <= utcnow()
+    assert due["backup.create"] <= utcnow()
+    assert due["backup.drill"] <= utcnow()
 
     verified = client.post(f"/api/v1/backups/data/{made.backup_id}/verify", headers=admin)
     assert verified.status_code == 200, verified.text
     assert verified.json()["tables"]["customers"] == 1
     missing = client.post("/api/v1/backups/data/20200101T000000Z-00000000/verify", headers=admin)
-    assert missing.status_code == 409 and "no data backup" in missing.text
+    assert missing.status_code == 409
+    assert "no data backup" in missing.text
     assert client.post("/api/v1/backups/data/not-an-id/verify", headers=admin).status_code == 422
     for role in ("dpo", "marketer"):
         assert (
@@ -80,7 +81,8 @@ def test_the_console_page_lists_backups_targets_and_the_last_drill(
     page = client.get("/console/security/backups")
     assert page.status_code == 200, page.text
     assert f'data-backup="{made.backup_id}"' in page.text
-    assert 'data-target="local"' in page.text and "No drill yet." in page.text
+    assert 'data-target="local"' in page.text
+    assert "No drill yet." in page.text
     assert 'href="/console/security/backups"' in page.text
     assert client.post("/console/security/backups/drill").status_code == 403  # no CSRF token
     asked = client.post(

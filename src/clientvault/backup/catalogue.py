@@ -54,7 +54,7 @@ def list_backups(targets: list[Target], kind: str) -> list[BackupEntry]:
     for target in targets:
         try:
             _list_target(target, kind, entries)
-        except Exception:  # noqa: BLE001,S112 (an unreachable target lists nothing; health says why)
+        except Exception:  # noqa: S112 (an unreachable target lists nothing; health says why)
             continue
     return sorted(entries.values(), key=lambda e: e.backup_id, reverse=True)
 
@@ -89,7 +89,7 @@ def to_keep(entries: list[BackupEntry], policy: BackupRetention) -> set[str]:
     keep = {complete[0].backup_id} if complete else set()
     buckets = (
         (policy.daily, lambda moment: moment.date().isoformat()),
-        (policy.weekly, lambda moment: "%d-W%02d" % moment.isocalendar()[:2]),
+        (policy.weekly, lambda moment: "{}-W{:02d}".format(*moment.isocalendar()[:2])),
         (policy.monthly, lambda moment: f"{moment:%Y-%m}"),
     )
     for count, bucket_of in buckets:

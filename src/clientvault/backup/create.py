@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -116,9 +117,7 @@ def create_backup(
         for chunk in archive.encode_chunks(
             snapshot, work, keys, chunk_bytes=chunk_bytes, plain=plain
         ):
-            alive = _to_each(
-                alive, failed, lambda t, c=chunk: t.put_file(f"{where}/{c.name}", c.path)
-            )
+            alive = _to_each(alive, failed, partial(_put_chunk, where=where, chunk=chunk))
             chunk.path.unlink()
             chunks.append(chunk.describe())
             _enough(alive, required, failed)
@@ -165,6 +164,10 @@ def create_backup(
         return BackupResult(backup_id, kind, manifest, [t.name for t in done], failed)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _put_chunk(target: Target, *, where: str, chunk: archive.Chunk) -> None:
+    target.put_file(f"{where}/{chunk.name}", chunk.path)
 
 
 def _to_each(

@@ -301,7 +301,8 @@ def restore(
     live = url_of(settings, kind)
     if _same_database(live, target_url) and not force:
         raise BackupRefused(
-            f"{_describe(target_url)} is this installation's live {kind} database: restoring over it needs --force"
+            f"{_describe(target_url)} is this installation's live {kind} database: "
+            "restoring over it needs --force"
         )
     _refuse_live(target_url, force=force)
     keys = load_keys(settings)
@@ -397,7 +398,8 @@ def _check_and_finish(
     for table, rows in manifest["tables"].items():
         if found.tables.get(table) != rows:
             raise BackupRefused(
-                f"table {table}: {found.tables.get(table)} row(s) restored, the manifest says {rows}"
+                f"table {table}: {found.tables.get(table)} row(s) restored, "
+                f"the manifest says {rows}"
             )
     report.tables_checked = len(manifest["tables"])
     report.rows_checked = sum(manifest["tables"].values())
@@ -450,7 +452,8 @@ def _verify_chain(store: Store, head: str | None, report: RestoreReport) -> None
         checked = audit.verify(session, expected_head=head)
     if not checked.ok:
         raise BackupRefused(
-            f"the restored audit chain does not verify: {checked.problem} at entry {checked.broken_at}"
+            f"the restored audit chain does not verify: {checked.problem} "
+            f"at entry {checked.broken_at}"
         )
     report.audit_entries = checked.entries
 

@@ -21,7 +21,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, column, create_engine, func, inspect, select, table, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    String,
+    column,
+    create_engine,
+    func,
+    inspect,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import make_url
 
 from clientvault.errors import ConfigurationError
@@ -54,8 +66,9 @@ def facts(connection: Connection) -> SnapshotFacts:
     names = sorted(inspect(connection).get_table_names())
     for name in names:
         if name == VERSION_TABLE:
-            revisions = connection.execute(select(column("version_num")).select_from(table(name)))
-            found.schema_revision = ",".join(sorted(r for (r,) in revisions)) or None
+            query: Select[str] = select(column("version_num", String)).select_from(table(name))
+            revisions = sorted(str(r) for r in connection.scalars(query))
+            found.schema_revision = ",".join(revisions) or None
             continue
         count = connection.execute(select(func.count()).select_from(table(name))).scalar_one()
         found.tables[name] = int(count)

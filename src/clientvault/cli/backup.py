@@ -104,7 +104,8 @@ def create_command(
                     details={"kind": each, "targets": result.complete_on},
                 )
             console.print(
-                f"{each}: backup [bold]{result.backup_id}[/bold], {result.stored_bytes:,} bytes, complete on {', '.join(result.complete_on)}"
+                f"{each}: backup [bold]{result.backup_id}[/bold], {result.stored_bytes:,} bytes, "
+                f"complete on {', '.join(result.complete_on)}"
             )
             for name, why in result.failed.items():
                 console.print(f"  [yellow]target {name} failed[/yellow]: {why}")
@@ -140,7 +141,8 @@ def verify_command(
     with reported_errors(), _bytes_progress("Verifying", None) as advance:
         manifest = verify_backup(settings, _kind(kind), backup_id, progress=advance)
     console.print(
-        f"Backup [bold]{manifest['backup_id']}[/bold] verified: {len(manifest['chunks'])} chunk(s), {sum(manifest['tables'].values()):,} rows in {len(manifest['tables'])} tables."
+        f"Backup [bold]{manifest['backup_id']}[/bold] verified: {len(manifest['chunks'])} "
+        f"chunk(s), {sum(manifest['tables'].values()):,} rows in {len(manifest['tables'])} tables."
     )
 
 
@@ -155,7 +157,8 @@ def drill_command(data_dir: Path | None = DataDirOption) -> None:
         console.print(f"[red]Drill failed[/red]: {record.problem}")
         raise typer.Exit(1)
     console.print(
-        f"Drill {record.drill_id} passed on {record.backup_id}: RTO {record.rto_seconds:.1f} s, RPO {record.rpo_seconds:.0f} s."
+        f"Drill {record.drill_id} passed on {record.backup_id}: "
+        f"RTO {record.rto_seconds:.1f} s, RPO {record.rpo_seconds or 0:.0f} s."
     )
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from clientvault.security import audit
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.backups import with_backups
-from clientvault.security import audit
 from support.privacy_core import DPO, make_customers, person, prepare
 
 

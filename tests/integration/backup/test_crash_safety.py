@@ -111,7 +111,8 @@ def test_a_backup_killed_midway_lists_as_partial_and_the_next_one_completes(
     assert code == -signal.SIGKILL
     targets = targets_for(settings, "data")
     [partial] = list_backups(targets, "data")
-    assert not partial.complete and partial.partial_on == ["disk1"]
+    assert not partial.complete
+    assert partial.partial_on == ["disk1"]
     done = create_backup(settings, "data")
     assert [e.backup_id for e in list_backups(targets, "data") if e.complete] == [done.backup_id]
 
@@ -131,7 +132,8 @@ def test_a_restore_killed_midway_leaves_the_target_marked_unusable(
     command = _python(RESTORE, settings, str(target), str(register))
     code = _kill_when(command, _environment(settings), marker.exists)
     assert code == -signal.SIGKILL
-    assert marker.exists() and not target.exists()
+    assert marker.exists()
+    assert not target.exists()
     with pytest.raises(ConfigurationError, match="did not finish"):
         check_restore_marks(f"sqlite:///{target}")
     # Restoring again (the path still holds nothing) finishes and removes the mark.
@@ -141,6 +143,7 @@ def test_a_restore_killed_midway_leaves_the_target_marked_unusable(
         tombstones=json.loads(register.read_text()),
         principal=DPO,
     )
-    assert target.exists() and not marker.exists()
+    assert target.exists()
+    assert not marker.exists()
     check_restore_marks(f"sqlite:///{target}")
     assert not list(tmp_path.glob("restored.db.restoring*"))

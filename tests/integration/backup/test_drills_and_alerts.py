@@ -46,16 +46,20 @@ def test_a_drill_restores_the_newest_backup_and_records_rto_and_rpo(
         made = back_up_and_prune(db, settings)
         record = drill_if_due(db, settings)
         assert drill_if_due(db, settings) is None  # the next one is a week away
-    assert record is not None and record.ok, record
+    assert record is not None, record
+    assert record.ok, record
     assert record.backup_id == made[0]
-    assert record.rto_seconds > 0 and record.rpo_seconds is not None and record.rpo_seconds >= 0
+    assert record.rto_seconds > 0
+    assert record.rpo_seconds is not None
+    assert record.rpo_seconds >= 0
     assert record.report["sample_decrypted"] is True
     assert latest_drill(targets_for(settings, "data")) == record
     with db.read_sessions() as session:
         actions = list(
             session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("backup.%")))
         )
-    assert actions.count("backup.created") == 2 and "backup.drill" in actions
+    assert actions.count("backup.created") == 2
+    assert "backup.drill" in actions
     assert not list((settings.backup.scratch_dir or tmp_path).iterdir())  # nothing restored lingers
     # Fresh backups, a passing drill: the health check finds nothing to say.
     with db.sessions.begin() as session:
@@ -76,10 +80,14 @@ def test_a_failed_drill_and_overdue_backups_raise_admin_alerts(
     next((root / "data" / made.backup_id / "chunks").iterdir()).write_bytes(b"damaged")
     with fresh_database(bk_settings, tmp_path, "drill") as url:
         record = run_drill(db, _drilling(bk_settings, url))
-    assert not record.ok and record.problem is not None and "SHA-256" in record.problem
-    assert record.rpo_seconds is not None and record.rpo_seconds >= 3 * 86400
+    assert not record.ok
+    assert record.problem is not None
+    assert "SHA-256" in record.problem
+    assert record.rpo_seconds is not None
+    assert record.rpo_seconds >= 3 * 86400
     alerts = _alerts(db)
     assert "restore drill failed" in alerts[health.DRILL_FAILED]
     with db.sessions.begin() as session:
         later = health.check(session, bk_settings, probe=False)
-    assert later.last_drill is not None and later.last_drill["ok"] is False
+    assert later.last_drill is not None
+    assert later.last_drill["ok"] is False

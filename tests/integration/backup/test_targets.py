@@ -41,7 +41,7 @@ def s3_endpoint() -> Iterator[str]:
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 (moto accepts any)
+        aws_secret_access_key="test",
     )
     client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
     yield endpoint
@@ -82,7 +82,8 @@ def test_a_backup_is_complete_on_disk_and_s3_and_restores_from_s3_alone(
     result = create_backup(two_targets, "data")
     assert result.complete_on == ["disk1", "offsite"]
     [entry] = list_backups(targets_for(two_targets, "data"), "data")
-    assert entry.complete_on == ["disk1", "offsite"] and entry.stored_bytes == result.stored_bytes
+    assert entry.complete_on == ["disk1", "offsite"]
+    assert entry.stored_bytes == result.stored_bytes
     s3 = targets_for(two_targets, "data")[1]
     lock = s3.client.head_object(
         Bucket=BUCKET, Key=f"{s3.prefix}/data/{result.backup_id}/manifest.json"
@@ -142,7 +143,8 @@ def test_retention_keeps_the_newest_of_each_day_week_and_month() -> None:
     days = {e.created_at.date() for e in entries if e.backup_id in kept}
     assert newest in kept
     # 3 days + the newest of 2 weeks + of 2 months, some shared: never more than 7.
-    assert 3 <= len(kept) <= 7 and len(days) == len(kept)
+    assert 3 <= len(kept) <= 7
+    assert len(days) == len(kept)
     assert to_keep(entries, BackupRetention(daily=0, weekly=0, monthly=0)) == {newest}
 
 
