@@ -50,6 +50,10 @@ def test_back_up_list_verify_restore_and_prune_from_the_command_line(
         assert "needs --force" in refused
     assert "removed 0 backup" in _run("backup", "prune", *where)
     assert "age recipient: age1" in _run("backup", "key", *where)
+    register = tmp_path / "register.json"
+    _run("backup", "tombstones", "-o", str(register), *where)
+    reapplied = _run("backup", "reapply-erasures", "--tombstones", str(register), *where)
+    assert "0 register row(s) added, 0 customer(s) erased again" in reapplied
     health = _run("backup", "health", *where)
     assert "local: ok" in health
     assert "last drill: never" in health

@@ -40,7 +40,7 @@ from clientvault.cli.common import (
 )
 from clientvault.errors import ClientVaultError, ConfigurationError, InvalidInput
 from clientvault.migrations.schema import load_holders
-from clientvault.privacy.erasure import tombstone_snapshot
+from clientvault.privacy.erasure import reapply_tombstones, tombstone_snapshot
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -223,6 +223,29 @@ def tombstones_command(
     with opened_store(settings) as store, store.read_sessions() as session:
         output.write_text(json.dumps(tombstone_snapshot(session)))
     console.print(f"Erasure register written to {output}.")
+
+
+@backup_app.command("reapply-erasures")
+def reapply_command(
+    tombstones: Path = typer.Option(
+        ..., "--tombstones", exists=True, dir_okay=False, help="An erasure register export."
+    ),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Re-apply an erasure register to this installation's database (after a restore made by
+    other tools, such as a PostgreSQL point-in-time recovery): erasures made after the
+    recovery point hold again. Audited."""
+    settings = load_settings(data_dir)
+    load_holders()
+    register, _ = _register(settings, tombstones)
+    with opened_store(settings) as store, store.sessions.begin() as session:
+        report = reapply_tombstones(
+            session, store, principal=CLI_PRINCIPAL, reason="erasures re-applied", snapshot=register
+        )
+    console.print(
+        f"{report.register_rows_restored} register row(s) added, {report.customers_erased} "
+        f"customer(s) erased again, {report.keys_destroyed} key(s) destroyed."
+    )
 
 
 def _target_url(to: str) -> str:
