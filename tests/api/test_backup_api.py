@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -12,10 +15,19 @@ from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
+from support.backups import remove_default_backups
 from support.privacy_core import make_customers, person, prepare
 from support.staff import api_sign_in, bearer_headers, create_staff
 
 PASSWORD = "violet-harbour-tangent-quarry-47"
+
+
+@pytest.fixture(autouse=True)
+def _no_backups_left(db_settings: Settings) -> Iterator[None]:
+    """Default backup folders are in the data dir, shared on PostgreSQL: start and end empty."""
+    remove_default_backups(db_settings)
+    yield
+    remove_default_backups(db_settings)
 
 
 def test_admins_see_backups_and_ask_for_a_backup_or_a_drill(

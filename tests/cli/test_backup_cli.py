@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,18 @@ from clientvault.cli.app import app
 from clientvault.cli.common import console
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.backups import remove_default_backups
 from support.privacy_core import make_customers, person, prepare
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_backups_left(db_settings: Settings) -> Iterator[None]:
+    """Default backup folders are in the data dir, shared on PostgreSQL: start and end empty."""
+    remove_default_backups(db_settings)
+    yield
+    remove_default_backups(db_settings)
 
 
 def _run(*arguments: str, code: int = 0) -> str:

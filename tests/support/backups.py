@@ -4,6 +4,7 @@ to restore into, and a content checksum of a whole database."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,3 +74,11 @@ def content_digests(url: str, *, skip: frozenset[str] = frozenset()) -> dict[str
     finally:
         engine.dispose()
     return found
+
+
+def remove_default_backups(settings: Settings) -> None:
+    """Remove what backups with the default settings leave in the data dir (the PostgreSQL
+    test installation's data dir is shared by every test)."""
+    for name in ("backups", "keystore-backups", "backup-scratch"):
+        shutil.rmtree(settings.data_dir / name, ignore_errors=True)
+    (settings.data_dir / "backup.key").unlink(missing_ok=True)

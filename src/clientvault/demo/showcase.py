@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from clientvault.demo.backup import show_backups
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 
@@ -18,7 +19,10 @@ from clientvault.store.context import Store
 ShowcaseStep = Callable[[Store, Settings], str]
 
 #: The steps, in the order they run (a later domain's step may use an earlier one's objects).
-STEPS: tuple[ShowcaseStep, ...] = ()
+STEPS: tuple[ShowcaseStep, ...] = (
+    # Last: its backup holds what the steps before made.
+    show_backups,
+)
 
 
 def run_showcase(store: Store, settings: Settings) -> list[str]:
