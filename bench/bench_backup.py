@@ -112,8 +112,6 @@ def main() -> None:
         for copies in (1, options.copies):
             if copies > 1:
                 replicate(store, copies)
-            with store.engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             size = settings_path.stat().st_size
             customers = options.customers * copies
             with tempfile.TemporaryDirectory(prefix="cv-bench-backup-") as tmp:

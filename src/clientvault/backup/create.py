@@ -28,7 +28,9 @@ from clientvault.backup.keys import load_keys
 from clientvault.backup.snapshot import take_snapshot
 from clientvault.backup.targets import Target, copies_required, targets_for
 from clientvault.security import audit
+from clientvault.security.principal import Principal
 from clientvault.settings import Settings
+from clientvault.store.context import Store
 
 #: Called with the number of snapshot bytes each step has just handled.
 Progress = Callable[[int], None]
@@ -191,4 +193,24 @@ def _enough(alive: list[Target], required: int, failed: dict[str, str]) -> None:
         raise BackupRefused(
             f"the backup reached {len(alive)} target(s), {required} required ({reasons}); "
             "it is not complete anywhere"
+        )
+
+
+def audit_backup(
+    store: Store, result: BackupResult, *, principal: Principal, pruned: int = 0
+) -> None:
+    """Record a backup in the installation's audit log (ids, sizes and targets only)."""
+    with store.sessions.begin() as session:
+        audit.record(
+            session,
+            principal=principal,
+            action="backup.created",
+            target_type="backup",
+            target_ids=[result.backup_id],
+            details={
+                "kind": result.kind,
+                "stored_bytes": result.stored_bytes,
+                "targets": result.complete_on,
+                "pruned": pruned,
+            },
         )

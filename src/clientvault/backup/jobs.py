@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from clientvault.backup import health
 from clientvault.backup.catalogue import DrillRecord, latest_complete, latest_drill, prune
-from clientvault.backup.create import create_backup
+from clientvault.backup.create import audit_backup, create_backup
 from clientvault.backup.drills import run_drill
 from clientvault.backup.targets import targets_for
 from clientvault.errors import ClientVaultError
-from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
@@ -43,20 +42,8 @@ def back_up_and_prune(store: Store, settings: Settings) -> list[str]:
             raise
         made.append(result.backup_id)
         pruned = prune(targets_for(settings, kind), kind, policy, now=datetime.now(UTC))
-        with store.sessions.begin() as session:
-            audit.record(
-                session,
-                principal=BACKUP_PRINCIPAL,
-                action="backup.created",
-                target_type="backup",
-                target_ids=[result.backup_id],
-                details={
-                    "kind": kind,
-                    "stored_bytes": result.stored_bytes,
-                    "targets": result.complete_on,
-                    "pruned": sum(len(ids) for ids in pruned.removed.values()),
-                },
-            )
+        removed = sum(len(ids) for ids in pruned.removed.values())
+        audit_backup(store, result, principal=BACKUP_PRINCIPAL, pruned=removed)
     _check(store, settings)
     return made
 

@@ -158,29 +158,31 @@ def exported_pg_snapshot(url: str) -> Iterator[tuple[str, SnapshotFacts]]:
         engine.dispose()
 
 
+def run_pg_tool(name: str, url: str, arguments: list[str]) -> None:
+    """Run ``pg_dump`` or ``pg_restore`` on the database at ``url`` (password through the
+    environment); ``ConfigurationError`` with the tool's own message if it fails."""
+    uri, environment = libpq_environment(url)
+    completed = subprocess.run(  # noqa: S603 (fixed argument list, no shell)
+        [pg_tool(name), "--no-owner", "--no-privileges", f"--dbname={uri}", *arguments],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise ConfigurationError(f"{name} failed: {completed.stderr.strip()[:500]}")
+
+
 def snapshot_postgresql(url: str, destination: Path) -> SnapshotFacts:
     """``pg_dump -Fc`` of a running PostgreSQL database into ``destination``, consistent
     with the row counts returned."""
-    pg_dump = pg_tool("pg_dump")
-    uri, environment = libpq_environment(url)
+    pg_tool("pg_dump")  # before the transaction: a clear error if it is missing
     with exported_pg_snapshot(url) as (snapshot_id, found):
-        completed = subprocess.run(  # noqa: S603 (fixed argument list, no shell)
-            [
-                pg_dump,
-                "--format=custom",
-                "--no-owner",
-                "--no-privileges",
-                f"--snapshot={snapshot_id}",
-                f"--file={destination}",
-                f"--dbname={uri}",
-            ],
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=False,
+        run_pg_tool(
+            "pg_dump",
+            url,
+            ["--format=custom", f"--snapshot={snapshot_id}", f"--file={destination}"],
         )
-    if completed.returncode != 0:
-        raise ConfigurationError(f"pg_dump failed: {completed.stderr.strip()[:500]}")
     os.chmod(destination, 0o600)
     return found
 
@@ -198,22 +200,4 @@ def take_snapshot(url: str, destination: Path) -> SnapshotFacts:
 def pg_restore(dump: Path, url: str) -> None:
     """``pg_restore`` a custom-format dump into the (empty) database at ``url``; one
     transaction, so a failure leaves the database as it was."""
-    tool = pg_tool("pg_restore")
-    uri, environment = libpq_environment(url)
-    completed = subprocess.run(  # noqa: S603 (fixed argument list, no shell)
-        [
-            tool,
-            "--no-owner",
-            "--no-privileges",
-            "--single-transaction",
-            "--exit-on-error",
-            f"--dbname={uri}",
-            str(dump),
-        ],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise ConfigurationError(f"pg_restore failed: {completed.stderr.strip()[:500]}")
+    run_pg_tool("pg_restore", url, ["--single-transaction", "--exit-on-error", str(dump)])

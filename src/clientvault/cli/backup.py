@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from clientvault.backup.catalogue import KINDS, list_backups, prune
-from clientvault.backup.create import create_backup
+from clientvault.backup.create import audit_backup, create_backup
 from clientvault.backup.drills import run_drill
 from clientvault.backup.health import check
 from clientvault.backup.keys import key_path, load_keys
@@ -94,15 +94,8 @@ def create_command(
         for each in kinds:
             with _bytes_progress(f"Backing up {each}", _size_of(settings, each)) as advance:
                 result = create_backup(settings, each, progress=advance)
-            with opened_store(settings) as store, store.sessions.begin() as session:
-                audit.record(
-                    session,
-                    principal=CLI_PRINCIPAL,
-                    action="backup.created",
-                    target_type="backup",
-                    target_ids=[result.backup_id],
-                    details={"kind": each, "targets": result.complete_on},
-                )
+            with opened_store(settings) as store:
+                audit_backup(store, result, principal=CLI_PRINCIPAL)
             console.print(
                 f"{each}: backup [bold]{result.backup_id}[/bold], {result.stored_bytes:,} bytes, "
                 f"complete on {', '.join(result.complete_on)}"

@@ -1,5 +1,5 @@
 """The demo's backup step: a first backup of the data and of the keystore, and a restore
-drill of it, so Security › Backups shows a catalogue and a passed drill with its RTO/RPO."""
+drill of it, so the console's Backups page shows a catalogue and a passed drill with its RTO/RPO."""
 
 from __future__ import annotations
 
