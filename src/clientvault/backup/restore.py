@@ -205,9 +205,9 @@ def verify_backup(
     """Check a backup (the newest complete one by default) on every target it is complete
     on: signature, every chunk's SHA-256, and the decrypted snapshot's hash. Returns its
     manifest; ``BackupRefused`` naming the first file at fault on any target."""
-    keys = load_keys(settings)
     targets = targets_for(settings, kind)
     entry = _entry(targets, kind, backup_id)
+    keys = load_keys(settings)  # after: no key file means no backup, said first
     manifest: dict[str, Any] = {}
     for target in targets:
         if target.name in entry.complete_on:
