@@ -29,12 +29,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pyrage
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import delete, select
 
 from _common import fresh_installation, median_seconds, report
-from _replicate import replicate
+from _replicate import COPY, replicate
 from clientvault.demo.generator import generate_demo
+from clientvault.identity.models import Customer
 from clientvault.settings import BackupSettings, BackupTargetSettings, Settings
+from clientvault.store.context import Store
 from clientvault.store.file_modes import sqlite_file
+from clientvault.store.keystore import DataKeyRecord
 
 CHILD = """
 import json, sys, time
@@ -68,6 +72,19 @@ def _child(*arguments: str) -> tuple[float, int]:
     if process.returncode != 0:
         raise SystemExit(f"child {arguments[0]} failed")
     return json.loads(output)["seconds"], usage.ru_maxrss
+
+
+def _drop_clone_keys(store: Store) -> None:
+    """Clones carry copies of wrapped keys that never unwrap (their AAD names the original):
+    drop them, so a restore's sample decrypt picks an original customer, as in real data."""
+    with store.engine.connect() as connection:
+        clones = [
+            row[0] for row in connection.execute(select(Customer.id).where(Customer.source == COPY))
+        ]
+    with store.keystore.engine.begin() as connection:
+        for start in range(0, len(clones), 5000):
+            batch = clones[start : start + 5000]
+            connection.execute(delete(DataKeyRecord).where(DataKeyRecord.customer_id.in_(batch)))
 
 
 def _cp_seconds(source: Path, folder: Path) -> float:
@@ -112,6 +129,7 @@ def main() -> None:
         for copies in (1, options.copies):
             if copies > 1:
                 replicate(store, copies)
+                _drop_clone_keys(store)
             size = settings_path.stat().st_size
             customers = options.customers * copies
             with tempfile.TemporaryDirectory(prefix="cv-bench-backup-") as tmp:

@@ -12,16 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, LargeBinary, MetaData, Table, insert
+from sqlalchemy import Column, LargeBinary, MetaData, Table, insert, inspect
 
 from clientvault.backup.catalogue import list_backups
 from clientvault.backup.create import create_backup
-from clientvault.backup.restore import MARK_SUFFIX, check_restore_marks, restore
+from clientvault.backup.errors import BackupRefused
+from clientvault.backup.restore import MARK_SUFFIX, MARK_TABLE, check_restore_marks, restore
 from clientvault.backup.targets import targets_for
 from clientvault.errors import ConfigurationError
 from clientvault.privacy.erasure import tombstone_snapshot
 from clientvault.settings import Settings
 from clientvault.store.context import Store
+from support.backups import engine_of, fresh_database
 from support.privacy_core import DPO, prepare
 from support.serving import server_environment
 
@@ -43,7 +45,7 @@ from clientvault.settings import Settings
 load_holders()
 restore(
     Settings(data_dir=DATA_DIR),
-    target_url="sqlite:///" + sys.argv[1],
+    target_url=sys.argv[1],
     tombstones=json.load(open(sys.argv[2])),
     principal=Principal.system("test", "privacy:manage", "pii:reveal"),
 )
@@ -129,7 +131,7 @@ def test_a_restore_killed_midway_leaves_the_target_marked_unusable(
         register.write_text(json.dumps(tombstone_snapshot(session)))
     target = tmp_path / "restored.db"
     marker = Path(f"{target}{MARK_SUFFIX}")
-    command = _python(RESTORE, settings, str(target), str(register))
+    command = _python(RESTORE, settings, f"sqlite:///{target}", str(register))
     code = _kill_when(command, _environment(settings), marker.exists)
     assert code == -signal.SIGKILL
     assert marker.exists()
@@ -147,3 +149,47 @@ def test_a_restore_killed_midway_leaves_the_target_marked_unusable(
     assert not marker.exists()
     check_restore_marks(f"sqlite:///{target}")
     assert not list(tmp_path.glob("restored.db.restoring*"))
+
+
+def test_a_postgresql_restore_killed_midway_leaves_the_database_marked(
+    db: Store, bk_settings: Settings, tmp_path: Path
+) -> None:
+    if bk_settings.database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's mark is a table in the target database")
+    prepare(db)
+    create_backup(bk_settings, "data")
+    register = tmp_path / "register.json"
+    with db.read_sessions() as session:
+        register.write_text(json.dumps(tombstone_snapshot(session)))
+    with fresh_database(bk_settings, tmp_path) as url:
+        engine = engine_of(url)
+
+        def marked() -> bool:
+            with engine.connect() as connection:
+                return MARK_TABLE in inspect(connection).get_table_names()
+
+        try:
+            code = _kill_when(
+                _python(RESTORE, bk_settings, url, str(register)), _environment(bk_settings), marked
+            )
+        finally:
+            engine.dispose()
+        assert code == -signal.SIGKILL
+        with pytest.raises(ConfigurationError, match="did not finish"):
+            check_restore_marks(url)
+        # Restoring again over it needs --force (it holds the mark, maybe more), then finishes.
+        with pytest.raises(BackupRefused, match="needs --force"):
+            restore(
+                bk_settings,
+                target_url=url,
+                tombstones=json.loads(register.read_text()),
+                principal=DPO,
+            )
+        restore(
+            bk_settings,
+            target_url=url,
+            tombstones=json.loads(register.read_text()),
+            principal=DPO,
+            force=True,
+        )
+        check_restore_marks(url)
