@@ -15,6 +15,7 @@ import shutil
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from clientvault.backup import health
@@ -110,7 +111,7 @@ def run_drill(
     return record
 
 
-def _scratch_url(settings: Settings, work: Any) -> str:
+def _scratch_url(settings: Settings, work: Path) -> str:
     if backend_of(settings.database_url) == "sqlite":
         return f"sqlite:///{work / 'drill.db'}"
     if settings.backup.drill_url is None:

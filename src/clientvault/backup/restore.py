@@ -36,9 +36,10 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, MetaData, String, Table, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from clientvault.backup import archive
-from clientvault.backup.catalogue import latest_complete, list_backups
+from clientvault.backup.catalogue import BackupEntry, latest_complete, list_backups
 from clientvault.backup.create import scratch_dir, url_of
 from clientvault.backup.errors import BackupRefused
 from clientvault.backup.keys import BackupKeys, load_keys
@@ -223,7 +224,7 @@ def verify_backup(
     return manifest
 
 
-def _entry(targets: list[Target], kind: str, backup_id: str | None):  # type: ignore[no-untyped-def]
+def _entry(targets: list[Target], kind: str, backup_id: str | None) -> BackupEntry:
     if backup_id is None:
         entry = latest_complete(targets, kind)
         if entry is None:
@@ -458,7 +459,7 @@ def _verify_chain(store: Store, head: str | None, report: RestoreReport) -> None
     report.audit_entries = checked.entries
 
 
-def _sample_decrypt(session: Any, store: Store, principal: Principal) -> bool | None:
+def _sample_decrypt(session: Session, store: Store, principal: Principal) -> bool | None:
     """Open one customer's identifiers through the audited reveal path: the restored data
     and this keystore belong together. ``None`` when no customer can be opened (none, or
     all erased)."""

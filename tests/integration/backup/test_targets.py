@@ -12,6 +12,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 from pydantic import SecretStr
 
@@ -165,3 +167,24 @@ def test_pruning_removes_what_retention_drops_and_old_partial_backups(
     report = prune(targets, "data", BackupRetention(daily=2, weekly=0, monthly=0), now=now)
     assert sorted(report.removed["disk1"]) == sorted([made[0], partial.name])
     assert [e.backup_id for e in list_backups(targets, "data")] == [made[2], made[1]]
+
+
+@given(
+    hours=st.lists(st.integers(0, 24 * 400), min_size=1, max_size=60, unique=True),
+    daily=st.integers(0, 10),
+    weekly=st.integers(0, 6),
+    monthly=st.integers(0, 6),
+)
+def test_retention_never_keeps_more_than_its_policy_and_always_the_newest(
+    hours: list[int], daily: int, weekly: int, monthly: int
+) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    entries = [_entry(start + timedelta(hours=h)) for h in hours]
+    kept = to_keep(entries, BackupRetention(daily=daily, weekly=weekly, monthly=monthly))
+    assert max(e.backup_id for e in entries) in kept
+    assert kept <= {e.backup_id for e in entries}
+    assert len(kept) <= max(1, daily + weekly + monthly + 1)
+    days = sorted({e.created_at.date() for e in entries}, reverse=True)
+    for day in days[:daily]:  # the newest backup of each of the last `daily` days is kept
+        newest = max(e.backup_id for e in entries if e.created_at.date() == day)
+        assert newest in kept
