@@ -23,7 +23,7 @@ from clientvault.privacy.erasure import erase_customer, tombstone_snapshot
 from clientvault.privacy.models import ErasedCustomer
 from clientvault.security.pii import reveal
 from clientvault.settings import Settings
-from clientvault.store.context import Store
+from clientvault.store.context import Store, open_store
 from support.backups import engine_of, fresh_database
 from support.privacy_core import DPO
 
@@ -105,3 +105,26 @@ def test_an_erased_customer_stays_erased_after_restoring_an_older_backup(
                 rows={erased: {"email": sealed}},
                 reason="test",
             )
+
+
+def test_a_restored_keystore_loses_the_keys_of_customers_erased_since(
+    db: Store, bk_settings: Settings, customers: list[uuid.UUID], tmp_path: Path
+) -> None:
+    erased = customers[0]
+    create_backup(bk_settings, "keystore")
+    with db.sessions.begin() as session:
+        erase_customer(session, db, customer_id=erased, principal=DPO, reason="art. 17")
+    with db.read_sessions() as session:
+        register = tombstone_snapshot(session)
+    with fresh_database(bk_settings, tmp_path, "keys") as url:
+        report = restore(
+            bk_settings, kind="keystore", target_url=url, tombstones=register, principal=DPO
+        )
+        keystore = bk_settings.keystore.model_copy(update={"url": url})
+        restored = open_store(bk_settings.model_copy(update={"keystore": keystore}))
+        try:
+            kept = set(restored.keystore.keys_for(customers))
+        finally:
+            restored.close()
+    assert report.keys_destroyed == 1
+    assert kept == set(customers) - {erased}
