@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from clientvault.backup.restore import MARK_SUFFIX
 from clientvault.cli.app import app
 from clientvault.cli.common import console
 from clientvault.settings import Settings
@@ -69,3 +70,13 @@ def test_back_up_list_verify_restore_and_prune_from_the_command_line(
     assert "last drill: never" in health
     assert "needs --force" in _run("restore", "--to", db_settings.database_url, *where, code=1)
     _run("backup", "list", "--kind", "nothing", *where, code=2)
+
+
+def test_the_worker_refuses_a_database_whose_restore_did_not_finish(
+    data_dir: Path, db_settings: Settings
+) -> None:
+    if not db_settings.database_url.startswith("sqlite"):
+        pytest.skip("the SQLite marker file; PostgreSQL's mark is tested with the restores")
+    (data_dir / f"clientvault.db{MARK_SUFFIX}").write_text("{}")
+    refused = _run("worker", "--data-dir", str(data_dir), code=2)
+    assert "a restore into it did not finish" in " ".join(refused.split())

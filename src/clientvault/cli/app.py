@@ -209,6 +209,8 @@ def worker_command(
     load_holders()
 
     settings = load_settings(data_dir)
+    with reported_errors():
+        refuse_unfinished_restore(settings)
     with opened_store(settings) as store:
         console.print("Worker running; Ctrl-C to stop.")
         worker = build_worker(store, settings, poll_seconds=poll)
