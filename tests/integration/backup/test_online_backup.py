@@ -36,26 +36,29 @@ def _load(store: Store, stop: threading.Event, sent: list[int]) -> None:
         sent.append(len(calls))
 
 
-def _consume(store: Store, stop: threading.Event) -> None:
+def _consume(store: Store, stop: threading.Event, moved: threading.Event) -> None:
+    """Run the event-log consumers in small batches; ``moved`` once they have read some."""
     while not stop.wait(0.02):
-        for consumer in CONSUMERS:
-            process_batch(store, consumer, batch_size=50)
+        read = sum(process_batch(store, consumer, batch_size=50) for consumer in CONSUMERS)
+        if read:
+            moved.set()
 
 
 def test_a_backup_under_load_restores_to_a_consistent_state(
     db: Store, bk_settings: Settings, tmp_path: Path
 ) -> None:
     prepare(db)
-    stop = threading.Event()
+    stop, moved = threading.Event(), threading.Event()
     sent: list[int] = []
     workers = [
         threading.Thread(target=_load, args=(db, stop, sent)),
-        threading.Thread(target=_consume, args=(db, stop)),
+        threading.Thread(target=_consume, args=(db, stop, moved)),
     ]
     for worker in workers:
         worker.start()
     try:
-        while len(sent) < 10:  # the load is under way before the backup starts
+        # The load is under way, and the consumers reading, before the backup starts.
+        while len(sent) < 10 or not moved.is_set():
             stop.wait(0.05)
         result = create_backup(bk_settings, "data")
         backed_up_during = len(sent)
