@@ -12,10 +12,13 @@ log's head hash and the Alembic revision.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ from clientvault.store.file_modes import sqlite_file
 #: The Alembic version table (not counted: it is the schema revision).
 VERSION_TABLE = "alembic_version"
 PG_CLIENT_PACKAGE = "postgresql-client"
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -158,6 +162,14 @@ def exported_pg_snapshot(url: str) -> Iterator[tuple[str, SnapshotFacts]]:
         engine.dispose()
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the process that started it dies (Linux
+    ``PR_SET_PDEATHSIG``). A restore killed midway must not leave a ``pg_restore`` running on
+    to commit behind the mark, nor racing the next restore."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def run_pg_tool(name: str, url: str, arguments: list[str]) -> None:
     """Run ``pg_dump`` or ``pg_restore`` on the database at ``url`` (password through the
     environment); ``ConfigurationError`` with the tool's own message if it fails."""
@@ -165,6 +177,7 @@ def run_pg_tool(name: str, url: str, arguments: list[str]) -> None:
     completed = subprocess.run(  # noqa: S603 (fixed argument list, no shell)
         [pg_tool(name), "--no-owner", "--no-privileges", f"--dbname={uri}", *arguments],
         env=environment,
+        preexec_fn=_die_with_parent,
         capture_output=True,
         text=True,
         check=False,

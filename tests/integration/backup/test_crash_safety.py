@@ -4,11 +4,12 @@ a restore is left marked unusable, never half-restored and silent."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -25,36 +26,11 @@ from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.backups import engine_of, fresh_database
 from support.privacy_core import DPO, prepare
-from support.serving import server_environment
 
 KILL_WAIT_S = 60
-#: What the killed processes run: the library calls the CLI makes, without loading the faces
-#: (the CLI's start-up alone takes seconds on a loaded machine; the commands are tested apart).
-BACK_UP = """
-from clientvault.backup.create import create_backup
-from clientvault.settings import Settings
-create_backup(Settings(data_dir=DATA_DIR), "data")
-"""
-RESTORE = """
-import json, sys
-import clientvault.migrations.install
-from clientvault.backup.restore import restore
-from clientvault.migrations.schema import load_holders
-from clientvault.security.principal import Principal
-from clientvault.settings import Settings
-load_holders()
-restore(
-    Settings(data_dir=DATA_DIR),
-    target_url=sys.argv[1],
-    tombstones=json.load(open(sys.argv[2])),
-    principal=Principal.system("test", "privacy:manage", "pii:reveal"),
-)
-"""
-
-
-def _python(script: str, settings: Settings, *arguments: str) -> list[str]:
-    code = script.replace("DATA_DIR", repr(str(settings.data_dir)))
-    return [sys.executable, "-c", code, *arguments]
+#: The killed process is a fork of the test's: everything is imported already (a fresh
+#: interpreter's start-up takes seconds on a loaded machine), and SIGKILL is as abrupt.
+FORK = multiprocessing.get_context("fork")
 
 
 def _ballast(store: Store, mib: int) -> None:
@@ -65,30 +41,19 @@ def _ballast(store: Store, mib: int) -> None:
         connection.execute(insert(table), [{"data": os.urandom(1 << 20)} for _ in range(mib)])
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    backup = settings.backup
-    environment = server_environment(settings)
-    environment["CLIENTVAULT_BACKUP__TARGETS"] = json.dumps(
-        [{"name": t.name, "path": str(t.path)} for t in backup.targets]
-    )
-    environment["CLIENTVAULT_BACKUP__KEY_FILE"] = str(backup.key_file)
-    environment["CLIENTVAULT_BACKUP__SCRATCH_DIR"] = str(backup.scratch_dir)
-    environment["CLIENTVAULT_BACKUP__CHUNK_MIB"] = "1"
-    return environment
-
-
-def _kill_when(command: list[str], environment: dict[str, str], appeared: object) -> int:
-    """Run ``command``, SIGKILL it as soon as ``appeared()`` holds; its return code."""
-    process = subprocess.Popen(
-        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def _kill_when(work: Callable[[], object], appeared: Callable[[], bool]) -> int | None:
+    """Run ``work`` in a forked process, SIGKILL it as soon as ``appeared()`` holds; its
+    exit code (``-SIGKILL`` when killed)."""
+    process = FORK.Process(target=work, daemon=True)
+    process.start()
     deadline = time.monotonic() + KILL_WAIT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        if appeared():  # type: ignore[operator]
-            process.send_signal(signal.SIGKILL)
+    while time.monotonic() < deadline and process.is_alive():
+        if appeared():
+            os.kill(process.pid, signal.SIGKILL)
             break
         time.sleep(0.002)
-    return process.wait()
+    process.join()
+    return process.exitcode
 
 
 @pytest.fixture
@@ -109,12 +74,12 @@ def test_a_backup_killed_midway_lists_as_partial_and_the_next_one_completes(
     def chunk_written() -> bool:
         return any((root / "data").glob("*/chunks/*.age")) if (root / "data").exists() else False
 
-    code = _kill_when(_python(BACK_UP, settings), _environment(settings), chunk_written)
+    code = _kill_when(partial(create_backup, settings, "data"), chunk_written)
     assert code == -signal.SIGKILL
     targets = targets_for(settings, "data")
-    [partial] = list_backups(targets, "data")
-    assert not partial.complete
-    assert partial.partial_on == ["disk1"]
+    [unfinished] = list_backups(targets, "data")
+    assert not unfinished.complete
+    assert unfinished.partial_on == ["disk1"]
     done = create_backup(settings, "data")
     assert [e.backup_id for e in list_backups(targets, "data") if e.complete] == [done.backup_id]
 
@@ -131,8 +96,14 @@ def test_a_restore_killed_midway_leaves_the_target_marked_unusable(
         register.write_text(json.dumps(tombstone_snapshot(session)))
     target = tmp_path / "restored.db"
     marker = Path(f"{target}{MARK_SUFFIX}")
-    command = _python(RESTORE, settings, f"sqlite:///{target}", str(register))
-    code = _kill_when(command, _environment(settings), marker.exists)
+    work = partial(
+        restore,
+        settings,
+        target_url=f"sqlite:///{target}",
+        tombstones=json.loads(register.read_text()),
+        principal=DPO,
+    )
+    code = _kill_when(work, marker.exists)
     assert code == -signal.SIGKILL
     assert marker.exists()
     assert not target.exists()
@@ -169,9 +140,14 @@ def test_a_postgresql_restore_killed_midway_leaves_the_database_marked(
                 return MARK_TABLE in inspect(connection).get_table_names()
 
         try:
-            code = _kill_when(
-                _python(RESTORE, bk_settings, url, str(register)), _environment(bk_settings), marked
+            work = partial(
+                restore,
+                bk_settings,
+                target_url=url,
+                tombstones=json.loads(register.read_text()),
+                principal=DPO,
             )
+            code = _kill_when(work, marked)
         finally:
             engine.dispose()
         assert code == -signal.SIGKILL
