@@ -20,6 +20,7 @@ from typing import TypeVar
 from clientvault.analytics.domain import DOMAIN as ANALYTICS
 from clientvault.automation.domain import DOMAIN as AUTOMATION
 from clientvault.automation.worker import Worker
+from clientvault.backup.domain import DOMAIN as BACKUP
 from clientvault.customers.domain import DOMAIN as CUSTOMERS
 from clientvault.errors import ConfigurationError
 from clientvault.identity.domain import DOMAIN as IDENTITY
@@ -47,6 +48,7 @@ DOMAINS: tuple[Domain, ...] = (
     SEGMENTS,
     ANALYTICS,
     AUTOMATION,
+    BACKUP,
 )
 
 T = TypeVar("T")

@@ -474,6 +474,101 @@ class AnalyticsSettings(BaseModel):
     )
 
 
+# ---- backup (clientvault.backup) ---------------------------------------------------------
+
+
+class BackupTargetSettings(BaseModel):
+    """One place backups are copied to: a local directory (a second disk, a NAS mount) or an
+    S3-compatible bucket (``endpoint_url``, ``bucket``, ``prefix``, credentials)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    kind: Literal["local", "s3"] = "local"
+    path: Path | None = Field(default=None, description="Directory of a local target.")
+    endpoint_url: str | None = Field(default=None, description="S3 endpoint; None: AWS.")
+    bucket: str | None = None
+    prefix: str = Field(default="clientvault", pattern=r"^[A-Za-z0-9._/-]{0,200}$")
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    object_lock_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Object-lock retention (COMPLIANCE) set on each object, where the bucket "
+        "supports it: an attacker with the credentials cannot delete a backup before then.",
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> BackupTargetSettings:
+        if self.kind == "local" and self.path is None:
+            raise ValueError(f"backup target {self.name!r}: a local target needs a path")
+        if self.kind == "s3" and not self.bucket:
+            raise ValueError(f"backup target {self.name!r}: an s3 target needs a bucket")
+        return self
+
+
+class BackupRetention(BaseModel):
+    """How many backups to keep: the newest of each of the last N days, weeks and months."""
+
+    daily: int = Field(default=7, ge=0, le=366)
+    weekly: int = Field(default=4, ge=0, le=520)
+    monthly: int = Field(default=6, ge=0, le=240)
+
+
+class BackupSettings(BaseModel):
+    """Encrypted backups of the data database and of the keystore (``clientvault.backup``)."""
+
+    targets: list[BackupTargetSettings] = Field(
+        default_factory=list,
+        description="Targets of data backups; none: the directory backups/data in the data dir.",
+    )
+    keystore_targets: list[BackupTargetSettings] = Field(
+        default_factory=list,
+        description="Targets of keystore backups, kept apart from the data's; none: the "
+        "directory backups/keystore in the data dir.",
+    )
+    copies_required: int | None = Field(
+        default=None, ge=1, description="Targets a backup must reach to count; None: all."
+    )
+    retention: BackupRetention = BackupRetention()
+    keystore_retention: BackupRetention = Field(
+        default_factory=lambda: BackupRetention(daily=7, weekly=0, monthly=0),
+        description="Short on purpose: a data key destroyed by an erasure is gone from every "
+        "backup once the keystore backups older than the erasure are pruned.",
+    )
+    key_file: Path | None = Field(
+        default=None, description="The backup key file; default: backup.key in the data dir."
+    )
+    extra_recipients: list[str] = Field(
+        default_factory=list,
+        description="More age public keys (age1...) every backup is encrypted to, such as an "
+        "operator's offline key: `age -d -i offline.key` then opens a backup without us.",
+    )
+    chunk_mib: int = Field(default=8, ge=1, le=256, description="Plaintext MiB per chunk.")
+    schedule: str = Field(default="daily at 02:00", description="When the worker backs up.")
+    drill_schedule: str = Field(
+        default="daily at 04:00",
+        description="When the worker considers a drill: it runs one if the last is older than "
+        "drill_every_days (weekly by default).",
+    )
+    drill_every_days: int = Field(default=7, ge=1, le=90)
+    health_schedule: str = Field(
+        default="daily at 06:00",
+        description="When the worker probes targets and raises overdue alerts (also after "
+        "each scheduled backup).",
+    )
+    enabled: bool = Field(default=True, description="Run backups and drills in the worker.")
+    drill_url: str | None = Field(
+        default=None,
+        description="An empty PostgreSQL database drills restore into (PostgreSQL only; "
+        "SQLite drills use a scratch file).",
+    )
+    backup_max_age_hours: int = Field(default=26, ge=1, description="Alert past this age.")
+    drill_max_age_days: int = Field(default=8, ge=1, description="Alert past this age.")
+    scratch_dir: Path | None = Field(
+        default=None, description="Working files; default: backup-scratch in the data dir."
+    )
+
+
 class Settings(BaseSettings):
     """All of clientvault's configuration."""
 
@@ -506,6 +601,7 @@ class Settings(BaseSettings):
     segments: SegmentsSettings = SegmentsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     automation: AutomationSettings = AutomationSettings()
+    backup: BackupSettings = BackupSettings()
 
     @field_validator("timezone")
     @classmethod

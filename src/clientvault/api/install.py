@@ -12,6 +12,7 @@ from clientvault.api.routes import (
     analytics,
     audit_log,
     auth,
+    backup,
     customers,
     health,
     identity,
@@ -41,6 +42,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "support": (support.router, support.chat_router),
     "segments": (segments.router, segments.customer_router),
     "analytics": (analytics.router, analytics.public),
+    "backup": (backup.router,),
 }
 
 

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from clientvault.cli.analytics import analytics_app
 from clientvault.cli.audit import audit_app
+from clientvault.cli.backup import backup_app, refuse_unfinished_restore, restore_app
 from clientvault.cli.common import (
     DataDirOption,
     console,
@@ -67,6 +68,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "support": (("support", support_app),),
     "segments": (("segment", segment_app),),
     "analytics": (("analytics", analytics_app),),
+    "backup": (("backup", backup_app), ("restore", restore_app)),
 }
 for groups in for_domains(GROUPS):
     for name, group in groups:
@@ -184,6 +186,7 @@ def _serve(settings: Settings, build_app: AppBuilder | None) -> None:
     if (server.tls_cert is None) != (server.tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     with reported_errors():
+        refuse_unfinished_restore(settings)
         open_store(settings).close()  # fail fast, with a clear message, before binding
     scheme = "https" if server.tls_cert else "http"
     console.print(f"Console: {scheme}://{server.host}:{server.port}/console")
@@ -226,6 +229,8 @@ def worker_command(
     load_holders()
 
     settings = load_settings(data_dir)
+    with reported_errors():
+        refuse_unfinished_restore(settings)
     with opened_store(settings) as store:
         console.print("Worker running; Ctrl-C to stop.")
         worker = build_worker(store, settings, poll_seconds=poll)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from clientvault.demo import analytics, segments
 from clientvault.demo.automation import showcase_journeys
+from clientvault.demo.backup import show_backups
 from clientvault.demo.identity import match_identities
 from clientvault.demo.privacy import open_requests
 from clientvault.demo.support import seed_support
@@ -32,6 +33,8 @@ STEPS: tuple[ShowcaseStep, ...] = (
     analytics.showcase,
     showcase_journeys,
     seed_support,
+    # Last: its backup holds what the steps before made.
+    show_backups,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from clientvault.backup.restore import register_migrator
 from clientvault.errors import Conflict
 from clientvault.migrations.runner import upgrade
 from clientvault.privacy.purposes import ensure_default_purposes
@@ -67,3 +68,7 @@ def ensure_defaults(session: Session) -> None:
     ensure_builtin_roles(session)
     ensure_default_records(session)
     ensure_default_purposes(session)
+
+
+#: A restore (``clientvault.backup``, below this package) migrates what it restored with this.
+register_migrator(migrate)

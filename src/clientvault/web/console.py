@@ -34,6 +34,7 @@ from clientvault.web.routes import (
     alerts,
     analytics,
     audit,
+    backup,
     campaigns,
     customer360,
     customers,
@@ -75,6 +76,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "customers": (customers.router, customer360.router),
     "segments": (segments.router,),
     "analytics": (analytics.router,),
+    "backup": (backup.router,),
 }
 
 

@@ -92,6 +92,7 @@ NAVIGATION: tuple[NavEntry, ...] = (
             NavEntry("Audit log", f"{CONSOLE_PREFIX}/security/audit"),
             NavEntry("Alerts", f"{CONSOLE_PREFIX}/security/alerts"),
             NavEntry("Scheduled jobs", f"{CONSOLE_PREFIX}/security/jobs"),
+            NavEntry("Backups", f"{CONSOLE_PREFIX}/security/backups"),
         ),
     ),
     NavEntry("Settings", f"{CONSOLE_PREFIX}/settings", "settings"),

@@ -25,6 +25,12 @@ KINDS = (
     # Raised by the privacy layer's deadline check of data-subject requests.
     "dsr_due_soon",
     "dsr_overdue",
+    # Raised by the backup domain's jobs (clientvault.backup.health).
+    "backup_failed",
+    "backup_overdue",
+    "drill_failed",
+    "drill_overdue",
+    "backup_target_down",
 )
 
 

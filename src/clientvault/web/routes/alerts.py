@@ -42,6 +42,11 @@ KIND_LABELS = {
     "client_blocked": "Client address blocked",
     "dsr_due_soon": "Privacy request due soon",
     "dsr_overdue": "Privacy request overdue",
+    "backup_failed": "Backup failed",
+    "backup_overdue": "Backup overdue",
+    "drill_failed": "Restore drill failed",
+    "drill_overdue": "Restore drill overdue",
+    "backup_target_down": "Backup target unreachable",
 }
 #: The badge style of each severity.
 SEVERITY_BADGES = {"high": "badge-danger", "medium": "badge-warn", "low": "badge-info"}

@@ -1,0 +1,177 @@
+"""Backup and restore throughput vs a plain ``cp`` of the same file, and peak memory.
+
+Setup: ``generate_demo`` for N customers (default 5,000) in a fresh SQLite installation,
+measured as generated and grown by cloning (``_replicate.py``) to ``--copies`` times that
+(10 by default; ``--customers 100000`` gives the issue's 100k / 1M figures, which take long).
+Ours: ``create_backup`` of the data database (online snapshot, zstd, age, signed manifest, to
+a local target) and ``restore`` of it into a new path (verify every checksum, decrypt,
+re-apply erasures, migrate, row counts, audit chain, a sample decrypt).
+Baseline: ``shutil.copyfile`` of the database file (``cp``) in the same run: the ratio lines
+are bytes per second, ours over cp's (below 1: slower than a copy).
+Memory: each backup and restore runs in a child process; its peak RSS (``wait4``) at both
+sizes shows whether memory stays flat as the database grows.
+Cipher: ``pyrage.encrypt`` of one 8 MiB chunk vs AES-256-GCM (``cryptography``) of the same
+bytes: what age's streaming format costs over a bare AEAD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pyrage
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import delete, select
+
+from _common import fresh_installation, median_seconds, report
+from _replicate import COPY, replicate
+from clientvault.demo.generator import generate_demo
+from clientvault.identity.models import Customer
+from clientvault.settings import BackupSettings, BackupTargetSettings, Settings
+from clientvault.store.context import Store
+from clientvault.store.file_modes import sqlite_file
+from clientvault.store.keystore import DataKeyRecord
+
+CHILD = """
+import json, sys, time
+import clientvault.migrations.install
+from clientvault.backup.create import create_backup
+from clientvault.backup.restore import restore
+from clientvault.migrations.schema import load_holders
+from clientvault.security.principal import Principal
+from clientvault.settings import Settings
+settings = Settings.model_validate_json(sys.argv[2])
+start = time.perf_counter()
+if sys.argv[1] == "backup":
+    create_backup(settings, "data")
+else:
+    load_holders()
+    restore(settings, target_url="sqlite:///" + sys.argv[3], tombstones={},
+            principal=Principal.system("bench", "privacy:manage", "pii:reveal"), force=True)
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
+def _child(*arguments: str) -> tuple[float, int]:
+    """Run one backup or restore in a child process: its own seconds and peak RSS (KiB)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", CHILD, *arguments], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"child {arguments[0]} failed")
+    return json.loads(output)["seconds"], usage.ru_maxrss
+
+
+def _drop_clone_keys(store: Store) -> None:
+    """Clones carry copies of wrapped keys that never unwrap (their AAD names the original):
+    drop them, so a restore's sample decrypt picks an original customer, as in real data."""
+    with store.engine.connect() as connection:
+        clones = [
+            row[0] for row in connection.execute(select(Customer.id).where(Customer.source == COPY))
+        ]
+    with store.keystore.engine.begin() as connection:
+        for start in range(0, len(clones), 5000):
+            batch = clones[start : start + 5000]
+            connection.execute(delete(DataKeyRecord).where(DataKeyRecord.customer_id.in_(batch)))
+
+
+def _cp_seconds(source: Path, folder: Path) -> float:
+    target = folder / "copy.db"
+
+    def copy() -> None:
+        shutil.copyfile(source, target)
+        with target.open("rb+") as handle:
+            os.fsync(handle.fileno())  # a backup is flushed to disk too
+        target.unlink()
+
+    return median_seconds(copy, repeats=3)
+
+
+def _cipher(size: int = 8 << 20) -> None:
+    data = os.urandom(size)
+    recipient = pyrage.x25519.Identity.generate().to_public()
+    aead = AESGCM(AESGCM.generate_key(bit_length=256))
+    ours = median_seconds(lambda: pyrage.encrypt(data, [recipient]), repeats=5)
+    baseline = median_seconds(lambda: aead.encrypt(os.urandom(12), data, None), repeats=5)
+    report(
+        "encrypt 8 MiB: age (pyrage) vs AES-256-GCM",
+        ours=size / ours / 2**20,
+        baseline=size / baseline / 2**20,
+        unit="MiB/s",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=42)
+    options = parser.parse_args()
+    _cipher()
+    rss: dict[int, tuple[int, int]] = {}
+    with fresh_installation("sqlite", sqlite_synchronous="NORMAL") as store:
+        generate_demo(store, customers=options.customers, seed=options.seed, default_region="FR")
+        settings_path = sqlite_file(str(store.engine.url))
+        assert settings_path is not None
+        data_dir = settings_path.parent
+        for copies in (1, options.copies):
+            if copies > 1:
+                replicate(store, copies)
+                _drop_clone_keys(store)
+            size = settings_path.stat().st_size
+            customers = options.customers * copies
+            with tempfile.TemporaryDirectory(prefix="cv-bench-backup-") as tmp:
+                folder = Path(tmp)
+                settings = Settings(
+                    env="test",
+                    data_dir=data_dir,
+                    backup=BackupSettings(
+                        targets=[BackupTargetSettings(name="disk", path=folder / "target")],
+                        key_file=folder / "backup.key",
+                        scratch_dir=folder / "scratch",
+                    ),
+                )
+                as_json = settings.model_dump_json()
+                backup_seconds, backup_rss = _child("backup", as_json)
+                restore_seconds, restore_rss = _child(
+                    "restore", as_json, str(folder / "restored.db")
+                )
+                cp = _cp_seconds(settings_path, folder)
+            mib = size / 2**20
+            report(
+                f"backup {customers:,} customers ({mib:,.0f} MiB) vs cp",
+                ours=mib / backup_seconds,
+                baseline=mib / cp,
+                unit="MiB/s",
+            )
+            report(
+                f"restore {customers:,} customers ({mib:,.0f} MiB) vs cp",
+                ours=mib / restore_seconds,
+                baseline=mib / cp,
+                unit="MiB/s",
+            )
+            rss[customers] = (backup_rss, restore_rss)
+    (small, small_rss), (large, large_rss) = sorted(rss.items())
+    for index, what in enumerate(("backup", "restore")):
+        report(
+            f"peak RSS of a {what}: {large:,} vs {small:,} customers",
+            ours=large_rss[index] / 1024,
+            baseline=small_rss[index] / 1024,
+            unit="MiB",
+        )
+
+
+if __name__ == "__main__":
+    main()
