@@ -1,0 +1,195 @@
+"""Purchase propensity and churn on the installation's own data: time-split training,
+promotion through the registry, and daily scoring into customer scores.
+
+The split is in time: with ``end`` the newest order and ``w`` the task's window, the model
+learns from features as of ``end - 2w`` with labels from ``[end - 2w, end - w)`` and is
+evaluated on features as of ``end - w`` with labels from ``[end - w, end)`` — it never sees
+the period it is judged on. Only customers in the ``profiling`` audience (consent granted, no
+restriction, not erased, not merged away) are trained on or scored: someone who withdraws
+consent to profiling drops out of both at the next run, and their scores go at once with
+``forget_customer``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
+
+from clientvault.customers.scores import Score, remove_scores, replace_scores
+from clientvault.errors import InvalidInput
+from clientvault.predict import registry
+from clientvault.predict.features import (
+    active_before,
+    build_features,
+    buyers_between,
+    history_span,
+)
+from clientvault.predict.models import PredictModel
+from clientvault.predict.training import (
+    ALGORITHM,
+    Dataset,
+    NotEnoughData,
+    fit_and_evaluate,
+    grade,
+    require_minimum,
+)
+from clientvault.privacy.audiences import all_customers, audience
+from clientvault.store.base import utcnow
+
+#: The purpose that must allow a customer's use in training and scoring.
+PURPOSE = "profiling"
+#: Fewest positives and negatives in each of the training and hold-out sets.
+MIN_EXAMPLES = 20
+#: History needed before training, in prediction windows (Segment's Predictions rule).
+HISTORY_WINDOWS = 3
+
+
+@dataclass(frozen=True)
+class Task:
+    """A prediction task: what the score is called and the window it predicts over."""
+
+    name: str
+    score_kind: str
+    window_days: int
+    buyers_are_positive: bool
+    description: str
+
+
+TASKS: dict[str, Task] = {
+    "propensity": Task(
+        "propensity", "purchase_propensity", 30, True, "buys in the next 30 days"
+    ),
+    "churn": Task("churn", "churn_probability", 60, False, "no order in the next 60 days"),
+}
+
+
+def get_task(name: str) -> Task:
+    """A task by name, or a clear error listing the known ones."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown task {name!r}: one of {', '.join(sorted(TASKS))}",
+            details={"field": "task"},
+        ) from None
+
+
+def eligible_customers(session: Session) -> set[uuid.UUID]:
+    """Customers whose data may be used for profiling now (``privacy.audiences``)."""
+    return set(session.scalars(audience(session, purpose=PURPOSE, customers=all_customers())))
+
+
+def _dataset(
+    session: Session, task: Task, cut: datetime, people: set[uuid.UUID], names: list[str] | None
+) -> tuple[Dataset, list[uuid.UUID]]:
+    population = active_before(session, cut) & people
+    frame = build_features(session, as_of=cut, customers=population, names=names)
+    buyers = buyers_between(session, cut, cut + timedelta(days=task.window_days))
+    bought = np.array([c in buyers for c in frame.customer_ids], dtype=np.int_)
+    y = bought if task.buyers_are_positive else 1 - bought
+    return Dataset(frame.names, frame.matrix, y), frame.customer_ids
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What one training run produced: the registry row and whether it was promoted."""
+
+    model: PredictModel
+    promoted: bool
+    current_auc: float | None
+
+
+def train_task(session: Session, task_name: str, *, end: datetime | None = None) -> TrainingOutcome:
+    """Train, evaluate and register a model for the task; promote it if it beats the current
+    one on the same hold-out. Raises ``NotEnoughData`` when the minimum-data rules refuse."""
+    task = get_task(task_name)
+    span = history_span(session)
+    window = timedelta(days=task.window_days)
+    if span is None:
+        raise NotEnoughData(f"{task.name}: no orders to learn from")
+    first, last = span
+    end = end or last + timedelta(seconds=1)
+    if end - first < HISTORY_WINDOWS * window:
+        raise NotEnoughData(
+            f"{task.name}: {(end - first).days} days of history; at least "
+            f"{HISTORY_WINDOWS * task.window_days} ({HISTORY_WINDOWS}× the window) are needed"
+        )
+    holdout_cut = end - window
+    train_cut = holdout_cut - window
+    people = eligible_customers(session)
+    train, _ = _dataset(session, task, train_cut, people, None)
+    require_minimum(train, minimum=MIN_EXAMPLES, what=f"{task.name} training set")
+    holdout, _ = _dataset(session, task, holdout_cut, people, train.names)
+    require_minimum(holdout, minimum=MIN_EXAMPLES, what=f"{task.name} hold-out set")
+    evaluation = fit_and_evaluate(train, holdout, buyers_are_positive=task.buyers_are_positive)
+    at = utcnow()
+    auc = evaluation.metrics["model"]["auc"]
+    row = PredictModel(
+        task=task.name,
+        version=registry.new_version(task.name, at),
+        status="candidate",
+        algorithm=ALGORITHM,
+        trained_at=at,
+        train_cutoff=train_cut,
+        holdout_cutoff=holdout_cut,
+        window_days=task.window_days,
+        training_rows=len(train.y),
+        holdout_rows=len(holdout.y),
+        features=train.names,
+        metrics=evaluation.metrics,
+        importances=evaluation.importances,
+        reliability=evaluation.reliability,
+        training_seconds=evaluation.training_seconds,
+        code_version=registry.code_version(),
+        grade=grade(auc),
+        note="",
+        artifact=registry.dump(evaluation.model),
+    )
+    session.add(row)
+    session.flush()
+    current = registry.current_model(session, task.name)
+    current_auc = None
+    if current is not None and current.id != row.id:
+        current_holdout, _ = _dataset(session, task, holdout_cut, people, current.features)
+        with threadpool_limits(1):
+            scores = registry.load(current).predict_proba(current_holdout.x)[:, 1]
+        current_auc = float(roc_auc_score(current_holdout.y, scores))
+    promoted = registry.promote_if_better(session, row, candidate_auc=auc, current_auc=current_auc)
+    return TrainingOutcome(row, promoted, current_auc)
+
+
+def score_task(session: Session, task_name: str, *, as_of: datetime | None = None) -> int:
+    """Score every eligible customer with the task's promoted model into customer scores
+    (a full replacement: customers no longer eligible lose their score); returns how many."""
+    task = get_task(task_name)
+    model = registry.current_model(session, task.name)
+    if model is None:
+        return 0
+    as_of = as_of or utcnow()
+    people = active_before(session, as_of) & eligible_customers(session)
+    frame = build_features(session, as_of=as_of, customers=people, names=model.features)
+    values: list[float] = []
+    if frame.customer_ids:
+        with threadpool_limits(1):
+            values = [float(v) for v in registry.load(model).predict_proba(frame.matrix)[:, 1]]
+    return replace_scores(
+        session,
+        task.score_kind,
+        [Score(c, value=v) for c, v in zip(frame.customer_ids, values, strict=True)],
+        model_version=model.version,
+    )
+
+
+def forget_customer(session: Session, customer_id: uuid.UUID) -> int:
+    """Remove a customer's prediction scores at once (objection to profiling, restriction),
+    without waiting for the next daily run."""
+    removed = 0
+    for task in TASKS.values():
+        removed += remove_scores(session, [customer_id], kind=task.score_kind)
+    return removed

@@ -1,0 +1,149 @@
+"""Synthetic shop history for the predict tests: customers with a hidden buying rate, their
+orders, page views, support tickets and CSAT answers, written straight into the commerce and
+event tables (what the commerce consumer would have produced), seeded for repeatability."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import insert, select
+
+from clientvault.identity.profiles import create_customers
+from clientvault.identity.schemas import CustomerCreate
+from clientvault.ingest.commerce.models import Order, OrderItem, Product
+from clientvault.ingest.models import Event
+from clientvault.store.context import Store
+from support.privacy_core import decide, prepare
+
+#: The synthetic history ends here; models are trained as of this moment.
+END = datetime(2026, 6, 1, tzinfo=UTC)
+CATEGORIES = ("shoes", "coats", "kitchen", "camping")
+
+
+@dataclass(frozen=True)
+class Shop:
+    """What was generated: customers (with profiling consent unless listed in
+    ``without_consent``), product ids by sku, orders per customer."""
+
+    customers: list[uuid.UUID]
+    without_consent: list[uuid.UUID]
+    products: dict[str, int]
+
+
+def make_products(store: Store, count: int = 12) -> dict[str, int]:
+    """A small catalogue, ``count`` products over four categories."""
+    with store.sessions.begin() as session:
+        session.execute(
+            insert(Product),
+            [
+                {
+                    "sku": f"sku-{n}",
+                    "name": f"Product {n}",
+                    "category": CATEGORIES[n % len(CATEGORIES)],
+                    "price": Decimal(10 + 5 * n),
+                    "currency": "EUR",
+                }
+                for n in range(count)
+            ],
+        )
+        return {sku: pid for pid, sku in session.execute(select(Product.id, Product.sku))}
+
+
+def make_shop(store: Store, *, customers: int = 240, days: int = 240, seed: int = 7) -> Shop:
+    """Customers whose buying rate drifts: some are loyal, some fade out (churn), which is
+    visible in their recency, frequency and sessions, hence learnable."""
+    prepare(store)
+    rng = random.Random(seed)
+    products = make_products(store)
+    skus = sorted(products)
+    with store.sessions.begin() as session:
+        ids = create_customers(
+            session,
+            store,
+            profiles=[CustomerCreate(country="FR", city="Lyon") for _ in range(customers)],
+            source="test",
+            default_region="FR",
+        )
+    without = ids[:10]
+    for customer_id in ids[10:]:
+        decide(store, customer_id, "profiling", "granted")
+    start = END - timedelta(days=days)
+    orders: list[dict[str, object]] = []
+    items: list[dict[str, object]] = []
+    events: list[dict[str, object]] = []
+    for n, customer_id in enumerate(ids):
+        rate = rng.choice((0.004, 0.01, 0.03, 0.06))  # orders per day
+        fades_at = start + timedelta(days=rng.uniform(60, days * 1.6))
+        favourite = rng.randrange(len(skus))
+        day = start + timedelta(days=rng.uniform(0, 30))
+        while day < END:
+            live = day < fades_at
+            if rng.random() < (rate if live else rate * 0.1):
+                order_no = len(orders) + 1
+                sku = skus[(favourite + rng.choice((0, 0, 1, 4))) % len(skus)]
+                total = Decimal(rng.randint(20, 200))
+                orders.append(
+                    {
+                        "id": order_no,
+                        "external_id": f"o-{order_no}",
+                        "customer_id": customer_id,
+                        "placed_at": day + timedelta(hours=rng.randint(8, 20)),
+                        "total": total,
+                        "currency": "EUR",
+                        "status": "completed",
+                        "refunded_amount": Decimal(0),
+                    }
+                )
+                items.append(
+                    {
+                        "order_id": order_no,
+                        "product_id": products[sku],
+                        "quantity": 1,
+                        "unit_price": total,
+                    }
+                )
+            if rng.random() < (rate * 3 if live else rate * 0.3):
+                at = day + timedelta(hours=rng.randint(8, 22))
+                for view in range(rng.randint(1, 4)):
+                    events.append(_event(customer_id, "page", None, at + timedelta(minutes=view)))
+            if rng.random() < 0.003:
+                at = day + timedelta(hours=3)
+                events.append(_event(customer_id, "track", "Support Ticket Opened", at))
+                score = rng.randint(1, 5) if live else rng.randint(1, 2)
+                events.append(
+                    _event(
+                        customer_id, "track", "CSAT Survey Answered", at + timedelta(hours=5),
+                        {"score": score, "survey": "csat"},
+                    )
+                )
+            day += timedelta(days=1)
+        del n
+    with store.sessions.begin() as session:
+        for table, rows in ((Order, orders), (OrderItem, items), (Event, events)):
+            for chunk in range(0, len(rows), 400):
+                session.execute(insert(table), rows[chunk : chunk + 400])
+    return Shop(ids, without, products)
+
+
+def _event(
+    customer_id: uuid.UUID,
+    kind: str,
+    name: str | None,
+    at: datetime,
+    properties: dict[str, object] | None = None,
+) -> dict[str, object]:
+    return {
+        "message_id": uuid.uuid4().hex,
+        "type": kind,
+        "name": name,
+        "customer_id": customer_id,
+        "occurred_at": at,
+        "received_at": at,
+        "source": "test",
+        "properties": properties or {},
+        "context": {},
+    }
