@@ -25,6 +25,7 @@ from clientvault.identity.domain import DOMAIN as IDENTITY
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.domain import DOMAIN as INGEST
 from clientvault.messaging.domain import DOMAIN as MESSAGING
+from clientvault.predict.domain import DOMAIN as PREDICT
 from clientvault.privacy.domain import DOMAIN as PRIVACY
 from clientvault.security.domain import DOMAIN as SECURITY
 from clientvault.settings import Settings
@@ -40,6 +41,7 @@ DOMAINS: tuple[Domain, ...] = (
     PRIVACY,
     INGEST,
     CUSTOMERS,
+    PREDICT,
     AUTOMATION,
 )
 

@@ -1,0 +1,55 @@
+"""Predict's scheduled jobs: nightly retraining (promotion by the registry's rule), daily
+scoring into customer scores."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from clientvault.predict.tasks import TASKS, score_task, train_task
+from clientvault.predict.training import NotEnoughData
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+from clientvault.store.schedule import ScheduledJob
+
+log = logging.getLogger(__name__)
+
+
+def retrain(store: Store, settings: Settings) -> dict[str, str]:
+    """Train every task; a task the minimum-data rules refuse is skipped and said so."""
+    outcome: dict[str, str] = {}
+    for name in TASKS:
+        try:
+            with store.sessions.begin() as session:
+                trained = train_task(session, name)
+                outcome[name] = f"{trained.model.version} ({'promoted' if trained.promoted else 'kept as candidate'})"
+        except NotEnoughData as exc:
+            log.info("predict: %s not trained: %s", name, exc)
+            outcome[name] = f"skipped: {exc}"
+    return outcome
+
+
+def score_daily(store: Store, settings: Settings) -> dict[str, int]:
+    """Score every eligible customer with each task's promoted model."""
+    written = {}
+    for name in TASKS:
+        with store.sessions.begin() as session:
+            written[name] = score_task(session, name)
+    return written
+
+
+RETRAIN = ScheduledJob(
+    name="predict.retrain",
+    description="Retrain propensity and churn models; promote those beating the current one.",
+    schedule=lambda settings: "daily at 02:00",
+    run=retrain,
+    lease=timedelta(hours=2),
+)
+SCORE = ScheduledJob(
+    name="predict.score",
+    description="Write purchase propensity and churn scores of customers allowing profiling.",
+    schedule=lambda settings: "daily at 03:00",
+    run=score_daily,
+    lease=timedelta(hours=1),
+)
+JOBS: tuple[ScheduledJob, ...] = (RETRAIN, SCORE)
