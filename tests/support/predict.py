@@ -16,8 +16,9 @@ from clientvault.identity.profiles import create_customers
 from clientvault.identity.schemas import CustomerCreate
 from clientvault.ingest.commerce.models import Order, OrderItem, Product
 from clientvault.ingest.models import Event
+from clientvault.privacy.consent import record_decision
 from clientvault.store.context import Store
-from support.privacy_core import decide, prepare
+from support.privacy_core import prepare
 
 #: The synthetic history ends here; models are trained as of this moment.
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -69,8 +70,16 @@ def make_shop(store: Store, *, customers: int = 240, days: int = 240, seed: int 
             default_region="FR",
         )
     without = ids[:10]
-    for customer_id in ids[10:]:
-        decide(store, customer_id, "profiling", "granted")
+    with store.sessions.begin() as session:
+        for customer_id in ids[10:]:
+            record_decision(
+                session,
+                customer_id=customer_id,
+                purpose="profiling",
+                decision="granted",
+                policy_version="2026-01",
+                channel="web",
+            )
     start = END - timedelta(days=days)
     orders: list[dict[str, object]] = []
     items: list[dict[str, object]] = []

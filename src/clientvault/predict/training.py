@@ -23,7 +23,6 @@ from sklearn.base import ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -84,7 +83,8 @@ def require_minimum(data: Dataset, *, minimum: int, what: str) -> None:
 
 def product_model(seed: int = 0) -> ClassifierMixin:
     """The model the product trains: shallow boosted trees, regularised, early-stopped, with
-    isotonic calibration over 3 folds."""
+    isotonic calibration fitted on 3-fold out-of-fold predictions (one final model, so
+    scoring costs one ensemble of trees, not three)."""
     boosted = HistGradientBoostingClassifier(
         learning_rate=0.05,
         max_iter=300,
@@ -93,7 +93,7 @@ def product_model(seed: int = 0) -> ClassifierMixin:
         early_stopping=True,
         random_state=seed,
     )
-    return CalibratedClassifierCV(boosted, method="isotonic", cv=3)
+    return CalibratedClassifierCV(boosted, method="isotonic", cv=3, ensemble=False)
 
 
 def baseline_model() -> ClassifierMixin:
@@ -142,6 +142,32 @@ def rfm_heuristic(data: Dataset, *, buyers_are_positive: bool) -> Matrix | None:
     return score if buyers_are_positive else 1.0 - score
 
 
+def permutation_importances(
+    model: Any, data: Dataset, *, repeats: int, seed: int, max_rows: int = 600
+) -> tuple[Matrix, Matrix]:
+    """Mean and spread of the hold-out AUC lost when each feature's column is shuffled.
+
+    What ``sklearn.inspection.permutation_importance`` computes, but with every shuffled copy
+    scored in one ``predict_proba`` call: the library scores each copy separately, and the
+    calibrated ensemble's fixed cost per call (~80 ms) made it 90 % of a small training run.
+    """
+    rng = np.random.default_rng(seed)
+    if len(data.y) > max_rows:  # a stratified-enough sample keeps the cost bounded
+        keep = rng.choice(len(data.y), size=max_rows, replace=False)
+        data = Dataset(data.names, data.x[keep], data.y[keep])
+    base = float(roc_auc_score(data.y, model.predict_proba(data.x)[:, 1]))
+    rows, columns = data.x.shape
+    copies = []
+    for j in range(columns):
+        for _ in range(repeats):
+            shuffled = data.x.copy()
+            shuffled[:, j] = shuffled[rng.permutation(rows), j]
+            copies.append(shuffled)
+    scores = model.predict_proba(np.vstack(copies))[:, 1].reshape(len(copies), rows)
+    losses = np.array([base - roc_auc_score(data.y, s) for s in scores]).reshape(columns, repeats)
+    return losses.mean(axis=1), losses.std(axis=1)
+
+
 def fit_and_evaluate(
     train: Dataset,
     holdout: Dataset,
@@ -168,21 +194,14 @@ def fit_and_evaluate(
         rfm = rfm_heuristic(holdout, buyers_are_positive=buyers_are_positive)
         if rfm is not None:
             metrics["rfm"] = metrics_of(holdout.y, rfm, probabilities=False)
-        permuted = permutation_importance(
-            model,
-            holdout.x,
-            holdout.y,
-            scoring="roc_auc",
-            n_repeats=importance_repeats,
-            random_state=seed,
+        means, stds = permutation_importances(
+            model, holdout, repeats=importance_repeats, seed=seed
         )
     observed, predicted = calibration_curve(holdout.y, scores, n_bins=10, strategy="quantile")
     importances = sorted(
         (
             [name, float(m), float(s)]
-            for name, m, s in zip(
-                train.names, permuted.importances_mean, permuted.importances_std, strict=True
-            )
+            for name, m, s in zip(train.names, means, stds, strict=True)
         ),
         key=lambda row: -float(row[1]),
     )
