@@ -83,7 +83,8 @@ def beats(candidate_auc: float, current_auc: float | None, *, margin: float = 0.
     return current_auc is None or candidate_auc > current_auc + margin
 
 
-def _make_current(session: Session, row: PredictModel) -> None:
+def make_current(session: Session, row: PredictModel) -> None:
+    """Make ``row`` its task's promoted model, retiring the previous one."""
     previous = current_model(session, row.task)
     if previous is not None and previous.id != row.id:
         previous.status = "retired"
@@ -97,7 +98,7 @@ def promote_if_better(
 ) -> bool:
     """Promote ``row`` if it beats the current model on the same hold-out; notes why not."""
     if beats(candidate_auc, current_auc):
-        _make_current(session, row)
+        make_current(session, row)
         return True
     row.note = (
         f"not promoted: hold-out AUC {candidate_auc:.4f} does not beat the current "
@@ -111,7 +112,7 @@ def promote(session: Session, version: str, *, by: Principal) -> PredictModel:
     row = get_model(session, version)
     if row.status == "promoted":
         raise Conflict("this model is already promoted", details={"version": version})
-    _make_current(session, row)
+    make_current(session, row)
     audit.record(
         session,
         principal=by,
