@@ -25,6 +25,8 @@ KINDS = (
     # Raised by the privacy layer's deadline check of data-subject requests.
     "dsr_due_soon",
     "dsr_overdue",
+    # Raised by predict's order-fraud scoring for high-risk orders.
+    "order_fraud",
 )
 
 

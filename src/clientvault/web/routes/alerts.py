@@ -42,6 +42,7 @@ KIND_LABELS = {
     "client_blocked": "Client address blocked",
     "dsr_due_soon": "Privacy request due soon",
     "dsr_overdue": "Privacy request overdue",
+    "order_fraud": "High-risk order",
 }
 #: The badge style of each severity.
 SEVERITY_BADGES = {"high": "badge-danger", "medium": "badge-warn", "low": "badge-info"}
