@@ -16,6 +16,7 @@ from clientvault.api.routes import (
     identity,
     imports,
     jobs,
+    predict,
     privacy_core,
     privacy_requests,
     snippet,
@@ -33,6 +34,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "privacy": (privacy_requests.router, privacy_core.router),
     "identity": (identity.router,),
     "automation": (jobs.router,),
+    "predict": (predict.router,),
 }
 
 

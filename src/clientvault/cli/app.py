@@ -24,6 +24,7 @@ from clientvault.cli.identity import identity_app
 from clientvault.cli.imports import imports_app
 from clientvault.cli.jobs import jobs_app
 from clientvault.cli.keys import keys_app
+from clientvault.cli.predict import predict_app
 from clientvault.cli.privacy import privacy_app
 from clientvault.cli.sources import sources_app
 from clientvault.domains import for_domains
@@ -57,6 +58,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "ingest": (("import", imports_app), ("sources", sources_app)),
     "identity": (("identity", identity_app),),
     "automation": (("jobs", jobs_app),),
+    "predict": (("predict", predict_app),),
 }
 for groups in for_domains(GROUPS):
     for name, group in groups:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from clientvault.predict import fraud
+from clientvault.predict.personal import train_recommender
 from clientvault.predict.tasks import TASKS, score_task, train_task
 from clientvault.predict.training import NotEnoughData
 from clientvault.settings import Settings
@@ -26,6 +28,12 @@ def retrain(store: Store, settings: Settings) -> dict[str, str]:
         except NotEnoughData as exc:
             log.info("predict: %s not trained: %s", name, exc)
             outcome[name] = f"skipped: {exc}"
+    try:
+        with store.sessions.begin() as session:
+            outcome["recommend"] = train_recommender(session).version
+    except NotEnoughData as exc:
+        log.info("predict: recommender not trained: %s", exc)
+        outcome["recommend"] = f"skipped: {exc}"
     return outcome
 
 
@@ -38,9 +46,16 @@ def score_daily(store: Store, settings: Settings) -> dict[str, int]:
     return written
 
 
+def score_fraud(store: Store, settings: Settings) -> int:
+    """Score the orders' fraud risk; high-risk orders raise alerts."""
+    with store.sessions.begin() as session:
+        return fraud.score_orders(session)
+
+
 RETRAIN = ScheduledJob(
     name="predict.retrain",
-    description="Retrain propensity and churn models; promote those beating the current one.",
+    description="Retrain propensity, churn and the recommender; promote models beating the "
+    "current one on the hold-out.",
     schedule=lambda settings: "daily at 02:00",
     run=retrain,
     lease=timedelta(hours=2),
@@ -52,4 +67,11 @@ SCORE = ScheduledJob(
     run=score_daily,
     lease=timedelta(hours=1),
 )
-JOBS: tuple[ScheduledJob, ...] = (RETRAIN, SCORE)
+FRAUD = ScheduledJob(
+    name="predict.fraud",
+    description="Score orders' fraud risk into the review queue; alert on high-risk orders.",
+    schedule=lambda settings: "every 15 minutes",
+    run=score_fraud,
+    lease=timedelta(minutes=30),
+)
+JOBS: tuple[ScheduledJob, ...] = (RETRAIN, SCORE, FRAUD)

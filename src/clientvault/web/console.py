@@ -36,6 +36,7 @@ from clientvault.web.routes import (
     identity,
     jobs,
     overview,
+    predict,
     preferences,
     privacy,
     signin,
@@ -52,6 +53,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "automation": (jobs.router,),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
+    "predict": (predict.router,),
 }
 
 
