@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from clientvault.predict import fraud
 from clientvault.predict.tasks import score_task, train_task
 from clientvault.privacy.consent import record_decision
-from clientvault.security.principal import Principal
 from clientvault.security.accounts import define_role
+from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.predict import END, make_shop
@@ -37,7 +37,10 @@ def test_models_scores_recommendations_and_fraud_over_api_and_console(
             )
     admin = bearer_headers(db, db_settings, "admin")
     marketer = bearer_headers(db, db_settings, "marketer")
-    assert client.post("/api/v1/predict/models", json={"task": "churn"}, headers=marketer).status_code == 403
+    assert (
+        client.post("/api/v1/predict/models", json={"task": "churn"}, headers=marketer).status_code
+        == 403
+    )
     refused = client.post("/api/v1/predict/models", json={"task": "weather"}, headers=admin)
     assert refused.status_code == 422
     # The synthetic history ends at END; trained as of then, churn has enough of it.
@@ -46,17 +49,27 @@ def test_models_scores_recommendations_and_fraud_over_api_and_console(
     assert trained.json()["status"] == "promoted"
     listed = client.get("/api/v1/predict/models", headers=marketer)
     assert [m["task"] for m in listed.json()] == ["recommend"]
-    again = client.post(f"/api/v1/predict/models/{trained.json()['version']}/promote", headers=admin)
+    again = client.post(
+        f"/api/v1/predict/models/{trained.json()['version']}/promote", headers=admin
+    )
     assert again.status_code == 409
 
     customer = shop.customers[30]
     recs = client.get(f"/api/v1/customers/{customer}/recommendations?k=5", headers=marketer)
     assert recs.status_code == 200, recs.text
     body = recs.json()
-    assert body["allowed"] and 0 < len(body["items"]) <= 5
+    assert body["allowed"]
+    assert 0 < len(body["items"]) <= 5
     assert {"sku", "name", "reason", "score"} <= set(body["items"][0])
-    assert client.get(f"/api/v1/customers/{customer}/recommendations?k=0", headers=marketer).status_code == 422
-    no_consent = client.get(f"/api/v1/customers/{shop.customers[110]}/recommendations", headers=marketer)
+    assert (
+        client.get(
+            f"/api/v1/customers/{customer}/recommendations?k=0", headers=marketer
+        ).status_code
+        == 422
+    )
+    no_consent = client.get(
+        f"/api/v1/customers/{shop.customers[110]}/recommendations", headers=marketer
+    )
     assert no_consent.json() == {
         "customer_id": str(shop.customers[110]),
         "allowed": False,
@@ -83,13 +96,18 @@ def test_models_scores_recommendations_and_fraud_over_api_and_console(
             by=Principal.system("test"),
         )
         create_staff(
-            session, db_settings, email="reviewer@example.com", role="reviewer",
-            password=PASSWORD, display_name="Reviewer",
+            session,
+            db_settings,
+            email="reviewer@example.com",
+            role="reviewer",
+            password=PASSWORD,
+            display_name="Reviewer",
         ).user.must_change_password = False
     csrf = api_sign_in(client, "reviewer@example.com", PASSWORD)
     page = client.get("/console/predict/models")
     assert page.status_code == 200
-    assert 'data-chart="reliability"' in page.text and 'data-scorer="rfm"' in page.text
+    assert 'data-chart="reliability"' in page.text
+    assert 'data-scorer="rfm"' in page.text
     assert 'href="/console/predict/fraud"' in page.text  # in the navigation
     queue = client.get("/console/predict/fraud")
     assert queue.status_code == 200

@@ -125,7 +125,10 @@ def make_shop(store: Store, *, customers: int = 240, days: int = 240, seed: int 
                 score = rng.randint(1, 5) if live else rng.randint(1, 2)
                 events.append(
                     _event(
-                        customer_id, "track", "CSAT Survey Answered", at + timedelta(hours=5),
+                        customer_id,
+                        "track",
+                        "CSAT Survey Answered",
+                        at + timedelta(hours=5),
                         {"score": score, "survey": "csat"},
                     )
                 )

@@ -9,13 +9,21 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from clientvault.cli.common import DataDirOption, console, load_settings, opened_store, reported_errors
+from clientvault.cli.common import (
+    DataDirOption,
+    console,
+    load_settings,
+    opened_store,
+    reported_errors,
+)
 from clientvault.predict import registry
 from clientvault.predict.service import TRAINABLE, train
 from clientvault.predict.tabular import evaluate_table
 from clientvault.security.principal import Principal
 
-predict_app = typer.Typer(help="Prediction models: train, evaluate, list, promote.", no_args_is_help=True)
+predict_app = typer.Typer(
+    help="Prediction models: train, evaluate, list, promote.", no_args_is_help=True
+)
 CLI_PRINCIPAL = Principal.system("cli", "settings:manage")
 
 
@@ -42,7 +50,9 @@ def train_command(
 
 @predict_app.command("evaluate")
 def evaluate_command(
-    csv_file: Path = typer.Option(..., "--csv", exists=True, dir_okay=False, help="A table, one row per customer."),
+    csv_file: Path = typer.Option(
+        ..., "--csv", exists=True, dir_okay=False, help="A table, one row per customer."
+    ),
     target: str = typer.Option(..., help="The column saying whether the customer left."),
     positive: str = typer.Option("Yes", help="The target's value meaning 'left'."),
 ) -> None:
@@ -83,7 +93,9 @@ def list_command(
         return
     table = Table("version", "task", "status", "grade", "hold-out")
     for row in found:
-        table.add_row(row["version"], row["task"], row["status"], row["grade"], _figures(row["metrics"]))
+        table.add_row(
+            row["version"], row["task"], row["status"], row["grade"], _figures(row["metrics"])
+        )
     console.print(table)
 
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from clientvault.errors import InvalidInput
 from clientvault.ingest.commerce.models import Order, OrderItem, Product
@@ -34,6 +34,9 @@ SESSION_GAP = timedelta(minutes=30)
 #: How many of the most common categories get a spend-share feature of their own.
 TOP_CATEGORIES = 8
 DAY = 86400.0
+# The customer columns as non-null: every query below filters out the rows without one.
+ORDER_CUSTOMER: InstrumentedAttribute[uuid.UUID] = Order.customer_id  # type: ignore[assignment]
+EVENT_CUSTOMER: InstrumentedAttribute[uuid.UUID] = Event.customer_id  # type: ignore[assignment]
 
 
 class LeakageError(InvalidInput):
@@ -84,14 +87,14 @@ def order_features(session: Session, as_of: datetime) -> SourceResult:
     recent = as_of - timedelta(days=90)
     rows = session.execute(
         select(
-            Order.customer_id,
+            ORDER_CUSTOMER,
             func.count(),
             func.sum(Order.total),
             func.min(Order.placed_at),
             func.max(Order.placed_at),
         )
         .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
-        .group_by(Order.customer_id)
+        .group_by(ORDER_CUSTOMER)
     )
     cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
     for customer_id, count, total, first, last in rows:
@@ -102,11 +105,9 @@ def order_features(session: Session, as_of: datetime) -> SourceResult:
         cols["avg_order_value"][customer_id] = float(total or 0) / max(int(count), 1)
         cols["first_order_days"][customer_id] = _days(as_of, first)
     for customer_id, count in session.execute(
-        select(Order.customer_id, func.count())
-        .where(
-            Order.customer_id.is_not(None), Order.placed_at < as_of, Order.placed_at >= recent
-        )
-        .group_by(Order.customer_id)
+        select(ORDER_CUSTOMER, func.count())
+        .where(Order.customer_id.is_not(None), Order.placed_at < as_of, Order.placed_at >= recent)
+        .group_by(ORDER_CUSTOMER)
     ):
         cols["orders_90d"][customer_id] = float(count)
     result.columns = dict(cols)
@@ -121,7 +122,7 @@ def category_features(session: Session, as_of: datetime) -> SourceResult:
     totals: dict[str, float] = defaultdict(float)
     for customer_id, category, amount, last in session.execute(
         select(
-            Order.customer_id,
+            ORDER_CUSTOMER,
             Product.category,
             func.sum(OrderItem.unit_price * OrderItem.quantity),
             func.max(Order.placed_at),
@@ -129,7 +130,7 @@ def category_features(session: Session, as_of: datetime) -> SourceResult:
         .join(OrderItem, OrderItem.order_id == Order.id)
         .join(Product, Product.id == OrderItem.product_id)
         .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
-        .group_by(Order.customer_id, Product.category)
+        .group_by(ORDER_CUSTOMER, Product.category)
     ):
         result.saw(last)
         name = category or "none"
@@ -155,14 +156,14 @@ def session_features(session: Session, as_of: datetime) -> SourceResult:
     cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
     previous: dict[uuid.UUID, datetime] = {}
     for customer_id, at in session.execute(
-        select(Event.customer_id, Event.occurred_at)
+        select(EVENT_CUSTOMER, Event.occurred_at)
         .where(
             Event.customer_id.is_not(None),
             Event.type == "page",
             Event.occurred_at < as_of,
             Event.occurred_at >= start,
         )
-        .order_by(Event.customer_id, Event.occurred_at)
+        .order_by(EVENT_CUSTOMER, Event.occurred_at)
     ):
         result.saw(at)
         last = previous.get(customer_id)
@@ -183,20 +184,20 @@ def support_features(session: Session, as_of: datetime) -> SourceResult:
     result = SourceResult()
     cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
     for customer_id, count, last in session.execute(
-        select(Event.customer_id, func.count(), func.max(Event.occurred_at))
+        select(EVENT_CUSTOMER, func.count(), func.max(Event.occurred_at))
         .where(
             Event.customer_id.is_not(None),
             Event.name == "Support Ticket Opened",
             Event.occurred_at < as_of,
             Event.occurred_at >= as_of - timedelta(days=180),
         )
-        .group_by(Event.customer_id)
+        .group_by(EVENT_CUSTOMER)
     ):
         result.saw(last)
         cols["support_tickets_180d"][customer_id] = float(count)
     scores: dict[uuid.UUID, list[float]] = defaultdict(list)
     for customer_id, at, properties in session.execute(
-        select(Event.customer_id, Event.occurred_at, Event.properties).where(
+        select(EVENT_CUSTOMER, Event.occurred_at, Event.properties).where(
             Event.customer_id.is_not(None),
             Event.name == "CSAT Survey Answered",
             Event.occurred_at < as_of,
@@ -261,7 +262,7 @@ def active_before(session: Session, as_of: datetime) -> set[uuid.UUID]:
     """Customers with at least one order before ``as_of``: the population models score."""
     return set(
         session.scalars(
-            select(Order.customer_id)
+            select(ORDER_CUSTOMER)
             .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
             .distinct()
         )
@@ -273,7 +274,7 @@ def buyers_between(session: Session, start: datetime, end: datetime) -> set[uuid
     after the cut-off on purpose, and never a feature)."""
     return set(
         session.scalars(
-            select(Order.customer_id)
+            select(ORDER_CUSTOMER)
             .where(
                 Order.customer_id.is_not(None),
                 Order.placed_at >= start,
@@ -286,5 +287,7 @@ def buyers_between(session: Session, start: datetime, end: datetime) -> set[uuid
 
 def history_span(session: Session) -> tuple[datetime, datetime] | None:
     """The first and last order times: how much history there is to learn from."""
-    first, last = session.execute(select(func.min(Order.placed_at), func.max(Order.placed_at))).one()
+    first, last = session.execute(
+        select(func.min(Order.placed_at), func.max(Order.placed_at))
+    ).one()
     return None if first is None else (first, last)

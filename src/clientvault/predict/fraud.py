@@ -14,7 +14,7 @@ The order's context is read from its ``Order Completed`` event: ``properties.car
 (a token, never a card number), ``properties.shipping_country``, ``properties.ip_country``
 (or ``context.location.country``) and ``context.device.id``. The ``IsolationForest`` is fitted
 on the orders not labelled fraud by a reviewer (labels feed the next training), and its
-anomaly is the order's percentile among them. Risk = min(1, rules + 0.3 × anomaly); at
+anomaly is the order's percentile among them. Risk = min(1, rules + 0.3 x anomaly); at
 ``HIGH_RISK`` or above an order raises a security alert.
 """
 
@@ -39,6 +39,7 @@ from clientvault.customers.scores import Score, put_scores
 from clientvault.errors import InvalidInput, NotFound
 from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import Event
+from clientvault.predict.features import ORDER_CUSTOMER
 from clientvault.predict.models import OrderRisk
 from clientvault.privacy.audiences import audience
 from clientvault.security import audit
@@ -90,17 +91,19 @@ def _load(session: Session) -> list[_Order]:
     for properties, context in session.execute(
         select(Event.properties, Event.context).where(Event.name == "Order Completed")
     ):
-        order_id = by_external.get(str((properties or {}).get("order_id")))
+        properties = properties or {}
+        order_id = by_external.get(str(properties.get("order_id")))
         if order_id is None:
             continue
         order = orders[order_id]
         context = context or {}
         order.card = _text(properties.get("card_fingerprint"))
         order.ship_country = _text(properties.get("shipping_country"))
-        location = context.get("location") if isinstance(context.get("location"), dict) else {}
-        order.ip_country = _text(properties.get("ip_country") or location.get("country"))
-        device = context.get("device") if isinstance(context.get("device"), dict) else {}
-        order.device = _text(device.get("id"))
+        location = context.get("location")
+        located = location.get("country") if isinstance(location, dict) else None
+        order.ip_country = _text(properties.get("ip_country") or located)
+        device = context.get("device")
+        order.device = _text(device.get("id")) if isinstance(device, dict) else None
     return sorted(orders.values(), key=lambda o: (o.placed_at, o.id))
 
 
@@ -126,8 +129,9 @@ def _apply_rules(orders: Sequence[_Order]) -> None:
                 f"country_mismatch: network in {order.ip_country}, shipping to {order.ship_country}"
             )
         if not earlier and median and order.total >= 3 * median:
+            ratio = order.total / median
             order.reasons.append(
-                f"first_order_high_value: {order.total:.2f} is {order.total / median:.1f}× the median"
+                f"first_order_high_value: {order.total:.2f} is {ratio:.1f}x the median"
             )
         if len(day_cards) >= 3:
             order.reasons.append(f"many_cards: {len(day_cards)} cards within 24 hours")
@@ -190,7 +194,7 @@ def score_orders(session: Session, *, seed: int = 0) -> int:
             audience(
                 session,
                 purpose="order_fulfilment",
-                customers=select(Order.customer_id).where(Order.customer_id.is_not(None)),
+                customers=select(ORDER_CUSTOMER).where(ORDER_CUSTOMER.is_not(None)),
             )
         )
     )
@@ -220,7 +224,9 @@ def _alert(session: Session, order: _Order, score: float) -> None:
             actor_id="predict.fraud",
             window_start=order.placed_at,
             window_end=order.placed_at,
-            summary=f"order {order.id} at fraud risk {score:.2f} ({', '.join(rules) or 'anomaly'})"[:200],
+            summary=f"order {order.id} at fraud risk {score:.2f} ({', '.join(rules) or 'anomaly'})"[
+                :200
+            ],
             evidence={"order_id": order.id, "score": round(score, 4), "rules": rules},
         )
     )
@@ -234,7 +240,9 @@ def queue(session: Session, *, status: str = "open", limit: int = 100) -> list[O
     query = select(OrderRisk).where(OrderRisk.status == status)
     if status == "open":
         query = query.where(OrderRisk.score >= HIGH_RISK / 2)
-    return list(session.scalars(query.order_by(OrderRisk.score.desc(), OrderRisk.order_id).limit(limit)))
+    return list(
+        session.scalars(query.order_by(OrderRisk.score.desc(), OrderRisk.order_id).limit(limit))
+    )
 
 
 def label(session: Session, *, order_id: int, label: str, by: Principal) -> OrderRisk:

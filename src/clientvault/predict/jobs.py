@@ -24,7 +24,8 @@ def retrain(store: Store, settings: Settings) -> dict[str, str]:
         try:
             with store.sessions.begin() as session:
                 trained = train_task(session, name)
-                outcome[name] = f"{trained.model.version} ({'promoted' if trained.promoted else 'kept as candidate'})"
+                status = "promoted" if trained.promoted else "kept as candidate"
+                outcome[name] = f"{trained.model.version} ({status})"
         except NotEnoughData as exc:
             log.info("predict: %s not trained: %s", name, exc)
             outcome[name] = f"skipped: {exc}"

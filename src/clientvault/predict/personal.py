@@ -72,7 +72,9 @@ def _allowed(session: Session, customer_ids: Any) -> Any:
     return audience(session, purpose=PURPOSE, customers=customer_ids)
 
 
-def _interactions(session: Session) -> tuple[sp.csr_matrix, sp.csr_matrix, list[uuid.UUID], list[int]]:
+def _interactions(
+    session: Session,
+) -> tuple[sp.csr_matrix, sp.csr_matrix, list[uuid.UUID], list[int]]:
     people = _allowed(session, select(Customer.id)).subquery()
     rows = session.execute(
         select(Order.id, Order.customer_id, OrderItem.product_id, OrderItem.quantity)
@@ -159,7 +161,9 @@ _LOADED: dict[str, ShopRecommender] = {}
 def _current(session: Session) -> tuple[PredictModel, ShopRecommender]:
     row = registry.current_model(session, TASK)
     if row is None:
-        raise Unavailable("no recommender is trained yet: run `clientvault predict train recommend`")
+        raise Unavailable(
+            "no recommender is trained yet: run `clientvault predict train recommend`"
+        )
     if row.version not in _LOADED:
         _LOADED.clear()
         _LOADED[row.version] = registry.load(row)
@@ -175,12 +179,16 @@ def recommendations_for(
         raise InvalidInput("k must be between 1 and 100", details={"field": "k"})
     if session.get(Customer, customer_id) is None:
         raise NotFound("no such customer")
-    allowed = session.scalar(_allowed(session, select(Customer.id).where(Customer.id == customer_id)))
+    allowed = session.scalar(
+        _allowed(session, select(Customer.id).where(Customer.id == customer_id))
+    )
     if allowed is None:
         return CustomerRecommendations(customer_id, False, None, [])
     row, shop = _current(session)
     index = {p: i for i, p in enumerate(shop.products)}
-    flags = session.execute(select(ProductFlags.product_id, ProductFlags.in_stock, ProductFlags.consumable)).all()
+    flags = session.execute(
+        select(ProductFlags.product_id, ProductFlags.in_stock, ProductFlags.consumable)
+    ).all()
     last_order = session.scalar(
         select(Order.id)
         .where(Order.customer_id == customer_id)
@@ -198,7 +206,9 @@ def recommendations_for(
         k=k,
         just_bought=[index[p] for p in just_bought if p in index],
         consumable=[index[f.product_id] for f in flags if f.consumable and f.product_id in index],
-        unavailable=[index[f.product_id] for f in flags if not f.in_stock and f.product_id in index],
+        unavailable=[
+            index[f.product_id] for f in flags if not f.in_stock and f.product_id in index
+        ],
     )
     # A product bought by this customer but unknown to the model (new since training) is
     # still not recommended: only the model's products can be, and those are checked above.
@@ -220,7 +230,11 @@ def recommendations_for(
 
 
 def set_product_flags(
-    session: Session, product_id: int, *, in_stock: bool | None = None, consumable: bool | None = None
+    session: Session,
+    product_id: int,
+    *,
+    in_stock: bool | None = None,
+    consumable: bool | None = None,
 ) -> ProductFlags:
     """Mark a product in or out of stock, consumable or not."""
     if session.get(Product, product_id) is None:

@@ -84,8 +84,8 @@ def fit(
     baskets: sp.csr_matrix | None = None,
     settings: Settings | None = None,
 ) -> Recommender:
-    """Fit every scorer on ``user_items`` (users × items, counts or weights) and, when
-    given, ``baskets`` (orders × items) for "bought together"."""
+    """Fit every scorer on ``user_items`` (users x items, counts or weights) and, when
+    given, ``baskets`` (orders x items) for "bought together"."""
     settings = settings or Settings()
     user_items = sp.csr_matrix(user_items, dtype=np.float32)
     if user_items.nnz == 0:

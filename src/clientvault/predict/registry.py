@@ -54,7 +54,9 @@ def new_version(task: str, at: datetime) -> str:
     return f"{task}-{at.strftime('%Y%m%dT%H%M%S')}"
 
 
-def list_models(session: Session, *, task: str | None = None, limit: int = 100) -> list[PredictModel]:
+def list_models(
+    session: Session, *, task: str | None = None, limit: int = 100
+) -> list[PredictModel]:
     """Registered models, newest first, optionally of one task."""
     query = select(PredictModel).order_by(PredictModel.id.desc()).limit(limit)
     if task is not None:

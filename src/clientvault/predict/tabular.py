@@ -54,7 +54,12 @@ def dataset_from_records(
     for column in columns:
         if column in numeric:
             names.append(column)
-            blocks.append([_number(r.get(column)) or 0.0 if r.get(column) is not None else math.nan for r in records])
+            blocks.append(
+                [
+                    _number(r.get(column)) or 0.0 if r.get(column) is not None else math.nan
+                    for r in records
+                ]
+            )
             continue
         values = sorted({str(r.get(column)) for r in records})
         for value in values:

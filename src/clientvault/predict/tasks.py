@@ -62,9 +62,7 @@ class Task:
 
 
 TASKS: dict[str, Task] = {
-    "propensity": Task(
-        "propensity", "purchase_propensity", 30, True, "buys in the next 30 days"
-    ),
+    "propensity": Task("propensity", "purchase_propensity", 30, True, "buys in the next 30 days"),
     "churn": Task("churn", "churn_probability", 60, False, "no order in the next 60 days"),
 }
 
@@ -118,7 +116,7 @@ def train_task(session: Session, task_name: str, *, end: datetime | None = None)
     if end - first < HISTORY_WINDOWS * window:
         raise NotEnoughData(
             f"{task.name}: {(end - first).days} days of history; at least "
-            f"{HISTORY_WINDOWS * task.window_days} ({HISTORY_WINDOWS}× the window) are needed"
+            f"{HISTORY_WINDOWS * task.window_days} ({HISTORY_WINDOWS}x the window) are needed"
         )
     holdout_cut = end - window
     train_cut = holdout_cut - window

@@ -8,7 +8,7 @@ permutation importances. The caller chooses the split: a time split for propensi
 (``predict.tasks``), a random stratified 20 % for the telco adapter (``predict.telco``).
 
 Threads are limited to one: the estimators' OpenMP pools oversubscribe a shared machine
-(a fit took 20× longer with the default pool on two busy cores).
+(a fit took 20x longer with the default pool on two busy cores).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def lift_at(y: Vector, scores: Matrix, fraction: float = 0.1) -> float:
     base = float(np.mean(y))
     if base == 0:
         return 0.0
-    top = max(1, int(round(len(y) * fraction)))
+    top = max(1, round(len(y) * fraction))
     order = np.argsort(-scores, kind="stable")[:top]
     return float(np.mean(y[order])) / base
 
@@ -135,10 +135,14 @@ def rfm_heuristic(data: Dataset, *, buyers_are_positive: bool) -> Matrix | None:
     ranks = []
     for name in needed:
         column = data.x[:, data.names.index(name)]
-        column = np.where(np.isnan(column), np.nanmax(column) if name == "recency_days" else 0, column)
+        column = np.where(
+            np.isnan(column), np.nanmax(column) if name == "recency_days" else 0, column
+        )
         signed = -column if name == "recency_days" else column
-        ranks.append(np.argsort(np.argsort(signed, kind="stable"), kind="stable") / max(len(column) - 1, 1))
-    score = np.mean(ranks, axis=0)
+        ranks.append(
+            np.argsort(np.argsort(signed, kind="stable"), kind="stable") / max(len(column) - 1, 1)
+        )
+    score = np.asarray(np.mean(ranks, axis=0), dtype=np.float64)
     return score if buyers_are_positive else 1.0 - score
 
 
@@ -194,15 +198,10 @@ def fit_and_evaluate(
         rfm = rfm_heuristic(holdout, buyers_are_positive=buyers_are_positive)
         if rfm is not None:
             metrics["rfm"] = metrics_of(holdout.y, rfm, probabilities=False)
-        means, stds = permutation_importances(
-            model, holdout, repeats=importance_repeats, seed=seed
-        )
+        means, stds = permutation_importances(model, holdout, repeats=importance_repeats, seed=seed)
     observed, predicted = calibration_curve(holdout.y, scores, n_bins=10, strategy="quantile")
-    importances = sorted(
-        (
-            [name, float(m), float(s)]
-            for name, m, s in zip(train.names, means, stds, strict=True)
-        ),
+    importances: list[list[Any]] = sorted(
+        ([name, float(m), float(s)] for name, m, s in zip(train.names, means, stds, strict=True)),
         key=lambda row: -float(row[1]),
     )
     return Evaluation(

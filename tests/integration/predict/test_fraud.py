@@ -61,15 +61,31 @@ def test_planted_fraud_is_found_with_reasons_and_alerts(db: Store) -> None:
     # Velocity and many cards: four orders in 40 minutes, each with another card. The first
     # two look like any order until the burst forms: the third and fourth are the pattern.
     burst_orders = [
-            _order(db, burst, 100 + i, at + timedelta(minutes=10 * i), 90.0,
-                   card_fingerprint=f"card-{i}", ip_country="FR", shipping_country="FR")
-            for i in range(4)
+        _order(
+            db,
+            burst,
+            100 + i,
+            at + timedelta(minutes=10 * i),
+            90.0,
+            card_fingerprint=f"card-{i}",
+            ip_country="FR",
+            shipping_country="FR",
+        )
+        for i in range(4)
     ]
     planted = {
         *burst_orders[2:],
         # A brand-new customer's first order, very large, shipped abroad from another network.
-        _order(db, newcomer, 200, at, 2500.0, ip_country="RO", shipping_country="FR",
-               card_fingerprint="card-x"),
+        _order(
+            db,
+            newcomer,
+            200,
+            at,
+            2500.0,
+            ip_country="RO",
+            shipping_country="FR",
+            card_fingerprint="card-x",
+        ),
     }
     with db.sessions.begin() as session:
         assert fraud.score_orders(session) > 100
@@ -79,7 +95,8 @@ def test_planted_fraud_is_found_with_reasons_and_alerts(db: Store) -> None:
         reasons = {r.order_id: r.reasons for r in queue}
         alerts = session.scalars(select(Alert).where(Alert.kind == "order_fraud")).all()
         risk = {s.kind: s.value for s in scores_of(session, burst)}
-    assert found.recall == 1.0 and found.precision >= 0.75, found
+    assert found.recall == 1.0, found
+    assert found.precision >= 0.75, found
     last_burst = burst_orders[-1]
     assert any(r.startswith("velocity") for r in reasons[last_burst])
     assert any(r.startswith("many_cards") for r in reasons[last_burst])
@@ -95,5 +112,8 @@ def test_planted_fraud_is_found_with_reasons_and_alerts(db: Store) -> None:
         fraud.score_orders(session)
     with db.sessions() as session:
         row = session.get(OrderRisk, big)
-        assert row is not None and (row.label, row.status) == ("fraud", "reviewed")
-        assert len(session.scalars(select(Alert).where(Alert.kind == "order_fraud")).all()) == len(alerts)
+        assert row is not None
+        assert (row.label, row.status) == ("fraud", "reviewed")
+        assert len(session.scalars(select(Alert).where(Alert.kind == "order_fraud")).all()) == len(
+            alerts
+        )

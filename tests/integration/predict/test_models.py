@@ -26,19 +26,24 @@ def test_churn_model_trains_promotes_and_scores_only_allowed_customers(db: Store
     model = first.model
     # Time split: trained on the window before the hold-out's.
     assert model.train_cutoff < model.holdout_cutoff
-    assert first.promoted and model.status == "promoted" and first.current_auc is None
+    assert first.promoted
+    assert model.status == "promoted"
+    assert first.current_auc is None
     metrics = model.metrics
     assert set(metrics) == {"model", "logistic_regression", "rfm"}
     assert metrics["model"]["auc"] > metrics["rfm"]["auc"]
     assert {"auc", "pr_auc", "brier", "lift_at_10"} <= set(metrics["model"])
     assert 0 <= metrics["model"]["brier"] <= 0.25
-    assert model.reliability and all(0 <= p <= 1 and 0 <= o <= 1 for p, o in model.reliability)
+    assert model.reliability
+    assert all(0 <= p <= 1 and 0 <= o <= 1 for p, o in model.reliability)
     assert model.importances[0][0] in model.features
-    assert model.grade in "ABC" and model.code_version.startswith("0.1.0+")
+    assert model.grade in "ABC"
+    assert model.code_version.startswith("0.1.0+")
     # The same data again: equal AUC on the same hold-out does not beat the current model.
     with db.sessions.begin() as session:
         second = train_task(session, "churn", end=END)
-        assert not second.promoted and second.model.status == "candidate"
+        assert not second.promoted
+        assert second.model.status == "candidate"
         assert second.current_auc == pytest.approx(second.model.metrics["model"]["auc"])
         assert "not promoted" in second.model.note
         assert registry.current_model(session, "churn").version == model.version  # type: ignore[union-attr]
@@ -58,13 +63,14 @@ def test_churn_model_trains_promotes_and_scores_only_allowed_customers(db: Store
         for nobody in (without, withdrawn, restricted, erased):
             assert scores_of(session, nobody) == []
         scored = [s for c in shop.customers[30:60] for s in scores_of(session, c)]
-    assert scored and all(s.kind == "churn_probability" and s.model_version == model.version for s in scored)
+    assert scored
+    assert all(s.kind == "churn_probability" and s.model_version == model.version for s in scored)
     assert all(0 <= (s.value or 0) <= 1 for s in scored)
 
 
 def test_minimum_data_rules_refuse_to_train(db: Store) -> None:
     make_shop(db, customers=16, days=70)
-    # 70 days of history is less than 3 × the 30-day window.
+    # 70 days of history is less than 3 x the 30-day window.
     with db.sessions.begin() as session, pytest.raises(NotEnoughData, match="history"):
         train_task(session, "propensity", end=END)
     # Enough history (the end moved 60 days on) but 16 customers: under 20 of each class.

@@ -39,7 +39,8 @@ def test_precision_at_10_beats_the_references(split: tuple[sp.csr_matrix, sp.csr
     popular = evaluate(popularity_scorer(model), train, test, k=10)
     assert ours.precision >= 0.21
     assert ours.precision > popular.precision * 1.5
-    assert ours.recall > popular.recall and ours.ndcg > popular.ndcg
+    assert ours.recall > popular.recall
+    assert ours.ndcg > popular.ndcg
     assert ours.coverage > popular.coverage
     # Our metric is implicit's: the same scorer measured by the library agrees.
     cosine = CosineRecommender()
@@ -55,7 +56,8 @@ def test_recommendations_skip_seen_and_unavailable_items(
     model = fit(train[:200])
     seen = set(train[5].indices.tolist())
     first = recommend(model, 5, k=10)
-    assert len(first) == 10 and not seen & {r.item for r in first}
+    assert len(first) == 10
+    assert not seen & {r.item for r in first}
     # Out of stock: the best item disappears; consumable: a seen item may come back.
     again = recommend(model, 5, k=10, unavailable=[first[0].item])
     assert first[0].item not in {r.item for r in again}

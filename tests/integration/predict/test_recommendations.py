@@ -49,8 +49,10 @@ def test_recommendations_respect_purchases_stock_and_privacy(db: Store) -> None:
             )
         )
         first = recommendations_for(session, buyer, k=5)
-    assert first.allowed and first.model_version == model.version
-    assert first.items and not bought & {i.product_id for i in first.items}
+    assert first.allowed
+    assert first.model_version == model.version
+    assert first.items
+    assert not bought & {i.product_id for i in first.items}
     top = first.items[0].product_id
     with db.sessions.begin() as session:
         set_product_flags(session, top, in_stock=False)
@@ -70,7 +72,8 @@ def test_recommendations_respect_purchases_stock_and_privacy(db: Store) -> None:
     with db.sessions() as session:
         for nobody in (shop.customers[55], restricted):
             result = recommendations_for(session, nobody, k=5)
-            assert not result.allowed and result.items == []
+            assert not result.allowed
+            assert result.items == []
         # The erased profile is gone: as unknown as an id nobody had.
         for gone in (erased, uuid.uuid4()):
             with pytest.raises(NotFound):

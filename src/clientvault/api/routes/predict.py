@@ -115,7 +115,9 @@ class LabelRequest(BaseModel):
 
 
 @router.get("/api/v1/customers/{customer_id}/scores", response_model=list[ScoreRead])
-def customer_scores(customer_id: uuid.UUID, request: Request, caller: ReadCustomers) -> list[ScoreRead]:
+def customer_scores(
+    customer_id: uuid.UUID, request: Request, caller: ReadCustomers
+) -> list[ScoreRead]:
     """The customer's scores (propensity, churn, fraud risk, RFM…), by kind."""
     with get_store(request).read_sessions() as session:
         return [ScoreRead.model_validate(s) for s in scores_of(session, customer_id)]
@@ -151,7 +153,10 @@ def list_models(
 ) -> list[ModelRead]:
     """Registered models, newest first."""
     with get_store(request).read_sessions() as session:
-        return [ModelRead.model_validate(m) for m in registry.list_models(session, task=task, limit=limit)]
+        return [
+            ModelRead.model_validate(m)
+            for m in registry.list_models(session, task=task, limit=limit)
+        ]
 
 
 @router.post("/api/v1/predict/models", response_model=ModelRead, status_code=201)
@@ -178,11 +183,15 @@ def fraud_queue(
 ) -> list[RiskRead]:
     """Orders to review, riskiest first, with their reasons."""
     with get_store(request).read_sessions() as session:
-        return [RiskRead.model_validate(r) for r in fraud.queue(session, status=status, limit=limit)]
+        return [
+            RiskRead.model_validate(r) for r in fraud.queue(session, status=status, limit=limit)
+        ]
 
 
 @router.post("/api/v1/predict/fraud/{order_id}/label", response_model=RiskRead)
-def label_order(order_id: RowId, body: LabelRequest, request: Request, caller: ReviewFraud) -> RiskRead:
+def label_order(
+    order_id: RowId, body: LabelRequest, request: Request, caller: ReviewFraud
+) -> RiskRead:
     """Record the reviewer's verdict on an order (kept for the next training)."""
     with get_store(request).sessions.begin() as session:
         return RiskRead.model_validate(

@@ -91,5 +91,3 @@ def label_order(
     with store.sessions.begin() as session:
         fraud.label(session, order_id=order_id, label=label, by=caller.principal)
     return RedirectResponse(FRAUD_PATH, status_code=303)
-
-
