@@ -92,12 +92,11 @@ def make_shop(store: Store, *, customers: int = 240, days: int = 240, seed: int 
         while day < END:
             live = day < fades_at
             if rng.random() < (rate if live else rate * 0.1):
-                order_no = len(orders) + 1
+                order_no = len(orders) + 1  # the order's external id; items refer to it
                 sku = skus[(favourite + rng.choice((0, 0, 1, 4))) % len(skus)]
                 total = Decimal(rng.randint(20, 200))
                 orders.append(
                     {
-                        "id": order_no,
                         "external_id": f"o-{order_no}",
                         "customer_id": customer_id,
                         "placed_at": day + timedelta(hours=rng.randint(8, 20)),
@@ -109,7 +108,7 @@ def make_shop(store: Store, *, customers: int = 240, days: int = 240, seed: int 
                 )
                 items.append(
                     {
-                        "order_id": order_no,
+                        "order_id": f"o-{order_no}",
                         "product_id": products[sku],
                         "quantity": 1,
                         "unit_price": total,
@@ -135,7 +134,13 @@ def make_shop(store: Store, *, customers: int = 240, days: int = 240, seed: int 
             day += timedelta(days=1)
         del n
     with store.sessions.begin() as session:
-        for table, rows in ((Order, orders), (OrderItem, items), (Event, events)):
+        session.execute(insert(Order), orders)
+        ids_of = {
+            external: oid for external, oid in session.execute(select(Order.external_id, Order.id))
+        }
+        for item in items:
+            item["order_id"] = ids_of[str(item["order_id"])]
+        for table, rows in ((OrderItem, items), (Event, events)):
             for chunk in range(0, len(rows), 400):
                 session.execute(insert(table), rows[chunk : chunk + 400])
     return Shop(ids, without, products)

@@ -88,5 +88,6 @@ def evaluate_table(
         Dataset(data.names, train_x, train_y),
         Dataset(data.names, test_x, test_y),
         buyers_are_positive=False,
+        importance_repeats=2,
         seed=0,
     )

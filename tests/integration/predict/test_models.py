@@ -7,19 +7,27 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 
+from clientvault.app import create_app
 from clientvault.customers.scores import scores_of
 from clientvault.predict import registry
 from clientvault.predict.tasks import score_task, train_task
 from clientvault.predict.training import NotEnoughData
 from clientvault.privacy.consent import record_restriction
 from clientvault.privacy.erasure import erase_customer
+from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.predict import END, make_shop
 from support.privacy_core import DPO, decide
+from support.staff import api_sign_in, create_staff
+
+PASSWORD = "violet-harbour-tangent-quarry-47"
 
 
-def test_churn_model_trains_promotes_and_scores_only_allowed_customers(db: Store) -> None:
+def test_churn_model_trains_promotes_and_scores_only_allowed_customers(
+    db: Store, db_settings: Settings
+) -> None:
     shop = make_shop(db, customers=240, days=240)
     with db.sessions.begin() as session:
         first = train_task(session, "churn", end=END)
@@ -66,6 +74,26 @@ def test_churn_model_trains_promotes_and_scores_only_allowed_customers(db: Store
     assert scored
     assert all(s.kind == "churn_probability" and s.model_version == model.version for s in scored)
     assert all(0 <= (s.value or 0) <= 1 for s in scored)
+
+    # The console's registry page shows the metrics against the baselines and the curve.
+    with db.sessions.begin() as session:
+        create_staff(
+            session,
+            db_settings,
+            email="analyst@example.com",
+            role="analyst",
+            password=PASSWORD,
+            display_name="Analyst",
+        ).user.must_change_password = False
+    with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as client:
+        api_sign_in(client, "analyst@example.com", PASSWORD)
+        page = client.get(f"/console/predict/models?version={model.version}")
+    assert page.status_code == 200
+    assert f'data-shown="{model.version}"' in page.text
+    for scorer in ("model", "logistic_regression", "rfm"):
+        assert f'data-scorer="{scorer}"' in page.text
+    assert 'data-chart="reliability"' in page.text
+    assert "<polyline points=" in page.text
 
 
 def test_minimum_data_rules_refuse_to_train(db: Store) -> None:
