@@ -33,9 +33,10 @@ NOT_FOR_MARKETERS = [
     "Data-subject requests",
     "Records of processing",
     "Breaches",
+    "Fraud review",
 ]
 #: Pages built that a marketer may open.
-BUILT_FOR_MARKETERS = ["Overview", "Customers"]
+BUILT_FOR_MARKETERS = ["Overview", "Customers", "Predictions", "Models"]
 PASSWORD = "violet-harbour-tangent-quarry-47"
 
 

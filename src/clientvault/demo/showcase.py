@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from clientvault.demo.predict import show_predictions
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 
@@ -18,7 +19,7 @@ from clientvault.store.context import Store
 ShowcaseStep = Callable[[Store, Settings], str]
 
 #: The steps, in the order they run (a later domain's step may use an earlier one's objects).
-STEPS: tuple[ShowcaseStep, ...] = ()
+STEPS: tuple[ShowcaseStep, ...] = (show_predictions,)
 
 
 def run_showcase(store: Store, settings: Settings) -> list[str]:
