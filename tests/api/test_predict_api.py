@@ -9,31 +9,17 @@ from sqlalchemy import select
 
 from clientvault.ingest.commerce.models import Order
 from clientvault.predict import fraud
-from clientvault.privacy.consent import record_decision
-from clientvault.security.accounts import define_role
-from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from support.predict import make_shop
-from support.staff import api_sign_in, bearer_headers, create_staff
-
-PASSWORD = "violet-harbour-tangent-quarry-47"
+from support.predict import grant, make_shop, sign_in_staff
+from support.staff import bearer_headers
 
 
 def test_models_scores_recommendations_and_fraud_over_api_and_console(
     client: TestClient, db: Store, db_settings: Settings
 ) -> None:
     shop = make_shop(db, customers=100, days=150)
-    with db.sessions.begin() as session:
-        for customer_id in shop.customers[:90]:
-            record_decision(
-                session,
-                customer_id=customer_id,
-                purpose="personalisation",
-                decision="granted",
-                policy_version="2026-01",
-                channel="web",
-            )
+    grant(db, shop.customers[:90], "personalisation")
     admin = bearer_headers(db, db_settings, "admin")
     marketer = bearer_headers(db, db_settings, "marketer")
     assert (
@@ -85,23 +71,9 @@ def test_models_scores_recommendations_and_fraud_over_api_and_console(
     assert [s["kind"] for s in scores.json()] == ["fraud_risk"]
 
     # Console: models with metrics and the reliability chart; the fraud queue with reasons.
-    with db.sessions.begin() as session:
-        define_role(
-            session,
-            name="reviewer",
-            permissions={"analytics:read", "alerts:read"},
-            description="reviews models and orders",
-            by=Principal.system("test"),
-        )
-        create_staff(
-            session,
-            db_settings,
-            email="reviewer@example.com",
-            role="reviewer",
-            password=PASSWORD,
-            display_name="Reviewer",
-        ).user.must_change_password = False
-    csrf = api_sign_in(client, "reviewer@example.com", PASSWORD)
+    csrf = sign_in_staff(
+        client, db, db_settings, role="reviewer", permissions={"analytics:read", "alerts:read"}
+    )
     page = client.get("/console/predict/models")
     assert page.status_code == 200
     assert 'data-scorer="popularity"' in page.text

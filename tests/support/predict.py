@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
 from clientvault.identity.profiles import create_customers
@@ -17,12 +19,17 @@ from clientvault.identity.schemas import CustomerCreate
 from clientvault.ingest.commerce.models import Order, OrderItem, Product
 from clientvault.ingest.models import Event
 from clientvault.privacy.consent import record_decision
+from clientvault.security.accounts import define_role
+from clientvault.security.principal import Principal
+from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.privacy_core import prepare
+from support.staff import api_sign_in, create_staff
 
 #: The synthetic history ends here; models are trained as of this moment.
 END = datetime(2026, 6, 1, tzinfo=UTC)
 CATEGORIES = ("shoes", "coats", "kitchen", "camping")
+PASSWORD = "violet-harbour-tangent-quarry-47"
 
 
 @dataclass(frozen=True)
@@ -70,16 +77,7 @@ def make_shop(store: Store, *, customers: int = 240, days: int = 240, seed: int 
             default_region="FR",
         )
     without = ids[:10]
-    with store.sessions.begin() as session:
-        for customer_id in ids[10:]:
-            record_decision(
-                session,
-                customer_id=customer_id,
-                purpose="profiling",
-                decision="granted",
-                policy_version="2026-01",
-                channel="web",
-            )
+    grant(store, ids[10:], "profiling")
     start = END - timedelta(days=days)
     orders: list[dict[str, object]] = []
     items: list[dict[str, object]] = []
@@ -144,6 +142,44 @@ def make_shop(store: Store, *, customers: int = 240, days: int = 240, seed: int 
             for chunk in range(0, len(rows), 400):
                 session.execute(insert(table), rows[chunk : chunk + 400])
     return Shop(ids, without, products)
+
+
+def grant(store: Store, customers: Sequence[uuid.UUID], purpose: str) -> None:
+    """Record the customers' consent to ``purpose``, in one transaction."""
+    with store.sessions.begin() as session:
+        for customer_id in customers:
+            record_decision(
+                session,
+                customer_id=customer_id,
+                purpose=purpose,
+                decision="granted",
+                policy_version="2026-01",
+                channel="web",
+            )
+
+
+def sign_in_staff(
+    client: TestClient, store: Store, settings: Settings, *, role: str, permissions: set[str]
+) -> dict[str, str]:
+    """A new role with these permissions, a staff member holding it signed in on ``client``
+    (the console's session cookie); the CSRF header to post with."""
+    with store.sessions.begin() as session:
+        define_role(
+            session,
+            name=role,
+            permissions=permissions,
+            description=f"{role} (test)",
+            by=Principal.system("test"),
+        )
+        create_staff(
+            session,
+            settings,
+            email=f"{role}@example.com",
+            role=role,
+            password=PASSWORD,
+            display_name=role.title(),
+        ).user.must_change_password = False
+    return api_sign_in(client, f"{role}@example.com", PASSWORD)
 
 
 def _event(

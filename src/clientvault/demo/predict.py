@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from clientvault.identity.models import Customer
 from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import Event
 from clientvault.predict import fraud
+from clientvault.predict.features import ORDER_CUSTOMER
 from clientvault.predict.service import TRAINABLE, train
 from clientvault.predict.tasks import TASKS, score_task
 from clientvault.predict.training import NotEnoughData
@@ -36,7 +38,7 @@ def _plant(store: Store) -> set[int]:
     rng = random.Random(SEED)
     with store.sessions.begin() as session:
         buyers = sorted(
-            set(session.scalars(select(Order.customer_id).where(Order.customer_id.is_not(None)))),
+            set(session.scalars(select(ORDER_CUSTOMER).where(ORDER_CUSTOMER.is_not(None)))),
             key=str,
         )
         totals = [float(t) for t in session.scalars(select(Order.total))]
@@ -49,15 +51,15 @@ def _plant(store: Store) -> set[int]:
     if len(buyers) < 3 or len(newcomers) < 2 or last is None:
         return set()
     median = statistics.median(totals)
-    plan: list[tuple[object, int, float, dict[str, object], bool]] = []
+    plan: list[tuple[uuid.UUID, int, float, dict[str, str], bool]] = []
     for n, customer in enumerate(rng.sample(buyers, 3)):
         for i in range(4):
             plan.append(
                 (customer, 10 * i, median, {"card_fingerprint": f"demo-card-{n}-{i}"}, i >= 2)
             )
     for customer in rng.sample(newcomers, 2):
-        props = {"ip_country": "RO", "shipping_country": "FR", "card_fingerprint": "demo-card-x"}
-        plan.append((customer, 0, median * 10, props, True))
+        mismatch = {"ip_country": "RO", "shipping_country": "FR", "card_fingerprint": "demo-x"}
+        plan.append((customer, 0, median * 10, mismatch, True))
     planted: set[int] = set()
     with store.sessions.begin() as session:
         for n, (customer, minutes, total, props, fraudulent) in enumerate(plan):

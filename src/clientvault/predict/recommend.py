@@ -78,6 +78,18 @@ def _top_neighbours(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
     return sp.csr_matrix((vals, (rows, cols)), shape=matrix.shape)
 
 
+def als_model(settings: Settings) -> AlternatingLeastSquares:
+    """implicit's ALS with these settings (not fitted)."""
+    return AlternatingLeastSquares(
+        factors=settings.factors,
+        regularization=settings.regularization,
+        alpha=settings.alpha,
+        iterations=settings.iterations,
+        random_state=settings.seed,
+        calculate_training_loss=False,
+    )
+
+
 def fit(
     user_items: sp.csr_matrix,
     *,
@@ -91,14 +103,7 @@ def fit(
     if user_items.nnz == 0:
         raise InvalidInput("no interactions to learn from")
     with threadpool_limits(1):
-        als = AlternatingLeastSquares(
-            factors=settings.factors,
-            regularization=settings.regularization,
-            alpha=settings.alpha,
-            iterations=settings.iterations,
-            random_state=settings.seed,
-            calculate_training_loss=False,
-        )
+        als = als_model(settings)
         als.fit(user_items, show_progress=False)
     by_item = normalize(user_items.T.tocsr().astype(np.float64))
     cosine = sp.csr_matrix(by_item @ by_item.T)

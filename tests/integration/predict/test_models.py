@@ -18,11 +18,8 @@ from clientvault.privacy.consent import record_restriction
 from clientvault.privacy.erasure import erase_customer
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from support.predict import END, make_shop
+from support.predict import END, make_shop, sign_in_staff
 from support.privacy_core import DPO, decide
-from support.staff import api_sign_in, create_staff
-
-PASSWORD = "violet-harbour-tangent-quarry-47"
 
 
 def test_churn_model_trains_promotes_and_scores_only_allowed_customers(
@@ -76,17 +73,8 @@ def test_churn_model_trains_promotes_and_scores_only_allowed_customers(
     assert all(0 <= (s.value or 0) <= 1 for s in scored)
 
     # The console's registry page shows the metrics against the baselines and the curve.
-    with db.sessions.begin() as session:
-        create_staff(
-            session,
-            db_settings,
-            email="analyst@example.com",
-            role="analyst",
-            password=PASSWORD,
-            display_name="Analyst",
-        ).user.must_change_password = False
     with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as client:
-        api_sign_in(client, "analyst@example.com", PASSWORD)
+        sign_in_staff(client, db, db_settings, role="modeller", permissions={"analytics:read"})
         page = client.get(f"/console/predict/models?version={model.version}")
     assert page.status_code == 200
     assert f'data-shown="{model.version}"' in page.text

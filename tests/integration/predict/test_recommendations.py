@@ -12,26 +12,17 @@ from sqlalchemy import select
 from clientvault.errors import NotFound
 from clientvault.ingest.commerce.models import Order, OrderItem
 from clientvault.predict.personal import recommendations_for, set_product_flags, train_recommender
-from clientvault.privacy.consent import record_decision, record_restriction
+from clientvault.privacy.consent import record_restriction
 from clientvault.privacy.erasure import erase_customer
 from clientvault.store.context import Store
-from support.predict import make_shop
+from support.predict import grant, make_shop
 from support.privacy_core import DPO
 
 
 def test_recommendations_respect_purchases_stock_and_privacy(db: Store) -> None:
     shop = make_shop(db, customers=60, days=120)
     allowed = shop.customers[:50]
-    with db.sessions.begin() as session:
-        for customer_id in allowed:
-            record_decision(
-                session,
-                customer_id=customer_id,
-                purpose="personalisation",
-                decision="granted",
-                policy_version="2026-01",
-                channel="web",
-            )
+    grant(db, allowed, "personalisation")
     with db.sessions.begin() as session:
         model = train_recommender(session)
     assert model.status == "promoted"
