@@ -13,16 +13,19 @@ consent to profiling drops out of both at the next run, and their scores go at o
 from __future__ import annotations
 
 import uuid
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from clientvault.customers.scores import Score, remove_scores, replace_scores
-from clientvault.errors import InvalidInput
+from clientvault.errors import InvalidInput, NotFound
 from clientvault.predict import registry
 from clientvault.predict.features import (
     active_before,
@@ -40,6 +43,7 @@ from clientvault.predict.training import (
     require_minimum,
 )
 from clientvault.privacy.audiences import all_customers, audience
+from clientvault.security.models import Alert
 from clientvault.store.base import utcnow
 
 #: The purpose that must allow a customer's use in training and scoring.
@@ -176,11 +180,100 @@ def score_task(session: Session, task_name: str, *, as_of: datetime | None = Non
     if frame.customer_ids:
         with threadpool_limits(1):
             values = [float(v) for v in registry.load(model).predict_proba(frame.matrix)[:, 1]]
+        _check_drift(session, model, values, as_of)
     return replace_scores(
         session,
         task.score_kind,
         [Score(c, value=v) for c, v in zip(frame.customer_ids, values, strict=True)],
         model_version=model.version,
+    )
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """How much one feature moves a customer's score: the score with the feature at its
+    population median minus the customer's score, negated (positive: pushes it up)."""
+
+    feature: str
+    value: float
+    effect: float
+
+
+def explain(
+    session: Session, task_name: str, customer_id: uuid.UUID, *, as_of: datetime | None = None
+) -> list[Contribution]:
+    """The features that push one customer's score up or down under the promoted model,
+    strongest first: each feature in turn is set to the population's median and the change
+    of score is its effect. Only for a customer who may be profiled (``NotFound`` otherwise,
+    as for a customer with no score)."""
+    task = get_task(task_name)
+    model = registry.current_model(session, task.name)
+    if model is None:
+        raise NotFound("no promoted model for this task", details={"task": task.name})
+    as_of = as_of or utcnow()
+    people = active_before(session, as_of) & eligible_customers(session)
+    if customer_id not in people:
+        raise NotFound("no score for this customer", details={"customer_id": str(customer_id)})
+    frame = build_features(session, as_of=as_of, customers=people, names=model.features)
+    row = frame.matrix[frame.customer_ids.index(customer_id)]
+    with warnings.catch_warnings():  # a feature nobody has (all NaN) has a NaN median: fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(frame.matrix, axis=0)
+    variants = np.tile(row, (len(model.features) + 1, 1))
+    for j in range(len(model.features)):
+        variants[j + 1, j] = medians[j]
+    with threadpool_limits(1):
+        scores = registry.load(model).predict_proba(variants)[:, 1]
+    found = [
+        Contribution(name, float(row[j]), float(scores[0] - scores[j + 1]))
+        for j, name in enumerate(model.features)
+    ]
+    return sorted(found, key=lambda c: -abs(c.effect))
+
+
+#: Population stability index above which the score distribution is said to have moved
+#: (the usual rule of thumb: under 0.1 stable, 0.1-0.2 some shift, above 0.2 a real one).
+DRIFT_PSI = 0.2
+
+
+def stability_index(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """The population stability index between two histograms of the same bins."""
+    e = np.asarray(expected, dtype=np.float64) + 1e-4
+    a = np.asarray(actual, dtype=np.float64) + 1e-4
+    e, a = e / e.sum(), a / a.sum()
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _check_drift(session: Session, model: PredictModel, values: list[float], at: datetime) -> None:
+    """Compare this run's score histogram with the previous run's under the same model; a
+    shift above ``DRIFT_PSI`` raises a ``model_drift`` alert. The histogram is kept on the
+    registry row for the next run."""
+    counts, _ = np.histogram(values, bins=10, range=(0.0, 1.0))
+    histogram = [int(c) for c in counts]
+    previous = model.metrics.get("score_histogram")
+    model.metrics = {**model.metrics, "score_histogram": histogram}
+    if not previous:
+        return
+    psi = stability_index(previous, histogram)
+    if psi <= DRIFT_PSI:
+        return
+    key = f"model_drift:{model.version}:{at:%Y%m%d}"
+    if session.scalar(select(Alert.id).where(Alert.dedup_key == key)) is not None:
+        return
+    session.add(
+        Alert(
+            dedup_key=key,
+            kind="model_drift",
+            severity="medium",
+            status="open",
+            subject=f"model:{model.version}",
+            actor_kind="system",
+            actor_id="predict.score",
+            window_start=at,
+            window_end=at,
+            summary=f"{model.task} scores moved: stability index {psi:.2f} (above {DRIFT_PSI})",
+            evidence={"version": model.version, "psi": round(psi, 4), "histogram": histogram},
+        )
     )
 
 

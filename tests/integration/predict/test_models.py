@@ -8,14 +8,17 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from clientvault.app import create_app
 from clientvault.customers.scores import scores_of
+from clientvault.errors import NotFound
 from clientvault.predict import registry
-from clientvault.predict.tasks import score_task, train_task
+from clientvault.predict.tasks import explain, score_task, train_task
 from clientvault.predict.training import NotEnoughData
 from clientvault.privacy.consent import record_restriction
 from clientvault.privacy.erasure import erase_customer
+from clientvault.security.models import Alert
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.predict import END, make_shop, sign_in_staff
@@ -72,10 +75,42 @@ def test_churn_model_trains_promotes_and_scores_only_allowed_customers(
     assert all(s.kind == "churn_probability" and s.model_version == model.version for s in scored)
     assert all(0 <= (s.value or 0) <= 1 for s in scored)
 
+    # Drift: scored again four months later, the churn scores have moved: one alert.
+    with db.sessions.begin() as session:
+        score_task(session, "churn", as_of=END + timedelta(days=120))
+    with db.sessions() as session:
+        drift = session.scalars(select(Alert).where(Alert.kind == "model_drift")).all()
+    assert [a.subject for a in drift] == [f"model:{model.version}"]
+    assert drift[0].evidence["psi"] > 0.2
+
+    # One customer's explanation: every feature's push, strongest first; none for a customer
+    # who may not be profiled.
+    with db.sessions() as session:
+        pushes = explain(session, "churn", scored[0].customer_id, as_of=END)
+        with pytest.raises(NotFound):
+            explain(session, "churn", shop.without_consent[0], as_of=END)
+    effects = [abs(p.effect) for p in pushes]
+    assert effects == sorted(effects, reverse=True)
+    assert {p.feature for p in pushes} == set(model.features)
+    assert effects[0] > 0
+
     # The console's registry page shows the metrics against the baselines and the curve.
     with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as client:
-        sign_in_staff(client, db, db_settings, role="modeller", permissions={"analytics:read"})
+        sign_in_staff(
+            client,
+            db,
+            db_settings,
+            role="modeller",
+            permissions={"analytics:read", "customers:read"},
+        )
         page = client.get(f"/console/predict/models?version={model.version}")
+        explained = client.get(
+            f"/api/v1/customers/{scored[0].customer_id}/predictions/churn/explanation"
+        )
+        refused = client.get(f"/api/v1/customers/{without}/predictions/churn/explanation")
+    assert explained.status_code == 200, explained.text
+    assert {row["feature"] for row in explained.json()} == set(model.features)
+    assert refused.status_code == 404
     assert page.status_code == 200
     assert f'data-shown="{model.version}"' in page.text
     for scorer in ("model", "logistic_regression", "rfm"):

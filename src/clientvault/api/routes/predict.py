@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,6 +17,7 @@ from clientvault.http.deps import get_store
 from clientvault.http.params import RowId
 from clientvault.predict import fraud, personal, registry
 from clientvault.predict.service import train
+from clientvault.predict.tasks import explain
 from clientvault.security import audit
 
 router = APIRouter(tags=["predict"])
@@ -121,6 +123,45 @@ def customer_scores(
     """The customer's scores (propensity, churn, fraud risk, RFM…), by kind."""
     with get_store(request).read_sessions() as session:
         return [ScoreRead.model_validate(s) for s in scores_of(session, customer_id)]
+
+
+class ContributionRead(BaseModel):
+    """One feature's push on the customer's score (positive: up)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    feature: str
+    value: float | None
+    effect: float
+
+
+@router.get(
+    "/api/v1/customers/{customer_id}/predictions/{task}/explanation",
+    response_model=list[ContributionRead],
+)
+def explain_score(
+    customer_id: uuid.UUID,
+    task: Literal["propensity", "churn"],
+    request: Request,
+    caller: ReadCustomers,
+) -> list[ContributionRead]:
+    """The features that push the customer's propensity or churn score up or down."""
+    store = get_store(request)
+    with store.sessions.begin() as session:
+        found = explain(session, task, customer_id)
+        audit.record(
+            session,
+            principal=caller.principal,
+            action="predict.score_explained",
+            target_type="customer",
+            target_ids=[str(customer_id)],
+            details={"task": task},
+        )
+    return [
+        ContributionRead(
+            feature=c.feature, value=None if math.isnan(c.value) else c.value, effect=c.effect
+        )
+        for c in found
+    ]
 
 
 @router.get("/api/v1/customers/{customer_id}/recommendations", response_model=RecommendationsRead)

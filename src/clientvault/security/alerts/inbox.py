@@ -25,8 +25,9 @@ KINDS = (
     # Raised by the privacy layer's deadline check of data-subject requests.
     "dsr_due_soon",
     "dsr_overdue",
-    # Raised by predict's order-fraud scoring for high-risk orders.
+    # Raised by predict: a high-risk order; a model's scores moving (drift).
     "order_fraud",
+    "model_drift",
 )
 
 

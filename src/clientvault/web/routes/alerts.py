@@ -43,6 +43,7 @@ KIND_LABELS = {
     "dsr_due_soon": "Privacy request due soon",
     "dsr_overdue": "Privacy request overdue",
     "order_fraud": "High-risk order",
+    "model_drift": "Prediction scores moved",
 }
 #: The badge style of each severity.
 SEVERITY_BADGES = {"high": "badge-danger", "medium": "badge-warn", "low": "badge-info"}
