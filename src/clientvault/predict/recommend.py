@@ -132,13 +132,18 @@ def _scores(model: Recommender, users: Sequence[int]) -> tuple[Floats, list[str]
     counts = np.diff(history.indptr)
     scores = np.empty((len(users), model.n_items), dtype=np.float64)
     sources = []
-    cosine = np.asarray((history @ model.similar).todense(), dtype=np.float64)
+    light = [row for row in range(len(users)) if 0 < counts[row] < MIN_ALS_HISTORY]
+    cosine = (
+        np.asarray((history[light] @ model.similar).todense(), dtype=np.float64)
+        if light
+        else np.empty((0, model.n_items))
+    )
     for row, user in enumerate(users):
         if counts[row] >= MIN_ALS_HISTORY:
             scores[row] = model.item_factors @ model.user_factors[user]
             sources.append("als")
-        elif counts[row] > 0 and cosine[row].any():
-            scores[row] = cosine[row]
+        elif row in light and cosine[light.index(row)].any():
+            scores[row] = cosine[light.index(row)]
             sources.append("similar_items")
         else:
             scores[row] = model.popularity
@@ -185,7 +190,16 @@ def recommend(
     if user is not None:
         banned |= set(model.user_items[user].indices.tolist()) - keep_again
     banned |= set(recent) - keep_again
-    order = np.lexsort((-scores, -boosted))
+    # Only the best few can make the list: the top k plus as many as may be banned, and
+    # every boosted item; sorting those alone keeps a call fast on a large catalogue.
+    reach = min(model.n_items, k + len(banned))
+    candidates = (
+        np.argpartition(-scores, reach - 1)[:reach]
+        if reach < model.n_items
+        else np.arange(model.n_items)
+    )
+    candidates = np.union1d(candidates, np.flatnonzero(boosted))
+    order = candidates[np.lexsort((-scores[candidates], -boosted[candidates]))]
     found = []
     for item in order:
         if int(item) in banned:
