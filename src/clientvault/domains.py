@@ -27,6 +27,7 @@ from clientvault.identity.domain import DOMAIN as IDENTITY
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.domain import DOMAIN as INGEST
 from clientvault.messaging.domain import DOMAIN as MESSAGING
+from clientvault.predict.domain import DOMAIN as PREDICT
 from clientvault.privacy.domain import DOMAIN as PRIVACY
 from clientvault.security.domain import DOMAIN as SECURITY
 from clientvault.segments.domain import DOMAIN as SEGMENTS
@@ -47,6 +48,7 @@ DOMAINS: tuple[Domain, ...] = (
     SUPPORT,
     SEGMENTS,
     ANALYTICS,
+    PREDICT,
     AUTOMATION,
     BACKUP,
 )

@@ -38,9 +38,10 @@ NOT_FOR_MARKETERS = [
     "Support",
     "Knowledge base",
     "Agents",
+    "Fraud review",
 ]
 #: Pages built that a marketer may open.
-BUILT_FOR_MARKETERS = ["Overview", "Customers", "Campaigns & workflows"]
+BUILT_FOR_MARKETERS = ["Overview", "Customers", "Campaigns & workflows", "Predictions", "Models"]
 PASSWORD = "violet-harbour-tangent-quarry-47"
 
 

@@ -19,6 +19,7 @@ from clientvault.api.routes import (
     imports,
     jobs,
     journeys,
+    predict,
     privacy_core,
     privacy_requests,
     segments,
@@ -43,6 +44,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "segments": (segments.router, segments.customer_router),
     "analytics": (analytics.router, analytics.public),
     "backup": (backup.router,),
+    "predict": (predict.router,),
 }
 
 

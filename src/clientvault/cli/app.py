@@ -28,6 +28,7 @@ from clientvault.cli.imports import imports_app
 from clientvault.cli.jobs import jobs_app
 from clientvault.cli.journeys import journey_app
 from clientvault.cli.keys import keys_app
+from clientvault.cli.predict import predict_app
 from clientvault.cli.privacy import privacy_app
 from clientvault.cli.segments import segment_app
 from clientvault.cli.sources import sources_app
@@ -69,6 +70,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "segments": (("segment", segment_app),),
     "analytics": (("analytics", analytics_app),),
     "backup": (("backup", backup_app), ("restore", restore_app)),
+    "predict": (("predict", predict_app),),
 }
 for groups in for_domains(GROUPS):
     for name, group in groups:

@@ -15,6 +15,7 @@ from clientvault.demo import analytics, segments
 from clientvault.demo.automation import showcase_journeys
 from clientvault.demo.backup import show_backups
 from clientvault.demo.identity import match_identities
+from clientvault.demo.predict import show_predictions
 from clientvault.demo.privacy import open_requests
 from clientvault.demo.support import seed_support
 from clientvault.demo.tracking import create_demo_source
@@ -32,6 +33,7 @@ STEPS: tuple[ShowcaseStep, ...] = (
     segments.showcase,
     analytics.showcase,
     showcase_journeys,
+    show_predictions,
     seed_support,
     # Last: its backup holds what the steps before made.
     show_backups,

@@ -43,6 +43,7 @@ from clientvault.web.routes import (
     imports,
     jobs,
     overview,
+    predict,
     preferences,
     privacy,
     segments,
@@ -77,6 +78,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
     "segments": (segments.router,),
     "analytics": (analytics.router,),
     "backup": (backup.router,),
+    "predict": (predict.router,),
 }
 
 

@@ -64,6 +64,15 @@ NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("Campaigns & workflows", f"{CONSOLE_PREFIX}/campaigns", "campaigns"),
     NavEntry("Analytics", f"{CONSOLE_PREFIX}/analytics", "analytics"),
     NavEntry(
+        "Predictions",
+        f"{CONSOLE_PREFIX}/predict/models",
+        "activity",
+        (
+            NavEntry("Models", f"{CONSOLE_PREFIX}/predict/models"),
+            NavEntry("Fraud review", f"{CONSOLE_PREFIX}/predict/fraud"),
+        ),
+    ),
+    NavEntry(
         "Support",
         f"{CONSOLE_PREFIX}/support",
         "support",

@@ -31,6 +31,9 @@ KINDS = (
     "drill_failed",
     "drill_overdue",
     "backup_target_down",
+    # Raised by predict: a high-risk order; a model's scores moving (drift).
+    "order_fraud",
+    "model_drift",
 )
 
 

@@ -47,6 +47,8 @@ KIND_LABELS = {
     "drill_failed": "Restore drill failed",
     "drill_overdue": "Restore drill overdue",
     "backup_target_down": "Backup target unreachable",
+    "order_fraud": "High-risk order",
+    "model_drift": "Prediction scores moved",
 }
 #: The badge style of each severity.
 SEVERITY_BADGES = {"high": "badge-danger", "medium": "badge-warn", "low": "badge-info"}

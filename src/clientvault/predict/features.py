@@ -1,0 +1,293 @@
+"""Point-in-time customer features: everything a model sees is computed "as of" a cut-off.
+
+Each feature source reads only rows strictly before the cut-off and reports the newest
+timestamp it read; ``build_features`` refuses a source whose newest row is at or after the
+cut-off (``LeakageError``), so a feature that peeks at the future fails loudly instead of
+inflating a model's hold-out metrics. Refunds are deliberately not netted from order totals:
+``orders.refunded_amount`` is today's figure, which includes refunds made after the cut-off.
+
+Sources cover orders (recency, frequency, monetary), category affinity (spend shares of the
+most common categories), sessions (page views grouped by 30 minutes of inactivity), support
+contacts and CSAT answers.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from clientvault.errors import InvalidInput
+from clientvault.ingest.commerce.models import Order, OrderItem, Product
+from clientvault.ingest.models import Event
+
+#: Gap of inactivity that ends a web session (the usual analytics convention).
+SESSION_GAP = timedelta(minutes=30)
+#: How many of the most common categories get a spend-share feature of their own.
+TOP_CATEGORIES = 8
+DAY = 86400.0
+# The customer columns as non-null: every query below filters out the rows without one.
+ORDER_CUSTOMER: InstrumentedAttribute[uuid.UUID] = Order.customer_id  # type: ignore[assignment]
+EVENT_CUSTOMER: InstrumentedAttribute[uuid.UUID] = Event.customer_id  # type: ignore[assignment]
+
+
+class LeakageError(InvalidInput):
+    """A feature source read data at or after the cut-off: its values would leak the future."""
+
+
+@dataclass
+class SourceResult:
+    """What one feature source computed: ``columns[feature][customer]`` and the newest
+    timestamp among the rows it read (``None`` if it read none)."""
+
+    columns: dict[str, dict[uuid.UUID, float]] = field(default_factory=dict)
+    latest_seen: datetime | None = None
+
+    def saw(self, moment: datetime | None) -> None:
+        """Note that a row of this time was read."""
+        if moment is not None and (self.latest_seen is None or moment > self.latest_seen):
+            self.latest_seen = moment
+
+
+#: A feature source: ``(session, as_of) -> SourceResult`` over every customer it finds.
+FeatureSource = Callable[[Session, datetime], SourceResult]
+
+
+@dataclass(frozen=True)
+class FeatureFrame:
+    """Features of a population as of a cut-off: one row per customer, one column per name
+    (``NaN`` where a customer has no value, e.g. no CSAT answer)."""
+
+    as_of: datetime
+    customer_ids: list[uuid.UUID]
+    names: list[str]
+    matrix: NDArray[np.float64]
+
+    def column(self, name: str) -> NDArray[np.float64]:
+        """One feature's values, in the order of ``customer_ids``."""
+        return self.matrix[:, self.names.index(name)]
+
+
+def _days(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds() / DAY
+
+
+def order_features(session: Session, as_of: datetime) -> SourceResult:
+    """Recency, frequency and monetary value of orders placed before ``as_of``, tenure since
+    the first order and activity in the last 90 days."""
+    result = SourceResult()
+    recent = as_of - timedelta(days=90)
+    rows = session.execute(
+        select(
+            ORDER_CUSTOMER,
+            func.count(),
+            func.sum(Order.total),
+            func.min(Order.placed_at),
+            func.max(Order.placed_at),
+        )
+        .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
+        .group_by(ORDER_CUSTOMER)
+    )
+    cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
+    for customer_id, count, total, first, last in rows:
+        result.saw(last)
+        cols["recency_days"][customer_id] = _days(as_of, last)
+        cols["frequency"][customer_id] = float(count)
+        cols["monetary"][customer_id] = float(total or 0)
+        cols["avg_order_value"][customer_id] = float(total or 0) / max(int(count), 1)
+        cols["first_order_days"][customer_id] = _days(as_of, first)
+    for customer_id, count in session.execute(
+        select(ORDER_CUSTOMER, func.count())
+        .where(Order.customer_id.is_not(None), Order.placed_at < as_of, Order.placed_at >= recent)
+        .group_by(ORDER_CUSTOMER)
+    ):
+        cols["orders_90d"][customer_id] = float(count)
+    result.columns = dict(cols)
+    return result
+
+
+def category_features(session: Session, as_of: datetime) -> SourceResult:
+    """Category affinity: the number of categories bought and the share of spend in each of
+    the most common categories (chosen from orders before ``as_of`` only)."""
+    result = SourceResult()
+    spend: dict[uuid.UUID, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    totals: dict[str, float] = defaultdict(float)
+    for customer_id, category, amount, last in session.execute(
+        select(
+            ORDER_CUSTOMER,
+            Product.category,
+            func.sum(OrderItem.unit_price * OrderItem.quantity),
+            func.max(Order.placed_at),
+        )
+        .join(OrderItem, OrderItem.order_id == Order.id)
+        .join(Product, Product.id == OrderItem.product_id)
+        .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
+        .group_by(ORDER_CUSTOMER, Product.category)
+    ):
+        result.saw(last)
+        name = category or "none"
+        spend[customer_id][name] += float(amount or 0)
+        totals[name] += float(amount or 0)
+    top = sorted(totals, key=lambda c: (-totals[c], c))[:TOP_CATEGORIES]
+    cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
+    for customer_id, by_category in spend.items():
+        whole = sum(by_category.values()) or 1.0
+        cols["distinct_categories"][customer_id] = float(len(by_category))
+        cols["top_category_share"][customer_id] = max(by_category.values()) / whole
+        for category in top:
+            cols[f"category_share:{category}"][customer_id] = by_category.get(category, 0) / whole
+    result.columns = dict(cols)
+    return result
+
+
+def session_features(session: Session, as_of: datetime) -> SourceResult:
+    """Web sessions before ``as_of`` (page views split by 30 minutes of inactivity): how
+    many in the last 30 and 90 days, and days since the last one."""
+    result = SourceResult()
+    start = as_of - timedelta(days=90)
+    cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
+    previous: dict[uuid.UUID, datetime] = {}
+    for customer_id, at in session.execute(
+        select(EVENT_CUSTOMER, Event.occurred_at)
+        .where(
+            Event.customer_id.is_not(None),
+            Event.type == "page",
+            Event.occurred_at < as_of,
+            Event.occurred_at >= start,
+        )
+        .order_by(EVENT_CUSTOMER, Event.occurred_at)
+    ):
+        result.saw(at)
+        last = previous.get(customer_id)
+        if last is None or at - last > SESSION_GAP:
+            cols["sessions_90d"][customer_id] = cols["sessions_90d"].get(customer_id, 0.0) + 1
+            if at >= as_of - timedelta(days=30):
+                cols["sessions_30d"][customer_id] = cols["sessions_30d"].get(customer_id, 0.0) + 1
+        previous[customer_id] = at
+    for customer_id, at in previous.items():
+        cols["days_since_session"][customer_id] = _days(as_of, at)
+    result.columns = dict(cols)
+    return result
+
+
+def support_features(session: Session, as_of: datetime) -> SourceResult:
+    """Support tickets opened in the 180 days before ``as_of`` and the mean CSAT score of
+    the surveys answered before it."""
+    result = SourceResult()
+    cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
+    for customer_id, count, last in session.execute(
+        select(EVENT_CUSTOMER, func.count(), func.max(Event.occurred_at))
+        .where(
+            Event.customer_id.is_not(None),
+            Event.name == "Support Ticket Opened",
+            Event.occurred_at < as_of,
+            Event.occurred_at >= as_of - timedelta(days=180),
+        )
+        .group_by(EVENT_CUSTOMER)
+    ):
+        result.saw(last)
+        cols["support_tickets_180d"][customer_id] = float(count)
+    scores: dict[uuid.UUID, list[float]] = defaultdict(list)
+    for customer_id, at, properties in session.execute(
+        select(EVENT_CUSTOMER, Event.occurred_at, Event.properties).where(
+            Event.customer_id.is_not(None),
+            Event.name == "CSAT Survey Answered",
+            Event.occurred_at < as_of,
+        )
+    ):
+        score = (properties or {}).get("score")
+        if isinstance(score, int | float) and not isinstance(score, bool):
+            result.saw(at)
+            scores[customer_id].append(float(score))
+    for customer_id, values in scores.items():
+        cols["csat_mean"][customer_id] = sum(values) / len(values)
+    result.columns = dict(cols)
+    return result
+
+
+#: The sources a model's features come from, in column order.
+SOURCES: tuple[tuple[str, FeatureSource], ...] = (
+    ("orders", order_features),
+    ("categories", category_features),
+    ("sessions", session_features),
+    ("support", support_features),
+)
+#: Features whose absence means zero (counts, shares), rather than "unknown" (NaN).
+_ZERO_WHEN_ABSENT = ("frequency", "monetary", "orders_90d", "sessions_", "support_", "category_")
+
+
+def _missing(name: str) -> float:
+    return 0.0 if name.startswith(_ZERO_WHEN_ABSENT) else math.nan
+
+
+def build_features(
+    session: Session,
+    *,
+    as_of: datetime,
+    customers: Iterable[uuid.UUID],
+    sources: Sequence[tuple[str, FeatureSource]] = SOURCES,
+    names: Sequence[str] | None = None,
+) -> FeatureFrame:
+    """The features of ``customers`` as of ``as_of``; raises ``LeakageError`` if a source
+    read anything at or after the cut-off. ``names`` fixes the columns (a trained model's
+    feature list when scoring); by default every feature any source produced."""
+    found: dict[str, dict[uuid.UUID, float]] = {}
+    for source_name, source in sources:
+        result = source(session, as_of)
+        if result.latest_seen is not None and result.latest_seen >= as_of:
+            raise LeakageError(
+                f"feature source {source_name!r} read data from {result.latest_seen.isoformat()}, "
+                f"at or after the cut-off {as_of.isoformat()}"
+            )
+        found.update(result.columns)
+    ids = sorted(set(customers))
+    columns = list(names) if names is not None else sorted(found)
+    matrix = np.empty((len(ids), len(columns)), dtype=np.float64)
+    for j, name in enumerate(columns):
+        values = found.get(name, {})
+        default = _missing(name)
+        matrix[:, j] = [values.get(customer_id, default) for customer_id in ids]
+    return FeatureFrame(as_of=as_of, customer_ids=ids, names=columns, matrix=matrix)
+
+
+def active_before(session: Session, as_of: datetime) -> set[uuid.UUID]:
+    """Customers with at least one order before ``as_of``: the population models score."""
+    return set(
+        session.scalars(
+            select(ORDER_CUSTOMER)
+            .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
+            .distinct()
+        )
+    )
+
+
+def buyers_between(session: Session, start: datetime, end: datetime) -> set[uuid.UUID]:
+    """Customers who placed an order in ``[start, end)``: the label window of a model (read
+    after the cut-off on purpose, and never a feature)."""
+    return set(
+        session.scalars(
+            select(ORDER_CUSTOMER)
+            .where(
+                Order.customer_id.is_not(None),
+                Order.placed_at >= start,
+                Order.placed_at < end,
+            )
+            .distinct()
+        )
+    )
+
+
+def history_span(session: Session) -> tuple[datetime, datetime] | None:
+    """The first and last order times: how much history there is to learn from."""
+    first, last = session.execute(
+        select(func.min(Order.placed_at), func.max(Order.placed_at))
+    ).one()
+    return None if first is None else (first, last)

@@ -1,0 +1,286 @@
+"""Purchase propensity and churn on the installation's own data: time-split training,
+promotion through the registry, and daily scoring into customer scores.
+
+The split is in time: with ``end`` the newest order and ``w`` the task's window, the model
+learns from features as of ``end - 2w`` with labels from ``[end - 2w, end - w)`` and is
+evaluated on features as of ``end - w`` with labels from ``[end - w, end)`` — it never sees
+the period it is judged on. Only customers in the ``profiling`` audience (consent granted, no
+restriction, not erased, not merged away) are trained on or scored: someone who withdraws
+consent to profiling drops out of both at the next run, and their scores go at once with
+``forget_customer``.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
+
+from clientvault.customers.scores import Score, remove_scores, replace_scores
+from clientvault.errors import InvalidInput, NotFound
+from clientvault.predict import registry
+from clientvault.predict.features import (
+    active_before,
+    build_features,
+    buyers_between,
+    history_span,
+)
+from clientvault.predict.models import PredictModel
+from clientvault.predict.training import (
+    ALGORITHM,
+    Dataset,
+    NotEnoughData,
+    fit_and_evaluate,
+    grade,
+    require_minimum,
+)
+from clientvault.privacy.audiences import all_customers, audience
+from clientvault.security.models import Alert
+from clientvault.store.base import utcnow
+
+#: The purpose that must allow a customer's use in training and scoring.
+PURPOSE = "profiling"
+#: Fewest positives and negatives in each of the training and hold-out sets.
+MIN_EXAMPLES = 20
+#: History needed before training, in prediction windows (Segment's Predictions rule).
+HISTORY_WINDOWS = 3
+
+
+@dataclass(frozen=True)
+class Task:
+    """A prediction task: what the score is called and the window it predicts over."""
+
+    name: str
+    score_kind: str
+    window_days: int
+    buyers_are_positive: bool
+    description: str
+
+
+TASKS: dict[str, Task] = {
+    "propensity": Task("propensity", "purchase_propensity", 30, True, "buys in the next 30 days"),
+    "churn": Task("churn", "churn_probability", 60, False, "no order in the next 60 days"),
+}
+
+
+def get_task(name: str) -> Task:
+    """A task by name, or a clear error listing the known ones."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown task {name!r}: one of {', '.join(sorted(TASKS))}",
+            details={"field": "task"},
+        ) from None
+
+
+def eligible_customers(session: Session) -> set[uuid.UUID]:
+    """Customers whose data may be used for profiling now (``privacy.audiences``)."""
+    return set(session.scalars(audience(session, purpose=PURPOSE, customers=all_customers())))
+
+
+def _dataset(
+    session: Session, task: Task, cut: datetime, people: set[uuid.UUID], names: list[str] | None
+) -> tuple[Dataset, list[uuid.UUID]]:
+    population = active_before(session, cut) & people
+    frame = build_features(session, as_of=cut, customers=population, names=names)
+    buyers = buyers_between(session, cut, cut + timedelta(days=task.window_days))
+    bought = np.array([c in buyers for c in frame.customer_ids], dtype=np.int_)
+    y = bought if task.buyers_are_positive else 1 - bought
+    return Dataset(frame.names, frame.matrix, y), frame.customer_ids
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What one training run produced: the registry row and whether it was promoted."""
+
+    model: PredictModel
+    promoted: bool
+    current_auc: float | None
+
+
+def train_task(session: Session, task_name: str, *, end: datetime | None = None) -> TrainingOutcome:
+    """Train, evaluate and register a model for the task; promote it if it beats the current
+    one on the same hold-out. Raises ``NotEnoughData`` when the minimum-data rules refuse."""
+    task = get_task(task_name)
+    span = history_span(session)
+    window = timedelta(days=task.window_days)
+    if span is None:
+        raise NotEnoughData(f"{task.name}: no orders to learn from")
+    first, last = span
+    end = end or last + timedelta(seconds=1)
+    if end - first < HISTORY_WINDOWS * window:
+        raise NotEnoughData(
+            f"{task.name}: {(end - first).days} days of history; at least "
+            f"{HISTORY_WINDOWS * task.window_days} ({HISTORY_WINDOWS}x the window) are needed"
+        )
+    holdout_cut = end - window
+    train_cut = holdout_cut - window
+    people = eligible_customers(session)
+    train, _ = _dataset(session, task, train_cut, people, None)
+    require_minimum(train, minimum=MIN_EXAMPLES, what=f"{task.name} training set")
+    holdout, _ = _dataset(session, task, holdout_cut, people, train.names)
+    require_minimum(holdout, minimum=MIN_EXAMPLES, what=f"{task.name} hold-out set")
+    evaluation = fit_and_evaluate(train, holdout, buyers_are_positive=task.buyers_are_positive)
+    at = utcnow()
+    auc = evaluation.metrics["model"]["auc"]
+    row = PredictModel(
+        task=task.name,
+        version=registry.new_version(task.name, at),
+        status="candidate",
+        algorithm=ALGORITHM,
+        trained_at=at,
+        train_cutoff=train_cut,
+        holdout_cutoff=holdout_cut,
+        window_days=task.window_days,
+        training_rows=len(train.y),
+        holdout_rows=len(holdout.y),
+        features=train.names,
+        metrics=evaluation.metrics,
+        importances=evaluation.importances,
+        reliability=evaluation.reliability,
+        training_seconds=evaluation.training_seconds,
+        code_version=registry.code_version(),
+        grade=grade(auc),
+        note="",
+        artifact=registry.dump(evaluation.model),
+    )
+    session.add(row)
+    session.flush()
+    current = registry.current_model(session, task.name)
+    current_auc = None
+    if current is not None and current.id != row.id:
+        current_holdout, _ = _dataset(session, task, holdout_cut, people, current.features)
+        with threadpool_limits(1):
+            scores = registry.load(current).predict_proba(current_holdout.x)[:, 1]
+        current_auc = float(roc_auc_score(current_holdout.y, scores))
+    promoted = registry.promote_if_better(session, row, candidate_auc=auc, current_auc=current_auc)
+    return TrainingOutcome(row, promoted, current_auc)
+
+
+def score_task(session: Session, task_name: str, *, as_of: datetime | None = None) -> int:
+    """Score every eligible customer with the task's promoted model into customer scores
+    (a full replacement: customers no longer eligible lose their score); returns how many."""
+    task = get_task(task_name)
+    model = registry.current_model(session, task.name)
+    if model is None:
+        return 0
+    as_of = as_of or utcnow()
+    people = active_before(session, as_of) & eligible_customers(session)
+    frame = build_features(session, as_of=as_of, customers=people, names=model.features)
+    values: list[float] = []
+    if frame.customer_ids:
+        with threadpool_limits(1):
+            values = [float(v) for v in registry.load(model).predict_proba(frame.matrix)[:, 1]]
+        _check_drift(session, model, values, as_of)
+    return replace_scores(
+        session,
+        task.score_kind,
+        [Score(c, value=v) for c, v in zip(frame.customer_ids, values, strict=True)],
+        model_version=model.version,
+    )
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """How much one feature moves a customer's score: the score with the feature at its
+    population median minus the customer's score, negated (positive: pushes it up)."""
+
+    feature: str
+    value: float
+    effect: float
+
+
+def explain(
+    session: Session, task_name: str, customer_id: uuid.UUID, *, as_of: datetime | None = None
+) -> list[Contribution]:
+    """The features that push one customer's score up or down under the promoted model,
+    strongest first: each feature in turn is set to the population's median and the change
+    of score is its effect. Only for a customer who may be profiled (``NotFound`` otherwise,
+    as for a customer with no score)."""
+    task = get_task(task_name)
+    model = registry.current_model(session, task.name)
+    if model is None:
+        raise NotFound("no promoted model for this task", details={"task": task.name})
+    as_of = as_of or utcnow()
+    people = active_before(session, as_of) & eligible_customers(session)
+    if customer_id not in people:
+        raise NotFound("no score for this customer", details={"customer_id": str(customer_id)})
+    frame = build_features(session, as_of=as_of, customers=people, names=model.features)
+    row = frame.matrix[frame.customer_ids.index(customer_id)]
+    with warnings.catch_warnings():  # a feature nobody has (all NaN) has a NaN median: fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(frame.matrix, axis=0)
+    variants = np.tile(row, (len(model.features) + 1, 1))
+    for j in range(len(model.features)):
+        variants[j + 1, j] = medians[j]
+    with threadpool_limits(1):
+        scores = registry.load(model).predict_proba(variants)[:, 1]
+    found = [
+        Contribution(name, float(row[j]), float(scores[0] - scores[j + 1]))
+        for j, name in enumerate(model.features)
+    ]
+    return sorted(found, key=lambda c: -abs(c.effect))
+
+
+#: Population stability index above which the score distribution is said to have moved
+#: (the usual rule of thumb: under 0.1 stable, 0.1-0.2 some shift, above 0.2 a real one).
+DRIFT_PSI = 0.2
+
+
+def stability_index(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """The population stability index between two histograms of the same bins."""
+    e = np.asarray(expected, dtype=np.float64) + 1e-4
+    a = np.asarray(actual, dtype=np.float64) + 1e-4
+    e, a = e / e.sum(), a / a.sum()
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _check_drift(session: Session, model: PredictModel, values: list[float], at: datetime) -> None:
+    """Compare this run's score histogram with the previous run's under the same model; a
+    shift above ``DRIFT_PSI`` raises a ``model_drift`` alert. The histogram is kept on the
+    registry row for the next run."""
+    counts, _ = np.histogram(values, bins=10, range=(0.0, 1.0))
+    histogram = [int(c) for c in counts]
+    previous = model.metrics.get("score_histogram")
+    model.metrics = {**model.metrics, "score_histogram": histogram}
+    if not previous:
+        return
+    psi = stability_index(previous, histogram)
+    if psi <= DRIFT_PSI:
+        return
+    key = f"model_drift:{model.version}:{at:%Y%m%d}"
+    if session.scalar(select(Alert.id).where(Alert.dedup_key == key)) is not None:
+        return
+    session.add(
+        Alert(
+            dedup_key=key,
+            kind="model_drift",
+            severity="medium",
+            status="open",
+            subject=f"model:{model.version}",
+            actor_kind="system",
+            actor_id="predict.score",
+            window_start=at,
+            window_end=at,
+            summary=f"{model.task} scores moved: stability index {psi:.2f} (above {DRIFT_PSI})",
+            evidence={"version": model.version, "psi": round(psi, 4), "histogram": histogram},
+        )
+    )
+
+
+def forget_customer(session: Session, customer_id: uuid.UUID) -> int:
+    """Remove a customer's prediction scores at once (objection to profiling, restriction),
+    without waiting for the next daily run."""
+    removed = 0
+    for task in TASKS.values():
+        removed += remove_scores(session, [customer_id], kind=task.score_kind)
+    return removed

@@ -1,0 +1,131 @@
+"""Propensity and churn on a synthetic shop: time-split training against the baselines, the
+registry's promotion rule, the minimum-data rules, and scores only for customers allowing
+profiling."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from clientvault.app import create_app
+from clientvault.customers.scores import scores_of
+from clientvault.errors import NotFound
+from clientvault.predict import registry
+from clientvault.predict.tasks import explain, score_task, train_task
+from clientvault.predict.training import NotEnoughData
+from clientvault.privacy.consent import record_restriction
+from clientvault.privacy.erasure import erase_customer
+from clientvault.security.models import Alert
+from clientvault.settings import Settings
+from clientvault.store.context import Store
+from support.predict import END, make_shop, sign_in_staff
+from support.privacy_core import DPO, decide
+
+
+def test_churn_model_trains_promotes_and_scores_only_allowed_customers(
+    db: Store, db_settings: Settings
+) -> None:
+    shop = make_shop(db, customers=240, days=240)
+    with db.sessions.begin() as session:
+        first = train_task(session, "churn", end=END)
+    model = first.model
+    # Time split: trained on the window before the hold-out's.
+    assert model.train_cutoff < model.holdout_cutoff
+    assert first.promoted
+    assert model.status == "promoted"
+    assert first.current_auc is None
+    metrics = model.metrics
+    assert set(metrics) == {"model", "logistic_regression", "rfm"}
+    assert metrics["model"]["auc"] > metrics["rfm"]["auc"]
+    assert {"auc", "pr_auc", "brier", "lift_at_10"} <= set(metrics["model"])
+    assert 0 <= metrics["model"]["brier"] <= 0.25
+    assert model.reliability
+    assert all(0 <= p <= 1 and 0 <= o <= 1 for p, o in model.reliability)
+    assert model.importances[0][0] in model.features
+    assert model.grade in "ABC"
+    assert model.code_version.startswith("0.1.0+")
+    # The same data again: equal AUC on the same hold-out does not beat the current model.
+    with db.sessions.begin() as session:
+        second = train_task(session, "churn", end=END)
+        assert not second.promoted
+        assert second.model.status == "candidate"
+        assert second.current_auc == pytest.approx(second.model.metrics["model"]["auc"])
+        assert "not promoted" in second.model.note
+        assert registry.current_model(session, "churn").version == model.version  # type: ignore[union-attr]
+
+    # Scoring: customers without profiling consent, restricted or erased get no score.
+    without = shop.without_consent[0]
+    withdrawn, restricted, erased = shop.customers[20], shop.customers[21], shop.customers[22]
+    decide(db, withdrawn, "profiling", "withdrawn")
+    with db.sessions.begin() as session:
+        record_restriction(session, customer_id=restricted, channel="web")
+    with db.sessions.begin() as session:
+        erase_customer(session, db, customer_id=erased, principal=DPO, reason="test")
+    with db.sessions.begin() as session:
+        written = score_task(session, "churn", as_of=END)
+    assert 150 < written < len(shop.customers)
+    with db.sessions() as session:
+        for nobody in (without, withdrawn, restricted, erased):
+            assert scores_of(session, nobody) == []
+        scored = [s for c in shop.customers[30:60] for s in scores_of(session, c)]
+    assert scored
+    assert all(s.kind == "churn_probability" and s.model_version == model.version for s in scored)
+    assert all(0 <= (s.value or 0) <= 1 for s in scored)
+
+    # Drift: scored again four months later, the churn scores have moved: one alert.
+    with db.sessions.begin() as session:
+        score_task(session, "churn", as_of=END + timedelta(days=120))
+    with db.sessions() as session:
+        drift = session.scalars(select(Alert).where(Alert.kind == "model_drift")).all()
+    assert [a.subject for a in drift] == [f"model:{model.version}"]
+    assert drift[0].evidence["psi"] > 0.2
+
+    # One customer's explanation: every feature's push, strongest first; none for a customer
+    # who may not be profiled.
+    with db.sessions() as session:
+        pushes = explain(session, "churn", scored[0].customer_id, as_of=END)
+        with pytest.raises(NotFound):
+            explain(session, "churn", shop.without_consent[0], as_of=END)
+    effects = [abs(p.effect) for p in pushes]
+    assert effects == sorted(effects, reverse=True)
+    assert {p.feature for p in pushes} == set(model.features)
+    assert effects[0] > 0
+
+    # The console's registry page shows the metrics against the baselines and the curve.
+    with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as client:
+        sign_in_staff(
+            client,
+            db,
+            db_settings,
+            role="modeller",
+            permissions={"analytics:read", "customers:read"},
+        )
+        page = client.get(f"/console/predict/models?version={model.version}")
+        explained = client.get(
+            f"/api/v1/customers/{scored[0].customer_id}/predictions/churn/explanation"
+        )
+        refused = client.get(f"/api/v1/customers/{without}/predictions/churn/explanation")
+    assert explained.status_code == 200, explained.text
+    assert {row["feature"] for row in explained.json()} == set(model.features)
+    assert refused.status_code == 404
+    assert page.status_code == 200
+    assert f'data-shown="{model.version}"' in page.text
+    for scorer in ("model", "logistic_regression", "rfm"):
+        assert f'data-scorer="{scorer}"' in page.text
+    assert 'data-chart="reliability"' in page.text
+    assert "<polyline points=" in page.text
+
+
+def test_minimum_data_rules_refuse_to_train(db: Store) -> None:
+    make_shop(db, customers=16, days=70)
+    # 70 days of history is less than 3 x the 30-day window.
+    with db.sessions.begin() as session, pytest.raises(NotEnoughData, match="history"):
+        train_task(session, "propensity", end=END)
+    # Enough history (the end moved 60 days on) but 16 customers: under 20 of each class.
+    with db.sessions.begin() as session, pytest.raises(NotEnoughData, match="at least 20"):
+        train_task(session, "propensity", end=END + timedelta(days=60))
+    with db.sessions() as session:
+        assert registry.list_models(session) == []
