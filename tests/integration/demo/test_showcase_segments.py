@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from clientvault.customers.scores import score_kinds
 from clientvault.demo.segments import SEGMENTS, showcase
-from clientvault.demo.showcase import STEPS, run_showcase
+from clientvault.demo.showcase import STEPS
 from clientvault.segments.models import Segment
 from clientvault.settings import Settings
 from clientvault.store.context import Store
@@ -18,7 +18,7 @@ def test_the_segments_step_saves_segments_and_scores(
 ) -> None:
     assert showcase in STEPS
     generate(db, seed=3, customers=80)  # type: ignore[operator]
-    [line] = run_showcase(db, db_settings)
+    line = showcase(db, db_settings)
     assert line.startswith(f"segments: {len(SEGMENTS)} saved")
     with db.sessions() as session:
         slugs = set(session.scalars(select(Segment.slug)))
@@ -27,4 +27,4 @@ def test_the_segments_step_saves_segments_and_scores(
     assert kinds["rfm_group"].customers > 10
     assert kinds["persona"].customers > 60
     # Run again (make demo twice): the segments are replaced, not refused.
-    assert run_showcase(db, db_settings)[0].startswith("segments: 4 saved")
+    assert showcase(db, db_settings).startswith("segments: 4 saved")
