@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from clientvault.errors import PermissionDenied, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_app_settings, get_store
+from clientvault.http.params import RowId
 from clientvault.ingest.sources import authenticate, preflight_allowed
 from clientvault.support import chat, chat_stats, chatbot, kb, tickets
 from clientvault.support.agents import AgentProfile, list_agents, set_agent
@@ -320,7 +321,7 @@ def create_article(body: ArticleBody, request: Request, caller: Support) -> Arti
 
 @router.put("/articles/{article_id}", response_model=ArticleRead)
 def update_article(
-    article_id: int, body: ArticleBody, request: Request, caller: Support
+    article_id: RowId, body: ArticleBody, request: Request, caller: Support
 ) -> ArticleRead:
     """Replace an article's content."""
     with get_store(request).sessions.begin() as session:
@@ -328,7 +329,7 @@ def update_article(
 
 
 @router.delete("/articles/{article_id}", status_code=204)
-def delete_article(article_id: int, request: Request, caller: Support) -> None:
+def delete_article(article_id: RowId, request: Request, caller: Support) -> None:
     """Remove an article."""
     with get_store(request).sessions.begin() as session:
         kb.delete_article(session, article_id)

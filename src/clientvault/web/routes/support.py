@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from clientvault.errors import ClientVaultError
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
+from clientvault.http.params import RowId
 from clientvault.support import chat_stats, kb, tickets
 from clientvault.support.agents import AgentProfile, list_agents, set_agent
 from clientvault.support.card import agent_card
@@ -226,7 +227,7 @@ def add_article(
 
 
 @router.post("/knowledge/{article_id}/delete")
-def remove_article(article_id: int, caller: Support, store: StoreDep) -> RedirectResponse:
+def remove_article(article_id: RowId, caller: Support, store: StoreDep) -> RedirectResponse:
     """Remove an article."""
     with store.sessions.begin() as session:
         kb.delete_article(session, article_id)
