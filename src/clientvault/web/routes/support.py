@@ -307,6 +307,7 @@ def csat_answer(
             {
                 "title": "This link does not work",
                 "message": "This survey link is not valid any more.",
+                "offer_link": False,
             },
             status_code=400,
         )
