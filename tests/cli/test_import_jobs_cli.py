@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from clientvault.cli.app import app
+from clientvault.cli.common import console
 from clientvault.ingest.import_jobs import create_job, report_file, run_job
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -17,8 +19,11 @@ CSV = "id,email\nc-1,ann@example.com\nc-2,not-an-address\n"
 
 
 def test_background_imports_are_listed_with_their_state_counts_and_report(
-    data_dir: Path, db: Store, db_settings: Settings
+    data_dir: Path, db: Store, db_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Rich fixes a console's width when it is made (at import, before this test's COLUMNS):
+    # a wide one for this test, so the long report path stays on one line to compare.
+    monkeypatch.setattr(console, "_width", 400)
     runner = CliRunner()
     empty = runner.invoke(
         app, ["import", "jobs", "--data-dir", str(data_dir)], env={"COLUMNS": "200"}

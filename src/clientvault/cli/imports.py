@@ -161,20 +161,38 @@ def jobs_command(data_dir: Path | None = DataDirOption) -> None:
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.read_sessions() as session:
         views = [job_view(settings, job) for job in list_jobs(session)]
-    table = Table(
-        Column("id", no_wrap=True), "file", "state", "rows", "stored", "refused", "error report"
-    )
-    for view in views:
-        state = f"{view.state} {view.percent} %" if not view.finished else view.state
-        table.add_row(
+    rows = [
+        (
             str(view.id),
-            escape(view.file_name),
-            escape(state if view.error is None else f"{state}: {view.error}"),
+            view.file_name,
+            view.state if view.finished else f"{view.state} {view.percent} %",
+            view.error,
             f"{view.counts['rows']:,}",
             f"{view.counts['accepted']:,}",
             f"{view.counts['rejected']:,}",
-            escape(str(report_file(settings, view.id))) if view.has_report else "—",
+            str(report_file(settings, view.id)) if view.has_report else "—",
         )
+        for view in views
+    ]
+
+    def fixed(name: str, index: int) -> Column:
+        # Never cut: ids, names, states and counts are what an operator reads and copies.
+        return Column(
+            name, no_wrap=True, min_width=max([len(name), *(len(str(r[index])) for r in rows)])
+        )
+
+    table = Table(
+        fixed("id", 0),
+        fixed("file", 1),
+        fixed("state", 2),
+        fixed("rows", 4),
+        fixed("stored", 5),
+        fixed("refused", 6),
+        Column("error report", overflow="fold"),
+    )
+    for id_, name, state, error, total, stored, refused, report in rows:
+        shown = state if error is None else f"{state}: {error}"
+        table.add_row(id_, escape(name), escape(shown), total, stored, refused, escape(report))
     console.print(table if views else "No background import.")
 
 
