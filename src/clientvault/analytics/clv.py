@@ -105,17 +105,23 @@ def _maximise(
     likelihoods), the pair has not in the CDNOW and simulated checks."""
     simplex = {"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000}
     candidates = []
-    for first, second in (("L-BFGS-B", "Nelder-Mead"), ("Nelder-Mead", "L-BFGS-B")):
-        result = optimize.minimize(
-            negative,
-            np.log(start),
-            method=first,
-            options=simplex if first == "Nelder-Mead" else None,
-        )
-        polished = optimize.minimize(
-            negative, result.x, method=second, options=simplex if second == "Nelder-Mead" else None
-        )
-        candidates += [result, polished]
+    # The optimisers probe extreme parameters whose likelihood overflows to inf or nan; they
+    # reject those points, so the floating-point warnings say nothing to the user.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for first, second in (("L-BFGS-B", "Nelder-Mead"), ("Nelder-Mead", "L-BFGS-B")):
+            result = optimize.minimize(
+                negative,
+                np.log(start),
+                method=first,
+                options=simplex if first == "Nelder-Mead" else None,
+            )
+            polished = optimize.minimize(
+                negative,
+                result.x,
+                method=second,
+                options=simplex if second == "Nelder-Mead" else None,
+            )
+            candidates += [result, polished]
     best = min(candidates, key=lambda r: float(r.fun))
     if not np.all(np.isfinite(best.x)) or float(best.fun) >= 1e300:
         raise InvalidInput(f"the {names} fit did not converge")
@@ -181,7 +187,7 @@ def fit_gamma_gamma(summary: RfmSummary) -> GammaGamma:
 def probability_alive(model: BgNbd, summary: RfmSummary) -> FloatArray:
     """P(alive | x, t_x, T) = 1 / (1 + [x > 0] a/(b + x - 1) ((α + T)/(α + t_x))^(r + x))."""
     x = summary.frequency
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # an overflow is odds of inf: P = 0
         odds = (
             model.a
             / np.maximum(model.b + x - 1, 1e-300)

@@ -298,7 +298,8 @@ def demo_command(
                         truth_path=settings.data_dir / "demo" / "duplicates.csv",
                     )
                 for line in run_showcase(store, settings):
-                    console.print(line)
+                    # Not re-wrapped: write keys and snippets must copy as one line.
+                    console.print(line, soft_wrap=True)
         finally:
             store.close()
     if summary is not None:

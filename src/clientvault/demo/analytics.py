@@ -38,8 +38,8 @@ def _fit_clv(store: Store, settings: Settings) -> str:
         except InvalidInput as refused:
             return f"CLV not fitted: {refused.message}"
     return (
-        f"CLV fitted on {report.customers} buyers (BG/NBD r={report.bgnbd['r']:.3f}, "
-        f"a={report.bgnbd['a']:.3f}), {HOLDOUT_DAYS}-day hold-out calibration"
+        f"CLV fitted on {report.customers} buyers (BG/NBD r={report.bgnbd['r']:.3g}, "
+        f"a={report.bgnbd['a']:.3g}), {HOLDOUT_DAYS}-day hold-out calibration"
     )
 
 
