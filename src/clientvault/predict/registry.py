@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import secrets
 from datetime import datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -50,8 +51,9 @@ def load(row: PredictModel) -> Any:
 
 
 def new_version(task: str, at: datetime) -> str:
-    """A version name: the task and the training time (unique to the second)."""
-    return f"{task}-{at.strftime('%Y%m%dT%H%M%S')}"
+    """A version name: the task, the training time and a random suffix (two trainings of
+    one task in the same second — a fast machine, a retry — still get distinct names)."""
+    return f"{task}-{at.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def list_models(
