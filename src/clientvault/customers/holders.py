@@ -6,28 +6,10 @@ deletes them, and they are replaced at every recomputation, so they never outliv
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
-
 from clientvault.customers.scores import CustomerScore
-from clientvault.privacy.holders.registry import (
-    Holder,
-    HolderContext,
-    HolderErasure,
-    Rows,
-    delete_rows,
-    register_holder,
-    rows_of,
-)
+from clientvault.privacy.holders.registry import Holder, plain_table, register_holder
 
-
-def _export(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
-    return rows_of(ctx.session, CustomerScore, customer_ids=customer_ids)
-
-
-def _erase(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    return delete_rows(ctx.session, CustomerScore, customer_ids=customer_ids)
-
+_export, _erase = plain_table(CustomerScore)
 
 SCORES = register_holder(
     Holder(

@@ -8,28 +8,10 @@ stored), so it needs no holder.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
-
 from clientvault.predict.models import OrderRisk
-from clientvault.privacy.holders.registry import (
-    Holder,
-    HolderContext,
-    HolderErasure,
-    Rows,
-    delete_rows,
-    register_holder,
-    rows_of,
-)
+from clientvault.privacy.holders.registry import Holder, plain_table, register_holder
 
-
-def _export(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
-    return rows_of(ctx.session, OrderRisk, customer_ids=customer_ids)
-
-
-def _erase(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    return delete_rows(ctx.session, OrderRisk, customer_ids=customer_ids)
-
+_export, _erase = plain_table(OrderRisk)
 
 ORDER_RISKS = register_holder(
     Holder(

@@ -126,6 +126,24 @@ def delete_rows(
     return HolderErasure("deleted", int(result.rowcount))  # type: ignore[attr-defined]
 
 
+def plain_table(
+    model: type[Base],
+) -> tuple[
+    Callable[[HolderContext, Sequence[uuid.UUID]], Rows],
+    Callable[[HolderContext, Sequence[uuid.UUID]], HolderErasure],
+]:
+    """The ``export`` and ``erase`` of a holder whose rows are simply the model's rows naming
+    the customers (``rows_of`` every column, ``delete_rows``): most derived data."""
+
+    def export(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
+        return rows_of(ctx.session, model, customer_ids=customer_ids)
+
+    def erase(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
+        return delete_rows(ctx.session, model, customer_ids=customer_ids)
+
+    return export, erase
+
+
 _HOLDERS: dict[str, Holder] = {}
 
 
