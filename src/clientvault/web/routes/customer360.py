@@ -137,6 +137,7 @@ def domain_panels(session: Session, view: Customer360) -> DomainPanels:
     profile merged into it)."""
     person = view.golden.customer_id
     found: CustomerRecommendations | None
+    note: str | None
     try:
         found = recommendations_for(session, person, k=RECOMMENDATIONS_SHOWN)
     except Unavailable as missing:  # no recommender trained yet
