@@ -206,7 +206,7 @@ def test_export_erase_consent_and_request_from_the_360_page(
     assert 'data-panel="actions"' in page.text
     # Why nothing is recommended; the other domains' panels say they are empty.
     assert "has not consented to personalisation" in page.text
-    assert "None: no recommender is trained yet" in untrained
+    assert "Nothing recommended: no recommender is trained yet" in untrained
     assert "In no segment." in untrained
     assert "No score computed." in untrained
     assert "No ticket." in untrained

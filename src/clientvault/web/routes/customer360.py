@@ -89,9 +89,10 @@ AMOUNT_SCORES = frozenset({"clv_historical", "clv_predicted"})
 TICKETS_SHOWN = 20
 RECOMMENDATIONS_SHOWN = 5
 NOT_PERSONALISED = (
-    "None: the customer has not consented to personalisation, or restricted processing."
+    "Nothing recommended: the customer has not consented to personalisation, "
+    "or restricted processing."
 )
-NOTHING_RECOMMENDED = "None: nothing in stock that the model would recommend."
+NOTHING_RECOMMENDED = "Nothing recommended: nothing in stock that the model would recommend."
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def domain_panels(session: Session, view: Customer360) -> DomainPanels:
     try:
         found = recommendations_for(session, person, k=RECOMMENDATIONS_SHOWN)
     except Unavailable as missing:  # no recommender trained yet
-        found, note = None, f"None: {missing.message}."
+        found, note = None, f"Nothing recommended: {missing.message}."
     else:
         note = None if found.items else NOTHING_RECOMMENDED
         note = note if found.allowed else NOT_PERSONALISED
