@@ -65,8 +65,6 @@ REPR = re.compile(
 def first_password(db: Store, db_settings: Settings) -> str:
     """A fresh demo installation, as ``clientvault demo`` leaves it; the administrator's
     one-time password."""
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("`make demo` makes a SQLite installation: the story runs on SQLite")
     with db.sessions.begin() as session:
         admin = create_first_admin(session, email=ADMIN, ph=hasher_for(db_settings.security))
         assert admin is not None
@@ -287,6 +285,7 @@ def _export_and_erase(page: Any, page_problems: Any, customer: str, tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("db_settings", ["sqlite"], indirect=True)  # as `make demo` makes it
 def test_the_first_hour_on_a_fresh_demo(
     page: Any, live_server: DemoServer, first_password: str, page_problems: Any, tmp_path: Path
 ) -> None:
