@@ -279,7 +279,7 @@ def _person_known_to_every_domain(db: Store, settings: Settings) -> tuple[uuid.U
             zone="UTC",
         )
         replace_scores(
-            session, "rfm_group", [Score(person, label="champions")], model_version="rfm-1"
+            session, "rfm_group", [Score(person, label="at_risk")], model_version="rfm-1"
         )
         replace_scores(
             session, "churn_probability", [Score(person, value=0.1234)], model_version="churn-7"
@@ -313,7 +313,7 @@ def test_the_360_page_shows_segments_scores_tickets_and_recommendations(
     assert '<a href="/console/segments/lyon"' in html
     assert "Lyon shoppers" in html
     assert '<tr data-score="rfm_group">' in html
-    assert '<span class="chip">champions</span>' in html
+    assert '<span class="chip">at risk</span>' in html
     assert "12.3 %" in html  # the churn probability, as a percentage
     assert "1,234.50" in html  # the predicted lifetime value, an amount
     assert "churn-7" in html

@@ -203,6 +203,15 @@ def _find_the_customer(page: Any) -> str:
     orders = _orders(rows)
     assert orders == sorted(orders, reverse=True)
     assert orders[0] > 0
+    # The best customer's 360° page: the scores the demo's showcase computed.
+    page.wait_for_load_state("networkidle")
+    rows.first.get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Customer 360°")
+    expect(page.locator("[data-table=scores] tr[data-score=rfm_group] .chip")).to_be_visible()
+    expect(page.locator("[data-table=scores] tr[data-score=clv_predicted]")).to_be_visible()
+    _shows_no_repr(page)
+    page.wait_for_load_state("networkidle")
+    page.go_back()
 
     search = page.get_by_label("Id, user id, external id, e-mail, phone or name")
     search.fill(USER_ID)
