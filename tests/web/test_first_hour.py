@@ -7,8 +7,9 @@ The administrator signs in (chooses a password, sets up the second factor), revi
 queued pair, creates a write key in Settings and a website sends an identify call with it;
 the customer list pages, sorts and finds that customer by user id and by name; on their
 360° page the administrator opens a data-subject request, reads the verification e-mail in
-the dev mailbox, follows its link as the customer would, completes the request, then exports
-and erases the customer. No page on the way shows raw JSON or a Python repr.
+the dev mailbox, follows its link as the customer would, completes the request, then reveals
+the customer's identifiers (the reason POSTed, in no URL), exports and erases the customer.
+No page on the way shows raw JSON or a Python repr.
 
 SQLite only: ``make demo`` makes a SQLite installation, and every step is tested over HTTP on
 both backends elsewhere (``tests/api/test_customer360_console.py``,
@@ -54,6 +55,7 @@ ADMIN = "admin@example.com"
 CUSTOMERS = 60
 EMAIL = "rosa.quinlan@example.com"
 USER_ID = "web-4711"
+REVEAL_REASON = "checking-the-export-for-rosa"
 #: What a page must never show: a Python repr (a list, dict, tuple, object, UUID, datetime,
 #: Decimal, None) or a JSON document in place of a page.
 REPR = re.compile(
@@ -275,6 +277,11 @@ def _complete(page: Any, request_page: str) -> None:
 def _export_and_erase(page: Any, page_problems: Any, customer: str, tmp_path: Path) -> None:
     page.goto(customer)
     expect(page.locator("tr[data-trait='tags'] li.chip")).to_have_text(["vip", "eu"])
+    expect(page.locator("[data-table=golden]")).not_to_contain_text(EMAIL)  # masked
+    page.get_by_label("Show identifiers, because").fill(REVEAL_REASON)
+    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("[data-table=golden]")).to_contain_text(EMAIL)
     _shows_no_repr(page)
     page_problems.expect_download(f"{customer}/export")
     with page.expect_download() as download:
@@ -299,6 +306,8 @@ def test_the_first_hour_on_a_fresh_demo(
     page: Any, live_server: DemoServer, first_password: str, page_problems: Any, tmp_path: Path
 ) -> None:
     documents: list[tuple[str, str]] = []
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
 
     def answered(response: Any) -> None:
         if response.request.resource_type == "document" and not 300 <= response.status < 400:
@@ -321,6 +330,8 @@ def test_the_first_hour_on_a_fresh_demo(
             select(DataSubjectRequest).where(DataSubjectRequest.customer_id == customer_id)
         ).one()
         assert (dsr.kind, dsr.status, dsr.verified_at is not None) == ("access", "completed", True)
+    # The reveal's reason went in a POST body: no URL the browser asked for holds it.
+    assert [url for url in urls if REVEAL_REASON in url] == []
     # Every page was a page: HTML, never a JSON body (the export is the one download;
     # redirects have no body).
     assert len(documents) > 15
