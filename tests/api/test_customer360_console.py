@@ -1,7 +1,8 @@
 """The 360° page over HTTP: the reveal window (a POSTed reason, never in a URL, holding for
-the session a few minutes, in the review queue too), traits as chips, and the actions
+the session a few minutes, in the review queue too), traits as chips, the actions
 (export, erase with its confirmation and certificate, consent on the customer's behalf,
-a data-subject request)."""
+a data-subject request), and what the other domains know of the person (segments, scores,
+tickets, recommendations), shown to a reader without ``pii:reveal`` too."""
 
 from __future__ import annotations
 
@@ -15,18 +16,25 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from clientvault.app import create_app
+from clientvault.customers.scores import Score, replace_scores
 from clientvault.identity.models import Customer, MatchCandidate
 from clientvault.identity.profiles import create_customers
 from clientvault.identity.schemas import CustomerCreate
+from clientvault.predict.personal import train_recommender
 from clientvault.privacy.models import ConsentRecord
 from clientvault.privacy.requests.models import DataSubjectRequest
 from clientvault.security.models import AuditEntry, StaffSession
+from clientvault.security.principal import Principal
+from clientvault.segments.service import SegmentIn, save_segment
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
+from clientvault.support import tickets
+from support.predict import grant, make_shop, sign_in_staff
 from support.staff import api_sign_in_with_mfa, bearer_headers, create_staff
 
 REASON = "customer-called-about-order-7781"
+LYON = {"type": "attribute", "field": "city", "values": ["Lyon"]}
 
 
 def _seed(db: Store) -> tuple[uuid.UUID, uuid.UUID]:
@@ -154,6 +162,8 @@ def test_export_erase_consent_and_request_from_the_360_page(
     with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as client:
         csrf = _admin(client, db, db_settings)
         page = client.get(f"/console/customers/{first}")
+        grant(db, [first], "personalisation")
+        untrained = client.get(f"/console/customers/{first}").text
         export = client.post(
             f"/console/customers/{first}/export", data={"csrf_token": csrf, "reason": "access"}
         )
@@ -194,6 +204,12 @@ def test_export_erase_consent_and_request_from_the_360_page(
         )
         certificate = client.get(erased.headers["location"])
     assert 'data-panel="actions"' in page.text
+    # Why nothing is recommended; the other domains' panels say they are empty.
+    assert "has not consented to personalisation" in page.text
+    assert "Nothing recommended: no recommender is trained yet" in untrained
+    assert "In no segment." in untrained
+    assert "No score computed." in untrained
+    assert "No ticket." in untrained
     assert export.status_code == 200
     assert export.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(export.content)) as archive:
@@ -245,3 +261,71 @@ def test_the_api_reveals_with_the_reason_in_the_body(db: Store, db_settings: Set
     assert view.json()["golden"]["values"]["email"]["value"] == "lena@example.com"
     assert export.status_code == 200
     assert [line for line in log.lines if REASON in line] == []
+
+
+def _person_known_to_every_domain(db: Store, settings: Settings) -> tuple[uuid.UUID, str]:
+    """A shop whose customers bought (a recommender is trained on them); one of them is in a
+    segment, has scores and a resolved ticket with a CSAT answer. Returns the customer and
+    the ticket's subject (sealed: the page must not show it)."""
+    shop = make_shop(db, customers=40, days=120)
+    grant(db, shop.customers[10:], "personalisation")
+    person = shop.customers[12]
+    subject = "Parcel never arrived"
+    with db.sessions.begin() as session:
+        save_segment(
+            session,
+            SegmentIn(slug="lyon", name="Lyon shoppers", rules=LYON),
+            principal=Principal.system("test", "segments:manage"),
+            zone="UTC",
+        )
+        replace_scores(
+            session, "rfm_group", [Score(person, label="at_risk")], model_version="rfm-1"
+        )
+        replace_scores(
+            session, "churn_probability", [Score(person, value=0.1234)], model_version="churn-7"
+        )
+        replace_scores(
+            session, "clv_predicted", [Score(person, value=1234.5)], model_version="bgnbd-2"
+        )
+        train_recommender(session)
+        ticket = tickets.open_ticket(
+            session,
+            db,
+            tickets.NewTicket(customer_id=person, subject=subject, category="delivery"),
+            zone=settings.zone,
+        )
+        tickets.resolve(
+            session, db, ticket_id=ticket.id, principal=Principal.system("test"), settings=settings
+        )
+        tickets.record_csat(session, ticket_id=ticket.id, score=4)
+    return person, subject
+
+
+def test_the_360_page_shows_segments_scores_tickets_and_recommendations(
+    db: Store, db_settings: Settings
+) -> None:
+    person, subject = _person_known_to_every_domain(db, db_settings)
+    with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as client:
+        sign_in_staff(client, db, db_settings, role="onlooker", permissions={"customers:read"})
+        page = client.get(f"/console/customers/{person}")
+    assert page.status_code == 200
+    html = page.text
+    assert '<a href="/console/segments/lyon"' in html
+    assert "Lyon shoppers" in html
+    assert '<tr data-score="rfm_group">' in html
+    assert '<span class="chip">at risk</span>' in html
+    assert "12.3 %" in html  # the churn probability, as a percentage
+    assert "1,234.50" in html  # the predicted lifetime value, an amount
+    assert "churn-7" in html
+    assert "bgnbd-2" in html
+    tickets_table = html.split('data-table="tickets"')[1].split("</table>")[0]
+    assert "resolved" in tickets_table
+    assert "4 / 5" in tickets_table
+    assert "delivery" in tickets_table
+    assert subject not in html  # sealed: an onlooker never reads it
+    assert "/console/support/tickets/" not in html  # no link without support:handle
+    recommended = html.split('data-table="recommendations"')[1].split("</table>")[0]
+    assert recommended.count("<tr data-sku=") >= 1
+    assert "{'" not in html
+    assert "[(" not in html
+    assert "Segment object" not in html

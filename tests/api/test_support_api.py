@@ -73,6 +73,13 @@ def test_staff_run_a_ticket_from_opening_to_resolution(
     assert client.post(f"{path}/resolve", headers=headers).status_code == 409
     mine = client.get("/api/v1/support/tickets?mine=true", headers=headers).json()
     assert [t["id"] for t in mine] == [ticket["id"]]
+    # A customer's tickets, as the 360° page lists them, with status and CSAT.
+    theirs = client.get(f"/api/v1/support/tickets?customer_id={customer}", headers=headers)
+    assert [(t["id"], t["status"], t["csat_score"]) for t in theirs.json()] == [
+        (ticket["id"], "resolved", None)
+    ]
+    nobody = client.get(f"/api/v1/support/tickets?customer_id={agent_id}", headers=headers)
+    assert nobody.json() == []
 
 
 def test_bad_input_and_other_roles_are_refused(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.customers.schemas import Customer360
@@ -19,6 +18,7 @@ from clientvault.security.principal import Principal
 from clientvault.settings import IdentitySettings
 from clientvault.store.context import Store
 from clientvault.support.models import Ticket
+from clientvault.support.tickets import customer_tickets
 
 PREVIOUS_LIMIT = 20
 
@@ -50,12 +50,7 @@ def agent_card(
         reason=reason,
         settings=settings,
     )
-    previous = list(
-        session.scalars(
-            select(Ticket)
-            .where(Ticket.customer_id.in_(view.golden.profile_ids), Ticket.id != ticket.id)
-            .order_by(Ticket.created_at.desc())
-            .limit(PREVIOUS_LIMIT)
-        )
+    previous = customer_tickets(
+        session, view.golden.profile_ids, limit=PREVIOUS_LIMIT, besides=ticket.id
     )
     return AgentCard(view, previous, scores_of(session, view.golden.customer_id))

@@ -288,6 +288,21 @@ def list_tickets(
     )
 
 
+def customer_tickets(
+    session: Session,
+    customer_ids: list[uuid.UUID],
+    *,
+    limit: int = 20,
+    besides: uuid.UUID | None = None,
+) -> list[Ticket]:
+    """The tickets of a person (every profile merged into them: ``customer_ids``), newest
+    first, up to ``limit``, without ``besides``: the 360° page and the agent's card list them."""
+    query = select(Ticket).where(Ticket.customer_id.in_(customer_ids))
+    if besides is not None:
+        query = query.where(Ticket.id != besides)
+    return list(session.scalars(query.order_by(Ticket.created_at.desc(), Ticket.id).limit(limit)))
+
+
 def reply(
     session: Session, store: Store, *, ticket_id: uuid.UUID, principal: Principal, body: str
 ) -> TicketMessage:
