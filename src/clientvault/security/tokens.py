@@ -224,9 +224,7 @@ def tokens_of(session: Session, user: User) -> list[TokenListing]:
     return [
         TokenListing(token=token, owner_email=user.email, state=_state(token, now))
         for token in session.scalars(
-            select(ApiToken)
-            .where(ApiToken.user_id == user.id)
-            .order_by(ApiToken.created_at.desc())
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
         )
     ]
 
