@@ -78,7 +78,10 @@ def list_members(
     if order == "newest":
         query = query.order_by(SegmentMember.entered_at.desc())
     rows = session.execute(query.order_by(SegmentMember.customer_id).offset(offset).limit(limit))
-    return [MemberRow(*row._tuple()) for row in rows]
+    return [
+        MemberRow(customer_id, country, city, language, entered_at)
+        for customer_id, country, city, language, entered_at in rows
+    ]
 
 
 def membership_changes(
