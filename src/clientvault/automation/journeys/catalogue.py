@@ -303,13 +303,7 @@ def add_to_do_not_contact(
     """Put a customer on the list by hand (the DPO's decision, audited); an entry already
     there is kept as it is and returned."""
     add_do_not_contact(session, customer_id, reason="manual", note=note)
-    audit.record(
-        session,
-        principal=by,
-        action="do_not_contact.added",
-        target_type="customer",
-        target_ids=[str(customer_id)],
-    )
+    _audit_list(session, by, "do_not_contact.added", customer_id)
     row = session.get(DoNotContact, customer_id)
     assert row is not None
     return row
@@ -321,10 +315,14 @@ def remove_from_do_not_contact(session: Session, customer_id: uuid.UUID, *, by: 
     if row is None:
         raise NotFound("this customer is not on the list")
     session.delete(row)
+    _audit_list(session, by, "do_not_contact.removed", customer_id)
+
+
+def _audit_list(session: Session, by: Principal, action: str, customer_id: uuid.UUID) -> None:
     audit.record(
         session,
         principal=by,
-        action="do_not_contact.removed",
+        action=action,
         target_type="customer",
         target_ids=[str(customer_id)],
     )
