@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, special
 
 from clientvault.errors import InvalidInput
 
@@ -77,6 +76,9 @@ def bgnbd_log_likelihood(
 ) -> FloatArray:
     """Each customer's BG/NBD log-likelihood (Fader, Hardie & Lee 2005, eq. 6):
     ``A1 + A2 + log(exp(A3) + [x > 0] exp(A4))``."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import special
+
     r, alpha, a, b = params
     x, t_x = frequency, recency
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
@@ -103,6 +105,9 @@ def _maximise(
     each, then each polished by the other, keeping the best. Either alone can stall on a
     ridge (Nelder–Mead drifting to p → ∞, γ → 0 on Gamma-Gamma; L-BFGS-B on flat BG/NBD
     likelihoods), the pair has not in the CDNOW and simulated checks."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import optimize
+
     simplex = {"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000}
     candidates = []
     # The optimisers probe extreme parameters whose likelihood overflows to inf or nan; they
@@ -155,6 +160,9 @@ def gamma_gamma_log_likelihood(
 ) -> FloatArray:
     """Each repeat buyer's Gamma-Gamma log-likelihood of their mean transaction value
     ``m`` over ``x`` transactions (Fader & Hardie 2013, eq. 3)."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import special
+
     p, q, gamma = params
     x, m = frequency, monetary
     return (  # type: ignore[no-any-return]
@@ -199,6 +207,9 @@ def probability_alive(model: BgNbd, summary: RfmSummary) -> FloatArray:
 def expected_purchases(model: BgNbd, summary: RfmSummary, horizon: float) -> FloatArray:
     """Expected purchases in the next ``horizon`` time units given each customer's history
     (Fader, Hardie & Lee 2005, eq. 10)."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import special
+
     r, alpha, a, b = model.r, model.alpha, model.a, model.b
     x, T = summary.frequency, summary.T
     z = horizon / (alpha + T + horizon)
@@ -211,6 +222,9 @@ def expected_purchases(model: BgNbd, summary: RfmSummary, horizon: float) -> Flo
 
 def expected_purchases_new(model: BgNbd, horizon: FloatArray) -> FloatArray:
     """Expected purchases of a new customer in ``(0, t]`` (eq. 9): for the fitted curve."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import special
+
     r, alpha, a, b = model.r, model.alpha, model.a, model.b
     t = np.asarray(horizon, dtype=float)
     hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))

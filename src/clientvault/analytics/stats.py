@@ -34,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import integrate, optimize, special, stats
 
 from clientvault.errors import InvalidInput
 
@@ -120,6 +119,9 @@ def two_proportion_ztest(control: Summary, variant: Summary, *, alpha: float = 0
     """Two-sided z-test of two conversion rates: pooled standard error for the statistic (the
     null says both rates are equal), unpooled for the Wald interval of the difference
     ``variant - control`` (as statsmodels computes them)."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import stats
+
     _check_alpha(alpha)
     _check_n(control, variant, minimum=1)
     p_a, p_b = control.mean, variant.mean
@@ -155,6 +157,9 @@ def welch_ttest(control: Summary, variant: Summary, *, alpha: float = 0.05) -> C
     """Welch's two-sided t-test of two means with unequal variances, the interval of the
     difference ``variant - control`` on the Welch–Satterthwaite degrees of freedom, and the
     relative lift's delta-method interval on the same critical value."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import stats
+
     _check_alpha(alpha)
     _check_n(control, variant)
     v_a = control.variance / control.n
@@ -212,6 +217,9 @@ def sample_ratio_mismatch(
     """Pearson's chi-square of the users seen per variant against the configured weights. A
     p-value under ``threshold`` (0.001, the usual SRM alarm) means assignment or exposure
     logging is broken and the experiment's results should not be trusted."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import stats
+
     if len(observed) != len(weights) or len(observed) < 2:
         raise InvalidInput("give one count and one weight per variant, at least two variants")
     if any(w <= 0 for w in weights) or any(n < 0 for n in observed):
@@ -243,6 +251,9 @@ class BayesianResult:
 def _beta_excess(a: float, b: float, y: float) -> float:
     """``E[max(X - y, 0)]`` for ``X ~ Beta(a, b)``: ``a/(a+b) (1 - I_y(a+1, b)) - y (1 -
     I_y(a, b))`` with ``I`` the regularised incomplete beta function."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import special
+
     mean = a / (a + b)
     return float(mean * special.betaincc(a + 1, b, y) - y * special.betaincc(a, b, y))
 
@@ -254,6 +265,9 @@ def bayesian_proportions(
     probability that the variant's rate is higher, ``∫ f_B(x) F_A(x) dx``, and the expected
     loss of shipping each arm, ``E[max(other - chosen, 0)]``, by numerical integration over
     the posterior densities (exact up to quadrature error, checked against Monte Carlo)."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import integrate, stats
+
     _check_n(control, variant, minimum=1)
     a_a, b_a = prior[0] + control.total, prior[1] + control.n - control.total
     a_b, b_b = prior[0] + variant.total, prior[1] + variant.n - variant.total
@@ -276,6 +290,9 @@ def bayesian_proportions(
 
 def _normal_loss(mu: float, sigma: float) -> float:
     """``E[max(-D, 0)]`` for ``D ~ N(mu, sigma²)``: ``sigma φ(mu/sigma) - mu Φ(-mu/sigma)``."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import stats
+
     z = mu / sigma
     return float(sigma * stats.norm.pdf(z) - mu * stats.norm.cdf(-z))
 
@@ -284,6 +301,9 @@ def bayesian_means(control: Summary, variant: Summary) -> BayesianResult:
     """Normal-posterior comparison of two means (flat prior, large samples): the difference
     ``variant - control`` is ``N(diff, v_a/n_a + v_b/n_b)``; chance to win ``Φ(diff/sd)``,
     expected losses in closed form."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import stats
+
     _check_n(control, variant)
     difference = variant.mean - control.mean
     sd = math.sqrt(control.variance / control.n + variant.variance / variant.n)
@@ -300,6 +320,9 @@ def bayesian_means(control: Summary, variant: Summary) -> BayesianResult:
 def _normal_power(effect: float, n: float, ratio: float, alpha: float) -> float:
     """Power of a two-sided z-test of standardised ``effect`` with ``n`` users in control and
     ``n * ratio`` in the variant (both rejection tails counted, as statsmodels does)."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import stats
+
     critical = stats.norm.ppf(1 - alpha / 2)
     shift = abs(effect) * math.sqrt(n / (1 + 1 / ratio))
     return float(stats.norm.cdf(shift - critical) + stats.norm.cdf(-shift - critical))
@@ -311,6 +334,9 @@ def sample_size(
     """Users needed in the control arm (``ratio`` times as many in the variant) for a
     two-sided test at ``alpha`` to detect a standardised effect (Cohen's d: difference over
     standard deviation) with the given power; rounded up."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy import optimize
+
     _check_alpha(alpha)
     if not 0 < power < 1 or effect_size == 0 or ratio <= 0:
         raise InvalidInput("power must be in (0, 1), the effect non-zero, the ratio positive")

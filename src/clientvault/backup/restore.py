@@ -224,6 +224,43 @@ def verify_backup(
     return manifest
 
 
+def verify_recorded(
+    store: Store, settings: Settings, kind: str, backup_id: str, *, principal: Principal
+) -> dict[str, Any]:
+    """``verify_backup``, and the verification recorded in the installation's audit log
+    (who checked which backup: the API's verify); returns the manifest."""
+    manifest = verify_backup(settings, kind, backup_id)
+    _record(store, "backup.verified", backup_id, principal=principal)
+    return manifest
+
+
+def record_restore(store: Store, report: RestoreReport, *, kind: str, principal: Principal) -> None:
+    """Record in the live installation's audit log that a backup was restored (and into
+    what): ``restore`` audits in the restored database, which may be elsewhere."""
+    details = {"target": report.target, "kind": kind}
+    _record(store, "backup.restored", report.backup_id, principal=principal, details=details)
+
+
+def _record(
+    store: Store,
+    action: str,
+    backup_id: str,
+    *,
+    principal: Principal,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """One audit entry about a backup, in its own transaction of the live installation."""
+    with store.sessions.begin() as session:
+        audit.record(
+            session,
+            principal=principal,
+            action=action,
+            target_type="backup",
+            target_ids=[backup_id],
+            details=details,
+        )
+
+
 def _entry(targets: list[Target], kind: str, backup_id: str | None) -> BackupEntry:
     if backup_id is None:
         entry = latest_complete(targets, kind)

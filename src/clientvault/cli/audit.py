@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import typer
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clientvault.cli.common import (
@@ -26,7 +25,7 @@ from clientvault.cli.common import (
     opened_store,
 )
 from clientvault.security import audit, audit_checkpoints
-from clientvault.security.models import AuditEntry
+from clientvault.security.audit_query import log_summary, written_after
 
 audit_app = typer.Typer(help="Check the audit log's hash chain; export its head.")
 
@@ -98,17 +97,14 @@ def head_command(data_dir: Path | None = DataDirOption) -> None:
     """
     with opened_store(load_settings(data_dir)) as store, store.read_sessions() as session:
         head = audit.head(session)
-        newest = session.execute(
-            select(AuditEntry.id, AuditEntry.occurred_at).order_by(AuditEntry.id.desc()).limit(1)
-        ).first()
-        count = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
-    if newest is None:
+        summary = log_summary(session)
+    if summary.newest_at is None:
         err_console.print("The audit log is empty; this is the genesis value.")
     else:
-        when = f"{newest.occurred_at:%Y-%m-%d %H:%M:%S} UTC"
+        when = f"{summary.newest_at:%Y-%m-%d %H:%M:%S} UTC"
         err_console.print(
-            f"Head of {_entries(count)} (newest #{newest.id}, {when}). Check it later with "
-            "`clientvault audit verify --expected-head HEAD`."
+            f"Head of {_entries(summary.entries)} (newest #{summary.newest_id}, {when}). Check "
+            "it later with `clientvault audit verify --expected-head HEAD`."
         )
     typer.echo(head)
 
@@ -152,12 +148,7 @@ def _explain(session: Session, result: audit.Verification) -> str:
         )
     if result.problem == audit.NOT_CHECKPOINTED:
         return f"{where}: {result.problem}; it was rewritten after the checkpoint."
-    entry = session.get(AuditEntry, result.broken_at)
-    follows = (
-        session.scalar(select(AuditEntry.id).where(AuditEntry.entry_hash == entry.previous_hash))
-        if entry is not None
-        else None
-    )
+    follows = written_after(session, result.broken_at)
     if follows is not None:
         return (
             f"{where}: it does not follow the entry before it; it was written after entry "

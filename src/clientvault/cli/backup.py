@@ -29,7 +29,12 @@ from clientvault.backup.create import audit_backup, create_backup
 from clientvault.backup.drills import run_drill
 from clientvault.backup.health import check
 from clientvault.backup.keys import key_path, load_keys
-from clientvault.backup.restore import check_restore_marks, restore, verify_backup
+from clientvault.backup.restore import (
+    check_restore_marks,
+    record_restore,
+    restore,
+    verify_backup,
+)
 from clientvault.backup.targets import targets_for
 from clientvault.cli.common import (
     DataDirOption,
@@ -41,7 +46,6 @@ from clientvault.cli.common import (
 from clientvault.errors import ClientVaultError, ConfigurationError, InvalidInput
 from clientvault.migrations.schema import load_holders
 from clientvault.privacy.erasure import reapply_tombstones, tombstone_snapshot
-from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import open_store
@@ -304,15 +308,8 @@ def restore_command(
                 progress=advance,
             )
         if live:
-            with opened_store(settings) as store, store.sessions.begin() as session:
-                audit.record(
-                    session,
-                    principal=CLI_PRINCIPAL,
-                    action="backup.restored",
-                    target_type="backup",
-                    target_ids=[report.backup_id],
-                    details={"target": report.target, "kind": kind},
-                )
+            with opened_store(settings) as store:
+                record_restore(store, report, kind=kind, principal=CLI_PRINCIPAL)
     for step in report.steps:
         console.print(f"  {step}")
     console.print(

@@ -9,9 +9,8 @@ from rich.progress import Progress
 
 from clientvault.cli.common import DataDirOption, console, load_settings, reported_errors
 from clientvault.errors import ConfigurationError
-from clientvault.security import audit
+from clientvault.security.key_rotation import rotate_kek
 from clientvault.security.principal import Principal
-from clientvault.store import keyfile
 from clientvault.store.context import open_store
 
 keys_app = typer.Typer(help="Key-encryption key rotation and status.", no_args_is_help=True)
@@ -33,28 +32,19 @@ def rotate_command(data_dir: Path | None = DataDirOption) -> None:
             )
         store = open_store(settings)
         try:
-            rotated = store.keystore.material.with_new_kek()
-            keyfile.write(settings.key_file, rotated, overwrite=True)
-            total = store.keystore.total_keys()
             with Progress(console=console) as progress:
-                task = progress.add_task("Re-wrapping data keys", total=total)
-                count = store.keystore.rewrap_all(
-                    rotated, progress=lambda n: progress.advance(task, n)
-                )
-            for version in list(rotated.keks):
-                if version != rotated.current_kek:
-                    rotated = rotated.without_kek(version)
-            keyfile.write(settings.key_file, rotated, overwrite=True)
-            with store.sessions.begin() as session:
-                audit.record(
-                    session,
-                    principal=Principal.system("cli"),
-                    action="keys.rotated",
-                    details={"kek_version": rotated.current_kek, "data_keys": count},
+                task = progress.add_task("Re-wrapping data keys", total=store.keystore.total_keys())
+                rotation = rotate_kek(
+                    store,
+                    settings.key_file,
+                    by=Principal.system("cli"),
+                    progress=lambda n: progress.advance(task, n),
                 )
         finally:
             store.close()
-    console.print(f"Re-wrapped {count} data keys under KEK version {rotated.current_kek}.")
+    console.print(
+        f"Re-wrapped {rotation.data_keys} data keys under KEK version {rotation.kek_version}."
+    )
 
 
 @keys_app.command("status")

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
 from clientvault.demo.support import kb_articles
-from clientvault.errors import NotFound
-from clientvault.security.models import User
+from clientvault.security.accounts import user_by_email
 from clientvault.support import chatbot, kb, tickets
 from clientvault.support.agents import AgentProfile, list_agents, set_agent
 
@@ -38,12 +36,9 @@ def agent_command(
         raise typer.BadParameter("hours look like 9-18", param_hint="--hours")
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.sessions.begin() as session:
-        user = session.scalar(select(User).where(User.email == email.strip().lower()))
-        if user is None:
-            raise NotFound("no member of staff with this e-mail")
         set_agent(
             session,
-            user_id=user.id,
+            user_id=user_by_email(session, email).id,
             profile=AgentProfile(
                 skills=tuple(skills.split(",")),
                 languages=tuple(languages.split(",")),

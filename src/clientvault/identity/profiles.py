@@ -24,6 +24,7 @@ from clientvault.identity.normalise import (
     normalise_phone,
 )
 from clientvault.identity.schemas import CustomerCreate, CustomerIdentifiers, CustomerRead
+from clientvault.security import audit
 from clientvault.security.pii import reveal
 from clientvault.security.principal import Principal
 from clientvault.store.base import new_id, table_of, utcnow
@@ -254,12 +255,22 @@ def _codecs(dialect: DialectRef) -> tuple[TableCodec, TableCodec]:
     )
 
 
-def get_customer(session: Session, store: Store, *, customer_id: uuid.UUID) -> CustomerRead:
-    """A profile without personal identifiers (what any reader of profiles may see)."""
+def get_customer(
+    session: Session, store: Store, *, customer_id: uuid.UUID, by: Principal
+) -> CustomerRead:
+    """A profile without personal identifiers (what any reader of profiles may see), the
+    view audited (``customer.viewed``) under ``by``."""
     customer = session.get(Customer, customer_id)
     if customer is None or customer.status == "erased":
         raise NotFound("no such customer")
     refuse_erased(store, customer_id)
+    audit.record(
+        session,
+        principal=by,
+        action="customer.viewed",
+        target_type="customer",
+        target_ids=[str(customer_id)],
+    )
     return CustomerRead(
         id=customer.id,
         status=customer.status,

@@ -19,7 +19,7 @@ from clientvault.identity.merges import (
     merge_customers,
     pending_candidate,
 )
-from clientvault.identity.models import Customer, MatchCandidate
+from clientvault.identity.models import Customer, CustomerMerge, MatchCandidate
 from clientvault.identity.schemas import CandidateRead
 from clientvault.security import audit
 from clientvault.security.principal import Principal
@@ -48,6 +48,23 @@ def count_candidates(session: Session, *, status: str = "pending") -> int:
         select(func.count()).select_from(MatchCandidate).where(MatchCandidate.status == status)
     )
     return int(count or 0)
+
+
+def candidate_profiles(session: Session, customer_ids: list[uuid.UUID]) -> list[Customer]:
+    """The (pseudonymised) profiles the queue puts side by side, those still present."""
+    return list(session.scalars(select(Customer).where(Customer.id.in_(customer_ids))))
+
+
+def recent_merges(session: Session, *, limit: int) -> list[CustomerMerge]:
+    """The newest merges not undone, newest first (the queue offers to un-merge them)."""
+    return list(
+        session.scalars(
+            select(CustomerMerge)
+            .where(CustomerMerge.undone_at.is_(None))
+            .order_by(CustomerMerge.merged_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def get_candidate(session: Session, *, candidate_id: int) -> CandidateRead:

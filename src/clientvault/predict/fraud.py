@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
@@ -154,6 +153,9 @@ def score_orders(session: Session, *, seed: int = 0) -> int:
     """(Re)score every order: rules, anomaly, review-queue rows (a reviewed order keeps its
     label), customer ``fraud_risk`` scores and alerts for the new high-risk orders; returns
     how many orders were scored."""
+    # Imported here, not at module level: the CLI and the API start without scikit-learn.
+    from sklearn.ensemble import IsolationForest
+
     orders = _load(session)
     if not orders:
         return 0

@@ -12,11 +12,9 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from implicit.evaluation import train_test_split
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,6 +27,9 @@ from clientvault.predict.models import PredictModel, ProductFlags
 from clientvault.predict.training import NotEnoughData
 from clientvault.privacy.audiences import audience
 from clientvault.store.base import utcnow
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 TASK = "recommend"
 PURPOSE = "personalisation"
@@ -75,6 +76,9 @@ def _allowed(session: Session, customer_ids: Any) -> Any:
 def _interactions(
     session: Session,
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, list[uuid.UUID], list[int]]:
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    import scipy.sparse as sp
+
     people = _allowed(session, select(Customer.id)).subquery()
     rows = session.execute(
         select(Order.id, Order.customer_id, OrderItem.product_id, OrderItem.quantity)
@@ -111,6 +115,10 @@ def train_recommender(session: Session, *, seed: int = 42) -> PredictModel:
     """Evaluate on a seeded 80/20 split of the purchases (against popularity), then fit on
     all of them and register and promote the result (the recommender is always refitted on
     the newest purchases; its hold-out figures are kept with it)."""
+    # Imported here, not at module level: the CLI and the API start without scipy and implicit.
+    import scipy.sparse as sp
+    from implicit.evaluation import train_test_split
+
     user_items, baskets, customers, products = _interactions(session)
     if len(customers) < MIN_CUSTOMERS or len(products) < MIN_PRODUCTS:
         raise NotEnoughData(

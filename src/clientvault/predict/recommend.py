@@ -17,16 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from implicit.als import AlternatingLeastSquares
 from numpy.typing import NDArray
-from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
 from clientvault.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+    from implicit.als import AlternatingLeastSquares
 
 Floats = NDArray[np.float64]
 #: Fewest interactions for which ALS answers (below it, item-item cosine does).
@@ -65,6 +66,9 @@ class Recommender:
 
 
 def _top_neighbours(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    import scipy.sparse as sp
+
     rows, cols, vals = [], [], []
     for i in range(matrix.shape[0]):
         start, end = matrix.indptr[i], matrix.indptr[i + 1]
@@ -80,6 +84,9 @@ def _top_neighbours(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
 
 def als_model(settings: Settings) -> AlternatingLeastSquares:
     """implicit's ALS with these settings (not fitted)."""
+    # Imported here, not at module level: the CLI and the API start without implicit.
+    from implicit.als import AlternatingLeastSquares
+
     return AlternatingLeastSquares(
         factors=settings.factors,
         regularization=settings.regularization,
@@ -98,6 +105,10 @@ def fit(
 ) -> Recommender:
     """Fit every scorer on ``user_items`` (users x items, counts or weights) and, when
     given, ``baskets`` (orders x items) for "bought together"."""
+    # Imported here, not at module level: the CLI and the API start without scipy and scikit-learn.
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
     settings = settings or Settings()
     user_items = sp.csr_matrix(user_items, dtype=np.float32)
     if user_items.nnz == 0:
@@ -247,6 +258,9 @@ def evaluate(
 ) -> RankingMetrics:
     """Precision, recall, NDCG at ``k`` and coverage over the users with held-out items;
     ``score_rows(users)`` gives the users' score rows (a scorer or a baseline)."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    import scipy.sparse as sp
+
     test = sp.csr_matrix(test)
     users = np.flatnonzero(np.diff(test.indptr))
     discounts = 1.0 / np.log2(np.arange(2, k + 2))

@@ -15,7 +15,6 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from clientvault.errors import InvalidInput
 from clientvault.predict.training import Dataset, Evaluation, fit_and_evaluate, require_minimum
@@ -79,6 +78,9 @@ def evaluate_table(
 ) -> Evaluation:
     """Fit and evaluate the product model on an external table (80/20 stratified split by
     default, seeded): the hold-out metrics of the model and of the baseline."""
+    # Imported here, not at module level: the CLI and the API start without scikit-learn.
+    from sklearn.model_selection import train_test_split
+
     data = dataset_from_records(records, target=target, positive=positive)
     require_minimum(data, minimum=MIN_CLASS_ROWS, what="table")
     train_x, test_x, train_y, test_y = train_test_split(

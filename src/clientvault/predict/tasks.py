@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
@@ -110,6 +109,9 @@ class TrainingOutcome:
 def train_task(session: Session, task_name: str, *, end: datetime | None = None) -> TrainingOutcome:
     """Train, evaluate and register a model for the task; promote it if it beats the current
     one on the same hold-out. Raises ``NotEnoughData`` when the minimum-data rules refuse."""
+    # Imported here, not at module level: the CLI and the API start without scikit-learn.
+    from sklearn.metrics import roc_auc_score
+
     task = get_task(task_name)
     span = history_span(session)
     window = timedelta(days=task.window_days)

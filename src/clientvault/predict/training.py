@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.base import ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV, calibration_curve
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from clientvault.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
 
 Matrix = NDArray[np.float64]
 Vector = NDArray[np.int_]
@@ -85,6 +80,10 @@ def product_model(seed: int = 0) -> ClassifierMixin:
     """The model the product trains: shallow boosted trees, regularised, early-stopped, with
     isotonic calibration fitted on 3-fold out-of-fold predictions (one final model, so
     scoring costs one ensemble of trees, not three)."""
+    # Imported here, not at module level: the CLI and the API start without scikit-learn.
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     boosted = HistGradientBoostingClassifier(
         learning_rate=0.05,
         max_iter=300,
@@ -98,6 +97,12 @@ def product_model(seed: int = 0) -> ClassifierMixin:
 
 def baseline_model() -> ClassifierMixin:
     """The logistic-regression baseline (median imputation, standardised features)."""
+    # Imported here, not at module level: the CLI and the API start without scikit-learn.
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(
         SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000)
     )
@@ -115,6 +120,9 @@ def lift_at(y: Vector, scores: Matrix, fraction: float = 0.1) -> float:
 
 def metrics_of(y: Vector, scores: Matrix, *, probabilities: bool = True) -> dict[str, float]:
     """AUC, PR-AUC, lift at 10 % and, for probabilities, the Brier score."""
+    # Imported here, not at module level: the CLI and the API start without scikit-learn.
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
     found = {
         "auc": float(roc_auc_score(y, scores)),
         "pr_auc": float(average_precision_score(y, scores)),
@@ -155,6 +163,9 @@ def permutation_importances(
     scored in one ``predict_proba`` call: the library scores each copy separately, and the
     calibrated ensemble's fixed cost per call (~80 ms) made it 90 % of a small training run.
     """
+    # Imported here, not at module level: the CLI and the API start without scikit-learn.
+    from sklearn.metrics import roc_auc_score
+
     rng = np.random.default_rng(seed)
     if len(data.y) > max_rows:  # a stratified-enough sample keeps the cost bounded
         keep = rng.choice(len(data.y), size=max_rows, replace=False)
@@ -183,6 +194,9 @@ def fit_and_evaluate(
     """Fit the product model and the baseline on ``train``; measure them (and the RFM
     heuristic) on ``holdout``. ``buyers_are_positive`` orients the RFM heuristic: true for
     purchase propensity, false for churn."""
+    # Imported here, not at module level: the CLI and the API start without scikit-learn.
+    from sklearn.calibration import calibration_curve
+
     if train.names != holdout.names:
         raise InvalidInput("training and hold-out sets must have the same features")
     with threadpool_limits(1):

@@ -307,9 +307,25 @@ def get_user(session: Session, user_id: str) -> User:
     return user
 
 
+def user_by_email(session: Session, email: str) -> User:
+    """An account by its sign-in e-mail (any case, spaces around ignored), or ``NotFound``
+    (the CLI names staff by e-mail)."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound("no member of staff with this e-mail")
+    return user
+
+
 def list_users(session: Session) -> list[User]:
     """Every account, oldest first."""
     return list(session.scalars(select(User).order_by(User.created_at)))
+
+
+def list_roles(session: Session, *, builtin_first: bool = False) -> list[Role]:
+    """Every role by name (the built-in ones first when ``builtin_first``: the console's
+    table shows them above the custom ones)."""
+    order = (Role.builtin.desc(), Role.name) if builtin_first else (Role.name,)
+    return list(session.scalars(select(Role).order_by(*order)))
 
 
 def display_names(session: Session, actor_ids: set[str]) -> dict[str, str]:

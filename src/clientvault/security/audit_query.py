@@ -190,9 +190,94 @@ def job_reveal_runs(session: Session, wanted: AuditFilter, *, limit: int = 50) -
     return runs[:limit]
 
 
+@dataclass(frozen=True)
+class EntryPage:
+    """One page of entries within a filter, newest first, and the ids to page on from."""
+
+    entries: list[AuditEntry]
+    #: The newest id shown, when newer entries exist (the "newer" link's ``after``).
+    newer_than: int | None
+    #: The oldest id shown, when older entries exist (the "older" link's ``before``).
+    older_than: int | None
+
+
+def entries_page(
+    session: Session,
+    wanted: AuditFilter,
+    *,
+    limit: int,
+    before: int | None = None,
+    after: int | None = None,
+) -> EntryPage:
+    """The page of at most ``limit`` entries older than ``before`` (or, without it, newer
+    than ``after``; with neither, the newest), newest first: the API's list and the
+    console's page alike (``InvalidInput`` for a bad filter, as ``apply_filter``).
+
+    One more entry than shown is read in the direction of travel to know whether the pager
+    goes on; the other side is one indexed look-up."""
+    query = apply_filter(session, select(AuditEntry), wanted)
+    beyond = apply_filter(session, select(AuditEntry.id), wanted).limit(1)
+    newer = older = None
+    if after is not None and before is None:
+        ascending = query.where(AuditEntry.id > after).order_by(AuditEntry.id)
+        found = list(session.scalars(ascending.limit(limit + 1)))
+        entries = found[:limit][::-1]
+        if len(found) > limit:
+            newer = entries[0].id
+        if entries and session.scalar(beyond.where(AuditEntry.id < entries[-1].id)) is not None:
+            older = entries[-1].id
+    else:
+        if before is not None:
+            query = query.where(AuditEntry.id < before)
+        found = list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit + 1)))
+        entries = found[:limit]
+        if len(found) > limit:
+            older = entries[-1].id
+        if entries and session.scalar(beyond.where(AuditEntry.id > entries[0].id)) is not None:
+            newer = entries[0].id
+    return EntryPage(entries=entries, newer_than=newer, older_than=older)
+
+
+def actions(session: Session) -> list[str]:
+    """Every action the log holds, alphabetically (the filter form's choices)."""
+    return list(session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    """How long the log is and its newest entry (``None`` for an empty log)."""
+
+    entries: int
+    newest_id: int | None
+    newest_at: datetime | None
+
+
+def log_summary(session: Session) -> LogSummary:
+    """The number of entries and the newest one's id and time (``audit head`` prints them
+    beside the head, so that the exported hash can be placed later)."""
+    newest = session.execute(
+        select(AuditEntry.id, AuditEntry.occurred_at).order_by(AuditEntry.id.desc()).limit(1)
+    ).first()
+    count = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+    if newest is None:
+        return LogSummary(entries=count, newest_id=None, newest_at=None)
+    return LogSummary(entries=count, newest_id=newest.id, newest_at=newest.occurred_at)
+
+
+def written_after(session: Session, entry_id: int) -> int | None:
+    """The id of the entry that entry ``entry_id`` was written after (the one whose hash it
+    names as previous), if both still exist: telling a reordered chain from a cut one."""
+    entry = session.get(AuditEntry, entry_id)
+    if entry is None:
+        return None
+    return session.scalar(select(AuditEntry.id).where(AuditEntry.entry_hash == entry.previous_hash))
+
+
 def record_export(session: Session, wanted: AuditFilter, *, principal: Principal) -> None:
     """Audit an export of the log, with its filter (before the rows are read, so an export
-    that fails half-way is on record too)."""
+    that fails half-way is on record too); a bad filter is refused first (``InvalidInput``)
+    and nothing is recorded."""
+    apply_filter(session, select(AuditEntry.id), wanted)
     audit.record(
         session,
         principal=principal,

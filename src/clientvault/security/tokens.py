@@ -212,17 +212,28 @@ def list_tokens(
         query = query.where(ApiToken.id < before)
     now = utcnow()
     return [
-        TokenListing(
-            token=token,
-            owner_email=email,
-            state="revoked"
-            if token.revoked_at
-            else "expired"
-            if token.expires_at <= now
-            else "active",
-        )
+        TokenListing(token=token, owner_email=email, state=_state(token, now))
         for token, email in session.execute(query)
     ]
+
+
+def tokens_of(session: Session, user: User) -> list[TokenListing]:
+    """One account's own API tokens, newest first, with their state (the "my account" page:
+    a person sees and revokes their tokens without ``tokens:manage``)."""
+    now = utcnow()
+    return [
+        TokenListing(token=token, owner_email=user.email, state=_state(token, now))
+        for token in session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
+        )
+    ]
+
+
+def _state(token: ApiToken, now: datetime) -> str:
+    """``revoked``, ``expired`` or ``active``, as the token lists show it."""
+    if token.revoked_at:
+        return "revoked"
+    return "expired" if token.expires_at <= now else "active"
 
 
 def revoke_any_token(session: Session, *, token_id: uuid.UUID, principal: Principal) -> None:

@@ -19,9 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
 from sqlalchemy import func, select
 
 from clientvault.customers.scores import Score, replace_scores
@@ -143,6 +140,11 @@ def compute_personas(
     store: Store, *, k_range: range = range(2, 7), now: datetime | None = None
 ) -> Personas:
     """Cluster the live customers into personas and write them as scores."""
+    # Imported here, not at module level: the CLI and the API start without scikit-learn.
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+    from sklearn.preprocessing import StandardScaler
+
     at = now or utcnow()
     ids, names, matrix = _features(store, at)
     found = Personas(customers=len(ids))

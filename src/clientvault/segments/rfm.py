@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from scipy.stats import rankdata
 from sqlalchemy import func, select
 
 from clientvault.customers.scores import Score, replace_scores
@@ -55,6 +54,9 @@ def group_of(recency: int, frequency: int) -> str:
 
 def quintiles(values: np.ndarray) -> np.ndarray:
     """Each value's quintile (1-5) by rank, ties sharing their average rank."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy.stats import rankdata
+
     if len(values) == 0:
         return np.array([], dtype=int)
     ranks = rankdata(values, method="average")

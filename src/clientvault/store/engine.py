@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -123,3 +123,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back on any error, always closes."""
     with factory() as session, session.begin():
         yield session
+
+
+def ping(session: Session) -> None:
+    """One trivial round trip to the database (``SELECT 1``): raises when it cannot be
+    reached (the readiness probe, ``/healthz``)."""
+    session.execute(text("SELECT 1"))

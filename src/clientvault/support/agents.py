@@ -74,3 +74,8 @@ def list_agents(session: Session) -> list[tuple[SupportAgent, User]]:
             .order_by(User.display_name)
         )
     ]
+
+
+def is_agent(session: Session, user_id: uuid.UUID | None) -> bool:
+    """Whether a member of staff is a support agent (``None``, a system job, never is)."""
+    return user_id is not None and session.get(SupportAgent, user_id) is not None

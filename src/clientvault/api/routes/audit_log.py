@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
 from clientvault.http.audit_filter import Filter, csv_export
 from clientvault.http.auth import Authorize, Caller
@@ -20,8 +19,7 @@ from clientvault.http.deps import SettingsDep, get_store
 from clientvault.http.paging import link_next
 from clientvault.http.params import BeforeId
 from clientvault.security import audit, audit_checkpoints
-from clientvault.security.audit_query import RevealRun, apply_filter, job_reveal_runs
-from clientvault.security.models import AuditEntry
+from clientvault.security.audit_query import RevealRun, entries_page, job_reveal_runs
 from clientvault.security.schemas import AuditEntryRead
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -39,16 +37,11 @@ def entries(
 ) -> list[AuditEntryRead]:
     """The newest entries within the filter (before an id), paged."""
     with get_store(request).read_sessions() as session, session.begin():
-        query = apply_filter(session, select(AuditEntry), wanted)
-        if before is not None:
-            query = query.where(AuditEntry.id < before)
-        found = [
-            AuditEntryRead.model_validate(entry)
-            for entry in session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit + 1))
-        ]
-    if len(found) > limit:
-        link_next(request, response, before=str(found[limit - 1].id))
-    return found[:limit]
+        page = entries_page(session, wanted, limit=limit, before=before)
+        found = [AuditEntryRead.model_validate(entry) for entry in page.entries]
+    if page.older_than is not None:
+        link_next(request, response, before=str(page.older_than))
+    return found
 
 
 @router.get("/job-runs", response_model=list[RevealRun])

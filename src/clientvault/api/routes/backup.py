@@ -10,12 +10,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from clientvault.automation.jobs import run_soon
 from clientvault.backup.jobs import BACKUPS, DRILLS
-from clientvault.backup.restore import verify_backup
+from clientvault.backup.restore import verify_recorded
 from clientvault.backup.status import BackupOverview, overview
 from clientvault.domains import JOBS
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, get_store
-from clientvault.security import audit
 
 router = APIRouter(prefix="/api/v1/backups", tags=["backups"])
 ManageBackups = Annotated[Caller, Depends(Authorize("keys:manage"))]
@@ -60,15 +59,9 @@ def verify(
 ) -> dict[str, Any]:
     """Check a backup's signature and every chunk's SHA-256 on each target it is complete
     on, and that it decrypts to its snapshot; 409 naming the file at fault otherwise."""
-    manifest = verify_backup(settings, kind, backup_id)
-    with get_store(request).sessions.begin() as session:
-        audit.record(
-            session,
-            principal=caller.principal,
-            action="backup.verified",
-            target_type="backup",
-            target_ids=[backup_id],
-        )
+    manifest = verify_recorded(
+        get_store(request), settings, kind, backup_id, principal=caller.principal
+    )
     return {
         "backup_id": backup_id,
         "chunks": len(manifest["chunks"]),

@@ -21,7 +21,6 @@ from clientvault.http.deps import SettingsDep, get_store
 from clientvault.identity.models import SEALED_FIELDS
 from clientvault.identity.profiles import get_customer, reveal_identifiers
 from clientvault.identity.schemas import CustomerIdentifiers, CustomerRead
-from clientvault.security import audit
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 ReadCustomers = Annotated[Caller, Depends(Authorize("customers:read"))]
@@ -59,14 +58,7 @@ def read_customer(customer_id: uuid.UUID, request: Request, caller: ReadCustomer
     """One customer's pseudonymised profile (no identifier values)."""
     store = get_store(request)
     with store.sessions.begin() as session:
-        profile = get_customer(session, store, customer_id=customer_id)
-        audit.record(
-            session,
-            principal=caller.principal,
-            action="customer.viewed",
-            target_type="customer",
-            target_ids=[str(customer_id)],
-        )
+        profile = get_customer(session, store, customer_id=customer_id, by=caller.principal)
     return profile
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
 from clientvault.http.deps import ReadSessionDep
+from clientvault.store.engine import ping
 
 router = APIRouter(tags=["health"])
 
@@ -13,5 +13,5 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 def healthz(session: ReadSessionDep) -> dict[str, str]:
     """Report that the server answers and its database is reachable."""
-    session.execute(text("SELECT 1"))
+    ping(session)
     return {"status": "ok"}

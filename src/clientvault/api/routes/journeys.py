@@ -12,15 +12,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from clientvault.automation.journeys import campaigns, catalogue, definition, mail
-from clientvault.automation.journeys.jobs import add_do_not_contact
-from clientvault.automation.journeys.models import DoNotContact, EmailTemplate, Journey
-from clientvault.errors import NotFound, Unauthenticated
+from clientvault.automation.journeys.models import EmailTemplate, Journey
+from clientvault.errors import Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, get_store
-from clientvault.security import audit
 
 router = APIRouter(prefix="/api/v1", tags=["journeys"])
 tracking = APIRouter(prefix="/v1/email", tags=["journeys"])
@@ -256,16 +253,9 @@ def do_not_contact(request: Request, caller: Dpo) -> list[DoNotContactRead]:
 def add_entry(body: DoNotContactWrite, request: Request, caller: Dpo) -> DoNotContactRead:
     """Put a customer on the list by hand (audited)."""
     with get_store(request).sessions.begin() as session:
-        add_do_not_contact(session, body.customer_id, reason="manual", note=body.note)
-        audit.record(
-            session,
-            principal=caller.principal,
-            action="do_not_contact.added",
-            target_type="customer",
-            target_ids=[str(body.customer_id)],
+        row = catalogue.add_to_do_not_contact(
+            session, body.customer_id, note=body.note, by=caller.principal
         )
-        row = session.get(DoNotContact, body.customer_id)
-        assert row is not None
         return DoNotContactRead.model_validate(row, from_attributes=True)
 
 
@@ -273,17 +263,7 @@ def add_entry(body: DoNotContactWrite, request: Request, caller: Dpo) -> DoNotCo
 def remove_entry(customer_id: uuid.UUID, request: Request, caller: Dpo) -> Response:
     """Take a customer off the list (audited)."""
     with get_store(request).sessions.begin() as session:
-        row = session.scalar(select(DoNotContact).where(DoNotContact.customer_id == customer_id))
-        if row is None:
-            raise NotFound("this customer is not on the list")
-        session.delete(row)
-        audit.record(
-            session,
-            principal=caller.principal,
-            action="do_not_contact.removed",
-            target_type="customer",
-            target_ids=[str(customer_id)],
-        )
+        catalogue.remove_from_do_not_contact(session, customer_id, by=caller.principal)
     return Response(status_code=204)
 
 

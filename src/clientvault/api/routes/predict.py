@@ -15,10 +15,8 @@ from clientvault.customers.scores import scores_of
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_store
 from clientvault.http.params import RowId
-from clientvault.predict import fraud, personal, registry
+from clientvault.predict import fraud, registry, service
 from clientvault.predict.service import train
-from clientvault.predict.tasks import explain
-from clientvault.security import audit
 
 router = APIRouter(tags=["predict"])
 ReadCustomers = Annotated[Caller, Depends(Authorize("customers:read"))]
@@ -147,15 +145,7 @@ def explain_score(
     """The features that push the customer's propensity or churn score up or down."""
     store = get_store(request)
     with store.sessions.begin() as session:
-        found = explain(session, task, customer_id)
-        audit.record(
-            session,
-            principal=caller.principal,
-            action="predict.score_explained",
-            target_type="customer",
-            target_ids=[str(customer_id)],
-            details={"task": task},
-        )
+        found = service.explain_score(session, task, customer_id, by=caller.principal)
     return [
         ContributionRead(
             feature=c.feature, value=None if math.isnan(c.value) else c.value, effect=c.effect
@@ -174,14 +164,7 @@ def customer_recommendations(
     """Up to ``k`` products for the customer, through the personalisation audience."""
     store = get_store(request)
     with store.sessions.begin() as session:
-        found = personal.recommendations_for(session, customer_id, k=k)
-        audit.record(
-            session,
-            principal=caller.principal,
-            action="predict.recommendations_read",
-            target_type="customer",
-            target_ids=[str(customer_id)],
-        )
+        found = service.customer_recommendations(session, customer_id, k=k, by=caller.principal)
     return RecommendationsRead.model_validate(found)
 
 

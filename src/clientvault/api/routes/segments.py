@@ -18,19 +18,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput, PermissionDenied
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_app_settings, get_store
-from clientvault.identity.models import Customer
 from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
-from clientvault.segments.compiler import live_customers
 from clientvault.segments.export import export_segment
 from clientvault.segments.membership import refresh_segment
-from clientvault.segments.models import Segment, SegmentMember, SegmentMembership
+from clientvault.segments.models import Segment
 from clientvault.segments.service import (
     context,
     customer_segments,
@@ -44,6 +41,7 @@ from clientvault.segments.service import (
     shown_count,
     size_history,
 )
+from clientvault.segments.views import count_members, list_members, membership_changes
 from clientvault.settings import Settings
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
@@ -297,27 +295,14 @@ def members(
     settings = get_app_settings(request)
     with get_store(request).read_sessions() as session:
         segment = get_segment(session, slug)
-        base = (
-            select(
-                SegmentMember.customer_id,
-                Customer.country,
-                Customer.city,
-                Customer.language,
-                SegmentMember.entered_at,
-            )
-            .join(Customer, Customer.id == SegmentMember.customer_id)
-            .where(SegmentMember.segment_id == segment.id, live_customers())
-        )
-        total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
+        total = count_members(session, segment)
         if 0 < total < settings.segments.min_group_size and not caller.principal.can("pii:reveal"):
             raise PermissionDenied(
                 "this segment is smaller than the minimum group size: its members are listed "
                 "only to roles with pii:reveal",
                 code="group_too_small",
             )
-        rows = session.execute(
-            base.order_by(SegmentMember.customer_id).offset(offset).limit(limit)
-        ).all()
+        rows = list_members(session, segment, offset=offset, limit=limit)
     return MembersPage(
         total=_shown(total, caller.principal, settings),
         offset=offset,
@@ -340,13 +325,7 @@ def history(
     settings = get_app_settings(request)
     with get_store(request).read_sessions() as session:
         segment = get_segment(session, slug)
-        changes = session.execute(
-            select(SegmentMembership.at, SegmentMembership.change, func.count())
-            .where(SegmentMembership.segment_id == segment.id)
-            .group_by(SegmentMembership.at, SegmentMembership.change)
-            .order_by(SegmentMembership.at.desc())
-            .limit(200)
-        ).all()
+        changes = membership_changes(session, segment)
         sizes = size_history(session, segment, days=days)
     return HistoryRead(
         sizes=[(day, _shown(n, caller.principal, settings)) for day, n in sizes],

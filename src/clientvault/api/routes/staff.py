@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_store
@@ -15,10 +14,10 @@ from clientvault.security.accounts import (
     create_user,
     define_role,
     get_user,
+    list_roles,
     list_users,
     set_active,
 )
-from clientvault.security.models import Role
 from clientvault.security.passwords import hasher_for
 from clientvault.security.schemas import RoleChange, RoleDefinition, RoleRead, UserCreate, UserRead
 
@@ -93,10 +92,7 @@ def reset_mfa(user_id: str, request: Request, caller: ManageUsers) -> UserRead:
 def roles(request: Request, caller: ManageRoles) -> list[RoleRead]:
     """Every role and its permissions."""
     with get_store(request).read_sessions() as session:
-        return [
-            RoleRead.model_validate(role)
-            for role in session.scalars(select(Role).order_by(Role.name))
-        ]
+        return [RoleRead.model_validate(role) for role in list_roles(session)]
 
 
 @router.put("/roles/{name}", response_model=RoleRead)

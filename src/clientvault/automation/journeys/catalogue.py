@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.automation.journeys import mail
 from clientvault.automation.journeys.definition import JourneyDefinition, parse
+from clientvault.automation.journeys.jobs import add_do_not_contact
 from clientvault.automation.journeys.models import (
     DoNotContact,
     EmailTemplate,
@@ -294,6 +295,37 @@ def preview_template(subject: str, html: str, text: str) -> mail.Rendered:
 def do_not_contact_list(session: Session) -> list[DoNotContact]:
     """The do-not-contact list, newest first (for the DPO)."""
     return list(session.scalars(select(DoNotContact).order_by(DoNotContact.created_at.desc())))
+
+
+def add_to_do_not_contact(
+    session: Session, customer_id: uuid.UUID, *, note: str, by: Principal
+) -> DoNotContact:
+    """Put a customer on the list by hand (the DPO's decision, audited); an entry already
+    there is kept as it is and returned."""
+    add_do_not_contact(session, customer_id, reason="manual", note=note)
+    _audit_list(session, by, "do_not_contact.added", customer_id)
+    row = session.get(DoNotContact, customer_id)
+    assert row is not None
+    return row
+
+
+def remove_from_do_not_contact(session: Session, customer_id: uuid.UUID, *, by: Principal) -> None:
+    """Take a customer off the list (audited); ``NotFound`` when they are not on it."""
+    row = session.get(DoNotContact, customer_id)
+    if row is None:
+        raise NotFound("this customer is not on the list")
+    session.delete(row)
+    _audit_list(session, by, "do_not_contact.removed", customer_id)
+
+
+def _audit_list(session: Session, by: Principal, action: str, customer_id: uuid.UUID) -> None:
+    audit.record(
+        session,
+        principal=by,
+        action=action,
+        target_type="customer",
+        target_ids=[str(customer_id)],
+    )
 
 
 def principal_name(principal: Principal) -> str:

@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput, PermissionDenied
@@ -19,13 +18,18 @@ from clientvault.http.auth import Authorize, Caller, session_token
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.security.accounts import get_user
 from clientvault.security.credentials import hash_secret
-from clientvault.security.models import ApiToken, StaffSession, User
+from clientvault.security.models import StaffSession, User
 from clientvault.security.permissions import PERMISSIONS
 from clientvault.security.sessions import active_sessions
 from clientvault.security.signin import mfa_required
-from clientvault.security.tokens import Maker, issue_token, revoke_token
+from clientvault.security.tokens import (
+    Maker,
+    TokenListing,
+    issue_token,
+    revoke_token,
+    tokens_of,
+)
 from clientvault.settings import Settings
-from clientvault.store.base import utcnow
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 
@@ -43,14 +47,6 @@ TOKEN_DAYS = (7, 30, 90)
 
 
 @dataclass(frozen=True)
-class TokenRow:
-    """One of my API tokens as the page lists it."""
-
-    token: ApiToken
-    state: str  # "active", "expired" or "revoked"
-
-
-@dataclass(frozen=True)
 class AccountView:
     """Everything "my account" shows (no secret: token secrets are shown only when issued)."""
 
@@ -59,7 +55,7 @@ class AccountView:
     token_days: tuple[int, ...]
     sessions: list[StaffSession]
     current_session: str | None
-    tokens: list[TokenRow]
+    tokens: list[TokenListing]
 
 
 def _account_view(
@@ -67,22 +63,13 @@ def _account_view(
 ) -> AccountView:
     user = get_user(session, caller.principal.id)
     longest = settings.security.api_token_max_days
-    now = utcnow()
-    rows = []
-    for token in session.scalars(
-        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
-    ):
-        state = (
-            "revoked" if token.revoked_at else "expired" if token.expires_at <= now else "active"
-        )
-        rows.append(TokenRow(token=token, state=state))
     return AccountView(
         user=user,
         mfa_required=caller.user is not None and mfa_required(caller.user, settings),
         token_days=(*(days for days in TOKEN_DAYS if days < longest), longest),
         sessions=active_sessions(session, user),
         current_session=hash_secret(current_token) if current_token else None,
-        tokens=rows,
+        tokens=tokens_of(session, user),
     )
 
 

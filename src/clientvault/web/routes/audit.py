@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
@@ -25,13 +24,9 @@ from clientvault.http.audit_filter import Filter, GroupedFilter, csv_export
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.http.params import AfterId, BeforeId
-from clientvault.security import audit, audit_checkpoints
+from clientvault.security import audit, audit_checkpoints, audit_query
 from clientvault.security.accounts import display_names
-from clientvault.security.audit_query import (
-    AuditFilter,
-    apply_filter,
-    job_reveal_runs,
-)
+from clientvault.security.audit_query import AuditFilter, entries_page, job_reveal_runs
 from clientvault.security.models import AuditEntry
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
@@ -64,25 +59,12 @@ class AuditPage:
 def read_page(
     session: Session, *, before: int | None, after: int | None, wanted: AuditFilter
 ) -> AuditPage:
-    """The page of entries before (older than) or after (newer than) an id, newest first."""
-    query = apply_filter(session, select(AuditEntry), wanted)
-    if after is not None and before is None:
-        ascending = query.where(AuditEntry.id > after).order_by(AuditEntry.id).limit(PAGE_SIZE)
-        entries = list(session.scalars(ascending))[::-1]
-    else:
-        if before is not None:
-            query = query.where(AuditEntry.id < before)
-        entries = list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(PAGE_SIZE)))
-    names = display_names(session, {e.actor_id for e in entries if e.actor_kind == "user"})
-    rows = [EntryRow(entry, names.get(entry.actor_id)) for entry in entries]
-    newer = older = None
-    if entries:
-        base = apply_filter(session, select(AuditEntry.id), wanted).limit(1)
-        if session.scalar(base.where(AuditEntry.id > entries[0].id)) is not None:
-            newer = entries[0].id
-        if session.scalar(base.where(AuditEntry.id < entries[-1].id)) is not None:
-            older = entries[-1].id
-    return AuditPage(rows=rows, newer_than=newer, older_than=older)
+    """The page of entries before (older than) or after (newer than) an id, newest first,
+    staff display names beside user ids."""
+    page = entries_page(session, wanted, limit=PAGE_SIZE, before=before, after=after)
+    names = display_names(session, {e.actor_id for e in page.entries if e.actor_kind == "user"})
+    rows = [EntryRow(entry, names.get(entry.actor_id)) for entry in page.entries]
+    return AuditPage(rows=rows, newer_than=page.newer_than, older_than=page.older_than)
 
 
 @router.get("/audit", response_class=HTMLResponse, name="console_audit")
@@ -109,9 +91,7 @@ def audit_log(
             runs = job_reveal_runs(session, wanted) if wanted.group_jobs else []
         except InvalidInput as exc:
             page, runs, problem = AuditPage([], None, None), [], exc.message
-        actions = list(
-            session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
-        )
+        actions = audit_query.actions(session)
         head = audit.head(session)
         verification = (
             audit_checkpoints.verify(store, session, settings.audit, expected_head=expected)

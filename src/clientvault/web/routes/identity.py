@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput, NotFound
@@ -26,7 +25,7 @@ from clientvault.http.deps import StoreDep
 from clientvault.http.params import RowId
 from clientvault.identity import review
 from clientvault.identity.merges import unmerge
-from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerMerge
+from clientvault.identity.models import SEALED_FIELDS
 from clientvault.identity.profiles import reveal_identifiers
 from clientvault.identity.schemas import CandidateRead, CustomerIdentifiers
 from clientvault.security import reveal_window
@@ -90,9 +89,8 @@ def weight_bars(explanation: list[Any]) -> list[Bar]:
 def _profile_cells(
     session: Session, ids: list[uuid.UUID], opened: dict[uuid.UUID, CustomerIdentifiers]
 ) -> dict[uuid.UUID, dict[str, Any]]:
-    found = session.scalars(select(Customer).where(Customer.id.in_(ids))).all()
     cells = {}
-    for customer in found:
+    for customer in review.candidate_profiles(session, ids):
         row: dict[str, Any] = {"id": customer.id, "status": customer.status}
         row.update({name: getattr(customer, name) for name in COMPARED})
         row["has_email"] = customer.email_sealed is not None
@@ -140,12 +138,7 @@ def review_page(
             for c in shown
             if c.left_id in cells and c.right_id in cells
         ]
-        merges = session.scalars(
-            select(CustomerMerge)
-            .where(CustomerMerge.undone_at.is_(None))
-            .order_by(CustomerMerge.merged_at.desc())
-            .limit(RECENT_MERGES)
-        ).all()
+        merges = review.recent_merges(session, limit=RECENT_MERGES)
         pending = review.count_candidates(session)
     return render(
         request,

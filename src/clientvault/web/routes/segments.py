@@ -10,26 +10,18 @@ with the clicked conditions. Counts follow the same k-anonymity as the API.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from clientvault.customers.scores import CustomerScore, score_kinds
 from clientvault.errors import ClientVaultError, InvalidInput
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
-from clientvault.identity.models import Customer
-from clientvault.ingest.commerce.models import Product
-from clientvault.ingest.models import Event
 from clientvault.privacy.purposes import list_purposes
 from clientvault.segments import rules as r
-from clientvault.segments.compiler import live_customers
 from clientvault.segments.export import export_segment
 from clientvault.segments.membership import refresh_segment
-from clientvault.segments.models import Segment, SegmentMember
 from clientvault.segments.service import (
     get_segment,
     list_segments,
@@ -39,6 +31,7 @@ from clientvault.segments.service import (
     size_history,
     slugify,
 )
+from clientvault.segments.views import list_members, pickers, score_mix
 from clientvault.settings import Settings
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
@@ -47,7 +40,6 @@ router = APIRouter(prefix=f"{CONSOLE_PREFIX}/segments", include_in_schema=False)
 ReadSegments = Annotated[Caller, Depends(Authorize("customers:read"))]
 ManageSegments = Annotated[Caller, Depends(Authorize("segments:manage"))]
 SlugPath = Annotated[str, Path(pattern=r.SLUG_PATTERN)]
-_PICKS = 100
 
 
 def _csrf(caller: Caller) -> str:
@@ -98,49 +90,6 @@ def _shown(count: int, caller: Caller, settings: Settings) -> str:
     return shown_count(
         count, principal=caller.principal, min_group_size=settings.segments.min_group_size
     )
-
-
-def pickers(session: Session) -> dict[str, Any]:
-    """What the builder's pickers offer, drawn from the data: event names, event property
-    names, product categories, countries, cities, interests, purposes and scores."""
-    events = session.scalars(
-        select(Event.name)
-        .where(Event.name.is_not(None), Event.type == "track")
-        .group_by(Event.name)
-        .order_by(func.count().desc())
-        .limit(_PICKS)
-    ).all()
-    categories = session.scalars(
-        select(Product.category)
-        .distinct()
-        .where(Product.category.is_not(None))
-        .order_by(Product.category)
-        .limit(_PICKS)
-    ).all()
-    countries = session.scalars(
-        select(Customer.country)
-        .where(Customer.country.is_not(None), live_customers())
-        .group_by(Customer.country)
-        .order_by(func.count().desc())
-        .limit(_PICKS)
-    ).all()
-    sample = session.scalars(
-        select(Customer.traits).where(live_customers()).order_by(Customer.id).limit(500)
-    ).all()
-    interests: set[str] = set()
-    for traits in sample:
-        found = (traits or {}).get("interests")
-        if isinstance(found, list):
-            interests.update(str(i) for i in found if isinstance(i, str))
-    return {
-        "events": list(events),
-        "categories": list(categories),
-        "countries": list(countries),
-        "interests": sorted(interests)[:_PICKS],
-        "purposes": [p.code for p in list_purposes(session)],
-        "scores": {k.kind: list(k.labels) for k in score_kinds(session)},
-        "segments": [s.slug for s in list_segments(session)],
-    }
 
 
 def _builder(
@@ -236,17 +185,6 @@ def edit_page(
     return _builder(request, caller, store, values=values)
 
 
-def _mix(session: Session, segment: Segment, kind: str) -> list[tuple[str, int]]:
-    rows = session.execute(
-        select(CustomerScore.label, func.count())
-        .join(SegmentMember, SegmentMember.customer_id == CustomerScore.customer_id)
-        .where(SegmentMember.segment_id == segment.id, CustomerScore.kind == kind)
-        .group_by(CustomerScore.label)
-        .order_by(func.count().desc())
-    ).all()
-    return [(str(label), int(n)) for label, n in rows]
-
-
 @router.get("/{slug}", response_class=HTMLResponse, name="console_segment")
 def segment_page(
     slug: SlugPath,
@@ -260,23 +198,11 @@ def segment_page(
     with store.read_sessions() as session:
         segment = get_segment(session, slug)
         sizes = size_history(session, segment)
-        members = session.execute(
-            select(
-                Customer.id,
-                Customer.country,
-                Customer.city,
-                Customer.language,
-                SegmentMember.entered_at,
-            )
-            .join(SegmentMember, SegmentMember.customer_id == Customer.id)
-            .where(SegmentMember.segment_id == segment.id, live_customers())
-            .order_by(SegmentMember.entered_at.desc(), Customer.id)
-            .limit(50)
-        ).all()
+        members = list_members(session, segment, order="newest", limit=50)
         small = 0 < segment.size < minimum and not caller.principal.can("pii:reveal")
         mixes = {
-            "RFM group": _mix(session, segment, "rfm_group"),
-            "Persona": _mix(session, segment, "persona"),
+            "RFM group": score_mix(session, segment, "rfm_group"),
+            "Persona": score_mix(session, segment, "persona"),
         }
         purposes = [p.code for p in list_purposes(session)]
     return render(

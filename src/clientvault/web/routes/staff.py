@@ -15,7 +15,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput
@@ -27,10 +26,11 @@ from clientvault.security.accounts import (
     create_user,
     define_role,
     get_user,
+    list_roles,
     list_users,
     set_active,
 )
-from clientvault.security.models import Role, User
+from clientvault.security.models import User
 from clientvault.security.passwords import hasher_for
 from clientvault.security.permissions import MFA_REQUIRED_ROLES, PERMISSIONS
 from clientvault.web.navigation import CONSOLE_PREFIX
@@ -91,7 +91,7 @@ def _page(
     role_form: RoleForm | None = None,
     status_code: int = 200,
 ) -> Response:
-    roles = list(session.scalars(select(Role).order_by(Role.builtin.desc(), Role.name)))
+    roles = list_roles(session, builtin_first=True)
     return render(
         request,
         "security/users.html",

@@ -15,10 +15,9 @@ from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.http.params import RowId
 from clientvault.support import chat_stats, kb, tickets
-from clientvault.support.agents import AgentProfile, list_agents, set_agent
+from clientvault.support.agents import AgentProfile, is_agent, list_agents, set_agent
 from clientvault.support.card import agent_card
 from clientvault.support.jobs import ticket_sla
-from clientvault.support.models import SupportAgent
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 
@@ -53,8 +52,7 @@ def tickets_page(
     size = 50
     with store.read_sessions() as session, session.begin():
         if view is None:
-            me = tickets.staff_id(caller.principal)
-            view = "mine" if me and session.get(SupportAgent, me) else "open"
+            view = "mine" if is_agent(session, tickets.staff_id(caller.principal)) else "open"
         found = tickets.list_tickets(
             session,
             agent_id=tickets.staff_id(caller.principal) if view == "mine" else None,
