@@ -3,7 +3,6 @@ the default for anyone else, ``Content Shown`` recorded only when the page may t
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -14,59 +13,17 @@ from clientvault.customers.scores import Score, put_scores
 from clientvault.errors import InvalidInput, NotFound
 from clientvault.ingest.commerce.models import Product
 from clientvault.ingest.models import Event
-from clientvault.ingest.tracking import ingest
 from clientvault.migrations.schema import load_holders
 from clientvault.predict.personal import set_product_flags
 from clientvault.privacy.erasure import erase_customer
 from clientvault.security.principal import Principal
 from clientvault.segments.service import SegmentIn, save_segment
 from clientvault.store.context import Store
-from support.journeys import decide, sign_up
+from support.journeys import decide
+from support.personalize import HERO, visitor
 
 MARKETER = Principal.system("test-marketer", "campaigns:manage")
 DPO = Principal.system("test-dpo", "privacy:manage")
-
-HERO: dict[str, Any] = {
-    "key": "homepage-hero",
-    "default": {"headline": "Welcome to the shop", "body": "New arrivals every week"},
-    "variants": [
-        {
-            "name": "vip",
-            "when": {"kind": "segment", "segment": "lyon"},
-            "content": {"headline": "Lyon, your shop is open late", "body": ""},
-        },
-        {
-            "name": "champions",
-            "when": {"kind": "score", "score": "rfm_segment", "label": "champions"},
-            "content": {"headline": "Thank you for being a champion", "body": ""},
-        },
-        {
-            "name": "offer",
-            "when": {"kind": "offer"},
-            "content": {"headline": "Just for you: {offer}", "body": ""},
-        },
-    ],
-}
-
-
-def visitor(store: Store, n: int, *, city: str | None = None, consent: bool = True) -> uuid.UUID:
-    """Person ``n``, tied to the snippet's anonymous id ``anon-n``, consenting to
-    personalisation unless told otherwise."""
-    customer_id = sign_up(store, n, consent=False)
-    message: dict[str, Any] = {
-        "type": "identify",
-        "userId": f"user-{n}",
-        "anonymousId": f"anon-{n}",
-        "traits": {"city": city} if city else {},
-        "messageId": f"visit-{n}-{uuid.uuid4().hex}",
-    }
-    with store.sessions.begin() as session:
-        assert ingest(
-            session, store, source="web", messages=[message], default_region="FR"
-        ).accepted
-    if consent:
-        decide(store, customer_id, "granted", purpose="personalisation")
-    return customer_id
 
 
 def shown(store: Store) -> list[dict[str, Any]]:
