@@ -7,8 +7,11 @@ import uuid
 from typing import Any
 
 from clientvault.ingest.tracking import ingest
+from clientvault.security.principal import Principal
 from clientvault.store.context import Store
 from support.journeys import decide, sign_up
+
+MARKETER = Principal.system("test-marketer", "campaigns:manage")
 
 HERO: dict[str, Any] = {
     "key": "homepage-hero",

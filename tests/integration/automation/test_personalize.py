@@ -20,9 +20,8 @@ from clientvault.security.principal import Principal
 from clientvault.segments.service import SegmentIn, save_segment
 from clientvault.store.context import Store
 from support.journeys import decide
-from support.personalize import HERO, visitor
+from support.personalize import HERO, MARKETER, visitor
 
-MARKETER = Principal.system("test-marketer", "campaigns:manage")
 DPO = Principal.system("test-dpo", "privacy:manage")
 
 
