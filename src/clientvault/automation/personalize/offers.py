@@ -44,7 +44,7 @@ from clientvault.ingest.commerce.models import Order, OrderItem, Product
 from clientvault.ingest.models import Event
 from clientvault.predict.models import ProductFlags
 from clientvault.predict.personal import recommendations_for
-from clientvault.privacy.audiences import audience
+from clientvault.privacy.audiences import allows
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.store.base import utcnow
@@ -157,14 +157,9 @@ class RankedOffer:
 
 def _in_audience(session: Session, customer_id: uuid.UUID, purpose: str) -> bool:
     try:
-        query = audience(
-            session,
-            purpose=purpose,
-            customers=select(Customer.id).where(Customer.id == customer_id),
-        )
+        return allows(session, customer_id, purpose=purpose)
     except NotFound:  # an offer naming a purpose since removed: offered to nobody
         return False
-    return session.scalar(query) is not None
 
 
 def _recent(session: Session, customer_id: uuid.UUID) -> tuple[int, dict[str, int]]:
@@ -254,6 +249,7 @@ def next_best_offers(session: Session, customer_id: uuid.UUID, *, k: int = 3) ->
     emails, shown = _recent(session, customer_id)
     unavailable = _unavailable_skus(session, customer_id)
     ranked: list[RankedOffer] = []
+    purposes = {PURPOSE: True}
     for offer in candidates:
         if offer.kind == "product" and offer.target in unavailable:
             continue
@@ -262,7 +258,9 @@ def next_best_offers(session: Session, customer_id: uuid.UUID, *, k: int = 3) ->
             score = scores.get(str(condition.get("kind")))
             if score is None or score.label != condition.get("label"):
                 continue
-        if not _in_audience(session, customer_id, offer.purpose):
+        if offer.purpose not in purposes:
+            purposes[offer.purpose] = _in_audience(session, customer_id, offer.purpose)
+        if not purposes[offer.purpose]:
             continue
         relevance = _relevance(offer, ranks, categories, churn.value if churn else None)
         fatigue = 1.0 / (1 + emails) / (1 + shown.get(offer.key, 0))

@@ -24,11 +24,10 @@ from clientvault.automation.personalize import offers
 from clientvault.automation.personalize.models import ContentSlot
 from clientvault.customers.scores import scores_of
 from clientvault.errors import Conflict, InvalidInput, NotFound, Unavailable
-from clientvault.identity.models import Customer
 from clientvault.identity.profiles import find_by_identifier
 from clientvault.ingest.models import Event
 from clientvault.predict.personal import recommendations_for
-from clientvault.privacy.audiences import audience
+from clientvault.privacy.audiences import allows
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.segments.service import customer_segments
@@ -211,12 +210,7 @@ class Decision:
 def may_personalise(session: Session, customer_id: uuid.UUID) -> bool:
     """Whether the customer is in the ``personalisation`` audience now (consent given, no
     objection or restriction, not erased, not merged away)."""
-    allowed = audience(
-        session,
-        purpose=offers.PURPOSE,
-        customers=select(Customer.id).where(Customer.id == customer_id),
-    )
-    return session.scalar(allowed) is not None
+    return allows(session, customer_id, purpose=offers.PURPOSE)
 
 
 def _filled(content: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
