@@ -28,6 +28,7 @@ from clientvault.cli.imports import imports_app
 from clientvault.cli.jobs import jobs_app
 from clientvault.cli.journeys import journey_app
 from clientvault.cli.keys import keys_app
+from clientvault.cli.personalize import personalize_app
 from clientvault.cli.predict import predict_app
 from clientvault.cli.privacy import privacy_app
 from clientvault.cli.segments import segment_app
@@ -65,7 +66,11 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "ingest": (("import", imports_app), ("sources", sources_app)),
     "identity": (("identity", identity_app),),
     "customers": (("customers", customers_app),),
-    "automation": (("jobs", jobs_app), ("journey", journey_app)),
+    "automation": (
+        ("jobs", jobs_app),
+        ("journey", journey_app),
+        ("personalize", personalize_app),
+    ),
     "support": (("support", support_app),),
     "segments": (("segment", segment_app),),
     "analytics": (("analytics", analytics_app),),

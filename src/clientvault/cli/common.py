@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
+import yaml
 from pydantic import ValidationError
 from rich.console import Console
 
-from clientvault.errors import ClientVaultError, ConfigurationError
+from clientvault.errors import ClientVaultError, ConfigurationError, InvalidInput
 from clientvault.settings import Settings
 from clientvault.store.context import Store, open_store
 
@@ -67,3 +70,17 @@ DataDirOption = typer.Option(
     help="Data directory (default: CLIENTVAULT_DATA_DIR or var/clientvault).",
     file_okay=False,
 )
+
+
+def read_document(path: Path) -> Any:
+    """A YAML or JSON file's document (JSON by its suffix), or ``InvalidInput`` naming the
+    file: what the CLI's create commands read."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except RecursionError as exc:
+        raise InvalidInput(f"{path.name}: nested too deep", code="rule_too_deep") from exc
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"{path.name}: not valid YAML or JSON ({exc})") from exc

@@ -8,17 +8,20 @@ the installation acts as the system principal ``cli`` with ``segments:manage`` a
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.table import Table
 
-from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
-from clientvault.errors import InvalidInput
+from clientvault.cli.common import (
+    DataDirOption,
+    console,
+    load_settings,
+    opened_store,
+    read_document,
+)
 from clientvault.migrations.schema import load_holders
 from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
@@ -47,18 +50,6 @@ FileArgument = typer.Argument(
 )
 
 
-def _read_file(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except RecursionError as exc:
-        raise InvalidInput(f"{path.name}: nested too deep", code="rule_too_deep") from exc
-    except (ValueError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"{path.name}: not valid YAML or JSON ({exc})") from exc
-
-
 @segment_app.command("create")
 def create_command(
     path: Path = FileArgument,
@@ -68,7 +59,7 @@ def create_command(
     """Create (or with --replace change) a segment from a file, and evaluate it."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store:
-        definition = read_definition(_read_file(path))
+        definition = read_definition(read_document(path))
         with store.sessions.begin() as session:
             segment = save_segment(
                 session,
@@ -97,7 +88,7 @@ def list_command(data_dir: Path | None = DataDirOption) -> None:
 def _rule_of(source: str, session: Any) -> r.Node:
     path = Path(source)
     if path.is_file():
-        document = _read_file(path)
+        document = read_document(path)
         if isinstance(document, dict) and "rules" in document:
             document = document["rules"]
         return r.parse_rules(document)

@@ -15,6 +15,7 @@ from clientvault.demo import analytics, segments
 from clientvault.demo.automation import showcase_journeys
 from clientvault.demo.backup import show_backups
 from clientvault.demo.identity import match_identities
+from clientvault.demo.personalize import seed_personalisation
 from clientvault.demo.predict import show_predictions
 from clientvault.demo.privacy import open_requests
 from clientvault.demo.support import seed_support
@@ -34,6 +35,7 @@ STEPS: tuple[ShowcaseStep, ...] = (
     analytics.showcase,
     showcase_journeys,
     show_predictions,
+    seed_personalisation,
     seed_support,
     # Last: its backup holds what the steps before made.
     show_backups,

@@ -333,6 +333,23 @@ def find_by_email(session: Session, store: Store, *, email: str) -> list[uuid.UU
     return list(session.scalars(select(Customer.id).where(Customer.email_index == index)))
 
 
+def find_by_identifier(
+    session: Session, store: Store, *, kind: str, value: str
+) -> uuid.UUID | None:
+    """The live profile (not merged away) that tracking tied an identifier to, such as the
+    snippet's ``anonymous_id`` or a ``user_id``, found through its blind index."""
+    return session.scalar(
+        select(CustomerIdentity.customer_id)
+        .join(Customer, Customer.id == CustomerIdentity.customer_id)
+        .where(
+            CustomerIdentity.kind == kind,
+            CustomerIdentity.value_index == store.index(kind, value),
+            Customer.merged_into_id.is_(None),
+        )
+        .limit(1)
+    )
+
+
 #: Profiles ``index_for_search`` opens per transaction.
 REINDEX_BATCH = 500
 REINDEX_REASON = "customer list: e-mail hint and name indexes of profiles written before them"

@@ -25,7 +25,7 @@ from clientvault.predict import recommend as rec
 from clientvault.predict import registry
 from clientvault.predict.models import PredictModel, ProductFlags
 from clientvault.predict.training import NotEnoughData
-from clientvault.privacy.audiences import audience
+from clientvault.privacy.audiences import allows, audience
 from clientvault.store.base import utcnow
 
 if TYPE_CHECKING:
@@ -187,10 +187,7 @@ def recommendations_for(
         raise InvalidInput("k must be between 1 and 100", details={"field": "k"})
     if session.get(Customer, customer_id) is None:
         raise NotFound("no such customer")
-    allowed = session.scalar(
-        _allowed(session, select(Customer.id).where(Customer.id == customer_id))
-    )
-    if allowed is None:
+    if not allows(session, customer_id, purpose=PURPOSE):
         return CustomerRecommendations(customer_id, False, None, [])
     row, shop = _current(session)
     index = {p: i for i, p in enumerate(shop.products)}

@@ -14,12 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
-from clientvault.identity.models import Customer, CustomerIdentity
-from clientvault.identity.profiles import create_customers, find_by_email
+from clientvault.identity.profiles import create_customers, find_by_email, find_by_identifier
 from clientvault.identity.schemas import CustomerCreate
 from clientvault.store.context import Store
 from clientvault.support import tickets
@@ -36,20 +34,6 @@ class ChatLine:
     text: str
 
 
-def _by_anonymous_id(session: Session, store: Store, anonymous_id: str) -> uuid.UUID | None:
-    found = session.scalar(
-        select(CustomerIdentity.customer_id)
-        .join(Customer, Customer.id == CustomerIdentity.customer_id)
-        .where(
-            CustomerIdentity.kind == "anonymous_id",
-            CustomerIdentity.value_index == store.index("anonymous_id", anonymous_id),
-            Customer.merged_into_id.is_(None),
-        )
-        .limit(1)
-    )
-    return found
-
-
 def identify(
     session: Session,
     store: Store,
@@ -61,7 +45,7 @@ def identify(
     """The visitor's profile and how it was found, or ``(None, "unknown")`` when the widget
     must ask for an e-mail."""
     if anonymous_id:
-        found = _by_anonymous_id(session, store, anonymous_id)
+        found = find_by_identifier(session, store, kind="anonymous_id", value=anonymous_id)
         if found is not None:
             return found, "tracked visitor (anonymous id)"
     if email:

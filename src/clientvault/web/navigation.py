@@ -61,7 +61,12 @@ NAVIGATION: tuple[NavEntry, ...] = (
     ),
     NavEntry("Identity review", f"{CONSOLE_PREFIX}/identity/review", "identity"),
     NavEntry("Segments", f"{CONSOLE_PREFIX}/segments", "segments"),
-    NavEntry("Campaigns & workflows", f"{CONSOLE_PREFIX}/campaigns", "campaigns"),
+    NavEntry(
+        "Campaigns & workflows",
+        f"{CONSOLE_PREFIX}/campaigns",
+        "campaigns",
+        (NavEntry("Personalisation", f"{CONSOLE_PREFIX}/personalize"),),
+    ),
     NavEntry("Analytics", f"{CONSOLE_PREFIX}/analytics", "analytics"),
     NavEntry(
         "Predictions",

@@ -15,11 +15,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from clientvault.errors import PermissionDenied, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import get_app_settings, get_store
 from clientvault.http.params import RowId
-from clientvault.ingest.sources import authenticate, preflight_allowed
+from clientvault.http.site_calls import check_site_call, site_preflight
 from clientvault.support import chat, chat_stats, chatbot, kb, tickets
 from clientvault.support.agents import AgentProfile, list_agents, set_agent
 from clientvault.support.jobs import ticket_sla
@@ -409,42 +408,16 @@ class HandoverAnswer(BaseModel):
     status: Literal["ticket_opened", "email_needed"]
 
 
-def _source(request: Request, response: Response, write_key: str) -> None:
-    """Check the widget's write key and origin (as tracking calls are checked) and let the
-    page's origin read the answer."""
-    source = authenticate(get_store(request).engine, write_key=write_key)
-    if source is None:
-        raise Unauthenticated("unknown or revoked write key")
-    origin = request.headers.get("origin")
-    if not source.allows(origin):
-        raise PermissionDenied("this write key does not accept calls from this origin")
-    response.headers["Vary"] = "Origin"
-    if origin is not None:
-        response.headers["Access-Control-Allow-Origin"] = origin
-
-
 @chat_router.options("/{call}", include_in_schema=False)
 def preflight(call: str, request: Request) -> Response:
-    """A browser's CORS preflight for the widget: allowed when some source accepts the origin."""
-    origin = request.headers.get("origin")
-    if origin is None or not preflight_allowed(get_store(request).engine, origin):
-        return Response(status_code=403 if origin else 204)
-    return Response(
-        status_code=204,
-        headers={
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "7200",
-            "Vary": "Origin",
-        },
-    )
+    """A browser's CORS preflight for the widget."""
+    return site_preflight(request)
 
 
 @chat_router.post("/ask", response_model=ChatAnswer)
 def ask(body: ChatQuestion, request: Request, response: Response) -> ChatAnswer:
     """Answer a visitor's question from the knowledge base, or say a human is needed."""
-    _source(request, response, body.writeKey)
+    check_site_call(request, response, body.writeKey)
     store, settings = get_store(request), get_app_settings(request)
     with store.sessions.begin() as session:
         reply = chatbot.answer(
@@ -469,7 +442,7 @@ def ask(body: ChatQuestion, request: Request, response: Response) -> ChatAnswer:
 @chat_router.post("/handover", response_model=HandoverAnswer)
 def handover(body: HandoverBody, request: Request, response: Response) -> HandoverAnswer:
     """Hand the conversation over to a human: a ticket with the transcript."""
-    _source(request, response, body.writeKey)
+    check_site_call(request, response, body.writeKey)
     store, settings = get_store(request), get_app_settings(request)
     with store.sessions.begin() as session:
         customer_id, identified_by = chat.identify(

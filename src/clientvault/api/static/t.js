@@ -1,5 +1,6 @@
 /*
- * clientvault website snippet: page views, clicks (for heatmaps), track and identify.
+ * clientvault website snippet: page views, clicks (for heatmaps), track and identify,
+ * A/B test assignments and personalised content slots.
  *
  * <script src="https://YOUR-CLIENTVAULT/t.js" data-write-key="cvwk_..."
  *         data-require-consent="true" data-respect-gpc="true" data-respect-dnt="true" async></script>
@@ -118,9 +119,52 @@
           return done(a ? a.variation_id : null);
         });
     },
+    // Personalised content: which content of slot `key` this visitor sees (the slot's
+    // default for anonymous or unconsented visitors), written into every element
+    // [data-cv-slot=key]: its [data-cv-field=headline|body] children get the text (as
+    // textContent, never markup), [data-cv-field=link] the href, [data-cv-field=image] the
+    // src. Resolves with the decision, passed to `callback` too (null when the call fails).
+    personalize: function (key, callback) {
+      var done = function (d) { if (callback) { callback(d); } return d; };
+      var track = allowed();
+      var body = { writeKey: writeKey, slot: key, track: track, page: location.href };
+      if (track) { body.anonymousId = anonymousId(); }
+      return fetch(new URL("/v1/personalize", script.src).href, {
+        method: "POST", credentials: "omit", body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json" }
+      })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .catch(function () { return null; })
+        .then(function (d) {
+          if (d) { fill(key, d); }
+          return done(d);
+        });
+    },
     flush: flush
   };
   window.clientvault = api;
+
+  function safeUrl(value) {
+    try {
+      var url = new URL(value, location.href);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) { return null; }
+  }
+  function fill(key, decision) {
+    var content = decision.content || {};
+    var slots = document.querySelectorAll("[data-cv-slot]");
+    Array.prototype.forEach.call(slots, function (slot) {
+      if (slot.getAttribute("data-cv-slot") !== key) { return; }
+      slot.setAttribute("data-cv-variant", decision.variant);
+      Array.prototype.forEach.call(slot.querySelectorAll("[data-cv-field]"), function (el) {
+        var name = el.getAttribute("data-cv-field"), value = content[name];
+        if (name === "headline" || name === "body") { el.textContent = value || ""; }
+        var url = value ? safeUrl(value) : null;
+        if (name === "link" && url) { el.setAttribute("href", url); }
+        if (name === "image" && url) { el.setAttribute("src", url); }
+      });
+    });
+  }
 
   document.addEventListener("click", function (event) {
     var doc = document.documentElement;
