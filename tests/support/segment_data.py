@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -239,6 +239,42 @@ def _value_matches(props: dict[str, Any], key: str, op: str, value: Any) -> bool
     }[op]
 
 
+def _moment(moment: r.Moment | None, ctx: Context) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.days_ago is not None:
+        return ctx.now - timedelta(days=moment.days_ago)
+    if isinstance(moment.at, datetime):
+        return moment.at
+    assert moment.at is not None
+    return datetime(moment.at.year, moment.at.month, moment.at.day, tzinfo=ctx.zone)
+
+
+def _period_of(moment: datetime, unit: str, ctx: Context) -> date:
+    """The first local day of the calendar period holding ``moment``."""
+    day = moment.astimezone(ctx.zone).date()
+    if unit == "week":
+        return day - timedelta(days=day.isoweekday() - 1)
+    if unit == "month":
+        return date(day.year, day.month, 1)
+    return day
+
+
+def _periods(node: r.RegularlyCondition, ctx: Context) -> set[date]:
+    """The first days of the periods a ``regularly`` condition looks at."""
+    start = _period_of(ctx.now, node.unit, ctx)
+    found = []
+    for _ in range(node.total_periods + 1):
+        found.append(start)
+        # The period before: from the day before this one starts.
+        start = _period_of(
+            datetime(start.year, start.month, start.day, 12, tzinfo=ctx.zone) - timedelta(days=1),
+            node.unit,
+            ctx,
+        )
+    return set(found[:-1] if node.include_current else found[1:])
+
+
 def _matches(e: Happened, spec: r.EventSpec) -> bool:
     return e.name == spec.name and all(
         _value_matches(e.properties, f.property, f.op, f.value) for f in spec.where
@@ -318,6 +354,30 @@ def holds(data: Dataset, node: r.Node, ctx: Context, i: int) -> bool:
             if not any(_matches(b, node.then_not) and a.at <= b.at <= a.at + span for b in mine):
                 return True
         return False
+    if isinstance(node, r.RegularlyCondition):
+        wanted = _periods(node, ctx)
+        per_period: dict[date, int] = {}
+        for e in mine:
+            start = _period_of(e.at, node.unit, ctx)
+            if _matches(e, node.event) and start in wanted:
+                per_period[start] = per_period.get(start, 0) + 1
+        busy = [n for n in per_period.values() if n >= node.min_times]
+        return len(busy) >= node.min_periods
+    if isinstance(node, r.StoppedCondition | r.RestartedCondition):
+        times = [e.at for e in mine if _matches(e, node.event)]
+        start = _moment(node.active_from, ctx)
+        quiet_from = _moment(node.quiet_from, ctx)
+        assert quiet_from is not None
+        active = any((start is None or t >= start) and t < quiet_from for t in times)
+        if isinstance(node, r.StoppedCondition):
+            return active and not any(t >= quiet_from for t in times)
+        quiet_until = _moment(node.quiet_until, ctx)
+        assert quiet_until is not None
+        return (
+            active
+            and not any(quiet_from <= t < quiet_until for t in times)
+            and any(t >= quiet_until for t in times)
+        )
     orders = [
         o for o in data.orders if o.person == i and _in(o.at, getattr(node, "window", None), ctx)
     ]

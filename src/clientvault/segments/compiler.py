@@ -405,6 +405,113 @@ def _sequence(node: r.SequenceCondition, ctx: Context) -> Predicate:
     return _member(ctx, found)
 
 
+def moment_instant(moment: r.Moment, ctx: Context) -> datetime:
+    """A moment of a rule as a UTC instant (``days_ago`` rolling from the evaluation time)."""
+    if moment.days_ago is not None:
+        return ctx.now - timedelta(days=moment.days_ago)
+    assert moment.at is not None
+    return _instant(moment.at, ctx.zone)
+
+
+def _period_start(day: date, unit: str) -> date:
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    if unit == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _period_step(day: date, unit: str, steps: int) -> date:
+    if unit == "day":
+        return day + timedelta(days=steps)
+    if unit == "week":
+        return day + timedelta(weeks=steps)
+    months = day.year * 12 + day.month - 1 + steps
+    return date(months // 12, months % 12 + 1, 1)
+
+
+def period_bounds(node: r.RegularlyCondition, ctx: Context) -> list[datetime]:
+    """The ``total_periods + 1`` boundaries (UTC, oldest first) of a ``regularly``
+    condition's calendar periods: local midnights in the installation's time zone, so a
+    period is a local day, ISO week or month whatever the offset (summer time included)."""
+    current = _period_start(ctx.now.astimezone(ctx.zone).date(), node.unit)
+    end = _period_step(current, node.unit, 1) if node.include_current else current
+    days = [_period_step(end, node.unit, -k) for k in range(node.total_periods, -1, -1)]
+    return [_instant(day, ctx.zone) for day in days]
+
+
+def _regularly(node: r.RegularlyCondition, ctx: Context) -> Predicate:
+    ev = aliased(Event)
+    bounds = period_bounds(node, ctx)
+    starts = list(enumerate(bounds[:-1]))[1:]
+    # The period of each event, by comparing with the boundaries computed here (newest
+    # first): no date arithmetic in SQL, so both backends cut the periods alike.
+    period: Any = (
+        case(*((ev.occurred_at >= at, number) for number, at in reversed(starts)), else_=0)
+        if starts
+        else literal(0)
+    )
+    rows = (
+        select(ev.customer_id.label("customer_id"), period.label("period"))
+        .where(
+            ev.customer_id.is_not(None),
+            *_event_terms(ev, node.event, ctx),
+            ev.occurred_at >= bounds[0],
+            ev.occurred_at < bounds[-1],
+        )
+        .subquery("regular_events")
+    )
+    periods = (
+        select(rows.c.customer_id)
+        .group_by(rows.c.customer_id, rows.c.period)
+        .having(func.count() >= node.min_times)
+        .subquery("regular_periods")
+    )
+    found = (
+        select(periods.c.customer_id)
+        .group_by(periods.c.customer_id)
+        .having(func.count() >= node.min_periods)
+    )
+    return _member(ctx, found)
+
+
+def _stopped(node: r.StoppedCondition, ctx: Context) -> Predicate:
+    ev = aliased(Event)
+    last = func.max(ev.occurred_at)
+    # Done in [active_from, quiet_from) and not since: the last time falls in that span.
+    terms = [last < moment_instant(node.quiet_from, ctx)]
+    if node.active_from is not None:
+        terms.append(last >= moment_instant(node.active_from, ctx))
+    found = (
+        select(ev.customer_id)
+        .where(ev.customer_id.is_not(None), *_event_terms(ev, node.event, ctx))
+        .group_by(ev.customer_id)
+        .having(and_(*terms))
+    )
+    return _member(ctx, found)
+
+
+def _restarted(node: r.RestartedCondition, ctx: Context) -> Predicate:
+    ev = aliased(Event)
+    quiet_from = moment_instant(node.quiet_from, ctx)
+    quiet_until = moment_instant(node.quiet_until, ctx)
+    active = [ev.occurred_at < quiet_from]
+    if node.active_from is not None:
+        active.append(ev.occurred_at >= moment_instant(node.active_from, ctx))
+    quiet = and_(ev.occurred_at >= quiet_from, ev.occurred_at < quiet_until)
+    found = (
+        select(ev.customer_id)
+        .where(ev.customer_id.is_not(None), *_event_terms(ev, node.event, ctx))
+        .group_by(ev.customer_id)
+        .having(
+            func.sum(case((and_(*active), 1), else_=0)) > 0,
+            func.sum(case((quiet, 1), else_=0)) == 0,
+            func.max(ev.occurred_at) >= quiet_until,
+        )
+    )
+    return _member(ctx, found)
+
+
 # --- commerce -----------------------------------------------------------------------------
 
 
@@ -505,6 +612,9 @@ _CONDITIONS: dict[type[Any], Callable[[Any, Context], Predicate]] = {
     r.EventCondition: _event,
     r.OccurrenceCondition: _occurrence,
     r.SequenceCondition: _sequence,
+    r.RegularlyCondition: _regularly,
+    r.StoppedCondition: _stopped,
+    r.RestartedCondition: _restarted,
     r.OrdersCondition: _orders,
     r.CategoryCondition: _category,
     r.ConsentCondition: _consent,

@@ -31,6 +31,8 @@ from clientvault.errors import InvalidInput
 #: How deep groups may nest, and how many nodes (groups and conditions) one rule may hold.
 MAX_DEPTH = 12
 MAX_CONDITIONS = 200
+#: How many calendar periods a ``regularly`` condition may look back over.
+MAX_PERIODS = 120
 #: Trait keys and event property names: plain identifiers, so they can never escape the JSON
 #: path they are put in.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -233,6 +235,89 @@ class SequenceCondition(_Strict):
     window: Window | None = None
 
 
+class Moment(_Strict):
+    """A point in time: ``days_ago`` (rolling, that many days before the evaluation time) or
+    ``at`` (a calendar date, local midnight in the installation's time zone, or a time with
+    its zone)."""
+
+    days_ago: int | None = Field(default=None, ge=0, le=36_600)
+    at: Bound | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Moment:
+        if (self.days_ago is None) == (self.at is None):
+            raise ValueError("give days_ago or at, one of them")
+        if isinstance(self.at, datetime) and self.at.tzinfo is None:
+            raise ValueError("times must carry a time zone (ISO 8601 with offset or Z)")
+        return self
+
+
+def _ordered(earlier: Moment | None, later: Moment, what: str) -> None:
+    """Refuse two moments of the same form in the wrong order (moments of different forms
+    are compared at evaluation: an empty span then holds no event)."""
+    if earlier is None:
+        return
+    if earlier.days_ago is not None and later.days_ago is not None:
+        if earlier.days_ago <= later.days_ago:
+            raise ValueError(f"{what}: days_ago must be larger for the earlier moment")
+    elif earlier.at is not None and later.at is not None and type(earlier.at) is type(later.at):
+        if earlier.at >= later.at:  # both dates, or both times
+            raise ValueError(f"{what}: the earlier moment must come first")
+
+
+class RegularlyCondition(_Strict):
+    """Did an event regularly: at least ``min_times`` times in each of at least
+    ``min_periods`` of the last ``total_periods`` calendar periods (days, ISO weeks from
+    Monday, months, in the installation's time zone). ``include_current``: whether the
+    current, unfinished period is the newest of them (else the last complete ones)."""
+
+    type: Literal["regularly"]
+    event: EventSpec
+    unit: Literal["day", "week", "month"]
+    total_periods: int = Field(ge=1, le=MAX_PERIODS)
+    min_periods: int = Field(ge=1, le=MAX_PERIODS)
+    min_times: int = Field(default=1, ge=1, le=_BIG)
+    include_current: bool = True
+
+    @model_validator(mode="after")
+    def _fits(self) -> RegularlyCondition:
+        if self.min_periods > self.total_periods:
+            raise ValueError("min_periods cannot exceed total_periods")
+        return self
+
+
+class StoppedCondition(_Strict):
+    """Did an event in ``[active_from, quiet_from)`` (``active_from`` open: any time before)
+    and not since ``quiet_from``."""
+
+    type: Literal["stopped"]
+    event: EventSpec
+    active_from: Moment | None = None
+    quiet_from: Moment
+
+    @model_validator(mode="after")
+    def _order(self) -> StoppedCondition:
+        _ordered(self.active_from, self.quiet_from, "active_from before quiet_from")
+        return self
+
+
+class RestartedCondition(_Strict):
+    """Did an event in ``[active_from, quiet_from)`` (open: any time before), not in
+    ``[quiet_from, quiet_until)``, and again since ``quiet_until``."""
+
+    type: Literal["restarted"]
+    event: EventSpec
+    active_from: Moment | None = None
+    quiet_from: Moment
+    quiet_until: Moment
+
+    @model_validator(mode="after")
+    def _order(self) -> RestartedCondition:
+        _ordered(self.active_from, self.quiet_from, "active_from before quiet_from")
+        _ordered(self.quiet_from, self.quiet_until, "quiet_from before quiet_until")
+        return self
+
+
 class OrdersCondition(_Strict):
     """A commerce aggregate over the customer's orders in a window: ``order_count``,
     ``total_spent`` (net of refunds), ``average_basket``, ``days_since_last_order``."""
@@ -294,6 +379,9 @@ Condition = (
     | EventCondition
     | OccurrenceCondition
     | SequenceCondition
+    | RegularlyCondition
+    | StoppedCondition
+    | RestartedCondition
     | OrdersCondition
     | CategoryCondition
     | ConsentCondition
@@ -308,6 +396,9 @@ CONDITION_TYPES: tuple[type[BaseModel], ...] = (
     EventCondition,
     OccurrenceCondition,
     SequenceCondition,
+    RegularlyCondition,
+    StoppedCondition,
+    RestartedCondition,
     OrdersCondition,
     CategoryCondition,
     ConsentCondition,
@@ -364,6 +455,9 @@ Node = Annotated[
     | Annotated[EventCondition, Tag("event")]
     | Annotated[OccurrenceCondition, Tag("occurrence")]
     | Annotated[SequenceCondition, Tag("sequence")]
+    | Annotated[RegularlyCondition, Tag("regularly")]
+    | Annotated[StoppedCondition, Tag("stopped")]
+    | Annotated[RestartedCondition, Tag("restarted")]
     | Annotated[OrdersCondition, Tag("orders")]
     | Annotated[CategoryCondition, Tag("bought_category")]
     | Annotated[ConsentCondition, Tag("consent")]

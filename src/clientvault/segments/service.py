@@ -279,6 +279,15 @@ def _window_text(window: r.Window | None) -> str:
     return " " + " ".join(parts)
 
 
+def _moment_text(moment: r.Moment | None, word: str) -> str:
+    if moment is None:
+        return ""
+    if moment.days_ago is not None:
+        return f" {word} {moment.days_ago} days ago"
+    assert moment.at is not None
+    return f" {word} {moment.at.isoformat()}"
+
+
 def _event_text(spec: r.EventSpec) -> str:
     filters = ", ".join(f"{f.property} {f.op} {f.value!r}" for f in spec.where)
     return f"'{spec.name}'" + (f" ({filters})" if filters else "")
@@ -314,6 +323,24 @@ def describe(node: r.Node) -> str:
         return (
             f"{_event_text(node.first)} then no {_event_text(node.then_not)} within "
             f"{node.within.hours}h{node.within.minutes:02d}{_window_text(node.window)}"
+        )
+    if isinstance(node, r.RegularlyCondition):
+        times = f"{node.min_times}x " if node.min_times > 1 else ""
+        current = "" if node.include_current else " complete"
+        return (
+            f"did {_event_text(node.event)} {times}in {node.min_periods} of the last "
+            f"{node.total_periods}{current} {node.unit}s"
+        )
+    if isinstance(node, r.StoppedCondition):
+        return (
+            f"stopped {_event_text(node.event)}: did it{_moment_text(node.active_from, 'since')}"
+            f" but not{_moment_text(node.quiet_from, 'since')}"
+        )
+    if isinstance(node, r.RestartedCondition):
+        return (
+            f"restarted {_event_text(node.event)}: did it{_moment_text(node.active_from, 'since')}"
+            f", not{_moment_text(node.quiet_from, 'from')}{_moment_text(node.quiet_until, 'to')}"
+            f", then again"
         )
     if isinstance(node, r.OrdersCondition):
         return (

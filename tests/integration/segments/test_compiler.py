@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -258,6 +258,86 @@ def test_window_bounds_use_the_time_zone(db: Store) -> None:
         session.rollback()
 
 
+def test_regularly_cuts_local_calendar_periods(db: Store) -> None:
+    """NOW is Monday 15 June 2026, 14:00 in Paris: this ISO week began at 22:00 UTC on the
+    14th there, and the week of 1 June at 22:00 UTC on 31 May."""
+    paris = ZoneInfo("Europe/Paris")
+    at = lambda *a: datetime(*a, tzinfo=UTC)  # noqa: E731
+    people = [Person() for _ in range(5)]
+    visits = {
+        0: [at(2026, 6, 14, 22, 30), at(2026, 6, 14, 21, 30)],  # this week / last (Paris)
+        1: [at(2026, 5, 31, 21, 59), at(2026, 6, 10)],  # one second before the first week
+        2: [at(2026, 5, 31, 22, 0), at(2026, 6, 10)],  # the first week's first second
+        3: [at(2026, 6, 9), at(2026, 6, 11), at(2026, 6, 2)],  # twice in one week
+        4: [at(2026, 4, 30, 22, 0), at(2026, 6, 1)],  # 1 May 00:00 in Paris, and June
+    }
+    data = Dataset(
+        people=people,
+        events=[Happened(i, "Visit", t) for i, times in visits.items() for t in times],
+    )
+    weekly = {"type": "regularly", "event": {"name": "Visit"}, "unit": "week"}
+    with db.sessions() as session:
+        write(session, data)
+        three = {**weekly, "total_periods": 3, "min_periods": 2}
+        assert _members(session, data, three, zone=paris) == {0, 2, 3}
+        assert _members(session, data, three, zone=ZoneInfo("UTC")) == {3}
+        complete = {**three, "total_periods": 2, "include_current": False}
+        assert _members(session, data, complete, zone=paris) == {2, 3}
+        twice = {**weekly, "total_periods": 3, "min_periods": 1, "min_times": 2}
+        assert _members(session, data, twice, zone=paris) == {3}
+        months = {**weekly, "unit": "month", "total_periods": 2, "min_periods": 2}
+        assert _members(session, data, months, zone=paris) == {1, 4}
+        assert _members(session, data, months, zone=ZoneInfo("UTC")) == {1, 2}
+        days = {**weekly, "unit": "day", "total_periods": 1, "min_periods": 1}
+        assert _members(session, data, days, zone=paris) == {0}
+        session.rollback()
+
+
+def test_stopped_and_restarted_windows(db: Store) -> None:
+    """Each span is ``[from, until)``: an event at a span's first instant is in it."""
+    day = timedelta(days=1)
+    people = [Person() for _ in range(10)]
+    times = {
+        0: [NOW - 7 * day],  # at quiet_from: done since, not stopped
+        1: [NOW - 7 * day - timedelta(seconds=1)],  # just before it: stopped
+        2: [NOW - 14 * day],  # at active_from: stopped
+        3: [NOW - 14 * day - timedelta(minutes=1)],  # before active_from
+        4: [NOW - 20 * day, NOW - 2 * day],  # restarted
+        5: [NOW - 20 * day, NOW - 10 * day, NOW - 2 * day],  # not quiet in between
+        6: [NOW - 2 * day],  # never before
+        7: [NOW - 20 * day, NOW - 3 * day],  # again at quiet_until: restarted
+        8: [NOW - 20 * day, NOW - 14 * day, NOW - day],  # at quiet_from: not quiet
+        9: [datetime(2026, 6, 7, 23, tzinfo=UTC)],  # 8 June 01:00 in Paris
+    }
+    data = Dataset(
+        people=people,
+        events=[Happened(i, "Visit", t) for i, moments in times.items() for t in moments]
+        + [Happened(0, "Other", NOW - 20 * day)],
+    )
+    visit = {"name": "Visit"}
+    with db.sessions() as session:
+        write(session, data)
+        stopped = {"type": "stopped", "event": visit, "quiet_from": {"days_ago": 7}}
+        assert _members(session, data, stopped) == {1, 2, 3, 9}
+        bounded = {**stopped, "active_from": {"days_ago": 14}}
+        assert _members(session, data, bounded) == {1, 2, 9}
+        # A date is local midnight: 8 June 00:00 in Paris is 7 June 22:00 UTC, before the
+        # event of person 9, who is quiet since in UTC but not in Paris.
+        local = {**stopped, "quiet_from": {"at": "2026-06-08"}}
+        assert _members(session, data, local, zone=ZoneInfo("Europe/Paris")) == {2, 3}
+        assert _members(session, data, local, zone=ZoneInfo("UTC")) == {2, 3, 9}
+        restarted = {
+            "type": "restarted",
+            "event": visit,
+            "quiet_from": {"days_ago": 14},
+            "quiet_until": {"days_ago": 3},
+        }
+        assert _members(session, data, restarted) == {4, 7}
+        recent = {**restarted, "active_from": {"days_ago": 19}}
+        assert _members(session, data, recent) == set()
+        session.rollback()
+
+
 def test_segment_membership_and_cycles(db: Store) -> None:
     data = _dataset()
     young = r.parse_rules({"type": "age", "max": 40})
@@ -343,6 +423,21 @@ _WINDOWS = st.one_of(
     ),
 )
 
+def _moment(days: int, as_date: bool) -> dict[str, Any]:
+    if as_date:
+        return {"at": (NOW - timedelta(days=days)).date().isoformat()}
+    return {"days_ago": days}
+
+
+@st.composite
+def _moments(draw: st.DrawFn, count: int) -> list[dict[str, Any] | None]:
+    """``count`` moments, oldest first (each as days ago or as a date), and maybe no first."""
+    days = sorted(draw(st.lists(st.integers(0, 10), min_size=count, max_size=count, unique=True)))
+    found: list[dict[str, Any] | None] = [_moment(d, draw(st.booleans())) for d in reversed(days)]
+    if draw(st.booleans()):
+        found[0] = None
+    return found
+
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
@@ -415,6 +510,43 @@ _LEAVES = st.one_of(
         st.sampled_from(_NAMES),
         st.integers(1, 30),
         _WINDOWS,
+    ),
+    st.builds(
+        lambda spec, unit, total, least, times, current: {
+            "type": "regularly",
+            "event": spec,
+            "unit": unit,
+            "total_periods": total,
+            "min_periods": min(least, total),
+            "min_times": times,
+            "include_current": current,
+        },
+        _SPEC,
+        st.sampled_from(["day", "week", "month"]),
+        st.integers(1, 12),
+        st.integers(1, 3),
+        st.integers(1, 2),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda spec, at: _drop_none(
+            {"type": "stopped", "event": spec, "active_from": at[0], "quiet_from": at[1]}
+        ),
+        _SPEC,
+        _moments(2),
+    ),
+    st.builds(
+        lambda spec, at: _drop_none(
+            {
+                "type": "restarted",
+                "event": spec,
+                "active_from": at[0],
+                "quiet_from": at[1],
+                "quiet_until": at[2],
+            }
+        ),
+        _SPEC,
+        _moments(3),
     ),
     st.builds(
         lambda metric, op, value, window: _drop_none(
