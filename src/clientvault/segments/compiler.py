@@ -20,6 +20,7 @@ Semantics, as the plain-Python evaluation in the tests mirrors them:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +77,14 @@ def _no_segments(slug: str) -> Referenced | None:
     return None
 
 
+#: Finds a computed trait by name: its id and aggregate (None when there is none).
+TraitResolver = Callable[[str], tuple[uuid.UUID, str] | None]
+
+
+def _no_traits(name: str) -> tuple[uuid.UUID, str] | None:
+    return None
+
+
 def _member(ctx: Context, ids: Select[Any]) -> Predicate:
     """The customer's id is in a query of ids (narrowed to one customer when explaining)."""
     return Customer.id.in_(_scoped(ctx, ids))
@@ -107,6 +116,8 @@ class Context:
     stack: tuple[str, ...] = ()
     #: Set when explaining one customer: every subquery is narrowed to them.
     only: uuid.UUID | None = None
+    #: Finds a computed trait by name: its id and aggregate (None when there is none).
+    trait: TraitResolver = _no_traits
 
 
 def live_customers() -> Predicate:
@@ -288,20 +299,47 @@ def _attribute(node: r.AttributeCondition, ctx: Context) -> Predicate:
     return or_(false(), *(func.substr(column, 1, len(v)) == v for v in node.values))
 
 
-def _trait(node: r.TraitCondition, ctx: Context) -> Predicate:
-    traits = Customer.traits
-    if node.op == "is_set":
+def _value_test(document: Any, key: str, op: str, value: Any, dialect: str) -> Predicate:
+    """A ``_ValueTest`` (trait and computed-trait conditions) of the value at ``key``."""
+    if op == "is_set":
         return and_(
-            Customer.traits.is_not(None),
-            _json_type(traits, node.key, ctx.dialect).is_not(None),
-            _json_type(traits, node.key, ctx.dialect) != "null",
+            document.is_not(None),
+            _json_type(document, key, dialect).is_not(None),
+            _json_type(document, key, dialect) != "null",
         )
-    if node.op == "is_not_set":
-        return not_(definite(_trait(node.model_copy(update={"op": "is_set"}), ctx)))
-    if node.op == "contains":
-        assert isinstance(node.value, str)
-        return _json_contains(traits, node.key, node.value, ctx.dialect)
-    return _json_compare(traits, node.key, node.op, node.value, ctx.dialect)
+    if op == "is_not_set":
+        return not_(definite(_value_test(document, key, "is_set", None, dialect)))
+    if op == "contains":
+        assert isinstance(value, str)
+        return _json_contains(document, key, value, dialect)
+    return _json_compare(document, key, op, value, dialect)
+
+
+def _trait(node: r.TraitCondition, ctx: Context) -> Predicate:
+    return _value_test(Customer.traits, node.key, node.op, node.value, ctx.dialect)
+
+
+def zero_passes(op: str, value: Any) -> bool:
+    """Whether the number 0 passes a value test (a count or a sum with no row is 0)."""
+    if op in ("is_set", "ne"):
+        return op == "is_set" or isinstance(value, str | bool) or value != 0
+    if op in ("is_not_set", "in", "contains") or isinstance(value, str | bool):
+        return False
+    return bool(_NUMERIC_OPS[op](0.0, float(value)))
+
+
+def _computed_trait(node: r.ComputedTraitCondition, ctx: Context) -> Predicate:
+    from clientvault.segments.models import CustomerTrait
+
+    found = ctx.trait(node.name)
+    if found is None:
+        raise InvalidInput(f"no computed trait {node.name!r}", code="unknown_trait")
+    trait_id, aggregate = found
+    rows = select(CustomerTrait.customer_id).where(CustomerTrait.trait_id == trait_id)
+    test = _value_test(CustomerTrait.value, "value", node.op, node.value, ctx.dialect)
+    if aggregate in ("count", "sum") and zero_passes(node.op, node.value):
+        return _not_member(ctx, rows.where(not_(definite(test))))
+    return _member(ctx, rows.where(test))
 
 
 def _profile_date(node: r.ProfileDateCondition, ctx: Context) -> Predicate:
@@ -589,9 +627,7 @@ def _segment(node: r.SegmentCondition, ctx: Context) -> Predicate:
         return _member(
             ctx, select(SegmentMember.customer_id).where(SegmentMember.segment_id == found.id)
         )
-    inner = Context(
-        ctx.dialect, ctx.now, ctx.zone, ctx.resolve, (*ctx.stack, node.segment), ctx.only
-    )
+    inner = dataclasses.replace(ctx, stack=(*ctx.stack, node.segment))
     return compile_node(found.rules, inner)
 
 
@@ -608,6 +644,7 @@ _CONDITIONS: dict[type[Any], Callable[[Any, Context], Predicate]] = {
     r.AgeCondition: _age,
     r.AttributeCondition: _attribute,
     r.TraitCondition: _trait,
+    r.ComputedTraitCondition: _computed_trait,
     r.ProfileDateCondition: _profile_date,
     r.EventCondition: _event,
     r.OccurrenceCondition: _occurrence,

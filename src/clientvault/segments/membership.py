@@ -207,6 +207,7 @@ _EVENT_DRIVEN = (
     r.RegularlyCondition,
     r.StoppedCondition,
     r.RestartedCondition,
+    r.ComputedTraitCondition,
     r.ProfileDateCondition,
     r.OrdersCondition,
     r.CategoryCondition,

@@ -173,17 +173,18 @@ class AttributeCondition(_Strict):
         return self
 
 
-class TraitCondition(_Strict):
-    """A trait of ``traits`` (psychographics: ``interests``, ``lifestyle``…): compared with a
-    value, ``contains`` for a list-valued trait, ``is_set`` / ``is_not_set``."""
+ValueOp = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "contains", "is_set", "is_not_set"]
 
-    type: Literal["trait"]
-    key: str = Field(pattern=NAME_PATTERN)
-    op: Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "contains", "is_set", "is_not_set"]
+
+class _ValueTest(_Strict):
+    """A test of a stored value: compared with a value, ``contains`` for a list,
+    ``is_set`` / ``is_not_set``."""
+
+    op: ValueOp
     value: str | Amount | bool | list[str] | None = Field(default=None, union_mode="left_to_right")
 
     @model_validator(mode="after")
-    def _value_fits(self) -> TraitCondition:
+    def _value_fits(self) -> _ValueTest:
         if self.op in ("is_set", "is_not_set"):
             if self.value is not None:
                 raise ValueError(f"{self.op!r} takes no value")
@@ -194,6 +195,22 @@ class TraitCondition(_Strict):
             raise ValueError("'contains' takes one string")
         _check_value(self.op, self.value)
         return self
+
+
+class TraitCondition(_ValueTest):
+    """A trait of ``traits`` (psychographics: ``interests``, ``lifestyle``…): compared with a
+    value, ``contains`` for a list-valued trait, ``is_set`` / ``is_not_set``."""
+
+    type: Literal["trait"]
+    key: str = Field(pattern=NAME_PATTERN)
+
+
+class ComputedTraitCondition(_ValueTest):
+    """A computed trait's current value (``segments.traits``: ``favourite_category_90d``…),
+    tested as a profile trait is; a count or a sum with no events is 0."""
+
+    type: Literal["computed_trait"]
+    name: str = Field(pattern=NAME_PATTERN)
 
 
 class ProfileDateCondition(_Strict):
@@ -375,6 +392,7 @@ Condition = (
     AgeCondition
     | AttributeCondition
     | TraitCondition
+    | ComputedTraitCondition
     | ProfileDateCondition
     | EventCondition
     | OccurrenceCondition
@@ -392,6 +410,7 @@ CONDITION_TYPES: tuple[type[BaseModel], ...] = (
     AgeCondition,
     AttributeCondition,
     TraitCondition,
+    ComputedTraitCondition,
     ProfileDateCondition,
     EventCondition,
     OccurrenceCondition,
@@ -451,6 +470,7 @@ Node = Annotated[
     | Annotated[AgeCondition, Tag("age")]
     | Annotated[AttributeCondition, Tag("attribute")]
     | Annotated[TraitCondition, Tag("trait")]
+    | Annotated[ComputedTraitCondition, Tag("computed_trait")]
     | Annotated[ProfileDateCondition, Tag("profile_date")]
     | Annotated[EventCondition, Tag("event")]
     | Annotated[OccurrenceCondition, Tag("occurrence")]

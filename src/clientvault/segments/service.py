@@ -87,7 +87,21 @@ def context(
         zone=zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone),
         resolve=resolver(session),
         stack=(slug,) if slug else (),
+        trait=trait_resolver(session),
     )
+
+
+def trait_resolver(session: Session) -> Any:
+    """Finds computed traits by name, for ``computed_trait`` conditions."""
+    from clientvault.segments.models import ComputedTrait
+
+    def resolve(name: str) -> tuple[uuid.UUID, str] | None:
+        row = session.execute(
+            select(ComputedTrait.id, ComputedTrait.aggregate).where(ComputedTrait.name == name)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    return resolve
 
 
 # --- definitions --------------------------------------------------------------------------
@@ -307,9 +321,10 @@ def describe(node: r.Node) -> str:
         return f"age {low}-{high}"
     if isinstance(node, r.AttributeCondition):
         return f"{node.field} {node.op.replace('_', ' ')} {', '.join(node.values)}".strip()
-    if isinstance(node, r.TraitCondition):
+    if isinstance(node, r.TraitCondition | r.ComputedTraitCondition):
         value = "" if node.value is None else f" {node.value!r}"
-        return f"trait {node.key} {node.op.replace('_', ' ')}{value}"
+        what = f"trait {node.key}" if isinstance(node, r.TraitCondition) else node.name
+        return f"{what} {node.op.replace('_', ' ')}{value}"
     if isinstance(node, r.ProfileDateCondition):
         return f"{node.field.replace('_', ' ')}{_window_text(node.window)}"
     if isinstance(node, r.EventCondition):

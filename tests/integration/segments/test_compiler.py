@@ -5,6 +5,7 @@ datasets, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -21,6 +22,7 @@ from clientvault.errors import InvalidInput
 from clientvault.identity.models import Customer
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, Referenced, members_query
+from clientvault.segments.service import context
 from clientvault.store.context import Store
 from support.segment_data import (
     NOW,
@@ -423,6 +425,7 @@ _WINDOWS = st.one_of(
     ),
 )
 
+
 def _moment(days: int, as_date: bool) -> dict[str, Any]:
     if as_date:
         return {"at": (NOW - timedelta(days=days)).date().isoformat()}
@@ -573,6 +576,62 @@ _LEAVES = st.one_of(
         st.lists(st.sampled_from(["champions", "lost"]), min_size=1, max_size=2),
     ),
 )
+#: The computed traits every random dataset defines (over its random events).
+_TRAITS: list[dict[str, Any]] = [
+    {
+        "name": "added_5d",
+        "event": {"name": "Product Added"},
+        "aggregate": "count",
+        "window_days": 5,
+    },
+    *(
+        {
+            "name": f"price_{a}",
+            "event": {"name": "Product Added"},
+            "aggregate": a,
+            "property": "price",
+        }
+        for a in ("sum", "average", "min", "max", "first", "last")
+    ),
+    {
+        "name": "spent_a_3d",
+        "event": {"name": "Order Completed", "where": [{"property": "category", "value": "a"}]},
+        "aggregate": "sum",
+        "property": "price",
+        "window_days": 3,
+    },
+    *(
+        {
+            "name": f"category_{a}",
+            "event": {"name": "Page Viewed"},
+            "aggregate": a,
+            "property": "category",
+        }
+        for a in ("most_frequent", "unique", "last")
+    ),
+]
+_TRAIT_TESTS = st.one_of(
+    st.builds(lambda op: {"op": op}, st.sampled_from(["is_set", "is_not_set"])),
+    st.builds(
+        lambda op, v: {"op": op, "value": v},
+        st.sampled_from(["eq", "ne", "gt", "lte"]),
+        st.integers(0, 6),
+    ),
+    st.builds(
+        lambda op, v: {"op": op, "value": v},
+        st.sampled_from(["eq", "ne", "contains"]),
+        st.sampled_from(["a", "b"]),
+    ),
+    st.just({"op": "in", "value": ["a"]}),
+)
+_LEAVES = st.one_of(
+    _LEAVES,
+    st.builds(
+        lambda name, test: {"type": "computed_trait", "name": name, **test},
+        st.sampled_from([t["name"] for t in _TRAITS]),
+        _TRAIT_TESTS,
+    ),
+)
 _RULES = st.recursive(
     _LEAVES,
     lambda inner: st.one_of(
@@ -665,9 +724,12 @@ def test_compiled_members_match_plain_evaluation(
     db: Store, data: Dataset, rule: dict[str, Any], zone: str
 ) -> None:
     node = r.parse_rules(rule)
+    # Only the computed traits the rule tests are defined (each costs a recompute).
+    used = json.dumps(rule)
+    data = dataclasses.replace(data, traits=[t for t in _TRAITS if f'"{t["name"]}"' in used])
     with db.sessions() as session:
         write(session, data)
-        ctx = Context(dialect=session.get_bind().dialect.name, now=NOW, zone=ZoneInfo(zone))
+        ctx = context(session, zone=zone, now=NOW)
         expected = evaluate(data, node, ctx)
         assert set(session.scalars(members_query(node, ctx))) == expected
         # Narrowed to one customer, as explanations run it.

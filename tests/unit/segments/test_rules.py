@@ -106,9 +106,7 @@ def test_behavioural_conditions_name_their_faulty_field() -> None:
     visit = {"name": "Visit"}
     regular = {"type": "regularly", "event": visit, "unit": "week", "total_periods": 4}
     assert _error({"all": [{**regular, "min_periods": 5}]}).startswith("rules.all[0]: ")
-    assert _error({"any": [{**regular, "min_periods": 0}]}).startswith(
-        "rules.any[0].min_periods: "
-    )
+    assert _error({"any": [{**regular, "min_periods": 0}]}).startswith("rules.any[0].min_periods: ")
     assert _error({**regular, "min_periods": 1, "unit": "year"}).startswith("rules.unit: ")
     assert _error({**regular, "min_periods": 1, "total_periods": 10**6}).startswith(
         "rules.total_periods: "
