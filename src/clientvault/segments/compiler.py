@@ -319,8 +319,11 @@ def _trait(node: r.TraitCondition, ctx: Context) -> Predicate:
     return _value_test(Customer.traits, node.key, node.op, node.value, ctx.dialect)
 
 
-def zero_passes(op: str, value: Any) -> bool:
-    """Whether the number 0 passes a value test (a count or a sum with no row is 0)."""
+def missing_passes(aggregate: str, op: str, value: Any) -> bool:
+    """Whether a customer without a stored value passes a value test: a count or a sum of
+    nothing is 0; any other missing value is unset (and so not equal to anything)."""
+    if aggregate not in ("count", "sum"):
+        return op in ("is_not_set", "ne")
     if op in ("is_set", "ne"):
         return op == "is_set" or isinstance(value, str | bool) or value != 0
     if op in ("is_not_set", "in", "contains") or isinstance(value, str | bool):
@@ -337,7 +340,7 @@ def _computed_trait(node: r.ComputedTraitCondition, ctx: Context) -> Predicate:
     trait_id, aggregate = found
     rows = select(CustomerTrait.customer_id).where(CustomerTrait.trait_id == trait_id)
     test = _value_test(CustomerTrait.value, "value", node.op, node.value, ctx.dialect)
-    if aggregate in ("count", "sum") and zero_passes(node.op, node.value):
+    if missing_passes(aggregate, node.op, node.value):
         return _not_member(ctx, rows.where(not_(definite(test))))
     return _member(ctx, rows.where(test))
 
