@@ -18,9 +18,9 @@ from clientvault.identity.models import Customer
 from clientvault.ingest.commerce.models import Order, OrderItem, Product
 from clientvault.ingest.models import Event
 from clientvault.privacy.models import ConsentRecord, Purpose
+from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, count_holds, window_bounds
-from clientvault.security.principal import Principal
 from clientvault.segments.traits import define_trait, read_trait
 from clientvault.store.base import table_of
 
@@ -475,5 +475,5 @@ def trait_value(data: Dataset, document: dict[str, Any], ctx: Context, i: int) -
     ]
     if not held:
         return None
-    at, n, value = min(held) if aggregate == "first" else max(held)
+    value = (min(held) if aggregate == "first" else max(held))[2]
     return float(value) if _number(value) else value

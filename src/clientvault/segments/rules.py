@@ -277,9 +277,10 @@ def _ordered(earlier: Moment | None, later: Moment, what: str) -> None:
     if earlier.days_ago is not None and later.days_ago is not None:
         if earlier.days_ago <= later.days_ago:
             raise ValueError(f"{what}: days_ago must be larger for the earlier moment")
-    elif earlier.at is not None and later.at is not None and type(earlier.at) is type(later.at):
-        if earlier.at >= later.at:  # both dates, or both times
-            raise ValueError(f"{what}: the earlier moment must come first")
+        return
+    same_kind = type(earlier.at) is type(later.at)  # both dates, or both times
+    if same_kind and earlier.at is not None and later.at is not None and earlier.at >= later.at:
+        raise ValueError(f"{what}: the earlier moment must come first")
 
 
 class RegularlyCondition(_Strict):

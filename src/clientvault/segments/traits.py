@@ -116,9 +116,14 @@ def _query(
         return select(ev.customer_id, func.count()).where(*terms).group_by(ev.customer_id)
     if trait.aggregate in ("sum", "average", "min", "max"):
         number = _json_number(props, key, ctx.dialect)
-        function = {"sum": func.sum, "average": func.avg, "min": func.min, "max": func.max}
+        functions: dict[str, Any] = {
+            "sum": func.sum,
+            "average": func.avg,
+            "min": func.min,
+            "max": func.max,
+        }
         return (
-            select(ev.customer_id, function[trait.aggregate](number))
+            select(ev.customer_id, functions[trait.aggregate](number))
             .where(*terms, _json_is(props, key, "number", ctx.dialect))
             .group_by(ev.customer_id)
         )

@@ -17,7 +17,7 @@ from clientvault.ingest.tracking import ingest
 from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import members_query
-from clientvault.segments.membership import CONSUMER, ENTERED, EXITED, refresh_all
+from clientvault.segments.membership import CONSUMER, ENTERED, EXITED
 from clientvault.segments.models import CustomerTrait
 from clientvault.segments.service import SegmentIn, context, save_segment
 from clientvault.segments.traits import (
@@ -128,7 +128,7 @@ def test_definitions_are_checked() -> None:
         read_trait({"name": "x", "event": {}, "aggregate": "count"})
     with pytest.raises(InvalidInput, match="needs the event property"):
         read_trait(_trait("x", "sum", None))
-    with pytest.raises(InvalidInput, match="trait.name"):
+    with pytest.raises(InvalidInput, match=r"trait\.name"):
         read_trait(_trait("x'; drop", "count", None))
 
 
