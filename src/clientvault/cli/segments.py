@@ -26,8 +26,8 @@ from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
 from clientvault.segments.export import export_segment
 from clientvault.segments.membership import refresh_all, refresh_segment
-from clientvault.segments.personas import compute_personas
 from clientvault.segments.models import CustomerTrait
+from clientvault.segments.personas import compute_personas
 from clientvault.segments.rfm import compute_rfm
 from clientvault.segments.service import (
     Explanation,
