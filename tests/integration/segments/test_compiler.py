@@ -22,7 +22,7 @@ from clientvault.errors import InvalidInput
 from clientvault.identity.models import Customer
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, Referenced, members_query
-from clientvault.segments.service import context
+from clientvault.segments.service import context, explain
 from clientvault.store.context import Store
 from support.segment_data import (
     NOW,
@@ -337,6 +337,13 @@ def test_stopped_and_restarted_windows(db: Store) -> None:
         assert _members(session, data, restarted) == {4, 7}
         recent = {**restarted, "active_from": {"days_ago": 19}}
         assert _members(session, data, recent) == set()
+        # Explained condition by condition, for one customer, by the same SQL.
+        ctx = Context(dialect=session.get_bind().dialect.name, now=NOW)
+        why = explain(session, r.parse_rules({"any": [stopped, restarted]}), ctx, people[4].id)
+        assert [(c.label.split(":")[0], c.holds) for c in why.children] == [
+            ("stopped 'Visit'", False),
+            ("restarted 'Visit'", True),
+        ]
         session.rollback()
 
 

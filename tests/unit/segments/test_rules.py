@@ -125,3 +125,39 @@ def test_behavioural_conditions_name_their_faulty_field() -> None:
     ok = r.parse_rules({**restarted, "quiet_until": {"days_ago": 1}})
     assert isinstance(ok, r.RestartedCondition)
     assert {"regularly", "stopped", "restarted"} <= set(json.dumps(r.rules_schema()).split('"'))
+
+
+def test_behavioural_conditions_in_words() -> None:
+    from clientvault.segments.service import describe
+
+    visit = {"name": "Visit"}
+    said = [
+        describe(r.parse_rules(rule))
+        for rule in (
+            {
+                "type": "regularly",
+                "event": visit,
+                "unit": "week",
+                "total_periods": 4,
+                "min_periods": 3,
+                "min_times": 2,
+                "include_current": False,
+            },
+            {"type": "stopped", "event": visit, "quiet_from": {"days_ago": 30}},
+            {
+                "type": "restarted",
+                "event": visit,
+                "active_from": {"at": "2026-01-01"},
+                "quiet_from": {"days_ago": 60},
+                "quiet_until": {"days_ago": 7},
+            },
+            {"type": "computed_trait", "name": "favourite_category_90d", "op": "eq", "value": "x"},
+        )
+    ]
+    assert said == [
+        "did 'Visit' 2x in 3 of the last 4 complete weeks",
+        "stopped 'Visit': did it but not since 30 days ago",
+        "restarted 'Visit': did it since 2026-01-01, not from 60 days ago to 7 days ago, "
+        "then again",
+        "favourite_category_90d eq 'x'",
+    ]
