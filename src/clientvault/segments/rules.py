@@ -12,7 +12,7 @@ Validation errors name the path of the faulty node (``rules.all[2].window.last_d
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -607,3 +607,19 @@ def parse_rules(document: object, *, root: str = "rules") -> Node:
         raise InvalidInput(
             validation_message(document, exc, root=root), code="invalid_rule"
         ) from exc
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def read_object(
+    model: type[_Model], document: object, *, root: str, code: str, shape: str
+) -> _Model:
+    """A definition (segment, computed trait) from a parsed JSON/YAML document: ``shape``
+    when it is not an object, else errors naming their path from ``root``."""
+    if not isinstance(document, dict):
+        raise InvalidInput(shape)
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(document, exc, root=root), code=code) from exc

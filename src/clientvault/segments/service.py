@@ -18,11 +18,11 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from clientvault.errors import Conflict, InvalidInput, NotFound
+from clientvault.errors import Conflict, NotFound
 from clientvault.identity.models import Customer
 from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
@@ -55,14 +55,13 @@ class SegmentIn(BaseModel):
 
 def read_definition(document: object) -> SegmentIn:
     """A segment definition from a parsed JSON/YAML document, errors naming their path."""
-    if not isinstance(document, dict):
-        raise InvalidInput("a segment is an object with slug, name, kind and rules")
-    try:
-        return SegmentIn.model_validate(document)
-    except ValidationError as exc:
-        raise InvalidInput(
-            r.validation_message(document, exc, root="segment"), code="invalid_segment"
-        ) from exc
+    return r.read_object(
+        SegmentIn,
+        document,
+        root="segment",
+        code="invalid_segment",
+        shape="a segment is an object with slug, name, kind and rules",
+    )
 
 
 def resolver(session: Session) -> Any:

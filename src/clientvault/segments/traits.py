@@ -23,11 +23,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Select, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from clientvault.errors import Conflict, InvalidInput, NotFound
+from clientvault.errors import Conflict, NotFound
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.models import Event
 from clientvault.security.principal import Principal
@@ -39,6 +39,7 @@ from clientvault.segments.compiler import (
     _json_number,
     _json_text,
 )
+from clientvault.segments.membership import each_in_own_transaction
 from clientvault.segments.models import ComputedTrait, CustomerTrait, Segment
 from clientvault.settings import Settings
 from clientvault.store.base import table_of, utcnow
@@ -76,14 +77,13 @@ class TraitIn(BaseModel):
 
 def read_trait(document: object) -> TraitIn:
     """A trait definition from a parsed JSON/YAML document, errors naming their path."""
-    if not isinstance(document, dict):
-        raise InvalidInput("a computed trait is an object with name, event and aggregate")
-    try:
-        return TraitIn.model_validate(document)
-    except ValidationError as exc:
-        raise InvalidInput(
-            r.validation_message(document, exc, root="trait"), code="invalid_trait"
-        ) from exc
+    return r.read_object(
+        TraitIn,
+        document,
+        root="trait",
+        code="invalid_trait",
+        shape="a computed trait is an object with name, event and aggregate",
+    )
 
 
 # --- computing values ---------------------------------------------------------------------
@@ -344,15 +344,12 @@ CONSUMER = Consumer(name="segments.traits", handle=handle)
 
 def recompute_all(store: Store, *, now: datetime | None = None) -> dict[str, int]:
     """Recompute every trait for every customer (windows expire), each in its transaction."""
-    with store.read_sessions() as session:
-        names = list(session.scalars(select(ComputedTrait.name).order_by(ComputedTrait.name)))
-    done: dict[str, int] = {}
-    for name in names:
-        with store.sessions.begin() as session:
-            trait = session.scalar(select(ComputedTrait).where(ComputedTrait.name == name))
-            if trait is not None:
-                done[name] = recompute(session, trait, now=now)
-    return done
+    return each_in_own_transaction(
+        store,
+        ComputedTrait,
+        ComputedTrait.name,
+        lambda session, trait: recompute(session, trait, now=now),
+    )
 
 
 def _recompute_job(store: Store, settings: Settings) -> None:
