@@ -3,6 +3,7 @@ the count change, saves it, exports it for a purpose; the export is in the audit
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,8 @@ from clientvault.identity.profiles import create_customers
 from clientvault.identity.schemas import CustomerCreate
 from clientvault.ingest.models import Event
 from clientvault.security.models import AuditEntry
+from clientvault.security.principal import Principal
+from clientvault.segments.traits import define_trait, read_trait
 from support.privacy_core import prepare
 from support.staff import STRONG, create_staff
 
@@ -112,6 +115,8 @@ def test_event_property_filters_are_picked_from_the_data(
                     context={},
                 )
             )
+        trait = {"name": "views", "event": {"name": "Product Viewed"}, "aggregate": "count"}
+        define_trait(session, read_trait(trait), principal=Principal.system("tests"), now=now)
     count = _new_segment(page)
     page.get_by_role("button", name="+ Did an event").click()
     row = page.locator("li[data-kind='event']")
@@ -126,3 +131,18 @@ def test_event_property_filters_are_picked_from_the_data(
     row.get_by_label("property value").select_option("shoes")
     expect(count).to_have_text("11")
     assert '"where"' in page.locator("#segment-rules").input_value()
+    # The behavioural conditions PostHog has, and computed traits, are added by clicking too.
+    page.get_by_label("Match").select_option("any")
+    problem = page.locator("#segment-problem")
+    page.get_by_role("button", name="+ Did it regularly").click()  # 3 of 4 weeks: no one
+    expect(count).to_have_text("11")
+    page.get_by_role("button", name="+ Stopped doing it").click()
+    expect(count).to_have_text("11")
+    page.get_by_role("button", name="+ Computed trait").click()
+    trait = page.locator("li[data-kind='trait']")
+    trait.get_by_label("op").select_option("gt")
+    trait.get_by_label("trait value").fill("0")
+    expect(count).to_have_text("13")
+    expect(problem).to_have_text("")
+    rule = json.loads(page.locator("#segment-rules").input_value())
+    assert [c["type"] for c in rule["any"]] == ["event", "regularly", "stopped", "computed_trait"]
