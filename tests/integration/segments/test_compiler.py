@@ -260,9 +260,10 @@ def test_window_bounds_use_the_time_zone(db: Store) -> None:
         session.rollback()
 
 
-def test_regularly_cuts_local_calendar_periods(db: Store) -> None:
-    """NOW is Monday 15 June 2026, 14:00 in Paris: this ISO week began at 22:00 UTC on the
-    14th there, and the week of 1 June at 22:00 UTC on 31 May."""
+def test_regularly_stopped_restarted(db: Store) -> None:
+    """``regularly`` cuts local calendar periods. NOW is Monday 15 June 2026, 14:00 in Paris:
+    this ISO week began at 22:00 UTC on the 14th there, the week of 1 June at 22:00 UTC on 31
+    May. Then the spans of ``stopped`` and ``restarted``."""
     paris = ZoneInfo("Europe/Paris")
     at = lambda *a: datetime(*a, tzinfo=UTC)  # noqa: E731
     people = [Person() for _ in range(5)]
@@ -293,10 +294,12 @@ def test_regularly_cuts_local_calendar_periods(db: Store) -> None:
         days = {**weekly, "unit": "day", "total_periods": 1, "min_periods": 1}
         assert _members(session, data, days, zone=paris) == {0}
         session.rollback()
+    _stopped_and_restarted_windows(db)
 
 
-def test_stopped_and_restarted_windows(db: Store) -> None:
-    """Each span is ``[from, until)``: an event at a span's first instant is in it."""
+def _stopped_and_restarted_windows(db: Store) -> None:
+    """Each span is ``[from, until)``: an event at a span's first instant is in it. (Run by
+    the test above: one installation for both.)"""
     day = timedelta(days=1)
     people = [Person() for _ in range(10)]
     times = {
