@@ -359,7 +359,7 @@ def _recompute_job(store: Store, settings: Settings) -> None:
 RECOMPUTE = ScheduledJob(
     name="segments.traits",
     description="Recompute computed traits for every customer (their windows move on).",
-    schedule=lambda settings: "every 60 minutes",
+    schedule=lambda settings: f"every {settings.segments.traits_minutes} minutes",
     run=_recompute_job,
     lease=timedelta(minutes=30),
 )

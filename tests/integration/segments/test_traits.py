@@ -64,7 +64,9 @@ TRAITS_DEFINED = [
 ]
 
 
-def test_each_aggregate_and_the_condition(db: Store) -> None:
+def _each_aggregate_and_the_condition(db: Store) -> None:
+    """Each aggregate's value, and the condition (rolled back: run by the consumer test, one
+    installation for both)."""
     events = {
         0: [
             _viewed("shoes", 100, price=50),  # outside 90 days
@@ -154,6 +156,7 @@ def _stored(store: Store) -> list[tuple[Any, ...]]:
 
 
 def test_consumer_keeps_traits_live_and_replays_change_nothing(db: Store) -> None:
+    _each_aggregate_and_the_condition(db)
     prepare(db)
     now = datetime.now(UTC)
     with db.sessions.begin() as session:
