@@ -17,7 +17,6 @@ from typing import Any
 import typer
 import yaml
 from rich.table import Table
-from sqlalchemy import func, select
 
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
 from clientvault.errors import InvalidInput
@@ -26,7 +25,6 @@ from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
 from clientvault.segments.export import export_segment
 from clientvault.segments.membership import refresh_all, refresh_segment
-from clientvault.segments.models import CustomerTrait
 from clientvault.segments.personas import compute_personas
 from clientvault.segments.rfm import compute_rfm
 from clientvault.segments.service import (
@@ -41,6 +39,7 @@ from clientvault.segments.service import (
 )
 from clientvault.segments.traits import (
     computed_traits_of,
+    count_values,
     define_trait,
     list_traits,
     read_trait,
@@ -214,11 +213,7 @@ def trait_define_command(
         definition = read_trait(_read_file(path))
         with store.sessions.begin() as session:
             trait = define_trait(session, definition, principal=CLI_PRINCIPAL)
-            held = session.scalar(
-                select(func.count())
-                .select_from(CustomerTrait)
-                .where(CustomerTrait.trait_id == trait.id)
-            )
+            held = count_values(session, trait)
             console.print(f"Computed trait {trait.name}: {held} customers with a value.")
 
 

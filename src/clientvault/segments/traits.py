@@ -18,6 +18,7 @@ or ``sum`` reads as 0.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -320,6 +321,48 @@ def computed_traits_of(session: Session, customer_id: uuid.UUID) -> list[tuple[s
         elif aggregate in ("count", "sum"):
             found.append((name, 0, updated_at))
     return found
+
+
+#: How many recent events the property pickers read, and how many values they offer each.
+_PROPERTY_SAMPLE = 2000
+_PROPERTY_VALUES = 20
+
+
+def event_properties(session: Session) -> dict[str, dict[str, list[str]]]:
+    """Each event name's properties with string values, and their commonest values, from the
+    newest events (an index read, whatever the log's size): the builder's property filters
+    (and the properties a computed trait may read)."""
+    sample = session.execute(
+        select(Event.name, Event.properties)
+        .where(Event.type == "track", Event.name.is_not(None))
+        .order_by(Event.id.desc())
+        .limit(_PROPERTY_SAMPLE)
+    ).all()
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for name, properties in sample:
+        for key, value in (properties or {}).items():
+            if isinstance(value, str) and re.fullmatch(r.NAME_PATTERN, key) and len(value) <= 200:
+                seen = counts.setdefault(name, {}).setdefault(key, {})
+                seen[value] = seen.get(value, 0) + 1
+    return {
+        name: {
+            key: sorted(values, key=lambda v: (-values[v], v))[:_PROPERTY_VALUES]
+            for key, values in sorted(keys.items())
+        }
+        for name, keys in counts.items()
+    }
+
+
+def count_values(session: Session, trait: ComputedTrait) -> int:
+    """How many customers have a stored value of a trait."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CustomerTrait)
+            .where(CustomerTrait.trait_id == trait.id)
+        )
+        or 0
+    )
 
 
 # --- the consumer and the scheduled recompute ---------------------------------------------

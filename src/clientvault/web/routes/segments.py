@@ -10,7 +10,6 @@ with the clicked conditions. Counts follow the same k-anonymity as the API.
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Request
@@ -40,7 +39,7 @@ from clientvault.segments.service import (
     size_history,
     slugify,
 )
-from clientvault.segments.traits import list_traits
+from clientvault.segments.traits import event_properties, list_traits
 from clientvault.settings import Settings
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
@@ -102,35 +101,6 @@ def _shown(count: int, caller: Caller, settings: Settings) -> str:
     )
 
 
-#: How many recent events the property pickers read, and how many values they offer each.
-_PROPERTY_SAMPLE = 2000
-_PROPERTY_VALUES = 20
-
-
-def _event_properties(session: Session) -> dict[str, dict[str, list[str]]]:
-    """Each event name's properties with string values, and their commonest values, from the
-    newest events (an index read, whatever the log's size): the builder's property filters."""
-    sample = session.execute(
-        select(Event.name, Event.properties)
-        .where(Event.type == "track", Event.name.is_not(None))
-        .order_by(Event.id.desc())
-        .limit(_PROPERTY_SAMPLE)
-    ).all()
-    counts: dict[str, dict[str, dict[str, int]]] = {}
-    for name, properties in sample:
-        for key, value in (properties or {}).items():
-            if isinstance(value, str) and re.fullmatch(r.NAME_PATTERN, key) and len(value) <= 200:
-                seen = counts.setdefault(name, {}).setdefault(key, {})
-                seen[value] = seen.get(value, 0) + 1
-    return {
-        name: {
-            key: sorted(values, key=lambda v: (-values[v], v))[:_PROPERTY_VALUES]
-            for key, values in sorted(keys.items())
-        }
-        for name, keys in counts.items()
-    }
-
-
 def pickers(session: Session) -> dict[str, Any]:
     """What the builder's pickers offer, drawn from the data: event names, event property
     names, product categories, countries, cities, interests, purposes and scores."""
@@ -165,7 +135,7 @@ def pickers(session: Session) -> dict[str, Any]:
             interests.update(str(i) for i in found if isinstance(i, str))
     return {
         "events": list(events),
-        "properties": _event_properties(session),
+        "properties": event_properties(session),
         "traits": [t.name for t in list_traits(session)],
         "categories": list(categories),
         "countries": list(countries),
