@@ -11,8 +11,10 @@ last 120 days. Two segments:
   within 2 hours after it.
 
 Lines ``segment_<name>[<backend>]: ours X s, baseline Y s, ratio Z`` (the medians of three
-runs), then ``segment_preview_p95`` / ``segment_explain_p95`` in milliseconds, and the effect
-of the events index the migration adds (``ix_events_name_customer_time``) on the sequence.
+runs), then ``segment_preview_p95`` / ``segment_explain_p95`` in milliseconds, the times of
+the ``regularly`` / ``stopped`` / ``restarted`` conditions and of a computed trait (defined,
+one consumer batch, the full recompute), and the effect of the events index the migration adds
+(``ix_events_name_customer_time``) on the sequence.
 
 Usage: ``python bench/bench_segments.py [--customers 1000000 --events-per-customer 10]``.
 """
@@ -39,9 +41,11 @@ from clientvault.demo.segments import SEGMENTS
 from clientvault.identity.models import Customer
 from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import Event
+from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, members_query
 from clientvault.segments.service import explain, preview
+from clientvault.segments.traits import define_trait, read_trait, recompute, recompute_all
 from clientvault.store.base import table_of
 from clientvault.store.context import Store
 
@@ -51,6 +55,37 @@ REPEATS = 7
 NAMES = ["Page Viewed", "Product Viewed", "Product Added", "Order Completed"]
 WEIGHTS = [0.4, 0.3, 0.2, 0.1]
 COUNTRIES = ["FR", "BE", "DE", "ES", "IT", "NL"]
+CATEGORIES = ["shoes", "bags", "hats", "coats", "socks"]
+#: The behavioural conditions PostHog's cohorts have, timed alone (no baseline: a hand-written
+#: query would be the same grouped subquery).
+BEHAVIOURAL = {
+    "regularly_3_of_4_weeks": {
+        "type": "regularly",
+        "event": {"name": "Product Viewed"},
+        "unit": "week",
+        "total_periods": 4,
+        "min_periods": 3,
+    },
+    "stopped_30d": {
+        "type": "stopped",
+        "event": {"name": "Order Completed"},
+        "active_from": {"days_ago": 90},
+        "quiet_from": {"days_ago": 30},
+    },
+    "restarted": {
+        "type": "restarted",
+        "event": {"name": "Order Completed"},
+        "quiet_from": {"days_ago": 60},
+        "quiet_until": {"days_ago": 14},
+    },
+}
+FAVOURITE = {
+    "name": "favourite_category_90d",
+    "event": {"name": "Product Viewed"},
+    "aggregate": "most_frequent",
+    "property": "category",
+    "window_days": 90,
+}
 
 #: The demo's segments of the same names (``clientvault.demo.segments``).
 BUYERS = SEGMENTS[0]["rules"]
@@ -138,7 +173,9 @@ def _generate(store: Store, customers: int, per_customer: int) -> list[uuid.UUID
                     "customer_id": customer,
                     "occurred_at": at,
                     "received_at": at,
-                    "properties": {},
+                    "properties": {"category": rng.choice(CATEGORIES)}
+                    if name == "Product Viewed"
+                    else {},
                     "context": {},
                 }
             )
@@ -248,6 +285,29 @@ def run(backend: str, customers: int, per_customer: int) -> None:
             "(5 previews of the 4-condition rule, one query each)"
         )
         print(f"segment_explain_p95[{backend}]: {_p95(explains) * 1000:.0f} ms (20 customers)")
+
+        for name, rule in BEHAVIOURAL.items():
+            seconds = median_seconds(lambda rule=rule: _ignore(_ours(store, rule)()))
+            print(f"segment_{name}[{backend}]: {seconds:.3f} s", flush=True)
+        # A computed trait: defined (computed for everyone), recomputed for one consumer
+        # batch's customers, recomputed whole by the job (nothing changes: rows untouched).
+        with store.sessions.begin() as session:
+            start = time.perf_counter()
+            trait = define_trait(
+                session, read_trait(FAVOURITE), principal=Principal.system("bench")
+            )
+            defined = time.perf_counter() - start
+            start = time.perf_counter()
+            recompute(session, trait, customers=ids[:500])
+            batch = time.perf_counter() - start
+        start = time.perf_counter()
+        recompute_all(store)
+        whole = time.perf_counter() - start
+        print(
+            f"trait_favourite_category_90d[{backend}]: define {defined:.2f} s, a 500-customer "
+            f"batch {batch * 1000:.0f} ms, full recompute {whole:.2f} s",
+            flush=True,
+        )
 
         # The index the migration adds, measured: the sequence without it.
         cart = _ours(store, CART)

@@ -460,6 +460,9 @@ class SegmentsSettings(BaseModel):
     refresh_minutes: int = Field(
         default=15, ge=1, description="Minutes between re-evaluations of dynamic segments."
     )
+    traits_minutes: int = Field(
+        default=60, ge=1, description="Minutes between full recomputes of computed traits."
+    )
 
 
 class AnalyticsSettings(BaseModel):

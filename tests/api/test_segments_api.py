@@ -140,6 +140,25 @@ def test_a_track_call_enters_the_customer_within_5_s(
         client.post("/api/v1/segments", json=_segment("adders", rule), headers=marketer).status_code
         == 201
     )
+    # A computed trait, and a segment testing it: the traits consumer runs before membership.
+    trait = {"name": "adds_7d", "event": {"name": "Product Added"}, "aggregate": "count"}
+    bad = client.post("/api/v1/segments/traits", json={**trait, "window_days": 0}, headers=marketer)
+    assert bad.status_code == 422
+    assert "trait.window_days" in bad.text
+    defined = client.post(
+        "/api/v1/segments/traits", json={**trait, "window_days": 7}, headers=marketer
+    )
+    assert defined.status_code == 201, defined.text
+    assert [t["name"] for t in client.get("/api/v1/segments/traits", headers=marketer).json()] == [
+        "adds_7d"
+    ]
+    busy = {"type": "computed_trait", "name": "adds_7d", "op": "gte", "value": 1}
+    unknown = {**busy, "name": "nope"}
+    answer = client.post("/api/v1/segments", json=_segment("x", unknown), headers=marketer)
+    assert answer.status_code == 422
+    assert "no computed trait 'nope'" in answer.text
+    answer = client.post("/api/v1/segments", json=_segment("busy", busy), headers=marketer)
+    assert answer.status_code == 201
     worker = build_worker(db, db_settings, poll_seconds=0.05)
     worker.start()
     try:
@@ -155,7 +174,15 @@ def test_a_track_call_enters_the_customer_within_5_s(
             time.sleep(0.05)
             with db.sessions() as session:
                 entered = list(session.scalars(select(Event).where(Event.name == ENTERED)))
-        assert entered, "no Segment Entered event within 5 s"
-        assert entered[0].properties["segment"] == "adders"
+        while time.monotonic() - sent < 5 and len(entered) < 2:
+            time.sleep(0.05)
+            with db.sessions() as session:
+                entered = list(session.scalars(select(Event).where(Event.name == ENTERED)))
+        assert len(entered) == 2, "not in both segments within 5 s"
+        assert {e.properties["segment"] for e in entered} == {"adders", "busy"}
     finally:
         worker.stop()
+    customer = entered[0].customer_id
+    traits = client.get(f"/api/v1/customers/{customer}/traits", headers=marketer).json()
+    assert [(t["name"], t["value"]) for t in traits] == [("adds_7d", 1)]
+    assert client.delete("/api/v1/segments/traits/adds_7d", headers=marketer).status_code == 409

@@ -3,12 +3,14 @@ installation (both backends): YAML in, errors naming the faulty node, an audited
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from clientvault.cli.app import app
+from clientvault.ingest.models import Event
 from clientvault.security.models import AuditEntry
 from clientvault.store.context import Store
 from support.privacy_core import decide, make_customers, person, prepare
@@ -82,3 +84,48 @@ def test_create_preview_explain_export_refresh(db: Store, data_dir: Path, tmp_pa
     result = runner.invoke(app, ["segment", "refresh", *base])
     assert result.exit_code == 0, result.output
     assert "lyon-fans: +0 -0, 2 members" in result.output
+
+
+TRAIT = """
+name: cities_seen
+event:
+  name: Page Viewed
+aggregate: unique
+property: city
+window_days: 30
+"""
+
+
+def test_computed_traits(db: Store, data_dir: Path, tmp_path: Path) -> None:
+    prepare(db)
+    (customer,) = make_customers(db, person(1))
+    with db.sessions.begin() as session:
+        session.add(
+            Event(
+                message_id="m-1",
+                type="track",
+                name="Page Viewed",
+                customer_id=customer,
+                occurred_at=datetime.now(UTC),
+                received_at=datetime.now(UTC),
+                properties={"city": "Lyon"},
+                context={},
+            )
+        )
+    base = ["--data-dir", str(data_dir)]
+    source = tmp_path / "trait.yaml"
+    source.write_text(TRAIT.replace("window_days: 30", "window_days: zero"))
+    result = runner.invoke(app, ["segment", "trait-define", str(source), *base])
+    assert result.exit_code == 1
+    assert "trait.window_days" in result.output
+    source.write_text(TRAIT)
+    result = runner.invoke(app, ["segment", "trait-define", str(source), *base])
+    assert result.exit_code == 0, result.output
+    assert "cities_seen: 1 customers with a value" in result.output
+    result = runner.invoke(app, ["segment", "traits", *base])
+    assert "cities_seen" in result.output
+    assert "30 days" in result.output
+    result = runner.invoke(app, ["segment", "traits", str(customer), *base])
+    assert '["Lyon"]' in result.output
+    result = runner.invoke(app, ["segment", "refresh", "--traits", *base])
+    assert "trait cities_seen: 0 values changed" in result.output

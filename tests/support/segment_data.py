@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,11 +18,14 @@ from clientvault.identity.models import Customer
 from clientvault.ingest.commerce.models import Order, OrderItem, Product
 from clientvault.ingest.models import Event
 from clientvault.privacy.models import ConsentRecord, Purpose
+from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, count_holds, window_bounds
+from clientvault.segments.traits import define_trait, read_trait
 from clientvault.store.base import table_of
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+_TESTS = Principal.system("tests")
 
 
 @dataclass
@@ -92,6 +95,8 @@ class Dataset:
     orders: list[Bought] = field(default_factory=list)
     consents: list[Decided] = field(default_factory=list)
     scores: list[Scored] = field(default_factory=list)
+    #: Computed trait definitions (as written): defined, hence computed, by ``write``.
+    traits: list[dict[str, Any]] = field(default_factory=list)
 
 
 def write(session: Session, data: Dataset) -> None:
@@ -182,6 +187,8 @@ def write(session: Session, data: Dataset) -> None:
                 channel="web",
             )
         )
+    for document in data.traits:
+        define_trait(session, read_trait(document), principal=_TESTS, now=NOW)
     for s in data.scores:
         session.add(
             CustomerScore(
@@ -237,6 +244,42 @@ def _value_matches(props: dict[str, Any], key: str, op: str, value: Any) -> bool
         "lt": got < value,
         "lte": got <= value,
     }[op]
+
+
+def _moment(moment: r.Moment | None, ctx: Context) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.days_ago is not None:
+        return ctx.now - timedelta(days=moment.days_ago)
+    if isinstance(moment.at, datetime):
+        return moment.at
+    assert moment.at is not None
+    return datetime(moment.at.year, moment.at.month, moment.at.day, tzinfo=ctx.zone)
+
+
+def _period_of(moment: datetime, unit: str, ctx: Context) -> date:
+    """The first local day of the calendar period holding ``moment``."""
+    day = moment.astimezone(ctx.zone).date()
+    if unit == "week":
+        return day - timedelta(days=day.isoweekday() - 1)
+    if unit == "month":
+        return date(day.year, day.month, 1)
+    return day
+
+
+def _periods(node: r.RegularlyCondition, ctx: Context) -> set[date]:
+    """The first days of the periods a ``regularly`` condition looks at."""
+    start = _period_of(ctx.now, node.unit, ctx)
+    found = []
+    for _ in range(node.total_periods + 1):
+        found.append(start)
+        # The period before: from the day before this one starts.
+        start = _period_of(
+            datetime(start.year, start.month, start.day, 12, tzinfo=ctx.zone) - timedelta(days=1),
+            node.unit,
+            ctx,
+        )
+    return set(found[:-1] if node.include_current else found[1:])
 
 
 def _matches(e: Happened, spec: r.EventSpec) -> bool:
@@ -318,6 +361,38 @@ def holds(data: Dataset, node: r.Node, ctx: Context, i: int) -> bool:
             if not any(_matches(b, node.then_not) and a.at <= b.at <= a.at + span for b in mine):
                 return True
         return False
+    if isinstance(node, r.RegularlyCondition):
+        wanted = _periods(node, ctx)
+        per_period: dict[date, int] = {}
+        for e in mine:
+            start = _period_of(e.at, node.unit, ctx)
+            if _matches(e, node.event) and start in wanted:
+                per_period[start] = per_period.get(start, 0) + 1
+        busy = [n for n in per_period.values() if n >= node.min_times]
+        return len(busy) >= node.min_periods
+    if isinstance(node, r.StoppedCondition | r.RestartedCondition):
+        times = [e.at for e in mine if _matches(e, node.event)]
+        start = _moment(node.active_from, ctx)
+        quiet_from = _moment(node.quiet_from, ctx)
+        assert quiet_from is not None
+        active = any((start is None or t >= start) and t < quiet_from for t in times)
+        if isinstance(node, r.StoppedCondition):
+            return active and not any(t >= quiet_from for t in times)
+        quiet_until = _moment(node.quiet_until, ctx)
+        assert quiet_until is not None
+        return (
+            active
+            and not any(quiet_from <= t < quiet_until for t in times)
+            and any(t >= quiet_until for t in times)
+        )
+    if isinstance(node, r.ComputedTraitCondition):
+        (document,) = [t for t in data.traits if t["name"] == node.name]
+        got = trait_value(data, document, ctx, i)
+        if node.op in ("is_set", "is_not_set"):
+            return (got is not None) == (node.op == "is_set")
+        if node.op == "contains":
+            return isinstance(got, list) and node.value in got
+        return _value_matches({"v": got}, "v", node.op, node.value)
     orders = [
         o for o in data.orders if o.person == i and _in(o.at, getattr(node, "window", None), ctx)
     ]
@@ -354,3 +429,51 @@ def holds(data: Dataset, node: r.Node, ctx: Context, i: int) -> bool:
             return True
         return False
     raise AssertionError(f"no plain evaluation for {type(node).__name__}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def trait_value(data: Dataset, document: dict[str, Any], ctx: Context, i: int) -> Any:
+    """Person ``i``'s value of a computed trait (as written) at ``ctx.now``, in Python."""
+    spec = r.EventSpec.model_validate(document["event"])
+    days = document.get("window_days")
+    since = None if days is None else ctx.now - timedelta(days=days)
+    # (moment, order logged, properties) of the person's events the trait reads.
+    mine = [
+        (e.at, n, e.properties)
+        for n, e in enumerate(data.events)
+        if e.person == i and _matches(e, spec) and (since is None or e.at >= since)
+    ]
+    aggregate = document["aggregate"]
+    if aggregate == "count":
+        return len(mine)
+    key = document["property"]
+    numbers = [float(p[key]) for _, _, p in mine if _number(p.get(key))]
+    texts = [(at, p[key]) for at, _, p in mine if isinstance(p.get(key), str)]
+    if aggregate == "sum":
+        return sum(numbers)
+    if aggregate in ("average", "min", "max"):
+        if not numbers:
+            return None
+        if aggregate == "average":
+            return sum(numbers) / len(numbers)
+        return min(numbers) if aggregate == "min" else max(numbers)
+    if aggregate == "unique":
+        return sorted({t for _, t in texts}) or None
+    if aggregate == "most_frequent":
+        if not texts:
+            return None
+        counts = {
+            t: (sum(1 for _, u in texts if u == t), max(a for a, u in texts if u == t))
+            for _, t in texts
+        }
+        return sorted(counts, key=lambda t: (-counts[t][0], -counts[t][1].timestamp(), t))[0]
+    held = [
+        (at, n, p[key]) for at, n, p in mine if isinstance(p.get(key), str) or _number(p.get(key))
+    ]
+    if not held:
+        return None
+    value = (min(held) if aggregate == "first" else max(held))[2]
+    return float(value) if _number(value) else value

@@ -1,4 +1,5 @@
-"""``clientvault segment``: create, list, preview, explain, export and refresh segments.
+"""``clientvault segment``: create, list, preview, explain, export and refresh segments;
+define and show computed traits (``trait-define``, ``traits [CUSTOMER]``, ``refresh --traits``).
 
 A segment is written in a YAML or JSON file (``slug``, ``name``, ``kind``, ``rules``); errors
 name the faulty node's path (``rules.all[2].window.last_days``). The operator at the console of
@@ -38,6 +39,14 @@ from clientvault.segments.service import (
     preview,
     read_definition,
     save_segment,
+)
+from clientvault.segments.traits import (
+    computed_traits_of,
+    count_values,
+    define_trait,
+    list_traits,
+    read_trait,
+    recompute_all,
 )
 
 segment_app = typer.Typer(
@@ -159,11 +168,15 @@ def export_command(
 def refresh_command(
     slug: str | None = typer.Argument(None, help="One segment (default: every dynamic one)."),
     scores: bool = typer.Option(False, "--scores", help="Also recompute RFM groups and personas."),
+    traits: bool = typer.Option(False, "--traits", help="Also recompute computed traits first."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Re-evaluate segments now (what the worker does on its timer)."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store:
+        if traits:
+            for name, changed in recompute_all(store).items():
+                console.print(f"trait {name}: {changed} values changed.")
         if scores:
             rfm = compute_rfm(store, zone=settings.zone)
             console.print(f"RFM groups written for {rfm} customers.")
@@ -176,3 +189,43 @@ def refresh_command(
             return
         for name, changes in refresh_all(store).items():
             console.print(f"{name}: +{changes.entered} -{changes.exited}, {changes.size} members.")
+
+
+@segment_app.command("trait-define")
+def trait_define_command(
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="A YAML or JSON file: name, event, aggregate…"
+    ),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Define a computed trait from a file (computed for every customer at once)."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store:
+        definition = read_trait(read_document(path))
+        with store.sessions.begin() as session:
+            trait = define_trait(session, definition, principal=CLI_PRINCIPAL)
+            held = count_values(session, trait)
+            console.print(f"Computed trait {trait.name}: {held} customers with a value.")
+
+
+@segment_app.command("traits")
+def traits_command(
+    customer: uuid.UUID | None = typer.Argument(
+        None, help="A customer's id: their values (default: every trait's definition)."
+    ),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Computed traits: their definitions, or one customer's values."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store, store.read_sessions() as session:
+        if customer is not None:
+            table = Table("trait", "value", "changed")
+            for name, value, at in computed_traits_of(session, customer):
+                changed = at.isoformat(timespec="seconds") if at else "-"
+                table.add_row(name, json.dumps(value, ensure_ascii=False), changed)
+        else:
+            table = Table("name", "aggregate", "event", "property", "window")
+            for t in list_traits(session):
+                window = f"{t.window_days} days" if t.window_days else "all time"
+                table.add_row(t.name, t.aggregate, t.event, t.property or "-", window)
+        console.print(table)

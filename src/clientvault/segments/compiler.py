@@ -20,6 +20,7 @@ Semantics, as the plain-Python evaluation in the tests mirrors them:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +77,14 @@ def _no_segments(slug: str) -> Referenced | None:
     return None
 
 
+#: Finds a computed trait by name: its id and aggregate (None when there is none).
+TraitResolver = Callable[[str], tuple[uuid.UUID, str] | None]
+
+
+def _no_traits(name: str) -> tuple[uuid.UUID, str] | None:
+    return None
+
+
 def _member(ctx: Context, ids: Select[Any]) -> Predicate:
     """The customer's id is in a query of ids (narrowed to one customer when explaining)."""
     return Customer.id.in_(_scoped(ctx, ids))
@@ -107,6 +116,8 @@ class Context:
     stack: tuple[str, ...] = ()
     #: Set when explaining one customer: every subquery is narrowed to them.
     only: uuid.UUID | None = None
+    #: Finds a computed trait by name: its id and aggregate (None when there is none).
+    trait: TraitResolver = _no_traits
 
 
 def live_customers() -> Predicate:
@@ -288,20 +299,50 @@ def _attribute(node: r.AttributeCondition, ctx: Context) -> Predicate:
     return or_(false(), *(func.substr(column, 1, len(v)) == v for v in node.values))
 
 
-def _trait(node: r.TraitCondition, ctx: Context) -> Predicate:
-    traits = Customer.traits
-    if node.op == "is_set":
+def _value_test(document: Any, key: str, op: str, value: Any, dialect: str) -> Predicate:
+    """A ``_ValueTest`` (trait and computed-trait conditions) of the value at ``key``."""
+    if op == "is_set":
         return and_(
-            Customer.traits.is_not(None),
-            _json_type(traits, node.key, ctx.dialect).is_not(None),
-            _json_type(traits, node.key, ctx.dialect) != "null",
+            document.is_not(None),
+            _json_type(document, key, dialect).is_not(None),
+            _json_type(document, key, dialect) != "null",
         )
-    if node.op == "is_not_set":
-        return not_(definite(_trait(node.model_copy(update={"op": "is_set"}), ctx)))
-    if node.op == "contains":
-        assert isinstance(node.value, str)
-        return _json_contains(traits, node.key, node.value, ctx.dialect)
-    return _json_compare(traits, node.key, node.op, node.value, ctx.dialect)
+    if op == "is_not_set":
+        return not_(definite(_value_test(document, key, "is_set", None, dialect)))
+    if op == "contains":
+        assert isinstance(value, str)
+        return _json_contains(document, key, value, dialect)
+    return _json_compare(document, key, op, value, dialect)
+
+
+def _trait(node: r.TraitCondition, ctx: Context) -> Predicate:
+    return _value_test(Customer.traits, node.key, node.op, node.value, ctx.dialect)
+
+
+def missing_passes(aggregate: str, op: str, value: Any) -> bool:
+    """Whether a customer without a stored value passes a value test: a count or a sum of
+    nothing is 0; any other missing value is unset (and so not equal to anything)."""
+    if aggregate not in ("count", "sum"):
+        return op in ("is_not_set", "ne")
+    if op in ("is_set", "ne"):
+        return op == "is_set" or isinstance(value, str | bool) or value != 0
+    if op in ("is_not_set", "in", "contains") or isinstance(value, str | bool):
+        return False
+    return bool(_NUMERIC_OPS[op](0.0, float(value)))
+
+
+def _computed_trait(node: r.ComputedTraitCondition, ctx: Context) -> Predicate:
+    from clientvault.segments.models import CustomerTrait
+
+    found = ctx.trait(node.name)
+    if found is None:
+        raise InvalidInput(f"no computed trait {node.name!r}", code="unknown_trait")
+    trait_id, aggregate = found
+    rows = select(CustomerTrait.customer_id).where(CustomerTrait.trait_id == trait_id)
+    test = _value_test(CustomerTrait.value, "value", node.op, node.value, ctx.dialect)
+    if missing_passes(aggregate, node.op, node.value):
+        return _not_member(ctx, rows.where(not_(definite(test))))
+    return _member(ctx, rows.where(test))
 
 
 def _profile_date(node: r.ProfileDateCondition, ctx: Context) -> Predicate:
@@ -405,6 +446,113 @@ def _sequence(node: r.SequenceCondition, ctx: Context) -> Predicate:
     return _member(ctx, found)
 
 
+def moment_instant(moment: r.Moment, ctx: Context) -> datetime:
+    """A moment of a rule as a UTC instant (``days_ago`` rolling from the evaluation time)."""
+    if moment.days_ago is not None:
+        return ctx.now - timedelta(days=moment.days_ago)
+    assert moment.at is not None
+    return _instant(moment.at, ctx.zone)
+
+
+def _period_start(day: date, unit: str) -> date:
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    if unit == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _period_step(day: date, unit: str, steps: int) -> date:
+    if unit == "day":
+        return day + timedelta(days=steps)
+    if unit == "week":
+        return day + timedelta(weeks=steps)
+    months = day.year * 12 + day.month - 1 + steps
+    return date(months // 12, months % 12 + 1, 1)
+
+
+def period_bounds(node: r.RegularlyCondition, ctx: Context) -> list[datetime]:
+    """The ``total_periods + 1`` boundaries (UTC, oldest first) of a ``regularly``
+    condition's calendar periods: local midnights in the installation's time zone, so a
+    period is a local day, ISO week or month whatever the offset (summer time included)."""
+    current = _period_start(ctx.now.astimezone(ctx.zone).date(), node.unit)
+    end = _period_step(current, node.unit, 1) if node.include_current else current
+    days = [_period_step(end, node.unit, -k) for k in range(node.total_periods, -1, -1)]
+    return [_instant(day, ctx.zone) for day in days]
+
+
+def _regularly(node: r.RegularlyCondition, ctx: Context) -> Predicate:
+    ev = aliased(Event)
+    bounds = period_bounds(node, ctx)
+    starts = list(enumerate(bounds[:-1]))[1:]
+    # The period of each event, by comparing with the boundaries computed here (newest
+    # first): no date arithmetic in SQL, so both backends cut the periods alike.
+    period: Any = (
+        case(*((ev.occurred_at >= at, number) for number, at in reversed(starts)), else_=0)
+        if starts
+        else literal(0)
+    )
+    rows = (
+        select(ev.customer_id.label("customer_id"), period.label("period"))
+        .where(
+            ev.customer_id.is_not(None),
+            *_event_terms(ev, node.event, ctx),
+            ev.occurred_at >= bounds[0],
+            ev.occurred_at < bounds[-1],
+        )
+        .subquery("regular_events")
+    )
+    periods = (
+        select(rows.c.customer_id)
+        .group_by(rows.c.customer_id, rows.c.period)
+        .having(func.count() >= node.min_times)
+        .subquery("regular_periods")
+    )
+    found = (
+        select(periods.c.customer_id)
+        .group_by(periods.c.customer_id)
+        .having(func.count() >= node.min_periods)
+    )
+    return _member(ctx, found)
+
+
+def _stopped(node: r.StoppedCondition, ctx: Context) -> Predicate:
+    ev = aliased(Event)
+    last = func.max(ev.occurred_at)
+    # Done in [active_from, quiet_from) and not since: the last time falls in that span.
+    terms = [last < moment_instant(node.quiet_from, ctx)]
+    if node.active_from is not None:
+        terms.append(last >= moment_instant(node.active_from, ctx))
+    found = (
+        select(ev.customer_id)
+        .where(ev.customer_id.is_not(None), *_event_terms(ev, node.event, ctx))
+        .group_by(ev.customer_id)
+        .having(and_(*terms))
+    )
+    return _member(ctx, found)
+
+
+def _restarted(node: r.RestartedCondition, ctx: Context) -> Predicate:
+    ev = aliased(Event)
+    quiet_from = moment_instant(node.quiet_from, ctx)
+    quiet_until = moment_instant(node.quiet_until, ctx)
+    active = [ev.occurred_at < quiet_from]
+    if node.active_from is not None:
+        active.append(ev.occurred_at >= moment_instant(node.active_from, ctx))
+    quiet = and_(ev.occurred_at >= quiet_from, ev.occurred_at < quiet_until)
+    found = (
+        select(ev.customer_id)
+        .where(ev.customer_id.is_not(None), *_event_terms(ev, node.event, ctx))
+        .group_by(ev.customer_id)
+        .having(
+            func.sum(case((and_(*active), 1), else_=0)) > 0,
+            func.sum(case((quiet, 1), else_=0)) == 0,
+            func.max(ev.occurred_at) >= quiet_until,
+        )
+    )
+    return _member(ctx, found)
+
+
 # --- commerce -----------------------------------------------------------------------------
 
 
@@ -482,9 +630,7 @@ def _segment(node: r.SegmentCondition, ctx: Context) -> Predicate:
         return _member(
             ctx, select(SegmentMember.customer_id).where(SegmentMember.segment_id == found.id)
         )
-    inner = Context(
-        ctx.dialect, ctx.now, ctx.zone, ctx.resolve, (*ctx.stack, node.segment), ctx.only
-    )
+    inner = dataclasses.replace(ctx, stack=(*ctx.stack, node.segment))
     return compile_node(found.rules, inner)
 
 
@@ -501,10 +647,14 @@ _CONDITIONS: dict[type[Any], Callable[[Any, Context], Predicate]] = {
     r.AgeCondition: _age,
     r.AttributeCondition: _attribute,
     r.TraitCondition: _trait,
+    r.ComputedTraitCondition: _computed_trait,
     r.ProfileDateCondition: _profile_date,
     r.EventCondition: _event,
     r.OccurrenceCondition: _occurrence,
     r.SequenceCondition: _sequence,
+    r.RegularlyCondition: _regularly,
+    r.StoppedCondition: _stopped,
+    r.RestartedCondition: _restarted,
     r.OrdersCondition: _orders,
     r.CategoryCondition: _category,
     r.ConsentCondition: _consent,

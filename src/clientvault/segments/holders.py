@@ -1,4 +1,5 @@
-"""The personal-data holders of ``segments``: current memberships and their history.
+"""The personal-data holders of ``segments``: current memberships and their history, and
+computed traits.
 
 Memberships are profiling results (Art. 15 covers them): an export shows them, an erasure
 deletes them. The history of a customer's entries and exits goes with them.
@@ -15,10 +16,11 @@ from clientvault.privacy.holders.registry import (
     HolderErasure,
     Rows,
     delete_rows,
+    plain_table,
     register_holder,
     rows_of,
 )
-from clientvault.segments.models import SegmentMember, SegmentMembership
+from clientvault.segments.models import CustomerTrait, SegmentMember, SegmentMembership
 
 
 def _export(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
@@ -46,5 +48,24 @@ MEMBERSHIPS = register_holder(
         recipients=("marketers (segments)",),
         export=_export,
         erase=_erase,
+    )
+)
+
+_TRAITS_EXPORT, _TRAITS_ERASE = plain_table(CustomerTrait)
+
+COMPUTED_TRAITS = register_holder(
+    Holder(
+        name="segments.computed_traits",
+        domain="segments",
+        description="Computed traits of a customer (counts, totals, favourite values of their "
+        "events over a window).",
+        tables=("customer_traits",),
+        categories=("profiling results",),
+        purposes=("profiling", "personalisation"),
+        retention="recomputed from the event log; deleted with the profile",
+        sources=("computed from the customer's events",),
+        recipients=("marketers (segments)",),
+        export=_TRAITS_EXPORT,
+        erase=_TRAITS_ERASE,
     )
 )

@@ -16,13 +16,14 @@ never published twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, delete, func, insert, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.models import Event
@@ -32,7 +33,7 @@ from clientvault.segments.compiler import members_query
 from clientvault.segments.models import Segment, SegmentMember, SegmentMembership, SegmentSize
 from clientvault.segments.service import context
 from clientvault.settings import Settings
-from clientvault.store.base import table_of, utcnow
+from clientvault.store.base import Base, table_of, utcnow
 from clientvault.store.context import Store
 from clientvault.store.schedule import ScheduledJob
 
@@ -171,17 +172,39 @@ def _keep_size(session: Session, segment: Segment, size: int, at: datetime) -> N
 # --- the refresh job ----------------------------------------------------------------------
 
 
+_Row = TypeVar("_Row", bound=Base)
+_Done = TypeVar("_Done")
+
+
+def each_in_own_transaction(
+    store: Store,
+    model: type[_Row],
+    key: InstrumentedAttribute[str],
+    apply: Callable[[Session, _Row], _Done],
+    *where: ColumnElement[bool],
+) -> dict[str, _Done]:
+    """``apply`` to each row of ``model`` (chosen by ``where``), by ``key``, each in its own
+    transaction where the row is read again (one deleted meanwhile is skipped)."""
+    with store.read_sessions() as session:
+        keys = list(session.scalars(select(key).where(*where).order_by(key)))
+    done: dict[str, _Done] = {}
+    for value in keys:
+        with store.sessions.begin() as session:
+            row = session.scalar(select(model).where(key == value))
+            if row is not None:
+                done[value] = apply(session, row)
+    return done
+
+
 def refresh_all(store: Store, *, now: datetime | None = None) -> dict[str, Changes]:
     """Re-evaluate every dynamic segment, each in its own transaction."""
-    done: dict[str, Changes] = {}
-    with store.read_sessions() as session:
-        slugs = list(session.scalars(select(Segment.slug).where(Segment.kind == "dynamic")))
-    for slug in slugs:
-        with store.sessions.begin() as session:
-            segment = session.scalar(select(Segment).where(Segment.slug == slug))
-            if segment is not None:
-                done[slug] = refresh_segment(session, segment, now=now)
-    return done
+    return each_in_own_transaction(
+        store,
+        Segment,
+        Segment.slug,
+        lambda session, segment: refresh_segment(session, segment, now=now),
+        Segment.kind == "dynamic",
+    )
 
 
 def _refresh_job(store: Store, settings: Settings) -> None:
@@ -204,6 +227,10 @@ _EVENT_DRIVEN = (
     r.EventCondition,
     r.OccurrenceCondition,
     r.SequenceCondition,
+    r.RegularlyCondition,
+    r.StoppedCondition,
+    r.RestartedCondition,
+    r.ComputedTraitCondition,
     r.ProfileDateCondition,
     r.OrdersCondition,
     r.CategoryCondition,

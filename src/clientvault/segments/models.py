@@ -86,3 +86,62 @@ class SegmentSize(Base):
 EVENTS_BY_NAME = Index(
     "ix_events_name_customer_time", Event.name, Event.customer_id, Event.occurred_at
 )
+
+
+#: How a computed trait aggregates its events (``count`` needs no property).
+TRAIT_AGGREGATES = (
+    "count",
+    "sum",
+    "average",
+    "min",
+    "max",
+    "most_frequent",
+    "first",
+    "last",
+    "unique",
+)
+
+
+class ComputedTrait(Base):
+    """A computed trait's definition: an aggregate of an event's property (``count``: of the
+    events) over the last ``window_days`` (None: all time), kept per customer in
+    ``customer_traits`` by the traits consumer and the scheduled recompute."""
+
+    __tablename__ = "computed_traits"
+    __table_args__ = (
+        CheckConstraint(
+            "aggregate IN (" + ", ".join(f"'{a}'" for a in TRAIT_AGGREGATES) + ")",
+            name="aggregate",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    event: Mapped[str] = mapped_column(String(200))
+    #: The event's property filters, as a rule's ``event.where`` list.
+    where: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    aggregate: Mapped[str] = mapped_column(String(16))
+    property: Mapped[str | None] = mapped_column(String(64))
+    window_days: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    #: When every customer's value was last recomputed (the scheduled job, or saving).
+    computed_at: Mapped[datetime | None] = mapped_column()
+
+
+class CustomerTrait(Base):
+    """A customer's value of a computed trait, as ``{"value": ...}`` (a number, a string or a
+    list of strings); no row: no value (a count or a sum of nothing reads as 0)."""
+
+    __tablename__ = "customer_traits"
+
+    trait_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("computed_traits.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    value: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    #: When the value last changed (a replay that changes nothing leaves it).
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,7 +12,7 @@ Validation errors name the path of the faulty node (``rules.all[2].window.last_d
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -31,6 +31,8 @@ from clientvault.errors import InvalidInput
 #: How deep groups may nest, and how many nodes (groups and conditions) one rule may hold.
 MAX_DEPTH = 12
 MAX_CONDITIONS = 200
+#: How many calendar periods a ``regularly`` condition may look back over.
+MAX_PERIODS = 120
 #: Trait keys and event property names: plain identifiers, so they can never escape the JSON
 #: path they are put in.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -171,17 +173,18 @@ class AttributeCondition(_Strict):
         return self
 
 
-class TraitCondition(_Strict):
-    """A trait of ``traits`` (psychographics: ``interests``, ``lifestyle``…): compared with a
-    value, ``contains`` for a list-valued trait, ``is_set`` / ``is_not_set``."""
+ValueOp = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "contains", "is_set", "is_not_set"]
 
-    type: Literal["trait"]
-    key: str = Field(pattern=NAME_PATTERN)
-    op: Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "contains", "is_set", "is_not_set"]
+
+class _ValueTest(_Strict):
+    """A test of a stored value: compared with a value, ``contains`` for a list,
+    ``is_set`` / ``is_not_set``."""
+
+    op: ValueOp
     value: str | Amount | bool | list[str] | None = Field(default=None, union_mode="left_to_right")
 
     @model_validator(mode="after")
-    def _value_fits(self) -> TraitCondition:
+    def _value_fits(self) -> _ValueTest:
         if self.op in ("is_set", "is_not_set"):
             if self.value is not None:
                 raise ValueError(f"{self.op!r} takes no value")
@@ -192,6 +195,22 @@ class TraitCondition(_Strict):
             raise ValueError("'contains' takes one string")
         _check_value(self.op, self.value)
         return self
+
+
+class TraitCondition(_ValueTest):
+    """A trait of ``traits`` (psychographics: ``interests``, ``lifestyle``…): compared with a
+    value, ``contains`` for a list-valued trait, ``is_set`` / ``is_not_set``."""
+
+    type: Literal["trait"]
+    key: str = Field(pattern=NAME_PATTERN)
+
+
+class ComputedTraitCondition(_ValueTest):
+    """A computed trait's current value (``segments.traits``: ``favourite_category_90d``…),
+    tested as a profile trait is; a count or a sum with no events is 0."""
+
+    type: Literal["computed_trait"]
+    name: str = Field(pattern=NAME_PATTERN)
 
 
 class ProfileDateCondition(_Strict):
@@ -231,6 +250,90 @@ class SequenceCondition(_Strict):
     then_not: EventSpec
     within: Span
     window: Window | None = None
+
+
+class Moment(_Strict):
+    """A point in time: ``days_ago`` (rolling, that many days before the evaluation time) or
+    ``at`` (a calendar date, local midnight in the installation's time zone, or a time with
+    its zone)."""
+
+    days_ago: int | None = Field(default=None, ge=0, le=36_600)
+    at: Bound | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Moment:
+        if (self.days_ago is None) == (self.at is None):
+            raise ValueError("give days_ago or at, one of them")
+        if isinstance(self.at, datetime) and self.at.tzinfo is None:
+            raise ValueError("times must carry a time zone (ISO 8601 with offset or Z)")
+        return self
+
+
+def _ordered(earlier: Moment | None, later: Moment, what: str) -> None:
+    """Refuse two moments of the same form in the wrong order (moments of different forms
+    are compared at evaluation: an empty span then holds no event)."""
+    if earlier is None:
+        return
+    if earlier.days_ago is not None and later.days_ago is not None:
+        if earlier.days_ago <= later.days_ago:
+            raise ValueError(f"{what}: days_ago must be larger for the earlier moment")
+        return
+    same_kind = type(earlier.at) is type(later.at)  # both dates, or both times
+    if same_kind and earlier.at is not None and later.at is not None and earlier.at >= later.at:
+        raise ValueError(f"{what}: the earlier moment must come first")
+
+
+class RegularlyCondition(_Strict):
+    """Did an event regularly: at least ``min_times`` times in each of at least
+    ``min_periods`` of the last ``total_periods`` calendar periods (days, ISO weeks from
+    Monday, months, in the installation's time zone). ``include_current``: whether the
+    current, unfinished period is the newest of them (else the last complete ones)."""
+
+    type: Literal["regularly"]
+    event: EventSpec
+    unit: Literal["day", "week", "month"]
+    total_periods: int = Field(ge=1, le=MAX_PERIODS)
+    min_periods: int = Field(ge=1, le=MAX_PERIODS)
+    min_times: int = Field(default=1, ge=1, le=_BIG)
+    include_current: bool = True
+
+    @model_validator(mode="after")
+    def _fits(self) -> RegularlyCondition:
+        if self.min_periods > self.total_periods:
+            raise ValueError("min_periods cannot exceed total_periods")
+        return self
+
+
+class StoppedCondition(_Strict):
+    """Did an event in ``[active_from, quiet_from)`` (``active_from`` open: any time before)
+    and not since ``quiet_from``."""
+
+    type: Literal["stopped"]
+    event: EventSpec
+    active_from: Moment | None = None
+    quiet_from: Moment
+
+    @model_validator(mode="after")
+    def _order(self) -> StoppedCondition:
+        _ordered(self.active_from, self.quiet_from, "active_from before quiet_from")
+        return self
+
+
+class RestartedCondition(_Strict):
+    """Did an event in ``[active_from, quiet_from)`` (open: any time before), not in
+    ``[quiet_from, quiet_until)``, and again since ``quiet_until``."""
+
+    type: Literal["restarted"]
+    event: EventSpec
+    active_from: Moment | None = None
+    quiet_from: Moment
+    quiet_until: Moment
+
+    @model_validator(mode="after")
+    def _order(self) -> RestartedCondition:
+        _ordered(self.active_from, self.quiet_from, "active_from before quiet_from")
+        _ordered(self.quiet_from, self.quiet_until, "quiet_from before quiet_until")
+        return self
 
 
 class OrdersCondition(_Strict):
@@ -290,10 +393,14 @@ Condition = (
     AgeCondition
     | AttributeCondition
     | TraitCondition
+    | ComputedTraitCondition
     | ProfileDateCondition
     | EventCondition
     | OccurrenceCondition
     | SequenceCondition
+    | RegularlyCondition
+    | StoppedCondition
+    | RestartedCondition
     | OrdersCondition
     | CategoryCondition
     | ConsentCondition
@@ -304,10 +411,14 @@ CONDITION_TYPES: tuple[type[BaseModel], ...] = (
     AgeCondition,
     AttributeCondition,
     TraitCondition,
+    ComputedTraitCondition,
     ProfileDateCondition,
     EventCondition,
     OccurrenceCondition,
     SequenceCondition,
+    RegularlyCondition,
+    StoppedCondition,
+    RestartedCondition,
     OrdersCondition,
     CategoryCondition,
     ConsentCondition,
@@ -360,10 +471,14 @@ Node = Annotated[
     | Annotated[AgeCondition, Tag("age")]
     | Annotated[AttributeCondition, Tag("attribute")]
     | Annotated[TraitCondition, Tag("trait")]
+    | Annotated[ComputedTraitCondition, Tag("computed_trait")]
     | Annotated[ProfileDateCondition, Tag("profile_date")]
     | Annotated[EventCondition, Tag("event")]
     | Annotated[OccurrenceCondition, Tag("occurrence")]
     | Annotated[SequenceCondition, Tag("sequence")]
+    | Annotated[RegularlyCondition, Tag("regularly")]
+    | Annotated[StoppedCondition, Tag("stopped")]
+    | Annotated[RestartedCondition, Tag("restarted")]
     | Annotated[OrdersCondition, Tag("orders")]
     | Annotated[CategoryCondition, Tag("bought_category")]
     | Annotated[ConsentCondition, Tag("consent")]
@@ -492,3 +607,19 @@ def parse_rules(document: object, *, root: str = "rules") -> Node:
         raise InvalidInput(
             validation_message(document, exc, root=root), code="invalid_rule"
         ) from exc
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def read_object(
+    model: type[_Model], document: object, *, root: str, code: str, shape: str
+) -> _Model:
+    """A definition (segment, computed trait) from a parsed JSON/YAML document: ``shape``
+    when it is not an object, else errors naming their path from ``root``."""
+    if not isinstance(document, dict):
+        raise InvalidInput(shape)
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(document, exc, root=root), code=code) from exc

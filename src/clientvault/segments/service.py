@@ -18,11 +18,11 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from clientvault.errors import Conflict, InvalidInput, NotFound
+from clientvault.errors import Conflict, NotFound
 from clientvault.identity.models import Customer
 from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
@@ -55,14 +55,13 @@ class SegmentIn(BaseModel):
 
 def read_definition(document: object) -> SegmentIn:
     """A segment definition from a parsed JSON/YAML document, errors naming their path."""
-    if not isinstance(document, dict):
-        raise InvalidInput("a segment is an object with slug, name, kind and rules")
-    try:
-        return SegmentIn.model_validate(document)
-    except ValidationError as exc:
-        raise InvalidInput(
-            r.validation_message(document, exc, root="segment"), code="invalid_segment"
-        ) from exc
+    return r.read_object(
+        SegmentIn,
+        document,
+        root="segment",
+        code="invalid_segment",
+        shape="a segment is an object with slug, name, kind and rules",
+    )
 
 
 def resolver(session: Session) -> Any:
@@ -87,7 +86,21 @@ def context(
         zone=zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone),
         resolve=resolver(session),
         stack=(slug,) if slug else (),
+        trait=trait_resolver(session),
     )
+
+
+def trait_resolver(session: Session) -> Any:
+    """Finds computed traits by name, for ``computed_trait`` conditions."""
+    from clientvault.segments.models import ComputedTrait
+
+    def resolve(name: str) -> tuple[uuid.UUID, str] | None:
+        row = session.execute(
+            select(ComputedTrait.id, ComputedTrait.aggregate).where(ComputedTrait.name == name)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    return resolve
 
 
 # --- definitions --------------------------------------------------------------------------
@@ -279,6 +292,15 @@ def _window_text(window: r.Window | None) -> str:
     return " " + " ".join(parts)
 
 
+def _moment_text(moment: r.Moment | None, word: str) -> str:
+    if moment is None:
+        return ""
+    if moment.days_ago is not None:
+        return f" {word} {moment.days_ago} days ago"
+    assert moment.at is not None
+    return f" {word} {moment.at.isoformat()}"
+
+
 def _event_text(spec: r.EventSpec) -> str:
     filters = ", ".join(f"{f.property} {f.op} {f.value!r}" for f in spec.where)
     return f"'{spec.name}'" + (f" ({filters})" if filters else "")
@@ -298,9 +320,10 @@ def describe(node: r.Node) -> str:
         return f"age {low}-{high}"
     if isinstance(node, r.AttributeCondition):
         return f"{node.field} {node.op.replace('_', ' ')} {', '.join(node.values)}".strip()
-    if isinstance(node, r.TraitCondition):
+    if isinstance(node, r.TraitCondition | r.ComputedTraitCondition):
         value = "" if node.value is None else f" {node.value!r}"
-        return f"trait {node.key} {node.op.replace('_', ' ')}{value}"
+        what = f"trait {node.key}" if isinstance(node, r.TraitCondition) else node.name
+        return f"{what} {node.op.replace('_', ' ')}{value}"
     if isinstance(node, r.ProfileDateCondition):
         return f"{node.field.replace('_', ' ')}{_window_text(node.window)}"
     if isinstance(node, r.EventCondition):
@@ -314,6 +337,24 @@ def describe(node: r.Node) -> str:
         return (
             f"{_event_text(node.first)} then no {_event_text(node.then_not)} within "
             f"{node.within.hours}h{node.within.minutes:02d}{_window_text(node.window)}"
+        )
+    if isinstance(node, r.RegularlyCondition):
+        times = f"{node.min_times}x " if node.min_times > 1 else ""
+        current = "" if node.include_current else " complete"
+        return (
+            f"did {_event_text(node.event)} {times}in {node.min_periods} of the last "
+            f"{node.total_periods}{current} {node.unit}s"
+        )
+    if isinstance(node, r.StoppedCondition):
+        return (
+            f"stopped {_event_text(node.event)}: did it{_moment_text(node.active_from, 'since')}"
+            f" but not{_moment_text(node.quiet_from, 'since')}"
+        )
+    if isinstance(node, r.RestartedCondition):
+        return (
+            f"restarted {_event_text(node.event)}: did it{_moment_text(node.active_from, 'since')}"
+            f", not{_moment_text(node.quiet_from, 'from')}{_moment_text(node.quiet_until, 'to')}"
+            f", then again"
         )
     if isinstance(node, r.OrdersCondition):
         return (

@@ -25,6 +25,7 @@ from clientvault.privacy.purposes import list_purposes
 from clientvault.segments.compiler import live_customers
 from clientvault.segments.models import Segment, SegmentMember, SegmentMembership
 from clientvault.segments.service import list_segments
+from clientvault.segments.traits import event_properties, list_traits
 
 #: At most this many values are offered by each of the builder's pickers.
 PICKS = 100
@@ -113,9 +114,9 @@ def score_mix(session: Session, segment: Segment, kind: str) -> list[tuple[str, 
 
 
 def pickers(session: Session) -> dict[str, Any]:
-    """What the builder's pickers offer, drawn from the data: event names, product
-    categories, countries, interests, purposes, scores and segments (at most ``PICKS`` each;
-    the commonest events and countries first)."""
+    """What the builder's pickers offer, drawn from the data: event names and properties,
+    computed traits, product categories, countries, interests, purposes, scores and segments
+    (at most ``PICKS`` each; the commonest events and countries first)."""
     events = session.scalars(
         select(Event.name)
         .where(Event.name.is_not(None), Event.type == "track")
@@ -147,6 +148,8 @@ def pickers(session: Session) -> dict[str, Any]:
             interests.update(str(i) for i in found if isinstance(i, str))
     return {
         "events": list(events),
+        "properties": event_properties(session),
+        "traits": [t.name for t in list_traits(session)],
         "categories": list(categories),
         "countries": list(countries),
         "interests": sorted(interests)[:PICKS],

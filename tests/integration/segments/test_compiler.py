@@ -5,8 +5,9 @@ datasets, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from clientvault.errors import InvalidInput
 from clientvault.identity.models import Customer
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, Referenced, members_query
+from clientvault.segments.service import context, explain
 from clientvault.store.context import Store
 from support.segment_data import (
     NOW,
@@ -258,6 +260,96 @@ def test_window_bounds_use_the_time_zone(db: Store) -> None:
         session.rollback()
 
 
+def test_regularly_stopped_restarted(db: Store) -> None:
+    """``regularly`` cuts local calendar periods. NOW is Monday 15 June 2026, 14:00 in Paris:
+    this ISO week began at 22:00 UTC on the 14th there, the week of 1 June at 22:00 UTC on 31
+    May. Then the spans of ``stopped`` and ``restarted``."""
+    paris = ZoneInfo("Europe/Paris")
+    at = lambda *a: datetime(*a, tzinfo=UTC)  # noqa: E731
+    people = [Person() for _ in range(5)]
+    visits = {
+        0: [at(2026, 6, 14, 22, 30), at(2026, 6, 14, 21, 30)],  # this week / last (Paris)
+        1: [at(2026, 5, 31, 21, 59), at(2026, 6, 10)],  # one second before the first week
+        2: [at(2026, 5, 31, 22, 0), at(2026, 6, 10)],  # the first week's first second
+        3: [at(2026, 6, 9), at(2026, 6, 11), at(2026, 6, 2)],  # twice in one week
+        4: [at(2026, 4, 30, 22, 0), at(2026, 6, 1)],  # 1 May 00:00 in Paris, and June
+    }
+    data = Dataset(
+        people=people,
+        events=[Happened(i, "Visit", t) for i, times in visits.items() for t in times],
+    )
+    weekly = {"type": "regularly", "event": {"name": "Visit"}, "unit": "week"}
+    with db.sessions() as session:
+        write(session, data)
+        three = {**weekly, "total_periods": 3, "min_periods": 2}
+        assert _members(session, data, three, zone=paris) == {0, 2, 3}
+        assert _members(session, data, three, zone=ZoneInfo("UTC")) == {3}
+        complete = {**three, "total_periods": 2, "include_current": False}
+        assert _members(session, data, complete, zone=paris) == {2, 3}
+        twice = {**weekly, "total_periods": 3, "min_periods": 1, "min_times": 2}
+        assert _members(session, data, twice, zone=paris) == {3}
+        months = {**weekly, "unit": "month", "total_periods": 2, "min_periods": 2}
+        assert _members(session, data, months, zone=paris) == {1, 4}
+        assert _members(session, data, months, zone=ZoneInfo("UTC")) == {1, 2}
+        days = {**weekly, "unit": "day", "total_periods": 1, "min_periods": 1}
+        assert _members(session, data, days, zone=paris) == {0}
+        session.rollback()
+    _stopped_and_restarted_windows(db)
+
+
+def _stopped_and_restarted_windows(db: Store) -> None:
+    """Each span is ``[from, until)``: an event at a span's first instant is in it. (Run by
+    the test above: one installation for both.)"""
+    day = timedelta(days=1)
+    people = [Person() for _ in range(10)]
+    times = {
+        0: [NOW - 7 * day],  # at quiet_from: done since, not stopped
+        1: [NOW - 7 * day - timedelta(seconds=1)],  # just before it: stopped
+        2: [NOW - 14 * day],  # at active_from: stopped
+        3: [NOW - 14 * day - timedelta(minutes=1)],  # before active_from
+        4: [NOW - 20 * day, NOW - 2 * day],  # restarted
+        5: [NOW - 20 * day, NOW - 10 * day, NOW - 2 * day],  # not quiet in between
+        6: [NOW - 2 * day],  # never before
+        7: [NOW - 20 * day, NOW - 3 * day],  # again at quiet_until: restarted
+        8: [NOW - 20 * day, NOW - 14 * day, NOW - day],  # at quiet_from: not quiet
+        9: [datetime(2026, 6, 7, 23, tzinfo=UTC)],  # 8 June 01:00 in Paris
+    }
+    data = Dataset(
+        people=people,
+        events=[Happened(i, "Visit", t) for i, moments in times.items() for t in moments]
+        + [Happened(0, "Other", NOW - 20 * day)],
+    )
+    visit = {"name": "Visit"}
+    with db.sessions() as session:
+        write(session, data)
+        stopped = {"type": "stopped", "event": visit, "quiet_from": {"days_ago": 7}}
+        assert _members(session, data, stopped) == {1, 2, 3, 9}
+        bounded = {**stopped, "active_from": {"days_ago": 14}}
+        assert _members(session, data, bounded) == {1, 2, 9}
+        # A date is local midnight: 8 June 00:00 in Paris is 7 June 22:00 UTC, before the
+        # event of person 9, who is quiet since in UTC but not in Paris.
+        local = {**stopped, "quiet_from": {"at": "2026-06-08"}}
+        assert _members(session, data, local, zone=ZoneInfo("Europe/Paris")) == {2, 3}
+        assert _members(session, data, local, zone=ZoneInfo("UTC")) == {2, 3, 9}
+        restarted = {
+            "type": "restarted",
+            "event": visit,
+            "quiet_from": {"days_ago": 14},
+            "quiet_until": {"days_ago": 3},
+        }
+        assert _members(session, data, restarted) == {4, 7}
+        recent = {**restarted, "active_from": {"days_ago": 19}}
+        assert _members(session, data, recent) == set()
+        # Explained condition by condition, for one customer, by the same SQL.
+        ctx = Context(dialect=session.get_bind().dialect.name, now=NOW)
+        why = explain(session, r.parse_rules({"any": [stopped, restarted]}), ctx, people[4].id)
+        assert [(c.label.split(":")[0], c.holds) for c in why.children] == [
+            ("stopped 'Visit'", False),
+            ("restarted 'Visit'", True),
+        ]
+        session.rollback()
+
+
 def test_segment_membership_and_cycles(db: Store) -> None:
     data = _dataset()
     young = r.parse_rules({"type": "age", "max": 40})
@@ -344,6 +436,22 @@ _WINDOWS = st.one_of(
 )
 
 
+def _moment(days: int, as_date: bool) -> dict[str, Any]:
+    if as_date:
+        return {"at": (NOW - timedelta(days=days)).date().isoformat()}
+    return {"days_ago": days}
+
+
+@st.composite
+def _moments(draw: st.DrawFn, count: int) -> list[dict[str, Any] | None]:
+    """``count`` moments, oldest first (each as days ago or as a date), and maybe no first."""
+    days = sorted(draw(st.lists(st.integers(0, 10), min_size=count, max_size=count, unique=True)))
+    found: list[dict[str, Any] | None] = [_moment(d, draw(st.booleans())) for d in reversed(days)]
+    if draw(st.booleans()):
+        found[0] = None
+    return found
+
+
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
@@ -417,6 +525,43 @@ _LEAVES = st.one_of(
         _WINDOWS,
     ),
     st.builds(
+        lambda spec, unit, total, least, times, current: {
+            "type": "regularly",
+            "event": spec,
+            "unit": unit,
+            "total_periods": total,
+            "min_periods": min(least, total),
+            "min_times": times,
+            "include_current": current,
+        },
+        _SPEC,
+        st.sampled_from(["day", "week", "month"]),
+        st.integers(1, 12),
+        st.integers(1, 3),
+        st.integers(1, 2),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda spec, at: _drop_none(
+            {"type": "stopped", "event": spec, "active_from": at[0], "quiet_from": at[1]}
+        ),
+        _SPEC,
+        _moments(2),
+    ),
+    st.builds(
+        lambda spec, at: _drop_none(
+            {
+                "type": "restarted",
+                "event": spec,
+                "active_from": at[0],
+                "quiet_from": at[1],
+                "quiet_until": at[2],
+            }
+        ),
+        _SPEC,
+        _moments(3),
+    ),
+    st.builds(
         lambda metric, op, value, window: _drop_none(
             {"type": "orders", "metric": metric, "op": op, "value": value, "window": window}
         ),
@@ -441,15 +586,72 @@ _LEAVES = st.one_of(
         st.lists(st.sampled_from(["champions", "lost"]), min_size=1, max_size=2),
     ),
 )
-_RULES = st.recursive(
-    _LEAVES,
-    lambda inner: st.one_of(
+#: The computed traits every random dataset defines (over its random events).
+_TRAITS: list[dict[str, Any]] = [
+    {
+        "name": "added_5d",
+        "event": {"name": "Product Added"},
+        "aggregate": "count",
+        "window_days": 5,
+    },
+    *(
+        {
+            "name": f"price_{a}",
+            "event": {"name": "Product Added"},
+            "aggregate": a,
+            "property": "price",
+        }
+        for a in ("sum", "average", "min", "max", "first", "last")
+    ),
+    {
+        "name": "spent_a_3d",
+        "event": {"name": "Order Completed", "where": [{"property": "category", "value": "a"}]},
+        "aggregate": "sum",
+        "property": "price",
+        "window_days": 3,
+    },
+    *(
+        {
+            "name": f"category_{a}",
+            "event": {"name": "Page Viewed"},
+            "aggregate": a,
+            "property": "category",
+        }
+        for a in ("most_frequent", "unique", "last")
+    ),
+]
+_TRAIT_TESTS = st.one_of(
+    st.builds(lambda op: {"op": op}, st.sampled_from(["is_set", "is_not_set"])),
+    st.builds(
+        lambda op, v: {"op": op, "value": v},
+        st.sampled_from(["eq", "ne", "gt", "lte"]),
+        st.integers(0, 6),
+    ),
+    st.builds(
+        lambda op, v: {"op": op, "value": v},
+        st.sampled_from(["eq", "ne", "contains"]),
+        st.sampled_from(["a", "b"]),
+    ),
+    st.just({"op": "in", "value": ["a"]}),
+)
+_TRAIT_LEAVES = st.builds(
+    lambda name, test: {"type": "computed_trait", "name": name, **test},
+    st.sampled_from([t["name"] for t in _TRAITS]),
+    _TRAIT_TESTS,
+)
+
+
+def _groups(inner: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.one_of(
         st.builds(lambda xs: {"all": xs}, st.lists(inner, max_size=3)),
         st.builds(lambda xs: {"any": xs}, st.lists(inner, max_size=3)),
         st.builds(lambda x: {"not": x}, inner),
-    ),
-    max_leaves=6,
-)
+    )
+
+
+_RULES = st.recursive(st.one_of(_LEAVES, _TRAIT_LEAVES), _groups, max_leaves=6)
+#: Rules of computed traits only (a rare draw among every condition type above).
+_TRAIT_RULES = st.recursive(_TRAIT_LEAVES, _groups, max_leaves=3)
 
 
 @st.composite
@@ -522,20 +724,39 @@ def _datasets(draw: st.DrawFn) -> Dataset:
     return Dataset(people, events, orders, consents, scores)
 
 
-@settings(
+_HYPOTHESIS = settings(
     max_examples=25,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@_HYPOTHESIS
 @given(
     data=_datasets(), rule=_RULES, zone=st.sampled_from(["UTC", "Europe/Paris", "America/New_York"])
 )
 def test_compiled_members_match_plain_evaluation(
     db: Store, data: Dataset, rule: dict[str, Any], zone: str
 ) -> None:
+    _agree(db, data, rule, zone)
+
+
+@settings(_HYPOTHESIS, max_examples=15)
+@given(data=_datasets(), rule=_TRAIT_RULES)
+def test_computed_traits_match_plain_evaluation(
+    db: Store, data: Dataset, rule: dict[str, Any]
+) -> None:
+    _agree(db, data, rule, "UTC")
+
+
+def _agree(db: Store, data: Dataset, rule: dict[str, Any], zone: str) -> None:
+    """The compiled query's members are the plain evaluation's, whole and narrowed."""
     node = r.parse_rules(rule)
+    # Only the computed traits the rule tests are defined (each costs a recompute).
+    used = json.dumps(rule)
+    data = dataclasses.replace(data, traits=[t for t in _TRAITS if f'"{t["name"]}"' in used])
     with db.sessions() as session:
         write(session, data)
-        ctx = Context(dialect=session.get_bind().dialect.name, now=NOW, zone=ZoneInfo(zone))
+        ctx = context(session, zone=zone, now=NOW)
         expected = evaluate(data, node, ctx)
         assert set(session.scalars(members_query(node, ctx))) == expected
         # Narrowed to one customer, as explanations run it.

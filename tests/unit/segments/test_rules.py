@@ -100,3 +100,64 @@ def test_any_document_gives_a_rule_or_a_clear_error(document: Any) -> None:
     except InvalidInput as exc:
         message = exc.message
     assert message.startswith("rules")
+
+
+def test_behavioural_conditions_name_their_faulty_field() -> None:
+    visit = {"name": "Visit"}
+    regular = {"type": "regularly", "event": visit, "unit": "week", "total_periods": 4}
+    assert _error({"all": [{**regular, "min_periods": 5}]}).startswith("rules.all[0]: ")
+    assert _error({"any": [{**regular, "min_periods": 0}]}).startswith("rules.any[0].min_periods: ")
+    assert _error({**regular, "min_periods": 1, "unit": "year"}).startswith("rules.unit: ")
+    assert _error({**regular, "min_periods": 1, "total_periods": 10**6}).startswith(
+        "rules.total_periods: "
+    )
+    stopped = {"type": "stopped", "event": visit}
+    assert "give days_ago or at" in _error({**stopped, "quiet_from": {}})
+    assert _error({**stopped, "quiet_from": {"days_ago": -1}}).startswith(
+        "rules.quiet_from.days_ago: "
+    )
+    assert "must be larger" in _error(
+        {**stopped, "active_from": {"days_ago": 3}, "quiet_from": {"days_ago": 7}}
+    )
+    restarted = {"type": "restarted", "event": visit, "quiet_from": {"at": "2026-06-10"}}
+    assert "must come first" in _error({**restarted, "quiet_until": {"at": "2026-06-01"}})
+    assert "time zone" in _error({**restarted, "quiet_until": {"at": "2026-06-11T10:00:00"}})
+    ok = r.parse_rules({**restarted, "quiet_until": {"days_ago": 1}})
+    assert isinstance(ok, r.RestartedCondition)
+    assert {"regularly", "stopped", "restarted"} <= set(json.dumps(r.rules_schema()).split('"'))
+
+
+def test_behavioural_conditions_in_words() -> None:
+    from clientvault.segments.service import describe
+
+    visit = {"name": "Visit"}
+    said = [
+        describe(r.parse_rules(rule))
+        for rule in (
+            {
+                "type": "regularly",
+                "event": visit,
+                "unit": "week",
+                "total_periods": 4,
+                "min_periods": 3,
+                "min_times": 2,
+                "include_current": False,
+            },
+            {"type": "stopped", "event": visit, "quiet_from": {"days_ago": 30}},
+            {
+                "type": "restarted",
+                "event": visit,
+                "active_from": {"at": "2026-01-01"},
+                "quiet_from": {"days_ago": 60},
+                "quiet_until": {"days_ago": 7},
+            },
+            {"type": "computed_trait", "name": "favourite_category_90d", "op": "eq", "value": "x"},
+        )
+    ]
+    assert said == [
+        "did 'Visit' 2x in 3 of the last 4 complete weeks",
+        "stopped 'Visit': did it but not since 30 days ago",
+        "restarted 'Visit': did it since 2026-01-01, not from 60 days ago to 7 days ago, "
+        "then again",
+        "favourite_category_90d eq 'x'",
+    ]

@@ -1,5 +1,7 @@
 """Segments over the API: CRUD, preview and explain of a rule, members (paged, pseudonymised),
-history, refresh, CSV export for a purpose, and the segments of one customer.
+history, refresh, CSV export for a purpose, and the segments of one customer; computed traits
+(``/api/v1/segments/traits``: list, define, delete) and one customer's values
+(``GET /api/v1/customers/{id}/traits``).
 
 Reading segments needs ``customers:read``; building, refreshing and exporting them
 ``segments:manage``. Counts under the minimum group size (``segments.min_group_size``) are
@@ -27,7 +29,7 @@ from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
 from clientvault.segments.export import export_segment
 from clientvault.segments.membership import refresh_segment
-from clientvault.segments.models import Segment
+from clientvault.segments.models import ComputedTrait, Segment
 from clientvault.segments.service import (
     context,
     customer_segments,
@@ -40,6 +42,13 @@ from clientvault.segments.service import (
     save_segment,
     shown_count,
     size_history,
+)
+from clientvault.segments.traits import (
+    computed_traits_of,
+    define_trait,
+    delete_trait,
+    list_traits,
+    read_trait,
 )
 from clientvault.segments.views import count_members, list_members, membership_changes
 from clientvault.settings import Settings
@@ -174,6 +183,59 @@ def _read(
 def rules_schema(caller: ReadSegments) -> dict[str, Any]:
     """The JSON Schema of a segment rule."""
     return r.rules_schema()
+
+
+class TraitRead(BaseModel):
+    """A computed trait's definition."""
+
+    name: str
+    description: str
+    event: str
+    where: list[dict[str, Any]]
+    aggregate: str
+    property: str | None
+    window_days: int | None
+    computed_at: datetime | None
+
+
+class CustomerTraitRead(BaseModel):
+    """A customer's value of a computed trait, and when it last changed."""
+
+    name: str
+    value: Any
+    updated_at: datetime | None
+
+
+def _trait_read(trait: ComputedTrait) -> TraitRead:
+    return TraitRead.model_validate(trait, from_attributes=True)
+
+
+# Declared before "/{slug}": "traits" is not a segment.
+@router.get("/traits", response_model=list[TraitRead])
+def list_computed_traits(request: Request, caller: ReadSegments) -> list[TraitRead]:
+    """Every computed trait's definition."""
+    with get_store(request).read_sessions() as session:
+        return [_trait_read(t) for t in list_traits(session)]
+
+
+@router.post("/traits", response_model=TraitRead, status_code=201)
+def define_computed_trait(request: Request, caller: ManageSegments, body: Document) -> TraitRead:
+    """Define a computed trait (computed for every customer at once; then kept live)."""
+    definition = read_trait(body)
+    with get_store(request).sessions.begin() as session:
+        return _trait_read(define_trait(session, definition, principal=caller.principal))
+
+
+@router.delete("/traits/{name}", status_code=204)
+def delete_computed_trait(
+    request: Request,
+    caller: ManageSegments,
+    name: Annotated[str, Path(pattern=r.NAME_PATTERN)],
+) -> Response:
+    """Delete a computed trait and its values (409 while a segment's rule uses it)."""
+    with get_store(request).sessions.begin() as session:
+        delete_trait(session, name)
+    return Response(status_code=204)
 
 
 @router.get("", response_model=list[SegmentRead])
@@ -385,4 +447,16 @@ def segments_of_customer(
         return [
             CustomerSegmentRead(slug=s.slug, name=s.name, entered_at=at)
             for s, at in customer_segments(session, customer_id)
+        ]
+
+
+@customer_router.get("/{customer_id}/traits", response_model=list[CustomerTraitRead])
+def traits_of_customer(
+    customer_id: uuid.UUID, request: Request, caller: ReadSegments
+) -> list[CustomerTraitRead]:
+    """A customer's computed traits (a count or sum of nothing shows as 0)."""
+    with get_store(request).read_sessions() as session:
+        return [
+            CustomerTraitRead(name=name, value=value, updated_at=at)
+            for name, value, at in computed_traits_of(session, customer_id)
         ]

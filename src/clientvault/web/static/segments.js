@@ -84,6 +84,44 @@
     return days ? { last_days: days } : undefined;
   }
 
+  // An event picker with a property filter: the properties offered are the chosen event's,
+  // and the values the chosen property's, both drawn from the data (pickers.properties).
+  function eventInputs() {
+    var name = select("name", pickers.events || [], null);
+    var property = select("property", [], null);
+    var value = select("pvalue", [], null);
+    property.setAttribute("aria-label", "property");
+    value.setAttribute("aria-label", "property value");
+    function fill(box, options) {
+      box.textContent = "";
+      [["", "(any)"]].concat(options).forEach(function (option) {
+        var v = Array.isArray(option) ? option[0] : option;
+        box.appendChild(el("option", { value: v }, Array.isArray(option) ? option[1] : option));
+      });
+    }
+    function properties() {
+      return (pickers.properties || {})[name.value] || {};
+    }
+    name.addEventListener("change", function () {
+      fill(property, Object.keys(properties()));
+      fill(value, []);
+    });
+    property.addEventListener("change", function () {
+      fill(value, properties()[property.value] || []);
+    });
+    fill(property, Object.keys(properties()));
+    fill(value, []);
+    return [name, el("span", {}, "where"), property, el("span", {}, "is"), value];
+  }
+
+  function eventOf(row) {
+    var spec = { name: field(row, "name") };
+    if (field(row, "property") && field(row, "pvalue")) {
+      spec.where = [{ property: field(row, "property"), value: field(row, "pvalue") }];
+    }
+    return spec;
+  }
+
   var COMPARE = [["gte", "at least"], ["gt", "more than"], ["lte", "at most"], ["lt", "less than"], ["eq", "exactly"]];
 
   // Each kind: the inputs it shows, and the rule it writes.
@@ -115,14 +153,56 @@
     event: {
       label: "Did",
       inputs: function () {
-        return [select("name", pickers.events || [], null),
+        return eventInputs().concat([
           select("count", [["at_least", "at least"], ["at_most", "at most"], ["exactly", "exactly"], ["never", "never"]], "at_least"),
-          number("value", 1, "times"), el("span", {}, "times in the last"), number("days", 30, "days"), el("span", {}, "days")];
+          number("value", 1, "times"), el("span", {}, "times in the last"), number("days", 30, "days"), el("span", {}, "days")]);
       },
       rule: function (row) {
-        var rule = { type: "event", event: { name: field(row, "name") }, count: field(row, "count"), value: num(row, "value") || 0 };
+        var rule = { type: "event", event: eventOf(row), count: field(row, "count"), value: num(row, "value") || 0 };
         var w = windowOf(row);
         if (w) { rule.window = w; }
+        return rule;
+      }
+    },
+    regularly: {
+      label: "Did regularly",
+      inputs: function () {
+        return eventInputs().concat([el("span", {}, "in at least"), number("min", 3, "periods"),
+          el("span", {}, "of the last"), number("total", 4, "of periods"),
+          select("unit", [["week", "weeks"], ["month", "months"], ["day", "days"]], "week")]);
+      },
+      rule: function (row) {
+        return { type: "regularly", event: eventOf(row), unit: field(row, "unit"),
+          min_periods: num(row, "min") || 1, total_periods: num(row, "total") || 1 };
+      }
+    },
+    stopped: {
+      label: "Stopped",
+      inputs: function () {
+        return eventInputs().concat([el("span", {}, "not in the last"), number("quiet", 30, "quiet days"),
+          el("span", {}, "days, after doing it in the"), number("active", 60, "active days"), el("span", {}, "days before")]);
+      },
+      rule: function (row) {
+        var quiet = num(row, "quiet") || 0;
+        var rule = { type: "stopped", event: eventOf(row), quiet_from: { days_ago: quiet } };
+        if (num(row, "active")) { rule.active_from = { days_ago: quiet + num(row, "active") }; }
+        return rule;
+      }
+    },
+    trait: {
+      label: "Computed trait",
+      inputs: function () {
+        var value = el("input", { "class": "input input-small", "data-field": "value", "aria-label": "trait value" });
+        return [select("name", pickers.traits || [], null),
+          select("op", [["eq", "is"], ["ne", "is not"], ["gt", "more than"], ["lt", "less than"], ["contains", "contains"], ["is_set", "is set"]], "eq"),
+          value];
+      },
+      rule: function (row) {
+        var rule = { type: "computed_trait", name: field(row, "name"), op: field(row, "op") };
+        var text = field(row, "value");
+        if (rule.op !== "is_set") {
+          rule.value = text !== "" && !isNaN(Number(text)) && rule.op !== "contains" ? Number(text) : text;
+        }
         return rule;
       }
     },
