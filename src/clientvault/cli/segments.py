@@ -9,6 +9,7 @@ the installation acts as the system principal ``cli`` with ``segments:manage`` a
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
