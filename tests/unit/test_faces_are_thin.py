@@ -26,13 +26,6 @@ SESSION_QUERIES = {"execute", "scalar", "scalars", "get", "query", "add", "add_a
 SESSION_QUERIES |= {"merge", "flush", "bulk_save_objects"}
 
 
-#: Faces another branch of issue 17 is reworking (the 360° page), with what is left in them;
-#: each is expected to fail the check until that branch lands, and then must leave this list.
-BEING_REWORKED = {
-    "web/routes/customer360.py": "session.get of the staff session; audit.record of a reveal",
-}
-
-
 def face_modules() -> list[Path]:
     """Every module of the three faces."""
     return sorted(path for face in FACES for path in (PACKAGE / face).rglob("*.py"))
@@ -75,15 +68,7 @@ def violations(source: str) -> list[str]:
     return found
 
 
-def _face(path: Path) -> object:
-    name = str(path.relative_to(PACKAGE))
-    marks = []
-    if name in BEING_REWORKED:
-        marks.append(pytest.mark.xfail(reason=BEING_REWORKED[name], strict=True))
-    return pytest.param(path, id=name, marks=marks)
-
-
-@pytest.mark.parametrize("path", [_face(path) for path in face_modules()])
+@pytest.mark.parametrize("path", face_modules(), ids=lambda path: str(path.relative_to(PACKAGE)))
 def test_face_leaves_queries_and_audit_to_services(path: Path) -> None:
     assert violations(path.read_text(encoding="utf-8")) == []
 

@@ -25,6 +25,8 @@ from clientvault.errors import InvalidInput, NotFound
 from clientvault.identity.models import Customer
 from clientvault.privacy.models import ConsentRecord, ProcessingLimit
 from clientvault.privacy.purposes import get_purpose
+from clientvault.security import audit
+from clientvault.security.principal import Principal
 from clientvault.store.base import utcnow
 
 Decision = Literal["granted", "withdrawn"]
@@ -123,6 +125,41 @@ def record_decision(
     )
     session.add(record)
     session.flush()
+    return record
+
+
+def record_on_behalf(
+    session: Session,
+    *,
+    by: Principal,
+    customer_id: uuid.UUID,
+    purpose: str,
+    decision: Decision,
+    policy_version: str,
+    channel: str,
+    proof_ref: str | None = None,
+) -> ConsentRecord:
+    """Record a decision the customer gave through another channel (a phone call, a paper
+    form), entered by a staff member: audited with who entered it, since the customer did
+    not click it themselves."""
+    record = record_decision(
+        session,
+        customer_id=customer_id,
+        purpose=purpose,
+        decision=decision,
+        policy_version=policy_version,
+        channel=channel,
+        source="console",
+        proof_ref=proof_ref,
+    )
+    audit.record(
+        session,
+        principal=by,
+        action="consent.recorded_on_behalf",
+        target_type="customer",
+        target_ids=[str(customer_id)],
+        details={"purpose": purpose, "decision": decision, "channel": channel},
+    )
     return record
 
 

@@ -27,6 +27,11 @@ from clientvault.store.base import utcnow
 MIN_REASON, MAX_REASON = 3, 200
 
 
+def session_row(session: Session, token_hash: str) -> StaffSession | None:
+    """The staff session with this token hash, in ``session`` (where its window is kept)."""
+    return session.get(StaffSession, token_hash)
+
+
 def open_window(
     session: Session,
     *,

@@ -47,7 +47,7 @@ from clientvault.privacy import consent, erasure, export
 from clientvault.privacy.purposes import list_purposes
 from clientvault.privacy.requests import lifecycle
 from clientvault.privacy.requests.models import REGIMES, REQUEST_KINDS
-from clientvault.security import audit, reveal_window, signing
+from clientvault.security import reveal_window, signing
 from clientvault.security.models import StaffSession
 from clientvault.security.principal import PII_REVEAL
 from clientvault.segments.models import Segment
@@ -176,7 +176,7 @@ def _session_of(session: Session, caller: Caller) -> StaffSession | None:
     no reveal window: the API takes a reason with each reveal)."""
     if caller.staff_session is None:
         return None
-    return session.get(StaffSession, caller.staff_session.token_hash)
+    return reveal_window.session_row(session, caller.staff_session.token_hash)
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse, name="console_customer")
@@ -380,23 +380,15 @@ def record_consent(
     if channel not in CONSENT_CHANNELS:
         raise InvalidInput("unknown channel", details={"field": "channel"})
     with store.sessions.begin() as session:
-        consent.record_decision(
+        consent.record_on_behalf(
             session,
+            by=caller.principal,
             customer_id=customer_id,
             purpose=purpose,
             decision=decision,
             policy_version=settings.privacy.policy_version,
             channel=channel,
-            source="console",
             proof_ref=proof_ref.strip() or None,
-        )
-        audit.record(
-            session,
-            principal=caller.principal,
-            action="consent.recorded_on_behalf",
-            target_type="customer",
-            target_ids=[str(customer_id)],
-            details={"purpose": purpose, "decision": decision, "channel": channel},
         )
     return RedirectResponse(f"{customer_path(customer_id)}?done=consent", status_code=303)
 
