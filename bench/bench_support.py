@@ -97,7 +97,7 @@ def bench_chatbot(backend: str, articles: int) -> None:
         base: list[float] = []
         for question in questions * 3:
             start = time.perf_counter()
-            folded = chatbot._fold(question)
+            folded = chatbot.fold(question)
             query = hstack([index.words.transform([folded]), index.chars.transform([folded])])
             int(np.argmax((index.matrix @ query.T).toarray()))  # type: ignore[operator]
             base.append(time.perf_counter() - start)

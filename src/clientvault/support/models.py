@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy import Float, ForeignKey, Index, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientvault.store.base import Base, BigIntId, JsonDocument, Sealed, new_id, utcnow
@@ -73,6 +73,10 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
     csat_score: Mapped[int | None] = mapped_column(SmallInteger)
+    #: The category the text classifier suggests (``support.categories``); never written to
+    #: ``category``, which stays the agent's (or the helpdesk's) choice.
+    suggested_category: Mapped[str | None] = mapped_column(String(64))
+    suggestion_confidence: Mapped[float | None] = mapped_column(Float)
     details: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
 
 
@@ -90,6 +94,22 @@ class TicketMessage(Base):
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     body_sealed: Mapped[bytes] = mapped_column(Sealed)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CategoryModel(Base):
+    """The fitted ticket-category classifier (``support.categories``): only the latest is
+    kept. Its weights are plain arrays (``numpy.savez``, read back without pickle) over hashed
+    word features, so it stores no vocabulary of the tickets it learnt from."""
+
+    __tablename__ = "support_category_models"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    trained_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tickets: Mapped[int] = mapped_column()
+    categories: Mapped[list[str]] = mapped_column(JsonDocument)
+    #: Accuracy on a stratified fifth of the tickets held out before the final fit.
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class KnowledgeArticle(Base):
