@@ -123,6 +123,8 @@ _CLOSINGS = {
     "en": ("Thanks.", "Thank you for your help.", "Regards", "Please answer quickly.", ""),
     "fr": ("Merci.", "Merci de votre aide.", "Cordialement", "Merci de répondre vite.", ""),
 }
+
+
 def _phrasings(category: str, language: str, held_out: bool) -> tuple[str, ...]:
     every = _PROBLEMS[category][language]
     return every[-HELD_OUT:] if held_out else every[:-HELD_OUT]

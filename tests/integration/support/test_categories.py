@@ -48,10 +48,12 @@ def test_suggestions_need_enough_closed_tickets_and_never_replace_the_agents_cat
     _close_all(db)
     with db.sessions.begin() as session:
         refused = categories.train(session, db)
-    assert not refused.trained and "not enough data" in refused.reason
+    assert not refused.trained
+    assert "not enough data" in refused.reason
     assert refused.categories == {"billing": 4, "delivery": 4}
     fresh = _open(db, customers[0], "my parcel has not arrived", None)
-    assert fresh.suggested_category is None and fresh.suggestion_confidence is None
+    assert fresh.suggested_category is None
+    assert fresh.suggestion_confidence is None
 
     for n, (_, category, text) in enumerate(synthetic(4, seed=6)):
         if category in ("billing", "delivery"):  # a fifth of each, and one of two others
@@ -61,7 +63,8 @@ def test_suggestions_need_enough_closed_tickets_and_never_replace_the_agents_cat
     with db.sessions.begin() as session:
         done = categories.train(session, db)
         assert session.scalar(select(func.count()).select_from(CategoryModel)) == 1
-    assert done.trained and done.categories == {"billing": 5, "delivery": 5}
+    assert done.trained
+    assert done.categories == {"billing": 5, "delivery": 5}
     assert done.tickets == 10  # the lone "account" ticket is left out
 
     suggested = _open(db, customers[1], "the courier never delivered my parcel", None)
