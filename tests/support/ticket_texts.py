@@ -6,6 +6,15 @@ apart sit among words that do not (greetings, products, numbers shared by all ca
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+
+from clientvault.store.context import Store
+from clientvault.support import tickets as service
+from clientvault.support.models import Ticket
 
 CATEGORIES = ("billing", "delivery", "returns", "account")
 
@@ -159,3 +168,28 @@ def tickets(count: int, *, seed: int, held_out: bool = False) -> list[tuple[str,
         ]
         made.append((language, category, " ".join(p for p in parts if p)))
     return made
+
+
+def open_ticket(db: Store, customer: uuid.UUID, text: str, category: str | None) -> Ticket:
+    """A ticket with ``text`` as its first message, opened through the service (so it gets
+    the current model's suggestion), detached from its session."""
+    with db.sessions.begin() as session:
+        ticket = service.open_ticket(
+            session,
+            db,
+            service.NewTicket(customer_id=customer, message=text, category=category),
+            zone=ZoneInfo("UTC"),
+        )
+        session.expunge(ticket)
+    return ticket
+
+
+def closed_tickets(
+    db: Store, customers: Sequence[uuid.UUID], written: Sequence[tuple[str, str, str]]
+) -> None:
+    """Open the ``written`` tickets for the customers in turn, each with its category, and
+    close every ticket: what the classifier trains on."""
+    for n, (_, category, text) in enumerate(written):
+        open_ticket(db, customers[n % len(customers)], text, category)
+    with db.sessions.begin() as session:
+        session.execute(update(Ticket).values(status="closed"))
