@@ -12,7 +12,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientvault.store.base import Base, BigIntId, JsonDocument, Sealed, new_id, utcnow
@@ -42,6 +51,9 @@ class SupportAgent(Base):
     last_active_at: Mapped[datetime | None] = mapped_column()
 
 
+_ASSIGNED_OPEN = text("status IN ('open', 'pending') AND assigned_agent_id IS NOT NULL")
+
+
 class Ticket(Base):
     """One customer request to support, wherever it came from."""
 
@@ -51,6 +63,14 @@ class Ticket(Base):
         Index("ix_support_tickets_customer", "customer_id", "created_at"),
         # Routing reads each agent's latest assignment: a covering index, not a table scan.
         Index("ix_support_tickets_agent_assigned", "assigned_agent_id", "assigned_at"),
+        # And each agent's load: a count over the agent's assigned open tickets only (at most
+        # their capacity), never over the queue or the closed ones.
+        Index(
+            "ix_support_tickets_open_by_agent",
+            "assigned_agent_id",
+            postgresql_where=_ASSIGNED_OPEN,
+            sqlite_where=_ASSIGNED_OPEN,
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

@@ -158,23 +158,26 @@ def add_message(
 def agent_states(session: Session, *, zone: ZoneInfo, now: datetime) -> list[routing.AgentState]:
     """Every active agent as routing sees them now: open tickets, shift, last assignment.
 
-    One query over the agents, each with two correlated look-ups through indexes: the count
-    of their open tickets (``ix_support_tickets_status_agent``: two index ranges, as long as
-    the agent's load, which capacity bounds at 200) and their latest assignment (the last
-    entry of ``ix_support_tickets_agent_assigned``). So the cost grows with the number of
-    agents, not with the open tickets waiting in the queue or the closed ones: a grouped count
-    of every open ticket was O(open tickets) on each routing decision.
+    Two queries whose cost grows with the agents, not with the tickets waiting in the queue
+    nor the closed ones (the grouped count of every open ticket routing ran before was
+    O(open tickets) on each decision): the loads, a count grouped by agent over
+    ``ix_support_tickets_open_by_agent``, a partial index holding the assigned open tickets
+    only — at most the agents' capacities, whatever the queue's length; and each agent's
+    latest assignment, one look-up at the end of ``ix_support_tickets_agent_assigned`` per
+    agent. (A load counter on the agent, kept by every write, would be O(agents) too but
+    drifts as soon as one path — an erasure's delete, a helpdesk event, a retention purge —
+    forgets it; a count over an index cannot.)
     """
-    agent = SupportAgent.user_id
-    load = (
-        select(func.count())
-        .where(Ticket.assigned_agent_id == agent, Ticket.status.in_(OPEN_STATUSES))
-        .correlate(SupportAgent)
-        .scalar_subquery()
+    loads = dict(
+        session.execute(
+            select(Ticket.assigned_agent_id, func.count())
+            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.assigned_agent_id.is_not(None))
+            .group_by(Ticket.assigned_agent_id)
+        ).all()
     )
     latest = (
         select(Ticket.assigned_at)
-        .where(Ticket.assigned_agent_id == agent, Ticket.assigned_at.is_not(None))
+        .where(Ticket.assigned_agent_id == SupportAgent.user_id, Ticket.assigned_at.is_not(None))
         .order_by(Ticket.assigned_at.desc())
         .limit(1)
         .correlate(SupportAgent)
@@ -183,16 +186,16 @@ def agent_states(session: Session, *, zone: ZoneInfo, now: datetime) -> list[rou
     local = now.astimezone(zone)
     return [
         routing.AgentState(
-            user_id=row.user_id,
-            skills=frozenset(row.skills),
-            languages=frozenset(row.languages),
-            capacity=row.capacity,
-            open_tickets=int(open_tickets),
-            working=routing.is_working(row.start_hour, row.end_hour, row.weekdays, local),
+            user_id=agent.user_id,
+            skills=frozenset(agent.skills),
+            languages=frozenset(agent.languages),
+            capacity=agent.capacity,
+            open_tickets=int(loads.get(agent.user_id, 0)),
+            working=routing.is_working(agent.start_hour, agent.end_hour, agent.weekdays, local),
             last_assigned_at=last,
         )
-        for row, open_tickets, last in session.execute(
-            select(SupportAgent, load, latest).where(SupportAgent.active.is_(True))
+        for agent, last in session.execute(
+            select(SupportAgent, latest).where(SupportAgent.active.is_(True))
         )
     ]
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from clientvault.security.models import AuditEntry
-from clientvault.store.context import Store
 from clientvault.settings import Settings
+from clientvault.store.context import Store
 from clientvault.support import categories
 from clientvault.support.jobs import CATEGORIES
 from clientvault.support.models import CategoryModel, Ticket
 from support.privacy_core import make_customers, person, prepare
 from support.ticket_texts import closed_tickets, open_ticket
 from support.ticket_texts import tickets as synthetic
+
 
 def test_suggestions_need_enough_closed_tickets_and_never_replace_the_agents_category(
     db: Store, db_settings: Settings

@@ -1,4 +1,5 @@
-"""support: the ticket-category classifier and the suggestion it makes on each ticket
+"""support: the ticket-category classifier and the suggestion it makes on each ticket; the
+index routing counts each agent's open tickets through
 
 Revision ID: 0024
 Revises: 0023
@@ -15,6 +16,9 @@ revision: str = "0024"
 down_revision: str | None = "0022"  # TEMP-LOCAL: 0023 on commit
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+#: Routing counts each agent's load over their assigned open tickets only.
+_ASSIGNED_OPEN = sa.text("status IN ('open', 'pending') AND assigned_agent_id IS NOT NULL")
 
 
 def upgrade() -> None:
@@ -40,10 +44,18 @@ def upgrade() -> None:
     with op.batch_alter_table("support_tickets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("suggested_category", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("suggestion_confidence", sa.Float(), nullable=True))
+        batch_op.create_index(
+            "ix_support_tickets_open_by_agent",
+            ["assigned_agent_id"],
+            unique=False,
+            postgresql_where=_ASSIGNED_OPEN,
+            sqlite_where=_ASSIGNED_OPEN,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("support_tickets", schema=None) as batch_op:
+        batch_op.drop_index("ix_support_tickets_open_by_agent")
         batch_op.drop_column("suggestion_confidence")
         batch_op.drop_column("suggested_category")
     op.drop_table("support_category_models")
