@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -215,7 +216,8 @@ def train(session: Session, store: Store) -> Training:
     return Training(True, len(x), {c: counts[c] for c in sorted(kept)}, accuracy)
 
 
-_cache: dict[str, tuple[int, _Weights]] = {}
+#: The loaded model per database, with its (id, training time): ids restart after a restore.
+_cache: dict[str, tuple[tuple[int, datetime], _Weights]] = {}
 _lock = threading.Lock()
 
 
@@ -224,17 +226,22 @@ def suggest(session: Session, text: str | None) -> Suggestion | None:
     or no text)."""
     if not text or not text.strip():
         return None
-    latest = session.scalar(select(CategoryModel.id).order_by(CategoryModel.id.desc()).limit(1))
+    latest = session.execute(
+        select(CategoryModel.id, CategoryModel.trained_at)
+        .order_by(CategoryModel.id.desc())
+        .limit(1)
+    ).first()
     if latest is None:
         return None
+    version = (int(latest.id), latest.trained_at)
     key = str(session.get_bind().engine.url)
     with _lock:
         cached = _cache.get(key)
-    if cached is None or cached[0] != latest:
-        row = session.get(CategoryModel, latest)
+    if cached is None or cached[0] != version:
+        row = session.get(CategoryModel, version[0])
         if row is None:
             return None
-        cached = (latest, _load(row))
+        cached = (version, _load(row))
         with _lock:
             _cache[key] = cached
     return predict(cached[1], [text])[0]

@@ -232,7 +232,7 @@ def route(session: Session, ticket: Ticket, *, zone: ZoneInfo, now: datetime) ->
         routing.TicketNeeds(category, ticket.language, previous_agent(session, ticket, category)),
         agent_states(session, zone=zone, now=now),
     )
-    suggested = category is not None and ticket.category is None
+    suggested = decision.agent_id is not None and category != ticket.category
     ticket.assigned_agent_id = decision.agent_id
     ticket.assigned_at = now if decision.agent_id else None
     ticket.assignment_reason = (

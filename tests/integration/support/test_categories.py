@@ -1,7 +1,8 @@
 """Category suggestions against the real database (both backends): no model and no suggestion
 until two categories have five closed tickets each; then a new ticket gets a suggestion
-beside the agent's category, never over it; the training reads the tickets' text through the
-audited path under its own principal; the daily job drops the model when the data shrinks."""
+beside the agent's category, never over it, and routing uses a confident one; the training
+reads the tickets' text through the audited path under its own principal; the daily job
+drops the model when the data shrinks."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from clientvault.security.models import AuditEntry
 from clientvault.settings import Settings
 from clientvault.store.context import Store
 from clientvault.support import categories
+from clientvault.support.agents import AgentProfile, set_agent
 from clientvault.support.jobs import CATEGORIES
 from clientvault.support.models import CategoryModel, Ticket
 from support.privacy_core import make_customers, person, prepare
+from support.staff import add_staff
 from support.ticket_texts import closed_tickets, open_ticket
 from support.ticket_texts import tickets as synthetic
 
@@ -43,10 +46,22 @@ def test_suggestions_need_enough_closed_tickets_and_never_replace_the_agents_cat
     assert done.categories == {"billing": 5, "delivery": 5}
     assert done.tickets == 10  # the lone "account" ticket is left out
 
-    suggested = open_ticket(db, customers[1], "the courier never delivered my parcel", None)
+    courier = add_staff(db, db_settings, email="courier.desk@example.com", role="support").user
+    with db.sessions.begin() as session:
+        set_agent(
+            session,
+            user_id=courier.id,
+            profile=AgentProfile(
+                skills=("delivery",), start_hour=0, end_hour=24, weekdays="1234567"
+            ),
+        )
+    late = "Bonjour, mon colis n'est toujours pas arrivé, le suivi indique livré. Merci."
+    suggested = open_ticket(db, customers[1], late, None)
     assert suggested.suggested_category == "delivery"
     assert suggested.category is None
-    assert 0.5 < (suggested.suggestion_confidence or 0) <= 1
+    assert (suggested.suggestion_confidence or 0) >= categories.ROUTING_CONFIDENCE
+    assert suggested.assigned_agent_id == courier.id  # routed on the confident suggestion
+    assert "(category suggested by the classifier)" in (suggested.assignment_reason or "")
     kept = open_ticket(db, customers[1], "I was charged twice, wrong invoice amount", "delivery")
     assert (kept.category, kept.suggested_category) == ("delivery", "billing")
     with db.sessions() as session:
