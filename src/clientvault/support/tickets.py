@@ -31,6 +31,7 @@ from clientvault.store.context import Store
 from clientvault.store.sealing import seal_fields
 from clientvault.support import categories, routing
 from clientvault.support.models import (
+    ASSIGNED_OPEN,
     OPEN_STATUSES,
     PRIORITIES,
     SupportAgent,
@@ -171,7 +172,7 @@ def agent_states(session: Session, *, zone: ZoneInfo, now: datetime) -> list[rou
     loads = dict(
         session.execute(
             select(Ticket.assigned_agent_id, func.count())
-            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.assigned_agent_id.is_not(None))
+            .where(ASSIGNED_OPEN)
             .group_by(Ticket.assigned_agent_id)
         ).all()
     )
