@@ -54,7 +54,9 @@ class SupportAgent(Base):
 #: The assigned open tickets: the predicate of the partial index routing counts loads over,
 #: written out (not bound parameters) so that a query using it matches the index's own
 #: predicate — SQLite uses a partial index only for a WHERE it can prove implies it.
-ASSIGNED_OPEN = text("status IN ('open', 'pending') AND assigned_agent_id IS NOT NULL")
+ASSIGNED_OPEN = text(
+    f"status IN ({', '.join(repr(s) for s in OPEN_STATUSES)}) AND assigned_agent_id IS NOT NULL"
+)
 
 
 class Ticket(Base):
