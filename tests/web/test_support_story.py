@@ -23,7 +23,7 @@ from clientvault.security.models import User
 from clientvault.support import kb
 from clientvault.support.agents import AgentProfile, set_agent
 from clientvault.support.models import Ticket
-from support.browser import sign_in_with_totp
+from support.browser import html_app, sign_in_with_totp
 from support.mailbox import smtp_server, text_of
 from support.privacy import smtp_to
 from support.privacy_core import prepare
@@ -46,21 +46,8 @@ def _shop(serve_app: Any, server_url: str, write_key: str) -> str:
         "<h1>Shop</h1>"
         f"<script src='{server_url}/chat.js' data-write-key='{write_key}'></script>"
         "</body></html>"
-    ).encode()
-
-    async def shop_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/html; charset=utf-8")],
-            }
-        )
-        await send({"type": "http.response.body", "body": html})
-
-    return serve_app(shop_app).replace("127.0.0.1", "localhost") + "/"
+    )
+    return serve_app(html_app(html)).replace("127.0.0.1", "localhost") + "/"
 
 
 def _visitor_is_handed_over(page: Any, shop_url: str) -> None:
