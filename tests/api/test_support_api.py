@@ -54,8 +54,13 @@ def test_staff_run_a_ticket_from_opening_to_resolution(
     assert ticket["assigned_agent_id"] == str(agent_id)
     assert {s["target"] for s in ticket["sla"]} == {"first_response", "resolution"}
     assert "Wrong amount" not in created.text  # the conversation needs a reveal
+    assert (ticket["suggested_category"], ticket["suggestion_confidence"]) == (None, None)
 
     path = f"/api/v1/support/tickets/{ticket['id']}"
+    recategorised = client.put(f"{path}/category", json={"category": "refunds"}, headers=headers)
+    assert recategorised.json()["category"] == "refunds"
+    refused = client.put(f"{path}/category", json={"category": "Not a word"}, headers=headers)
+    assert refused.status_code == 422
     opened = client.post(f"{path}/conversation", json={"reason": "answering"}, headers=headers)
     assert opened.json()["messages"][0]["body"] == "Wrong amount"
     with db.sessions() as session:

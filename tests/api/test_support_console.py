@@ -56,6 +56,12 @@ def test_an_agent_works_a_ticket_in_the_console(
     assert page.status_code == 200
     assert "Where is it?" not in page.text
     assert "person.7@example.com" not in page.text  # masked customer card
+    assert 'data-suggestion=""' in page.text  # no model trained: no suggestion
+    categorised = client.post(
+        f"/console/support/tickets/{ticket_id}/category",
+        data={"category": "returns", "csrf_token": csrf},
+    )
+    assert "returns ·" in categorised.text
     opened = client.post(
         f"/console/support/tickets/{ticket_id}/open",
         data={"reason": "answering the ticket", "csrf_token": csrf},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pyotp
@@ -37,3 +38,23 @@ def sign_in_with_totp(
     page.get_by_label("Code", exact=True).fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+
+
+def html_app(html: str) -> Callable[[dict[str, Any], Any, Any], Awaitable[None]]:
+    """An ASGI app answering every request with ``html``: a customer's web page (a shop with
+    a snippet) served by ``serve_app`` from another loopback origin."""
+    body = html.encode()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app

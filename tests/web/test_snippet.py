@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from clientvault.ingest.models import Event
 from clientvault.ingest.sources import create_source
+from support.browser import html_app
 
 pytestmark = pytest.mark.web
 
@@ -28,19 +29,7 @@ def _shop(page: Any, serve_app: Any, server_url: str, write_key: str, **options:
         "</body></html>"
     )
 
-    async def shop_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/html; charset=utf-8")],
-            }
-        )
-        await send({"type": "http.response.body", "body": html.encode()})
-
-    shop = serve_app(shop_app).replace("127.0.0.1", "localhost") + "/"
+    shop = serve_app(html_app(html)).replace("127.0.0.1", "localhost") + "/"
     page.goto(shop)
     page.wait_for_function("window.clientvault !== undefined")
     return shop

@@ -1,5 +1,6 @@
 """``clientvault support``: agents, tickets, the knowledge base and the chatbot from the
-command line (as the system principal ``cli``; nothing here decrypts personal data)."""
+command line (as the system principal ``cli``; only ``train-categories`` decrypts personal data,
+the tickets' text, through the audited path under the classifier's own principal)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.table import Table
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
 from clientvault.demo.support import kb_articles
 from clientvault.security.accounts import user_by_email
-from clientvault.support import chatbot, kb, tickets
+from clientvault.support import categories, chatbot, kb, tickets
 from clientvault.support.agents import AgentProfile, list_agents, set_agent
 
 support_app = typer.Typer(
@@ -118,3 +119,19 @@ def ask_command(
     else:
         console.print(f"[bold]{reply.title}[/bold] (confidence {reply.confidence:.2f})")
         console.print(reply.answer or "", highlight=False)
+
+
+@support_app.command("train-categories")
+def train_categories_command(data_dir: Path | None = DataDirOption) -> None:
+    """Retrain the ticket category suggestions now (the worker does it daily)."""
+    settings = load_settings(data_dir)
+    with opened_store(settings) as store, store.sessions.begin() as session:
+        done = categories.train(session, store)
+    counts = ", ".join(f"{c} {n}" for c, n in sorted(done.categories.items())) or "none"
+    if not done.trained:
+        console.print(f"No model: {done.reason} (closed tickets per category: {counts}).")
+        return
+    accuracy = "—" if done.accuracy is None else f"{done.accuracy:.0%}"
+    console.print(
+        f"Trained on {done.tickets} closed tickets ({counts}); hold-out accuracy {accuracy}."
+    )

@@ -78,7 +78,8 @@ def hand_over(
         raise InvalidInput(
             f"a transcript of 1 to {MAX_TRANSCRIPT} lines", details={"field": "transcript"}
         )
-    first_question = next((line.text for line in transcript if line.author == "visitor"), None)
+    questions = [line.text for line in transcript if line.author == "visitor"]
+    first_question = questions[0] if questions else None
     ticket = tickets.open_ticket(
         session,
         store,
@@ -89,6 +90,7 @@ def hand_over(
             channel="chat",
         ),
         zone=zone,
+        text="\n".join(questions),
     )
     ticket.details = {"identified_by": identified_by}
     for line in transcript:

@@ -172,7 +172,7 @@ _STOP_WORDS = frozenset(
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Lower-case, accents folded, function words dropped: "Où est ma commande ?" ->
     "commande"."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
@@ -212,7 +212,7 @@ def _index(session: Session) -> _Index | None:
         phrasings = [p for p in [article.title, *article.phrasings.splitlines()] if p.strip()]
         # Each phrasing, and the whole article (its answer's words help paraphrases).
         for text in [*phrasings, " ".join([*phrasings, article.answer])]:
-            texts.append(_fold(text))
+            texts.append(fold(text))
             owners.append(article.id)
     if not texts:
         return None
@@ -245,7 +245,7 @@ def answer(
         return Reply(True, 0.0, reason="the knowledge base is empty")
     from scipy.sparse import hstack
 
-    folded = _fold(text)
+    folded = fold(text)
     query = hstack([index.words.transform([folded]), index.chars.transform([folded])]).tocsr()
     # Both blocks are L2-normalised, so each row's norm is sqrt(2): halve the dot product
     # to get the mean of the word and character cosines, in [0, 1].

@@ -1,5 +1,6 @@
 """Support's scheduled jobs: hand out queued tickets (and take back stale ones) every minute,
-and raise SLA warnings and breaches in the alerts inbox."""
+raise SLA warnings and breaches in the alerts inbox, purge the chatbot's question log, and
+retrain the ticket category classifier daily."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.store.schedule import ScheduledJob
-from clientvault.support import tickets
+from clientvault.support import categories, tickets
 from clientvault.support.chat_stats import purge_chat_log
 from clientvault.support.models import OPEN_STATUSES, Ticket
 from clientvault.support.sla import Calendar, SlaState, target_state
@@ -95,6 +96,11 @@ def _chat_log(store: Store, settings: Settings) -> None:
         purge_chat_log(session, days=settings.support.chat_log_days)
 
 
+def _categories(store: Store, settings: Settings) -> None:
+    with store.sessions.begin() as session:
+        categories.train(session, store)
+
+
 ASSIGN = ScheduledJob(
     name="support.assign",
     description="Give queued support tickets to free agents; take back stale assignments.",
@@ -115,4 +121,11 @@ CHAT_LOG = ScheduledJob(
     schedule=lambda settings: "daily at 03:30",
     run=_chat_log,
     lease=timedelta(minutes=10),
+)
+CATEGORIES = ScheduledJob(
+    name="support.categories",
+    description="Retrain the ticket category suggestions on the closed, categorised tickets.",
+    schedule=lambda settings: "daily at 04:15",
+    run=_categories,
+    lease=timedelta(minutes=30),
 )

@@ -12,7 +12,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientvault.store.base import Base, BigIntId, JsonDocument, Sealed, new_id, utcnow
@@ -42,6 +51,14 @@ class SupportAgent(Base):
     last_active_at: Mapped[datetime | None] = mapped_column()
 
 
+#: The assigned open tickets: the predicate of the partial index routing counts loads over,
+#: written out (not bound parameters) so that a query using it matches the index's own
+#: predicate — SQLite uses a partial index only for a WHERE it can prove implies it.
+ASSIGNED_OPEN = text(
+    f"status IN ({', '.join(repr(s) for s in OPEN_STATUSES)}) AND assigned_agent_id IS NOT NULL"
+)
+
+
 class Ticket(Base):
     """One customer request to support, wherever it came from."""
 
@@ -51,6 +68,14 @@ class Ticket(Base):
         Index("ix_support_tickets_customer", "customer_id", "created_at"),
         # Routing reads each agent's latest assignment: a covering index, not a table scan.
         Index("ix_support_tickets_agent_assigned", "assigned_agent_id", "assigned_at"),
+        # And each agent's load: a count over the agent's assigned open tickets only (at most
+        # their capacity), never over the queue or the closed ones.
+        Index(
+            "ix_support_tickets_open_by_agent",
+            "assigned_agent_id",
+            postgresql_where=ASSIGNED_OPEN,
+            sqlite_where=ASSIGNED_OPEN,
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -73,6 +98,10 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
     csat_score: Mapped[int | None] = mapped_column(SmallInteger)
+    #: The category the text classifier suggests (``support.categories``); never written to
+    #: ``category``, which stays the agent's (or the helpdesk's) choice.
+    suggested_category: Mapped[str | None] = mapped_column(String(64))
+    suggestion_confidence: Mapped[float | None] = mapped_column(Float)
     details: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
 
 
@@ -90,6 +119,22 @@ class TicketMessage(Base):
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     body_sealed: Mapped[bytes] = mapped_column(Sealed)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CategoryModel(Base):
+    """The fitted ticket-category classifier (``support.categories``): only the latest is
+    kept. Its weights are plain arrays (``numpy.savez``, read back without pickle) over hashed
+    word features, so it stores no vocabulary of the tickets it learnt from."""
+
+    __tablename__ = "support_category_models"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    trained_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tickets: Mapped[int] = mapped_column()
+    categories: Mapped[list[str]] = mapped_column(JsonDocument)
+    #: Accuracy on a stratified fifth of the tickets held out before the final fit.
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class KnowledgeArticle(Base):

@@ -7,6 +7,7 @@ check and audit entry), like every other personal field.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,18 +29,19 @@ from clientvault.settings import PrivacySettings, Settings, SupportSettings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from clientvault.store.sealing import seal_fields
-from clientvault.support import routing
+from clientvault.support import categories, routing
 from clientvault.support.models import (
+    ASSIGNED_OPEN,
     OPEN_STATUSES,
     PRIORITIES,
     SupportAgent,
     Ticket,
     TicketMessage,
 )
+from clientvault.support.texts import BODY_COLUMN, SUBJECT_COLUMN, body_of, subject_of
 
-SUBJECT_COLUMN = "support_subject"
-BODY_COLUMN = "support_message"
 MAX_MESSAGE = 10_000
+_CATEGORY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 CSAT_TEMPLATE = "csat_survey"
 CSAT_PATH = "/support/csat"
 CSAT_EVENT = "CSAT Survey Answered"
@@ -85,9 +87,17 @@ def _check_text(value: str | None, field: str) -> str | None:
 
 
 def open_ticket(
-    session: Session, store: Store, new: NewTicket, *, zone: ZoneInfo, now: datetime | None = None
+    session: Session,
+    store: Store,
+    new: NewTicket,
+    *,
+    zone: ZoneInfo,
+    now: datetime | None = None,
+    text: str | None = None,
 ) -> Ticket:
-    """Create a ticket (its subject and first message sealed) and route it at once."""
+    """Create a ticket (its subject and first message sealed), record the classifier's
+    category suggestion for ``text`` (by default the subject and message, read before they
+    are sealed) and route it at once."""
     if new.priority not in PRIORITIES:
         raise InvalidInput(
             f"priority must be one of {', '.join(PRIORITIES)}", details={"field": "priority"}
@@ -112,6 +122,9 @@ def open_ticket(
     body = _check_text(new.message, "message")
     if body:
         add_message(session, store, ticket, author="customer", body=body)
+    categories.apply_suggestion(
+        session, ticket, text if text is not None else "\n".join(filter(None, (subject, body)))
+    )
     route(session, ticket, zone=zone, now=now or utcnow())
     return ticket
 
@@ -144,20 +157,32 @@ def add_message(
 
 
 def agent_states(session: Session, *, zone: ZoneInfo, now: datetime) -> list[routing.AgentState]:
-    """Every active agent as routing sees them now: open tickets, shift, last assignment."""
+    """Every active agent as routing sees them now: open tickets, shift, last assignment.
+
+    Two queries whose cost grows with the agents, not with the tickets waiting in the queue
+    nor the closed ones (the grouped count of every open ticket routing ran before was
+    O(open tickets) on each decision): the loads, a count grouped by agent over
+    ``ix_support_tickets_open_by_agent``, a partial index holding the assigned open tickets
+    only — at most the agents' capacities, whatever the queue's length; and each agent's
+    latest assignment, one look-up at the end of ``ix_support_tickets_agent_assigned`` per
+    agent. (A load counter on the agent, kept by every write, would be O(agents) too but
+    drifts as soon as one path — an erasure's delete, a helpdesk event, a retention purge —
+    forgets it; a count over an index cannot.)
+    """
     loads = dict(
         session.execute(
             select(Ticket.assigned_agent_id, func.count())
-            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.assigned_agent_id.is_not(None))
+            .where(ASSIGNED_OPEN)
             .group_by(Ticket.assigned_agent_id)
         ).all()
     )
-    latest = dict(
-        session.execute(
-            select(Ticket.assigned_agent_id, func.max(Ticket.assigned_at))
-            .where(Ticket.assigned_agent_id.is_not(None))
-            .group_by(Ticket.assigned_agent_id)
-        ).all()
+    latest = (
+        select(Ticket.assigned_at)
+        .where(Ticket.assigned_agent_id == SupportAgent.user_id, Ticket.assigned_at.is_not(None))
+        .order_by(Ticket.assigned_at.desc())
+        .limit(1)
+        .correlate(SupportAgent)
+        .scalar_subquery()
     )
     local = now.astimezone(zone)
     return [
@@ -168,20 +193,31 @@ def agent_states(session: Session, *, zone: ZoneInfo, now: datetime) -> list[rou
             capacity=agent.capacity,
             open_tickets=int(loads.get(agent.user_id, 0)),
             working=routing.is_working(agent.start_hour, agent.end_hour, agent.weekdays, local),
-            last_assigned_at=latest.get(agent.user_id),
+            last_assigned_at=last,
         )
-        for agent in session.scalars(select(SupportAgent).where(SupportAgent.active.is_(True)))
+        for agent, last in session.execute(
+            select(SupportAgent, latest).where(SupportAgent.active.is_(True))
+        )
     ]
 
 
-def previous_agent(session: Session, ticket: Ticket) -> uuid.UUID | None:
+def routing_category(ticket: Ticket) -> str | None:
+    """The category routing uses: the agent's, else a confident suggestion."""
+    if ticket.category is not None:
+        return ticket.category
+    if (ticket.suggestion_confidence or 0.0) >= categories.ROUTING_CONFIDENCE:
+        return ticket.suggested_category
+    return None
+
+
+def previous_agent(session: Session, ticket: Ticket, category: str | None) -> uuid.UUID | None:
     """The agent who solved this customer's latest earlier ticket of the same category."""
     return session.scalar(
         select(Ticket.assigned_agent_id)
         .where(
             Ticket.customer_id == ticket.customer_id,
             Ticket.id != ticket.id,
-            Ticket.category == ticket.category,
+            Ticket.category == category,
             Ticket.status.in_(("resolved", "closed")),
             Ticket.assigned_agent_id.is_not(None),
         )
@@ -192,13 +228,17 @@ def previous_agent(session: Session, ticket: Ticket) -> uuid.UUID | None:
 
 def route(session: Session, ticket: Ticket, *, zone: ZoneInfo, now: datetime) -> routing.Decision:
     """Give an open ticket to the best agent now (or leave it queued), recording why."""
+    category = routing_category(ticket)
     decision = routing.choose_agent(
-        routing.TicketNeeds(ticket.category, ticket.language, previous_agent(session, ticket)),
+        routing.TicketNeeds(category, ticket.language, previous_agent(session, ticket, category)),
         agent_states(session, zone=zone, now=now),
     )
+    suggested = decision.agent_id is not None and category != ticket.category
     ticket.assigned_agent_id = decision.agent_id
     ticket.assigned_at = now if decision.agent_id else None
-    ticket.assignment_reason = decision.reason[:300]
+    ticket.assignment_reason = (
+        decision.reason + (" (category suggested by the classifier)" if suggested else "")
+    )[:300]
     session.flush()
     return decision
 
@@ -251,6 +291,20 @@ def reassign_stale(
             )[:300]
             moved += 1
     return moved
+
+
+def set_category(session: Session, *, ticket_id: uuid.UUID, category: str | None) -> Ticket:
+    """The agent's category for a ticket (``None`` clears it): what routing, the knowledge
+    base's suggestions and the classifier's training read; the suggestion stays beside it."""
+    if category is not None and not _CATEGORY.match(category):
+        raise InvalidInput(
+            "a category is a short lower-case word (letters, digits, - and _)",
+            details={"field": "category"},
+        )
+    ticket = get_ticket(session, ticket_id)
+    ticket.category = category
+    session.flush()
+    return ticket
 
 
 def get_ticket(session: Session, ticket_id: uuid.UUID) -> Ticket:
@@ -484,17 +538,9 @@ def conversation(
     with revealing(
         session, store.keystore, principal=principal, subject_type="customer", reason=reason
     ) as opener:
-        subject = opener({ticket.customer_id: {SUBJECT_COLUMN: ticket.subject_sealed}})[
-            ticket.customer_id
-        ][SUBJECT_COLUMN]
+        subject = subject_of(opener, ticket)
         lines = [
-            ConversationLine(
-                m.author,
-                m.agent_id,
-                m.created_at,
-                opener({m.customer_id: {BODY_COLUMN: m.body_sealed}})[m.customer_id][BODY_COLUMN]
-                or "",
-            )
+            ConversationLine(m.author, m.agent_id, m.created_at, body_of(opener, m))
             for m in messages
         ]
     return subject, lines

@@ -67,6 +67,10 @@ class TicketRead(BaseModel):
     first_response_at: datetime | None
     resolved_at: datetime | None
     csat_score: int | None
+    suggested_category: str | None = Field(
+        description="The category the text classifier suggests (never applied by itself)."
+    )
+    suggestion_confidence: float | None = Field(description="Its probability, 0 to 1.")
     sla: list[SlaRead]
 
 
@@ -82,6 +86,13 @@ class ReplyBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     body: str = Field(min_length=1, max_length=tickets.MAX_MESSAGE)
+
+
+class CategoryBody(BaseModel):
+    """The agent's category for a ticket (``null`` clears it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: Word | None
 
 
 class LineRead(BaseModel):
@@ -159,6 +170,8 @@ def _ticket_read(request: Request, ticket: Ticket) -> TicketRead:
         first_response_at=ticket.first_response_at,
         resolved_at=ticket.resolved_at,
         csat_score=ticket.csat_score,
+        suggested_category=ticket.suggested_category,
+        suggestion_confidence=ticket.suggestion_confidence,
         sla=[
             SlaRead(target=s.target, due=s.due, state=s.state) for s in ticket_sla(settings, ticket)
         ],
@@ -237,6 +250,18 @@ def reply(ticket_id: uuid.UUID, body: ReplyBody, request: Request, caller: Suppo
             session, store, ticket_id=ticket_id, principal=caller.principal, body=body.body
         )
         return _ticket_read(request, tickets.get_ticket(session, ticket_id))
+
+
+@router.put("/tickets/{ticket_id}/category", response_model=TicketRead)
+def put_category(
+    ticket_id: uuid.UUID, body: CategoryBody, request: Request, caller: Support
+) -> TicketRead:
+    """Set the ticket's category (the suggestion stays beside it)."""
+    with get_store(request).sessions.begin() as session:
+        return _ticket_read(
+            request,
+            tickets.set_category(session, ticket_id=ticket_id, category=body.category),
+        )
 
 
 @router.post("/tickets/{ticket_id}/resolve", response_model=TicketRead)

@@ -159,6 +159,21 @@ def reply(
     return RedirectResponse(f"{SUPPORT}/tickets/{ticket_id}?done=replied", status_code=303)
 
 
+@router.post("/tickets/{ticket_id}/category")
+def set_category(
+    ticket_id: uuid.UUID,
+    caller: Support,
+    store: StoreDep,
+    category: Annotated[str, Form(max_length=64)] = "",
+) -> RedirectResponse:
+    """Set the ticket's category (empty clears it), then back to the ticket."""
+    with store.sessions.begin() as session:
+        tickets.set_category(
+            session, ticket_id=ticket_id, category=category.strip().lower() or None
+        )
+    return RedirectResponse(f"{SUPPORT}/tickets/{ticket_id}?done=saved", status_code=303)
+
+
 @router.post("/tickets/{ticket_id}/resolve")
 def resolve(
     ticket_id: uuid.UUID, caller: Support, store: StoreDep, settings: SettingsDep
