@@ -99,7 +99,8 @@ FROM orders WHERE placed_at >= :lo AND placed_at < :hi
 _BUYERS_SQL = """
 SELECT count(*), count(CASE WHEN n >= 2 THEN 1 END) FROM (
   SELECT customer_id, count(*) AS n FROM orders
-  WHERE placed_at >= :lo AND placed_at < :hi AND customer_id IS NOT NULL GROUP BY customer_id)
+  WHERE placed_at >= :lo AND placed_at < :hi AND customer_id IS NOT NULL
+  GROUP BY customer_id) AS buyers
 """
 
 

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from clientvault.analytics.kpis import buckets
@@ -93,58 +93,71 @@ def compute(
         firsts.c.first < end
     )
     cohorts_q = cohort.subquery("cohorts")
-    # Activity per (customer, period), then counted by (cohort, period) in the database: only
-    # the matrix's cells come back (what a hand-written query returns).
-    visits = (
-        select(who.label("customer"), period(when).label("period"))
-        .where(who.is_not(None), when >= start, when < end)
-        .distinct()
-        .subquery("visits")
+    # Activity and net revenue per (customer, period) from one pass over the rows (orders, and
+    # events for "any" activity), then summed per (cohort, period) in the database: only the
+    # matrix's cells come back, from one statement (what a hand-written query returns).
+    ordered = 1 if spec.activity == "ordered" else 0
+    parts: list[Any] = [
+        select(
+            Order.customer_id.label("customer"),
+            period(Order.placed_at).label("period"),
+            literal(ordered).label("visit"),
+            (Order.total - Order.refunded_amount).label("net"),
+        ).where(Order.customer_id.is_not(None), Order.placed_at >= start, Order.placed_at < end)
+    ]
+    if not ordered:
+        parts.append(
+            select(Event.customer_id, period(Event.occurred_at), literal(1), literal(0)).where(
+                Event.customer_id.is_not(None), Event.occurred_at >= start, Event.occurred_at < end
+            )
+        )
+    rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("rows")
+    # The period in a subquery, grouped by its label: PostgreSQL does not take two renderings
+    # of the CASE (with their own bound parameters) as the same grouping expression.
+    per_customer = (
+        select(
+            rows.c.customer,
+            rows.c.period,
+            func.max(rows.c.visit).label("visit"),
+            func.sum(rows.c.net).label("net"),
+        )
+        .group_by(rows.c.customer, rows.c.period)
+        .subquery("per_customer")
     )
-    joined = visits.join(cohorts_q, cohorts_q.c.customer == visits.c.customer)
-    sizes: dict[Any, Any] = dict(
-        session.execute(select(cohorts_q.c.cohort, func.count()).group_by(cohorts_q.c.cohort)).all()
-    )
+    joined = per_customer.join(cohorts_q, cohorts_q.c.customer == per_customer.c.customer)
     active: dict[tuple[int, int], int] = defaultdict(int)
+    revenue: dict[tuple[int, int], float] = defaultdict(float)
+    for index, p, visitors, amount in session.execute(
+        select(
+            cohorts_q.c.cohort,
+            per_customer.c.period,
+            func.sum(per_customer.c.visit),
+            func.sum(per_customer.c.net),
+        )
+        .select_from(joined)
+        .group_by(cohorts_q.c.cohort, per_customer.c.period)
+    ):
+        active[(int(index), int(p))] = int(visitors or 0)
+        revenue[(int(index), int(p))] = float(amount or 0)
+    # Every member is active in their cohort's own period (their first activity is in it).
+    sizes = {index: count for (index, p), count in active.items() if index == p and count}
     if spec.cumulative:
         last = (
-            select(cohorts_q.c.cohort, func.max(visits.c.period).label("last"))
+            select(
+                cohorts_q.c.cohort,
+                func.max(case((per_customer.c.visit == 1, per_customer.c.period))).label("last"),
+            )
             .select_from(joined)
             .group_by(cohorts_q.c.customer, cohorts_q.c.cohort)
             .subquery("last")
         )
+        active.clear()
         for index, until, count in session.execute(
             select(last.c.cohort, last.c.last, func.count()).group_by(last.c.cohort, last.c.last)
         ):
             for p in range(int(index), int(until) + 1):
                 active[(int(index), p)] += int(count)
-    else:
-        for index, p, count in session.execute(
-            select(cohorts_q.c.cohort, visits.c.period, func.count())
-            .select_from(joined)
-            .group_by(cohorts_q.c.cohort, visits.c.period)
-        ):
-            active[(int(index), int(p))] += int(count)
-    revenue: dict[tuple[int, int], float] = defaultdict(float)
-    # The period in a subquery, grouped by its label: PostgreSQL does not take two renderings
-    # of the CASE (with their own bound parameters) as the same grouping expression.
-    spend = (
-        select(
-            Order.customer_id.label("customer"),
-            period(Order.placed_at).label("period"),
-            (Order.total - Order.refunded_amount).label("net"),
-        )
-        .where(Order.placed_at >= start, Order.placed_at < end)
-        .subquery("spend")
-    )
-    for index, p, amount in session.execute(
-        select(cohorts_q.c.cohort, spend.c.period, func.sum(spend.c.net))
-        .select_from(spend)
-        .join(cohorts_q, cohorts_q.c.customer == spend.c.customer)
-        .group_by(cohorts_q.c.cohort, spend.c.period)
-    ):
-        revenue[(int(index), int(p))] += float(amount or 0)
-    members = {int(index): int(size) for index, size in sizes.items()}
+    members = sizes
     cohorts = []
     for index in sorted(members):
         size = members[index]
