@@ -5,10 +5,12 @@ Definitions (per person: a customer, or an anonymous id for events linked to no 
 * an attempt starts at any occurrence of the first step inside the date range and may end up
   to ``window`` later; a person counts once, with their best attempt (furthest step, then the
   earliest);
-* **ordered**: each step happens after the previous one (other events may come between);
-* **strict**: each step is the person's very next event after the previous step;
-* **unordered**: the steps may happen in any order within the window (step ``k`` is reached
-  when ``k`` distinct steps have happened);
+* **ordered**: each step happens at a later instant than the previous one (other events may
+  come between);
+* **strict**: each step is the person's very next event after the previous step (events in
+  ``occurred_at, id`` order);
+* **unordered**: the steps may happen in any order within the window, at later instants than
+  the start (step ``k`` is reached when ``k`` distinct steps have happened);
 * **exclusions**: an exclusion event ends an attempt: steps after it do not count ("…without
   Support Ticket Opened in between");
 * **drop-off**: people reaching a step but not the next; **time to convert**: from the first
@@ -16,16 +18,17 @@ Definitions (per person: a customer, or an anonymous id for events linked to no 
 * **breakdown**: a property's value (``properties.device`` or ``context.device.type``) on the
   first step (first touch) or on the last reached step (last touch).
 
-Everything is computed in the database, in one statement of window functions over each
-person's events in time order (``ORDER BY occurred_at, id``), the same SQL on SQLite and
-PostgreSQL (instants compared as integer microseconds since the epoch):
+Everything is computed in the database, in one statement per funnel, the same SQL on SQLite
+and PostgreSQL (instants compared as integer microseconds since the epoch):
 
-* *ordered*: the earliest next occurrence of each step after the previous one, found for every
-  attempt at once by a cascade of "minimum over the following rows" windows (the next step-``k``
-  occurrence after a row never comes earlier for a later row, so the minimum over the
-  following step-``k - 1`` rows of their own chain is the chain of the nearest one);
+* *ordered*: from every start, the earliest next occurrence of each step, looked up level by
+  level in the events' (name, customer, time) index (what a hand-written funnel query does);
+  with a last-touch breakdown, a cascade of "minimum over the later rows" windows instead,
+  which carries the breakdown value along (the next step-``k`` occurrence after an instant
+  never comes earlier for a later instant, so the minimum over the later step-``k − 1`` rows
+  of their own chains is the chain of the nearest one);
 * *strict*: ``LEAD`` over all of the person's events; *unordered*: the next occurrence of each
-  step after the attempt's start;
+  step after the attempt's start (a window minimum);
 * the best attempt per person is picked by ``ROW_NUMBER``, and only counts per (steps reached,
   breakdown value, time to convert) come back.
 
@@ -39,7 +42,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -72,6 +75,7 @@ DEFAULT_STEPS: tuple[str, ...] = (
     "Order Completed",
 )
 MAX_STEPS = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,10 @@ def epoch_micros(moment: Any, dialect: str) -> ColumnElement[int]:
     return cast(extract("epoch", moment) * 1_000_000, BigInteger)
 
 
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
 def _sortable(micros: Any, value: Any, dialect: str) -> ColumnElement[str]:
     """``micros`` zero-padded then ``value``: a text whose order is the instant's, so a
     window's ``MIN`` carries the breakdown value of the earliest row along with its time."""
@@ -142,7 +150,7 @@ def _sortable(micros: Any, value: Any, dialect: str) -> ColumnElement[str]:
         if dialect == "sqlite"
         else func.lpad(cast(micros, Text), 20, "0")
     )
-    return padded + value  # type: ignore[no-any-return]
+    return padded.op("||")(value)  # type: ignore[no-any-return]
 
 
 def _micros_of(key: Any, keyed: bool) -> Any:
@@ -165,15 +173,11 @@ def _events(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
         Event.customer_id.label("cid"),
         anonymous.label("anon"),
         Event.name.label("name"),
-        Event.occurred_at.label("at"),
         Event.id.label("id"),
         epoch_micros(Event.occurred_at, dialect).label("e"),
     ]
     if spec.breakdown is not None:
-        where, _, rest = spec.breakdown.partition(".")
-        document: Any = Event.properties if where == "properties" else Event.context
-        value = document[tuple(rest.split("."))].as_string()
-        columns.append(func.substr(func.coalesce(value, "(none)"), 1, 100).label("bv"))
+        columns.append(_breakdown_value(spec.breakdown).label("bv"))
     query = select(*columns).where(
         Event.occurred_at >= filters.start,
         Event.occurred_at < filters.end + spec.window,
@@ -190,12 +194,11 @@ def _events(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
 
 
 def _following_min(events: Any, value: Any) -> Any:
-    """The minimum of ``value`` over the person's rows after this one (a frame growing from
-    the end, which both databases maintain incrementally)."""
+    """The minimum of ``value`` over the person's rows at later instants than this one (a
+    ``RANGE`` frame over the integer instants, growing from the end, which both databases
+    maintain incrementally)."""
     return func.min(value).over(
-        partition_by=_person(events),
-        order_by=[events.c.at.desc(), events.c.id.desc()],
-        rows=(None, -1),
+        partition_by=_person(events), order_by=events.c.e.desc(), range_=(None, -1)
     )
 
 
@@ -203,7 +206,9 @@ def _in_window(micros: Any, start: Any, spec: FunnelSpec) -> Any:
     return micros <= start + int(spec.window.total_seconds() * 1_000_000)
 
 
-def _ordered(spec: FunnelSpec, events: Subquery, dialect: str) -> tuple[Subquery, Any, list[Any]]:
+def _ordered(
+    spec: FunnelSpec, events: Subquery, dialect: str
+) -> tuple[Subquery, bool, list[Any], list[Any]]:
     """Attempts of an ordered funnel: per start row, each later step's key (instant, and the
     breakdown value when last touch), by the cascade of following-row minimums."""
     keyed = spec.breakdown is not None and spec.attribution == "last"
@@ -233,7 +238,7 @@ def _ordered(spec: FunnelSpec, events: Subquery, dialect: str) -> tuple[Subquery
         )
         for key in keys[1:]
     ]
-    return current, keyed, [keys, ok]
+    return current, keyed, keys, ok
 
 
 def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResult:
@@ -241,9 +246,8 @@ def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResul
     breakdown (suppression of small groups is the caller's, per viewer)."""
     dialect = session.get_bind().dialect.name
     n = len(spec.steps)
-    events = _events(spec, filters, dialect)
-    attempts, reached, last_micros, first_touch, last_touch = _attempts(spec, events, dialect)
-    in_range = and_(attempts.c.at >= filters.start, attempts.c.at < filters.end)
+    attempts, reached, last_micros, first_touch, last_touch = _attempts(spec, filters, dialect)
+    in_range = and_(attempts.c.e >= _micros(filters.start), attempts.c.e < _micros(filters.end))
     touch = first_touch if spec.attribution == "first" else last_touch
     ranked = (
         select(
@@ -253,7 +257,7 @@ def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResul
             func.row_number()
             .over(
                 partition_by=_person(attempts),
-                order_by=[reached.desc(), attempts.c.at, attempts.c.id],
+                order_by=[reached.desc(), attempts.c.e, attempts.c.id],
             )
             .label("rank"),
         )
@@ -291,6 +295,20 @@ def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResul
     )
 
 
+def _count(reached: Sequence[Any]) -> Any:
+    """1 (the start) plus the number of later steps whose condition holds, as SQL."""
+    return 1 + sum((case((condition, 1), else_=0) for condition in reached), literal(0))
+
+
+def _breakdown_value(dotted: str) -> Any:
+    """The breakdown value of an event (``properties.NAME`` or ``context.PATH``), as text of
+    at most 100 characters, ``(none)`` when absent."""
+    where, _, rest = dotted.partition(".")
+    document: Any = Event.properties if where == "properties" else Event.context
+    value = document[tuple(rest.split("."))].as_string()
+    return func.substr(func.coalesce(value, "(none)"), 1, 100)
+
+
 def _starts(spec: FunnelSpec, attempts: Any) -> Any:
     """Which rows open an attempt: the first step (any step for unordered funnels)."""
     if spec.mode == "unordered":
@@ -298,17 +316,18 @@ def _starts(spec: FunnelSpec, attempts: Any) -> Any:
     return attempts.c.name == spec.steps[0]
 
 
-def _attempts(
-    spec: FunnelSpec, events: Subquery, dialect: str
-) -> tuple[Subquery, Any, Any, Any, Any]:
+def _attempts(spec: FunnelSpec, filters: Filters, dialect: str) -> tuple[Any, Any, Any, Any, Any]:
     """Per start row: the steps reached, the instant of the last step, the first-touch and
     last-touch breakdown values (as SQL over the returned subquery)."""
+    if spec.mode == "ordered" and (spec.breakdown is None or spec.attribution == "first"):
+        return _ordered_lookups(spec, filters, dialect)
+    events = _events(spec, filters, dialect)
     if spec.mode == "strict":
         return _strict(spec, events)
     if spec.mode == "unordered":
         return _unordered(spec, events, dialect)
-    attempts, keyed, (keys, ok) = _ordered(spec, events, dialect)
-    reached = 1 + sum((case((condition, 1), else_=0) for condition in ok), literal(0))
+    attempts, keyed, keys, ok = _ordered(spec, events, dialect)
+    reached = _count(ok)
     last_key = case(
         *((reached == k + 1, keys[k]) for k in range(len(keys) - 1, 0, -1)), else_=keys[0]
     )
@@ -317,10 +336,95 @@ def _attempts(
     return attempts, reached, _micros_of(keys[-1], keyed), first, last
 
 
+def _later(
+    spec: FunnelSpec, filters: Filters, attempts: Any, names: Sequence[str], after: Any
+) -> Any:
+    """The person's first event among ``names`` after the instant ``after`` (``NULL`` when
+    ``after`` is): a lookup in the events' (name, customer, time) index, per attempt."""
+    by_customer, by_anonymous = Event.__table__.alias("b"), Event.__table__.alias("b")
+
+    def first(b: Any, *person: ColumnElement[bool]) -> Any:
+        conditions = [b.c.name.in_(names), *person, b.c.occurred_at > after, b.c.type == "track"]
+        if filters.source is not None:
+            conditions.append(b.c.source == filters.source)
+        if filters.customer_ids is not None:
+            conditions.append(b.c.customer_id.in_(list(filters.customer_ids)))
+        return select(func.min(b.c.occurred_at)).where(*conditions).scalar_subquery()
+
+    return case(
+        (after.is_(None), None),
+        (
+            attempts.c.cid.is_not(None),
+            first(by_customer, by_customer.c.customer_id == attempts.c.cid),
+        ),
+        else_=first(
+            by_anonymous,
+            by_anonymous.c.customer_id.is_(None),
+            by_anonymous.c.anonymous_index == attempts.c.anon,
+        ),
+    )
+
+
+def _ordered_lookups(
+    spec: FunnelSpec, filters: Filters, dialect: str
+) -> tuple[Any, Any, Any, Any, Any]:
+    """Ordered funnels without a last-touch breakdown: from each start, the earliest next
+    occurrence of each step (strictly later), looked up in the (name, customer, time) index
+    level by level — what a hand-written funnel query does, over every attempt. Each level
+    is a materialised CTE, so no lookup is evaluated twice."""
+    anonymous = case((Event.customer_id.is_(None), Event.anonymous_index), else_=None)
+    columns: list[Any] = [
+        Event.customer_id.label("cid"),
+        anonymous.label("anon"),
+        Event.name.label("name"),
+        Event.id.label("id"),
+        Event.occurred_at.label("t0"),
+        epoch_micros(Event.occurred_at, dialect).label("e"),
+    ]
+    if spec.breakdown is not None:
+        columns.append(_breakdown_value(spec.breakdown).label("bv"))
+    starts = select(*columns).where(
+        Event.name == spec.steps[0],
+        Event.occurred_at >= filters.start,
+        Event.occurred_at < filters.end,
+        Event.type == "track",
+        or_(Event.customer_id.is_not(None), Event.anonymous_index.is_not(None)),
+    )
+    if filters.source is not None:
+        starts = starts.where(Event.source == filters.source)
+    if filters.customer_ids is not None:
+        starts = starts.where(Event.customer_id.in_(list(filters.customer_ids)))
+    current: Any = starts.cte("level0").prefix_with("MATERIALIZED")
+    exclusion: Any = (
+        _later(spec, filters, current, spec.exclusions, current.c.t0)
+        if spec.exclusions
+        else literal(None, current.c.t0.type)
+    )
+    for k in range(1, len(spec.steps)):
+        found = _later(spec, filters, current, (spec.steps[k],), current.c[f"t{k - 1}"])
+        extra = [exclusion.label("x")] if k == 1 else []
+        current = (
+            select(*current.c, *extra, found.label(f"t{k}"))
+            .cte(f"level{k}")
+            .prefix_with("MATERIALIZED")
+        )
+    micros = [epoch_micros(current.c[f"t{k}"], dialect) for k in range(len(spec.steps))]
+    ok = [
+        and_(
+            current.c[f"t{k}"].is_not(None),
+            _in_window(micros[k], current.c.e, spec),
+            or_(current.c.x.is_(None), current.c[f"t{k}"] < current.c.x),
+        )
+        for k in range(1, len(spec.steps))
+    ]
+    first = current.c.bv if spec.breakdown is not None else None
+    return current, _count(ok), micros[-1], first, first
+
+
 def _strict(spec: FunnelSpec, events: Subquery) -> tuple[Subquery, Any, Any, Any, Any]:
     """Strict funnels: step ``k`` is the person's ``k``-th next event (``LEAD``)."""
     n = len(spec.steps)
-    order = [events.c.at, events.c.id]
+    order = [events.c.e, events.c.id]
     leads: list[Any] = []
     for k in range(1, n):
         window = {"partition_by": _person(events), "order_by": order}
@@ -335,7 +439,7 @@ def _strict(spec: FunnelSpec, events: Subquery) -> tuple[Subquery, Any, Any, Any
     for k in range(1, n):
         chain.append(attempts.c[f"name{k}"] == spec.steps[k])
         ok.append(and_(*chain, _in_window(attempts.c[f"e{k}"], attempts.c.e, spec)))
-    reached = 1 + sum((case((condition, 1), else_=0) for condition in ok), literal(0))
+    reached = _count(ok)
     first = attempts.c.bv if spec.breakdown is not None else None
     last = first
     if spec.breakdown is not None:
@@ -378,7 +482,7 @@ def _unordered(
                 key,
             )
         )
-    reached = 1 + sum((case((condition, 1), else_=0) for condition, _ in seen), literal(0))
+    reached = _count([condition for condition, _ in seen])
     latest = func.max if dialect == "sqlite" else func.greatest
     last_key = latest(
         attempts.c.own, *(func.coalesce(case((c, key)), attempts.c.own) for c, key in seen)
