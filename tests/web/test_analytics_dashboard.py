@@ -28,7 +28,7 @@ def test_dashboard_charts_date_range_and_an_experiment(page: Any, live_server: A
     _clicks(live_server)
     sign_in_as_dpo(page, live_server)
     page.goto("/console/analytics?from=2026-03-01&to=2026-03-31&grain=week")
-    for chart in ("series", "funnel", "cohort-revenue", "heatmap"):
+    for chart in ("series", "funnel", "lifecycle", "cohort-revenue", "heatmap"):
         expect(page.locator(f'[data-chart="{chart}"]')).to_have_attribute("data-drawn", "true")
     expect(page.locator('[data-chart="series"] .main-svg').first).to_be_visible()
     visitors = page.locator('[data-kpi="visitors"] .stat-value')
@@ -40,7 +40,10 @@ def test_dashboard_charts_date_range_and_an_experiment(page: Any, live_server: A
     expect(page.locator('[data-chart="funnel"]')).to_have_attribute("data-drawn", "true")
     # An experiment's page: its interval and SRM status.
     _experiment(live_server)
-    page.goto("/console/analytics")
+    # Paths after the exposure: 30 people signed up (a group big enough to be shown).
+    page.goto("/console/analytics?path_event=Experiment+Viewed")
+    expect(page.locator('[data-chart="paths"]')).to_have_attribute("data-drawn", "true")
+    expect(page.locator('[data-table="paths"]')).to_contain_text("Signed Up")
     page.get_by_role("link", name="Hero image").click()
     expect(page.locator("[data-srm]")).to_have_attribute("data-srm", "ok")
     expect(page.locator('[data-variant="photo"] [data-interval]')).to_contain_text("[")

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis
+from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis, paths
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.settings import Settings
@@ -27,7 +27,7 @@ from clientvault.web.templating import render
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/analytics", include_in_schema=False)
 ReadAnalytics = Annotated[Caller, Depends(Authorize("analytics:read"))]
-TABLES = ("kpis", "series", "funnel", "cohorts", "calibration")
+TABLES = ("kpis", "series", "funnel", "paths", "lifecycle", "cohorts", "calibration")
 
 
 @cache
@@ -104,6 +104,9 @@ class DashboardQuery:
         cumulative: bool = False,
         page: Annotated[str | None, Query(max_length=500)] = None,
         viewport: Literal["mobile", "tablet", "desktop"] = "desktop",
+        path_event: Annotated[str, Query(min_length=1, max_length=200)] = "Product Viewed",
+        path_direction: Literal["after", "before"] = "after",
+        path_steps: Annotated[int, Query(ge=1, le=paths.MAX_STEPS)] = 3,
     ) -> None:
         self.filters = kpis.Filters.of_days(first, last, settings.zone, source=source)
         self.first = self.filters.start.date()
@@ -122,6 +125,7 @@ class DashboardQuery:
         self.cohort = cohorts.CohortSpec("month", activity, cumulative)
         self.page = page or ""
         self.viewport = viewport
+        self.path = paths.PathSpec(path_event, path_direction, path_steps)
 
     def params(self) -> dict[str, str]:
         """The filters as URL parameters (for the CSV links)."""
@@ -138,6 +142,9 @@ class DashboardQuery:
             "cumulative": "true" if self.cohort.cumulative else "false",
             "page": self.page,
             "viewport": self.viewport,
+            "path_event": self.path.event,
+            "path_direction": self.path.direction,
+            "path_steps": str(self.path.steps),
         }
 
 
@@ -152,6 +159,10 @@ def _data(store: Any, settings: Settings, q: DashboardQuery) -> dict[str, Any]:
             "tiles": dashboard.kpi_tiles(session, q.filters),
             "series": dashboard.series(session, q.filters, q.grain, settings.zone),
             "funnel": dashboard.funnel(session, q.funnel, q.filters, minimum),
+            "paths": dashboard.path_summary(session, q.path, q.filters, minimum),
+            "lifecycle": dashboard.lifecycle_series(
+                session, q.filters, q.grain, settings.zone, None, minimum
+            ),
             "cohorts": dashboard.cohort_matrix(
                 session,
                 q.cohort,
@@ -204,6 +215,13 @@ def _rows(table: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]
             [s["name"], s["people"], s["conversion_from_start"], s["drop_off"]]
             for s in data["funnel"]["steps"]
         ]
+    if table == "paths":
+        return ["step", "from", "to", "people"], [
+            [e["step"], e["source"], e["target"], e["people"]] for e in data["paths"]["edges"]
+        ]
+    if table == "lifecycle":
+        header = ["start", "new", "returning", "resurrecting", "dormant"]
+        return header, [[p[h] for h in header] for p in data["lifecycle"]]
     if table == "cohorts":
         width = max((len(c["retention"] or []) for c in data["cohorts"]), default=0)
         return ["cohort", "size", *[f"period_{k}" for k in range(width)]], [
@@ -222,7 +240,7 @@ def _rows(table: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]
 
 @router.get("/export/{table}.csv", name="console_analytics_csv")
 def export_csv(
-    table: Literal["kpis", "series", "funnel", "cohorts", "calibration"],
+    table: Literal["kpis", "series", "funnel", "paths", "lifecycle", "cohorts", "calibration"],
     caller: ReadAnalytics,
     store: StoreDep,
     settings: SettingsDep,
