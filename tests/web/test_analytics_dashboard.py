@@ -28,7 +28,7 @@ def test_dashboard_charts_date_range_and_an_experiment(page: Any, live_server: A
     _clicks(live_server)
     sign_in_as_dpo(page, live_server)
     page.goto("/console/analytics?from=2026-03-01&to=2026-03-31&grain=week")
-    for chart in ("series", "funnel", "lifecycle", "cohort-revenue", "heatmap"):
+    for chart in ("series", "funnel", "lifecycle", "cohort-revenue", "heatmap", "scroll"):
         expect(page.locator(f'[data-chart="{chart}"]')).to_have_attribute("data-drawn", "true")
     expect(page.locator('[data-chart="series"] .main-svg').first).to_be_visible()
     visitors = page.locator('[data-kpi="visitors"] .stat-value')
@@ -51,7 +51,8 @@ def test_dashboard_charts_date_range_and_an_experiment(page: Any, live_server: A
 
 
 def _clicks(live_server: Any) -> None:
-    """Five of March's visitors click the same spot of /home on 6 March."""
+    """Five of March's visitors click the same spot of /home on 6 March, and scroll it (20 %,
+    40 % … 100 % down)."""
     rows = []
     for n, who in enumerate((A, B, C, D, X)):
         when = at(f"03-06 1{n}:00")
@@ -71,6 +72,18 @@ def _clicks(live_server: Any) -> None:
                     "y": 0.2,
                     "path": "/home",
                     "element": "#buy",
+                    "viewport": {"width": 1280, "height": 800},
+                },
+            }
+        )
+        rows.append(
+            {
+                **rows[-1],
+                "message_id": f"scroll{n}",
+                "name": "Page Scrolled",
+                "properties": {
+                    "depth": 20 * (n + 1),
+                    "path": "/home",
                     "viewport": {"width": 1280, "height": 800},
                 },
             }

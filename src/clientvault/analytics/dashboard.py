@@ -249,7 +249,18 @@ def heatmap(
     if chosen is None:
         return {"pages": [], "path": None}
     result = heatmaps.compute(session, filters, chosen, viewport, min_group)
-    return {"pages": [{"path": p, "clicks": n} for p, n in pages], **result.__dict__}
+    scrolled = heatmaps.scroll_depth(session, filters, chosen, viewport)
+    small = scrolled.people < min_group
+    scroll = {
+        "people": None if small else scrolled.people,
+        "depths": list(scrolled.depths),
+        "reached": None if small else [_withheld(n, min_group) for n in scrolled.reached],
+    }
+    return {
+        "pages": [{"path": p, "clicks": n} for p, n in pages],
+        **result.__dict__,
+        "scroll": scroll,
+    }
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -114,6 +114,16 @@
       shapes: [{ type: "rect", x0: 0, x1: 100, y0: 0, y1: 100, line: { color: "#999" } }],
     });
   }
+  if (data.heatmap && data.heatmap.scroll && data.heatmap.scroll.reached) {
+    var scroll = data.heatmap.scroll;
+    draw("chart-scroll", [{
+      type: "bar",
+      orientation: "h",
+      y: scroll.depths.map(function (d) { return d + " %"; }),
+      x: scroll.reached,
+      hovertemplate: "%{x} people saw %{y} of the page or more<extra></extra>",
+    }], { height: 300, yaxis: { autorange: "reversed", title: { text: "depth" } }, xaxis: { title: { text: "people" } } });
+  }
   if (data.experiment && data.experiment.goal) {
     var rows = data.experiment.goal.variants.filter(function (v) { return v.comparison; });
     draw("chart-experiment", [{
