@@ -55,15 +55,18 @@ def _populate(store: Store, customers: int, per_customer: int) -> None:
     with store.sessions.begin() as session:
         for start in range(0, customers, 5000):
             session.execute(insert(Customer), [{"id": c} for c in ids[start : start + 5000]])
-    span = timedelta(minutes=20000 * per_customer)  # the most a customer's events may spread
     for customer in ids:
-        # A start early enough for every event to fall before END: no pile-up of events at
-        # one clamped instant (ties an ordered funnel would read differently from a join).
-        at = START + timedelta(seconds=rng.randrange(int((END - START - span).total_seconds())))
+        # Gaps of up to two weeks between a customer's events, placed at a random start that
+        # keeps them all before END: spread over the year, with no pile-up of events at one
+        # clamped instant (ties an ordered funnel reads differently from a join).
+        gaps = [timedelta(minutes=rng.randrange(1, 20000), seconds=rng.randrange(60))
+                for _ in range(per_customer)]  # fmt: skip
+        room = (END - START - sum(gaps, timedelta())).total_seconds()
+        at = START + timedelta(seconds=rng.randrange(int(room)))
         for k in range(per_customer):
             depth = k % 5
             name = STEPS[depth] if depth < 4 and rng.random() < 0.6**depth else "Page Viewed"
-            at += timedelta(minutes=rng.randrange(1, 20000), seconds=rng.randrange(60))
+            at += gaps[k]
             events.append({"message_id": f"b{n_event}", "type": "track", "name": name,
                            "customer_id": customer, "occurred_at": at, "received_at": at,
                            "source": "web", "properties": {}, "context": {}})  # fmt: skip
