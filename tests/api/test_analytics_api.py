@@ -140,6 +140,30 @@ def test_experiments_and_public_assignment(
     assert results.status_code == 200, results.text
     assert results.json()["exposures"] == {"control": 0, "photo": 0}
     assert results.json()["srm"]["mismatch"] is False
+    # The console's form: marketers only; a bad weight is refused with nothing written.
+    new = "/console/analytics/experiments/new"
+    assert 'data-form="experiment"' in client.get(new, headers=marketer).text
+    assert client.get(new, headers=analyst).status_code == 403
+    form = {"key": "menu", "name": "Menu", "variants": "a:x, b", "goal_kind": "event",
+            "goal_event": "Signed Up", "guardrails": "Support Ticket Opened",
+            "holdout_percent": "10", "planned_users": "500"}  # fmt: skip
+    refused = client.post(new, headers=marketer, data=form, follow_redirects=False)
+    assert refused.status_code == 422
+    assert "is not a number" in refused.text
+    made = client.post(
+        new, headers=marketer, data={**form, "variants": "a:2, b"}, follow_redirects=False
+    )
+    assert made.status_code == 303, made.text
+    assert made.headers["location"] == "/console/analytics/experiments/menu"
+    listed = client.get("/api/v1/analytics/experiments", headers=analyst).json()["experiments"]
+    menu = next(e for e in listed if e["key"] == "menu")
+    assert [(v["key"], round(v["weight"], 3)) for v in menu["variants"]] == [
+        ("a", 0.667),
+        ("b", 0.333),
+    ]
+    assert len(listed) == 2
+    shown = client.get("/console/analytics/experiments/menu", headers=analyst)
+    assert "Support Ticket Opened" in shown.text
 
 
 def test_console_page_and_csv(client: TestClient, db: Store, db_settings: Settings) -> None:

@@ -35,6 +35,8 @@ from clientvault.analytics.models import Experiment
 from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import Event
+from clientvault.security import audit
+from clientvault.security.principal import Principal
 from clientvault.store.base import utcnow
 
 EXPOSURE_EVENT = "Experiment Viewed"
@@ -63,8 +65,10 @@ def create(
     holdout: float = 0.0,
     planned_users: int = 1000,
     description: str = "",
+    by: Principal | None = None,
 ) -> Experiment:
-    """Store a new running experiment; the first variant is the control."""
+    """Store a new running experiment; the first variant is the control. Created by staff
+    (``by``, from the API or the console), it is recorded in the audit log."""
     if not _KEY.fullmatch(key):
         raise InvalidInput("an experiment key is 1-64 letters, digits, '_', '.' or '-'")
     if not 1 <= len(name.strip()) <= 200:
@@ -97,6 +101,14 @@ def create(
     )
     session.add(experiment)
     session.flush()
+    if by is not None:
+        audit.record(
+            session,
+            principal=by,
+            action="experiment.created",
+            target_type="experiment",
+            target_ids=[experiment.key],
+        )
     return experiment
 
 

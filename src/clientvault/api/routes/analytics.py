@@ -20,7 +20,6 @@ from clientvault.errors import InvalidInput, PermissionDenied, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.ingest.sources import authenticate
-from clientvault.security import audit
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 public = APIRouter(prefix="/api/v1/experiments", tags=["analytics"])
@@ -233,13 +232,7 @@ def create_experiment(
             guardrails=[m.model_dump(exclude_none=True) for m in body.guardrails],
             holdout=body.holdout,
             planned_users=body.planned_users,
-        )
-        audit.record(
-            session,
-            principal=caller.principal,
-            action="experiment.created",
-            target_type="experiment",
-            target_ids=[experiment.key],
+            by=caller.principal,
         )
         return {"key": experiment.key, "variants": experiment.variants}
 

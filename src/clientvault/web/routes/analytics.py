@@ -16,9 +16,11 @@ from importlib.resources import files
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis, paths
+from clientvault.errors import ClientVaultError, InvalidInput
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.settings import Settings
@@ -27,6 +29,7 @@ from clientvault.web.templating import render
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/analytics", include_in_schema=False)
 ReadAnalytics = Annotated[Caller, Depends(Authorize("analytics:read"))]
+ManageExperiments = Annotated[Caller, Depends(Authorize("campaigns:manage"))]
 TABLES = ("kpis", "series", "funnel", "paths", "lifecycle", "cohorts", "calibration")
 
 
@@ -197,6 +200,7 @@ def analytics_page(
             "timezone": settings.timezone,
             "params": q.params(),
             "plotly_guards": injected_style_ids(),
+            "can_create_experiments": caller.principal.can("campaigns:manage"),
         },
     )
 
@@ -256,6 +260,105 @@ def export_csv(
             "Cache-Control": "no-store",
         },
     )
+
+
+_NEW_EXPERIMENT = {
+    "key": "",
+    "name": "",
+    "description": "",
+    "variants": "control:1, treatment:1",
+    "goal_kind": "event",
+    "goal_event": "Order Completed",
+    "guardrails": "",
+    "holdout_percent": "0",
+    "planned_users": "1000",
+}
+
+
+def parse_variants(text: str) -> list[tuple[str, float]]:
+    """Variants written ``key:weight`` (or just ``key``, weight 1), separated by commas or
+    lines; the first is the control."""
+    variants = []
+    for item in text.replace("\n", ",").split(","):
+        key, _, weight = item.strip().partition(":")
+        if not key.strip():
+            continue
+        try:
+            variants.append((key.strip(), float(weight) if weight.strip() else 1.0))
+        except ValueError:
+            raise InvalidInput(f"the weight of variant {key.strip()!r} is not a number") from None
+    return variants
+
+
+def _number(form: dict[str, str], name: str, label: str) -> float:
+    try:
+        return float(form.get(name, "") or "0")
+    except ValueError:
+        raise InvalidInput(f"{label} is a number") from None
+
+
+def _experiment_form(
+    request: Request, caller: Caller, form: dict[str, str], error: str | None, status: int = 200
+) -> Response:
+    return render(
+        request,
+        "analytics/experiment_new.html",
+        {
+            "title": "New experiment",
+            "form": form,
+            "error": error,
+            "csrf_token": caller.staff_session.csrf_token if caller.staff_session else "",
+        },
+        status_code=status,
+    )
+
+
+@router.get("/experiments/new", response_class=HTMLResponse, name="console_experiment_new")
+def new_experiment(request: Request, caller: ManageExperiments) -> Response:
+    """The form for a new experiment (variants and weights, goal, guardrails, holdout)."""
+    return _experiment_form(request, caller, dict(_NEW_EXPERIMENT), None)
+
+
+@router.post("/experiments/new", name="console_experiment_create")
+async def create_experiment(
+    request: Request, caller: ManageExperiments, store: StoreDep
+) -> Response:
+    """Create the experiment the form describes, or show the form again with the error."""
+    raw = await request.form()
+    form = {name: value for name, value in raw.items() if isinstance(value, str)}
+
+    def save() -> str:
+        kind = form.get("goal_kind", "event")
+        goal = {"kind": kind, "event": form.get("goal_event", "").strip()}
+        if kind != "event":
+            goal = {"kind": kind}
+        guardrails = [
+            {"kind": "event", "event": name.strip()}
+            for name in form.get("guardrails", "").split(",")
+            if name.strip()
+        ]
+        with store.sessions.begin() as session:
+            made = experiments.create(
+                session,
+                key=form.get("key", "").strip(),
+                name=form.get("name", ""),
+                description=form.get("description", ""),
+                variants=parse_variants(form.get("variants", "")),
+                goal=goal,
+                guardrails=guardrails,
+                holdout=_number(form, "holdout_percent", "the holdout share") / 100,
+                planned_users=int(_number(form, "planned_users", "planned users")),
+                by=caller.principal,
+            )
+            return made.key
+
+    try:
+        key = await run_in_threadpool(save)
+    except ClientVaultError as exc:
+        return _experiment_form(
+            request, caller, {**_NEW_EXPERIMENT, **form}, exc.message, status=422
+        )
+    return RedirectResponse(f"{CONSOLE_PREFIX}/analytics/experiments/{key}", status_code=303)
 
 
 @router.get("/experiments/{key}", response_class=HTMLResponse, name="console_experiment")
