@@ -249,21 +249,30 @@ def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResul
     attempts, reached, last_micros, first_touch, last_touch = _attempts(spec, filters, dialect)
     in_range = and_(attempts.c.e >= _micros(filters.start), attempts.c.e < _micros(filters.end))
     touch = first_touch if spec.attribution == "first" else last_touch
-    ranked = (
+    # Each attempt's figures computed once (an inner query), then the best per person.
+    scored = (
         select(
+            *_person(attempts),
+            attempts.c.e,
+            attempts.c.id,
             reached.label("reached"),
-            case((reached == n, last_micros - attempts.c.e)).label("micros"),
+            (last_micros - attempts.c.e).label("span"),
             (touch if spec.breakdown is not None else literal(None, String)).label("touch"),
-            func.row_number()
-            .over(
-                partition_by=_person(attempts),
-                order_by=[reached.desc(), attempts.c.e, attempts.c.id],
-            )
-            .label("rank"),
         )
         .where(in_range, _starts(spec, attempts))
-        .subquery("ranked")
+        .subquery("scored")
     )
+    ranked = select(
+        scored.c.reached,
+        case((scored.c.reached == n, scored.c.span)).label("micros"),
+        scored.c.touch,
+        func.row_number()
+        .over(
+            partition_by=_person(scored),
+            order_by=[scored.c.reached.desc(), scored.c.e, scored.c.id],
+        )
+        .label("rank"),
+    ).subquery("ranked")
     counts = select(ranked.c.reached, ranked.c.touch, ranked.c.micros, func.count()).where(
         ranked.c.rank == 1
     )
