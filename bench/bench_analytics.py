@@ -3,8 +3,9 @@
 Setup: ``--customers`` customers (default 100,000) with ``--events-per-customer`` events
 each at most (default 10: the funnel's four steps and page views, up to two weeks apart from
 a start anywhere in the 12 months; those past the year's end are not kept: the count stored
-is printed) and about 0.4 orders each, bulk-inserted into a fresh installation (SQLite; PostgreSQL too when a URL is
-configured). ``--customers 1000000`` gives the issue's 1M customers / 10M events.
+is printed) and about 0.4 orders each, bulk-inserted into a fresh installation (SQLite;
+PostgreSQL too when a URL is configured). ``--customers 1000000`` gives the issue's 1M
+customers / 10M events (somewhat fewer kept).
 
 Ours: ``kpis.compute`` (the dashboard's KPI set), ``funnels.compute`` (a 4-step ordered
 funnel, 7-day window, over the last 30 days) and ``cohorts.compute`` (a 12-month cohort
