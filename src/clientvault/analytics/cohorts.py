@@ -111,7 +111,10 @@ def compute(
                 Event.customer_id.is_not(None), Event.occurred_at >= start, Event.occurred_at < end
             )
         )
-    rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("rows")
+    source: Any = parts[0]
+    if len(parts) > 1:
+        source = union_all(*parts)
+    rows = source.subquery("rows")
     # The period in a subquery, grouped by its label: PostgreSQL does not take two renderings
     # of the CASE (with their own bound parameters) as the same grouping expression.
     per_customer = (

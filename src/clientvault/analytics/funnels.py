@@ -150,7 +150,7 @@ def _sortable(micros: Any, value: Any, dialect: str) -> ColumnElement[str]:
         if dialect == "sqlite"
         else func.lpad(cast(micros, Text), 20, "0")
     )
-    return padded.op("||")(value)  # type: ignore[no-any-return]
+    return padded.op("||")(value)
 
 
 def _micros_of(key: Any, keyed: bool) -> Any:
@@ -436,7 +436,7 @@ def _strict(spec: FunnelSpec, events: Subquery) -> tuple[Subquery, Any, Any, Any
     order = [events.c.e, events.c.id]
     leads: list[Any] = []
     for k in range(1, n):
-        window = {"partition_by": _person(events), "order_by": order}
+        window: dict[str, Any] = {"partition_by": _person(events), "order_by": order}
         leads += [
             func.lead(events.c.name, k).over(**window).label(f"name{k}"),
             func.lead(events.c.e, k).over(**window).label(f"e{k}"),
@@ -450,7 +450,7 @@ def _strict(spec: FunnelSpec, events: Subquery) -> tuple[Subquery, Any, Any, Any
         ok.append(and_(*chain, _in_window(attempts.c[f"e{k}"], attempts.c.e, spec)))
     reached = _count(ok)
     first = attempts.c.bv if spec.breakdown is not None else None
-    last = first
+    last: Any = first
     if spec.breakdown is not None:
         last = case(
             *((reached == k + 1, attempts.c[f"bv{k}"]) for k in range(n - 1, 0, -1)),

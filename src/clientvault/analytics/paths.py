@@ -90,7 +90,10 @@ def compute(session: Session, spec: PathSpec, filters: Filters) -> PathResult:
         .subquery("named")
     )
     collapsed = named.c.repeat_of.is_(None) | (named.c.repeat_of != named.c.name)
-    window = {"partition_by": [named.c.cid, named.c.anon], "order_by": [named.c.at, named.c.id]}
+    window: dict[str, Any] = {
+        "partition_by": [named.c.cid, named.c.anon],
+        "order_by": [named.c.at, named.c.id],
+    }
     numbered = (
         select(
             named.c.cid,
