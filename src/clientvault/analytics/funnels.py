@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
+    Select,
     String,
     Subquery,
     Text,
@@ -166,9 +167,12 @@ def _person(events: Any) -> list[Any]:
     return [events.c.cid, events.c.anon]
 
 
-def _events(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
-    """The person's events of interest in ``[start, end + window)``: every event for strict
-    funnels (to see what comes between), else the steps and exclusions only."""
+def _person_events(
+    spec: FunnelSpec, filters: Filters, dialect: str, until: datetime, *extra: Any
+) -> Select[Any]:
+    """Track events of people (customers or anonymous ids) from the range's start to
+    ``until``, per ``filters``: person, name, id, instant (``e``, microseconds), breakdown
+    value (``bv``) and the ``extra`` columns."""
     anonymous = case((Event.customer_id.is_(None), Event.anonymous_index), else_=None)
     columns: list[Any] = [
         Event.customer_id.label("cid"),
@@ -176,21 +180,29 @@ def _events(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
         Event.name.label("name"),
         Event.id.label("id"),
         epoch_micros(Event.occurred_at, dialect).label("e"),
+        *extra,
     ]
     if spec.breakdown is not None:
         columns.append(_breakdown_value(spec.breakdown).label("bv"))
     query = select(*columns).where(
         Event.occurred_at >= filters.start,
-        Event.occurred_at < filters.end + spec.window,
+        Event.occurred_at < until,
         Event.type == "track",
         or_(Event.customer_id.is_not(None), Event.anonymous_index.is_not(None)),
     )
-    if spec.mode != "strict":
-        query = query.where(Event.name.in_([*spec.steps, *spec.exclusions]))
     if filters.source is not None:
         query = query.where(Event.source == filters.source)
     if filters.customer_ids is not None:
         query = query.where(Event.customer_id.in_(list(filters.customer_ids)))
+    return query
+
+
+def _events(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
+    """The person's events of interest in ``[start, end + window)``: every event for strict
+    funnels (to see what comes between), else the steps and exclusions only."""
+    query = _person_events(spec, filters, dialect, filters.end + spec.window)
+    if spec.mode != "strict":
+        query = query.where(Event.name.in_([*spec.steps, *spec.exclusions]))
     return query.subquery("funnel_events")
 
 
@@ -386,28 +398,9 @@ def _ordered_lookups(
     occurrence of each step (strictly later), looked up in the (name, customer, time) index
     level by level — what a hand-written funnel query does, over every attempt. Each level
     is a materialised CTE, so no lookup is evaluated twice."""
-    anonymous = case((Event.customer_id.is_(None), Event.anonymous_index), else_=None)
-    columns: list[Any] = [
-        Event.customer_id.label("cid"),
-        anonymous.label("anon"),
-        Event.name.label("name"),
-        Event.id.label("id"),
-        Event.occurred_at.label("t0"),
-        epoch_micros(Event.occurred_at, dialect).label("e"),
-    ]
-    if spec.breakdown is not None:
-        columns.append(_breakdown_value(spec.breakdown).label("bv"))
-    starts = select(*columns).where(
-        Event.name == spec.steps[0],
-        Event.occurred_at >= filters.start,
-        Event.occurred_at < filters.end,
-        Event.type == "track",
-        or_(Event.customer_id.is_not(None), Event.anonymous_index.is_not(None)),
-    )
-    if filters.source is not None:
-        starts = starts.where(Event.source == filters.source)
-    if filters.customer_ids is not None:
-        starts = starts.where(Event.customer_id.in_(list(filters.customer_ids)))
+    starts = _person_events(
+        spec, filters, dialect, filters.end, Event.occurred_at.label("t0")
+    ).where(Event.name == spec.steps[0])
     current: Any = starts.cte("level0").prefix_with("MATERIALIZED")
     exclusion: Any = (
         _later(spec, filters, current, spec.exclusions, current.c.t0)
