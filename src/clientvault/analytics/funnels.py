@@ -1,14 +1,15 @@
 """Funnels: how many people go through a sequence of steps within a conversion window.
 
-Definitions (per person: a customer, or an anonymous id for events linked to no customer):
+Definitions (per person: a customer, or an anonymous id for events linked to no customer;
+steps and exclusions are event names):
 
 * an attempt starts at any occurrence of the first step inside the date range and may end up
   to ``window`` later; a person counts once, with their best attempt (furthest step, then the
   earliest);
 * **ordered**: each step happens at a later instant than the previous one (other events may
   come between);
-* **strict**: each step is the person's very next event after the previous step (events in
-  ``occurred_at, id`` order);
+* **strict**: each step is the person's very next ``track`` event after the previous step
+  (events in ``occurred_at, id`` order; page views in between do not break the chain);
 * **unordered**: the steps may happen in any order within the window, at later instants than
   the start (step ``k`` is reached when ``k`` distinct steps have happened);
 * **exclusions**: an exclusion event ends an attempt: steps after it do not count ("…without
@@ -170,7 +171,7 @@ def _person(events: Any) -> list[Any]:
 def _person_events(
     spec: FunnelSpec, filters: Filters, dialect: str, until: datetime, *extra: Any
 ) -> Select[Any]:
-    """Track events of people (customers or anonymous ids) from the range's start to
+    """Events of people (customers or anonymous ids) from the range's start to
     ``until``, per ``filters``: person, name, id, instant (``e``, microseconds), breakdown
     value (``bv``) and the ``extra`` columns."""
     anonymous = case((Event.customer_id.is_(None), Event.anonymous_index), else_=None)
@@ -187,7 +188,6 @@ def _person_events(
     query = select(*columns).where(
         Event.occurred_at >= filters.start,
         Event.occurred_at < until,
-        Event.type == "track",
         or_(Event.customer_id.is_not(None), Event.anonymous_index.is_not(None)),
     )
     if filters.source is not None:
@@ -201,7 +201,9 @@ def _events(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
     """The person's events of interest in ``[start, end + window)``: every event for strict
     funnels (to see what comes between), else the steps and exclusions only."""
     query = _person_events(spec, filters, dialect, filters.end + spec.window)
-    if spec.mode != "strict":
+    if spec.mode == "strict":
+        query = query.where(Event.type == "track")
+    else:
         query = query.where(Event.name.in_([*spec.steps, *spec.exclusions]))
     return query.subquery("funnel_events")
 
@@ -370,7 +372,7 @@ def _later(
     by_customer, by_anonymous = Event.__table__.alias("b"), Event.__table__.alias("b")
 
     def first(b: Any, *person: ColumnElement[bool]) -> Any:
-        conditions = [b.c.name.in_(names), *person, b.c.occurred_at > after, b.c.type == "track"]
+        conditions = [b.c.name.in_(names), *person, b.c.occurred_at > after]
         if filters.source is not None:
             conditions.append(b.c.source == filters.source)
         if filters.customer_ids is not None:
