@@ -75,70 +75,72 @@ def compute(
     """The cohort matrix of cohorts starting in ``[start, end)``, followed until ``end``."""
     edges = buckets(start, end, spec.grain, zone)
     periods = len(edges) - 1
-    if spec.activity == "any":
-        who, when = Event.customer_id, Event.occurred_at
-    else:
-        who, when = Order.customer_id, Order.placed_at
 
     def period(moment: Any) -> Any:
         """The period index of a timestamp, as SQL: a CASE over the bounds (parameters)."""
         return case(*((moment < edge, i) for i, edge in enumerate(edges[1:])), else_=-1)
 
-    first = select(who.label("customer"), func.min(when).label("first"))
-    first = first.where(who.is_not(None)).group_by(who).having(func.min(when) >= start)
-    if customer_ids is not None:
-        first = first.where(who.in_(list(customer_ids)))
-    firsts = first.subquery("firsts")
-    cohort = select(firsts.c.customer, period(firsts.c.first).label("cohort")).where(
-        firsts.c.first < end
-    )
-    cohorts_q = cohort.subquery("cohorts")
-    # Activity and net revenue per (customer, period) from one pass over the rows (orders, and
-    # events for "any" activity), then summed per (cohort, period) in the database: only the
+    # The customers' activity rows (and their orders, for revenue), each stamped with the
+    # customer's first activity ever by a window minimum — no join, so no plan can re-read a
+    # table once per customer —; then the rows inside the range of customers whose first
+    # activity is in it, summed per (customer, period) and per (cohort, period): only the
     # matrix's cells come back, from one statement (what a hand-written query returns).
-    ordered = 1 if spec.activity == "ordered" else 0
+    ordered = spec.activity == "ordered"
     parts: list[Any] = [
         select(
             Order.customer_id.label("customer"),
-            period(Order.placed_at).label("period"),
-            literal(ordered).label("visit"),
+            Order.placed_at.label("at"),
+            literal(1 if ordered else 0).label("visit"),
             (Order.total - Order.refunded_amount).label("net"),
-        ).where(Order.customer_id.is_not(None), Order.placed_at >= start, Order.placed_at < end)
+        ).where(Order.customer_id.is_not(None), Order.placed_at < end)
     ]
     if not ordered:
         parts.append(
-            select(Event.customer_id, period(Event.occurred_at), literal(1), literal(0)).where(
-                Event.customer_id.is_not(None), Event.occurred_at >= start, Event.occurred_at < end
+            select(Event.customer_id, Event.occurred_at, literal(1), literal(0)).where(
+                Event.customer_id.is_not(None), Event.occurred_at < end
             )
         )
+    if customer_ids is not None:
+        parts = [part.where(part.selected_columns[0].in_(list(customer_ids))) for part in parts]
     source: Any = parts[0]
     if len(parts) > 1:
         source = union_all(*parts)
     rows = source.subquery("rows")
-    # The period in a subquery, grouped by its label: PostgreSQL does not take two renderings
-    # of the CASE (with their own bound parameters) as the same grouping expression.
+    first = func.min(case((rows.c.visit == 1, rows.c.at))).over(partition_by=rows.c.customer)
+    stamped = select(*rows.c, first.label("first")).subquery("stamped")
+    # Periods in a subquery, grouped by their labels: PostgreSQL does not take two renderings
+    # of a CASE (with their own bound parameters) as the same grouping expression.
+    placed = (
+        select(
+            stamped.c.customer,
+            period(stamped.c.first).label("cohort"),
+            period(stamped.c.at).label("period"),
+            stamped.c.visit,
+            stamped.c.net,
+        )
+        .where(stamped.c.first >= start, stamped.c.first < end, stamped.c.at >= start)
+        .subquery("placed")
+    )
     per_customer = (
         select(
-            rows.c.customer,
-            rows.c.period,
-            func.max(rows.c.visit).label("visit"),
-            func.sum(rows.c.net).label("net"),
+            placed.c.customer,
+            placed.c.cohort,
+            placed.c.period,
+            func.max(placed.c.visit).label("visit"),
+            func.sum(placed.c.net).label("net"),
         )
-        .group_by(rows.c.customer, rows.c.period)
+        .group_by(placed.c.customer, placed.c.cohort, placed.c.period)
         .subquery("per_customer")
     )
-    joined = per_customer.join(cohorts_q, cohorts_q.c.customer == per_customer.c.customer)
     active: dict[tuple[int, int], int] = defaultdict(int)
     revenue: dict[tuple[int, int], float] = defaultdict(float)
     for index, p, visitors, amount in session.execute(
         select(
-            cohorts_q.c.cohort,
+            per_customer.c.cohort,
             per_customer.c.period,
             func.sum(per_customer.c.visit),
             func.sum(per_customer.c.net),
-        )
-        .select_from(joined)
-        .group_by(cohorts_q.c.cohort, per_customer.c.period)
+        ).group_by(per_customer.c.cohort, per_customer.c.period)
     ):
         active[(int(index), int(p))] = int(visitors or 0)
         revenue[(int(index), int(p))] = float(amount or 0)
@@ -147,11 +149,10 @@ def compute(
     if spec.cumulative:
         last = (
             select(
-                cohorts_q.c.cohort,
+                per_customer.c.cohort,
                 func.max(case((per_customer.c.visit == 1, per_customer.c.period))).label("last"),
             )
-            .select_from(joined)
-            .group_by(cohorts_q.c.customer, cohorts_q.c.cohort)
+            .group_by(per_customer.c.customer, per_customer.c.cohort)
             .subquery("last")
         )
         active.clear()
