@@ -51,6 +51,22 @@ def test_dashboard_numbers_for_analysts_only(
         ("2026-02-01", None, True),
         ("2026-03-01", None, True),
     ]
+    paths = client.get(
+        "/api/v1/analytics/paths", params={**MARCH, "steps": 2}, headers=analyst
+    ).json()
+    # Four viewers, five distinct moves over two steps: all groups under 5 people, withheld.
+    assert (paths["people"], paths["edges"], paths["withheld"]) == (None, [], 5)
+    lifecycle = client.get(
+        "/api/v1/analytics/lifecycle", params={**MARCH, "grain": "week"}, headers=analyst
+    ).json()
+    weeks = lifecycle["periods"]
+    assert [p["start"] for p in weeks] == [f"2026-03-{d:02d}" for d in (1, 2, 9, 16, 23, 30)]
+    assert weeks[0] == {"start": "2026-03-01", "new": 0, "returning": 0, "resurrecting": 0,
+                        "dormant": 0}  # fmt: skip
+    assert weeks[1]["new"] is None  # three new people: fewer than 5
+    for params in ({"steps": 0}, {"direction": "sideways"}):
+        refused = client.get("/api/v1/analytics/paths", params=params, headers=analyst)
+        assert refused.status_code == 422
     assert client.get("/api/v1/analytics/clv", headers=analyst).json() == {"fit": None}
     heat = client.get("/api/v1/analytics/heatmap", params=MARCH, headers=analyst)
     assert heat.json() == {"pages": [], "path": None}  # the history has no clicks
@@ -124,6 +140,30 @@ def test_experiments_and_public_assignment(
     assert results.status_code == 200, results.text
     assert results.json()["exposures"] == {"control": 0, "photo": 0}
     assert results.json()["srm"]["mismatch"] is False
+    # The console's form: marketers only; a bad weight is refused with nothing written.
+    new = "/console/analytics/experiments/new"
+    assert 'data-form="experiment"' in client.get(new, headers=marketer).text
+    assert client.get(new, headers=analyst).status_code == 403
+    form = {"key": "menu", "name": "Menu", "variants": "a:x, b", "goal_kind": "event",
+            "goal_event": "Signed Up", "guardrails": "Support Ticket Opened",
+            "holdout_percent": "10", "planned_users": "500"}  # fmt: skip
+    refused = client.post(new, headers=marketer, data=form, follow_redirects=False)
+    assert refused.status_code == 422
+    assert "is not a number" in refused.text
+    made = client.post(
+        new, headers=marketer, data={**form, "variants": "a:2, b"}, follow_redirects=False
+    )
+    assert made.status_code == 303, made.text
+    assert made.headers["location"] == "/console/analytics/experiments/menu"
+    listed = client.get("/api/v1/analytics/experiments", headers=analyst).json()["experiments"]
+    menu = next(e for e in listed if e["key"] == "menu")
+    assert [(v["key"], round(v["weight"], 3)) for v in menu["variants"]] == [
+        ("a", 0.667),
+        ("b", 0.333),
+    ]
+    assert len(listed) == 2
+    shown = client.get("/console/analytics/experiments/menu", headers=analyst)
+    assert "Support Ticket Opened" in shown.text
 
 
 def test_console_page_and_csv(client: TestClient, db: Store, db_settings: Settings) -> None:
@@ -140,6 +180,15 @@ def test_console_page_and_csv(client: TestClient, db: Store, db_settings: Settin
     rows = list(csv.reader(io.StringIO(exported.text)))
     assert rows[0] == ["start", "visitors", "conversion_rate", "orders", "revenue", "csat"]
     assert [r[3] for r in rows[1:]] == ["0", "1", "0", "1", "1", "0"]
+    lifecycle = client.get(
+        "/console/analytics/export/lifecycle.csv",
+        params={**MARCH, "grain": "week"},
+        headers=analyst,
+    )
+    assert lifecycle.text.splitlines()[:2] == [
+        "start,new,returning,resurrecting,dormant",
+        "2026-03-01,0,0,0,0",
+    ]
     script = client.get("/console/analytics/plotly.min.js")
     assert script.status_code == 200
     assert b"plotly" in script.content[:2000].lower()

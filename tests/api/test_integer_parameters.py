@@ -63,9 +63,14 @@ def test_the_walk_finds_the_known_integer_parameters() -> None:
     } <= found
 
 
+#: Path parameters that take one of a few names (the filler "marketing" is not one of them).
+_SAMPLES = {"table": "kpis"}
+
+
 def _url(path: str, location: str, name: str, value: str) -> str:
     def fill(match: re.Match[str]) -> str:
-        return value if match.group(1) == name else "marketing"
+        found = match.group(1)
+        return value if found == name else _SAMPLES.get(found, "marketing")
 
     url = re.sub(r"\{([^}:]+)(?::[^}]*)?\}", fill, path)
     return f"{url}?{name}={value}" if location == "query" else url

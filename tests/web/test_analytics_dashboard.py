@@ -28,7 +28,7 @@ def test_dashboard_charts_date_range_and_an_experiment(page: Any, live_server: A
     _clicks(live_server)
     sign_in_as_dpo(page, live_server)
     page.goto("/console/analytics?from=2026-03-01&to=2026-03-31&grain=week")
-    for chart in ("series", "funnel", "cohort-revenue", "heatmap"):
+    for chart in ("series", "funnel", "lifecycle", "cohort-revenue", "heatmap", "scroll"):
         expect(page.locator(f'[data-chart="{chart}"]')).to_have_attribute("data-drawn", "true")
     expect(page.locator('[data-chart="series"] .main-svg').first).to_be_visible()
     visitors = page.locator('[data-kpi="visitors"] .stat-value')
@@ -40,7 +40,10 @@ def test_dashboard_charts_date_range_and_an_experiment(page: Any, live_server: A
     expect(page.locator('[data-chart="funnel"]')).to_have_attribute("data-drawn", "true")
     # An experiment's page: its interval and SRM status.
     _experiment(live_server)
-    page.goto("/console/analytics")
+    # Paths after the exposure: 30 people signed up (a group big enough to be shown).
+    page.goto("/console/analytics?path_event=Experiment+Viewed")
+    expect(page.locator('[data-chart="paths"]')).to_have_attribute("data-drawn", "true")
+    expect(page.locator('[data-table="paths"]')).to_contain_text("Signed Up")
     page.get_by_role("link", name="Hero image").click()
     expect(page.locator("[data-srm]")).to_have_attribute("data-srm", "ok")
     expect(page.locator('[data-variant="photo"] [data-interval]')).to_contain_text("[")
@@ -48,7 +51,8 @@ def test_dashboard_charts_date_range_and_an_experiment(page: Any, live_server: A
 
 
 def _clicks(live_server: Any) -> None:
-    """Five of March's visitors click the same spot of /home on 6 March."""
+    """Five of March's visitors click the same spot of /home on 6 March, and scroll it (20 %,
+    40 % … 100 % down)."""
     rows = []
     for n, who in enumerate((A, B, C, D, X)):
         when = at(f"03-06 1{n}:00")
@@ -68,6 +72,18 @@ def _clicks(live_server: Any) -> None:
                     "y": 0.2,
                     "path": "/home",
                     "element": "#buy",
+                    "viewport": {"width": 1280, "height": 800},
+                },
+            }
+        )
+        rows.append(
+            {
+                **rows[-1],
+                "message_id": f"scroll{n}",
+                "name": "Page Scrolled",
+                "properties": {
+                    "depth": 20 * (n + 1),
+                    "path": "/home",
                     "viewport": {"width": 1280, "height": 800},
                 },
             }

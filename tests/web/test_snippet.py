@@ -119,3 +119,19 @@ def test_experiment_assignment_and_exposure(
     viewed = [e for e in _events(live_server, 3) if e.name == "Experiment Viewed"]
     assert viewed
     assert viewed[0].properties == {"experiment_id": "hero", "variation_id": variant}
+
+
+def test_scroll_depth_is_sent_when_the_page_is_left(
+    page: Any, serve_app: Any, live_server: Any, write_key: str
+) -> None:
+    _shop(page, serve_app, live_server.url, write_key)
+    page.evaluate("window.scrollTo(0, 600)")
+    expected = page.evaluate(
+        "Math.round((window.scrollY + innerHeight) / document.documentElement.scrollHeight * 100)"
+    )
+    page.evaluate("window.dispatchEvent(new Event('pagehide'))")  # leaving: depth, then flush
+    scrolled = [e for e in _events(live_server, 2) if e.name == "Page Scrolled"]
+    assert 50 < expected < 100  # 600 px down a 2,000 px page in an 800 px window
+    assert [e.properties["depth"] for e in scrolled] == [expected]
+    assert scrolled[0].properties["path"] == "/"
+    assert scrolled[0].properties["viewport"] == {"width": 1280, "height": 800}

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from clientvault.analytics.kpis import buckets
@@ -75,76 +75,93 @@ def compute(
     """The cohort matrix of cohorts starting in ``[start, end)``, followed until ``end``."""
     edges = buckets(start, end, spec.grain, zone)
     periods = len(edges) - 1
-    if spec.activity == "any":
-        who, when = Event.customer_id, Event.occurred_at
-    else:
-        who, when = Order.customer_id, Order.placed_at
 
     def period(moment: Any) -> Any:
         """The period index of a timestamp, as SQL: a CASE over the bounds (parameters)."""
         return case(*((moment < edge, i) for i, edge in enumerate(edges[1:])), else_=-1)
 
-    first = select(who.label("customer"), func.min(when).label("first"))
-    first = first.where(who.is_not(None)).group_by(who).having(func.min(when) >= start)
+    # The customers' activity rows (and their orders, for revenue), each stamped with the
+    # customer's first activity ever by a window minimum — no join, so no plan can re-read a
+    # table once per customer —; then the rows inside the range of customers whose first
+    # activity is in it, summed per (customer, period) and per (cohort, period): only the
+    # matrix's cells come back, from one statement (what a hand-written query returns).
+    ordered = spec.activity == "ordered"
+    parts: list[Any] = [
+        select(
+            Order.customer_id.label("customer"),
+            Order.placed_at.label("at"),
+            literal(1 if ordered else 0).label("visit"),
+            (Order.total - Order.refunded_amount).label("net"),
+        ).where(Order.customer_id.is_not(None), Order.placed_at < end)
+    ]
+    if not ordered:
+        parts.append(
+            select(Event.customer_id, Event.occurred_at, literal(1), literal(0)).where(
+                Event.customer_id.is_not(None), Event.occurred_at < end
+            )
+        )
     if customer_ids is not None:
-        first = first.where(who.in_(list(customer_ids)))
-    firsts = first.subquery("firsts")
-    cohort = select(firsts.c.customer, period(firsts.c.first).label("cohort")).where(
-        firsts.c.first < end
+        parts = [part.where(part.selected_columns[0].in_(list(customer_ids))) for part in parts]
+    source: Any = parts[0]
+    if len(parts) > 1:
+        source = union_all(*parts)
+    rows = source.subquery("rows")
+    first = func.min(case((rows.c.visit == 1, rows.c.at))).over(partition_by=rows.c.customer)
+    stamped = select(*rows.c, first.label("first")).subquery("stamped")
+    # Periods in a subquery, grouped by their labels: PostgreSQL does not take two renderings
+    # of a CASE (with their own bound parameters) as the same grouping expression.
+    placed = (
+        select(
+            stamped.c.customer,
+            period(stamped.c.first).label("cohort"),
+            period(stamped.c.at).label("period"),
+            stamped.c.visit,
+            stamped.c.net,
+        )
+        .where(stamped.c.first >= start, stamped.c.first < end, stamped.c.at >= start)
+        .subquery("placed")
     )
-    cohorts_q = cohort.subquery("cohorts")
-    # Activity per (customer, period), then counted by (cohort, period) in the database: only
-    # the matrix's cells come back (what a hand-written query returns).
-    visits = (
-        select(who.label("customer"), period(when).label("period"))
-        .where(who.is_not(None), when >= start, when < end)
-        .distinct()
-        .subquery("visits")
-    )
-    joined = visits.join(cohorts_q, cohorts_q.c.customer == visits.c.customer)
-    sizes: dict[Any, Any] = dict(
-        session.execute(select(cohorts_q.c.cohort, func.count()).group_by(cohorts_q.c.cohort)).all()
+    per_customer = (
+        select(
+            placed.c.customer,
+            placed.c.cohort,
+            placed.c.period,
+            func.max(placed.c.visit).label("visit"),
+            func.sum(placed.c.net).label("net"),
+        )
+        .group_by(placed.c.customer, placed.c.cohort, placed.c.period)
+        .subquery("per_customer")
     )
     active: dict[tuple[int, int], int] = defaultdict(int)
+    revenue: dict[tuple[int, int], float] = defaultdict(float)
+    for index, p, visitors, amount in session.execute(
+        select(
+            per_customer.c.cohort,
+            per_customer.c.period,
+            func.sum(per_customer.c.visit),
+            func.sum(per_customer.c.net),
+        ).group_by(per_customer.c.cohort, per_customer.c.period)
+    ):
+        active[(int(index), int(p))] = int(visitors or 0)
+        revenue[(int(index), int(p))] = float(amount or 0)
+    # Every member is active in their cohort's own period (their first activity is in it).
+    sizes = {index: count for (index, p), count in active.items() if index == p and count}
     if spec.cumulative:
         last = (
-            select(cohorts_q.c.cohort, func.max(visits.c.period).label("last"))
-            .select_from(joined)
-            .group_by(cohorts_q.c.customer, cohorts_q.c.cohort)
+            select(
+                per_customer.c.cohort,
+                func.max(case((per_customer.c.visit == 1, per_customer.c.period))).label("last"),
+            )
+            .group_by(per_customer.c.customer, per_customer.c.cohort)
             .subquery("last")
         )
+        active.clear()
         for index, until, count in session.execute(
             select(last.c.cohort, last.c.last, func.count()).group_by(last.c.cohort, last.c.last)
         ):
             for p in range(int(index), int(until) + 1):
                 active[(int(index), p)] += int(count)
-    else:
-        for index, p, count in session.execute(
-            select(cohorts_q.c.cohort, visits.c.period, func.count())
-            .select_from(joined)
-            .group_by(cohorts_q.c.cohort, visits.c.period)
-        ):
-            active[(int(index), int(p))] += int(count)
-    revenue: dict[tuple[int, int], float] = defaultdict(float)
-    # The period in a subquery, grouped by its label: PostgreSQL does not take two renderings
-    # of the CASE (with their own bound parameters) as the same grouping expression.
-    spend = (
-        select(
-            Order.customer_id.label("customer"),
-            period(Order.placed_at).label("period"),
-            (Order.total - Order.refunded_amount).label("net"),
-        )
-        .where(Order.placed_at >= start, Order.placed_at < end)
-        .subquery("spend")
-    )
-    for index, p, amount in session.execute(
-        select(cohorts_q.c.cohort, spend.c.period, func.sum(spend.c.net))
-        .select_from(spend)
-        .join(cohorts_q, cohorts_q.c.customer == spend.c.customer)
-        .group_by(cohorts_q.c.cohort, spend.c.period)
-    ):
-        revenue[(int(index), int(p))] += float(amount or 0)
-    members = {int(index): int(size) for index, size in sizes.items()}
+    members = sizes
     cohorts = []
     for index in sorted(members):
         size = members[index]

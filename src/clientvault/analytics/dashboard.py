@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from clientvault.analytics import cohorts, experiments, funnels, heatmaps, kpis
+from clientvault.analytics import cohorts, experiments, funnels, heatmaps, kpis, lifecycle, paths
 from clientvault.analytics.lifetime_value import latest_fit
 
 TILES: tuple[tuple[str, str, str], ...] = (
@@ -97,6 +97,47 @@ def funnel(
         "mode": spec.mode,
         "window_hours": spec.window.total_seconds() / 3600,
     }
+
+
+def _withheld(count: int, min_group: int) -> int | None:
+    """A count of people, or ``None`` when it describes a group smaller than the minimum
+    (zero is shown: it describes nobody)."""
+    return None if 0 < count < min_group else count
+
+
+def path_summary(
+    session: Session, spec: paths.PathSpec, filters: kpis.Filters, min_group: int
+) -> dict[str, Any]:
+    """The paths around an event: the anchor's people and each step's edges; an edge taken
+    by fewer people than the minimum group size is left out (counted in ``withheld``)."""
+    result = paths.compute(session, spec, filters)
+    shown = [e.__dict__ for e in result.edges if e.people >= min_group]
+    return {
+        "event": spec.event,
+        "direction": spec.direction,
+        "steps": spec.steps,
+        "people": _withheld(result.people, min_group),
+        "edges": shown,
+        "withheld": len(result.edges) - len(shown),
+    }
+
+
+def lifecycle_series(
+    session: Session,
+    filters: kpis.Filters,
+    grain: str,
+    zone: ZoneInfo,
+    event: str | None,
+    min_group: int,
+) -> list[dict[str, Any]]:
+    """New, returning, resurrecting and dormant people per period (small counts withheld)."""
+    return [
+        {
+            "start": period.start.astimezone(zone).date().isoformat(),
+            **{s: _withheld(getattr(period, s), min_group) for s in lifecycle.STATUSES},
+        }
+        for period in lifecycle.compute(session, filters, grain, zone, event)
+    ]
 
 
 def cohort_matrix(
@@ -208,7 +249,18 @@ def heatmap(
     if chosen is None:
         return {"pages": [], "path": None}
     result = heatmaps.compute(session, filters, chosen, viewport, min_group)
-    return {"pages": [{"path": p, "clicks": n} for p, n in pages], **result.__dict__}
+    scrolled = heatmaps.scroll_depth(session, filters, chosen, viewport)
+    small = scrolled.people < min_group
+    scroll = {
+        "people": None if small else scrolled.people,
+        "depths": list(scrolled.depths),
+        "reached": None if small else [_withheld(n, min_group) for n in scrolled.reached],
+    }
+    return {
+        "pages": [{"path": p, "clicks": n} for p, n in pages],
+        **result.__dict__,
+        "scroll": scroll,
+    }
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -67,8 +67,8 @@ def create(
     description: str = "",
     by: Principal | None = None,
 ) -> Experiment:
-    """Store a new running experiment; the first variant is the control. Audited when a
-    person (``by``) creates it."""
+    """Store a new running experiment; the first variant is the control. Created by staff
+    (``by``, from the API or the console), it is recorded in the audit log."""
     if not _KEY.fullmatch(key):
         raise InvalidInput("an experiment key is 1-64 letters, digits, '_', '.' or '-'")
     if not 1 <= len(name.strip()) <= 200:

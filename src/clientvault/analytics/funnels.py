@@ -1,14 +1,17 @@
 """Funnels: how many people go through a sequence of steps within a conversion window.
 
-Definitions (per person: a customer, or an anonymous id for events linked to no customer):
+Definitions (per person: a customer, or an anonymous id for events linked to no customer;
+steps and exclusions are event names):
 
 * an attempt starts at any occurrence of the first step inside the date range and may end up
   to ``window`` later; a person counts once, with their best attempt (furthest step, then the
   earliest);
-* **ordered**: each step happens after the previous one (other events may come between);
-* **strict**: each step is the person's very next event after the previous step;
-* **unordered**: the steps may happen in any order within the window (step ``k`` is reached
-  when ``k`` distinct steps have happened);
+* **ordered**: each step happens at a later instant than the previous one (other events may
+  come between);
+* **strict**: each step is the person's very next ``track`` event after the previous step
+  (events in ``occurred_at, id`` order; page views in between do not break the chain);
+* **unordered**: the steps may happen in any order within the window, at later instants than
+  the start (step ``k`` is reached when ``k`` distinct steps have happened);
 * **exclusions**: an exclusion event ends an attempt: steps after it do not count ("…without
   Support Ticket Opened in between");
 * **drop-off**: people reaching a step but not the next; **time to convert**: from the first
@@ -16,9 +19,21 @@ Definitions (per person: a customer, or an anonymous id for events linked to no 
 * **breakdown**: a property's value (``properties.device`` or ``context.device.type``) on the
   first step (first touch) or on the last reached step (last touch).
 
-The events are read from the database in one ordered query and walked once per person: the
-walk is a small state machine (what PostHog and Mixpanel compute with window functions);
-kept in Python so one definition serves SQLite and PostgreSQL alike.
+Everything is computed in the database, in one statement per funnel, the same SQL on SQLite
+and PostgreSQL (instants compared as integer microseconds since the epoch):
+
+* *ordered*: from every start, the earliest next occurrence of each step, looked up level by
+  level in the events' (name, customer, time) index (what a hand-written funnel query does);
+  with a last-touch breakdown, a cascade of "minimum over the later rows" windows instead,
+  which carries the breakdown value along (the next step-``k`` occurrence after an instant
+  never comes earlier for a later instant, so the minimum over the later step-``k − 1`` rows
+  of their own chains is the chain of the nearest one);
+* *strict*: ``LEAD`` over all of the person's events; *unordered*: the next occurrence of each
+  step after the attempt's start (a window minimum);
+* the best attempt per person is picked by ``ROW_NUMBER``, and only counts per (steps reached,
+  breakdown value, time to convert) come back.
+
+An exclusion at the very instant of a step ends the attempt before that step.
 """
 
 from __future__ import annotations
@@ -26,13 +41,29 @@ from __future__ import annotations
 import statistics
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    String,
+    Subquery,
+    Text,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from clientvault.analytics.kpis import Filters
 from clientvault.errors import InvalidInput
@@ -47,6 +78,7 @@ DEFAULT_STEPS: tuple[str, ...] = (
     "Order Completed",
 )
 MAX_STEPS = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -100,131 +132,373 @@ class FunnelResult:
     breakdown: dict[str, list[int]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Row:
-    name: str
-    at: datetime
-    properties: dict[str, Any]
-    context: dict[str, Any]
+def epoch_micros(moment: Any, dialect: str) -> ColumnElement[int]:
+    """An instant as integer microseconds since the epoch, exactly, on either backend (SQLite
+    stores ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC): what durations and windows compare."""
+    if dialect == "sqlite":
+        seconds = cast(func.strftime("%s", moment), BigInteger) * 1_000_000
+        return seconds + cast(func.substr(moment, 21, 6), BigInteger)
+    return cast(extract("epoch", moment) * 1_000_000, BigInteger)
 
 
-def _path(row: _Row, dotted: str) -> str:
-    where, _, rest = dotted.partition(".")
-    value: Any = row.properties if where == "properties" else row.context
-    for part in rest.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return "(none)" if value is None else str(value)[:100]
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _rows(session: Session, spec: FunnelSpec, filters: Filters) -> Iterator[tuple[Any, _Row]]:
-    """Each person's events of interest, in time order, from one query (the JSON columns
-    only when a breakdown reads them: decoding them is most of the cost otherwise)."""
-    end = filters.end + spec.window
-    documents = spec.breakdown is not None
-    columns: list[Any] = [Event.customer_id, Event.anonymous_index, Event.name, Event.occurred_at]
-    if documents:
-        columns += [Event.properties, Event.context]
-    query = select(*columns).where(
-        Event.occurred_at >= filters.start, Event.occurred_at < end, Event.type == "track"
+def _sortable(micros: Any, value: Any, dialect: str) -> ColumnElement[str]:
+    """``micros`` zero-padded then ``value``: a text whose order is the instant's, so a
+    window's ``MIN`` carries the breakdown value of the earliest row along with its time."""
+    padded = (
+        func.printf("%020d", micros)
+        if dialect == "sqlite"
+        else func.lpad(cast(micros, Text), 20, "0")
     )
-    if spec.mode != "strict":  # strict needs every event, to see what comes between
-        query = query.where(Event.name.in_([*spec.steps, *spec.exclusions]))
+    return padded.op("||")(value)
+
+
+def _micros_of(key: Any, keyed: bool) -> Any:
+    return cast(func.substr(key, 1, 20), BigInteger) if keyed else key
+
+
+def _value_of(key: Any) -> Any:
+    return func.substr(key, 21)
+
+
+def _person(events: Any) -> list[Any]:
+    return [events.c.cid, events.c.anon]
+
+
+def _person_events(
+    spec: FunnelSpec, filters: Filters, dialect: str, until: datetime, *extra: Any
+) -> Select[Any]:
+    """Events of people (customers or anonymous ids) from the range's start to
+    ``until``, per ``filters``: person, name, id, instant (``e``, microseconds), breakdown
+    value (``bv``) and the ``extra`` columns."""
+    anonymous = case((Event.customer_id.is_(None), Event.anonymous_index), else_=None)
+    columns: list[Any] = [
+        Event.customer_id.label("cid"),
+        anonymous.label("anon"),
+        Event.name.label("name"),
+        Event.id.label("id"),
+        epoch_micros(Event.occurred_at, dialect).label("e"),
+        *extra,
+    ]
+    if spec.breakdown is not None:
+        columns.append(_breakdown_value(spec.breakdown).label("bv"))
+    query = select(*columns).where(
+        Event.occurred_at >= filters.start,
+        Event.occurred_at < until,
+        or_(Event.customer_id.is_not(None), Event.anonymous_index.is_not(None)),
+    )
     if filters.source is not None:
         query = query.where(Event.source == filters.source)
     if filters.customer_ids is not None:
         query = query.where(Event.customer_id.in_(list(filters.customer_ids)))
-    for row in session.execute(query.order_by(Event.occurred_at, Event.id)):
-        person = row[0] if row[0] is not None else row[1]
-        if person is not None:
-            properties, context = (row[4] or {}, row[5] or {}) if documents else ({}, {})
-            yield person, _Row(row[2] or "", row[3], properties, context)
+    return query
 
 
-@dataclass(frozen=True)
-class _Attempt:
-    reached: int
-    times: tuple[datetime, ...]
-    first: _Row
-    last: _Row
+def _events(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
+    """The person's events of interest in ``[start, end + window)``: every event for strict
+    funnels (to see what comes between), else the steps and exclusions only."""
+    query = _person_events(spec, filters, dialect, filters.end + spec.window)
+    if spec.mode == "strict":
+        query = query.where(Event.type == "track")
+    else:
+        query = query.where(Event.name.in_([*spec.steps, *spec.exclusions]))
+    return query.subquery("funnel_events")
 
 
-def _attempt(events: list[_Row], start: int, spec: FunnelSpec) -> _Attempt:
-    """How far the attempt starting at ``events[start]`` (a first step) gets."""
-    steps, first = spec.steps, events[start]
-    deadline = first.at + spec.window
-    times, last, reached = [first.at], first, 1
-    seen = {first.name}
-    for row in events[start + 1 :]:
-        if row.at > deadline or reached == len(steps):
-            break
-        if row.name in spec.exclusions:
-            break  # an exclusion ends the attempt: what was reached before it stands
-        if spec.mode == "unordered":
-            if row.name in steps and row.name not in seen:
-                seen.add(row.name)
-                times.append(row.at)
-                last, reached = row, reached + 1
-        elif row.name == steps[reached]:
-            times.append(row.at)
-            last, reached = row, reached + 1
-        elif spec.mode == "strict":
-            break
-    return _Attempt(reached, tuple(times), first, last)
+def _following_min(events: Any, value: Any) -> Any:
+    """The minimum of ``value`` over the person's rows at later instants than this one (a
+    ``RANGE`` frame over the integer instants, growing from the end, which both databases
+    maintain incrementally)."""
+    return func.min(value).over(
+        partition_by=_person(events), order_by=events.c.e.desc(), range_=(None, -1)
+    )
 
 
-def _best(events: list[_Row], spec: FunnelSpec, filters: Filters) -> _Attempt | None:
-    starts = (
-        {*spec.steps} if spec.mode == "unordered" else {spec.steps[0]}
-    )  # unordered: any step may open the window
-    best: _Attempt | None = None
-    for index, row in enumerate(events):
-        if row.name in starts and filters.start <= row.at < filters.end:
-            attempt = _attempt(events, index, spec)
-            if best is None or attempt.reached > best.reached:
-                best = attempt
-            if best.reached == len(spec.steps):
-                break
-    return best
+def _in_window(micros: Any, start: Any, spec: FunnelSpec) -> Any:
+    return micros <= start + int(spec.window.total_seconds() * 1_000_000)
+
+
+def _ordered(
+    spec: FunnelSpec, events: Subquery, dialect: str
+) -> tuple[Subquery, bool, list[Any], list[Any]]:
+    """Attempts of an ordered funnel: per start row, each later step's key (instant, and the
+    breakdown value when last touch), by the cascade of following-row minimums."""
+    keyed = spec.breakdown is not None and spec.attribution == "last"
+    n = len(spec.steps)
+    own = _sortable(events.c.e, events.c.bv, dialect) if keyed else events.c.e
+    base = [*events.c]
+    exclusion = (
+        _following_min(events, case((events.c.name.in_(spec.exclusions), events.c.e)))
+        if spec.exclusions
+        else literal(None, BigInteger)
+    )
+    current: Any = select(*base, own.label("own"), exclusion.label("x")).subquery("level")
+    for k in range(n - 1, 0, -1):
+        is_step = current.c.name == spec.steps[k]
+        chain = [_following_min(current, case((is_step, current.c.own))).label(f"p{k}_{k}")]
+        chain += [
+            _following_min(current, case((is_step, current.c[f"p{k + 1}_{j}"]))).label(f"p{k}_{j}")
+            for j in range(k + 1, n)
+        ]
+        keep = [current.c[name] for name in (*events.c.keys(), "own", "x")]
+        current = select(*keep, *chain).subquery(f"level{k}")
+    keys = [current.c.own, *(current.c[f"p1_{j}"] for j in range(1, n))]
+    ok = [
+        and_(
+            _in_window(_micros_of(key, keyed), current.c.e, spec),
+            or_(current.c.x.is_(None), _micros_of(key, keyed) < current.c.x),
+        )
+        for key in keys[1:]
+    ]
+    return current, keyed, keys, ok
 
 
 def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResult:
     """The funnel over ``filters``' range: step counts, drop-offs, times to convert and the
     breakdown (suppression of small groups is the caller's, per viewer)."""
-    per_person: dict[Any, list[_Row]] = defaultdict(list)
-    for person, row in _rows(session, spec, filters):
-        per_person[person].append(row)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # The lookups' cost estimate crosses PostgreSQL's JIT threshold: compiling the plan
+        # takes longer than running it (hundreds of ms against tens). For this transaction.
+        session.execute(text("SET LOCAL jit = off"))
     n = len(spec.steps)
-    reached = [0] * n
+    attempts, reached, last_micros, first_touch, last_touch = _attempts(spec, filters, dialect)
+    in_range = and_(attempts.c.e >= _micros(filters.start), attempts.c.e < _micros(filters.end))
+    touch = first_touch if spec.attribution == "first" else last_touch
+    # Each attempt's figures computed once (an inner query), then the best per person.
+    scored = (
+        select(
+            *_person(attempts),
+            attempts.c.e,
+            attempts.c.id,
+            reached.label("reached"),
+            (last_micros - attempts.c.e).label("span"),
+            (touch if spec.breakdown is not None else literal(None, String)).label("touch"),
+        )
+        .where(in_range, _starts(spec, attempts))
+        .subquery("scored")
+    )
+    ranked = select(
+        scored.c.reached,
+        case((scored.c.reached == n, scored.c.span)).label("micros"),
+        scored.c.touch,
+        func.row_number()
+        .over(
+            partition_by=_person(scored),
+            order_by=[scored.c.reached.desc(), scored.c.e, scored.c.id],
+        )
+        .label("rank"),
+    ).subquery("ranked")
+    counts = select(ranked.c.reached, ranked.c.touch, ranked.c.micros, func.count()).where(
+        ranked.c.rank == 1
+    )
+    counts = counts.group_by(ranked.c.reached, ranked.c.touch, ranked.c.micros)
+    totals = [0] * n
     durations: list[float] = []
     breakdown: dict[str, list[int]] = defaultdict(lambda: [0] * n)
-    for events in per_person.values():
-        best = _best(events, spec, filters)
-        if best is None:
-            continue
-        for k in range(best.reached):
-            reached[k] += 1
-        if best.reached == n:
-            durations.append((best.times[-1] - best.times[0]).total_seconds())
-        if spec.breakdown is not None:
-            touch = best.first if spec.attribution == "first" else best.last
-            counts = breakdown[_path(touch, spec.breakdown)]
-            for k in range(best.reached):
-                counts[k] += 1
+    for depth, value, micros, count in session.execute(counts):
+        for k in range(int(depth)):
+            totals[k] += int(count)
+            if spec.breakdown is not None:
+                breakdown[str(value)][k] += int(count)
+        if micros is not None:
+            durations += [int(micros) / 1_000_000] * int(count)
     steps = []
     for k, name in enumerate(spec.steps):
         steps.append(
             StepCount(
                 name,
-                reached[k],
-                reached[k] / reached[0] if reached[0] else None,
-                (reached[k] / reached[k - 1] if reached[k - 1] else None) if k else None,
-                reached[k] - reached[k + 1] if k + 1 < n else 0,
+                totals[k],
+                totals[k] / totals[0] if totals[0] else None,
+                (totals[k] / totals[k - 1] if totals[k - 1] else None) if k else None,
+                totals[k] - totals[k + 1] if k + 1 < n else 0,
             )
         )
     durations.sort()
     return FunnelResult(
         steps, durations, statistics.median(durations) if durations else None, dict(breakdown)
     )
+
+
+def _count(reached: Sequence[Any]) -> Any:
+    """1 (the start) plus the number of later steps whose condition holds, as SQL."""
+    return 1 + sum((case((condition, 1), else_=0) for condition in reached), literal(0))
+
+
+def _breakdown_value(dotted: str) -> Any:
+    """The breakdown value of an event (``properties.NAME`` or ``context.PATH``), as text of
+    at most 100 characters, ``(none)`` when absent."""
+    where, _, rest = dotted.partition(".")
+    document: Any = Event.properties if where == "properties" else Event.context
+    value = document[tuple(rest.split("."))].as_string()
+    return func.substr(func.coalesce(value, "(none)"), 1, 100)
+
+
+def _starts(spec: FunnelSpec, attempts: Any) -> Any:
+    """Which rows open an attempt: the first step (any step for unordered funnels)."""
+    if spec.mode == "unordered":
+        return attempts.c.name.in_(spec.steps)
+    return attempts.c.name == spec.steps[0]
+
+
+def _attempts(spec: FunnelSpec, filters: Filters, dialect: str) -> tuple[Any, Any, Any, Any, Any]:
+    """Per start row: the steps reached, the instant of the last step, the first-touch and
+    last-touch breakdown values (as SQL over the returned subquery)."""
+    if spec.mode == "ordered" and (spec.breakdown is None or spec.attribution == "first"):
+        return _ordered_lookups(spec, filters, dialect)
+    events = _events(spec, filters, dialect)
+    if spec.mode == "strict":
+        return _strict(spec, events)
+    if spec.mode == "unordered":
+        return _unordered(spec, events, dialect)
+    attempts, keyed, keys, ok = _ordered(spec, events, dialect)
+    reached = _count(ok)
+    last_key = case(
+        *((reached == k + 1, keys[k]) for k in range(len(keys) - 1, 0, -1)), else_=keys[0]
+    )
+    first = attempts.c.bv if spec.breakdown is not None else None
+    last = _value_of(last_key) if keyed else first
+    return attempts, reached, _micros_of(keys[-1], keyed), first, last
+
+
+def _later(
+    spec: FunnelSpec, filters: Filters, attempts: Any, names: Sequence[str], after: Any
+) -> Any:
+    """The person's first event among ``names`` after the instant ``after`` (``NULL`` when
+    ``after`` is): a lookup in the events' (name, customer, time) index, per attempt."""
+    by_customer, by_anonymous = Event.__table__.alias("b"), Event.__table__.alias("b")
+
+    def first(b: Any, *person: ColumnElement[bool]) -> Any:
+        conditions = [b.c.name.in_(names), *person, b.c.occurred_at > after]
+        if filters.source is not None:
+            conditions.append(b.c.source == filters.source)
+        if filters.customer_ids is not None:
+            conditions.append(b.c.customer_id.in_(list(filters.customer_ids)))
+        return select(func.min(b.c.occurred_at)).where(*conditions).scalar_subquery()
+
+    return case(
+        (after.is_(None), None),
+        (
+            attempts.c.cid.is_not(None),
+            first(by_customer, by_customer.c.customer_id == attempts.c.cid),
+        ),
+        else_=first(
+            by_anonymous,
+            by_anonymous.c.customer_id.is_(None),
+            by_anonymous.c.anonymous_index == attempts.c.anon,
+        ),
+    )
+
+
+def _ordered_lookups(
+    spec: FunnelSpec, filters: Filters, dialect: str
+) -> tuple[Any, Any, Any, Any, Any]:
+    """Ordered funnels without a last-touch breakdown: from each start, the earliest next
+    occurrence of each step (strictly later), looked up in the (name, customer, time) index
+    level by level — what a hand-written funnel query does, over every attempt. Each level
+    is a materialised CTE, so no lookup is evaluated twice."""
+    starts = _person_events(
+        spec, filters, dialect, filters.end, Event.occurred_at.label("t0")
+    ).where(Event.name == spec.steps[0])
+    current: Any = starts.cte("level0").prefix_with("MATERIALIZED")
+    exclusion: Any = (
+        _later(spec, filters, current, spec.exclusions, current.c.t0)
+        if spec.exclusions
+        else literal(None, current.c.t0.type)
+    )
+    for k in range(1, len(spec.steps)):
+        found = _later(spec, filters, current, (spec.steps[k],), current.c[f"t{k - 1}"])
+        extra = [exclusion.label("x")] if k == 1 else []
+        current = (
+            select(*current.c, *extra, found.label(f"t{k}"))
+            .cte(f"level{k}")
+            .prefix_with("MATERIALIZED")
+        )
+    micros = [epoch_micros(current.c[f"t{k}"], dialect) for k in range(len(spec.steps))]
+    ok = [
+        and_(
+            current.c[f"t{k}"].is_not(None),
+            _in_window(micros[k], current.c.e, spec),
+            or_(current.c.x.is_(None), current.c[f"t{k}"] < current.c.x),
+        )
+        for k in range(1, len(spec.steps))
+    ]
+    first = current.c.bv if spec.breakdown is not None else None
+    return current, _count(ok), micros[-1], first, first
+
+
+def _strict(spec: FunnelSpec, events: Subquery) -> tuple[Subquery, Any, Any, Any, Any]:
+    """Strict funnels: step ``k`` is the person's ``k``-th next event (``LEAD``)."""
+    n = len(spec.steps)
+    order = [events.c.e, events.c.id]
+    leads: list[Any] = []
+    for k in range(1, n):
+        window: dict[str, Any] = {"partition_by": _person(events), "order_by": order}
+        leads += [
+            func.lead(events.c.name, k).over(**window).label(f"name{k}"),
+            func.lead(events.c.e, k).over(**window).label(f"e{k}"),
+        ]
+        if spec.breakdown is not None:
+            leads.append(func.lead(events.c.bv, k).over(**window).label(f"bv{k}"))
+    attempts = select(*events.c, *leads).subquery("strict")
+    ok, chain = [], []
+    for k in range(1, n):
+        chain.append(attempts.c[f"name{k}"] == spec.steps[k])
+        ok.append(and_(*chain, _in_window(attempts.c[f"e{k}"], attempts.c.e, spec)))
+    reached = _count(ok)
+    first = attempts.c.bv if spec.breakdown is not None else None
+    last: Any = first
+    if spec.breakdown is not None:
+        last = case(
+            *((reached == k + 1, attempts.c[f"bv{k}"]) for k in range(n - 1, 0, -1)),
+            else_=attempts.c.bv,
+        )
+    return attempts, reached, attempts.c[f"e{n - 1}"], first, last
+
+
+def _unordered(
+    spec: FunnelSpec, events: Subquery, dialect: str
+) -> tuple[Subquery, Any, Any, Any, Any]:
+    """Unordered funnels: from a start on any step, each other step's next occurrence."""
+    keyed = spec.breakdown is not None and spec.attribution == "last"
+    own = _sortable(events.c.e, events.c.bv, dialect) if keyed else events.c.e
+    nexts = [
+        _following_min(events, case((events.c.name == step, own))).label(f"n{k}")
+        for k, step in enumerate(spec.steps)
+    ]
+    exclusion = (
+        _following_min(events, case((events.c.name.in_(spec.exclusions), events.c.e)))
+        if spec.exclusions
+        else literal(None, BigInteger)
+    )
+    attempts = select(*events.c, own.label("own"), exclusion.label("x"), *nexts).subquery(
+        "unordered"
+    )
+    seen = []
+    for k, step in enumerate(spec.steps):
+        key = attempts.c[f"n{k}"]
+        micros = _micros_of(key, keyed)
+        seen.append(
+            (
+                and_(
+                    attempts.c.name != step,
+                    _in_window(micros, attempts.c.e, spec),
+                    or_(attempts.c.x.is_(None), micros < attempts.c.x),
+                ),
+                key,
+            )
+        )
+    reached = _count([condition for condition, _ in seen])
+    latest = func.max if dialect == "sqlite" else func.greatest
+    last_key = latest(
+        attempts.c.own, *(func.coalesce(case((c, key)), attempts.c.own) for c, key in seen)
+    )
+    first = attempts.c.bv if spec.breakdown is not None else None
+    last = _value_of(last_key) if keyed else first
+    return attempts, reached, _micros_of(last_key, keyed), first, last
 
 
 def person_key(customer_id: uuid.UUID | None, anonymous: bytes | None) -> object:

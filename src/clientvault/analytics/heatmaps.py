@@ -12,6 +12,10 @@ Definitions:
 * **dead click**: a click on something that is not a link (``element`` not ``a``) after which
   the same person has no other event for two seconds — nothing visibly happened.
 
+* **scroll depth**: the snippet's ``Page Scrolled`` events carry the furthest part of the
+  page a visitor saw (``depth``, % of its height); per person, the deepest of the range; the
+  *reach* at ``d`` % is how many people saw at least ``d`` % of the page (``SCROLL_STEPS``).
+
 The rows are read with one query (filtered in the database on event name, range, source and
 path); binning and the per-person sequences are done here, identically on both backends.
 """
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from clientvault.analytics.kpis import Filters
@@ -31,6 +35,8 @@ from clientvault.errors import InvalidInput
 from clientvault.ingest.models import Event
 
 CLICK_EVENT = "Element Clicked"
+SCROLL_EVENT = "Page Scrolled"
+SCROLL_STEPS: tuple[int, ...] = tuple(range(0, 101, 10))
 GRID = 40
 VIEWPORTS = ("mobile", "tablet", "desktop")
 RAGE_CLICKS = 3
@@ -63,14 +69,16 @@ class Heatmap:
 
 
 def pages(session: Session, filters: Filters, limit: int = 50) -> list[tuple[str, int]]:
-    """The most clicked page paths of the range, with their click counts."""
+    """The page paths of the range that were clicked or scrolled, most clicked first, with
+    their click counts."""
     path = Event.properties["path"].as_string()
+    clicks = func.count(case((Event.name == CLICK_EVENT, 1)))
     query = (
-        select(path, func.count())
-        .where(Event.name == CLICK_EVENT, Event.occurred_at >= filters.start)
+        select(path, clicks)
+        .where(Event.name.in_([CLICK_EVENT, SCROLL_EVENT]), Event.occurred_at >= filters.start)
         .where(Event.occurred_at < filters.end)
         .group_by(path)
-        .order_by(func.count().desc())
+        .order_by(clicks.desc(), path)
         .limit(limit)
     )
     if filters.source is not None:
@@ -142,6 +150,54 @@ def compute(
         _dead(session, filters, clicks),
         elements,
     )
+
+
+@dataclass
+class ScrollDepth:
+    """How far down one page people scrolled, in one viewport class."""
+
+    path: str
+    viewport: str
+    people: int
+    depths: tuple[int, ...]
+    reached: list[int]
+
+
+def scroll_depth(session: Session, filters: Filters, path: str, viewport: str) -> ScrollDepth:
+    """The reach curve of a page: for each depth of ``SCROLL_STEPS``, the people whose deepest
+    scroll of the range reached it (suppression of small groups is the caller's)."""
+    query = select(Event.customer_id, Event.anonymous_index, Event.properties).where(
+        Event.name == SCROLL_EVENT,
+        Event.occurred_at >= filters.start,
+        Event.occurred_at < filters.end,
+        Event.properties["path"].as_string() == path,
+    )
+    if filters.source is not None:
+        query = query.where(Event.source == filters.source)
+    if filters.customer_ids is not None:
+        query = query.where(Event.customer_id.in_(list(filters.customer_ids)))
+    deepest: dict[Any, float] = {}
+    for customer_id, anonymous, properties in session.execute(query):
+        properties = properties or {}
+        if viewport_class((properties.get("viewport") or {}).get("width")) != viewport:
+            continue
+        depth = _depth(properties.get("depth"))
+        person = _person(customer_id, anonymous)
+        if depth is not None and person is not None:
+            deepest[person] = max(depth, deepest.get(person, 0.0))
+    reached = [sum(1 for d in deepest.values() if d >= step) for step in SCROLL_STEPS]
+    return ScrollDepth(path, viewport, len(deepest), SCROLL_STEPS, reached)
+
+
+def _depth(value: Any) -> float | None:
+    """A reported depth as a percentage from 0 to 100, or ``None`` when it is not one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        depth = float(value)
+    except (TypeError, ValueError):
+        return None
+    return depth if 0 <= depth <= 100 else None
 
 
 def _rage(rows: list[tuple[datetime, float, float, str]]) -> int:

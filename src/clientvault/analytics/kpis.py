@@ -127,6 +127,13 @@ def _event_filter(filters: Filters, lo: Any = None, hi: Any = None) -> list[Colu
     return conditions
 
 
+def event_conditions(filters: Filters, lo: Any = None) -> list[ColumnElement[bool]]:
+    """The conditions selecting the events of ``filters`` (range — from ``lo`` instead of
+    its start when given —, source, customers): the one definition paths and lifecycle share
+    with the KPIs."""
+    return _event_filter(filters, lo)
+
+
 def _order_filter(filters: Filters, lo: Any = None, hi: Any = None) -> list[ColumnElement[bool]]:
     conditions = [
         Order.placed_at >= (filters.start if lo is None else lo),

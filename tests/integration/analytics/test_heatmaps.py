@@ -54,3 +54,35 @@ def test_heatmap_density_rage_and_dead_clicks(db: Store) -> None:
     assert listed == [("/home", 11), ("/other", 1)]
     with db.sessions() as session, pytest.raises(InvalidInput):
         heatmaps.compute(session, RANGE, "/home", "watch", min_group=5)
+
+
+def _scrolled(
+    n: int, who: int, depth: Any, width: int = 1280, path: str = "/home"
+) -> dict[str, Any]:
+    at = T0 + timedelta(seconds=n)
+    properties = {"depth": depth, "path": path, "viewport": {"width": width, "height": 800}}
+    return {"message_id": f"s{n}", "type": "track", "name": heatmaps.SCROLL_EVENT,
+            "anonymous_index": bytes([who]) * 32, "occurred_at": at, "received_at": at,
+            "source": "web", "properties": properties, "context": {}}  # fmt: skip
+
+
+def test_scroll_depth_reach(db: Store) -> None:
+    rows = [
+        _scrolled(0, 0, 30),
+        _scrolled(1, 0, 80),  # the same person, deeper: their deepest counts
+        _scrolled(2, 1, 100),
+        _scrolled(3, 2, 50, width=375),  # a phone
+        _scrolled(4, 3, "deep"),  # not a percentage: ignored
+        _scrolled(5, 4, 140),  # neither
+        _scrolled(6, 5, 10, path="/other"),
+    ]
+    with db.sessions.begin() as session:
+        session.execute(insert(Event), rows)
+    with db.sessions() as session:
+        desktop = heatmaps.scroll_depth(session, RANGE, "/home", "desktop")
+        mobile = heatmaps.scroll_depth(session, RANGE, "/home", "mobile")
+        listed = heatmaps.pages(session, RANGE)
+    assert desktop.depths == (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+    assert (desktop.people, desktop.reached) == (2, [2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1])
+    assert (mobile.people, mobile.reached) == (1, [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    assert listed == [("/home", 0), ("/other", 0)]  # scrolled pages are listed, unclicked

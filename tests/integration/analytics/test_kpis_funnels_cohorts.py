@@ -8,11 +8,13 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import insert
 
 from clientvault.analytics import cohorts, funnels, kpis
 from clientvault.errors import InvalidInput
+from clientvault.ingest.models import Event
 from clientvault.store.context import Store
-from support.analytics_history import A, C, at, load
+from support.analytics_history import A, C, anonymous_event, at, load
 
 UTC_ZONE = ZoneInfo("UTC")
 MARCH = kpis.Filters(at("03-01 00:00"), at("04-01 00:00"))
@@ -107,6 +109,39 @@ def test_funnel_window_and_breakdown(history: Store) -> None:
         funnels.FunnelSpec(steps=("Only one",))
     with pytest.raises(InvalidInput):
         funnels.FunnelSpec(mode="sideways")
+
+
+@pytest.mark.parametrize(
+    ("mode", "attribution", "desktop", "mobile"),
+    [
+        ("ordered", "first", [3, 3, 1, 1], [2, 1, 1, 0]),  # Y viewed on a desktop
+        ("ordered", "last", [2, 2, 1, 1], [3, 2, 1, 0]),  # … and added on a phone
+        ("unordered", "last", [2, 2, 1, 1], [3, 3, 1, 0]),  # C: added, then viewed
+        ("strict", "last", [2, 2, 1, 1], [3, 1, 0, 0]),  # B's ticket, C's order between
+    ],
+)
+def test_funnel_attribution(
+    history: Store, mode: str, attribution: str, desktop: list[int], mobile: list[int]
+) -> None:
+    y = b"y" * 32
+    with history.sessions.begin() as session:
+        for n, (name, when, device) in enumerate(
+            [
+                ("Product Viewed", "03-07 10:00", "desktop"),
+                ("Product Added", "03-07 10:05", "mobile"),
+            ]
+        ):
+            row = anonymous_event(f"y{n}", y, name, at(when), {})
+            session.execute(insert(Event).values({**row, "context": {"device": {"type": device}}}))
+    spec = funnels.FunnelSpec(
+        window=timedelta(days=10),
+        mode=mode,
+        breakdown="context.device.type",
+        attribution=attribution,
+    )
+    with history.sessions() as session:
+        result = funnels.compute(session, spec, MARCH)
+    assert result.breakdown == {"desktop": desktop, "mobile": mobile}
 
 
 @pytest.mark.parametrize(("cumulative", "february"), [(False, [2, 1, 1]), (True, [2, 2, 1])])

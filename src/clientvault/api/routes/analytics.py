@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis
+from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis, paths
 from clientvault.errors import InvalidInput, PermissionDenied, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
@@ -83,6 +83,44 @@ def read_funnel(
     )
     with store.read_sessions() as session:
         return dashboard.funnel(session, spec, filters, settings.analytics.min_group_size)
+
+
+@router.get("/paths")
+def read_paths(
+    caller: ReadAnalytics,
+    store: StoreDep,
+    settings: SettingsDep,
+    filters: Range,
+    event: Annotated[str, Query(min_length=1, max_length=200)] = "Product Viewed",
+    direction: Literal["after", "before"] = "after",
+    steps: Annotated[int, Query(ge=1, le=paths.MAX_STEPS)] = 3,
+) -> dict[str, Any]:
+    """What people do after (or before) their first ``event`` of the range, step by step."""
+    spec = paths.PathSpec(event, direction, steps)
+    with store.read_sessions() as session:
+        return dashboard.path_summary(session, spec, filters, settings.analytics.min_group_size)
+
+
+@router.get("/lifecycle")
+def read_lifecycle(
+    caller: ReadAnalytics,
+    store: StoreDep,
+    settings: SettingsDep,
+    filters: Range,
+    grain: Literal["day", "week", "month"] = "week",
+    event: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """New, returning, resurrecting and dormant people per period (any event, or ``event``)."""
+    with store.read_sessions() as session:
+        periods = dashboard.lifecycle_series(
+            session,
+            filters,
+            grain,
+            settings.zone,
+            event or None,
+            settings.analytics.min_group_size,
+        )
+    return {"grain": grain, "event": event or None, "periods": periods}
 
 
 @router.get("/cohorts")

@@ -1,6 +1,6 @@
 /*
- * clientvault website snippet: page views, clicks (for heatmaps), track and identify,
- * A/B test assignments and personalised content slots.
+ * clientvault website snippet: page views, clicks (for heatmaps), scroll depth, track and
+ * identify, A/B test assignments and personalised content slots.
  *
  * <script src="https://YOUR-CLIENTVAULT/t.js" data-write-key="cvwk_..."
  *         data-require-consent="true" data-respect-gpc="true" data-respect-dnt="true" async></script>
@@ -182,9 +182,38 @@
       }
     });
   }, true);
+  // Scroll depth: the furthest part of the page seen, as a % of its height, measured at most
+  // every 250 ms while scrolling (a passive listener: never slows scrolling) and sent as one
+  // "Page Scrolled" event when the page is hidden or left (again only if it grew since).
+  var maxDepth = 0, sentDepth = 0, scrollTimer = null;
+  function measureDepth() {
+    scrollTimer = null;
+    var doc = document.documentElement;
+    var seen = (window.scrollY || doc.scrollTop || 0) + window.innerHeight;
+    maxDepth = Math.max(maxDepth, Math.min(100, Math.round((seen / Math.max(doc.scrollHeight, 1)) * 100)));
+  }
+  function reportDepth() {
+    measureDepth();
+    if (maxDepth > sentDepth) {
+      sentDepth = maxDepth;
+      enqueue({
+        type: "track",
+        event: "Page Scrolled",
+        properties: {
+          depth: maxDepth,
+          path: location.pathname,
+          viewport: { width: window.innerWidth, height: window.innerHeight }
+        }
+      });
+    }
+  }
+  window.addEventListener("scroll", function () {
+    if (!scrollTimer) { scrollTimer = setTimeout(measureDepth, 250); }
+  }, { passive: true });
+  function leave() { reportDepth(); flush(); }
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden") { flush(); }
+    if (document.visibilityState === "hidden") { leave(); }
   });
-  window.addEventListener("pagehide", flush);
+  window.addEventListener("pagehide", leave);
   api.page();
 })();

@@ -16,9 +16,11 @@ from importlib.resources import files
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis
+from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis, paths
+from clientvault.errors import ClientVaultError, InvalidInput
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.settings import Settings
@@ -27,7 +29,8 @@ from clientvault.web.templating import render
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/analytics", include_in_schema=False)
 ReadAnalytics = Annotated[Caller, Depends(Authorize("analytics:read"))]
-TABLES = ("kpis", "series", "funnel", "cohorts", "calibration")
+ManageExperiments = Annotated[Caller, Depends(Authorize("campaigns:manage"))]
+TABLES = ("kpis", "series", "funnel", "paths", "lifecycle", "cohorts", "calibration")
 
 
 @cache
@@ -104,6 +107,9 @@ class DashboardQuery:
         cumulative: bool = False,
         page: Annotated[str | None, Query(max_length=500)] = None,
         viewport: Literal["mobile", "tablet", "desktop"] = "desktop",
+        path_event: Annotated[str, Query(min_length=1, max_length=200)] = "Product Viewed",
+        path_direction: Literal["after", "before"] = "after",
+        path_steps: Annotated[int, Query(ge=1, le=paths.MAX_STEPS)] = 3,
     ) -> None:
         self.filters = kpis.Filters.of_days(first, last, settings.zone, source=source)
         self.first = self.filters.start.date()
@@ -122,6 +128,7 @@ class DashboardQuery:
         self.cohort = cohorts.CohortSpec("month", activity, cumulative)
         self.page = page or ""
         self.viewport = viewport
+        self.path = paths.PathSpec(path_event, path_direction, path_steps)
 
     def params(self) -> dict[str, str]:
         """The filters as URL parameters (for the CSV links)."""
@@ -138,6 +145,9 @@ class DashboardQuery:
             "cumulative": "true" if self.cohort.cumulative else "false",
             "page": self.page,
             "viewport": self.viewport,
+            "path_event": self.path.event,
+            "path_direction": self.path.direction,
+            "path_steps": str(self.path.steps),
         }
 
 
@@ -152,6 +162,10 @@ def _data(store: Any, settings: Settings, q: DashboardQuery) -> dict[str, Any]:
             "tiles": dashboard.kpi_tiles(session, q.filters),
             "series": dashboard.series(session, q.filters, q.grain, settings.zone),
             "funnel": dashboard.funnel(session, q.funnel, q.filters, minimum),
+            "paths": dashboard.path_summary(session, q.path, q.filters, minimum),
+            "lifecycle": dashboard.lifecycle_series(
+                session, q.filters, q.grain, settings.zone, None, minimum
+            ),
             "cohorts": dashboard.cohort_matrix(
                 session,
                 q.cohort,
@@ -186,6 +200,7 @@ def analytics_page(
             "timezone": settings.timezone,
             "params": q.params(),
             "plotly_guards": injected_style_ids(),
+            "can_create_experiments": caller.principal.can("campaigns:manage"),
         },
     )
 
@@ -204,6 +219,13 @@ def _rows(table: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]
             [s["name"], s["people"], s["conversion_from_start"], s["drop_off"]]
             for s in data["funnel"]["steps"]
         ]
+    if table == "paths":
+        return ["step", "from", "to", "people"], [
+            [e["step"], e["source"], e["target"], e["people"]] for e in data["paths"]["edges"]
+        ]
+    if table == "lifecycle":
+        header = ["start", "new", "returning", "resurrecting", "dormant"]
+        return header, [[p[h] for h in header] for p in data["lifecycle"]]
     if table == "cohorts":
         width = max((len(c["retention"] or []) for c in data["cohorts"]), default=0)
         return ["cohort", "size", *[f"period_{k}" for k in range(width)]], [
@@ -222,7 +244,7 @@ def _rows(table: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]
 
 @router.get("/export/{table}.csv", name="console_analytics_csv")
 def export_csv(
-    table: Literal["kpis", "series", "funnel", "cohorts", "calibration"],
+    table: Literal["kpis", "series", "funnel", "paths", "lifecycle", "cohorts", "calibration"],
     caller: ReadAnalytics,
     store: StoreDep,
     settings: SettingsDep,
@@ -238,6 +260,105 @@ def export_csv(
             "Cache-Control": "no-store",
         },
     )
+
+
+_NEW_EXPERIMENT = {
+    "key": "",
+    "name": "",
+    "description": "",
+    "variants": "control:1, treatment:1",
+    "goal_kind": "event",
+    "goal_event": "Order Completed",
+    "guardrails": "",
+    "holdout_percent": "0",
+    "planned_users": "1000",
+}
+
+
+def parse_variants(text: str) -> list[tuple[str, float]]:
+    """Variants written ``key:weight`` (or just ``key``, weight 1), separated by commas or
+    lines; the first is the control."""
+    variants = []
+    for item in text.replace("\n", ",").split(","):
+        key, _, weight = item.strip().partition(":")
+        if not key.strip():
+            continue
+        try:
+            variants.append((key.strip(), float(weight) if weight.strip() else 1.0))
+        except ValueError:
+            raise InvalidInput(f"the weight of variant {key.strip()!r} is not a number") from None
+    return variants
+
+
+def _number(form: dict[str, str], name: str, label: str) -> float:
+    try:
+        return float(form.get(name, "") or "0")
+    except ValueError:
+        raise InvalidInput(f"{label} is a number") from None
+
+
+def _experiment_form(
+    request: Request, caller: Caller, form: dict[str, str], error: str | None, status: int = 200
+) -> Response:
+    return render(
+        request,
+        "analytics/experiment_new.html",
+        {
+            "title": "New experiment",
+            "form": form,
+            "error": error,
+            "csrf_token": caller.staff_session.csrf_token if caller.staff_session else "",
+        },
+        status_code=status,
+    )
+
+
+@router.get("/experiments/new", response_class=HTMLResponse, name="console_experiment_new")
+def new_experiment(request: Request, caller: ManageExperiments) -> Response:
+    """The form for a new experiment (variants and weights, goal, guardrails, holdout)."""
+    return _experiment_form(request, caller, dict(_NEW_EXPERIMENT), None)
+
+
+@router.post("/experiments/new", name="console_experiment_create")
+async def create_experiment(
+    request: Request, caller: ManageExperiments, store: StoreDep
+) -> Response:
+    """Create the experiment the form describes, or show the form again with the error."""
+    raw = await request.form()
+    form = {name: value for name, value in raw.items() if isinstance(value, str)}
+
+    def save() -> str:
+        kind = form.get("goal_kind", "event")
+        goal = {"kind": kind, "event": form.get("goal_event", "").strip()}
+        if kind != "event":
+            goal = {"kind": kind}
+        guardrails = [
+            {"kind": "event", "event": name.strip()}
+            for name in form.get("guardrails", "").split(",")
+            if name.strip()
+        ]
+        with store.sessions.begin() as session:
+            made = experiments.create(
+                session,
+                key=form.get("key", "").strip(),
+                name=form.get("name", ""),
+                description=form.get("description", ""),
+                variants=parse_variants(form.get("variants", "")),
+                goal=goal,
+                guardrails=guardrails,
+                holdout=_number(form, "holdout_percent", "the holdout share") / 100,
+                planned_users=int(_number(form, "planned_users", "planned users")),
+                by=caller.principal,
+            )
+            return made.key
+
+    try:
+        key = await run_in_threadpool(save)
+    except ClientVaultError as exc:
+        return _experiment_form(
+            request, caller, {**_NEW_EXPERIMENT, **form}, exc.message, status=422
+        )
+    return RedirectResponse(f"{CONSOLE_PREFIX}/analytics/experiments/{key}", status_code=303)
 
 
 @router.get("/experiments/{key}", response_class=HTMLResponse, name="console_experiment")

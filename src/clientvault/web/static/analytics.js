@@ -44,6 +44,36 @@
       textinfo: "value+percent initial",
     }], { margin: { l: 140, r: 20, t: 10, b: 20 } });
   }
+  if (data.paths && data.paths.edges && data.paths.edges.length) {
+    // A Sankey diagram: one node per (step, event), links the people who moved between them.
+    var nodes = [], index = {};
+    var before = data.paths.direction === "before";
+    var node = function (step, name) {
+      var key = step + "\u0000" + name;
+      if (!(key in index)) { index[key] = nodes.length; nodes.push((before ? "-" : "+") + step + " " + name); }
+      return index[key];
+    };
+    var links = { source: [], target: [], value: [] };
+    data.paths.edges.forEach(function (e) {
+      // after: step k-1 → step k; before: the k-th event before → the (k-1)-th (towards the event).
+      var from = before ? node(e.step, e.source) : node(e.step - 1, e.source);
+      var to = before ? node(e.step - 1, e.target) : node(e.step, e.target);
+      links.source.push(from); links.target.push(to); links.value.push(e.people);
+    });
+    draw("chart-paths", [{ type: "sankey", orientation: "h", node: { label: nodes, pad: 12 }, link: links }], { height: 360 });
+  }
+  if (data.lifecycle && data.lifecycle.length) {
+    var starts = data.lifecycle.map(function (p) { return p.start; });
+    var status = function (name, sign, label) {
+      return { x: starts, y: data.lifecycle.map(function (p) { return p[name] === null ? null : sign * p[name]; }), name: label, type: "bar" };
+    };
+    draw("chart-lifecycle", [
+      status("new", 1, "New"),
+      status("returning", 1, "Returning"),
+      status("resurrecting", 1, "Resurrecting"),
+      status("dormant", -1, "Dormant"),
+    ], { barmode: "relative", height: 300 });
+  }
   if (data.cohorts) {
     var shown = data.cohorts.filter(function (c) { return !c.suppressed; });
     var width = shown.reduce(function (m, c) { return Math.max(m, c.retention.length); }, 0);
@@ -83,6 +113,16 @@
       yaxis: { range: [100, 0], title: { text: "% of page height" } },
       shapes: [{ type: "rect", x0: 0, x1: 100, y0: 0, y1: 100, line: { color: "#999" } }],
     });
+  }
+  if (data.heatmap && data.heatmap.scroll && data.heatmap.scroll.reached) {
+    var scroll = data.heatmap.scroll;
+    draw("chart-scroll", [{
+      type: "bar",
+      orientation: "h",
+      y: scroll.depths.map(function (d) { return d + " %"; }),
+      x: scroll.reached,
+      hovertemplate: "%{x} people saw %{y} of the page or more<extra></extra>",
+    }], { height: 300, yaxis: { autorange: "reversed", title: { text: "depth" } }, xaxis: { title: { text: "people" } } });
   }
   if (data.experiment && data.experiment.goal) {
     var rows = data.experiment.goal.variants.filter(function (v) { return v.comparison; });
