@@ -217,7 +217,7 @@ def _index(session: Session) -> _Index | None:
     if not texts:
         return None
     # Imported here, not at module level: scikit-learn pulls in pandas, which the API and CLI
-    # must not pay for at start-up (tests/unit/identity/test_matching_imports.py).
+    # must not pay for at start-up (tests/unit/test_start_up_imports.py).
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
