@@ -57,6 +57,9 @@ def test_an_agent_works_a_ticket_in_the_console(
     assert "Where is it?" not in page.text
     assert "person.7@example.com" not in page.text  # masked customer card
     assert 'data-suggestion=""' in page.text  # no model trained: no suggestion
+    # The card shows what the other domains know: segments and recommendations (or why none).
+    assert "In no segment." in page.text
+    assert "Nothing recommended: the customer has not consented to personalisation" in page.text
     categorised = client.post(
         f"/console/support/tickets/{ticket_id}/category",
         data={"category": "returns", "csrf_token": csrf},

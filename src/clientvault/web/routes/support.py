@@ -18,6 +18,7 @@ from clientvault.support import chat_stats, kb, tickets
 from clientvault.support.agents import AgentProfile, is_agent, list_agents, set_agent
 from clientvault.support.card import agent_card
 from clientvault.support.jobs import ticket_sla
+from clientvault.web.customer_panels import domain_panels
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 
@@ -110,6 +111,7 @@ def _ticket_page(
                 "ticket": ticket,
                 "sla": ticket_sla(settings, ticket),
                 "card": card,
+                "panels": domain_panels(session, card.view),
                 "subject": subject,
                 "lines": lines,
                 "reason": reason,
