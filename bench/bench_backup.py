@@ -6,10 +6,12 @@ measured as generated and grown by cloning (``_replicate.py``) to ``--copies`` t
 Ours: ``create_backup`` of the data database (online snapshot, zstd, age, signed manifest, to
 a local target) and ``restore`` of it into a new path (verify every checksum, decrypt,
 re-apply erasures, migrate, row counts, audit chain, a sample decrypt).
-Baseline: ``shutil.copyfile`` of the database file (``cp``) in the same run: the ratio lines
-are bytes per second, ours over cp's (below 1: slower than a copy).
-Memory: each backup and restore runs in a child process; its peak RSS (``wait4``) at both
-sizes shows whether memory stays flat as the database grows.
+Baseline: ``shutil.copyfile`` of the database file (``cp``, fsynced) in the same run: the ratio
+lines are bytes per second, ours over cp's (below 1: slower than a copy). The machines are
+shared and noisy, so each size runs ``--repeats`` rounds (3), each round a cp, a backup and a
+restore one after the other, and the lines give the medians.
+Memory: each backup and restore runs in a child process; its peak RSS (``VmHWM``, the largest
+of the rounds) at both sizes shows whether memory stays flat as the database grows.
 Cipher: ``pyrage.encrypt`` of one 8 MiB chunk vs AES-256-GCM (``cryptography``) of the same
 bytes: what age's streaming format costs over a bare AEAD.
 """
@@ -20,10 +22,12 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -56,22 +60,24 @@ else:
     load_holders()
     restore(settings, target_url="sqlite:///" + sys.argv[3], tombstones={},
             principal=Principal.system("bench", "privacy:manage", "pii:reveal"), force=True)
-print(json.dumps({"seconds": time.perf_counter() - start}))
+seconds = time.perf_counter() - start
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print(json.dumps({"seconds": seconds, "peak_kib": int(status.split()[0])}))
 """
 
 
 def _child(*arguments: str) -> tuple[float, int]:
-    """Run one backup or restore in a child process: its own seconds and peak RSS (KiB)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, *arguments], stdout=subprocess.PIPE, text=True
+    """Run one backup or restore in a child process: its own seconds and peak RSS (KiB).
+
+    The peak is the child's ``VmHWM``: ``ru_maxrss`` survives ``execve`` on Linux, so a
+    child's would report this (larger) parent's pages as its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, *arguments], stdout=subprocess.PIPE, text=True, check=False
     )
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if done.returncode != 0:
         raise SystemExit(f"child {arguments[0]} failed")
-    return json.loads(output)["seconds"], usage.ru_maxrss
+    measured = json.loads(done.stdout)
+    return measured["seconds"], measured["peak_kib"]
 
 
 def _drop_clone_keys(store: Store) -> None:
@@ -88,6 +94,7 @@ def _drop_clone_keys(store: Store) -> None:
 
 
 def _cp_seconds(source: Path, folder: Path) -> float:
+    """One fsynced copy of the database file: the baseline a backup and a restore compare to."""
     target = folder / "copy.db"
 
     def copy() -> None:
@@ -96,7 +103,24 @@ def _cp_seconds(source: Path, folder: Path) -> float:
             os.fsync(handle.fileno())  # a backup is flushed to disk too
         target.unlink()
 
-    return median_seconds(copy, repeats=3)
+    return median_seconds(copy, repeats=1)
+
+
+def _rounds(settings: Settings, source: Path, folder: Path, repeats: int) -> dict[str, Any]:
+    """``repeats`` rounds of cp, backup, restore: median seconds of each, largest peak RSS."""
+    as_json = settings.model_dump_json()
+    seconds: dict[str, list[float]] = {"cp": [], "backup": [], "restore": []}
+    peak = {"backup": 0, "restore": 0}
+    for _ in range(repeats):
+        seconds["cp"].append(_cp_seconds(source, folder))
+        took, rss = _child("backup", as_json)
+        seconds["backup"].append(took)
+        peak["backup"] = max(peak["backup"], rss)
+        took, rss = _child("restore", as_json, str(folder / "restored.db"))
+        seconds["restore"].append(took)
+        peak["restore"] = max(peak["restore"], rss)
+        print("  round: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in seconds.items()), flush=True)
+    return {"median": {k: statistics.median(v) for k, v in seconds.items()}, "rss": peak}
 
 
 def _cipher(size: int = 8 << 20) -> None:
@@ -118,6 +142,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
     _cipher()
     rss: dict[int, tuple[int, int]] = {}
@@ -143,12 +168,10 @@ def main() -> None:
                         scratch_dir=folder / "scratch",
                     ),
                 )
-                as_json = settings.model_dump_json()
-                backup_seconds, backup_rss = _child("backup", as_json)
-                restore_seconds, restore_rss = _child(
-                    "restore", as_json, str(folder / "restored.db")
-                )
-                cp = _cp_seconds(settings_path, folder)
+                measured = _rounds(settings, settings_path, folder, options.repeats)
+            backup_seconds, restore_seconds, cp = (
+                measured["median"][k] for k in ("backup", "restore", "cp")
+            )
             mib = size / 2**20
             report(
                 f"backup {customers:,} customers ({mib:,.0f} MiB) vs cp",
@@ -162,7 +185,7 @@ def main() -> None:
                 baseline=mib / cp,
                 unit="MiB/s",
             )
-            rss[customers] = (backup_rss, restore_rss)
+            rss[customers] = (measured["rss"]["backup"], measured["rss"]["restore"])
     (small, small_rss), (large, large_rss) = sorted(rss.items())
     for index, what in enumerate(("backup", "restore")):
         report(
