@@ -79,6 +79,6 @@ def content_digests(url: str, *, skip: frozenset[str] = frozenset()) -> dict[str
 def remove_default_backups(settings: Settings) -> None:
     """Remove what backups with the default settings leave in the data dir (the PostgreSQL
     test installation's data dir is shared by every test)."""
-    for name in ("backups", "keystore-backups", "backup-scratch"):
+    for name in ("backups", "keystore-backups", "backup-scratch", "backup-tasks", "restores"):
         shutil.rmtree(settings.data_dir / name, ignore_errors=True)
     (settings.data_dir / "backup.key").unlink(missing_ok=True)
