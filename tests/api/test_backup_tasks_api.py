@@ -26,9 +26,10 @@ from clientvault.settings import Settings
 from clientvault.store.context import Store
 from support.backups import engine_of, fresh_database, remove_default_backups, with_backups
 from support.privacy_core import make_customers, person, prepare
-from support.staff import bearer_headers, bearer_token, create_staff
+from support.staff import api_sign_in_with_mfa, bearer_headers, bearer_token, create_staff
 
 TASKS = "/api/v1/backups/tasks"
+PAGE = "/console/security/backups"
 
 
 @pytest.fixture
@@ -222,3 +223,50 @@ def test_tasks_are_for_admins_one_at_a_time_and_refused_before_anything_is_writt
         assert admin.post(TASKS, json=restore, headers=dpo).status_code == 403
         assert admin.get(TASKS, headers=dpo).status_code == 403
     assert not (bk_settings.data_dir / "restores" / "copy.db").exists()
+
+
+def test_the_console_restores_a_chosen_backup_into_a_new_file_and_shows_what_was_checked(
+    db: Store, bk_settings: Settings
+) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the console page does not depend on the database (the API test covers both)")
+    prepare(db)
+    make_customers(db, person(1), person(2))
+    made = create_backup(bk_settings, "data")
+    with db.sessions.begin() as session:
+        create_staff(
+            session, bk_settings, email="boss@example.com", role="admin", display_name="Boss"
+        ).user.must_change_password = False
+    app = create_app(bk_settings, store=db)
+    with TestClient(app, base_url="https://testserver") as browser:
+        csrf = api_sign_in_with_mfa(browser, db, "boss@example.com")["x-csrf-token"]
+        page = browser.get(PAGE)
+        assert page.status_code == 200, page.text
+        assert "never goes over the live database" in page.text
+        assert "clientvault restore --to … --force" in page.text
+        for action in ("verify", "drill", "restore"):
+            assert f'data-task="{action}"' in page.text
+        form = {"action": "restore", "kind": "data", "backup_id": made.backup_id}
+        refused = browser.post(f"{PAGE}/tasks", data={**form, "target": "../x", "csrf_token": csrf})
+        assert refused.status_code == 422
+        assert "target is a file name" in refused.text
+        assert browser.post(f"{PAGE}/tasks", data={**form, "target": "copy"}).status_code == 403
+        asked = browser.post(
+            f"{PAGE}/tasks",
+            data={**form, "target": "copy", "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert asked.status_code == 303
+        task_url = asked.headers["location"]
+        assert task_url.startswith(f"{PAGE}/tasks/")
+        assert _finished(browser, f"{task_url}/status")["state"] == "done"
+        shown = browser.get(task_url)
+        assert shown.status_code == 200
+        assert "Restored and verified." in shown.text
+        assert str(bk_settings.data_dir / "restores" / "copy.db") in shown.text
+        assert 'data-result="sample_decrypted">done<' in shown.text
+        rows = sum(made.manifest["tables"].values())
+        assert f'data-result="rows_checked">{rows:,} rows' in shown.text
+        assert "audit chain verified" in shown.text
+        listed = browser.get(PAGE).text
+        assert f'data-task-id="{task_url.rsplit("/", 1)[1]}" data-state="done"' in listed
