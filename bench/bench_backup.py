@@ -186,6 +186,11 @@ def main() -> None:
                 unit="MiB/s",
             )
             rss[customers] = (measured["rss"]["backup"], measured["rss"]["restore"])
+            print(  # as it goes: the larger size may be cut short on a busy machine
+                f"  peak RSS at {customers:,} customers: backup {rss[customers][0] / 1024:,.0f} "
+                f"MiB, restore {rss[customers][1] / 1024:,.0f} MiB",
+                flush=True,
+            )
     (small, small_rss), (large, large_rss) = sorted(rss.items())
     for index, what in enumerate(("backup", "restore")):
         report(
