@@ -155,6 +155,8 @@ def main() -> None:
             if copies > 1:
                 replicate(store, copies)
                 _drop_clone_keys(store)
+            with store.engine.connect() as connection:  # the whole database in its file
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             size = settings_path.stat().st_size
             customers = options.customers * copies
             with tempfile.TemporaryDirectory(prefix="cv-bench-backup-") as tmp:
