@@ -22,10 +22,12 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +157,9 @@ def main() -> None:
             if copies > 1:
                 replicate(store, copies)
                 _drop_clone_keys(store)
-            with store.engine.connect() as connection:  # the whole database in its file
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            store.engine.dispose()  # then the whole database in its file, no WAL beside it
+            with closing(sqlite3.connect(settings_path)) as connection:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             size = settings_path.stat().st_size
             customers = options.customers * copies
             with tempfile.TemporaryDirectory(prefix="cv-bench-backup-") as tmp:
