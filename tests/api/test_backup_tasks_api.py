@@ -19,12 +19,17 @@ from clientvault.app import create_app
 from clientvault.backup.create import create_backup
 from clientvault.backup.tasks import queue_task
 from clientvault.identity.models import Customer
-from clientvault.security.accounts import define_role
 from clientvault.security.models import AuditEntry
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from support.backups import engine_of, fresh_database, remove_default_backups, with_backups
+from support.backups import (
+    add_backup_operator,
+    engine_of,
+    fresh_database,
+    remove_default_backups,
+    with_backups,
+)
 from support.privacy_core import make_customers, person, prepare
 from support.staff import api_sign_in_with_mfa, bearer_headers, bearer_token, create_staff
 
@@ -164,17 +169,7 @@ def test_tasks_are_for_admins_one_at_a_time_and_refused_before_anything_is_writt
     make_customers(db, person(1))
     made = create_backup(bk_settings, "data")
     with db.sessions.begin() as session:
-        define_role(
-            session,
-            name="operator",
-            permissions={"keys:manage"},
-            description="keeps the backups",
-            by=Principal.system("test"),
-        )
-        operator = create_staff(
-            session, bk_settings, email="ops@example.com", role="operator", display_name="Ops"
-        ).user
-        operator.must_change_password = False
+        operator = add_backup_operator(session, bk_settings, "ops@example.com")
         operator_token = bearer_token(session, bk_settings, operator)
     restore = {"action": "restore", "backup_id": made.backup_id, "target": "copy"}
     with _client(db, bk_settings, "admin") as admin:

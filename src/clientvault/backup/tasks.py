@@ -382,8 +382,9 @@ def run_task(
         _save(settings, task)
     error: str | None = None
     with _Progress(settings, task) as progress:
+        run = _Run(store, settings, task, by, migrate, progress)
         try:
-            result = _RUNS[task.action](store, settings, task, by, migrate, progress)
+            result = _RUNS[task.action](run)
         except (ClientVaultError, OSError) as exc:
             error = exc.message if isinstance(exc, ClientVaultError) else type(exc).__name__
             result = {}
@@ -392,15 +393,7 @@ def run_task(
             error, result = "the task failed unexpectedly; see the server log", {}
         error = error or result.pop("problem", None)
         if error:  # audited before the record says so: who reads it finished sees the entry
-            with store.sessions.begin() as session:
-                audit.record(
-                    session,
-                    principal=by,
-                    action="backup.task_failed",
-                    target_type="backup",
-                    target_ids=[task.backup_id],
-                    details={"task": task.id, "action": task.action, "error": error[:200]},
-                )
+            run.audit("backup.task_failed", action=task.action, error=error[:200])
         progress.write(
             force=True,
             status="failed" if error else "done",
@@ -410,28 +403,35 @@ def run_task(
         )
 
 
-_Run = Callable[[Store, Settings, _Task, Principal, Migrator, _Progress], dict[str, Any]]
+@dataclass(frozen=True)
+class _Run:
+    """What the work of a task is done with."""
+
+    store: Store
+    settings: Settings
+    task: _Task
+    by: Principal
+    migrate: Migrator
+    progress: _Progress
+
+    def audit(self, what: str, **details: Any) -> None:
+        """Record ``what`` on the task's backup in the live audit log, in the caller's name."""
+        with self.store.sessions.begin() as session:
+            audit.record(
+                session,
+                principal=self.by,
+                action=what,
+                target_type="backup",
+                target_ids=[self.task.backup_id],
+                details={"task": self.task.id, **details},
+            )
 
 
-def _verify(
-    store: Store,
-    settings: Settings,
-    task: _Task,
-    by: Principal,
-    migrate: Migrator,
-    progress: _Progress,
-) -> dict[str, Any]:
-    manifest = verify_backup(settings, task.kind, task.backup_id, progress=progress.fetched)
-    progress.step(f"signature and {len(manifest['chunks'])} chunk(s) verified on every copy")
-    with store.sessions.begin() as session:
-        audit.record(
-            session,
-            principal=by,
-            action="backup.verified",
-            target_type="backup",
-            target_ids=[task.backup_id],
-            details={"task": task.id},
-        )
+def _verify(run: _Run) -> dict[str, Any]:
+    task = run.task
+    manifest = verify_backup(run.settings, task.kind, task.backup_id, progress=run.progress.fetched)
+    run.progress.step(f"signature and {len(manifest['chunks'])} chunk(s) verified on every copy")
+    run.audit("backup.verified")
     return {
         "chunks": len(manifest["chunks"]),
         "tables": manifest["tables"],
@@ -440,56 +440,35 @@ def _verify(
     }
 
 
-def _restore(
-    store: Store,
-    settings: Settings,
-    task: _Task,
-    by: Principal,
-    migrate: Migrator,
-    progress: _Progress,
-) -> dict[str, Any]:
+def _restore(run: _Run) -> dict[str, Any]:
+    task = run.task
     assert task.target_name is not None
-    with store.read_sessions() as session:
+    with run.store.read_sessions() as session:
         tombstones = tombstone_snapshot(session)
     report = restore(
-        settings,
+        run.settings,
         kind=task.kind,
-        target_url=restore_target_url(settings, task.kind, task.target_name),
+        target_url=restore_target_url(run.settings, task.kind, task.target_name),
         tombstones=tombstones,
-        principal=by,
+        principal=run.by,
         backup_id=task.backup_id,
-        migrate=migrate,
-        progress=progress.fetched,
-        on_step=progress.step,
+        migrate=run.migrate,
+        progress=run.progress.fetched,
+        on_step=run.progress.step,
     )
-    with store.sessions.begin() as session:
-        audit.record(
-            session,
-            principal=by,
-            action="backup.restored",
-            target_type="backup",
-            target_ids=[report.backup_id],
-            details={"target": report.target, "kind": task.kind, "task": task.id},
-        )
+    run.audit("backup.restored", target=report.target, kind=task.kind)
     return report.as_dict()
 
 
-def _drill(
-    store: Store,
-    settings: Settings,
-    task: _Task,
-    by: Principal,
-    migrate: Migrator,
-    progress: _Progress,
-) -> dict[str, Any]:
+def _drill(run: _Run) -> dict[str, Any]:
     record = run_drill(
-        store,
-        settings,
-        principal=by,
-        migrate=migrate,
-        backup_id=task.backup_id,
-        progress=progress.fetched,
-        on_step=progress.step,
+        run.store,
+        run.settings,
+        principal=run.by,
+        migrate=run.migrate,
+        backup_id=run.task.backup_id,
+        progress=run.progress.fetched,
+        on_step=run.progress.step,
     )
     return {
         **record.report,
@@ -500,4 +479,8 @@ def _drill(
     }
 
 
-_RUNS: dict[str, _Run] = {"verify": _verify, "restore": _restore, "drill": _drill}
+_RUNS: dict[str, Callable[[_Run], dict[str, Any]]] = {
+    "verify": _verify,
+    "restore": _restore,
+    "drill": _drill,
+}
