@@ -129,6 +129,10 @@ def test_an_admin_restores_drills_and_verifies_a_chosen_backup_in_the_background
                 overview = admin.get("/api/v1/backups").json()
                 assert overview["last_drill"]["drill_id"] == drilled["result"]["drill_id"]
                 done.insert(0, drilled["id"])
+            else:  # PostgreSQL drills need an empty database of their own, said at once
+                refused = admin.post(TASKS, json={"action": "drill", "backup_id": made.backup_id})
+                assert refused.status_code == 409
+                assert "backup.drill_url" in refused.json()["error"]["message"]
 
             verified = _run(admin, action="verify", backup_id=made.backup_id)
             assert verified["state"] == "done", verified

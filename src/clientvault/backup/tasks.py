@@ -203,10 +203,11 @@ def get_task(settings: Settings, task_id: str) -> BackupTaskRead:
 
 
 def list_tasks(settings: Settings, *, limit: int = 20) -> list[BackupTaskRead]:
-    """The latest tasks, newest first (ids sort by creation time)."""
-    names = sorted((p.stem for p in _directory(settings).glob("*.json")), reverse=True)
+    """The latest tasks, newest first (by creation time: ids share a second's prefix)."""
+    tasks = [_load(settings, path.stem) for path in _directory(settings).glob("*.json")]
+    tasks.sort(key=lambda task: task.created_at, reverse=True)
     now = _now()
-    return [_view(_load(settings, name), now) for name in names[:limit]]
+    return [_view(task, now) for task in tasks[:limit]]
 
 
 def restore_target_url(settings: Settings, kind: str, name: str) -> str:
@@ -257,8 +258,8 @@ def queue_task(
     Refused before anything is recorded: an unknown action or kind, a drill of a keystore
     backup or a restore without a target (``InvalidInput``); a caller without the
     permissions a restore or drill acts with (``PermissionDenied``); a backup that is not
-    complete, a target that exists, holds data or is live (``BackupRefused``); another task
-    still running (``Conflict``)."""
+    complete, a target that exists, holds data or is live, a drill on PostgreSQL without
+    ``backup.drill_url`` (``BackupRefused``); another task still running (``Conflict``)."""
     if action not in ACTIONS:
         raise InvalidInput(f"a backup task is one of {', '.join(ACTIONS)}")
     if kind not in ("data", "keystore") or (action == "drill" and kind != "data"):
@@ -270,6 +271,9 @@ def queue_task(
             f"it needs {', '.join(missing)}"
         )
     entry = complete_entry(targets_for(settings, kind), kind, backup_id)
+    unset = settings.backup.drill_url is None
+    if action == "drill" and unset and backend_of(settings.database_url) != "sqlite":
+        raise BackupRefused("set backup.drill_url to an empty PostgreSQL database for drills")
     described: str | None = None
     if action == "restore":
         if not target:
