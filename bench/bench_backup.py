@@ -95,15 +95,24 @@ def _drop_clone_keys(store: Store) -> None:
             connection.execute(delete(DataKeyRecord).where(DataKeyRecord.customer_id.in_(batch)))
 
 
+def _files(database: Path) -> list[Path]:
+    """The database's files: the file and, when a checkpoint could not empty it, its WAL
+    (an online backup reads both, so the copy it is compared with copies both)."""
+    wal = Path(f"{database}-wal")
+    return [database, wal] if wal.exists() and wal.stat().st_size else [database]
+
+
 def _cp_seconds(source: Path, folder: Path) -> float:
-    """One fsynced copy of the database file: the baseline a backup and a restore compare to."""
-    target = folder / "copy.db"
+    """One fsynced copy of the database's files: the baseline a backup and a restore
+    compare to."""
 
     def copy() -> None:
-        shutil.copyfile(source, target)
-        with target.open("rb+") as handle:
-            os.fsync(handle.fileno())  # a backup is flushed to disk too
-        target.unlink()
+        for each in _files(source):
+            target = folder / each.name
+            shutil.copyfile(each, target)
+            with target.open("rb+") as handle:
+                os.fsync(handle.fileno())  # a backup is flushed to disk too
+            target.unlink()
 
     return median_seconds(copy, repeats=1)
 
@@ -157,10 +166,10 @@ def main() -> None:
             if copies > 1:
                 replicate(store, copies)
                 _drop_clone_keys(store)
-            store.engine.dispose()  # then the whole database in its file, no WAL beside it
+            store.engine.dispose()  # then the database in its file, if nothing holds the WAL
             with closing(sqlite3.connect(settings_path)) as connection:
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            size = settings_path.stat().st_size
+            size = sum(each.stat().st_size for each in _files(settings_path))
             customers = options.customers * copies
             with tempfile.TemporaryDirectory(prefix="cv-bench-backup-") as tmp:
                 folder = Path(tmp)
