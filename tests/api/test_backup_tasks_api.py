@@ -211,11 +211,11 @@ def test_tasks_are_for_admins_one_at_a_time_and_refused_before_anything_is_writt
     assert not (bk_settings.data_dir / "restores" / "copy.db").exists()
 
 
+# The console page does not depend on the database (the API test covers both backends).
+@pytest.mark.parametrize("db_settings", ["sqlite"], indirect=True)
 def test_the_console_restores_a_chosen_backup_into_a_new_file_and_shows_what_was_checked(
     db: Store, bk_settings: Settings
 ) -> None:
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("the console page does not depend on the database (the API test covers both)")
     prepare(db)
     make_customers(db, person(1), person(2))
     made = create_backup(bk_settings, "data")
