@@ -6,10 +6,12 @@ measured as generated and grown by cloning (``_replicate.py``) to ``--copies`` t
 Ours: ``create_backup`` of the data database (online snapshot, zstd, age, signed manifest, to
 a local target) and ``restore`` of it into a new path (verify every checksum, decrypt,
 re-apply erasures, migrate, row counts, audit chain, a sample decrypt).
-Baseline: ``shutil.copyfile`` of the database file (``cp``) in the same run: the ratio lines
-are bytes per second, ours over cp's (below 1: slower than a copy).
-Memory: each backup and restore runs in a child process; its peak RSS (``wait4``) at both
-sizes shows whether memory stays flat as the database grows.
+Baseline: ``shutil.copyfile`` of the database file (``cp``, fsynced) in the same run: the ratio
+lines are bytes per second, ours over cp's (below 1: slower than a copy). The machines are
+shared and noisy, so each size runs ``--repeats`` rounds (3), each round a cp, a backup and a
+restore one after the other, and the lines give the medians.
+Memory: each backup and restore runs in a child process; its peak RSS (``VmHWM``, the largest
+of the rounds) at both sizes shows whether memory stays flat as the database grows.
 Cipher: ``pyrage.encrypt`` of one 8 MiB chunk vs AES-256-GCM (``cryptography``) of the same
 bytes: what age's streaming format costs over a bare AEAD.
 """
@@ -20,10 +22,14 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -56,22 +62,24 @@ else:
     load_holders()
     restore(settings, target_url="sqlite:///" + sys.argv[3], tombstones={},
             principal=Principal.system("bench", "privacy:manage", "pii:reveal"), force=True)
-print(json.dumps({"seconds": time.perf_counter() - start}))
+seconds = time.perf_counter() - start
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print(json.dumps({"seconds": seconds, "peak_kib": int(status.split()[0])}))
 """
 
 
 def _child(*arguments: str) -> tuple[float, int]:
-    """Run one backup or restore in a child process: its own seconds and peak RSS (KiB)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, *arguments], stdout=subprocess.PIPE, text=True
+    """Run one backup or restore in a child process: its own seconds and peak RSS (KiB).
+
+    The peak is the child's ``VmHWM``: ``ru_maxrss`` survives ``execve`` on Linux, so a
+    child's would report this (larger) parent's pages as its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, *arguments], stdout=subprocess.PIPE, text=True, check=False
     )
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if done.returncode != 0:
         raise SystemExit(f"child {arguments[0]} failed")
-    return json.loads(output)["seconds"], usage.ru_maxrss
+    measured = json.loads(done.stdout)
+    return measured["seconds"], measured["peak_kib"]
 
 
 def _drop_clone_keys(store: Store) -> None:
@@ -87,16 +95,43 @@ def _drop_clone_keys(store: Store) -> None:
             connection.execute(delete(DataKeyRecord).where(DataKeyRecord.customer_id.in_(batch)))
 
 
+def _files(database: Path) -> list[Path]:
+    """The database's files: the file and, when a checkpoint could not empty it, its WAL
+    (an online backup reads both, so the copy it is compared with copies both)."""
+    wal = Path(f"{database}-wal")
+    return [database, wal] if wal.exists() and wal.stat().st_size else [database]
+
+
 def _cp_seconds(source: Path, folder: Path) -> float:
-    target = folder / "copy.db"
+    """One fsynced copy of the database's files: the baseline a backup and a restore
+    compare to."""
 
     def copy() -> None:
-        shutil.copyfile(source, target)
-        with target.open("rb+") as handle:
-            os.fsync(handle.fileno())  # a backup is flushed to disk too
-        target.unlink()
+        for each in _files(source):
+            target = folder / each.name
+            shutil.copyfile(each, target)
+            with target.open("rb+") as handle:
+                os.fsync(handle.fileno())  # a backup is flushed to disk too
+            target.unlink()
 
-    return median_seconds(copy, repeats=3)
+    return median_seconds(copy, repeats=1)
+
+
+def _rounds(settings: Settings, source: Path, folder: Path, repeats: int) -> dict[str, Any]:
+    """``repeats`` rounds of cp, backup, restore: median seconds of each, largest peak RSS."""
+    as_json = settings.model_dump_json()
+    seconds: dict[str, list[float]] = {"cp": [], "backup": [], "restore": []}
+    peak = {"backup": 0, "restore": 0}
+    for _ in range(repeats):
+        seconds["cp"].append(_cp_seconds(source, folder))
+        took, rss = _child("backup", as_json)
+        seconds["backup"].append(took)
+        peak["backup"] = max(peak["backup"], rss)
+        took, rss = _child("restore", as_json, str(folder / "restored.db"))
+        seconds["restore"].append(took)
+        peak["restore"] = max(peak["restore"], rss)
+        print("  round: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in seconds.items()), flush=True)
+    return {"median": {k: statistics.median(v) for k, v in seconds.items()}, "rss": peak}
 
 
 def _cipher(size: int = 8 << 20) -> None:
@@ -118,6 +153,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
     _cipher()
     rss: dict[int, tuple[int, int]] = {}
@@ -130,7 +166,10 @@ def main() -> None:
             if copies > 1:
                 replicate(store, copies)
                 _drop_clone_keys(store)
-            size = settings_path.stat().st_size
+            store.engine.dispose()  # then the database in its file, if nothing holds the WAL
+            with closing(sqlite3.connect(settings_path)) as connection:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = sum(each.stat().st_size for each in _files(settings_path))
             customers = options.customers * copies
             with tempfile.TemporaryDirectory(prefix="cv-bench-backup-") as tmp:
                 folder = Path(tmp)
@@ -143,12 +182,10 @@ def main() -> None:
                         scratch_dir=folder / "scratch",
                     ),
                 )
-                as_json = settings.model_dump_json()
-                backup_seconds, backup_rss = _child("backup", as_json)
-                restore_seconds, restore_rss = _child(
-                    "restore", as_json, str(folder / "restored.db")
-                )
-                cp = _cp_seconds(settings_path, folder)
+                measured = _rounds(settings, settings_path, folder, options.repeats)
+            backup_seconds, restore_seconds, cp = (
+                measured["median"][k] for k in ("backup", "restore", "cp")
+            )
             mib = size / 2**20
             report(
                 f"backup {customers:,} customers ({mib:,.0f} MiB) vs cp",
@@ -162,7 +199,12 @@ def main() -> None:
                 baseline=mib / cp,
                 unit="MiB/s",
             )
-            rss[customers] = (backup_rss, restore_rss)
+            rss[customers] = (measured["rss"]["backup"], measured["rss"]["restore"])
+            print(  # as it goes: the larger size may be cut short on a busy machine
+                f"  peak RSS at {customers:,} customers: backup {rss[customers][0] / 1024:,.0f} "
+                f"MiB, restore {rss[customers][1] / 1024:,.0f} MiB",
+                flush=True,
+            )
     (small, small_rss), (large, large_rss) = sorted(rss.items())
     for index, what in enumerate(("backup", "restore")):
         report(

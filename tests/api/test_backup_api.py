@@ -10,14 +10,12 @@ from sqlalchemy import select
 
 from clientvault.automation.models import ScheduledJobState
 from clientvault.backup.create import create_backup
-from clientvault.security.accounts import define_role
-from clientvault.security.principal import Principal
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
-from support.backups import remove_default_backups
+from support.backups import add_backup_operator, remove_default_backups
 from support.privacy_core import make_customers, person, prepare
-from support.staff import api_sign_in, bearer_headers, create_staff
+from support.staff import api_sign_in, bearer_headers
 
 PASSWORD = "violet-harbour-tangent-quarry-47"
 
@@ -74,21 +72,7 @@ def test_the_console_page_lists_backups_targets_and_the_last_drill(
 ) -> None:
     made = create_backup(db_settings, "keystore")
     with db.sessions.begin() as session:
-        define_role(
-            session,
-            name="operator",
-            permissions={"keys:manage"},
-            description="keeps the backups",
-            by=Principal.system("test"),
-        )
-        create_staff(
-            session,
-            db_settings,
-            email="admin2@example.com",
-            role="operator",
-            password=PASSWORD,
-            display_name="Admin",
-        ).user.must_change_password = False
+        add_backup_operator(session, db_settings, "admin2@example.com")
     csrf = api_sign_in(client, "admin2@example.com", PASSWORD)
     page = client.get("/console/security/backups")
     assert page.status_code == 200, page.text

@@ -12,10 +12,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from clientvault.migrations.schema import DATA_METADATA
+from clientvault.security.accounts import define_role
+from clientvault.security.models import User
+from clientvault.security.principal import Principal
 from clientvault.settings import BackupSettings, BackupTargetSettings, Settings
 from support.postgres import create_pg_database, drop_pg_database
+from support.staff import create_staff
 
 
 def with_backups(settings: Settings, root: Path, **extra: object) -> Settings:
@@ -79,6 +84,21 @@ def content_digests(url: str, *, skip: frozenset[str] = frozenset()) -> dict[str
 def remove_default_backups(settings: Settings) -> None:
     """Remove what backups with the default settings leave in the data dir (the PostgreSQL
     test installation's data dir is shared by every test)."""
-    for name in ("backups", "keystore-backups", "backup-scratch"):
+    for name in ("backups", "keystore-backups", "backup-scratch", "backup-tasks", "restores"):
         shutil.rmtree(settings.data_dir / name, ignore_errors=True)
     (settings.data_dir / "backup.key").unlink(missing_ok=True)
+
+
+def add_backup_operator(session: Session, settings: Settings, email: str) -> User:
+    """A member of staff whose role ``operator`` holds ``keys:manage`` only (backups, keys;
+    no MFA required, no personal data), password ``support.staff.STRONG``."""
+    define_role(
+        session,
+        name="operator",
+        permissions={"keys:manage"},
+        description="keeps the backups",
+        by=Principal.system("test"),
+    )
+    user = create_staff(session, settings, email=email, role="operator", display_name="Ops").user
+    user.must_change_password = False
+    return user

@@ -14,6 +14,7 @@ import json
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from clientvault.backup import health
 from clientvault.backup.catalogue import DRILLS, DrillRecord, latest_complete
 from clientvault.backup.create import scratch_dir
 from clientvault.backup.errors import BackupRefused
-from clientvault.backup.restore import Migrator, restore
+from clientvault.backup.restore import Migrator, complete_entry, restore
 from clientvault.backup.snapshot import backend_of
 from clientvault.backup.targets import Target, targets_for
 from clientvault.errors import ClientVaultError, ConfigurationError
@@ -42,21 +43,28 @@ def run_drill(
     *,
     principal: Principal = DRILL_PRINCIPAL,
     migrate: Migrator | None = None,
+    backup_id: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> DrillRecord:
-    """Restore the newest complete data backup into scratch, verify it, record the result on
-    the data targets and in the audit log, and raise an alert if it failed."""
+    """Restore the newest complete data backup (or ``backup_id``) into scratch, verify it,
+    record the result on the data targets and in the audit log, and raise an alert if it
+    failed. ``progress`` and ``on_step`` are the restore's (a background task's progress)."""
     started = datetime.now(UTC)
     clock = time.monotonic()
     drill_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     targets = targets_for(settings, "data")
     work = scratch_dir(settings) / f"drill-{drill_id}"
     work.mkdir(mode=0o700)
-    backup_id: str | None = None
     rpo: float | None = None
     report: dict[str, Any] = {}
     problem: str | None = None
     try:
-        entry = latest_complete(targets, "data")
+        entry = (
+            latest_complete(targets, "data")
+            if backup_id is None
+            else complete_entry(targets, "data", backup_id)
+        )
         if entry is None:
             raise BackupRefused("there is no complete data backup to drill")
         backup_id = entry.backup_id
@@ -71,6 +79,8 @@ def run_drill(
             backup_id=backup_id,
             force=True,
             migrate=migrate,
+            progress=progress,
+            on_step=on_step,
         )
         report = done.as_dict()
     except (ClientVaultError, OSError) as exc:

@@ -100,16 +100,26 @@ class RestoreReport:
     sample_decrypted: bool | None = None
     seconds: float = 0.0
     steps: list[str] = field(default_factory=list)
+    #: Told of each step as it is done (a background task's progress); not in ``as_dict``.
+    on_step: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def step(self, done: str) -> None:
+        """Record a step done, and tell ``on_step``."""
+        self.steps.append(done)
+        if self.on_step is not None:
+            self.on_step(done)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
-        return dict(self.__dict__)
+        return {name: value for name, value in self.__dict__.items() if name != "on_step"}
 
 
 # ---- the target ---------------------------------------------------------------------------
 
 
-def _describe(url: str) -> str:
+def describe_target(url: str) -> str:
+    """A database as shown to people: the SQLite file, or the PostgreSQL database's name
+    (never the URL, which may carry a password)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return str(sqlite_file(url))
@@ -144,7 +154,7 @@ def check_restore_marks(url: str) -> None:
         return
     if MARK_TABLE in _tables(url):
         raise ConfigurationError(
-            f"{_describe(url)}: a restore into it did not finish (table {MARK_TABLE}); "
+            f"{describe_target(url)}: a restore into it did not finish (table {MARK_TABLE}); "
             "restore again with --force"
         )
 
@@ -160,7 +170,7 @@ def _refuse_live(url: str, *, force: bool) -> None:
             raise ConfigurationError(f"the directory of {path} does not exist")
         return
     if _tables(url) and not force:
-        raise BackupRefused(f"{_describe(url)} is not empty: restoring over it needs --force")
+        raise BackupRefused(f"{describe_target(url)} is not empty: restoring over it needs --force")
 
 
 def _empty_postgresql(url: str) -> None:
@@ -207,7 +217,7 @@ def verify_backup(
     on: signature, every chunk's SHA-256, and the decrypted snapshot's hash. Returns its
     manifest; ``BackupRefused`` naming the first file at fault on any target."""
     targets = targets_for(settings, kind)
-    entry = _entry(targets, kind, backup_id)
+    entry = complete_entry(targets, kind, backup_id)
     keys = load_keys(settings)  # after: no key file means no backup, said first
     manifest: dict[str, Any] = {}
     for target in targets:
@@ -230,7 +240,7 @@ def verify_recorded(
     """``verify_backup``, and the verification recorded in the installation's audit log
     (who checked which backup: the API's verify); returns the manifest."""
     manifest = verify_backup(settings, kind, backup_id)
-    _record(store, "backup.verified", backup_id, principal=principal)
+    record_on_backup(store, "backup.verified", backup_id, principal=principal)
     return manifest
 
 
@@ -238,10 +248,12 @@ def record_restore(store: Store, report: RestoreReport, *, kind: str, principal:
     """Record in the live installation's audit log that a backup was restored (and into
     what): ``restore`` audits in the restored database, which may be elsewhere."""
     details = {"target": report.target, "kind": kind}
-    _record(store, "backup.restored", report.backup_id, principal=principal, details=details)
+    record_on_backup(
+        store, "backup.restored", report.backup_id, principal=principal, details=details
+    )
 
 
-def _record(
+def record_on_backup(
     store: Store,
     action: str,
     backup_id: str,
@@ -249,7 +261,8 @@ def _record(
     principal: Principal,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """One audit entry about a backup, in its own transaction of the live installation."""
+    """One audit entry about a backup, in its own transaction of the live installation
+    (backup tasks and the API's verify and restore record through it)."""
     with store.sessions.begin() as session:
         audit.record(
             session,
@@ -261,7 +274,9 @@ def _record(
         )
 
 
-def _entry(targets: list[Target], kind: str, backup_id: str | None) -> BackupEntry:
+def complete_entry(targets: list[Target], kind: str, backup_id: str | None) -> BackupEntry:
+    """The backup ``backup_id`` (the newest complete one by default), or ``BackupRefused``
+    when there is none or it is complete on no target."""
     if backup_id is None:
         entry = latest_complete(targets, kind)
         if entry is None:
@@ -293,7 +308,7 @@ def _fetch(
 ) -> tuple[str, dict[str, Any], Path]:
     """Verify and decode a backup from the first target whose copy is intact (3-2-1: a
     damaged copy falls back to the next); refused, naming every fault, if none is."""
-    entry = _entry(targets, kind, backup_id)
+    entry = complete_entry(targets, kind, backup_id)
     faults = []
     for target in targets:
         if target.name not in entry.complete_on:
@@ -324,6 +339,7 @@ def restore(
     force: bool = False,
     migrate: Migrator | None = None,
     progress: Callable[[int], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> RestoreReport:
     """Restore a backup of ``kind`` (the newest complete one by default) into
     ``target_url``, with the checks of the module's docstring.
@@ -332,17 +348,12 @@ def restore(
     opened with this installation's keystore, a keystore backup with its data database.
     ``tombstones`` is ``privacy.erasure.tombstone_snapshot`` of the live register.
     ``principal`` needs ``privacy:manage`` and ``pii:reveal`` (the erasures and the sample
-    decrypt are audited under it)."""
+    decrypt are audited under it). ``progress`` is told of the bytes fetched and verified,
+    ``on_step`` of each later step."""
     started = time.monotonic()
     if kind not in ("data", "keystore"):
         raise ValueError(f"unknown backup kind {kind!r}")
-    live = url_of(settings, kind)
-    if _same_database(live, target_url) and not force:
-        raise BackupRefused(
-            f"{_describe(target_url)} is this installation's live {kind} database: "
-            "restoring over it needs --force"
-        )
-    _refuse_live(target_url, force=force)
+    check_target(settings, kind, target_url, force=force)
     keys = load_keys(settings)
     targets = targets_for(settings, kind)
     work = _work_dir(settings, f"restore-{os.getpid()}-{int(time.time())}")
@@ -353,29 +364,42 @@ def restore(
         report = RestoreReport(
             backup_id=manifest["backup_id"],
             kind=kind,
-            target=_describe(target_url),
+            target=describe_target(target_url),
             source_target=source,
             created_at=manifest["created_at"],
             schema_before=manifest["schema_revision"],
+            on_step=on_step,
         )
-        report.steps.append(f"verified {len(manifest['chunks'])} chunk(s) from {source}")
+        report.step(f"verified {len(manifest['chunks'])} chunk(s) from {source}")
         expected_backend = "sqlite" if manifest["snapshot"]["format"] == "sqlite" else "postgresql"
         if backend_of(target_url) != expected_backend:
             raise BackupRefused(
-                f"a {expected_backend} backup cannot be restored into {_describe(target_url)}"
+                f"a {expected_backend} backup cannot be restored into {describe_target(target_url)}"
             )
         # Nothing was written to the target until here.
         working_url = _place(snapshot, target_url, report.backup_id, force=force)
-        report.steps.append("restored the snapshot (target marked unusable)")
+        report.step("restored the snapshot (target marked unusable)")
         _check_and_finish(
             settings, kind, working_url, manifest, tombstones, principal, migrate, report
         )
         _unmark(target_url, working_url)
-        report.steps.append("removed the unusable mark")
+        report.step("removed the unusable mark")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def check_target(settings: Settings, kind: str, target_url: str, *, force: bool = False) -> None:
+    """Refuse (``BackupRefused``) a target that is the installation's live database of
+    ``kind`` or holds data, unless ``force``: the check a restore makes before fetching
+    anything, also made when a restore is asked for, to say so at once."""
+    if _same_database(url_of(settings, kind), target_url) and not force:
+        raise BackupRefused(
+            f"{describe_target(target_url)} is this installation's live {kind} database: "
+            "restoring over it needs --force"
+        )
+    _refuse_live(target_url, force=force)
 
 
 def _same_database(a: str, b: str) -> bool:
@@ -441,7 +465,7 @@ def _check_and_finish(
             )
     report.tables_checked = len(manifest["tables"])
     report.rows_checked = sum(manifest["tables"].values())
-    report.steps.append(f"row counts of {report.tables_checked} tables match the manifest")
+    report.step(f"row counts of {report.tables_checked} tables match the manifest")
     store = _opened(settings, kind, url)
     try:
         if kind == "data":
@@ -453,14 +477,14 @@ def _check_and_finish(
         report.customers_erased_again = reapplied.customers_erased
         report.keys_destroyed = reapplied.keys_destroyed
         report.register_rows_restored = reapplied.register_rows_restored
-        report.steps.append(
+        report.step(
             f"re-applied erasures: {reapplied.customers_erased} customer(s) erased again, "
             f"{reapplied.keys_destroyed} key(s) destroyed"
         )
         (migrate or registered_migrator())(store)
         with (store.engine if kind == "data" else store.keystore.engine).connect() as connection:
             report.schema_after = facts(connection).schema_revision
-        report.steps.append(f"migrated to {report.schema_after}")
+        report.step(f"migrated to {report.schema_after}")
         if kind == "data":
             with store.sessions.begin() as session:
                 report.sample_decrypted = _sample_decrypt(session, store, principal)
@@ -477,7 +501,7 @@ def _check_and_finish(
                     },
                 )
             _verify_chain(store, None, report)
-            report.steps.append(
+            report.step(
                 "audit chain verified; sample decrypt "
                 + ("done" if report.sample_decrypted else "skipped: no customer")
             )

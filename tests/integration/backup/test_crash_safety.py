@@ -8,7 +8,8 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -33,12 +34,25 @@ KILL_WAIT_S = 60
 FORK = multiprocessing.get_context("fork")
 
 
+_BALLAST = Table("ballast", MetaData(), Column("data", LargeBinary))
+
+
 def _ballast(store: Store, mib: int) -> None:
     """Incompressible bytes in a table of its own, so the work takes many chunks."""
-    table = Table("ballast", MetaData(), Column("data", LargeBinary))
     with store.engine.begin() as connection:
-        table.create(connection)
-        connection.execute(insert(table), [{"data": os.urandom(1 << 20)} for _ in range(mib)])
+        _BALLAST.create(connection)
+        connection.execute(insert(_BALLAST), [{"data": os.urandom(1 << 20)} for _ in range(mib)])
+
+
+@contextmanager
+def _ballasted(store: Store, mib: int) -> Iterator[None]:
+    """``_ballast``, dropped afterwards (the PostgreSQL test database is shared)."""
+    _ballast(store, mib)
+    try:
+        yield
+    finally:
+        with store.engine.begin() as connection:
+            _BALLAST.drop(connection)
 
 
 def _kill_when(work: Callable[[], object], appeared: Callable[[], bool]) -> int | None:
@@ -64,23 +78,23 @@ def sqlite_only(bk_settings: Settings) -> Settings:
 
 
 def test_a_backup_killed_midway_lists_as_partial_and_the_next_one_completes(
-    db: Store, sqlite_only: Settings
+    db: Store, bk_settings: Settings
 ) -> None:
-    settings = sqlite_only
-    _ballast(db, 3)
+    settings = bk_settings
     root = settings.backup.targets[0].path
     assert root is not None
 
     def chunk_written() -> bool:
         return any((root / "data").glob("*/chunks/*.age")) if (root / "data").exists() else False
 
-    code = _kill_when(partial(create_backup, settings, "data"), chunk_written)
-    assert code == -signal.SIGKILL
-    targets = targets_for(settings, "data")
-    [unfinished] = list_backups(targets, "data")
-    assert not unfinished.complete
-    assert unfinished.partial_on == ["disk1"]
-    done = create_backup(settings, "data")
+    with _ballasted(db, 3):
+        code = _kill_when(partial(create_backup, settings, "data"), chunk_written)
+        assert code == -signal.SIGKILL
+        targets = targets_for(settings, "data")
+        [unfinished] = list_backups(targets, "data")
+        assert not unfinished.complete
+        assert unfinished.partial_on == ["disk1"]
+        done = create_backup(settings, "data")
     assert [e.backup_id for e in list_backups(targets, "data") if e.complete] == [done.backup_id]
 
 
