@@ -1,14 +1,14 @@
-"""Request dependencies shared by the console and the API: the opened store, the settings,
-and per-request sessions for writing or only reading.
+"""Request dependencies shared by the console and the API: the opened store and the settings.
+
+Routes open their sessions themselves, one style everywhere: ``with store.sessions.begin()``
+to write (committed before the answer is sent), ``with store.read_sessions()`` to only read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
 from clientvault.settings import Settings
 from clientvault.store.context import Store
@@ -26,19 +26,5 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
-    """A session whose transaction commits when the route returns without error."""
-    with store.sessions() as session, session.begin():
-        yield session
-
-
-def get_read_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
-    """A session for pages and endpoints that only read (never blocks behind the writer)."""
-    with store.read_sessions() as session, session.begin():
-        yield session
-
-
 StoreDep = Annotated[Store, Depends(get_store)]
-ReadSessionDep = Annotated[Session, Depends(get_read_session)]
-SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from clientvault.http.deps import ReadSessionDep
+from clientvault.http.deps import StoreDep
 from clientvault.store.engine import ping
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz(session: ReadSessionDep) -> dict[str, str]:
+def healthz(store: StoreDep) -> dict[str, str]:
     """Report that the server answers and its database is reachable."""
-    ping(session)
+    with store.read_sessions() as session:
+        ping(session)
     return {"status": "ok"}

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from clientvault.customers.overview import count_records
 from clientvault.http.auth import Authorize, Caller
-from clientvault.http.deps import ReadSessionDep
+from clientvault.http.deps import StoreDep
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 
@@ -23,11 +23,12 @@ _BACKEND_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 def overview(
     request: Request,
     caller: Annotated[Caller, Depends(Authorize("customers:read"))],
-    session: ReadSessionDep,
+    store: StoreDep,
 ) -> HTMLResponse:
     """Render the Overview: record counts and where to go next (counts only, no PII)."""
-    counts = count_records(session)
-    dialect = session.get_bind().dialect.name
+    with store.read_sessions() as session:
+        counts = count_records(session)
+    dialect = store.engine.dialect.name
     return render(
         request,
         "overview.html",
