@@ -299,6 +299,14 @@ class CampaignRead(BaseModel):
     send_at: datetime
     finished_at: datetime | None
     recipients: dict[str, int]
+    test_percent: int | None = None
+    winner_metric: str | None = None
+    winner_goal: str | None = None
+    winner_after_hours: float | None = None
+    winner_at: datetime | None = None
+    winner_variant: str | None = None
+    #: The figures the winner was chosen on: ``variants`` → ``{sent, converted, rate}``.
+    winner_decision: dict[str, Any] | None = None
 
 
 @router.get("/campaigns", response_model=list[CampaignRead])
@@ -314,7 +322,10 @@ def campaign_list(request: Request, caller: Marketer) -> list[CampaignRead]:
 @router.post("/campaigns", response_model=CampaignRead, status_code=201)
 def campaign_create(body: dict[str, Any], request: Request, caller: Marketer) -> CampaignRead:
     """Schedule a campaign: ``name``, ``variants`` (``name``, ``template``, ``percent``),
-    optional ``filters`` on customer attributes, ``purpose`` and ``send_at`` (default: now)."""
+    optional ``filters`` on customer attributes, ``purpose`` and ``send_at`` (default: now).
+    With ``test_percent`` the variants go to that share only, and after
+    ``winner_after_hours`` the best by ``winner_metric`` (``opens``, ``clicks``, or ``goal``
+    with ``winner_goal`` an event name) goes to the rest."""
     with get_store(request).sessions.begin() as session:
         made = campaigns.schedule_campaign(session, body, by=caller.principal)
         return CampaignRead.model_validate({**_columns(made), "recipients": {}})
