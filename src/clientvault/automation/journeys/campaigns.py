@@ -290,12 +290,12 @@ def _handled(session: Session, campaign: Campaign) -> tuple[int, int]:
     """How many customers the campaign has handled so far, and how many were testers (the
     quota's counters: recorded rows, so a resumed campaign goes on where it stopped)."""
     rows = session.execute(
-        select(CampaignRecipient.outcome == HELD, func.count())
+        select(CampaignRecipient.outcome, func.count())
         .where(CampaignRecipient.campaign_id == campaign.id)
-        .group_by(CampaignRecipient.outcome == HELD)
+        .group_by(CampaignRecipient.outcome)
     ).all()
     total = sum(int(count) for _, count in rows)
-    held = sum(int(count) for is_held, count in rows if is_held)
+    held = sum(int(count) for outcome, count in rows if outcome == HELD)
     return total, total - held
 
 
