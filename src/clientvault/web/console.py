@@ -67,7 +67,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
         alerts.router,
         settings_page.router,
     ),
-    "automation": (jobs.router, campaigns.router),
+    "automation": (jobs.router, campaigns.router, campaigns.public_router),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
     "support": (support.router, support.public_router),

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientvault.automation.journeys import campaigns, engine
+from clientvault.automation.journeys import campaigns, engine, optin
 from clientvault.automation.journeys.definition import ConsentTrigger, DateTrigger
 from clientvault.automation.journeys.events import record_event
 from clientvault.automation.journeys.models import DoNotContact, JourneyEmail, JourneyWebhook
@@ -316,4 +316,11 @@ CAMPAIGNS = ScheduledJob(
     run=lambda store, settings: campaigns.send_due_campaigns(store, settings),
     lease=timedelta(minutes=30),
 )
-JOBS = (ADVANCE, DATES, CONSENTS, MAIL_OUTCOMES, WEBHOOKS, CAMPAIGNS)
+OPTINS = ScheduledJob(
+    name="automation.newsletter-optin",
+    description="E-mail a confirmation link for each newsletter sign-up (double opt-in).",
+    schedule=lambda settings: "every 5 seconds",
+    run=optin.start_optins,
+    lease=timedelta(minutes=5),
+)
+JOBS = (ADVANCE, DATES, CONSENTS, MAIL_OUTCOMES, WEBHOOKS, CAMPAIGNS, OPTINS)
