@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from clientvault.automation.journeys import campaigns, catalogue, definition, mail
+from clientvault.automation.journeys import campaigns, catalogue, definition, mail, testsend
 from clientvault.automation.journeys.jobs import add_do_not_contact
 from clientvault.automation.journeys.models import DoNotContact, EmailTemplate, Journey
 from clientvault.errors import NotFound, Unauthenticated
@@ -207,6 +207,42 @@ def preview(body: TemplateWrite, caller: Marketer) -> PreviewRead:
     """Render a template for the sample customer (refused like a save if it fails)."""
     rendered = catalogue.preview_template(body.subject, body.html, body.text)
     return PreviewRead(subject=rendered.subject, html=rendered.html, text=rendered.text)
+
+
+class TestSendWrite(BaseModel):
+    """A test send: the customer to render the template for, and the staff address to send
+    it to (default: the caller's own)."""
+
+    customer_id: uuid.UUID
+    to: str | None = Field(default=None, min_length=3, max_length=254)
+
+
+class TestSendRead(BaseModel):
+    """What a test send sent (``names_revealed``: the customer's own names were used)."""
+
+    to: str
+    subject: str
+    names_revealed: bool
+
+
+@router.post("/email-templates/{name}/test-send", response_model=TestSendRead)
+def test_send(
+    name: TemplateName,
+    body: TestSendWrite,
+    request: Request,
+    caller: Marketer,
+    settings: SettingsDep,
+) -> TestSendRead:
+    """Send the template rendered for a customer to a staff member's address, at once."""
+    sent = testsend.send_test(
+        get_store(request),
+        settings,
+        template_name=name,
+        customer_id=body.customer_id,
+        to=body.to,
+        by=caller.principal,
+    )
+    return TestSendRead(to=sent.to, subject=sent.subject, names_revealed=sent.names_revealed)
 
 
 @router.get("/email-templates/{name}", response_model=TemplateRead)

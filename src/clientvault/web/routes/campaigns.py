@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from clientvault.automation.journeys import campaigns, catalogue, optin
+from clientvault.automation.journeys import campaigns, catalogue, optin, testsend
 from clientvault.automation.journeys.mail import Rendered
-from clientvault.errors import ClientVaultError, Unauthenticated
+from clientvault.errors import ClientVaultError, InvalidInput, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import StoreDep
 from clientvault.store.context import Store
@@ -223,6 +223,7 @@ def _template_page(
             "error": error,
             "notice": notice,
             "csrf_token": _csrf(caller),
+            "staff_email": caller.user.email if caller.user else "",
         },
         status_code=status_code,
     )
@@ -249,6 +250,53 @@ def template_page(
             request, caller, name=name, form=form, preview=None, error=exc.message
         )
     return _template_page(request, caller, name=name, form=form, preview=preview, error=None)
+
+
+@router.post("/templates/{name}/test-send", name="console_template_test_send")
+async def test_send(
+    name: TemplateName, request: Request, caller: Marketer, store: StoreDep
+) -> Response:
+    """Send the saved template rendered for a customer to a staff address; the editor again
+    with what happened."""
+    form = _form_fields(await request.form())
+    settings = request.app.state.settings
+
+    def send() -> tuple[dict[str, str], testsend.TestSend]:
+        with store.read_sessions() as session:
+            row = catalogue.get_template(session, name)
+            saved = {"name": row.name, "subject": row.subject, "html": row.html, "text": row.text}
+        try:
+            customer_id = uuid.UUID(form.get("customer_id", "").strip())
+        except ValueError:
+            raise InvalidInput(
+                "customer id: not a customer id", details={"field": "customer_id"}
+            ) from None
+        sent = testsend.send_test(
+            store,
+            settings,
+            template_name=name,
+            customer_id=customer_id,
+            to=form.get("to", ""),
+            by=caller.principal,
+        )
+        return saved, sent
+
+    try:
+        saved, sent = await run_in_threadpool(send)
+    except ClientVaultError as exc:
+        return _template_page(
+            request, caller, name=name, form=form, preview=None, error=exc.message, status_code=422
+        )
+    names = "" if sent.names_revealed else " (with sample names: you may not see the customer's)"
+    return _template_page(
+        request,
+        caller,
+        name=name,
+        form={**saved, **form},
+        preview=None,
+        error=None,
+        notice=f"Test e-mail “{sent.subject}” sent to {sent.to}{names}.",
+    )
 
 
 @router.post("/templates", name="console_template_save")
