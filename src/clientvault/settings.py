@@ -284,7 +284,7 @@ class AutomationSettings(BaseModel):
     optin_link_hours: int = Field(
         default=72, ge=1, le=720, description="Hours a sign-up's confirmation link works."
     )
-    webhook_allowed_networks: list[str] = Field(
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
         default_factory=list,
         max_length=50,
         description="Private, loopback or link-local networks (CIDR) journey webhooks may "

@@ -6,6 +6,7 @@ idempotency key. Small here (people, rounds); ``bench/bench_automation.py`` runs
 
 from __future__ import annotations
 
+import ipaddress
 import multiprocessing
 import os
 import random
@@ -56,7 +57,11 @@ def _worker(settings: Settings, mailbox: Mailbox) -> BaseProcess:
                 }
             ),
             "automation": AutomationSettings(
-                quiet_hours_start=0, quiet_hours_end=0, advance_seconds=1, batch_size=20
+                quiet_hours_start=0,
+                quiet_hours_end=0,
+                advance_seconds=1,
+                batch_size=20,
+                webhook_allowed_networks=[ipaddress.ip_network("127.0.0.0/8")],  # the receiver
             ),
         }
     )
