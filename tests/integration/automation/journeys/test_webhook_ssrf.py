@@ -15,7 +15,6 @@ from clientvault.store.context import Store
 from support.journeys import ALWAYS, sign_up
 from support.webhooks import webhook_receiver
 
-
 #: Both loopbacks: "localhost" may resolve to either, and every address must pass.
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 
