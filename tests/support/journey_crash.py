@@ -106,14 +106,14 @@ def _expire_leases(store: Store) -> None:
 
 
 def _progress(store: Store) -> int:
-    with store.sessions() as session:
+    with store.read_sessions() as session:  # never waits for the worker's writes
         steps = session.scalar(select(func.count()).select_from(JourneyStepLog)) or 0
         sent = session.scalar(select(func.count()).where(OutboxMessage.sent_at.is_not(None))) or 0
     return steps + sent
 
 
 def _finished(store: Store, people: int) -> bool:
-    with store.sessions() as session:
+    with store.read_sessions() as session:  # never waits for the worker's writes
         runs = session.scalar(select(func.count()).select_from(JourneyRun))
         active = session.scalar(select(func.count()).where(JourneyRun.status == "active"))
         unsent = session.scalar(select(func.count()).where(OutboxMessage.sent_at.is_(None)))
@@ -230,7 +230,7 @@ def _check(
     assert len(mailbox.messages) - len(ids) <= kills * SMTP_BATCH
     assert len(calls) == people
     assert receiver.bad_signatures == 0
-    with store.sessions() as session:
+    with store.read_sessions() as session:  # never waits for the worker's writes
         runs = session.scalars(select(JourneyRun)).all()
         steps = session.execute(
             select(JourneyStepLog.run_id, func.count()).group_by(JourneyStepLog.run_id)

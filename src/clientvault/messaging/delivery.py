@@ -183,14 +183,23 @@ def send_now(smtp: SmtpSettings, *, to: str, subject: str, body: MailBody) -> No
     mail = build_message(smtp, Outgoing(0, to, subject, body))
     del mail["Message-ID"]
     mail["Message-ID"] = make_msgid(domain="clientvault.invalid")
+    problem = send_alone(smtp, mail)
+    if problem is not None:
+        raise Unavailable(f"the e-mail could not be sent ({problem})")
+
+
+def send_alone(smtp: SmtpSettings, mail: EmailMessage) -> str | None:
+    """Send one message over a connection of its own: None when the relay took it, else the
+    kind of failure (``ConnectionRefusedError``, ``SMTPAuthenticationError``…)."""
     try:
         client = _connect(smtp)
         try:
             client.send_message(mail)
         finally:
-            client.quit()
+            client.close()
     except (OSError, smtplib.SMTPException) as exc:
-        raise Unavailable(f"the e-mail could not be sent ({type(exc).__name__})") from None
+        return type(exc).__name__
+    return None
 
 
 def _send(client: smtplib.SMTP, smtp: SmtpSettings, message: Outgoing) -> str | None:
