@@ -68,6 +68,8 @@ def test_a_sign_up_is_pending_until_its_link_is_confirmed(
     assert "not valid" in refused.text
     assert "not subscribed" in refused.text
     assert client.get(f"{CONFIRM_PATH}?token=nonsense").status_code == 403
+    assert client.post(CONFIRM_PATH, data={"token": "x" * 5000}).status_code == 403
+    assert client.post(CONFIRM_PATH).status_code == 403  # no token: the same page
 
     confirmed = client.post(CONFIRM_PATH, data={"token": token})
     assert confirmed.status_code == 200, confirmed.text

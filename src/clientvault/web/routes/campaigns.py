@@ -355,7 +355,7 @@ def _newsletter_page(
 def newsletter_confirm_page(
     request: Request,
     store: StoreDep,
-    token: Annotated[str, Query(max_length=1000)] = "",
+    token: Annotated[str, Query()] = "",
 ) -> Response:
     """The confirmation link's page: a button that confirms, or why the link does not work
     (forged, altered, expired). Nothing is recorded by opening it."""
@@ -371,7 +371,7 @@ def newsletter_confirm_page(
 def newsletter_confirm(
     request: Request,
     store: StoreDep,
-    token: Annotated[str, Form(max_length=1000)] = "",
+    token: Annotated[str, Form()] = "",
 ) -> Response:
     """Confirm the sign-up: consent is recorded now (with the time and the link's id)."""
     try:
