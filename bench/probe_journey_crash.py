@@ -54,7 +54,8 @@ def main() -> None:
                 store.close()
         print(
             f"{backend}: {report.people} people, {len(report.kills_at)} SIGKILLs at "
-            f"{report.kills_at} s after each worker start, finished in {report.seconds} s; "
+            f"{report.kills_at} s after each worker start (steps done + e-mails sent then: "
+            f"{report.done_at_kills} of {6 * report.people}), finished in {report.seconds} s; "
             f"e-mails received {report.emails_received} ({report.distinct_emails} distinct "
             f"of {2 * report.people} expected, each once), webhook calls "
             f"{report.webhook_calls} ({report.distinct_webhooks} distinct of {report.people}), "
