@@ -142,15 +142,17 @@ def _run_with_kills(
     for _ in range(kills):
         before = _progress(store)
         worker = _worker(settings, mailbox)
-        began = time.monotonic()
-        wait_until = began + 60
-        while _progress(store) == before and time.monotonic() < wait_until:
-            time.sleep(0.02)
-        time.sleep(chance.uniform(0.0, max_delay))  # killed somewhere in the middle of its work
-        assert worker.pid is not None
-        os.kill(worker.pid, signal.SIGKILL)
+        try:
+            began = time.monotonic()
+            wait_until = began + 60
+            while _progress(store) == before and time.monotonic() < wait_until:
+                time.sleep(0.02)
+            time.sleep(chance.uniform(0.0, max_delay))  # killed somewhere in its work
+        finally:  # also when the wait fails: a live worker would outlast the run
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.join()
         report.kills_at.append(round(time.monotonic() - began, 2))
-        worker.join()
         report.done_at_kills.append(_progress(store))
         _expire_leases(store)
     worker = _worker(settings, mailbox)
