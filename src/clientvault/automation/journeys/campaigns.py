@@ -17,8 +17,9 @@ that queues their e-mail) and to anyone who joined the audience since.
 The test share is a quota, not a hash: the i-th customer handled is in the test when
 ``i * 37 mod 100 < test_percent`` (37 is prime to 100, so every hundred customers in a row
 hold exactly ``test_percent`` testers, well spread), and the j-th tester gets the variant
-whose share covers ``j * 37 mod 100``. Customers are taken in id order (random ids), so the
-quota is a fair sample, and a small campaign still tests every variant.
+whose share covers ``j * 37 mod 100``. Customers are taken in id order (about the order they
+were created in), so the test is a systematic sample spread evenly over old and new
+customers, and a small campaign still tests every variant.
 """
 
 from __future__ import annotations

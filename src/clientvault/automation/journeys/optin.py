@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from clientvault.automation.journeys.mail import sign, verify
 from clientvault.automation.journeys.models import NewsletterSignup
-from clientvault.errors import Unauthenticated
+from clientvault.errors import NotFound, Unauthenticated
 from clientvault.ingest.models import ConsumerCursor, Event
+from clientvault.messaging import outbox
 from clientvault.privacy import notices
 from clientvault.privacy.consent import current_consents, record_decision
 from clientvault.settings import Settings
@@ -72,6 +73,10 @@ def request_optin(
     purpose = settings.automation.newsletter_purpose
     if session.scalar(select(NewsletterSignup.id).where(NewsletterSignup.entry_key == entry_key)):
         return None
+    try:
+        outbox.sealing_key(store, customer_id)
+    except NotFound:
+        return None  # erased since the sign-up: nobody to write to
     state = current_consents(session, customer_id=customer_id).get(purpose)
     if state is not None and state.decision == "granted":
         return None
@@ -132,16 +137,19 @@ def confirm_optin(session: Session, store: Store, token: str) -> Confirmation:
     if signup.confirmed_at is not None:
         return Confirmation(signup.id, signup.confirmed_at, signup.consent_record_id, True)
     now = utcnow()
-    record = record_decision(
-        session,
-        customer_id=signup.customer_id,
-        purpose=signup.purpose,
-        decision="granted",
-        policy_version="1",
-        channel=CHANNEL,
-        source="newsletter confirmation link",
-        proof_ref=f"newsletter-signup:{signup.id} confirmed {now.isoformat()}",
-    )
+    try:
+        record = record_decision(
+            session,
+            customer_id=signup.customer_id,
+            purpose=signup.purpose,
+            decision="granted",
+            policy_version="1",
+            channel=CHANNEL,
+            source="newsletter confirmation link",
+            proof_ref=f"newsletter-signup:{signup.id} confirmed {now.isoformat()}",
+        )
+    except NotFound:  # the customer was erased since: the link confirms nothing
+        raise Unauthenticated(INVALID) from None
     signup.confirmed_at = now
     signup.consent_record_id = record.id
     return Confirmation(signup.id, now, record.id, False)
