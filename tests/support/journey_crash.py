@@ -33,6 +33,9 @@ from support.mailbox import Mailbox, smtp_server
 from support.webhooks import Receiver, webhook_receiver
 
 STEPS = 4  # e-mail, webhook, points, e-mail
+#: What a person's way through the journey counts in ``_progress``: the run, its steps and
+#: its two e-mails sent.
+WORK = 1 + STEPS + 2
 SMTP_BATCH = 10
 
 
@@ -42,7 +45,7 @@ class CrashReport:
     it took, and the counts checked."""
 
     kills_at: list[float] = field(default_factory=list)
-    #: Steps done plus e-mails sent when each kill fell (of ``people * 6`` in all).
+    #: ``_progress`` when each kill fell (of ``people * WORK`` in all).
     done_at_kills: list[int] = field(default_factory=list)
     seconds: float = 0.0
     people: int = 0
@@ -108,10 +111,12 @@ def _expire_leases(store: Store) -> None:
 
 
 def _progress(store: Store) -> int:
+    """Runs started, steps done and e-mails sent so far (``WORK`` per person in the end)."""
     with store.read_sessions() as session:  # never waits for the worker's writes
+        runs = session.scalar(select(func.count()).select_from(JourneyRun)) or 0
         steps = session.scalar(select(func.count()).select_from(JourneyStepLog)) or 0
         sent = session.scalar(select(func.count()).where(OutboxMessage.sent_at.is_not(None))) or 0
-    return steps + sent
+    return runs + steps + sent
 
 
 def _finished(store: Store, people: int) -> bool:
@@ -139,15 +144,17 @@ def _run_with_kills(
 ) -> None:
     chance = random.Random(seed)
     start = time.monotonic()
-    for _ in range(kills):
-        before = _progress(store)
+    # Random points of the whole journey's work (runs started, steps done, e-mails sent: 7
+    # per person), so each kill falls with people in flight, wherever the machine's speed.
+    targets = sorted(int(chance.uniform(0.05, 0.9) * WORK * people) for _ in range(kills))
+    for target in targets:
         worker = _worker(settings, mailbox)
+        began = time.monotonic()
         try:
-            began = time.monotonic()
-            wait_until = began + 60
-            while _progress(store) == before and time.monotonic() < wait_until:
+            wait_until = began + deadline
+            while _progress(store) < target and time.monotonic() < wait_until:
                 time.sleep(0.02)
-            time.sleep(chance.uniform(0.0, max_delay))  # killed somewhere in its work
+            time.sleep(chance.uniform(0.0, max_delay))  # at a random instant of its work
         finally:  # also when the wait fails: a live worker would outlast the run
             assert worker.pid is not None
             os.kill(worker.pid, signal.SIGKILL)
@@ -174,7 +181,7 @@ def crash_run(
     people: int,
     kills: int,
     seed: int,
-    max_delay: float = 0.6,
+    max_delay: float = 0.3,
     deadline: float = 60.0,
 ) -> CrashReport:
     """A four-step journey (e-mail, webhook, points, e-mail) for ``people`` who sign up, the

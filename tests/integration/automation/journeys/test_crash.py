@@ -18,6 +18,7 @@ def test_sigkill_during_a_journey_repeats_and_skips_no_step(
 ) -> None:
     report = crash_run(db, db_settings, people=PEOPLE, kills=KILLS, seed=SEED)
     assert len(report.kills_at) == KILLS
+    assert all(done > 0 for done in report.done_at_kills)  # each kill fell during the work
     assert report.distinct_emails == 2 * PEOPLE
     assert report.distinct_webhooks == PEOPLE
     assert report.step_rows == STEPS * PEOPLE
