@@ -23,7 +23,7 @@ from clientvault.identity.models import Customer
 from clientvault.messaging import delivery
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from support.journeys import MARKETER, decide, sign_up, template, with_mail
+from support.journeys import MARKETER, decide, sign_up, template, track, with_mail
 from support.mailbox import smtp_server
 
 
@@ -166,3 +166,45 @@ def test_the_winner_of_a_test_goes_to_the_rest_once(db: Store, db_settings: Sett
     for customer in held[1:]:
         (message,) = mailbox.to(by_address[customer])
         assert str(message["Subject"]) == "Sale B"
+
+
+def test_a_goal_event_after_the_e_mail_picks_the_winner(db: Store, db_settings: Settings) -> None:
+    template(db, "g-a", subject="A", text="A", html="")
+    template(db, "g-b", subject="B", text="B", html="")
+    user_of = {sign_up(db, n): f"user-{n}" for n in range(4)}
+    spec = {
+        "name": "Goal",
+        "variants": [
+            {"name": "A", "template": "g-a", "percent": 50},
+            {"name": "B", "template": "g-b", "percent": 50},
+        ],
+        "test_percent": 50,
+        "winner_metric": "goal",
+        "winner_goal": "Order Completed",
+        "winner_after_hours": 1,
+    }
+    with db.sessions.begin() as session:
+        campaign_id = schedule_campaign(session, spec, by=MARKETER).id
+    settings = with_mail(db_settings, "127.0.0.1", 9)  # nothing is delivered here
+    start = datetime.now(UTC)
+    assert send_due_campaigns(db, settings, now=start) == 4
+    with db.sessions() as session:
+        rows = session.scalars(
+            select(CampaignRecipient).where(CampaignRecipient.campaign_id == campaign_id)
+        ).all()
+    tested = {r.customer_id: r.variant for r in rows if r.outcome == "email queued"}
+    assert sorted(tested.values()) == ["A", "A", "B"]  # the quota: 3 testers of 4
+    (b_tester,) = [c for c, v in tested.items() if v == "B"]
+    a_tester = next(c for c, v in tested.items() if v == "A")
+    track(db, user_of[b_tester], "Order Completed")
+    # An A tester's order from before the e-mail does not count for A.
+    track(db, user_of[a_tester], "Order Completed", at=start - timedelta(days=1))
+    send_due_campaigns(db, settings, now=start + timedelta(hours=2))
+    with db.sessions() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert campaign.winner_variant == "B"
+        assert campaign.winner_decision is not None
+        assert campaign.winner_decision["goal"] == "Order Completed"
+        assert campaign.winner_decision["variants"]["A"]["converted"] == 0
+        assert campaign.winner_decision["variants"]["B"] == {"sent": 1, "converted": 1, "rate": 1.0}
