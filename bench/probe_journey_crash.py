@@ -1,8 +1,9 @@
 """Crash probe (issue 21's acceptance): SIGKILL the real worker at random points of a
 four-step journey (e-mail, signed webhook, points, e-mail) with 1,000 people in flight,
 3 kills (each once the journey's work — runs started, steps done, e-mails sent — has passed a
-random 5-90 % of its total, then a random instant later), then let a fresh worker finish; every person must end with each step done exactly
-once, counted where it lands: e-mails at an aiosmtpd server on loopback (by Message-ID, one
+random point of its total, one in each third of 5-90 %, then a random instant later), then
+let a fresh worker finish; every person must end with each step done exactly once, counted
+where it lands: e-mails at an aiosmtpd server on loopback (by Message-ID, one
 per person and step), webhook calls at a loopback HTTP receiver (by idempotency key), step
 rows in the database. Too long for ``make test`` (minutes on a shared 2-core machine): the
 suite runs the same code with 20 people (``tests/integration/automation/journeys/test_crash.py``).

@@ -145,8 +145,10 @@ def _run_with_kills(
     chance = random.Random(seed)
     start = time.monotonic()
     # Random points of the whole journey's work (runs started, steps done, e-mails sent: 7
-    # per person), so each kill falls with people in flight, wherever the machine's speed.
-    targets = sorted(int(chance.uniform(0.05, 0.9) * WORK * people) for _ in range(kills))
+    # per person), one in each of ``kills`` equal stretches of 5-90 % of it, so the kills fall
+    # with people in flight early, midway and late, whatever the machine's speed.
+    stretch = 0.85 / kills
+    targets = [int((0.05 + stretch * (k + chance.random())) * WORK * people) for k in range(kills)]
     for target in targets:
         worker = _worker(settings, mailbox)
         began = time.monotonic()
