@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from clientvault.automation.journeys.campaigns import send_due_campaigns
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from support.journeys import ALWAYS, sign_up, template
+from support.journeys import ALWAYS, sign_up, template, winner_campaign
 from support.staff import api_sign_in, bearer_headers
 
 
@@ -25,16 +25,7 @@ def test_the_winner_and_its_figures_are_shown(
     for n in range(4):
         sign_up(db, n)
     marketer = bearer_headers(db, db_settings, "marketer")
-    spec = {
-        "name": "Autumn",
-        "variants": [
-            {"name": "A", "template": "v1", "percent": 50},
-            {"name": "B", "template": "v2", "percent": 50},
-        ],
-        "test_percent": 50,
-        "winner_metric": "opens",
-        "winner_after_hours": 1.5,
-    }
+    spec = winner_campaign("Autumn", ("v1", "v2"), "opens", 1.5)
     bad = client.post("/api/v1/campaigns", json={**spec, "test_percent": 100}, headers=marketer)
     assert bad.status_code == 422
     made = client.post("/api/v1/campaigns", json=spec, headers=marketer)

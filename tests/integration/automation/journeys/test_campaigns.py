@@ -23,7 +23,15 @@ from clientvault.identity.models import Customer
 from clientvault.messaging import delivery
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from support.journeys import MARKETER, decide, sign_up, template, track, with_mail
+from support.journeys import (
+    MARKETER,
+    decide,
+    sign_up,
+    template,
+    track,
+    winner_campaign,
+    with_mail,
+)
 from support.mailbox import smtp_server
 
 
@@ -81,8 +89,8 @@ def test_a_scheduled_ab_campaign_reaches_its_audience_once(
 def _clicks(db: Store, settings: Settings, message: EmailMessage) -> None:
     """Follow the tracked link in a received campaign e-mail (as the click redirect does)."""
     html = message.get_body(preferencelist=("html",))
-    assert html is not None
-    found = re.search(r"/v1/email/c/([A-Za-z0-9_.-]+)", html.get_content())  # type: ignore[attr-defined]
+    assert isinstance(html, EmailMessage)
+    found = re.search(r"/v1/email/c/([A-Za-z0-9_.-]+)", html.get_content())
     assert found is not None
     with db.sessions.begin() as session:
         record_tracking(session, db, settings, found.group(1), click=True)
@@ -95,16 +103,7 @@ def test_the_winner_of_a_test_goes_to_the_rest_once(db: Store, db_settings: Sett
     people = [sign_up(db, n) for n in range(10)]
     for person in people:
         decide(db, person, "granted", purpose="analytics")  # tracking allowed
-    spec = {
-        "name": "Sale",
-        "variants": [
-            {"name": "A", "template": "sale-a", "percent": 50},
-            {"name": "B", "template": "sale-b", "percent": 50},
-        ],
-        "test_percent": 50,
-        "winner_metric": "clicks",
-        "winner_after_hours": 2,
-    }
+    spec = winner_campaign("Sale", ("sale-a", "sale-b"), "clicks", 2)
     with pytest.raises(InvalidInput, match="winner_goal"), db.sessions.begin() as session:
         schedule_campaign(session, {**spec, "winner_metric": "goal"}, by=MARKETER)
     with db.sessions.begin() as session:
@@ -172,17 +171,7 @@ def test_a_goal_event_after_the_e_mail_picks_the_winner(db: Store, db_settings: 
     template(db, "g-a", subject="A", text="A", html="")
     template(db, "g-b", subject="B", text="B", html="")
     user_of = {sign_up(db, n): f"user-{n}" for n in range(4)}
-    spec = {
-        "name": "Goal",
-        "variants": [
-            {"name": "A", "template": "g-a", "percent": 50},
-            {"name": "B", "template": "g-b", "percent": 50},
-        ],
-        "test_percent": 50,
-        "winner_metric": "goal",
-        "winner_goal": "Order Completed",
-        "winner_after_hours": 1,
-    }
+    spec = winner_campaign("Goal", ("g-a", "g-b"), "goal", 1, winner_goal="Order Completed")
     with db.sessions.begin() as session:
         campaign_id = schedule_campaign(session, spec, by=MARKETER).id
     settings = with_mail(db_settings, "127.0.0.1", 9)  # nothing is delivered here
