@@ -271,6 +271,25 @@ class AutomationSettings(BaseModel):
     )
     advance_seconds: int = Field(default=2, ge=1, le=3600, description="Due runs' check period.")
     batch_size: int = Field(default=200, ge=1, le=5000)
+    newsletter_purpose: str = Field(
+        default="marketing_email",
+        max_length=64,
+        description="Purpose a newsletter sign-up asks consent to (granted on confirmation).",
+    )
+    newsletter_event: str = Field(
+        default="Newsletter Signed Up",
+        max_length=200,
+        description="Track event of a newsletter sign-up (double opt-in: a confirmation e-mail).",
+    )
+    optin_link_hours: int = Field(
+        default=72, ge=1, le=720, description="Hours a sign-up's confirmation link works."
+    )
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Private, loopback or link-local networks (CIDR) journey webhooks may "
+        "call anyway; by default every address of a webhook's host must be public.",
+    )
 
 
 class RetentionSettings(BaseModel):

@@ -133,6 +133,24 @@ def journey(
         return made.id
 
 
+def winner_campaign(
+    name: str, templates: tuple[str, str], metric: str, hours: float, **extra: Any
+) -> dict[str, Any]:
+    """A campaign testing variants A and B (two templates, half each) on half the audience,
+    the winner by ``metric`` sent to the rest after ``hours``."""
+    return {
+        "name": name,
+        "variants": [
+            {"name": "A", "template": templates[0], "percent": 50},
+            {"name": "B", "template": templates[1], "percent": 50},
+        ],
+        "test_percent": 50,
+        "winner_metric": metric,
+        "winner_after_hours": hours,
+        **extra,
+    }
+
+
 def with_mail(settings: Settings, host: str, port: int, **automation: Any) -> Settings:
     """Settings delivering to a test SMTP server, without quiet hours."""
     return settings.model_copy(

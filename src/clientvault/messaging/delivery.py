@@ -18,12 +18,12 @@ import ssl
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, make_msgid
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientvault.errors import ClientVaultError
+from clientvault.errors import ClientVaultError, Unavailable
 from clientvault.identity.models import Customer
 from clientvault.messaging.models import OutboxMessage
 from clientvault.messaging.outbox import BODY_COLUMN, MailBody
@@ -172,6 +172,34 @@ def build_message(smtp: SmtpSettings, message: Outgoing) -> EmailMessage:
     if message.body.html is not None:
         mail.add_alternative(message.body.html, subtype="html")
     return mail
+
+
+def send_now(smtp: SmtpSettings, *, to: str, subject: str, body: MailBody) -> None:
+    """Send one message at once, outside the outbox: a template's test send to a staff
+    address, which has nothing to retry or record. ``Unavailable`` when delivery is off or
+    the relay does not take it (the error names its type only)."""
+    if not smtp.enabled:
+        raise Unavailable("e-mail delivery is off (smtp.enabled)")
+    mail = build_message(smtp, Outgoing(0, to, subject, body))
+    del mail["Message-ID"]
+    mail["Message-ID"] = make_msgid(domain="clientvault.invalid")
+    problem = send_alone(smtp, mail)
+    if problem is not None:
+        raise Unavailable(f"the e-mail could not be sent ({problem})")
+
+
+def send_alone(smtp: SmtpSettings, mail: EmailMessage) -> str | None:
+    """Send one message over a connection of its own: None when the relay took it, else the
+    kind of failure (``ConnectionRefusedError``, ``SMTPAuthenticationError``…)."""
+    try:
+        client = _connect(smtp)
+        try:
+            client.send_message(mail)
+        finally:
+            client.close()
+    except (OSError, smtplib.SMTPException) as exc:
+        return type(exc).__name__
+    return None
 
 
 def _send(client: smtplib.SMTP, smtp: SmtpSettings, message: Outgoing) -> str | None:

@@ -9,7 +9,6 @@ and its outcome, not the address (staff addresses stay out of the log like any o
 
 from __future__ import annotations
 
-import smtplib
 import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -17,7 +16,7 @@ from email.utils import formatdate, make_msgid
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
-from clientvault.messaging.delivery import _connect  # the outbox's own connection set-up
+from clientvault.messaging.delivery import send_alone  # the outbox's own connection set-up
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.settings import SmtpSettings
@@ -44,15 +43,7 @@ def send_test_message(
         "This message was sent from clientvault's Settings page to check the e-mail relay.\n"
         f"Relay: {smtp.host}:{smtp.port}, STARTTLS {'on' if smtp.starttls else 'off'}.\n"
     )
-    problem: str | None = None
-    try:
-        client = _connect(smtp)
-        try:
-            client.send_message(mail)
-        finally:
-            client.close()
-    except (OSError, smtplib.SMTPException) as exc:
-        problem = type(exc).__name__
+    problem = send_alone(smtp, mail)
     audit.record(
         session,
         principal=principal,

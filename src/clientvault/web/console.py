@@ -68,7 +68,7 @@ ROUTERS: dict[str, tuple[APIRouter, ...]] = {
         alerts.router,
         settings_page.router,
     ),
-    "automation": (jobs.router, campaigns.router, personalize.router),
+    "automation": (jobs.router, campaigns.router, campaigns.public_router, personalize.router),
     "privacy": (privacy.router, preferences.router),
     "identity": (identity.router,),
     "support": (support.router, support.public_router),

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from clientvault.automation.journeys import campaigns, catalogue, definition, mail
+from clientvault.automation.journeys import campaigns, catalogue, definition, mail, testsend
 from clientvault.automation.journeys.models import EmailTemplate, Journey
 from clientvault.errors import Unauthenticated
 from clientvault.http.auth import Authorize, Caller
@@ -206,6 +206,42 @@ def preview(body: TemplateWrite, caller: Marketer) -> PreviewRead:
     return PreviewRead(subject=rendered.subject, html=rendered.html, text=rendered.text)
 
 
+class TestSendWrite(BaseModel):
+    """A test send: the customer to render the template for, and the staff address to send
+    it to (default: the caller's own)."""
+
+    customer_id: uuid.UUID
+    to: str | None = Field(default=None, min_length=3, max_length=254)
+
+
+class TestSendRead(BaseModel):
+    """What a test send sent (``names_revealed``: the customer's own names were used)."""
+
+    to: str
+    subject: str
+    names_revealed: bool
+
+
+@router.post("/email-templates/{name}/test-send", response_model=TestSendRead)
+def test_send(
+    name: TemplateName,
+    body: TestSendWrite,
+    request: Request,
+    caller: Marketer,
+    settings: SettingsDep,
+) -> TestSendRead:
+    """Send the template rendered for a customer to a staff member's address, at once."""
+    sent = testsend.send_test(
+        get_store(request),
+        settings,
+        template_name=name,
+        customer_id=body.customer_id,
+        to=body.to,
+        by=caller.principal,
+    )
+    return TestSendRead(to=sent.to, subject=sent.subject, names_revealed=sent.names_revealed)
+
+
 @router.get("/email-templates/{name}", response_model=TemplateRead)
 def template(name: TemplateName, request: Request, caller: Marketer) -> TemplateRead:
     """One template."""
@@ -279,6 +315,14 @@ class CampaignRead(BaseModel):
     send_at: datetime
     finished_at: datetime | None
     recipients: dict[str, int]
+    test_percent: int | None = None
+    winner_metric: str | None = None
+    winner_goal: str | None = None
+    winner_after_hours: float | None = None
+    winner_at: datetime | None = None
+    winner_variant: str | None = None
+    #: The figures the winner was chosen on: ``variants`` → ``{sent, converted, rate}``.
+    winner_decision: dict[str, Any] | None = None
 
 
 @router.get("/campaigns", response_model=list[CampaignRead])
@@ -294,7 +338,10 @@ def campaign_list(request: Request, caller: Marketer) -> list[CampaignRead]:
 @router.post("/campaigns", response_model=CampaignRead, status_code=201)
 def campaign_create(body: dict[str, Any], request: Request, caller: Marketer) -> CampaignRead:
     """Schedule a campaign: ``name``, ``variants`` (``name``, ``template``, ``percent``),
-    optional ``filters`` on customer attributes, ``purpose`` and ``send_at`` (default: now)."""
+    optional ``filters`` on customer attributes, ``purpose`` and ``send_at`` (default: now).
+    With ``test_percent`` the variants go to that share only, and after
+    ``winner_after_hours`` the best by ``winner_metric`` (``opens``, ``clicks``, or ``goal``
+    with ``winner_goal`` an event name) goes to the rest."""
     with get_store(request).sessions.begin() as session:
         made = campaigns.schedule_campaign(session, body, by=caller.principal)
         return CampaignRead.model_validate({**_columns(made), "recipients": {}})

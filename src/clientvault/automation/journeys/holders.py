@@ -15,6 +15,7 @@ from clientvault.automation.journeys.models import (
     JourneyRun,
     JourneyStepLog,
     JourneyWebhook,
+    NewsletterSignup,
 )
 from clientvault.privacy.holders.registry import (
     Holder,
@@ -22,6 +23,7 @@ from clientvault.privacy.holders.registry import (
     HolderErasure,
     Rows,
     delete_rows,
+    plain_table,
     register_holder,
     rows_of,
 )
@@ -64,12 +66,9 @@ def _erase_mail(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Holder
     return HolderErasure("deleted", sum(e.rows for e in erased))
 
 
-def _export_dnc(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> Rows:
-    return rows_of(ctx.session, DoNotContact, customer_ids=customer_ids)
+_export_dnc, _erase_dnc = plain_table(DoNotContact)
 
-
-def _erase_dnc(ctx: HolderContext, customer_ids: Sequence[uuid.UUID]) -> HolderErasure:
-    return delete_rows(ctx.session, DoNotContact, customer_ids=customer_ids)
+_export_signups, _erase_signups = plain_table(NewsletterSignup)
 
 
 RUNS = register_holder(
@@ -116,5 +115,21 @@ DO_NOT_CONTACT = register_holder(
         recipients=(),
         export=_export_dnc,
         erase=_erase_dnc,
+    )
+)
+NEWSLETTER_SIGNUPS = register_holder(
+    Holder(
+        name="automation.newsletter_signups",
+        domain="automation",
+        description="Newsletter sign-ups awaiting or given their confirmation (double opt-in): "
+        "when asked, when confirmed, and the consent record it made.",
+        tables=("newsletter_signups",),
+        categories=("contact preferences",),
+        purposes=("marketing_email",),
+        retention="deleted with the profile",
+        sources=("the website's sign-up form (an event)", "the customer's confirmation"),
+        recipients=(),
+        export=_export_signups,
+        erase=_erase_signups,
     )
 )

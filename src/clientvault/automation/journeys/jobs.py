@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
-import urllib.error
-import urllib.request
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientvault.automation.journeys import campaigns, engine
+from clientvault.automation.journeys import campaigns, engine, optin
 from clientvault.automation.journeys.definition import ConsentTrigger, DateTrigger
 from clientvault.automation.journeys.events import record_event
 from clientvault.automation.journeys.models import DoNotContact, JourneyEmail, JourneyWebhook
+from clientvault.automation.journeys.ssrf import REFUSED, RefusedDestination, destination
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import ConsumerCursor
 from clientvault.messaging.delivery import BOUNCED
@@ -211,7 +211,8 @@ def signature(key: bytes, timestamp: str, body: bytes) -> str:
 
 def deliver_webhooks(store: Store, settings: Settings) -> int:
     """POST the due webhook calls, signed; failures are retried with back-off, then given
-    up. Delivery is at least once: receivers deduplicate on ``Idempotency-Key``."""
+    up. Delivery is at least once: receivers deduplicate on ``Idempotency-Key``. A call to
+    a private, loopback or link-local address (``ssrf``) is refused, not retried."""
     now = utcnow()
     with store.sessions.begin() as session:
         due = session.scalars(
@@ -232,7 +233,7 @@ def deliver_webhooks(store: Store, settings: Settings) -> int:
     key = webhook_key(store, settings)
     results: dict[int, str | None] = {}
     for call_id, url, idempotency_key, payload in calls:
-        results[call_id] = _post(key, url, idempotency_key, payload)
+        results[call_id] = _post(key, url, idempotency_key, payload, settings)
     with store.sessions.begin() as session:
         for call in session.scalars(
             select(JourneyWebhook).where(JourneyWebhook.id.in_(list(results)))
@@ -241,7 +242,7 @@ def deliver_webhooks(store: Store, settings: Settings) -> int:
             if error is None:
                 call.delivered_at = utcnow()
                 call.last_error = None
-            elif call.attempts >= WEBHOOK_ATTEMPTS:
+            elif call.attempts >= WEBHOOK_ATTEMPTS or error.startswith(REFUSED):
                 call.failed_at = utcnow()
                 call.last_error = error[:200]
             else:
@@ -250,26 +251,28 @@ def deliver_webhooks(store: Store, settings: Settings) -> int:
     return len(results)
 
 
-def _post(key: bytes, url: str, idempotency_key: str, payload: dict[str, object]) -> str | None:
+def _post(
+    key: bytes, url: str, idempotency_key: str, payload: dict[str, object], settings: Settings
+) -> str | None:
     body = json.dumps(payload, sort_keys=True).encode()
     timestamp = str(int(utcnow().timestamp()))
-    request = urllib.request.Request(  # noqa: S310 (http and https only: the step checks it)
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "Idempotency-Key": idempotency_key,
-            "X-Clientvault-Timestamp": timestamp,
-            "X-Clientvault-Signature": signature(key, timestamp, body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": idempotency_key,
+        "X-Clientvault-Timestamp": timestamp,
+        "X-Clientvault-Signature": signature(key, timestamp, body),
+    }
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as answer:  # noqa: S310
-            status = int(answer.status)
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:
+        target = destination(url, settings.automation.webhook_allowed_networks)
+        connection = target.connection(WEBHOOK_TIMEOUT_S)
+        try:
+            connection.request("POST", target.path, body=body, headers=headers)
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+    except RefusedDestination as exc:
+        return f"{REFUSED} {exc}"
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         return type(exc).__name__
     return None if 200 <= status < 300 else f"HTTP {status}"
 
@@ -316,4 +319,11 @@ CAMPAIGNS = ScheduledJob(
     run=lambda store, settings: campaigns.send_due_campaigns(store, settings),
     lease=timedelta(minutes=30),
 )
-JOBS = (ADVANCE, DATES, CONSENTS, MAIL_OUTCOMES, WEBHOOKS, CAMPAIGNS)
+OPTINS = ScheduledJob(
+    name="automation.newsletter-optin",
+    description="E-mail a confirmation link for each newsletter sign-up (double opt-in).",
+    schedule=lambda settings: "every 5 seconds",
+    run=optin.start_optins,
+    lease=timedelta(minutes=5),
+)
+JOBS = (ADVANCE, DATES, CONSENTS, MAIL_OUTCOMES, WEBHOOKS, CAMPAIGNS, OPTINS)

@@ -149,14 +149,20 @@ def check_template(subject: str, html: str, text: str) -> Rendered:
 
 
 def customer_context(
-    session: Session, store: Store, customer: Customer, *, reason: str
+    session: Session,
+    store: Store,
+    customer: Customer,
+    *,
+    reason: str,
+    principal: Principal = JOURNEYS,
 ) -> dict[str, Any]:
     """The template's ``customer``: clear attributes and traits, and the first and last
-    names opened through the audited reveal path."""
+    names opened through the audited reveal path (by ``principal``, the journeys' own by
+    default)."""
     opened = reveal(
         session,
         store.keystore,
-        principal=JOURNEYS,
+        principal=principal,
         subject_type="customer",
         rows={
             customer.id: {

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientvault.store.base import Base, BigIntId, JsonDocument, new_id, utcnow
@@ -181,6 +181,18 @@ class Campaign(Base):
     send_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    #: "Send the winner to the rest": the share of the audience the variants are tested on
+    #: (None: every recipient gets a variant at once)...
+    test_percent: Mapped[int | None] = mapped_column(Integer)
+    #: ...what makes a variant win (``opens``, ``clicks`` or ``goal``, the event ``winner_goal``)...
+    winner_metric: Mapped[str | None] = mapped_column(String(16))
+    winner_goal: Mapped[str | None] = mapped_column(String(200))
+    #: ...how long after the test sends the winner is chosen, and when that is.
+    winner_after_hours: Mapped[float | None] = mapped_column(Float)
+    winner_at: Mapped[datetime | None]
+    #: The chosen variant and the figures it was chosen on (per variant: sent, converted, rate).
+    winner_variant: Mapped[str | None] = mapped_column(String(20))
+    winner_decision: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
 
 
 class CampaignRecipient(Base):
@@ -195,3 +207,23 @@ class CampaignRecipient(Base):
     variant: Mapped[str] = mapped_column(String(20))
     outcome: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The e-mail queued (``JourneyEmail.id``): what the winner's opens and clicks name.
+    email_id: Mapped[int | None] = mapped_column(BigIntId)
+
+
+class NewsletterSignup(Base):
+    """A newsletter sign-up awaiting (or given) its confirmation (double opt-in): consent is
+    recorded only when the e-mailed link is followed; the row's id is the link's id."""
+
+    __tablename__ = "newsletter_signups"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    customer_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    #: What asked for it (the sign-up event's message id): a replay asks nothing twice.
+    entry_key: Mapped[str] = mapped_column(String(200), unique=True)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    #: The consent recorded on confirmation (``consent_ledger.id``).
+    consent_record_id: Mapped[int | None] = mapped_column(BigIntId)

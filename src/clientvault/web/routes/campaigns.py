@@ -7,13 +7,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from clientvault.automation.journeys import campaigns, catalogue
+from clientvault.automation.journeys import campaigns, catalogue, optin, testsend
 from clientvault.automation.journeys.mail import Rendered
-from clientvault.errors import ClientVaultError
+from clientvault.errors import ClientVaultError, InvalidInput, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import StoreDep
 from clientvault.store.context import Store
@@ -22,6 +22,8 @@ from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/campaigns", include_in_schema=False)
+#: The public page of the newsletter's double opt-in (no sign-in: the signed link is the key).
+public_router = APIRouter(include_in_schema=False)
 Marketer = Annotated[Caller, Depends(Authorize("campaigns:manage"))]
 TemplateName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 BASE = f"{CONSOLE_PREFIX}/campaigns"
@@ -221,6 +223,7 @@ def _template_page(
             "error": error,
             "notice": notice,
             "csrf_token": _csrf(caller),
+            "staff_email": caller.user.email if caller.user else "",
         },
         status_code=status_code,
     )
@@ -247,6 +250,53 @@ def template_page(
             request, caller, name=name, form=form, preview=None, error=exc.message
         )
     return _template_page(request, caller, name=name, form=form, preview=preview, error=None)
+
+
+@router.post("/templates/{name}/test-send", name="console_template_test_send")
+async def test_send(
+    name: TemplateName, request: Request, caller: Marketer, store: StoreDep
+) -> Response:
+    """Send the saved template rendered for a customer to a staff address; the editor again
+    with what happened."""
+    form = _form_fields(await request.form())
+    settings = request.app.state.settings
+
+    def send() -> tuple[dict[str, str], testsend.TestSend]:
+        with store.read_sessions() as session:
+            row = catalogue.get_template(session, name)
+            saved = {"name": row.name, "subject": row.subject, "html": row.html, "text": row.text}
+        try:
+            customer_id = uuid.UUID(form.get("customer_id", "").strip())
+        except ValueError:
+            raise InvalidInput(
+                "customer id: not a customer id", details={"field": "customer_id"}
+            ) from None
+        sent = testsend.send_test(
+            store,
+            settings,
+            template_name=name,
+            customer_id=customer_id,
+            to=form.get("to", ""),
+            by=caller.principal,
+        )
+        return saved, sent
+
+    try:
+        saved, sent = await run_in_threadpool(send)
+    except ClientVaultError as exc:
+        return _template_page(
+            request, caller, name=name, form=form, preview=None, error=exc.message, status_code=422
+        )
+    names = "" if sent.names_revealed else " (with sample names: you may not see the customer's)"
+    return _template_page(
+        request,
+        caller,
+        name=name,
+        form={**saved, **form},
+        preview=None,
+        error=None,
+        notice=f"Test e-mail “{sent.subject}” sent to {sent.to}{names}.",
+    )
 
 
 @router.post("/templates", name="console_template_save")
@@ -277,3 +327,56 @@ async def save_template(request: Request, caller: Marketer, store: StoreDep) -> 
             request, caller, name=name, form=form, preview=None, error=exc.message, status_code=422
         )
     return _template_page(request, caller, name=name, form=form, preview=preview, error=None)
+
+
+def _newsletter_page(
+    request: Request,
+    *,
+    token: str = "",
+    confirmed: optin.Confirmation | None = None,
+    error: str | None = None,
+) -> Response:
+    return render(
+        request,
+        "preferences/newsletter.html",
+        {
+            "title": "Newsletter subscription",
+            "path": optin.CONFIRM_PATH,
+            "token": token,
+            "confirmed": confirmed,
+            "error": error,
+            "policy": request.app.state.settings.privacy,
+        },
+        status_code=403 if error else 200,
+    )
+
+
+@public_router.get(optin.CONFIRM_PATH, response_class=HTMLResponse, name="newsletter_confirm")
+def newsletter_confirm_page(
+    request: Request,
+    store: StoreDep,
+    token: Annotated[str, Query()] = "",
+) -> Response:
+    """The confirmation link's page: a button that confirms, or why the link does not work
+    (forged, altered, expired). Nothing is recorded by opening it."""
+    try:
+        with store.read_sessions() as session:
+            optin.pending(session, store, token)
+    except Unauthenticated as exc:
+        return _newsletter_page(request, error=exc.message)
+    return _newsletter_page(request, token=token)
+
+
+@public_router.post(optin.CONFIRM_PATH, response_class=HTMLResponse, name="newsletter_confirmed")
+def newsletter_confirm(
+    request: Request,
+    store: StoreDep,
+    token: Annotated[str, Form()] = "",
+) -> Response:
+    """Confirm the sign-up: consent is recorded now (with the time and the link's id)."""
+    try:
+        with store.sessions.begin() as session:
+            confirmed = optin.confirm_optin(session, store, token)
+    except Unauthenticated as exc:
+        return _newsletter_page(request, error=exc.message)
+    return _newsletter_page(request, confirmed=confirmed)

@@ -1,7 +1,7 @@
 """automation: content slots and offers (personalised web content, next best offer)
 
 Revision ID: 0028
-Revises: 0024
+Revises: 0025
 Create Date: 2026-12-07 00:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0028"
-down_revision: str | None = "0024"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
