@@ -1,7 +1,7 @@
 """automation: campaigns that send the winning variant to the rest, newsletter double opt-in
 
 Revision ID: 0025
-Revises: 0024 (0024 once merged)
+Revises: 0024
 Create Date: 2026-12-07 03:30:00
 """
 
