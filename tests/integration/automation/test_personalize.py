@@ -8,18 +8,24 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from clientvault.automation.journeys.engine import JOURNEY_CONSUMER, advance_due
 from clientvault.automation.personalize import offers, slots
 from clientvault.customers.scores import Score, put_scores
 from clientvault.errors import InvalidInput, NotFound
+from clientvault.ingest import consumers
 from clientvault.ingest.commerce.models import Product
 from clientvault.ingest.models import Event
+from clientvault.messaging import delivery
 from clientvault.migrations.schema import load_holders
 from clientvault.predict.personal import set_product_flags
 from clientvault.privacy.erasure import erase_customer
 from clientvault.security.principal import Principal
 from clientvault.segments.service import SegmentIn, save_segment
+from clientvault.settings import Settings
+from clientvault.store.base import utcnow
 from clientvault.store.context import Store
-from support.journeys import decide
+from support.journeys import decide, journey, template, track, with_mail
+from support.mailbox import smtp_server, text_of
 from support.personalize import HERO, MARKETER, visitor
 
 DPO = Principal.system("test-dpo", "privacy:manage")
@@ -182,3 +188,37 @@ def test_bad_slots_and_offers_are_refused_with_the_field_named(db: Store) -> Non
         )
     with db.sessions() as session, pytest.raises(NotFound):
         slots.decide(session, db, key="missing")
+
+
+def test_journey_emails_carry_the_offers_block_only_with_consent(
+    db: Store, db_settings: Settings
+) -> None:
+    offered = visitor(db, 1)
+    unconsented = visitor(db, 2, consent=False)
+    for customer in (offered, unconsented):
+        decide(db, customer, "granted")  # marketing e-mail, for the journey to send at all
+    with db.sessions.begin() as session:
+        spec = offers.read_offer(
+            {"key": "winback", "kind": "discount", "title": "10% off", "margin": 0.2}
+        )
+        offers.save_offer(session, spec, create=True, by=MARKETER)
+    block = "{% for o in offers %}Offer: {{ o.title }}.{% endfor %}"
+    template(db, "offer-mail", text=f"Hello. {block}", html="")
+    journey(
+        db,
+        "Offers",
+        {
+            "trigger": {"kind": "event", "event": "Signed Up"},
+            "steps": [{"id": "offer", "type": "send_email", "template": "offer-mail"}],
+        },
+    )
+    for n in (1, 2):
+        track(db, f"user-{n}", "Signed Up")
+    with smtp_server() as mailbox:
+        settings = with_mail(db_settings, mailbox.host, mailbox.port)
+        consumers.drain(db, JOURNEY_CONSUMER)
+        advance_due(db, settings, now=utcnow())
+        delivery.drain(db, settings.smtp)
+    texts = {m["To"]: text_of(m) for m in mailbox.messages}
+    assert "Offer: 10% off." in texts["person.1@example.com"]
+    assert "Offer:" not in texts["person.2@example.com"]  # no consent to personalisation

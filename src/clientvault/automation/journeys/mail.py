@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from clientvault.automation.journeys.allowed import may_process
 from clientvault.automation.journeys.events import record_event
 from clientvault.automation.journeys.models import EmailTemplate, JourneyEmail
+from clientvault.automation.personalize.blocks import SAMPLE_BLOCKS, email_blocks
 from clientvault.errors import InvalidInput, Unauthenticated
 from clientvault.identity.models import Customer
 from clientvault.messaging import outbox
@@ -128,7 +129,7 @@ def sample_context() -> dict[str, Any]:
         },
         "preferences_url": "https://example.invalid/preferences",
         "unsubscribe_url": "https://example.invalid/preferences/unsubscribe",
-        "recommendations": [],
+        **SAMPLE_BLOCKS,
     }
 
 
@@ -275,7 +276,7 @@ def queue_email(
         ),
         "preferences_url": preferences_url,
         "unsubscribe_url": unsubscribe_url,
-        "recommendations": [],  # filled by the recommendations issue
+        **email_blocks(session, customer.id),
     }
     rendered = render(template, context, link=link)
     html = rendered.html
