@@ -27,7 +27,7 @@ demo: install
 # when it answers) and chromium (on PATH) themselves, and end with a loud line if they had to
 # skip either's tests.
 test: install
-	CLIENTVAULT_TEST_FIND_SERVICES=1 $(BIN)/python -m pytest
+	CLIENTVAULT_TEST_FIND_SERVICES=1 $(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check src tests bench

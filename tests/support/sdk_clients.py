@@ -9,6 +9,7 @@ and npm; ``node_modules`` stays out of git. Without npm the tests are skipped, s
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +25,14 @@ def install_sdk_clients() -> Path:
     npm, node = shutil.which("npm"), shutil.which("node")
     if npm is None or node is None:
         pytest.skip("node and npm are not installed: the JavaScript SDK tests need them")
+    # One install at a time: the suite's parallel workers may all want the SDKs at once, and
+    # two `npm ci` in one folder delete each other's files.
+    with (SDK_CLIENTS / ".install.lock").open("w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        return _install(npm)
+
+
+def _install(npm: str) -> Path:
     lock = SDK_CLIENTS / "package-lock.json"
     installed = SDK_CLIENTS / "node_modules" / ".package-lock.json"  # written by npm
     if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:

@@ -22,7 +22,7 @@ import pytest
 from clientvault.settings import Settings
 
 CLIENTVAULT = Path(sys.executable).parent / "clientvault"
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
 
