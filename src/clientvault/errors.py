@@ -20,7 +20,11 @@ fields and reasons, not values::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class ClientVaultError(Exception):
@@ -103,3 +107,15 @@ class ConfigurationError(ClientVaultError):
     """The installation is not usable as configured (missing key file, wrong URL…)."""
 
     default_code = "configuration_error"
+
+
+def validated(model: type[Model], document: object, *, what: str) -> Model:
+    """``document`` checked against ``model``, or ``InvalidInput`` naming the path of its
+    first faulty field (``variants.0.when.score: …``; ``what`` when the whole document is
+    wrong), so the API's 422 and the CLI's message point at the field to fix."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        path = ".".join(str(part) for part in first["loc"]) or what
+        raise InvalidInput(f"{path}: {first['msg']}", details={"field": path}) from None

@@ -15,14 +15,12 @@ from clientvault.automation.personalize import slots
 from clientvault.customers.scores import Score, put_scores
 from clientvault.ingest.models import Event
 from clientvault.ingest.sources import create_source
+from support.browser import html_app, sign_in_with_totp
 from support.personalize import HERO, MARKETER, visitor
-from support.shop_page import serve_page
-from support.staff import create_staff
 
 # The decision is tested on both backends over HTTP (tests/api/test_personalize_api.py); the
 # browser adds the snippet and the console forms, which do not depend on the database.
 pytestmark = [pytest.mark.web, pytest.mark.parametrize("db_settings", ["sqlite"], indirect=True)]
-PASSWORD = "violet-harbour-tangent-quarry-47"
 
 
 def _shop_html(server_url: str, write_key: str) -> str:
@@ -46,7 +44,11 @@ def test_known_visitors_see_their_variant_and_anonymous_ones_the_default(
         write_key = create_source(session, name="shop").write_key
         put_scores(session, "rfm_segment", [Score(customer, label="champions")], model_version="t")
         slots.save_slot(session, slots.read_spec(HERO), create=True, by=MARKETER)
-    shop = serve_page(serve_app, _shop_html(live_server.url, write_key))
+    # Another origin than the server's 127.0.0.1: the snippet's calls are cross-origin.
+    shop = serve_app(html_app(_shop_html(live_server.url, write_key))).replace(
+        "127.0.0.1", "localhost"
+    )
+    shop += "/"
 
     page.context.add_cookies([{"name": "cv_aid", "value": "anon-1", "url": shop}])
     page.goto(shop)
@@ -81,19 +83,9 @@ def test_a_marketer_makes_a_slot_and_previews_it(
     customer = visitor(live_server.store, 2)
     with live_server.store.sessions.begin() as session:
         put_scores(session, "rfm_segment", [Score(customer, label="champions")], model_version="t")
-        create_staff(
-            session,
-            live_server.settings,
-            email="marketer@example.com",
-            role="marketer",
-            password=PASSWORD,
-            display_name="Mia Marketer",
-        )
-    page.goto("/console/login")
-    page.get_by_label("E-mail").fill("marketer@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+    sign_in_with_totp(
+        page, live_server, email="marketer@example.com", role="marketer", display_name="Mia"
+    )
     page.get_by_role("navigation", name="Console").get_by_text("Personalisation").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Personalisation")
 

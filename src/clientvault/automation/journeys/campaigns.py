@@ -28,7 +28,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -40,7 +40,7 @@ from clientvault.automation.journeys.models import (
     CampaignRecipient,
     EmailTemplate,
 )
-from clientvault.errors import Conflict, InvalidInput, NotFound
+from clientvault.errors import Conflict, NotFound, validated
 from clientvault.identity.models import Customer
 from clientvault.ingest.models import Event
 from clientvault.privacy.audiences import audience
@@ -102,12 +102,7 @@ class CampaignSpec(BaseModel):
 
 def schedule_campaign(session: Session, spec: dict[str, Any], *, by: Principal) -> Campaign:
     """Schedule a campaign (now if ``send_at`` is empty); its templates and purpose must exist."""
-    try:
-        checked = CampaignSpec.model_validate(spec)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "campaign"
-        raise InvalidInput(f"{where}: {first['msg']}", details={"field": where}) from None
+    checked = validated(CampaignSpec, spec, what="campaign")
     get_purpose(session, checked.purpose)
     for variant in checked.variants:
         if (

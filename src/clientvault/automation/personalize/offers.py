@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clientvault.automation.journeys.models import JourneyEmail
 from clientvault.automation.personalize.models import Offer
 from clientvault.customers.scores import scores_of
-from clientvault.errors import Conflict, InvalidInput, NotFound, Unavailable
+from clientvault.errors import Conflict, InvalidInput, NotFound, Unavailable, validated
 from clientvault.identity.models import Customer
 from clientvault.ingest.commerce.models import Order, OrderItem, Product
 from clientvault.ingest.models import Event
@@ -89,13 +89,7 @@ class OfferSpec(BaseModel):
 
 def read_offer(document: object) -> OfferSpec:
     """An offer document checked, or ``InvalidInput`` naming the faulty field."""
-    try:
-        spec = OfferSpec.model_validate(document)
-    except ValidationError as error:
-        first = error.errors()[0]
-        path = ".".join(str(part) for part in first["loc"]) or "offer"
-        raise InvalidInput(f"{path}: {first['msg']}", details={"field": path}) from error
-    return spec
+    return validated(OfferSpec, document, what="offer")
 
 
 def save_offer(session: Session, spec: OfferSpec, *, create: bool, by: Principal) -> Offer:

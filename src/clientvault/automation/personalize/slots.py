@@ -16,14 +16,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.automation.personalize import offers
 from clientvault.automation.personalize.models import ContentSlot
 from clientvault.customers.scores import scores_of
-from clientvault.errors import Conflict, InvalidInput, NotFound, Unavailable
+from clientvault.errors import Conflict, NotFound, Unavailable, validated
 from clientvault.identity.profiles import find_by_identifier
 from clientvault.ingest.models import Event
 from clientvault.predict.personal import recommendations_for
@@ -125,12 +125,7 @@ class SlotSpec(BaseModel):
 
 def read_spec(document: object) -> SlotSpec:
     """A slot document checked, or ``InvalidInput`` naming the path of the faulty field."""
-    try:
-        return SlotSpec.model_validate(document)
-    except ValidationError as error:
-        first = error.errors()[0]
-        path = ".".join(str(part) for part in first["loc"]) or "slot"
-        raise InvalidInput(f"{path}: {first['msg']}", details={"field": path}) from error
+    return validated(SlotSpec, document, what="slot")
 
 
 def save_slot(session: Session, spec: SlotSpec, *, create: bool, by: Principal) -> ContentSlot:
