@@ -14,7 +14,7 @@ from clientvault.ingest.sources import change_origins
 from clientvault.security.models import AuditEntry, User
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from clientvault.support import kb
+from clientvault.support import kb, tickets
 from clientvault.support.models import Ticket
 from support.privacy_core import make_customers, person, prepare
 from support.staff import bearer_headers
@@ -102,6 +102,20 @@ def test_bad_input_and_other_roles_are_refused(
         "/api/v1/support/tickets", json={"customer_id": str(uuid.uuid4())}, headers=headers
     )
     assert missing.status_code == 404
+    # Attachments are refused (no file is ever stored with a ticket) and text is capped.
+    customer = str(uuid.uuid4())
+    attached = client.post(
+        "/api/v1/support/tickets",
+        json={"customer_id": customer, "message": "see file", "attachments": ["a.pdf"]},
+        headers=headers,
+    )
+    assert attached.status_code == 422
+    huge = client.post(
+        "/api/v1/support/tickets",
+        json={"customer_id": customer, "message": "x" * (tickets.MAX_MESSAGE + 1)},
+        headers=headers,
+    )
+    assert huge.status_code == 422
     marketer = bearer_headers(db, db_settings, "marketer")
     assert client.get("/api/v1/support/tickets", headers=marketer).status_code == 403
 
