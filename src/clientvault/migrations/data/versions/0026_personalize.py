@@ -1,6 +1,6 @@
 """automation: content slots and offers (personalised web content, next best offer)
 
-Revision ID: 0028
+Revision ID: 0026
 Revises: 0025
 Create Date: 2026-12-07 00:00:00
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0028"
+revision: str = "0026"
 down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
