@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
@@ -183,6 +184,7 @@ def score_task(session: Session, task_name: str, *, as_of: datetime | None = Non
         with threadpool_limits(1):
             values = [float(v) for v in registry.load(model).predict_proba(frame.matrix)[:, 1]]
         _check_drift(session, model, values, as_of)
+        _check_feature_drift(session, model, frame.matrix, as_of)
     return replace_scores(
         session,
         task.score_kind,
@@ -236,6 +238,8 @@ def explain(
 #: Population stability index above which the score distribution is said to have moved
 #: (the usual rule of thumb: under 0.1 stable, 0.1-0.2 some shift, above 0.2 a real one).
 DRIFT_PSI = 0.2
+#: The quantiles whose values bin a feature for its drift check.
+DECILES = np.linspace(0.1, 0.9, 9)
 
 
 def stability_index(expected: Sequence[float], actual: Sequence[float]) -> float:
@@ -259,7 +263,80 @@ def _check_drift(session: Session, model: PredictModel, values: list[float], at:
     psi = stability_index(previous, histogram)
     if psi <= DRIFT_PSI:
         return
-    key = f"model_drift:{model.version}:{at:%Y%m%d}"
+    _drift_alert(
+        session,
+        model,
+        at,
+        what="scores",
+        summary=f"{model.task} scores moved: stability index {psi:.2f} (above {DRIFT_PSI})",
+        evidence={"psi": round(psi, 4), "histogram": histogram},
+    )
+
+
+def _feature_histogram(column: NDArray[np.float64], edges: Sequence[float]) -> list[int]:
+    """Counts of a feature's values between ``edges`` (outer bins open-ended), and of its
+    missing values in a last bin: a feature that goes missing has moved too."""
+    present = column[~np.isnan(column)]
+    inner = np.searchsorted(np.asarray(edges, dtype=np.float64), present, side="right")
+    counts = np.bincount(inner, minlength=len(edges) + 1)
+    return [*(int(c) for c in counts), int(np.isnan(column).sum())]
+
+
+def _check_feature_drift(
+    session: Session, model: PredictModel, matrix: NDArray[np.float64], at: datetime
+) -> None:
+    """Compare each feature's distribution in this scoring run with the first run's under the
+    same model (deciles of that run as bins, kept on the registry row); features whose
+    stability index exceeds ``DRIFT_PSI`` raise one ``model_drift`` alert naming them."""
+    bins = model.metrics.get("feature_bins")
+    if not bins:
+        with warnings.catch_warnings():  # an all-missing feature has no quantiles: no bins
+            warnings.simplefilter("ignore", RuntimeWarning)
+            bins = {
+                name: sorted({float(q) for q in np.nanquantile(matrix[:, j], DECILES)})
+                if not np.isnan(matrix[:, j]).all()
+                else []
+                for j, name in enumerate(model.features)
+            }
+        baseline = {
+            name: _feature_histogram(matrix[:, j], bins[name])
+            for j, name in enumerate(model.features)
+        }
+        model.metrics = {**model.metrics, "feature_bins": bins, "feature_baseline": baseline}
+        return
+    baseline = model.metrics["feature_baseline"]
+    moved = {}
+    for j, name in enumerate(model.features):
+        psi = stability_index(baseline[name], _feature_histogram(matrix[:, j], bins[name]))
+        if psi > DRIFT_PSI:
+            moved[name] = round(psi, 4)
+    if moved:
+        strongest = sorted(moved.items(), key=lambda item: -item[1])
+        named = ", ".join(f"{n} ({v:.2f})" for n, v in strongest[:3])
+        if len(strongest) > 3:
+            named += f" and {len(strongest) - 3} more"
+        _drift_alert(
+            session,
+            model,
+            at,
+            what="features",
+            # The alert's summary is one line (200 characters); every feature is in the evidence.
+            summary=f"{model.task} features moved since scoring began: {named}"[:200],
+            evidence={"features": moved},
+        )
+
+
+def _drift_alert(
+    session: Session,
+    model: PredictModel,
+    at: datetime,
+    *,
+    what: str,
+    summary: str,
+    evidence: dict[str, object],
+) -> None:
+    """One ``model_drift`` alert per model, kind of drift and day."""
+    key = f"model_drift:{what}:{model.version}:{at:%Y%m%d}"
     if session.scalar(select(Alert.id).where(Alert.dedup_key == key)) is not None:
         return
     session.add(
@@ -273,8 +350,8 @@ def _check_drift(session: Session, model: PredictModel, values: list[float], at:
             actor_id="predict.score",
             window_start=at,
             window_end=at,
-            summary=f"{model.task} scores moved: stability index {psi:.2f} (above {DRIFT_PSI})",
-            evidence={"version": model.version, "psi": round(psi, 4), "histogram": histogram},
+            summary=summary,
+            evidence={"version": model.version, "drift": what, **evidence},
         )
     )
 

@@ -75,13 +75,26 @@ def test_churn_model_trains_promotes_and_scores_only_allowed_customers(
     assert all(s.kind == "churn_probability" and s.model_version == model.version for s in scored)
     assert all(0 <= (s.value or 0) <= 1 for s in scored)
 
-    # Drift: scored again four months later, the churn scores have moved: one alert.
+    # Scored again on the same day: nothing has moved, no alert.
+    with db.sessions.begin() as session:
+        score_task(session, "churn", as_of=END)
+    with db.sessions() as session:
+        assert session.scalars(select(Alert).where(Alert.kind == "model_drift")).all() == []
+    # Drift: scored again four months later, the churn scores and the recency features have
+    # moved: one alert for each kind of drift, the features named with their index.
     with db.sessions.begin() as session:
         score_task(session, "churn", as_of=END + timedelta(days=120))
     with db.sessions() as session:
         drift = session.scalars(select(Alert).where(Alert.kind == "model_drift")).all()
-    assert [a.subject for a in drift] == [f"model:{model.version}"]
-    assert drift[0].evidence["psi"] > 0.2
+    by_kind = {a.evidence["drift"]: a for a in drift}
+    assert set(by_kind) == {"scores", "features"}
+    assert {a.subject for a in drift} == {f"model:{model.version}"}
+    assert by_kind["scores"].evidence["psi"] > 0.2
+    moved = by_kind["features"].evidence["features"]
+    assert moved
+    assert set(moved) <= set(model.features)
+    assert all(psi > 0.2 for psi in moved.values())
+    assert any("recency" in name or "days" in name for name in moved), moved
 
     # One customer's explanation: every feature's push, strongest first; none for a customer
     # who may not be profiled.
