@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from clientvault.analytics import experiments
 from clientvault.automation.journeys import mail
-from clientvault.automation.journeys.definition import JourneyDefinition, parse
+from clientvault.automation.journeys.definition import JourneyDefinition, SplitStep, parse
 from clientvault.automation.journeys.jobs import add_do_not_contact
 from clientvault.automation.journeys.models import (
     DoNotContact,
@@ -46,6 +47,15 @@ def _check_name(name: str) -> str:
 def _checked(session: Session, document: object) -> JourneyDefinition:
     definition = parse(document)
     get_purpose(session, definition.purpose)  # NotFound for an unregistered purpose
+    for step in definition.steps:
+        if isinstance(step, SplitStep) and step.experiment is not None:
+            variants = {str(v["key"]) for v in experiments.get(session, step.experiment).variants}
+            if variants != {b.name for b in step.branches}:
+                raise InvalidInput(
+                    f"step {step.id}: the branches must be named after experiment "
+                    f"{step.experiment!r}'s variants ({', '.join(sorted(variants))})",
+                    details={"field": "definition"},
+                )
     return definition
 
 

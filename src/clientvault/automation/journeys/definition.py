@@ -147,10 +147,14 @@ class SplitBranch(_Strict):
 
 
 class SplitStep(_Step):
-    """Send each customer down one branch, by a stable hash of journey, step and customer."""
+    """Send each customer down one branch, by a stable hash of journey, step and customer;
+    or, with ``experiment``, by that analytics experiment's assignment (its variant keys are
+    the branch names, its weights replace the percents), so the experiment's results page
+    compares the branches on its goal with its statistics."""
 
     type: Literal["split"] = "split"
     branches: list[SplitBranch] = Field(min_length=2, max_length=5)
+    experiment: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class SendEmailStep(_Step):
@@ -252,7 +256,11 @@ class JourneyDefinition(_Strict):
                     raise _step_error(position, step.id, f"goes to {target!r}, which is no step")
                 if target == step.id:
                     raise _step_error(position, step.id, "goes to itself")
-            if isinstance(step, SplitStep) and sum(b.percent for b in step.branches) != 100:
+            if (
+                isinstance(step, SplitStep)
+                and step.experiment is None
+                and sum(b.percent for b in step.branches) != 100
+            ):
                 raise _step_error(position, step.id, "the branches' percents must add up to 100")
         return self
 
@@ -333,7 +341,7 @@ def bucket(*parts: str) -> int:
     """A stable number in [0, 100) from ``parts``: holdout and split assignment.
 
     A hash rather than a random draw, so a replayed step or a second worker assigns the same
-    customer to the same arm. (The analytics experiment engine of the analytics issue is
-    being built in parallel; this split is this domain's own until then.)"""
+    customer to the same arm. (A split step naming an analytics experiment is assigned by
+    that experiment instead.)"""
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return int.from_bytes(digest[:8], "big") % 100

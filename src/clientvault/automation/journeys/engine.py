@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from clientvault.analytics import experiments
 from clientvault.automation.journeys import mail
 from clientvault.automation.journeys.allowed import may_process
 from clientvault.automation.journeys.definition import (
@@ -461,6 +462,8 @@ def _do_step(
     if isinstance(step, ConditionStep):
         passed = _condition(session, run, step)
         return _Result(f"condition: {passed}", go_to=step.then_go_to if passed else step.else_go_to)
+    if isinstance(step, SplitStep) and step.experiment is not None:
+        return _experiment_branch(session, run, step, now)
     if isinstance(step, SplitStep):
         draw = bucket("split", str(run.journey_id), step.id, str(run.customer_id))
         edge = 0
@@ -528,6 +531,31 @@ def _condition(session: Session, run: JourneyRun, step: ConditionStep) -> bool:
         if done is None:
             return False
     return True
+
+
+def _experiment_branch(
+    session: Session, run: JourneyRun, step: SplitStep, now: datetime
+) -> _Result:
+    """The branch the step's experiment assigns the customer, with the exposure put on the
+    log as Segment's ``Experiment Viewed`` so the experiment's results count it."""
+    experiment = experiments.get(session, str(step.experiment))
+    assigned = experiments.assign(experiment, str(run.customer_id))
+    branch = next(b for b in step.branches if b.name == assigned.variant)
+    if assigned.in_experiment:
+        session.add(
+            Event(
+                message_id=f"journey-exposure:{run.id}:{step.id}",
+                type="track",
+                name=experiments.EXPOSURE_EVENT,
+                customer_id=run.customer_id,
+                occurred_at=now,
+                received_at=now,
+                source="journeys",
+                properties={"experiment_id": experiment.key, "variation_id": branch.name},
+                context={},
+            )
+        )
+    return _Result(f"branch: {branch.name} (experiment {experiment.key})", go_to=branch.go_to)
 
 
 def _send(
