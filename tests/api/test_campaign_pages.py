@@ -3,15 +3,17 @@ editor (no JSON), activates it, edits a template with its preview, and reads the
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from clientvault.automation.journeys.engine import JOURNEY_CONSUMER, advance_due
-from clientvault.automation.journeys.models import JourneyVersion
+from clientvault.automation.journeys.models import Campaign, JourneyVersion
 from clientvault.ingest import consumers
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from support.journeys import ALWAYS, sign_up, track
+from support.journeys import ALWAYS, sign_up, template, track
 from support.staff import api_sign_in, create_staff
 
 PASSWORD = "violet-harbour-tangent-quarry-47"
@@ -124,3 +126,53 @@ def test_a_marketer_builds_a_cart_journey_in_forms_and_sees_people_flow(
     listing = client.get("/console/campaigns")
     assert 'data-journey="Cart abandoned"' in listing.text
     assert 'data-table="campaigns"' in listing.text
+
+
+def test_a_marketer_schedules_an_ab_campaign_with_a_winner_in_the_form(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    csrf = _marketer(client, db, db_settings)
+    template(db, "spring-a", subject="Spring A")
+    template(db, "spring-b", subject="Spring B")
+    page = client.get("/console/campaigns/campaigns/new")
+    assert page.status_code == 200
+    assert '<option value="spring-b">' in page.text
+    form = {
+        "csrf_token": csrf,
+        "name": "Spring sale",
+        "purpose": "marketing_email",
+        "filter_field": "country",
+        "filter_value": "FR",
+        "v0_name": "A",
+        "v0_template": "spring-a",
+        "v0_percent": "50",
+        "v1_name": "B",
+        "v1_template": "spring-b",
+        "v1_percent": "60",
+        "send_at": "2030-05-01T09:30",
+        "test_percent": "20",
+        "winner_metric": "clicks",
+        "winner_after_hours": "6",
+    }
+    wrong = client.post("/console/campaigns/campaigns/new", data=form)
+    assert wrong.status_code == 422
+    assert "percents must add up to 100" in wrong.text
+    assert 'value="Spring sale"' in wrong.text  # the form keeps what was typed
+    done = client.post(
+        "/console/campaigns/campaigns/new",
+        data={**form, "v1_percent": "50"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    with db.sessions() as session:
+        campaign = session.scalars(select(Campaign)).one()
+    assert campaign.name == "Spring sale"
+    assert campaign.filters == [{"field": "country", "op": "eq", "value": "FR"}]
+    assert [(v["name"], v["template"], v["percent"]) for v in campaign.variants] == [
+        ("A", "spring-a", 50),
+        ("B", "spring-b", 50),
+    ]
+    assert campaign.send_at == datetime(2030, 5, 1, 9, 30, tzinfo=db_settings.zone)
+    assert campaign.test_percent == 20
+    assert campaign.winner_after_hours == 6
+    assert "Spring sale" in client.get("/console/campaigns").text

@@ -15,9 +15,10 @@ from clientvault.automation.journeys import campaigns, catalogue, optin, testsen
 from clientvault.automation.journeys.mail import Rendered
 from clientvault.errors import ClientVaultError, InvalidInput, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
-from clientvault.http.deps import StoreDep
+from clientvault.http.deps import SettingsDep, StoreDep
+from clientvault.privacy.purposes import list_purposes
 from clientvault.store.context import Store
-from clientvault.web import journey_form
+from clientvault.web import campaign_form, journey_form
 from clientvault.web.navigation import CONSOLE_PREFIX
 from clientvault.web.templating import render
 
@@ -227,6 +228,61 @@ def _template_page(
         },
         status_code=status_code,
     )
+
+
+def _campaign_form(
+    request: Request,
+    caller: Caller,
+    store: Store,
+    *,
+    form: dict[str, str],
+    error: str | None,
+    status_code: int = 200,
+) -> Response:
+    with store.read_sessions() as session:
+        templates = [t.name for t in catalogue.list_templates(session)]
+        purposes = [p.code for p in list_purposes(session)]
+    return render(
+        request,
+        "campaigns/campaign_new.html",
+        {
+            "title": "Schedule a campaign",
+            "form": form,
+            "error": error,
+            "templates": templates,
+            "purposes": purposes,
+            "rows": range(campaign_form.VARIANT_ROWS),
+            "metrics": campaign_form.WINNER_METRICS,
+            "csrf_token": _csrf(caller),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/campaigns/new", response_class=HTMLResponse, name="console_campaign_new")
+def new_campaign(request: Request, caller: Marketer, store: StoreDep) -> Response:
+    """The campaign scheduler: audience, variants, when, and the winner rule."""
+    blank = {"purpose": "marketing_email", "v0_name": "A", "v0_percent": "100"}
+    return _campaign_form(request, caller, store, form=blank, error=None)
+
+
+@router.post("/campaigns/new", name="console_campaign_schedule")
+async def schedule_campaign(
+    request: Request, caller: Marketer, store: StoreDep, settings: SettingsDep
+) -> Response:
+    """Schedule the campaign the form describes, or show the form with the error."""
+    form = _form_fields(await request.form())
+
+    def schedule() -> None:
+        document = campaign_form.campaign_from_form(form, settings.zone)
+        with store.sessions.begin() as session:
+            campaigns.schedule_campaign(session, document, by=caller.principal)
+
+    try:
+        await run_in_threadpool(schedule)
+    except ClientVaultError as exc:
+        return _campaign_form(request, caller, store, form=form, error=exc.message, status_code=422)
+    return RedirectResponse(BASE, status_code=303)
 
 
 @router.get("/templates/new", response_class=HTMLResponse, name="console_template_new")
