@@ -182,6 +182,8 @@ class JourneyStats:
     converted: int
     holdout: int
     holdout_converted: int
+    #: Per split branch (``"step: branch"``): runs that took it and how many converted.
+    branches: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def conversion(self) -> float | None:
@@ -230,7 +232,30 @@ def journey_stats(session: Session, journey: Journey) -> JourneyStats:
         converted=sum(by_status.values()),
         holdout=runs.get("holdout", 0),
         holdout_converted=held_converted,
+        branches=_branch_conversions(session, journey),
     )
+
+
+def _branch_conversions(session: Session, journey: Journey) -> dict[str, tuple[int, int]]:
+    """Each split branch's runs and conversions: the conversion per variant of an A/B split
+    (a branch's outcome reads ``branch: NAME``, with the experiment after it if any)."""
+    found: dict[str, tuple[int, int]] = {}
+    for step_id, outcome, total, converted in session.execute(
+        select(
+            JourneyStepLog.step_id,
+            JourneyStepLog.outcome,
+            func.count(),
+            func.count(JourneyRun.converted_at),
+        )
+        .join(JourneyRun, JourneyRun.id == JourneyStepLog.run_id)
+        .where(JourneyStepLog.journey_id == journey.id, JourneyStepLog.outcome.like("branch: %"))
+        .group_by(JourneyStepLog.step_id, JourneyStepLog.outcome)
+    ):
+        name = str(outcome).removeprefix("branch: ").split(" ", 1)[0]
+        key = f"{step_id}: {name}"
+        runs, conversions = found.get(key, (0, 0))
+        found[key] = (runs + int(total), conversions + int(converted))
+    return dict(sorted(found.items()))
 
 
 # --- templates --------------------------------------------------------------------------

@@ -4,9 +4,12 @@ experiment assigns, the exposure lands on the log, and the experiment's results 
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from clientvault.analytics import experiments
+from clientvault.app import create_app
+from clientvault.automation.journeys import catalogue
 from clientvault.automation.journeys.engine import JOURNEY_CONSUMER, advance_due
 from clientvault.automation.journeys.models import JourneyRun, JourneyStepLog
 from clientvault.errors import InvalidInput, NotFound
@@ -15,6 +18,7 @@ from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 from support.journeys import journey, sign_up, template, track
+from support.predict import sign_in_staff
 
 PEOPLE = 12
 
@@ -37,6 +41,11 @@ def _split(experiment: str, names: tuple[str, str] = ("control", "offer")) -> di
             {"id": "promo", "type": "send_email", "template": "promo"},
         ],
     }
+
+
+def stats_journey_id(db: Store) -> str:
+    with db.sessions() as session:
+        return str(catalogue.find_journey(session, "Welcome A/B").id)
 
 
 def test_the_experiment_assigns_the_branch_and_counts_the_exposure(
@@ -80,3 +89,13 @@ def test_the_experiment_assigns_the_branch_and_counts_the_exposure(
     for variant in ("control", "offer"):
         wanted = sum(1 for e in expected.values() if e == variant)
         assert counted.get(variant, 0) == wanted
+    # The journey page shows entrants and conversions per branch.
+    with db.sessions() as session:
+        stats = catalogue.journey_stats(session, catalogue.find_journey(session, "Welcome A/B"))
+    arms = {v: sum(1 for e in expected.values() if e == v) for v in ("control", "offer")}
+    assert stats.branches == {f"ab: {v}": (n, 0) for v, n in arms.items() if n}
+    with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as client:
+        sign_in_staff(client, db, db_settings, role="mk", permissions={"campaigns:manage"})
+        page = client.get(f"/console/campaigns/journeys/{stats_journey_id(db)}")
+    assert page.status_code == 200
+    assert 'data-table="branches"' in page.text
