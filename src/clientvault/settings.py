@@ -201,6 +201,13 @@ class SmtpSettings(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0)
     batch_size: int = Field(default=50, ge=1, le=1000)
     max_attempts: int = Field(default=8, ge=1, le=100)
+    max_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Sending-rate limit: e-mails handed to the SMTP server in any minute "
+        "(none: as fast as batches go). Mail beyond it waits in the outbox for the next run.",
+    )
 
 
 class DevMailSettings(BaseModel):

@@ -16,11 +16,11 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clientvault.errors import ClientVaultError, Unavailable
@@ -79,11 +79,26 @@ def drain(store: Store, smtp: SmtpSettings) -> int:
     return total
 
 
+def _room(session: Session, smtp: SmtpSettings, now: datetime) -> int:
+    """How many messages this run may send: the batch, within the per-minute rate limit."""
+    if smtp.max_per_minute is None:
+        return smtp.batch_size
+    recent = session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.sent_at >= now - timedelta(minutes=1))
+    )
+    return max(0, min(smtp.batch_size, smtp.max_per_minute - int(recent or 0)))
+
+
 def _claim(store: Store, smtp: SmtpSettings) -> tuple[list[Outgoing], int]:
     now = utcnow()
     outgoing: list[Outgoing] = []
     dropped = 0
     with store.sessions.begin() as session:
+        room = _room(session, smtp, now)
+        if room == 0:
+            return [], 0
         due = session.scalars(
             select(OutboxMessage)
             .where(
@@ -92,7 +107,7 @@ def _claim(store: Store, smtp: SmtpSettings) -> tuple[list[Outgoing], int]:
                 OutboxMessage.next_attempt_at <= now,
             )
             .order_by(OutboxMessage.id)
-            .limit(smtp.batch_size)
+            .limit(room)
             .with_for_update(skip_locked=True)
         ).all()
         for message in due:

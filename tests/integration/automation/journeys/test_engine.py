@@ -26,6 +26,7 @@ from clientvault.errors import InvalidInput
 from clientvault.ingest import consumers
 from clientvault.ingest.models import Event
 from clientvault.messaging import delivery
+from clientvault.messaging.models import OutboxMessage
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
@@ -321,3 +322,23 @@ def test_a_journey_definition_error_names_the_step(db: Store) -> None:
     broken["steps"][0] = {"id": "first", "type": "wait", "minutes": -1}  # type: ignore[index]
     with pytest.raises(InvalidInput, match=r"step 1 \('first'\): minutes"):
         journey(db, "Broken", broken)
+
+
+def test_the_sending_rate_limit_holds_mail_in_the_outbox_for_the_next_minute(
+    db: Store, settings: Settings, mailbox: Mailbox
+) -> None:
+    template(db, "welcome")
+    journey(db, "Everyone", {**WELCOME, "trigger": {"kind": "event", "event": "Signed Up"}})
+    for n in range(5):
+        sign_up(db, n)
+        track(db, f"user-{n}", "Signed Up")
+    limited = settings.model_copy(
+        update={"smtp": settings.smtp.model_copy(update={"max_per_minute": 3, "batch_size": 2})}
+    )
+    _pump(db, limited)
+    assert len(mailbox.messages) == 3  # two batches, the second cut to the minute's last one
+    with db.sessions() as session:
+        waiting = session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))
+        assert len(waiting.all()) == 2
+    _pump(db, settings)  # a minute later (no limit here): the rest goes
+    assert len(mailbox.messages) == 5
