@@ -28,6 +28,7 @@ from clientvault.errors import InvalidInput
 from clientvault.identity.graph import Indexer, context_identifiers, stitching_rules
 from clientvault.identity.profiles import PreparedProfile, prepare_profile
 from clientvault.identity.stitching import resolve, write_customers
+from clientvault.ingest.event_log import lock_event_log
 from clientvault.ingest.groups import group_event_properties
 from clientvault.ingest.models import Event, ScrubCount
 from clientvault.ingest.scrub import Scrubber, keyed_hasher, truncate_ip
@@ -69,9 +70,6 @@ EVENT_COLUMNS = (
 )
 #: A batch's events mostly share their client's address: truncate each address once.
 _network_of = functools.lru_cache(maxsize=4096)(truncate_ip)
-#: Serialises event inserts on PostgreSQL so ids become visible in commit order; consumers
-#: can then read "past their cursor" without ever skipping a late-committing event.
-EVENT_LOG_LOCK = 7_242_001
 
 
 @dataclass(frozen=True)
@@ -280,7 +278,7 @@ def store_batches(
             items.append(item)
     # Taken first on PostgreSQL, so that no other transaction adds events between the
     # duplicate check and the insert.
-    _lock_event_log(session)
+    lock_event_log(session)
     # Calls about an erased person are dropped, counted on their tombstones (privacy.erasure).
     prepared = suppress_erased(session, items, lambda p: p.tombstones)
     connection = session.connection()
@@ -513,12 +511,6 @@ def _with_network(context: dict[str, Any], ip: object) -> str:
     if isinstance(ip, str) and (network := _network_of(ip)) is not None:
         context = {**context, "ip_network": network}
     return json_serializer(context)
-
-
-def _lock_event_log(session: Session) -> None:
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})")
 
 
 def _count_scrubbed(session: Session, source: str, counts: dict[str, int]) -> None:

@@ -26,8 +26,8 @@ from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from clientvault.ingest.consumers import Consumer
+from clientvault.ingest.event_log import lock_event_log
 from clientvault.ingest.models import Event
-from clientvault.ingest.tracking import EVENT_LOG_LOCK
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import members_query
 from clientvault.segments.models import Segment, SegmentMember, SegmentMembership, SegmentSize
@@ -133,9 +133,7 @@ def _publish(
     change: str,
     at: datetime,
 ) -> None:
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
+    lock_event_log(session)
     name = ENTERED if change == "entered" else EXITED
     properties = {
         "segment_id": str(segment.id),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from clientvault.identity.models import Customer
-from clientvault.ingest.models import Event
+from clientvault.ingest.event_log import append_event
 from clientvault.messaging.models import OutboxMessage
 from clientvault.messaging.outbox import sealing_key
 from clientvault.privacy import links, notices
@@ -476,24 +476,18 @@ def record_csat(session: Session, *, ticket_id: uuid.UUID, score: int) -> Ticket
     first = ticket.csat_score is None
     ticket.csat_score = score
     if first:
-        now = utcnow()
-        session.add(
-            Event(
-                message_id=f"support-csat:{ticket.id}",
-                type="track",
-                name=CSAT_EVENT,
-                customer_id=ticket.customer_id,
-                occurred_at=now,
-                received_at=now,
-                source="support",
-                properties={
-                    "ticket_id": ticket.external_id or str(ticket.id),
-                    "score": score,
-                    "survey": "csat",
-                    "channel": ticket.channel,
-                },
-                context={},
-            )
+        append_event(
+            session,
+            name=CSAT_EVENT,
+            message_id=f"support-csat:{ticket.id}",
+            source="support",
+            customer_id=ticket.customer_id,
+            properties={
+                "ticket_id": ticket.external_id or str(ticket.id),
+                "score": score,
+                "survey": "csat",
+                "channel": ticket.channel,
+            },
         )
     session.flush()
     return ticket

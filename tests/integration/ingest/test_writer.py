@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 
 from clientvault.errors import Unavailable
 from clientvault.identity.models import CustomerIdentity
+from clientvault.ingest.event_log import EVENT_LOG_LOCK
 from clientvault.ingest.models import Event
-from clientvault.ingest.tracking import EVENT_LOG_LOCK, PreparedBatch, prepare_batch
+from clientvault.ingest.tracking import PreparedBatch, prepare_batch
 from clientvault.ingest.writer import IngestWriter
 from clientvault.privacy.consent import current_consents
 from clientvault.settings import Settings

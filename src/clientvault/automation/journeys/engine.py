@@ -43,6 +43,7 @@ from clientvault.automation.journeys.definition import (
     bucket,
     parse,
 )
+from clientvault.automation.journeys.events import record_event
 from clientvault.automation.journeys.models import (
     DoNotContact,
     EmailTemplate,
@@ -542,18 +543,13 @@ def _experiment_branch(
     assigned = experiments.assign(experiment, str(run.customer_id))
     branch = next(b for b in step.branches if b.name == assigned.variant)
     if assigned.in_experiment:
-        session.add(
-            Event(
-                message_id=f"journey-exposure:{run.id}:{step.id}",
-                type="track",
-                name=experiments.EXPOSURE_EVENT,
-                customer_id=run.customer_id,
-                occurred_at=now,
-                received_at=now,
-                source="journeys",
-                properties={"experiment_id": experiment.key, "variation_id": branch.name},
-                context={},
-            )
+        record_event(
+            session,
+            customer_id=run.customer_id,
+            name=experiments.EXPOSURE_EVENT,
+            message_id=f"journey-exposure:{run.id}:{step.id}",
+            properties={"experiment_id": experiment.key, "variation_id": branch.name},
+            at=now,
         )
     return _Result(f"branch: {branch.name} (experiment {experiment.key})", go_to=branch.go_to)
 

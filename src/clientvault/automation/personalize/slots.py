@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
@@ -22,16 +23,15 @@ from sqlalchemy.orm import Session
 
 from clientvault.automation.personalize import offers
 from clientvault.automation.personalize.models import ContentSlot
-from clientvault.customers.scores import scores_of
+from clientvault.customers.scores import CustomerScore, scores_of
 from clientvault.errors import Conflict, NotFound, Unavailable, validated
 from clientvault.identity.profiles import find_by_identifier
-from clientvault.ingest.models import Event
+from clientvault.ingest.event_log import append_event
 from clientvault.predict.personal import recommendations_for
 from clientvault.privacy.audiences import allows
 from clientvault.security import audit
 from clientvault.security.principal import Principal
 from clientvault.segments.service import customer_segments
-from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -217,18 +217,31 @@ def _filled(content: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _match(
-    session: Session, customer_id: uuid.UUID, when: dict[str, Any]
-) -> tuple[bool, dict[str, Any]]:
-    """Whether the customer meets a variant's condition, with what the content may name."""
-    kind = when["kind"]
-    if kind == "segment":
-        slugs = {segment.slug for segment, _ in customer_segments(session, customer_id)}
-        return when["segment"] in slugs, {}
-    if kind == "score":
-        for score in scores_of(session, customer_id):
-            if score.kind != when["score"]:
-                continue
+@dataclass
+class _Visitor:
+    """One known visitor during one decision: their segments and scores are read once,
+    however many variants ask about them."""
+
+    session: Session
+    customer_id: uuid.UUID
+
+    @cached_property
+    def segments(self) -> set[str]:
+        return {s.slug for s, _ in customer_segments(self.session, self.customer_id)}
+
+    @cached_property
+    def scores(self) -> dict[str, CustomerScore]:
+        return {s.kind: s for s in scores_of(self.session, self.customer_id)}
+
+    def meets(self, when: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Whether the visitor meets a variant's condition, with what the content may name."""
+        kind = when["kind"]
+        if kind == "segment":
+            return when["segment"] in self.segments, {}
+        if kind == "score":
+            score = self.scores.get(when["score"])
+            if score is None:
+                return False, {}
             if when.get("label") is not None and score.label != when["label"]:
                 return False, {}
             low, high = when.get("min"), when.get("max")
@@ -237,21 +250,21 @@ def _match(
                 return False, {}
             inside = (low is None or value >= low) and (high is None or value <= high)
             return inside, {}
-        return False, {}
-    if kind == "recommendation":
-        try:
-            found = recommendations_for(session, customer_id, k=1)
-        except Unavailable:  # no recommender trained yet
+        if kind == "recommendation":
+            try:
+                found = recommendations_for(self.session, self.customer_id, k=1)
+            except Unavailable:  # no recommender trained yet
+                return False, {}
+            if not found.items:
+                return False, {}
+            top = found.items[0]
+            product = {"sku": top.sku, "name": top.name, "category": top.category}
+            return True, {"product": product}
+        ranked = offers.next_best_offers(self.session, self.customer_id, k=1)
+        if not ranked:
             return False, {}
-        if not found.items:
-            return False, {}
-        top = found.items[0]
-        return True, {"product": {"sku": top.sku, "name": top.name, "category": top.category}}
-    ranked = offers.next_best_offers(session, customer_id, k=1)
-    if not ranked:
-        return False, {}
-    best = ranked[0]
-    return True, {"offer": {"key": best.key, "title": best.title, "link": best.link}}
+        best = ranked[0]
+        return True, {"offer": {"key": best.key, "title": best.title, "link": best.link}}
 
 
 def decide(
@@ -283,8 +296,9 @@ def decide(
         decision = Decision(
             slot.key, "default", slot.default, "no variant's condition met", customer_id
         )
+        visitor = _Visitor(session, customer_id)
         for variant in slot.variants:
-            matched, extra = _match(session, customer_id, variant["when"])
+            matched, extra = visitor.meets(variant["when"])
             if matched:
                 names = {
                     name: str(value.get("name") or value.get("title"))
@@ -312,24 +326,18 @@ def _record_shown(
     anonymous_id: str | None,
     page: str | None,
 ) -> None:
-    now = utcnow()
     properties: dict[str, Any] = {"slot": decision.slot, "variant": decision.variant}
     if "offer" in decision.extra:
         properties["offer"] = decision.extra["offer"]["key"]
     if "product" in decision.extra:
         properties["product_sku"] = decision.extra["product"]["sku"]
-    session.add(
-        Event(
-            message_id=f"content-shown:{uuid.uuid4()}",
-            type="track",
-            name=offers.SHOWN_EVENT,
-            customer_id=decision.customer_id,
-            anonymous_index=store.index("anonymous_id", anonymous_id) if anonymous_id else None,
-            occurred_at=now,
-            received_at=now,
-            source="personalize",
-            properties=properties,
-            context={"page": {"url": page}} if page else {},
-        )
+    append_event(
+        session,
+        name=offers.SHOWN_EVENT,
+        message_id=f"content-shown:{uuid.uuid4()}",
+        source="personalize",
+        properties=properties,
+        customer_id=decision.customer_id,
+        anonymous_index=store.index("anonymous_id", anonymous_id) if anonymous_id else None,
+        context={"page": {"url": page}} if page else None,
     )
-    session.flush()
