@@ -276,7 +276,9 @@ def queue_email(
         ),
         "preferences_url": preferences_url,
         "unsubscribe_url": unsubscribe_url,
-        **email_blocks(session, customer.id),
+        **email_blocks(
+            session, customer.id, sources=f"{template.subject}{template.html}{template.text}"
+        ),
     }
     rendered = render(template, context, link=link)
     html = rendered.html
