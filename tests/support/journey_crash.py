@@ -33,6 +33,8 @@ from support.mailbox import Mailbox, smtp_server
 from support.webhooks import Receiver, webhook_receiver
 
 STEPS = 4  # e-mail, webhook, points, e-mail
+#: Where the webhook receiver listens: allowed to webhooks, at save and at call.
+RECEIVER_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
 #: What a person's way through the journey counts in ``_progress``: the run, its steps and
 #: its two e-mails sent.
 WORK = 1 + STEPS + 2
@@ -81,7 +83,7 @@ def _worker(settings: Settings, mailbox: Mailbox) -> BaseProcess:
                 quiet_hours_end=0,
                 advance_seconds=1,
                 batch_size=20,
-                webhook_allowed_networks=[ipaddress.ip_network("127.0.0.0/8")],  # the receiver
+                webhook_allowed_networks=RECEIVER_NETWORKS,
             ),
         }
     )
@@ -205,6 +207,7 @@ def crash_run(
                     {"id": "second", "type": "send_email", "template": "second"},
                 ],
             },
+            webhook_networks=RECEIVER_NETWORKS,
         )
         sign_up_many(store, people)
         _run_with_kills(

@@ -4,6 +4,7 @@ consents, journeys and templates made through the services."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from clientvault.automation.journeys import catalogue
 from clientvault.automation.journeys.models import Journey
+from clientvault.automation.journeys.ssrf import Network
 from clientvault.identity.models import Customer
 from clientvault.identity.profiles import find_by_email
 from clientvault.ingest.tracking import ingest
@@ -121,12 +123,22 @@ def template(
 
 
 def journey(
-    store: Store, name: str, definition: dict[str, Any], *, active: bool = True
+    store: Store,
+    name: str,
+    definition: dict[str, Any],
+    *,
+    active: bool = True,
+    webhook_networks: Sequence[Network] = (),
 ) -> uuid.UUID:
     """Create (and activate) a journey through the service."""
     with store.sessions.begin() as session:
         made: Journey = catalogue.create_journey(
-            session, name=name, description="", definition=definition, by=MARKETER
+            session,
+            name=name,
+            description="",
+            definition=definition,
+            by=MARKETER,
+            webhook_networks=webhook_networks,
         )
         if active:
             catalogue.change_status(session, made.id, "activate", by=MARKETER)

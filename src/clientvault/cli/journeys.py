@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from clientvault.automation.journeys import catalogue
+from clientvault.automation.journeys import catalogue, definition, describe
 from clientvault.cli.common import (
     DataDirOption,
     console,
@@ -55,11 +56,16 @@ def show_command(key: str = JourneyArgument, data_dir: Path | None = DataDirOpti
     console.print(
         f"[bold]{journey.name}[/bold] ({journey.status}, version {journey.current_version})"
     )
+    parsed = definition.parse(document)
+    console.print(describe.describe_trigger(parsed.trigger), markup=False)
     console.print_json(json.dumps(document))
-    table = Table("step", "runs", "outcomes")
+    texts = describe.describe_steps(parsed)
+    table = Table("step", "does", "runs", "outcomes")
     for step in stats.steps:
         outcomes = ", ".join(f"{name}: {count}" for name, count in sorted(step.outcomes.items()))
-        table.add_row(step.step_id, str(step.total), outcomes or "—")
+        table.add_row(
+            step.step_id, Text(texts.get(step.step_id, "")), str(step.total), outcomes or "—"
+        )
     console.print(table)
     console.print(
         f"entrants {stats.entrants}, converted {stats.converted}, "

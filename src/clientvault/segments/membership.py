@@ -25,13 +25,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from clientvault.identity.models import Customer
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.event_log import lock_event_log
 from clientvault.ingest.models import Event
 from clientvault.segments import rules as r
-from clientvault.segments.compiler import members_query
+from clientvault.segments.compiler import live_customers, members_query
 from clientvault.segments.models import Segment, SegmentMember, SegmentMembership, SegmentSize
-from clientvault.segments.service import context
+from clientvault.segments.service import context, static_segment
 from clientvault.settings import Settings
 from clientvault.store.base import Base, table_of, utcnow
 from clientvault.store.context import Store
@@ -96,7 +97,16 @@ def refresh_segment(
         )
     _record(session, segment, entering, "entered", at)
     _record(session, segment, leaving, "exited", at)
-    size = int(
+    size = _count_members(session, segment)
+    segment.size = size
+    if customers is None:
+        segment.evaluated_at = at
+    _keep_size(session, segment, size, at)
+    return Changes(len(entering), len(leaving), size)
+
+
+def _count_members(session: Session, segment: Segment) -> int:
+    return int(
         session.scalar(
             select(func.count())
             .select_from(SegmentMember)
@@ -104,11 +114,6 @@ def refresh_segment(
         )
         or 0
     )
-    segment.size = size
-    if customers is None:
-        segment.evaluated_at = at
-    _keep_size(session, segment, size, at)
-    return Changes(len(entering), len(leaving), size)
 
 
 def _record(
@@ -165,6 +170,59 @@ def _keep_size(session: Session, segment: Segment, size: int, at: datetime) -> N
         session.add(SegmentSize(segment_id=segment.id, day=day, size=size))
     else:
         row.size = size
+
+
+def change_static_members(
+    session: Session,
+    slug: str,
+    customers: Sequence[uuid.UUID],
+    *,
+    add: bool,
+    now: datetime | None = None,
+) -> Changes:
+    """Add ``customers`` to the static segment ``slug`` (live profiles only: neither merged
+    nor erased), or remove them from it, recorded as a refresh records its changes (history
+    rows, ``Segment Entered`` / ``Exited`` on the log, the size). Who is already in (or out)
+    is left as they are, so doing it twice changes nothing. ``NotFound`` / ``InvalidInput``
+    when there is no such segment or it is dynamic (``service.static_segment``)."""
+    at = now or utcnow()
+    segment = static_segment(session, slug)
+    # One change at a time per segment (PostgreSQL): the members read, the size counted.
+    session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
+    wanted = list(dict.fromkeys(customers))
+    had: set[uuid.UUID] = set()
+    live: set[uuid.UUID] = set()
+    for chunk in _chunks(wanted):
+        had.update(
+            session.scalars(
+                select(SegmentMember.customer_id).where(
+                    SegmentMember.segment_id == segment.id, SegmentMember.customer_id.in_(chunk)
+                )
+            )
+        )
+        if add:
+            live.update(
+                session.scalars(select(Customer.id).where(Customer.id.in_(chunk), live_customers()))
+            )
+    entering = sorted(live - had) if add else []
+    leaving = [] if add else sorted(had)
+    for chunk in _chunks(leaving):
+        session.execute(
+            delete(SegmentMember).where(
+                SegmentMember.segment_id == segment.id, SegmentMember.customer_id.in_(chunk)
+            )
+        )
+    if entering:
+        session.execute(
+            insert(SegmentMember),
+            [{"segment_id": segment.id, "customer_id": c, "entered_at": at} for c in entering],
+        )
+    _record(session, segment, entering, "entered", at)
+    _record(session, segment, leaving, "exited", at)
+    if entering or leaving:
+        segment.size = _count_members(session, segment)
+        _keep_size(session, segment, segment.size, at)
+    return Changes(len(entering), len(leaving), segment.size)
 
 
 # --- the refresh job ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from clientvault.errors import Conflict, NotFound
+from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.identity.models import Customer
 from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
@@ -115,6 +115,18 @@ def get_segment(session: Session, slug: str) -> Segment:
     if found is None:
         raise NotFound(f"no segment {slug!r}", code="segment_not_found")
     return found
+
+
+def static_segment(session: Session, slug: str) -> Segment:
+    """A static segment by slug: ``NotFound`` if there is none, ``InvalidInput`` if it is
+    dynamic (its members are its rule's, not a list anyone may change)."""
+    segment = get_segment(session, slug)
+    if segment.kind != "static":
+        raise InvalidInput(
+            f"segment {slug!r} is dynamic: only a static segment's members can be changed",
+            code="segment_not_static",
+        )
+    return segment
 
 
 def list_segments(session: Session) -> list[Segment]:

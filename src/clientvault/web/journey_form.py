@@ -24,6 +24,7 @@ STEP_FIELDS = (
     "trait",
     "value",
     "points",
+    "segment",
     "then_go_to",
     "else_go_to",
     "event_since_entry",
@@ -44,9 +45,13 @@ STEP_TYPES = (
     "webhook",
     "update_trait",
     "points",
+    "add_to_segment",
+    "remove_from_segment",
     "exit",
 )
 TRIGGER_KINDS = ("event", "event_not_followed", "date", "consent_granted")
+#: A date trigger's dates, with the editor's words for them.
+DATE_ATTRIBUTES = (("birthday", "Birthday"), ("last_order", "Last order"))
 OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "exists", "contains")
 BLANK_STEPS = 2
 
@@ -91,7 +96,7 @@ def definition_from_form(form: Mapping[str, str]) -> dict[str, Any]:
         trigger["unless"] = form.get("trigger_unless", "").strip()
         trigger["within_minutes"] = _number(form.get("trigger_within_minutes", "").strip() or "0")
     if kind == "date":
-        trigger["attribute"] = "birthday"
+        trigger["attribute"] = form.get("trigger_attribute", "birthday") or "birthday"
         trigger["offset_days"] = _number(form.get("trigger_offset_days", "0") or "0")
         trigger["at_hour"] = _number(form.get("trigger_at_hour", "9") or "9")
     if kind == "consent_granted":
@@ -158,6 +163,8 @@ def _step(form: Mapping[str, str], prefix: str) -> dict[str, Any]:
         step["value"] = _scalar(get("value")) if get("value") else None
     elif kind == "points":
         step["points"] = _number(get("points") or "0")
+    elif kind in ("add_to_segment", "remove_from_segment"):
+        step["segment"] = get("segment")
     return step
 
 
@@ -166,7 +173,15 @@ def form_from_definition(document: Mapping[str, Any]) -> dict[str, str]:
     form: dict[str, str] = {"purpose": str(document.get("purpose", "marketing_email"))}
     trigger = document.get("trigger", {})
     form["trigger_kind"] = str(trigger.get("kind", "event"))
-    for name in ("event", "unless", "within_minutes", "offset_days", "at_hour", "purpose"):
+    for name in (
+        "event",
+        "unless",
+        "within_minutes",
+        "attribute",
+        "offset_days",
+        "at_hour",
+        "purpose",
+    ):
         if name in trigger:
             form[f"trigger_{name}"] = str(trigger[name])
     for entry in trigger.get("filters", [])[:1]:

@@ -133,7 +133,9 @@ def journeys(request: Request, caller: Marketer) -> list[JourneyRead]:
 
 
 @router.post("/journeys", response_model=JourneyRead, status_code=201)
-def create(body: JourneyCreate, request: Request, caller: Marketer) -> JourneyRead:
+def create(
+    body: JourneyCreate, request: Request, caller: Marketer, settings: SettingsDep
+) -> JourneyRead:
     """Create a journey (as a draft); errors name the faulty step."""
     with get_store(request).sessions.begin() as session:
         made = catalogue.create_journey(
@@ -142,6 +144,7 @@ def create(body: JourneyCreate, request: Request, caller: Marketer) -> JourneyRe
             description=body.description,
             definition=body.definition,
             by=caller.principal,
+            webhook_networks=settings.automation.webhook_allowed_networks,
         )
         return _read(made)
 
@@ -169,13 +172,21 @@ def show(journey_id: uuid.UUID, request: Request, caller: Marketer) -> JourneyDe
 
 @router.put("/journeys/{journey_id}/definition", response_model=JourneyRead)
 def update(
-    journey_id: uuid.UUID, body: DefinitionUpdate, request: Request, caller: Marketer
+    journey_id: uuid.UUID,
+    body: DefinitionUpdate,
+    request: Request,
+    caller: Marketer,
+    settings: SettingsDep,
 ) -> JourneyRead:
     """Save a new version: new entrants get it, people in flight finish on theirs."""
     with get_store(request).sessions.begin() as session:
         return _read(
             catalogue.new_version(
-                session, journey_id, definition=body.definition, by=caller.principal
+                session,
+                journey_id,
+                definition=body.definition,
+                by=caller.principal,
+                webhook_networks=settings.automation.webhook_allowed_networks,
             )
         )
 

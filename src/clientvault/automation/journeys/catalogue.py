@@ -5,6 +5,7 @@ Every change is audited."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,13 @@ from sqlalchemy.orm import Session
 
 from clientvault.analytics import experiments
 from clientvault.automation.journeys import mail
-from clientvault.automation.journeys.definition import JourneyDefinition, SplitStep, parse
+from clientvault.automation.journeys.definition import (
+    JourneyDefinition,
+    SegmentStep,
+    SplitStep,
+    WebhookStep,
+    parse,
+)
 from clientvault.automation.journeys.jobs import add_do_not_contact
 from clientvault.automation.journeys.models import (
     DoNotContact,
@@ -23,10 +30,12 @@ from clientvault.automation.journeys.models import (
     JourneyStepLog,
     JourneyVersion,
 )
+from clientvault.automation.journeys.ssrf import Network, RefusedDestination, check_saved_url
 from clientvault.errors import Conflict, InvalidInput, NotFound
 from clientvault.privacy.purposes import get_purpose
 from clientvault.security import audit
 from clientvault.security.principal import Principal
+from clientvault.segments.service import static_segment
 
 #: Which status changes are allowed: from → to.
 TRANSITIONS = {
@@ -44,10 +53,32 @@ def _check_name(name: str) -> str:
     return cleaned
 
 
-def _checked(session: Session, document: object) -> JourneyDefinition:
+def _checked(
+    session: Session, document: object, webhook_networks: Sequence[Network]
+) -> JourneyDefinition:
+    """The definition parsed, and checked against what it names: its purpose, each split's
+    experiment, each segment step's static segment, each webhook's destination (the
+    networks are ``automation.webhook_allowed_networks``)."""
     definition = parse(document)
     get_purpose(session, definition.purpose)  # NotFound for an unregistered purpose
-    for step in definition.steps:
+    for position, step in enumerate(definition.steps):
+        where = f"step {position + 1} ({step.id!r})"
+        if isinstance(step, SegmentStep):
+            try:
+                static_segment(session, step.segment)
+            except (NotFound, InvalidInput) as exc:
+                raise InvalidInput(
+                    f"{where}: segment: {exc.message}", details={"field": "definition"}
+                ) from None
+        if isinstance(step, WebhookStep):
+            try:
+                check_saved_url(step.url, webhook_networks)
+            except RefusedDestination as exc:
+                raise InvalidInput(
+                    f"{where}: url: refused ({exc}); webhooks call public addresses only, "
+                    "unless automation.webhook_allowed_networks lists the network",
+                    details={"field": "definition"},
+                ) from None
         if isinstance(step, SplitStep) and step.experiment is not None:
             variants = {str(v["key"]) for v in experiments.get(session, step.experiment).variants}
             if variants != {b.name for b in step.branches}:
@@ -60,10 +91,17 @@ def _checked(session: Session, document: object) -> JourneyDefinition:
 
 
 def create_journey(
-    session: Session, *, name: str, description: str, definition: object, by: Principal
+    session: Session,
+    *,
+    name: str,
+    description: str,
+    definition: object,
+    by: Principal,
+    webhook_networks: Sequence[Network] = (),
 ) -> Journey:
-    """A new journey in ``draft`` with its version 1; ``Conflict`` if the name is taken."""
-    checked = _checked(session, definition)
+    """A new journey in ``draft`` with its version 1; ``Conflict`` if the name is taken.
+    ``webhook_networks``: the private networks webhooks may call anyway (none by default)."""
+    checked = _checked(session, definition, webhook_networks)
     name = _check_name(name)
     if session.scalar(select(Journey.id).where(Journey.name == name)) is not None:
         raise Conflict(f"a journey is already called {name!r}")
@@ -89,11 +127,17 @@ def create_journey(
 
 
 def new_version(
-    session: Session, journey_id: uuid.UUID, *, definition: object, by: Principal
+    session: Session,
+    journey_id: uuid.UUID,
+    *,
+    definition: object,
+    by: Principal,
+    webhook_networks: Sequence[Network] = (),
 ) -> Journey:
     """Save a new definition as the journey's next version: new entrants get it, people in
-    flight finish on the version they entered on."""
-    checked = _checked(session, definition)
+    flight finish on the version they entered on. ``webhook_networks`` as for
+    ``create_journey``."""
+    checked = _checked(session, definition, webhook_networks)
     journey = get_journey(session, journey_id)
     if journey.status == "archived":
         raise Conflict("an archived journey cannot change")

@@ -13,9 +13,19 @@ import hashlib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from clientvault.errors import InvalidInput
+from clientvault.segments.rules import SLUG_PATTERN
 
 #: The definition format's version (bumped when the format changes incompatibly).
 FORMAT_VERSION = 1
@@ -92,12 +102,22 @@ class AbsenceTrigger(_Strict):
 
 class DateTrigger(_Strict):
     """Start on a date attribute, evaluated daily at ``at_hour`` in the installation's time
-    zone: ``birthday`` (month and day) ``offset_days`` later (negative: before)."""
+    zone, ``offset_days`` after that date: ``birthday`` (month and day; negative: before),
+    or ``last_order`` (the day of the person's latest order, their merged profiles' orders
+    counted, fully refunded ones not; at least 1 day after). A person enters once per
+    qualifying date (the re-entry rule applies on top)."""
 
     kind: Literal["date"] = "date"
-    attribute: Literal["birthday"] = "birthday"
+    attribute: Literal["birthday", "last_order"] = "birthday"
     offset_days: int = Field(default=0, ge=-365, le=365)
     at_hour: int = Field(default=9, ge=0, le=23)
+
+    @field_validator("offset_days")
+    @classmethod
+    def _after_the_order(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("attribute") == "last_order" and value < 1:
+            raise ValueError("days after the last order must be 1 or more")
+        return value
 
 
 class ConsentTrigger(_Strict):
@@ -188,6 +208,15 @@ class PointsStep(_Step):
     points: int = Field(ge=-10_000, le=10_000)
 
 
+class SegmentStep(_Step):
+    """Add the customer to the static segment ``segment`` (its slug), or remove them from
+    it: the segment's members, history and ``Segment Entered`` / ``Exited`` events change as
+    the segments domain records them (``segments.membership.change_static_members``)."""
+
+    type: Literal["add_to_segment", "remove_from_segment"]
+    segment: str = Field(pattern=SLUG_PATTERN, description="The static segment's slug.")
+
+
 class ExitStep(_Step):
     """End the journey here."""
 
@@ -202,6 +231,7 @@ Step = Annotated[
     | WebhookStep
     | UpdateTraitStep
     | PointsStep
+    | SegmentStep
     | ExitStep,
     Field(discriminator="type"),
 ]
@@ -319,6 +349,8 @@ def _describe(exc: ValidationError, document: object) -> str:
                 f"{'.'.join(location[3:] or location[2:]) or 'step'}: {text}"
             )
         else:
+            if location[:1] == ["trigger"] and len(location) > 2:
+                del location[1]  # the trigger's kind, which pydantic puts in the path
             messages.append(f"{'.'.join(location) or 'definition'}: {text}")
     return "; ".join(messages)
 

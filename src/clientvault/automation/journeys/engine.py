@@ -34,6 +34,7 @@ from clientvault.automation.journeys.definition import (
     ExitStep,
     JourneyDefinition,
     PointsStep,
+    SegmentStep,
     SendEmailStep,
     SplitStep,
     Step,
@@ -55,11 +56,12 @@ from clientvault.automation.journeys.models import (
     JourneyWebhook,
 )
 from clientvault.customers.scores import CustomerScore, Score, put_scores
-from clientvault.errors import NotFound
+from clientvault.errors import InvalidInput, NotFound
 from clientvault.identity.models import Customer
 from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.models import Event
 from clientvault.privacy.audiences import audience
+from clientvault.segments import membership
 from clientvault.settings import AutomationSettings, Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
@@ -507,8 +509,26 @@ def _do_step(
         total = (current or 0.0) + step.points
         put_scores(session, POINTS_KIND, [Score(run.customer_id, total)], model_version="journeys")
         return _Result(f"points: {step.points:+d}")
+    if isinstance(step, SegmentStep):
+        return _segment_step(session, run, step, now)
     assert isinstance(step, ExitStep)
     return _Result("exit", finish="exited")
+
+
+def _segment_step(session: Session, run: JourneyRun, step: SegmentStep, now: datetime) -> _Result:
+    """Add the customer to (or remove them from) a static segment, through the segments
+    domain; a segment deleted or made dynamic since the journey was saved fails the run, as
+    a deleted template does."""
+    adding = step.type == "add_to_segment"
+    try:
+        changes = membership.change_static_members(
+            session, step.segment, [run.customer_id], add=adding, now=now
+        )
+    except (NotFound, InvalidInput):
+        return _Result("no such static segment", finish="failed")
+    if changes.entered or changes.exited:
+        return _Result("added to segment" if adding else "removed from segment")
+    return _Result("segment unchanged")  # already in (or out), or a profile merged away
 
 
 def _condition(session: Session, run: JourneyRun, step: ConditionStep) -> bool:

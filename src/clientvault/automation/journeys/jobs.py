@@ -8,9 +8,11 @@ import hmac
 import http.client
 import json
 import logging
-from datetime import date, datetime, timedelta
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from clientvault.automation.journeys import campaigns, engine, optin
@@ -19,11 +21,13 @@ from clientvault.automation.journeys.events import record_event
 from clientvault.automation.journeys.models import DoNotContact, JourneyEmail, JourneyWebhook
 from clientvault.automation.journeys.ssrf import REFUSED, RefusedDestination, destination
 from clientvault.identity.models import Customer
+from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import ConsumerCursor
 from clientvault.messaging.delivery import BOUNCED
 from clientvault.messaging.models import OutboxMessage
 from clientvault.privacy.models import ConsentRecord
 from clientvault.privacy.preferences import CHANNEL as PREFERENCE_CENTRE
+from clientvault.segments.compiler import live_customers
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
@@ -48,7 +52,9 @@ def _advance(store: Store, settings: Settings) -> None:
 
 def start_date_runs(store: Store, settings: Settings, *, now: datetime | None = None) -> int:
     """Start the date-triggered journeys' runs for today (installation time zone), once the
-    trigger's hour has come; a day's runs start once (their entry key is the date)."""
+    trigger's hour has come. A birthday run's entry key is today's date, a last-order run's
+    the order's date: each qualifying date starts a person's run once, however often the job
+    runs that day."""
     moment = now or utcnow()
     local = moment.astimezone(settings.zone)
     started = 0
@@ -58,21 +64,48 @@ def start_date_runs(store: Store, settings: Settings, *, now: datetime | None = 
             if not isinstance(trigger, DateTrigger) or local.hour < trigger.at_hour:
                 continue
             day = local.date() - timedelta(days=trigger.offset_days)
-            for customer_id in session.scalars(
-                select(Customer.id).where(
+            if trigger.attribute == "birthday":
+                people = select(Customer.id).where(
                     Customer.birthday.in_(_birthdays_on(day)), Customer.status == "active"
                 )
-            ):
+                entry_key = f"date:{local.date().isoformat()}"
+            else:
+                people = last_ordered_on(day, settings.zone)
+                entry_key = f"last_order:{day.isoformat()}"
+            for customer_id in session.scalars(people):
                 run = engine.start_run(
                     session,
                     journey,
                     definition,
                     customer_id=customer_id,
-                    entry_key=f"date:{local.date().isoformat()}",
+                    entry_key=entry_key,
                     now=moment,
                 )
                 started += run is not None
     return started
+
+
+def last_ordered_on(day: date, zone: ZoneInfo) -> Select[uuid.UUID]:
+    """The people whose latest order was placed on ``day`` (in ``zone``): each person is the
+    profile their merged profiles point to, their orders counted together; fully refunded
+    orders do not count, erased profiles' orders have no customer any more, and the person
+    must be live (``segments.compiler.live_customers``: neither merged away nor erased)."""
+    start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
+    person = func.coalesce(Customer.merged_into_id, Customer.id)
+    latest = (
+        select(person.label("person"), func.max(Order.placed_at).label("placed_at"))
+        .join(Customer, Customer.id == Order.customer_id)
+        .where(Order.status != "refunded")
+        .group_by(person)
+        .subquery()
+    )
+    return (
+        select(Customer.id)
+        .join(latest, latest.c.person == Customer.id)
+        .where(latest.c.placed_at >= start, latest.c.placed_at < end, live_customers())
+        .order_by(Customer.id)
+    )
 
 
 def _birthdays_on(day: date) -> list[str]:
@@ -286,7 +319,7 @@ ADVANCE = ScheduledJob(
 )
 DATES = ScheduledJob(
     name="automation.journeys-dates",
-    description="Start date-triggered journeys (birthdays) for today.",
+    description="Start date-triggered journeys (birthdays, days after the last order) for today.",
     schedule=lambda settings: "every 15 minutes",
     run=start_date_runs,
     lease=timedelta(minutes=10),

@@ -112,3 +112,26 @@ def destination(url: str, networks: Sequence[Network]) -> Destination:
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     unique = tuple(dict.fromkeys(str(a) for a in addresses))
     return Destination(parts.scheme, parts.hostname, port, unique, path)
+
+
+def check_saved_url(url: str, networks: Sequence[Network]) -> None:
+    """Refuse, when a journey is saved, a webhook URL its calls would be refused: not http(s),
+    a literal address that is not allowed, ``localhost`` (unless an allowed network holds a
+    loopback address), or a host name that resolves now to an address that is not allowed
+    (``RefusedDestination``). A name that does not resolve at save time (no network, DNS not
+    set up yet) is accepted: the check made at every call (``destination``) is the guard;
+    this one tells the marketer early."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if parts.scheme not in ("http", "https") or not host:
+        raise RefusedDestination("only http and https URLs")
+    if host == "localhost" or host.endswith(".localhost"):
+        if not any(allowed(ipaddress.ip_address(a), networks) for a in ("127.0.0.1", "::1")):
+            raise RefusedDestination(f"{host} is a loopback address")
+        return
+    try:
+        destination(url, networks)  # a literal address is checked without any lookup
+    except ValueError:
+        raise RefusedDestination("the URL's port is not a number from 0 to 65535") from None
+    except OSError:
+        return  # does not resolve now: checked again at every call

@@ -11,12 +11,20 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from clientvault.automation.journeys import campaigns, catalogue, optin, testsend
+from clientvault.automation.journeys import (
+    campaigns,
+    catalogue,
+    definition,
+    describe,
+    optin,
+    testsend,
+)
 from clientvault.automation.journeys.mail import Rendered
 from clientvault.errors import ClientVaultError, InvalidInput, Unauthenticated
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.privacy.purposes import list_purposes
+from clientvault.segments.service import list_segments
 from clientvault.store.context import Store
 from clientvault.web import campaign_form, journey_form
 from clientvault.web.navigation import CONSOLE_PREFIX
@@ -65,6 +73,7 @@ def _editor(
     form: dict[str, str],
     error: str | None,
     journey: Any,
+    static_segments: list[str],
     status_code: int = 200,
 ) -> Response:
     count = int(form.get("step_count", "0") or "0")
@@ -79,6 +88,8 @@ def _editor(
             "step_fields": journey_form.STEP_FIELDS,
             "step_types": journey_form.STEP_TYPES,
             "trigger_kinds": journey_form.TRIGGER_KINDS,
+            "date_attributes": journey_form.DATE_ATTRIBUTES,
+            "static_segments": static_segments,
             "ops": journey_form.OPS,
             "error": error,
             "csrf_token": _csrf(caller),
@@ -87,8 +98,14 @@ def _editor(
     )
 
 
+def _static_segments(store: Store) -> list[str]:
+    """The static segments' slugs, offered by the segment steps' fields."""
+    with store.read_sessions() as session, session.begin():
+        return [s.slug for s in list_segments(session) if s.kind == "static"]
+
+
 @router.get("/journeys/new", response_class=HTMLResponse, name="console_journey_new")
-def new_journey(request: Request, caller: Marketer) -> Response:
+def new_journey(request: Request, caller: Marketer, store: StoreDep) -> Response:
     """An empty editor."""
     blank = {
         "trigger_kind": "event",
@@ -96,11 +113,20 @@ def new_journey(request: Request, caller: Marketer) -> Response:
         "reentry_mode": "once",
         "holdout_percent": "0",
     }
-    return _editor(request, caller, form=blank, error=None, journey=None)
+    return _editor(
+        request,
+        caller,
+        form=blank,
+        error=None,
+        journey=None,
+        static_segments=_static_segments(store),
+    )
 
 
 @router.post("/journeys/new", name="console_journey_create")
-async def create_journey(request: Request, caller: Marketer, store: StoreDep) -> Response:
+async def create_journey(
+    request: Request, caller: Marketer, store: StoreDep, settings: SettingsDep
+) -> Response:
     """Create the journey the form describes (as a draft), or show the form with the error."""
     form = _form_fields(await request.form())
     form["step_count"] = str(int(form.get("step_count", "0") or "0") + journey_form.BLANK_STEPS)
@@ -113,13 +139,22 @@ async def create_journey(request: Request, caller: Marketer, store: StoreDep) ->
                 description=form.get("description", ""),
                 definition=journey_form.definition_from_form(form),
                 by=caller.principal,
+                webhook_networks=settings.automation.webhook_allowed_networks,
             )
             return made.id
 
     try:
         journey_id = await run_in_threadpool(save)
     except ClientVaultError as exc:
-        return _editor(request, caller, form=form, error=exc.message, journey=None, status_code=422)
+        return _editor(
+            request,
+            caller,
+            form=form,
+            error=exc.message,
+            journey=None,
+            static_segments=await run_in_threadpool(_static_segments, store),
+            status_code=422,
+        )
     return RedirectResponse(f"{BASE}/journeys/{journey_id}", status_code=303)
 
 
@@ -130,6 +165,8 @@ def journey_page(
     """A journey: its funnel per step, conversions against its holdout, status buttons."""
     with store.read_sessions() as session, session.begin():
         journey = catalogue.get_journey(session, journey_id)
+        document = catalogue.definition_document(session, journey)
+        parsed = definition.parse(document)
         return render(
             request,
             "campaigns/journey.html",
@@ -137,7 +174,9 @@ def journey_page(
                 "title": journey.name,
                 "journey": journey,
                 "stats": catalogue.journey_stats(session, journey),
-                "definition": catalogue.definition_document(session, journey),
+                "definition": document,
+                "trigger_text": describe.describe_trigger(parsed.trigger),
+                "step_texts": describe.describe_steps(parsed),
                 "csrf_token": _csrf(caller),
             },
         )
@@ -152,12 +191,23 @@ def edit_journey(
         journey = catalogue.get_journey(session, journey_id)
         form = journey_form.form_from_definition(catalogue.definition_document(session, journey))
         form["name"] = journey.name
-        return _editor(request, caller, form=form, error=None, journey=journey)
+    return _editor(
+        request,
+        caller,
+        form=form,
+        error=None,
+        journey=journey,
+        static_segments=_static_segments(store),
+    )
 
 
 @router.post("/journeys/{journey_id}/edit", name="console_journey_save")
 async def save_journey(
-    journey_id: uuid.UUID, request: Request, caller: Marketer, store: StoreDep
+    journey_id: uuid.UUID,
+    request: Request,
+    caller: Marketer,
+    store: StoreDep,
+    settings: SettingsDep,
 ) -> Response:
     """Save the form as the journey's next version (people in flight keep theirs)."""
     form = _form_fields(await request.form())
@@ -170,6 +220,7 @@ async def save_journey(
                 journey_id,
                 definition=journey_form.definition_from_form(form),
                 by=caller.principal,
+                webhook_networks=settings.automation.webhook_allowed_networks,
             )
 
     try:
@@ -177,7 +228,13 @@ async def save_journey(
     except ClientVaultError as exc:
         journey = await run_in_threadpool(_journey, store, journey_id)
         return _editor(
-            request, caller, form=form, error=exc.message, journey=journey, status_code=422
+            request,
+            caller,
+            form=form,
+            error=exc.message,
+            journey=journey,
+            static_segments=await run_in_threadpool(_static_segments, store),
+            status_code=422,
         )
     return RedirectResponse(f"{BASE}/journeys/{journey_id}", status_code=303)
 
