@@ -119,3 +119,49 @@ def test_the_do_not_contact_list_is_the_dpos(
     assert [(e["customer_id"], e["reason"]) for e in listed] == [(str(customer), "manual")]
     assert client.delete(f"/api/v1/do-not-contact/{customer}", headers=dpo).status_code == 204
     assert client.get("/api/v1/do-not-contact", headers=dpo).json() == []
+
+
+def test_a_journey_puts_a_customer_in_a_static_segment_the_segments_api_shows(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    marketer = bearer_headers(db, db_settings, "marketer")
+    admin = bearer_headers(db, db_settings, "admin")
+    nobody = {"type": "attribute", "field": "city", "values": ["Nowhere"]}
+    for slug, kind in (("vip", "static"), ("lyon", "dynamic")):
+        made = client.post(
+            "/api/v1/segments",
+            json={"slug": slug, "name": slug, "kind": kind, "rules": nobody},
+            headers=marketer,
+        )
+        assert made.status_code == 201, made.text
+    tag = {
+        "trigger": {"kind": "event", "event": "Signed Up"},
+        "steps": [{"id": "tag", "type": "add_to_segment", "segment": "lyon"}],
+    }
+    refused = client.post(
+        "/api/v1/journeys", json={"name": "T", "definition": tag}, headers=marketer
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["message"].startswith("step 1 ('tag'): segment: ")
+    hook = {**tag, "steps": [{"id": "hook", "type": "webhook", "url": "http://127.0.0.1/x"}]}
+    refused = client.post(
+        "/api/v1/journeys", json={"name": "T", "definition": hook}, headers=marketer
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["message"].startswith("step 1 ('hook'): url: refused")
+    tag["steps"][0]["segment"] = "vip"
+    made = client.post("/api/v1/journeys", json={"name": "T", "definition": tag}, headers=marketer)
+    assert made.status_code == 201, made.text
+    client.post(f"/api/v1/journeys/{made.json()['id']}/activate", headers=marketer)
+
+    customer = sign_up(db, 1)
+    track(db, "user-1", "Signed Up")
+    consumers.drain(db, JOURNEY_CONSUMER)
+    advance_due(db, db_settings.model_copy(update={"automation": ALWAYS}))
+    page = client.get("/api/v1/segments/vip/members", headers=admin).json()
+    assert [m["customer_id"] for m in page["members"]] == [str(customer)]
+    history = client.get("/api/v1/segments/vip/history", headers=admin).json()
+    assert [(c["change"], c["customers"]) for c in history["changes"]] == [("entered", "1")]
+    assert history["sizes"][-1][1] == "1"
+    mine = client.get(f"/api/v1/customers/{customer}/segments", headers=marketer).json()
+    assert [s["slug"] for s in mine] == ["vip"]
