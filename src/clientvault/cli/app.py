@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from clientvault.cli.analytics import analytics_app
 from clientvault.cli.audit import audit_app
 from clientvault.cli.backup import backup_app, refuse_unfinished_restore, restore_app
+from clientvault.cli.campaigns import campaign_app
 from clientvault.cli.common import (
     DataDirOption,
     console,
@@ -67,6 +68,7 @@ GROUPS: dict[str, tuple[tuple[str, typer.Typer], ...]] = {
     "identity": (("identity", identity_app),),
     "customers": (("customers", customers_app),),
     "automation": (
+        ("campaign", campaign_app),
         ("jobs", jobs_app),
         ("journey", journey_app),
         ("personalize", personalize_app),

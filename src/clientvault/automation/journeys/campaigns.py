@@ -159,13 +159,34 @@ def cancel_campaign(session: Session, campaign_id: uuid.UUID, *, by: Principal) 
 def list_campaigns(session: Session) -> list[tuple[Campaign, dict[str, int]]]:
     """Every campaign, newest first, with its recipients counted by outcome."""
     campaigns = list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc())))
-    counts: dict[uuid.UUID, dict[str, int]] = {}
-    for campaign_id, outcome in session.execute(
-        select(CampaignRecipient.campaign_id, CampaignRecipient.outcome)
-    ):
-        entry = counts.setdefault(campaign_id, {})
-        entry[outcome] = entry.get(outcome, 0) + 1
+    counts = _recipient_counts(session)
     return [(c, counts.get(c.id, {})) for c in campaigns]
+
+
+def find_campaign(session: Session, key: str) -> tuple[Campaign, dict[str, int]]:
+    """A campaign by id or by name (the CLI's argument), with its recipients counted by
+    outcome; ``NotFound`` otherwise."""
+    try:
+        campaign = session.get(Campaign, uuid.UUID(key))
+    except ValueError:
+        campaign = session.scalar(select(Campaign).where(Campaign.name == key))
+    if campaign is None:
+        raise NotFound(f"no campaign is called {key!r}")
+    return campaign, _recipient_counts(session, campaign.id).get(campaign.id, {})
+
+
+def _recipient_counts(
+    session: Session, campaign_id: uuid.UUID | None = None
+) -> dict[uuid.UUID, dict[str, int]]:
+    query = select(CampaignRecipient.campaign_id, CampaignRecipient.outcome, func.count()).group_by(
+        CampaignRecipient.campaign_id, CampaignRecipient.outcome
+    )
+    if campaign_id is not None:
+        query = query.where(CampaignRecipient.campaign_id == campaign_id)
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    for found, outcome, total in session.execute(query):
+        counts.setdefault(found, {})[outcome] = int(total)
+    return counts
 
 
 def send_due_campaigns(store: Store, settings: Settings, *, now: datetime | None = None) -> int:
