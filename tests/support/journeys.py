@@ -64,9 +64,11 @@ def sign_up(
     first_name: str = "Ada",
     consent: bool = True,
     birthday: str | None = None,
+    traits: dict[str, Any] | None = None,
 ) -> uuid.UUID:
-    """Person ``n`` identified (e-mail, first name), with marketing consent if asked."""
-    traits: dict[str, Any] = {"email": f"person.{n}@example.com", "firstName": first_name}
+    """Person ``n`` identified (e-mail, first name, other ``traits``), with marketing consent
+    if asked."""
+    traits = {"email": f"person.{n}@example.com", "firstName": first_name, **(traits or {})}
     if birthday:
         traits["birthday"] = birthday
     with store.sessions.begin() as session:

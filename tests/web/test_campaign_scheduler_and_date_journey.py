@@ -86,7 +86,7 @@ def test_a_marketer_schedules_a_campaign_and_builds_a_win_back_journey(
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Win back")
     expect(page.locator("[data-trigger-text]")).to_have_text(
-        "30 days after the customer's last order, at 10:00 (installation time zone); "
+        "30 days after the customer's last order, at 10:00 in the customer's time zone; "
         "once per last-order date."
     )
     expect(page.locator('[data-step="tag"]')).to_contain_text("Add to the static segment lapsed")

@@ -79,7 +79,7 @@ def test_the_editor_form_round_trips_the_trigger_and_the_segment_steps() -> None
 def test_the_trigger_and_the_steps_in_words() -> None:
     definition = parse(WIN_BACK)
     assert describe_trigger(definition.trigger) == (
-        "30 days after the customer's last order, at 10:00 (installation time zone); "
+        "30 days after the customer's last order, at 10:00 in the customer's time zone; "
         "once per last-order date"
     )
     assert describe_steps(definition) == {
@@ -89,5 +89,5 @@ def test_the_trigger_and_the_steps_in_words() -> None:
     }
     birthday = parse({**WIN_BACK, "trigger": {"kind": "date", "offset_days": -2, "at_hour": 8}})
     assert describe_trigger(birthday.trigger) == (
-        "2 days before the customer's birthday, at 08:00 (installation time zone)"
+        "2 days before the customer's birthday, at 08:00 in the customer's time zone"
     )

@@ -101,11 +101,12 @@ class AbsenceTrigger(_Strict):
 
 
 class DateTrigger(_Strict):
-    """Start on a date attribute, evaluated daily at ``at_hour`` in the installation's time
-    zone, ``offset_days`` after that date: ``birthday`` (month and day; negative: before),
-    or ``last_order`` (the day of the person's latest order, their merged profiles' orders
-    counted, fully refunded ones not; at least 1 day after). A person enters once per
-    qualifying date (the re-entry rule applies on top)."""
+    """Start on a date attribute, evaluated daily at ``at_hour`` in the customer's time zone
+    (their ``timezone`` trait, else the installation's), ``offset_days`` after that date:
+    ``birthday`` (month and day; negative: before), or ``last_order`` (the day of the
+    person's latest order, their merged profiles' orders counted, fully refunded ones not;
+    at least 1 day after). A person enters once per qualifying date (the re-entry rule
+    applies on top). Evaluated by ``dates.start_date_runs``."""
 
     kind: Literal["date"] = "date"
     attribute: Literal["birthday", "last_order"] = "birthday"

@@ -37,7 +37,7 @@ def _minutes(minutes: float) -> str:
 
 
 def _date_trigger(trigger: DateTrigger) -> str:
-    hour = f"at {trigger.at_hour:02d}:00 (installation time zone)"
+    hour = f"at {trigger.at_hour:02d}:00 in the customer's time zone"
     if trigger.attribute == "last_order":
         return (
             f"{_days(trigger.offset_days)} after the customer's last order, {hour}; "

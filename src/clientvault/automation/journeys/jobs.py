@@ -8,26 +8,22 @@ import hmac
 import http.client
 import json
 import logging
-import uuid
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientvault.automation.journeys import campaigns, engine, optin
-from clientvault.automation.journeys.definition import ConsentTrigger, DateTrigger
+from clientvault.automation.journeys.dates import start_date_runs
+from clientvault.automation.journeys.definition import ConsentTrigger
 from clientvault.automation.journeys.events import record_event
 from clientvault.automation.journeys.models import DoNotContact, JourneyEmail, JourneyWebhook
 from clientvault.automation.journeys.ssrf import REFUSED, RefusedDestination, destination
-from clientvault.identity.models import Customer
-from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import ConsumerCursor
 from clientvault.messaging.delivery import BOUNCED
 from clientvault.messaging.models import OutboxMessage
 from clientvault.privacy.models import ConsentRecord
 from clientvault.privacy.preferences import CHANNEL as PREFERENCE_CENTRE
-from clientvault.segments.compiler import live_customers
 from clientvault.settings import Settings
 from clientvault.store.base import utcnow
 from clientvault.store.context import Store
@@ -48,76 +44,6 @@ WEBHOOK_TIMEOUT_S = 10.0
 def _advance(store: Store, settings: Settings) -> None:
     while engine.advance_due(store, settings) >= settings.automation.batch_size:
         pass
-
-
-def start_date_runs(store: Store, settings: Settings, *, now: datetime | None = None) -> int:
-    """Start the date-triggered journeys' runs for today (installation time zone), once the
-    trigger's hour has come. A birthday run's entry key is today's date, a last-order run's
-    the order's date: each qualifying date starts a person's run once, however often the job
-    runs that day."""
-    moment = now or utcnow()
-    local = moment.astimezone(settings.zone)
-    started = 0
-    with store.sessions.begin() as session:
-        for journey, definition in engine.active_journeys(session):
-            trigger = definition.trigger
-            if not isinstance(trigger, DateTrigger) or local.hour < trigger.at_hour:
-                continue
-            day = local.date() - timedelta(days=trigger.offset_days)
-            if trigger.attribute == "birthday":
-                people = select(Customer.id).where(
-                    Customer.birthday.in_(_birthdays_on(day)), Customer.status == "active"
-                )
-                entry_key = f"date:{local.date().isoformat()}"
-            else:
-                people = last_ordered_on(day, settings.zone)
-                entry_key = f"last_order:{day.isoformat()}"
-            for customer_id in session.scalars(people):
-                run = engine.start_run(
-                    session,
-                    journey,
-                    definition,
-                    customer_id=customer_id,
-                    entry_key=entry_key,
-                    now=moment,
-                )
-                started += run is not None
-    return started
-
-
-def last_ordered_on(day: date, zone: ZoneInfo) -> Select[uuid.UUID]:
-    """The people whose latest order was placed on ``day`` (in ``zone``): each person is the
-    profile their merged profiles point to, their orders counted together; fully refunded
-    orders do not count, erased profiles' orders have no customer any more, and the person
-    must be live (``segments.compiler.live_customers``: neither merged away nor erased)."""
-    start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
-    person = func.coalesce(Customer.merged_into_id, Customer.id)
-    latest = (
-        select(person.label("person"), func.max(Order.placed_at).label("placed_at"))
-        .join(Customer, Customer.id == Order.customer_id)
-        .where(Order.status != "refunded")
-        .group_by(person)
-        .subquery()
-    )
-    return (
-        select(Customer.id)
-        .join(latest, latest.c.person == Customer.id)
-        .where(latest.c.placed_at >= start, latest.c.placed_at < end, live_customers())
-        .order_by(Customer.id)
-    )
-
-
-def _birthdays_on(day: date) -> list[str]:
-    """The ``MM-DD`` birthdays celebrated on ``day`` (29 February on the 28th in other years)."""
-    days = [day.strftime("%m-%d")]
-    if day.month == 2 and day.day == 28 and not _leap(day.year):
-        days.append("02-29")
-    return days
-
-
-def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def start_consent_runs(store: Store, settings: Settings) -> int:

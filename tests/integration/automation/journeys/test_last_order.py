@@ -108,6 +108,33 @@ def test_n_days_after_the_last_order_once_per_order_date_merges_refunds_and_eras
     assert _runs(db)[-1] == (ada, "last_order:2026-03-20")
 
 
+def test_the_order_date_and_today_are_the_customer_time_zone(
+    db: Store, db_settings: Settings
+) -> None:
+    settings = db_settings.model_copy(update={"timezone": "Europe/Paris", "automation": ALWAYS})
+    journey(
+        db,
+        "Win back",
+        {
+            "trigger": {"kind": "date", "attribute": "last_order", "offset_days": 30},
+            "steps": [{"id": "mark", "type": "update_trait", "trait": "win_back", "value": True}],
+        },
+    )
+    ada = sign_up(db, 1, traits={"timezone": "Pacific/Auckland"})
+    bob = sign_up(db, 2)
+    # One moment: 00:30 on 14 February in Auckland, 12:30 on the 13th in Paris.
+    moment = datetime(2026, 2, 13, 11, 30, tzinfo=UTC)
+    _order(db, "user-1", "o-ada", moment)
+    _order(db, "user-2", "o-bob", moment)
+    consumers.drain(db, COMMERCE)
+    paris = ZoneInfo("Europe/Paris")
+    bob_day = datetime(2026, 3, 15, 9, 30, tzinfo=paris)  # 21:30 in Auckland
+    assert jobs.start_date_runs(db, settings, now=bob_day) == 1
+    ada_day = datetime(2026, 3, 16, 9, 30, tzinfo=AUCKLAND)  # 21:30 on the 15th in Paris
+    assert jobs.start_date_runs(db, settings, now=ada_day) == 1
+    assert _runs(db) == [(bob, "last_order:2026-02-13"), (ada, "last_order:2026-02-14")]
+
+
 def test_the_real_worker_sends_the_win_back_email_on_the_day(
     db: Store, db_settings: Settings
 ) -> None:

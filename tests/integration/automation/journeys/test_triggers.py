@@ -47,6 +47,37 @@ def test_birthdays_start_on_the_day_in_the_installation_time_zone_once(
     assert [(r.customer_id, r.entry_key) for r in runs] == [(ada, "date:2027-03-15")]
 
 
+def test_birthdays_start_on_the_day_in_the_customer_time_zone(
+    db: Store, db_settings: Settings
+) -> None:
+    settings = db_settings.model_copy(update={"timezone": "Europe/Paris", "automation": ALWAYS})
+    journey(
+        db,
+        "Birthday",
+        {
+            "trigger": {"kind": "date", "attribute": "birthday", "at_hour": 9},
+            "steps": [{"id": "mark", "type": "update_trait", "trait": "celebrated", "value": 1}],
+            "reentry": {"mode": "every_time"},
+        },
+    )
+    auckland = {"timezone": "Pacific/Auckland"}
+    ada = sign_up(db, 1, birthday="1990-03-15", traits=auckland)
+    bob = sign_up(db, 2, birthday="1990-03-15")  # no zone of his own: the installation's
+    eve = sign_up(db, 3, birthday="1990-03-15", traits={"timezone": "Mars/Olympus"})
+    # 14 March 21:30 UTC: 10:30 on the 15th in Auckland, 22:30 on the 14th in Paris.
+    evening = datetime(2027, 3, 14, 21, 30, tzinfo=UTC)
+    assert jobs.start_date_runs(db, settings, now=evening) == 1
+    # 15 March 08:30 UTC: 09:30 in Paris (and 21:30, still the 15th, in Auckland).
+    assert jobs.start_date_runs(db, settings, now=evening + timedelta(hours=11)) == 2
+    assert jobs.start_date_runs(db, settings, now=evening + timedelta(hours=12)) == 0
+    with db.sessions() as session:
+        runs = session.execute(
+            select(JourneyRun.customer_id, JourneyRun.entry_key).order_by(JourneyRun.id)
+        ).all()
+    assert runs[0] == (ada, "date:2027-03-15")
+    assert sorted(runs[1:]) == sorted([(bob, "date:2027-03-15"), (eve, "date:2027-03-15")])
+
+
 def test_consent_granted_starts_a_journey(db: Store, db_settings: Settings) -> None:
     template(db, "thanks")
     journey(
