@@ -16,6 +16,25 @@ def sign_in_as_dpo(page: Any, live_server: Any, email: str = "dpo@example.com") 
     sign_in_with_totp(page, live_server, email=email, role="dpo", display_name="Dana Dpo")
 
 
+def sign_in_as_marketer(page: Any, live_server: Any, email: str = "mia@example.com") -> None:
+    """Create a marketer (no second factor: their role does not require one) and sign them
+    in to the console through its pages."""
+    with live_server.store.sessions.begin() as session:
+        create_staff(
+            session,
+            live_server.settings,
+            email=email,
+            role="marketer",
+            display_name="Mia Marketer",
+        ).user.must_change_password = False
+    page.goto("/console/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(STRONG)
+    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+
+
 def sign_in_with_totp(
     page: Any, live_server: Any, *, email: str, role: str, display_name: str
 ) -> None:

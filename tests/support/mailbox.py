@@ -8,6 +8,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +46,14 @@ class Mailbox:
             self.messages.append(parsed)
             self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
+
+    def wait_for_mail(self, *, timeout: float = 20.0, settle: float = 0.5) -> None:
+        """Wait until a message has arrived (or ``timeout`` seconds), then ``settle`` seconds
+        more, so that a message sent by mistake after the first one arrives too."""
+        deadline = time.monotonic() + timeout
+        while not self.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(settle)
 
     def to(self, address: str) -> list[EmailMessage]:
         """The messages addressed to ``address``."""

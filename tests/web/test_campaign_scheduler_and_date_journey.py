@@ -10,27 +10,10 @@ import pytest
 from playwright.sync_api import expect
 
 from clientvault.segments.service import SegmentIn, save_segment
+from support.browser import sign_in_as_marketer
 from support.journeys import MARKETER, sign_up, template
-from support.staff import STRONG, create_staff
 
 pytestmark = pytest.mark.web
-
-
-def _sign_in(page: Any, live_server: Any) -> None:
-    with live_server.store.sessions.begin() as session:
-        create_staff(
-            session,
-            live_server.settings,
-            email="mia@example.com",
-            role="marketer",
-            display_name="Mia Marketer",
-        ).user.must_change_password = False
-    page.goto("/console/login")
-    page.get_by_label("E-mail").fill("mia@example.com")
-    page.get_by_label("Password").fill(STRONG)
-    page.wait_for_load_state("networkidle")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
 
 
 def test_a_marketer_schedules_a_campaign_and_builds_a_win_back_journey(
@@ -51,7 +34,7 @@ def test_a_marketer_schedules_a_campaign_and_builds_a_win_back_journey(
             principal=MARKETER,
             zone="UTC",
         )
-    _sign_in(page, live_server)
+    sign_in_as_marketer(page, live_server)
 
     page.goto("/console/campaigns/campaigns/new")
     page.locator("#name").fill("Spring sale")

@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from clientvault.automation.journeys.engine import JOURNEY_CONSUMER
 from clientvault.ingest import consumers
+from support.browser import sign_in_as_marketer
 from support.journeys import sign_up, template, track
-from support.staff import STRONG, create_staff
 
 pytestmark = pytest.mark.web
 
@@ -21,20 +21,7 @@ def test_a_marketer_builds_the_cart_journey_and_sees_a_customer_enter(
 ) -> None:
     store = live_server.store
     template(store, "cart", text="{{ customer.first_name }}, your cart is waiting", html="")
-    with store.sessions.begin() as session:
-        create_staff(
-            session,
-            live_server.settings,
-            email="mia@example.com",
-            role="marketer",
-            display_name="Mia Marketer",
-        ).user.must_change_password = False
-    page.goto("/console/login")
-    page.get_by_label("E-mail").fill("mia@example.com")
-    page.get_by_label("Password").fill(STRONG)
-    page.wait_for_load_state("networkidle")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+    sign_in_as_marketer(page, live_server)
 
     page.get_by_role("navigation", name="Console").get_by_text("Campaigns & workflows").click()
     page.get_by_role("link", name="New journey").click()

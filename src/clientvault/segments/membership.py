@@ -84,6 +84,23 @@ def refresh_segment(
         had = set(session.scalars(current))
     entering = sorted(found - had)
     leaving = sorted(had - found)
+    _apply(session, segment, entering, leaving, at)
+    size = _count_members(session, segment)
+    segment.size = size
+    if customers is None:
+        segment.evaluated_at = at
+    _keep_size(session, segment, size, at)
+    return Changes(len(entering), len(leaving), size)
+
+
+def _apply(
+    session: Session,
+    segment: Segment,
+    entering: list[uuid.UUID],
+    leaving: list[uuid.UUID],
+    at: datetime,
+) -> None:
+    """Members in and out, each change in the history and on the event log."""
     for chunk in _chunks(leaving):
         session.execute(
             delete(SegmentMember).where(
@@ -97,12 +114,6 @@ def refresh_segment(
         )
     _record(session, segment, entering, "entered", at)
     _record(session, segment, leaving, "exited", at)
-    size = _count_members(session, segment)
-    segment.size = size
-    if customers is None:
-        segment.evaluated_at = at
-    _keep_size(session, segment, size, at)
-    return Changes(len(entering), len(leaving), size)
 
 
 def _count_members(session: Session, segment: Segment) -> int:
@@ -206,19 +217,7 @@ def change_static_members(
             )
     entering = sorted(live - had) if add else []
     leaving = [] if add else sorted(had)
-    for chunk in _chunks(leaving):
-        session.execute(
-            delete(SegmentMember).where(
-                SegmentMember.segment_id == segment.id, SegmentMember.customer_id.in_(chunk)
-            )
-        )
-    if entering:
-        session.execute(
-            insert(SegmentMember),
-            [{"segment_id": segment.id, "customer_id": c, "entered_at": at} for c in entering],
-        )
-    _record(session, segment, entering, "entered", at)
-    _record(session, segment, leaving, "exited", at)
+    _apply(session, segment, entering, leaving, at)
     if entering or leaving:
         segment.size = _count_members(session, segment)
         _keep_size(session, segment, segment.size, at)

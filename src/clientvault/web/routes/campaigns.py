@@ -146,15 +146,7 @@ async def create_journey(
     try:
         journey_id = await run_in_threadpool(save)
     except ClientVaultError as exc:
-        return _editor(
-            request,
-            caller,
-            form=form,
-            error=exc.message,
-            journey=None,
-            static_segments=await run_in_threadpool(_static_segments, store),
-            status_code=422,
-        )
+        return await _refused(request, caller, store, form, exc, None)
     return RedirectResponse(f"{BASE}/journeys/{journey_id}", status_code=303)
 
 
@@ -226,22 +218,35 @@ async def save_journey(
     try:
         await run_in_threadpool(save)
     except ClientVaultError as exc:
-        journey = await run_in_threadpool(_journey, store, journey_id)
-        return _editor(
-            request,
-            caller,
-            form=form,
-            error=exc.message,
-            journey=journey,
-            static_segments=await run_in_threadpool(_static_segments, store),
-            status_code=422,
-        )
+        return await _refused(request, caller, store, form, exc, journey_id)
     return RedirectResponse(f"{BASE}/journeys/{journey_id}", status_code=303)
 
 
-def _journey(store: Store, journey_id: uuid.UUID) -> Any:
-    with store.read_sessions() as session:
-        return catalogue.get_journey(session, journey_id)
+async def _refused(
+    request: Request,
+    caller: Caller,
+    store: Store,
+    form: dict[str, str],
+    error: ClientVaultError,
+    journey_id: uuid.UUID | None,
+) -> Response:
+    """The editor again, as it was filled, with why the save was refused."""
+
+    def read() -> tuple[Any, list[str]]:
+        with store.read_sessions() as session:
+            journey = catalogue.get_journey(session, journey_id) if journey_id else None
+        return journey, _static_segments(store)
+
+    journey, static = await run_in_threadpool(read)
+    return _editor(
+        request,
+        caller,
+        form=form,
+        error=error.message,
+        journey=journey,
+        static_segments=static,
+        status_code=422,
+    )
 
 
 @router.post("/journeys/{journey_id}/status", name="console_journey_status")

@@ -5,7 +5,6 @@ e-mail to an SMTP server on loopback."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from zoneinfo import ZoneInfo
@@ -162,10 +161,7 @@ def test_the_real_worker_sends_the_win_back_email_on_the_day(
         worker = build_worker(db, settings, poll_seconds=0.05)
         worker.start()
         try:
-            deadline = time.monotonic() + 20
-            while not mailbox.messages and time.monotonic() < deadline:
-                time.sleep(0.1)
-            time.sleep(0.5)
+            mailbox.wait_for_mail()
         finally:
             worker.stop()
     assert mailbox.recipients == [["person.1@example.com"]]
