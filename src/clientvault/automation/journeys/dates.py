@@ -15,8 +15,8 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from clientvault.automation.journeys import engine
 from clientvault.automation.journeys.definition import DateTrigger
@@ -112,21 +112,33 @@ def last_ordered_on(day: date, zone: ZoneInfo) -> Select[uuid.UUID]:
     """The people whose latest order was placed on ``day`` (in ``zone``): each person is the
     profile their merged profiles point to, their orders counted together; fully refunded
     orders do not count, erased profiles' orders have no customer any more, and the person
-    must be live (``segments.compiler.live_customers``: neither merged away nor erased)."""
+    must be live (``segments.compiler.live_customers``: neither merged away nor erased).
+
+    The orders of that day are found by ``ORDERS_BY_TIME``, and for each of their people
+    "no later order" is two index lookups (theirs, and their merged profiles'): the cost
+    follows the day's orders, not the whole order table."""
     start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
-    person = func.coalesce(Customer.merged_into_id, Customer.id)
-    latest = (
-        select(person.label("person"), func.max(Order.placed_at).label("placed_at"))
-        .join(Customer, Customer.id == Order.customer_id)
-        .where(Order.status != "refunded")
-        .group_by(person)
-        .subquery()
+    counted = Order.status != "refunded"
+    buyer = aliased(Customer)
+    ordered_that_day = (
+        select(func.coalesce(buyer.merged_into_id, buyer.id))
+        .select_from(Order)
+        .join(buyer, buyer.id == Order.customer_id)
+        .where(Order.placed_at >= start, Order.placed_at < end, counted)
+    )
+    later_own = exists(
+        select(Order.id).where(Order.customer_id == Customer.id, Order.placed_at >= end, counted)
+    )
+    absorbed = aliased(Customer)
+    later_merged = exists(
+        select(Order.id)
+        .join(absorbed, absorbed.id == Order.customer_id)
+        .where(absorbed.merged_into_id == Customer.id, Order.placed_at >= end, counted)
     )
     return (
         select(Customer.id)
-        .join(latest, latest.c.person == Customer.id)
-        .where(latest.c.placed_at >= start, latest.c.placed_at < end, live_customers())
+        .where(Customer.id.in_(ordered_that_day), ~later_own, ~later_merged, live_customers())
         .order_by(Customer.id)
     )
 

@@ -1,6 +1,7 @@
 """The journeys' tables: journeys and their versions, e-mail templates, per-customer runs,
 the steps each run has done (its idempotency keys), queued webhook calls, the e-mails sent by
-journeys and the do-not-contact list."""
+journeys and the do-not-contact list; and the index of orders by time the last-order date
+trigger reads."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from clientvault.ingest.commerce.models import Order
 from clientvault.store.base import Base, BigIntId, JsonDocument, new_id, utcnow
 
 #: A journey's states: only ``active`` ones take entrants and advance their runs.
@@ -227,3 +229,8 @@ class NewsletterSignup(Base):
     confirmed_at: Mapped[datetime | None]
     #: The consent recorded on confirmation (``consent_ledger.id``).
     consent_record_id: Mapped[int | None] = mapped_column(BigIntId)
+
+
+#: The index the last-order date trigger needs (the orders of one day), declared here with the
+#: trigger that needs it rather than in ``ingest.commerce.models``.
+ORDERS_BY_TIME = Index("ix_orders_placed_at", Order.placed_at)
