@@ -36,7 +36,8 @@ def test_journeys_are_listed_shown_paused_and_resumed(
     assert "active" in listed
     shown = _run(data_dir, "show", "Welcome series")
     assert '"template": "welcome"' in shown
-    assert "hello" in shown
+    assert "When the customer does Signed Up" in shown
+    assert "Send the e-mail 'welcome'" in shown
     assert "paused" in _run(data_dir, "pause", "Welcome series")
     assert "active" in _run(data_dir, "resume", "Welcome series")
     again = runner.invoke(app, ["journey", "resume", "Welcome series", "--data-dir", str(data_dir)])

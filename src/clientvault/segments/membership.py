@@ -198,7 +198,11 @@ def change_static_members(
     when there is no such segment or it is dynamic (``service.static_segment``)."""
     at = now or utcnow()
     segment = static_segment(session, slug)
-    # One change at a time per segment (PostgreSQL): the members read, the size counted.
+    # One change at a time per segment (PostgreSQL): the members read, the size counted. The
+    # event log's lock first, as publishing the change takes it: a transaction that already
+    # put events on the log (a journey's other steps) and one holding the segment's row
+    # cannot then wait for each other.
+    lock_event_log(session)
     session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
     wanted = list(dict.fromkeys(customers))
     had: set[uuid.UUID] = set()
