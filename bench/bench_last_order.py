@@ -5,7 +5,7 @@ Setup: a fresh installation (SQLite, and PostgreSQL when a URL is configured) wi
 (default 100,000; 1% merged into another) and O orders (default 1,000,000) spread over two
 years, 2% fully refunded, written with Core inserts.
 Ours: ``automation.journeys.dates.last_ordered_on`` (the day's orders by ``ix_orders_placed_at``,
-"no later order" by index lookups), in days evaluated per second, median over several days.
+"no later order" by index lookups), in days evaluated per minute, median over several days.
 Baseline: in the same run, the plain SQL a developer would write first: every order grouped by
 person, the latest kept when it falls on the day. Both must find the same people.
 """
@@ -134,7 +134,8 @@ def bench(store: Store, customers: int, orders: int, days: int) -> None:
     assert ours_found == plain_found, "the two queries disagree"
     people = sum(len(found) for found in ours_found) / len(sample)
     print(f"{people:,.0f} people a day on average")
-    report("last-order day", ours=1 / ours_s, baseline=1 / plain_s, unit="days/s")
+    print(f"median seconds per day: ours {ours_s:.3f}, baseline {plain_s:.3f}")
+    report("last-order day", ours=60 / ours_s, baseline=60 / plain_s, unit="days/min")
 
 
 def main() -> None:
