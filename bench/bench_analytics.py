@@ -22,10 +22,8 @@ machines are shared).
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,13 +31,10 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
 from _common import backends, fresh_installation, median_seconds, report
 from clientvault.analytics import clv, cohorts, funnels, kpis
-from clientvault.identity.models import Customer
-from clientvault.ingest.commerce.models import Order
-from clientvault.ingest.models import Event
 from clientvault.store.context import Store
 
 END = datetime(2026, 1, 1, tzinfo=UTC)
@@ -48,48 +43,95 @@ STEPS = list(funnels.DEFAULT_STEPS)
 UTC_ZONE = ZoneInfo("UTC")
 
 
+#: A seeded pseudo-random integer in [0, 2^31 - 1) from an integer SQL expression ``x``
+#: (two rounds of squaring and an affine map modulo the Mersenne prime 2^31 - 1): the same
+#: values on SQLite and PostgreSQL, so both hold the same data.
+_PRIME = 2147483647
+
+
+def _hash(x: str) -> str:
+    once = f"((({x}) % {_PRIME}) * (({x}) % {_PRIME}) % {_PRIME} * 48271 + :seed) % {_PRIME}"
+    return f"(({once}) * ({once}) % {_PRIME} * 69621 + 11) % {_PRIME}"
+
+
+def _populate_sql(dialect: str) -> tuple[str, str, str]:
+    """The statements generating customers ``:lo`` to ``:hi`` (ids ``UUID(int=n << 64 |
+    hash)``), their events (``:per`` each at most: the funnel's steps on every fifth with
+    probability 1, 0.6, 0.36, 0.216 — else a page view — up to two weeks apart from a start
+    anywhere in the year, those from ``:end`` on not kept), and an order per ``Order
+    Completed`` event from id ``:after`` on, as the Python generator had them."""
+    if dialect == "sqlite":
+        series = (
+            "WITH RECURSIVE n(c) AS (SELECT :lo UNION ALL SELECT c + 1 FROM n WHERE c < :hi), "
+            "k(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM k WHERE k < :per - 1)"
+        )
+        people = "n"
+        steps = "n, k"
+        uuid = "printf('%016x%016x', c, {h})"
+        moment = "strftime('%Y-%m-%d %H:%M:%S', {s}, 'unixepoch') || '.000000'"
+        prefix = series + ", "
+    else:
+        people = "generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS n(c)"
+        steps = f"{people}, generate_series(0, :per - 1) AS k(k)"
+        uuid = "CAST(lpad(to_hex(c), 16, '0') || lpad(to_hex({h}), 16, '0') AS uuid)"
+        moment = "to_timestamp({s})"
+        prefix = "WITH "
+    customer_id = uuid.format(h=_hash("c * 16 + 15"))
+    customers = (
+        (series + " " if dialect == "sqlite" else "")
+        + "INSERT INTO customers (id, status, created_at, updated_at, traits) "
+        f"SELECT {customer_id}, 'active', {moment.format(s=':begin')}, "
+        f"{moment.format(s=':begin')}, '{{}}' FROM {people} ORDER BY c"
+    )
+    gap = f"60 + {_hash('c * 16 + k + 100000000')} % 1199940"
+    thresholds = [_PRIME, _PRIME * 0.6, _PRIME * 0.36, _PRIME * 0.216]
+    name = (
+        "CASE "
+        + " ".join(
+            f"WHEN k % 5 = {d} AND u < {int(t)} THEN '{step}'"
+            for d, (t, step) in enumerate(zip(thresholds, STEPS, strict=True))
+        )
+        + " ELSE 'Page Viewed' END"
+    )
+    events = (
+        prefix + f"g AS (SELECT c, k, {_hash('c * 16 + k + 200000000')} AS u, "
+        f":begin + {_hash('c * 16 + 14')} % 31536000 + sum({gap}) OVER (PARTITION BY c "
+        f"ORDER BY k) AS s FROM {steps}) "
+        "INSERT INTO events (message_id, type, name, customer_id, occurred_at, received_at, "
+        "source, properties, context) "
+        f"SELECT 'b' || c || '-' || k, 'track', {name}, {customer_id}, "
+        f"{moment.format(s='s')}, {moment.format(s='s')}, 'web', '{{}}', '{{}}' "
+        "FROM g WHERE s < :end ORDER BY c, k"
+    )
+    orders = (
+        "INSERT INTO orders (external_id, customer_id, status, placed_at, currency, total, "
+        "refunded_amount) SELECT 'o' || id, customer_id, 'completed', occurred_at, 'EUR', "
+        f"10 + {_hash('id')} % 290, 0 FROM events WHERE name = 'Order Completed' AND id > :after"
+    )
+    return customers, events, orders
+
+
 def _populate(store: Store, customers: int, per_customer: int) -> None:
-    rng = random.Random(7)
-    ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(customers)]
-    events: list[dict[str, object]] = []
-    orders: list[dict[str, object]] = []
-    n_event = n_order = 0
-    with store.sessions.begin() as session:
-        for start in range(0, customers, 5000):
-            session.execute(insert(Customer), [{"id": c} for c in ids[start : start + 5000]])
-    for customer in ids:
-        # Up to two weeks between a customer's events, from a start anywhere in the year;
-        # events past END are not kept (a clamped instant would pile them up: ties an ordered
-        # funnel reads differently from a join), so the year is covered evenly.
-        at = START + timedelta(seconds=rng.randrange(365 * 86400))
-        for k in range(per_customer):
-            depth = k % 5
-            name = STEPS[depth] if depth < 4 and rng.random() < 0.6**depth else "Page Viewed"
-            at += timedelta(minutes=rng.randrange(1, 20000), seconds=rng.randrange(60))
-            if at >= END:
-                break
-            events.append({"message_id": f"b{n_event}", "type": "track", "name": name,
-                           "customer_id": customer, "occurred_at": at, "received_at": at,
-                           "source": "web", "properties": {}, "context": {}})  # fmt: skip
-            n_event += 1
-            if name == "Order Completed":
-                orders.append({"external_id": f"o{n_order}", "customer_id": customer,
-                               "placed_at": at, "total": rng.randrange(10, 300),
-                               "currency": "EUR"})  # fmt: skip
-                n_order += 1
-        if len(events) >= 20000:
-            _flush(store, events, orders)
-    _flush(store, events, orders)
-
-
-def _flush(store: Store, events: list[dict[str, object]], orders: list[dict[str, object]]) -> None:
-    with store.sessions.begin() as session:
-        for start in range(0, len(events), 2000):
-            session.execute(insert(Event), events[start : start + 2000])
-        for start in range(0, len(orders), 2000):
-            session.execute(insert(Order), orders[start : start + 2000])
-    events.clear()
-    orders.clear()
+    """Customers, events and orders generated by the database itself (a recursive CTE on
+    SQLite, ``generate_series`` on PostgreSQL), seeded, in chunks of 100,000 customers."""
+    dialect = store.engine.dialect.name
+    make_customers, make_events, make_orders = _populate_sql(dialect)
+    bounds = {
+        "begin": int(START.timestamp()),
+        "end": int(END.timestamp()),
+        "per": per_customer,
+        "seed": 7,
+    }
+    for lo in range(1, customers + 1, 100_000):
+        hi = min(lo + 99_999, customers)
+        with store.engine.begin() as connection:
+            after = connection.execute(text("SELECT coalesce(max(id), 0) FROM events")).scalar()
+            connection.execute(text(make_customers), {**bounds, "lo": lo, "hi": hi})
+            connection.execute(text(make_events), {**bounds, "lo": lo, "hi": hi})
+            connection.execute(text(make_orders), {"seed": 7, "after": after})
+    if dialect == "postgresql":
+        with store.engine.begin() as connection:  # what autovacuum would do
+            connection.execute(text("ANALYZE"))
 
 
 def _sql(store: Store, statement: str, **params: object) -> None:
