@@ -19,9 +19,7 @@ SQLite and PostgreSQL), and only the matrix's cells come back.
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from clientvault.analytics.kpis import buckets
+from clientvault.analytics.kpis import Customers, among, buckets
 from clientvault.errors import InvalidInput
 from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import Event
@@ -70,7 +68,7 @@ def compute(
     start: datetime,
     end: datetime,
     zone: ZoneInfo,
-    customer_ids: Sequence[uuid.UUID] | None = None,
+    customer_ids: Customers | None = None,
 ) -> list[Cohort]:
     """The cohort matrix of cohorts starting in ``[start, end)``, followed until ``end``."""
     edges = buckets(start, end, spec.grain, zone)
@@ -101,7 +99,7 @@ def compute(
             )
         )
     if customer_ids is not None:
-        parts = [part.where(part.selected_columns[0].in_(list(customer_ids))) for part in parts]
+        parts = [part.where(among(part.selected_columns[0], customer_ids)) for part in parts]
     source: Any = parts[0]
     if len(parts) > 1:
         source = union_all(*parts)
