@@ -20,11 +20,15 @@ steps and exclusions are event names):
   first step (first touch) or on the last reached step (last touch).
 
 Everything is computed in the database, in one statement per funnel, the same SQL on SQLite
-and PostgreSQL (instants compared as integer microseconds since the epoch):
+and PostgreSQL:
 
-* *ordered*: from every start, the earliest next occurrence of each step, looked up level by
-  level in the events' (name, customer, time) index (what a hand-written funnel query does);
-  with a last-touch breakdown, a cascade of "minimum over the later rows" windows instead,
+* *ordered*: set-based, as a hand-written funnel query joins: the attempts, then per step the
+  attempts still going joined with the person's next occurrences of the step inside the
+  window (the earliest kept), in the events' (name, customer, time) index, instants compared
+  in the column's own type; without a breakdown, people per step are the distinct people of
+  each step's set (no ranking needed: a person reaches a step when any attempt does);
+  with a last-touch breakdown, a cascade of "minimum over the later rows" windows instead
+  (instants as integer microseconds since the epoch),
   which carries the breakdown value along (the next step-``k`` occurrence after an instant
   never comes earlier for a later instant, so the minimum over the later step-``k − 1`` rows
   of their own chains is the chain of the nearest one);
@@ -193,12 +197,11 @@ def _person_events(spec: FunnelSpec, filters: Filters, until: datetime, *extra: 
 
 def _range(filters: Filters, until: datetime) -> list[ColumnElement[bool]]:
     """The events from the range's start to ``until``, of the source and customers asked."""
-    conditions = [Event.occurred_at >= filters.start, Event.occurred_at < until]
-    if filters.source is not None:
-        conditions.append(Event.source == filters.source)
-    if filters.customer_ids is not None:
-        conditions.append(among(Event.customer_id, filters.customer_ids))
-    return conditions
+    return [
+        Event.occurred_at >= filters.start,
+        Event.occurred_at < until,
+        *_event_matches(filters, Event.__table__),
+    ]
 
 
 def _events(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
@@ -527,7 +530,7 @@ def _ordered_totals(
 
 
 def _event_matches(filters: Filters, b: Any) -> list[Any]:
-    """The source and customer filters, on an alias of the events."""
+    """The source and customer filters, on the events' table or an alias of it."""
     conditions = []
     if filters.source is not None:
         conditions.append(b.c.source == filters.source)
