@@ -187,6 +187,13 @@ def reference(
     return totals, dict(breakdown), sorted(durations)
 
 
+#: Multiples of the history's 7-minute grid (attempts end exactly on a step), and one with a
+#: fraction of a second (the window's end computed from microseconds on SQLite).
+WINDOWS = (
+    timedelta(minutes=7 * 25),
+    timedelta(minutes=7 * 25, microseconds=500_000),
+    timedelta(minutes=7 * 412),
+)
 BREAKDOWNS = ((None, "first"), ("context.device.type", "first"), ("context.device.type", "last"))
 SPECS = [
     dict(mode=mode, exclusions=exclusions, breakdown=breakdown, attribution=attribution)
@@ -205,7 +212,7 @@ def test_funnels_match_the_reference(db: Store, seed: int) -> None:
     checked = 0
     with db.sessions() as session:
         for options in SPECS:
-            for window in (timedelta(hours=3), timedelta(days=2)):
+            for window in WINDOWS:
                 for filters in (
                     RANGE,
                     kpis.Filters(RANGE.start, RANGE.end, source="web"),
