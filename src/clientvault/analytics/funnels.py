@@ -430,9 +430,9 @@ def _ordered_levels(spec: FunnelSpec, filters: Filters, dialect: str) -> list[An
 
 def _starts_of(spec: FunnelSpec, filters: Filters, dialect: str, customers: bool) -> Select[Any]:
     """The attempts of customers (or of anonymous ids): each first step in the range, with
-    its instant (``start``, ``t``), the end of its window (``lim``), its first exclusion
-    after it (``x``) and its breakdown value. Customers and anonymous ids apart, so that
-    the customers' read only the events' (name, customer, time) index."""
+    its instant (``t``), the end of its window (``lim``), its first exclusion after it
+    (``x``, when the spec has exclusions) and its breakdown value. Customers and anonymous
+    ids apart, so that the customers' read only the events' (name, customer, time) index."""
     t = Event.occurred_at
     person: list[Any]
     if customers:
@@ -441,34 +441,29 @@ def _starts_of(spec: FunnelSpec, filters: Filters, dialect: str, customers: bool
     else:
         person = [cast(null(), Event.customer_id.type).label("cid"), Event.anonymous_index]
         which = and_(Event.customer_id.is_(None), Event.anonymous_index.is_not(None))
-    exclusion = (
-        _first_after(
-            filters,
-            spec.exclusions,
-            t,
-            Event.customer_id if customers else Event.anonymous_index,
-            customers,
-        )
-        if spec.exclusions
-        else cast(null(), t.type)
-    )
     columns = [
         person[0],
         person[1].label("anon"),
         Event.id.label("id"),
-        t.label("start"),
         t.label("t"),
         _window_end(t, spec, dialect).label("lim"),
-        exclusion.label("x"),
     ]
+    if spec.exclusions:
+        who = Event.customer_id if customers else Event.anonymous_index
+        columns.append(_first_after(filters, spec.exclusions, t, who, customers).label("x"))
     if spec.breakdown is not None:
         columns.append(_breakdown_value(spec.breakdown).label("bv"))
     return select(*columns).where(*_range(filters, filters.end), which, Event.name == spec.steps[0])
 
 
+def _start(level: Any) -> Any:
+    """An attempt's start in a set of ``_ordered_levels`` (the attempts' own ``t``)."""
+    return level.c.start if "start" in level.c else level.c.t
+
+
 def _span(level: Any, dialect: str) -> Any:
     """Microseconds from an attempt's start to its step ``t`` (the time to convert)."""
-    return epoch_micros(level.c.t, dialect) - epoch_micros(level.c.start, dialect)
+    return epoch_micros(level.c.t, dialect) - epoch_micros(_start(level), dialect)
 
 
 def _ordered_scored(spec: FunnelSpec, levels: list[Any], dialect: str) -> Subquery:
@@ -482,7 +477,7 @@ def _ordered_scored(spec: FunnelSpec, levels: list[Any], dialect: str) -> Subque
         return select(
             level.c.cid,
             level.c.anon,
-            level.c.start,
+            _start(level).label("start"),
             level.c.id,
             literal(k + 1).label("reached"),
             span.label("span"),
@@ -511,7 +506,7 @@ def _ordered_totals(
     earliest = select(
         _span(last, dialect).label("span"),
         func.row_number()
-        .over(partition_by=[last.c.cid, last.c.anon], order_by=[last.c.start, last.c.id])
+        .over(partition_by=[last.c.cid, last.c.anon], order_by=[_start(last), last.c.id])
         .label("rank"),
     ).subquery("converted")
     parts.append(
@@ -563,8 +558,12 @@ def _step_join(spec: FunnelSpec, filters: Filters, previous: Any, step: str) -> 
     ``step`` events after the previous step, up to the window's end and before the
     exclusion, grouped to the earliest (customers and anonymous ids in two branches, so that
     each joins on an index)."""
-    names = ["id", "cid", "anon", "start", "lim", "x"]
-    carried = [previous.c[name] for name in names + (["bv"] if spec.breakdown else [])]
+    names = ["id", "cid", "anon", "lim"]
+    names += ["x"] if spec.exclusions else []
+    names += ["bv"] if spec.breakdown is not None else []
+    carried = [previous.c[name] for name in names]
+    # The attempt's start: its own instant in the attempts' set, carried along after.
+    carried.append(_start(previous).label("start"))
 
     def branch(alias: str, customers: bool) -> Select[Any]:
         b = Event.__table__.alias(alias)
@@ -573,17 +572,18 @@ def _step_join(spec: FunnelSpec, filters: Filters, previous: Any, step: str) -> 
             if customers
             else and_(b.c.customer_id.is_(None), b.c.anonymous_index == previous.c.anon)
         )
-        on = and_(
+        on = [
             b.c.name == step,
             person,
             b.c.occurred_at > previous.c.t,
             b.c.occurred_at <= previous.c.lim,
-            or_(previous.c.x.is_(None), b.c.occurred_at < previous.c.x),
             *_event_matches(filters, b),
-        )
+        ]
+        if spec.exclusions:
+            on.append(or_(previous.c.x.is_(None), b.c.occurred_at < previous.c.x))
         return (
             select(*carried, func.min(b.c.occurred_at).label("t"))
-            .select_from(previous.join(b, on))
+            .select_from(previous.join(b, and_(*on)))
             .where(previous.c.cid.is_not(None) if customers else previous.c.cid.is_(None))
             .group_by(*carried)
         )
