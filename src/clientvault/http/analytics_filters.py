@@ -13,6 +13,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from clientvault.analytics import kpis
 from clientvault.errors import InvalidInput
@@ -46,7 +47,6 @@ def dashboard_filters(
     return replace(filters, customer_ids=members)
 
 
-def segment_choices(store: Store) -> list[tuple[str, str]]:
+def segment_choices(session: Session) -> list[tuple[str, str]]:
     """Every segment as (slug, name): the dashboard's segment filter."""
-    with store.read_sessions() as session:
-        return [(s.slug, s.name) for s in list_segments(session)]
+    return [(s.slug, s.name) for s in list_segments(session)]

@@ -189,7 +189,7 @@ def _data(store: Any, settings: Settings, q: DashboardQuery) -> dict[str, Any]:
                 {"key": e.key, "name": e.name, "status": e.status}
                 for e in experiments.listing(session)
             ],
-            "segments": segment_choices(store),
+            "segments": segment_choices(session),
             "min_group_size": minimum,
         }
 
