@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from clientvault.settings import Settings
 from clientvault.store.context import Store
-from support.analytics_history import load
+from support.analytics_history import A, C, load, load_browsers, make_segment
 from support.staff import bearer_headers
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
@@ -192,3 +192,55 @@ def test_console_page_and_csv(client: TestClient, db: Store, db_settings: Settin
     script = client.get("/console/analytics/plotly.min.js")
     assert script.status_code == 200
     assert b"plotly" in script.content[:2000].lower()
+
+
+def test_segment_filter_on_paths_lifecycle_and_kpis(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    """``segment=`` restricts every dashboard number to the segment's members, on the API
+    and the console (page, headings and CSV); unknown or too small segments are refused."""
+    load(db)
+    load_browsers(db)
+    make_segment(db, "a-and-c", "A and C", [A, C])
+    analyst = bearer_headers(db, db_settings, "analyst")
+    browsers = {**MARCH, "segment": "browsers"}
+
+    def get(path: str, params: dict[str, object]) -> dict[str, object]:
+        response = client.get(f"/api/v1/analytics/{path}", params=params, headers=analyst)
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+    everyone = get("paths", {**MARCH, "steps": 1})
+    members = get("paths", {**browsers, "steps": 1})
+    # Everyone: A, B, C, X and the five browsers viewed; A, X and the browsers then added.
+    assert (everyone["people"], everyone["edges"]) == (
+        9,
+        [{"step": 1, "source": "Product Viewed", "target": "Product Added", "people": 7}],
+    )
+    assert (members["people"], members["edges"]) == (
+        5,
+        [{"step": 1, "source": "Product Viewed", "target": "Product Added", "people": 5}],
+    )
+    weeks = get("lifecycle", {**browsers, "grain": "week"})["periods"]
+    assert isinstance(weeks, list)
+    assert [(w["start"], w["new"]) for w in weeks if w["new"]] == [("2026-03-09", 5)]
+    tiles = get("kpis", browsers)["tiles"]
+    assert isinstance(tiles, list)
+    assert {t["kpi"]: t["value"] for t in tiles}["visitors"] == 5
+    funnel = get("funnel", browsers)["steps"]
+    assert isinstance(funnel, list)
+    assert [s["people"] for s in funnel] == [5, 5, 0, 0]
+    unknown = client.get("/api/v1/analytics/paths", params={"segment": "nobody"}, headers=analyst)
+    assert unknown.status_code == 404
+    small = client.get(
+        "/api/v1/analytics/lifecycle", params={"segment": "a-and-c"}, headers=analyst
+    )
+    assert small.status_code == 422
+    assert "fewer than 5 members" in small.text
+    page = client.get("/console/analytics", params=browsers, headers=analyst)
+    assert page.status_code == 200, page.text
+    assert '<option value="browsers" selected>Browsers</option>' in page.text
+    assert "Lifecycle by day · Browsers" in page.text
+    exported = client.get("/console/analytics/export/paths.csv", params=browsers, headers=analyst)
+    assert exported.text.splitlines() == ["step,from,to,people", "1,Product Viewed,Product Added,5"]

@@ -15,6 +15,7 @@ from sqlalchemy import insert
 from clientvault.identity.models import Customer
 from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import Event
+from clientvault.segments.models import Segment, SegmentMember
 from clientvault.store.context import Store
 
 A, B, C, D = (uuid.UUID(int=n) for n in (1, 2, 3, 4))
@@ -133,3 +134,36 @@ def exposures(
                 later = start + timedelta(minutes=5)
                 rows.append(anonymous_event(f"{key}-{anon!r}-goal", anon, goal, later, {}))
     return rows
+
+
+#: Five more customers who viewed then added a product on 10 March (the "browsers"): a
+#: segment of them is big enough for the minimum group size (5).
+BROWSERS = [uuid.UUID(int=n) for n in range(11, 16)]
+
+
+def load_browsers(store: Store) -> None:
+    """The five browsers, their events, and the segment ``browsers`` of exactly them."""
+    with store.sessions.begin() as session:
+        session.execute(insert(Customer), [{"id": c} for c in BROWSERS])
+        rows = []
+        for n, who in enumerate(BROWSERS):
+            for name, when in (("Product Viewed", "03-10 10:00"), ("Product Added", "03-10 10:05")):
+                rows.append({**anonymous_event(f"br{n}{name}", b"", name, at(when), {}),
+                             "customer_id": who, "anonymous_index": None})  # fmt: skip
+        session.execute(insert(Event), rows)
+    make_segment(store, "browsers", "Browsers", BROWSERS)
+
+
+def make_segment(store: Store, slug: str, name: str, members: list[uuid.UUID]) -> None:
+    """A static segment with these members (as a snapshot taken now)."""
+    segment_id = uuid.uuid4()
+    with store.sessions.begin() as session:
+        session.execute(
+            insert(Segment).values(
+                id=segment_id, slug=slug, name=name, kind="static", created_by="test",
+                rules={"all": []}, size=len(members),
+            )
+        )  # fmt: skip
+        session.execute(
+            insert(SegmentMember), [{"segment_id": segment_id, "customer_id": c} for c in members]
+        )

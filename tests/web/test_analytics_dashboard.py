@@ -1,6 +1,6 @@
 """The analytics dashboard in Debian's chromium: its plotly charts render under the console's
-Content-Security-Policy without console errors, changing the date range changes the numbers,
-and an experiment's page shows its interval and SRM status."""
+Content-Security-Policy without console errors, changing the date range or the segment changes
+the numbers, and an experiment's page shows its interval and SRM status."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from clientvault.analytics import experiments
 from clientvault.ingest.models import Event
 from clientvault.store.base import utcnow
-from support.analytics_history import A, B, C, D, X, at, exposures, load
+from support.analytics_history import A, B, C, D, X, at, exposures, load, load_browsers
 from support.browser import sign_in_as_dpo
 
 pytestmark = pytest.mark.web
@@ -38,6 +38,17 @@ def test_dashboard_charts_date_range_and_an_experiment(page: Any, live_server: A
     expect(page).to_have_url(re.compile(r"from=2026-03-10"))
     expect(visitors).to_have_text("4")  # A, B, C, D; X was only seen on the 6th
     expect(page.locator('[data-chart="funnel"]')).to_have_attribute("data-drawn", "true")
+    # A segment: five browsers (viewed and added on the 10th) — every chart counts them only.
+    load_browsers(live_server.store)
+    page.goto("/console/analytics?from=2026-03-01&to=2026-03-31&grain=week")
+    expect(visitors).to_have_text("10")
+    page.get_by_label("Segment").select_option(label="Browsers")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"segment=browsers"))
+    expect(visitors).to_have_text("5")
+    expect(page.locator("#paths-heading")).to_contain_text("Browsers")
+    expect(page.locator('[data-table="paths"]')).to_contain_text("Product Added")
+    expect(page.locator('[data-chart="lifecycle"]')).to_have_attribute("data-drawn", "true")
     # An experiment's page: its interval and SRM status.
     _experiment(live_server)
     # Paths after the exposure: 30 people signed up (a group big enough to be shown).

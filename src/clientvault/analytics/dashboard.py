@@ -147,7 +147,7 @@ def cohort_matrix(
     end: datetime,
     zone: ZoneInfo,
     min_group: int,
-    customer_ids: Sequence[Any] | None = None,
+    customer_ids: kpis.Customers | None = None,
 ) -> list[dict[str, Any]]:
     """The cohort matrix; cohorts smaller than the minimum group size are withheld."""
     rows = []

@@ -20,11 +20,15 @@ steps and exclusions are event names):
   first step (first touch) or on the last reached step (last touch).
 
 Everything is computed in the database, in one statement per funnel, the same SQL on SQLite
-and PostgreSQL (instants compared as integer microseconds since the epoch):
+and PostgreSQL:
 
-* *ordered*: from every start, the earliest next occurrence of each step, looked up level by
-  level in the events' (name, customer, time) index (what a hand-written funnel query does);
-  with a last-touch breakdown, a cascade of "minimum over the later rows" windows instead,
+* *ordered*: set-based, as a hand-written funnel query joins: the attempts, then per step the
+  attempts still going joined with the person's next occurrences of the step inside the
+  window (the earliest kept), in the events' (name, customer, time) index, instants compared
+  in the column's own type; without a breakdown, people per step are the distinct people of
+  each step's set (no ranking needed: a person reaches a step when any attempt does);
+  with a last-touch breakdown, a cascade of "minimum over the later rows" windows instead
+  (instants as integer microseconds since the epoch),
   which carries the breakdown value along (the next step-``k`` occurrence after an instant
   never comes earlier for a later instant, so the minimum over the later step-``k − 1`` rows
   of their own chains is the chain of the nearest one);
@@ -55,17 +59,20 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    distinct,
     extract,
     func,
     literal,
+    null,
     or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from clientvault.analytics.kpis import Filters
+from clientvault.analytics.kpis import Filters, among
 from clientvault.errors import InvalidInput
 from clientvault.ingest.models import Event
 
@@ -168,39 +175,40 @@ def _person(events: Any) -> list[Any]:
     return [events.c.cid, events.c.anon]
 
 
-def _person_events(
-    spec: FunnelSpec, filters: Filters, dialect: str, until: datetime, *extra: Any
-) -> Select[Any]:
+def _person_events(spec: FunnelSpec, filters: Filters, until: datetime, *extra: Any) -> Select[Any]:
     """Events of people (customers or anonymous ids) from the range's start to
-    ``until``, per ``filters``: person, name, id, instant (``e``, microseconds), breakdown
-    value (``bv``) and the ``extra`` columns."""
+    ``until``, per ``filters``: person, name, id, breakdown value (``bv``) and the ``extra``
+    columns."""
     anonymous = case((Event.customer_id.is_(None), Event.anonymous_index), else_=None)
     columns: list[Any] = [
         Event.customer_id.label("cid"),
         anonymous.label("anon"),
         Event.name.label("name"),
         Event.id.label("id"),
-        epoch_micros(Event.occurred_at, dialect).label("e"),
         *extra,
     ]
     if spec.breakdown is not None:
         columns.append(_breakdown_value(spec.breakdown).label("bv"))
-    query = select(*columns).where(
-        Event.occurred_at >= filters.start,
-        Event.occurred_at < until,
+    return select(*columns).where(
+        *_range(filters, until),
         or_(Event.customer_id.is_not(None), Event.anonymous_index.is_not(None)),
     )
-    if filters.source is not None:
-        query = query.where(Event.source == filters.source)
-    if filters.customer_ids is not None:
-        query = query.where(Event.customer_id.in_(list(filters.customer_ids)))
-    return query
+
+
+def _range(filters: Filters, until: datetime) -> list[ColumnElement[bool]]:
+    """The events from the range's start to ``until``, of the source and customers asked."""
+    return [
+        Event.occurred_at >= filters.start,
+        Event.occurred_at < until,
+        *_event_matches(filters, Event.__table__),
+    ]
 
 
 def _events(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
     """The person's events of interest in ``[start, end + window)``: every event for strict
     funnels (to see what comes between), else the steps and exclusions only."""
-    query = _person_events(spec, filters, dialect, filters.end + spec.window)
+    instant = epoch_micros(Event.occurred_at, dialect).label("e")
+    query = _person_events(spec, filters, filters.end + spec.window, instant)
     if spec.mode == "strict":
         query = query.where(Event.type == "track")
     else:
@@ -264,23 +272,19 @@ def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResul
         # The lookups' cost estimate crosses PostgreSQL's JIT threshold: compiling the plan
         # takes longer than running it (hundreds of ms against tens). For this transaction.
         session.execute(text("SET LOCAL jit = off"))
+    if spec.mode == "ordered" and spec.breakdown is None:
+        totals, durations = _ordered_totals(session, spec, filters, dialect)
+        return _result(spec, totals, durations, {})
+    return _result(spec, *_best_attempts(session, spec, filters, dialect))
+
+
+def _best_attempts(
+    session: Session, spec: FunnelSpec, filters: Filters, dialect: str
+) -> tuple[list[int], list[float], dict[str, list[int]]]:
+    """People per step, times to convert and breakdown, each person counted with their
+    best attempt (furthest step, then the earliest), picked by ``ROW_NUMBER``."""
     n = len(spec.steps)
-    attempts, reached, last_micros, first_touch, last_touch = _attempts(spec, filters, dialect)
-    in_range = and_(attempts.c.e >= _micros(filters.start), attempts.c.e < _micros(filters.end))
-    touch = first_touch if spec.attribution == "first" else last_touch
-    # Each attempt's figures computed once (an inner query), then the best per person.
-    scored = (
-        select(
-            *_person(attempts),
-            attempts.c.e,
-            attempts.c.id,
-            reached.label("reached"),
-            (last_micros - attempts.c.e).label("span"),
-            (touch if spec.breakdown is not None else literal(None, String)).label("touch"),
-        )
-        .where(in_range, _starts(spec, attempts))
-        .subquery("scored")
-    )
+    scored = _scored(spec, filters, dialect)
     ranked = select(
         scored.c.reached,
         case((scored.c.reached == n, scored.c.span)).label("micros"),
@@ -288,7 +292,7 @@ def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResul
         func.row_number()
         .over(
             partition_by=_person(scored),
-            order_by=[scored.c.reached.desc(), scored.c.e, scored.c.id],
+            order_by=[scored.c.reached.desc(), scored.c.start, scored.c.id],
         )
         .label("rank"),
     ).subquery("ranked")
@@ -306,6 +310,14 @@ def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResul
                 breakdown[str(value)][k] += int(count)
         if micros is not None:
             durations += [int(micros) / 1_000_000] * int(count)
+    return totals, durations, dict(breakdown)
+
+
+def _result(
+    spec: FunnelSpec, totals: list[int], durations: list[float], breakdown: dict[str, list[int]]
+) -> FunnelResult:
+    """The funnel's figures from the people per step and the times to convert."""
+    n = len(spec.steps)
     steps = []
     for k, name in enumerate(spec.steps):
         steps.append(
@@ -319,7 +331,7 @@ def compute(session: Session, spec: FunnelSpec, filters: Filters) -> FunnelResul
         )
     durations.sort()
     return FunnelResult(
-        steps, durations, statistics.median(durations) if durations else None, dict(breakdown)
+        steps, durations, statistics.median(durations) if durations else None, breakdown
     )
 
 
@@ -344,90 +356,239 @@ def _starts(spec: FunnelSpec, attempts: Any) -> Any:
     return attempts.c.name == spec.steps[0]
 
 
-def _attempts(spec: FunnelSpec, filters: Filters, dialect: str) -> tuple[Any, Any, Any, Any, Any]:
-    """Per start row: the steps reached, the instant of the last step, the first-touch and
-    last-touch breakdown values (as SQL over the returned subquery)."""
-    if spec.mode == "ordered" and (spec.breakdown is None or spec.attribution == "first"):
-        return _ordered_lookups(spec, filters, dialect)
+def _scored(spec: FunnelSpec, filters: Filters, dialect: str) -> Subquery:
+    """One row per attempt opened in the range: the person (``cid``, ``anon``), when it
+    started (``start``, in an order of instants) and its row (``id``), the steps reached, the
+    microseconds from the start to the last step when all are reached (``span``, else any
+    value) and the breakdown value by the spec's attribution (``touch``)."""
+    if spec.mode == "ordered" and spec.attribution == "first":
+        return _ordered_scored(spec, _ordered_levels(spec, filters, dialect), dialect)
     events = _events(spec, filters, dialect)
     if spec.mode == "strict":
-        return _strict(spec, events)
-    if spec.mode == "unordered":
-        return _unordered(spec, events, dialect)
-    attempts, keyed, keys, ok = _ordered(spec, events, dialect)
-    reached = _count(ok)
-    last_key = case(
-        *((reached == k + 1, keys[k]) for k in range(len(keys) - 1, 0, -1)), else_=keys[0]
-    )
-    first = attempts.c.bv if spec.breakdown is not None else None
-    last = _value_of(last_key) if keyed else first
-    return attempts, reached, _micros_of(keys[-1], keyed), first, last
-
-
-def _later(
-    spec: FunnelSpec, filters: Filters, attempts: Any, names: Sequence[str], after: Any
-) -> Any:
-    """The person's first event among ``names`` after the instant ``after`` (``NULL`` when
-    ``after`` is): a lookup in the events' (name, customer, time) index, per attempt."""
-    by_customer, by_anonymous = Event.__table__.alias("b"), Event.__table__.alias("b")
-
-    def first(b: Any, *person: ColumnElement[bool]) -> Any:
-        conditions = [b.c.name.in_(names), *person, b.c.occurred_at > after]
-        if filters.source is not None:
-            conditions.append(b.c.source == filters.source)
-        if filters.customer_ids is not None:
-            conditions.append(b.c.customer_id.in_(list(filters.customer_ids)))
-        return select(func.min(b.c.occurred_at)).where(*conditions).scalar_subquery()
-
-    return case(
-        (after.is_(None), None),
-        (
-            attempts.c.cid.is_not(None),
-            first(by_customer, by_customer.c.customer_id == attempts.c.cid),
-        ),
-        else_=first(
-            by_anonymous,
-            by_anonymous.c.customer_id.is_(None),
-            by_anonymous.c.anonymous_index == attempts.c.anon,
-        ),
+        attempts, reached, last_micros, first, last = _strict(spec, events)
+    elif spec.mode == "unordered":
+        attempts, reached, last_micros, first, last = _unordered(spec, events, dialect)
+    else:
+        attempts, keyed, keys, ok = _ordered(spec, events, dialect)
+        reached = _count(ok)
+        last_key = case(
+            *((reached == k + 1, keys[k]) for k in range(len(keys) - 1, 0, -1)), else_=keys[0]
+        )
+        first = attempts.c.bv
+        last = _value_of(last_key)
+        last_micros = _micros_of(keys[-1], keyed)
+    touch = first if spec.attribution == "first" else last
+    in_range = and_(attempts.c.e >= _micros(filters.start), attempts.c.e < _micros(filters.end))
+    return (
+        select(
+            *_person(attempts),
+            attempts.c.e.label("start"),
+            attempts.c.id,
+            reached.label("reached"),
+            (last_micros - attempts.c.e).label("span"),
+            (touch if spec.breakdown is not None else literal(None, String)).label("touch"),
+        )
+        .where(in_range, _starts(spec, attempts))
+        .subquery("scored")
     )
 
 
-def _ordered_lookups(
-    spec: FunnelSpec, filters: Filters, dialect: str
-) -> tuple[Any, Any, Any, Any, Any]:
-    """Ordered funnels without a last-touch breakdown: from each start, the earliest next
-    occurrence of each step (strictly later), looked up in the (name, customer, time) index
-    level by level — what a hand-written funnel query does, over every attempt. Each level
-    is a materialised CTE, so no lookup is evaluated twice."""
-    starts = _person_events(
-        spec, filters, dialect, filters.end, Event.occurred_at.label("t0")
-    ).where(Event.name == spec.steps[0])
-    current: Any = starts.cte("level0").prefix_with("MATERIALIZED")
-    exclusion: Any = (
-        _later(spec, filters, current, spec.exclusions, current.c.t0)
-        if spec.exclusions
-        else literal(None, current.c.t0.type)
+def _window_end(start: Any, spec: FunnelSpec, dialect: str) -> Any:
+    """The last instant of the conversion window opened at ``start``, in the column's own
+    type (so that comparing it with ``occurred_at`` can use the events' index): on SQLite,
+    text of the stored form (``YYYY-MM-DD HH:MM:SS.ffffff``), exact to the microsecond."""
+    if dialect != "sqlite":
+        return start + literal(spec.window)
+    whole, micros = divmod(spec.window // timedelta(microseconds=1), 1_000_000)
+    if not micros:  # whole seconds (the usual window): the fraction carries over as it is
+        moved = func.datetime(func.substr(start, 1, 19), f"+{whole} seconds")
+        return moved.op("||")(func.substr(start, 20))
+    end = epoch_micros(start, dialect) + spec.window // timedelta(microseconds=1)
+    seconds = func.strftime("%Y-%m-%d %H:%M:%S", end / 1_000_000, "unixepoch")
+    return seconds.op("||")(func.printf(".%06d", end % 1_000_000))
+
+
+def _ordered_levels(spec: FunnelSpec, filters: Filters, dialect: str) -> list[Any]:
+    """Ordered funnels without a last-touch breakdown, set-based, step by step as a
+    hand-written funnel query joins: the attempts (each first step in the range, with the end
+    of its window and its first exclusion after the start), then per step ``k`` the attempts
+    that reached step ``k − 1`` joined with the person's step-``k`` events after it, inside
+    the window and before the exclusion, keeping the earliest. Each step's set (a
+    materialised CTE) holds only the attempts still going, so later steps look at ever
+    fewer; instants are compared in the column's own type, in the events' (name, customer,
+    time) index. Returns the sets, the attempts first: an attempt reaches step ``k`` when
+    it is in set ``k``."""
+    starts = union_all(
+        _starts_of(spec, filters, dialect, True), _starts_of(spec, filters, dialect, False)
     )
+    levels: list[Any] = [starts.cte("attempts").prefix_with("MATERIALIZED")]
     for k in range(1, len(spec.steps)):
-        found = _later(spec, filters, current, (spec.steps[k],), current.c[f"t{k - 1}"])
-        extra = [exclusion.label("x")] if k == 1 else []
-        current = (
-            select(*current.c, *extra, found.label(f"t{k}"))
-            .cte(f"level{k}")
-            .prefix_with("MATERIALIZED")
-        )
-    micros = [epoch_micros(current.c[f"t{k}"], dialect) for k in range(len(spec.steps))]
-    ok = [
-        and_(
-            current.c[f"t{k}"].is_not(None),
-            _in_window(micros[k], current.c.e, spec),
-            or_(current.c.x.is_(None), current.c[f"t{k}"] < current.c.x),
-        )
-        for k in range(1, len(spec.steps))
+        level = _step_join(spec, filters, levels[-1], spec.steps[k]).cte(f"step{k}")
+        levels.append(level.prefix_with("MATERIALIZED"))
+    return levels
+
+
+def _starts_of(spec: FunnelSpec, filters: Filters, dialect: str, customers: bool) -> Select[Any]:
+    """The attempts of customers (or of anonymous ids): each first step in the range, with
+    its instant (``t``), the end of its window (``lim``), its first exclusion after it
+    (``x``, when the spec has exclusions) and its breakdown value. Customers and anonymous
+    ids apart, so that the customers' read only the events' (name, customer, time) index."""
+    t = Event.occurred_at
+    person: list[Any]
+    if customers:
+        person = [Event.customer_id.label("cid"), cast(null(), Event.anonymous_index.type)]
+        which: ColumnElement[bool] = Event.customer_id.is_not(None)
+    else:
+        person = [cast(null(), Event.customer_id.type).label("cid"), Event.anonymous_index]
+        which = and_(Event.customer_id.is_(None), Event.anonymous_index.is_not(None))
+    columns = [
+        person[0],
+        person[1].label("anon"),
+        Event.id.label("id"),
+        t.label("t"),
+        _window_end(t, spec, dialect).label("lim"),
     ]
-    first = current.c.bv if spec.breakdown is not None else None
-    return current, _count(ok), micros[-1], first, first
+    if spec.exclusions:
+        who = Event.customer_id if customers else Event.anonymous_index
+        columns.append(_first_after(filters, spec.exclusions, t, who, customers).label("x"))
+    if spec.breakdown is not None:
+        columns.append(_breakdown_value(spec.breakdown).label("bv"))
+    return select(*columns).where(*_range(filters, filters.end), which, Event.name == spec.steps[0])
+
+
+def _start(level: Any) -> Any:
+    """An attempt's start in a set of ``_ordered_levels`` (the attempts' own ``t``)."""
+    return level.c.start if "start" in level.c else level.c.t
+
+
+def _span(level: Any, dialect: str) -> Any:
+    """Microseconds from an attempt's start to its step ``t`` (the time to convert)."""
+    return epoch_micros(level.c.t, dialect) - epoch_micros(_start(level), dialect)
+
+
+def _ordered_scored(spec: FunnelSpec, levels: list[Any], dialect: str) -> Subquery:
+    """The attempts as ``compute`` ranks them, from the sets of ``_ordered_levels``: a row
+    per attempt and step reached (the deepest row of the best attempt ranks first)."""
+    n = len(levels)
+
+    def scored(k: int, level: Any) -> Select[Any]:
+        span = _span(level, dialect) if k == n - 1 else literal(None, BigInteger)
+        touch = level.c.bv if spec.breakdown is not None else literal(None, String)
+        return select(
+            level.c.cid,
+            level.c.anon,
+            _start(level).label("start"),
+            level.c.id,
+            literal(k + 1).label("reached"),
+            span.label("span"),
+            touch.label("touch"),
+        )
+
+    return union_all(*(scored(k, level) for k, level in enumerate(levels))).subquery("scored")
+
+
+def _ordered_totals(
+    session: Session, spec: FunnelSpec, filters: Filters, dialect: str
+) -> tuple[list[int], list[float]]:
+    """Without a breakdown, the people per step need no ranking: a person reaches step
+    ``k`` when any of their attempts does (distinct people per set); the times to convert
+    are those of each converting person's earliest converting attempt. One statement."""
+    levels = _ordered_levels(spec, filters, dialect)
+    parts: list[Any] = [
+        select(
+            literal(k).label("k"),
+            (func.count(distinct(level.c.cid)) + func.count(distinct(level.c.anon))).label("n"),
+            literal(None, BigInteger).label("span"),
+        )
+        for k, level in enumerate(levels)
+    ]
+    last = levels[-1]
+    earliest = select(
+        _span(last, dialect).label("span"),
+        func.row_number()
+        .over(partition_by=[last.c.cid, last.c.anon], order_by=[_start(last), last.c.id])
+        .label("rank"),
+    ).subquery("converted")
+    parts.append(
+        select(literal(-1), func.count(), earliest.c.span)
+        .where(earliest.c.rank == 1)
+        .group_by(earliest.c.span)
+    )
+    totals = [0] * len(levels)
+    durations: list[float] = []
+    for k, count, span in session.execute(union_all(*parts)):
+        if k >= 0:
+            totals[k] = int(count)
+        else:
+            durations += [int(span) / 1_000_000] * int(count)
+    return totals, durations
+
+
+def _event_matches(filters: Filters, b: Any) -> list[Any]:
+    """The source and customer filters, on the events' table or an alias of it."""
+    conditions = []
+    if filters.source is not None:
+        conditions.append(b.c.source == filters.source)
+    if filters.customer_ids is not None:
+        conditions.append(among(b.c.customer_id, filters.customer_ids))
+    return conditions
+
+
+def _first_after(
+    filters: Filters, names: Sequence[str], after: Any, person: Any, customers: bool
+) -> Any:
+    """The person's first event among ``names`` after the instant ``after`` (``person``: a
+    customer id column, or an anonymous id one), a lookup in the events' (name, customer,
+    time) index per attempt."""
+    b = Event.__table__.alias("x")
+    if customers:
+        who = [b.c.customer_id == person]
+    else:
+        who = [b.c.customer_id.is_(None), b.c.anonymous_index == person]
+    conditions = [b.c.name.in_(names), *who, b.c.occurred_at > after]
+    return (
+        select(func.min(b.c.occurred_at))
+        .where(*conditions, *_event_matches(filters, b))
+        .scalar_subquery()
+    )
+
+
+def _step_join(spec: FunnelSpec, filters: Filters, previous: Any, step: str) -> Any:
+    """The attempts of ``previous`` that go on to ``step``: joined with the person's
+    ``step`` events after the previous step, up to the window's end and before the
+    exclusion, grouped to the earliest (customers and anonymous ids in two branches, so that
+    each joins on an index)."""
+    names = ["id", "cid", "anon", "lim"]
+    names += ["x"] if spec.exclusions else []
+    names += ["bv"] if spec.breakdown is not None else []
+    carried = [previous.c[name] for name in names]
+    # The attempt's start: its own instant in the attempts' set, carried along after.
+    carried.append(_start(previous).label("start"))
+
+    def branch(alias: str, customers: bool) -> Select[Any]:
+        b = Event.__table__.alias(alias)
+        person = (
+            b.c.customer_id == previous.c.cid
+            if customers
+            else and_(b.c.customer_id.is_(None), b.c.anonymous_index == previous.c.anon)
+        )
+        on = [
+            b.c.name == step,
+            person,
+            b.c.occurred_at > previous.c.t,
+            b.c.occurred_at <= previous.c.lim,
+            *_event_matches(filters, b),
+        ]
+        if spec.exclusions:
+            on.append(or_(previous.c.x.is_(None), b.c.occurred_at < previous.c.x))
+        return (
+            select(*carried, func.min(b.c.occurred_at).label("t"))
+            .select_from(previous.join(b, and_(*on)))
+            .where(previous.c.cid.is_not(None) if customers else previous.c.cid.is_(None))
+            .group_by(*carried)
+        )
+
+    return union_all(branch("bc", True), branch("ba", False))
 
 
 def _strict(spec: FunnelSpec, events: Subquery) -> tuple[Subquery, Any, Any, Any, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from clientvault.analytics.kpis import Filters
+from clientvault.analytics.kpis import Filters, among
 from clientvault.errors import InvalidInput
 from clientvault.ingest.models import Event
 
@@ -107,7 +107,7 @@ def compute(
     if filters.source is not None:
         query = query.where(Event.source == filters.source)
     if filters.customer_ids is not None:
-        query = query.where(Event.customer_id.in_(list(filters.customer_ids)))
+        query = query.where(among(Event.customer_id, filters.customer_ids))
     clicks: dict[Any, list[tuple[datetime, float, float, str]]] = defaultdict(list)
     for customer_id, anonymous, at, properties in session.execute(query):
         properties = properties or {}
@@ -175,7 +175,7 @@ def scroll_depth(session: Session, filters: Filters, path: str, viewport: str) -
     if filters.source is not None:
         query = query.where(Event.source == filters.source)
     if filters.customer_ids is not None:
-        query = query.where(Event.customer_id.in_(list(filters.customer_ids)))
+        query = query.where(among(Event.customer_id, filters.customer_ids))
     deepest: dict[Any, float] = {}
     for customer_id, anonymous, properties in session.execute(query):
         properties = properties or {}

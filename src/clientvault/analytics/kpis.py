@@ -17,7 +17,8 @@ linked to one, an anonymous id — counted once either way):
 
 Filters: ``source`` restricts the event-based KPIs (visitors, conversion, CSAT) to the events
 of that tracking source (orders carry no source); ``customer_ids`` restricts every KPI to
-those customers (the extension point segments plug into: a segment's members). Time series
+those customers (ids, or a query of them: how a segment's members filter the dashboard,
+``segment=`` in the console and the API). Time series
 buckets are days, ISO weeks (Monday) or months in the installation's time zone.
 """
 
@@ -69,6 +70,18 @@ DEFINITIONS: dict[str, str] = {
 }
 
 
+#: Which customers a query is restricted to: ids, or a query of ids (a segment's members,
+#: which the database reads itself rather than a list passed back to it).
+Customers = Sequence[uuid.UUID] | Select[Any]
+
+
+def among(column: Any, customers: Customers) -> ColumnElement[bool]:
+    """``column`` (a customer id) is one of ``customers``."""
+    members: Any = customers if isinstance(customers, Select) else list(customers)
+    condition: ColumnElement[bool] = column.in_(members)
+    return condition
+
+
 @dataclass(frozen=True)
 class Filters:
     """A KPI query's range and filters."""
@@ -76,7 +89,7 @@ class Filters:
     start: datetime
     end: datetime
     source: str | None = None
-    customer_ids: Sequence[uuid.UUID] | None = None
+    customer_ids: Customers | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -123,7 +136,7 @@ def _event_filter(filters: Filters, lo: Any = None, hi: Any = None) -> list[Colu
     if filters.source is not None:
         conditions.append(Event.source == filters.source)
     if filters.customer_ids is not None:
-        conditions.append(Event.customer_id.in_(list(filters.customer_ids)))
+        conditions.append(among(Event.customer_id, filters.customer_ids))
     return conditions
 
 
@@ -140,7 +153,7 @@ def _order_filter(filters: Filters, lo: Any = None, hi: Any = None) -> list[Colu
         Order.placed_at < (filters.end if hi is None else hi),
     ]
     if filters.customer_ids is not None:
-        conditions.append(Order.customer_id.in_(list(filters.customer_ids)))
+        conditions.append(among(Order.customer_id, filters.customer_ids))
     return conditions
 
 

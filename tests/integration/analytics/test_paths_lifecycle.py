@@ -9,8 +9,10 @@ import pytest
 
 from clientvault.analytics import kpis, lifecycle, paths
 from clientvault.errors import InvalidInput
+from clientvault.segments.export import members_of
+from clientvault.segments.service import get_segment
 from clientvault.store.context import Store
-from support.analytics_history import at, load
+from support.analytics_history import A, C, at, load, make_segment
 
 MARCH = kpis.Filters(at("03-01 00:00"), at("04-01 00:00"))
 
@@ -86,3 +88,31 @@ def test_weekly_lifecycle(history: Store) -> None:
     ]
     # Product views by month: A viewed in February too (returning), B, C and X are new.
     assert [(p.new, p.returning, p.resurrecting, p.dormant) for p in viewers] == [(3, 1, 0, 0)]
+
+
+def test_paths_and_lifecycle_of_a_segment(history: Store) -> None:
+    """A segment's members (its query, read by the database) restrict both: A and C only."""
+    make_segment(history, "a-and-c", "A and C", [A, C])
+    with history.sessions() as session:
+        members = members_of(get_segment(session, "a-and-c"))
+        segment = kpis.Filters(MARCH.start, MARCH.end, customer_ids=members)
+        after = paths.compute(session, paths.PathSpec("Product Viewed", "after", 3), segment)
+        weeks = lifecycle.compute(session, segment, "week", ZoneInfo("UTC"))
+    # A: PV PA CS OC CSAT; C: PA PV OC (B and X are not members).
+    assert after.people == 2
+    assert _edges(after) == [
+        (1, "Product Viewed", "Order Completed", 1),
+        (1, "Product Viewed", "Product Added", 1),
+        (2, "Product Added", "Checkout Started", 1),
+        (3, "Checkout Started", "Order Completed", 1),
+    ]
+    # A resurrects in the week of the 2nd (C is new), returns on the 15th (C dormant); C
+    # resurrects on the 20th (A dormant) and is dormant from the 23rd.
+    assert [(p.start.day, p.new, p.returning, p.resurrecting, p.dormant) for p in weeks] == [
+        (1, 0, 0, 0, 0),
+        (2, 1, 0, 1, 0),
+        (9, 0, 1, 0, 1),
+        (16, 0, 0, 1, 1),
+        (23, 0, 0, 0, 1),
+        (30, 0, 0, 0, 0),
+    ]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis, paths
 from clientvault.errors import InvalidInput, PermissionDenied, Unauthenticated
+from clientvault.http.analytics_filters import dashboard_filters
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.ingest.sources import authenticate
@@ -30,10 +31,21 @@ Last = Annotated[date | None, Query(alias="to", description="Last day, included.
 Source = Annotated[str | None, Query(max_length=64, description="Only this tracking source.")]
 
 
+Segment = Annotated[
+    str | None, Query(max_length=63, description="Only this segment's members (its slug).")
+]
+
+
 def _filters(
-    settings: SettingsDep, first: First = None, last: Last = None, source: Source = None
+    settings: SettingsDep,
+    store: StoreDep,
+    first: First = None,
+    last: Last = None,
+    source: Source = None,
+    segment: Segment = None,
 ) -> kpis.Filters:
-    return kpis.Filters.of_days(first, last, settings.zone, source=source)
+    minimum = settings.analytics.min_group_size
+    return dashboard_filters(store, settings.zone, first, last, source, segment, minimum)
 
 
 Range = Annotated[kpis.Filters, Depends(_filters)]
@@ -143,6 +155,7 @@ def read_cohorts(
             filters.end,
             settings.zone,
             settings.analytics.min_group_size,
+            filters.customer_ids,
         )
     return {"grain": grain, "activity": activity, "cumulative": cumulative, "cohorts": rows}
 

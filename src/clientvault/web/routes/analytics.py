@@ -19,8 +19,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from clientvault.analytics import cohorts, dashboard, experiments, funnels, kpis, paths
+from clientvault.analytics import cohorts, dashboard, experiments, funnels, paths
 from clientvault.errors import ClientVaultError, InvalidInput
+from clientvault.http.analytics_filters import dashboard_filters, segment_choices
 from clientvault.http.auth import Authorize, Caller
 from clientvault.http.deps import SettingsDep, StoreDep
 from clientvault.settings import Settings
@@ -95,9 +96,11 @@ class DashboardQuery:
     def __init__(
         self,
         settings: SettingsDep,
+        store: StoreDep,
         first: Annotated[date | None, Query(alias="from")] = None,
         last: Annotated[date | None, Query(alias="to")] = None,
         source: Annotated[str | None, Query(max_length=64)] = None,
+        segment: Annotated[str | None, Query(max_length=63)] = None,
         grain: Literal["day", "week", "month"] = "day",
         steps: Annotated[str, Query(max_length=2000)] = ",".join(funnels.DEFAULT_STEPS),
         mode: Literal["ordered", "strict", "unordered"] = "ordered",
@@ -111,10 +114,14 @@ class DashboardQuery:
         path_direction: Literal["after", "before"] = "after",
         path_steps: Annotated[int, Query(ge=1, le=paths.MAX_STEPS)] = 3,
     ) -> None:
-        self.filters = kpis.Filters.of_days(first, last, settings.zone, source=source)
+        minimum = settings.analytics.min_group_size
+        self.filters = dashboard_filters(
+            store, settings.zone, first, last, source, segment, minimum
+        )
         self.first = self.filters.start.date()
         self.last = (self.filters.end - timedelta(days=1)).date()
         self.source = source or ""
+        self.segment = segment or ""
         self.grain = grain
         self.funnel = funnels.FunnelSpec(
             steps=funnels.parse_steps(steps),
@@ -136,6 +143,7 @@ class DashboardQuery:
             "from": self.first.isoformat(),
             "to": self.last.isoformat(),
             "source": self.source,
+            "segment": self.segment,
             "grain": self.grain,
             "steps": self.steps,
             "mode": self.funnel.mode,
@@ -173,6 +181,7 @@ def _data(store: Any, settings: Settings, q: DashboardQuery) -> dict[str, Any]:
                 q.filters.end,
                 settings.zone,
                 minimum,
+                q.filters.customer_ids,
             ),
             "clv": dashboard.clv_summary(session),
             "heatmap": dashboard.heatmap(session, q.filters, q.page or None, q.viewport, minimum),
@@ -180,6 +189,7 @@ def _data(store: Any, settings: Settings, q: DashboardQuery) -> dict[str, Any]:
                 {"key": e.key, "name": e.name, "status": e.status}
                 for e in experiments.listing(session)
             ],
+            "segments": segment_choices(session),
             "min_group_size": minimum,
         }
 
@@ -199,6 +209,7 @@ def analytics_page(
             "data": data,
             "timezone": settings.timezone,
             "params": q.params(),
+            "segment_name": dict(data["segments"]).get(q.segment, ""),
             "plotly_guards": injected_style_ids(),
             "can_create_experiments": caller.principal.can("campaigns:manage"),
         },
