@@ -1,4 +1,5 @@
-"""Growing a generated SQLite installation by cloning its customers (bench set-up only).
+"""Growing a generated installation by cloning its customers (bench set-up only; SQLite, and
+PostgreSQL for ``bench_backup``).
 
 Generating 1M demo customers takes over an hour; erasure and backup costs depend on table
 and index sizes, not on how realistic the clones are. Each copy gives every original customer
@@ -11,7 +12,8 @@ asked for (a temporary id map holds every twin's id and copy number). A twin's i
 indexes are derived from the original's and the copy number (a keyed BLAKE2b of the two for the
 blind indexes, as random-looking as an HMAC), so the same seed gives the same database. The
 copying runs with the journal off and the secondary indexes dropped, then rebuilt once (a
-sorted build instead of millions of random B-tree inserts): 1M customers in minutes.
+sorted build instead of millions of random B-tree inserts): 1M customers in minutes. On
+PostgreSQL, the same statements with SHA-256 for the keyed hash and an MD5 for twins' ids.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 
 from clientvault.migrations.schema import DATA_METADATA
 from clientvault.store.context import Store
@@ -30,38 +32,49 @@ from clientvault.store.file_modes import sqlite_file
 from clientvault.store.wal_checkpoints import WalCheckpointer
 
 COPY = "bench-copy"
-_TWIN = "CASE WHEN {c} IS NULL THEN NULL ELSE twin({c}, m.k) END"
-#: Per table: the join column and the expressions replacing some columns.
-_PLANS: dict[str, tuple[str, dict[str, str]]] = {
-    "customers": (
-        "id",
-        {
-            "id": "m.new",
-            "source": f"'{COPY}'",
-            "merged_into_id": "NULL",
-            "email_index": _TWIN.format(c="t.email_index"),
-            "phone_index": _TWIN.format(c="t.phone_index"),
-        },
-    ),
-    "customer_identities": (
-        "customer_id",
-        {"customer_id": "m.new", "value_index": _TWIN.format(c="t.value_index")},
-    ),
-    "events": (
-        "customer_id",
-        {
-            "customer_id": "m.new",
-            "message_id": "t.message_id || '~' || m.k",
-            "anonymous_index": _TWIN.format(c="t.anonymous_index"),
-            "user_index": _TWIN.format(c="t.user_index"),
-        },
-    ),
-    "orders": (
-        "customer_id",
-        {"customer_id": "m.new", "external_id": "t.external_id || '~' || m.k"},
-    ),
-    "consent_ledger": ("customer_id", {"customer_id": "m.new"}),
+#: A twin's blind index: a keyed hash of the original's and the copy number, as long.
+_TWIN = {
+    "sqlite": "CASE WHEN {c} IS NULL THEN NULL ELSE twin({c}, m.k) END",
+    "postgresql": "CASE WHEN {c} IS NULL THEN NULL "
+    "ELSE substring(sha256(:seed || {c} || int4send(m.k)) FROM 1 FOR length({c})) END",
 }
+
+
+def _plans(dialect: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """Per table: the join column and the expressions replacing some columns."""
+    twin = _TWIN[dialect]
+    return {
+        "customers": (
+            "id",
+            {
+                "id": "m.new",
+                "source": f"'{COPY}'",
+                "merged_into_id": "NULL",
+                "email_index": twin.format(c="t.email_index"),
+                "phone_index": twin.format(c="t.phone_index"),
+            },
+        ),
+        "customer_identities": (
+            "customer_id",
+            {"customer_id": "m.new", "value_index": twin.format(c="t.value_index")},
+        ),
+        "events": (
+            "customer_id",
+            {
+                "customer_id": "m.new",
+                "message_id": "t.message_id || '~' || m.k",
+                "anonymous_index": twin.format(c="t.anonymous_index"),
+                "user_index": twin.format(c="t.user_index"),
+            },
+        ),
+        "orders": (
+            "customer_id",
+            {"customer_id": "m.new", "external_id": "t.external_id || '~' || m.k"},
+        ),
+        "consent_ledger": ("customer_id", {"customer_id": "m.new"}),
+    }
+
+
 #: A twin's id: the original's first 24 hex digits (time and random bits) and the copy number.
 _TWIN_ID = "substr(c.id, 1, 24) || printf('%08x', n.k)"
 
@@ -71,7 +84,7 @@ def _clone_sql(table: Table, join: str, overrides: dict[str, str]) -> str:
     values = [overrides.get(c, f"t.{c}") for c in columns]
     return (
         f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(values)} "
-        f"FROM temp.idmap m JOIN {table.name} t ON t.{join} = m.old"
+        f"FROM idmap m JOIN {table.name} t ON t.{join} = m.old"
     )
 
 
@@ -114,8 +127,13 @@ def replicate(store: Store, copies: int, *, seed: int = 42, keys: bool = True) -
     """Grow the installation to ``copies`` times its generated customers (SQLite only); called
     again with a larger ``copies``, it adds the copies missing. ``keys=False``: the twins get no
     data-key rows (a restore's sample decrypt then picks an original, as in real data)."""
+    if store.engine.dialect.name == "postgresql":
+        twins = _grow_postgresql(store, copies, seed=seed, keys=keys)
+        if twins:
+            _copy_keys(store, twins)
+        return
     path = sqlite_file(str(store.engine.url))
-    assert path is not None, "replicate grows SQLite installations only"
+    assert path is not None
     paused = store.checkpointer
     if paused is not None:  # the bulk connection changes the journal mode: nothing else open
         paused.stop()
@@ -147,7 +165,7 @@ def _grow(connection: sqlite3.Connection, copies: int, *, keys: bool) -> list[tu
         (COPY,),
     )
     connection.execute("CREATE INDEX temp.idmap_old ON idmap (old)")
-    for name, (join, overrides) in _PLANS.items():
+    for name, (join, overrides) in _plans("sqlite").items():
         connection.execute(_clone_sql(DATA_METADATA.tables[name], join, overrides))
     twins = connection.execute("SELECT old, new FROM temp.idmap").fetchall() if keys else []
     connection.execute("COMMIT")
@@ -161,7 +179,7 @@ def _grow(connection: sqlite3.Connection, copies: int, *, keys: bool) -> list[tu
 def _drop_indexes(connection: sqlite3.Connection) -> list[str]:
     """Drop the cloned tables' secondary indexes (not those of UNIQUE constraints): the
     statements that create them again."""
-    names = tuple(_PLANS)
+    names = tuple(_plans("sqlite"))
     rows = connection.execute(
         f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
         f"AND tbl_name IN ({', '.join('?' for _ in names)})",
@@ -172,26 +190,90 @@ def _drop_indexes(connection: sqlite3.Connection) -> list[str]:
     return [sql for _, sql in rows]
 
 
-def _copy_keys(store: Store, twins: list[tuple[str, str]]) -> None:
-    path = sqlite_file(str(store.keystore.engine.url))
-    assert path is not None
-    store.keystore.engine.dispose()
-    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
-        originals = {
-            row[0]: row[1:]
-            for row in connection.execute(
-                "SELECT customer_id, key_version, kek_version, wrapped_key, created_at "
-                "FROM data_keys"
-            )
-        }
-        connection.execute("BEGIN IMMEDIATE")
-        connection.executemany(
-            "INSERT INTO data_keys (key_id, customer_id, key_version, kek_version, "
-            "wrapped_key, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (hashlib.blake2b(new.encode(), digest_size=16).hexdigest(), new, *originals[old])
-                for old, new in twins
-                if old in originals
+def _grow_postgresql(store: Store, copies: int, *, seed: int, keys: bool) -> list[tuple[str, str]]:
+    """``_grow`` on PostgreSQL: a twin's id is the MD5 of the original's and the copy number;
+    the secondary indexes are dropped and built again the same way, then ``ANALYZE``."""
+    plans = _plans("postgresql")
+    with store.engine.begin() as connection:
+        originals, twins = connection.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE source IS DISTINCT FROM :copy), "
+                "count(*) FILTER (WHERE source = :copy) FROM customers"
             ),
+            {"copy": COPY},
+        ).one()
+        first = 1 + twins // max(originals, 1)
+        if first >= copies:
+            return []
+        indexes = connection.execute(
+            text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND tablename = ANY(:names) AND indexname NOT IN "
+                "(SELECT conname FROM pg_constraint)"
+            ),
+            {"names": list(plans)},
+        ).all()
+        for name, _ in indexes:
+            connection.execute(text(f'DROP INDEX "{name}"'))
+        connection.execute(
+            text(
+                "CREATE TEMP TABLE idmap ON COMMIT DROP AS SELECT c.id AS old, "
+                "md5(c.id::text || '~' || n.k)::uuid AS new, n.k FROM customers c "
+                "CROSS JOIN generate_series(CAST(:first AS integer), CAST(:last AS integer)) "
+                "AS n(k) "
+                "WHERE c.source IS DISTINCT FROM :copy"
+            ),
+            {"first": first, "last": copies - 1, "copy": COPY},
         )
-        connection.execute("COMMIT")
+        connection.execute(text("CREATE INDEX ON idmap (old)"))
+        connection.execute(text("ANALYZE idmap"))
+        for name, (join, overrides) in plans.items():
+            statement = text(_clone_sql(DATA_METADATA.tables[name], join, overrides))
+            parameters = {"seed": seed.to_bytes(8, "big")} if ":seed" in statement.text else {}
+            connection.execute(statement, parameters)
+        made = (
+            [
+                (str(old), str(new))
+                for old, new in connection.execute(text("SELECT old, new FROM idmap"))
+            ]
+            if keys
+            else []
+        )
+        for _, definition in indexes:
+            connection.execute(text(definition))
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE"))
+    return made
+
+
+def _copy_keys(store: Store, twins: list[tuple[str, str]]) -> None:
+    """Give each twin a copy of its original's wrapped data key (a row of its own)."""
+    columns = "customer_id, key_version, kek_version, wrapped_key, created_at"
+    with store.keystore.engine.begin() as connection:
+        originals = {
+            str(row[0]): row[1:]
+            for row in connection.execute(text(f"SELECT {columns} FROM data_keys"))
+        }
+        rows = [
+            {
+                "key_id": hashlib.blake2b(new.encode(), digest_size=16).hexdigest(),
+                "customer_id": new,
+                **dict(
+                    zip(
+                        ("key_version", "kek_version", "wrapped_key", "created_at"),
+                        originals[old],
+                        strict=True,
+                    )
+                ),
+            }
+            for old, new in twins
+            if old in originals
+        ]
+        for start in range(0, len(rows), 10_000):
+            connection.execute(
+                text(
+                    f"INSERT INTO data_keys (key_id, {columns}) VALUES (:key_id, :customer_id, "
+                    ":key_version, :kek_version, :wrapped_key, :created_at)"
+                ),
+                rows[start : start + 10_000],
+            )
