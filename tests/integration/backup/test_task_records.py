@@ -5,6 +5,7 @@ backends: the job runs on the scheduler's lease rows of either)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,6 +82,13 @@ def test_the_worker_deletes_finished_task_records_past_their_retention_only(
     ).id
     _age(bk_settings, running, created_at=100, started_at=100, heartbeat_at=0)
     _rewrite(bk_settings, running, status="running")
+    # What a save cut off leaves: a temporary file, deleted after the same delay.
+    folder = bk_settings.data_dir / "backup-tasks"
+    stale, fresh = folder / f"{old_done}.1.tmp", folder / f"{running}.2.tmp"
+    for leftover in (stale, fresh):
+        leftover.write_text("{")
+    month_ago = (datetime.now(UTC) - timedelta(days=31)).timestamp()
+    os.utime(stale, (month_ago, month_ago))
     states = {task.id: task.state for task in list_tasks(bk_settings)}
     assert states == {
         old_done: "done",
@@ -102,6 +110,7 @@ def test_the_worker_deletes_finished_task_records_past_their_retention_only(
     assert kept == {recent_done: "done", running: "running"}
     files = sorted(path.stem for path in (bk_settings.data_dir / "backup-tasks").glob("*.json"))
     assert files == sorted(kept)
+    assert (stale.exists(), fresh.exists()) == (False, True)
 
     # Years later, the running task (still beating) stays; the other goes.
     later = datetime.now(UTC) + timedelta(days=3650)
