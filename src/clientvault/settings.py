@@ -596,6 +596,16 @@ class BackupSettings(BaseModel):
     scratch_dir: Path | None = Field(
         default=None, description="Working files; default: backup-scratch in the data dir."
     )
+    task_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Records of restores, drills and verifications asked for from the console "
+        "or the API are deleted this many days after they ended (never while one runs).",
+    )
+    task_prune_schedule: str = Field(
+        default="daily at 05:00", description="When the worker deletes those old task records."
+    )
 
 
 class Settings(BaseSettings):

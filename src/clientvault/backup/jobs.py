@@ -1,5 +1,5 @@
-"""The backup domain's scheduled jobs: nightly backups with pruning, weekly drills, and the
-hourly health check that raises admin alerts."""
+"""The backup domain's scheduled jobs: nightly backups with pruning, weekly drills, the
+health check that raises admin alerts, and the deletion of old background task records."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from clientvault.backup.catalogue import DrillRecord, latest_complete, latest_dr
 from clientvault.backup.create import audit_backup, create_backup
 from clientvault.backup.drills import run_drill
 from clientvault.backup.targets import targets_for
+from clientvault.backup.tasks import prune_tasks
 from clientvault.errors import ClientVaultError
 from clientvault.security.principal import Principal
 from clientvault.settings import Settings
@@ -97,4 +98,18 @@ HEALTH = ScheduledJob(
     run=_check,
     lease=timedelta(minutes=30),
     enabled=_enabled,
+)
+
+
+def _prune_tasks(store: Store, settings: Settings) -> list[str]:
+    return prune_tasks(settings)
+
+
+TASK_RECORDS = ScheduledJob(
+    name="backup.prune-tasks",
+    description="Delete the records of restores, drills and verifications asked for from the "
+    "console or the API once past backup.task_retention_days.",
+    schedule=lambda settings: settings.backup.task_prune_schedule,
+    run=_prune_tasks,
+    lease=timedelta(minutes=30),
 )

@@ -20,7 +20,8 @@ files and databases, never personal data), not rows of the data database: the ba
 keeps its state beside the data it may have to replace (its catalogue is on the targets).
 One task runs at a time. A task whose heartbeat stopped (its server did) shows as
 ``interrupted``; a restore cut off so leaves its target marked unusable (``restore``), and is
-asked for again into a new name.
+asked for again into a new name. The records of finished tasks are deleted
+``backup.task_retention_days`` after they ended (``prune_tasks``, a job of the worker's).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ __all__ = [
     "BackupTaskRead",
     "get_task",
     "list_tasks",
+    "prune_tasks",
     "queue_task",
     "restore_target_url",
     "run_task",
@@ -208,6 +210,35 @@ def list_tasks(settings: Settings, *, limit: int = 20) -> list[BackupTaskRead]:
     tasks.sort(key=lambda task: task.created_at, reverse=True)
     now = _now()
     return [_view(task, now) for task in tasks[:limit]]
+
+
+def prune_tasks(settings: Settings, *, now: datetime | None = None) -> list[str]:
+    """Delete the records of tasks that ended more than ``backup.task_retention_days`` ago
+    (else they are kept forever): the ids deleted, oldest first.
+
+    A task ended when it is done or failed (at ``finished_at``) or interrupted (at its last
+    heartbeat, its server gone); a queued or running one is never deleted, however old.
+    Taken under the lock that queues and claims tasks, so a task is not claimed as its record
+    goes. A temporary file a save cut off left behind goes after the same delay."""
+    moment = now or _now()
+    cutoff = moment - timedelta(days=settings.backup.task_retention_days)
+    deleted = []
+    directory = _directory(settings)
+    with _one_at_a_time(settings):
+        for path in sorted(directory.glob("*.json")):
+            task = _load(settings, path.stem)
+            if not _view(task, moment).finished:
+                continue
+            ended = task.finished_at or task.heartbeat_at or task.started_at or task.created_at
+            if datetime.fromisoformat(ended) < cutoff:
+                path.unlink(missing_ok=True)
+                deleted.append(task.id)
+        for leftover in directory.glob("*.tmp"):
+            if datetime.fromtimestamp(leftover.stat().st_mtime, UTC) < cutoff:
+                leftover.unlink(missing_ok=True)
+    if deleted:
+        logger.info("deleted %d backup task record(s) past their retention", len(deleted))
+    return deleted
 
 
 def restore_target_url(settings: Settings, kind: str, name: str) -> str:
