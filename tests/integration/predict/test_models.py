@@ -38,7 +38,8 @@ def test_churn_model_trains_promotes_and_scores_only_allowed_customers(
     assert model.status == "promoted"
     assert first.current_auc is None
     metrics = model.metrics
-    assert set(metrics) == {"model", "logistic_regression", "rfm"}
+    assert set(registry.scorer_metrics(model)) == {"model", "logistic_regression", "rfm"}
+    assert len(metrics["feature_medians"]) == len(model.features)
     assert metrics["model"]["auc"] > metrics["rfm"]["auc"]
     assert {"auc", "pr_auc", "brier", "lift_at_10"} <= set(metrics["model"])
     assert 0 <= metrics["model"]["brier"] <= 0.25
