@@ -54,8 +54,11 @@ def customer_ids(count: int, seed: int) -> list[uuid.UUID]:
     return [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(count)]
 
 
-def add_customers(store: Store, ids: Sequence[uuid.UUID], *, anonymous_prefix: str = "a-") -> None:
-    """One profile per id, with the snippet's anonymous id ``<prefix><n>`` as its identity."""
+def add_customers(
+    store: Store, ids: Sequence[uuid.UUID], *, anonymous_prefix: str | None = "a-"
+) -> None:
+    """One profile per id, with the snippet's anonymous id ``<prefix><n>`` as its identity
+    (none when ``anonymous_prefix`` is ``None``)."""
     at = END - timedelta(days=DAYS)
     _write(
         store,
@@ -65,6 +68,8 @@ def add_customers(store: Store, ids: Sequence[uuid.UUID], *, anonymous_prefix: s
             for c in ids
         ),
     )
+    if anonymous_prefix is None:
+        return
     _write(
         store,
         CustomerIdentity.__table__,  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from clientvault.errors import InvalidInput
@@ -106,6 +106,16 @@ def _days(later: datetime, earlier: datetime) -> float:
     return (later - earlier).total_seconds() / DAY
 
 
+_ORDER_FEATURES = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "avg_order_value",
+    "first_order_days",
+    "orders_90d",
+)
+
+
 def order_features(session: Session, scope: Scope) -> SourceResult:
     """Recency, frequency and monetary value of orders placed before ``as_of``, tenure since
     the first order and activity in the last 90 days."""
@@ -119,25 +129,23 @@ def order_features(session: Session, scope: Scope) -> SourceResult:
             func.sum(Order.total),
             func.min(Order.placed_at),
             func.max(Order.placed_at),
+            func.sum(case((Order.placed_at >= recent, 1), else_=0)),
         )
         .where(scope.customers(ORDER_CUSTOMER), Order.placed_at < as_of)
         .group_by(ORDER_CUSTOMER)
     )
-    cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
-    for customer_id, count, total, first, last in rows:
+    cols: dict[str, dict[uuid.UUID, float]] = {name: {} for name in _ORDER_FEATURES}
+    recency, frequency, monetary, average, tenure, lately = (cols[name] for name in _ORDER_FEATURES)
+    for customer_id, count, total, first, last, recent_count in rows:
         result.saw(last)
-        cols["recency_days"][customer_id] = _days(as_of, last)
-        cols["frequency"][customer_id] = float(count)
-        cols["monetary"][customer_id] = float(total or 0)
-        cols["avg_order_value"][customer_id] = float(total or 0) / max(int(count), 1)
-        cols["first_order_days"][customer_id] = _days(as_of, first)
-    for customer_id, count in session.execute(
-        select(ORDER_CUSTOMER, func.count())
-        .where(scope.customers(ORDER_CUSTOMER), Order.placed_at < as_of, Order.placed_at >= recent)
-        .group_by(ORDER_CUSTOMER)
-    ):
-        cols["orders_90d"][customer_id] = float(count)
-    result.columns = dict(cols)
+        recency[customer_id] = _days(as_of, last)
+        frequency[customer_id] = float(count)
+        monetary[customer_id] = float(total or 0)
+        average[customer_id] = float(total or 0) / max(int(count), 1)
+        tenure[customer_id] = _days(as_of, first)
+        if recent_count:
+            lately[customer_id] = float(recent_count)
+    result.columns = cols
     return result
 
 
@@ -162,7 +170,7 @@ def category_features(session: Session, scope: Scope) -> SourceResult:
     """Category affinity: the number of categories bought and the share of spend in each of
     the scope's categories (the most common ones, ``top_categories``)."""
     result = SourceResult()
-    spend: dict[uuid.UUID, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    spend: dict[uuid.UUID, dict[str, float]] = {}
     for customer_id, category, amount, last in session.execute(
         select(
             ORDER_CUSTOMER,
@@ -176,7 +184,9 @@ def category_features(session: Session, scope: Scope) -> SourceResult:
         .group_by(ORDER_CUSTOMER, Product.category)
     ):
         result.saw(last)
-        spend[customer_id][category or "none"] += float(amount or 0)
+        by_category = spend.setdefault(customer_id, {})
+        name = category or "none"
+        by_category[name] = by_category.get(name, 0.0) + float(amount or 0)
     cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
     for customer_id, by_category in spend.items():
         whole = sum(by_category.values()) or 1.0
@@ -289,10 +299,15 @@ def _frame(
         found.update(result.columns)
     columns = list(names) if names is not None else sorted(found)
     matrix = np.empty((len(ids), len(columns)), dtype=np.float64)
+    position = {customer_id: row for row, customer_id in enumerate(ids)}
     for j, name in enumerate(columns):
-        values = found.get(name, {})
-        default = _missing(name)
-        matrix[:, j] = [values.get(customer_id, default) for customer_id in ids]
+        matrix[:, j] = _missing(name)
+        # A source reads the batch's id range: it may see customers outside the batch.
+        pairs = ((position.get(c), v) for c, v in found.get(name, {}).items())
+        known = [(row, v) for row, v in pairs if row is not None]
+        if known:
+            rows, values = zip(*known, strict=True)
+            matrix[list(rows), j] = values
     return FeatureFrame(as_of=scope.as_of, customer_ids=ids, names=columns, matrix=matrix)
 
 

@@ -163,10 +163,18 @@ def train_recommender(session: Session, *, seed: int = 42) -> PredictModel:
     return row
 
 
-_LOADED: dict[str, ShopRecommender] = {}
+@dataclass(frozen=True)
+class _Loaded:
+    """The current recommender unpickled, with its products' column numbers."""
+
+    shop: ShopRecommender
+    index: dict[int, int]
 
 
-def _current(session: Session) -> tuple[PredictModel, ShopRecommender]:
+_LOADED: dict[str, _Loaded] = {}
+
+
+def _current(session: Session) -> tuple[PredictModel, _Loaded]:
     row = registry.current_model(session, TASK)
     if row is None:
         raise Unavailable(
@@ -174,7 +182,8 @@ def _current(session: Session) -> tuple[PredictModel, ShopRecommender]:
         )
     if row.version not in _LOADED:
         _LOADED.clear()
-        _LOADED[row.version] = registry.load(row)
+        shop: ShopRecommender = registry.load(row)
+        _LOADED[row.version] = _Loaded(shop, {p: i for i, p in enumerate(shop.products)})
     return row, _LOADED[row.version]
 
 
@@ -189,8 +198,8 @@ def recommendations_for(
         raise NotFound("no such customer")
     if not allows(session, customer_id, purpose=PURPOSE):
         return CustomerRecommendations(customer_id, False, None, [])
-    row, shop = _current(session)
-    index = {p: i for i, p in enumerate(shop.products)}
+    row, loaded = _current(session)
+    shop, index = loaded.shop, loaded.index
     flags = session.execute(
         select(ProductFlags.product_id, ProductFlags.in_stock, ProductFlags.consumable)
     ).all()

@@ -257,11 +257,13 @@ class _Drift:
         _check_feature_drift(session, self.model, self.bins, histograms, at)
 
 
-def score_task(session: Session, task_name: str, *, as_of: datetime | None = None) -> int:
+def score_task(
+    session: Session, task_name: str, *, as_of: datetime | None = None, batch: int = BATCH
+) -> int:
     """Score every eligible customer with the task's promoted model into customer scores
     (a full replacement: customers no longer eligible lose their score); returns how many.
-    Customers are read, scored and written ``features.BATCH`` at a time: memory stays that of
-    one batch however many customers there are."""
+    Customers are read, scored and written ``batch`` at a time: memory stays that of one
+    batch however many customers there are."""
     task = get_task(task_name)
     model = registry.current_model(session, task.name)
     if model is None:
@@ -272,7 +274,10 @@ def score_task(session: Session, task_name: str, *, as_of: datetime | None = Non
 
     def scored() -> Iterator[Score]:
         frames = feature_batches(
-            session, as_of=as_of, batches=population(session, as_of), names=model.features
+            session,
+            as_of=as_of,
+            batches=population(session, as_of, batch=batch),
+            names=model.features,
         )
         for frame in frames:
             with threadpool_limits(1):
