@@ -25,13 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import _synthetic as synthetic
-from _common import backends, blank_settings
+from _common import backends, blank_settings, percentiles_ms
 from clientvault.app import create_app
 from clientvault.automation.personalize import offers, slots
 from clientvault.identity.profiles import find_by_identifier
@@ -80,11 +79,6 @@ def _populate(store: Store, customers: int, visitors: int) -> list[str]:
     return [f"a-{n}" for n in chosen]
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    p50, p99 = np.percentile(samples, [50, 99]) * 1000
-    return float(p50), float(p99)
-
-
 def run(backend: str, customers: int, visitors: int) -> None:
     """Populate a fresh installation on ``backend`` and print its line."""
     with blank_settings(backend) as settings:
@@ -117,7 +111,7 @@ def run(backend: str, customers: int, visitors: int) -> None:
                 find_by_identifier(session, store, kind="anonymous_id", value=anonymous_id)
             baseline.append(time.perf_counter() - started)
         store.close()
-    (o50, o99), (b50, b99) = _percentiles(ours), _percentiles(baseline)
+    (o50, o99), (b50, b99) = percentiles_ms(ours), percentiles_ms(baseline)
     print(
         f"personalize_decision[{backend}] ({customers:,} customers): ours p50 {o50:.2f} ms "
         f"p99 {o99:.2f} ms, baseline p50 {b50:.2f} ms p99 {b99:.2f} ms, "

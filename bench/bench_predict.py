@@ -47,17 +47,14 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).parent))
 
 import _synthetic as synthetic
-from _common import backends, blank_settings
+from _common import backends, blank_settings, percentiles_ms
 from clientvault.customers.scores import Score, replace_scores
 from clientvault.migrations.install import initialise
 from clientvault.predict import recommend as rec
-from clientvault.predict import registry
-from clientvault.predict.models import PredictModel
-from clientvault.predict.personal import TASK, ShopRecommender, _interactions
+from clientvault.predict.personal import ShopRecommender, _interactions, register_recommender
 from clientvault.predict.service import customer_recommendations
 from clientvault.predict.tasks import score_task, train_task
 from clientvault.security.principal import Principal
-from clientvault.store.base import utcnow
 from clientvault.store.context import Store
 
 READER = Principal.system("bench", "customers:read")
@@ -75,11 +72,6 @@ def _matrix(interactions: int, users: int, items: int, seed: int) -> sp.csr_matr
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
     return matrix
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    p50, p99 = np.percentile(samples, [50, 99]) * 1000
-    return float(p50), float(p99)
 
 
 def als_line(interactions: int, users: int, items: int, repeats: int) -> None:
@@ -141,30 +133,16 @@ def _register_recommender(store: Store) -> tuple[ShopRecommender, float]:
     model = rec.fit(user_items, baskets=baskets)
     seconds = time.perf_counter() - started
     shop = ShopRecommender(model, {c: i for i, c in enumerate(customers)}, products)
-    at = utcnow()
     with store.sessions.begin() as session:
-        row = PredictModel(
-            task=TASK,
-            version=registry.new_version(TASK, at),
-            status="candidate",
-            algorithm="implicit_als+item_cosine+bought_together+popularity",
-            trained_at=at,
-            window_days=0,
+        register_recommender(
+            session,
+            shop,
             training_rows=int(user_items.nnz),
             holdout_rows=0,
-            features=[],
             metrics={},
-            importances=[],
-            reliability=[],
-            training_seconds=seconds,
-            code_version=registry.code_version(),
+            seconds=seconds,
             grade="B",
-            note="bench",
-            artifact=registry.dump(shop),
         )
-        session.add(row)
-        session.flush()
-        registry.make_current(session, row)
     return shop, seconds
 
 
@@ -235,7 +213,7 @@ def run(backend: str, customers: int, products: int, calls: int) -> None:
             rec.recommend(shop.model, shop.customers.get(customer), k=10)
             base_calls.append(time.perf_counter() - started)
         store.close()
-    (o50, o99), (b50, b99) = _percentiles(ours_calls), _percentiles(base_calls)
+    (o50, o99), (b50, b99) = percentiles_ms(ours_calls), percentiles_ms(base_calls)
     print(
         f"recommend[{backend}] ({customers:,} customers; fit {fit_seconds:.0f} s): "
         f"ours p50 {o50:.2f} ms p99 {o99:.2f} ms, baseline (in-memory scoring) p50 {b50:.2f} ms "

@@ -133,6 +133,29 @@ def train_recommender(session: Session, *, seed: int = 42) -> PredictModel:
     popular = rec.evaluate(rec.popularity_scorer(held), train, test)
     model = rec.fit(user_items, baskets=baskets)
     seconds = time.perf_counter() - started
+    shop = ShopRecommender(model, {c: i for i, c in enumerate(customers)}, products)
+    return register_recommender(
+        session,
+        shop,
+        training_rows=int(train.nnz),
+        holdout_rows=int(test.nnz),
+        metrics={"model": ours.as_dict(), "popularity": popular.as_dict()},
+        seconds=seconds,
+        grade=_grade(ours.precision, popular.precision),
+    )
+
+
+def register_recommender(
+    session: Session,
+    shop: ShopRecommender,
+    *,
+    training_rows: int,
+    holdout_rows: int,
+    metrics: dict[str, Any],
+    seconds: float,
+    grade: str,
+) -> PredictModel:
+    """Register a fitted recommender with its hold-out figures and make it the current one."""
     at = utcnow()
     row = PredictModel(
         task=TASK,
@@ -143,19 +166,17 @@ def train_recommender(session: Session, *, seed: int = 42) -> PredictModel:
         train_cutoff=None,
         holdout_cutoff=None,
         window_days=0,
-        training_rows=int(train.nnz),
-        holdout_rows=int(test.nnz),
+        training_rows=training_rows,
+        holdout_rows=holdout_rows,
         features=[],
-        metrics={"model": ours.as_dict(), "popularity": popular.as_dict()},
+        metrics=metrics,
         importances=[],
         reliability=[],
         training_seconds=seconds,
         code_version=registry.code_version(),
-        grade=_grade(ours.precision, popular.precision),
+        grade=grade,
         note="",
-        artifact=registry.dump(
-            ShopRecommender(model, {c: i for i, c in enumerate(customers)}, products)
-        ),
+        artifact=registry.dump(shop),
     )
     session.add(row)
     session.flush()
