@@ -135,6 +135,8 @@ def test_churn_model_trains_promotes_and_scores_only_allowed_customers(
     assert f'data-shown="{model.version}"' in page.text
     for scorer in ("model", "logistic_regression", "rfm"):
         assert f'data-scorer="{scorer}"' in page.text
+    # The drift histograms and the medians kept beside the figures are not scorers.
+    assert page.text.count("data-scorer=") == 3
     assert 'data-chart="reliability"' in page.text
     assert "<polyline points=" in page.text
 
