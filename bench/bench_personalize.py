@@ -4,8 +4,7 @@ avoid, same run, same database.
 An installation gets ``--customers`` profiles written straight into the tables (``_synthetic``:
 seeded, a million in minutes; each with a snippet anonymous id), an RFM group each, and a
 ``homepage-hero`` slot with two score variants and an offer variant over two offers.
-``--visitors`` of them consent to
-personalisation. Ours: the decision call for each of those visitors through the real app (write
+``--visitors`` of them consent to personalisation. Ours: the decision call for each of those visitors through the real app (write
 key and origin checked, consent checked through ``privacy.audiences``, scores read, offers
 ranked; nothing recorded), timed one by one in process (``TestClient``), so the figure is the
 app's own, without a network. Baseline: the indexed look-up of the same anonymous ids in
