@@ -4,13 +4,13 @@ avoid, same run, same database.
 An installation gets ``--customers`` profiles written straight into the tables (``_synthetic``:
 seeded, a million in minutes; each with a snippet anonymous id), an RFM group each, and a
 ``homepage-hero`` slot with two score variants and an offer variant over two offers.
-``--visitors`` of them consent to personalisation. Ours: the decision call for each of those visitors through the real app (write
-key and origin checked, consent checked through ``privacy.audiences``, scores read, offers
-ranked; nothing recorded), timed one by one in process (``TestClient``), so the figure is the
-app's own, without a network. Baseline: the indexed look-up of the same anonymous ids in
-``customer_identities`` on the same engine — the least any answer that depends on the visitor
-must do. Lines: ``personalize_decision[<backend>]: ours p50 X ms p99 Y ms, baseline p50 X ms
-p99 Y ms, ratio (p50) Z``.
+``--visitors`` of them consent to personalisation. Ours: the decision call for each of those
+visitors through the real app (write key and origin checked, consent checked through
+``privacy.audiences``, scores read, offers ranked; nothing recorded), timed one by one in
+process (``TestClient``), so the figure is the app's own, without a network. Baseline: the
+indexed look-up of the same anonymous ids in ``customer_identities`` on the same engine — the
+least any answer that depends on the visitor must do. Lines: ``personalize_decision[<backend>]:
+ours p50 X ms p99 Y ms, baseline p50 X ms p99 Y ms, ratio (p50) Z``.
 
 Usage: ``python bench/bench_personalize.py [--customers N] [--visitors N]`` (PostgreSQL too
 when CLIENTVAULT_BENCH_PG_URL or CLIENTVAULT_TEST_PG_URL is set).
