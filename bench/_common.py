@@ -31,6 +31,15 @@ def median_seconds(run: Callable[[], None], *, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
+def percentiles_ms(samples: list[float]) -> tuple[float, float]:
+    """The median and 99th percentile of latencies in seconds, in milliseconds."""
+    ordered = sorted(samples)
+    return (
+        1000 * statistics.quantiles(ordered, n=100, method="inclusive")[49],
+        1000 * statistics.quantiles(ordered, n=100, method="inclusive")[98],
+    )
+
+
 def report(name: str, *, ours: float, baseline: float, unit: str) -> None:
     """Print one result line: ours, the same-run baseline, and ours relative to it."""
     print(

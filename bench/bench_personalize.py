@@ -1,16 +1,16 @@
 """The personalised-content decision (``POST /v1/personalize``) vs the one look-up it cannot
 avoid, same run, same database.
 
-An installation gets ``--customers`` profiles through the tracking pipeline (each with a user
-id and a snippet anonymous id), an RFM group each, and a ``homepage-hero`` slot with two score
-variants and an offer variant over two offers. ``--visitors`` of them consent to
-personalisation. Ours: the decision call for each of those visitors through the real app (write
-key and origin checked, consent checked through ``privacy.audiences``, scores read, offers
-ranked; nothing recorded), timed one by one in process (``TestClient``), so the figure is the
-app's own, without a network. Baseline: the indexed look-up of the same anonymous ids in
-``customer_identities`` on the same engine — the least any answer that depends on the visitor
-must do. Lines: ``personalize_decision[<backend>]: ours p50 X ms p99 Y ms, baseline p50 X ms
-p99 Y ms, ratio (p50) Z``.
+An installation gets ``--customers`` profiles written straight into the tables (``_synthetic``:
+seeded, a million in minutes; each with a snippet anonymous id), an RFM group each, and a
+``homepage-hero`` slot with two score variants and an offer variant over two offers.
+``--visitors`` of them consent to personalisation. Ours: the decision call for each of those
+visitors through the real app (write key and origin checked, consent checked through
+``privacy.audiences``, scores read, offers ranked; nothing recorded), timed one by one in
+process (``TestClient``), so the figure is the app's own, without a network. Baseline: the
+indexed look-up of the same anonymous ids in ``customer_identities`` on the same engine — the
+least any answer that depends on the visitor must do. Lines: ``personalize_decision[<backend>]:
+ours p50 X ms p99 Y ms, baseline p50 X ms p99 Y ms, ratio (p50) Z``.
 
 Usage: ``python bench/bench_personalize.py [--customers N] [--visitors N]`` (PostgreSQL too
 when CLIENTVAULT_BENCH_PG_URL or CLIENTVAULT_TEST_PG_URL is set).
@@ -24,23 +24,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import backends, blank_settings
+import _synthetic as synthetic
+from _common import backends, blank_settings, percentiles_ms
 from clientvault.app import create_app
 from clientvault.automation.personalize import offers, slots
-from clientvault.customers.scores import Score, replace_scores
-from clientvault.identity.models import CustomerIdentity
 from clientvault.identity.profiles import find_by_identifier
 from clientvault.ingest.sources import create_source
-from clientvault.ingest.tracking import ingest
 from clientvault.migrations.install import initialise
-from clientvault.privacy.consent import record_decision
-from clientvault.privacy.purposes import ensure_default_purposes
 from clientvault.security.principal import Principal
 from clientvault.store.context import Store
 
@@ -72,50 +66,16 @@ OFFERS = (
 def _populate(store: Store, customers: int, visitors: int) -> list[str]:
     """The profiles, scores, consents, slot and offers; the consenting visitors' ids."""
     rng = random.Random(7)
+    ids = synthetic.customer_ids(customers, seed=7)
+    synthetic.add_customers(store, ids)
+    synthetic.add_labels(store, ids, "rfm_group", GROUPS)
+    chosen = rng.sample(range(customers), visitors)
+    synthetic.add_consents(store, [ids[n] for n in chosen], ["personalisation"])
     with store.sessions.begin() as session:
-        ensure_default_purposes(session)
-    for start in range(0, customers, 1000):
-        batch = [
-            {
-                "type": "identify",
-                "userId": f"u-{n}",
-                "anonymousId": f"a-{n}",
-                "traits": {"firstName": "Bench"},
-                "messageId": f"bench-{n}",
-            }
-            for n in range(start, min(start + 1000, customers))
-        ]
-        with store.sessions.begin() as session:
-            ingest(session, store, source="bench", messages=batch, default_region="FR")
-    chosen = [f"a-{n}" for n in rng.sample(range(customers), visitors)]
-    with store.sessions.begin() as session:
-        ids = list(session.scalars(select(CustomerIdentity.customer_id).distinct()))
-        replace_scores(
-            session,
-            "rfm_group",
-            [Score(c, label=rng.choice(GROUPS)) for c in ids],
-            model_version="bench",
-        )
-        for anonymous_id in chosen:
-            customer = find_by_identifier(session, store, kind="anonymous_id", value=anonymous_id)
-            assert customer is not None
-            record_decision(
-                session,
-                customer_id=customer,
-                purpose="personalisation",
-                decision="granted",
-                policy_version="1",
-                channel="web",
-            )
         slots.save_slot(session, slots.read_spec(SLOT), create=True, by=MARKETER)
         for document in OFFERS:
             offers.save_offer(session, offers.read_offer(document), create=True, by=MARKETER)
-    return chosen
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    p50, p99 = np.percentile(samples, [50, 99]) * 1000
-    return float(p50), float(p99)
+    return [f"a-{n}" for n in chosen]
 
 
 def run(backend: str, customers: int, visitors: int) -> None:
@@ -150,7 +110,7 @@ def run(backend: str, customers: int, visitors: int) -> None:
                 find_by_identifier(session, store, kind="anonymous_id", value=anonymous_id)
             baseline.append(time.perf_counter() - started)
         store.close()
-    (o50, o99), (b50, b99) = _percentiles(ours), _percentiles(baseline)
+    (o50, o99), (b50, b99) = percentiles_ms(ours), percentiles_ms(baseline)
     print(
         f"personalize_decision[{backend}] ({customers:,} customers): ours p50 {o50:.2f} ms "
         f"p99 {o99:.2f} ms, baseline p50 {b50:.2f} ms p99 {b99:.2f} ms, "

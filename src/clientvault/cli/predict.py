@@ -17,6 +17,7 @@ from clientvault.cli.common import (
     reported_errors,
 )
 from clientvault.predict import registry
+from clientvault.predict.registry import scorer_metrics
 from clientvault.predict.service import TRAINABLE, train
 from clientvault.predict.tabular import evaluate_table
 from clientvault.security.principal import Principal
@@ -42,7 +43,7 @@ def train_command(
     with opened_store(settings) as store, reported_errors(), store.sessions.begin() as session:
         row = train(session, task, by=CLI_PRINCIPAL)
         console.print(f"{row.version}: {row.status}, grade {row.grade}")
-        for name, figures in row.metrics.items():
+        for name, figures in scorer_metrics(row).items():
             console.print(f"  {name}: {_figures(figures)}")
         if row.note:
             console.print(f"  {row.note}")

@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from clientvault.errors import InvalidInput
@@ -33,6 +33,11 @@ from clientvault.ingest.models import Event
 SESSION_GAP = timedelta(minutes=30)
 #: How many of the most common categories get a spend-share feature of their own.
 TOP_CATEGORIES = 8
+#: The prefix of a category's spend-share feature (``category_share:shoes``).
+CATEGORY_SHARE = "category_share:"
+#: Customers whose features are computed at once: the memory a frame needs while it is built
+#: is bounded by this, whatever the population (a million customers are scored batch by batch).
+BATCH = 20_000
 DAY = 86400.0
 # The customer columns as non-null: every query below filters out the rows without one.
 ORDER_CUSTOMER: InstrumentedAttribute[uuid.UUID] = Order.customer_id  # type: ignore[assignment]
@@ -57,8 +62,29 @@ class SourceResult:
             self.latest_seen = moment
 
 
-#: A feature source: ``(session, as_of) -> SourceResult`` over every customer it finds.
-FeatureSource = Callable[[Session, datetime], SourceResult]
+@dataclass(frozen=True)
+class Scope:
+    """What a feature source reads: rows strictly before ``as_of``, of the customers whose ids
+    lie in ``[first, last]`` (one batch, a range the customer indexes answer; every customer
+    when ``None``), and the categories that get a spend-share feature."""
+
+    as_of: datetime
+    first: uuid.UUID | None = None
+    last: uuid.UUID | None = None
+    categories: tuple[str, ...] = ()
+
+    def customers(self, column: InstrumentedAttribute[uuid.UUID]) -> ColumnElement[bool]:
+        """The condition keeping ``column`` (a customer id) non-null and inside the batch."""
+        terms: list[ColumnElement[bool]] = [column.is_not(None)]
+        if self.first is not None:
+            terms.append(column >= self.first)
+        if self.last is not None:
+            terms.append(column <= self.last)
+        return and_(*terms)
+
+
+#: A feature source: ``(session, scope) -> SourceResult`` over the customers of the scope.
+FeatureSource = Callable[[Session, Scope], SourceResult]
 
 
 @dataclass(frozen=True)
@@ -80,9 +106,20 @@ def _days(later: datetime, earlier: datetime) -> float:
     return (later - earlier).total_seconds() / DAY
 
 
-def order_features(session: Session, as_of: datetime) -> SourceResult:
+_ORDER_FEATURES = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "avg_order_value",
+    "first_order_days",
+    "orders_90d",
+)
+
+
+def order_features(session: Session, scope: Scope) -> SourceResult:
     """Recency, frequency and monetary value of orders placed before ``as_of``, tenure since
     the first order and activity in the last 90 days."""
+    as_of = scope.as_of
     result = SourceResult()
     recent = as_of - timedelta(days=90)
     rows = session.execute(
@@ -92,34 +129,48 @@ def order_features(session: Session, as_of: datetime) -> SourceResult:
             func.sum(Order.total),
             func.min(Order.placed_at),
             func.max(Order.placed_at),
+            func.sum(case((Order.placed_at >= recent, 1), else_=0)),
         )
-        .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
+        .where(scope.customers(ORDER_CUSTOMER), Order.placed_at < as_of)
         .group_by(ORDER_CUSTOMER)
     )
-    cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
-    for customer_id, count, total, first, last in rows:
+    cols: dict[str, dict[uuid.UUID, float]] = {name: {} for name in _ORDER_FEATURES}
+    recency, frequency, monetary, average, tenure, lately = (cols[name] for name in _ORDER_FEATURES)
+    for customer_id, count, total, first, last, recent_count in rows:
         result.saw(last)
-        cols["recency_days"][customer_id] = _days(as_of, last)
-        cols["frequency"][customer_id] = float(count)
-        cols["monetary"][customer_id] = float(total or 0)
-        cols["avg_order_value"][customer_id] = float(total or 0) / max(int(count), 1)
-        cols["first_order_days"][customer_id] = _days(as_of, first)
-    for customer_id, count in session.execute(
-        select(ORDER_CUSTOMER, func.count())
-        .where(Order.customer_id.is_not(None), Order.placed_at < as_of, Order.placed_at >= recent)
-        .group_by(ORDER_CUSTOMER)
-    ):
-        cols["orders_90d"][customer_id] = float(count)
-    result.columns = dict(cols)
+        recency[customer_id] = _days(as_of, last)
+        frequency[customer_id] = float(count)
+        monetary[customer_id] = float(total or 0)
+        average[customer_id] = float(total or 0) / max(int(count), 1)
+        tenure[customer_id] = _days(as_of, first)
+        if recent_count:
+            lately[customer_id] = float(recent_count)
+    result.columns = cols
     return result
 
 
-def category_features(session: Session, as_of: datetime) -> SourceResult:
-    """Category affinity: the number of categories bought and the share of spend in each of
-    the most common categories (chosen from orders before ``as_of`` only)."""
-    result = SourceResult()
-    spend: dict[uuid.UUID, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+def top_categories(session: Session, as_of: datetime) -> tuple[str, ...]:
+    """The ``TOP_CATEGORIES`` categories with the most spend in orders before ``as_of``
+    (across every customer): those that get a spend-share feature of their own."""
     totals: dict[str, float] = defaultdict(float)
+    for category, amount in session.execute(
+        select(Product.category, func.sum(OrderItem.unit_price * OrderItem.quantity))
+        .select_from(Order)
+        .join(OrderItem, OrderItem.order_id == Order.id)
+        .join(Product, Product.id == OrderItem.product_id)
+        .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
+        .group_by(Product.category)
+    ):
+        totals[category or "none"] += float(amount or 0)
+    ranked = sorted(totals.items(), key=lambda r: (-r[1], r[0]))
+    return tuple(c for c, _ in ranked[:TOP_CATEGORIES])
+
+
+def category_features(session: Session, scope: Scope) -> SourceResult:
+    """Category affinity: the number of categories bought and the share of spend in each of
+    the scope's categories (the most common ones, ``top_categories``)."""
+    result = SourceResult()
+    spend: dict[uuid.UUID, dict[str, float]] = {}
     for customer_id, category, amount, last in session.execute(
         select(
             ORDER_CUSTOMER,
@@ -129,28 +180,28 @@ def category_features(session: Session, as_of: datetime) -> SourceResult:
         )
         .join(OrderItem, OrderItem.order_id == Order.id)
         .join(Product, Product.id == OrderItem.product_id)
-        .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
+        .where(scope.customers(ORDER_CUSTOMER), Order.placed_at < scope.as_of)
         .group_by(ORDER_CUSTOMER, Product.category)
     ):
         result.saw(last)
+        by_category = spend.setdefault(customer_id, {})
         name = category or "none"
-        spend[customer_id][name] += float(amount or 0)
-        totals[name] += float(amount or 0)
-    top = sorted(totals, key=lambda c: (-totals[c], c))[:TOP_CATEGORIES]
+        by_category[name] = by_category.get(name, 0.0) + float(amount or 0)
     cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
     for customer_id, by_category in spend.items():
         whole = sum(by_category.values()) or 1.0
         cols["distinct_categories"][customer_id] = float(len(by_category))
         cols["top_category_share"][customer_id] = max(by_category.values()) / whole
-        for category in top:
-            cols[f"category_share:{category}"][customer_id] = by_category.get(category, 0) / whole
+        for category in scope.categories:
+            cols[f"{CATEGORY_SHARE}{category}"][customer_id] = by_category.get(category, 0) / whole
     result.columns = dict(cols)
     return result
 
 
-def session_features(session: Session, as_of: datetime) -> SourceResult:
+def session_features(session: Session, scope: Scope) -> SourceResult:
     """Web sessions before ``as_of`` (page views split by 30 minutes of inactivity): how
     many in the last 30 and 90 days, and days since the last one."""
+    as_of = scope.as_of
     result = SourceResult()
     start = as_of - timedelta(days=90)
     cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
@@ -158,7 +209,7 @@ def session_features(session: Session, as_of: datetime) -> SourceResult:
     for customer_id, at in session.execute(
         select(EVENT_CUSTOMER, Event.occurred_at)
         .where(
-            Event.customer_id.is_not(None),
+            scope.customers(EVENT_CUSTOMER),
             Event.type == "page",
             Event.occurred_at < as_of,
             Event.occurred_at >= start,
@@ -178,15 +229,16 @@ def session_features(session: Session, as_of: datetime) -> SourceResult:
     return result
 
 
-def support_features(session: Session, as_of: datetime) -> SourceResult:
+def support_features(session: Session, scope: Scope) -> SourceResult:
     """Support tickets opened in the 180 days before ``as_of`` and the mean CSAT score of
     the surveys answered before it."""
+    as_of = scope.as_of
     result = SourceResult()
     cols: dict[str, dict[uuid.UUID, float]] = defaultdict(dict)
     for customer_id, count, last in session.execute(
         select(EVENT_CUSTOMER, func.count(), func.max(Event.occurred_at))
         .where(
-            Event.customer_id.is_not(None),
+            scope.customers(EVENT_CUSTOMER),
             Event.name == "Support Ticket Opened",
             Event.occurred_at < as_of,
             Event.occurred_at >= as_of - timedelta(days=180),
@@ -198,7 +250,7 @@ def support_features(session: Session, as_of: datetime) -> SourceResult:
     scores: dict[uuid.UUID, list[float]] = defaultdict(list)
     for customer_id, at, properties in session.execute(
         select(EVENT_CUSTOMER, Event.occurred_at, Event.properties).where(
-            Event.customer_id.is_not(None),
+            scope.customers(EVENT_CUSTOMER),
             Event.name == "CSAT Survey Answered",
             Event.occurred_at < as_of,
         )
@@ -228,6 +280,61 @@ def _missing(name: str) -> float:
     return 0.0 if name.startswith(_ZERO_WHEN_ABSENT) else math.nan
 
 
+def _frame(
+    session: Session,
+    scope: Scope,
+    ids: list[uuid.UUID],
+    sources: Sequence[tuple[str, FeatureSource]],
+    names: Sequence[str] | None,
+) -> FeatureFrame:
+    """One batch's frame: ``ids`` sorted, all inside the scope's range."""
+    found: dict[str, dict[uuid.UUID, float]] = {}
+    for source_name, source in sources:
+        result = source(session, scope)
+        if result.latest_seen is not None and result.latest_seen >= scope.as_of:
+            raise LeakageError(
+                f"feature source {source_name!r} read data from {result.latest_seen.isoformat()}, "
+                f"at or after the cut-off {scope.as_of.isoformat()}"
+            )
+        found.update(result.columns)
+    columns = list(names) if names is not None else sorted(found)
+    matrix = np.empty((len(ids), len(columns)), dtype=np.float64)
+    position = {customer_id: row for row, customer_id in enumerate(ids)}
+    for j, name in enumerate(columns):
+        matrix[:, j] = _missing(name)
+        # A source reads the batch's id range: it may see customers outside the batch.
+        pairs = ((position.get(c), v) for c, v in found.get(name, {}).items())
+        known = [(row, v) for row, v in pairs if row is not None]
+        if known:
+            rows, values = zip(*known, strict=True)
+            matrix[list(rows), j] = values
+    return FeatureFrame(as_of=scope.as_of, customer_ids=ids, names=columns, matrix=matrix)
+
+
+def feature_batches(
+    session: Session,
+    *,
+    as_of: datetime,
+    batches: Iterable[Sequence[uuid.UUID]],
+    sources: Sequence[tuple[str, FeatureSource]] = SOURCES,
+    names: Sequence[str] | None = None,
+) -> Iterator[FeatureFrame]:
+    """The features of each batch of customers as of ``as_of``, one frame per batch, read
+    batch by batch (each source reads the batch's id range only, so memory follows the
+    batch, not the population); raises ``LeakageError`` if a source read anything at or
+    after the cut-off. ``names`` fixes the columns (a trained model's feature list when
+    scoring); by default every feature any source produced for the batch."""
+    if names is None:
+        categories = top_categories(session, as_of)
+    else:
+        categories = tuple(n[len(CATEGORY_SHARE) :] for n in names if n.startswith(CATEGORY_SHARE))
+    for batch in batches:
+        ids = sorted(set(batch))
+        if ids:
+            scope = Scope(as_of, ids[0], ids[-1], categories)
+            yield _frame(session, scope, ids, sources, names)
+
+
 def build_features(
     session: Session,
     *,
@@ -235,54 +342,43 @@ def build_features(
     customers: Iterable[uuid.UUID],
     sources: Sequence[tuple[str, FeatureSource]] = SOURCES,
     names: Sequence[str] | None = None,
+    batch: int = BATCH,
 ) -> FeatureFrame:
-    """The features of ``customers`` as of ``as_of``; raises ``LeakageError`` if a source
-    read anything at or after the cut-off. ``names`` fixes the columns (a trained model's
-    feature list when scoring); by default every feature any source produced."""
-    found: dict[str, dict[uuid.UUID, float]] = {}
-    for source_name, source in sources:
-        result = source(session, as_of)
-        if result.latest_seen is not None and result.latest_seen >= as_of:
-            raise LeakageError(
-                f"feature source {source_name!r} read data from {result.latest_seen.isoformat()}, "
-                f"at or after the cut-off {as_of.isoformat()}"
-            )
-        found.update(result.columns)
+    """The features of ``customers`` as of ``as_of`` in one frame (read ``batch`` customers
+    at a time, see ``feature_batches``); raises ``LeakageError`` if a source read anything at
+    or after the cut-off. ``names`` fixes the columns (a trained model's feature list when
+    scoring); by default every feature any source produced."""
     ids = sorted(set(customers))
-    columns = list(names) if names is not None else sorted(found)
-    matrix = np.empty((len(ids), len(columns)), dtype=np.float64)
-    for j, name in enumerate(columns):
-        values = found.get(name, {})
-        default = _missing(name)
-        matrix[:, j] = [values.get(customer_id, default) for customer_id in ids]
-    return FeatureFrame(as_of=as_of, customer_ids=ids, names=columns, matrix=matrix)
-
-
-def active_before(session: Session, as_of: datetime) -> set[uuid.UUID]:
-    """Customers with at least one order before ``as_of``: the population models score."""
-    return set(
-        session.scalars(
-            select(ORDER_CUSTOMER)
-            .where(Order.customer_id.is_not(None), Order.placed_at < as_of)
-            .distinct()
+    frames = list(
+        feature_batches(
+            session,
+            as_of=as_of,
+            batches=(ids[i : i + batch] for i in range(0, len(ids), batch)),
+            sources=sources,
+            names=names,
         )
+    )
+    if names is not None:
+        columns = list(names)
+    else:
+        columns = sorted({name for frame in frames for name in frame.names})
+    return FeatureFrame(
+        as_of=as_of, customer_ids=ids, names=columns, matrix=combine(frames, columns)
     )
 
 
-def buyers_between(session: Session, start: datetime, end: datetime) -> set[uuid.UUID]:
-    """Customers who placed an order in ``[start, end)``: the label window of a model (read
-    after the cut-off on purpose, and never a feature)."""
-    return set(
-        session.scalars(
-            select(ORDER_CUSTOMER)
-            .where(
-                Order.customer_id.is_not(None),
-                Order.placed_at >= start,
-                Order.placed_at < end,
+def combine(frames: Sequence[FeatureFrame], columns: Sequence[str]) -> NDArray[np.float64]:
+    """The frames' rows one under the other, in ``columns`` (a column a frame lacks: no
+    customer of its batch had that feature, so its absent value)."""
+    matrix = np.empty((sum(len(f.customer_ids) for f in frames), len(columns)), dtype=np.float64)
+    row = 0
+    for frame in frames:
+        for j, name in enumerate(columns):
+            matrix[row : row + len(frame.customer_ids), j] = (
+                frame.column(name) if name in frame.names else _missing(name)
             )
-            .distinct()
-        )
-    )
+        row += len(frame.customer_ids)
+    return matrix
 
 
 def history_span(session: Session) -> tuple[datetime, datetime] | None:

@@ -44,8 +44,11 @@ class PredictModel(Base):
     grade: Mapped[str] = mapped_column(String(1))
     note: Mapped[str] = mapped_column(String(200), default="")
     promoted_at: Mapped[datetime | None]
-    #: The fitted estimator, pickled by this code only (never accepted from outside).
-    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The fitted estimator, pickled by this code only (never accepted from outside). Deferred:
+    #: read only when ``registry.load`` unpickles it, not with every look-up of the row (a
+    #: recommender for a million customers is hundreds of megabytes; a recommendation or a
+    #: content decision asks for the current row, whose estimator is already loaded).
+    artifact: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
 class OrderRisk(Base):

@@ -133,6 +133,29 @@ def train_recommender(session: Session, *, seed: int = 42) -> PredictModel:
     popular = rec.evaluate(rec.popularity_scorer(held), train, test)
     model = rec.fit(user_items, baskets=baskets)
     seconds = time.perf_counter() - started
+    shop = ShopRecommender(model, {c: i for i, c in enumerate(customers)}, products)
+    return register_recommender(
+        session,
+        shop,
+        training_rows=int(train.nnz),
+        holdout_rows=int(test.nnz),
+        metrics={"model": ours.as_dict(), "popularity": popular.as_dict()},
+        seconds=seconds,
+        grade=_grade(ours.precision, popular.precision),
+    )
+
+
+def register_recommender(
+    session: Session,
+    shop: ShopRecommender,
+    *,
+    training_rows: int,
+    holdout_rows: int,
+    metrics: dict[str, Any],
+    seconds: float,
+    grade: str,
+) -> PredictModel:
+    """Register a fitted recommender with its hold-out figures and make it the current one."""
     at = utcnow()
     row = PredictModel(
         task=TASK,
@@ -143,19 +166,17 @@ def train_recommender(session: Session, *, seed: int = 42) -> PredictModel:
         train_cutoff=None,
         holdout_cutoff=None,
         window_days=0,
-        training_rows=int(train.nnz),
-        holdout_rows=int(test.nnz),
+        training_rows=training_rows,
+        holdout_rows=holdout_rows,
         features=[],
-        metrics={"model": ours.as_dict(), "popularity": popular.as_dict()},
+        metrics=metrics,
         importances=[],
         reliability=[],
         training_seconds=seconds,
         code_version=registry.code_version(),
-        grade=_grade(ours.precision, popular.precision),
+        grade=grade,
         note="",
-        artifact=registry.dump(
-            ShopRecommender(model, {c: i for i, c in enumerate(customers)}, products)
-        ),
+        artifact=registry.dump(shop),
     )
     session.add(row)
     session.flush()
@@ -163,10 +184,18 @@ def train_recommender(session: Session, *, seed: int = 42) -> PredictModel:
     return row
 
 
-_LOADED: dict[str, ShopRecommender] = {}
+@dataclass(frozen=True)
+class _Loaded:
+    """The current recommender unpickled, with its products' column numbers."""
+
+    shop: ShopRecommender
+    index: dict[int, int]
 
 
-def _current(session: Session) -> tuple[PredictModel, ShopRecommender]:
+_LOADED: dict[str, _Loaded] = {}
+
+
+def _current(session: Session) -> tuple[PredictModel, _Loaded]:
     row = registry.current_model(session, TASK)
     if row is None:
         raise Unavailable(
@@ -174,7 +203,8 @@ def _current(session: Session) -> tuple[PredictModel, ShopRecommender]:
         )
     if row.version not in _LOADED:
         _LOADED.clear()
-        _LOADED[row.version] = registry.load(row)
+        shop: ShopRecommender = registry.load(row)
+        _LOADED[row.version] = _Loaded(shop, {p: i for i, p in enumerate(shop.products)})
     return row, _LOADED[row.version]
 
 
@@ -189,8 +219,8 @@ def recommendations_for(
         raise NotFound("no such customer")
     if not allows(session, customer_id, purpose=PURPOSE):
         return CustomerRecommendations(customer_id, False, None, [])
-    row, shop = _current(session)
-    index = {p: i for i, p in enumerate(shop.products)}
+    row, loaded = _current(session)
+    shop, index = loaded.shop, loaded.index
     flags = session.execute(
         select(ProductFlags.product_id, ProductFlags.in_stock, ProductFlags.consumable)
     ).all()

@@ -27,6 +27,15 @@ from clientvault.security.principal import Principal
 from clientvault.store.base import utcnow
 
 _PACKAGE = Path(__file__).resolve().parent
+#: What the registry row's ``metrics`` also keeps besides each scorer's figures: the drift
+#: checks' histograms and bins, and the medians ``tasks.explain`` sets a feature to.
+BOOKKEEPING = frozenset({"score_histogram", "feature_bins", "feature_baseline", "feature_medians"})
+
+
+def scorer_metrics(model: PredictModel) -> dict[str, dict[str, float]]:
+    """The hold-out figures of the model and of each baseline, by scorer (what the console
+    and the CLI show), without the bookkeeping kept beside them."""
+    return {k: v for k, v in model.metrics.items() if k not in BOOKKEEPING}
 
 
 def code_version() -> str:

@@ -129,10 +129,14 @@ def _audience_query(info: PurposeInfo, customers: CustomerQuery) -> CustomerQuer
     erased = exists(
         select(ErasedCustomer.customer_id).where(ErasedCustomer.customer_id == person.id)
     )
+    # A profile absorbed by a merge has status "merged" (``identity.merges`` sets it with
+    # ``merged_into_id`` in one statement), so the status test excludes it: a separate
+    # ``merged_into_id IS NULL`` would be redundant, and SQLite's planner, lacking statistics,
+    # reads every live profile through that index instead of the few ids asked for (20 ms a
+    # personalisation decision at 100,000 customers, a full scan per scoring batch).
     return select(person.id).where(
         person.id.in_(customers.scalar_subquery()),
         person.status.not_in(_INACTIVE),
-        person.merged_into_id.is_(None),
         ~erased,
         _profile_passes(person.id, info),
         ~merged_profile_fails,

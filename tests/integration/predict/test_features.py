@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -73,3 +74,22 @@ def test_a_feature_reading_after_the_cut_off_fails(db: Store) -> None:
                 customers=shop.customers,
                 sources=(*SOURCES, ("peeking", peeking)),
             )
+
+
+def test_features_read_in_batches_equal_those_read_at_once(db: Store) -> None:
+    # Each batch reads only its range of customer ids; the frame must not depend on the batch
+    # size (the category-share columns are chosen across every customer, not per batch).
+    shop = make_shop(db, customers=60, days=200)
+    cut = END - timedelta(days=30)
+    with db.sessions() as session:
+        whole = build_features(session, as_of=cut, customers=shop.customers, batch=10_000)
+        pieces = build_features(session, as_of=cut, customers=shop.customers, batch=7)
+        named = build_features(
+            session, as_of=cut, customers=shop.customers, names=whole.names, batch=5
+        )
+    assert pieces.names == whole.names == named.names
+    assert pieces.customer_ids == whole.customer_ids == sorted(shop.customers)
+    np.testing.assert_array_equal(pieces.matrix, whole.matrix)
+    np.testing.assert_array_equal(named.matrix, whole.matrix)
+    assert any(name.startswith("category_share:") for name in whole.names)
+    assert whole.column("frequency").sum() > 0

@@ -51,6 +51,7 @@ def models_page(
                 "title": "Prediction models",
                 "models": models,
                 "shown": shown,
+                "scorers": registry.scorer_metrics(shown) if shown else {},
                 "points": reliability_points(shown) if shown else "",
                 "chart": CHART,
             },
