@@ -1,4 +1,4 @@
-"""SIGKILL the real worker (in a forked process) at random moments while a journey has
+"""SIGKILL the real worker (in a process of its own) at random moments while a journey has
 people in flight, then check that every step was done once: e-mails counted at a loopback
 SMTP server by Message-ID (derived from the outbox row, so a resend after a kill between the
 SMTP answer and its record carries the same id) and webhook calls at a loopback receiver by
@@ -66,8 +66,10 @@ def _work(settings: Settings) -> None:
 
 
 def _worker(settings: Settings, mailbox: Mailbox) -> BaseProcess:
-    """The real worker in a forked process (the parent's imports are inherited, so it starts
-    at once where ``clientvault worker`` would spend seconds importing on a loaded machine)."""
+    """The real worker in a fresh process, as ``clientvault worker`` is one. Spawned, not
+    forked: a fork of the test process (threads of earlier tests, thread pools of numerical
+    libraries, servers of this test) may copy a lock some thread held, and the worker then
+    waits for it forever."""
     configured = settings.model_copy(
         update={
             "smtp": settings.smtp.model_copy(
@@ -87,7 +89,7 @@ def _worker(settings: Settings, mailbox: Mailbox) -> BaseProcess:
             ),
         }
     )
-    process = multiprocessing.get_context("fork").Process(target=_work, args=(configured,))
+    process = multiprocessing.get_context("spawn").Process(target=_work, args=(configured,))
     process.start()
     return process
 
