@@ -12,6 +12,9 @@ from rich.table import Table
 from clientvault.analytics import dashboard, experiments, funnels, kpis
 from clientvault.analytics.lifetime_value import fit_and_score
 from clientvault.cli.common import DataDirOption, console, load_settings, opened_store
+from clientvault.http.analytics_filters import dashboard_filters
+from clientvault.settings import Settings
+from clientvault.store.context import Store
 
 analytics_app = typer.Typer(help="KPIs and customer lifetime value.", no_args_is_help=True)
 clv_app = typer.Typer(help="Customer lifetime value models.", no_args_is_help=True)
@@ -27,6 +30,34 @@ def _day(value: str | None, option: str) -> date | None:
         raise typer.BadParameter(
             f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
         ) from None
+
+
+SegmentOption = typer.Option(
+    None,
+    "--segment",
+    help="Only this segment's current members (slug); refused below the minimum group size.",
+)
+
+
+def _filters(
+    store: Store,
+    settings: Settings,
+    start: str,
+    end: str,
+    *,
+    source: str | None = None,
+    segment: str | None = None,
+) -> kpis.Filters:
+    """The range of days, source and segment of a command, as the dashboard reads them."""
+    return dashboard_filters(
+        store,
+        settings.zone,
+        _day(start, "--from"),
+        _day(end, "--to"),
+        source,
+        segment,
+        settings.analytics.min_group_size,
+    )
 
 
 @clv_app.command("fit")
@@ -95,16 +126,16 @@ def kpis_command(
     start: str = typer.Option(..., "--from", help="First day (YYYY-MM-DD)."),
     end: str = typer.Option(..., "--to", help="Last day, included (YYYY-MM-DD)."),
     source: str | None = typer.Option(None, "--source", help="Only this tracking source."),
+    segment: str | None = SegmentOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """The KPI set of a date range (definitions in ``analytics.kpis``)."""
     settings = load_settings(data_dir)
-    with opened_store(settings) as store, store.read_sessions() as session:
-        filters = kpis.Filters.of_days(
-            _day(start, "--from"), _day(end, "--to"), settings.zone, source=source
-        )
-        result = kpis.compute(session, filters)
+    with opened_store(settings) as store:
+        filters = _filters(store, settings, start, end, source=source, segment=segment)
+        with store.read_sessions() as session:
+            result = kpis.compute(session, filters)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -190,17 +221,19 @@ def funnel_command(
     steps: str = typer.Option(",".join(funnels.DEFAULT_STEPS), "--steps", help="Comma-separated."),
     mode: str = typer.Option("ordered", "--mode", help="ordered, strict or unordered."),
     window_hours: float = typer.Option(168, "--window-hours", min=0.02, max=8760),
+    segment: str | None = SegmentOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """A funnel's people per step (definitions in ``analytics.funnels``)."""
     settings = load_settings(data_dir)
-    filters = kpis.Filters.of_days(_day(start, "--from"), _day(end, "--to"), settings.zone)
-    with opened_store(settings) as store, store.read_sessions() as session:
+    with opened_store(settings) as store:
+        filters = _filters(store, settings, start, end, segment=segment)
         spec = funnels.FunnelSpec(
             steps=funnels.parse_steps(steps), mode=mode, window=timedelta(hours=window_hours)
         )
-        result = dashboard.funnel(session, spec, filters, settings.analytics.min_group_size)
+        with store.read_sessions() as session:
+            result = dashboard.funnel(session, spec, filters, settings.analytics.min_group_size)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
