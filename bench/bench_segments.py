@@ -43,7 +43,7 @@ from clientvault.ingest.commerce.models import Order
 from clientvault.ingest.models import Event
 from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
-from clientvault.segments.compiler import Context, members_query
+from clientvault.segments.compiler import Context, member_ids, members_query
 from clientvault.segments.service import explain, preview
 from clientvault.segments.traits import define_trait, read_trait, recompute, recompute_all
 from clientvault.store.base import table_of
@@ -195,7 +195,7 @@ def _ours(store: Store, rule: dict[str, object]) -> Callable[[], int]:
     def run() -> int:
         with store.read_sessions() as session:
             ctx = Context(dialect=session.get_bind().dialect.name, now=NOW)
-            return len(session.scalars(members_query(node, ctx)).all())
+            return len(member_ids(session, members_query(node, ctx)))
 
     return run
 

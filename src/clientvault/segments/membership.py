@@ -30,7 +30,7 @@ from clientvault.ingest.consumers import Consumer
 from clientvault.ingest.event_log import lock_event_log
 from clientvault.ingest.models import Event
 from clientvault.segments import rules as r
-from clientvault.segments.compiler import live_customers, members_query
+from clientvault.segments.compiler import live_customers, member_ids, members_query
 from clientvault.segments.models import Segment, SegmentMember, SegmentMembership, SegmentSize
 from clientvault.segments.service import context, static_segment
 from clientvault.settings import Settings
@@ -77,10 +77,10 @@ def refresh_segment(
         found: set[uuid.UUID] = set()
         had: set[uuid.UUID] = set()
         for chunk in _chunks(wanted):
-            found.update(session.scalars(query.where(query.selected_columns[0].in_(chunk))))
+            found.update(member_ids(session, query.where(query.selected_columns[0].in_(chunk))))
             had.update(session.scalars(current.where(SegmentMember.customer_id.in_(chunk))))
     else:
-        found = set(session.scalars(query))
+        found = set(member_ids(session, query))
         had = set(session.scalars(current))
     entering = sorted(found - had)
     leaving = sorted(had - found)
