@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +120,26 @@ def test_event_property_filters_are_picked_from_the_data(
                     context={},
                 )
             )
+        # One more viewer came back to it: viewed 50 days ago, nothing for weeks, again lately.
+        for number, days_ago in enumerate((50, 2)):
+            session.add(
+                Event(
+                    message_id=f"back-{number}",
+                    type="track",
+                    name="Product Viewed",
+                    customer_id=ids[13],
+                    occurred_at=now - timedelta(days=days_ago),
+                    received_at=now,
+                    properties={"category": "bags"},
+                    context={},
+                )
+            )
         trait = {"name": "views", "event": {"name": "Product Viewed"}, "aggregate": "count"}
         define_trait(session, read_trait(trait), principal=Principal.system("tests"), now=now)
     count = _new_segment(page)
     page.get_by_role("button", name="+ Did an event").click()
     row = page.locator("li[data-kind='event']")
-    expect(count).to_have_text("13")  # (counts under 10 show as "< 10" to a marketer)
+    expect(count).to_have_text("14")  # (counts under 10 show as "< 10" to a marketer)
     expect(row.get_by_label("property", exact=True).locator("option")).to_have_text(
         ["(any)", "category"]
     )
@@ -143,11 +157,25 @@ def test_event_property_filters_are_picked_from_the_data(
     expect(count).to_have_text("11")
     page.get_by_role("button", name="+ Stopped doing it").click()
     expect(count).to_have_text("11")
+    page.get_by_role("button", name="+ Came back to it").click()  # back in 14 days, 30 quiet
+    expect(count).to_have_text("12")
+    page.locator("li[data-kind='restarted']").get_by_label("break days").fill("60")
+    expect(count).to_have_text("11")  # a 60-day break before the last 14 days: none had it
+    page.locator("li[data-kind='restarted']").get_by_label("break days").fill("30")
+    expect(count).to_have_text("12")
     page.get_by_role("button", name="+ Computed trait").click()
     trait = page.locator("li[data-kind='trait']")
     trait.get_by_label("op").select_option("gt")
     trait.get_by_label("trait value").fill("0")
-    expect(count).to_have_text("13")
+    expect(count).to_have_text("14")
     expect(problem).to_have_text("")
     rule = json.loads(page.locator("#segment-rules").input_value())
-    assert [c["type"] for c in rule["any"]] == ["event", "regularly", "stopped", "computed_trait"]
+    assert [c["type"] for c in rule["any"]] == [
+        "event",
+        "regularly",
+        "stopped",
+        "restarted",
+        "computed_trait",
+    ]
+    assert rule["any"][3]["quiet_from"] == {"days_ago": 44}
+    assert rule["any"][3]["quiet_until"] == {"days_ago": 14}

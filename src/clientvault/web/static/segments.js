@@ -189,6 +189,19 @@
         return rule;
       }
     },
+    restarted: {
+      label: "Came back",
+      inputs: function () {
+        return eventInputs().concat([el("span", {}, "again in the last"), number("back", 14, "days back"),
+          el("span", {}, "days, after a break of"), number("quiet", 30, "break days"), el("span", {}, "days without it")]);
+      },
+      rule: function (row) {
+        var back = num(row, "back") || 0;
+        var quiet = num(row, "quiet") || 1;
+        return { type: "restarted", event: eventOf(row), quiet_from: { days_ago: back + quiet },
+          quiet_until: { days_ago: back } };
+      }
+    },
     trait: {
       label: "Computed trait",
       inputs: function () {
