@@ -16,7 +16,8 @@ the ``regularly`` / ``stopped`` / ``restarted`` conditions and of a computed tra
 one consumer batch, the full recompute), and the effect of the events index the migration adds
 (``ix_events_name_customer_time``) on the sequence.
 
-Usage: ``python bench/bench_segments.py [--customers 1000000 --events-per-customer 10]``.
+Usage: ``python bench/bench_segments.py [--customers 1000000 --events-per-customer 10]
+[--backend sqlite|postgresql]`` (PostgreSQL with ``CLIENTVAULT_BENCH_PG_URL``).
 """
 
 from __future__ import annotations
@@ -331,8 +332,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--events-per-customer", type=int, default=10)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default=None)
     args = parser.parse_args()
-    for backend in backends():
+    for backend in [args.backend] if args.backend else backends():
         run(backend, args.customers, args.events_per_customer)
 
 
