@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
@@ -62,17 +62,29 @@ class StitchingRules:
     max_customers_per_value: Mapping[str, int]
     default_max_customers_per_value: int
     max_values_per_customer: Mapping[str, int]
+    _limits: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    _ranks: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def rank(self, kind: str) -> int:
-        """Position of a kind in the priority order (unlisted kinds come last)."""
-        family = rule_kind(kind)
-        return self.priority.index(family) if family in self.priority else len(self.priority)
+        """Position of a kind in the priority order (unlisted kinds come last); remembered
+        per kind, as ``customer_limit``."""
+        rank = self._ranks.get(kind)
+        if rank is None:
+            family = rule_kind(kind)
+            rank = self._ranks[kind] = (
+                self.priority.index(family) if family in self.priority else len(self.priority)
+            )
+        return rank
 
     def customer_limit(self, kind: str) -> int:
-        """How many profiles a value of this kind may link to and still resolve."""
-        return self.max_customers_per_value.get(
-            rule_kind(kind), self.default_max_customers_per_value
-        )
+        """How many profiles a value of this kind may link to and still resolve (asked a few
+        times per identifier of every stitched call: remembered per kind)."""
+        limit = self._limits.get(kind)
+        if limit is None:
+            limit = self._limits[kind] = self.max_customers_per_value.get(
+                rule_kind(kind), self.default_max_customers_per_value
+            )
+        return limit
 
 
 def rule_kind(kind: str) -> str:

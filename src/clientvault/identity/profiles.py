@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,9 +67,10 @@ class PreparedProfile:
     profile: CustomerCreate
     identifiers: dict[str, str | None]
     country: str | None
-    #: Blind indexes of ``identifiers`` already computed (``email``, ``phone``) by whoever
-    #: prepared the profile (ingestion indexes them to stitch): reused, not computed again.
-    indexes: dict[str, bytes] = field(default_factory=dict)
+    #: Blind indexes of ``identifiers`` already computed (``email``, ``phone``, and the names'
+    #: by index kind, ``name_indexes``) by whoever prepared the profile (ingestion indexes
+    #: them to stitch, and in its helper process): reused, not computed again.
+    indexes: dict[str, bytes | None] = field(default_factory=dict)
 
 
 def prepare_profile(profile: CustomerCreate, *, default_region: str) -> PreparedProfile:
@@ -115,25 +116,52 @@ def sealed_columns(store: Store, key: DataKey, prepared: PreparedProfile) -> dic
         **{f"{column}_sealed": sealed[column] for column in SEALED_FIELDS},
         "email_index": (known.get("email") or store.index("email", email)) if email else None,
         "phone_index": (known.get("phone") or store.index("phone", phone)) if phone else None,
-        **search_columns(store, prepared.identifiers),
+        **search_columns(store, prepared.identifiers, known=known),
     }
 
 
-def search_columns(store: Store, identifiers: Mapping[str, str | None]) -> dict[str, Any]:
+#: The index kinds of the names the customer list searches, by identifier.
+NAME_INDEX_KINDS = {"first_name": "name:first_name", "last_name": "name:last_name"}
+
+
+def name_indexes(
+    index: Callable[[str, str], bytes], identifiers: Mapping[str, str | None]
+) -> dict[str, bytes | None]:
+    """The blind indexes of a profile's present names (``None`` for a name nothing is left
+    of once normalised), by index kind: computed where a profile is prepared (an import's
+    helper process, ``ingest.import_preparing``), so that storing it has no HMAC left to do.
+    """
+    found: dict[str, bytes | None] = {}
+    for part, kind in NAME_INDEX_KINDS.items():
+        value = identifiers.get(part)
+        if value:
+            normalised = normalise_name(value)
+            found[kind] = index(kind, normalised) if normalised else None
+    return found
+
+
+def search_columns(
+    store: Store,
+    identifiers: Mapping[str, str | None],
+    *,
+    known: Mapping[str, bytes | None] | None = None,
+) -> dict[str, Any]:
     """The customer list's columns for a profile's clear identifiers: the masked e-mail
     hint, and the blind indexes of its normalised first and last names (keyed HMACs, like
     the e-mail's: the name itself is never stored in clear, and only someone holding the
-    installation's index key can test a guess)."""
+    installation's index key can test a guess). ``known``: name indexes already computed
+    (``name_indexes``), by index kind; the others are computed here."""
     email = identifiers.get("email")
-    names = {
-        part: normalise_name(identifiers.get(part) or "") for part in ("first_name", "last_name")
+    known = known or {}
+    to_compute = {
+        part: value
+        for part, value in identifiers.items()
+        if part in NAME_INDEX_KINDS and NAME_INDEX_KINDS[part] not in known
     }
+    indexes = {**name_indexes(store.index, to_compute), **known}
     return {
         "email_hint": email_hint(email) if email else None,
-        **{
-            f"{part}_index": store.index(f"name:{part}", value) if value else None
-            for part, value in names.items()
-        },
+        **{f"{part}_index": indexes.get(kind) for part, kind in NAME_INDEX_KINDS.items()},
     }
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
 from clientvault.identity.graph import Indexer, context_identifiers, stitching_rules
-from clientvault.identity.profiles import PreparedProfile, prepare_profile
+from clientvault.identity.profiles import PreparedProfile, name_indexes, prepare_profile
 from clientvault.identity.stitching import resolve, write_customers
 from clientvault.ingest.event_log import lock_event_log
 from clientvault.ingest.groups import group_event_properties
@@ -405,6 +405,8 @@ def _prepare(
             if value is not None:
                 # Kept on the profile too: its row's blind index is the same (not computed again).
                 identifiers[kind] = profile.indexes[kind] = indexer(kind, value)
+        # Not identifiers, but the customer list's: computed here too, off the writing path.
+        profile.indexes.update(name_indexes(indexer, profile.identifiers))
     identifiers.update(context_identifiers(indexer, message.context))
     if isinstance(message, Alias):
         identifiers["previous_id"] = indexer("user_id", message.previous_id)

@@ -56,3 +56,49 @@ def test_chunks_prepared_by_the_helper_store_as_those_prepared_here(
     assert _stored(db) == (19, 19 * 3, 20)  # a user id, an e-mail and a phone each
     again = _import(db)
     assert (again.accepted, again.duplicates) == (0, 20)
+
+
+# u-1 is named three times: twice in its first chunk (of two rows), then in a later one with
+# no first name (the earlier one stays) and a last name nothing is left of once normalised.
+NAMED = (
+    "id,email,first_name,last_name,country\n"
+    "u-1,one@example.com,Zoé,O'Brien,FR\n"
+    "u-1,one@example.com,Zoe-Anne,O'Brien,FR\n"
+    "u-2,two@example.com,Émile,Müller,FR\n"
+    "u-3,bad,Bad,Row,FR\n"
+    "u-1,one@example.com,,--,FR\n"
+    "u-4,four@example.com,,,FR\n"
+)
+
+
+@pytest.mark.parametrize("helper_after", [0, 1000], ids=["helper", "in-process"])
+def test_name_indexes_prepared_ahead_are_those_of_the_stored_names(
+    db: Store, monkeypatch: pytest.MonkeyPatch, helper_after: int
+) -> None:
+    """The customer list's name indexes are computed with the rest of a row's preparing
+    (in the helper process or not); a customer named again, in its chunk or a later one,
+    ends with the indexes of the names it keeps, as when they were computed on storing."""
+    monkeypatch.setattr(import_preparing, "HELPER_AFTER_CHUNKS", helper_after)
+    summary = import_customers(
+        db, stream=io.BytesIO(NAMED.encode()), default_region="FR", source="crm", chunk_rows=2
+    )
+    assert (summary.accepted, summary.rejected, summary.customers_created) == (5, 1, 3)
+    expected = {
+        # An update leaves a stored value where the new one has no index (``coalesce``).
+        "u-1": (db.index("name:first_name", "zoe anne"), db.index("name:last_name", "o brien")),
+        "u-2": (db.index("name:first_name", "emile"), db.index("name:last_name", "muller")),
+        "u-4": (None, None),
+    }
+    with db.sessions() as session:
+        found = {
+            user: session.execute(
+                select(Customer.first_name_index, Customer.last_name_index)
+                .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
+                .where(
+                    CustomerIdentity.kind == "user_id",
+                    CustomerIdentity.value_index == db.index("user_id", user),
+                )
+            ).one()
+            for user in expected
+        }
+    assert {user: (first, last) for user, (first, last) in found.items()} == expected

@@ -6,10 +6,20 @@ import os
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clientvault.store.envelope import HEADER_BYTES, UnreadableField, open_sealed, read_header, seal
+from clientvault.store.envelope import (
+    HEADER_BYTES,
+    UnreadableField,
+    open_sealed,
+    read_header,
+    seal,
+    seal_with,
+)
+from clientvault.store.keystore import DataKey
+from clientvault.store.sealing import seal_fields
 
 KEY = os.urandom(32)
 KEY_ID = uuid.uuid4()
@@ -61,3 +71,43 @@ def test_truncated_or_unknown_format_is_unreadable() -> None:
         read_header(sealed[: HEADER_BYTES + 3])
     with pytest.raises(UnreadableField, match="format"):
         read_header(b"\x09" + sealed[1:])
+
+
+def test_fields_sealed_together_each_get_their_own_nonce_and_open_alone() -> None:
+    key = DataKey(key_id=KEY_ID, key_version=2, customer_id=CUSTOMER, key=KEY)
+    fields = {"email": "a@b.fr", "phone": None, "first_name": "Zoé", "last_name": "Zoé"}
+    sealed = seal_fields(key, fields)
+    assert sealed["phone"] is None
+    opened = {
+        column: open_sealed(key=KEY, sealed=value, customer_id=CUSTOMER, column=column)
+        for column, value in sealed.items()
+        if value is not None
+    }
+    assert opened == {column: value for column, value in fields.items() if value is not None}
+    nonces = [read_header(value).nonce for value in sealed.values() if value is not None]
+    assert len(set(nonces)) == len(nonces)  # one nonce a field, even for equal plaintexts
+    assert sealed["first_name"] != sealed["last_name"]
+    # Sealed one at a time, the same field opens the same way (the format did not change).
+    single = seal_with(
+        AESGCM(KEY),
+        key_id=KEY_ID,
+        key_version=2,
+        customer_id=CUSTOMER,
+        column="email",
+        plaintext="a@b.fr",
+    )
+    assert len(single) == len(sealed["email"] or b"")
+    assert read_header(single).key_id == read_header(sealed["email"] or b"").key_id
+
+
+def test_a_nonce_of_the_wrong_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="12 bytes"):
+        seal_with(
+            AESGCM(KEY),
+            key_id=KEY_ID,
+            key_version=1,
+            customer_id=CUSTOMER,
+            column="email",
+            plaintext="x",
+            nonce=b"short",
+        )
