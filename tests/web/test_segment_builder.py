@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +151,51 @@ def test_event_property_filters_are_picked_from_the_data(
     expect(problem).to_have_text("")
     rule = json.loads(page.locator("#segment-rules").input_value())
     assert [c["type"] for c in rule["any"]] == ["event", "regularly", "stopped", "computed_trait"]
+
+
+def test_restarted_is_built_by_clicking(page: Any, live_server: Any, page_problems: Any) -> None:
+    ids = _seed(live_server)
+    now = datetime.now(UTC)
+    # Days ago of each customer's views: 11 came back after a quiet spell; the others did
+    # not (seen in the quiet spell, never back, or new).
+    pattern = [(70, 3)] * 11 + [(70, 30, 3)] * 2 + [(70,), (3,)]
+    with live_server.store.sessions.begin() as session:
+        for customer, days in zip(ids, pattern, strict=False):
+            for ago in days:
+                at = now - timedelta(days=ago)
+                session.add(
+                    Event(
+                        message_id=f"m-{customer}-{ago}",
+                        type="track",
+                        name="Product Viewed",
+                        customer_id=customer,
+                        occurred_at=at,
+                        received_at=at,
+                        properties={},
+                        context={},
+                    )
+                )
+    count = _new_segment(page)
+    page.get_by_role("button", name="+ Restarted doing it").click()
+    row = page.locator("li[data-kind='restarted']")
+    expect(count).to_have_text("11")
+    rule = json.loads(page.locator("#segment-rules").input_value())
+    assert rule["all"] == [
+        {
+            "type": "restarted",
+            "event": {"name": "Product Viewed"},
+            "quiet_from": {"days_ago": 60},
+            "quiet_until": {"days_ago": 14},
+        }
+    ]
+    # Back only in the last 2 days: the views 3 days ago fall in the quiet spell.
+    row.get_by_label("recent days").fill("2")
+    expect(count).not_to_have_text("11")
+    row.get_by_label("recent days").fill("14")
+    row.get_by_label("active days").fill("5")  # active only 65 to 60 days ago: no one
+    expect(count).not_to_have_text("11")
+    row.get_by_label("active days").fill("20")
+    expect(count).to_have_text("11")
+    restarted = json.loads(page.locator("#segment-rules").input_value())["all"][0]
+    assert restarted["active_from"] == {"days_ago": 80}
+    expect(page.locator("#segment-problem")).to_have_text("")

@@ -189,6 +189,21 @@
         return rule;
       }
     },
+    restarted: {
+      label: "Restarted",
+      inputs: function () {
+        return eventInputs().concat([el("span", {}, "again in the last"), number("until", 14, "recent days"),
+          el("span", {}, "days, after not doing it in the"), number("quiet", 46, "quiet days"),
+          el("span", {}, "days before, but in the"), number("active", 0, "active days"), el("span", {}, "days before that (0: ever)")]);
+      },
+      rule: function (row) {
+        var until = num(row, "until") || 0;
+        var from = until + (num(row, "quiet") || 1);
+        var rule = { type: "restarted", event: eventOf(row), quiet_from: { days_ago: from }, quiet_until: { days_ago: until } };
+        if (num(row, "active")) { rule.active_from = { days_ago: from + num(row, "active") }; }
+        return rule;
+      }
+    },
     trait: {
       label: "Computed trait",
       inputs: function () {
