@@ -38,7 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from psycopg import sql as psql
-from sqlalchemy import Connection, Table, func, insert, select, text
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text
 from sqlalchemy.engine import Compiled
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -60,7 +60,7 @@ from clientvault.segments.traits import (
     recompute,
     recompute_all,
 )
-from clientvault.store.base import table_of
+from clientvault.store.base import UtcDateTime, table_of
 from clientvault.store.context import Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -266,9 +266,15 @@ def _ours(store: Store, rule: dict[str, object]) -> Callable[[], int]:
 
 
 def _baseline(store: Store, sql: str, **params: object) -> Callable[[], int]:
+    # Times bound as the column stores them (the driver's own text for a datetime differs on
+    # SQLite, "+00:00" against ".000000", and moved an event at the very bound across it).
+    statement = text(sql).bindparams(
+        *(bindparam(k, type_=UtcDateTime()) for k, v in params.items() if isinstance(v, datetime))
+    )
+
     def run() -> int:
         with store.read_sessions() as session:
-            return len(session.execute(text(sql), params).all())
+            return len(session.execute(statement, params).all())
 
     return run
 

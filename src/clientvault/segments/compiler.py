@@ -118,6 +118,10 @@ class Context:
     only: uuid.UUID | None = None
     #: Finds a computed trait by name: its id and aggregate (None when there is none).
     trait: TraitResolver = _no_traits
+    #: Orders conditions as a lookup per customer (the members query: the other conditions
+    #: narrow first) rather than one grouping of every customer's orders (the preview: every
+    #: condition for every customer, where a million lookups cost more than one grouping).
+    lookups: bool = True
 
 
 def live_customers() -> Predicate:
@@ -572,6 +576,8 @@ def _orders(node: r.OrdersCondition, ctx: Context) -> Predicate:
     order = aliased(Order)
     terms = _in_window(order.placed_at, node.window, ctx)
     compare = _NUMERIC_OPS[node.op]
+    if not ctx.lookups:
+        return _orders_grouped(node, ctx, order, terms)
     if node.metric == "days_since_last_order":
         # "more than N days since the last order" is "the last order before now - N days".
         flipped = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte", "eq": "eq", "ne": "ne"}
@@ -587,6 +593,33 @@ def _orders(node: r.OrdersCondition, ctx: Context) -> Predicate:
         return compare(spent, value)
     average = _of_customer(order, terms, func.sum(_net(order)) / func.count())
     return compare(average, value)
+
+
+def _orders_grouped(
+    node: r.OrdersCondition, ctx: Context, order: Any, terms: list[Predicate]
+) -> Predicate:
+    """``_orders`` as one grouping of every customer's orders (``Context.lookups`` false)."""
+    compare = _NUMERIC_OPS[node.op]
+    if node.metric == "days_since_last_order":
+        # "more than N days since the last order" is "the last order before now - N days".
+        flipped = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte", "eq": "eq", "ne": "ne"}
+        cutoff = ctx.now - timedelta(days=node.value)
+        holds = lambda last: _NUMERIC_OPS[flipped[node.op]](last, cutoff)  # noqa: E731
+        return _counted(ctx, order.customer_id, terms, func.max(order.placed_at), holds, False)
+    value = literal(node.value, Float())
+    if node.metric == "order_count":
+        zero = compare(0.0, node.value)
+        return _counted(
+            ctx, order.customer_id, terms, func.count(), lambda c: compare(c, value), bool(zero)
+        )
+    if node.metric == "total_spent":
+        zero = compare(0.0, node.value)
+        total = func.sum(_net(order))
+        return _counted(
+            ctx, order.customer_id, terms, total, lambda t: compare(t, value), bool(zero)
+        )
+    average = func.sum(_net(order)) / func.count()
+    return _counted(ctx, order.customer_id, terms, average, lambda a: compare(a, value), False)
 
 
 def _category(node: r.CategoryCondition, ctx: Context) -> Predicate:

@@ -213,6 +213,7 @@ def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
     query, each top-level condition evaluated once per live profile (a 0/1 column of an
     inner query) and every figure a sum over those columns."""
     kids = r.children(node) if isinstance(node, r.AllGroup | r.AnyGroup) else [node]
+    ctx = dataclasses.replace(ctx, lookups=False)
     flags = (
         select(
             Customer.id,  # a column even for an empty group
