@@ -56,6 +56,7 @@ from clientvault.segments.service import explain, preview
 from clientvault.segments.traits import (
     define_trait,
     delete_trait,
+    list_traits,
     read_trait,
     recompute,
     recompute_all,
@@ -386,6 +387,9 @@ def _measure(store: Store, backend: str, customers: int, per_customer: int) -> N
     # batch's customers, recomputed whole by the job (nothing changes: rows untouched).
     # A computed trait: defined (computed for everyone), recomputed for one consumer
     # batch's customers, recomputed whole by the job (nothing changes: rows untouched).
+    with store.sessions.begin() as session:  # (left by an interrupted run on kept data)
+        if FAVOURITE["name"] in {t.name for t in list_traits(session)}:
+            delete_trait(session, FAVOURITE["name"])
     with store.sessions.begin() as session:
         start = time.perf_counter()
         trait = define_trait(session, read_trait(FAVOURITE), principal=Principal.system("bench"))
@@ -406,6 +410,8 @@ def _measure(store: Store, backend: str, customers: int, per_customer: int) -> N
 
     # The index the migration adds, measured: the sequence without it (then put back).
     cart = _ours(store, CART)
+    with store.engine.begin() as connection:  # (dropped by an interrupted run on kept data)
+        EVENTS_BY_NAME.create(connection, checkfirst=True)
     with_index = median_seconds(lambda: _ignore(cart()))
     with store.engine.begin() as connection:
         EVENTS_BY_NAME.drop(connection)
