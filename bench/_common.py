@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from clientvault.migrations.install import initialise
 from clientvault.settings import DatabaseSettings, KeystoreSettings, Settings
-from clientvault.store.context import Store
+from clientvault.store.context import Store, open_store
 
 PG_URL = os.environ.get("CLIENTVAULT_BENCH_PG_URL") or os.environ.get("CLIENTVAULT_TEST_PG_URL")
 
@@ -112,3 +112,50 @@ def fresh_installation(backend: str, *, sqlite_synchronous: str = "FULL") -> Ite
             yield store
         finally:
             store.close()
+
+
+@contextmanager
+def kept_installation(backend: str, keep: Path) -> Iterator[tuple[Store, bool]]:
+    """An installation kept between runs under ``keep`` (its key file, and on SQLite its
+    database), and whether it existed already: a bench generates its data only once.
+
+    On PostgreSQL its databases are ``cv_bench_keep_<name of keep>`` (and ``..._keys``), created
+    when missing and left in place; drop them (or delete ``keep``) when done."""
+    keep.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keep.chmod(0o700)
+    database = DatabaseSettings(sqlite_synchronous="NORMAL")
+    settings = Settings(env="test", data_dir=keep, database=database)
+    if backend == "postgresql":
+        assert PG_URL is not None
+        settings = Settings(
+            env="test",
+            data_dir=keep,
+            database=DatabaseSettings(url=_kept_database(f"cv_bench_keep_{keep.name}")),
+            keystore=KeystoreSettings(url=_kept_database(f"cv_bench_keep_{keep.name}_keys")),
+        )
+    existed = settings.key_file.exists()
+    store = open_store(settings) if existed else initialise(settings)
+    try:
+        yield store, existed
+    finally:
+        store.close()
+
+
+def _kept_database(name: str) -> str:
+    """The URL of the PostgreSQL database ``name``, created when missing."""
+    assert PG_URL is not None
+    admin = create_engine(
+        make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        )
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return (
+        make_url(PG_URL)
+        .set(drivername="postgresql+psycopg", database=name)
+        .render_as_string(hide_password=False)
+    )

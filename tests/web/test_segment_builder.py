@@ -120,26 +120,12 @@ def test_event_property_filters_are_picked_from_the_data(
                     context={},
                 )
             )
-        # One more viewer came back to it: viewed 50 days ago, nothing for weeks, again lately.
-        for number, days_ago in enumerate((50, 2)):
-            session.add(
-                Event(
-                    message_id=f"back-{number}",
-                    type="track",
-                    name="Product Viewed",
-                    customer_id=ids[13],
-                    occurred_at=now - timedelta(days=days_ago),
-                    received_at=now,
-                    properties={"category": "bags"},
-                    context={},
-                )
-            )
         trait = {"name": "views", "event": {"name": "Product Viewed"}, "aggregate": "count"}
         define_trait(session, read_trait(trait), principal=Principal.system("tests"), now=now)
     count = _new_segment(page)
     page.get_by_role("button", name="+ Did an event").click()
     row = page.locator("li[data-kind='event']")
-    expect(count).to_have_text("14")  # (counts under 10 show as "< 10" to a marketer)
+    expect(count).to_have_text("13")  # (counts under 10 show as "< 10" to a marketer)
     expect(row.get_by_label("property", exact=True).locator("option")).to_have_text(
         ["(any)", "category"]
     )
@@ -157,25 +143,59 @@ def test_event_property_filters_are_picked_from_the_data(
     expect(count).to_have_text("11")
     page.get_by_role("button", name="+ Stopped doing it").click()
     expect(count).to_have_text("11")
-    page.get_by_role("button", name="+ Came back to it").click()  # back in 14 days, 30 quiet
-    expect(count).to_have_text("12")
-    page.locator("li[data-kind='restarted']").get_by_label("break days").fill("60")
-    expect(count).to_have_text("11")  # a 60-day break before the last 14 days: none had it
-    page.locator("li[data-kind='restarted']").get_by_label("break days").fill("30")
-    expect(count).to_have_text("12")
     page.get_by_role("button", name="+ Computed trait").click()
     trait = page.locator("li[data-kind='trait']")
     trait.get_by_label("op").select_option("gt")
     trait.get_by_label("trait value").fill("0")
-    expect(count).to_have_text("14")
+    expect(count).to_have_text("13")
     expect(problem).to_have_text("")
     rule = json.loads(page.locator("#segment-rules").input_value())
-    assert [c["type"] for c in rule["any"]] == [
-        "event",
-        "regularly",
-        "stopped",
-        "restarted",
-        "computed_trait",
+    assert [c["type"] for c in rule["any"]] == ["event", "regularly", "stopped", "computed_trait"]
+
+
+def test_restarted_is_built_by_clicking(page: Any, live_server: Any, page_problems: Any) -> None:
+    ids = _seed(live_server)
+    now = datetime.now(UTC)
+    # Days ago of each customer's views: 11 came back after a quiet spell; the others did
+    # not (seen in the quiet spell, never back, or new).
+    pattern = [(70, 3)] * 11 + [(70, 30, 3)] * 2 + [(70,), (3,)]
+    with live_server.store.sessions.begin() as session:
+        for customer, days in zip(ids, pattern, strict=False):
+            for ago in days:
+                at = now - timedelta(days=ago)
+                session.add(
+                    Event(
+                        message_id=f"m-{customer}-{ago}",
+                        type="track",
+                        name="Product Viewed",
+                        customer_id=customer,
+                        occurred_at=at,
+                        received_at=at,
+                        properties={},
+                        context={},
+                    )
+                )
+    count = _new_segment(page)
+    page.get_by_role("button", name="+ Restarted doing it").click()
+    row = page.locator("li[data-kind='restarted']")
+    expect(count).to_have_text("11")
+    rule = json.loads(page.locator("#segment-rules").input_value())
+    assert rule["all"] == [
+        {
+            "type": "restarted",
+            "event": {"name": "Product Viewed"},
+            "quiet_from": {"days_ago": 60},
+            "quiet_until": {"days_ago": 14},
+        }
     ]
-    assert rule["any"][3]["quiet_from"] == {"days_ago": 44}
-    assert rule["any"][3]["quiet_until"] == {"days_ago": 14}
+    # Back only in the last 2 days: the views 3 days ago fall in the quiet spell.
+    row.get_by_label("recent days").fill("2")
+    expect(count).not_to_have_text("11")
+    row.get_by_label("recent days").fill("14")
+    row.get_by_label("active days").fill("5")  # active only 65 to 60 days ago: no one
+    expect(count).not_to_have_text("11")
+    row.get_by_label("active days").fill("20")
+    expect(count).to_have_text("11")
+    restarted = json.loads(page.locator("#segment-rules").input_value())["all"][0]
+    assert restarted["active_from"] == {"days_ago": 80}
+    expect(page.locator("#segment-problem")).to_have_text("")

@@ -118,6 +118,10 @@ class Context:
     only: uuid.UUID | None = None
     #: Finds a computed trait by name: its id and aggregate (None when there is none).
     trait: TraitResolver = _no_traits
+    #: Orders conditions as a lookup per customer (the members query: the other conditions
+    #: narrow first) rather than one grouping of every customer's orders (the preview: every
+    #: condition for every customer, where a million lookups cost more than one grouping).
+    lookups: bool = True
 
 
 def live_customers() -> Predicate:
@@ -567,9 +571,41 @@ def _net(order: Any) -> Any:
     return order.total - func.coalesce(order.refunded_amount, 0)
 
 
+def _of_customer(order: Any, terms: list[Predicate], aggregate: Any) -> Any:
+    """One aggregate of the enclosing customer's orders matching ``terms`` (NULL without any;
+    a count is 0): a lookup in ``ix_orders_customer_time`` per customer the other conditions
+    leave, rather than grouping every customer's orders (4-7x faster at 1M customers when
+    the other conditions narrow, as a segment's usually do; bench_segments)."""
+    return select(aggregate).where(order.customer_id == Customer.id, *terms).scalar_subquery()
+
+
 def _orders(node: r.OrdersCondition, ctx: Context) -> Predicate:
     order = aliased(Order)
     terms = _in_window(order.placed_at, node.window, ctx)
+    compare = _NUMERIC_OPS[node.op]
+    if not ctx.lookups:
+        return _orders_grouped(node, ctx, order, terms)
+    if node.metric == "days_since_last_order":
+        # "more than N days since the last order" is "the last order before now - N days".
+        flipped = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte", "eq": "eq", "ne": "ne"}
+        cutoff = ctx.now - timedelta(days=node.value)
+        last = _of_customer(order, terms, func.max(order.placed_at))
+        return _NUMERIC_OPS[flipped[node.op]](last, cutoff)
+    value = literal(node.value, Float())
+    if node.metric == "order_count":
+        return compare(_of_customer(order, terms, func.count()), value)
+    if node.metric == "total_spent":
+        # No orders: spent 0 (which may satisfy the comparison).
+        spent = func.coalesce(_of_customer(order, terms, func.sum(_net(order))), 0)
+        return compare(spent, value)
+    average = _of_customer(order, terms, func.sum(_net(order)) / func.count())
+    return compare(average, value)
+
+
+def _orders_grouped(
+    node: r.OrdersCondition, ctx: Context, order: Any, terms: list[Predicate]
+) -> Predicate:
+    """``_orders`` as one grouping of every customer's orders (``Context.lookups`` false)."""
     compare = _NUMERIC_OPS[node.op]
     if node.metric == "days_since_last_order":
         # "more than N days since the last order" is "the last order before now - N days".

@@ -213,6 +213,7 @@ def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
     query, each top-level condition evaluated once per live profile (a 0/1 column of an
     inner query) and every figure a sum over those columns."""
     kids = r.children(node) if isinstance(node, r.AllGroup | r.AnyGroup) else [node]
+    ctx = dataclasses.replace(ctx, lookups=False)
     flags = (
         select(
             Customer.id,  # a column even for an empty group
@@ -222,6 +223,10 @@ def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
             ),
         )
         .where(live_customers())
+        # A fence: without it both planners flatten this subquery into the sums, and every
+        # condition's subquery ran once per sum using it (7 instead of 2 for the 4-condition
+        # rule: preview 23 s instead of ~8 s at 1M customers on PostgreSQL).
+        .offset(0)
         .subquery()
     )
     columns = [flags.c[f"c{i}"] == 1 for i in range(len(kids))]

@@ -190,16 +190,18 @@
       }
     },
     restarted: {
-      label: "Came back",
+      label: "Restarted",
       inputs: function () {
-        return eventInputs().concat([el("span", {}, "again in the last"), number("back", 14, "days back"),
-          el("span", {}, "days, after a break of"), number("quiet", 30, "break days"), el("span", {}, "days without it")]);
+        return eventInputs().concat([el("span", {}, "again in the last"), number("until", 14, "recent days"),
+          el("span", {}, "days, after not doing it in the"), number("quiet", 46, "quiet days"),
+          el("span", {}, "days before, but in the"), number("active", 0, "active days"), el("span", {}, "days before that (0: ever)")]);
       },
       rule: function (row) {
-        var back = num(row, "back") || 0;
-        var quiet = num(row, "quiet") || 1;
-        return { type: "restarted", event: eventOf(row), quiet_from: { days_ago: back + quiet },
-          quiet_until: { days_ago: back } };
+        var until = num(row, "until") || 0;
+        var from = until + (num(row, "quiet") || 1);
+        var rule = { type: "restarted", event: eventOf(row), quiet_from: { days_ago: from }, quiet_until: { days_ago: until } };
+        if (num(row, "active")) { rule.active_from = { days_ago: from + num(row, "active") }; }
+        return rule;
       }
     },
     trait: {
