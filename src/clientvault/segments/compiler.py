@@ -571,6 +571,10 @@ def _net(order: Any) -> Any:
     return order.total - func.coalesce(order.refunded_amount, 0)
 
 
+#: A comparison with its sides swapped (days since an instant vs the instant itself).
+_FLIPPED = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte", "eq": "eq", "ne": "ne"}
+
+
 def _of_customer(order: Any, terms: list[Predicate], aggregate: Any) -> Any:
     """One aggregate of the enclosing customer's orders matching ``terms`` (NULL without any;
     a count is 0): a lookup in ``ix_orders_customer_time`` per customer the other conditions
@@ -587,10 +591,9 @@ def _orders(node: r.OrdersCondition, ctx: Context) -> Predicate:
         return _orders_grouped(node, ctx, order, terms)
     if node.metric == "days_since_last_order":
         # "more than N days since the last order" is "the last order before now - N days".
-        flipped = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte", "eq": "eq", "ne": "ne"}
         cutoff = ctx.now - timedelta(days=node.value)
         last = _of_customer(order, terms, func.max(order.placed_at))
-        return _NUMERIC_OPS[flipped[node.op]](last, cutoff)
+        return _NUMERIC_OPS[_FLIPPED[node.op]](last, cutoff)
     value = literal(node.value, Float())
     if node.metric == "order_count":
         return compare(_of_customer(order, terms, func.count()), value)
@@ -609,9 +612,8 @@ def _orders_grouped(
     compare = _NUMERIC_OPS[node.op]
     if node.metric == "days_since_last_order":
         # "more than N days since the last order" is "the last order before now - N days".
-        flipped = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte", "eq": "eq", "ne": "ne"}
         cutoff = ctx.now - timedelta(days=node.value)
-        holds = lambda last: _NUMERIC_OPS[flipped[node.op]](last, cutoff)  # noqa: E731
+        holds = lambda last: _NUMERIC_OPS[_FLIPPED[node.op]](last, cutoff)  # noqa: E731
         return _counted(ctx, order.customer_id, terms, func.max(order.placed_at), holds, False)
     value = literal(node.value, Float())
     if node.metric == "order_count":

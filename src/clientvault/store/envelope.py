@@ -85,17 +85,10 @@ def seal_with(
     customer_id: uuid.UUID,
     column: str,
     plaintext: str,
-    nonce: bytes | None = None,
 ) -> bytes:
     """``seal`` with the data key's cipher already made: a profile's fields are sealed under
-    one key, which is set up once rather than once a field (imports seal ~6 fields a row).
-    ``nonce``: ``NONCE_BYTES`` fresh random bytes drawn by the caller (with others, in one
-    call), or None to draw them here; never reused."""
-    if nonce is None:
-        nonce = os.urandom(NONCE_BYTES)
-    elif len(nonce) != NONCE_BYTES:
-        raise ValueError(f"a nonce is {NONCE_BYTES} bytes")
-    header = _HEADER.pack(FORMAT_VERSION, key_id.bytes, key_version, nonce)
+    one key, which is set up once rather than once a field (imports seal ~6 fields a row)."""
+    header = _HEADER.pack(FORMAT_VERSION, key_id.bytes, key_version, os.urandom(NONCE_BYTES))
     body = cipher.encrypt(
         header[-NONCE_BYTES:], plaintext.encode("utf-8"), _aad(header, customer_id, column)
     )

@@ -131,17 +131,12 @@ class Keystore:
         created: dict[uuid.UUID, DataKey] = {}
         rows = []
         now = utcnow()
-        # Every key's bytes and its wrapping nonce read from the system in one call, rather
-        # than two calls a key (an import creates a thousand keys a chunk).
-        step = KEY_BYTES + _WRAP_NONCE
-        randomness = memoryview(os.urandom(step * len(customer_ids)))
-        for number, customer_id in enumerate(customer_ids):
-            drawn = randomness[number * step : (number + 1) * step]
-            secret = bytes(drawn[:KEY_BYTES])
-            key = DataKey(key_id=new_id(), key_version=1, customer_id=customer_id, key=secret)
+        for customer_id in customer_ids:
+            key = DataKey(
+                key_id=new_id(), key_version=1, customer_id=customer_id, key=os.urandom(KEY_BYTES)
+            )
             created[customer_id] = key
-            wrapped = _wrap(kek, key, nonce=bytes(drawn[KEY_BYTES:]))
-            values = (key.key_id, customer_id, 1, kek_version, wrapped, now)
+            values = (key.key_id, customer_id, 1, kek_version, _wrap(kek, key), now)
             rows.append(tuple(codec.encode(values)))
         if rows:
             # At the driver (``store.driver_sql``): an import creates a key a row, and
@@ -333,9 +328,8 @@ def _wrap_aad(key_id: uuid.UUID, key_version: int, customer_id: uuid.UUID) -> by
     )
 
 
-def _wrap(kek: AESGCM, key: DataKey, *, nonce: bytes | None = None) -> bytes:
-    """``key`` wrapped under ``kek``, with ``nonce`` (fresh random bytes) or a new one."""
-    nonce = nonce if nonce is not None else os.urandom(_WRAP_NONCE)
+def _wrap(kek: AESGCM, key: DataKey) -> bytes:
+    nonce = os.urandom(_WRAP_NONCE)
     return nonce + kek.encrypt(
         nonce, key.key, _wrap_aad(key.key_id, key.key_version, key.customer_id)
     )

@@ -9,12 +9,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import os
 from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from clientvault.store.envelope import NONCE_BYTES, seal_with
+from clientvault.store.envelope import seal_with
 from clientvault.store.keystore import DataKey
 
 
@@ -46,11 +45,8 @@ def _keyed(key: bytes) -> hmac.HMAC:
 
 
 def seal_fields(key: DataKey, fields: Mapping[str, str | None]) -> dict[str, bytes | None]:
-    """Encrypt each present field of one customer with their data key, bound to its column.
-
-    The fields' nonces are read from the system in one call (a profile has ~6 fields)."""
+    """Encrypt each present field of one customer with their data key, bound to its column."""
     cipher = AESGCM(key.key)
-    nonces = os.urandom(NONCE_BYTES * len(fields))
     return {
         column: None
         if value is None
@@ -61,7 +57,6 @@ def seal_fields(key: DataKey, fields: Mapping[str, str | None]) -> dict[str, byt
             customer_id=key.customer_id,
             column=column,
             plaintext=value,
-            nonce=nonces[number * NONCE_BYTES : (number + 1) * NONCE_BYTES],
         )
-        for number, (column, value) in enumerate(fields.items())
+        for column, value in fields.items()
     }

@@ -144,8 +144,8 @@ def test_a_keystore_reading_block_sees_keys_as_committed_at_each_read(db: Store)
 
 
 def test_keys_created_together_are_distinct_and_unwrap_as_created(db: Store) -> None:
-    """A chunk's keys and wrapping nonces are drawn in one call: each key is its own, and
-    reads back (unwrapped) as it was created."""
+    """Keys created in one call (an import's chunk) are each their own, and read back
+    (unwrapped) as they were created."""
     customer_ids = [uuid.uuid4() for _ in range(50)]
     created = db.keystore.create_keys(customer_ids)
     assert len({key.key for key in created.values()}) == 50
