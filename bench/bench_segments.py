@@ -11,7 +11,8 @@ last 120 days. Two segments:
   within 2 hours after it.
 
 Lines ``segment_<name>[<backend>]: ours X s, baseline Y s, ratio Z`` (the medians of three
-runs), then ``segment_preview_p95`` / ``segment_explain_p95`` in milliseconds, the times of
+runs), then ``segment_preview_p95`` / ``segment_explain_p95`` / ``segment_estimate_p95`` (the
+builder's quick estimate from a sample) in milliseconds, the times of
 the ``regularly`` / ``stopped`` / ``restarted`` conditions and of a computed trait (defined,
 one consumer batch, the full recompute), and the effect of the events index the migration adds
 (``ix_events_name_customer_time``) on the sequence.
@@ -52,7 +53,7 @@ from clientvault.security.principal import Principal
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, member_ids, members_query
 from clientvault.segments.models import EVENTS_BY_NAME
-from clientvault.segments.service import explain, preview
+from clientvault.segments.service import estimate, explain, preview
 from clientvault.segments.traits import (
     define_trait,
     delete_trait,
@@ -379,6 +380,7 @@ def _measure(store: Store, backend: str, customers: int, per_customer: int) -> N
         "(5 previews of the 4-condition rule, one query each)"
     )
     print(f"segment_explain_p95[{backend}]: {_p95(explains) * 1000:.0f} ms (20 customers)")
+    _estimates(store, backend)
 
     for name, rule in BEHAVIOURAL.items():
         seconds = median_seconds(lambda rule=rule: _ignore(_ours(store, rule)()))
@@ -423,6 +425,34 @@ def _measure(store: Store, backend: str, customers: int, per_customer: int) -> N
         f"ix_events_name_customer_time, {without:.3f} s without",
         flush=True,
     )
+
+
+def _estimates(store: Store, backend: str) -> None:
+    """The builder's quick estimate of both rules (a sample of the profiles): its p95 and
+    how far its size is from the exact one, in the estimate's own 95 % interval or not."""
+    ctx = Context(dialect=backend, now=NOW)
+    for name, rule in (("fr_be_25_40_buyers", BUYERS), ("cart_abandonment", CART)):
+        node = r.parse_rules(rule)
+        with store.read_sessions() as session:
+            exact = preview(session, node, ctx).size
+            times, found = [], None
+            for _ in range(7):
+                start = time.perf_counter()
+                found = estimate(session, node, ctx)
+                times.append(time.perf_counter() - start)
+        assert found is not None
+        if found.interval is None:
+            how = "too few profiles to sample: counted exactly"
+        else:
+            low, high = found.interval
+            how = (
+                f"7 estimates from {found.sample:,} profiles; {found.size:,} in "
+                f"[{low:,}, {high:,}] against {exact:,} exactly"
+            )
+        print(
+            f"segment_estimate_p95[{backend}, {name}]: {_p95(times) * 1000:.0f} ms ({how})",
+            flush=True,
+        )
 
 
 def main() -> None:

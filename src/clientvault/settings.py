@@ -483,6 +483,14 @@ class SegmentsSettings(BaseModel):
         description="Counts below this are shown as '< N' to roles without pii:reveal, and "
         "such a segment cannot be exported by them.",
     )
+    estimate_sample: int = Field(
+        default=20_000,
+        ge=10,
+        le=1_000_000,
+        description="Profiles the builder's quick estimate evaluates a rule on (the exact "
+        "count follows it); where there are fewer than twice as many, the count is exact "
+        "at once. Larger is closer and slower.",
+    )
     refresh_minutes: int = Field(
         default=15, ge=1, description="Minutes between re-evaluations of dynamic segments."
     )

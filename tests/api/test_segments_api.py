@@ -70,6 +70,33 @@ def test_rule_errors_are_422_naming_the_path(
     assert client.get("/api/v1/segments/schema", headers=marketer).json()["title"]
 
 
+def test_preview_estimates_from_a_sample_then_counts_exactly(
+    client: TestClient, db: Store, db_settings: Settings
+) -> None:
+    prepare(db)
+    make_customers(db, *(person(n) for n in range(1, 61)))
+    admin = _bearer(db, db_settings, "admin")
+
+    def preview(body: dict[str, Any]) -> Any:
+        return client.post("/api/v1/segments/preview", json=body, headers=admin)
+
+    everyone: dict[str, Any] = {"all": []}
+    # 60 profiles, fewer than twice the sample: the "estimate" is the exact count.
+    found = preview({"rules": everyone, "estimate": True}).json()
+    assert (found["size"], found["estimated"], found["sample"]) == ("60", False, None)
+    db_settings.segments.estimate_sample = 20  # about a third of them
+    found = preview({"rules": everyone, "estimate": True}).json()
+    assert found["estimated"] is True
+    assert found["size"] == found["total"]  # everyone: the live profiles in the sample, scaled
+    assert 5 <= found["sample"] < 60
+    assert int(found["low"]) <= int(found["size"]) <= int(found["high"])
+    exact = preview({"rules": everyone}).json()
+    assert (exact["size"], exact["estimated"], exact["low"]) == ("60", False, None)
+    answer = preview({"rules": everyone, "estimate": "yes"})
+    assert answer.status_code == 422
+    assert "'estimate' is true or false" in answer.text
+
+
 def test_crud_preview_explain_members_export(
     client: TestClient, db: Store, db_settings: Settings
 ) -> None:

@@ -55,6 +55,10 @@ def test_create_preview_explain_export_refresh(db: Store, data_dir: Path, tmp_pa
     result = runner.invoke(app, ["segment", "preview", "lyon-fans", *base])
     assert result.exit_code == 0, result.output
     assert "2 of 3 live profiles" in result.output
+    # Too few profiles to sample: the estimate is the exact count.
+    result = runner.invoke(app, ["segment", "preview", "lyon-fans", "--estimate", *base])
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 live profiles" in result.output
     result = runner.invoke(app, ["segment", "explain", "lyon-fans", str(ids[1]), *base])
     assert result.exit_code == 0, result.output
     assert "no  not: consent for marketing_sms is granted" in result.output

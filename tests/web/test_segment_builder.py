@@ -199,3 +199,44 @@ def test_restarted_is_built_by_clicking(page: Any, live_server: Any, page_proble
     restarted = json.loads(page.locator("#segment-rules").input_value())["all"][0]
     assert restarted["active_from"] == {"days_ago": 80}
     expect(page.locator("#segment-problem")).to_have_text("")
+
+
+def test_the_count_is_estimated_then_exact(page: Any, live_server: Any, page_problems: Any) -> None:
+    _seed(live_server)
+    with live_server.store.sessions.begin() as session:
+        more = [CustomerCreate(country="FR", city="Lyon") for _ in range(24)]
+        create_customers(
+            session, live_server.store, profiles=more, source="web", default_region="FR"
+        )
+    # 40 profiles and a sample of 10: the builder's first answer is an estimate. The exact
+    # count that follows is held back until the estimate has been seen.
+    live_server.settings.segments.estimate_sample = 10
+    held: list[Any] = []
+
+    def hold_exact(route: Any) -> None:
+        if json.loads(route.request.post_data or "{}").get("estimate"):
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/v1/segments/preview", hold_exact)
+    page.goto("/console/login")
+    page.get_by_label("E-mail").fill("marketer@example.com")
+    page.get_by_label("Password").fill(STRONG)
+    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/console/segments/new")
+    count = page.locator("#segment-count")
+    note = page.locator("#segment-estimate")
+    expect(count).to_contain_text("≈ ")
+    expect(note).to_contain_text("estimated from")
+    expect(note).to_contain_text("counting exactly")
+    for _ in range(50):  # the routes are handed over while the page waits
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the exact count was not asked for after the estimate"
+    for route in held:
+        route.continue_()
+    expect(count).to_have_text("40")
+    expect(note).to_be_hidden()

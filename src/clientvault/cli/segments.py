@@ -34,6 +34,7 @@ from clientvault.segments.rfm import compute_rfm
 from clientvault.segments.service import (
     Explanation,
     context,
+    estimate,
     explain,
     get_segment,
     list_segments,
@@ -109,13 +110,27 @@ def _rule_of(source: str, session: Any) -> r.Node:
 def preview_command(
     source: str = typer.Argument(..., help="A segment's slug, or a YAML/JSON file."),
     data_dir: Path | None = DataDirOption,
+    estimated: bool = typer.Option(
+        False, "--estimate", help="Estimate from a sample of the profiles (fast when many)."
+    ),
 ) -> None:
     """A rule's size and how much each top-level condition narrows it."""
     settings = load_settings(data_dir)
     with opened_store(settings) as store, store.read_sessions() as session:
         node = _rule_of(source, session)
-        found = preview(session, node, context(session, zone=settings.timezone))
-        console.print(f"{found.size} of {found.total} live profiles.")
+        ctx = context(session, zone=settings.timezone)
+        if estimated:
+            found = estimate(session, node, ctx, sample=settings.segments.estimate_sample)
+        else:
+            found = preview(session, node, ctx)
+        if found.interval is not None:
+            low, high = found.interval
+            console.print(
+                f"About {found.size} of {found.total} live profiles (95 % interval {low} to "
+                f"{high}; estimated from a sample of {found.sample})."
+            )
+        else:
+            console.print(f"{found.size} of {found.total} live profiles.")
         table = Table("condition", "alone", "with those above")
         for step in found.steps:
             table.add_row(step.label, str(step.alone), str(step.cumulative))

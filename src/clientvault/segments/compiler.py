@@ -98,9 +98,12 @@ def _not_member(ctx: Context, ids: Select[Any]) -> Predicate:
 def _scoped(ctx: Context, ids: Select[Any]) -> Select[Any]:
     # Explaining one customer: each subquery reads that customer's rows only (an index
     # lookup) instead of every customer's, which the planners do not push down by themselves.
-    if ctx.only is None:
-        return ids
-    return ids.where(ids.selected_columns[0] == ctx.only)
+    # Correlated: the same for whichever customer the enclosing query is on.
+    if ctx.only is not None:
+        return ids.where(ids.selected_columns[0] == ctx.only)
+    if ctx.correlated:
+        return ids.where(ids.selected_columns[0] == Customer.id)
+    return ids
 
 
 @dataclass
@@ -122,6 +125,10 @@ class Context:
     #: narrow first) rather than one grouping of every customer's orders (the preview: every
     #: condition for every customer, where a million lookups cost more than one grouping).
     lookups: bool = True
+    #: Every condition as a lookup of the enclosing customer's rows (a correlated subquery),
+    #: orders included: for evaluating a rule over a sample of customers (the builder's
+    #: estimate), where a few thousand lookups cost less than one pass over everyone's rows.
+    correlated: bool = False
 
 
 def live_customers() -> Predicate:
@@ -524,7 +531,9 @@ def _regularly(node: r.RegularlyCondition, ctx: Context) -> Predicate:
         .group_by(periods.c.customer_id)
         .having(func.count() >= node.min_periods)
     )
-    return _member(ctx, found)
+    # Never correlated: the enclosing customer cannot reach the events read in a FROM
+    # subquery (that takes LATERAL), so each lookup would group everyone's periods anew.
+    return _member(dataclasses.replace(ctx, correlated=False), found)
 
 
 def _stopped(node: r.StoppedCondition, ctx: Context) -> Predicate:
@@ -587,7 +596,7 @@ def _orders(node: r.OrdersCondition, ctx: Context) -> Predicate:
     order = aliased(Order)
     terms = _in_window(order.placed_at, node.window, ctx)
     compare = _NUMERIC_OPS[node.op]
-    if not ctx.lookups:
+    if not ctx.lookups and not ctx.correlated:
         return _orders_grouped(node, ctx, order, terms)
     if node.metric == "days_since_last_order":
         # "more than N days since the last order" is "the last order before now - N days".

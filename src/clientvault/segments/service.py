@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, case, false, func, or_, select, true
+from sqlalchemy import String, and_, case, cast, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput, NotFound
@@ -201,19 +203,86 @@ class Step:
 
 @dataclass(frozen=True)
 class Preview:
-    """A rule's size over every live profile, and how each top-level condition narrows it."""
+    """A rule's size over every live profile, and how each top-level condition narrows it.
+    An estimate (``estimate``) also says how many profiles it counted (``sample``) and the
+    95 % interval of the size (``interval``); exact figures have neither."""
 
     size: int
     total: int
     steps: list[Step]
+    sample: int | None = None
+    interval: tuple[int, int] | None = None
+
+
+#: Live profiles the builder's estimate evaluates a rule on (``estimate``).
+SAMPLE_PROFILES = 20_000
+#: The sample is the profiles whose id ends in four hex digits below a bound out of these:
+#: the random bits of UUIDs v4 and v7 alike, so it is uniform whatever order or time the
+#: profiles were made in.
+_TAILS = 0x10000
 
 
 def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
     """The size of a rule and each top-level condition's narrowing, for the builder: one
     query, each top-level condition evaluated once per live profile (a 0/1 column of an
     inner query) and every figure a sum over those columns."""
-    kids = r.children(node) if isinstance(node, r.AllGroup | r.AnyGroup) else [node]
-    ctx = dataclasses.replace(ctx, lookups=False)
+    kids, counts = _counts(session, node, dataclasses.replace(ctx, lookups=False))
+    return _preview(node, kids, counts, lambda count: count)
+
+
+def estimate(
+    session: Session, node: r.Node, ctx: Context, *, sample: int = SAMPLE_PROFILES
+) -> Preview:
+    """``preview``'s figures estimated from a uniform sample of about ``sample`` live
+    profiles, each condition a lookup of that profile's own rows, and scaled to them all;
+    exact (``preview``) when there are not many more profiles than that.
+
+    Why: the exact preview reads every profile's events and orders (seconds at a million
+    profiles), the estimate only the sample's (a fraction of a second); the builder shows
+    the estimate as the rule changes and the exact figures once they come."""
+    # Imported here, not at module level: the CLI and the API start without scipy.
+    from scipy.stats import binomtest
+
+    # Every profile row, merged and erased ones too: counted from an index, where counting
+    # the live ones alone reads the whole table (0.3 s at a million on SQLite).
+    rows = int(session.scalar(select(func.count()).select_from(Customer)) or 0)
+    bound = -(-_TAILS * sample // max(rows, 1))  # rounded up
+    if bound >= _TAILS // 2:  # half the profiles or more: as well count them all
+        return preview(session, node, ctx)
+    correlated = dataclasses.replace(ctx, correlated=True)
+    kids, counts = _counts(session, node, correlated, _sampled(bound, ctx.dialect))
+    if counts[0] < sample // 4:  # few live profiles, or ids not random: no estimate
+        return preview(session, node, ctx)
+    # Each row is in the sample with probability ``taken``, so a count over the sample is
+    # binomial over the rows: scaled by 1 / taken, with its 95 % interval scaled alike.
+    taken = bound / _TAILS
+    found = _preview(node, kids, counts, lambda count: round(count / taken))
+    low, high = binomtest(counts[1], rows).proportion_ci(method="wilson")
+    return dataclasses.replace(
+        found,
+        sample=counts[0],
+        interval=(math.floor(low * rows / taken), math.ceil(high * rows / taken)),
+    )
+
+
+def _sampled(bound: int, dialect: str) -> Any:
+    """Whether a profile is in the sample: its id's last four hex digits below ``bound``."""
+    if dialect == "sqlite":  # 32 hex digits, no dashes
+        tail = func.substr(Customer.id, 29, 4)
+    else:  # the 36-character text form
+        tail = func.substr(cast(Customer.id, String), 33, 4)
+    return tail < f"{bound:04x}"
+
+
+def _counts(
+    session: Session, node: r.Node, ctx: Context, *where: Any
+) -> tuple[list[r.Node], list[int]]:
+    """The top-level conditions of a rule, and counted over the live profiles (``where``
+    narrows them): all of them, the rule's members, then each condition's alone and
+    cumulative counts."""
+    kids: list[r.Node] = (
+        list(r.children(node)) if isinstance(node, r.AllGroup | r.AnyGroup) else [node]
+    )
     flags = (
         select(
             Customer.id,  # a column even for an empty group
@@ -222,7 +291,7 @@ def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
                 for i, child in enumerate(kids)
             ),
         )
-        .where(live_customers())
+        .where(*where, live_customers())  # the sample first: the cheaper test
         # A fence: without it both planners flatten this subquery into the sums, and every
         # condition's subquery ran once per sum using it (7 instead of 2 for the 4-condition
         # rule: preview 23 s instead of ~8 s at 1M customers on PostgreSQL).
@@ -238,13 +307,19 @@ def preview(session: Session, node: r.Node, ctx: Context) -> Preview:
         figures.append(_counted(columns[number]))
         figures.append(_counted(combine(*columns[: number + 1])))
     row = session.execute(select(*figures).select_from(flags)).one()
+    return kids, [int(value or 0) for value in row]
+
+
+def _preview(
+    node: r.Node, kids: list[r.Node], counts: list[int], scaled: Callable[[int], int]
+) -> Preview:
     steps = [
-        Step(describe(child), int(row[2 + 2 * i] or 0), int(row[3 + 2 * i] or 0))
+        Step(describe(child), scaled(counts[2 + 2 * i]), scaled(counts[3 + 2 * i]))
         for i, child in enumerate(kids)
     ]
     if not isinstance(node, r.AllGroup | r.AnyGroup):
         steps = []
-    return Preview(size=int(row[1] or 0), total=int(row[0] or 0), steps=steps)
+    return Preview(size=scaled(counts[1]), total=scaled(counts[0]), steps=steps)
 
 
 def _counted(predicate: Any) -> Any:

@@ -22,7 +22,7 @@ from clientvault.errors import InvalidInput
 from clientvault.identity.models import Customer
 from clientvault.segments import rules as r
 from clientvault.segments.compiler import Context, Referenced, members_query
-from clientvault.segments.service import context, explain
+from clientvault.segments.service import context, estimate, explain, preview
 from clientvault.store.context import Store
 from support.segment_data import (
     NOW,
@@ -764,6 +764,57 @@ def _agree(db: Store, data: Dataset, rule: dict[str, Any], zone: str) -> None:
         one = dataclasses.replace(ctx, only=first)
         narrowed = members_query(node, one).where(Customer.id == first)
         assert set(session.scalars(narrowed)) == expected & {first}
+        # Every condition a lookup of the enclosing customer's rows, as estimates run it.
+        correlated = members_query(node, dataclasses.replace(ctx, correlated=True))
+        assert set(session.scalars(correlated)) == expected
+        session.rollback()
+
+
+def _tailed(tail: int) -> uuid.UUID:
+    """An id ending in these 16 bits (the estimate's sample is drawn on them)."""
+    return uuid.UUID(int=(uuid.uuid4().int >> 16 << 16) | tail)
+
+
+def test_estimate_counts_a_sample_and_scales_it(db: Store) -> None:
+    # 80 live profiles, of which the 20 whose ids end below 0x4000 are the sample for 20:
+    # 6 of them (and no one outside) are French and added a product this week.
+    recent = NOW - timedelta(days=1)
+    inside = [Person(id=_tailed(0x100 * i), country="FR" if i < 6 else "DE") for i in range(20)]
+    outside = [Person(id=_tailed(0x4000 + 0x200 * i), country="BE") for i in range(60)]
+    erased = Person(id=_tailed(0x50), status="erased", country="FR")  # never counted
+    people = [*inside, *outside, erased]
+    events = [Happened(i, "Product Added", recent) for i in range(6)]
+    events.append(Happened(len(people) - 1, "Product Added", recent))
+    rule = r.parse_rules(
+        {
+            "all": [
+                {"type": "attribute", "field": "country", "values": ["FR"]},
+                {"type": "event", "event": {"name": "Product Added"}, "window": {"last_days": 7}},
+            ]
+        }
+    )
+    with db.sessions() as session:
+        write(session, Dataset(people, events))
+        ctx = context(session, zone="UTC", now=NOW)
+        # Each of the 81 rows is in the sample for 20 with probability 16,182 / 65,536:
+        # 6 members in it make about 24, its 20 live profiles about 81.
+        found = estimate(session, rule, ctx, sample=20)
+        assert (found.size, found.total, found.sample) == (24, 81, 20)
+        assert [(s.alone, s.cumulative) for s in found.steps] == [(24, 24), (24, 24)]
+        assert found.interval is not None
+        low, high = found.interval
+        assert 6 <= low < 24 < high <= 81
+        # A sample of half the rows or more: the exact figures.
+        assert estimate(session, rule, ctx, sample=41) == preview(session, rule, ctx)
+        assert preview(session, rule, ctx).size == 6
+        session.rollback()
+    # Ids that are not random (none in the sample): the exact figures too.
+    skewed = [Person(id=_tailed(0x8000 + i), country="FR") for i in range(80)]
+    with db.sessions() as session:
+        write(session, Dataset(skewed, [Happened(0, "Product Added", recent)]))
+        ctx = context(session, zone="UTC", now=NOW)
+        found = estimate(session, rule, ctx, sample=20)
+        assert (found.size, found.total, found.sample) == (1, 80, None)
         session.rollback()
 
 

@@ -34,6 +34,7 @@ from clientvault.segments.service import (
     context,
     customer_segments,
     delete_segment,
+    estimate,
     explain,
     get_segment,
     list_segments,
@@ -84,11 +85,17 @@ class StepRead(BaseModel):
 
 
 class PreviewRead(BaseModel):
-    """A rule's size and each top-level condition's narrowing."""
+    """A rule's size and each top-level condition's narrowing: exact, or (asked with
+    ``estimate``) estimated from a sample of ``sample`` live profiles, the size's 95 %
+    interval running from ``low`` to ``high``."""
 
     size: str
     total: str
     steps: list[StepRead]
+    estimated: bool = False
+    sample: int | None = None
+    low: str | None = None
+    high: str | None = None
 
 
 class ExplanationRead(BaseModel):
@@ -290,23 +297,33 @@ def remove(slug: SlugPath, request: Request, caller: ManageSegments) -> Response
     return Response(status_code=204)
 
 
-def _rules_of(body: dict[str, Any]) -> r.Node:
-    if set(body) - {"rules", "customer_id"}:
-        raise InvalidInput("the body holds 'rules' (and, to explain, 'customer_id') only")
+def _rules_of(body: dict[str, Any], *, also: str = "customer_id") -> r.Node:
+    if set(body) - {"rules", also}:
+        raise InvalidInput(f"the body holds 'rules' (and '{also}') only")
     return r.parse_rules(body.get("rules"))
 
 
 @router.post("/preview", response_model=PreviewRead)
 def preview_rules(body: Document, request: Request, caller: ManageSegments) -> PreviewRead:
-    """A rule's size and how much each top-level condition narrows it (the builder's count)."""
+    """A rule's size and how much each top-level condition narrows it (the builder's count).
+    With ``"estimate": true``, figures estimated from a sample of the profiles when there are
+    many (a fraction of a second at a million, where the exact ones take seconds)."""
     settings = get_app_settings(request)
-    node = _rules_of(body)
+    node = _rules_of(body, also="estimate")
+    wanted = body.get("estimate", False)
+    if not isinstance(wanted, bool):
+        raise InvalidInput("'estimate' is true or false")
     with get_store(request).read_sessions() as session:
-        found = preview(session, node, context(session, zone=settings.timezone))
+        ctx = context(session, zone=settings.timezone)
+        if wanted:
+            found = estimate(session, node, ctx, sample=settings.segments.estimate_sample)
+        else:
+            found = preview(session, node, ctx)
 
     def shown(count: int) -> str:
         return _shown(count, caller.principal, settings)
 
+    low, high = found.interval or (None, None)
     return PreviewRead(
         size=shown(found.size),
         total=shown(found.total),
@@ -314,6 +331,10 @@ def preview_rules(body: Document, request: Request, caller: ManageSegments) -> P
             StepRead(label=s.label, alone=shown(s.alone), cumulative=shown(s.cumulative))
             for s in found.steps
         ],
+        estimated=found.sample is not None,
+        sample=found.sample,
+        low=None if low is None else shown(low),
+        high=None if high is None else shown(high),
     )
 
 

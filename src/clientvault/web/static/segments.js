@@ -19,6 +19,7 @@
   var total = document.getElementById("segment-total");
   var problem = document.getElementById("segment-problem");
   var steps = document.getElementById("builder-steps");
+  var estimateNote = document.getElementById("segment-estimate");
   var rows = [];
   var timer = null;
   var asked = 0;
@@ -365,6 +366,8 @@
     });
   }
 
+  // The count comes in two answers: an estimate from a sample of the profiles (quick even
+  // with millions of them), then the exact figures, which replace it; a newer rule drops both.
   function previewNow() {
     var rule;
     try {
@@ -375,32 +378,53 @@
     }
     var mine = ++asked;
     count.setAttribute("aria-busy", "true");
-    post("/api/v1/segments/preview", { rules: rule }).then(function (answer) {
+    post("/api/v1/segments/preview", { rules: rule, estimate: true }).then(function (answer) {
       if (mine !== asked) {
         return;
       }
-      count.removeAttribute("aria-busy");
-      if (!answer.ok) {
-        count.textContent = "—";
-        problem.textContent = (answer.data && answer.data.error && answer.data.error.message) || "The rule is not valid.";
+      if (!showPreview(answer) || !answer.data.estimated) {
+        count.removeAttribute("aria-busy");
         return;
       }
-      problem.textContent = "";
-      count.textContent = answer.data.size;
-      total.textContent = "of " + answer.data.total;
-      var body = steps.querySelector("tbody");
-      body.textContent = "";
-      answer.data.steps.forEach(function (step) {
-        var tr = el("tr");
-        tr.appendChild(el("td", {}, step.label));
-        tr.appendChild(el("td", { "class": "cell-num" }, step.alone));
-        tr.appendChild(el("td", { "class": "cell-num" }, step.cumulative));
-        body.appendChild(tr);
+      return post("/api/v1/segments/preview", { rules: rule }).then(function (exact) {
+        if (mine === asked) {
+          count.removeAttribute("aria-busy");
+          showPreview(exact);
+        }
       });
-      steps.hidden = answer.data.steps.length === 0;
     }).catch(function () {
+      count.removeAttribute("aria-busy");
       count.textContent = "—";
     });
+  }
+
+  function showPreview(answer) {
+    if (!answer.ok) {
+      count.textContent = "—";
+      estimateNote.hidden = true;
+      problem.textContent = (answer.data && answer.data.error && answer.data.error.message) || "The rule is not valid.";
+      return false;
+    }
+    var data = answer.data;
+    var about = data.estimated ? "≈ " : "";
+    problem.textContent = "";
+    count.textContent = about + data.size;
+    total.textContent = "of " + data.total;
+    estimateNote.hidden = !data.estimated;
+    estimateNote.textContent = data.estimated
+      ? "(estimated from " + data.sample + " profiles, 95 % between " + data.low + " and " + data.high + "; counting exactly…)"
+      : "";
+    var body = steps.querySelector("tbody");
+    body.textContent = "";
+    data.steps.forEach(function (step) {
+      var tr = el("tr");
+      tr.appendChild(el("td", {}, step.label));
+      tr.appendChild(el("td", { "class": "cell-num" }, about + step.alone));
+      tr.appendChild(el("td", { "class": "cell-num" }, about + step.cumulative));
+      body.appendChild(tr);
+    });
+    steps.hidden = data.steps.length === 0;
+    return true;
   }
 
   function showExplanation(node, into) {
