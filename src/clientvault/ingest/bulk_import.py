@@ -21,7 +21,6 @@ it, for the CLI to ask first.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,12 +38,13 @@ from clientvault.errors import ClientVaultError, InvalidInput
 from clientvault.ingest.commerce.consumer import ORDER_COMPLETED
 from clientvault.ingest.holders import ORDERS
 from clientvault.ingest.import_mapping import (
+    ColumnMapping,
     ImportOptionsError,
     RowProblem,
     resolve_mapping,
     row_message,
 )
-from clientvault.ingest.import_preparing import Preparer
+from clientvault.ingest.import_preparing import Preparer, Shape
 from clientvault.ingest.import_reading import LineReader, Record, read_csv, read_jsonl
 from clientvault.ingest.tracking import BatchResult, PreparedBatch, Rejection, ingest
 from clientvault.privacy.retention import months_before
@@ -150,32 +150,35 @@ def import_customers(
     lines = LineReader(stream)
     header, records = read_csv(lines, delimiter=delimiter)
     columns = resolve_mapping(header, mapping)
-    message_id = _message_ids(store, source)
-
-    def messages() -> Iterator[tuple[Record, object]]:
-        for record in records:
-            if record.problem is not None:
-                yield record, None
-                continue
-            try:
-                yield record, row_message(record.content, columns, message_id=message_id)
-            except RowProblem as problem:
-                yield dataclasses.replace(record, problem=problem.reason), None
-
     summary = summary if summary is not None else ImportSummary()
     summary.ignored_columns = columns.ignored
+    # Rows become messages where their chunk is prepared (``import_preparing``). Never
+    # orders, so never expiring: ``retention`` is not needed.
+    shape = _RowMessages(columns, source)
     _run(
-        _Destination(store, source, default_region, identity, url_parameters),
-        messages(),
+        _Destination(store, source, default_region, identity, url_parameters, shape),
+        ((record, record.content) for record in records),
         lines=lines,
         summary=summary,
         error_report=error_report,
         progress=progress,
         chunk_rows=chunk_rows,
-        expiring=order_expiry(retention),
+        expiring=None,
         empty="the file has a header but no data rows",
     )
     return summary
+
+
+@dataclass(frozen=True)
+class _RowMessages:
+    """A customer file's rows as identify messages (``row_message``, raises ``RowProblem``),
+    made wherever the chunk is prepared: a ``Shape`` (``import_preparing``)."""
+
+    columns: ColumnMapping
+    source: str
+
+    def __call__(self, store: Store, row: Sequence[str]) -> object:
+        return row_message(row, self.columns, message_id=_message_ids(store, self.source))
 
 
 def import_events(
@@ -317,13 +320,14 @@ class _Report:
 
 @dataclass
 class _Chunk:
-    messages: list[object] = field(default_factory=list)
+    #: The rows to store: messages, or what ``_Destination.shape`` makes them from.
+    rows: list[object] = field(default_factory=list)
     positions: list[Record] = field(default_factory=list)
     refused: list[RowRejection] = field(default_factory=list)
     prepared: Future[PreparedBatch] | None = None
 
     def __len__(self) -> int:
-        return len(self.messages) + len(self.refused)
+        return len(self.rows) + len(self.refused)
 
 
 @dataclass(frozen=True)
@@ -335,6 +339,8 @@ class _Destination:
     default_region: str
     identity: IdentitySettings | None
     url_parameters: Sequence[str]
+    #: How a row becomes its message (None: it is one already).
+    shape: Shape | None = None
 
 
 def _run(
@@ -362,6 +368,7 @@ def _run(
         source=destination.source,
         default_region=destination.default_region,
         url_parameters=destination.url_parameters,
+        shape=destination.shape,
     )
     # Chunks read and being prepared (``import_preparing``), stored in order: at most
     # ``_AHEAD`` wait, so memory stays flat whatever the file's size.
@@ -381,16 +388,16 @@ def _run(
             if record.problem is not None:
                 chunk.refused.append(RowRejection(record.row, record.line, record.problem))
             else:
-                chunk.messages.append(message)
+                chunk.rows.append(message)
                 chunk.positions.append(record)
             if len(chunk) >= chunk_rows:
-                chunk.prepared = preparer.submit(chunk.messages) if chunk.messages else None
+                chunk.prepared = preparer.submit(chunk.rows) if chunk.rows else None
                 waiting.append(chunk)
                 chunk = _Chunk()
                 if len(waiting) > _AHEAD:
                     store_oldest()
         if len(chunk):
-            chunk.prepared = preparer.submit(chunk.messages) if chunk.messages else None
+            chunk.prepared = preparer.submit(chunk.rows) if chunk.rows else None
             waiting.append(chunk)
         while waiting:
             store_oldest()
@@ -410,10 +417,10 @@ def _store_chunk(
     expiring: Expiring | None,
 ) -> None:
     refused = list(chunk.refused)
-    if chunk.messages:
+    if chunk.rows:
         assert chunk.prepared is not None
         try:
-            result = _ingest(destination, chunk.messages, chunk.prepared.result())
+            result = _ingest(destination, chunk.rows, chunk.prepared.result())
         except DBAPIError as exc:
             raise ImportFailed(
                 f"the database failed ({type(exc.orig or exc).__name__}) after "
@@ -425,8 +432,8 @@ def _store_chunk(
             record = chunk.positions[rejection.index]
             refused.append(RowRejection(record.row, record.line, rejection.reason))
         if expiring is not None:
-            stored = set(range(len(chunk.messages))) - {r.index for r in result.rejected}
-            summary.expiring += sum(expiring(chunk.messages[index]) for index in stored)
+            stored = set(range(len(chunk.rows))) - {r.index for r in result.rejected}
+            summary.expiring += sum(expiring(chunk.rows[index]) for index in stored)
     refused.sort(key=lambda r: r.row)
     summary.rejected += len(refused)
     room = KEPT_REJECTIONS - len(summary.rejections)
@@ -435,18 +442,19 @@ def _store_chunk(
 
 
 def _ingest(
-    destination: _Destination, messages: list[object], prepared: PreparedBatch | None = None
+    destination: _Destination, rows: list[object], prepared: PreparedBatch | None = None
 ) -> BatchResult:
-    """One chunk (``prepared`` already, or not yet) in one transaction. Should the database
-    refuse the chunk for one row's data (a value the type checks let through), each row is
-    retried alone, so only that row is refused. Any other database failure is raised."""
+    """One chunk's rows (``prepared`` already; without it, messages to prepare) in one
+    transaction. Should the database refuse the chunk for one row's data (a value the type
+    checks let through), each row is retried alone, so only that row is refused. Any other
+    database failure is raised."""
     try:
         with destination.store.sessions.begin() as session:
             return ingest(
                 session,
                 destination.store,
                 source=destination.source,
-                messages=messages,
+                messages=rows,
                 default_region=destination.default_region,
                 identity=destination.identity,
                 implied_type=None,
@@ -454,10 +462,10 @@ def _ingest(
                 prepared=prepared,
             )
     except (DataError, IntegrityError) as exc:
-        if len(messages) == 1:
+        if len(rows) == 1:
             reason = f"refused by the database ({type(exc.orig or exc).__name__})"
             return BatchResult(rejected=[Rejection(index=0, reason=reason)])
-    return _ingest_one_by_one(destination, messages)
+    return _ingest_one_by_one(destination, rows)
 
 
 #: What a chunk's result adds to an import's counts.
@@ -475,10 +483,15 @@ def _add_counts(total: ImportSummary | BatchResult, part: BatchResult) -> None:
         setattr(total, name, getattr(total, name) + getattr(part, name))
 
 
-def _ingest_one_by_one(destination: _Destination, messages: list[object]) -> BatchResult:
+def _ingest_one_by_one(destination: _Destination, rows: list[object]) -> BatchResult:
     combined = BatchResult()
-    for index, message in enumerate(messages):
-        single = _ingest(destination, [message])
+    for index, row in enumerate(rows):
+        try:
+            shaped = row if destination.shape is None else destination.shape(destination.store, row)
+        except RowProblem as problem:
+            combined.rejected.append(Rejection(index, problem.reason))
+            continue
+        single = _ingest(destination, [shaped])
         _add_counts(combined, single)
         combined.rejected.extend(Rejection(index, r.reason) for r in single.rejected)
     return combined

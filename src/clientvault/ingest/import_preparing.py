@@ -1,24 +1,27 @@
 """Preparing an import's chunks in a helper process while this one stores the chunks before.
 
 An import's rows go through the tracking pipeline in two parts (``ingest.tracking``):
-preparing — parsing, validating and normalising identifiers (phone numbers above all),
-blind indexes, scrubbing: CPU only, about half of a row's time — and storing — erasure and
-duplicate checks, stitching, data keys, sealing, inserts: the database, one transaction a
-chunk. One Python process does one at a time, so a long import prepares its next chunks in
-a helper process (the ingest writer's reasoning, ``ingest.writer``) while it stores the
-current one: on two cores, about twice the rows a second.
+preparing — a CSV row made into its message (``Shape``), parsing, validating and normalising
+identifiers (phone numbers above all), blind indexes, scrubbing, and a new customer's row
+sealed ahead under a data key made for it (``identity.profiles.draft_profile``): CPU only —
+and storing — erasure and duplicate checks, stitching, wrapping and storing the data keys,
+inserts: the database, one transaction a chunk. One Python process does one at a time, so a
+long import prepares its next chunks in a helper process (the ingest writer's reasoning,
+``ingest.writer``) while it stores the current one: on two cores, about twice the rows a
+second.
 
-The helper gets the index key only (blind indexes and tombstone digests need it; it never
-wraps or unwraps a data key) and the databases' URLs, whose dialects shape the rows it
-makes: it never connects to either. Short imports (``HELPER_AFTER_CHUNKS``) never start it,
-since starting a Python process costs more than preparing a few chunks.
+The helper gets the index key only (blind indexes and tombstone digests need it; it makes
+data keys but never wraps or unwraps one: it has no KEK) and the databases' URLs, whose
+dialects shape the rows it makes: it never connects to either. Short imports
+(``HELPER_AFTER_CHUNKS``) never start it, since starting a Python process costs more than
+preparing a few chunks.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -26,7 +29,8 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
-from clientvault.ingest.tracking import PreparedBatch, prepare_batch
+from clientvault.ingest.import_mapping import RowProblem
+from clientvault.ingest.tracking import PreparedBatch, Rejection, prepare_batch
 from clientvault.store.context import Store
 from clientvault.store.group_commit import GroupCommitter
 from clientvault.store.keyfile import KeyMaterial
@@ -52,9 +56,42 @@ def _start_helper(database_url: str, keystore_url: str, index_key: bytes) -> Non
     )
 
 
-def _prepare_in_helper(messages: Sequence[object], options: dict[str, Any]) -> PreparedBatch:
+#: Makes one row of a file into its message (raises ``RowProblem``): given the store, whose
+#: index key derives message ids. Picklable, to run in the helper process.
+Shape = Callable[[Store, Any], object]
+
+
+def prepare_chunk(
+    store: Store, rows: Sequence[Any], options: dict[str, Any], shape: Shape | None
+) -> PreparedBatch:
+    """A chunk's rows shaped into messages (``shape``; None: they are messages already) and
+    prepared (``prepare_batch`` with ``options``). A row that cannot be shaped is rejected
+    with its reason; indexes are the rows'."""
+    if shape is None:
+        return prepare_batch(store, messages=rows, **options)
+    messages: list[object] = []
+    positions: list[int] = []
+    refused: list[Rejection] = []
+    for index, row in enumerate(rows):
+        try:
+            messages.append(shape(store, row))
+        except RowProblem as problem:
+            refused.append(Rejection(index=index, reason=problem.reason))
+            continue
+        positions.append(index)
+    batch = prepare_batch(store, messages=messages, **options)
+    for item in batch.items:
+        item.index = positions[item.index]
+    rejected = [Rejection(positions[r.index], r.reason) for r in batch.rejected] + refused
+    batch.rejected = sorted(rejected, key=lambda rejection: rejection.index)
+    return batch
+
+
+def _prepare_in_helper(
+    rows: Sequence[Any], options: dict[str, Any], shape: Shape | None
+) -> PreparedBatch:
     assert _HELPER_STORE is not None, "the helper process was not started"
-    return prepare_batch(_HELPER_STORE, messages=messages, **options)
+    return prepare_chunk(_HELPER_STORE, rows, options, shape)
 
 
 class Preparer:
@@ -68,8 +105,10 @@ class Preparer:
         source: str,
         default_region: str,
         url_parameters: Sequence[str],
+        shape: Shape | None = None,
     ) -> None:
         self._store = store
+        self._shape = shape
         self._options: dict[str, Any] = {
             "source": source,
             "default_region": default_region,
@@ -82,14 +121,14 @@ class Preparer:
         self._helper: ProcessPoolExecutor | None = None
         self._use_helper = (os.cpu_count() or 1) > 1
 
-    def submit(self, messages: list[object]) -> Future[PreparedBatch]:
+    def submit(self, rows: list[Any]) -> Future[PreparedBatch]:
         """The prepared chunk, to come (``result()`` raises what preparing raised)."""
         self._submitted += 1
         if self._use_helper and self._submitted > HELPER_AFTER_CHUNKS:
-            return self._started().submit(_prepare_in_helper, messages, self._options)
+            return self._started().submit(_prepare_in_helper, rows, self._options, self._shape)
         done: Future[PreparedBatch] = Future()
         try:
-            done.set_result(prepare_batch(self._store, messages=messages, **self._options))
+            done.set_result(prepare_chunk(self._store, rows, self._options, self._shape))
         except Exception as exc:  # handed over as the helper's would be, on result()
             done.set_exception(exc)
         return done

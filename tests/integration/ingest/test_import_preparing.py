@@ -20,7 +20,12 @@ ROWS = "".join(
     f"u-{i},person{i}@example.com,P{i},06{i:08d},Paris,FR\n" if i != 7 else "u-7,bad,,,,FR\n"
     for i in range(20)
 )
-DATA = "id,email,first_name,phone,city,country\n" + ROWS + "u-3,person3@example.com,P3,,Lyon,FR\n"
+DATA = (
+    "id,email,first_name,phone,city,country\n"
+    + ROWS
+    + "u-3,person3@example.com,P3,,Lyon,FR\n"
+    + ",,Nobody,,Paris,FR\n"  # made into no message: refused by the helper, as here
+)
 
 
 def _import(db: Store) -> ImportSummary:
@@ -51,10 +56,11 @@ def test_chunks_prepared_by_the_helper_store_as_those_prepared_here(
     monkeypatch.setattr(import_preparing.Preparer, "_started", watched)
     summary = _import(db)
     assert used  # the helper process prepared chunks 2 to 7
-    assert (summary.rows, summary.accepted, summary.rejected) == (21, 20, 1)
+    assert (summary.rows, summary.accepted, summary.rejected) == (22, 20, 2)
     assert summary.customers_created == 19  # u-3 twice: one customer, updated
-    assert [(r.row, r.line) for r in summary.rejections] == [(8, 9)]
+    assert [(r.row, r.line) for r in summary.rejections] == [(8, 9), (22, 23)]
     assert summary.rejections[0].reason.startswith("traits.email: invalid e-mail address")
+    assert summary.rejections[1].reason.startswith("no identifier: userId, email and phone")
     assert _stored(db) == (19, 19 * 3, 20)  # a user id, an e-mail and a phone each
     again = _import(db)
     assert (again.accepted, again.duplicates) == (0, 20)
