@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from clientvault.migrations.install import initialise
+from clientvault.migrations.runner import upgrade
 from clientvault.settings import DatabaseSettings, KeystoreSettings, Settings
 from clientvault.store.context import Store, open_store
 
@@ -117,7 +118,8 @@ def fresh_installation(backend: str, *, sqlite_synchronous: str = "FULL") -> Ite
 @contextmanager
 def kept_installation(backend: str, keep: Path) -> Iterator[tuple[Store, bool]]:
     """An installation kept between runs under ``keep`` (its key file, and on SQLite its
-    database), and whether it existed already: a bench generates its data only once.
+    database), and whether it existed already: a bench generates its data only once, and a
+    kept one is migrated to the code's schema first.
 
     On PostgreSQL its databases are ``cv_bench_keep_<name of keep>`` (and ``..._keys``), created
     when missing and left in place; drop them (or delete ``keep``) when done."""
@@ -135,6 +137,9 @@ def kept_installation(backend: str, keep: Path) -> Iterator[tuple[Store, bool]]:
         )
     existed = settings.key_file.exists()
     store = open_store(settings) if existed else initialise(settings)
+    if existed:  # brought up to the code's schema: the indexes a later migration adds
+        upgrade("data", store.engine)
+        upgrade("keystore", store.keystore.engine)
     try:
         yield store, existed
     finally:

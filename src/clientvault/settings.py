@@ -484,7 +484,7 @@ class SegmentsSettings(BaseModel):
         "such a segment cannot be exported by them.",
     )
     estimate_sample: int = Field(
-        default=20_000,
+        default=10_000,
         ge=10,
         le=1_000_000,
         description="Profiles the builder's quick estimate evaluates a rule on (the exact "

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import String, and_, case, cast, false, func, or_, select, true
+from sqlalchemy import and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from clientvault.errors import Conflict, InvalidInput, NotFound
@@ -37,7 +37,7 @@ from clientvault.segments.compiler import (
     live_customers,
     referenced_segments,
 )
-from clientvault.segments.models import Segment, SegmentMember, SegmentSize
+from clientvault.segments.models import ID_TAIL, Segment, SegmentMember, SegmentSize
 from clientvault.store.base import utcnow
 
 SegmentKind = Literal["static", "dynamic"]
@@ -215,10 +215,9 @@ class Preview:
 
 
 #: Live profiles the builder's estimate evaluates a rule on (``estimate``).
-SAMPLE_PROFILES = 20_000
-#: The sample is the profiles whose id ends in four hex digits below a bound out of these:
-#: the random bits of UUIDs v4 and v7 alike, so it is uniform whatever order or time the
-#: profiles were made in.
+SAMPLE_PROFILES = 10_000
+#: The sample is the profiles whose id ends in four hex digits (``models.ID_TAIL``) below a
+#: bound out of these: uniform whatever order or time the profiles were made in.
 _TAILS = 0x10000
 
 
@@ -250,7 +249,7 @@ def estimate(
     if bound >= _TAILS // 2:  # half the profiles or more: as well count them all
         return preview(session, node, ctx)
     correlated = dataclasses.replace(ctx, correlated=True)
-    kids, counts = _counts(session, node, correlated, _sampled(bound, ctx.dialect))
+    kids, counts = _counts(session, node, correlated, _sampled(bound))
     if counts[0] < sample // 4:  # few live profiles, or ids not random: no estimate
         return preview(session, node, ctx)
     # Each row is in the sample with probability ``taken``, so a count over the sample is
@@ -265,13 +264,10 @@ def estimate(
     )
 
 
-def _sampled(bound: int, dialect: str) -> Any:
-    """Whether a profile is in the sample: its id's last four hex digits below ``bound``."""
-    if dialect == "sqlite":  # 32 hex digits, no dashes
-        tail = func.substr(Customer.id, 29, 4)
-    else:  # the 36-character text form
-        tail = func.substr(cast(Customer.id, String), 33, 4)
-    return tail < f"{bound:04x}"
+def _sampled(bound: int) -> Any:
+    """Whether a profile is in the sample: its id's last four hex digits below ``bound``
+    (a range of ``ix_customers_id_tail``)."""
+    return f"{bound:04x}" > ID_TAIL
 
 
 def _counts(
