@@ -3,7 +3,6 @@ customer's data key and blind-indexed; coarse attributes are derived for segment
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,7 +31,7 @@ from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
 from clientvault.store.driver_sql import DialectRef, TableCodec, insert_rows
 from clientvault.store.engine import json_serializer
-from clientvault.store.keystore import ERASED_MESSAGE, DataKey, new_key
+from clientvault.store.keystore import ERASED_MESSAGE, DataKey
 from clientvault.store.sealing import seal_fields
 
 #: The columns ``search_columns`` writes.
@@ -72,36 +71,6 @@ class PreparedProfile:
     #: by index kind, ``name_indexes``) by whoever prepared the profile (ingestion indexes
     #: them to stitch, and in its helper process): reused, not computed again.
     indexes: dict[str, bytes | None] = field(default_factory=dict)
-    #: Its ``customers`` row made ahead (``draft_profile``), used if it becomes a new
-    #: customer unchanged.
-    draft: ProfileDraft | None = None
-
-
-@dataclass(frozen=True)
-class ProfileDraft:
-    """A new profile's ``customers`` row made ahead, as driver values in
-    ``CUSTOMER_COLUMNS`` order, sealed under a data key made for it and not stored yet
-    (``Keystore.new_key``): the customer it would be is ``key.customer_id``."""
-
-    key: DataKey
-    row: tuple[Any, ...]
-
-
-def draft_profile(
-    store: Store, prepared: PreparedProfile, *, source: str, created_at: datetime
-) -> PreparedProfile:
-    """``prepared`` with its row as a new customer made ahead (``ProfileDraft``).
-
-    Why: an import's rows are mostly new customers, and sealing their fields is a third of
-    storing them; its helper process (``ingest.import_preparing``) drafts every profile it
-    prepares, so that the process writing the chunk only wraps the keys it stores. The
-    helper has no KEK: the key travels unwrapped between the two processes, as it lives in
-    the writing one's memory anyway. A profile that is merged with another or updates a
-    known customer is sealed anew, and its draft dropped."""
-    key = new_key(new_id())
-    row = customer_row(store, key, prepared, source=source, created_at=created_at)
-    encoded = encode_customer_row(DialectRef.of(store.engine), row)
-    return dataclasses.replace(prepared, draft=ProfileDraft(key=key, row=encoded))
 
 
 def prepare_profile(profile: CustomerCreate, *, default_region: str) -> PreparedProfile:
@@ -272,31 +241,26 @@ def create_prepared_customers(
         for customer_id, item, moment in zip(ids, prepared, moments, strict=True)
     ]
     identities = [identity for row in rows for identity in identity_rows(row, source=source)]
-    dialect = DialectRef.of(session.connection().engine)
-    insert_customer_rows(session, [encode_customer_row(dialect, row) for row in rows])
+    insert_customer_rows(session, rows)
     insert_identity_rows(session, identities)
     return ids
 
 
-def encode_customer_row(dialect: DialectRef, row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """A new profile's row (``customer_row``) as the driver's values, in ``CUSTOMER_COLUMNS``
-    order (``insert_customer_rows``)."""
-    customers, _ = _codecs(dialect)
-    values = customers.encode([row[column] for column in CUSTOMER_COLUMNS])
-    traits_at = customers.slot("traits")
-    values[traits_at] = json_serializer(values[traits_at] or {})
-    return tuple(values)
-
-
-def insert_customer_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """Insert new profiles' rows (``encode_customer_row``) in the session's transaction, at
-    the driver (``store.driver_sql``): for imports and the demo, SQLAlchemy's per-row
-    parameter work cost more than the insert itself (``COPY`` on PostgreSQL)."""
+def insert_customer_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new profiles' rows (``customer_row``) in the session's transaction, at the
+    driver (``store.driver_sql``): for imports and the demo, SQLAlchemy's per-row parameter
+    work cost more than the insert itself (``COPY`` on PostgreSQL)."""
     if not rows:
         return
     connection = session.connection()
     customers, _ = _codecs(DialectRef.of(connection.engine))
-    insert_rows(connection, customers.table, CUSTOMER_COLUMNS, rows)
+    traits_at = customers.slot("traits")
+    encoded = []
+    for row in rows:
+        values = customers.encode([row[column] for column in CUSTOMER_COLUMNS])
+        values[traits_at] = json_serializer(values[traits_at] or {})
+        encoded.append(tuple(values))
+    insert_rows(connection, customers.table, CUSTOMER_COLUMNS, encoded)
 
 
 def insert_identity_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -31,7 +31,6 @@ from clientvault.identity.profiles import (
     PreparedProfile,
     coarse_attributes,
     customer_row,
-    encode_customer_row,
     insert_customer_rows,
     insert_identity_rows,
     sealed_columns,
@@ -39,8 +38,6 @@ from clientvault.identity.profiles import (
 from clientvault.identity.schemas import CustomerCreate
 from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
-from clientvault.store.driver_sql import DialectRef
-from clientvault.store.keystore import new_key
 
 _CUSTOMERS = table_of(Customer)
 #: The identity kind an alias's previous id is looked up as.
@@ -142,8 +139,7 @@ def _resolve_one(item: Sighting, resolution: Resolution, position: int) -> None:
         None,
     )
     if customer is None and (item.names_person or "user_id" in ids):
-        draft = item.profile.draft if item.profile is not None else None
-        customer = draft.key.customer_id if draft is not None else new_id()
+        customer = new_id()
         resolution.new_customers[customer] = item.profile
     elif customer is not None and item.profile is not None:
         if customer in resolution.new_customers:
@@ -269,30 +265,12 @@ def write_customers(session: Session, store: Store, resolution: Resolution, *, s
     were created."""
     new_ids = list(resolution.new_customers)
     if new_ids:
-        # A profile drafted ahead (``draft_profile``) that became its customer unchanged
-        # brings its key and row; any other is sealed here, under a key made now.
-        drafts = {
-            cid: profile.draft
-            for cid, profile in resolution.new_customers.items()
-            if profile is not None
-            and profile.draft is not None
-            and profile.draft.key.customer_id == cid
-        }
-        keys = {cid: drafts[cid].key if cid in drafts else new_key(cid) for cid in new_ids}
-        store.keystore.store_keys(list(keys.values()))
+        keys = store.keystore.create_keys(new_ids)
         empty = PreparedProfile(
             profile=CustomerCreate(), identifiers=dict.fromkeys(SEALED_FIELDS), country=None
         )
-        dialect = DialectRef.of(session.connection().engine)
         rows = [
-            drafts[cid].row
-            if cid in drafts
-            else encode_customer_row(
-                dialect,
-                customer_row(
-                    store, keys[cid], resolution.new_customers[cid] or empty, source=source
-                ),
-            )
+            customer_row(store, keys[cid], resolution.new_customers[cid] or empty, source=source)
             for cid in new_ids
         ]
         insert_customer_rows(session, rows)
@@ -307,8 +285,8 @@ def write_customers(session: Session, store: Store, resolution: Resolution, *, s
         for _, conflict in resolution.conflicts:
             conflict["source"] = source
         if resolution.conflicts:
-            conflicts = [conflict for _, conflict in resolution.conflicts]
-            session.execute(insert(table_of(IdentifierConflict)), conflicts)
+            rows = [conflict for _, conflict in resolution.conflicts]
+            session.execute(insert(table_of(IdentifierConflict)), rows)
     return len(new_ids)
 
 

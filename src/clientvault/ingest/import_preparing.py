@@ -114,8 +114,6 @@ class Preparer:
             "default_region": default_region,
             "implied_type": None,
             "url_parameters": list(url_parameters),
-            # An import's identifies are mostly new people: their rows sealed here too.
-            "draft_profiles": True,
         }
         self._submitted = 0
         self._helper: ProcessPoolExecutor | None = None

@@ -15,7 +15,7 @@ import functools
 import operator
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -26,12 +26,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput
 from clientvault.identity.graph import Indexer, context_identifiers, stitching_rules
-from clientvault.identity.profiles import (
-    PreparedProfile,
-    draft_profile,
-    name_indexes,
-    prepare_profile,
-)
+from clientvault.identity.profiles import PreparedProfile, name_indexes, prepare_profile
 from clientvault.identity.stitching import resolve, write_customers
 from clientvault.ingest.event_log import lock_event_log
 from clientvault.ingest.groups import group_event_properties
@@ -186,22 +181,14 @@ def prepare_batch(
     client_ip: str | None = None,
     received_at: datetime | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
-    draft_profiles: bool = False,
 ) -> PreparedBatch:
     """Check, normalise and scrub a call's messages into event rows; no database work, so
     it can run outside (and alongside) the transaction that will store them.
 
     Invalid messages are set aside with their index and reason; a message id repeated within
     the call counts as a duplicate. ``url_parameters``: the query parameters tracked URLs
-    keep (``privacy.url_parameters``). ``draft_profiles``: each identify's profile also
-    drafted as a new customer's row (``identity.profiles.draft_profile``), for calls that
-    mostly name new people (an import)."""
+    keep (``privacy.url_parameters``)."""
     received = received_at or utcnow()
-    drafter = (
-        functools.partial(draft_profile, store, source=source, created_at=received)
-        if draft_profiles
-        else None
-    )
     batch = PreparedBatch(source=source)
     scrubber = Scrubber(
         keyed_hasher(store.keystore.material.index_key),
@@ -225,7 +212,6 @@ def prepare_batch(
                 batch_sent_at=batch_sent_at,
                 received=received,
                 scrubber=scrubber,
-                drafter=drafter,
             )
         except InvalidMessage as exc:
             batch.rejected.append(Rejection(index=index, reason=exc.reason))
@@ -392,7 +378,6 @@ def _prepare(
     batch_sent_at: datetime | None,
     received: datetime,
     scrubber: Scrubber,
-    drafter: Callable[[PreparedProfile], PreparedProfile] | None = None,
 ) -> tuple[_Prepared, Message]:
     # Parsed first: it refuses a message nesting too deep for serialising it to measure it.
     message = parse_message(raw, implied_type=implied_type)
@@ -422,8 +407,6 @@ def _prepare(
                 identifiers[kind] = profile.indexes[kind] = indexer(kind, value)
         # Not identifiers, but the customer list's: computed here too, off the writing path.
         profile.indexes.update(name_indexes(indexer, profile.identifiers))
-        if drafter is not None:
-            profile = drafter(profile)
     identifiers.update(context_identifiers(indexer, message.context))
     if isinstance(message, Alias):
         identifiers["previous_id"] = indexer("user_id", message.previous_id)

@@ -90,13 +90,6 @@ class DataKey:
     key: bytes
 
 
-def new_key(customer_id: uuid.UUID) -> DataKey:
-    """A fresh random data key for a customer, not stored yet (``Keystore.store_keys``)."""
-    return DataKey(
-        key_id=new_id(), key_version=1, customer_id=customer_id, key=os.urandom(KEY_BYTES)
-    )
-
-
 #: Fetches the unwrapped data keys of these customers (``Keystore.reading``).
 KeyReader = Callable[[Iterable[uuid.UUID]], dict[uuid.UUID, DataKey]]
 
@@ -132,39 +125,25 @@ class Keystore:
         Called before the customer rows are written, so data never refers to a missing key;
         a key whose customer row then fails to commit is an orphan that unlocks nothing.
         """
-        created = {customer_id: new_key(customer_id) for customer_id in customer_ids}
-        self.store_keys(list(created.values()))
-        return created
-
-    def store_keys(self, keys: Sequence[DataKey]) -> None:
-        """Wrap and durably store data keys made with ``new_key``, in one transaction (as
-        ``create_keys``): an import makes its new customers' keys, and seals their fields,
-        in its helper process (``ingest.import_preparing``), which has no KEK to wrap them."""
-        if not keys:
-            return
         kek_version = self.material.current_kek
         kek = AESGCM(self.material.kek(kek_version))
         codec = _key_codec(DialectRef.of(self.engine))
+        created: dict[uuid.UUID, DataKey] = {}
+        rows = []
         now = utcnow()
-        rows = [
-            tuple(
-                codec.encode(
-                    (
-                        key.key_id,
-                        key.customer_id,
-                        key.key_version,
-                        kek_version,
-                        _wrap(kek, key),
-                        now,
-                    )
-                )
+        for customer_id in customer_ids:
+            key = DataKey(
+                key_id=new_id(), key_version=1, customer_id=customer_id, key=os.urandom(KEY_BYTES)
             )
-            for key in keys
-        ]
-        # At the driver (``store.driver_sql``): an import creates a key a row, and
-        # SQLAlchemy's per-row parameter work cost more than the insert.
-        with self.engine.begin() as connection:
-            insert_rows(connection, codec.table, _KEY_COLUMNS, rows)
+            created[customer_id] = key
+            values = (key.key_id, customer_id, 1, kek_version, _wrap(kek, key), now)
+            rows.append(tuple(codec.encode(values)))
+        if rows:
+            # At the driver (``store.driver_sql``): an import creates a key a row, and
+            # SQLAlchemy's per-row parameter work cost more than the insert.
+            with self.engine.begin() as connection:
+                insert_rows(connection, codec.table, _KEY_COLUMNS, rows)
+        return created
 
     def keys_for(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DataKey]:
         """The unwrapped data keys of these customers; destroyed keys are simply absent."""
