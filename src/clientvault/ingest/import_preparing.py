@@ -2,19 +2,18 @@
 
 An import's rows go through the tracking pipeline in two parts (``ingest.tracking``):
 preparing — a CSV row made into its message (``Shape``), parsing, validating and normalising
-identifiers (phone numbers above all), blind indexes, scrubbing, and a new customer's row
-sealed ahead under a data key made for it (``identity.profiles.draft_profile``): CPU only —
-and storing — erasure and duplicate checks, stitching, wrapping and storing the data keys,
+identifiers (phone numbers above all), blind indexes, scrubbing: CPU only, about half of a
+row's time — and storing — erasure and duplicate checks, stitching, data keys, sealing,
 inserts: the database, one transaction a chunk. One Python process does one at a time, so a
 long import prepares its next chunks in a helper process (the ingest writer's reasoning,
 ``ingest.writer``) while it stores the current one: on two cores, about twice the rows a
-second.
+second. (Sealing new customers' rows there too, under keys made there, was tried: it only
+moved the bottleneck to the helper, and the bigger hand-back cost more than it saved.)
 
-The helper gets the index key only (blind indexes and tombstone digests need it; it makes
-data keys but never wraps or unwraps one: it has no KEK) and the databases' URLs, whose
-dialects shape the rows it makes: it never connects to either. Short imports
-(``HELPER_AFTER_CHUNKS``) never start it, since starting a Python process costs more than
-preparing a few chunks.
+The helper gets the index key only (blind indexes and tombstone digests need it; it never
+wraps or unwraps a data key) and the databases' URLs, whose dialects shape the rows it
+makes: it never connects to either. Short imports (``HELPER_AFTER_CHUNKS``) never start it,
+since starting a Python process costs more than preparing a few chunks.
 """
 
 from __future__ import annotations

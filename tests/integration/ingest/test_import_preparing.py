@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from clientvault.identity.models import Customer, CustomerIdentity
+from clientvault.identity.profiles import reveal_identifiers
 from clientvault.ingest import import_preparing
 from clientvault.ingest.bulk_import import ImportSummary, import_customers
 from clientvault.ingest.models import Event
+from clientvault.security.principal import Principal
 from clientvault.store.context import Store
 
 ROWS = "".join(
@@ -108,3 +110,27 @@ def test_name_indexes_prepared_ahead_are_those_of_the_stored_names(
             for user in expected
         }
     assert {user: (first, last) for user, (first, last) in found.items()} == expected
+    # The sealed fields open with the key the keystore holds for each, merged ones included.
+    with db.sessions() as session:
+        owners = {
+            user: session.scalar(
+                select(CustomerIdentity.customer_id).where(
+                    CustomerIdentity.kind == "user_id",
+                    CustomerIdentity.value_index == db.index("user_id", user),
+                )
+            )
+            for user in expected
+        }
+        opened = reveal_identifiers(
+            session,
+            db,
+            principal=Principal.system("test", "pii:reveal"),
+            customer_ids=[c for c in owners.values() if c is not None],
+            fields=("email", "first_name"),
+            reason="test: imported rows open",
+        )
+    assert {user: (opened[c].email, opened[c].first_name) for user, c in owners.items()} == {
+        "u-1": ("one@example.com", "Zoe-Anne"),
+        "u-2": ("two@example.com", "Émile"),
+        "u-4": ("four@example.com", None),
+    }
