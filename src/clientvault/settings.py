@@ -57,14 +57,6 @@ class DatabaseSettings(BaseModel):
             "acknowledge an event only once it is stored; NORMAL trades that for speed."
         ),
     )
-    sqlite_cache_mib: int = Field(
-        default=64,
-        ge=2,
-        le=4096,
-        description="SQLite's page cache per connection, in MiB (SQLite's own default is "
-        "2 MiB): an import inserts into a dozen indexes a row, whose pages must stay cached "
-        "as they grow past that.",
-    )
 
 
 class KeystoreSettings(BaseModel):

@@ -76,11 +76,8 @@ def open_store(
         settings.database_url,
         synchronous=settings.database.sqlite_synchronous,
         echo=settings.database.echo,
-        cache_mib=settings.database.sqlite_cache_mib,
     )
-    keystore_engine = make_engine(
-        settings.keystore_url, synchronous="FULL", cache_mib=settings.database.sqlite_cache_mib
-    )
+    keystore_engine = make_engine(settings.keystore_url, synchronous="FULL")
     info = {AUDIT_KEY_INFO: material.audit_key()}
     sessions = make_session_factory(engine, info=info)
     checkpointer = None

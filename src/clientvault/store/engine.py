@@ -29,17 +29,14 @@ def json_serializer(value: Any) -> str:
 READ_ONLY_OPTION = "clientvault_read_only"
 
 
-def make_engine(
-    url: str, *, synchronous: str = "FULL", echo: bool = False, cache_mib: int = 64
-) -> Engine:
+def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> Engine:
     """Create an engine configured for clientvault's durability and integrity needs.
 
     On SQLite: the file created 0600 if missing (``store.file_modes``), WAL (readers never
     block the single writer), foreign keys enforced,
     ``synchronous`` as chosen (FULL: a committed transaction survives power loss, which
     event acknowledgement relies on), ``secure_delete`` so erased rows do not linger in free
-    pages, a busy timeout instead of immediate "database is locked" errors, and a page
-    cache of ``cache_mib`` per connection.
+    pages, and a busy timeout instead of immediate "database is locked" errors.
 
     ``hide_parameters``: bound values never appear in SQL logs (``echo``) nor in the text of
     database errors, which get logged; they can be personal data or secrets (the e-mail
@@ -61,7 +58,7 @@ def make_engine(
             json_serializer=json_serializer,
             connect_args={"timeout": 30},
         )
-        _configure_sqlite(engine, synchronous=synchronous, cache_mib=cache_mib)
+        _configure_sqlite(engine, synchronous=synchronous)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
@@ -79,7 +76,7 @@ def make_engine(
     raise ConfigurationError(f"unsupported database backend {parsed.get_backend_name()!r}")
 
 
-def _configure_sqlite(engine: Engine, *, synchronous: str, cache_mib: int) -> None:
+def _configure_sqlite(engine: Engine, *, synchronous: str) -> None:
     if synchronous not in {"FULL", "NORMAL"}:
         raise ConfigurationError(f"unsupported SQLite synchronous mode {synchronous!r}")
 
@@ -94,7 +91,6 @@ def _configure_sqlite(engine: Engine, *, synchronous: str, cache_mib: int) -> No
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")  # in KiB when negative
         cursor.close()
 
     @event.listens_for(engine, "begin")

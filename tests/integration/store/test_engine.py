@@ -27,17 +27,11 @@ def test_read_sessions_do_not_queue_behind_an_open_write_transaction(tmp_path: P
 
 
 def test_sqlite_pragmas_are_set(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", synchronous="FULL", cache_mib=48)
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", synchronous="FULL")
     with engine.connect() as connection:
         pragmas = {
             name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
-            for name in (
-                "journal_mode",
-                "synchronous",
-                "foreign_keys",
-                "secure_delete",
-                "cache_size",
-            )
+            for name in ("journal_mode", "synchronous", "foreign_keys", "secure_delete")
         }
     engine.dispose()
     assert pragmas == {
@@ -45,5 +39,4 @@ def test_sqlite_pragmas_are_set(tmp_path: Path) -> None:
         "synchronous": 2,
         "foreign_keys": 1,
         "secure_delete": 1,
-        "cache_size": -48 * 1024,  # KiB
     }
