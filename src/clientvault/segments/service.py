@@ -273,9 +273,9 @@ def _sampled(bound: int) -> Any:
 def _counts(
     session: Session, node: r.Node, ctx: Context, *where: Any
 ) -> tuple[list[r.Node], list[int]]:
-    """The top-level conditions of a rule, and counted over the live profiles (``where``
-    narrows them): all of them, the rule's members, then each condition's alone and
-    cumulative counts."""
+    """The top-level conditions of a rule, and its figures over the live profiles
+    (``where`` narrows them): how many they are, how many the rule holds for, then each
+    condition's count alone and with those before it."""
     kids: list[r.Node] = (
         list(r.children(node)) if isinstance(node, r.AllGroup | r.AnyGroup) else [node]
     )
