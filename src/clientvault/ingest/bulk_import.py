@@ -140,8 +140,8 @@ def import_customers(
 
     ``mapping`` is ``{target: header}`` and completes the default mapping (headers that spell
     a target); it is checked against the header before any row is read. ``progress`` is called
-    with the number of bytes consumed since its previous call; with ``retention`` the summary
-    counts rows the next retention run would purge at once (``expiring``). Raises
+    with the number of bytes consumed since its previous call. ``retention`` is taken as
+    ``import_events`` takes it, but identify calls are never orders: ``expiring`` stays 0. Raises
     ``ImportOptionsError`` for unusable options, ``InvalidInput`` for a file with no data rows,
     ``ImportFailed`` if the database fails. ``summary``: the summary to fill (and return),
     for a caller reading its counts as they grow, from ``progress`` (a background job's).
@@ -152,8 +152,8 @@ def import_customers(
     columns = resolve_mapping(header, mapping)
     summary = summary if summary is not None else ImportSummary()
     summary.ignored_columns = columns.ignored
-    # Rows become messages where their chunk is prepared (``import_preparing``). Never
-    # orders, so never expiring: ``retention`` is not needed.
+    # Rows become messages where their chunk is prepared (``import_preparing``); identify
+    # calls are never orders, so none is ever expiring.
     shape = _RowMessages(columns, source)
     _run(
         _Destination(store, source, default_region, identity, url_parameters, shape),
