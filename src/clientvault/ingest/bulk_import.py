@@ -35,6 +35,7 @@ import orjson
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from clientvault.errors import ClientVaultError, InvalidInput
+from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.ingest.commerce.consumer import ORDER_COMPLETED
 from clientvault.ingest.holders import ORDERS
 from clientvault.ingest.import_mapping import (
@@ -46,11 +47,14 @@ from clientvault.ingest.import_mapping import (
 )
 from clientvault.ingest.import_preparing import Preparer, Shape
 from clientvault.ingest.import_reading import LineReader, Record, read_csv, read_jsonl
+from clientvault.ingest.models import Event
 from clientvault.ingest.tracking import BatchResult, PreparedBatch, Rejection, ingest
 from clientvault.privacy.retention import months_before
 from clientvault.settings import DEFAULT_URL_PARAMETERS, IdentitySettings, RetentionSettings
-from clientvault.store.base import utcnow
+from clientvault.store.base import table_of, utcnow
 from clientvault.store.context import Store
+from clientvault.store.keystore import DataKeyRecord
+from clientvault.store.statistics import GrowthAnalyzer, refresh_statistics
 
 __all__ = [
     "ImportFailed",
@@ -373,11 +377,14 @@ def _run(
     # Chunks read and being prepared (``import_preparing``), stored in order: at most
     # ``_AHEAD`` wait, so memory stays flat whatever the file's size.
     waiting: deque[_Chunk] = deque()
+    analyzer = _growth_analyzer(destination.store)
     with _Report(error_report) as report, preparer:
 
         def store_oldest() -> None:
             nonlocal reported_bytes
+            accepted = summary.accepted
             _store_chunk(destination, waiting.popleft(), summary, report, expiring)
+            analyzer.wrote(summary.accepted - accepted)
             if progress is not None:
                 progress(lines.bytes_read - reported_bytes)
                 reported_bytes = lines.bytes_read
@@ -401,12 +408,26 @@ def _run(
             waiting.append(chunk)
         while waiting:
             store_oldest()
+        analyzer.finish()
     if progress is not None and lines.bytes_read > reported_bytes:
         progress(lines.bytes_read - reported_bytes)
     summary.bytes_read = lines.bytes_read
     summary.seconds = time.perf_counter() - started
     if summary.rows == 0:
         raise InvalidInput(empty)
+
+
+def _growth_analyzer(store: Store) -> GrowthAnalyzer:
+    """What keeps the planner's statistics of the tables an import grows fresh (its
+    look-ups by identifier and message id read every row of a kind without them)."""
+    data = [table_of(model) for model in (Customer, CustomerIdentity, Event)]
+    keys = [table_of(DataKeyRecord)]
+
+    def refresh() -> None:
+        refresh_statistics(store.engine, data)
+        refresh_statistics(store.keystore.engine, keys)
+
+    return GrowthAnalyzer(refresh)
 
 
 def _store_chunk(

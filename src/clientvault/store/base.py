@@ -110,7 +110,7 @@ class Base(DeclarativeBase):
     type_annotation_map: dict[Any, Any] = {datetime: Timestamp}
 
 
-def table_of(model: type[Base]) -> Table:
+def table_of(model: type[DeclarativeBase]) -> Table:
     """A model's Core table, for bulk ``executemany`` inserts.
 
     ORM bulk inserts start a new statement whenever the set of None-valued keys changes from

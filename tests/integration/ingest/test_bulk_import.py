@@ -12,7 +12,7 @@ import pytest
 from faker import Faker
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.exc import DataError, OperationalError
 
 from clientvault.errors import InvalidInput
@@ -31,6 +31,7 @@ from clientvault.ingest.import_reading import LineReader, read_csv, read_jsonl
 from clientvault.ingest.models import Event
 from clientvault.ingest.traits import InvalidTraits, profile_from_traits
 from clientvault.store.context import Store
+from clientvault.store.statistics import FIRST_REFRESH_ROWS
 
 HEADER = "id,email,first_name,last_name,phone,city,country\n"
 
@@ -495,3 +496,23 @@ def test_arbitrary_bytes_never_crash_the_readers(data: bytes) -> None:
         lines = [r.line for r in records_read]
         assert lines == sorted(set(lines))
     assert all(isinstance(r.content, list) for r in records if r.problem is None)
+
+
+def test_an_import_leaves_the_planner_statistics_of_what_it_grew(db: Store) -> None:
+    """Without them (autovacuum off, or not there yet) PostgreSQL read every e-mail link for
+    each chunk's identity look-up: a 1M-row import slowed to a third (store.statistics)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's planner needs no statistics for these look-ups")
+    rows = FIRST_REFRESH_ROWS + 100
+    _customers(db, "email\n" + "".join(f"stats{i}@example.com\n" for i in range(rows)))
+    with db.engine.connect() as connection:
+        estimated = dict(
+            connection.execute(
+                text(
+                    "SELECT relname, reltuples FROM pg_class"
+                    " WHERE relname IN ('customers', 'customer_identities', 'events')"
+                )
+            ).all()
+        )
+    # Each row links its e-mail and the anonymous id an import gives a row without a user id.
+    assert estimated == {"customers": rows, "customer_identities": 2 * rows, "events": rows}
