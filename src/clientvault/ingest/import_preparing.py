@@ -12,7 +12,7 @@ moved the bottleneck to the helper, and the bigger hand-back cost more than it s
 
 The helper gets the index key only (blind indexes and tombstone digests need it; it never
 wraps or unwraps a data key) and the databases' URLs, whose dialects shape the rows it
-makes: it never connects to either. Short imports (``HELPER_AFTER_CHUNKS``) never start it,
+makes: it never connects to either. Short imports (``HELPER_AFTER_ROWS``) never start it,
 since starting a Python process costs more than preparing a few chunks.
 """
 
@@ -30,13 +30,14 @@ from sqlalchemy.orm import sessionmaker
 
 from clientvault.ingest.import_mapping import RowProblem
 from clientvault.ingest.tracking import PreparedBatch, Rejection, prepare_batch
+from clientvault.store.collector import settle_after_startup
 from clientvault.store.context import Store
 from clientvault.store.group_commit import GroupCommitter
 from clientvault.store.keyfile import KeyMaterial
 from clientvault.store.keystore import Keystore
 
-#: Chunks prepared here before a helper process takes over (a short import never starts one).
-HELPER_AFTER_CHUNKS = 4
+#: Rows prepared here before a helper process takes over (a short import never starts one).
+HELPER_AFTER_ROWS = 4_000
 #: The store of the helper process: the index key and the dialects, no connection.
 _HELPER_STORE: Store | None = None
 
@@ -53,6 +54,7 @@ def _start_helper(database_url: str, keystore_url: str, index_key: bytes) -> Non
         keystore=Keystore(create_engine(keystore_url), material),
         group_commit=GroupCommitter(sessions),
     )
+    settle_after_startup()  # the helper lives for one import: its chunks are freed by refcount
 
 
 #: Makes one row of a file into its message (raises ``RowProblem``): given the store, whose
@@ -94,7 +96,7 @@ def _prepare_in_helper(
 
 
 class Preparer:
-    """Prepares an import's chunks: here for the first ``HELPER_AFTER_CHUNKS``, then in a
+    """Prepares an import's chunks: here until ``HELPER_AFTER_ROWS`` rows were, then in a
     helper process (when the machine has a second core), each as a future."""
 
     def __init__(
@@ -120,8 +122,8 @@ class Preparer:
 
     def submit(self, rows: list[Any]) -> Future[PreparedBatch]:
         """The prepared chunk, to come (``result()`` raises what preparing raised)."""
-        self._submitted += 1
-        if self._use_helper and self._submitted > HELPER_AFTER_CHUNKS:
+        ahead, self._submitted = self._submitted, self._submitted + len(rows)
+        if self._use_helper and ahead >= HELPER_AFTER_ROWS:
             return self._started().submit(_prepare_in_helper, rows, self._options, self._shape)
         done: Future[PreparedBatch] = Future()
         try:

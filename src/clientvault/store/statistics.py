@@ -10,7 +10,7 @@ for each value: measured during a 1M-row import, a 1,000-value identity look-up 
 manual says the same of bulk loads ("Populating a Database": run ``ANALYZE`` afterwards).
 
 So a bulk load refreshes the statistics of the tables it grows itself (``GrowthAnalyzer``):
-each time it has doubled the rows it wrote since it started, and once at its end. An
+each time it has doubled what they held at the previous refresh, and once at its end. An
 ``ANALYZE`` reads a bounded sample (300 rows per unit of the statistics target), so the
 doublings cost a logarithmic number of bounded reads. SQLite's planner needs no statistics for these
 look-ups (it takes an equality on an indexed column as selective), so nothing is done there.
@@ -20,40 +20,58 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, text
 
 #: Rows written before the first refresh: smaller tables are read whole whatever the plan.
 FIRST_REFRESH_ROWS = 2_000
 
 
-def refresh_statistics(engine: Engine, tables: Sequence[Table]) -> None:
-    """Gather fresh planner statistics for ``tables`` (PostgreSQL's ``ANALYZE``, in its
-    own transaction; nothing on SQLite)."""
+def refresh_statistics(engine: Engine, tables: Sequence[Table]) -> int:
+    """Gather fresh planner statistics for ``tables`` (PostgreSQL's ``ANALYZE``, in its own
+    transaction; nothing on SQLite) and return the rows the first one holds, as estimated
+    (0 on SQLite)."""
     if engine.dialect.name != "postgresql" or not tables:
-        return
+        return 0
     preparer = engine.dialect.identifier_preparer
     names = ", ".join(preparer.format_table(table) for table in tables)
     with engine.begin() as connection:
         connection.exec_driver_sql(f"ANALYZE {names}")
+    return estimated_rows(engine, tables[0])
+
+
+def estimated_rows(engine: Engine, table: Table) -> int:
+    """The rows a table holds as the planner last estimated them (PostgreSQL's
+    ``reltuples``; 0 when never estimated, and on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    with engine.connect() as connection:
+        rows = connection.scalar(
+            text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)"),
+            {"name": engine.dialect.identifier_preparer.format_table(table)},
+        )
+    return max(int(rows or 0), 0)
 
 
 class GrowthAnalyzer:
-    """Calls ``refresh`` (e.g. ``refresh_statistics`` of the tables a bulk load grows) as the
-    load grows: call ``wrote`` after each committed chunk, ``finish`` at the end."""
+    """Calls ``refresh`` (e.g. ``refresh_statistics`` of the tables a bulk load grows, which
+    returns the rows they then hold) each time the load has doubled what the tables held at
+    the previous refresh (``held``: before the load): call ``wrote`` after each committed
+    chunk, ``finish`` at the end."""
 
-    def __init__(self, refresh: Callable[[], None]) -> None:
+    def __init__(self, refresh: Callable[[], int], *, held: int = 0) -> None:
         self._refresh_now = refresh
+        self._since = 0
         self._written = 0
-        self._next = FIRST_REFRESH_ROWS
+        self._due = max(FIRST_REFRESH_ROWS, held)
         self._stale = False
 
     def wrote(self, rows: int) -> None:
-        """Count rows committed; refresh once the load has doubled since the last refresh."""
+        """Count rows committed; refresh once they are as many as the tables held before."""
+        self._since += rows
         self._written += rows
         self._stale = self._stale or rows > 0
-        if self._written >= self._next:
+        if self._since >= self._due:
             self._refresh()
-            self._next = 2 * self._written
 
     def finish(self) -> None:
         """Refresh what the load wrote since the last refresh, for the queries that follow."""
@@ -61,5 +79,8 @@ class GrowthAnalyzer:
             self._refresh()
 
     def _refresh(self) -> None:
-        self._refresh_now()
+        # Where the tables' size is not known (0), the load's own rows stand for it.
+        held = self._refresh_now()
+        self._due = max(FIRST_REFRESH_ROWS, held, self._written)
+        self._since = 0
         self._stale = False

@@ -45,7 +45,7 @@ def _stored(db: Store) -> tuple[int, int, int]:
 def test_chunks_prepared_by_the_helper_store_as_those_prepared_here(
     db: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(import_preparing, "HELPER_AFTER_CHUNKS", 1)
+    monkeypatch.setattr(import_preparing, "HELPER_AFTER_ROWS", 3)
     used: list[bool] = []
     started = import_preparing.Preparer._started
 
@@ -86,7 +86,7 @@ def test_name_indexes_prepared_ahead_are_those_of_the_stored_names(
     """The customer list's name indexes are computed with the rest of a row's preparing
     (in the helper process or not); a customer named again, in its chunk or a later one,
     ends with the indexes of the names it keeps, as when they were computed on storing."""
-    monkeypatch.setattr(import_preparing, "HELPER_AFTER_CHUNKS", helper_after)
+    monkeypatch.setattr(import_preparing, "HELPER_AFTER_ROWS", helper_after)
     summary = import_customers(
         db, stream=io.BytesIO(NAMED.encode()), default_region="FR", source="crm", chunk_rows=2
     )
