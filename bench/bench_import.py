@@ -4,8 +4,8 @@ A synthetic customers CSV (nine columns: id, e-mail, names, phone, street, posta
 country) is written to a temporary file, row by row. Ours: ``import_customers`` on that file,
 as ``clientvault import customers`` runs it (every row an identify call through the tracking
 pipeline: validate, normalise, create and wrap a data key, seal, blind-index, stitch, event
-log), in chunks of 1,000 rows, one transaction each. Baseline: the same file read with the csv
-module and inserted as nine text columns with one ``executemany`` per 1,000 rows, one
+log), in chunks of ``CHUNK_ROWS`` (10,000) rows, one transaction each. Baseline: the same file
+read with the csv module and inserted as nine text columns with one ``executemany`` per chunk, one
 transaction each, into a scratch table of the same kind of database. Both are measured in this
 run, each in its own fresh process on its own fresh installation, with the peak resident memory
 of that process (``ru_maxrss``): the import streams, so its peak stays flat whatever the file
@@ -31,10 +31,10 @@ from sqlalchemy import Column, MetaData, Table, Text
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import backends, fresh_installation, report
-from clientvault.ingest.bulk_import import import_customers
+from clientvault.ingest.bulk_import import CHUNK_ROWS, import_customers
 from clientvault.store.context import Store
 
-CHUNK = 1000
+CHUNK = CHUNK_ROWS
 HEADER = [
     "id",
     "email",

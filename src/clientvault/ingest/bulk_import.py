@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -68,14 +68,15 @@ __all__ = [
     "import_events",
 ]
 
-#: Rows stored per transaction, by database. SQLite writes every page a transaction changed
-#: to its log whole at commit, and then into the database file: against 1M profiles, each
-#: imported row adds entries at random places of a dozen indexes (blind indexes and ids are
-#: keyed hashes), so a chunk of 1,000 rows changed about 9 pages a row and the page copies
-#: were half the writing process's time (perf: ext4 writes). 10,000 rows share more of
-#: those pages: 3,950 rows/s against 2,719 for the last 100k rows of a 1M import, at 285
-#: MiB peak against 160. PostgreSQL logs rows, not pages: 1,000 rows did as well there.
-CHUNK_ROWS = {"sqlite": 10_000, "postgresql": 1_000}
+#: Rows stored per transaction. Against 1M profiles each imported row adds entries at random
+#: places of a dozen indexes (blind indexes and ids are keyed hashes), so a chunk of 1,000
+#: rows changed about 9 index pages a row; SQLite writes each changed page whole to its log
+#: at commit, then to the database file, and these page copies were half the writing
+#: process's time (perf: ext4 writes). 10,000 rows share more of those pages: for the last
+#: 100k rows of a 1M import, 3,805 rows/s against 2,719 on SQLite, 4,403-4,701 against
+#: 4,109-4,264 on PostgreSQL; peak memory 285 MiB against 160. A SQLite writer holds the
+#: write lock that long (~2.5 s a chunk): live tracking calls wait behind it meanwhile.
+CHUNK_ROWS = 10_000
 #: Chunks read ahead of the one being stored, prepared meanwhile (``import_preparing``).
 _AHEAD = 1
 #: How many rejections a summary keeps in memory (the report file has them all).
@@ -143,7 +144,7 @@ def import_customers(
     delimiter: str | None = None,
     error_report: Path | None = None,
     progress: Progress | None = None,
-    chunk_rows: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
     retention: RetentionSettings | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
     summary: ImportSummary | None = None,
@@ -202,7 +203,7 @@ def import_events(
     source: str = "import",
     error_report: Path | None = None,
     progress: Progress | None = None,
-    chunk_rows: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
     retention: RetentionSettings | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
     summary: ImportSummary | None = None,
@@ -363,19 +364,17 @@ def _run(
     summary: ImportSummary,
     error_report: Path | None,
     progress: Progress | None,
-    chunk_rows: int | None,
+    chunk_rows: int,
     expiring: Expiring | None,
     empty: str,
 ) -> None:
     """Store the messages chunk by chunk, one transaction each, and account for every row.
 
     ``items`` pairs each record with its message; a record with a ``problem`` is refused.
-    ``chunk_rows``: rows a transaction (``CHUNK_ROWS`` for the database when None).
     ``expiring`` tells which stored messages to count in ``summary.expiring``.
     Raises ``InvalidInput`` with the message ``empty`` if there was no row at all.
     """
     started = time.perf_counter()
-    rows_per_chunk = chunk_rows or CHUNK_ROWS.get(destination.store.engine.dialect.name, 1000)
     reported_bytes = 0
     preparer = Preparer(
         destination.store,
@@ -407,7 +406,7 @@ def _run(
             else:
                 chunk.rows.append(message)
                 chunk.positions.append(record)
-            if len(chunk) >= rows_per_chunk:
+            if len(chunk) >= chunk_rows:
                 chunk.prepared = preparer.submit(chunk.rows) if chunk.rows else None
                 waiting.append(chunk)
                 chunk = _Chunk()
@@ -477,8 +476,8 @@ def _ingest(
 ) -> BatchResult:
     """One chunk's rows (``prepared`` already; without it, messages to prepare) in one
     transaction. Should the database refuse the chunk for one row's data (a value the type
-    checks let through), each row is retried alone, so only that row is refused. Any other
-    database failure is raised."""
+    checks let through), it is stored again in halves (``_ingest_halves``), so only that row
+    is refused. Any other database failure is raised."""
     try:
         with destination.store.sessions.begin() as session:
             return ingest(
@@ -496,7 +495,7 @@ def _ingest(
         if len(rows) == 1:
             reason = f"refused by the database ({type(exc.orig or exc).__name__})"
             return BatchResult(rejected=[Rejection(index=0, reason=reason)])
-    return _ingest_one_by_one(destination, rows)
+    return _ingest_halves(destination, rows)
 
 
 #: What a chunk's result adds to an import's counts.
@@ -514,15 +513,29 @@ def _add_counts(total: ImportSummary | BatchResult, part: BatchResult) -> None:
         setattr(total, name, getattr(total, name) + getattr(part, name))
 
 
-def _ingest_one_by_one(destination: _Destination, rows: list[object]) -> BatchResult:
+def _ingest_halves(destination: _Destination, rows: list[object]) -> BatchResult:
+    """Rows a transaction refused, made into messages (once) and stored as two halves, each
+    halved again if refused in turn: a bad row among a chunk's 10,000 costs about 2 x 14
+    transactions, not 10,000. Rejections carry the rows' indexes."""
     combined = BatchResult()
+    messages: list[object] = []
+    positions: list[int] = []
     for index, row in enumerate(rows):
         try:
             shaped = row if destination.shape is None else destination.shape(destination.store, row)
         except RowProblem as problem:
             combined.rejected.append(Rejection(index, problem.reason))
             continue
-        single = _ingest(destination, [shaped])
-        _add_counts(combined, single)
-        combined.rejected.extend(Rejection(index, r.reason) for r in single.rejected)
+        messages.append(shaped)
+        positions.append(index)
+    shaped_already = replace(destination, shape=None)
+    middle = len(messages) // 2
+    for start, part in ((0, messages[:middle]), (middle, messages[middle:])):
+        if part:
+            result = _ingest(shaped_already, part)
+            _add_counts(combined, result)
+            combined.rejected.extend(
+                Rejection(positions[start + r.index], r.reason) for r in result.rejected
+            )
+    combined.rejected.sort(key=lambda rejection: rejection.index)
     return combined

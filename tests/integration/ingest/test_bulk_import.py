@@ -389,6 +389,34 @@ def test_a_row_the_database_refuses_is_refused_alone(
     assert _count(db, Customer) == 5
 
 
+def test_rows_the_database_refuses_are_found_by_halving_the_chunk(
+    db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk is 10,000 rows: retrying each row alone after one bad row would take 10,000
+    transactions; halving takes a few per bad row, and still refuses only the bad rows."""
+    real_ingest = bulk_import.ingest
+    transactions = []
+
+    def fussy(session: Any, store: Store, **kwargs: Any) -> Any:
+        transactions.append(len(kwargs["messages"]))
+        if any("poison" in repr(m) for m in kwargs["messages"]):
+            raise DataError("INSERT …", {}, Exception("refused"))
+        return real_ingest(session, store, **kwargs)
+
+    monkeypatch.setattr(bulk_import, "ingest", fussy)
+    poisoned = {9, 40}
+    data = "userId,city\n" + "".join(
+        f"u-{i},{'poison' if i in poisoned else 'Paris'}\n" for i in range(64)
+    )
+    data += ",Paris\n"  # no identifier: refused as it is shaped, before any transaction
+    summary = _customers(db, data, chunk_rows=100)
+
+    assert (summary.accepted, summary.rejected) == (62, 3)
+    assert [r.row for r in summary.rejections] == [10, 41, 65]
+    assert _count(db, Customer) == 62
+    assert len(transactions) <= 1 + 2 * 2 * 7  # the chunk, then two halves a level per bad row
+
+
 def test_a_nul_escape_in_an_event_spoils_only_that_event(db: Store) -> None:
     data = (
         '{"type": "track", "userId": "u-1", "event": "A", "properties": {"note": "x\\u0000y"}}\n'
