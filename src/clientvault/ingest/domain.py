@@ -3,7 +3,7 @@ events into orders, groups and identity links."""
 
 from __future__ import annotations
 
-from clientvault.ingest import groups, identity_matching, models
+from clientvault.ingest import groups, identity_matching, jobs, models
 from clientvault.ingest.commerce import consumer as commerce
 from clientvault.ingest.commerce import models as commerce_models
 from clientvault.store.domain import Domain
@@ -13,4 +13,5 @@ DOMAIN = Domain(
     models=(models, commerce_models),
     holders=("clientvault.ingest.holders",),
     consumers=(commerce.CONSUMER, groups.CONSUMER, identity_matching.CONSUMER),
+    jobs=(jobs.PLANNER_STATISTICS,),
 )

@@ -84,3 +84,33 @@ class GrowthAnalyzer:
         self._due = max(FIRST_REFRESH_ROWS, held, self._written)
         self._since = 0
         self._stale = False
+
+
+#: A table whose changed rows since its last analysis exceed this share of its rows, plus
+#: ``STALE_FLOOR``, is analysed again: autovacuum's own defaults
+#: (``autovacuum_analyze_scale_factor`` and ``autovacuum_analyze_threshold``).
+STALE_SHARE = 0.1
+STALE_FLOOR = 50
+
+
+def refresh_stale_statistics(engine: Engine) -> list[str]:
+    """``ANALYZE`` each table of the database changed by more than ``STALE_SHARE`` of its
+    rows since it was last analysed — what autovacuum does when it is on, for a server where
+    it is off or behind (see the module's docstring) — and return their names. Nothing on
+    SQLite, whose planner these look-ups do not need statistics for."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as connection:
+        stale = connection.execute(
+            text(
+                "SELECT schemaname, relname FROM pg_stat_user_tables"
+                " WHERE n_mod_since_analyze > :floor + :share * GREATEST(n_live_tup, 0)"
+                " ORDER BY relname"
+            ),
+            {"floor": STALE_FLOOR, "share": STALE_SHARE},
+        ).all()
+    quote = engine.dialect.identifier_preparer.quote
+    for schema, table in stale:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"ANALYZE {quote(schema)}.{quote(table)}")
+    return [table for _, table in stale]
