@@ -3,8 +3,13 @@ child interpreter: freezing is for the whole process, the test runner's included
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+
+import pytest
+
+from clientvault.store.collector import YOUNG_THRESHOLD, collecting_less
 
 _CHILD = """
 import gc, weakref
@@ -35,3 +40,25 @@ def test_startup_objects_are_frozen_and_later_cycles_still_collected() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_collecting_less_raises_the_young_threshold_for_the_block_only() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, *before[1:])
+        seen = []
+
+        def failing_import() -> None:
+            with collecting_less():
+                seen.append(gc.get_threshold())
+                raise RuntimeError("the import failed")
+
+        with pytest.raises(RuntimeError):
+            failing_import()
+        assert seen == [(YOUNG_THRESHOLD, *before[1:])]
+        assert gc.get_threshold() == (700, *before[1:])
+        gc.set_threshold(50_000, *before[1:])
+        with collecting_less():  # a process collecting even less already keeps its rate
+            assert gc.get_threshold()[0] == 50_000
+    finally:
+        gc.set_threshold(*before)
