@@ -30,6 +30,11 @@ class Consumer:
     handle: EventHandler
     event_names: frozenset[str] | None = None  # None: every event
     event_types: frozenset[str] | None = None  # identify, track…; None: every type
+    #: Consumers whose effects this one reads (segment membership reads computed traits):
+    #: it never handles an event before they have. Running them first in each pass is not
+    #: enough: an event committed between their pass and this one's would be seen by this
+    #: one only, and read effects that were not there yet.
+    after: tuple[str, ...] = ()
 
 
 def process_batch(store: Store, consumer: Consumer, *, batch_size: int = 500) -> int:
@@ -43,6 +48,9 @@ def process_batch(store: Store, consumer: Consumer, *, batch_size: int = 500) ->
         if cursor is None:
             return 0
         query = select(Event).where(Event.id > cursor.position).order_by(Event.id).limit(batch_size)
+        ahead = _bound(session, consumer.after)
+        if ahead is not None:
+            query = query.where(Event.id <= ahead)
         if consumer.event_names is not None:
             query = query.where(Event.name.in_(consumer.event_names))
         if consumer.event_types is not None:
@@ -54,11 +62,27 @@ def process_batch(store: Store, consumer: Consumer, *, batch_size: int = 500) ->
             # Fewer than a batch of interesting events: the cursor may skip to the log's end
             # (on PostgreSQL ids become visible in commit order, see ingest.tracking).
             end = session.scalar(select(func.max(Event.id))) or cursor.position
+            if ahead is not None:
+                end = max(min(end, ahead), cursor.position)
         if events:
             consumer.handle(session, store, events)
         read = end - cursor.position
         cursor.position = end
         return max(read, 0)
+
+
+def _bound(session: Session, names: tuple[str, ...]) -> int | None:
+    """How far the named consumers have all handled the log (None: no such constraint)."""
+    if not names:
+        return None
+    reached = dict(
+        session.execute(
+            select(ConsumerCursor.name, ConsumerCursor.position).where(
+                ConsumerCursor.name.in_(names)
+            )
+        ).all()
+    )
+    return min(reached.get(name, 0) for name in names)
 
 
 def drain(store: Store, consumer: Consumer, *, batch_size: int = 500) -> int:

@@ -323,4 +323,8 @@ def handle(session: Session, store: Store, events: Sequence[Event]) -> None:
             refresh_segment(session, segment, customers=customers)
 
 
-CONSUMER = Consumer(name="segments.membership", handle=handle)
+#: The computed traits' consumer (``segments.traits``, which imports this module).
+TRAITS_CONSUMER_NAME = "segments.traits"
+#: After the computed traits' consumer: segments testing a trait see it updated for the
+#: events they are re-evaluated for.
+CONSUMER = Consumer(name="segments.membership", handle=handle, after=(TRAITS_CONSUMER_NAME,))

@@ -40,7 +40,7 @@ from clientvault.segments.compiler import (
     _json_number,
     _json_text,
 )
-from clientvault.segments.membership import each_in_own_transaction
+from clientvault.segments.membership import TRAITS_CONSUMER_NAME, each_in_own_transaction
 from clientvault.segments.models import ComputedTrait, CustomerTrait, Segment
 from clientvault.settings import Settings
 from clientvault.store.base import table_of, utcnow
@@ -380,9 +380,9 @@ def handle(session: Session, store: Store, events: Sequence[Event]) -> None:
         recompute(session, trait, customers=customers)
 
 
-#: Declared before the membership consumer: the worker runs them in order, so segments
-#: testing a computed trait see it updated for the same events.
-CONSUMER = Consumer(name="segments.traits", handle=handle)
+#: Declared before the membership consumer, which never overtakes it (``Consumer.after``):
+#: segments testing a computed trait see it updated for the same events.
+CONSUMER = Consumer(name=TRAITS_CONSUMER_NAME, handle=handle)
 
 
 def recompute_all(store: Store, *, now: datetime | None = None) -> dict[str, int]:

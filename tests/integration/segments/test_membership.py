@@ -34,6 +34,7 @@ from clientvault.segments.service import (
     save_segment,
     shown_count,
 )
+from clientvault.segments.traits import CONSUMER as TRAITS
 from clientvault.store.context import Store
 from support.privacy_core import DPO, decide, make_customers, person, prepare
 
@@ -82,8 +83,11 @@ def test_event_driven_membership_history_and_replay(db: Store) -> None:
             zone="Europe/Paris",
         )
         assert segment.size == 0
+    drain(db, TRAITS)
     drain(db, CONSUMER)
     _track(db, "u-1", "Product Added")
+    assert drain(db, CONSUMER) == 0  # never ahead of the computed traits' consumer
+    drain(db, TRAITS)
     assert drain(db, CONSUMER) > 0
     entered = _events(db, ENTERED)
     assert len(entered) == 1

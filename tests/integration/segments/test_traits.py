@@ -210,3 +210,29 @@ def test_consumer_keeps_traits_live_and_replays_change_nothing(db: Store) -> Non
 def _events(store: Store) -> list[Event]:
     with store.sessions() as session:
         return list(session.scalars(select(Event).order_by(Event.id)))
+
+
+def test_membership_never_handles_an_event_before_the_traits_consumer(db: Store) -> None:
+    """The stop-28 and stop-29 CI failures: the worker runs the traits consumer, then
+    membership, in each pass; an event committed between the two was seen by membership
+    alone, which found no trait yet, left the customer out, and never looked again."""
+    prepare(db)
+    with db.sessions.begin() as session:
+        define_trait(session, read_trait(TRAITS_DEFINED[0]), principal=MARKETER)  # views_90d
+        rule = {"type": "computed_trait", "name": "views_90d", "op": "gte", "value": 1}
+        save_segment(
+            session,
+            SegmentIn(slug="viewers", name="Viewers", rules=rule),
+            principal=MARKETER,
+            zone="UTC",
+        )
+    drain(db, TRAITS)
+    drain(db, CONSUMER)
+    # The traits consumer's pass is over when the event lands; membership's comes next.
+    _track(db, "u-1", "shoes", datetime.now(UTC))
+    assert drain(db, CONSUMER) == 0
+    assert [e for e in _events(db) if e.name == ENTERED] == []
+    drain(db, TRAITS)
+    assert drain(db, CONSUMER) > 0
+    (entered,) = [e for e in _events(db) if e.name == ENTERED]
+    assert entered.properties["segment"] == "viewers"
