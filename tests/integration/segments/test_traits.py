@@ -155,28 +155,24 @@ def _stored(store: Store) -> list[tuple[Any, ...]]:
         return sorted(tuple(row) for row in rows)
 
 
+def _segment_on_trait(
+    db: Store, trait: dict[str, Any], slug: str, *, op: str, value: object
+) -> None:
+    """Define ``trait`` and a segment testing it, and bring both consumers up to date."""
+    with db.sessions.begin() as session:
+        define_trait(session, read_trait(trait), principal=MARKETER)
+        rule = {"type": "computed_trait", "name": trait["name"], "op": op, "value": value}
+        segment = SegmentIn(slug=slug, name=slug.capitalize(), rules=rule)
+        save_segment(session, segment, principal=MARKETER, zone="UTC")
+    drain(db, TRAITS)
+    drain(db, CONSUMER)
+
+
 def test_consumer_keeps_traits_live_and_replays_change_nothing(db: Store) -> None:
     _each_aggregate_and_the_condition(db)
     prepare(db)
     now = datetime.now(UTC)
-    with db.sessions.begin() as session:
-        define_trait(
-            session, read_trait(TRAITS_DEFINED[5]), principal=MARKETER
-        )  # favourite_category_90d
-        rule = {
-            "type": "computed_trait",
-            "name": "favourite_category_90d",
-            "op": "eq",
-            "value": "shoes",
-        }
-        save_segment(
-            session,
-            SegmentIn(slug="shoe-lovers", name="Shoe lovers", rules=rule),
-            principal=MARKETER,
-            zone="UTC",
-        )
-    drain(db, TRAITS)
-    drain(db, CONSUMER)
+    _segment_on_trait(db, TRAITS_DEFINED[5], "shoe-lovers", op="eq", value="shoes")
     _track(db, "u-1", "shoes", now - timedelta(days=2))
     _track(db, "u-1", "bags", now - timedelta(days=1))
     _track(db, "u-1", "shoes", now - timedelta(hours=1))
@@ -217,17 +213,7 @@ def test_membership_never_handles_an_event_before_the_traits_consumer(db: Store)
     membership, in each pass; an event committed between the two was seen by membership
     alone, which found no trait yet, left the customer out, and never looked again."""
     prepare(db)
-    with db.sessions.begin() as session:
-        define_trait(session, read_trait(TRAITS_DEFINED[0]), principal=MARKETER)  # views_90d
-        rule = {"type": "computed_trait", "name": "views_90d", "op": "gte", "value": 1}
-        save_segment(
-            session,
-            SegmentIn(slug="viewers", name="Viewers", rules=rule),
-            principal=MARKETER,
-            zone="UTC",
-        )
-    drain(db, TRAITS)
-    drain(db, CONSUMER)
+    _segment_on_trait(db, TRAITS_DEFINED[0], "viewers", op="gte", value=1)
     # The traits consumer's pass is over when the event lands; membership's comes next.
     _track(db, "u-1", "shoes", datetime.now(UTC))
     assert drain(db, CONSUMER) == 0
