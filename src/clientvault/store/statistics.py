@@ -12,8 +12,9 @@ manual says the same of bulk loads ("Populating a Database": run ``ANALYZE`` aft
 So a bulk load refreshes the statistics of the tables it grows itself (``GrowthAnalyzer``):
 each time it has doubled what they held at the previous refresh, and once at its end. An
 ``ANALYZE`` reads a bounded sample (300 rows per unit of the statistics target), so the
-doublings cost a logarithmic number of bounded reads. SQLite's planner needs no statistics for these
-look-ups (it takes an equality on an indexed column as selective), so nothing is done there.
+doublings cost a logarithmic number of bounded reads. SQLite's planner needs no statistics
+for these look-ups (it takes an equality on an indexed column as selective), so nothing is
+done there.
 """
 
 from __future__ import annotations
@@ -63,19 +64,17 @@ class GrowthAnalyzer:
         self._since = 0
         self._written = 0
         self._due = max(FIRST_REFRESH_ROWS, held)
-        self._stale = False
 
     def wrote(self, rows: int) -> None:
         """Count rows committed; refresh once they are as many as the tables held before."""
         self._since += rows
         self._written += rows
-        self._stale = self._stale or rows > 0
         if self._since >= self._due:
             self._refresh()
 
     def finish(self) -> None:
         """Refresh what the load wrote since the last refresh, for the queries that follow."""
-        if self._stale:
+        if self._since:
             self._refresh()
 
     def _refresh(self) -> None:
@@ -83,7 +82,6 @@ class GrowthAnalyzer:
         held = self._refresh_now()
         self._due = max(FIRST_REFRESH_ROWS, held, self._written)
         self._since = 0
-        self._stale = False
 
 
 #: A table whose changed rows since its last analysis exceed this share of its rows, plus
