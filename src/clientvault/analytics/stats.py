@@ -107,12 +107,17 @@ def _relative(
 ) -> tuple[float | None, float | None, float | None]:
     """Relative lift ``variant/control - 1`` with its delta-method interval: the variance of
     a ratio of independent means is ``v_b/m_a^2 + m_b^2 v_a/m_a^4``."""
-    if control.mean == 0:
+    mean = control.mean
+    if mean == 0:
         return None, None, None
-    lift = variant.mean / control.mean - 1
-    variance = v_variant / control.mean**2 + variant.mean**2 * v_control / control.mean**4
+    ratio = variant.mean / mean
+    # The same variance with one division by the mean at a time: ``mean**4`` underflowed to
+    # 0.0 for a mean of 1e-98 (a hypothesis example), and divided by zero.
+    variance = (v_variant / mean + ratio * ratio * v_control / mean) / mean
+    if not (math.isfinite(ratio) and math.isfinite(variance)):
+        return None, None, None  # a control mean too near zero for a ratio to mean anything
     half = critical * math.sqrt(variance)
-    return lift, lift - half, lift + half
+    return ratio - 1, ratio - 1 - half, ratio - 1 + half
 
 
 def two_proportion_ztest(control: Summary, variant: Summary, *, alpha: float = 0.05) -> Comparison:

@@ -58,6 +58,20 @@ def test_welch_matches_scipy(a: list[float], b: list[float]) -> None:
     assert result.ci_high == pytest.approx(interval.high, rel=1e-6, abs=1e-6)
 
 
+def test_a_control_mean_near_zero_has_no_relative_lift() -> None:
+    # Hypothesis found it: a control mean of 6e-99 made mean**4 underflow to 0.0 and the
+    # relative interval divide by zero; the absolute comparison is unaffected.
+    control = Summary(n=4, total=2.4309791985547893e-98, total_squares=1.8150000000000004)
+    variant = Summary(n=3, total=1.0, total_squares=1.0)
+    result = stats.welch_ttest(control, variant)
+    assert (result.relative_lift, result.relative_ci_low, result.relative_ci_high) == (
+        None,
+        None,
+        None,
+    )
+    assert result.difference == pytest.approx(1 / 3)
+
+
 def test_growthbook_published_vector() -> None:
     # GrowthBook's gbstats test vector (tests/frequentist/test_ttest.py, TestTwoSidedTTest):
     # sums, sums of squares and counts of two variants of a revenue metric.
