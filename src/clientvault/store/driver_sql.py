@@ -15,11 +15,14 @@ travel as parameters.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.abc import Buffer
+from psycopg.types.json import JsonbBinaryDumper
 from sqlalchemy import Connection, Dialect, Engine, LargeBinary, Table, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -215,9 +218,10 @@ def insert_rows(
 ) -> None:
     """Insert rows of driver values (see ``TableCodec``) into ``columns`` of ``table``.
 
-    The fastest plain way on each backend: one ``executemany`` on SQLite, ``COPY`` on
-    PostgreSQL. No conflict handling: the caller has ruled duplicates out under its lock,
-    and on an error rolls its transaction back (rows before the refused one may be in it).
+    The fastest plain way on each backend: one ``executemany`` on SQLite, a binary ``COPY``
+    on PostgreSQL (``_copy_binary``). No conflict handling: the caller has ruled duplicates
+    out under its lock, and on an error rolls its transaction back (rows before the refused
+    one may be in it).
     """
     if not rows:
         return
@@ -225,14 +229,9 @@ def insert_rows(
     quote = connection.dialect.identifier_preparer.quote
     table_name, names = quote(table.name), ", ".join(quote(c) for c in columns)
     if connection.dialect.name == "postgresql":
-        statement = f"COPY {table_name} ({names}) FROM STDIN"
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with _sqlalchemy_errors(connection.dialect, statement), cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        finally:
-            cursor.close()
+        statement = f"COPY {table_name} ({names}) FROM STDIN (FORMAT BINARY)"
+        types = _server_types(connection.dialect, table, tuple(columns))
+        _copy_binary(connection, statement, types, rows)
         return
     # One single-row INSERT run by the driver's executemany, not multi-row INSERTs. A
     # multi-row INSERT that may abort half-way (a unique or foreign key) inside a
@@ -246,6 +245,45 @@ def insert_rows(
     marks = ", ".join([placeholder(connection.dialect)] * len(columns))
     statement = f"INSERT INTO {table_name} ({names}) VALUES ({marks})"  # noqa: S608
     connection.exec_driver_sql(statement, rows)
+
+
+def _copy_binary(
+    connection: Connection, statement: str, types: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """``COPY … FROM STDIN`` in PostgreSQL's binary format: values travel as the server stores
+    them (a UUID as 16 bytes, a time as a 64-bit integer, bytes as they are), so neither side
+    formats or parses text — in the text format a sealed value went as hex, escaped, and was
+    decoded again by the server, for ~15 % of the import writer's CPU."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.adapters.register_dumper(None, _SerialisedJsonb)
+    try:
+        with _sqlalchemy_errors(connection.dialect, statement), cursor.copy(statement) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cursor.close()
+
+
+class _SerialisedJsonb(JsonbBinaryDumper):
+    """``jsonb`` in a binary ``COPY``: a ``str`` is JSON serialised already (the columns a
+    ``TableCodec`` defers, as SQLite takes them too), anything else is serialised here."""
+
+    def dump(self, obj: Any) -> Buffer | None:
+        if isinstance(obj, str):
+            return b"\x01" + obj.encode("utf-8")  # jsonb's binary form: version 1, then text
+        return super().dump(obj)
+
+
+@functools.lru_cache(maxsize=32)
+def _server_types(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The PostgreSQL type names of ``columns`` (a binary ``COPY`` needs them, since the
+    server applies no cast): the columns' types as PostgreSQL's DDL spells them, without
+    length or precision (``VARCHAR(32)`` is ``varchar``)."""
+    return tuple(
+        table.c[name].type.compile(dialect=dialect).split("(")[0].strip().lower()
+        for name in columns
+    )
 
 
 def _same(value: Any) -> Any:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pickle
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from clientvault.ingest.models import Event
+from clientvault.ingest.tracking import EVENT_COLUMNS
 from clientvault.store.base import new_id, table_of, utcnow
 from clientvault.store.context import Store
 from clientvault.store.driver_sql import (
@@ -20,6 +22,7 @@ from clientvault.store.driver_sql import (
     reader,
     rows_in,
 )
+from clientvault.store.engine import json_serializer
 
 _COLUMNS = (
     "message_id",
@@ -161,3 +164,38 @@ def test_binary_values_stay_bytes_travel_pickled_and_land_as_written(db: Store) 
         assert (
             session.scalar(select(Event.message_id).where(Event.anonymous_index == index)) == "b-1"
         )
+
+
+def test_every_kind_of_value_an_event_row_holds_reads_back_unchanged(db: Store) -> None:
+    # PostgreSQL takes these rows as a binary COPY: each value is sent in the column type's
+    # own binary form, so a value of the wrong kind, or a time or text mangled, would show.
+    columns = EVENT_COLUMNS
+    codec = TableCodec(
+        table_of(Event), columns, DialectRef.of(db.engine).load(), deferred=("properties",)
+    )
+    occurred = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    properties = {"note": 'quote " backslash \\ tab \t newline \n é 漢字 😀', "n": 1.5}
+    values = [
+        "m-binary",
+        "track",
+        "Commande passée",
+        None,
+        bytes(range(32)),
+        b"\x00\xff" * 16,
+        occurred,
+        utcnow(),
+        "bench",
+        json_serializer(properties),
+        {"ip": "203.0.113.0"},
+    ]
+    with db.sessions.begin() as session:
+        insert_rows(session.connection(), table_of(Event), columns, [tuple(codec.encode(values))])
+    with db.sessions() as session:
+        stored = session.scalars(select(Event).where(Event.message_id == "m-binary")).one()
+    assert stored.name == "Commande passée"
+    assert stored.customer_id is None
+    assert stored.anonymous_index == bytes(range(32))
+    assert stored.user_index == b"\x00\xff" * 16
+    assert stored.occurred_at == occurred
+    assert stored.properties == properties
+    assert stored.context == {"ip": "203.0.113.0"}
