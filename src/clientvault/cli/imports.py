@@ -109,7 +109,6 @@ def customers_command(
             delimiter=delimiter.replace("\\t", "\t") if delimiter else None,
             error_report=report,
             progress=advance,
-            retention=settings.retention,
             url_parameters=settings.privacy.url_parameters,
         )
     _print_summary(file, summary, report)

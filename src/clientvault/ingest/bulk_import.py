@@ -145,7 +145,6 @@ def import_customers(
     error_report: Path | None = None,
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
-    retention: RetentionSettings | None = None,
     url_parameters: Sequence[str] = DEFAULT_URL_PARAMETERS,
     summary: ImportSummary | None = None,
 ) -> ImportSummary:
@@ -153,8 +152,8 @@ def import_customers(
 
     ``mapping`` is ``{target: header}`` and completes the default mapping (headers that spell
     a target); it is checked against the header before any row is read. ``progress`` is called
-    with the number of bytes consumed since its previous call. ``retention`` is taken as
-    ``import_events`` takes it, but identify calls are never orders: ``expiring`` stays 0. Raises
+    with the number of bytes consumed since its previous call. Identify calls are never
+    orders, so ``expiring`` (``import_events``) stays 0. Raises
     ``ImportOptionsError`` for unusable options, ``InvalidInput`` for a file with no data rows,
     ``ImportFailed`` if the database fails. ``summary``: the summary to fill (and return),
     for a caller reading its counts as they grow, from ``progress`` (a background job's).

@@ -350,7 +350,6 @@ def _import(
         "source": source,
         "error_report": report_file(settings, job_id),
         "progress": lambda _bytes: record(bytes_read=stream.tell()),
-        "retention": settings.retention,
         "url_parameters": settings.privacy.url_parameters,
         "summary": summary,
     }
@@ -359,7 +358,7 @@ def _import(
             store, mapping=options.get("mapping"), delimiter=options.get("delimiter"), **common
         )
     else:
-        import_events(store, **common)
+        import_events(store, retention=settings.retention, **common)
 
 
 def _progress_recorder(

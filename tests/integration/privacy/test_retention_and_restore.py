@@ -114,7 +114,6 @@ def test_history_imported_today_is_kept_by_the_next_purge(db: Store) -> None:
         db,
         stream=io.BytesIO(customers.encode()),
         default_region="FR",
-        retention=RetentionSettings(),
     )
     assert (summary.accepted, summary.expiring) == (3, 0)
     events = [

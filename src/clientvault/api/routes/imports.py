@@ -142,7 +142,6 @@ async def _import(request: Request, kind: str, caller: Caller, background: bool)
                 source=source,
                 mapping=parse_mapping_json(mapping_text.encode()) if mapping_text else None,
                 delimiter=_text(form, "delimiter"),
-                retention=settings.retention,
                 url_parameters=settings.privacy.url_parameters,
             )
         else:
@@ -209,7 +208,6 @@ def _customers(
     source: str,
     mapping: dict[str, str] | None,
     delimiter: str | None,
-    retention: RetentionSettings,
     url_parameters: list[str],
 ) -> ImportSummary:
     stream.seek(0)
@@ -221,7 +219,6 @@ def _customers(
         source=source,
         mapping=mapping,
         delimiter=delimiter,
-        retention=retention,
         url_parameters=url_parameters,
     )
 
