@@ -60,7 +60,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: Playwright's default of 30 s only makes a broken test slow to report.
+#: Playwright's default of 30 s only makes a broken test slow to report. Assertions
+#: (``expect``) wait as long as actions do, rather than their own default of 5 s, which a
+#: page doing real work on a loaded 2-core CI machine can exceed.
 DEFAULT_TIMEOUT_MS = 10_000
 SERVER_START_TIMEOUT_S = 15.0
 #: How long teardown waits for the page's requests in flight before reporting them.
@@ -282,6 +284,10 @@ def page(browser: Any, live_server: LiveServer, page_problems: PageProblems) -> 
         timezone_id="UTC",
     )
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    # Playwright is importable here: the ``browser`` fixture skipped the test otherwise.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
     new_page = context.new_page()
     new_page.on("console", page_problems.on_console)
     new_page.on("pageerror", page_problems.on_page_error)
