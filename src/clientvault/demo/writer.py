@@ -18,11 +18,8 @@ from clientvault.demo.planner import EVENT_COLUMNS, SOURCE, Codecs, PlannedBatch
 from clientvault.identity.profiles import create_prepared_customers
 from clientvault.ingest.commerce.models import Product
 from clientvault.store.context import Store
+from clientvault.store.engine import bulk_writing
 
-#: The writing connection's SQLite settings during a run: a page cache (negative: in KiB;
-#: SQLite's default is 2 MiB) that holds a transaction's dirty pages and the indexes that
-#: random values (event times, device ids, blind indexes) spread every transaction over.
-WRITER_PRAGMAS = {"cache_size": -256 * 1024}
 _NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
 
 
@@ -80,11 +77,10 @@ class BatchWriter:
 
     @contextmanager
     def open(self) -> Iterator[BatchWriter]:
-        """Hold a connection for the run; on SQLite, with a page cache large enough for the
-        indexes that every batch touches all over (event times, device ids, blind indexes),
-        so that their pages are read once and written once per transaction instead of being
-        evicted and read again row after row. The connection's settings are restored."""
-        with self.store.engine.connect() as connection, _pragmas(connection, WRITER_PRAGMAS):
+        """Hold a connection for the run, set up for bulk writing (``store.engine.bulk_writing``:
+        on SQLite, a page cache that keeps the pages every batch touches all over from one
+        transaction to the next)."""
+        with self.store.engine.connect() as connection, bulk_writing(connection):
             self._connection = connection
             try:
                 yield self
@@ -240,22 +236,3 @@ def _same(value: Any) -> Any:
 def _fill(rows: list[list[Any]], slot: int, values: Sequence[Any]) -> None:
     for row in rows:
         row[slot] = values[row[slot]]
-
-
-@contextmanager
-def _pragmas(connection: Connection, values: dict[str, int]) -> Iterator[None]:
-    """SQLite: this connection's ``PRAGMA name = value`` set as given, restored on exit."""
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    driver = connection.connection.driver_connection
-    if driver is None:  # pragma: no cover - an open pooled connection has its driver's
-        raise RuntimeError("no driver connection")
-    previous = {name: driver.execute(f"PRAGMA {name}").fetchone()[0] for name in values}
-    for name, value in values.items():
-        driver.execute(f"PRAGMA {name} = {int(value)}")
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            driver.execute(f"PRAGMA {name} = {int(value)}")

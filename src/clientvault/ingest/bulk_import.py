@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, TextIO
 
 import orjson
+from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from clientvault.errors import ClientVaultError, InvalidInput
@@ -54,6 +55,7 @@ from clientvault.settings import DEFAULT_URL_PARAMETERS, IdentitySettings, Reten
 from clientvault.store.base import table_of, utcnow
 from clientvault.store.collector import collecting_less
 from clientvault.store.context import Store
+from clientvault.store.engine import bulk_writing
 from clientvault.store.keystore import DataKeyRecord
 from clientvault.store.statistics import GrowthAnalyzer, estimated_rows, refresh_statistics
 
@@ -353,6 +355,9 @@ class _Destination:
     url_parameters: Sequence[str]
     #: How a row becomes its message (None: it is one already).
     shape: Shape | None = None
+    #: The connection the import writes every chunk on (``_run`` holds it for the import):
+    #: one connection keeps SQLite's page cache from one chunk to the next.
+    connection: Connection | None = None
 
 
 def _run(
@@ -386,7 +391,14 @@ def _run(
     # ``_AHEAD`` wait, so memory stays flat whatever the file's size.
     waiting: deque[_Chunk] = deque()
     analyzer = _growth_analyzer(destination.store)
-    with _Report(error_report) as report, preparer, collecting_less():
+    with (
+        _Report(error_report) as report,
+        preparer,
+        collecting_less(),
+        destination.store.engine.connect() as connection,
+        bulk_writing(connection),
+    ):
+        destination = replace(destination, connection=connection)
 
         def store_oldest() -> None:
             nonlocal reported_bytes
@@ -478,7 +490,8 @@ def _ingest(
     checks let through), it is stored again in halves (``_ingest_halves``), so only that row
     is refused. Any other database failure is raised."""
     try:
-        with destination.store.sessions.begin() as session:
+        sessions = destination.store.sessions
+        with sessions(bind=destination.connection) as session, session.begin():
             return ingest(
                 session,
                 destination.store,

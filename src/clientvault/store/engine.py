@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +27,10 @@ def json_serializer(value: Any) -> str:
 
 #: Execution option marking a connection whose transactions only read.
 READ_ONLY_OPTION = "clientvault_read_only"
+#: A bulk writer's SQLite settings (``bulk_writing``): a page cache (negative: in KiB; SQLite's
+#: default is 2 MiB) that holds a transaction's dirty pages and the indexes that random values
+#: (blind indexes, message ids, event times, device ids) spread every transaction over.
+BULK_WRITE_PRAGMAS = {"cache_size": -256 * 1024}
 
 
 def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> Engine:
@@ -63,15 +67,23 @@ def make_engine(url: str, *, synchronous: str = "FULL", echo: bool = False) -> E
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        # Custom plans: a generic plan cached while a table was empty (or before statistics)
-        # keeps scanning it whole; ingestion's look-ups then grow with the table.
+        # Our statements are never prepared on the server (psycopg prepares one run 5 times
+        # by default), so each is planned for its own values: a generic plan cached while a
+        # table was empty (or before statistics) kept scanning it whole, and ingestion's
+        # look-ups grew with the table. This used to be ``plan_cache_mode=force_custom_plan``
+        # for the whole session, which also re-planned every foreign-key check (the server's
+        # own cached ``SELECT ... FOR KEY SHARE``, run for each identity link and event row):
+        # ~22 % of the server's time during an import (perf), and 20 % of the import's wall
+        # time on the last 100k rows of 1M (``bench/bench_import.py``). Those checks look a
+        # row up by primary key; their generic plan is an index scan whatever the table's
+        # size when it is cached (a table never analysed is costed as 10 pages at least).
         return create_engine(
             parsed,
             echo=echo,
             hide_parameters=True,
             json_serializer=json_serializer,
             pool_pre_ping=True,
-            connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+            connect_args={"prepare_threshold": None},
         )
     raise ConfigurationError(f"unsupported database backend {parsed.get_backend_name()!r}")
 
@@ -102,6 +114,34 @@ def _configure_sqlite(engine: Engine, *, synchronous: str) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def bulk_writing(connection: Connection) -> Iterator[Connection]:
+    """The connection, set up for a long run of large write transactions (an import, the demo's
+    generator) and restored on exit: on SQLite, ``BULK_WRITE_PRAGMAS``.
+
+    With SQLite's default 2 MiB page cache, a transaction that adds rows at random places of
+    indexes of hundreds of MB reads each page back from the file every time it is touched (a
+    look-up, then the insert) and again in the next transaction: against 900k profiles, an
+    import's writer read 130 KB from the file a row and spent a third of its time in the
+    kernel. With the pages cached across transactions they are read once. The memory is the
+    connection's own, and is given back when the size is restored. PostgreSQL's cache is the
+    server's (``shared_buffers``): nothing to set."""
+    if connection.dialect.name != "sqlite":
+        yield connection
+        return
+    driver = connection.connection.driver_connection
+    if driver is None:  # pragma: no cover - an open pooled connection has its driver's
+        raise RuntimeError("no driver connection")
+    previous = {name: driver.execute(f"PRAGMA {name}").fetchone()[0] for name in BULK_WRITE_PRAGMAS}
+    for name, value in BULK_WRITE_PRAGMAS.items():
+        driver.execute(f"PRAGMA {name} = {int(value)}")
+    try:
+        yield connection
+    finally:
+        for name, value in previous.items():
+            driver.execute(f"PRAGMA {name} = {int(value)}")
 
 
 def make_session_factory(

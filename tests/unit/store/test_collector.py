@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from clientvault.store.collector import YOUNG_THRESHOLD, collecting_less
+from clientvault.store.collector import MIDDLE_THRESHOLD, YOUNG_THRESHOLD, collecting_less
 
 _CHILD = """
 import gc, weakref
@@ -42,10 +42,10 @@ def test_startup_objects_are_frozen_and_later_cycles_still_collected() -> None:
     assert done.stdout.strip() == "ok"
 
 
-def test_collecting_less_raises_the_young_threshold_for_the_block_only() -> None:
+def test_collecting_less_raises_the_young_and_middle_thresholds_for_the_block_only() -> None:
     before = gc.get_threshold()
     try:
-        gc.set_threshold(700, *before[1:])
+        gc.set_threshold(700, 10, before[2])
         seen = []
 
         def failing_import() -> None:
@@ -55,10 +55,10 @@ def test_collecting_less_raises_the_young_threshold_for_the_block_only() -> None
 
         with pytest.raises(RuntimeError):
             failing_import()
-        assert seen == [(YOUNG_THRESHOLD, *before[1:])]
-        assert gc.get_threshold() == (700, *before[1:])
-        gc.set_threshold(50_000, *before[1:])
+        assert seen == [(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, before[2])]
+        assert gc.get_threshold() == (700, 10, before[2])
+        gc.set_threshold(50_000, 5_000, before[2])
         with collecting_less():  # a process collecting even less already keeps its rate
-            assert gc.get_threshold()[0] == 50_000
+            assert gc.get_threshold()[:2] == (50_000, 5_000)
     finally:
         gc.set_threshold(*before)
