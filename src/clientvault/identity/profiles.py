@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -246,21 +246,22 @@ def create_prepared_customers(
     return ids
 
 
-def insert_customer_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def insert_customer_rows(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     """Insert new profiles' rows (``customer_row``) in the session's transaction, at the
     driver (``store.driver_sql``): for imports and the demo, SQLAlchemy's per-row parameter
-    work cost more than the insert itself (``COPY`` on PostgreSQL)."""
-    if not rows:
-        return
+    work cost more than the insert itself (``COPY`` on PostgreSQL). ``rows`` may be made
+    as they are taken (see ``insert_rows``); none at all writes nothing."""
     connection = session.connection()
     customers, _ = _codecs(DialectRef.of(connection.engine))
     traits_at = customers.slot("traits")
-    encoded = []
-    for row in rows:
-        values = customers.encode([row[column] for column in CUSTOMER_COLUMNS])
-        values[traits_at] = json_serializer(values[traits_at] or {})
-        encoded.append(tuple(values))
-    insert_rows(connection, customers.table, CUSTOMER_COLUMNS, encoded)
+
+    def encoded() -> Iterator[tuple[Any, ...]]:
+        for row in rows:
+            values = customers.encode([row[column] for column in CUSTOMER_COLUMNS])
+            values[traits_at] = json_serializer(values[traits_at] or {})
+            yield tuple(values)
+
+    insert_rows(connection, customers.table, CUSTOMER_COLUMNS, encoded())
 
 
 def insert_identity_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:

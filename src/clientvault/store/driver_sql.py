@@ -16,7 +16,8 @@ travel as parameters.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -214,17 +215,21 @@ class TableCodec:
 
 
 def insert_rows(
-    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
 ) -> None:
     """Insert rows of driver values (see ``TableCodec``) into ``columns`` of ``table``.
 
     The fastest plain way on each backend: one ``executemany`` on SQLite, a binary ``COPY``
     on PostgreSQL (``_copy_binary``). No conflict handling: the caller has ruled duplicates
     out under its lock, and on an error rolls its transaction back (rows before the refused
-    one may be in it).
+    one may be in it). ``rows`` may be made as they are taken: on PostgreSQL the server
+    stores the rows sent while the next ones are made (``COPY`` streams).
     """
-    if not rows:
+    taken = iter(rows)
+    first = next(taken, None)
+    if first is None:
         return
+    rows = itertools.chain((first,), taken)
     # Names come from the models, never from input; quoted all the same.
     quote = connection.dialect.identifier_preparer.quote
     table_name, names = quote(table.name), ", ".join(quote(c) for c in columns)
@@ -233,6 +238,7 @@ def insert_rows(
         types = _server_types(connection.dialect, table, tuple(columns))
         _copy_binary(connection, statement, types, rows)
         return
+    listed = list(rows)  # the driver's executemany takes a list
     # One single-row INSERT run by the driver's executemany, not multi-row INSERTs. A
     # multi-row INSERT that may abort half-way (a unique or foreign key) inside a
     # transaction that has already written needs a statement journal: SQLite saves the
@@ -244,11 +250,11 @@ def insert_rows(
     # server stores tracking calls from its own writer process, ``ingest.writer``.)
     marks = ", ".join([placeholder(connection.dialect)] * len(columns))
     statement = f"INSERT INTO {table_name} ({names}) VALUES ({marks})"  # noqa: S608
-    connection.exec_driver_sql(statement, rows)
+    connection.exec_driver_sql(statement, listed)
 
 
 def _copy_binary(
-    connection: Connection, statement: str, types: Sequence[str], rows: list[tuple[Any, ...]]
+    connection: Connection, statement: str, types: Sequence[str], rows: Iterable[tuple[Any, ...]]
 ) -> None:
     """``COPY … FROM STDIN`` in PostgreSQL's binary format: values travel as the server stores
     them (a UUID as 16 bytes, a time as a 64-bit integer, bytes as they are), so neither side

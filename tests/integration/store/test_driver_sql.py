@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -199,3 +200,20 @@ def test_every_kind_of_value_an_event_row_holds_reads_back_unchanged(db: Store) 
     assert stored.occurred_at == occurred
     assert stored.properties == properties
     assert stored.context == {"ip": "203.0.113.0"}
+
+
+def test_rows_made_as_the_insert_takes_them_are_all_stored_in_order(db: Store) -> None:
+    made: list[int] = []
+
+    def rows(count: int) -> Iterator[tuple[object, ...]]:
+        for n, row in enumerate(_rows(db, count, tag="g")):
+            made.append(n)
+            yield row
+
+    with db.sessions.begin() as session:
+        insert_rows(session.connection(), table_of(Event), _COLUMNS, rows(0))  # none: fine
+        insert_rows(session.connection(), table_of(Event), _COLUMNS, rows(300))
+    with db.sessions() as session:
+        stored = session.scalars(select(Event.message_id).order_by(Event.id)).all()
+    assert stored == [f"g-{n}" for n in range(300)]
+    assert made == list(range(300))
