@@ -101,18 +101,18 @@ def test_churn_model_trains_promotes_and_scores_only_allowed_customers(
     # One customer's explanation: every feature's push, strongest first; none for a customer
     # who may not be profiled.
     # (Each feature is set to its hold-out median; a customer on a flat stretch of the
-    # isotonic calibration may see no change at all, so several customers are explained.)
+    # isotonic calibration may see no change at all, so every scored customer of the sample
+    # is explained: the model, trained on rows in the order of random ids, varies a little
+    # from run to run, and 10 customers once gave 4 with a push where 8-10 is usual.)
     with db.sessions() as session:
-        explained_pushes = [
-            explain(session, "churn", s.customer_id, as_of=END) for s in scored[:10]
-        ]
+        explained_pushes = [explain(session, "churn", s.customer_id, as_of=END) for s in scored]
         with pytest.raises(NotFound):
             explain(session, "churn", shop.without_consent[0], as_of=END)
     for pushes in explained_pushes:
         effects = [abs(p.effect) for p in pushes]
         assert effects == sorted(effects, reverse=True)
         assert {p.feature for p in pushes} == set(model.features)
-    assert sum(abs(pushes[0].effect) > 0 for pushes in explained_pushes) >= 5
+    assert sum(abs(pushes[0].effect) > 0 for pushes in explained_pushes) >= 5  # of ~22
 
     # The console's registry page shows the metrics against the baselines and the curve.
     with TestClient(create_app(db_settings, store=db), base_url="https://testserver") as client:
