@@ -55,6 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from clientvault.errors import InvalidInput, PermissionDenied
+from clientvault.identity.graph import holds_current
 from clientvault.identity.models import Customer, CustomerIdentity
 from clientvault.identity.normalise import (
     normalise_country,
@@ -292,11 +293,11 @@ def _search(
     if "@" in text:
         _need_reveal(may_reveal, "an e-mail address")
         index = store.index("email", normalise_email(text))
-        return _Search([Customer.email_index == index], ["email"])
+        return _Search([holds_current("email", index)], ["email"])
     if _PHONE_SHAPE.match(text) and not _DIGITS.match(text):
         _need_reveal(may_reveal, "a phone number")
         phone = normalise_phone(text, default_region=default_region)
-        return _Search([Customer.phone_index == store.index("phone", phone)], ["phone"])
+        return _Search([holds_current("phone", store.index("phone", phone))], ["phone"])
     clauses = [_identifier_match(session, store, text)]
     kinds: list[SearchKind] = ["identifier"]
     if may_reveal and _DIGITS.match(text):
@@ -305,7 +306,7 @@ def _search(
         except InvalidInput:
             pass  # digits that are no phone number: an id only
         else:
-            clauses.append(Customer.phone_index == store.index("phone", phone))
+            clauses.append(holds_current("phone", store.index("phone", phone)))
             kinds.append("phone")
     words = normalise_name(text).split()
     if may_reveal and words:

@@ -71,9 +71,11 @@ class Customer(Base):
     #: Segment's ``username`` trait: it names the person as surely as their e-mail does.
     username_sealed: Mapped[bytes | None] = mapped_column(Sealed)
 
-    # Blind indexes for exact lookup of the normalised e-mail and phone.
-    email_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
-    phone_index: Mapped[bytes | None] = mapped_column(BlindIndex, index=True)
+    # Blind indexes of the normalised e-mail and phone. Not indexed here: a profile is found
+    # by them through the identity graph's lookup index, which holds every e-mail and phone
+    # a profile brought (``graph.holds_current``).
+    email_index: Mapped[bytes | None] = mapped_column(BlindIndex)
+    phone_index: Mapped[bytes | None] = mapped_column(BlindIndex)
 
     # For the customer list (``customers.search``), written with the sealed fields
     # (``identity.profiles.sealed_columns``): a masked e-mail hint (``r•••@example.com``: the
@@ -113,8 +115,12 @@ class IdentifierConflict(Base):
     """
 
     __tablename__ = "identifier_conflicts"
-    #: Also the index of a profile's conflicts (it leads with the customer).
-    __table_args__ = (UniqueConstraint("customer_id", "kind", "value_index"),)
+    #: Also the index of a profile's conflicts (it leads with the customer); the lookup
+    #: index finds the profiles keeping a value (``graph.holds_current``).
+    __table_args__ = (
+        UniqueConstraint("customer_id", "kind", "value_index"),
+        Index("ix_identifier_conflicts_lookup", "kind", "value_index"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))

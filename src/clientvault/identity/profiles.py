@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from clientvault.errors import Erased, NotFound
 from clientvault.identity.age_bands import age_band
+from clientvault.identity.graph import holds_current
 from clientvault.identity.models import SEALED_FIELDS, Customer, CustomerIdentity
 from clientvault.identity.normalise import (
     email_hint,
@@ -357,9 +358,10 @@ def reveal_identifiers(
 
 
 def find_by_email(session: Session, store: Store, *, email: str) -> list[uuid.UUID]:
-    """Customers whose normalised e-mail equals this one, found through the blind index."""
+    """Customers whose normalised e-mail equals this one, found through the blind index in
+    the identity graph (``graph.holds_current``: a blocked placeholder names no one)."""
     index = store.index("email", normalise_email(email))
-    return list(session.scalars(select(Customer.id).where(Customer.email_index == index)))
+    return list(session.scalars(select(Customer.id).where(holds_current("email", index))))
 
 
 def find_by_identifier(
