@@ -23,7 +23,7 @@ import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
@@ -157,7 +157,7 @@ def links_of(session: Session, wanted: Mapping[str, Iterable[bytes]]) -> dict[Ke
 _CURRENT_COLUMNS = {"email": Customer.email_index, "phone": Customer.phone_index}
 
 
-def holds_current(kind: str, value_index: bytes) -> ColumnElement[bool]:
+def holds_current(kind: Literal["email", "phone"], value_index: bytes) -> ColumnElement[bool]:
     """Whether a profile's current e-mail or phone (``kind``) is this blind index.
 
     Found through the graph: the profiles linked to the value, or keeping it in conflict,

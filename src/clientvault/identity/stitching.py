@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, insert, select, tuple_, update
@@ -284,7 +285,7 @@ def write_customers(session: Session, store: Store, resolution: Resolution, *, s
         # In the lookup index's order: each of its pages is then visited once a batch, where
         # a batch's values (keyed hashes) land at random places of it. The sort is stable,
         # so links of one value keep their order, which decides which is oldest.
-        resolution.new_identities.sort(key=_lookup_order)
+        resolution.new_identities.sort(key=itemgetter("kind", "value_index"))
         insert_identity_rows(session, resolution.new_identities)
     if resolution.conflicts:
         resolution.conflicts = _new_conflicts(session, resolution.conflicts)
@@ -294,10 +295,6 @@ def write_customers(session: Session, store: Store, resolution: Resolution, *, s
             rows = [conflict for _, conflict in resolution.conflicts]
             session.execute(insert(table_of(IdentifierConflict)), rows)
     return len(new_ids)
-
-
-def _lookup_order(identity: dict[str, Any]) -> tuple[str, bytes]:
-    return identity["kind"], identity["value_index"]
 
 
 def _new_conflicts(
